@@ -1,0 +1,95 @@
+import { fromCallback } from 'xstate';
+import type { SocketAdapter, SocketConnection } from '../adapters/socket.ts';
+import type { Logger } from '../log/logger.ts';
+import { type Codec, createCodec, type FrameErrorCode } from '../protocol/codec.ts';
+import type { Message, Outbound } from '../protocol/messages.ts';
+
+/** What the connection machine gives the socket actor when it invokes it. */
+export interface SocketActorInput {
+  url: string;
+  /** The connection attempt this socket belongs to; echoed on every event it sends back. */
+  generation: number;
+}
+
+/** Events the socket actor sends to the connection machine. */
+export type SocketActorEvent =
+  | { type: 'socket.open'; generation: number }
+  | { type: 'socket.frame'; generation: number; message: Message }
+  | { type: 'socket.bad_frame'; generation: number; code: FrameErrorCode; message: string; refId?: string }
+  | { type: 'socket.closed'; generation: number; code: number; reason: string }
+  | { type: 'socket.error'; generation: number; message: string };
+
+/** Events the connection machine sends to the socket actor. */
+export type SocketCommand =
+  | { type: 'socket.send'; message: Outbound }
+  | { type: 'socket.send_frame'; frame: string }
+  | { type: 'socket.close'; code: number; reason: string };
+
+export interface SocketActorDeps {
+  adapter: SocketAdapter;
+  codec?: Codec;
+  logger?: Logger;
+}
+
+/**
+ * The socket as an actor: opens one connection through the adapter when invoked, decodes
+ * inbound frames, encodes outbound ones, and reports everything to its parent tagged with the
+ * attempt's generation. Stopping the actor (its state was left) terminates the connection, so
+ * a machine that re-enters its online state can never hold two live sockets.
+ *
+ * @example
+ * const machine = connectionMachine.provide({
+ *   actors: { socket: createSocketActor({ adapter: wsSocketAdapter }) },
+ * });
+ */
+export function createSocketActor({ adapter, codec = createCodec(), logger }: SocketActorDeps) {
+  return fromCallback<SocketCommand, SocketActorInput, SocketActorEvent>(({ input, sendBack, receive }) => {
+    const { generation } = input;
+    let closed = false;
+    const connection: SocketConnection = adapter.open(
+      input.url,
+      {
+        onOpen: () => sendBack({ type: 'socket.open', generation }),
+        onMessage: (data) => {
+          const decoded = codec.decode(data);
+          if (decoded.ok) {
+            sendBack({ type: 'socket.frame', generation, message: decoded.value });
+          } else {
+            const { code, message, detail } = decoded.error;
+            logger?.warn({ code, type: detail.type, path: detail.path }, 'bad frame from hub');
+            sendBack({ type: 'socket.bad_frame', generation, code, message, ...(detail.messageId && { refId: detail.messageId }) });
+          }
+        },
+        onClose: (code, reason) => {
+          closed = true;
+          sendBack({ type: 'socket.closed', generation, code, reason });
+        },
+        onError: (error) => sendBack({ type: 'socket.error', generation, message: error.message }),
+      },
+      { maxPayload: codec.maxFrameBytes },
+    );
+
+    receive((command) => {
+      switch (command.type) {
+        case 'socket.send': {
+          const encoded = codec.encode(command.message);
+          if (encoded.ok) connection.send(encoded.value.frame);
+          // An invalid outbound message is a bug in its producer: log it, never crash the link.
+          else logger?.error({ code: encoded.error.code, type: command.message.type, path: encoded.error.detail.path }, encoded.error.message);
+          break;
+        }
+        case 'socket.send_frame':
+          connection.send(command.frame);
+          break;
+        case 'socket.close':
+          connection.close(command.code, command.reason);
+          break;
+      }
+    });
+
+    // Leaving the state that invoked us: the socket must be gone before any new one opens.
+    return () => {
+      if (!closed) connection.terminate();
+    };
+  });
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/**
+ * Reconnect backoff policy. Defaults are chosen from the peers (brief, section 4): full jitter as
+ * AWS and Centrifuge do, a 1 s base like socket.io, a 30 s cap between Centrifuge's 20 s and
+ * AWS's 120 s, Ably's 120 s before `suspended` and 30 s retries there.
+ */
+export const BackoffPolicy = z.object({
+  /** Ceiling of the first jittered delay; it doubles per failed attempt. */
+  baseMs: z.number().int().positive().default(1_000),
+  /** Largest ceiling. */
+  capMs: z.number().int().positive().default(30_000),
+  /** Connected this long without a drop resets the attempt count (AWS IoT: 30 s). */
+  stableAfterMs: z.number().int().nonnegative().default(30_000),
+  /** Not connected for this long: `suspended`, retried every `suspendedRetryMs` (jittered 50-100 %). */
+  suspendAfterMs: z.number().int().positive().default(120_000),
+  suspendedRetryMs: z.number().int().positive().default(30_000),
+  /** After a hub restart (1012/1013/1001) devices come back spread uniformly over this window. */
+  restartSpreadMs: z.number().int().nonnegative().default(5_000),
+});
+export type BackoffPolicy = z.output<typeof BackoffPolicy>;
+export type BackoffPolicyInput = z.input<typeof BackoffPolicy>;
+
+/** Upper bound of the delay before attempt number `attempt` (1-based) after failures. */
+export function backoffCeiling(policy: BackoffPolicy, attempt: number): number {
+  // 2 ** 30 overflows nothing but is pointless past the cap; clamp the exponent.
+  return Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt - 1, 30));
+}
+
+/**
+ * Delay before the next connection attempt.
+ * - `attempt` 0 (the first retry after a drop from a stable connection): 0 ms, at once.
+ * - `attempt` n ≥ 1: full jitter, uniform in [0, min(cap, base·2^(n-1))].
+ *
+ * `random` is a value in [0, 1).
+ */
+export function retryDelay(policy: BackoffPolicy, attempt: number, random: number): number {
+  if (attempt <= 0) return 0;
+  return Math.floor(random * backoffCeiling(policy, attempt));
+}
+
+/** Delay between attempts in `suspended`: 50-100 % of `suspendedRetryMs`. */
+export function suspendedDelay(policy: BackoffPolicy, random: number): number {
+  return Math.floor(policy.suspendedRetryMs * (0.5 + random / 2));
+}
+
+/** Delay after the hub said it is restarting: uniform over the spread window. */
+export function spreadDelay(policy: BackoffPolicy, random: number): number {
+  return Math.floor(random * policy.restartSpreadMs);
+}

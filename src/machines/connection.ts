@@ -1,0 +1,392 @@
+import { assign, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
+import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
+import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
+import type { Message, Outbound } from '../protocol/messages.ts';
+import { type BackoffPolicy, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { nextRandom } from './random.ts';
+
+/**
+ * Why the connection is in its state. Every transition sets one (brief, section 2).
+ * Close-derived reasons use the close code's name (`replaced`, `server_restart`, `abnormal`, …).
+ */
+export type ConnectionReason =
+  | 'not_started'
+  | 'no_url'
+  | 'host_connect'
+  | 'retry'
+  | 'handshake_complete'
+  | 'connect_timeout'
+  | 'connection_refused'
+  | 'protocol_error'
+  | 'outage_too_long'
+  | 'host_stop'
+  | 'heartbeat_timeout'
+  | 'sleep_detected'
+  | (string & {});
+
+/** Session parameters from `connect_ack`. */
+export interface SessionInfo {
+  sessionId: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  maxFrameBytes: number;
+  serverTime: number;
+}
+
+export interface ConnectionInput {
+  /** Hub URL; undefined puts the machine in `standalone` for good. */
+  url: string | undefined;
+  deviceId: string;
+  tenantId: string;
+  token: string;
+  client?: { name: string; version: string };
+  policy: BackoffPolicy;
+  /** Socket open plus `connect_ack` must complete within this. */
+  connectTimeoutMs: number;
+  /** `stop()` waits this long for the closing handshake before dropping the socket. */
+  closeTimeoutMs: number;
+  /** PRNG seed for jitter (src/machines/random.ts). */
+  seed: number;
+  /** Wall clock, for the outage length. */
+  now: () => number;
+}
+
+export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
+  rng: number;
+  /** Incremented on every attempt; socket events of older attempts are ignored. */
+  generation: number;
+  /** Failed attempts since the connection was last stable; 0 means the next retry is immediate. */
+  attempt: number;
+  /** Delay before the pending retry, while `disconnected` or `suspended`. */
+  retryInMs: number | undefined;
+  reason: ConnectionReason;
+  /** The last close code seen, and the hub's last `error` frame message during a handshake. */
+  lastClose: { code: number; reason: string } | undefined;
+  hubError: string | undefined;
+  /** Wall time at which the current outage began (undefined while connected). */
+  outageSince: number | undefined;
+  session: SessionInfo | undefined;
+}
+
+/** Events the connection machine accepts. */
+export type ConnectionEvent =
+  | { type: 'connect' }
+  | { type: 'disconnect' }
+  | { type: 'send'; message: Outbound }
+  | { type: 'send_frame'; frame: string }
+  | { type: 'link.dead'; reason: 'heartbeat_timeout' | 'sleep_detected' }
+  | { type: 'token.updated'; token: string }
+  | SocketActorEvent;
+
+/** Events the connection machine sends to its parent. */
+export type ConnectionOutput =
+  | { type: 'connection.up'; session: SessionInfo }
+  | { type: 'connection.down'; reason: ConnectionReason }
+  | { type: 'connection.frame'; message: Message };
+
+type Failure = { reason: ConnectionReason; spread?: boolean };
+
+// Until a real socket actor is provided, every attempt fails loudly instead of hanging.
+const missingSocket = fromCallback<SocketCommand, SocketActorInput, SocketActorEvent>(({ input, sendBack }) => {
+  sendBack({ type: 'socket.error', generation: input.generation, message: 'no socket actor provided' });
+  sendBack({ type: 'socket.closed', generation: input.generation, code: 1006, reason: '' });
+});
+
+/**
+ * The connection machine, modelled on Ably's connection states: `initialized`, `connecting`
+ * (`opening` → `handshaking`), `connected`, `disconnected` (retry pending), `suspended` (long
+ * outage, slower retries), `closing`, `closed`, `failed` (a fatal close; `connect` tries again)
+ * and `standalone` (no URL configured). The socket is an invoked actor of the `online` state, so
+ * it lives exactly as long as that state does.
+ *
+ * @example
+ * const actor = createActor(
+ *   connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: wsSocketAdapter }) } }),
+ *   { input: { url, deviceId, tenantId: 'local', token, policy: BackoffPolicy.parse({}),
+ *     connectTimeoutMs: 10_000, closeTimeoutMs: 2_000, seed: 1, now: Date.now } },
+ * );
+ */
+export const connectionMachine = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+  },
+  actors: { socket: missingSocket },
+  delays: {
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+    closeTimeout: ({ context }) => context.closeTimeoutMs,
+    stableAfter: ({ context }) => context.policy.stableAfterMs,
+    retryDelay: ({ context }) => context.retryInMs ?? 0,
+  },
+  guards: {
+    noUrl: ({ context }) => context.url === undefined,
+    current: ({ context, event }) => 'generation' in event && event.generation === context.generation,
+    fatalClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'fatal',
+    isConnectAck: ({ event }) => event.type === 'socket.frame' && event.message.type === 'connect_ack',
+    isErrorFrame: ({ event }) => event.type === 'socket.frame' && event.message.type === 'error',
+    outageTooLong: ({ context }) =>
+      context.outageSince !== undefined && context.now() - context.outageSince >= context.policy.suspendAfterMs,
+  },
+  actions: {
+    beginOutage: assign({ outageSince: ({ context }) => context.outageSince ?? context.now() }),
+    nextGeneration: assign({ generation: ({ context }) => context.generation + 1, retryInMs: undefined }),
+    setReason: assign((_, params: { reason: ConnectionReason }) => ({ reason: params.reason })),
+    resetAttempts: assign({ attempt: 0 }),
+    startFresh: assign({ attempt: 1, outageSince: undefined, hubError: undefined }),
+    sendConnect: sendTo('socket', ({ context }): SocketCommand => ({
+      type: 'socket.send',
+      message: {
+        type: 'connect',
+        device_id: context.deviceId,
+        tenant_id: context.tenantId,
+        token: context.token,
+        ...(context.client && { client: context.client }),
+      },
+    })),
+    storeSession: assign(({ event }) => {
+      if (event.type !== 'socket.frame' || event.message.type !== 'connect_ack') return {};
+      const ack = event.message;
+      return {
+        reason: 'handshake_complete',
+        outageSince: undefined,
+        hubError: undefined,
+        session: {
+          sessionId: ack.session_id,
+          heartbeatIntervalMs: ack.heartbeat_interval_ms,
+          heartbeatTimeoutMs: ack.heartbeat_timeout_ms,
+          maxFrameBytes: ack.max_frame_bytes,
+          serverTime: ack.server_time,
+        },
+      };
+    }),
+    recordHubError: assign(({ event }) =>
+      event.type === 'socket.frame' && event.message.type === 'error' ? { hubError: event.message.message } : {},
+    ),
+    recordClose: assign(({ event }) =>
+      event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {},
+    ),
+    /** Chooses the delay of the next attempt and counts the failure. */
+    scheduleRetry: assign(({ context }, params: Failure) => {
+      const [random, rng] = nextRandom(context.rng);
+      const delay = params.spread
+        ? spreadDelay(context.policy, random)
+        : retryDelay(context.policy, context.attempt, random);
+      return { rng, retryInMs: delay, attempt: context.attempt + 1, reason: params.reason, session: undefined };
+    }),
+    scheduleSuspendedRetry: assign(({ context }) => {
+      const [random, rng] = nextRandom(context.rng);
+      return { rng, retryInMs: suspendedDelay(context.policy, random), reason: 'outage_too_long' };
+    }),
+    forwardSend: sendTo('socket', ({ event }): SocketCommand =>
+      event.type === 'send'
+        ? { type: 'socket.send', message: event.message }
+        : { type: 'socket.send_frame', frame: event.type === 'send_frame' ? event.frame : '' },
+    ),
+    replyBadFrame: sendTo('socket', ({ event }): SocketCommand => ({
+      type: 'socket.send',
+      message:
+        event.type === 'socket.bad_frame'
+          ? { type: 'error', code: event.code, message: event.message, ...(event.refId && { ref_id: event.refId }) }
+          : { type: 'error', code: 'internal', message: 'unexpected' },
+    })),
+    closeSocket: sendTo('socket', { type: 'socket.close', code: CloseCode.normal, reason: 'client stop' } satisfies SocketCommand),
+    notifyUp: sendParent(({ context }): ConnectionOutput => ({ type: 'connection.up', session: context.session! })),
+    notifyDown: sendParent(({ context }): ConnectionOutput => ({ type: 'connection.down', reason: context.reason })),
+    forwardFrame: sendParent(({ event }): ConnectionOutput => ({
+      type: 'connection.frame',
+      message: (event as Extract<SocketActorEvent, { type: 'socket.frame' }>).message,
+    })),
+    updateToken: assign(({ event }) => (event.type === 'token.updated' ? { token: event.token } : {})),
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => {
+    const { seed, ...rest } = input;
+    return {
+      ...rest,
+      rng: seed,
+      generation: 0,
+      attempt: 1,
+      retryInMs: undefined,
+      reason: 'not_started',
+      lastClose: undefined,
+      hubError: undefined,
+      outageSince: undefined,
+      session: undefined,
+    };
+  },
+  initial: 'initialized',
+  on: {
+    'token.updated': { actions: 'updateToken' },
+  },
+  states: {
+    initialized: {
+      on: {
+        connect: [
+          { guard: 'noUrl', target: 'standalone', actions: { type: 'setReason', params: { reason: 'no_url' } } },
+          { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+        ],
+        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
+    },
+
+    // No URL configured: nothing to connect to, nothing that can fail.
+    standalone: {
+      on: { disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } } },
+    },
+
+    online: {
+      entry: ['nextGeneration', 'beginOutage'],
+      invoke: {
+        id: 'socket',
+        src: 'socket',
+        input: ({ context }): SocketActorInput => ({ url: context.url!, generation: context.generation }),
+      },
+      on: {
+        'socket.closed': [
+          { guard: not('current') },
+          {
+            guard: 'fatalClose',
+            target: 'failed',
+            actions: ['recordClose', { type: 'setReason', params: ({ event }) => ({ reason: closeCodeName(event.code) }) }],
+          },
+          {
+            guard: ({ event }) => closeDisposition(event.code) === 'retry_spread',
+            target: 'retrying',
+            actions: ['recordClose', { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), spread: true }) }],
+          },
+          {
+            target: 'retrying',
+            actions: ['recordClose', { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code) }) }],
+          },
+        ],
+        disconnect: { target: '.closing', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
+      initial: 'connecting',
+      states: {
+        connecting: {
+          after: {
+            connectTimeout: {
+              target: '#connection.retrying',
+              actions: { type: 'scheduleRetry', params: { reason: 'connect_timeout' } },
+            },
+          },
+          initial: 'opening',
+          states: {
+            opening: {
+              on: {
+                'socket.open': { guard: 'current', target: 'handshaking' },
+                // A socket that fails before opening is refused (or unreachable): its close follows.
+                'socket.error': { guard: 'current', actions: { type: 'setReason', params: { reason: 'connection_refused' } } },
+              },
+            },
+            handshaking: {
+              entry: 'sendConnect',
+              on: {
+                'socket.frame': [
+                  { guard: not('current') },
+                  { guard: 'isConnectAck', target: '#connection.online.connected', actions: 'storeSession' },
+                  // The hub explains a refusal in an `error` frame, then closes with a code.
+                  { guard: 'isErrorFrame', actions: 'recordHubError' },
+                ],
+                'socket.bad_frame': {
+                  guard: 'current',
+                  target: '#connection.retrying',
+                  actions: { type: 'scheduleRetry', params: { reason: 'protocol_error' } },
+                },
+              },
+            },
+          },
+        },
+        connected: {
+          entry: 'notifyUp',
+          exit: 'notifyDown',
+          after: { stableAfter: { actions: 'resetAttempts' } },
+          on: {
+            'socket.frame': { guard: 'current', actions: 'forwardFrame' },
+            'socket.bad_frame': { guard: 'current', actions: 'replyBadFrame' },
+            send: { actions: 'forwardSend' },
+            send_frame: { actions: 'forwardSend' },
+            'link.dead': {
+              target: '#connection.retrying',
+              actions: { type: 'scheduleRetry', params: ({ event }) => ({ reason: event.reason }) },
+            },
+          },
+        },
+        closing: {
+          entry: 'closeSocket',
+          after: { closeTimeout: { target: '#connection.closed' } },
+          on: {
+            'socket.closed': { guard: 'current', target: '#connection.closed', actions: 'recordClose' },
+            disconnect: {},
+          },
+        },
+      },
+    },
+
+    // Transient: a failed attempt goes on to `disconnected`, or to `suspended` when the outage is long.
+    retrying: {
+      always: [
+        { guard: 'outageTooLong', target: 'suspended', actions: 'scheduleSuspendedRetry' },
+        { target: 'disconnected' },
+      ],
+    },
+
+    disconnected: {
+      after: { retryDelay: { target: 'online', actions: { type: 'setReason', params: { reason: 'retry' } } } },
+      on: {
+        connect: { target: 'online', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
+        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
+    },
+
+    suspended: {
+      after: { retryDelay: { target: 'online', actions: { type: 'setReason', params: { reason: 'retry' } } } },
+      on: {
+        connect: { target: 'online', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
+        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
+    },
+
+    closed: {
+      entry: assign({ session: undefined, retryInMs: undefined }),
+      on: {
+        connect: [
+          { guard: 'noUrl', target: 'standalone', actions: { type: 'setReason', params: { reason: 'no_url' } } },
+          { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+        ],
+      },
+    },
+
+    failed: {
+      entry: assign({ session: undefined, retryInMs: undefined }),
+      on: {
+        connect: { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
+    },
+  },
+});
+
+export type ConnectionMachine = typeof connectionMachine;
+
+/** The connection's state as the host sees it: one flat name. */
+export type ConnectionStateName =
+  | 'initialized'
+  | 'standalone'
+  | 'connecting'
+  | 'connected'
+  | 'closing'
+  | 'disconnected'
+  | 'suspended'
+  | 'closed'
+  | 'failed';
+
+/** Flattens the machine's state value (`{ online: 'connected' }` → `connected`). */
+export function connectionStateName(value: unknown): ConnectionStateName {
+  if (typeof value === 'string') return (value === 'retrying' ? 'disconnected' : value) as ConnectionStateName;
+  const online = (value as { online?: unknown }).online;
+  if (online === 'connected' || online === 'closing') return online;
+  return 'connecting';
+}

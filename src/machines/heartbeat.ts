@@ -1,0 +1,150 @@
+import { assign, sendParent, setup } from 'xstate';
+
+export interface HeartbeatInput {
+  /** Wall clock. Compared with timer ticks to notice a paused process or a sleeping laptop. */
+  now: () => number;
+}
+
+export interface HeartbeatContext extends HeartbeatInput {
+  /** From `connect_ack`. */
+  intervalMs: number;
+  timeoutMs: number;
+  /** Sequence number of the last heartbeat sent. */
+  seq: number;
+  /** Wall time when the current interval started. */
+  intervalStartedAt: number;
+  /** Wall time the last heartbeat went out. */
+  sentAt: number;
+  /** Round trip of the last acknowledged heartbeat. */
+  rttMs: number | undefined;
+  reason: HeartbeatReason;
+}
+
+export type HeartbeatReason =
+  | 'link_down'
+  | 'link_up'
+  | 'acknowledged'
+  | 'interval_elapsed'
+  | 'heartbeat_timeout'
+  | 'sleep_detected';
+
+export type HeartbeatEvent =
+  | { type: 'link.up'; intervalMs: number; timeoutMs: number }
+  | { type: 'link.down' }
+  /** Any inbound frame; `ackSeq` when it was a `heartbeat_ack`. */
+  | { type: 'activity'; ackSeq?: number };
+
+type DeadReason = 'heartbeat_timeout' | 'sleep_detected';
+
+/** Events the heartbeat machine sends to its parent. */
+export type HeartbeatOutput =
+  | { type: 'heartbeat.send'; seq: number }
+  | { type: 'heartbeat.dead'; reason: DeadReason };
+
+/**
+ * The heartbeat machine. While the link is up it sends `heartbeat` every interval the hub
+ * announced and expects any inbound frame within the timeout after it; silence means a dead link,
+ * found at most interval + timeout after the link died. On every tick it also reads the wall
+ * clock: if more than interval + timeout passed since the interval began, the process was paused
+ * or the machine slept, the hub has given up on this session, and the link is reported dead at
+ * once instead of one more round later.
+ *
+ * @example
+ * const hb = createActor(heartbeatMachine, { input: { now: Date.now } });
+ * hb.start();
+ * hb.send({ type: 'link.up', intervalMs: 25_000, timeoutMs: 10_000 });
+ */
+export const heartbeatMachine = setup({
+  types: {
+    context: {} as HeartbeatContext,
+    events: {} as HeartbeatEvent,
+    input: {} as HeartbeatInput,
+  },
+  delays: {
+    interval: ({ context }) => context.intervalMs,
+    timeout: ({ context }) => context.timeoutMs,
+  },
+  guards: {
+    slept: ({ context }) => context.now() - context.intervalStartedAt > context.intervalMs + context.timeoutMs,
+    acksCurrent: ({ context, event }) => event.type === 'activity' && event.ackSeq === context.seq,
+  },
+  actions: {
+    startLink: assign(({ event }) =>
+      event.type === 'link.up'
+        ? { intervalMs: event.intervalMs, timeoutMs: event.timeoutMs, reason: 'link_up' as const }
+        : {},
+    ),
+    countHeartbeat: assign(({ context }) => ({ seq: context.seq + 1, sentAt: context.now(), reason: 'interval_elapsed' as const })),
+    sendHeartbeat: sendParent(({ context }): HeartbeatOutput => ({ type: 'heartbeat.send', seq: context.seq })),
+    acknowledged: assign({ reason: 'acknowledged' }),
+    measureRtt: assign({ rttMs: ({ context }) => context.now() - context.sentAt }),
+    markDead: assign((_, params: { reason: DeadReason }) => ({ reason: params.reason })),
+    reportDead: sendParent(({ context }): HeartbeatOutput => ({
+      type: 'heartbeat.dead',
+      reason: context.reason as DeadReason,
+    })),
+  },
+}).createMachine({
+  id: 'heartbeat',
+  context: ({ input }) => ({
+    now: input.now,
+    intervalMs: 25_000,
+    timeoutMs: 10_000,
+    seq: 0,
+    intervalStartedAt: 0,
+    sentAt: 0,
+    rttMs: undefined,
+    reason: 'link_down',
+  }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: { 'link.up': { target: 'active', actions: 'startLink' } },
+    },
+    active: {
+      on: {
+        'link.down': { target: 'idle', actions: assign({ reason: 'link_down' }) },
+        'link.up': { target: 'active', reenter: true, actions: 'startLink' },
+      },
+      initial: 'waiting',
+      states: {
+        waiting: {
+          entry: assign({ intervalStartedAt: ({ context }) => context.now() }),
+          after: {
+            interval: [
+              {
+                guard: 'slept',
+                target: '#heartbeat.dead',
+                actions: [{ type: 'markDead', params: { reason: 'sleep_detected' } }, 'reportDead'],
+              },
+              { target: 'awaiting', actions: ['countHeartbeat', 'sendHeartbeat'] },
+            ],
+          },
+        },
+        awaiting: {
+          after: {
+            timeout: {
+              target: '#heartbeat.dead',
+              actions: [{ type: 'markDead', params: { reason: 'heartbeat_timeout' } }, 'reportDead'],
+            },
+          },
+          on: {
+            activity: [
+              { guard: 'acksCurrent', target: 'waiting', actions: ['measureRtt', 'acknowledged'] },
+              { target: 'waiting', actions: 'acknowledged' },
+            ],
+          },
+        },
+      },
+    },
+    // Reported; the connection drops the link and a later `link.up` starts over.
+    dead: {
+      on: {
+        'link.up': { target: 'active', actions: 'startLink' },
+        'link.down': { target: 'idle' },
+      },
+    },
+  },
+});
+
+export type HeartbeatMachine = typeof heartbeatMachine;

@@ -1,0 +1,268 @@
+import { type ActorSystem, type AnyActorRef, assign, emit, type EventObject, setup, spawnChild, stopChild } from 'xstate';
+import { z } from 'zod';
+import type { Message, Outbound } from '../protocol/messages.ts';
+import { type ConnectionInput, type ConnectionOutput, connectionMachine, type SessionInfo } from './connection.ts';
+import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './heartbeat.ts';
+
+/** Names of the children the supervisor owns; each is also its `systemId`. */
+export const CHILDREN = ['connection', 'heartbeat'] as const;
+export type ChildName = (typeof CHILDREN)[number];
+
+/**
+ * Restart policy: a child that fails is restarted at once, at most `maxRestarts` times within
+ * `windowMs`; one more failure in the window puts the supervisor in `degraded` with the child
+ * left stopped, until the host sends `recover`. (Erlang/OTP's intensity and period.)
+ */
+export const RestartPolicy = z.object({
+  maxRestarts: z.number().int().nonnegative().default(3),
+  windowMs: z.number().int().positive().default(60_000),
+});
+export type RestartPolicy = z.output<typeof RestartPolicy>;
+
+export interface SupervisorInput {
+  connection: ConnectionInput;
+  heartbeat: HeartbeatInput;
+  restartPolicy: RestartPolicy;
+  now: () => number;
+}
+
+export interface SupervisorContext extends SupervisorInput {
+  /** Wall times of recent restarts, per child. */
+  restarts: Record<ChildName, number[]>;
+  /** The host asked for a connection (so a restarted connection child is told to connect). */
+  wanted: boolean;
+  /** The live session, so a restarted heartbeat child picks the link up again. */
+  session: SessionInfo | undefined;
+  /** Why the supervisor is degraded. */
+  failure: { child: ChildName; error: string } | undefined;
+}
+
+/** Events the host sends to the supervisor. */
+export type HostEvent =
+  | { type: 'connect' }
+  | { type: 'disconnect' }
+  | { type: 'send'; message: Outbound }
+  | { type: 'send_frame'; frame: string }
+  | { type: 'recover' };
+
+type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
+
+export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | ChildErrorEvent;
+
+/** Events the supervisor emits to the host (`actor.on('message', …)`). */
+export type SupervisorEmitted =
+  | { type: 'message'; message: Message }
+  | { type: 'child.restarted'; child: ChildName; error: string }
+  | { type: 'child.failed'; child: ChildName; error: string };
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Sends to a child if it is alive. A degraded supervisor has a child missing, and XState's
+ * `sendTo` throws on a missing target: that would take the supervisor down with it. The child is
+ * looked up in the system, where a child spawned in this same transition is already registered
+ * and a failed one is already gone.
+ */
+function sendToChild<E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E) {
+  return ({ context, event, system }: { context: SupervisorContext; event: SupervisorEvent; system: ActorSystem<any> }): void => {
+    const target = system.get(child) as AnyActorRef | undefined;
+    if (target?.getSnapshot().status === 'active') target.send(make({ context, event }));
+  };
+}
+
+/**
+ * Stops what an errored child left running. XState stops a failed actor but not the actors it
+ * invoked or spawned (see the TODO in its `_stopProcedure`): an errored connection would leave
+ * its socket open next to the restarted one's.
+ */
+function reapOrphans(ref: AnyActorRef | undefined): void {
+  if (!ref) return;
+  const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> };
+  for (const orphan of Object.values(snapshot.children ?? {})) {
+    reapOrphans(orphan);
+    if (orphan && orphan.getSnapshot().status === 'active') orphan.send({ type: 'xstate.stop' });
+  }
+}
+
+/**
+ * The supervisor: the root actor a host starts. It spawns the connection and heartbeat machines
+ * as named children (`systemId` = name), routes events between them and the host, and restarts a
+ * child that fails under the {@link RestartPolicy}. XState has no supervision of its own: an
+ * actor error nobody observes is rethrown and kills Node (brief, section 6), so every child's
+ * `xstate.error.actor.*` is handled here.
+ *
+ * States: `running`, `degraded` (a child failed past its restart budget; the others keep
+ * working), `stopped`.
+ */
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+    input: {} as SupervisorInput,
+    emitted: {} as SupervisorEmitted,
+  },
+  actors: { connection: connectionMachine, heartbeat: heartbeatMachine },
+  guards: {
+    canRestart: ({ context }, params: { child: ChildName }) => {
+      const since = context.now() - context.restartPolicy.windowMs;
+      return context.restarts[params.child].filter((t) => t > since).length < context.restartPolicy.maxRestarts;
+    },
+  },
+  actions: {
+    spawnConnection: spawnChild('connection', {
+      id: 'connection',
+      systemId: 'connection',
+      input: ({ context }) => context.connection,
+    }),
+    spawnHeartbeat: spawnChild('heartbeat', {
+      id: 'heartbeat',
+      systemId: 'heartbeat',
+      input: ({ context }) => context.heartbeat,
+    }),
+    reap: ({ self }, params: { child: ChildName }) => reapOrphans(self.getSnapshot().children[params.child]),
+    stopConnection: stopChild('connection'),
+    stopHeartbeat: stopChild('heartbeat'),
+    countRestart: assign(({ context }, params: { child: ChildName }) => {
+      const since = context.now() - context.restartPolicy.windowMs;
+      const recent = context.restarts[params.child].filter((t) => t > since);
+      return { restarts: { ...context.restarts, [params.child]: [...recent, context.now()] } };
+    }),
+    // A fresh connection child starts `initialized`: bring it back to what the host asked for.
+    resumeConnection: sendToChild('connection', ({ context }) => ({ type: context.wanted ? 'connect' : 'disconnect' })),
+    resumeHeartbeat: sendToChild('heartbeat', ({ context }) =>
+      context.session
+        ? { type: 'link.up', intervalMs: context.session.heartbeatIntervalMs, timeoutMs: context.session.heartbeatTimeoutMs }
+        : { type: 'link.down' },
+    ),
+    emitRestarted: emit(({ event }, params: { child: ChildName }) => ({
+      type: 'child.restarted' as const,
+      child: params.child,
+      error: errorText((event as ChildErrorEvent).error),
+    })),
+    recordFailure: assign(({ event }, params: { child: ChildName }) => ({
+      failure: { child: params.child, error: errorText((event as ChildErrorEvent).error) },
+    })),
+    emitFailed: emit(({ context }) => ({
+      type: 'child.failed' as const,
+      child: context.failure!.child,
+      error: context.failure!.error,
+    })),
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input }) => ({
+    ...input,
+    restarts: { connection: [], heartbeat: [] },
+    wanted: false,
+    session: undefined,
+    failure: undefined,
+  }),
+  entry: ['spawnConnection', 'spawnHeartbeat'],
+  // Routing works in every state: a degraded supervisor still runs the children it has.
+  on: {
+    connect: { actions: [assign({ wanted: true }), sendToChild('connection', () => ({ type: 'connect' }))] },
+    disconnect: { actions: [assign({ wanted: false }), sendToChild('connection', () => ({ type: 'disconnect' }))] },
+    send: { actions: sendToChild('connection', ({ event }) => event) },
+    send_frame: { actions: sendToChild('connection', ({ event }) => event) },
+    'connection.up': {
+      actions: [
+        assign({ session: ({ event }) => event.session }),
+        'resumeHeartbeat',
+      ],
+    },
+    'connection.down': {
+      actions: [assign({ session: undefined }), 'resumeHeartbeat'],
+    },
+    'connection.frame': {
+      actions: [
+        sendToChild('heartbeat', ({ event }) => {
+          const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+          return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
+        }),
+        emit(({ event }) => ({ type: 'message' as const, message: event.message })),
+      ],
+    },
+    'heartbeat.send': {
+      actions: sendToChild('connection', ({ event }) => ({
+        type: 'send',
+        message: { type: 'heartbeat', seq: (event as Extract<HeartbeatOutput, { type: 'heartbeat.send' }>).seq },
+      })),
+    },
+    'heartbeat.dead': {
+      actions: sendToChild('connection', ({ event }) => ({
+        type: 'link.dead',
+        reason: (event as Extract<HeartbeatOutput, { type: 'heartbeat.dead' }>).reason,
+      })),
+    },
+  },
+  initial: 'running',
+  states: {
+    running: {
+      on: {
+        'xstate.error.actor.connection': [
+          {
+            guard: { type: 'canRestart', params: { child: 'connection' } },
+            actions: [
+              { type: 'countRestart', params: { child: 'connection' } },
+              { type: 'reap', params: { child: 'connection' } },
+              'stopConnection',
+              'spawnConnection',
+              'resumeConnection',
+              { type: 'emitRestarted', params: { child: 'connection' } },
+            ],
+          },
+          {
+            target: 'degraded',
+            actions: [{ type: 'recordFailure', params: { child: 'connection' } }, { type: 'reap', params: { child: 'connection' } }, 'stopConnection'],
+          },
+        ],
+        'xstate.error.actor.heartbeat': [
+          {
+            guard: { type: 'canRestart', params: { child: 'heartbeat' } },
+            actions: [
+              { type: 'countRestart', params: { child: 'heartbeat' } },
+              { type: 'reap', params: { child: 'heartbeat' } },
+              'stopHeartbeat',
+              'spawnHeartbeat',
+              'resumeHeartbeat',
+              { type: 'emitRestarted', params: { child: 'heartbeat' } },
+            ],
+          },
+          {
+            target: 'degraded',
+            actions: [{ type: 'recordFailure', params: { child: 'heartbeat' } }, { type: 'reap', params: { child: 'heartbeat' } }, 'stopHeartbeat'],
+          },
+        ],
+      },
+    },
+    degraded: {
+      entry: 'emitFailed',
+      on: {
+        // Another child failing while degraded is stopped too; the first failure stays the reason.
+        'xstate.error.actor.connection': { actions: [{ type: 'reap', params: { child: 'connection' } }, 'stopConnection'] },
+        'xstate.error.actor.heartbeat': { actions: [{ type: 'reap', params: { child: 'heartbeat' } }, 'stopHeartbeat'] },
+        recover: [
+          {
+            guard: ({ context }) => context.failure?.child === 'connection',
+            target: 'running',
+            actions: [
+              'spawnConnection',
+              'resumeConnection',
+              assign({ failure: undefined, restarts: ({ context }) => ({ ...context.restarts, connection: [] }) }),
+            ],
+          },
+          {
+            target: 'running',
+            actions: [
+              'spawnHeartbeat',
+              'resumeHeartbeat',
+              assign({ failure: undefined, restarts: ({ context }) => ({ ...context.restarts, heartbeat: [] }) }),
+            ],
+          },
+        ],
+      },
+    },
+  },
+});
+
+export type SupervisorMachine = typeof supervisorMachine;

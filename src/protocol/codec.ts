@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
+import { type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
+
+/** Why a frame was refused. Each maps to an `error` frame code of the same name. */
+export type FrameErrorCode =
+  | 'not_json'
+  | 'invalid_envelope'
+  | 'unknown_type'
+  | 'schema_violation'
+  | 'too_large'
+  | 'unsupported_version';
+
+/**
+ * A frame that could not be decoded or encoded. Carries what a log line or an `error` frame
+ * needs, and never the frame's content (it may hold a token).
+ */
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  constructor(
+    readonly code: FrameErrorCode,
+    message: string,
+    readonly detail: {
+      /** Where in the frame the first schema violation is, e.g. `['metrics', 'duration_ms']`. */
+      path?: readonly PropertyKey[];
+      /** The frame's message id, when the envelope was readable. */
+      messageId?: string;
+      /** The frame's type, when the envelope was readable. */
+      type?: string;
+      /** Size of the frame in bytes, for `too_large`. */
+      bytes?: number;
+    } = {},
+  ) {
+    super(message);
+  }
+}
+
+export type CodecResult<T> = { ok: true; value: T } | { ok: false; error: FrameError };
+
+export interface CodecOptions {
+  /** Frames larger than this (UTF-8 bytes) are refused. Default {@link MAX_FRAME_BYTES}. */
+  maxFrameBytes?: number;
+  /** Message id generator for outbound frames. Default `crypto.randomUUID`. */
+  newId?: () => string;
+  /** Clock for the `ts` of outbound frames. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Encodes and decodes v1 frames. Create one per connection side; it holds no per-frame state. */
+export interface Codec {
+  /** Parses and validates one frame: a typed message, or a typed error. Never throws. */
+  decode(data: string | Buffer): CodecResult<Message>;
+  /** Stamps the envelope (`v`, `id`, `ts`), validates and serialises. Never throws. */
+  encode(message: Outbound): CodecResult<{ frame: string; message: Message }>;
+  readonly maxFrameBytes: number;
+}
+
+type AnySchema = z.ZodType<Message>;
+
+/**
+ * Creates a codec over a table of message schemas (default: every v1 message).
+ *
+ * @example
+ * const codec = createCodec();
+ * const decoded = codec.decode('{"v":1,"id":"a","type":"heartbeat","ts":0,"seq":1}');
+ * if (decoded.ok) console.log(decoded.value.type); // 'heartbeat'
+ * else console.error(decoded.error.code);          // e.g. 'schema_violation'
+ */
+export function createCodec(
+  options: CodecOptions = {},
+  schemas: Readonly<Record<string, z.ZodType>> = messageSchemas,
+): Codec {
+  const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  const newId = options.newId ?? randomUUID;
+  const now = options.now ?? Date.now;
+  const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
+
+  function validate(raw: unknown): CodecResult<Message> {
+    const envelope = Envelope.safeParse(raw);
+    if (!envelope.success) {
+      const issue = envelope.error.issues[0];
+      return fail('invalid_envelope', `invalid envelope: ${describe(issue)}`, { path: issue?.path });
+    }
+    const { v, id, type } = envelope.data;
+    if (!SUPPORTED_VERSIONS.includes(v)) {
+      return fail('unsupported_version', `protocol version ${v} is not supported (this side speaks ${SUPPORTED_VERSIONS.join(', ')})`, { messageId: id, type });
+    }
+    const schema = table.get(type);
+    if (!schema) return fail('unknown_type', `unknown message type '${type}'`, { messageId: id, type });
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return fail('schema_violation', `${type}: ${describe(issue)}`, { path: issue?.path, messageId: id, type });
+    }
+    return { ok: true, value: parsed.data };
+  }
+
+  return {
+    maxFrameBytes,
+    decode(data) {
+      // Size first: never parse a frame we would refuse anyway.
+      const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+      if (bytes > maxFrameBytes) {
+        return fail('too_large', `frame of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, { bytes });
+      }
+      let raw: unknown;
+      try {
+        raw = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+      } catch {
+        return fail('not_json', 'frame is not valid JSON');
+      }
+      return validate(raw);
+    },
+    encode(message) {
+      const stamped = { ...message, v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() };
+      const checked = validate(stamped);
+      if (!checked.ok) return checked;
+      let frame: string;
+      try {
+        frame = JSON.stringify(checked.value);
+      } catch {
+        // A BigInt or a cycle inside a free-form field (`inputs`, `data`, …): the schema lets
+        // `unknown` through, JSON does not.
+        return fail('schema_violation', `${message.type}: not serialisable as JSON`, { messageId: stamped.id, type: message.type });
+      }
+      const bytes = Buffer.byteLength(frame);
+      if (bytes > maxFrameBytes) {
+        return fail('too_large', `${message.type} of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, {
+          bytes,
+          messageId: stamped.id,
+          type: message.type,
+        });
+      }
+      return { ok: true, value: { frame, message: checked.value } };
+    },
+  };
+}
+
+function fail(code: FrameErrorCode, message: string, detail?: FrameError['detail']): { ok: false; error: FrameError } {
+  return { ok: false, error: new FrameError(code, message, detail) };
+}
+
+function describe(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return 'invalid';
+  const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+  return `${where}: ${issue.message}`;
+}
+
+/** True when `message` is of type `type`, narrowing it. */
+export function isMessage<T extends MessageType>(message: Message, type: T): message is Extract<Message, { type: T }> {
+  return message.type === type;
+}

@@ -1,0 +1,221 @@
+import { z } from 'zod';
+import { defineMessage, type Envelope, MessageId } from './envelope.ts';
+
+/*
+ * Wire protocol v1: one schema per message. Field names follow the seed connector
+ * (`device_id`, `tenant_id`, `request_id`, job types `playbook|tool|chain`, …).
+ * To add a message type: define its schema here and add it to `messageSchemas`; the codec,
+ * the JSON Schema files and the docs pick it up from there.
+ */
+
+const Id = z.string().min(1).max(256);
+const Json = z.record(z.string(), z.unknown());
+
+// ─── handshake ──────────────────────────────────────────────────────────────────────────
+
+/** Connector → hub, first frame on a new socket. */
+export const ConnectMessage = defineMessage('connect', {
+  device_id: Id,
+  tenant_id: Id,
+  /** Bearer credential: a static token now, a device JWT from the auth machine later. */
+  token: z.string().min(1).max(8192),
+  client: z
+    .object({ name: z.string().max(128), version: z.string().max(64) })
+    .optional(),
+});
+
+/** Hub → connector, accepts the session and sets its parameters. */
+export const ConnectAckMessage = defineMessage('connect_ack', {
+  session_id: Id,
+  /** How often the connector sends `heartbeat`. */
+  heartbeat_interval_ms: z.number().int().min(1000).max(600_000),
+  /** How long the connector waits for any inbound frame after a heartbeat. */
+  heartbeat_timeout_ms: z.number().int().min(500).max(600_000),
+  /** The hub's clock, for skew estimates. */
+  server_time: z.number().int().nonnegative(),
+  /** Largest frame the hub accepts. */
+  max_frame_bytes: z.number().int().positive(),
+});
+
+// ─── liveness ───────────────────────────────────────────────────────────────────────────
+
+/** Connector → hub keep-alive. */
+export const HeartbeatMessage = defineMessage('heartbeat', {
+  seq: z.number().int().nonnegative(),
+});
+
+/** Hub → connector answer to `heartbeat`, echoing its `seq`. */
+export const HeartbeatAckMessage = defineMessage('heartbeat_ack', {
+  seq: z.number().int().nonnegative(),
+  server_time: z.number().int().nonnegative(),
+});
+
+// ─── execution ──────────────────────────────────────────────────────────────────────────
+
+export const JobType = z.enum(['playbook', 'tool', 'chain']);
+
+const ExecutionContext = z.object({
+  workspace_id: Id.optional(),
+  metadata: Json.optional(),
+});
+
+const executionCommon = {
+  request_id: Id,
+  inputs: Json.default({}),
+  execution_context: ExecutionContext.default({}),
+  /** Per-request timeout; the seed's default is 300 s. */
+  timeout_ms: z.number().int().positive().max(86_400_000).optional(),
+};
+
+/** One step of a chain: a tool or a playbook, whose output feeds the next step. */
+export const ChainStep = z.discriminatedUnion('job_type', [
+  z.object({ job_type: z.literal('tool'), tool_name: Id, inputs: Json.optional() }),
+  z.object({ job_type: z.literal('playbook'), playbook_code: Id, inputs: Json.optional() }),
+]);
+
+/** Hub → connector: run a playbook, a tool or a chain. */
+export const ExecutionRequestMessage = z.discriminatedUnion('job_type', [
+  defineMessage('execution_request', {
+    ...executionCommon,
+    job_type: z.literal('playbook'),
+    playbook_code: Id,
+  }),
+  defineMessage('execution_request', { ...executionCommon, job_type: z.literal('tool'), tool_name: Id }),
+  defineMessage('execution_request', {
+    ...executionCommon,
+    job_type: z.literal('chain'),
+    steps: z.array(ChainStep).min(1).max(100),
+  }),
+]);
+
+export const ExecutionEventType = z.enum([
+  'accepted',
+  'started',
+  'progress',
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+]);
+
+/** Connector → hub: one step of an execution's lifecycle. */
+export const ExecutionEventMessage = defineMessage('execution_event', {
+  event_id: Id,
+  request_id: Id,
+  event_type: ExecutionEventType,
+  data: Json.default({}),
+});
+
+/** Connector → hub: what one finished execution cost, for metering. */
+export const UsageReportMessage = defineMessage('usage_report', {
+  request_id: Id,
+  executor_device_id: Id,
+  metrics: z.object({
+    duration_ms: z.number().nonnegative(),
+    token_usage: z
+      .object({
+        input: z.number().int().nonnegative().default(0),
+        output: z.number().int().nonnegative().default(0),
+      })
+      .optional(),
+    cost_estimate: z.number().nonnegative().optional(),
+  }),
+});
+
+// ─── messaging ──────────────────────────────────────────────────────────────────────────
+
+/** Hub → connector: a message from a cloud-connected chat channel (LINE, WhatsApp, …). */
+export const MessagingEventMessage = defineMessage('messaging_event', {
+  request_id: Id,
+  channel: z.string().min(1).max(64),
+  event_type: z.string().min(1).max(64),
+  message: z.object({ text: z.string().max(100_000) }),
+  user_id: Id,
+  reply_token: z.string().max(1024).optional(),
+  channel_config_id: Id.optional(),
+  workspace_id: Id.optional(),
+});
+
+export const MessagingReplyStatus = z.enum(['duplicate', 'ignored', 'error', 'processing', 'completed']);
+
+/** Connector → hub: the answer to a `messaging_event`. */
+export const MessagingReplyMessage = defineMessage('messaging_reply', {
+  request_id: Id,
+  channel: z.string().min(1).max(64),
+  reply_token: z.string().max(1024).optional(),
+  channel_config_id: Id.optional(),
+  result: z.object({
+    status: MessagingReplyStatus,
+    text: z.string().max(100_000).optional(),
+    error: z.string().max(4096).optional(),
+  }),
+});
+
+// ─── errors ─────────────────────────────────────────────────────────────────────────────
+
+/** Codes carried by `error` frames. Documented in docs/protocol.md. */
+export const ErrorCode = z.enum([
+  'not_json',
+  'invalid_envelope',
+  'unknown_type',
+  'schema_violation',
+  'too_large',
+  'unsupported_version',
+  'not_connected',
+  'auth_failed',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** Either direction: a frame was refused. `ref_id` names the offending message when known. */
+export const ErrorMessage = defineMessage('error', {
+  code: ErrorCode,
+  message: z.string().max(4096),
+  ref_id: MessageId.optional(),
+  details: Json.optional(),
+});
+
+/** Every v1 message type and its schema. The codec dispatches on this table. */
+export const messageSchemas = {
+  connect: ConnectMessage,
+  connect_ack: ConnectAckMessage,
+  heartbeat: HeartbeatMessage,
+  heartbeat_ack: HeartbeatAckMessage,
+  execution_request: ExecutionRequestMessage,
+  execution_event: ExecutionEventMessage,
+  usage_report: UsageReportMessage,
+  messaging_event: MessagingEventMessage,
+  messaging_reply: MessagingReplyMessage,
+  error: ErrorMessage,
+} as const;
+
+export type MessageSchemas = typeof messageSchemas;
+export type MessageType = keyof MessageSchemas;
+/** A decoded message of one type. */
+export type MessageOf<T extends MessageType> = z.output<MessageSchemas[T]>;
+/** Any decoded v1 message. */
+export type Message = { [T in MessageType]: MessageOf<T> }[MessageType];
+/** `Omit` applied to each member of a union (plain `Omit` keeps only the common keys). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/**
+ * A message as a sender writes it: without the envelope fields the codec stamps. For a union
+ * schema (`execution_request`) it stays a union, so `tool_name` is known on a tool job.
+ */
+export type Outbound<T extends MessageType = MessageType> = T extends MessageType
+  ? DistributiveOmit<z.input<MessageSchemas[T]>, keyof Envelope> & { type: T; id?: string; ts?: number }
+  : never;
+
+/** Which side sends which type; the hub and connector refuse frames from the wrong side. */
+export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
+  connect: 'to_hub',
+  connect_ack: 'to_device',
+  heartbeat: 'to_hub',
+  heartbeat_ack: 'to_device',
+  execution_request: 'to_device',
+  execution_event: 'to_hub',
+  usage_report: 'to_hub',
+  messaging_event: 'to_device',
+  messaging_reply: 'to_hub',
+  error: 'both',
+};
+

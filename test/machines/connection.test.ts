@@ -1,0 +1,279 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { backoffCeiling, BackoffPolicy } from '../../src/machines/backoff.ts';
+import { CloseCode } from '../../src/protocol/close-codes.ts';
+import { connectionFixture, HUB_URL } from '../support/connection-fixture.ts';
+import { flush } from '../support/harness.ts';
+
+describe('connection machine', () => {
+  it('goes standalone without a URL and opens nothing', async () => {
+    const f = connectionFixture({ url: null });
+    f.child.send({ type: 'connect' });
+    await f.advance(600_000);
+    expect(f.name()).toBe('standalone');
+    expect(f.ctx().reason).toBe('no_url');
+    expect(f.net.peers).toHaveLength(0);
+    expect(f.errors()).toEqual([]);
+  });
+
+  it('opens, sends connect with the device identity, and is connected on connect_ack', async () => {
+    const f = connectionFixture();
+    expect(f.name()).toBe('initialized');
+    f.child.send({ type: 'connect' });
+    expect(f.name()).toBe('connecting');
+    await flush();
+    const peer = f.net.latest()!;
+    expect(peer.url).toBe(HUB_URL);
+    peer.accept();
+    const connect = JSON.parse(peer.received[0]!);
+    expect(connect).toMatchObject({ v: 1, type: 'connect', device_id: 'dev-1', tenant_id: 'local', token: 'secret-token' });
+    f.ack();
+    expect(f.name()).toBe('connected');
+    expect(f.ctx().reason).toBe('handshake_complete');
+    expect(f.ctx().session?.sessionId).toBe('s-1');
+    expect(f.sent('connection.up')).toHaveLength(1);
+  });
+
+  it('forwards inbound frames to the parent and answers bad frames with an error frame', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    const peer = f.net.latest()!;
+    peer.send(f.frame({ type: 'heartbeat_ack', seq: 3, server_time: 1 }));
+    expect(f.sent('connection.frame').map((e) => e.message.type)).toEqual(['heartbeat_ack']);
+    peer.send('{not json');
+    const reply = JSON.parse(peer.received.at(-1)!);
+    expect(reply).toMatchObject({ type: 'error', code: 'not_json' });
+    expect(f.name()).toBe('connected');
+  });
+
+  it('retries at once after a drop from a stable connection', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    await f.advance(BackoffPolicy.parse({}).stableAfterMs);
+    expect(f.ctx().attempt).toBe(0);
+    f.net.latest()!.drop();
+    expect(f.ctx().retryInMs).toBe(0);
+    expect(f.ctx().reason).toBe('abnormal');
+    expect(f.sent('connection.down')).toHaveLength(1);
+    await f.advance(0);
+    expect(f.name()).toBe('connecting');
+    expect(f.net.peers).toHaveLength(2);
+  });
+
+  it('keeps backing off when a connection drops before it was stable (uptime reset)', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    await f.advance(5_000);
+    f.net.latest()!.drop();
+    // The attempt count was not reset: this retry is jittered, and the next one grows.
+    expect(f.ctx().attempt).toBe(2);
+    expect(f.ctx().retryInMs).toBeLessThanOrEqual(1_000);
+    await f.advance(f.ctx().retryInMs!);
+    f.net.latest()!.accept();
+    f.ack();
+    await f.advance(29_999);
+    expect(f.ctx().attempt).toBe(2);
+    await f.advance(1);
+    expect(f.ctx().attempt).toBe(0);
+  });
+
+  it('keeps every retry delay within its full-jitter ceiling and under the cap', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), async (seed) => {
+        // Suspension pinned off: this checks the backoff sequence alone.
+        const f = connectionFixture({ seed, policy: { suspendAfterMs: 1e9 } });
+        const policy = f.ctx().policy;
+        f.net.onConnection = (peer) => peer.refuse();
+        f.child.send({ type: 'connect' });
+        for (let attempt = 1; attempt <= 12; attempt++) {
+          await flush();
+          expect(f.name()).toBe('disconnected');
+          const delay = f.ctx().retryInMs!;
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThanOrEqual(backoffCeiling(policy, attempt));
+          expect(delay).toBeLessThanOrEqual(policy.capMs);
+          expect(f.ctx().reason).toBe('abnormal');
+          await f.advance(delay);
+        }
+        expect(f.net.maxLive).toBe(1);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('does not storm a hub that is down: bounded attempts, suspended after 120 s, then 15-30 s apart', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), async (seed) => {
+        const f = connectionFixture({ seed });
+        f.net.onConnection = (peer) => peer.refuse();
+        f.child.send({ type: 'connect' });
+        const attemptsAt: number[] = [];
+        let seen = 0;
+        while (f.clock.now() < 3_600_000) {
+          await flush();
+          while (seen < f.net.peers.length) {
+            attemptsAt.push(f.clock.now());
+            seen++;
+          }
+          await f.advance(Math.max(1, f.ctx().retryInMs ?? 1));
+        }
+        const early = attemptsAt.filter((t) => t < 120_000).length;
+        expect(early).toBeLessThanOrEqual(30);
+        const late = attemptsAt.filter((t) => t >= 150_000);
+        for (let i = 1; i < late.length; i++) expect(late[i]! - late[i - 1]!).toBeGreaterThanOrEqual(15_000);
+        expect(attemptsAt.length).toBeLessThanOrEqual(30 + 3_600_000 / 15_000);
+        expect(f.name()).toBe('suspended');
+        expect(f.ctx().reason).toBe('outage_too_long');
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('leaves suspended and forgets the outage once connected', async () => {
+    const f = connectionFixture();
+    f.net.onConnection = (peer) => peer.refuse();
+    f.child.send({ type: 'connect' });
+    while (f.name() !== 'suspended') await f.advance(Math.max(1, f.ctx().retryInMs ?? 1));
+    expect(f.clock.now()).toBeGreaterThanOrEqual(120_000);
+    f.net.onConnection = undefined;
+    await f.advance(f.ctx().retryInMs!);
+    f.net.latest()!.accept();
+    f.ack();
+    expect(f.name()).toBe('connected');
+    expect(f.ctx().outageSince).toBeUndefined();
+  });
+
+  it('times out an attempt that never opens or is never acknowledged', async () => {
+    const f = connectionFixture();
+    f.child.send({ type: 'connect' });
+    await f.advance(9_999);
+    expect(f.name()).toBe('connecting');
+    await f.advance(1);
+    expect(f.name()).toBe('disconnected');
+    expect(f.ctx().reason).toBe('connect_timeout');
+    expect(f.net.live()).toBe(0);
+    await f.advance(f.ctx().retryInMs!);
+    f.net.latest()!.accept(); // opened, but the hub never sends connect_ack
+    await f.advance(10_000);
+    expect(f.ctx().reason).toBe('connect_timeout');
+    expect(f.net.live()).toBe(0);
+  });
+
+  it('spreads reconnects over the restart window when the hub restarts', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), fc.constantFrom(CloseCode.serverRestart, CloseCode.tryAgainLater, CloseCode.goingAway), async (seed, code) => {
+        const f = connectionFixture({ seed });
+        await f.connectFully();
+        await f.advance(60_000);
+        f.net.latest()!.close(code, 'restart');
+        expect(f.name()).toBe('disconnected');
+        expect(f.ctx().retryInMs).toBeGreaterThanOrEqual(0);
+        expect(f.ctx().retryInMs).toBeLessThan(f.ctx().policy.restartSpreadMs);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it.each([
+    [CloseCode.replaced, 'replaced'],
+    [CloseCode.authFailed, 'auth_failed'],
+    [CloseCode.unsupportedVersion, 'unsupported_version'],
+  ])('fails on close %i (%s) and tries again only when the host asks', async (code, reason) => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.net.latest()!.close(code, reason);
+    expect(f.name()).toBe('failed');
+    expect(f.ctx().reason).toBe(reason);
+    await f.advance(600_000);
+    expect(f.net.peers).toHaveLength(1);
+    f.child.send({ type: 'connect' });
+    await flush();
+    expect(f.name()).toBe('connecting');
+    expect(f.net.peers).toHaveLength(2);
+  });
+
+  it('keeps the hub error message from a refused handshake', async () => {
+    const f = connectionFixture();
+    f.child.send({ type: 'connect' });
+    await flush();
+    const peer = f.net.latest()!;
+    peer.accept();
+    peer.send(f.frame({ type: 'error', code: 'auth_failed', message: 'token refused' }));
+    peer.close(CloseCode.authFailed, 'auth failed');
+    expect(f.name()).toBe('failed');
+    expect(f.ctx().hubError).toBe('token refused');
+  });
+
+  it('closes gracefully on disconnect: close 1000, then closed', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.child.send({ type: 'disconnect' });
+    expect(f.name()).toBe('closing');
+    await flush();
+    expect(f.name()).toBe('closed');
+    expect(f.ctx().reason).toBe('host_stop');
+    expect(f.net.latest()!.closedWith).toEqual({ code: 1000, reason: 'client stop', by: 'client' });
+    await f.advance(600_000);
+    expect(f.net.peers).toHaveLength(1);
+  });
+
+  it('ignores events from an older socket (generation guard)', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.net.latest()!.drop();
+    await f.advance(f.ctx().retryInMs!);
+    expect(f.ctx().generation).toBe(2);
+    const stale = f.codec.decode(f.frame({ type: 'connect_ack', session_id: 'old', heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: 0, max_frame_bytes: 1024 }));
+    if (!stale.ok) throw stale.error;
+    f.child.send({ type: 'socket.open', generation: 1 });
+    f.child.send({ type: 'socket.frame', generation: 1, message: stale.value });
+    f.child.send({ type: 'socket.closed', generation: 1, code: CloseCode.replaced, reason: '' });
+    expect(f.name()).toBe('connecting');
+    expect(f.state()).toEqual({ online: { connecting: 'opening' } });
+  });
+
+  it('never holds two live sockets, whatever happens in whatever order', async () => {
+    type Step = { kind: string; code?: number; ms?: number };
+    const step = fc.oneof(
+      fc.constantFrom<Step>(
+        { kind: 'connect' },
+        { kind: 'disconnect' },
+        { kind: 'accept' },
+        { kind: 'refuse' },
+        { kind: 'ack' },
+        { kind: 'drop' },
+        { kind: 'linkDead' },
+        { kind: 'garbage' },
+      ),
+      fc.record({ kind: fc.constant('close'), code: fc.constantFrom(1000, 1001, 1008, 1009, 1012, 4001, 4002, 4003, 4005, 4006) }),
+      fc.record({ kind: fc.constant('advance'), ms: fc.integer({ min: 0, max: 200_000 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), fc.array(step, { maxLength: 60 }), async (seed, steps) => {
+        const f = connectionFixture({ seed });
+        for (const s of steps) {
+          const peer = f.net.latest();
+          switch (s.kind) {
+            case 'connect': f.child.send({ type: 'connect' }); break;
+            case 'disconnect': f.child.send({ type: 'disconnect' }); break;
+            case 'accept': peer?.accept(); break;
+            case 'refuse': peer?.refuse(); break;
+            case 'ack': if (peer?.state === 'open') f.ack(peer); break;
+            case 'drop': peer?.drop(); break;
+            case 'linkDead': f.child.send({ type: 'link.dead', reason: 'heartbeat_timeout' }); break;
+            case 'garbage': peer?.send('\u0000garbage'); break;
+            case 'close': peer?.close(s.code!, 'test'); break;
+            case 'advance': f.clock.increment(s.ms!); break;
+          }
+          await flush();
+          expect(f.net.live()).toBeLessThanOrEqual(1);
+          // The live socket, if any, is the current attempt's.
+          if (f.net.live() === 1) expect(f.net.latest()!.state).not.toBe('closed');
+        }
+        expect(f.net.maxLive).toBeLessThanOrEqual(1);
+        expect(f.errors()).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

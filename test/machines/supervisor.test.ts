@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, SimulatedClock } from 'xstate';
+import { createSocketActor } from '../../src/actors/socket.ts';
+import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
+import { BackoffPolicy } from '../../src/machines/backoff.ts';
+import { connectionMachine, connectionStateName } from '../../src/machines/connection.ts';
+import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
+import { RestartPolicy, type SupervisorEmitted, supervisorMachine } from '../../src/machines/supervisor.ts';
+import { createCodec } from '../../src/protocol/codec.ts';
+import { flush } from '../support/harness.ts';
+
+/** Fails on its first `failures` calls, then behaves. */
+function failing(failures: number, message = 'boom') {
+  let left = failures;
+  return (): void => {
+    if (left > 0) {
+      left--;
+      throw new Error(message);
+    }
+  };
+}
+
+function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine } = {}) {
+  const clock = new SimulatedClock();
+  const net = createMemoryNetwork();
+  net.onConnection = (peer) => peer.accept();
+  const codec = createCodec({ now: () => clock.now() });
+  const socket = createSocketActor({ adapter: net.adapter, codec });
+  const logic = supervisorMachine.provide({
+    actors: {
+      connection: (overrides.connection ?? connectionMachine).provide({ actors: { socket } }),
+      heartbeat: overrides.heartbeat ?? heartbeatMachine,
+    },
+  });
+  const now = () => clock.now();
+  const actor = createActor(logic, {
+    clock,
+    input: {
+      now,
+      restartPolicy: RestartPolicy.parse({ maxRestarts: 3, windowMs: 60_000 }),
+      heartbeat: { now },
+      connection: {
+        url: 'ws://hub.test/v1/connect',
+        deviceId: 'dev-1',
+        tenantId: 'local',
+        token: 't',
+        policy: BackoffPolicy.parse({}),
+        connectTimeoutMs: 10_000,
+        closeTimeoutMs: 2_000,
+        seed: 7,
+        now,
+      },
+    },
+  });
+  const emitted: SupervisorEmitted[] = [];
+  actor.on('*', (e) => void emitted.push(e));
+  const actorErrors: unknown[] = [];
+  actor.subscribe({ error: (e) => void actorErrors.push(e) });
+  actor.start();
+
+  const frame = (m: Parameters<typeof codec.encode>[0]) => {
+    const r = codec.encode(m);
+    if (!r.ok) throw r.error;
+    return r.value.frame;
+  };
+  const child = (name: 'connection' | 'heartbeat') => actor.getSnapshot().children[name];
+  return {
+    clock,
+    net,
+    actor,
+    emitted,
+    actorErrors,
+    child,
+    connection: () => connectionStateName(child('connection')!.getSnapshot().value),
+    heartbeat: () => child('heartbeat')?.getSnapshot().value,
+    /** Host connects; the hub accepts and acks with a 1 s heartbeat interval. */
+    async connect() {
+      actor.send({ type: 'connect' });
+      await flush();
+      net.latest()!.send(frame({ type: 'connect_ack', session_id: 's', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 }));
+    },
+    frame,
+  };
+}
+
+describe('supervisor', () => {
+  it('spawns connection and heartbeat by systemId and routes between them', async () => {
+    const f = supervisorFixture();
+    expect(f.actor.system.get('connection')).toBeDefined();
+    expect(f.actor.system.get('heartbeat')).toBeDefined();
+    await f.connect();
+    expect(f.connection()).toBe('connected');
+    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    f.clock.increment(1_000);
+    await flush();
+    const peer = f.net.latest()!;
+    expect(JSON.parse(peer.received.at(-1)!)).toMatchObject({ type: 'heartbeat', seq: 1 });
+    peer.send(f.frame({ type: 'heartbeat_ack', seq: 1, server_time: 0 }));
+    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    // The hub goes silent: the heartbeat finds it and the connection drops the link.
+    f.clock.increment(1_000);
+    f.clock.increment(500);
+    await flush();
+    expect(f.connection()).toBe('disconnected');
+    expect(f.child('connection')!.getSnapshot().context.reason).toBe('heartbeat_timeout');
+    expect(f.heartbeat()).toBe('idle');
+  });
+
+  it('emits inbound application frames to the host (the handshake stays inside the connection)', async () => {
+    const f = supervisorFixture();
+    await f.connect();
+    f.net.latest()!.send(f.frame({ type: 'messaging_event', request_id: 'r1', channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'u1' }));
+    const messages = f.emitted.filter((e) => e.type === 'message');
+    expect(messages.map((e) => e.type === 'message' && e.message.type)).toEqual(['messaging_event']);
+  });
+
+  it('restarts a child that throws, and the new child picks up the live link', async () => {
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(1) } }) });
+    await f.connect();
+    expect(f.emitted.filter((e) => e.type === 'child.restarted')).toEqual([{ type: 'child.restarted', child: 'heartbeat', error: 'boom' }]);
+    expect(f.actor.getSnapshot().value).toBe('running');
+    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.connection()).toBe('connected');
+    expect(f.actorErrors).toEqual([]);
+  });
+
+  it('restarts a failed connection and reconnects it because the host still wants it', async () => {
+    const f = supervisorFixture({ connection: connectionMachine.provide({ actions: { notifyUp: failing(1, 'bad ack handling') } }) });
+    await f.connect();
+    expect(f.emitted.some((e) => e.type === 'child.restarted' && e.child === 'connection')).toBe(true);
+    await flush();
+    expect(f.net.peers).toHaveLength(2);
+    expect(f.net.live()).toBe(1);
+    expect(f.connection()).toBe('connecting');
+  });
+
+  it('degrades after R restarts within T, keeps the healthy children running, and does not crash', async () => {
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(Infinity) } }) });
+    await f.connect();
+    // Each restarted heartbeat is handed the live link and throws again: a crash loop.
+    expect(f.emitted.filter((e) => e.type === 'child.restarted')).toHaveLength(3);
+    expect(f.actor.getSnapshot().value).toBe('degraded');
+    expect(f.actor.getSnapshot().context.failure).toEqual({ child: 'heartbeat', error: 'boom' });
+    expect(f.emitted.filter((e) => e.type === 'child.failed')).toEqual([{ type: 'child.failed', child: 'heartbeat', error: 'boom' }]);
+    expect(f.child('heartbeat')).toBeUndefined();
+    expect(f.connection()).toBe('connected');
+    f.net.latest()!.send(f.frame({ type: 'heartbeat_ack', seq: 0, server_time: 0 }));
+    expect(f.actorErrors).toEqual([]);
+    expect(f.actor.getSnapshot().status).toBe('active');
+  });
+
+  it('counts restarts within the window only', async () => {
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(3) } }) });
+    await f.connect();
+    expect(f.emitted.filter((e) => e.type === 'child.restarted')).toHaveLength(3);
+    expect(f.actor.getSnapshot().value).toBe('running');
+    // Three restarts a minute ago no longer count against a fourth failure now.
+    f.clock.increment(60_001);
+    await flush();
+    expect(f.actor.getSnapshot().context.restarts.heartbeat).toHaveLength(3);
+  });
+
+  it('recovers from degraded when the host asks', async () => {
+    const startLink = failing(4);
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink } }) });
+    await f.connect();
+    expect(f.actor.getSnapshot().value).toBe('degraded');
+    f.actor.send({ type: 'recover' });
+    expect(f.actor.getSnapshot().value).toBe('running');
+    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.actor.getSnapshot().context.failure).toBeUndefined();
+  });
+});
