@@ -141,7 +141,7 @@ export const heartbeatMachine = setup({
     dead: {
       on: {
         'link.up': { target: 'active', actions: 'startLink' },
-        'link.down': { target: 'idle' },
+        'link.down': { target: 'idle', actions: assign({ reason: 'link_down' }) },
       },
     },
   },

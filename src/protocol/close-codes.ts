@@ -68,7 +68,7 @@ export function closeDisposition(code: number): CloseDisposition {
   return byCode.get(code)?.disposition ?? 'retry';
 }
 
-/** A readable name for a close code, e.g. `4003` → `replaced`, `1006` → `abnormal`. */
+/** A readable name for a close code, e.g. `4003` → `replaced`, `1006` (no close frame) → `connection_lost`. */
 export function closeCodeName(code: number): string {
-  return byCode.get(code)?.name ?? (code === 1006 ? 'abnormal' : code === 1005 ? 'no_status' : `code_${code}`);
+  return byCode.get(code)?.name ?? (code === 1006 ? 'connection_lost' : code === 1005 ? 'no_status' : `code_${code}`);
 }

@@ -1,0 +1,30 @@
+import { createHub } from '../../hub/index.ts';
+import type { Logger } from '../../log/logger.ts';
+import { type CliValues, untilSignal } from '../main.ts';
+import type { CliStreams } from '../output.ts';
+
+/** `cloudtether hub [--port N] [--host H] [--token T]` */
+export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
+  const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
+  if (!token) {
+    err.write('the hub needs a device token: --token or CLOUDTETHER_HUB_TOKEN\n');
+    return 2;
+  }
+  const port = Number(values.port ?? 7070);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    err.write(`--port must be a port number, got ${values.port}\n`);
+    return 2;
+  }
+  const hub = createHub({ staticToken: token, logger: logger.child({ component: 'hub' }) });
+  hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));
+  hub.on('session_close', (s, code, reason) => out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`));
+  const { url } = await hub.listen({ port, host: values.host ?? '127.0.0.1' });
+  err.write(`hub listening on ${url}\n`);
+  await untilSignal();
+  await hub.close();
+  return 0;
+}
+
+function line(json: boolean, fields: Record<string, unknown>): string {
+  return json ? JSON.stringify(fields) : Object.entries(fields).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+}

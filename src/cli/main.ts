@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../log/logger.ts';
+import { runConnect } from './commands/connect.ts';
+import { runDemo } from './commands/demo.ts';
+import { runHub } from './commands/hub.ts';
+import type { CliStreams } from './output.ts';
+
+export const USAGE = `Usage: cloudtether <command> [options]
+
+Commands:
+  demo      run a reference hub and a connector on loopback and walk through a scenario
+  hub       run the reference hub
+  connect   run a connector (configured from the environment and flags)
+
+Options:
+  --json              one JSON line per state change on stdout
+  --log-level LEVEL   pino log level for the log on stderr (default: warn)
+  -h, --help          show this help
+
+demo:     --once            exit 0 when the scenario completed, 1 otherwise
+hub:      --port N          port (default 7070; 0 picks a free one)
+          --host HOST       address to bind (default 127.0.0.1)
+          --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
+connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
+          --token TOKEN     device token (default: CLOUD_TOKEN)
+          --device-id ID    device id (default: DEVICE_ID)
+          --tenant-id ID    tenant (default: TENANT_ID, else "local")
+`;
+
+const options = {
+  json: { type: 'boolean', default: false },
+  'log-level': { type: 'string', default: 'warn' },
+  help: { type: 'boolean', short: 'h', default: false },
+  once: { type: 'boolean', default: false },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  token: { type: 'string' },
+  url: { type: 'string' },
+  'device-id': { type: 'string' },
+  'tenant-id': { type: 'string' },
+} as const;
+
+export type CliValues = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function main(argv: string[], streams: CliStreams = { out: process.stdout, err: process.stderr }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    streams.err.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help') {
+    streams.out.write(USAGE);
+    return 0;
+  }
+  if (rest.length > 0 || command === undefined) {
+    streams.err.write(command === undefined ? USAGE : `unexpected argument: ${rest[0]}\n\n${USAGE}`);
+    return 2;
+  }
+  // Logs go to stderr so stdout carries only state lines (and stays parseable with --json).
+  const logger = createLogger({ level: values['log-level'], destination: process.stderr });
+  switch (command) {
+    case 'demo':
+      return runDemo(values, streams, logger);
+    case 'hub':
+      return runHub(values, streams, logger);
+    case 'connect':
+      return runConnect(values, streams, logger);
+    default:
+      streams.err.write(`unknown command: ${command}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

@@ -1,0 +1,227 @@
+import { BehaviorSubject, filter, firstValueFrom, type Observable, Subject } from 'rxjs';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { createSocketActor } from '../actors/socket.ts';
+import type { SocketAdapter } from '../adapters/socket.ts';
+import { wsSocketAdapter } from '../adapters/ws-socket.ts';
+import { type Logger, silentLogger } from '../log/logger.ts';
+import { connectionMachine } from '../machines/connection.ts';
+import { randomSeed } from '../machines/random.ts';
+import { type ChildName, supervisorMachine } from '../machines/supervisor.ts';
+import { createCodec } from '../protocol/codec.ts';
+import type { Message, Outbound } from '../protocol/messages.ts';
+import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
+import { type ConnectorStatus, diffStatus, readStatus, type StateChange } from './status.ts';
+
+/** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
+export interface RuntimeClock {
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const realClock: RuntimeClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};
+
+/** What the host can be told about. */
+export type ConnectorEvent =
+  | ({ type: 'state' } & StateChange)
+  | { type: 'message'; message: Message }
+  | { type: 'child.restarted'; child: ChildName; error: string }
+  | { type: 'child.failed'; child: ChildName; error: string };
+
+export interface ConnectorOptions {
+  /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
+  socket?: SocketAdapter;
+  /** Clock for every timer of every machine; default the real one. Tests pass `SimulatedClock`. */
+  clock?: RuntimeClock;
+  /** pino logger; each actor logs through a child (`{ actor: 'connection' }`). Default silent. */
+  logger?: Logger;
+  /** Receives every inspection event of the actor system (see docs/embedding.md). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+/** A running connector; see {@link createConnector}. */
+export interface Connector {
+  /** Starts the supervisor and asks for a connection (standalone without a URL). Idempotent. */
+  start(): void;
+  /** Closes the connection gracefully and stops every actor. Resolves when all is closed. Idempotent. */
+  stop(): Promise<void>;
+  /**
+   * Sends a message to the hub. Returns false when not connected (nothing is queued yet).
+   * @throws {FrameError} when the message is invalid or too large.
+   */
+  send(message: Outbound): boolean;
+  /** The current status. */
+  readonly status: ConnectorStatus;
+  /** The status now and on every change. Completes on `stop()`. */
+  readonly state$: Observable<ConnectorStatus>;
+  /** State changes, inbound messages, child restarts and failures. Completes on `stop()`. */
+  readonly events$: Observable<ConnectorEvent>;
+  /** Subscribes to one kind of event; returns the unsubscribe function. */
+  on<T extends ConnectorEvent['type']>(type: T, listener: (event: Extract<ConnectorEvent, { type: T }>) => void): () => void;
+  /** Resolves with the first status that satisfies `predicate` (at once if the current one does). */
+  waitFor(predicate: (status: ConnectorStatus) => boolean): Promise<ConnectorStatus>;
+  /** The supervisor actor, for inspection and advanced use. */
+  readonly actor: Actor<typeof supervisorMachine>;
+}
+
+/**
+ * Creates a connector: a supervisor with connection and heartbeat machines, wired to real (or
+ * given) adapters. Nothing runs until `start()`.
+ *
+ * @example
+ * import { createConnector, connectorConfigFromEnv } from 'cloudtether';
+ *
+ * const connector = createConnector(connectorConfigFromEnv());
+ * connector.state$.subscribe((s) => console.log(s.connection.state, s.connection.reason));
+ * connector.on('message', ({ message }) => console.log('from hub', message.type));
+ * connector.start();
+ * process.on('SIGTERM', () => void connector.stop());
+ *
+ * @throws {ConfigError} when `config` is invalid.
+ */
+export function createConnector(config: ConnectorConfigInput, options: ConnectorOptions = {}): Connector {
+  const cfg = parseConnectorConfig(config);
+  const clock = options.clock ?? realClock;
+  const now = () => clock.now();
+  const logger = options.logger ?? silentLogger();
+  const log = logger.child({ actor: 'connector', device_id: cfg.deviceId, tenant_id: cfg.tenantId });
+  const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now });
+
+  const socket = createSocketActor({
+    adapter: options.socket ?? wsSocketAdapter,
+    codec,
+    logger: logger.child({ actor: 'socket' }),
+  });
+  const logic = supervisorMachine.provide({
+    actors: { connection: connectionMachine.provide({ actors: { socket } }) },
+  });
+
+  const events = new Subject<ConnectorEvent>();
+  let started = false;
+  let stopping: Promise<void> | undefined;
+
+  // Status is recomputed when any actor in the tree takes a new snapshot.
+  const onInspect = (event: InspectionEvent) => {
+    if (event.type === '@xstate.snapshot' && started) refresh();
+    if (typeof options.inspect === 'function') options.inspect(event);
+    else options.inspect?.next?.(event);
+  };
+
+  const actor = createActor(logic, {
+    clock,
+    inspect: onInspect,
+    input: {
+      now,
+      restartPolicy: cfg.restart,
+      heartbeat: { now },
+      connection: {
+        url: cfg.url,
+        deviceId: cfg.deviceId,
+        tenantId: cfg.tenantId,
+        token: cfg.token ?? '',
+        ...(cfg.client && { client: cfg.client }),
+        policy: cfg.backoff,
+        connectTimeoutMs: cfg.connectTimeoutMs,
+        closeTimeoutMs: cfg.closeTimeoutMs,
+        seed: cfg.seed ?? randomSeed(),
+        now,
+      },
+    },
+  });
+  let status = readStatus(actor);
+  const state$ = new BehaviorSubject(status);
+
+  function refresh(): void {
+    const next = readStatus(actor);
+    const changes = diffStatus(status, next);
+    if (changes.length === 0) {
+      // Details such as rttMs or attempt may still have moved.
+      if (JSON.stringify(next) !== JSON.stringify(status)) {
+        status = next;
+        state$.next(next);
+      }
+      return;
+    }
+    status = next;
+    for (const change of changes) {
+      const line = { ...change };
+      if (change.actor === 'heartbeat') log.debug(line, 'state');
+      else log.info(line, 'state');
+      events.next({ type: 'state', ...change });
+    }
+    state$.next(next);
+  }
+
+  actor.on('message', ({ message }) => events.next({ type: 'message', message }));
+  actor.on('child.restarted', (e) => {
+    log.warn({ child: e.child, error: e.error }, 'child restarted');
+    events.next(e);
+  });
+  actor.on('child.failed', (e) => {
+    log.error({ child: e.child, error: e.error }, 'child failed past its restart budget; degraded');
+    events.next(e);
+  });
+  // Without an error observer XState rethrows a supervisor error in a timer and kills the host.
+  actor.subscribe({
+    error: (error) => {
+      log.error({ err: error }, 'supervisor stopped on an error');
+      refresh();
+    },
+  });
+
+  const connector: Connector = {
+    actor,
+    get status() {
+      return status;
+    },
+    get state$() {
+      return state$.asObservable();
+    },
+    get events$() {
+      return events.asObservable();
+    },
+    start() {
+      if (started) return;
+      started = true;
+      log.info({ url: cfg.url ?? null, standalone: cfg.url === undefined }, 'starting');
+      actor.start();
+      actor.send({ type: 'connect' });
+      refresh();
+    },
+    async stop() {
+      if (!started) return;
+      stopping ??= (async () => {
+        actor.send({ type: 'disconnect' });
+        refresh();
+        await firstValueFrom(state$.pipe(filter((s) => s.connection.state === 'closed' || s.connection.state === 'stopped')));
+        actor.stop();
+        refresh();
+        log.info('stopped');
+        state$.complete();
+        events.complete();
+      })();
+      return stopping;
+    },
+    send(message) {
+      const encoded = codec.encode(message);
+      if (!encoded.ok) throw encoded.error;
+      if (status.connection.state !== 'connected') return false;
+      actor.send({ type: 'send_frame', frame: encoded.value.frame });
+      return true;
+    },
+    on(type, listener) {
+      const subscription = events
+        .pipe(filter((e): e is Extract<ConnectorEvent, { type: typeof type }> => e.type === type))
+        .subscribe(listener);
+      return () => subscription.unsubscribe();
+    },
+    waitFor(predicate) {
+      return firstValueFrom(state$.pipe(filter(predicate)));
+    },
+  };
+  return connector;
+}

@@ -1,0 +1,123 @@
+import type { AnyActorRef } from 'xstate';
+import { type ConnectionContext, type ConnectionStateName, connectionStateName } from '../machines/connection.ts';
+import type { HeartbeatContext } from '../machines/heartbeat.ts';
+import type { ChildName, SupervisorContext } from '../machines/supervisor.ts';
+
+/** What the host sees of the connector: each actor's state and why it is there. */
+export interface ConnectorStatus {
+  supervisor: {
+    state: 'running' | 'degraded' | 'stopped';
+    /** `started`, `child_failed` (degraded) or `stopped`. */
+    reason: string;
+    /** The child that failed past its restart budget, while degraded. */
+    failure?: { child: ChildName; error: string };
+  };
+  connection: {
+    state: ConnectionStateName | 'stopped';
+    reason: string;
+    /** Delay before the pending retry, while disconnected or suspended. */
+    retryInMs?: number;
+    /** Failed attempts since the connection was last stable. */
+    attempt: number;
+    sessionId?: string;
+    /** The last close code seen, e.g. `{ code: 4003, reason: 'replaced' }`. */
+    lastClose?: { code: number; reason: string };
+    /** The hub's `error` message that came with a refused handshake. */
+    hubError?: string;
+  };
+  heartbeat: {
+    state: 'idle' | 'waiting' | 'awaiting' | 'dead' | 'stopped';
+    reason: string;
+    /** Round trip of the last acknowledged heartbeat. */
+    rttMs?: number;
+  };
+}
+
+/** The actor names in a status, in the order state changes are reported. */
+export const STATUS_ACTORS = ['supervisor', 'connection', 'heartbeat'] as const;
+export type StatusActor = (typeof STATUS_ACTORS)[number];
+
+/** Builds the status from the live actor tree. */
+export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
+  const root = supervisor.getSnapshot();
+  const rootContext = root.context as SupervisorContext;
+  const connectionRef = root.children.connection as AnyActorRef | undefined;
+  const heartbeatRef = root.children.heartbeat as AnyActorRef | undefined;
+  const alive = (ref: AnyActorRef | undefined) => ref !== undefined && ref.getSnapshot().status === 'active';
+
+  const supervisorState = root.status !== 'active' ? 'stopped' : (root.value as 'running' | 'degraded');
+  const status: ConnectorStatus = {
+    supervisor: {
+      state: supervisorState,
+      reason: supervisorState === 'stopped' ? 'stopped' : rootContext.failure ? 'child_failed' : 'started',
+      ...(rootContext.failure && { failure: rootContext.failure }),
+    },
+    connection: { state: 'stopped', reason: 'stopped', attempt: 0 },
+    heartbeat: { state: 'stopped', reason: 'stopped' },
+  };
+  if (alive(connectionRef)) {
+    const snap = connectionRef!.getSnapshot();
+    const c = snap.context as ConnectionContext;
+    const state = connectionStateName(snap.value);
+    status.connection = {
+      state,
+      reason: c.reason,
+      attempt: c.attempt,
+      ...((state === 'disconnected' || state === 'suspended') && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
+      ...(c.session && { sessionId: c.session.sessionId }),
+      ...(c.lastClose && { lastClose: c.lastClose }),
+      ...(c.hubError && { hubError: c.hubError }),
+    };
+  }
+  if (alive(heartbeatRef)) {
+    const snap = heartbeatRef!.getSnapshot();
+    const h = snap.context as HeartbeatContext;
+    const value = snap.value as string | { active: 'waiting' | 'awaiting' };
+    status.heartbeat = {
+      state: typeof value === 'string' ? (value as 'idle' | 'dead') : value.active,
+      reason: h.reason,
+      ...(h.rttMs !== undefined && { rttMs: h.rttMs }),
+    };
+  }
+  return status;
+}
+
+/** One actor's state and reason, as printed by `--json` and emitted as a `state` event. */
+export interface StateChange {
+  actor: StatusActor;
+  state: string;
+  reason: string;
+  /** Extra fields worth a line: `retryInMs`, `sessionId`, `rttMs`, `lastClose`, `failure`. */
+  [detail: string]: unknown;
+}
+
+/** The actors whose state or reason differs between two statuses, as state changes. */
+export function diffStatus(before: ConnectorStatus | undefined, after: ConnectorStatus): StateChange[] {
+  const changes: StateChange[] = [];
+  for (const actor of STATUS_ACTORS) {
+    const next = after[actor] as { state: string; reason?: string } & Record<string, unknown>;
+    const prev = before?.[actor] as ({ state: string; reason?: string } & Record<string, unknown>) | undefined;
+    if (prev && prev.state === next.state && prev.reason === next.reason) continue;
+    changes.push({ actor, state: next.state, reason: next.reason ?? '', ...detailsOf(after, actor) });
+  }
+  return changes;
+}
+
+/** The details worth printing with a state: only those that say something about it. */
+function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, unknown> {
+  switch (actor) {
+    case 'supervisor':
+      return status.supervisor.failure ? { failure: status.supervisor.failure } : {};
+    case 'connection': {
+      const c = status.connection;
+      if (c.state === 'connected') return { sessionId: c.sessionId };
+      if (c.state === 'disconnected' || c.state === 'suspended') {
+        return { retryInMs: c.retryInMs, attempt: c.attempt, ...(c.lastClose && { lastClose: c.lastClose.code }) };
+      }
+      if (c.state === 'failed') return { lastClose: c.lastClose?.code, hubError: c.hubError };
+      return {};
+    }
+    case 'heartbeat':
+      return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
+  }
+}

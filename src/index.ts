@@ -1,0 +1,21 @@
+/**
+ * cloudtether: keeps a local process tethered to a cloud hub over one authenticated WebSocket,
+ * and keeps it working when the hub is away.
+ *
+ * @example
+ * import { createConnector, connectorConfigFromEnv } from 'cloudtether';
+ * const connector = createConnector(connectorConfigFromEnv());
+ * connector.start();
+ */
+export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type RuntimeClock } from './connector/connector.ts';
+export { ConfigError, ConnectorConfig, type ConnectorConfigInput, connectorConfigFromEnv, parseConnectorConfig } from './connector/config.ts';
+export type { ConnectorStatus, StateChange } from './connector/status.ts';
+export { createLogger, type Logger, REDACT_PATHS, silentLogger } from './log/logger.ts';
+export { wsSocketAdapter } from './adapters/ws-socket.ts';
+export type { SocketAdapter, SocketConnection, SocketHandlers } from './adapters/socket.ts';
+export { HttpError, type HttpAdapter, type HttpRequest, type HttpResponse } from './adapters/http.ts';
+export { BackoffPolicy } from './machines/backoff.ts';
+export { RestartPolicy, supervisorMachine } from './machines/supervisor.ts';
+export { connectionMachine, type ConnectionStateName } from './machines/connection.ts';
+export { heartbeatMachine } from './machines/heartbeat.ts';
+export * from './protocol/index.ts';

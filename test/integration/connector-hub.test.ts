@@ -1,0 +1,150 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { createConnector, type Connector } from '../../src/connector/connector.ts';
+import type { ConnectorConfigInput } from '../../src/connector/config.ts';
+import { createHub, type Hub } from '../../src/hub/index.ts';
+
+const TOKEN = 'integration-token';
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function startHub(): Promise<{ hub: Hub; url: string; port: number }> {
+  const hub = createHub({ staticToken: TOKEN });
+  const { url, port } = await hub.listen({ port: 0, host: '127.0.0.1' });
+  cleanups.push(() => hub.close());
+  return { hub, url, port };
+}
+
+/** A real connector (ws adapter, real sockets) whose machine timers run on a SimulatedClock. */
+function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}) {
+  const clock = new SimulatedClock();
+  clock.set(Date.now());
+  const connector = createConnector({ url, token: TOKEN, deviceId: 'dev-1', seed: 3, ...config }, { clock });
+  cleanups.push(() => stopWith(connector, clock));
+  connector.start();
+  return { connector, clock };
+}
+
+/** Stops a connector whose clock may need to pass the close timeout. */
+async function stopWith(connector: Connector, clock: SimulatedClock) {
+  const stopped = connector.stop();
+  clock.increment(2_000);
+  await stopped;
+}
+
+const connected = (c: Connector) => c.waitFor((s) => s.connection.state === 'connected');
+
+describe('connector and hub over loopback', () => {
+  it('connect, then the hub lists the device over HTTP', async () => {
+    const { hub, port } = await startHub();
+    const { connector } = startConnector(`ws://127.0.0.1:${port}/v1/connect`);
+    const status = await connected(connector);
+    const [device] = hub.devices();
+    expect(device).toMatchObject({ device_id: 'dev-1', tenant_id: 'local', session_id: status.connection.sessionId });
+    const listed = await (await fetch(`http://127.0.0.1:${port}/v1/devices`)).json();
+    expect(listed.devices).toEqual([expect.objectContaining({ device_id: 'dev-1', session_id: status.connection.sessionId })]);
+  });
+
+  it('delivers a dispatched message and carries one back', async () => {
+    const { hub, url } = await startHub();
+    const { connector } = startConnector(url);
+    await connected(connector);
+    const received = new Promise((resolve) => connector.on('message', ({ message }) => resolve(message)));
+    hub.dispatch('dev-1', { type: 'execution_request', request_id: 'r-1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'hi' } });
+    expect(await received).toMatchObject({ type: 'execution_request', request_id: 'r-1', tool_name: 'echo', inputs: { text: 'hi' } });
+    const atHub = new Promise((resolve) => hub.once('message', (_session, message) => resolve(message)));
+    connector.send({ type: 'execution_event', event_id: 'e-1', request_id: 'r-1', event_type: 'completed', data: { text: 'hi' } });
+    expect(await atHub).toMatchObject({ type: 'execution_event', request_id: 'r-1', event_type: 'completed' });
+  });
+
+  it('survives a dropped socket: reconnects with a new session', async () => {
+    const { hub, url } = await startHub();
+    const { connector, clock } = startConnector(url);
+    const first = await connected(connector);
+    clock.increment(30_000); // stable: the next retry is immediate
+    expect(hub.faults.dropDevice('dev-1')).toBe(true);
+    const lost = await connector.waitFor((s) => s.connection.state === 'disconnected');
+    expect(lost.connection).toMatchObject({ reason: 'connection_lost', retryInMs: 0 });
+    clock.increment(0);
+    const second = await connected(connector);
+    expect(second.connection.sessionId).not.toBe(first.connection.sessionId);
+    expect(hub.devices().map((d) => d.session_id)).toEqual([second.connection.sessionId]);
+  });
+
+  it('finds a silent hub through heartbeats and reconnects once it answers again', async () => {
+    const { hub, url } = await startHub();
+    const { connector, clock } = startConnector(url);
+    await connected(connector);
+    hub.faults.silence('dev-1', true);
+    clock.increment(25_000); // heartbeat interval announced by the hub
+    await connector.waitFor((s) => s.heartbeat.state === 'awaiting');
+    clock.increment(10_000); // heartbeat timeout
+    const dead = await connector.waitFor((s) => s.connection.state === 'disconnected');
+    expect(dead.connection.reason).toBe('heartbeat_timeout');
+    hub.faults.silence('dev-1', false);
+    clock.increment(dead.connection.retryInMs!);
+    await connected(connector);
+  });
+
+  it('comes back after a hub restart on the same port, spread over the restart window', async () => {
+    const { hub, url } = await startHub();
+    const { connector, clock } = startConnector(url);
+    const before = await connected(connector);
+    const restarted = hub.restart();
+    const down = await connector.waitFor((s) => s.connection.state === 'disconnected');
+    expect(down.connection.reason).toBe('server_restart');
+    expect(down.connection.retryInMs).toBeLessThan(5_000);
+    await restarted;
+    clock.increment(down.connection.retryInMs!);
+    const after = await connected(connector);
+    expect(after.connection.sessionId).not.toBe(before.connection.sessionId);
+    expect(hub.devices()).toHaveLength(1);
+  });
+
+  it('a second connection of the same device replaces the first, which stops instead of fighting', async () => {
+    const { hub, url } = await startHub();
+    const { connector: first, clock } = startConnector(url);
+    await connected(first);
+    const { connector: second } = startConnector(url);
+    const secondUp = await connected(second);
+    const failed = await first.waitFor((s) => s.connection.state === 'failed');
+    expect(failed.connection).toMatchObject({ reason: 'replaced', lastClose: { code: 4003, reason: expect.any(String) } });
+    clock.increment(600_000);
+    expect(hub.devices()).toEqual([expect.objectContaining({ session_id: secondUp.connection.sessionId })]);
+  });
+
+  it('keeps tenants apart: the same device id in two tenants holds two sessions', async () => {
+    const { hub, url } = await startHub();
+    const { connector: a } = startConnector(url, { tenantId: 'acme' });
+    const { connector: b } = startConnector(url, { tenantId: 'globex' });
+    await Promise.all([connected(a), connected(b)]);
+    expect(hub.devices().map((d) => d.tenant_id).sort()).toEqual(['acme', 'globex']);
+    const got = new Promise((resolve) => b.on('message', ({ message }) => resolve(message)));
+    hub.dispatch('dev-1', { type: 'messaging_event', request_id: 'm-1', channel: 'line', event_type: 'message', message: { text: 'for globex' }, user_id: 'u' }, { tenantId: 'globex' });
+    expect(await got).toMatchObject({ request_id: 'm-1' });
+    expect(a.status.connection.state).toBe('connected');
+  });
+
+  it('refuses a wrong token: failed with the hub reason, no retry loop', async () => {
+    const { hub, url } = await startHub();
+    const { connector, clock } = startConnector(url, { token: 'wrong-token' });
+    const failed = await connector.waitFor((s) => s.connection.state === 'failed');
+    expect(failed.connection).toMatchObject({ reason: 'auth_failed', lastClose: { code: 4001, reason: expect.any(String) } });
+    expect(failed.connection.hubError).toBeTruthy();
+    clock.increment(600_000);
+    expect(connector.status.connection.state).toBe('failed');
+    expect(hub.devices()).toEqual([]);
+  });
+
+  it('stops gracefully: the hub sees a normal close and forgets the device', async () => {
+    const { hub, url } = await startHub();
+    const { connector, clock } = startConnector(url);
+    await connected(connector);
+    const closed = new Promise<number>((resolve) => hub.once('session_close', (_s, code) => resolve(code)));
+    await stopWith(connector, clock);
+    expect(await closed).toBe(1000);
+    expect(hub.devices()).toEqual([]);
+  });
+});
