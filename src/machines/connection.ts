@@ -7,7 +7,7 @@ import { nextRandom } from './random.ts';
 
 /**
  * Why the connection is in its state. Every transition sets one (brief, section 2).
- * Close-derived reasons use the close code's name (`replaced`, `server_restart`, `abnormal`, …).
+ * Close-derived reasons use the close code's name (`replaced`, `server_restart`, `connection_lost`, …).
  */
 export type ConnectionReason =
   | 'not_started'
@@ -123,6 +123,7 @@ export const connectionMachine = setup({
     noUrl: ({ context }) => context.url === undefined,
     current: ({ context, event }) => 'generation' in event && event.generation === context.generation,
     fatalClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'fatal',
+    restartClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'retry_spread',
     isConnectAck: ({ event }) => event.type === 'socket.frame' && event.message.type === 'connect_ack',
     isErrorFrame: ({ event }) => event.type === 'socket.frame' && event.message.type === 'error',
     outageTooLong: ({ context }) =>
@@ -252,7 +253,7 @@ export const connectionMachine = setup({
             actions: ['recordClose', { type: 'setReason', params: ({ event }) => ({ reason: closeCodeName(event.code) }) }],
           },
           {
-            guard: ({ event }) => closeDisposition(event.code) === 'retry_spread',
+            guard: 'restartClose',
             target: 'retrying',
             actions: ['recordClose', { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), spread: true }) }],
           },

@@ -103,6 +103,7 @@ export const supervisorMachine = setup({
   },
   actors: { connection: connectionMachine, heartbeat: heartbeatMachine },
   guards: {
+    connectionFailed: ({ context }) => context.failure?.child === 'connection',
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
       return context.restarts[params.child].filter((t) => t > since).length < context.restartPolicy.maxRestarts;
@@ -119,6 +120,27 @@ export const supervisorMachine = setup({
       systemId: 'heartbeat',
       input: ({ context }) => context.heartbeat,
     }),
+    wantConnected: assign({ wanted: true }),
+    wantDisconnected: assign({ wanted: false }),
+    forwardToConnection: sendToChild('connection', ({ event }) => event),
+    rememberSession: assign(({ event }) => (event.type === 'connection.up' ? { session: event.session } : {})),
+    forgetSession: assign({ session: undefined }),
+    reportActivity: sendToChild('heartbeat', ({ event }) => {
+      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+      return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
+    }),
+    emitMessage: emit(({ event }) => ({
+      type: 'message' as const,
+      message: (event as Extract<ConnectionOutput, { type: 'connection.frame' }>).message,
+    })),
+    sendHeartbeat: sendToChild('connection', ({ event }) => ({
+      type: 'send',
+      message: { type: 'heartbeat', seq: (event as Extract<HeartbeatOutput, { type: 'heartbeat.send' }>).seq },
+    })),
+    reportDeadLink: sendToChild('connection', ({ event }) => ({
+      type: 'link.dead',
+      reason: (event as Extract<HeartbeatOutput, { type: 'heartbeat.dead' }>).reason,
+    })),
     reap: ({ self }, params: { child: ChildName }) => reapOrphans(self.getSnapshot().children[params.child]),
     stopConnection: stopChild('connection'),
     stopHeartbeat: stopChild('heartbeat'),
@@ -160,40 +182,15 @@ export const supervisorMachine = setup({
   entry: ['spawnConnection', 'spawnHeartbeat'],
   // Routing works in every state: a degraded supervisor still runs the children it has.
   on: {
-    connect: { actions: [assign({ wanted: true }), sendToChild('connection', () => ({ type: 'connect' }))] },
-    disconnect: { actions: [assign({ wanted: false }), sendToChild('connection', () => ({ type: 'disconnect' }))] },
-    send: { actions: sendToChild('connection', ({ event }) => event) },
-    send_frame: { actions: sendToChild('connection', ({ event }) => event) },
-    'connection.up': {
-      actions: [
-        assign({ session: ({ event }) => event.session }),
-        'resumeHeartbeat',
-      ],
-    },
-    'connection.down': {
-      actions: [assign({ session: undefined }), 'resumeHeartbeat'],
-    },
-    'connection.frame': {
-      actions: [
-        sendToChild('heartbeat', ({ event }) => {
-          const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
-          return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
-        }),
-        emit(({ event }) => ({ type: 'message' as const, message: event.message })),
-      ],
-    },
-    'heartbeat.send': {
-      actions: sendToChild('connection', ({ event }) => ({
-        type: 'send',
-        message: { type: 'heartbeat', seq: (event as Extract<HeartbeatOutput, { type: 'heartbeat.send' }>).seq },
-      })),
-    },
-    'heartbeat.dead': {
-      actions: sendToChild('connection', ({ event }) => ({
-        type: 'link.dead',
-        reason: (event as Extract<HeartbeatOutput, { type: 'heartbeat.dead' }>).reason,
-      })),
-    },
+    connect: { actions: ['wantConnected', 'resumeConnection'] },
+    disconnect: { actions: ['wantDisconnected', 'resumeConnection'] },
+    send: { actions: 'forwardToConnection' },
+    send_frame: { actions: 'forwardToConnection' },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat'] },
+    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat'] },
+    'connection.frame': { actions: ['reportActivity', 'emitMessage'] },
+    'heartbeat.send': { actions: 'sendHeartbeat' },
+    'heartbeat.dead': { actions: 'reportDeadLink' },
   },
   initial: 'running',
   states: {
@@ -243,7 +240,7 @@ export const supervisorMachine = setup({
         'xstate.error.actor.heartbeat': { actions: [{ type: 'reap', params: { child: 'heartbeat' } }, 'stopHeartbeat'] },
         recover: [
           {
-            guard: ({ context }) => context.failure?.child === 'connection',
+            guard: 'connectionFailed',
             target: 'running',
             actions: [
               'spawnConnection',

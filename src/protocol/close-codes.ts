@@ -12,6 +12,8 @@ export const CloseCode = {
   policyViolation: 1008,
   /** A frame exceeded the maximum frame size. */
   tooLarge: 1009,
+  /** The other side failed on a valid frame (a bug there); reconnect with backoff. */
+  internalError: 1011,
   /** The hub is restarting; reconnect after a jittered delay. */
   serverRestart: 1012,
   /** The hub is overloaded; reconnect after a jittered delay. */
@@ -51,6 +53,7 @@ export const closeCodeTable: ReadonlyArray<{
   { code: CloseCode.goingAway, name: 'going_away', sentBy: 'either', disposition: 'retry_spread', meaning: 'The endpoint is going away (process exit).' },
   { code: CloseCode.policyViolation, name: 'policy_violation', sentBy: 'either', disposition: 'retry', meaning: 'Protocol broken beyond an `error` frame (e.g. a frame before `connect`, a frame from the wrong side).' },
   { code: CloseCode.tooLarge, name: 'too_large', sentBy: 'either', disposition: 'retry', meaning: 'A frame exceeded the maximum frame size.' },
+  { code: CloseCode.internalError, name: 'internal_error', sentBy: 'either', disposition: 'retry', meaning: 'The other side failed on a valid frame (a bug there).' },
   { code: CloseCode.serverRestart, name: 'server_restart', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is restarting.' },
   { code: CloseCode.tryAgainLater, name: 'try_again_later', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is overloaded.' },
   { code: CloseCode.authFailed, name: 'auth_failed', sentBy: 'hub', disposition: 'fatal', meaning: 'The credential in `connect` was refused.' },
@@ -63,7 +66,7 @@ export const closeCodeTable: ReadonlyArray<{
 
 const byCode = new Map(closeCodeTable.map((row) => [row.code, row]));
 
-/** The disposition of a close code; codes we do not know (1006 abnormal, …) are retried. */
+/** The disposition of a close code; codes we do not know (1006 connection lost, …) are retried. */
 export function closeDisposition(code: number): CloseDisposition {
   return byCode.get(code)?.disposition ?? 'retry';
 }

@@ -43,7 +43,7 @@ describe('connector and hub over loopback', () => {
     const status = await connected(connector);
     const [device] = hub.devices();
     expect(device).toMatchObject({ device_id: 'dev-1', tenant_id: 'local', session_id: status.connection.sessionId });
-    const listed = await (await fetch(`http://127.0.0.1:${port}/v1/devices`)).json();
+    const listed = (await (await fetch(`http://127.0.0.1:${port}/v1/devices`)).json()) as { devices: unknown[] };
     expect(listed.devices).toEqual([expect.objectContaining({ device_id: 'dev-1', session_id: status.connection.sessionId })]);
   });
 

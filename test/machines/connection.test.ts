@@ -53,7 +53,7 @@ describe('connection machine', () => {
     expect(f.ctx().attempt).toBe(0);
     f.net.latest()!.drop();
     expect(f.ctx().retryInMs).toBe(0);
-    expect(f.ctx().reason).toBe('abnormal');
+    expect(f.ctx().reason).toBe('connection_lost');
     expect(f.sent('connection.down')).toHaveLength(1);
     await f.advance(0);
     expect(f.name()).toBe('connecting');
@@ -92,7 +92,7 @@ describe('connection machine', () => {
           expect(delay).toBeGreaterThanOrEqual(0);
           expect(delay).toBeLessThanOrEqual(backoffCeiling(policy, attempt));
           expect(delay).toBeLessThanOrEqual(policy.capMs);
-          expect(f.ctx().reason).toBe('abnormal');
+          expect(f.ctx().reason).toBe('connection_lost');
           await f.advance(delay);
         }
         expect(f.net.maxLive).toBe(1);

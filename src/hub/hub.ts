@@ -1,0 +1,327 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ServerOptions, WebSocketServer } from 'ws';
+import type { Logger } from '../log/logger.ts';
+import { CloseCode, createCodec, direction, FrameError, type MessageType, type Outbound } from '../protocol/index.ts';
+import { createAdminHandler, pathOf } from './admin.ts';
+import { HubError } from './errors.ts';
+import type { HubEvents, SessionInfo } from './events.ts';
+import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.ts';
+import { SessionRegistry } from './registry.ts';
+import { Session, type SessionHost } from './session.ts';
+
+/** The WebSocket endpoint devices connect to. */
+export const CONNECT_PATH = '/v1/connect';
+
+/**
+ * How long a closing session may take to answer our close frame before its socket is
+ * destroyed; bounds `close()` and `restart()` when a device has hung.
+ */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+/** Messages `dispatch` may send. Handshake and heartbeat replies are the session's own business. */
+export type DispatchMessage = Outbound<'execution_request' | 'messaging_event' | 'error'>;
+const dispatchable: ReadonlySet<MessageType> = new Set(['execution_request', 'messaging_event', 'error']);
+
+export interface HubListenOptions {
+  /** Default 0: any free port. */
+  port?: number;
+  /** Default `127.0.0.1`. */
+  host?: string;
+}
+
+export interface HubAddress {
+  /** The device endpoint, e.g. `ws://127.0.0.1:4817/v1/connect`. */
+  url: string;
+  port: number;
+}
+
+/**
+ * Failures to inject in tests of the connector.
+ *
+ * @example
+ * hub.faults.silence('laptop-1', true);  // the connector should notice missing heartbeat acks
+ * hub.faults.dropDevice('laptop-1');     // the connector should see 1006 and reconnect
+ */
+export interface HubFaults {
+  /**
+   * Destroys every socket of the device without a close frame, like a network drop.
+   * Returns false when the device has no session.
+   */
+  dropDevice(deviceId: string): boolean;
+  /**
+   * Plays dead towards a device (or every device with `'*'`): no `heartbeat_ack`, no
+   * `connect_ack`, no dispatched or error frames; close frames still go out. The hub keeps
+   * reading and does not time a silenced device out. Holds across reconnects until turned
+   * off; `silence('*', false)` lifts every silence.
+   */
+  silence(deviceId: string, on: boolean): void;
+}
+
+type Lifecycle = 'idle' | 'listening' | 'restarting' | 'closed';
+
+/**
+ * The reference hub: a `node:http` server with the device WebSocket endpoint on
+ * `/v1/connect` and JSON admin routes beside it. Create one with {@link createHub}.
+ */
+export class Hub extends EventEmitter<HubEvents> {
+  readonly faults: HubFaults;
+
+  readonly #options: ResolvedHubOptions;
+  readonly #log: Logger;
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #host: SessionHost;
+  /** Authenticated sessions by (tenant, device). */
+  readonly #registry = new SessionRegistry<{ session: Session; info: SessionInfo }>();
+  /** Every socket, including those still in the handshake: what close() must wait for. */
+  readonly #sessions = new Set<Session>();
+  readonly #silenced = { all: false, devices: new Set<string>() };
+  #state: Lifecycle = 'idle';
+  #address: { host: string; port: number } | undefined;
+  /** listen, restart and close run one at a time, in call order. */
+  #lifecycle: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: HubOptions) {
+    super();
+    const resolved = resolveHubOptions(options);
+    this.#options = resolved;
+    this.#log = resolved.logger.child({ component: 'hub' });
+    this.#host = {
+      options: resolved,
+      // Called through the clock object: an injected clock may be a class instance.
+      codec: createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now() }),
+      logger: this.#log,
+      isSilenced: (deviceId) => this.#silenced.all || (deviceId !== undefined && this.#silenced.devices.has(deviceId)),
+      register: (session, info) => this.#register(session, info),
+      forget: (session) => this.#forget(session),
+      emit: (event, ...args) => this.#emitSafely(event, ...args),
+    };
+    // closeTimeout is a ws server option that @types/ws does not declare yet, hence the cast.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: resolved.maxFrameBytes,
+      clientTracking: false,
+      closeTimeout: CLOSE_TIMEOUT_MS,
+    } as ServerOptions);
+    this.#server = createServer(
+      createAdminHandler({ adminToken: resolved.adminToken, devices: () => this.devices(), logger: this.#log }),
+    );
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    this.#server.on('error', (error: Error) => this.#log.error({ err: error }, 'server error'));
+    this.faults = {
+      dropDevice: (deviceId) => {
+        const open = this.#registry.withDevice(deviceId);
+        for (const { session } of open) session.terminate();
+        return open.length > 0;
+      },
+      silence: (deviceId, on) => {
+        if (deviceId === '*') {
+          this.#silenced.all = on;
+          if (!on) this.#silenced.devices.clear();
+        } else if (on) this.#silenced.devices.add(deviceId);
+        else this.#silenced.devices.delete(deviceId);
+      },
+    };
+  }
+
+  /**
+   * Starts listening. Resolves with the device endpoint's URL.
+   *
+   * @example
+   * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
+   */
+  listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
+    return this.#serialize(async () => {
+      if (this.#state !== 'idle') throw new HubError('invalid_state', `cannot listen: the hub is ${this.#state}`);
+      const bound = await this.#bind(port, host);
+      this.#address = { host, port: bound };
+      this.#state = 'listening';
+      this.#log.info({ port: bound, host }, 'hub listening');
+      return { url: `ws://${host.includes(':') ? `[${host}]` : host}:${bound}${CONNECT_PATH}`, port: bound };
+    });
+  }
+
+  /**
+   * The open (authenticated) sessions, one per (tenant, device).
+   *
+   * @example
+   * hub.devices(); // [{ device_id: 'laptop-1', tenant_id: 'acme', session_id: '…', connected_since: 1767225600000 }]
+   */
+  devices(): SessionInfo[] {
+    return Array.from(this.#registry.values(), ({ info }) => ({ ...info }));
+  }
+
+  /**
+   * Sends a message to a device and returns the message id. Without `tenantId` the device id
+   * must be connected in exactly one tenant.
+   *
+   * @throws {HubError} `not_connected`, `ambiguous_device` or `invalid_message`.
+   * @example
+   * const id = hub.dispatch('laptop-1', {
+   *   type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo',
+   * }, { tenantId: 'acme' });
+   */
+  dispatch(deviceId: string, message: DispatchMessage, options: { tenantId?: string } = {}): string {
+    if (!dispatchable.has(message.type)) {
+      const why = direction[message.type] === 'to_hub' ? 'is sent by devices' : 'is sent by the hub itself';
+      throw new HubError('invalid_message', `cannot dispatch '${message.type}': it ${why}`);
+    }
+    const session = this.#find(deviceId, options.tenantId);
+    try {
+      return session.send(message);
+    } catch (error) {
+      if (error instanceof FrameError) throw new HubError('invalid_message', error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  /**
+   * Closes every session with `1012 server_restart`, stops listening, waits `downMs` (on the
+   * hub's clock), and listens again on the same host and port.
+   *
+   * @example
+   * await hub.restart({ downMs: 500 }); // devices see 1012, then reconnect to the same URL
+   */
+  restart({ downMs = 0 }: { downMs?: number } = {}): Promise<void> {
+    return this.#serialize(async () => {
+      const address = this.#address;
+      if (this.#state !== 'listening' || !address) throw new HubError('invalid_state', `cannot restart: the hub is ${this.#state}`);
+      this.#state = 'restarting';
+      this.#log.info({ down_ms: downMs }, 'hub restarting');
+      await this.#shutdown(CloseCode.serverRestart, 'server_restart');
+      if (downMs > 0) await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, downMs));
+      await this.#bind(address.port, address.host);
+      this.#state = 'listening';
+      this.#log.info(address, 'hub listening again');
+    });
+  }
+
+  /**
+   * Closes every session with `1001 going_away` and stops listening. Resolves once every
+   * socket is closed. Idempotent: later calls return the same promise.
+   *
+   * @example
+   * process.once('SIGTERM', () => void hub.close());
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#serialize(async () => {
+      const wasListening = this.#server.listening;
+      this.#state = 'closed';
+      if (wasListening) await this.#shutdown(CloseCode.goingAway, 'going_away');
+      this.#wss.close();
+      this.#log.info('hub closed');
+    });
+    return this.#closing;
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // After 'upgrade' node no longer handles this socket's errors: a reset must not crash us.
+    socket.on('error', () => socket.destroy());
+    if (pathOf(req.url) !== CONNECT_PATH) return refuseUpgrade(socket, 404);
+    // A keep-alive connection may ask to upgrade while we restart or close.
+    if (this.#state !== 'listening') return refuseUpgrade(socket, 503);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, this.#host, req.socket.remoteAddress);
+      this.#sessions.add(session);
+    });
+  }
+
+  #register(session: Session, info: SessionInfo): void {
+    const previous = this.#registry.set(info.tenant_id, info.device_id, { session, info });
+    previous?.session.close(CloseCode.replaced, 'replaced');
+  }
+
+  #forget(session: Session): void {
+    this.#sessions.delete(session);
+    const info = session.info;
+    if (!info) return;
+    const entry = this.#registry.get(info.tenant_id, info.device_id);
+    // A replaced session must not unregister its successor.
+    if (entry?.session === session) this.#registry.delete(info.tenant_id, info.device_id);
+  }
+
+  #find(deviceId: string, tenantId: string | undefined): Session {
+    if (tenantId !== undefined) {
+      const entry = this.#registry.get(tenantId, deviceId);
+      if (!entry) throw new HubError('not_connected', `device '${deviceId}' of tenant '${tenantId}' is not connected`);
+      return entry.session;
+    }
+    const [only, ...others] = this.#registry.withDevice(deviceId);
+    if (!only) throw new HubError('not_connected', `device '${deviceId}' is not connected`);
+    if (others.length > 0) {
+      throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; pass tenantId`);
+    }
+    return only.session;
+  }
+
+  /** A throwing listener is a bug in the host app; it must not end a device's session. */
+  #emitSafely<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void {
+    try {
+      // The generic K does not narrow HubEvents[K] for EventEmitter's overloads.
+      (this.emit as (event: K, ...args: HubEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#log.error({ err: error, event }, 'a hub event listener threw');
+    }
+  }
+
+  #bind(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        const address = this.#server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting, closes every session with `code`, and resolves once all is closed. */
+  async #shutdown(code: number, reason: string): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const sessions = [...this.#sessions];
+    for (const session of sessions) session.close(code, reason);
+    await Promise.all(sessions.map((session) => session.closed));
+    // An admin request still in flight must not hold the port.
+    this.#server.closeAllConnections();
+    await stopped;
+  }
+
+  #serialize<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#lifecycle.then(operation);
+    this.#lifecycle = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+}
+
+/**
+ * Creates a hub. Call `listen()` to start it.
+ *
+ * @example
+ * const hub = createHub({ staticToken: process.env.HUB_TOKEN });
+ * hub.on('message', (session, message) => console.log(session.device_id, message.type));
+ * const { url } = await hub.listen({ port: 8080 });
+ * // later
+ * hub.dispatch('laptop-1', { type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo' });
+ * await hub.close();
+ */
+export function createHub(options: HubOptions): Hub {
+  return new Hub(options);
+}
+
+function refuseUpgrade(socket: Duplex, status: 404 | 503): void {
+  const body = JSON.stringify({ error: status === 404 ? 'not_found' : 'unavailable' });
+  // Wait for the response to be flushed before destroying, as ws's own abortHandshake does.
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

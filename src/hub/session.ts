@@ -1,0 +1,315 @@
+import { randomUUID } from 'node:crypto';
+import { WebSocket, type RawData } from 'ws';
+import type { Logger } from '../log/logger.ts';
+import {
+  type Codec,
+  type CodecResult,
+  CloseCode,
+  direction,
+  FrameError,
+  type Message,
+  type MessageOf,
+  type Outbound,
+} from '../protocol/index.ts';
+import type { HubEvents, SessionInfo } from './events.ts';
+import type { ResolvedHubOptions } from './options.ts';
+import { createRateWindow, type RateWindow } from './rate-window.ts';
+
+/** What a session needs from its hub. The hub implements it; sessions never see each other. */
+export interface SessionHost {
+  readonly options: ResolvedHubOptions;
+  readonly codec: Codec;
+  readonly logger: Logger;
+  /** Whether the hub plays dead towards this device (`faults.silence`); `undefined` before `connect`. */
+  isSilenced(deviceId: string | undefined): boolean;
+  /** Registers a newly authenticated session, closing an older one of the same device. */
+  register(session: Session, info: SessionInfo): void;
+  /** Forgets a closed session. */
+  forget(session: Session): void;
+  /** Emits a hub event; listener errors are the host's to contain. */
+  emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
+}
+
+/** Bad frames are counted over this window against `maxBadFrames`. */
+const BAD_FRAME_WINDOW_MS = 60_000;
+/** Frames a device may pipeline behind `connect` while `authenticate` runs. */
+const MAX_PENDING_FRAMES = 32;
+
+type Phase = 'handshake' | 'authenticating' | 'open' | 'closing' | 'closed';
+
+/**
+ * One device socket, from the upgrade to the close: the `connect` handshake, liveness, and
+ * the validation of every frame. A session only talks to its own socket and to its
+ * {@link SessionHost}.
+ */
+export class Session {
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+
+  #info: SessionInfo | null = null;
+  #phase: Phase = 'handshake';
+  #log: Logger;
+  /** The `device_id` the device claimed, known from `connect` on (for `faults.silence`). */
+  #deviceId: string | undefined;
+  /** Frames received while `authenticate` runs, handled in order once it settles. */
+  #pending: Buffer[] = [];
+  #lastSeen: number;
+  #timer: unknown = undefined;
+  /** The close the hub initiated, reported in `session_close` instead of the device's echo. */
+  #closing: { code: number; reason: string } | undefined;
+  readonly #badFrames: RateWindow;
+  readonly #ws: WebSocket;
+  readonly #host: SessionHost;
+
+  constructor(ws: WebSocket, host: SessionHost, remoteAddress: string | undefined) {
+    this.#ws = ws;
+    this.#host = host;
+    const { clock, handshakeTimeoutMs } = host.options;
+    this.#log = host.logger.child({ remote: remoteAddress });
+    this.#lastSeen = clock.now();
+    this.#badFrames = createRateWindow(BAD_FRAME_WINDOW_MS, () => clock.now());
+    let resolveClosed: () => void = () => {};
+    this.closed = new Promise((resolve) => {
+      resolveClosed = resolve;
+    });
+
+    ws.on('message', (data: RawData) => this.#receive(data));
+    // Control frames count as liveness too; ws answers pings itself.
+    ws.on('ping', () => this.#touch());
+    ws.on('pong', () => this.#touch());
+    ws.on('error', (error: Error & { code?: string }) => this.#socketError(error));
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.#onClose(code, reason.toString('utf8'));
+      resolveClosed();
+    });
+    this.#arm(handshakeTimeoutMs, () => this.close(CloseCode.handshakeTimeout, 'handshake_timeout'));
+  }
+
+  /** Who is on the other end; null until the device is authenticated. */
+  get info(): SessionInfo | null {
+    return this.#info;
+  }
+
+  /**
+   * Encodes and sends a to-device message and returns its id. Throws the {@link FrameError}
+   * when the message does not encode. While the hub is silenced towards the device the frame
+   * is encoded but not sent, as if lost on the way.
+   */
+  send(message: Outbound): string {
+    const encoded = this.#host.codec.encode(message);
+    if (!encoded.ok) throw encoded.error;
+    if (this.#ws.readyState === WebSocket.OPEN && !this.#host.isSilenced(this.#deviceId)) {
+      this.#ws.send(encoded.value.frame);
+    }
+    return encoded.value.message.id;
+  }
+
+  /** Starts the closing handshake. Idempotent; the first close wins. */
+  close(code: number, reason: string): void {
+    if (this.#phase === 'closing' || this.#phase === 'closed') return;
+    this.#phase = 'closing';
+    this.#closing = { code, reason };
+    this.#disarm();
+    this.#ws.close(code, reason);
+  }
+
+  /** Destroys the socket without a close frame, like a network drop. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  #receive(data: RawData): void {
+    this.#touch();
+    // binaryType is ws's default 'nodebuffer', so every message arrives as one Buffer.
+    const frame = data as Buffer;
+    if (this.#phase === 'authenticating') {
+      if (this.#pending.push(frame) > MAX_PENDING_FRAMES) this.close(CloseCode.policyViolation, 'too_many_frames_before_ack');
+      return;
+    }
+    this.#guard(() => this.#handle(frame));
+  }
+
+  #handle(frame: Buffer): void {
+    if (this.#phase === 'closing' || this.#phase === 'closed') return;
+    const decoded = this.#host.codec.decode(frame);
+    const info = this.#info;
+    if (info === null) return this.#handshake(decoded);
+    if (!decoded.ok) return this.#refuse(decoded.error);
+
+    const message = decoded.value;
+    if (direction[message.type] === 'to_device') {
+      return this.#refuse(
+        violation(message, `wrong direction: '${message.type}' is sent by the hub, never by a device`),
+      );
+    }
+    switch (message.type) {
+      case 'connect':
+        return this.#refuse(violation(message, 'connect: this session is already established'));
+      case 'heartbeat':
+        this.send({ type: 'heartbeat_ack', seq: message.seq, server_time: this.#host.options.clock.now() });
+        return;
+      case 'execution_event':
+      case 'usage_report':
+      case 'messaging_reply':
+      case 'error':
+        this.#log.debug({ type: message.type, id: message.id }, 'message');
+        return this.#host.emit('message', info, message);
+    }
+  }
+
+  /** The first frame: anything but a valid `connect` ends the socket. */
+  #handshake(decoded: CodecResult<Message>): void {
+    if (!decoded.ok) return this.#reject(decoded.error);
+    const message = decoded.value;
+    if (message.type !== 'connect') {
+      return this.#reject(violation(message, `the first frame must be 'connect', got '${message.type}'`));
+    }
+    this.#phase = 'authenticating';
+    this.#deviceId = message.device_id;
+    this.#authenticate(message).catch((error: unknown) => this.#internalError(error));
+  }
+
+  async #authenticate(connect: MessageOf<'connect'>): Promise<void> {
+    const who = { device_id: connect.device_id, tenant_id: connect.tenant_id };
+    let accepted: boolean;
+    try {
+      accepted = await this.#host.options.authenticate(connect.token, who);
+    } catch (error) {
+      if (this.#phase !== 'authenticating') return;
+      // Log the error's name only: an authenticate() message may quote the token.
+      this.#log.error({ ...who, error: error instanceof Error ? error.name : typeof error }, 'authenticate threw');
+      this.#sendError('internal', 'authentication is unavailable, try again later', connect.id);
+      return this.close(CloseCode.tryAgainLater, 'auth_unavailable');
+    }
+    // The socket may have closed meanwhile (handshake timeout, hub shutdown).
+    if (this.#phase !== 'authenticating') return;
+    if (!accepted) {
+      this.#log.warn(who, 'authentication failed');
+      this.#sendError('auth_failed', 'authentication failed', connect.id);
+      return this.close(CloseCode.authFailed, 'auth_failed');
+    }
+    this.#open(who);
+  }
+
+  #open(who: { device_id: string; tenant_id: string }): void {
+    const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
+    const info: SessionInfo = { ...who, session_id: randomUUID(), connected_since: clock.now() };
+    this.#info = info;
+    this.#phase = 'open';
+    this.#disarm();
+    this.#log = this.#log.child(info);
+    // Register before acknowledging: the replaced session closes after this one is listed.
+    this.#host.register(this, info);
+    this.send({
+      type: 'connect_ack',
+      session_id: info.session_id,
+      heartbeat_interval_ms: heartbeatIntervalMs,
+      heartbeat_timeout_ms: heartbeatTimeoutMs,
+      server_time: clock.now(),
+      max_frame_bytes: maxFrameBytes,
+    });
+    this.#lastSeen = clock.now();
+    this.#arm(heartbeatIntervalMs + heartbeatTimeoutMs, this.#checkLiveness);
+    this.#log.info('session opened');
+    this.#host.emit('session_open', info);
+
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const frame of pending) this.#guard(() => this.#handle(frame));
+  }
+
+  /**
+   * Runs when the device may have been quiet too long. Frames only record the time they were
+   * seen; this one timer compares, and re-arms for the time left.
+   */
+  readonly #checkLiveness = (): void => {
+    const { clock, heartbeatIntervalMs, heartbeatTimeoutMs } = this.#host.options;
+    const limit = heartbeatIntervalMs + heartbeatTimeoutMs;
+    const now = clock.now();
+    // While the hub plays dead, a quiet device is the hub's doing: do not hold it against it.
+    if (this.#host.isSilenced(this.#deviceId)) this.#lastSeen = now;
+    const idle = now - this.#lastSeen;
+    if (idle >= limit) {
+      this.#log.info({ idle_ms: idle }, 'heartbeat timeout');
+      return this.close(CloseCode.heartbeatTimeout, 'heartbeat_timeout');
+    }
+    this.#arm(limit - idle, this.#checkLiveness);
+  };
+
+  /** A bad frame on an open session: answer with an `error` frame and carry on, within limits. */
+  #refuse(error: FrameError): void {
+    this.#log.debug({ code: error.code, type: error.detail.type, ref_id: error.detail.messageId }, 'bad frame');
+    this.#host.emit('frame_error', this.#info, error);
+    this.#sendError(error.code, error.message, error.detail.messageId);
+    if (error.code === 'unsupported_version') return this.close(CloseCode.unsupportedVersion, 'unsupported_version');
+    if (this.#badFrames.hit() > this.#host.options.maxBadFrames) {
+      this.#log.warn('too many bad frames');
+      this.close(CloseCode.policyViolation, 'too_many_bad_frames');
+    }
+  }
+
+  /** A bad first frame: answer with an `error` frame and close. */
+  #reject(error: FrameError): void {
+    this.#log.debug({ code: error.code, type: error.detail.type }, 'bad first frame');
+    this.#host.emit('frame_error', null, error);
+    this.#sendError(error.code, error.message, error.detail.messageId);
+    if (error.code === 'unsupported_version') return this.close(CloseCode.unsupportedVersion, 'unsupported_version');
+    this.close(CloseCode.policyViolation, 'expected_connect');
+  }
+
+  #sendError(code: MessageOf<'error'>['code'], message: string, refId: string | undefined): void {
+    this.send({ type: 'error', code, message, ref_id: refId });
+  }
+
+  #socketError(error: Error & { code?: string }): void {
+    // ws closes the socket itself after an error (1009 for an oversized frame); 'close' follows.
+    this.#log.warn({ error: error.message, error_code: error.code }, 'socket error');
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.#host.emit('frame_error', this.#info, new FrameError('too_large', error.message));
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#phase = 'closed';
+    this.#disarm();
+    this.#pending = [];
+    this.#host.forget(this);
+    const reported = this.#closing ?? { code, reason };
+    this.#log.info(reported, 'socket closed');
+    if (this.#info) this.#host.emit('session_close', this.#info, reported.code, reported.reason);
+  }
+
+  #touch(): void {
+    this.#lastSeen = this.#host.options.clock.now();
+  }
+
+  /** One timer per session: the handshake deadline, then the liveness check. */
+  #arm(ms: number, fn: () => void): void {
+    this.#disarm();
+    this.#timer = this.#host.options.clock.setTimeout(fn, ms);
+  }
+
+  #disarm(): void {
+    if (this.#timer === undefined) return;
+    this.#host.options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Bad input must never take the process down: contain anything a handler throws. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#internalError(error);
+    }
+  }
+
+  #internalError(error: unknown): void {
+    this.#log.error({ err: error }, 'internal error while handling a frame');
+    this.close(CloseCode.internalError, 'internal_error');
+  }
+}
+
+function violation(message: Message, text: string): FrameError {
+  return new FrameError('schema_violation', text, { messageId: message.id, type: message.type });
+}

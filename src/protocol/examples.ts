@@ -1,0 +1,131 @@
+import type { z } from 'zod';
+import type { JobType, MessageType, Outbound } from './messages.ts';
+
+/*
+ * One realistic example per message type, as a sender writes it (the codec stamps `v`, `id`
+ * and `ts`). They are test fixtures and the source of the examples in docs/protocol.md, so
+ * they use the seed connector's vocabulary and plausible values. Every one must pass
+ * `codec.encode` (test/protocol/codec.test.ts checks it).
+ */
+
+const DEVICE_ID = 'dev_7f3a9c2e41b8';
+const TENANT_ID = 'tnt_acme';
+const WORKSPACE_ID = 'ws_marketing_ops';
+/** 2026-01-01T00:00:00Z: a fixed clock, so generated docs do not change on every run. */
+const SERVER_TIME = 1_767_225_600_000;
+
+/**
+ * One `execution_request` per job type (`playbook`, `tool`, `chain`).
+ *
+ * @example
+ * const encoded = createCodec().encode(executionRequestExamples.chain);
+ * if (encoded.ok) hubSocket.send(encoded.value.frame);
+ */
+export const executionRequestExamples: {
+  [J in z.infer<typeof JobType>]: Extract<Outbound<'execution_request'>, { job_type: J }>;
+} = {
+  playbook: {
+    type: 'execution_request',
+    request_id: 'req_01JGX2M8Q4TZ5V6B7N8P9R0S1A',
+    job_type: 'playbook',
+    playbook_code: 'weekly_campaign_report',
+    inputs: { week: '2025-W52', channels: ['email', 'line'] },
+    execution_context: { workspace_id: WORKSPACE_ID, metadata: { workspace_id: WORKSPACE_ID, triggered_by: 'schedule' } },
+  },
+  tool: {
+    type: 'execution_request',
+    request_id: 'req_01JGX2N3D7K9W2E4R6T8Y0U2I4',
+    job_type: 'tool',
+    tool_name: 'web_search',
+    inputs: { query: 'competitor pricing changes December 2025', max_results: 5 },
+    execution_context: { workspace_id: WORKSPACE_ID, metadata: { workspace_id: WORKSPACE_ID, user_id: 'usr_42' } },
+    // The seed's default for tool jobs.
+    timeout_ms: 300_000,
+  },
+  chain: {
+    type: 'execution_request',
+    request_id: 'req_01JGX2P6H1J3K5L7M9N1B3V5C7',
+    job_type: 'chain',
+    steps: [
+      { job_type: 'tool', tool_name: 'web_search', inputs: { query: 'LINE Official Account API rate limits' } },
+      { job_type: 'playbook', playbook_code: 'summarize_findings', inputs: { style: 'bullet_points' } },
+    ],
+    execution_context: { workspace_id: WORKSPACE_ID },
+    timeout_ms: 600_000,
+  },
+};
+
+/**
+ * A realistic example of every v1 message type, keyed by type.
+ *
+ * @example
+ * const codec = createCodec({ newId: () => 'msg_0001', now: () => 1_767_225_600_000 });
+ * for (const example of Object.values(messageExamples)) {
+ *   const encoded = codec.encode(example);
+ *   if (encoded.ok) console.log(encoded.value.frame);
+ * }
+ */
+export const messageExamples: { [T in MessageType]: Outbound<T> } = {
+  connect: {
+    type: 'connect',
+    device_id: DEVICE_ID,
+    tenant_id: TENANT_ID,
+    // A device JWT (ES256): header and claims only, the signature is a placeholder.
+    token:
+      'eyJhbGciOiJFUzI1NiIsImtpZCI6ImRldi0yMDI2LTAxIn0.eyJzdWIiOiJkZXZfN2YzYTljMmU0MWI4IiwidGVuIjoidG50X2FjbWUiLCJleHAiOjE3NjcyMjkyMDB9.c2lnbmF0dXJlLW9taXR0ZWQ',
+    client: { name: 'cloudtether', version: '0.1.0' },
+  },
+  connect_ack: {
+    type: 'connect_ack',
+    session_id: 'sess_01JGX2K4A8C2E4G6J8L0N2Q4S6',
+    heartbeat_interval_ms: 25_000,
+    heartbeat_timeout_ms: 10_000,
+    server_time: SERVER_TIME,
+    max_frame_bytes: 1_048_576,
+  },
+  heartbeat: { type: 'heartbeat', seq: 42 },
+  heartbeat_ack: { type: 'heartbeat_ack', seq: 42, server_time: SERVER_TIME + 25_000 },
+  execution_request: executionRequestExamples.tool,
+  execution_event: {
+    type: 'execution_event',
+    event_id: 'evt_01JGX2Q9Z1X3C5V7B9N1M3K5J7',
+    request_id: executionRequestExamples.tool.request_id,
+    event_type: 'completed',
+    data: {
+      output: { results: [{ title: 'Pricing update, Dec 2025', url: 'https://example.com/pricing' }] },
+      duration_ms: 1834,
+    },
+  },
+  usage_report: {
+    type: 'usage_report',
+    request_id: executionRequestExamples.tool.request_id,
+    executor_device_id: DEVICE_ID,
+    metrics: { duration_ms: 1834, token_usage: { input: 1260, output: 342 }, cost_estimate: 0.0041 },
+  },
+  messaging_event: {
+    type: 'messaging_event',
+    request_id: 'line_msg_18374619283746',
+    channel: 'line',
+    event_type: 'message',
+    message: { text: 'What is on my calendar tomorrow?' },
+    user_id: 'U4af4980629a1b2c3d4e5f60718293a4b',
+    reply_token: 'nHuyWiB7yP5Zw52FIkcQobQuGDXCTA',
+    channel_config_id: 'chcfg_line_support',
+    workspace_id: WORKSPACE_ID,
+  },
+  messaging_reply: {
+    type: 'messaging_reply',
+    request_id: 'line_msg_18374619283746',
+    channel: 'line',
+    reply_token: 'nHuyWiB7yP5Zw52FIkcQobQuGDXCTA',
+    channel_config_id: 'chcfg_line_support',
+    result: { status: 'completed', text: 'Tomorrow: 10:00 campaign review, 14:30 call with the LINE partner team.' },
+  },
+  error: {
+    type: 'error',
+    code: 'schema_violation',
+    message: 'usage_report: metrics.duration_ms: Invalid input: expected number, received string',
+    ref_id: 'msg_01JGX2R2W4E6R8T0Y2U4I6O8P0',
+    details: { path: ['metrics', 'duration_ms'] },
+  },
+};
