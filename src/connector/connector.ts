@@ -10,7 +10,7 @@ import { type ChildName, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
-import { type ConnectorStatus, diffStatus, readStatus, type StateChange } from './status.ts';
+import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
 
 /** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
 export interface RuntimeClock {
@@ -89,6 +89,10 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   const now = () => clock.now();
   const logger = options.logger ?? silentLogger();
   const log = logger.child({ actor: 'connector', device_id: cfg.deviceId, tenant_id: cfg.tenantId });
+  // One child logger per actor: every line says which actor it is about.
+  const actorLog = Object.fromEntries(
+    STATUS_ACTORS.map((name) => [name, logger.child({ actor: name, device_id: cfg.deviceId })]),
+  ) as Record<StatusActor, Logger>;
   const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now });
 
   const socket = createSocketActor({
@@ -148,9 +152,10 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     }
     status = next;
     for (const change of changes) {
-      const line = { ...change };
-      if (change.actor === 'heartbeat') log.debug(line, 'state');
-      else log.info(line, 'state');
+      const { actor: name, ...fields } = change;
+      // Heartbeats change state every interval: worth a line only when debugging.
+      if (name === 'heartbeat') actorLog[name].debug(fields, 'state');
+      else actorLog[name].info(fields, 'state');
       events.next({ type: 'state', ...change });
     }
     state$.next(next);
