@@ -48,7 +48,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
     { url, token, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' } },
     { logger: logger.child({ component: 'connector' }) },
   );
-  connector.on('state', ({ type: _type, ...change }) => print(change));
+  // Once the scenario is over, a heartbeat round each second would drown everything else.
+  let quietHeartbeats = false;
+  connector.on('state', ({ type: _type, ...change }) => {
+    if (!(quietHeartbeats && !json && change.actor === 'heartbeat')) print(change);
+  });
 
   const waitFor = (what: string, predicate: (s: ConnectorStatus) => boolean) => {
     let timer: NodeJS.Timeout | undefined;
@@ -84,6 +88,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       await waitFor('reconnected', (s) => s.connection.state === 'connected');
 
       narrate('done', `scenario complete; devices on the hub: ${JSON.stringify(hub.devices().map((d) => d.device_id))}`);
+      quietHeartbeats = true;
       return true;
     } catch (error) {
       narrate('failed', `scenario failed: ${(error as Error).message}`);

@@ -93,7 +93,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   const actorLog = Object.fromEntries(
     STATUS_ACTORS.map((name) => [name, logger.child({ actor: name, device_id: cfg.deviceId })]),
   ) as Record<StatusActor, Logger>;
-  const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now });
+  const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device' });
 
   const socket = createSocketActor({
     adapter: options.socket ?? wsSocketAdapter,

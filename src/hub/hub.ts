@@ -92,7 +92,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#host = {
       options: resolved,
       // Called through the clock object: an injected clock may be a class instance.
-      codec: createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now() }),
+      codec: createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' }),
       logger: this.#log,
       isSilenced: (deviceId) => this.#silenced.all || (deviceId !== undefined && this.#silenced.devices.has(deviceId)),
       register: (session, info) => this.#register(session, info),

@@ -5,7 +5,6 @@ import {
   type Codec,
   type CodecResult,
   CloseCode,
-  direction,
   FrameError,
   type Message,
   type MessageOf,
@@ -137,11 +136,6 @@ export class Session {
     if (!decoded.ok) return this.#refuse(decoded.error);
 
     const message = decoded.value;
-    if (direction[message.type] === 'to_device') {
-      return this.#refuse(
-        violation(message, `wrong direction: '${message.type}' is sent by the hub, never by a device`),
-      );
-    }
     switch (message.type) {
       case 'connect':
         return this.#refuse(violation(message, 'connect: this session is already established'));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
-import { type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
+import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
 export type FrameErrorCode =
@@ -45,6 +45,12 @@ export interface CodecOptions {
   newId?: () => string;
   /** Clock for the `ts` of outbound frames. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Which side decodes. Inbound frames of a type the other side never sends (a hub receiving
+   * `connect_ack`, a device receiving `heartbeat`) are refused as `schema_violation`.
+   * Default: no direction check.
+   */
+  receiver?: 'hub' | 'device';
 }
 
 /** Encodes and decodes v1 frames. Create one per connection side; it holds no per-frame state. */
@@ -75,6 +81,10 @@ export function createCodec(
   const newId = options.newId ?? randomUUID;
   const now = options.now ?? Date.now;
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
+  const accepted = options.receiver === 'hub' ? 'to_hub' : 'to_device';
+  const wrongWay = (type: string) =>
+    options.receiver !== undefined && (direction as Record<string, string | undefined>)[type] !== undefined &&
+    direction[type as MessageType] !== 'both' && direction[type as MessageType] !== accepted;
 
   function validate(raw: unknown): CodecResult<Message> {
     const envelope = Envelope.safeParse(raw);
@@ -110,7 +120,12 @@ export function createCodec(
       } catch {
         return fail('not_json', 'frame is not valid JSON');
       }
-      return validate(raw);
+      const result = validate(raw);
+      if (result.ok && wrongWay(result.value.type)) {
+        const { type, id } = result.value;
+        return fail('schema_violation', `wrong direction: '${type}' is never sent to a ${options.receiver}`, { messageId: id, type });
+      }
+      return result;
     },
     encode(message) {
       const stamped = { ...message, v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() };

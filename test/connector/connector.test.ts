@@ -85,6 +85,22 @@ describe('createConnector', () => {
     await connector.stop();
   });
 
+  it('answers a frame the hub should never send with an error frame, and keeps it from the host', async () => {
+    const { connector, net } = fixture();
+    const got: string[] = [];
+    connector.on('message', ({ message }) => got.push(message.type));
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    const wrongWay = frame({ type: 'heartbeat', seq: 9 });
+    net.latest()!.send(wrongWay);
+    expect(got).toEqual([]);
+    const reply = JSON.parse(net.latest()!.received.at(-1)!);
+    expect(reply).toMatchObject({ type: 'error', code: 'schema_violation', ref_id: JSON.parse(wrongWay).id });
+    expect(reply.message).toContain('wrong direction');
+    expect(connector.status.connection.state).toBe('connected');
+    await connector.stop();
+  });
+
   it('stops gracefully: close 1000, status stopped, streams complete', async () => {
     const { connector, net } = fixture();
     let completed = false;

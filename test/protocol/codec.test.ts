@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createCodec, type CodecResult, FrameError, type FrameErrorCode, isMessage } from '../../src/protocol/codec.ts';
 import { MAX_FRAME_BYTES } from '../../src/protocol/envelope.ts';
 import { executionRequestExamples, messageExamples } from '../../src/protocol/examples.ts';
-import { ErrorCode, type Message, type MessageType, messageSchemas, type Outbound } from '../../src/protocol/messages.ts';
+import { direction, ErrorCode, type Message, type MessageType, messageSchemas, type Outbound } from '../../src/protocol/messages.ts';
 
 const NOW = 1_767_225_600_123;
 let counter = 0;
@@ -316,3 +316,29 @@ const _tool: Outbound<'execution_request'> = { type: 'execution_request', reques
 const _noTool: Outbound<'execution_request'> = { type: 'execution_request', request_id: 'r', job_type: 'tool' };
 const _message: Message | undefined = undefined;
 void [_tool, _noTool, _message];
+
+describe('direction check', () => {
+  const frameOf = (type: keyof typeof messageExamples) => {
+    const encoded = createCodec().encode(messageExamples[type]);
+    if (!encoded.ok) throw encoded.error;
+    return encoded.value.frame;
+  };
+
+  it.each(Object.entries(direction))('%s (%s) is accepted only by its receiver', (type, way) => {
+    const frame = frameOf(type as keyof typeof messageExamples);
+    const hub = createCodec({ receiver: 'hub' }).decode(frame);
+    const device = createCodec({ receiver: 'device' }).decode(frame);
+    expect(hub.ok).toBe(way !== 'to_device');
+    expect(device.ok).toBe(way !== 'to_hub');
+    const refused = [hub, device].find((r) => !r.ok);
+    if (refused && !refused.ok) {
+      expect(refused.error.code).toBe('schema_violation');
+      expect(refused.error.message).toContain('wrong direction');
+      expect(refused.error.detail.type).toBe(type);
+    }
+  });
+
+  it('checks nothing without a receiver', () => {
+    for (const type of Object.keys(direction)) expect(createCodec().decode(frameOf(type as keyof typeof messageExamples)).ok).toBe(true);
+  });
+});
