@@ -152,6 +152,8 @@ export const connectionMachine = setup({
         reason: 'handshake_complete',
         outageSince: undefined,
         hubError: undefined,
+        // A close seen before this session says nothing about it.
+        lastClose: undefined,
         session: {
           sessionId: ack.session_id,
           heartbeatIntervalMs: ack.heartbeat_interval_ms,

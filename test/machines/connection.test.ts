@@ -70,7 +70,9 @@ describe('connection machine', () => {
     expect(f.ctx().retryInMs).toBeLessThanOrEqual(1_000);
     await f.advance(f.ctx().retryInMs!);
     f.net.latest()!.accept();
+    expect(f.ctx().lastClose).toEqual({ code: 1006, reason: '' });
     f.ack();
+    expect(f.ctx().lastClose).toBeUndefined(); // a close before this session says nothing about it
     await f.advance(29_999);
     expect(f.ctx().attempt).toBe(2);
     await f.advance(1);
