@@ -6,7 +6,7 @@ import { wsSocketAdapter } from '../adapters/ws-socket.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { randomSeed } from '../machines/random.ts';
-import { type ChildName, supervisorMachine } from '../machines/supervisor.ts';
+import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
@@ -60,7 +60,11 @@ export interface Connector {
   readonly state$: Observable<ConnectorStatus>;
   /** State changes, inbound messages, child restarts and failures. Completes on `stop()`. */
   readonly events$: Observable<ConnectorEvent>;
-  /** Subscribes to one kind of event; returns the unsubscribe function. */
+  /**
+   * Subscribes to one kind of event; returns the unsubscribe function. A listener that throws is
+   * logged and does not disturb the connector or other listeners (`events$` subscribers get plain
+   * RxJS semantics instead).
+   */
   on<T extends ConnectorEvent['type']>(type: T, listener: (event: Extract<ConnectorEvent, { type: T }>) => void): () => void;
   /** Resolves with the first status that satisfies `predicate` (at once if the current one does). */
   waitFor(predicate: (status: ConnectorStatus) => boolean): Promise<ConnectorStatus>;
@@ -200,9 +204,14 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     async stop() {
       if (!started) return;
       stopping ??= (async () => {
-        actor.send({ type: 'disconnect' });
-        refresh();
-        await firstValueFrom(state$.pipe(filter((s) => s.connection.state === 'closed' || s.connection.state === 'stopped')));
+        if (actor.getSnapshot().status === 'active') {
+          actor.send({ type: 'disconnect' });
+          refresh();
+          await firstValueFrom(state$.pipe(filter((s) => s.connection.state === 'closed' || s.connection.state === 'stopped')));
+        } else {
+          // A supervisor that died on an error takes no events, and XState leaves its children running.
+          reapOrphans(actor);
+        }
         actor.stop();
         refresh();
         log.info('stopped');
@@ -221,7 +230,14 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     on(type, listener) {
       const subscription = events
         .pipe(filter((e): e is Extract<ConnectorEvent, { type: typeof type }> => e.type === type))
-        .subscribe(listener);
+        .subscribe((event) => {
+          // RxJS rethrows a subscriber's error in a timer, which would kill the host: log it instead.
+          try {
+            listener(event);
+          } catch (error) {
+            log.error({ err: error, event: type }, 'event listener threw');
+          }
+        });
       return () => subscription.unsubscribe();
     },
     waitFor(predicate) {

@@ -75,7 +75,7 @@ function sendToChild<E extends EventObject>(child: ChildName, make: (args: { con
  * invoked or spawned (see the TODO in its `_stopProcedure`): an errored connection would leave
  * its socket open next to the restarted one's.
  */
-function reapOrphans(ref: AnyActorRef | undefined): void {
+export function reapOrphans(ref: AnyActorRef | undefined): void {
   if (!ref) return;
   const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> };
   for (const orphan of Object.values(snapshot.children ?? {})) {
@@ -83,6 +83,35 @@ function reapOrphans(ref: AnyActorRef | undefined): void {
     if (orphan && orphan.getSnapshot().status === 'active') orphan.send({ type: 'xstate.stop' });
   }
 }
+
+/** The named actions that start, stop and resume each child. */
+const lifecycle = {
+  connection: { spawn: 'spawnConnection', stop: 'stopConnection', resume: 'resumeConnection' },
+  heartbeat: { spawn: 'spawnHeartbeat', stop: 'stopHeartbeat', resume: 'resumeHeartbeat' },
+} as const satisfies Record<ChildName, Record<string, string>>;
+
+/** Stops a dead child and whatever it left running. */
+const stopDead = (child: ChildName) => [{ type: 'reap', params: { child } }, lifecycle[child].stop] as const;
+
+/** Spawns a child afresh and brings it to where the host wants it. */
+const respawn = (child: ChildName) =>
+  [lifecycle[child].spawn, lifecycle[child].resume, { type: 'clearFailure', params: { child } }] as const;
+
+/** A child's error: restart it within the budget, else go `degraded` with it stopped. */
+const restartOrDegrade = (child: ChildName) =>
+  [
+    {
+      guard: { type: 'canRestart', params: { child } },
+      actions: [
+        { type: 'countRestart', params: { child } },
+        ...stopDead(child),
+        lifecycle[child].spawn,
+        lifecycle[child].resume,
+        { type: 'emitRestarted', params: { child } },
+      ],
+    },
+    { target: 'degraded', actions: [{ type: 'recordFailure', params: { child } }, ...stopDead(child)] },
+  ] as const;
 
 /**
  * The supervisor: the root actor a host starts. It spawns the connection and heartbeat machines
@@ -164,6 +193,10 @@ export const supervisorMachine = setup({
     recordFailure: assign(({ event }, params: { child: ChildName }) => ({
       failure: { child: params.child, error: errorText((event as ChildErrorEvent).error) },
     })),
+    clearFailure: assign(({ context }, params: { child: ChildName }) => ({
+      failure: undefined,
+      restarts: { ...context.restarts, [params.child]: [] },
+    })),
     emitFailed: emit(({ context }) => ({
       type: 'child.failed' as const,
       child: context.failure!.child,
@@ -196,66 +229,19 @@ export const supervisorMachine = setup({
   states: {
     running: {
       on: {
-        'xstate.error.actor.connection': [
-          {
-            guard: { type: 'canRestart', params: { child: 'connection' } },
-            actions: [
-              { type: 'countRestart', params: { child: 'connection' } },
-              { type: 'reap', params: { child: 'connection' } },
-              'stopConnection',
-              'spawnConnection',
-              'resumeConnection',
-              { type: 'emitRestarted', params: { child: 'connection' } },
-            ],
-          },
-          {
-            target: 'degraded',
-            actions: [{ type: 'recordFailure', params: { child: 'connection' } }, { type: 'reap', params: { child: 'connection' } }, 'stopConnection'],
-          },
-        ],
-        'xstate.error.actor.heartbeat': [
-          {
-            guard: { type: 'canRestart', params: { child: 'heartbeat' } },
-            actions: [
-              { type: 'countRestart', params: { child: 'heartbeat' } },
-              { type: 'reap', params: { child: 'heartbeat' } },
-              'stopHeartbeat',
-              'spawnHeartbeat',
-              'resumeHeartbeat',
-              { type: 'emitRestarted', params: { child: 'heartbeat' } },
-            ],
-          },
-          {
-            target: 'degraded',
-            actions: [{ type: 'recordFailure', params: { child: 'heartbeat' } }, { type: 'reap', params: { child: 'heartbeat' } }, 'stopHeartbeat'],
-          },
-        ],
+        'xstate.error.actor.connection': restartOrDegrade('connection'),
+        'xstate.error.actor.heartbeat': restartOrDegrade('heartbeat'),
       },
     },
     degraded: {
       entry: 'emitFailed',
       on: {
         // Another child failing while degraded is stopped too; the first failure stays the reason.
-        'xstate.error.actor.connection': { actions: [{ type: 'reap', params: { child: 'connection' } }, 'stopConnection'] },
-        'xstate.error.actor.heartbeat': { actions: [{ type: 'reap', params: { child: 'heartbeat' } }, 'stopHeartbeat'] },
+        'xstate.error.actor.connection': { actions: stopDead('connection') },
+        'xstate.error.actor.heartbeat': { actions: stopDead('heartbeat') },
         recover: [
-          {
-            guard: 'connectionFailed',
-            target: 'running',
-            actions: [
-              'spawnConnection',
-              'resumeConnection',
-              assign({ failure: undefined, restarts: ({ context }) => ({ ...context.restarts, connection: [] }) }),
-            ],
-          },
-          {
-            target: 'running',
-            actions: [
-              'spawnHeartbeat',
-              'resumeHeartbeat',
-              assign({ failure: undefined, restarts: ({ context }) => ({ ...context.restarts, heartbeat: [] }) }),
-            ],
-          },
+          { guard: 'connectionFailed', target: 'running', actions: respawn('connection') },
+          { target: 'running', actions: respawn('heartbeat') },
         ],
       },
     },

@@ -101,6 +101,23 @@ describe('createConnector', () => {
     await connector.stop();
   });
 
+  it('survives a host listener that throws, logs it, and still delivers to the others', async () => {
+    const { connector, net, lines } = fixture();
+    const got: string[] = [];
+    connector.on('message', () => {
+      throw new Error('host bug');
+    });
+    connector.on('message', ({ message }) => got.push(message.type));
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    net.latest()!.send(frame({ type: 'messaging_event', request_id: 'm1', channel: 'line', event_type: 'message', message: { text: 'x' }, user_id: 'u' }));
+    net.latest()!.send(frame({ type: 'messaging_event', request_id: 'm2', channel: 'line', event_type: 'message', message: { text: 'y' }, user_id: 'u' }));
+    expect(got).toEqual(['messaging_event', 'messaging_event']);
+    expect(lines.some((l) => l.includes('event listener threw') && l.includes('host bug'))).toBe(true);
+    expect(connector.status.connection.state).toBe('connected');
+    await connector.stop();
+  });
+
   it('stops gracefully: close 1000, status stopped, streams complete', async () => {
     const { connector, net } = fixture();
     let completed = false;
