@@ -17,7 +17,9 @@ export type SocketActorEvent =
   | { type: 'socket.frame'; generation: number; message: Message }
   | { type: 'socket.bad_frame'; generation: number; code: FrameErrorCode; message: string; refId?: string }
   | { type: 'socket.closed'; generation: number; code: number; reason: string }
-  | { type: 'socket.error'; generation: number; message: string };
+  | { type: 'socket.error'; generation: number; message: string }
+  /** The adapter refused to even try (an invalid URL): retrying cannot help. */
+  | { type: 'socket.unusable'; generation: number; message: string };
 
 /** Events the connection machine sends to the socket actor. */
 export type SocketCommand =
@@ -46,9 +48,9 @@ export function createSocketActor({ adapter, codec = createCodec(), logger }: So
   return fromCallback<SocketCommand, SocketActorInput, SocketActorEvent>(({ input, sendBack, receive }) => {
     const { generation } = input;
     let closed = false;
-    const connection: SocketConnection = adapter.open(
-      input.url,
-      {
+    let connection: SocketConnection;
+    try {
+      connection = adapter.open(input.url, {
         onOpen: () => sendBack({ type: 'socket.open', generation }),
         onMessage: (data) => {
           const decoded = codec.decode(data);
@@ -65,9 +67,12 @@ export function createSocketActor({ adapter, codec = createCodec(), logger }: So
           sendBack({ type: 'socket.closed', generation, code, reason });
         },
         onError: (error) => sendBack({ type: 'socket.error', generation, message: error.message }),
-      },
-      { maxPayload: codec.maxFrameBytes },
-    );
+      }, { maxPayload: codec.maxFrameBytes });
+    } catch (error) {
+      logger?.error({ err: error }, 'socket adapter refused to open');
+      sendBack({ type: 'socket.unusable', generation, message: (error as Error).message });
+      return () => {};
+    }
 
     receive((command) => {
       switch (command.type) {

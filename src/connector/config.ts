@@ -6,6 +6,24 @@ import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
 
 const Identifier = z.string().min(1).max(256);
 
+/** A hub URL must be one `ws` can open and safe to log: ws(s), no fragment, no credentials. */
+function checkHubUrl(value: string, ctx: z.RefinementCtx): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a valid URL' });
+    return;
+  }
+  const problem =
+    url.protocol !== 'ws:' && url.protocol !== 'wss:' ? 'must be a ws:// or wss:// URL'
+    : url.hash !== '' ? 'must not have a #fragment (WebSocket URLs cannot)'
+    // Credentials in a URL end up in logs and proxies: they belong in `token`.
+    : url.username !== '' || url.password !== '' ? 'must not carry credentials; use token'
+    : undefined;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
 /**
  * Connector configuration. Only `url` and `token` are needed to connect; without `url` the
  * connector runs in standalone mode and needs nothing else.
@@ -13,11 +31,7 @@ const Identifier = z.string().min(1).max(256);
 export const ConnectorConfig = z
   .object({
     /** Hub WebSocket URL (`ws://` or `wss://`). Unset: standalone mode. */
-    url: z
-      .string()
-      .url()
-      .refine((u) => /^wss?:\/\//.test(u), 'must be a ws:// or wss:// URL')
-      .optional(),
+    url: z.string().superRefine(checkHubUrl).optional(),
     /** Persistent device id. Default: a random id for this process (issue 3 persists it). */
     deviceId: Identifier.default(() => randomUUID()),
     tenantId: Identifier.default('local'),

@@ -196,7 +196,9 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     start() {
       if (started) return;
       started = true;
-      log.info({ url: cfg.url ?? null, standalone: cfg.url === undefined }, 'starting');
+      // Origin and path only: a query string may carry a secret.
+      const where = cfg.url === undefined ? null : `${new URL(cfg.url).origin}${new URL(cfg.url).pathname}`;
+      log.info({ url: where, standalone: cfg.url === undefined }, 'starting');
       actor.start();
       actor.send({ type: 'connect' });
       refresh();

@@ -22,6 +22,7 @@ export type ConnectionReason =
   | 'host_stop'
   | 'heartbeat_timeout'
   | 'sleep_detected'
+  | 'invalid_url'
   | (string & {});
 
 /** Session parameters from `connect_ack`. */
@@ -265,6 +266,11 @@ export const connectionMachine = setup({
           },
         ],
         disconnect: { target: '.closing', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+        'socket.unusable': {
+          guard: 'current',
+          target: 'failed',
+          actions: { type: 'setReason', params: { reason: 'invalid_url' } },
+        },
       },
       initial: 'connecting',
       states: {

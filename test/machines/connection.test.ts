@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { backoffCeiling, BackoffPolicy } from '../../src/machines/backoff.ts';
 import { CloseCode } from '../../src/protocol/close-codes.ts';
 import { connectionFixture, HUB_URL } from '../support/connection-fixture.ts';
-import { flush } from '../support/harness.ts';
+import { SimulatedClock } from 'xstate';
+import { createSocketActor } from '../../src/actors/socket.ts';
+import type { SocketAdapter } from '../../src/adapters/socket.ts';
+import { connectionMachine } from '../../src/machines/connection.ts';
+import { flush, underParent } from '../support/harness.ts';
 
 describe('connection machine', () => {
   it('goes standalone without a URL and opens nothing', async () => {
@@ -217,6 +221,23 @@ describe('connection machine', () => {
     expect(f.net.latest()!.closedWith).toEqual({ code: 1000, reason: 'client stop', by: 'client' });
     await f.advance(600_000);
     expect(f.net.peers).toHaveLength(1);
+  });
+
+  it('fails with invalid_url when the adapter refuses to open, instead of crashing or retrying', async () => {
+    const clock = new SimulatedClock();
+    const throwing: SocketAdapter = {
+      open: () => {
+        throw new SyntaxError('The URL contains a fragment identifier');
+      },
+    };
+    const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: throwing }) } });
+    const h = underParent(logic, connectionFixture().input, clock);
+    h.child.send({ type: 'connect' });
+    expect(h.state()).toBe('failed');
+    expect(h.context().reason).toBe('invalid_url');
+    clock.increment(600_000);
+    expect(h.state()).toBe('failed');
+    expect(h.errors()).toEqual([]);
   });
 
   it('ignores events from an older socket (generation guard)', async () => {
