@@ -30,6 +30,8 @@ export const CloseCode = {
   handshakeTimeout: 4005,
   /** The hub heard nothing from the device for heartbeat interval + timeout. */
   heartbeatTimeout: 4006,
+  /** The device or its token was revoked at the hub. */
+  revoked: 4007,
 } as const;
 export type CloseCodeName = keyof typeof CloseCode;
 
@@ -61,6 +63,7 @@ export const closeCodeTable: ReadonlyArray<{
   { code: CloseCode.replaced, name: 'replaced', sentBy: 'hub', disposition: 'fatal', meaning: 'A newer connection of the same device replaced this one; reconnecting would fight it.' },
   { code: CloseCode.unsupportedVersion, name: 'unsupported_version', sentBy: 'either', disposition: 'fatal', meaning: 'The protocol version is not spoken by the other side.' },
   { code: CloseCode.handshakeTimeout, name: 'handshake_timeout', sentBy: 'either', disposition: 'retry', meaning: 'No `connect` or `connect_ack` within the handshake timeout.' },
+  { code: CloseCode.revoked, name: 'revoked', sentBy: 'hub', disposition: 'fatal', meaning: 'The device or its token was revoked; retrying cannot help until it is enrolled again.' },
   { code: CloseCode.heartbeatTimeout, name: 'heartbeat_timeout', sentBy: 'hub', disposition: 'retry', meaning: 'The hub heard nothing from the device for heartbeat interval + timeout.' },
 ];
 

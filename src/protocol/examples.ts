@@ -83,6 +83,12 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     server_time: SERVER_TIME,
     max_frame_bytes: 1_048_576,
   },
+  auth_refresh: {
+    type: 'auth_refresh',
+    token:
+      'eyJhbGciOiJFUzI1NiIsImtpZCI6ImRldi0yMDI2LTAxIn0.eyJzdWIiOiJkZXZfN2YzYTljMmU0MWI4IiwidGVuIjoidG50X2FjbWUiLCJleHAiOjE3NjcyMzAxMDB9.c2lnbmF0dXJlLW9taXR0ZWQ',
+  },
+  auth_refresh_ack: { type: 'auth_refresh_ack', expires_at: SERVER_TIME + 900_000 },
   heartbeat: { type: 'heartbeat', seq: 42 },
   heartbeat_ack: { type: 'heartbeat_ack', seq: 42, server_time: SERVER_TIME + 25_000 },
   execution_request: executionRequestExamples.tool,

@@ -37,6 +37,22 @@ export const ConnectAckMessage = defineMessage('connect_ack', {
   max_frame_bytes: z.number().int().positive(),
 });
 
+// ─── in-band re-authentication ──────────────────────────────────────────────────────────
+
+/** Connector → hub: a fresh token for the open session, before the current one expires. */
+export const AuthRefreshMessage = defineMessage('auth_refresh', {
+  token: z.string().min(1).max(8192),
+});
+
+/**
+ * Hub → connector: the fresh token was accepted; the session now lives until `expires_at`.
+ * A refused token is answered with `error{auth_failed, ref_id}` instead, and the session goes
+ * on until its current token expires (then close 4002).
+ */
+export const AuthRefreshAckMessage = defineMessage('auth_refresh_ack', {
+  expires_at: z.number().int().nonnegative(),
+});
+
 // ─── liveness ───────────────────────────────────────────────────────────────────────────
 
 /** Connector → hub keep-alive. */
@@ -179,6 +195,8 @@ export const ErrorMessage = defineMessage('error', {
 export const messageSchemas = {
   connect: ConnectMessage,
   connect_ack: ConnectAckMessage,
+  auth_refresh: AuthRefreshMessage,
+  auth_refresh_ack: AuthRefreshAckMessage,
   heartbeat: HeartbeatMessage,
   heartbeat_ack: HeartbeatAckMessage,
   execution_request: ExecutionRequestMessage,
@@ -209,6 +227,8 @@ export type Outbound<T extends MessageType = MessageType> = T extends MessageTyp
 export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   connect: 'to_hub',
   connect_ack: 'to_device',
+  auth_refresh: 'to_hub',
+  auth_refresh_ack: 'to_device',
   heartbeat: 'to_hub',
   heartbeat_ack: 'to_device',
   execution_request: 'to_device',

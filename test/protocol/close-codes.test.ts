@@ -25,6 +25,7 @@ const expectedDisposition: Record<CloseCodeName, CloseDisposition> = {
   unsupportedVersion: 'fatal',
   handshakeTimeout: 'retry',
   heartbeatTimeout: 'retry',
+  revoked: 'fatal',
 };
 
 const entries = Object.entries(CloseCode) as Array<[CloseCodeName, number]>;
@@ -50,9 +51,9 @@ describe('close code table', () => {
     for (const row of closeCodeTable) expect(row.meaning.length).toBeGreaterThan(10);
   });
 
-  it('keeps fatal for credentials, replacement and version; never for a restart or overload', () => {
+  it('keeps fatal for credentials, revocation, replacement and version; never for a restart or overload', () => {
     const fatal = closeCodeTable.filter((row) => row.disposition === 'fatal').map((row) => row.code);
-    expect(fatal.sort()).toEqual([4001, 4002, 4003, 4004]);
+    expect(fatal.sort()).toEqual([4001, 4002, 4003, 4004, 4007]);
   });
 
   it('names codes outside the table', () => {
