@@ -72,9 +72,9 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
   if (alive(heartbeatRef)) {
     const snap = heartbeatRef!.getSnapshot();
     const h = snap.context as HeartbeatContext;
-    const value = snap.value as string | { active: 'waiting' | 'awaiting' };
+    const value = snap.value as 'idle' | 'dead' | { active: { beat: 'waiting' | 'awaiting' } };
     status.heartbeat = {
-      state: typeof value === 'string' ? (value as 'idle' | 'dead') : value.active,
+      state: typeof value === 'string' ? value : value.active.beat,
       reason: h.reason,
       ...(h.rttMs !== undefined && { rttMs: h.rttMs }),
     };

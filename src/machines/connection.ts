@@ -56,8 +56,13 @@ export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
   rng: number;
   /** Incremented on every attempt; socket events of older attempts are ignored. */
   generation: number;
-  /** Failed attempts since the connection was last stable; 0 means the next retry is immediate. */
+  /** Failed attempts since the connection was last stable; sizes the jittered backoff. */
   attempt: number;
+  /**
+   * The pending or last retry was the immediate one after a drop from `connected`. Only one
+   * immediate retry in a row: a hub that accepts and drops at once gets backoff in between.
+   */
+  lastRetryImmediate: boolean;
   /** Delay before the pending retry, while `disconnected` or `suspended`. */
   retryInMs: number | undefined;
   reason: ConnectionReason;
@@ -82,7 +87,7 @@ export type ConnectionEvent =
 /** Events the connection machine sends to its parent. */
 export type ConnectionOutput =
   | { type: 'connection.up'; session: SessionInfo }
-  | { type: 'connection.down'; reason: ConnectionReason }
+  | { type: 'connection.down' }
   | { type: 'connection.frame'; message: Message };
 
 type Failure = { reason: ConnectionReason; spread?: boolean };
@@ -134,8 +139,8 @@ export const connectionMachine = setup({
     beginOutage: assign({ outageSince: ({ context }) => context.outageSince ?? context.now() }),
     nextGeneration: assign({ generation: ({ context }) => context.generation + 1, retryInMs: undefined }),
     setReason: assign((_, params: { reason: ConnectionReason }) => ({ reason: params.reason })),
-    resetAttempts: assign({ attempt: 0 }),
-    startFresh: assign({ attempt: 1, outageSince: undefined, hubError: undefined }),
+    resetAttempts: assign({ attempt: 0, lastRetryImmediate: false }),
+    startFresh: assign({ attempt: 1, lastRetryImmediate: false, outageSince: undefined, hubError: undefined }),
     sendConnect: sendTo('socket', ({ context }): SocketCommand => ({
       type: 'socket.send',
       message: {
@@ -170,33 +175,37 @@ export const connectionMachine = setup({
     recordClose: assign(({ event }) =>
       event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {},
     ),
-    /** Chooses the delay of the next attempt and counts the failure. */
+    /**
+     * Chooses the delay of the next attempt and counts the failure: at once after a drop from
+     * `connected` (a session is set only there) unless the last retry was already immediate;
+     * spread over the restart window when the hub said it is restarting; else full jitter.
+     */
     scheduleRetry: assign(({ context }, params: Failure) => {
       const [random, rng] = nextRandom(context.rng);
+      const immediate = !params.spread && context.session !== undefined && !context.lastRetryImmediate;
       const delay = params.spread
         ? spreadDelay(context.policy, random)
-        : retryDelay(context.policy, context.attempt, random);
-      return { rng, retryInMs: delay, attempt: context.attempt + 1, reason: params.reason, session: undefined };
+        : immediate
+          ? 0
+          : retryDelay(context.policy, context.attempt, random);
+      return {
+        rng,
+        retryInMs: delay,
+        attempt: context.attempt + 1,
+        lastRetryImmediate: immediate,
+        reason: params.reason,
+        session: undefined,
+      };
     }),
     scheduleSuspendedRetry: assign(({ context }) => {
       const [random, rng] = nextRandom(context.rng);
       return { rng, retryInMs: suspendedDelay(context.policy, random), reason: 'outage_too_long' };
     }),
-    forwardSend: sendTo('socket', ({ event }): SocketCommand =>
-      event.type === 'send'
-        ? { type: 'socket.send', message: event.message }
-        : { type: 'socket.send_frame', frame: event.type === 'send_frame' ? event.frame : '' },
-    ),
-    replyBadFrame: sendTo('socket', ({ event }): SocketCommand => ({
-      type: 'socket.send',
-      message:
-        event.type === 'socket.bad_frame'
-          ? { type: 'error', code: event.code, message: event.message, ...(event.refId && { ref_id: event.refId }) }
-          : { type: 'error', code: 'internal', message: 'unexpected' },
-    })),
+    sendMessage: sendTo('socket', (_, params: { message: Outbound }): SocketCommand => ({ type: 'socket.send', message: params.message })),
+    sendFrame: sendTo('socket', (_, params: { frame: string }): SocketCommand => ({ type: 'socket.send_frame', frame: params.frame })),
     closeSocket: sendTo('socket', { type: 'socket.close', code: CloseCode.normal, reason: 'client stop' } satisfies SocketCommand),
     notifyUp: sendParent(({ context }): ConnectionOutput => ({ type: 'connection.up', session: context.session! })),
-    notifyDown: sendParent(({ context }): ConnectionOutput => ({ type: 'connection.down', reason: context.reason })),
+    notifyDown: sendParent({ type: 'connection.down' } satisfies ConnectionOutput),
     forwardFrame: sendParent(({ event }): ConnectionOutput => ({
       type: 'connection.frame',
       message: (event as Extract<SocketActorEvent, { type: 'socket.frame' }>).message,
@@ -212,6 +221,7 @@ export const connectionMachine = setup({
       rng: seed,
       generation: 0,
       attempt: 1,
+      lastRetryImmediate: false,
       retryInMs: undefined,
       reason: 'not_started',
       lastClose: undefined,
@@ -286,8 +296,12 @@ export const connectionMachine = setup({
             opening: {
               on: {
                 'socket.open': { guard: 'current', target: 'handshaking' },
-                // A socket that fails before opening is refused (or unreachable): its close follows.
-                'socket.error': { guard: 'current', actions: { type: 'setReason', params: { reason: 'connection_refused' } } },
+                // Closed before it opened: refused or unreachable (no close code to go by).
+                'socket.closed': {
+                  guard: 'current',
+                  target: '#connection.retrying',
+                  actions: ['recordClose', { type: 'scheduleRetry', params: { reason: 'connection_refused' } }],
+                },
               },
             },
             handshaking: {
@@ -314,9 +328,18 @@ export const connectionMachine = setup({
           after: { stableAfter: { actions: 'resetAttempts' } },
           on: {
             'socket.frame': { guard: 'current', actions: 'forwardFrame' },
-            'socket.bad_frame': { guard: 'current', actions: 'replyBadFrame' },
-            send: { actions: 'forwardSend' },
-            send_frame: { actions: 'forwardSend' },
+            // A bad frame from the hub is answered, not fatal: the hub may be newer than us.
+            'socket.bad_frame': {
+              guard: 'current',
+              actions: {
+                type: 'sendMessage',
+                params: ({ event }) => ({
+                  message: { type: 'error', code: event.code, message: event.message, ...(event.refId && { ref_id: event.refId }) },
+                }),
+              },
+            },
+            send: { actions: { type: 'sendMessage', params: ({ event }) => ({ message: event.message }) } },
+            send_frame: { actions: { type: 'sendFrame', params: ({ event }) => ({ frame: event.frame }) } },
             'link.dead': {
               target: '#connection.retrying',
               actions: { type: 'scheduleRetry', params: ({ event }) => ({ reason: event.reason }) },
@@ -329,6 +352,12 @@ export const connectionMachine = setup({
           on: {
             'socket.closed': { guard: 'current', target: '#connection.closed', actions: 'recordClose' },
             disconnect: {},
+            // The host changed its mind: drop the closing socket and start a fresh attempt.
+            connect: {
+              target: '#connection.online',
+              reenter: true,
+              actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }],
+            },
           },
         },
       },

@@ -3,9 +3,11 @@ import { assign, sendParent, setup } from 'xstate';
 export interface HeartbeatInput {
   /** Wall clock. Compared with timer ticks to notice a paused process or a sleeping laptop. */
   now: () => number;
+  /** How often the wall clock is checked while the link is up. Default 1 000 ms. */
+  wakeCheckMs?: number;
 }
 
-export interface HeartbeatContext extends HeartbeatInput {
+export interface HeartbeatContext extends Required<HeartbeatInput> {
   /** From `connect_ack`. */
   intervalMs: number;
   timeoutMs: number;
@@ -44,10 +46,13 @@ export type HeartbeatOutput =
 /**
  * The heartbeat machine. While the link is up it sends `heartbeat` every interval the hub
  * announced and expects any inbound frame within the timeout after it; silence means a dead link,
- * found at most interval + timeout after the link died. On every tick it also reads the wall
- * clock: if more than interval + timeout passed since the interval began, the process was paused
- * or the machine slept, the hub has given up on this session, and the link is reported dead at
- * once instead of one more round later.
+ * found at most interval + timeout after the link died.
+ *
+ * A parallel `wake` region reads the wall clock every `wakeCheckMs`. When more time passed
+ * since the interval began than the timers allow (interval + timeout, plus one check), the
+ * process was paused or the machine slept (timers run on a monotonic clock that stops in
+ * suspend). The hub has given up on this session by then, so the link is reported dead within
+ * a second of waking instead of up to a whole interval later.
  *
  * @example
  * const hb = createActor(heartbeatMachine, { input: { now: Date.now } });
@@ -63,9 +68,12 @@ export const heartbeatMachine = setup({
   delays: {
     interval: ({ context }) => context.intervalMs,
     timeout: ({ context }) => context.timeoutMs,
+    wakeCheck: ({ context }) => context.wakeCheckMs,
   },
   guards: {
-    slept: ({ context }) => context.now() - context.intervalStartedAt > context.intervalMs + context.timeoutMs,
+    // Beyond what the timers allow: interval + timeout (the timeout fires then), plus one check.
+    slept: ({ context }) =>
+      context.now() - context.intervalStartedAt > context.intervalMs + context.timeoutMs + context.wakeCheckMs,
     acksCurrent: ({ context, event }) => event.type === 'activity' && event.ackSeq === context.seq,
   },
   actions: {
@@ -88,6 +96,7 @@ export const heartbeatMachine = setup({
   id: 'heartbeat',
   context: ({ input }) => ({
     now: input.now,
+    wakeCheckMs: input.wakeCheckMs ?? 1_000,
     intervalMs: 25_000,
     timeoutMs: 10_000,
     seq: 0,
@@ -102,37 +111,50 @@ export const heartbeatMachine = setup({
       on: { 'link.up': { target: 'active', actions: 'startLink' } },
     },
     active: {
+      type: 'parallel',
       on: {
         'link.down': { target: 'idle', actions: assign({ reason: 'link_down' }) },
         'link.up': { target: 'active', reenter: true, actions: 'startLink' },
       },
-      initial: 'waiting',
       states: {
-        waiting: {
-          entry: assign({ intervalStartedAt: ({ context }) => context.now() }),
-          after: {
-            interval: [
-              {
-                guard: 'slept',
-                target: '#heartbeat.dead',
-                actions: [{ type: 'markDead', params: { reason: 'sleep_detected' } }, 'reportDead'],
+        beat: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              entry: assign({ intervalStartedAt: ({ context }) => context.now() }),
+              after: { interval: { target: 'awaiting', actions: ['countHeartbeat', 'sendHeartbeat'] } },
+            },
+            awaiting: {
+              after: {
+                timeout: {
+                  target: '#heartbeat.dead',
+                  actions: [{ type: 'markDead', params: { reason: 'heartbeat_timeout' } }, 'reportDead'],
+                },
               },
-              { target: 'awaiting', actions: ['countHeartbeat', 'sendHeartbeat'] },
-            ],
-          },
-        },
-        awaiting: {
-          after: {
-            timeout: {
-              target: '#heartbeat.dead',
-              actions: [{ type: 'markDead', params: { reason: 'heartbeat_timeout' } }, 'reportDead'],
+              on: {
+                activity: [
+                  { guard: 'acksCurrent', target: 'waiting', actions: ['measureRtt', 'acknowledged'] },
+                  { target: 'waiting', actions: 'acknowledged' },
+                ],
+              },
             },
           },
-          on: {
-            activity: [
-              { guard: 'acksCurrent', target: 'waiting', actions: ['measureRtt', 'acknowledged'] },
-              { target: 'waiting', actions: 'acknowledged' },
-            ],
+        },
+        wake: {
+          initial: 'watching',
+          states: {
+            watching: {
+              after: {
+                wakeCheck: [
+                  {
+                    guard: 'slept',
+                    target: '#heartbeat.dead',
+                    actions: [{ type: 'markDead', params: { reason: 'sleep_detected' } }, 'reportDead'],
+                  },
+                  { target: 'watching', reenter: true },
+                ],
+              },
+            },
           },
         },
       },

@@ -50,11 +50,10 @@ describe('connection machine', () => {
     expect(f.name()).toBe('connected');
   });
 
-  it('retries at once after a drop from a stable connection', async () => {
+  it('retries at once after a drop from connected', async () => {
     const f = connectionFixture();
     await f.connectFully();
-    await f.advance(BackoffPolicy.parse({}).stableAfterMs);
-    expect(f.ctx().attempt).toBe(0);
+    await f.advance(3_000);
     f.net.latest()!.drop();
     expect(f.ctx().retryInMs).toBe(0);
     expect(f.ctx().reason).toBe('connection_lost');
@@ -64,23 +63,71 @@ describe('connection machine', () => {
     expect(f.net.peers).toHaveLength(2);
   });
 
-  it('keeps backing off when a connection drops before it was stable (uptime reset)', async () => {
+  it('gives a hub that accepts and drops at once only every other retry immediately, with growing backoff between', async () => {
+    const f = connectionFixture({ policy: { suspendAfterMs: 1e9 } });
+    f.net.onConnection = (peer) => {
+      peer.accept();
+      f.ack(peer);
+      queueMicrotask(() => peer.drop());
+    };
+    f.child.send({ type: 'connect' });
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await flush();
+      expect(f.name()).toBe('disconnected');
+      delays.push(f.ctx().retryInMs!);
+      await f.advance(f.ctx().retryInMs!);
+    }
+    const immediates = delays.filter((d, i) => d === 0 && i % 2 === 0).length;
+    expect(immediates).toBe(6); // every drop after a backoff retry is retried at once…
+    for (let i = 1; i < delays.length; i += 2) {
+      // …and every other one waits a jittered backoff whose ceiling doubles (attempt = i + 1).
+      expect(delays[i]).toBeLessThanOrEqual(Math.min(30_000, 1_000 * 2 ** i));
+    }
+    expect(delays.filter((d) => d > 0).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('resets the attempt count only after stable uptime', async () => {
     const f = connectionFixture();
     await f.connectFully();
-    await f.advance(5_000);
-    f.net.latest()!.drop();
-    // The attempt count was not reset: this retry is jittered, and the next one grows.
-    expect(f.ctx().attempt).toBe(2);
-    expect(f.ctx().retryInMs).toBeLessThanOrEqual(1_000);
-    await f.advance(f.ctx().retryInMs!);
+    f.net.latest()!.drop(); // immediate retry, attempt 2
+    await f.advance(0);
     f.net.latest()!.accept();
     expect(f.ctx().lastClose).toEqual({ code: 1006, reason: '' });
     f.ack();
     expect(f.ctx().lastClose).toBeUndefined(); // a close before this session says nothing about it
     await f.advance(29_999);
     expect(f.ctx().attempt).toBe(2);
+    expect(f.ctx().lastRetryImmediate).toBe(true);
     await f.advance(1);
     expect(f.ctx().attempt).toBe(0);
+    expect(f.ctx().lastRetryImmediate).toBe(false);
+  });
+
+  it('reconnects when the host asks again while closing', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.child.send({ type: 'disconnect' });
+    f.child.send({ type: 'connect' });
+    await flush();
+    expect(f.name()).toBe('connecting');
+    f.net.latest()!.accept();
+    f.ack();
+    expect(f.name()).toBe('connected');
+    expect(f.net.peers).toHaveLength(2);
+    expect(f.net.maxLive).toBe(1);
+    await f.advance(600_000);
+    expect(f.name()).toBe('connected');
+  });
+
+  it('says connection_refused when the socket closes before it opened', async () => {
+    const f = connectionFixture();
+    f.net.onConnection = (peer) => peer.refuse();
+    f.child.send({ type: 'connect' });
+    await flush();
+    expect(f.name()).toBe('disconnected');
+    expect(f.ctx().reason).toBe('connection_refused');
+    expect(f.ctx().lastClose).toEqual({ code: 1006, reason: '' });
   });
 
   it('keeps every retry delay within its full-jitter ceiling and under the cap', async () => {
@@ -98,7 +145,7 @@ describe('connection machine', () => {
           expect(delay).toBeGreaterThanOrEqual(0);
           expect(delay).toBeLessThanOrEqual(backoffCeiling(policy, attempt));
           expect(delay).toBeLessThanOrEqual(policy.capMs);
-          expect(f.ctx().reason).toBe('connection_lost');
+          expect(f.ctx().reason).toBe('connection_refused');
           await f.advance(delay);
         }
         expect(f.net.maxLive).toBe(1);

@@ -25,10 +25,10 @@ describe('heartbeat machine', () => {
     expect(f.sent('heartbeat.send')).toHaveLength(0);
     f.clock.increment(1);
     expect(f.sent('heartbeat.send')).toEqual([{ type: 'heartbeat.send', seq: 1 }]);
-    expect(f.state()).toEqual({ active: 'awaiting' });
+    expect(f.state()).toEqual({ active: { beat: 'awaiting', wake: 'watching' } });
     f.clock.increment(40);
     f.child.send({ type: 'activity', ackSeq: 1 });
-    expect(f.state()).toEqual({ active: 'waiting' });
+    expect(f.state()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
     expect(f.ctx().rttMs).toBe(40);
     f.clock.increment(1_000);
     expect(f.sent('heartbeat.send').map((e) => e.seq)).toEqual([1, 2]);
@@ -76,15 +76,27 @@ describe('heartbeat machine', () => {
     );
   });
 
-  it('reports a sleeping machine on wake, at the next tick, without waiting for a timeout', () => {
+  it('reports a sleeping machine within a second of waking, not at the next heartbeat', () => {
     const f = heartbeatFixture();
     f.child.send({ type: 'link.up', intervalMs: 25_000, timeoutMs: 10_000 });
     f.clock.increment(10_000);
-    f.sleep(3_600_000); // the lid was closed for an hour
-    f.clock.increment(15_000);
+    f.sleep(3_600_000); // the lid was closed for an hour; timers did not move
+    f.clock.increment(999);
+    expect(f.sent('heartbeat.dead')).toHaveLength(0);
+    f.clock.increment(1);
     expect(f.sent('heartbeat.dead')).toEqual([{ type: 'heartbeat.dead', reason: 'sleep_detected' }]);
     expect(f.sent('heartbeat.send')).toHaveLength(0);
     expect(f.state()).toBe('dead');
+  });
+
+  it('reports a process paused past the hub\'s tolerance while awaiting an ack', () => {
+    const f = heartbeatFixture();
+    f.child.send({ type: 'link.up', intervalMs: 25_000, timeoutMs: 10_000 });
+    f.clock.increment(25_000);
+    expect(f.state()).toEqual({ active: { beat: 'awaiting', wake: 'watching' } });
+    f.sleep(40_000); // SIGSTOP, a debugger, a blocked event loop
+    f.clock.increment(1_000);
+    expect(f.sent('heartbeat.dead')).toEqual([{ type: 'heartbeat.dead', reason: 'sleep_detected' }]);
   });
 
   it('does not mistake a short pause for sleep', () => {
@@ -109,6 +121,6 @@ describe('heartbeat machine', () => {
     f.clock.increment(500);
     expect(f.sent('heartbeat.dead')).toHaveLength(1);
     f.child.send({ type: 'link.up', intervalMs: 2_000, timeoutMs: 500 });
-    expect(f.state()).toEqual({ active: 'waiting' });
+    expect(f.state()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
   });
 });

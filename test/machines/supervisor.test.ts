@@ -90,19 +90,22 @@ describe('supervisor', () => {
     expect(f.actor.system.get('heartbeat')).toBeDefined();
     await f.connect();
     expect(f.connection()).toBe('connected');
-    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
     f.clock.increment(1_000);
     await flush();
     const peer = f.net.latest()!;
     expect(JSON.parse(peer.received.at(-1)!)).toMatchObject({ type: 'heartbeat', seq: 1 });
     peer.send(f.frame({ type: 'heartbeat_ack', seq: 1, server_time: 0 }));
-    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
     // The hub goes silent: the heartbeat finds it and the connection drops the link.
     f.clock.increment(1_000);
     f.clock.increment(500);
     await flush();
-    expect(f.connection()).toBe('disconnected');
-    expect(f.child('connection')!.getSnapshot().context.reason).toBe('heartbeat_timeout');
+    // The link was declared dead and retried at once: a second socket, the first one gone.
+    expect(f.connection()).toBe('connecting');
+    expect(f.net.peers).toHaveLength(2);
+    expect(f.net.peers[0]!.state).toBe('closed');
+    expect(f.child('connection')!.getSnapshot().context.lastRetryImmediate).toBe(true);
     expect(f.heartbeat()).toBe('idle');
   });
 
@@ -119,7 +122,7 @@ describe('supervisor', () => {
     await f.connect();
     expect(f.emitted.filter((e) => e.type === 'child.restarted')).toEqual([{ type: 'child.restarted', child: 'heartbeat', error: 'boom' }]);
     expect(f.actor.getSnapshot().value).toBe('running');
-    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
     expect(f.connection()).toBe('connected');
     expect(f.actorErrors).toEqual([]);
   });
@@ -167,7 +170,7 @@ describe('supervisor', () => {
     expect(f.actor.getSnapshot().value).toBe('degraded');
     f.actor.send({ type: 'recover' });
     expect(f.actor.getSnapshot().value).toBe('running');
-    expect(f.heartbeat()).toEqual({ active: 'waiting' });
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
     expect(f.actor.getSnapshot().context.failure).toBeUndefined();
   });
 });
