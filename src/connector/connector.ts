@@ -7,7 +7,7 @@ import { type Logger, silentLogger } from '../log/logger.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { randomSeed } from '../machines/random.ts';
 import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
-import { createCodec } from '../protocol/codec.ts';
+import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
 import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
@@ -51,7 +51,8 @@ export interface Connector {
   stop(): Promise<void>;
   /**
    * Sends a message to the hub. Returns false when not connected (nothing is queued yet).
-   * @throws {FrameError} when the message is invalid or too large.
+   * @throws {FrameError} when the message is invalid, or larger than this connector's
+   * `maxFrameBytes` or the hub's announced limit (`status.connection.maxFrameBytes`).
    */
   send(message: Outbound): boolean;
   /** The current status. */
@@ -226,6 +227,16 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       const encoded = codec.encode(message);
       if (!encoded.ok) throw encoded.error;
       if (status.connection.state !== 'connected') return false;
+      // The hub may accept less than we do; a frame over its limit would cost the whole session.
+      const limit = status.connection.maxFrameBytes ?? cfg.maxFrameBytes;
+      const bytes = Buffer.byteLength(encoded.value.frame);
+      if (bytes > limit) {
+        throw new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${limit}`, {
+          bytes,
+          type: message.type,
+          messageId: encoded.value.message.id,
+        });
+      }
       actor.send({ type: 'send_frame', frame: encoded.value.frame });
       return true;
     },

@@ -20,6 +20,8 @@ export interface ConnectorStatus {
     /** Failed attempts since the connection was last stable. */
     attempt: number;
     sessionId?: string;
+    /** Largest frame the hub accepts, from `connect_ack` (while connected). */
+    maxFrameBytes?: number;
     /** The last close code seen, e.g. `{ code: 4003, reason: 'replaced' }`. */
     lastClose?: { code: number; reason: string };
     /** The hub's `error` message that came with a refused handshake. */
@@ -64,7 +66,7 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
       reason: c.reason,
       attempt: c.attempt,
       ...((state === 'disconnected' || state === 'suspended') && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
-      ...(c.session && { sessionId: c.session.sessionId }),
+      ...(c.session && { sessionId: c.session.sessionId, maxFrameBytes: c.session.maxFrameBytes }),
       ...(c.lastClose && { lastClose: c.lastClose }),
       ...(c.hubError && { hubError: c.hubError }),
     };

@@ -48,7 +48,11 @@ export function toMermaid(chart: Statechart): string {
     const inner = isRoot ? indent : `${indent}  `;
     if (!isRoot) lines.push(`${indent}state ${id} {`);
     if (state.initial) lines.push(`${inner}[*] --> ${idOf(state.initial)}`);
-    for (const child of state.children) drawState(byPath.get(child)!, inner);
+    state.children.forEach((child, i) => {
+      // Regions of a parallel state are separated by `--` in Mermaid.
+      if (state.type === 'parallel' && i > 0) lines.push(`${inner}--`);
+      drawState(byPath.get(child)!, inner);
+    });
     for (const edge of edgesIn.get(state.path) ?? []) lines.push(`${inner}${edge}`);
     if (!isRoot) lines.push(`${indent}}`);
     if (!isRoot && state.invokes.length > 0) lines.push(`${indent}note right of ${id}: invokes ${state.invokes.join(', ')}`);

@@ -1,4 +1,4 @@
-import { type ActorSystem, type AnyActorRef, assign, emit, type EventObject, setup, spawnChild, stopChild } from 'xstate';
+import { type ActorSystem, type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
 import { z } from 'zod';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type ConnectionInput, type ConnectionOutput, connectionMachine, type SessionInfo } from './connection.ts';
@@ -93,9 +93,6 @@ const lifecycle = {
 /** Stops a dead child and whatever it left running. */
 const stopDead = (child: ChildName) => [{ type: 'reap', params: { child } }, lifecycle[child].stop] as const;
 
-/** Spawns a child afresh and brings it to where the host wants it. */
-const respawn = (child: ChildName) =>
-  [lifecycle[child].spawn, lifecycle[child].resume, { type: 'clearFailure', params: { child } }] as const;
 
 /** A child's error: restart it within the budget, else go `degraded` with it stopped. */
 const restartOrDegrade = (child: ChildName) =>
@@ -120,8 +117,8 @@ const restartOrDegrade = (child: ChildName) =>
  * actor error nobody observes is rethrown and kills Node (brief, section 6), so every child's
  * `xstate.error.actor.*` is handled here.
  *
- * States: `running`, `degraded` (a child failed past its restart budget; the others keep
- * working), `stopped`.
+ * States: `running`, and `degraded` (a child failed past its restart budget; the others keep
+ * working; `recover` starts every missing child again). Stopping is `actor.stop()`.
  */
 export const supervisorMachine = setup({
   types: {
@@ -132,7 +129,6 @@ export const supervisorMachine = setup({
   },
   actors: { connection: connectionMachine, heartbeat: heartbeatMachine },
   guards: {
-    connectionFailed: ({ context }) => context.failure?.child === 'connection',
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
       return context.restarts[params.child].filter((t) => t > since).length < context.restartPolicy.maxRestarts;
@@ -193,10 +189,7 @@ export const supervisorMachine = setup({
     recordFailure: assign(({ event }, params: { child: ChildName }) => ({
       failure: { child: params.child, error: errorText((event as ChildErrorEvent).error) },
     })),
-    clearFailure: assign(({ context }, params: { child: ChildName }) => ({
-      failure: undefined,
-      restarts: { ...context.restarts, [params.child]: [] },
-    })),
+    clearFailure: assign({ failure: undefined, restarts: { connection: [], heartbeat: [] } }),
     emitFailed: emit(({ context }) => ({
       type: 'child.failed' as const,
       child: context.failure!.child,
@@ -239,10 +232,20 @@ export const supervisorMachine = setup({
         // Another child failing while degraded is stopped too; the first failure stays the reason.
         'xstate.error.actor.connection': { actions: stopDead('connection') },
         'xstate.error.actor.heartbeat': { actions: stopDead('heartbeat') },
-        recover: [
-          { guard: 'connectionFailed', target: 'running', actions: respawn('connection') },
-          { target: 'running', actions: respawn('heartbeat') },
-        ],
+        // Every child that is gone (the one that failed, and any that failed after it) starts afresh.
+        recover: {
+          target: 'running',
+          actions: [
+            enqueueActions(({ enqueue, system }) => {
+              for (const child of CHILDREN) {
+                if (system.get(child)) continue;
+                enqueue(lifecycle[child].spawn);
+                enqueue(lifecycle[child].resume);
+              }
+            }),
+            'clearFailure',
+          ],
+        },
       },
     },
   },

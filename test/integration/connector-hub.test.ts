@@ -59,6 +59,19 @@ describe('connector and hub over loopback', () => {
     expect(await atHub).toMatchObject({ type: 'execution_event', request_id: 'r-1', event_type: 'completed' });
   });
 
+  it('refuses to send a frame over the hub\'s announced limit instead of losing the session', async () => {
+    const hub = createHub({ staticToken: TOKEN, maxFrameBytes: 2_048 });
+    const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => hub.close());
+    const { connector } = startConnector(url);
+    const up = await connected(connector);
+    expect(up.connection.maxFrameBytes).toBe(2_048);
+    const big = { type: 'execution_event', event_id: 'e', request_id: 'r', event_type: 'progress', data: { blob: 'x'.repeat(4_000) } } as const;
+    expect(() => connector.send(big)).toThrow(expect.objectContaining({ code: 'too_large' }));
+    expect(connector.send({ ...big, data: { blob: 'small' } })).toBe(true);
+    expect(connector.status.connection).toMatchObject({ state: 'connected', sessionId: up.connection.sessionId });
+  });
+
   it('survives a dropped socket: reconnects with a new session', async () => {
     const { hub, url } = await startHub();
     const { connector, clock } = startConnector(url);
@@ -76,15 +89,21 @@ describe('connector and hub over loopback', () => {
   it('finds a silent hub through heartbeats and reconnects once it answers again', async () => {
     const { hub, url } = await startHub();
     const { connector, clock } = startConnector(url);
+    const seen: string[] = [];
+    connector.on('state', (e) => e.actor === 'connection' && seen.push(`${e.state}:${e.reason}`));
     await connected(connector);
     hub.faults.silence('dev-1', true);
     clock.increment(25_000); // heartbeat interval announced by the hub
     await connector.waitFor((s) => s.heartbeat.state === 'awaiting');
-    clock.increment(10_000); // heartbeat timeout
-    const dead = await connector.waitFor((s) => s.connection.state === 'disconnected');
-    expect(dead.connection.reason).toBe('heartbeat_timeout');
+    clock.increment(10_000); // heartbeat timeout: the link is dead, and retried at once
+    expect(seen).toContain('disconnected:heartbeat_timeout');
+    expect(connector.status.connection).toMatchObject({ state: 'connecting', reason: 'retry' });
+    // The hub is still silent for that attempt: it times out, then backs off.
+    clock.increment(10_000);
+    const timedOut = await connector.waitFor((s) => s.connection.state === 'disconnected');
+    expect(timedOut.connection.reason).toBe('connect_timeout');
     hub.faults.silence('dev-1', false);
-    clock.increment(dead.connection.retryInMs!);
+    clock.increment(timedOut.connection.retryInMs!);
     await connected(connector);
   });
 

@@ -105,7 +105,7 @@ describe('supervisor', () => {
     expect(f.connection()).toBe('connecting');
     expect(f.net.peers).toHaveLength(2);
     expect(f.net.peers[0]!.state).toBe('closed');
-    expect(f.child('connection')!.getSnapshot().context.lastRetryImmediate).toBe(true);
+    expect((f.child('connection')!.getSnapshot().context as { lastRetryImmediate: boolean }).lastRetryImmediate).toBe(true);
     expect(f.heartbeat()).toBe('idle');
   });
 
@@ -152,15 +152,62 @@ describe('supervisor', () => {
     expect(f.actor.getSnapshot().status).toBe('active');
   });
 
-  it('counts restarts within the window only', async () => {
-    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(3) } }) });
+  it('counts restarts within the window only: a failure after it has passed is restarted, not degraded', async () => {
+    const fault = { remaining: 3 };
+    const startLink = () => {
+      if (fault.remaining-- > 0) throw new Error('boom');
+    };
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink } }) });
     await f.connect();
     expect(f.emitted.filter((e) => e.type === 'child.restarted')).toHaveLength(3);
     expect(f.actor.getSnapshot().value).toBe('running');
-    // Three restarts a minute ago no longer count against a fourth failure now.
-    f.clock.increment(60_001);
+
+    f.clock.increment(60_001); // the three restarts leave the window
+    fault.remaining = 1;
+    f.net.latest()!.drop(); // link down, then up again: the heartbeat is handed the new link and fails
+    f.clock.increment(0);
     await flush();
-    expect(f.actor.getSnapshot().context.restarts.heartbeat).toHaveLength(3);
+    await f.connect();
+    expect(f.emitted.filter((e) => e.type === 'child.restarted')).toHaveLength(4);
+    expect(f.actor.getSnapshot().value).toBe('running');
+    expect(f.actor.getSnapshot().context.restarts.heartbeat).toHaveLength(1);
+  });
+
+  it('recovers every child that is gone, including one that failed while degraded', async () => {
+    const heartbeatFault = { on: true };
+    const connectionFault = { on: false };
+    const f = supervisorFixture({
+      heartbeat: heartbeatMachine.provide({
+        actions: {
+          startLink: () => {
+            if (heartbeatFault.on) throw new Error('heartbeat bug');
+          },
+        },
+      }),
+      connection: connectionMachine.provide({
+        actions: {
+          forwardFrame: () => {
+            if (connectionFault.on) throw new Error('connection bug');
+          },
+        },
+      }),
+    });
+    await f.connect();
+    expect(f.actor.getSnapshot().value).toBe('degraded');
+    connectionFault.on = true;
+    f.net.latest()!.send(f.frame({ type: 'heartbeat_ack', seq: 0, server_time: 0 }));
+    expect(f.child('connection')).toBeUndefined();
+    expect(f.net.live()).toBe(0); // the dead connection's socket was reaped
+    expect(f.actor.getSnapshot().context.failure?.child).toBe('heartbeat');
+
+    heartbeatFault.on = false;
+    connectionFault.on = false;
+    f.actor.send({ type: 'recover' });
+    expect(f.actor.getSnapshot().value).toBe('running');
+    expect(f.child('heartbeat')).toBeDefined();
+    await f.connect(); // the recovered connection reconnects because the host still wants it
+    expect(f.connection()).toBe('connected');
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
   });
 
   it('recovers from degraded when the host asks', async () => {
