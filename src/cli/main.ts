@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { createLogger } from '../log/logger.ts';
 import { runConnect } from './commands/connect.ts';
 import { runDemo } from './commands/demo.ts';
@@ -14,7 +15,8 @@ Commands:
 
 Options:
   --json              one JSON line per state change on stdout
-  --log-level LEVEL   pino log level for the log on stderr (default: warn)
+  --log-level LEVEL   log level on stderr: fatal, error, warn, info, debug, trace, silent
+                      (default: LOG_LEVEL, else warn)
   -h, --help          show this help
 
 demo:     --once            exit 0 when the scenario completed, 1 otherwise
@@ -29,7 +31,7 @@ connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mo
 
 const options = {
   json: { type: 'boolean', default: false },
-  'log-level': { type: 'string', default: 'warn' },
+  'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   once: { type: 'boolean', default: false },
   port: { type: 'string' },
@@ -61,27 +63,41 @@ export async function main(argv: string[], streams: CliStreams = { out: process.
     streams.err.write(command === undefined ? USAGE : `unexpected argument: ${rest[0]}\n\n${USAGE}`);
     return 2;
   }
+  const level = values['log-level'] ?? process.env.LOG_LEVEL ?? 'warn';
+  if (!(level in pino.levels.values) && level !== 'silent') {
+    streams.err.write(`unknown log level: ${level} (fatal, error, warn, info, debug, trace, silent)\n`);
+    return 2;
+  }
   // Logs go to stderr so stdout carries only state lines (and stays parseable with --json).
-  const logger = createLogger({ level: values['log-level'], destination: process.stderr });
-  switch (command) {
-    case 'demo':
-      return runDemo(values, streams, logger);
-    case 'hub':
-      return runHub(values, streams, logger);
-    case 'connect':
-      return runConnect(values, streams, logger);
-    default:
-      streams.err.write(`unknown command: ${command}\n\n${USAGE}`);
-      return 2;
+  const logger = createLogger({ level, destination: process.stderr });
+  const run = { demo: runDemo, hub: runHub, connect: runConnect }[command];
+  if (!run) {
+    streams.err.write(`unknown command: ${command}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(values, streams, logger);
+  } catch (error) {
+    // Bad input from outside (a port in use, an unreadable state file) gets one line, no stack.
+    const { code, message } = error as NodeJS.ErrnoException;
+    const prefix = code && !message.includes(code) ? `${code}: ` : '';
+    streams.err.write(`cloudtether ${command}: ${prefix}${message}\n`);
+    logger.debug({ err: error }, 'command failed');
+    return 1;
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
+/**
+ * Resolves on the first SIGINT or SIGTERM. Holds the event loop open meanwhile: a standalone or
+ * failed connector has no socket or timer that would, and Node would exit (code 13) mid-await.
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
+  const keepAlive = setInterval(() => {}, 1 << 30);
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
+      clearInterval(keepAlive);
       resolve(signal);
     };
     process.on('SIGINT', on);

@@ -87,15 +87,23 @@ export function createCodec(
     direction[type as MessageType] !== 'both' && direction[type as MessageType] !== accepted;
 
   function validate(raw: unknown): CodecResult<Message> {
+    // The version first: a future version may change the envelope itself, and its sender must
+    // hear "unsupported version" (fatal) rather than "invalid envelope" (retried).
+    const v = (raw as { v?: unknown } | null)?.v;
+    if (Number.isInteger(v) && !SUPPORTED_VERSIONS.includes(v as number)) {
+      const id = (raw as { id?: unknown }).id;
+      const type = (raw as { type?: unknown }).type;
+      return fail('unsupported_version', `protocol version ${v} is not supported (this side speaks ${SUPPORTED_VERSIONS.join(', ')})`, {
+        ...(typeof id === 'string' && { messageId: id }),
+        ...(typeof type === 'string' && { type }),
+      });
+    }
     const envelope = Envelope.safeParse(raw);
     if (!envelope.success) {
       const issue = envelope.error.issues[0];
       return fail('invalid_envelope', `invalid envelope: ${describe(issue)}`, { path: issue?.path });
     }
-    const { v, id, type } = envelope.data;
-    if (!SUPPORTED_VERSIONS.includes(v)) {
-      return fail('unsupported_version', `protocol version ${v} is not supported (this side speaks ${SUPPORTED_VERSIONS.join(', ')})`, { messageId: id, type });
-    }
+    const { id, type } = envelope.data;
     const schema = table.get(type);
     if (!schema) return fail('unknown_type', `unknown message type '${type}'`, { messageId: id, type });
     const parsed = schema.safeParse(raw);

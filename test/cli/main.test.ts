@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 
 const run = promisify(execFile);
@@ -46,6 +47,44 @@ describe('cloudtether CLI', () => {
     const { code, err } = await cli(['connect', '--url', 'ws://127.0.0.1:9/v1/connect'], { CLOUD_TOKEN: '' });
     expect(code).toBe(2);
     expect(err).toContain('token');
+  });
+
+  it('refuses an unknown log level with exit 2 and one line', async () => {
+    const { code, err } = await cli(['demo', '--log-level', 'nope']);
+    expect(code).toBe(2);
+    expect(err.trim().split('\n')).toEqual(['unknown log level: nope (fatal, error, warn, info, debug, trace, silent)']);
+  });
+
+  it('reports a port in use in one line with exit 1, no stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const { code, err } = await cli(['hub', '--token', 't', '--port', String(port), '--log-level', 'silent']);
+      expect(code).toBe(1);
+      expect(err.trim().split('\n')).toEqual([`cloudtether hub: listen EADDRINUSE: address already in use 127.0.0.1:${port}`]);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('keeps a standalone connector running until SIGINT, then stops it gracefully with exit 0', async () => {
+    const env = { ...process.env, CLOUD_WS_URL: '', CLOUD_TOKEN: '' };
+    const child = spawn(process.execPath, ['bin/cloudtether.js', 'connect', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    let out = '';
+    const standalone = new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('"state":"standalone"')) resolve();
+      }),
+    );
+    await standalone;
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const states = out.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.actor === 'connection').map((l) => l.state);
+    expect(states).toEqual(['standalone', 'closed', 'stopped']);
   });
 
   it('runs the demo scenario end to end through the real binary (demo --once --json)', async () => {

@@ -161,8 +161,12 @@ describe('connector and hub over loopback', () => {
     const { hub, url } = await startHub();
     const { connector, clock } = startConnector(url);
     await connected(connector);
+    const startedAt = clock.now();
     const closed = new Promise<number>((resolve) => hub.once('session_close', (_s, code) => resolve(code)));
-    await stopWith(connector, clock);
+    // No clock advance: stop() must complete on the hub's close echo, not on its 2 s timeout.
+    await connector.stop();
+    expect(clock.now()).toBe(startedAt);
+    expect(connector.status.connection.state).toBe('stopped');
     expect(await closed).toBe(1000);
     expect(hub.devices()).toEqual([]);
   });

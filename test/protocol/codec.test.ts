@@ -342,3 +342,16 @@ describe('direction check', () => {
     for (const type of Object.keys(direction)) expect(createCodec().decode(frameOf(type as keyof typeof messageExamples)).ok).toBe(true);
   });
 });
+
+describe('version before envelope', () => {
+  it('reports an unsupported version even when the rest of the envelope changed', () => {
+    const decoded = createCodec().decode(JSON.stringify({ v: 2, msg_id: 'x', kind: 'heartbeat_ack' }));
+    expect(decoded.ok).toBe(false);
+    if (!decoded.ok) expect(decoded.error.code).toBe('unsupported_version');
+  });
+
+  it('still names the message of an unsupported version when it can', () => {
+    const decoded = createCodec().decode(JSON.stringify({ v: 3, id: 'm-1', type: 'heartbeat', ts: 0, seq: 1 }));
+    expect(decoded.ok || decoded.error.detail).toEqual({ messageId: 'm-1', type: 'heartbeat' });
+  });
+});

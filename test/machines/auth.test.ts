@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { AuthFetchError } from '../../src/machines/auth.ts';
+import { authFixture } from '../support/auth-fixture.ts';
+
+describe('auth machine', () => {
+  it('fetches a first token and answers a request that waited for it', async () => {
+    const f = authFixture();
+    expect(f.state()).toBe('attempting');
+    f.child.send({ type: 'token.request' });
+    const grant = f.grant(60_000);
+    f.fetch.open()[0]!.resolve(grant);
+    await f.settle();
+    expect(f.state()).toEqual({ active: 'valid' });
+    expect(f.sent('auth.token')).toEqual([{ type: 'auth.token', grant }]);
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toHaveLength(2);
+  });
+
+  it('refreshes proactively at 70-85 % of the lifetime and announces the new token', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    const refreshAt = f.ctx().refreshAt! - f.now();
+    expect(refreshAt).toBeGreaterThanOrEqual(70_000);
+    expect(refreshAt).toBeLessThanOrEqual(85_000);
+    await f.advance(refreshAt - 1);
+    expect(f.fetch.open()).toHaveLength(0);
+    await f.advance(1);
+    expect(f.state()).toEqual({ active: 'refreshing' });
+    const next = f.grant(100_000);
+    f.fetch.open()[0]!.resolve(next);
+    await f.settle();
+    expect(f.sent('auth.refreshed')).toEqual([{ type: 'auth.refreshed', grant: next }]);
+  });
+
+  it('keeps the session through a 429 and honours Retry-After', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    await f.advance(f.ctx().refreshAt! - f.now());
+    f.fetch.open()[0]!.reject(new AuthFetchError('rate_limited', 'slow down', 12_000));
+    await f.settle();
+    expect(f.state()).toEqual({ active: 'waiting' });
+    expect(f.ctx().retryInMs).toBeGreaterThanOrEqual(12_000);
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toHaveLength(1); // still valid: handed out while retrying
+    expect(f.sent('auth.unavailable')).toEqual([]);
+  });
+
+  it.each([
+    ['rejected', 'credentials_rejected'],
+    ['revoked', 'revoked'],
+  ] as const)('is unauthorized after a definitive %s, and says so to every request', async (kind, reason) => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    await f.advance(f.ctx().refreshAt! - f.now());
+    f.fetch.open()[0]!.reject(new AuthFetchError(kind, 'no'));
+    await f.settle();
+    expect(f.state()).toBe('unauthorized');
+    expect(f.ctx().unauthorized).toBe(reason);
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.unavailable')).toEqual([{ type: 'auth.unavailable', reason }, { type: 'auth.unavailable', reason }]);
+  });
+
+  it('falls back to inactive when refreshes fail past expiry, and recovers', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(20_000));
+    await f.settle();
+    for (let i = 0; i < 40 && f.state() !== 'inactive'; i++) {
+      await f.advance(1_000);
+      f.fetch.open()[0]?.reject(new AuthFetchError('server', '503'));
+      await f.settle();
+    }
+    expect(f.state()).toBe('inactive');
+    f.child.send({ type: 'token.request' });
+    await f.advance(f.ctx().retryInMs!);
+    const fresh = f.grant(20_000);
+    f.fetch.open()[0]!.resolve(fresh);
+    await f.settle();
+    expect(f.sent('auth.token').at(-1)).toEqual({ type: 'auth.token', grant: fresh });
+  });
+
+  it('refreshes within a second of waking when the laptop slept past the refresh time', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    await f.advance(10_000);
+    f.sleep(3_600_000);
+    await f.advance(1_000);
+    expect(f.state()).toEqual({ active: 'refreshing' });
+  });
+
+  it('hands out no token with less than minValidityMs left: refreshes first', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    f.sleep(97_000); // 3 s left, below the 5 s floor
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toHaveLength(0);
+    expect(f.state()).toEqual({ active: 'refreshing' });
+    const fresh = f.grant(100_000);
+    f.fetch.open()[0]!.resolve(fresh);
+    await f.settle();
+    expect(f.sent('auth.token')).toEqual([{ type: 'auth.token', grant: fresh }]);
+  });
+
+  it('spends exactly one refresh on a rejection by the hub; a second rejection in a row is definitive', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    f.child.send({ type: 'token.rejected' });
+    expect(f.state()).toEqual({ active: 'refreshing' });
+    expect(f.ctx().grant).toBeUndefined();
+    f.child.send({ type: 'token.rejected' }); // while refreshing: no second fetch
+    expect(f.fetch.open()).toHaveLength(1);
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    f.child.send({ type: 'token.rejected' });
+    expect(f.state()).toBe('unauthorized');
+    expect(f.ctx().unauthorized).toBe('rejected_by_hub');
+  });
+
+  it('forgives an earlier rejection once the hub accepted a token', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    f.child.send({ type: 'token.rejected' });
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    f.child.send({ type: 'token.accepted' });
+    f.child.send({ type: 'token.rejected' });
+    expect(f.state()).toEqual({ active: 'refreshing' });
+  });
+
+  it('hands out a static token until it expires, then is unauthorized for good', async () => {
+    const f = authFixture({ mode: 'static', staticGrant: { token: 'static-tok', expiresAt: 1_000_000 + 60_000 } });
+    expect(f.state()).toEqual({ static: 'valid' });
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toEqual([{ type: 'auth.token', grant: { token: 'static-tok', expiresAt: 1_060_000 } }]);
+    await f.advance(60_000);
+    expect(f.state()).toBe('unauthorized');
+    expect(f.ctx().unauthorized).toBe('static_token_expired');
+    expect(f.sent('auth.unavailable')).toEqual([{ type: 'auth.unavailable', reason: 'static_token_expired' }]);
+    await f.advance(3_600_000);
+    expect(f.fetch.calls).toHaveLength(0); // a static token is never "refreshed"
+  });
+
+  it('never expires a static token without an expiry', async () => {
+    const f = authFixture({ mode: 'static', staticGrant: { token: 'forever', expiresAt: undefined } });
+    await f.advance(365 * 86_400_000);
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toHaveLength(1);
+  });
+});
