@@ -35,8 +35,32 @@ export const ConnectorConfig = z
     /** Persistent device id. Default: a random id for this process (issue 3 persists it). */
     deviceId: Identifier.default(() => randomUUID()),
     tenantId: Identifier.default('local'),
-    /** Static bearer token sent in `connect`. Required with `url`. */
+    /**
+     * Static mode: a bearer token sent as is in `connect`. Never refreshed; when it expires (its
+     * JWT `exp`, or `tokenExpiresAt`) the connector stops with reason `static_token_expired`.
+     */
     token: z.string().min(1).max(8192).optional(),
+    /** Expiry of a static token that is not a JWT, epoch ms. */
+    tokenExpiresAt: z.number().int().positive().optional(),
+    /**
+     * Device mode: the device credential (enrollment secret or API key) exchanged at the hub's
+     * token endpoint for short-lived JWTs, refreshed on the open connection. Never logged.
+     */
+    credential: z.string().min(1).max(4096).optional(),
+    /** The token endpoint; default: the hub URL's origin (ws→http) + `/v1/device-token`. */
+    tokenUrl: z.string().url().optional(),
+    /** Refresh policy overrides (src/machines/auth.ts `defaultAuthPolicy`). */
+    authPolicy: z
+      .object({
+        refreshAt: z.number().gt(0).lt(1),
+        refreshJitter: z.number().min(0).lt(1),
+        minValidityMs: z.number().int().nonnegative(),
+        retryBaseMs: z.number().int().positive(),
+        retryCapMs: z.number().int().positive(),
+        wakeCheckMs: z.number().int().positive(),
+      })
+      .partial()
+      .optional(),
     /** Reported to the hub in `connect`. */
     client: z.object({ name: z.string().max(128), version: z.string().max(64) }).optional(),
     backoff: BackoffPolicy.default(BackoffPolicy.parse({})),
@@ -49,9 +73,17 @@ export const ConnectorConfig = z
     /** Seed for reconnect jitter; fixed in tests and recordings, random otherwise. */
     seed: z.number().int().optional(),
   })
-  .refine((c) => c.url === undefined || c.token !== undefined, {
-    message: 'a token is required when url is set (CLOUD_TOKEN)',
+  .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined, {
+    message: 'a token (CLOUD_TOKEN) or a device credential (CLOUD_DEVICE_CREDENTIAL) is required when url is set',
     path: ['token'],
+  })
+  .refine((c) => c.token === undefined || c.credential === undefined, {
+    message: 'give a static token or a device credential, not both',
+    path: ['credential'],
+  })
+  .refine((c) => c.tokenExpiresAt === undefined || c.token !== undefined, {
+    message: 'tokenExpiresAt goes with a static token',
+    path: ['tokenExpiresAt'],
   });
 export type ConnectorConfig = z.output<typeof ConnectorConfig>;
 export type ConnectorConfigInput = z.input<typeof ConnectorConfig>;
@@ -84,6 +116,8 @@ export function parseConnectorConfig(input: ConnectorConfigInput): ConnectorConf
  * |---|---|
  * | `CLOUD_WS_URL` | hub URL; unset means standalone mode |
  * | `CLOUD_TOKEN` | static bearer token |
+ * | `CLOUD_DEVICE_CREDENTIAL` | device credential for short-lived tokens (device mode) |
+ * | `CLOUD_TOKEN_URL` | token endpoint, when not at the hub URL's origin |
  * | `DEVICE_ID` | device id |
  * | `TENANT_ID` | tenant, default `local` |
  * | `CLOUDTETHER_CONNECT_TIMEOUT_MS` | connect timeout |
@@ -102,9 +136,17 @@ export function connectorConfigFromEnv(
   const fromEnv: ConnectorConfigInput = {
     ...(read('CLOUD_WS_URL') && { url: read('CLOUD_WS_URL') }),
     ...(read('CLOUD_TOKEN') && { token: read('CLOUD_TOKEN') }),
+    ...(read('CLOUD_DEVICE_CREDENTIAL') && { credential: read('CLOUD_DEVICE_CREDENTIAL') }),
+    ...(read('CLOUD_TOKEN_URL') && { tokenUrl: read('CLOUD_TOKEN_URL') }),
     ...(read('DEVICE_ID') && { deviceId: read('DEVICE_ID') }),
     ...(read('TENANT_ID') && { tenantId: read('TENANT_ID') }),
     ...(timeout && { connectTimeoutMs: Number(timeout) }),
   };
   return { ...fromEnv, ...overrides };
+}
+
+/** The token endpoint for a hub URL: `ws://h:p/v1/connect` → `http://h:p/v1/device-token`. */
+export function defaultTokenUrl(hubUrl: string): string {
+  const url = new URL(hubUrl);
+  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}/v1/device-token`;
 }

@@ -1,15 +1,19 @@
 import { BehaviorSubject, filter, firstValueFrom, type Observable, Subject } from 'rxjs';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { createDeviceTokenActor, tokenExpiry } from '../actors/device-token.ts';
 import { createSocketActor } from '../actors/socket.ts';
+import { fetchHttpAdapter } from '../adapters/fetch-http.ts';
+import type { HttpAdapter } from '../adapters/http.ts';
 import type { SocketAdapter } from '../adapters/socket.ts';
 import { wsSocketAdapter } from '../adapters/ws-socket.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
+import { type AuthMode, authMachine, defaultAuthPolicy } from '../machines/auth.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { randomSeed } from '../machines/random.ts';
 import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
-import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
+import { type ConnectorConfigInput, defaultTokenUrl, parseConnectorConfig } from './config.ts';
 import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
 
 /** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
@@ -35,6 +39,8 @@ export type ConnectorEvent =
 export interface ConnectorOptions {
   /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
   socket?: SocketAdapter;
+  /** HTTP adapter for the token endpoint; default the real one on `fetch`. */
+  http?: HttpAdapter;
   /** Clock for every timer of every machine; default the real one. Tests pass `SimulatedClock`. */
   clock?: RuntimeClock;
   /** pino logger; each actor logs through a child (`{ actor: 'connection' }`). Default silent. */
@@ -105,9 +111,21 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     codec,
     logger: logger.child({ actor: 'socket' }),
   });
-  const logic = supervisorMachine.provide({
-    actors: { connection: connectionMachine.provide({ actors: { socket } }) },
+  const authMode: AuthMode = cfg.url === undefined ? 'none' : cfg.credential !== undefined ? 'device' : 'static';
+  const fetchToken = createDeviceTokenActor({
+    http: options.http ?? fetchHttpAdapter,
+    tokenUrl: cfg.tokenUrl ?? (cfg.url ? defaultTokenUrl(cfg.url) : 'http://127.0.0.1/v1/device-token'),
+    deviceId: cfg.deviceId,
+    tenantId: cfg.tenantId,
+    credential: cfg.credential ?? '',
   });
+  const logic = supervisorMachine.provide({
+    actors: {
+      auth: authMachine.provide({ actors: { fetchToken } }),
+      connection: connectionMachine.provide({ actors: { socket } }),
+    },
+  });
+  const seed = cfg.seed ?? randomSeed();
 
   const events = new Subject<ConnectorEvent>();
   let started = false;
@@ -127,16 +145,22 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       now,
       restartPolicy: cfg.restart,
       heartbeat: { now },
+      auth: {
+        mode: authMode,
+        ...(cfg.token !== undefined && { staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenExpiry(cfg.token) } }),
+        policy: { ...defaultAuthPolicy, ...cfg.authPolicy },
+        seed: seed ^ 0x5bd1e995,
+        now,
+      },
       connection: {
         url: cfg.url,
         deviceId: cfg.deviceId,
         tenantId: cfg.tenantId,
-        token: cfg.token ?? '',
         ...(cfg.client && { client: cfg.client }),
         policy: cfg.backoff,
         connectTimeoutMs: cfg.connectTimeoutMs,
         closeTimeoutMs: cfg.closeTimeoutMs,
-        seed: cfg.seed ?? randomSeed(),
+        seed,
         now,
       },
     },

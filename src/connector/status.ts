@@ -1,5 +1,6 @@
 import type { AnyActorRef } from 'xstate';
 import { type ConnectionContext, type ConnectionStateName, connectionStateName } from '../machines/connection.ts';
+import type { AuthContext } from '../machines/auth.ts';
 import type { HeartbeatContext } from '../machines/heartbeat.ts';
 import type { ChildName, SupervisorContext } from '../machines/supervisor.ts';
 
@@ -27,6 +28,19 @@ export interface ConnectorStatus {
     /** The hub's `error` message that came with a refused handshake. */
     hubError?: string;
   };
+  auth: {
+    /**
+     * `attempting` (first token), `active` (`valid`, `refreshing`, or `waiting` to retry a
+     * failed refresh), `inactive` (no valid token, hub unreachable), `static`, `unauthorized`
+     * (definitive), `disabled` (standalone).
+     */
+    state: 'attempting' | 'inactive' | 'valid' | 'refreshing' | 'waiting' | 'static' | 'unauthorized' | 'disabled' | 'stopped';
+    reason: string;
+    /** When the current token expires (epoch ms). */
+    expiresAt?: number;
+    /** Delay before the next token fetch, while retrying. */
+    retryInMs?: number;
+  };
   heartbeat: {
     state: 'idle' | 'waiting' | 'awaiting' | 'dead' | 'stopped';
     reason: string;
@@ -36,7 +50,7 @@ export interface ConnectorStatus {
 }
 
 /** The actor names in a status, in the order state changes are reported. */
-export const STATUS_ACTORS = ['supervisor', 'connection', 'heartbeat'] as const;
+export const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat'] as const;
 export type StatusActor = (typeof STATUS_ACTORS)[number];
 
 /** Builds the status from the live actor tree. */
@@ -45,6 +59,7 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
   const rootContext = root.context as SupervisorContext;
   const connectionRef = root.children.connection as AnyActorRef | undefined;
   const heartbeatRef = root.children.heartbeat as AnyActorRef | undefined;
+  const authRef = root.children.auth as AnyActorRef | undefined;
   const alive = (ref: AnyActorRef | undefined) => ref !== undefined && ref.getSnapshot().status === 'active';
 
   const supervisorState = root.status !== 'active' ? 'stopped' : (root.value as 'running' | 'degraded');
@@ -55,8 +70,21 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
       ...(rootContext.failure && { failure: rootContext.failure }),
     },
     connection: { state: 'stopped', reason: 'stopped', attempt: 0 },
+    auth: { state: 'stopped', reason: 'stopped' },
     heartbeat: { state: 'stopped', reason: 'stopped' },
   };
+  if (alive(authRef)) {
+    const snap = authRef!.getSnapshot();
+    const a = snap.context as AuthContext;
+    const value = snap.value as string | Record<string, string>;
+    const state = (typeof value === 'string' ? value : (value.active ?? 'static')) as ConnectorStatus['auth']['state'];
+    status.auth = {
+      state,
+      reason: a.reason,
+      ...(a.grant?.expiresAt !== undefined && { expiresAt: a.grant.expiresAt }),
+      ...((state === 'waiting' || state === 'inactive') && a.retryInMs !== undefined && { retryInMs: a.retryInMs }),
+    };
+  }
   if (alive(connectionRef)) {
     const snap = connectionRef!.getSnapshot();
     const c = snap.context as ConnectionContext;
@@ -121,5 +149,11 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
     }
     case 'heartbeat':
       return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
+    case 'auth': {
+      const a = status.auth;
+      if (a.state === 'valid' || a.state === 'static') return { expiresAt: a.expiresAt };
+      if (a.state === 'waiting' || a.state === 'inactive') return { retryInMs: a.retryInMs };
+      return {};
+    }
   }
 }

@@ -26,7 +26,8 @@ export class AuthFetchError extends Error {
   }
 }
 
-export type AuthMode = 'device' | 'static';
+/** `device`: short-lived tokens from the hub; `static`: a configured token; `none`: standalone. */
+export type AuthMode = 'device' | 'static' | 'none';
 
 export type UnauthorizedReason = 'static_token_expired' | 'credentials_rejected' | 'revoked' | 'rejected_by_hub';
 
@@ -138,6 +139,7 @@ export const authMachine = setup({
   },
   guards: {
     isStatic: ({ context }) => context.mode === 'static',
+    isNone: ({ context }) => context.mode === 'none',
     staticExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
     refreshDue: ({ context }) => context.refreshAt !== undefined && context.now() >= context.refreshAt,
     usable: ({ context }) =>
@@ -214,6 +216,7 @@ export const authMachine = setup({
   states: {
     initializing: {
       always: [
+        { guard: 'isNone', target: 'disabled' },
         { guard: 'isStatic', target: 'static' },
         { target: 'attempting' },
       ],
@@ -337,6 +340,9 @@ export const authMachine = setup({
         },
       },
     },
+
+    // Standalone: no hub, so no credential; nothing here can fail.
+    disabled: {},
 
     // Definitive: credentials refused, revoked, or a static token expired. `reason` says which.
     unauthorized: {

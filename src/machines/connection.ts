@@ -1,7 +1,8 @@
-import { assign, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
 import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import type { UnauthorizedReason } from './auth.ts';
 import { type BackoffPolicy, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
 import { nextRandom } from './random.ts';
 
@@ -23,6 +24,8 @@ export type ConnectionReason =
   | 'heartbeat_timeout'
   | 'sleep_detected'
   | 'invalid_url'
+  | 'awaiting_token'
+  | UnauthorizedReason
   | (string & {});
 
 /** Session parameters from `connect_ack`. */
@@ -39,7 +42,6 @@ export interface ConnectionInput {
   url: string | undefined;
   deviceId: string;
   tenantId: string;
-  token: string;
   client?: { name: string; version: string };
   policy: BackoffPolicy;
   /** Socket open plus `connect_ack` must complete within this. */
@@ -54,6 +56,10 @@ export interface ConnectionInput {
 
 export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
   rng: number;
+  /** The token for the current attempt, from the auth machine. */
+  token: string | undefined;
+  /** Sequence of in-band `auth_refresh` messages; their ids are `auth_refresh:<n>`. */
+  refreshSeq: number;
   /** Incremented on every attempt; socket events of older attempts are ignored. */
   generation: number;
   /** Failed attempts since the connection was last stable; sizes the jittered backoff. */
@@ -81,11 +87,19 @@ export type ConnectionEvent =
   | { type: 'send'; message: Outbound }
   | { type: 'send_frame'; frame: string }
   | { type: 'link.dead'; reason: 'heartbeat_timeout' | 'sleep_detected' }
-  | { type: 'token.updated'; token: string }
+  /** The auth machine's answer to `connection.token_needed`. */
+  | { type: 'token.granted'; token: string }
+  | { type: 'token.unavailable'; reason: UnauthorizedReason }
+  /** A fresh token from a proactive refresh: sent in-band on an open session. */
+  | { type: 'token.refreshed'; token: string }
   | SocketActorEvent;
 
 /** Events the connection machine sends to its parent. */
 export type ConnectionOutput =
+  /** Every attempt starts by asking for a token valid at that moment. */
+  | { type: 'connection.token_needed' }
+  /** The hub refused the token (close 4001 or 4002): the auth machine refreshes once. */
+  | { type: 'connection.token_rejected' }
   | { type: 'connection.up'; session: SessionInfo }
   | { type: 'connection.down' }
   | { type: 'connection.frame'; message: Message };
@@ -129,6 +143,7 @@ export const connectionMachine = setup({
     noUrl: ({ context }) => context.url === undefined,
     current: ({ context, event }) => 'generation' in event && event.generation === context.generation,
     fatalClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'fatal',
+    reauthClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'reauth',
     restartClose: ({ event }) => event.type === 'socket.closed' && closeDisposition(event.code) === 'retry_spread',
     isConnectAck: ({ event }) => event.type === 'socket.frame' && event.message.type === 'connect_ack',
     isErrorFrame: ({ event }) => event.type === 'socket.frame' && event.message.type === 'error',
@@ -147,7 +162,7 @@ export const connectionMachine = setup({
         type: 'connect',
         device_id: context.deviceId,
         tenant_id: context.tenantId,
-        token: context.token,
+        token: context.token ?? '',
         ...(context.client && { client: context.client }),
       },
     })),
@@ -210,7 +225,18 @@ export const connectionMachine = setup({
       type: 'connection.frame',
       message: (event as Extract<SocketActorEvent, { type: 'socket.frame' }>).message,
     })),
-    updateToken: assign(({ event }) => (event.type === 'token.updated' ? { token: event.token } : {})),
+    requestToken: sendParent({ type: 'connection.token_needed' } satisfies ConnectionOutput),
+    reportTokenRejected: sendParent({ type: 'connection.token_rejected' } satisfies ConnectionOutput),
+    storeToken: assign(({ event }) => (event.type === 'token.granted' ? { token: event.token } : {})),
+    sendAuthRefresh: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'token.refreshed') return;
+      const refreshSeq = context.refreshSeq + 1;
+      enqueue.assign({ token: event.token, refreshSeq });
+      enqueue.sendTo('socket', {
+        type: 'socket.send',
+        message: { type: 'auth_refresh', id: `auth_refresh:${refreshSeq}`, token: event.token },
+      } satisfies SocketCommand);
+    }),
   },
 }).createMachine({
   id: 'connection',
@@ -219,6 +245,8 @@ export const connectionMachine = setup({
     return {
       ...rest,
       rng: seed,
+      token: undefined,
+      refreshSeq: 0,
       generation: 0,
       attempt: 1,
       lastRetryImmediate: false,
@@ -231,15 +259,12 @@ export const connectionMachine = setup({
     };
   },
   initial: 'initialized',
-  on: {
-    'token.updated': { actions: 'updateToken' },
-  },
   states: {
     initialized: {
       on: {
         connect: [
           { guard: 'noUrl', target: 'standalone', actions: { type: 'setReason', params: { reason: 'no_url' } } },
-          { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+          { target: 'authorizing', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
         ],
         disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
       },
@@ -248,6 +273,19 @@ export const connectionMachine = setup({
     // No URL configured: nothing to connect to, nothing that can fail.
     standalone: {
       on: { disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } } },
+    },
+
+    // Every attempt begins with a token that is valid now, from the auth machine.
+    authorizing: {
+      entry: ['beginOutage', 'requestToken'],
+      on: {
+        'token.granted': { target: 'online', actions: 'storeToken' },
+        'token.unavailable': {
+          target: 'failed',
+          actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) },
+        },
+        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+      },
     },
 
     online: {
@@ -264,6 +302,15 @@ export const connectionMachine = setup({
             guard: 'fatalClose',
             target: 'failed',
             actions: ['recordClose', { type: 'setReason', params: ({ event }) => ({ reason: closeCodeName(event.code) }) }],
+          },
+          {
+            guard: 'reauthClose',
+            target: 'retrying',
+            actions: [
+              'recordClose',
+              { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code) }) },
+              'reportTokenRejected',
+            ],
           },
           {
             guard: 'restartClose',
@@ -339,6 +386,7 @@ export const connectionMachine = setup({
               },
             },
             send: { actions: { type: 'sendMessage', params: ({ event }) => ({ message: event.message }) } },
+            'token.refreshed': { actions: 'sendAuthRefresh' },
             send_frame: { actions: { type: 'sendFrame', params: ({ event }) => ({ frame: event.frame }) } },
             'link.dead': {
               target: '#connection.retrying',
@@ -354,8 +402,7 @@ export const connectionMachine = setup({
             disconnect: {},
             // The host changed its mind: drop the closing socket and start a fresh attempt.
             connect: {
-              target: '#connection.online',
-              reenter: true,
+              target: '#connection.authorizing',
               actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }],
             },
           },
@@ -372,17 +419,21 @@ export const connectionMachine = setup({
     },
 
     disconnected: {
-      after: { retryDelay: { target: 'online', actions: { type: 'setReason', params: { reason: 'retry' } } } },
+      after: { retryDelay: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'retry' } } } },
       on: {
-        connect: { target: 'online', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
+        // The auth machine gave up for good: no point waiting out the retry.
+        'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
+        connect: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
         disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
       },
     },
 
     suspended: {
-      after: { retryDelay: { target: 'online', actions: { type: 'setReason', params: { reason: 'retry' } } } },
+      after: { retryDelay: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'retry' } } } },
       on: {
-        connect: { target: 'online', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
+        // The auth machine gave up for good: no point waiting out the retry.
+        'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
+        connect: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
         disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
       },
     },
@@ -392,7 +443,7 @@ export const connectionMachine = setup({
       on: {
         connect: [
           { guard: 'noUrl', target: 'standalone', actions: { type: 'setReason', params: { reason: 'no_url' } } },
-          { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+          { target: 'authorizing', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
         ],
       },
     },
@@ -400,7 +451,7 @@ export const connectionMachine = setup({
     failed: {
       entry: assign({ session: undefined, retryInMs: undefined }),
       on: {
-        connect: { target: 'online', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
+        connect: { target: 'authorizing', actions: ['startFresh', { type: 'setReason', params: { reason: 'host_connect' } }] },
         disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
       },
     },
@@ -423,7 +474,9 @@ export type ConnectionStateName =
 
 /** Flattens the machine's state value (`{ online: 'connected' }` → `connected`). */
 export function connectionStateName(value: unknown): ConnectionStateName {
-  if (typeof value === 'string') return (value === 'retrying' ? 'disconnected' : value) as ConnectionStateName;
+  if (value === 'retrying') return 'disconnected';
+  if (value === 'authorizing') return 'connecting';
+  if (typeof value === 'string') return value as ConnectionStateName;
   const online = (value as { online?: unknown }).online;
   if (online === 'connected' || online === 'closing') return online;
   return 'connecting';

@@ -1,11 +1,12 @@
 import { type ActorSystem, type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
 import { z } from 'zod';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import { type AuthInput, authMachine, type AuthOutput } from './auth.ts';
 import { type ConnectionInput, type ConnectionOutput, connectionMachine, type SessionInfo } from './connection.ts';
 import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './heartbeat.ts';
 
 /** Names of the children the supervisor owns; each is also its `systemId`. */
-export const CHILDREN = ['connection', 'heartbeat'] as const;
+export const CHILDREN = ['auth', 'connection', 'heartbeat'] as const;
 export type ChildName = (typeof CHILDREN)[number];
 
 /**
@@ -20,6 +21,7 @@ export const RestartPolicy = z.object({
 export type RestartPolicy = z.output<typeof RestartPolicy>;
 
 export interface SupervisorInput {
+  auth: AuthInput;
   connection: ConnectionInput;
   heartbeat: HeartbeatInput;
   restartPolicy: RestartPolicy;
@@ -33,6 +35,8 @@ export interface SupervisorContext extends SupervisorInput {
   wanted: boolean;
   /** The live session, so a restarted heartbeat child picks the link up again. */
   session: SessionInfo | undefined;
+  /** The connection is waiting for a token (so a restarted auth child is asked again). */
+  tokenWanted: boolean;
   /** Why the supervisor is degraded. */
   failure: { child: ChildName; error: string } | undefined;
 }
@@ -47,7 +51,7 @@ export type HostEvent =
 
 type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
 
-export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | ChildErrorEvent;
+export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent;
 
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
@@ -86,6 +90,7 @@ export function reapOrphans(ref: AnyActorRef | undefined): void {
 
 /** The named actions that start, stop and resume each child. */
 const lifecycle = {
+  auth: { spawn: 'spawnAuth', stop: 'stopAuth', resume: 'resumeAuth' },
   connection: { spawn: 'spawnConnection', stop: 'stopConnection', resume: 'resumeConnection' },
   heartbeat: { spawn: 'spawnHeartbeat', stop: 'stopHeartbeat', resume: 'resumeHeartbeat' },
 } as const satisfies Record<ChildName, Record<string, string>>;
@@ -127,7 +132,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
-  actors: { connection: connectionMachine, heartbeat: heartbeatMachine },
+  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine },
   guards: {
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
@@ -135,6 +140,35 @@ export const supervisorMachine = setup({
     },
   },
   actions: {
+    spawnAuth: spawnChild('auth', { id: 'auth', systemId: 'auth', input: ({ context }) => context.auth }),
+    stopAuth: stopChild('auth'),
+    // A fresh auth child fetches its own first token; ask it again if the connection was waiting.
+    resumeAuth: sendToChild('auth', ({ context }) => (context.tokenWanted ? { type: 'token.request' } : { type: 'token.accepted' })),
+    wantToken: assign({ tokenWanted: true }),
+    tokenAnswered: assign({ tokenWanted: false }),
+    askForToken: sendToChild('auth', () => ({ type: 'token.request' })),
+    reportRejection: sendToChild('auth', () => ({ type: 'token.rejected' })),
+    confirmToken: sendToChild('auth', () => ({ type: 'token.accepted' })),
+    grantToken: sendToChild('connection', ({ event }) => ({
+      type: 'token.granted',
+      token: (event as Extract<AuthOutput, { type: 'auth.token' }>).grant.token,
+    })),
+    refuseToken: sendToChild('connection', ({ event }) => ({
+      type: 'token.unavailable',
+      reason: (event as Extract<AuthOutput, { type: 'auth.unavailable' }>).reason,
+    })),
+    passRefreshedToken: sendToChild('connection', ({ event }) => ({
+      type: 'token.refreshed',
+      token: (event as Extract<AuthOutput, { type: 'auth.refreshed' }>).grant.token,
+    })),
+    // The hub's answer to an in-band `auth_refresh` goes to the auth machine.
+    routeAuthReply: ({ event, system }) => {
+      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+      const auth = system.get('auth') as AnyActorRef | undefined;
+      if (!auth || auth.getSnapshot().status !== 'active') return;
+      if (message.type === 'auth_refresh_ack') auth.send({ type: 'token.accepted' });
+      else if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) auth.send({ type: 'token.rejected' });
+    },
     spawnConnection: spawnChild('connection', {
       id: 'connection',
       systemId: 'connection',
@@ -154,10 +188,13 @@ export const supervisorMachine = setup({
       const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
       return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
     }),
-    emitMessage: emit(({ event }) => ({
-      type: 'message' as const,
-      message: (event as Extract<ConnectionOutput, { type: 'connection.frame' }>).message,
-    })),
+    emitMessage: enqueueActions(({ event, enqueue }) => {
+      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+      // Liveness and re-authentication replies are the runtime's business, not the host's.
+      if (message.type === 'heartbeat_ack' || message.type === 'auth_refresh_ack') return;
+      if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return;
+      enqueue.emit({ type: 'message', message });
+    }),
     sendHeartbeat: sendToChild('connection', ({ event }) => ({
       type: 'send',
       message: { type: 'heartbeat', seq: (event as Extract<HeartbeatOutput, { type: 'heartbeat.send' }>).seq },
@@ -189,7 +226,7 @@ export const supervisorMachine = setup({
     recordFailure: assign(({ event }, params: { child: ChildName }) => ({
       failure: { child: params.child, error: errorText((event as ChildErrorEvent).error) },
     })),
-    clearFailure: assign({ failure: undefined, restarts: { connection: [], heartbeat: [] } }),
+    clearFailure: assign({ failure: undefined, restarts: { auth: [], connection: [], heartbeat: [] } }),
     emitFailed: emit(({ context }) => ({
       type: 'child.failed' as const,
       child: context.failure!.child,
@@ -200,21 +237,27 @@ export const supervisorMachine = setup({
   id: 'supervisor',
   context: ({ input }) => ({
     ...input,
-    restarts: { connection: [], heartbeat: [] },
+    restarts: { auth: [], connection: [], heartbeat: [] },
     wanted: false,
     session: undefined,
+    tokenWanted: false,
     failure: undefined,
   }),
-  entry: ['spawnConnection', 'spawnHeartbeat'],
+  entry: ['spawnAuth', 'spawnConnection', 'spawnHeartbeat'],
   // Routing works in every state: a degraded supervisor still runs the children it has.
   on: {
     connect: { actions: ['wantConnected', 'resumeConnection'] },
     disconnect: { actions: ['wantDisconnected', 'resumeConnection'] },
     send: { actions: 'forwardToConnection' },
     send_frame: { actions: 'forwardToConnection' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat'] },
+    'connection.token_needed': { actions: ['wantToken', 'askForToken'] },
+    'connection.token_rejected': { actions: 'reportRejection' },
+    'auth.token': { actions: ['tokenAnswered', 'grantToken'] },
+    'auth.unavailable': { actions: ['tokenAnswered', 'refuseToken'] },
+    'auth.refreshed': { actions: 'passRefreshedToken' },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken'] },
     'connection.down': { actions: ['forgetSession', 'resumeHeartbeat'] },
-    'connection.frame': { actions: ['reportActivity', 'emitMessage'] },
+    'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'emitMessage'] },
     'heartbeat.send': { actions: 'sendHeartbeat' },
     'heartbeat.dead': { actions: 'reportDeadLink' },
   },
@@ -222,6 +265,7 @@ export const supervisorMachine = setup({
   states: {
     running: {
       on: {
+        'xstate.error.actor.auth': restartOrDegrade('auth'),
         'xstate.error.actor.connection': restartOrDegrade('connection'),
         'xstate.error.actor.heartbeat': restartOrDegrade('heartbeat'),
       },
@@ -230,6 +274,7 @@ export const supervisorMachine = setup({
       entry: 'emitFailed',
       on: {
         // Another child failing while degraded is stopped too; the first failure stays the reason.
+        'xstate.error.actor.auth': { actions: stopDead('auth') },
         'xstate.error.actor.connection': { actions: stopDead('connection') },
         'xstate.error.actor.heartbeat': { actions: stopDead('heartbeat') },
         // Every child that is gone (the one that failed, and any that failed after it) starts afresh.

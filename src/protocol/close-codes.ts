@@ -40,9 +40,11 @@ export type CloseCodeName = keyof typeof CloseCode;
  * - `retry`: reconnect with backoff (immediately for the first attempt after a drop),
  * - `retry_spread`: reconnect after a jittered delay over the restart window, so a hub restart
  *   does not bring every device back in the same millisecond,
+ * - `reauth`: the credential was refused: get a fresh one (the auth machine refreshes once; a
+ *   second refusal in a row is definitive), then reconnect,
  * - `fatal`: stop retrying and enter `failed`; the host may call `connect()` again.
  */
-export type CloseDisposition = 'retry' | 'retry_spread' | 'fatal';
+export type CloseDisposition = 'retry' | 'retry_spread' | 'reauth' | 'fatal';
 
 export const closeCodeTable: ReadonlyArray<{
   code: number;
@@ -58,8 +60,8 @@ export const closeCodeTable: ReadonlyArray<{
   { code: CloseCode.internalError, name: 'internal_error', sentBy: 'either', disposition: 'retry', meaning: 'The other side failed on a valid frame (a bug there).' },
   { code: CloseCode.serverRestart, name: 'server_restart', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is restarting.' },
   { code: CloseCode.tryAgainLater, name: 'try_again_later', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is overloaded.' },
-  { code: CloseCode.authFailed, name: 'auth_failed', sentBy: 'hub', disposition: 'fatal', meaning: 'The credential in `connect` was refused.' },
-  { code: CloseCode.tokenExpired, name: 'token_expired', sentBy: 'hub', disposition: 'fatal', meaning: 'The credential expired. Fatal until the auth machine (issue 3) refreshes it.' },
+  { code: CloseCode.authFailed, name: 'auth_failed', sentBy: 'hub', disposition: 'reauth', meaning: 'The credential in `connect` was refused. One fresh token is tried; a second refusal in a row is final.' },
+  { code: CloseCode.tokenExpired, name: 'token_expired', sentBy: 'hub', disposition: 'reauth', meaning: 'The session\'s token expired without an in-band refresh. The connector refreshes and reconnects.' },
   { code: CloseCode.replaced, name: 'replaced', sentBy: 'hub', disposition: 'fatal', meaning: 'A newer connection of the same device replaced this one; reconnecting would fight it.' },
   { code: CloseCode.unsupportedVersion, name: 'unsupported_version', sentBy: 'either', disposition: 'fatal', meaning: 'The protocol version is not spoken by the other side.' },
   { code: CloseCode.handshakeTimeout, name: 'handshake_timeout', sentBy: 'either', disposition: 'retry', meaning: 'No `connect` or `connect_ack` within the handshake timeout.' },

@@ -5,6 +5,7 @@ import { CloseCode } from '../../src/protocol/close-codes.ts';
 import { connectionFixture, HUB_URL } from '../support/connection-fixture.ts';
 import { SimulatedClock } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
+import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import type { SocketAdapter } from '../../src/adapters/socket.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';
 import { flush, underParent } from '../support/harness.ts';
@@ -229,7 +230,7 @@ describe('connection machine', () => {
 
   it.each([
     [CloseCode.replaced, 'replaced'],
-    [CloseCode.authFailed, 'auth_failed'],
+    [CloseCode.revoked, 'revoked'],
     [CloseCode.unsupportedVersion, 'unsupported_version'],
   ])('fails on close %i (%s) and tries again only when the host asks', async (code, reason) => {
     const f = connectionFixture();
@@ -245,6 +246,43 @@ describe('connection machine', () => {
     expect(f.net.peers).toHaveLength(2);
   });
 
+  it.each([
+    [CloseCode.authFailed, 'auth_failed'],
+    [CloseCode.tokenExpired, 'token_expired'],
+  ])('on close %i (%s) reports the token rejected and retries with a fresh token', async (code, reason) => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.net.latest()!.close(code, reason);
+    expect(f.name()).toBe('disconnected');
+    expect(f.ctx().reason).toBe(reason);
+    expect(f.sent('connection.token_rejected')).toHaveLength(1);
+    await f.advance(f.ctx().retryInMs!);
+    // The next attempt asks for a token again before it opens a socket.
+    expect(f.sent('connection.token_needed')).toHaveLength(2);
+    expect(f.net.peers).toHaveLength(2);
+  });
+
+  it('fails with the auth machine\'s reason when no token can be had', async () => {
+    const clock = new SimulatedClock();
+    const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: createMemoryNetwork().adapter }) } });
+    const h = underParent(logic, connectionFixture().input, clock, (event) =>
+      event.type === 'connection.token_needed' ? { type: 'token.unavailable', reason: 'credentials_rejected' } : undefined,
+    );
+    h.child.send({ type: 'connect' });
+    expect(h.state()).toBe('failed');
+    expect(h.context().reason).toBe('credentials_rejected');
+  });
+
+  it('sends a refreshed token in-band on the open session, with an id its answer can refer to', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.child.send({ type: 'token.refreshed', token: 'fresh-token' });
+    const sent = JSON.parse(f.net.latest()!.received.at(-1)!);
+    expect(sent).toMatchObject({ type: 'auth_refresh', id: 'auth_refresh:1', token: 'fresh-token' });
+    expect(f.name()).toBe('connected');
+    expect(f.net.peers).toHaveLength(1);
+  });
+
   it('keeps the hub error message from a refused handshake', async () => {
     const f = connectionFixture();
     f.child.send({ type: 'connect' });
@@ -253,7 +291,7 @@ describe('connection machine', () => {
     peer.accept();
     peer.send(f.frame({ type: 'error', code: 'auth_failed', message: 'token refused' }));
     peer.close(CloseCode.authFailed, 'auth failed');
-    expect(f.name()).toBe('failed');
+    expect(f.name()).toBe('disconnected');
     expect(f.ctx().hubError).toBe('token refused');
   });
 
@@ -278,7 +316,9 @@ describe('connection machine', () => {
       },
     };
     const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: throwing }) } });
-    const h = underParent(logic, connectionFixture().input, clock);
+    const h = underParent(logic, connectionFixture().input, clock, (event) =>
+      event.type === 'connection.token_needed' ? { type: 'token.granted', token: 't' } : undefined,
+    );
     h.child.send({ type: 'connect' });
     expect(h.state()).toBe('failed');
     expect(h.context().reason).toBe('invalid_url');

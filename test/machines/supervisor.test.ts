@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
+import { defaultAuthPolicy } from '../../src/machines/auth.ts';
 import { BackoffPolicy } from '../../src/machines/backoff.ts';
 import { connectionMachine, connectionStateName } from '../../src/machines/connection.ts';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
@@ -39,11 +40,11 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
       now,
       restartPolicy: RestartPolicy.parse({ maxRestarts: 3, windowMs: 60_000 }),
       heartbeat: { now },
+      auth: { mode: 'static', staticGrant: { token: 't', expiresAt: undefined }, policy: defaultAuthPolicy, seed: 1, now },
       connection: {
         url: 'ws://hub.test/v1/connect',
         deviceId: 'dev-1',
         tenantId: 'local',
-        token: 't',
         policy: BackoffPolicy.parse({}),
         connectTimeoutMs: 10_000,
         closeTimeoutMs: 2_000,

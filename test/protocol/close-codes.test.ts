@@ -19,8 +19,8 @@ const expectedDisposition: Record<CloseCodeName, CloseDisposition> = {
   internalError: 'retry',
   serverRestart: 'retry_spread',
   tryAgainLater: 'retry_spread',
-  authFailed: 'fatal',
-  tokenExpired: 'fatal',
+  authFailed: 'reauth',
+  tokenExpired: 'reauth',
   replaced: 'fatal',
   unsupportedVersion: 'fatal',
   handshakeTimeout: 'retry',
@@ -51,9 +51,14 @@ describe('close code table', () => {
     for (const row of closeCodeTable) expect(row.meaning.length).toBeGreaterThan(10);
   });
 
-  it('keeps fatal for credentials, revocation, replacement and version; never for a restart or overload', () => {
+  it('keeps fatal for revocation, replacement and version; never for a restart or overload', () => {
     const fatal = closeCodeTable.filter((row) => row.disposition === 'fatal').map((row) => row.code);
-    expect(fatal.sort()).toEqual([4001, 4002, 4003, 4004, 4007]);
+    expect(fatal.sort()).toEqual([4003, 4004, 4007]);
+  });
+
+  it('sends a refused or expired credential back to the auth machine instead of giving up', () => {
+    const reauth = closeCodeTable.filter((row) => row.disposition === 'reauth').map((row) => row.code);
+    expect(reauth.sort()).toEqual([4001, 4002]);
   });
 
   it('names codes outside the table', () => {

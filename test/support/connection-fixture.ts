@@ -17,7 +17,6 @@ export function connectionFixture(options: { url?: string | null; seed?: number;
     url: options.url === null ? undefined : (options.url ?? HUB_URL),
     deviceId: 'dev-1',
     tenantId: 'local',
-    token: 'secret-token',
     policy: BackoffPolicy.parse(options.policy ?? {}),
     connectTimeoutMs: 10_000,
     closeTimeoutMs: 2_000,
@@ -25,7 +24,10 @@ export function connectionFixture(options: { url?: string | null; seed?: number;
     now: () => clock.now(),
   };
   const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: net.adapter, codec }) } });
-  const h = underParent(logic, input, clock);
+  // The parent plays the auth machine: every attempt gets the token at once.
+  const h = underParent(logic, input, clock, (event) =>
+    event.type === 'connection.token_needed' ? { type: 'token.granted', token: 'secret-token' } : undefined,
+  );
 
   const frame = (message: Parameters<typeof codec.encode>[0]): string => {
     const encoded = codec.encode(message);

@@ -4,11 +4,25 @@ import { type AnyActorLogic, type AnyActorRef, type AnyEventObject, createActor,
  * Runs a child machine under a parent that records every event the child sends it, on a
  * SimulatedClock. Machines talk to their parent with `sendParent`, which needs a parent.
  */
-export function underParent(logic: AnyActorLogic, input: unknown, clock = new SimulatedClock()) {
+export function underParent(
+  logic: AnyActorLogic,
+  input: unknown,
+  clock = new SimulatedClock(),
+  /** Answers some of the child's events (e.g. a token request), like a real parent would. */
+  reply?: (event: AnyEventObject) => AnyEventObject | undefined,
+) {
   const received: AnyEventObject[] = [];
   const parent = createMachine({
     invoke: { id: 'child', src: logic, input },
-    on: { '*': { actions: ({ event }) => void received.push(event) } },
+    on: {
+      '*': {
+        actions: ({ event, self }) => {
+          received.push(event);
+          const answer = reply?.(event);
+          if (answer) (self.getSnapshot().children.child as AnyActorRef).send(answer);
+        },
+      },
+    },
   });
   const actor = createActor(parent, { clock });
   actor.start();

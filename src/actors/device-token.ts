@@ -1,0 +1,84 @@
+import { decodeJwt } from 'jose';
+import { fromPromise } from 'xstate';
+import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
+import { AuthFetchError, type TokenGrant } from '../machines/auth.ts';
+
+export interface DeviceTokenDeps {
+  http: HttpAdapter;
+  /** The hub's token endpoint, e.g. `http://127.0.0.1:7070/v1/device-token`. */
+  tokenUrl: string;
+  deviceId: string;
+  tenantId: string;
+  /** The device credential (an enrollment secret or API key). Never logged. */
+  credential: string;
+  timeoutMs?: number;
+}
+
+/**
+ * The `fetchToken` actor for device mode: proves the device's identity to the hub's token
+ * endpoint with its credential and returns a short-lived JWT, whose expiry is read from the
+ * token's own `exp`. Every failure is an {@link AuthFetchError} of a kind the auth machine
+ * classifies: 401/403 `rejected` (or `revoked` when the hub says so), 429 `rate_limited` with
+ * `Retry-After`, 5xx `server`, no answer `timeout` or `network`, a body that is not a token
+ * `invalid_response`.
+ *
+ * @example
+ * const auth = authMachine.provide({ actors: { fetchToken: createDeviceTokenActor({ http: fetchHttpAdapter, tokenUrl, deviceId, tenantId, credential }) } });
+ */
+export function createDeviceTokenActor(deps: DeviceTokenDeps) {
+  return fromPromise<TokenGrant, { attempt: 'initial' | 'refresh' }>(async ({ signal }) => {
+    let response: HttpResponse;
+    try {
+      response = await deps.http.request({
+        method: 'POST',
+        url: deps.tokenUrl,
+        json: { device_id: deps.deviceId, tenant_id: deps.tenantId, credential: deps.credential },
+        timeoutMs: deps.timeoutMs ?? 10_000,
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof HttpError) {
+        const kind = error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network';
+        throw new AuthFetchError(kind, error.message);
+      }
+      throw new AuthFetchError('network', (error as Error).message);
+    }
+    return grantFrom(response);
+  });
+}
+
+/** Reads a token endpoint's response into a grant, or the classified failure. */
+export function grantFrom(response: HttpResponse): TokenGrant {
+  const { status, body, headers } = response;
+  const code = (body as { error?: unknown } | undefined)?.error;
+  if (status === 401 || status === 403) {
+    throw new AuthFetchError(code === 'revoked' ? 'revoked' : 'rejected', `token endpoint refused the credential (${status} ${String(code ?? '')})`.trim());
+  }
+  if (status === 429 || status === 503) {
+    throw new AuthFetchError(status === 429 ? 'rate_limited' : 'server', `token endpoint answered ${status}`, retryAfterMs(headers['retry-after']));
+  }
+  if (status >= 500) throw new AuthFetchError('server', `token endpoint answered ${status}`);
+  if (status !== 200) throw new AuthFetchError('invalid_response', `token endpoint answered ${status}`);
+  const token = (body as { access_token?: unknown } | undefined)?.access_token;
+  if (typeof token !== 'string' || token.length === 0) throw new AuthFetchError('invalid_response', 'token endpoint sent no access_token');
+  return { token, expiresAt: tokenExpiry(token) };
+}
+
+/** The token's own `exp` in epoch ms; undefined when it is not a JWT or has no `exp`. */
+export function tokenExpiry(token: string): number | undefined {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Retry-After` as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
