@@ -34,18 +34,25 @@ const DEVICE_ID = 'demo-device';
 export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const { json, out, logger } = options;
   const stepTimeoutMs = options.stepTimeoutMs ?? 20_000;
-  const token = randomBytes(18).toString('base64url');
+  // The device's enrollment secret: the connector trades it for short-lived JWTs.
+  const credential = randomBytes(18).toString('base64url');
   const narrate = createNarrator(json, out);
   const print = createStatePrinter(json, out);
 
-  // Short heartbeats so the silent hub is found in seconds, not the production 35 s.
-  const hub = createHub({ staticToken: token, heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 1_000, logger: logger.child({ component: 'hub' }) });
+  // Short heartbeats so the silent hub is found in seconds, not the production 35 s, and
+  // 6-second tokens so a refresh on the open connection shows within the demo.
+  const hub = createHub({
+    heartbeatIntervalMs: 1_000,
+    heartbeatTimeoutMs: 1_000,
+    tokens: { lifetimeMs: 6_000, deviceCredentials: [{ tenant_id: 'local', device_id: DEVICE_ID, secret: credential }] },
+    logger: logger.child({ component: 'hub' }),
+  });
   const { url, port } = await hub.listen({ port: 0, host: '127.0.0.1' });
   const adminUrl = `http://127.0.0.1:${port}/v1/devices`;
   narrate('hub', `reference hub listening on ${url}`);
 
   const connector = createConnector(
-    { url, token, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' } },
+    { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' } },
     { logger: logger.child({ component: 'connector' }) },
   );
   // Once the scenario is over, a heartbeat round each second would drown everything else.
@@ -66,7 +73,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
 
   const scenario = (async () => {
     try {
-      narrate('connect', 'step 1: the connector connects and the hub acknowledges (connect -> connect_ack)');
+      narrate('connect', 'step 1: the connector gets a device token (JWT) and connects with it (connect -> connect_ack)');
       connector.start();
       await waitFor('connected', (s) => s.connection.state === 'connected');
 
@@ -75,13 +82,19 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       await waitFor('the next heartbeat', (s) => s.heartbeat.state === 'awaiting');
       await waitFor('its ack', (s) => s.heartbeat.reason === 'acknowledged');
 
-      narrate('drop', 'step 3: the hub drops the socket without a close frame; the connector reconnects');
+      narrate('refresh', 'step 3: before the 6-second token expires, a new one goes in-band (auth_refresh): same session, no reconnect');
+      const session = connector.status.connection.sessionId;
+      const expiresAt = connector.status.auth.expiresAt;
+      await waitFor('a token refresh', (s) => s.auth.state === 'valid' && s.auth.expiresAt !== expiresAt);
+      if (connector.status.connection.sessionId !== session) throw new Error('the refresh cost a reconnect');
+
+      narrate('drop', 'step 4: the hub drops the socket without a close frame; the connector reconnects');
       const before = connector.status.connection.sessionId;
       hub.faults.dropDevice(DEVICE_ID);
       await waitFor('the drop to be seen', (s) => s.connection.state !== 'connected');
       await waitFor('reconnected', (s) => s.connection.state === 'connected' && s.connection.sessionId !== before);
 
-      narrate('silence', 'step 4: the hub stops answering heartbeats; the connector notices and reconnects');
+      narrate('silence', 'step 5: the hub stops answering heartbeats; the connector notices and reconnects');
       hub.faults.silence(DEVICE_ID, true);
       await waitFor('heartbeat timeout', (s) => s.connection.reason === 'heartbeat_timeout');
       hub.faults.silence(DEVICE_ID, false);

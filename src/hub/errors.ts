@@ -9,7 +9,9 @@ export type HubErrorCode =
   /** `createHub` options failed validation. */
   | 'invalid_options'
   /** The call does not fit the hub's lifecycle (listen twice, restart before listen, …). */
-  | 'invalid_state';
+  | 'invalid_state'
+  /** A token call on a hub created without the `tokens` option. */
+  | 'tokens_disabled';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.
@@ -30,5 +32,49 @@ export class HubError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/** Why a device token was refused. */
+export type TokenErrorCode =
+  /** Not a compact JWS, or its claims are missing or of the wrong type. */
+  | 'malformed'
+  /** Signed with a key id we know, but the signature does not match (a forgery). */
+  | 'bad_signature'
+  /** `exp` is past, beyond the leeway. */
+  | 'expired'
+  /** `nbf` is ahead, beyond the leeway. */
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  /** The token's `tenant` is not the tenant the device claims. */
+  | 'wrong_tenant'
+  /** The token's `sub` is not the device id the device claims. */
+  | 'wrong_subject'
+  /** The token, or its device, was revoked at the hub. */
+  | 'revoked'
+  /** No `kid`, or a key id the hub never had or has dropped after a rotation. */
+  | 'unknown_key'
+  /** Any `alg` but ES256: `none`, HS256 (key confusion), RS256, … */
+  | 'unsupported_alg';
+
+/**
+ * A device token the hub refused. Its message names the reason and never quotes the token,
+ * so it is safe to log and to send back to the device.
+ *
+ * @example
+ * try {
+ *   await authority.verify(token, { tenant: 'acme', sub: 'laptop-1' });
+ * } catch (error) {
+ *   if (error instanceof TokenError && error.code === 'expired') askForAFreshToken();
+ * }
+ */
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string = code,
+  ) {
+    super(message);
   }
 }

@@ -1,15 +1,21 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { JSONWebKeySet } from 'jose';
 import { type ServerOptions, WebSocketServer } from 'ws';
 import type { Logger } from '../log/logger.ts';
 import { CloseCode, createCodec, direction, FrameError, type MessageType, type Outbound } from '../protocol/index.ts';
-import { createAdminHandler, pathOf } from './admin.ts';
-import { HubError } from './errors.ts';
+import { createAdminHandler } from './admin.ts';
+import { createCredentialCheck } from './credential-check.ts';
+import { HubError, TokenError } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
+import { pathOf } from './http.ts';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.ts';
 import { SessionRegistry } from './registry.ts';
+import { RevocationList } from './revocations.ts';
 import { Session, type SessionHost } from './session.ts';
+import { createTokenAuthority, type IssuedToken, type TokenAuthority } from './token-authority.ts';
+import { createTokenEndpoint, type TokenEndpoint, type TokenEndpointBehaviour } from './token-endpoint.ts';
 
 /** The WebSocket endpoint devices connect to. */
 export const CONNECT_PATH = '/v1/connect';
@@ -57,13 +63,27 @@ export interface HubFaults {
    * off; `silence('*', false)` lifts every silence.
    */
   silence(deviceId: string, on: boolean): void;
+  /**
+   * Makes `POST /v1/device-token` answer `'ok'` (for real, the default), with a fixed error
+   * status (`Retry-After: retryAfterS` on a 429 or 503), or `'hang'`: no answer until the
+   * behaviour changes (then by the new one) or the hub closes. No effect on a hub without
+   * the `tokens` option, which has no token endpoint.
+   *
+   * @example
+   * hub.faults.tokenEndpoint({ status: 429, retryAfterS: 2 }); // the auth machine must wait, not log out
+   * hub.faults.tokenEndpoint('hang');                          // its request timeout must fire
+   * hub.faults.tokenEndpoint('ok');
+   */
+  tokenEndpoint(behaviour: TokenEndpointBehaviour): void;
 }
 
 type Lifecycle = 'idle' | 'listening' | 'restarting' | 'closed';
 
 /**
  * The reference hub: a `node:http` server with the device WebSocket endpoint on
- * `/v1/connect` and JSON admin routes beside it. Create one with {@link createHub}.
+ * `/v1/connect` and JSON admin routes beside it; with the `tokens` option, also the device
+ * token endpoint (`POST /v1/device-token`) and its public keys (`/.well-known/jwks.json`).
+ * Create one with {@link createHub}.
  */
 export class Hub extends EventEmitter<HubEvents> {
   readonly faults: HubFaults;
@@ -78,6 +98,10 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Every socket, including those still in the handshake: what close() must wait for. */
   readonly #sessions = new Set<Session>();
   readonly #silenced = { all: false, devices: new Set<string>() };
+  /** Present when the hub issues tokens (the `tokens` option). */
+  readonly #authority: TokenAuthority | undefined;
+  readonly #tokenEndpoint: TokenEndpoint | undefined;
+  readonly #revocations: RevocationList;
   #state: Lifecycle = 'idle';
   #address: { host: string; port: number } | undefined;
   /** listen, restart and close run one at a time, in call order. */
@@ -88,13 +112,48 @@ export class Hub extends EventEmitter<HubEvents> {
     super();
     const resolved = resolveHubOptions(options);
     this.#options = resolved;
-    this.#log = resolved.logger.child({ component: 'hub' });
+    // No bindings of our own: the caller names the component (`logger.child({ component: 'hub' })`),
+    // and a key bound by both would be written twice on every line.
+    this.#log = resolved.logger;
+    const { clock, tokens } = resolved;
+    const now = () => clock.now();
+    // A revoked jti can be forgotten once no token issued before the revocation is still valid.
+    this.#revocations = new RevocationList(now, (tokens?.lifetimeMs ?? 0) + (tokens?.leewayMs ?? 0));
+    const isRevoked = (tenantId: string, deviceId: string, jti?: string) =>
+      this.#revocations.isDeviceRevoked(tenantId, deviceId) || (jti !== undefined && this.#revocations.isTokenRevoked(jti));
+    const authority =
+      tokens &&
+      createTokenAuthority({
+        issuer: tokens.issuer,
+        audience: tokens.audience,
+        lifetimeMs: tokens.lifetimeMs,
+        leewayMs: tokens.leewayMs,
+        generateKeyPair: tokens.generateKeyPair,
+        now,
+        isRevoked: (claims) => isRevoked(claims.tenant, claims.sub, claims.jti),
+      });
+    this.#authority = authority;
+    this.#tokenEndpoint =
+      authority &&
+      createTokenEndpoint({
+        authority,
+        credentials: tokens?.deviceCredentials ?? [],
+        isDeviceRevoked: (tenantId, deviceId) => this.#revocations.isDeviceRevoked(tenantId, deviceId),
+        now,
+        logger: this.#log,
+      });
     this.#host = {
       options: resolved,
       // Called through the clock object: an injected clock may be a class instance.
       codec: createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' }),
       logger: this.#log,
       isSilenced: (deviceId) => this.#silenced.all || (deviceId !== undefined && this.#silenced.devices.has(deviceId)),
+      checkCredential: createCredentialCheck({ authority, fallback: resolved.authenticate }),
+      verifyToken: (token, who) =>
+        authority
+          ? authority.verify(token, { tenant: who.tenant_id, sub: who.device_id })
+          : Promise.reject(new TokenError('unknown_key', 'unknown_key: this hub issues no tokens')),
+      isRevoked: (who, jti) => isRevoked(who.tenant_id, who.device_id, jti),
       register: (session, info) => this.#register(session, info),
       forget: (session) => this.#forget(session),
       emit: (event, ...args) => this.#emitSafely(event, ...args),
@@ -107,9 +166,16 @@ export class Hub extends EventEmitter<HubEvents> {
       clientTracking: false,
       closeTimeout: CLOSE_TIMEOUT_MS,
     } as ServerOptions);
-    this.#server = createServer(
-      createAdminHandler({ adminToken: resolved.adminToken, devices: () => this.devices(), logger: this.#log }),
-    );
+    const admin = createAdminHandler({
+      adminToken: resolved.adminToken,
+      devices: () => this.devices(),
+      revokeDevice: (deviceId, tenantId) => this.revokeDevice(deviceId, { tenantId }),
+      logger: this.#log,
+    });
+    const tokenEndpoint = this.#tokenEndpoint;
+    this.#server = createServer((req, res) => {
+      if (!tokenEndpoint?.handle(req, res)) admin(req, res);
+    });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#server.on('error', (error: Error) => this.#log.error({ err: error }, 'server error'));
     this.faults = {
@@ -125,6 +191,7 @@ export class Hub extends EventEmitter<HubEvents> {
         } else if (on) this.#silenced.devices.add(deviceId);
         else this.#silenced.devices.delete(deviceId);
       },
+      tokenEndpoint: (behaviour) => this.#tokenEndpoint?.setBehaviour(behaviour),
     };
   }
 
@@ -180,6 +247,90 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
+   * Signs a device token, as `POST /v1/device-token` would, without asking for a credential
+   * or checking revocation. For tests and for hosts that enrol devices their own way.
+   *
+   * @throws {HubError} `tokens_disabled` when the hub was created without `tokens`.
+   * @example
+   * const { token, expiresAt, jti } = await hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' });
+   */
+  async issueToken({ device_id, tenant_id }: { device_id: string; tenant_id: string }): Promise<IssuedToken> {
+    return this.#requireAuthority().issue({ sub: device_id, tenant: tenant_id });
+  }
+
+  /**
+   * The public keys that verify the hub's tokens (also served at `/.well-known/jwks.json`).
+   *
+   * @throws {HubError} `tokens_disabled` when the hub was created without `tokens`.
+   * @example
+   * const { keys } = await hub.jwks(); // [{ kty: 'EC', crv: 'P-256', x, y, kid, alg: 'ES256', use: 'sig' }]
+   */
+  async jwks(): Promise<JSONWebKeySet> {
+    return this.#requireAuthority().jwks();
+  }
+
+  /**
+   * Makes a new key sign tokens. The old key keeps verifying (and stays in the JWKS) until
+   * every token it signed has expired, `lifetimeMs + leewayMs` after the rotation. Resolves
+   * with the new key's `kid`.
+   *
+   * @throws {HubError} `tokens_disabled` when the hub was created without `tokens`.
+   * @example
+   * const kid = await hub.rotateKeys();
+   */
+  async rotateKeys(): Promise<string> {
+    const kid = await this.#requireAuthority().rotate();
+    this.#log.info({ kid }, 'signing key rotated');
+    return kid;
+  }
+
+  /**
+   * Revokes a device: its open sessions close with `4007 revoked`, and its tokens, its
+   * `connect`s (whatever the credential) and its token requests are refused until
+   * {@link Hub.unrevokeDevice}. Without `tenantId`, the device id is revoked in every tenant.
+   * Returns how many sessions it closed.
+   *
+   * @example
+   * hub.revokeDevice('laptop-1', { tenantId: 'acme' }); // 1
+   */
+  revokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): number {
+    this.#revocations.revokeDevice(deviceId, tenantId);
+    const open = this.#registry.withDevice(deviceId).filter(({ info }) => tenantId === undefined || info.tenant_id === tenantId);
+    for (const { session } of open) session.close(CloseCode.revoked, 'revoked');
+    this.#log.warn({ device_id: deviceId, tenant_id: tenantId, closed: open.length }, 'device revoked');
+    return open.length;
+  }
+
+  /**
+   * Lifts a device revocation. Without `tenantId` every revocation of the device id is lifted;
+   * with one, that tenant's (a revocation made without a tenant stays).
+   *
+   * @example
+   * hub.unrevokeDevice('laptop-1', { tenantId: 'acme' });
+   */
+  unrevokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): void {
+    this.#revocations.unrevokeDevice(deviceId, tenantId);
+    this.#log.info({ device_id: deviceId, tenant_id: tenantId }, 'device revocation lifted');
+  }
+
+  /**
+   * Revokes one token by its `jti`: it is refused from now on (on `connect` and
+   * `auth_refresh`), and a session living on it (not refreshed since) closes with
+   * `4007 revoked`. Returns how many sessions it closed.
+   *
+   * @example
+   * const { jti } = await hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' });
+   * hub.revokeToken(jti);
+   */
+  revokeToken(jti: string): number {
+    this.#revocations.revokeToken(jti);
+    const open = Array.from(this.#registry.values()).filter(({ session }) => session.tokenId === jti);
+    for (const { session } of open) session.close(CloseCode.revoked, 'revoked');
+    this.#log.warn({ jti, closed: open.length }, 'token revoked');
+    return open.length;
+  }
+
+  /**
    * Closes every session with `1012 server_restart`, stops listening, waits `downMs` (on the
    * hub's clock), and listens again on the same host and port.
    *
@@ -228,6 +379,11 @@ export class Hub extends EventEmitter<HubEvents> {
       const session = new Session(ws, this.#host, req.socket.remoteAddress);
       this.#sessions.add(session);
     });
+  }
+
+  #requireAuthority(): TokenAuthority {
+    if (!this.#authority) throw new HubError('tokens_disabled', 'this hub issues no tokens: create it with the tokens option');
+    return this.#authority;
   }
 
   #register(session: Session, info: SessionInfo): void {
@@ -286,8 +442,9 @@ export class Hub extends EventEmitter<HubEvents> {
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(code, reason);
     await Promise.all(sessions.map((session) => session.closed));
-    // An admin request still in flight must not hold the port.
+    // An admin request still in flight (or a token request parked by a fault) must not hold the port.
     this.#server.closeAllConnections();
+    this.#tokenEndpoint?.abandon();
     await stopped;
   }
 
@@ -311,6 +468,12 @@ export class Hub extends EventEmitter<HubEvents> {
  * // later
  * hub.dispatch('laptop-1', { type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo' });
  * await hub.close();
+ *
+ * @example
+ * // A token issuer: devices trade their secret for a 15-minute JWT at POST /v1/device-token.
+ * const hub = createHub({
+ *   tokens: { deviceCredentials: [{ tenant_id: 'acme', secret: process.env.ACME_ENROLLMENT_SECRET! }] },
+ * });
  */
 export function createHub(options: HubOptions): Hub {
   return new Hub(options);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SigningKeyPair } from './token-authority.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectAckMessage, MAX_FRAME_BYTES } from '../protocol/index.ts';
 import { HubError } from './errors.ts';
@@ -17,12 +18,55 @@ export interface HubClock {
   clearTimeout(id: unknown): void;
 }
 
-/** Options of {@link createHub}. Pass exactly one of `authenticate` and `staticToken`. */
+/** Who may ask the token endpoint for a device token. */
+export interface DeviceCredential {
+  tenant_id: string;
+  /** Without it the secret is an enrollment secret: good for any device of the tenant. */
+  device_id?: string;
+  /** Compared in constant time; never logged. */
+  secret: string;
+}
+
+/** The `tokens` option of {@link HubOptions}: the hub issues and verifies device JWTs. */
+export interface HubTokenOptions {
+  /** `iss` of issued tokens, and the only one accepted. Default `cloudtether-hub`. */
+  issuer?: string;
+  /** `aud` of issued tokens, and the only one accepted. Default `cloudtether`. */
+  audience?: string;
+  /** Access token lifetime, 1 s to 24 h, rounded down to whole seconds. Default 900 000 (15 min). */
+  lifetimeMs?: number;
+  /**
+   * Clock tolerance for `exp` and `nbf`, so a device whose clock is a little off is not
+   * refused; a session also lives this long past its token's `exp`. Default 5 000.
+   */
+  leewayMs?: number;
+  /** Who may get a device token from `POST /v1/device-token`. Default: nobody. */
+  deviceCredentials?: DeviceCredential[];
+  /**
+   * Makes the ES256 signing key pairs: one at first use, one per `rotateKeys()`. Default: a
+   * fresh pair in memory, so tokens do not survive the process. Tests pass their own to sign
+   * tokens the hub must refuse (wrong audience, `nbf` ahead, …) with the hub's real key.
+   */
+  generateKeyPair?: () => Promise<SigningKeyPair>;
+}
+
+/**
+ * Options of {@link createHub}. Pass at least one of `authenticate`, `staticToken` and
+ * `tokens`; `authenticate` and `staticToken` exclude each other.
+ */
 export interface HubOptions {
   /** Checks a device's credential. Throwing refuses the device with `1013 try_again_later`. */
   authenticate?: Authenticate;
   /** Shorthand for an `authenticate` that accepts this one token (compared in constant time). */
   staticToken?: string;
+  /**
+   * Makes the hub a token issuer: `POST /v1/device-token`, `GET /.well-known/jwks.json`, and
+   * hub-issued JWTs accepted on `connect` and `auth_refresh`. A `connect` token that is not
+   * one of the hub's (not a JWT, a key the hub never had, an algorithm other than ES256) goes
+   * on to `staticToken` or `authenticate` when one is set; a hub token that is refused (expired,
+   * revoked, another device's, …) does not.
+   */
+  tokens?: HubTokenOptions;
   /** Announced in `connect_ack`: how often devices send `heartbeat`. Default 25 000. */
   heartbeatIntervalMs?: number;
   /**
@@ -46,7 +90,9 @@ export interface HubOptions {
 
 /** {@link HubOptions} after validation, with every default filled in. */
 export interface ResolvedHubOptions {
-  authenticate: Authenticate;
+  /** `staticToken` or `authenticate`; undefined when only hub-issued tokens are accepted. */
+  authenticate: Authenticate | undefined;
+  tokens: ResolvedTokenOptions | undefined;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -55,6 +101,16 @@ export interface ResolvedHubOptions {
   adminToken: string | undefined;
   logger: Logger;
   clock: HubClock;
+}
+
+/** {@link HubTokenOptions} with every default filled in. */
+export interface ResolvedTokenOptions {
+  issuer: string;
+  audience: string;
+  lifetimeMs: number;
+  leewayMs: number;
+  deviceCredentials: DeviceCredential[];
+  generateKeyPair?: () => Promise<SigningKeyPair>;
 }
 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
@@ -68,6 +124,19 @@ const hasMethods =
 const HubOptionsSchema = z.object({
   authenticate: z.custom<Authenticate>(isFunction, 'authenticate must be a function').optional(),
   staticToken: z.string().min(1).optional(),
+  tokens: z
+    .object({
+      issuer: z.string().min(1).default('cloudtether-hub'),
+      audience: z.string().min(1).default('cloudtether'),
+      // At most a day: a session's expiry timer must stay within what setTimeout can hold.
+      lifetimeMs: z.number().int().min(1_000).max(86_400_000).default(900_000),
+      leewayMs: z.number().int().nonnegative().max(300_000).default(5_000),
+      deviceCredentials: z
+        .array(z.object({ tenant_id: z.string().min(1), device_id: z.string().min(1).optional(), secret: z.string().min(1) }))
+        .default([]),
+      generateKeyPair: z.custom<() => Promise<SigningKeyPair>>(isFunction, 'generateKeyPair must be a function').optional(),
+    })
+    .optional(),
   // The announced values must pass the connect_ack schema, so reuse its bounds.
   heartbeatIntervalMs: ConnectAckMessage.shape.heartbeat_interval_ms.default(25_000),
   heartbeatTimeoutMs: ConnectAckMessage.shape.heartbeat_timeout_ms.default(10_000),
@@ -98,14 +167,17 @@ export const realClock: HubClock = {
 export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const parsed = HubOptionsSchema.safeParse(input);
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
-  const { authenticate, staticToken, adminToken, logger, clock, ...limits } = parsed.data;
-  let check: Authenticate;
-  if (authenticate && staticToken === undefined) check = authenticate;
-  else if (staticToken !== undefined && !authenticate) check = (token) => safeEqual(token, staticToken);
-  else throw new HubError('invalid_options', 'invalid hub options: pass exactly one of authenticate and staticToken');
+  const { authenticate, staticToken, tokens, adminToken, logger, clock, ...limits } = parsed.data;
+  if (authenticate && staticToken !== undefined) {
+    throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');
+  }
+  if (!authenticate && staticToken === undefined && !tokens) {
+    throw new HubError('invalid_options', 'invalid hub options: pass one of authenticate, staticToken and tokens');
+  }
   return {
     ...limits,
-    authenticate: check,
+    authenticate: staticToken !== undefined ? (token) => safeEqual(token, staticToken) : authenticate,
+    tokens,
     adminToken,
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,

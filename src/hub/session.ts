@@ -5,14 +5,20 @@ import {
   type Codec,
   type CodecResult,
   CloseCode,
+  type ErrorCode,
   FrameError,
   type Message,
   type MessageOf,
   type Outbound,
 } from '../protocol/index.ts';
+import type { CredentialVerdict } from './credential-check.ts';
+import { TokenError, type TokenErrorCode } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
 import type { ResolvedHubOptions } from './options.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
+import type { DeviceTokenClaims } from './token-authority.ts';
+
+type Who = { device_id: string; tenant_id: string };
 
 /** What a session needs from its hub. The hub implements it; sessions never see each other. */
 export interface SessionHost {
@@ -25,6 +31,12 @@ export interface SessionHost {
   register(session: Session, info: SessionInfo): void;
   /** Forgets a closed session. */
   forget(session: Session): void;
+  /** Decides a `connect` credential. Rejects only when `authenticate` throws. */
+  checkCredential(token: string, who: Who): Promise<CredentialVerdict>;
+  /** Verifies a hub-issued token for `auth_refresh`; rejects with a {@link TokenError}. */
+  verifyToken(token: string, who: Who): Promise<DeviceTokenClaims>;
+  /** Whether the device, or the token `jti`, is revoked now. */
+  isRevoked(who: Who, jti: string | undefined): boolean;
   /** Emits a hub event; listener errors are the host's to contain. */
   emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
 }
@@ -56,6 +68,12 @@ export class Session {
   #timer: unknown = undefined;
   /** The close the hub initiated, reported in `session_close` instead of the device's echo. */
   #closing: { code: number; reason: string } | undefined;
+  /** The hub-issued token the session lives on; undefined for a static credential. */
+  #token: { jti: string; expiresAt: number } | undefined;
+  /** Fires when the token expires (exp + leeway); re-armed by each refresh. */
+  #expiryTimer: unknown = undefined;
+  /** Refreshes are verified one after the other, so the last one sent is the one that holds. */
+  #refreshing: Promise<void> = Promise.resolve();
   readonly #badFrames: RateWindow;
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
@@ -89,6 +107,11 @@ export class Session {
     return this.#info;
   }
 
+  /** The `jti` of the token the session lives on now; undefined for a static credential. */
+  get tokenId(): string | undefined {
+    return this.#token?.jti;
+  }
+
   /**
    * Encodes and sends a to-device message and returns its id. Throws the {@link FrameError}
    * when the message does not encode. While the hub is silenced towards the device the frame
@@ -106,9 +129,7 @@ export class Session {
   /** Starts the closing handshake. Idempotent; the first close wins. */
   close(code: number, reason: string): void {
     if (this.#phase === 'closing' || this.#phase === 'closed') return;
-    this.#phase = 'closing';
-    this.#closing = { code, reason };
-    this.#disarm();
+    this.#markClosing(code, reason);
     this.#ws.close(code, reason);
   }
 
@@ -142,6 +163,8 @@ export class Session {
       case 'heartbeat':
         this.send({ type: 'heartbeat_ack', seq: message.seq, server_time: this.#host.options.clock.now() });
         return;
+      case 'auth_refresh':
+        return this.#refresh(message, info);
       case 'execution_event':
       case 'usage_report':
       case 'messaging_reply':
@@ -156,7 +179,8 @@ export class Session {
     if (!decoded.ok) return this.#reject(decoded.error);
     const message = decoded.value;
     if (message.type !== 'connect') {
-      return this.#reject(violation(message, `the first frame must be 'connect', got '${message.type}'`));
+      // The frame itself is fine; it came too early. The event keeps its FrameError shape.
+      return this.#reject(violation(message, `the first frame must be 'connect', got '${message.type}'`), 'not_connected');
     }
     this.#phase = 'authenticating';
     this.#deviceId = message.device_id;
@@ -165,9 +189,9 @@ export class Session {
 
   async #authenticate(connect: MessageOf<'connect'>): Promise<void> {
     const who = { device_id: connect.device_id, tenant_id: connect.tenant_id };
-    let accepted: boolean;
+    let verdict: CredentialVerdict;
     try {
-      accepted = await this.#host.options.authenticate(connect.token, who);
+      verdict = await this.#host.checkCredential(connect.token, who);
     } catch (error) {
       if (this.#phase !== 'authenticating') return;
       // Log the error's name only: an authenticate() message may quote the token.
@@ -177,15 +201,28 @@ export class Session {
     }
     // The socket may have closed meanwhile (handshake timeout, hub shutdown).
     if (this.#phase !== 'authenticating') return;
-    if (!accepted) {
-      this.#log.warn(who, 'authentication failed');
-      this.#sendError('auth_failed', 'authentication failed', connect.id);
-      return this.close(CloseCode.authFailed, 'auth_failed');
-    }
+    if (!verdict.ok) return this.#refuseCredential(verdict.code, connect.id, who);
+    const { credential } = verdict;
+    const claims = credential.via === 'token' ? credential.claims : undefined;
+    // Checked again right before opening: a revocation may have landed while we awaited.
+    if (this.#host.isRevoked(who, claims?.jti)) return this.#refuseCredential('revoked', connect.id, who);
+    if (claims) this.#token = { jti: claims.jti, expiresAt: claims.exp * 1000 };
     this.#open(who);
   }
 
-  #open(who: { device_id: string; tenant_id: string }): void {
+  /**
+   * A refused `connect`: the `error` frame names the reason (a {@link TokenErrorCode}, never
+   * the token), and the close code tells the connector what to do next.
+   */
+  #refuseCredential(code: TokenErrorCode | 'refused', refId: string, who: Who): void {
+    this.#log.warn({ ...who, reason: code }, 'authentication failed');
+    this.#sendError('auth_failed', code === 'refused' ? 'authentication failed' : code, refId);
+    if (code === 'expired') return this.close(CloseCode.tokenExpired, 'token_expired');
+    if (code === 'revoked') return this.close(CloseCode.revoked, 'revoked');
+    this.close(CloseCode.authFailed, 'auth_failed');
+  }
+
+  #open(who: Who): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
     const info: SessionInfo = { ...who, session_id: randomUUID(), connected_since: clock.now() };
     this.#info = info;
@@ -204,7 +241,8 @@ export class Session {
     });
     this.#lastSeen = clock.now();
     this.#arm(heartbeatIntervalMs + heartbeatTimeoutMs, this.#checkLiveness);
-    this.#log.info('session opened');
+    this.#armExpiry();
+    this.#log.info(this.#token ? { jti: this.#token.jti, expires_at: this.#token.expiresAt } : {}, 'session opened');
     this.#host.emit('session_open', info);
 
     const pending = this.#pending;
@@ -230,6 +268,59 @@ export class Session {
     this.#arm(limit - idle, this.#checkLiveness);
   };
 
+  /**
+   * `auth_refresh`: a fresh hub token moves the session's expiry; a refused one is answered
+   * with `error{auth_failed}` and the session goes on until its current token expires.
+   */
+  #refresh(message: MessageOf<'auth_refresh'>, info: SessionInfo): void {
+    if (!this.#token) {
+      this.#log.warn('token refresh refused: static credential');
+      return this.#sendError('auth_failed', 'static credentials do not refresh', message.id);
+    }
+    const who = { device_id: info.device_id, tenant_id: info.tenant_id };
+    this.#refreshing = this.#refreshing
+      .then(() => this.#applyRefresh(message, who))
+      .catch((error: unknown) => this.#internalError(error));
+  }
+
+  async #applyRefresh(message: MessageOf<'auth_refresh'>, who: Who): Promise<void> {
+    let claims: DeviceTokenClaims;
+    try {
+      claims = await this.#host.verifyToken(message.token, who);
+      if (this.#host.isRevoked(who, claims.jti)) throw new TokenError('revoked');
+    } catch (error) {
+      if (this.#phase !== 'open') return;
+      const code = error instanceof TokenError ? error.code : 'malformed';
+      this.#log.warn({ reason: code }, 'token refresh refused');
+      return this.#sendError('auth_failed', code, message.id);
+    }
+    if (this.#phase !== 'open') return;
+    this.#token = { jti: claims.jti, expiresAt: claims.exp * 1000 };
+    this.#armExpiry();
+    this.#log.info({ jti: claims.jti, expires_at: this.#token.expiresAt }, 'token refreshed');
+    this.send({ type: 'auth_refresh_ack', expires_at: this.#token.expiresAt });
+  }
+
+  /** Closes the session `4002` once its token is past `exp` + leeway. */
+  #armExpiry(): void {
+    this.#disarmExpiry();
+    const token = this.#token;
+    const { clock, tokens } = this.#host.options;
+    if (!token || !tokens) return;
+    const at = token.expiresAt + tokens.leewayMs;
+    this.#expiryTimer = clock.setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#log.info({ jti: token.jti, expires_at: token.expiresAt }, 'token expired');
+      this.close(CloseCode.tokenExpired, 'token_expired');
+    }, Math.max(0, at - clock.now()));
+  }
+
+  #disarmExpiry(): void {
+    if (this.#expiryTimer === undefined) return;
+    this.#host.options.clock.clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+  }
+
   /** A bad frame on an open session: answer with an `error` frame and carry on, within limits. */
   #refuse(error: FrameError): void {
     this.#log.debug({ code: error.code, type: error.detail.type, ref_id: error.detail.messageId }, 'bad frame');
@@ -242,11 +333,11 @@ export class Session {
     }
   }
 
-  /** A bad first frame: answer with an `error` frame and close. */
-  #reject(error: FrameError): void {
-    this.#log.debug({ code: error.code, type: error.detail.type }, 'bad first frame');
+  /** A bad first frame: answer with an `error` frame (of `code`, default the error's) and close. */
+  #reject(error: FrameError, code: ErrorCode = error.code): void {
+    this.#log.debug({ code, type: error.detail.type }, 'bad first frame');
     this.#host.emit('frame_error', null, error);
-    this.#sendError(error.code, error.message, error.detail.messageId);
+    this.#sendError(code, error.message, error.detail.messageId);
     if (error.code === 'unsupported_version') return this.close(CloseCode.unsupportedVersion, 'unsupported_version');
     this.close(CloseCode.policyViolation, 'expected_connect');
   }
@@ -258,14 +349,27 @@ export class Session {
   #socketError(error: Error & { code?: string }): void {
     // ws closes the socket itself after an error (1009 for an oversized frame); 'close' follows.
     this.#log.warn({ error: error.message, error_code: error.code }, 'socket error');
-    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || error.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
+      // ws sent 1009 and stopped reading, so the device's echo never arrives and 'close'
+      // would report 1006: record the close we made.
+      this.#markClosing(CloseCode.tooLarge, 'too_large');
       this.#host.emit('frame_error', this.#info, new FrameError('too_large', error.message));
     }
+  }
+
+  /** Records a close (ours, or one ws made on its own) and stops the session's timers. */
+  #markClosing(code: number, reason: string): void {
+    if (this.#phase === 'closing' || this.#phase === 'closed') return;
+    this.#phase = 'closing';
+    this.#closing = { code, reason };
+    this.#disarm();
+    this.#disarmExpiry();
   }
 
   #onClose(code: number, reason: string): void {
     this.#phase = 'closed';
     this.#disarm();
+    this.#disarmExpiry();
     this.#pending = [];
     this.#host.forget(this);
     const reported = this.#closing ?? { code, reason };

@@ -98,6 +98,9 @@ const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh' }>
   throw new AuthFetchError('network', 'no token fetcher provided');
 });
 
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const definitive = (error: unknown) =>
   error instanceof AuthFetchError && (error.kind === 'rejected' || error.kind === 'revoked');
 
@@ -135,12 +138,14 @@ export const authMachine = setup({
     nextCheck: ({ context }) =>
       Math.max(0, Math.min(context.policy.wakeCheckMs, (context.refreshAt ?? Infinity) - context.now())),
     retryDelay: ({ context }) => context.retryInMs ?? 0,
-    untilExpiry: ({ context }) => Math.max(0, (context.grant?.expiresAt ?? Infinity) - context.now()),
+    // Clamped: Node fires a timer longer than 2^31-1 ms (24.8 days, or Infinity) after 1 ms.
+    untilExpiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.grant?.expiresAt ?? Infinity) - context.now())),
   },
   guards: {
     isStatic: ({ context }) => context.mode === 'static',
     isNone: ({ context }) => context.mode === 'none',
     staticExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
+    grantExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
     refreshDue: ({ context }) => context.refreshAt !== undefined && context.now() >= context.refreshAt,
     usable: ({ context }) =>
       context.grant !== undefined &&
@@ -186,6 +191,7 @@ export const authMachine = setup({
     // The hub says the token is no good: forget it, so nothing hands it out again.
     discardGrant: assign({ grant: undefined, refreshAt: undefined, rejectedOnce: true, reason: 'rejected_by_hub' }),
     accepted: assign({ rejectedOnce: false }),
+    setReason: assign((_, params: { reason: string }) => ({ reason: params.reason })),
     becomeUnauthorized: assign((_, params: { reason: UnauthorizedReason }) => ({
       unauthorized: params.reason,
       reason: params.reason,
@@ -233,10 +239,15 @@ export const authMachine = setup({
             actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
           },
           after: {
-            untilExpiry: {
-              target: '#auth.unauthorized',
-              actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
-            },
+            untilExpiry: [
+              {
+                guard: 'staticExpired',
+                target: '#auth.unauthorized',
+                actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
+              },
+              // The clamped timer ran out before the token did (or it never expires): wait again.
+              { target: 'valid', reenter: true },
+            ],
           },
           on: {
             'token.request': [
@@ -288,14 +299,14 @@ export const authMachine = setup({
           always: { guard: 'pending', actions: ['answer', 'clearPending'] },
           after: {
             nextCheck: [
-              { guard: 'refreshDue', target: 'refreshing' },
+              { guard: 'refreshDue', target: 'refreshing', actions: { type: 'setReason', params: { reason: 'refresh_due' } } },
               { target: 'valid', reenter: true },
             ],
           },
           on: {
             'token.request': [
               { guard: 'usable', actions: 'answer' },
-              { target: 'refreshing', actions: 'markPending' },
+              { target: 'refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
             ],
             'token.rejected': [
               { guard: 'alreadyRejected', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
@@ -324,13 +335,13 @@ export const authMachine = setup({
         // A refresh failed for a passing reason; the current token is still good for now.
         waiting: {
           after: {
-            retryDelay: { target: 'refreshing' },
-            untilExpiry: { target: '#auth.inactive' },
+            retryDelay: { target: 'refreshing', actions: { type: 'setReason', params: { reason: 'retry' } } },
+            untilExpiry: { guard: 'grantExpired', target: '#auth.inactive' },
           },
           on: {
             'token.request': [
               { guard: 'usable', actions: 'answer' },
-              { target: 'refreshing', actions: 'markPending' },
+              { target: 'refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
             ],
             'token.rejected': [
               { guard: 'alreadyRejected', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },

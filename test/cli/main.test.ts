@@ -80,9 +80,11 @@ describe('cloudtether CLI', () => {
       }),
     );
     await standalone;
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
     child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect([await exited, stderr]).toEqual([[0, null], '']);
     const states = out.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.actor === 'connection').map((l) => l.state);
     expect(states).toEqual(['standalone', 'closed', 'stopped']);
   });
@@ -91,7 +93,7 @@ describe('cloudtether CLI', () => {
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
-    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'drop', 'silence', 'done']);
+    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'done']);
     const connection = lines.filter((l) => l.actor === 'connection').map((l) => `${l.state}:${l.reason}`);
     // Connected three times: at start, after the drop, after the silent hub.
     expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(3);
@@ -99,5 +101,11 @@ describe('cloudtether CLI', () => {
     expect(connection).toContain('disconnected:heartbeat_timeout');
     expect(connection.at(-1)).toBe('stopped:stopped');
     expect(lines.some((l) => l.actor === 'heartbeat' && l.reason === 'acknowledged' && typeof l.rttMs === 'number')).toBe(true);
+    // The in-band refresh: a new token while the first session stayed up.
+    const refresh = lines.findIndex((l) => l.step === 'refresh');
+    const drop = lines.findIndex((l) => l.step === 'drop');
+    const during = lines.slice(refresh, drop);
+    expect(during.some((l) => l.actor === 'auth' && l.state === 'refreshing' && l.reason === 'refresh_due')).toBe(true);
+    expect(during.some((l) => l.actor === 'connection')).toBe(false);
   });
 });

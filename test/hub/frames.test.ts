@@ -101,15 +101,18 @@ describe('hub frame validation', () => {
     expect((await client.closed).code).toBe(1008);
   });
 
-  it('closes 1009 on a frame larger than maxFrameBytes', async () => {
+  it('closes 1009 on a frame larger than maxFrameBytes, and reports 1009 in session_close', async () => {
     const { hub, url } = await startHub({ staticToken: TOKEN, maxFrameBytes: 2048 });
     const { client, ack } = await TestClient.connect(url);
     expect(ack.max_frame_bytes).toBe(2048);
     const errored = nextEvent(hub, 'frame_error');
+    const closed = nextEvent(hub, 'session_close');
 
     client.send(envelope('execution_event', { event_id: 'e', request_id: 'r', event_type: 'progress', data: { blob: 'x'.repeat(4096) } }));
     expect((await client.closed).code).toBe(1009);
     expect((await errored)[1].code).toBe('too_large');
+    // ws stops reading after the error, so without the fix this was the 1006 of a lost echo.
+    expect((await closed).slice(1)).toEqual([1009, 'too_large']);
   });
 
   it('sends an error frame then closes 4004 on an unsupported protocol version', async () => {

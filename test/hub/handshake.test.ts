@@ -53,7 +53,7 @@ describe('hub handshake', () => {
     ]);
   });
 
-  it('closes 1008 after an error frame when the first frame is not connect', async () => {
+  it('answers not_connected and closes 1008 when the first frame is a valid message other than connect', async () => {
     const { hub, url } = await startHub();
     const client = await TestClient.open(url);
     const errored = nextEvent(hub, 'frame_error');
@@ -61,12 +61,13 @@ describe('hub handshake', () => {
     client.send(heartbeat);
 
     const error = await client.next();
-    expect(error).toMatchObject({ type: 'error', code: 'schema_violation', ref_id: heartbeat.id });
+    expect(error).toMatchObject({ type: 'error', code: 'not_connected', ref_id: heartbeat.id });
     expect(error.message).toContain("first frame must be 'connect'");
-    expect((await client.closed).code).toBe(1008);
+    expect(await client.closed).toEqual({ code: 1008, reason: 'expected_connect' });
     const [session, frameError] = await errored;
     expect(session).toBeNull();
-    expect(frameError.code).toBe('schema_violation');
+    // FrameErrorCode (src/protocol) has no not_connected: the event keeps the codec's nearest code.
+    expect(frameError).toMatchObject({ code: 'schema_violation', detail: { type: 'heartbeat', messageId: heartbeat.id } });
   });
 
   it('closes 1008 when the first frame is not JSON', async () => {

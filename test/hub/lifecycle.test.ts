@@ -73,7 +73,10 @@ describe('hub lifecycle', () => {
 
   it('rejects invalid options with a HubError that never echoes the token', () => {
     expect(() => createHub({})).toThrow(expect.objectContaining({ code: 'invalid_options' }));
-    expect(() => createHub({ staticToken: TOKEN, authenticate: () => true })).toThrow(/exactly one/);
+    expect(() => createHub({})).toThrow(/one of authenticate, staticToken and tokens/);
+    expect(() => createHub({ staticToken: TOKEN, authenticate: () => true })).toThrow(/not both/);
+    expect(() => createHub({ tokens: {} })).not.toThrow();
+    expect(() => createHub({ staticToken: TOKEN, tokens: { lifetimeMs: 500 } })).toThrow(/tokens\.lifetimeMs/);
     let message = '';
     try {
       createHub({ staticToken: TOKEN, heartbeatIntervalMs: 10 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.ts';
 import { connectFrame, envelope, startHub, TestClient, TOKEN } from './helpers.ts';
+import { captureLog, connectWith, ENROLL_SECRET, postToken, startTokenHub } from './token-helpers.ts';
 
 describe('hub logging', () => {
   it('never writes a token, accepted, refused or in a bad frame', async () => {
@@ -31,6 +32,17 @@ describe('hub logging', () => {
     expect(output).not.toContain(wrong);
   });
 
+  it('adds no binding of its own, so a caller\'s component appears once per line', async () => {
+    const lines: string[] = [];
+    const root = createLogger({ level: 'info', destination: { write: (line: string) => lines.push(line) } });
+    const { url, hub } = await startHub({ staticToken: TOKEN, logger: root.child({ component: 'hub' }) });
+    await TestClient.connect(url);
+    await hub.close();
+
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(line.match(/"component":"hub"/g)).toHaveLength(1);
+  });
+
   it('does not log the message of an authenticate error, which may quote the token', async () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'trace', destination: { write: (line: string) => lines.push(line) } });
@@ -47,5 +59,38 @@ describe('hub logging', () => {
     const output = lines.join('');
     expect(output).toContain('authenticate threw');
     expect(output).not.toContain(TOKEN);
+  });
+
+  it('never writes a device credential or a hub token, issued, used, refreshed or refused', async () => {
+    const log = captureLog();
+    const { hub, url, port } = await startTokenHub({ logger: log.logger });
+    const who = { device_id: 'device-1', tenant_id: 'tenant-1' };
+    const wrongCredential = 'wrong-credential-0c9d';
+    const issued = await postToken(port, { ...who, credential: ENROLL_SECRET });
+    const refreshed = await postToken(port, { ...who, credential: ENROLL_SECRET });
+    const otherDevice = await postToken(port, { ...who, device_id: 'device-7', credential: ENROLL_SECRET });
+    await postToken(port, { ...who, credential: wrongCredential });
+    const tokens = [issued, refreshed, otherDevice].map(({ body }) => body.access_token as string);
+
+    const { client } = await TestClient.connect(url, { token: tokens[0] });
+    client.send(envelope('auth_refresh', { token: tokens[1] }));
+    await client.next();
+    client.send(envelope('auth_refresh', { token: tokens[2] }));
+    await client.next();
+    await connectWith(url, tokens[2]!);
+    const forged = `${tokens[0]!.split('.').slice(0, 2).join('.')}.${tokens[1]!.split('.')[2]}`;
+    await connectWith(url, forged);
+    await hub.close();
+
+    const output = log.output();
+    for (const line of ['device token issued', 'device token refused', 'session opened', 'token refreshed', 'token refresh refused', 'authentication failed']) {
+      expect(output).toContain(line);
+    }
+    expect(output).not.toContain(ENROLL_SECRET);
+    expect(output).not.toContain(wrongCredential);
+    for (const token of tokens) {
+      // Not the token, nor its signature or claims segment on their own.
+      for (const part of token.split('.').slice(1)) expect(output).not.toContain(part);
+    }
   });
 });

@@ -146,12 +146,16 @@ describe('connector and hub over loopback', () => {
     expect(a.status.connection.state).toBe('connected');
   });
 
-  it('refuses a wrong token: failed with the hub reason, no retry loop', async () => {
+  it('refuses a wrong token: one more try, then failed with the reason, no retry loop', async () => {
     const { hub, url } = await startHub();
     const { connector, clock } = startConnector(url, { token: 'wrong-token' });
+    const first = await connector.waitFor((s) => s.connection.state === 'disconnected');
+    expect(first.connection).toMatchObject({ reason: 'auth_failed', lastClose: { code: 4001, reason: expect.any(String) } });
+    expect(first.connection.hubError).toBeTruthy();
+    clock.increment(first.connection.retryInMs!);
     const failed = await connector.waitFor((s) => s.connection.state === 'failed');
-    expect(failed.connection).toMatchObject({ reason: 'auth_failed', lastClose: { code: 4001, reason: expect.any(String) } });
-    expect(failed.connection.hubError).toBeTruthy();
+    expect(failed.connection.reason).toBe('rejected_by_hub');
+    expect(failed.auth).toMatchObject({ state: 'unauthorized', reason: 'rejected_by_hub' });
     clock.increment(600_000);
     expect(connector.status.connection.state).toBe('failed');
     expect(hub.devices()).toEqual([]);

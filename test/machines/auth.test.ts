@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { AuthFetchError } from '../../src/machines/auth.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { createActor, createMachine } from 'xstate';
+import { AuthFetchError, authMachine, defaultAuthPolicy } from '../../src/machines/auth.ts';
 import { authFixture } from '../support/auth-fixture.ts';
 
 describe('auth machine', () => {
@@ -151,5 +152,33 @@ describe('auth machine', () => {
     await f.advance(365 * 86_400_000);
     f.child.send({ type: 'token.request' });
     expect(f.sent('auth.token')).toHaveLength(1);
+  });
+});
+
+describe('auth machine on Node timers', () => {
+  it('does not expire a static token with no expiry, or one valid for a year', async () => {
+    // Node (and vitest's fake timers, which copy it) runs a timer of 2^31 ms or more, or
+    // Infinity, after 1 ms. SimulatedClock does not, so this runs on the platform's timers.
+    vi.useFakeTimers();
+    try {
+      for (const expiresAt of [undefined, Date.now() + 365 * 86_400_000]) {
+        const got: string[] = [];
+        const parent = createMachine({
+          invoke: { id: 'auth', src: authMachine, input: { mode: 'static', staticGrant: { token: 't', expiresAt }, policy: defaultAuthPolicy, seed: 1, now: Date.now } },
+          on: { '*': { actions: ({ event }) => void got.push(event.type) } },
+        });
+        let timerEvents = 0;
+        const actor = createActor(parent, {
+          inspect: (e) => void (e.type === '@xstate.event' && e.event.type.startsWith('xstate.after') && timerEvents++),
+        }).start();
+        vi.advanceTimersByTime(10);
+        expect(actor.getSnapshot().children.auth!.getSnapshot().value).toEqual({ static: 'valid' });
+        expect(got).toEqual([]);
+        expect(timerEvents).toBe(0); // no timer spinning every millisecond
+        actor.stop();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

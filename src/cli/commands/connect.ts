@@ -24,8 +24,10 @@ export async function runConnect(values: CliValues, { out, err }: CliStreams, lo
   }
   const print = createStatePrinter(values.json, out);
   connector.on('state', ({ type: _type, ...change }) => print(change));
+  // Listen before starting: a Ctrl-C in between would otherwise kill the process unstopped.
+  const signal = untilSignal();
   connector.start();
-  await untilSignal();
+  await signal;
   await connector.stop();
   return 0;
 }

@@ -18,10 +18,15 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   const hub = createHub({ staticToken: token, logger: logger.child({ component: 'hub' }) });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));
   hub.on('session_close', (s, code, reason) => out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`));
-  const { url } = await hub.listen({ port, host: values.host ?? '127.0.0.1' });
-  err.write(`hub listening on ${url}\n`);
-  await untilSignal();
-  await hub.close();
+  const signal = untilSignal();
+  try {
+    const { url } = await hub.listen({ port, host: values.host ?? '127.0.0.1' });
+    err.write(`hub listening on ${url}\n`);
+    await signal;
+  } finally {
+    await hub.close();
+    signal.cancel();
+  }
   return 0;
 }
 

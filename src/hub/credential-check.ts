@@ -1,0 +1,60 @@
+import { TokenError, type TokenErrorCode } from './errors.ts';
+import type { Authenticate } from './options.ts';
+import type { DeviceTokenClaims, TokenAuthority } from './token-authority.ts';
+
+/** How a `connect` credential was accepted. */
+export type Credential =
+  /** A hub-issued JWT: the session expires with it and may refresh it in band. */
+  | { via: 'token'; claims: DeviceTokenClaims }
+  /** `staticToken` or `authenticate`: the session does not expire. */
+  | { via: 'static' };
+
+/**
+ * `refused`: `staticToken` or `authenticate` said no (to a credential that is not a hub JWT,
+ * when the hub also issues tokens).
+ */
+export type CredentialVerdict = { ok: true; credential: Credential } | { ok: false; code: TokenErrorCode | 'refused' };
+
+/** What a credential check consults. */
+export interface CredentialSource {
+  authority: TokenAuthority | undefined;
+  /** `staticToken` or `authenticate`. */
+  fallback: Authenticate | undefined;
+}
+
+/**
+ * Token errors that mean "not one of the hub's tokens" (as opposed to "one of ours, but
+ * refused"): only those may go on to the fallback. An expired or revoked hub token must not
+ * get a second chance there.
+ */
+const NOT_OURS: ReadonlySet<TokenErrorCode> = new Set(['malformed', 'unknown_key', 'unsupported_alg']);
+
+/**
+ * Decides a `connect` credential: a hub-issued JWT first (when the hub issues tokens), then
+ * `staticToken` or `authenticate` for a credential that is not one. A hub token of a revoked
+ * device or a revoked `jti` is refused here; the session checks a static credential's device
+ * itself, once the credential checked out. Rejects only when `authenticate` throws.
+ *
+ * @example
+ * const check = createCredentialCheck({ authority, fallback: undefined });
+ * const verdict = await check(connect.token, { device_id: connect.device_id, tenant_id: connect.tenant_id });
+ * if (!verdict.ok) refuse(verdict.code); // e.g. 'expired'
+ */
+export function createCredentialCheck(
+  source: CredentialSource,
+): (token: string, who: { device_id: string; tenant_id: string }) => Promise<CredentialVerdict> {
+  return async (token, who) => {
+    const { authority, fallback } = source;
+    if (authority) {
+      try {
+        const claims = await authority.verify(token, { tenant: who.tenant_id, sub: who.device_id });
+        return { ok: true, credential: { via: 'token', claims } };
+      } catch (error) {
+        const code = error instanceof TokenError ? error.code : 'malformed';
+        if (!fallback || !NOT_OURS.has(code)) return { ok: false, code };
+      }
+    }
+    if (!fallback || !(await fallback(token, who))) return { ok: false, code: 'refused' };
+    return { ok: true, credential: { via: 'static' } };
+  };
+}

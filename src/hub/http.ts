@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** The path of a request target, without its query string. */
+export function pathOf(url: string | undefined): string {
+  return (url ?? '/').split('?', 1)[0] ?? '/';
+}
+
+/** The query parameters of a request target. */
+export function queryOf(url: string | undefined): URLSearchParams {
+  const target = url ?? '/';
+  const at = target.indexOf('?');
+  return new URLSearchParams(at < 0 ? '' : target.slice(at + 1));
+}
+
+/** Answers with a JSON body. Every hub HTTP answer goes through here. */
+export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  // The client may have gone (a request parked by a fault, then the socket closed).
+  if (res.destroyed || res.writableEnded) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * Reads a request body as UTF-8, up to `limit` bytes. Resolves with `undefined` when the body
+ * is larger or the client went away before sending all of it.
+ *
+ * @example
+ * const text = await readBody(req, 16 * 1024);
+ * if (text === undefined) return reply(res, 400, { error: 'invalid_request' });
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (value: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      resolve(value);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.byteLength;
+      if (size > limit) return settle(undefined);
+      chunks.push(chunk);
+    });
+    req.on('end', () => settle(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => settle(undefined));
+    req.on('close', () => settle(undefined));
+  });
+}
