@@ -278,8 +278,6 @@ export const authMachine = setup({
       },
       on: {
         'token.request': { actions: 'markPending' },
-        // Nothing to discard yet; the fetch in flight is the refresh.
-        'token.rejected': {},
       },
     },
 
@@ -292,6 +290,17 @@ export const authMachine = setup({
     },
 
     active: {
+      // What `valid` and `waiting` share (both hold a token); `refreshing` overrides both.
+      on: {
+        'token.request': [
+          { guard: 'usable', actions: 'answer' },
+          { target: '.refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
+        ],
+        'token.rejected': [
+          { guard: 'alreadyRejected', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
+          { target: '.refreshing', actions: 'discardGrant' },
+        ],
+      },
       initial: 'valid',
       states: {
         valid: {
@@ -301,16 +310,6 @@ export const authMachine = setup({
             nextCheck: [
               { guard: 'refreshDue', target: 'refreshing', actions: { type: 'setReason', params: { reason: 'refresh_due' } } },
               { target: 'valid', reenter: true },
-            ],
-          },
-          on: {
-            'token.request': [
-              { guard: 'usable', actions: 'answer' },
-              { target: 'refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
-            ],
-            'token.rejected': [
-              { guard: 'alreadyRejected', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
-              { target: 'refreshing', actions: 'discardGrant' },
             ],
           },
         },
@@ -332,21 +331,13 @@ export const authMachine = setup({
             'token.rejected': { actions: 'discardGrant' },
           },
         },
-        // A refresh failed for a passing reason; the current token is still good for now.
+        // A refresh failed for a passing reason; the current token is still good for now, so
+        // whoever asked during the refresh gets it rather than waiting out the retry.
         waiting: {
+          always: { guard: 'pending', actions: ['answer', 'clearPending'] },
           after: {
             retryDelay: { target: 'refreshing', actions: { type: 'setReason', params: { reason: 'retry' } } },
             untilExpiry: { guard: 'grantExpired', target: '#auth.inactive' },
-          },
-          on: {
-            'token.request': [
-              { guard: 'usable', actions: 'answer' },
-              { target: 'refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
-            ],
-            'token.rejected': [
-              { guard: 'alreadyRejected', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
-              { target: 'refreshing', actions: 'discardGrant' },
-            ],
           },
         },
       },

@@ -48,6 +48,20 @@ describe('auth machine', () => {
     expect(f.sent('auth.unavailable')).toEqual([]);
   });
 
+  it('answers a request made during a refresh with the still-valid token when the refresh fails for a passing reason', async () => {
+    const f = authFixture();
+    const first = f.grant(100_000);
+    f.fetch.open()[0]!.resolve(first);
+    await f.settle();
+    await f.advance(f.ctx().refreshAt! - f.now());
+    f.child.send({ type: 'token.request' }); // a reconnect while the refresh is in flight
+    expect(f.sent('auth.token')).toHaveLength(0);
+    f.fetch.open()[0]!.reject(new AuthFetchError('rate_limited', 'slow down', 20_000));
+    await f.settle();
+    expect(f.state()).toEqual({ active: 'waiting' });
+    expect(f.sent('auth.token')).toEqual([{ type: 'auth.token', grant: first }]);
+  });
+
   it.each([
     ['rejected', 'credentials_rejected'],
     ['revoked', 'revoked'],

@@ -1,0 +1,359 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { HttpError, type HttpAdapter, type HttpResponse } from '../../src/adapters/http.ts';
+import { createMemoryNetwork, type MemoryPeer } from '../../src/adapters/memory-socket.ts';
+import type { SocketAdapter } from '../../src/adapters/socket.ts';
+import { createConnector, type Connector } from '../../src/connector/connector.ts';
+import { authMachine } from '../../src/machines/auth.ts';
+import { connectionMachine } from '../../src/machines/connection.ts';
+import { createCodec } from '../../src/protocol/codec.ts';
+import { flush } from '../support/harness.ts';
+import { createTransitionCoverage } from '../support/transition-coverage.ts';
+
+/*
+ * Model-based test of the auth machine together with the connection machine, through the real
+ * connector: random interleavings of clock advances, token endpoint outcomes, socket drops,
+ * hub refusals, expiries, sleeps and host calls. After every step:
+ *   1. never more than one token fetch in flight;
+ *   2. never a `connect` with a token that has expired;
+ *   3. unauthorized only after a definitive answer (401, revoked, a static token's expiry, or
+ *      the hub refusing two tokens in a row);
+ *   4. a token held as valid has not expired (it was refreshed in time, whatever the schedule);
+ *   5. never two live sockets.
+ * Runs: FC_RUNS (default 200), seed: FC_SEED (printed). MODEL_DEBUG=1 traces commands and states.
+ * Directed examples walk into windows that random runs seldom reach; the last test checks that
+ * every transition of the auth machine ran.
+ */
+
+const RUNS = Number(process.env.FC_RUNS ?? 200);
+const SEED = Number(process.env.FC_SEED ?? 20261121);
+const START = 1_800_000_000_000;
+const codec = createCodec();
+const encode = (m: Parameters<typeof codec.encode>[0]) => {
+  const r = codec.encode(m);
+  if (!r.ok) throw r.error;
+  return r.value.frame;
+};
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+/** A JWT-shaped token with an `exp` (unsigned: the connector only decodes it). */
+const jwt = (expMs: number, n: number) => `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(expMs / 1000), jti: `t${n}` })}.c2ln`;
+const expOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp * 1000;
+
+const authCoverage = createTransitionCoverage(authMachine, 'auth');
+const connectionCoverage = createTransitionCoverage(connectionMachine, 'connection');
+
+interface Model {
+  /** The token endpoint said something definitive (401, revoked): unauthorized is allowed. */
+  definitive: boolean;
+}
+
+class World {
+  readonly clock = new SimulatedClock();
+  slept = 0;
+  readonly net = createMemoryNetwork();
+  readonly pending: Array<{ resolve: (r: HttpResponse) => void; reject: (e: unknown) => void; done: boolean }> = [];
+  inFlight = 0;
+  violations: string[] = [];
+  tokens = 0;
+  refuseNextConnect = false;
+  /** Hub refusals of a token since the hub last accepted one. */
+  refusalsInARow = 0;
+  readonly staticExpiry: number | undefined;
+  readonly connector: Connector;
+
+  /** `staticLifetimeMs`: null for a static token that never expires; may be negative (expired). */
+  constructor(readonly mode: 'device' | 'static' | 'none', staticLifetimeMs: number | null) {
+    this.staticExpiry = staticLifetimeMs === null ? undefined : START + staticLifetimeMs;
+    this.clock.set(START);
+    const now = () => this.clock.now() + this.slept;
+    const http: HttpAdapter = {
+      request: ({ signal }) =>
+        new Promise((resolve, reject) => {
+          if (this.inFlight > 0) this.violations.push('a second token fetch started while one was in flight');
+          this.inFlight++;
+          const entry = { resolve, reject, done: false };
+          const finish = () => {
+            if (!entry.done) this.inFlight--;
+            entry.done = true;
+          };
+          entry.resolve = (r) => (finish(), resolve(r));
+          entry.reject = (e) => (finish(), reject(e));
+          signal?.addEventListener('abort', () => entry.reject(new HttpError('aborted', 'aborted')));
+          this.pending.push(entry);
+        }),
+    };
+    // The client's side of the socket, watched: every `connect` must carry a live token.
+    const adapter: SocketAdapter = {
+      open: (url, handlers, options) => {
+        const conn = this.net.adapter.open(url, handlers, options);
+        return {
+          ...conn,
+          get bufferedAmount() {
+            return conn.bufferedAmount;
+          },
+          send: (data: string) => {
+            const frame = JSON.parse(data);
+            if (frame.type === 'connect' && this.mode !== 'none') {
+              const exp = expiryOf(frame.token);
+              if (exp !== undefined && exp <= now()) this.violations.push(`connect with a token expired ${now() - exp} ms ago`);
+            }
+            conn.send(data);
+          },
+          close: (code?: number, reason?: string) => conn.close(code, reason),
+          terminate: () => conn.terminate(),
+        };
+      },
+    };
+    const expiryOf = (token: string) => (token === 'static-token' ? this.staticExpiry : expOf(token));
+    // The hub: accepts, refuses on demand, enforces expiry, answers heartbeats.
+    this.net.onConnection = (peer) => {
+      peer.accept();
+      this.watch(peer, now, expiryOf);
+    };
+    const base = { url: 'ws://hub.test/v1/connect', deviceId: 'dev-1', seed: 11, backoff: { suspendAfterMs: 600_000 } };
+    const config =
+      mode === 'device'
+        ? { ...base, credential: 'secret' }
+        : mode === 'static'
+          ? { ...base, token: 'static-token', ...(this.staticExpiry !== undefined && { tokenExpiresAt: this.staticExpiry }) }
+          : {};
+    this.connector = createConnector(config, {
+      socket: adapter,
+      http,
+      clock: { now, setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms), clearTimeout: (id) => this.clock.clearTimeout(id as number) },
+      inspect: (event) => {
+        authCoverage.inspect(event);
+        connectionCoverage.inspect(event);
+      },
+    });
+  }
+
+  private watch(peer: MemoryPeer, now: () => number, expiry: (token: string) => number | undefined) {
+    let seen = 0;
+    const poll = () => {
+      if (peer.state !== 'open') return;
+      for (; seen < peer.received.length; seen++) {
+        const frame = JSON.parse(peer.received[seen]!);
+        if (frame.type === 'connect') {
+          if (this.refuseNextConnect) {
+            this.refuseNextConnect = false;
+            this.refusalsInARow++;
+            peer.close(4001, 'auth_failed');
+            return;
+          }
+          const exp = expiry(frame.token);
+          if (this.mode !== 'none' && exp !== undefined && exp <= now()) {
+            this.refusalsInARow++;
+            peer.close(4002, 'token_expired');
+            return;
+          }
+          this.refusalsInARow = 0;
+          peer.send(encode({ type: 'connect_ack', session_id: `s${this.net.peers.length}`, heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: now(), max_frame_bytes: 1 << 20 }));
+        } else if (frame.type === 'heartbeat') {
+          peer.send(encode({ type: 'heartbeat_ack', seq: frame.seq, server_time: now() }));
+        } else if (frame.type === 'auth_refresh') {
+          this.refusalsInARow = 0;
+          peer.send(encode({ type: 'auth_refresh_ack', expires_at: expOf(frame.token) }));
+        }
+      }
+      queueMicrotask(poll);
+    };
+    queueMicrotask(poll);
+  }
+
+  async settle() {
+    for (let i = 0; i < 4; i++) await flush();
+  }
+}
+
+type Command = fc.AsyncCommand<Model, World>;
+
+/** Every command made, by name, so directed examples can be written as lists of names. */
+const byName = new Map<string, Command>();
+
+const cmd = (name: string, check: (m: Readonly<Model>, w?: World) => boolean, run: (m: Model, w: World) => Promise<void> | void): Command => {
+  const command: Command = {
+  check: (m) => check(m),
+  async run(m, w) {
+    if (process.env.MODEL_DEBUG) console.log('  >', name);
+    await run(m, w);
+    await w.settle();
+    checkInvariants(m, w);
+  },
+  toString: () => name,
+  };
+  byName.set(name, command);
+  return command;
+};
+
+function checkInvariants(m: Model, w: World) {
+  expect(w.violations).toEqual([]);
+  const status = w.connector.status;
+  const now = w.clock.now() + w.slept;
+  if (status.auth.state === 'unauthorized') {
+    const staticExpired = status.auth.reason === 'static_token_expired' && w.staticExpiry !== undefined && now >= w.staticExpiry;
+    expect(m.definitive || w.refusalsInARow >= 2 || staticExpired, `unauthorized (${status.auth.reason}) without a definitive answer`).toBe(true);
+  }
+  if (status.auth.state === 'valid' && status.auth.expiresAt !== undefined) {
+    expect(status.auth.expiresAt, 'a token held as valid has expired').toBeGreaterThan(now);
+  }
+  expect(w.net.live()).toBeLessThanOrEqual(1);
+}
+
+const authContext = (w: World) =>
+  (w.connector.actor.system.get('auth') as { getSnapshot(): { context: { refreshAt?: number; retryInMs?: number; grant?: { expiresAt?: number } } } } | undefined)?.getSnapshot().context;
+
+const respond = (w: World, response: HttpResponse | Error) => {
+  const next = w.pending.find((p) => !p.done);
+  if (!next) return;
+  if (response instanceof Error) next.reject(response);
+  else next.resolve(response);
+};
+const hasPending = (w: World) => w.pending.some((p) => !p.done);
+
+function commands(world: () => World) {
+  const token = (lifetimeMs: number) =>
+    cmd(`token ok (${lifetimeMs} ms)`, () => hasPending(world()), (_m, w) =>
+      respond(w, { status: 200, headers: {}, body: { access_token: jwt(w.clock.now() + w.slept + lifetimeMs, ++w.tokens) } }),
+    );
+  const fail = (name: string, response: () => HttpResponse | Error, definitive = false) =>
+    cmd(`token ${name}`, () => hasPending(world()), (m, w) => {
+      if (definitive) m.definitive = true;
+      respond(w, response());
+    });
+  const transient = fc.constantFrom(
+    fail('429', () => ({ status: 429, headers: {}, body: undefined })),
+    fail('429 retry-after 20', () => ({ status: 429, headers: { 'retry-after': '20' }, body: undefined })),
+    fail('429 retry-after 120', () => ({ status: 429, headers: { 'retry-after': '120' }, body: undefined })),
+    fail('500', () => ({ status: 500, headers: {}, body: undefined })),
+    fail('timeout', () => new HttpError('timeout', 'timed out')),
+    fail('network', () => new HttpError('network', 'ECONNREFUSED')),
+  );
+  const definitiveFailure = fc.constantFrom(
+    fail('401', () => ({ status: 401, headers: {}, body: { error: 'invalid_credentials' } }), true),
+    fail('revoked', () => ({ status: 401, headers: {}, body: { error: 'revoked' } }), true),
+  );
+  const w = <T,>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+  // Weighted toward the moments where auth and connection meet: refresh points, transient
+  // failures while a token is still good, refusals and retries inside those windows.
+  return [
+    fc.oneof(
+      w(3, fc.constantFrom(100, 1_000, 5_000, 30_000, 120_000).map((ms) => cmd(`advance ${ms}`, () => true, (_m, w) => void w.clock.increment(ms)))),
+      w(1, fc.constant(cmd('advance 25 days', () => true, (_m, w) => void w.clock.increment(25 * 86_400_000)))),
+      w(
+        1,
+        fc.constantFrom(60_000, 3_600_000).map((ms) =>
+          cmd(`sleep ${ms}`, () => true, async (_m, w) => {
+            w.slept += ms;
+            await w.settle();
+            w.clock.increment(1_000); // the first wake check after the lid opens
+          }),
+        ),
+      ),
+      w(4, fc.constantFrom(3_000, 20_000, 120_000, 120_000).map(token)),
+      w(1, definitiveFailure),
+      w(4, transient),
+      w(2, fc.constant(cmd('hub refuses the next token (4001)', () => true, (_m, w) => void (w.refuseNextConnect = true)))),
+      w(
+        2,
+        fc.constant(
+          cmd('hub: token expired (4002)', () => true, (_m, w) => {
+            const peer = w.net.latest();
+            if (peer?.state === 'open') {
+              w.refusalsInARow++;
+              peer.close(4002, 'token_expired');
+            }
+          }),
+        ),
+      ),
+      // Jumps to the moments that matter, as a schedule would reach them.
+      w(
+        3,
+        fc.constant(
+          cmd('advance to the refresh point', () => true, (_m, w) => {
+            const at = authContext(w)?.refreshAt;
+            if (at !== undefined) w.clock.increment(Math.max(0, at - (w.clock.now() + w.slept)) + 1);
+          }),
+        ),
+      ),
+      w(2, fc.constant(cmd('advance to the auth retry', () => true, (_m, w) => void w.clock.increment(authContext(w)?.retryInMs ?? 0)))),
+      w(
+        2,
+        fc.constant(cmd('advance to the connection retry', () => true, (_m, w) => void w.clock.increment(w.connector.status.connection.retryInMs ?? 0))),
+      ),
+      w(
+        2,
+        fc.constantFrom(2_000, 0).map((before) =>
+          cmd(`advance to ${before} ms before expiry`, () => true, (_m, w) => {
+            const expiresAt = authContext(w)?.grant?.expiresAt;
+            const delta = expiresAt === undefined ? 0 : expiresAt - before - (w.clock.now() + w.slept);
+            if (delta > 0) w.clock.increment(delta);
+          }),
+        ),
+      ),
+      w(2, fc.constant(cmd('network drops the socket', () => true, (_m, w) => void w.net.latest()?.drop()))),
+      w(1, fc.constant(cmd('host connects', () => true, (_m, w) => void w.connector.actor.send({ type: 'connect' })))),
+    ),
+  ];
+}
+
+describe('auth + connection, model-based', () => {
+  afterAll(() => {
+    console.log(`auth: ${authCoverage.covered}/${authCoverage.total} transitions (seed ${SEED}, ${RUNS} runs)`);
+    console.log(`connection: ${connectionCoverage.covered}/${connectionCoverage.total} transitions`);
+  });
+
+  it('keeps its invariants under any interleaving', async () => {
+    let world!: World;
+    const arbitraries = commands(() => world);
+    // Make every command once so the directed examples below can name them.
+    fc.sample(fc.tuple(...arbitraries), 300);
+    const sequence = (...names: string[]) =>
+      names.map((n) => {
+        const command = byName.get(n);
+        if (!command) throw new Error(`no command named '${n}'`);
+        return command;
+      });
+    // Directed walks into windows random runs rarely hit; they run on top of the random ones.
+    const examples: Array<['device', null, Iterable<Command>]> = [
+      // A transient refresh failure while the token is still good (active.waiting), then a
+      // reconnect, a refusal, and a second refusal inside that window.
+      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 20', 'network drops the socket', 'advance to the connection retry', 'token ok (120000 ms)', 'hub: token expired (4002)', 'token 429 retry-after 20', 'hub: token expired (4002)')],
+      // Waiting past expiry (Retry-After longer than the token lasts), and a wake-up inside it.
+      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'advance to 0 ms before expiry')],
+      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'sleep 60000', 'network drops the socket', 'advance to the connection retry')],
+      // The hub refuses the old token while a first token is being fetched again (attempting).
+      ['device', null, sequence('token ok (20000 ms)', 'advance to the refresh point', 'token 500', 'advance to 0 ms before expiry', 'advance to the auth retry', 'hub: token expired (4002)')],
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<'device' | 'static' | 'none'>('device', 'device', 'device', 'static', 'none'),
+        fc.constantFrom<number | null>(null, -60_000, 30_000, 600_000, 30 * 86_400_000),
+        fc.commands(arbitraries, { maxCommands: 60, size: 'large' }),
+        async (mode, staticLifetimeMs, cmds) => {
+          world = new World(mode, staticLifetimeMs);
+          const model: Model = { definitive: false };
+          world.connector.start();
+          await world.settle();
+          if (process.env.MODEL_DEBUG) {
+            world.connector.on('state', (e) => console.log('   ', e.actor, e.state, e.reason));
+            console.log('RUN', mode, staticLifetimeMs, cmds.toString(), JSON.stringify(world.connector.status.connection));
+          }
+          try {
+            await fc.asyncModelRun(() => ({ model, real: world }), cmds);
+          } finally {
+            const stopped = world.connector.stop();
+            world.clock.increment(2_000);
+            await stopped;
+          }
+        },
+      ),
+      { numRuns: RUNS, seed: SEED, verbose: 1, examples },
+    );
+  });
+
+  it('covered every transition of the auth machine', () => {
+    expect(authCoverage.uncovered()).toEqual([]);
+  });
+});
