@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createLogger } from '../log/logger.ts';
 import { runConnect } from './commands/connect.ts';
 import { runDemo } from './commands/demo.ts';
+import { runEnroll } from './commands/enroll.ts';
 import { runHub } from './commands/hub.ts';
 import type { CliStreams } from './output.ts';
 
@@ -12,6 +13,7 @@ Commands:
   demo      run a reference hub and a connector on loopback and walk through a scenario
   hub       run the reference hub
   connect   run a connector (configured from the environment and flags)
+  enroll    store the device credential (from CLOUD_DEVICE_CREDENTIAL or stdin) in the state directory
 
 Options:
   --json              one JSON line per state change on stdout
@@ -23,10 +25,15 @@ demo:     --once            exit 0 when the scenario completed, 1 otherwise
 hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
+                            CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
-          --token TOKEN     device token (default: CLOUD_TOKEN)
-          --device-id ID    device id (default: DEVICE_ID)
+          --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
+                            credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used
+          --device-id ID    device id (default: DEVICE_ID, else the state directory's)
           --tenant-id ID    tenant (default: TENANT_ID, else "local")
+connect, enroll:
+          --state-dir DIR   state directory (default: CLOUDTETHER_STATE_DIR, else ~/.cloudtether);
+                            secrets in it are sealed when CLOUDTETHER_STATE_KEY is set
 `;
 
 const options = {
@@ -40,6 +47,7 @@ const options = {
   url: { type: 'string' },
   'device-id': { type: 'string' },
   'tenant-id': { type: 'string' },
+  'state-dir': { type: 'string' },
 } as const;
 
 export type CliValues = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -70,7 +78,7 @@ export async function main(argv: string[], streams: CliStreams = { out: process.
   }
   // Logs go to stderr so stdout carries only state lines (and stays parseable with --json).
   const logger = createLogger({ level, destination: process.stderr });
-  const run = { demo: runDemo, hub: runHub, connect: runConnect }[command];
+  const run = { demo: runDemo, hub: runHub, connect: runConnect, enroll: runEnroll }[command];
   if (!run) {
     streams.err.write(`unknown command: ${command}\n\n${USAGE}`);
     return 2;

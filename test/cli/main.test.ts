@@ -37,7 +37,7 @@ describe('cloudtether CLI', () => {
   });
 
   it('refuses a hub without a token and a bad port', async () => {
-    expect((await cli(['hub'], { CLOUDTETHER_HUB_TOKEN: '' })).code).toBe(2);
+    expect((await cli(['hub'], { CLOUDTETHER_HUB_TOKEN: '', CLOUDTETHER_HUB_ENROLLMENT_SECRET: '' })).code).toBe(2);
     const bad = await cli(['hub', '--token', 't', '--port', 'eighty']);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('--port');

@@ -3,11 +3,16 @@ import type { Logger } from '../../log/logger.ts';
 import { type CliValues, untilSignal } from '../main.ts';
 import type { CliStreams } from '../output.ts';
 
-/** `cloudtether hub [--port N] [--host H] [--token T]` */
+/**
+ * `cloudtether hub [--port N] [--host H] [--token T]`: a static token (`--token` or
+ * `CLOUDTETHER_HUB_TOKEN`), an enrollment secret for device tokens
+ * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for tenant `TENANT_ID` or `local`), or both.
+ */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
-  if (!token) {
-    err.write('the hub needs a device token: --token or CLOUDTETHER_HUB_TOKEN\n');
+  const enrollment = process.env.CLOUDTETHER_HUB_ENROLLMENT_SECRET;
+  if (!token && !enrollment) {
+    err.write('the hub needs a static token (--token, CLOUDTETHER_HUB_TOKEN) or an enrollment secret (CLOUDTETHER_HUB_ENROLLMENT_SECRET)\n');
     return 2;
   }
   const port = Number(values.port ?? 7070);
@@ -15,7 +20,12 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     err.write(`--port must be a port number, got ${values.port}\n`);
     return 2;
   }
-  const hub = createHub({ staticToken: token, logger: logger.child({ component: 'hub' }) });
+  const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
+  const hub = createHub({
+    ...(token && { staticToken: token }),
+    ...(enrollment && { tokens: { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] } }),
+    logger: logger.child({ component: 'hub' }),
+  });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));
   hub.on('session_close', (s, code, reason) => out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`));
   const signal = untilSignal();
