@@ -6,6 +6,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { rootTransitionsTable, toMermaid } from '../src/graph/mermaid.ts';
 import { readStatechart } from '../src/graph/statechart.ts';
+import { authMachine } from '../src/machines/auth.ts';
 import { connectionMachine } from '../src/machines/connection.ts';
 import { heartbeatMachine } from '../src/machines/heartbeat.ts';
 import { supervisorMachine } from '../src/machines/supervisor.ts';
@@ -29,6 +30,7 @@ export function generatedSections(): Record<string, Record<string, string>> {
   return {
     'docs/protocol.md': { 'close-codes': closeCodesTable(), messages: messagesSection() },
     'docs/machines.md': {
+      auth: machineSection(authMachine),
       connection: machineSection(connectionMachine),
       heartbeat: machineSection(heartbeatMachine),
       supervisor: machineSection(supervisorMachine),

@@ -103,6 +103,8 @@ function guardLabel(guard: GuardLike): string {
 
 function actionLabel(action: unknown): string | undefined {
   if (typeof action === 'string') return action;
-  if (action && typeof action === 'object' && 'type' in action) return String((action as { type: unknown }).type);
-  return undefined; // inline functions have no name worth printing
+  // Named actions are objects; built-ins (`assign`, `sendTo`, …) are functions with a `type`.
+  const type = (action as { type?: unknown } | null)?.type;
+  if (typeof type === 'string') return type;
+  return typeof action === 'function' ? 'inline' : undefined;
 }

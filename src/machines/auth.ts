@@ -267,6 +267,7 @@ export const authMachine = setup({
     // First token of the session: nothing valid to fall back on.
     attempting: {
       invoke: {
+        id: 'fetchToken',
         src: 'fetchToken',
         input: { attempt: 'initial' as const },
         onDone: { target: 'active', actions: 'storeGrant' },
@@ -315,6 +316,7 @@ export const authMachine = setup({
         },
         refreshing: {
           invoke: {
+            id: 'fetchToken',
             src: 'fetchToken',
             input: { attempt: 'refresh' as const },
             onDone: { target: 'valid', actions: ['storeGrant', 'announceRefresh'] },
