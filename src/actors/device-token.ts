@@ -61,7 +61,26 @@ export function grantFrom(response: HttpResponse): TokenGrant {
   if (status !== 200) throw new AuthFetchError('invalid_response', `token endpoint answered ${status}`);
   const token = (body as { access_token?: unknown } | undefined)?.access_token;
   if (typeof token !== 'string' || token.length === 0) throw new AuthFetchError('invalid_response', 'token endpoint sent no access_token');
-  return { token, expiresAt: tokenExpiry(token) };
+  return { token, ...tokenTiming(token, (body as { expires_in?: unknown }).expires_in) };
+}
+
+/**
+ * A token's expiry and lifetime: from the JWT's `exp` and `iat`, else from the response's
+ * `expires_in` (an opaque token). The auth machine counts the lifetime from receipt.
+ */
+export function tokenTiming(token: string, expiresIn?: unknown): { expiresAt: number | undefined; lifetimeMs: number | undefined } {
+  let exp: number | undefined;
+  let iat: number | undefined;
+  try {
+    const claims = decodeJwt(token);
+    exp = typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+    iat = typeof claims.iat === 'number' ? claims.iat * 1000 : undefined;
+  } catch {
+    // not a JWT
+  }
+  const fromResponse = typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn * 1000 : undefined;
+  const lifetimeMs = exp !== undefined && iat !== undefined && exp > iat ? exp - iat : fromResponse;
+  return { expiresAt: exp, lifetimeMs };
 }
 
 /** The token's own `exp` in epoch ms; undefined when it is not a JWT or has no `exp`. */

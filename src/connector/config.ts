@@ -47,6 +47,11 @@ export const ConnectorConfig = z
      * token endpoint for short-lived JWTs, refreshed on the open connection. Never logged.
      */
     credential: z.string().min(1).max(4096).optional(),
+    /**
+     * User mode: tokens for a logged-in user (OAuth device authorization grant, `login()`),
+     * refreshed with a refresh token kept in the secret store; organizations are tenants.
+     */
+    userLogin: z.boolean().default(false),
     /** The token endpoint; default: the hub URL's origin (ws→http) + `/v1/device-token`. */
     tokenUrl: z.string().url().optional(),
     /** Refresh policy overrides (src/machines/auth.ts `defaultAuthPolicy`). */
@@ -73,13 +78,17 @@ export const ConnectorConfig = z
     /** Seed for reconnect jitter; fixed in tests and recordings, random otherwise. */
     seed: z.number().int().optional(),
   })
-  .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined, {
-    message: 'a token (CLOUD_TOKEN) or a device credential (CLOUD_DEVICE_CREDENTIAL) is required when url is set',
+  .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined || c.userLogin, {
+    message: 'a token (CLOUD_TOKEN), a device credential (CLOUD_DEVICE_CREDENTIAL) or userLogin is required when url is set',
     path: ['token'],
   })
-  .refine((c) => c.token === undefined || c.credential === undefined, {
-    message: 'give a static token or a device credential, not both',
+  .refine((c) => [c.token !== undefined, c.credential !== undefined, c.userLogin].filter(Boolean).length <= 1, {
+    message: 'give one of a static token, a device credential or userLogin',
     path: ['credential'],
+  })
+  .refine((c) => (c.authPolicy?.refreshAt ?? 0.7) + (c.authPolicy?.refreshJitter ?? 0.15) < 1, {
+    message: 'refreshAt + refreshJitter must stay below 1, or a refresh could come after expiry',
+    path: ['authPolicy'],
   })
   .refine((c) => c.tokenExpiresAt === undefined || c.token !== undefined, {
     message: 'tokenExpiresAt goes with a static token',
@@ -147,6 +156,11 @@ export function connectorConfigFromEnv(
 
 /** The token endpoint for a hub URL: `ws://h:p/v1/connect` → `http://h:p/v1/device-token`. */
 export function defaultTokenUrl(hubUrl: string): string {
+  return `${hubOrigin(hubUrl)}/v1/device-token`;
+}
+
+/** The hub's HTTP origin for a hub URL: `wss://h/v1/connect` → `https://h`. */
+export function hubOrigin(hubUrl: string): string {
   const url = new URL(hubUrl);
-  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}/v1/device-token`;
+  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}`;
 }

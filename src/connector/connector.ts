@@ -1,6 +1,9 @@
 import { BehaviorSubject, filter, firstValueFrom, type Observable, Subject } from 'rxjs';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import { createDeviceTokenActor, tokenExpiry } from '../actors/device-token.ts';
+import { createUserLoginActors } from '../actors/user-login.ts';
+import { createMemoryStorage } from '../adapters/storage.ts';
+import { createSecretStore, type SecretStore } from '../storage/secret-store.ts';
 import { createSocketActor } from '../actors/socket.ts';
 import { fetchHttpAdapter } from '../adapters/fetch-http.ts';
 import type { HttpAdapter } from '../adapters/http.ts';
@@ -13,7 +16,7 @@ import { randomSeed } from '../machines/random.ts';
 import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
-import { type ConnectorConfigInput, defaultTokenUrl, parseConnectorConfig } from './config.ts';
+import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
 
 /** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
@@ -33,6 +36,11 @@ const realClock: RuntimeClock = {
 export type ConnectorEvent =
   | ({ type: 'state' } & StateChange)
   | { type: 'message'; message: Message }
+  /** User mode: show the user where to go and which code to enter. */
+  | { type: 'login_prompt'; userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number }
+  | { type: 'logged_out'; reason: string }
+  | { type: 'tenant_changed'; tenant: string }
+  | { type: 'switch_failed'; organization: string; reason: string }
   | { type: 'child.restarted'; child: ChildName; error: string }
   | { type: 'child.failed'; child: ChildName; error: string };
 
@@ -41,6 +49,11 @@ export interface ConnectorOptions {
   socket?: SocketAdapter;
   /** HTTP adapter for the token endpoint; default the real one on `fetch`. */
   http?: HttpAdapter;
+  /**
+   * Where a user login keeps its refresh token (`createSecretStore` over `createFileStorage`
+   * for one that survives restarts). Default: in memory, so every start needs a new login.
+   */
+  secrets?: SecretStore;
   /** Clock for every timer of every machine; default the real one. Tests pass `SimulatedClock`. */
   clock?: RuntimeClock;
   /** pino logger; each actor logs through a child (`{ actor: 'connection' }`). Default silent. */
@@ -75,6 +88,15 @@ export interface Connector {
   on<T extends ConnectorEvent['type']>(type: T, listener: (event: Extract<ConnectorEvent, { type: T }>) => void): () => void;
   /** Resolves with the first status that satisfies `predicate` (at once if the current one does). */
   waitFor(predicate: (status: ConnectorStatus) => boolean): Promise<ConnectorStatus>;
+  /**
+   * User mode: starts a login (OAuth device authorization grant) and resolves with what to show
+   * the user. The login completes when they approve it: `status.auth.state` becomes `valid`.
+   */
+  login(): Promise<Extract<ConnectorEvent, { type: 'login_prompt' }>>;
+  /** User mode: revokes the session at the hub, forgets it here, and drops the connection. */
+  logout(): Promise<void>;
+  /** User mode: re-scopes the session to another organization and reconnects there. */
+  switchOrganization(organization: string): Promise<void>;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }
@@ -111,17 +133,29 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     codec,
     logger: logger.child({ actor: 'socket' }),
   });
-  const authMode: AuthMode = cfg.url === undefined ? 'none' : cfg.credential !== undefined ? 'device' : 'static';
-  const fetchToken = createDeviceTokenActor({
-    http: options.http ?? fetchHttpAdapter,
-    tokenUrl: cfg.tokenUrl ?? (cfg.url ? defaultTokenUrl(cfg.url) : 'http://127.0.0.1/v1/device-token'),
-    deviceId: cfg.deviceId,
-    tenantId: cfg.tenantId,
-    credential: cfg.credential ?? '',
-  });
+  const authMode: AuthMode =
+    cfg.url === undefined ? 'none' : cfg.userLogin ? 'user' : cfg.credential !== undefined ? 'device' : 'static';
+  const http = options.http ?? fetchHttpAdapter;
+  const authActors =
+    authMode === 'user'
+      ? createUserLoginActors({
+          http,
+          hubOrigin: hubOrigin(cfg.url!),
+          clientId: cfg.deviceId,
+          secrets: options.secrets ?? createSecretStore(createMemoryStorage()),
+        })
+      : {
+          fetchToken: createDeviceTokenActor({
+            http,
+            tokenUrl: cfg.tokenUrl ?? (cfg.url ? defaultTokenUrl(cfg.url) : 'http://127.0.0.1/v1/device-token'),
+            deviceId: cfg.deviceId,
+            tenantId: cfg.tenantId,
+            credential: cfg.credential ?? '',
+          }),
+        };
   const logic = supervisorMachine.provide({
     actors: {
-      auth: authMachine.provide({ actors: { fetchToken } }),
+      auth: authMachine.provide({ actors: authActors }),
       connection: connectionMachine.provide({ actors: { socket } }),
     },
   });
@@ -191,6 +225,15 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   }
 
   actor.on('message', ({ message }) => events.next({ type: 'message', message }));
+  actor.on('auth.login_prompt', ({ login }) => events.next({ type: 'login_prompt', ...login }));
+  actor.on('auth.logged_out', ({ reason }) => events.next({ type: 'logged_out', reason }));
+  actor.on('auth.tenant_changed', ({ tenant }) => events.next({ type: 'tenant_changed', tenant }));
+  actor.on('auth.switch_failed', ({ organization, reason }) => events.next({ type: 'switch_failed', organization, reason }));
+  const next = <T extends ConnectorEvent['type']>(type: T) =>
+    firstValueFrom(events.pipe(filter((e): e is Extract<ConnectorEvent, { type: T }> => e.type === type)));
+  const requireUserMode = () => {
+    if (authMode !== 'user') throw new Error('login, logout and organizations need userLogin: true');
+  };
   actor.on('child.restarted', (e) => {
     log.warn({ child: e.child, error: e.error }, 'child restarted');
     events.next(e);
@@ -279,6 +322,33 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     },
     waitFor(predicate) {
       return firstValueFrom(state$.pipe(filter(predicate)));
+    },
+    async login() {
+      requireUserMode();
+      const prompt = next('login_prompt');
+      actor.send({ type: 'login' });
+      return prompt;
+    },
+    async logout() {
+      requireUserMode();
+      const done = next('logged_out');
+      actor.send({ type: 'logout' });
+      if (status.auth.state === 'logged_out') return;
+      await done;
+    },
+    async switchOrganization(organization) {
+      requireUserMode();
+      const outcome = firstValueFrom(
+        events.pipe(
+          filter(
+            (e): e is Extract<ConnectorEvent, { type: 'tenant_changed' | 'switch_failed' }> =>
+              (e.type === 'tenant_changed' && e.tenant === organization) || (e.type === 'switch_failed' && e.organization === organization),
+          ),
+        ),
+      );
+      actor.send({ type: 'switch_organization', organization });
+      const result = await outcome;
+      if (result.type === 'switch_failed') throw new Error(`cannot switch to ${organization}: ${result.reason}`);
     },
   };
   return connector;

@@ -1,6 +1,6 @@
 import type { AnyActorRef } from 'xstate';
 import { type ConnectionContext, type ConnectionStateName, connectionStateName } from '../machines/connection.ts';
-import type { AuthContext } from '../machines/auth.ts';
+import type { AuthContext, UserInfo } from '../machines/auth.ts';
 import type { HeartbeatContext } from '../machines/heartbeat.ts';
 import type { ChildName, SupervisorContext } from '../machines/supervisor.ts';
 
@@ -34,12 +34,29 @@ export interface ConnectorStatus {
      * failed refresh), `inactive` (no valid token, hub unreachable), `static`, `unauthorized`
      * (definitive), `disabled` (standalone).
      */
-    state: 'attempting' | 'inactive' | 'valid' | 'refreshing' | 'waiting' | 'static' | 'unauthorized' | 'disabled' | 'stopped';
+    state:
+      | 'attempting'
+      | 'inactive'
+      | 'valid'
+      | 'refreshing'
+      | 'waiting'
+      | 'switching'
+      | 'static'
+      | 'logged_out'
+      | 'logging_in'
+      | 'logging_out'
+      | 'unauthorized'
+      | 'disabled'
+      | 'stopped';
     reason: string;
     /** When the current token expires (epoch ms). */
     expiresAt?: number;
     /** Delay before the next token fetch, while retrying. */
     retryInMs?: number;
+    /** User mode: who is logged in and in which organization (= tenant). */
+    user?: UserInfo;
+    /** User mode, while logging in: what to show the user. */
+    login?: { userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number };
   };
   heartbeat: {
     state: 'idle' | 'waiting' | 'awaiting' | 'dead' | 'stopped';
@@ -77,12 +94,15 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
     const snap = authRef!.getSnapshot();
     const a = snap.context as AuthContext;
     const value = snap.value as string | Record<string, string>;
-    const state = (typeof value === 'string' ? value : (value.active ?? 'static')) as ConnectorStatus['auth']['state'];
+    const state = authStateName(value);
+    const { deviceCode: _secret, intervalMs: _interval, ...login } = a.login ?? ({} as NonNullable<AuthContext['login']>);
     status.auth = {
       state,
       reason: a.reason,
       ...(a.grant?.expiresAt !== undefined && { expiresAt: a.grant.expiresAt }),
       ...((state === 'waiting' || state === 'inactive') && a.retryInMs !== undefined && { retryInMs: a.retryInMs }),
+      ...(a.user && { user: a.user }),
+      ...(a.login && { login }),
     };
   }
   if (alive(connectionRef)) {
@@ -110,6 +130,13 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
     };
   }
   return status;
+}
+
+/** The auth machine's state value as one name. */
+function authStateName(value: string | Record<string, string>): ConnectorStatus['auth']['state'] {
+  if (typeof value !== 'string') return (value.active ?? (value.loggingIn ? 'logging_in' : 'static')) as ConnectorStatus['auth']['state'];
+  const names: Record<string, ConnectorStatus['auth']['state']> = { loggedOut: 'logged_out', loggingOut: 'logging_out', loggingIn: 'logging_in' };
+  return names[value] ?? (value as ConnectorStatus['auth']['state']);
 }
 
 /** One actor's state and reason, as printed by `--json` and emitted as a `state` event. */
@@ -151,7 +178,8 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
       return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
     case 'auth': {
       const a = status.auth;
-      if (a.state === 'valid' || a.state === 'static') return { expiresAt: a.expiresAt };
+      if (a.state === 'valid' || a.state === 'static') return { expiresAt: a.expiresAt, ...(a.user && { tenant: a.user.organization.id }) };
+      if (a.state === 'logging_in' && a.login) return { userCode: a.login.userCode, verificationUri: a.login.verificationUri };
       if (a.state === 'waiting' || a.state === 'inactive') return { retryInMs: a.retryInMs };
       return {};
     }

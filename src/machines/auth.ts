@@ -1,18 +1,54 @@
 import { assign, fromPromise, sendParent, setup } from 'xstate';
 import { nextRandom } from './random.ts';
 
+/** A user's identity and organizations, from a user login (organization id = tenant id). */
+export interface UserInfo {
+  userId: string;
+  organization: { id: string; name: string; role: string };
+  organizations: Array<{ id: string; name: string; role: string }>;
+}
+
 /** A credential the connector can put in `connect` or `auth_refresh`. */
 export interface TokenGrant {
   token: string;
   /** Wall time the token stops being valid; undefined for a token that never expires. */
   expiresAt: number | undefined;
+  /**
+   * How long the token lasts from issue (`exp - iat`, or `expires_in`). When known, expiry is
+   * counted on the local clock from receipt, so a device clock that is off does not matter.
+   */
+  lifetimeMs?: number | undefined;
+  /** User mode: who is logged in, and the organization (tenant) the token is for. */
+  user?: UserInfo | undefined;
+}
+
+/** A user login in progress: what to show the user, and how to poll for its approval. */
+export interface LoginInProgress {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | undefined;
+  expiresAt: number;
+  /** Bearer secret of the pending login; short-lived, never logged (redact it when inspecting). */
+  deviceCode: string;
+  intervalMs: number;
 }
 
 /**
  * Why a token fetch failed. Only `rejected` and `revoked` are definitive: everything else keeps
  * the session and is retried (a 429 must never log anyone out; brief, section 3).
  */
-export type AuthFetchErrorKind = 'rejected' | 'revoked' | 'rate_limited' | 'server' | 'timeout' | 'network' | 'invalid_response';
+export type AuthFetchErrorKind =
+  | 'rejected'
+  | 'revoked'
+  | 'rate_limited'
+  | 'server'
+  | 'timeout'
+  | 'network'
+  | 'invalid_response'
+  /** User mode: no stored session, the user has to log in. */
+  | 'logged_out'
+  /** User mode: an organization switch to one the user is not a member of. */
+  | 'not_a_member';
 
 export class AuthFetchError extends Error {
   override readonly name = 'AuthFetchError';
@@ -26,8 +62,12 @@ export class AuthFetchError extends Error {
   }
 }
 
-/** `device`: short-lived tokens from the hub; `static`: a configured token; `none`: standalone. */
-export type AuthMode = 'device' | 'static' | 'none';
+/**
+ * `device`: short-lived tokens for the device credential; `user`: short-lived tokens for a
+ * logged-in user (OAuth device authorization grant, refresh tokens, organizations); `static`: a
+ * configured token; `none`: standalone.
+ */
+export type AuthMode = 'device' | 'user' | 'static' | 'none';
 
 export type UnauthorizedReason = 'static_token_expired' | 'credentials_rejected' | 'revoked' | 'rejected_by_hub';
 
@@ -65,6 +105,8 @@ export interface AuthInput {
 export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
   rng: number;
   grant: TokenGrant | undefined;
+  /** Wall time the current token arrived (its lifetime counts from here). */
+  receivedAt: number | undefined;
   /** Wall time of the next proactive refresh. */
   refreshAt: number | undefined;
   /** Someone asked for a token that is not ready yet; answer when it is. */
@@ -77,6 +119,12 @@ export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
   reason: string;
   /** Why the machine is `unauthorized`. */
   unauthorized: UnauthorizedReason | undefined;
+  /** User mode: who is logged in. */
+  user: UserInfo | undefined;
+  /** User mode: the login being approved, while logging in. */
+  login: LoginInProgress | undefined;
+  /** User mode: an organization switch asked for while a refresh was in flight. */
+  pendingOrganization: string | undefined;
 }
 
 export type AuthEvent =
@@ -85,21 +133,62 @@ export type AuthEvent =
   /** The hub refused the current token (close 4001/4002, or an `auth_refresh` answered with an error). */
   | { type: 'token.rejected' }
   /** The hub accepted the current token (a session opened, or `auth_refresh_ack`). */
-  | { type: 'token.accepted' };
+  | { type: 'token.accepted' }
+  /** User mode: start a login (device authorization grant); `cancel_login` gives up on it. */
+  | { type: 'login' }
+  | { type: 'cancel_login' }
+  /** User mode: revoke the session at the hub and forget it here. */
+  | { type: 'logout' }
+  /** User mode: re-scope the token to another organization (tenant). */
+  | { type: 'switch_organization'; organization: string };
 
 /** Events the auth machine sends its parent. */
 export type AuthOutput =
   | { type: 'auth.token'; grant: TokenGrant }
   | { type: 'auth.refreshed'; grant: TokenGrant }
-  | { type: 'auth.unavailable'; reason: UnauthorizedReason };
+  | { type: 'auth.unavailable'; reason: UnauthorizedReason }
+  /** User mode: show this to the user; the login completes when they approve it. */
+  | { type: 'auth.login_prompt'; login: Omit<LoginInProgress, 'deviceCode' | 'intervalMs'> }
+  | { type: 'auth.logged_out'; reason: string }
+  /** User mode: the token is now for another tenant; the connection must reconnect. */
+  | { type: 'auth.tenant_changed'; tenant: string }
+  | { type: 'auth.switch_failed'; organization: string; reason: string };
 
 // Until the connector provides a real one, every fetch fails as a network error would.
-const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh' }>(async () => {
+const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async () => {
   throw new AuthFetchError('network', 'no token fetcher provided');
 });
+const missingStartLogin = fromPromise<Omit<LoginInProgress, never>, { now: number }>(async () => {
+  throw new AuthFetchError('network', 'user login is not configured');
+});
+const missingPollLogin = fromPromise<TokenGrant, { deviceCode: string }>(async () => {
+  throw new AuthFetchError('network', 'user login is not configured');
+});
+const missingRevoke = fromPromise<void, void>(async () => {});
+
+const errorOf = (event: unknown) => (event as { error?: unknown }).error;
+const kindOf = (event: unknown) => {
+  const error = errorOf(event);
+  return error instanceof AuthFetchError ? error.kind : (error as { kind?: string } | undefined)?.kind;
+};
 
 /** The longest delay a Node timer keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A refresh is never scheduled sooner than this after a token arrives (no fetch storms). */
+const MIN_REFRESH_DELAY_MS = 1_000;
+
+/**
+ * The validity a token must have left to be handed out: `minValidityMs`, but at most half its
+ * lifetime, so short-lived tokens (seconds) stay usable.
+ */
+function usableFor(context: AuthContext): boolean {
+  const grant = context.grant;
+  if (grant === undefined) return false;
+  if (grant.expiresAt === undefined) return true;
+  const lifetime = grant.expiresAt - (context.receivedAt ?? grant.expiresAt);
+  const floor = Math.min(context.policy.minValidityMs, lifetime / 2);
+  return grant.expiresAt - context.now() >= floor;
+}
 
 const definitive = (error: unknown) =>
   error instanceof AuthFetchError && (error.kind === 'rejected' || error.kind === 'revoked');
@@ -132,7 +221,7 @@ export const authMachine = setup({
     events: {} as AuthEvent,
     input: {} as AuthInput,
   },
-  actors: { fetchToken: missingFetch },
+  actors: { fetchToken: missingFetch, startLogin: missingStartLogin, pollLogin: missingPollLogin, revokeSession: missingRevoke },
   delays: {
     // The sooner of the next wall-clock check and the refresh time.
     nextCheck: ({ context }) =>
@@ -140,18 +229,27 @@ export const authMachine = setup({
     retryDelay: ({ context }) => context.retryInMs ?? 0,
     // Clamped: Node fires a timer longer than 2^31-1 ms (24.8 days, or Infinity) after 1 ms.
     untilExpiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.grant?.expiresAt ?? Infinity) - context.now())),
+    pollInterval: ({ context }) => context.login?.intervalMs ?? 5_000,
+    untilLoginExpiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.login?.expiresAt ?? 0) - context.now())),
   },
   guards: {
     isStatic: ({ context }) => context.mode === 'static',
     isNone: ({ context }) => context.mode === 'none',
+    isUser: ({ context }) => context.mode === 'user',
+    loggedOutFailure: ({ event }) => kindOf(event) === 'logged_out',
+    // In user mode a definitive refusal ends the session (log in again) rather than the device.
+    sessionEnded: ({ context, event }) => context.mode === 'user' && definitive(errorOf(event)),
+    notAMember: ({ event }) => kindOf(event) === 'not_a_member',
+    loginPending: ({ event }) => kindOf(event) === 'authorization_pending',
+    loginSlowDown: ({ event }) => kindOf(event) === 'slow_down',
+    loginDenied: ({ event }) => kindOf(event) === 'access_denied',
+    loginExpired: ({ event }) => kindOf(event) === 'expired_token',
+    switchQueued: ({ context }) => context.pendingOrganization !== undefined,
     staticExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
-    grantExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
     refreshDue: ({ context }) => context.refreshAt !== undefined && context.now() >= context.refreshAt,
-    usable: ({ context }) =>
-      context.grant !== undefined &&
-      (context.grant.expiresAt === undefined || context.grant.expiresAt - context.now() >= context.policy.minValidityMs),
-    hasUsableGrant: ({ context }) =>
-      context.grant?.expiresAt !== undefined && context.grant.expiresAt - context.now() >= context.policy.minValidityMs,
+    usable: ({ context }) => usableFor(context),
+    hasUsableGrant: ({ context }) => context.grant?.expiresAt !== undefined && usableFor(context),
+    pendingAndUsable: ({ context }) => context.pending && usableFor(context),
     definitiveFailure: ({ event }) => definitive((event as { error?: unknown }).error),
     revokedFailure: ({ event }) => {
       const error = (event as { error?: unknown }).error;
@@ -162,13 +260,40 @@ export const authMachine = setup({
   },
   actions: {
     storeGrant: assign(({ context, event }) => {
-      const grant = (event as { output?: TokenGrant }).output!;
+      const received = (event as { output?: TokenGrant }).output!;
       const [random, rng] = nextRandom(context.rng);
       const now = context.now();
+      // Expiry on the local clock when the lifetime is known: clock skew cannot expire it early.
+      const expiresAt = received.lifetimeMs !== undefined ? now + received.lifetimeMs : received.expiresAt;
+      const grant = { ...received, expiresAt };
       const fraction = context.policy.refreshAt + random * context.policy.refreshJitter;
-      const refreshAt = grant.expiresAt === undefined ? undefined : now + Math.max(0, grant.expiresAt - now) * fraction;
-      return { grant, rng, refreshAt, failures: 0, retryInMs: undefined, reason: 'token_issued' };
+      const refreshAt = expiresAt === undefined ? undefined : now + Math.max(MIN_REFRESH_DELAY_MS, (expiresAt - now) * fraction);
+      return { grant, receivedAt: now, rng, refreshAt, failures: 0, retryInMs: undefined, reason: 'token_issued', user: grant.user ?? context.user, login: undefined };
     }),
+    storeLogin: assign({ login: ({ event }) => (event as { output?: LoginInProgress }).output, reason: 'awaiting_approval' }),
+    slowDown: assign({ login: ({ context }) => context.login && { ...context.login, intervalMs: context.login.intervalMs + 5_000 } }),
+    promptUser: sendParent(({ context }): AuthOutput => {
+      const { deviceCode: _secret, intervalMs: _interval, ...login } = context.login!;
+      return { type: 'auth.login_prompt', login };
+    }),
+    forgetSession: assign((_, params: { reason: string }) => ({
+      grant: undefined,
+      refreshAt: undefined,
+      user: undefined,
+      login: undefined,
+      pendingOrganization: undefined,
+      rejectedOnce: false,
+      reason: params.reason,
+    })),
+    announceLoggedOut: sendParent(({ context }): AuthOutput => ({ type: 'auth.logged_out', reason: context.reason })),
+    queueSwitch: assign({ pendingOrganization: ({ event }) => (event as { organization?: string }).organization }),
+    announceTenant: sendParent(({ context }): AuthOutput => ({ type: 'auth.tenant_changed', tenant: context.user?.organization.id ?? '' })),
+    announceSwitchFailed: sendParent(({ context, event }): AuthOutput => ({
+      type: 'auth.switch_failed',
+      organization: context.pendingOrganization ?? '',
+      reason: kindOf(event) ?? 'failed',
+    })),
+    clearSwitch: assign({ pendingOrganization: undefined }),
     scheduleRetry: assign(({ context, event }) => {
       const error = (event as { error?: unknown }).error;
       const [random, rng] = nextRandom(context.rng);
@@ -179,7 +304,7 @@ export const authMachine = setup({
       return {
         rng,
         failures: context.failures + 1,
-        retryInMs: Math.max(jittered, retryAfter),
+        retryInMs: Math.min(MAX_TIMER_MS, Math.max(jittered, retryAfter)),
         reason: error instanceof AuthFetchError ? `fetch_${error.kind}` : 'fetch_failed',
       };
     }),
@@ -207,6 +332,7 @@ export const authMachine = setup({
     now: input.now,
     rng: input.seed,
     grant: input.staticGrant,
+    receivedAt: input.staticGrant ? input.now() : undefined,
     refreshAt: undefined,
     pending: false,
     rejectedOnce: false,
@@ -214,6 +340,9 @@ export const authMachine = setup({
     retryInMs: undefined,
     reason: 'starting',
     unauthorized: undefined,
+    user: undefined,
+    login: undefined,
+    pendingOrganization: undefined,
   }),
   initial: 'initializing',
   on: {
@@ -272,6 +401,8 @@ export const authMachine = setup({
         input: { attempt: 'initial' as const },
         onDone: { target: 'active', actions: 'storeGrant' },
         onError: [
+          { guard: 'loggedOutFailure', target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'not_logged_in' } } },
+          { guard: 'sessionEnded', target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
           { guard: 'revokedFailure', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'revoked' } } },
           { guard: 'definitiveFailure', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } } },
           { target: 'inactive', actions: 'scheduleRetry' },
@@ -279,7 +410,70 @@ export const authMachine = setup({
       },
       on: {
         'token.request': { actions: 'markPending' },
+        logout: { guard: 'isUser', target: 'loggingOut' },
       },
+    },
+
+    // User mode, no session: a connection waits (its request stays pending) until a login.
+    loggedOut: {
+      on: {
+        'token.request': { actions: 'markPending' },
+        login: { target: 'loggingIn' },
+      },
+    },
+
+    // RFC 8628: get a user code, show it, poll the token endpoint until the user approves.
+    loggingIn: {
+      on: {
+        'token.request': { actions: 'markPending' },
+        cancel_login: { target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_cancelled' } } },
+        logout: { target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_cancelled' } } },
+      },
+      initial: 'starting',
+      states: {
+        starting: {
+          invoke: {
+            id: 'startLogin',
+            src: 'startLogin',
+            input: ({ context }) => ({ now: context.now() }),
+            onDone: { target: 'waiting', actions: ['storeLogin', 'promptUser'] },
+            onError: { target: '#auth.loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_failed' } } },
+          },
+        },
+        waiting: {
+          after: {
+            pollInterval: { target: 'polling' },
+            untilLoginExpiry: { target: '#auth.loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_expired' } } },
+          },
+        },
+        polling: {
+          invoke: {
+            id: 'pollLogin',
+            src: 'pollLogin',
+            input: ({ context }) => ({ deviceCode: context.login!.deviceCode }),
+            onDone: { target: '#auth.active', actions: 'storeGrant' },
+            onError: [
+              { guard: 'loginPending', target: 'waiting' },
+              { guard: 'loginSlowDown', target: 'waiting', actions: 'slowDown' },
+              { guard: 'loginDenied', target: '#auth.loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_denied' } } },
+              { guard: 'loginExpired', target: '#auth.loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_expired' } } },
+              // A network error or a 5xx while polling: keep polling at the same pace.
+              { target: 'waiting' },
+            ],
+          },
+        },
+      },
+    },
+
+    // Revoke at the hub (best effort), forget locally, whatever the hub answered.
+    loggingOut: {
+      invoke: {
+        id: 'revokeSession',
+        src: 'revokeSession',
+        onDone: { target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'logged_out' } }, 'announceLoggedOut'] },
+        onError: { target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'logged_out' } }, 'announceLoggedOut'] },
+      },
+      on: { 'token.request': { actions: 'markPending' } },
     },
 
     // The cloud is unreachable and no token is valid; credentials are kept and retried.
@@ -287,12 +481,15 @@ export const authMachine = setup({
       after: { retryDelay: { target: 'attempting' } },
       on: {
         'token.request': { actions: 'markPending' },
+        logout: { guard: 'isUser', target: 'loggingOut' },
       },
     },
 
     active: {
       // What `valid` and `waiting` share (both hold a token); `refreshing` overrides both.
       on: {
+        logout: { guard: 'isUser', target: 'loggingOut' },
+        switch_organization: { guard: 'isUser', target: '.switching', actions: 'queueSwitch' },
         'token.request': [
           { guard: 'usable', actions: 'answer' },
           { target: '.refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
@@ -305,8 +502,12 @@ export const authMachine = setup({
       initial: 'valid',
       states: {
         valid: {
-          // Whoever waited for a token gets it as soon as there is one.
-          always: { guard: 'pending', actions: ['answer', 'clearPending'] },
+          // Whoever waited for a token gets it as soon as there is one; a queued switch goes next.
+          always: [
+            { guard: 'switchQueued', target: 'switching' },
+            // A token that just arrived always has its lifetime left (counted from receipt).
+            { guard: 'pendingAndUsable', actions: ['answer', 'clearPending'] },
+          ],
           after: {
             nextCheck: [
               { guard: 'refreshDue', target: 'refreshing', actions: { type: 'setReason', params: { reason: 'refresh_due' } } },
@@ -321,6 +522,7 @@ export const authMachine = setup({
             input: { attempt: 'refresh' as const },
             onDone: { target: 'valid', actions: ['storeGrant', 'announceRefresh'] },
             onError: [
+              { guard: 'sessionEnded', target: '#auth.loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
               { guard: 'revokedFailure', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'revoked' } } },
               { guard: 'definitiveFailure', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } } },
               { guard: 'hasUsableGrant', target: 'waiting', actions: 'scheduleRetry' },
@@ -331,15 +533,40 @@ export const authMachine = setup({
             'token.request': { actions: 'markPending' },
             // The refresh in flight already answers this.
             'token.rejected': { actions: 'discardGrant' },
+            // Wait for the refresh, then switch: one fetch in flight at a time.
+            switch_organization: { guard: 'isUser', actions: 'queueSwitch' },
+          },
+        },
+        // User mode: a token for another organization; connections wait for it.
+        switching: {
+          invoke: {
+            id: 'fetchToken',
+            src: 'fetchToken',
+            input: ({ context }) => ({ attempt: 'refresh' as const, organization: context.pendingOrganization! }),
+            onDone: { target: 'valid', actions: ['storeGrant', 'clearSwitch', 'announceTenant'] },
+            onError: [
+              { guard: 'sessionEnded', target: '#auth.loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
+              // Not a member, or a passing failure: the current organization stays.
+              { target: 'valid', actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'switch_failed' } }] },
+            ],
+          },
+          on: {
+            'token.request': { actions: 'markPending' },
+            'token.rejected': {},
+            switch_organization: { actions: 'queueSwitch' },
           },
         },
         // A refresh failed for a passing reason; the current token is still good for now, so
         // whoever asked during the refresh gets it rather than waiting out the retry.
         waiting: {
-          always: { guard: 'pending', actions: ['answer', 'clearPending'] },
+          always: { guard: 'pendingAndUsable', actions: ['answer', 'clearPending'] },
+          on: {
+            // Too little left to hand out: wait for the retry the hub asked for, not sooner.
+            'token.request': [{ guard: 'usable', actions: 'answer' }, { actions: 'markPending' }],
+          },
           after: {
             retryDelay: { target: 'refreshing', actions: { type: 'setReason', params: { reason: 'retry' } } },
-            untilExpiry: { guard: 'grantExpired', target: '#auth.inactive' },
+            untilExpiry: { guard: 'staticExpired', target: '#auth.inactive' },
           },
         },
       },

@@ -58,6 +58,8 @@ export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
   rng: number;
   /** The token for the current attempt, from the auth machine. */
   token: string | undefined;
+  /** The token this session's `connect` carried; a newer `token` goes in-band once connected. */
+  sentToken: string | undefined;
   /** Sequence of in-band `auth_refresh` messages; their ids are `auth_refresh:<n>`. */
   refreshSeq: number;
   /** Incremented on every attempt; socket events of older attempts are ignored. */
@@ -87,8 +89,12 @@ export type ConnectionEvent =
   | { type: 'send'; message: Outbound }
   | { type: 'send_frame'; frame: string }
   | { type: 'link.dead'; reason: 'heartbeat_timeout' | 'sleep_detected' }
-  /** The auth machine's answer to `connection.token_needed`. */
-  | { type: 'token.granted'; token: string }
+  /** The auth machine's answer to `connection.token_needed`; a user token names its tenant. */
+  | { type: 'token.granted'; token: string; tenantId?: string }
+  /** The token is now for another tenant (an organization switch): reconnect there. */
+  | { type: 'tenant.changed'; tenantId: string }
+  /** The user logged out: drop the session and wait for a token again. */
+  | { type: 'credentials.revoked' }
   | { type: 'token.unavailable'; reason: UnauthorizedReason }
   /** A fresh token from a proactive refresh: sent in-band on an open session. */
   | { type: 'token.refreshed'; token: string }
@@ -156,16 +162,30 @@ export const connectionMachine = setup({
     setReason: assign((_, params: { reason: ConnectionReason }) => ({ reason: params.reason })),
     resetAttempts: assign({ attempt: 0, lastRetryImmediate: false }),
     startFresh: assign({ attempt: 1, lastRetryImmediate: false, outageSince: undefined, hubError: undefined }),
-    sendConnect: sendTo('socket', ({ context }): SocketCommand => ({
-      type: 'socket.send',
-      message: {
-        type: 'connect',
-        device_id: context.deviceId,
-        tenant_id: context.tenantId,
-        token: context.token ?? '',
-        ...(context.client && { client: context.client }),
-      },
-    })),
+    sendConnect: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ sentToken: context.token });
+      enqueue.sendTo('socket', {
+        type: 'socket.send',
+        message: {
+          type: 'connect',
+          device_id: context.deviceId,
+          tenant_id: context.tenantId,
+          token: context.token ?? '',
+          ...(context.client && { client: context.client }),
+        },
+      } satisfies SocketCommand);
+    }),
+    keepRefreshedToken: assign(({ event }) => (event.type === 'token.refreshed' ? { token: event.token } : {})),
+    // A refresh that landed during the handshake: the session opened on the older token.
+    sendNewerToken: enqueueActions(({ context, enqueue }) => {
+      if (context.token === undefined || context.token === context.sentToken) return;
+      const refreshSeq = context.refreshSeq + 1;
+      enqueue.assign({ refreshSeq, sentToken: context.token });
+      enqueue.sendTo('socket', {
+        type: 'socket.send',
+        message: { type: 'auth_refresh', id: `auth_refresh:${refreshSeq}`, token: context.token },
+      } satisfies SocketCommand);
+    }),
     storeSession: assign(({ event }) => {
       if (event.type !== 'socket.frame' || event.message.type !== 'connect_ack') return {};
       const ack = event.message;
@@ -227,11 +247,14 @@ export const connectionMachine = setup({
     })),
     requestToken: sendParent({ type: 'connection.token_needed' } satisfies ConnectionOutput),
     reportTokenRejected: sendParent({ type: 'connection.token_rejected' } satisfies ConnectionOutput),
-    storeToken: assign(({ event }) => (event.type === 'token.granted' ? { token: event.token } : {})),
+    storeToken: assign(({ event }) =>
+      event.type === 'token.granted' ? { token: event.token, ...(event.tenantId !== undefined && { tenantId: event.tenantId }) } : {},
+    ),
+    setTenant: assign(({ event }) => (event.type === 'tenant.changed' ? { tenantId: event.tenantId } : {})),
     sendAuthRefresh: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'token.refreshed') return;
       const refreshSeq = context.refreshSeq + 1;
-      enqueue.assign({ token: event.token, refreshSeq });
+      enqueue.assign({ token: event.token, sentToken: event.token, refreshSeq });
       enqueue.sendTo('socket', {
         type: 'socket.send',
         message: { type: 'auth_refresh', id: `auth_refresh:${refreshSeq}`, token: event.token },
@@ -246,6 +269,7 @@ export const connectionMachine = setup({
       ...rest,
       rng: seed,
       token: undefined,
+      sentToken: undefined,
       refreshSeq: 0,
       generation: 0,
       attempt: 1,
@@ -296,6 +320,12 @@ export const connectionMachine = setup({
         input: ({ context }): SocketActorInput => ({ url: context.url!, generation: context.generation }),
       },
       on: {
+        // Nothing of the old tenant may arrive after a switch: this socket goes before any other opens.
+        'tenant.changed': { target: 'authorizing', actions: ['setTenant', { type: 'setReason', params: { reason: 'tenant_changed' } }] },
+        'credentials.revoked': { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'logged_out' } } },
+        // The auth machine gave up for good (a static token expired, a revocation): end the session.
+        'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
+        'token.refreshed': { actions: 'keepRefreshedToken' },
         'socket.closed': [
           { guard: not('current') },
           {
@@ -342,7 +372,8 @@ export const connectionMachine = setup({
           states: {
             opening: {
               on: {
-                'socket.open': { guard: 'current', target: 'handshaking' },
+                // The token is confirmed now, not when the attempt began: opening may have taken a while.
+                'socket.open': { guard: 'current', target: 'confirming' },
                 // Closed before it opened: refused or unreachable (no close code to go by).
                 'socket.closed': {
                   guard: 'current',
@@ -350,6 +381,10 @@ export const connectionMachine = setup({
                   actions: ['recordClose', { type: 'scheduleRetry', params: { reason: 'connection_refused' } }],
                 },
               },
+            },
+            confirming: {
+              entry: 'requestToken',
+              on: { 'token.granted': { target: 'handshaking', actions: 'storeToken' } },
             },
             handshaking: {
               entry: 'sendConnect',
@@ -370,7 +405,7 @@ export const connectionMachine = setup({
           },
         },
         connected: {
-          entry: 'notifyUp',
+          entry: ['notifyUp', 'sendNewerToken'],
           exit: 'notifyDown',
           after: { stableAfter: { actions: 'resetAttempts' } },
           on: {

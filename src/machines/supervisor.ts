@@ -44,6 +44,10 @@ export interface SupervisorContext extends SupervisorInput {
 /** Events the host sends to the supervisor. */
 export type HostEvent =
   | { type: 'connect' }
+  | { type: 'login' }
+  | { type: 'cancel_login' }
+  | { type: 'logout' }
+  | { type: 'switch_organization'; organization: string }
   | { type: 'disconnect' }
   | { type: 'send'; message: Outbound }
   | { type: 'send_frame'; frame: string }
@@ -56,6 +60,7 @@ export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | A
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
   | { type: 'message'; message: Message }
+  | Extract<AuthOutput, { type: 'auth.login_prompt' | 'auth.logged_out' | 'auth.tenant_changed' | 'auth.switch_failed' }>
   | { type: 'child.restarted'; child: ChildName; error: string }
   | { type: 'child.failed'; child: ChildName; error: string };
 
@@ -149,10 +154,17 @@ export const supervisorMachine = setup({
     askForToken: sendToChild('auth', () => ({ type: 'token.request' })),
     reportRejection: sendToChild('auth', () => ({ type: 'token.rejected' })),
     confirmToken: sendToChild('auth', () => ({ type: 'token.accepted' })),
-    grantToken: sendToChild('connection', ({ event }) => ({
-      type: 'token.granted',
-      token: (event as Extract<AuthOutput, { type: 'auth.token' }>).grant.token,
+    grantToken: sendToChild('connection', ({ event }) => {
+      const { grant } = event as Extract<AuthOutput, { type: 'auth.token' }>;
+      return { type: 'token.granted', token: grant.token, ...(grant.user && { tenantId: grant.user.organization.id }) };
+    }),
+    changeTenant: sendToChild('connection', ({ event }) => ({
+      type: 'tenant.changed',
+      tenantId: (event as Extract<AuthOutput, { type: 'auth.tenant_changed' }>).tenant,
     })),
+    dropSession: sendToChild('connection', () => ({ type: 'credentials.revoked' })),
+    forwardToAuth: sendToChild('auth', ({ event }) => event),
+    emitAuthEvent: emit(({ event }) => event as Extract<SupervisorEmitted, { type: `auth.${string}` }>),
     refuseToken: sendToChild('connection', ({ event }) => ({
       type: 'token.unavailable',
       reason: (event as Extract<AuthOutput, { type: 'auth.unavailable' }>).reason,
@@ -255,6 +267,14 @@ export const supervisorMachine = setup({
     'auth.token': { actions: ['tokenAnswered', 'grantToken'] },
     'auth.unavailable': { actions: ['tokenAnswered', 'refuseToken'] },
     'auth.refreshed': { actions: 'passRefreshedToken' },
+    'auth.tenant_changed': { actions: ['changeTenant', 'emitAuthEvent'] },
+    'auth.logged_out': { actions: ['dropSession', 'emitAuthEvent'] },
+    'auth.login_prompt': { actions: 'emitAuthEvent' },
+    'auth.switch_failed': { actions: 'emitAuthEvent' },
+    login: { actions: 'forwardToAuth' },
+    cancel_login: { actions: 'forwardToAuth' },
+    logout: { actions: 'forwardToAuth' },
+    switch_organization: { actions: 'forwardToAuth' },
     'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken'] },
     'connection.down': { actions: ['forgetSession', 'resumeHeartbeat'] },
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'emitMessage'] },

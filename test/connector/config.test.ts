@@ -47,6 +47,10 @@ describe('connector configuration', () => {
     expect(parseConnectorConfig(connectorConfigFromEnv({ CLOUD_TOKEN: 'tok' })).url).toBeUndefined();
   });
 
+  it('refuses a refresh policy that could refresh after expiry', () => {
+    expect(issuesOf({ url: 'ws://h/v1/connect', credential: 'c', authPolicy: { refreshAt: 0.9, refreshJitter: 0.5 } })).toEqual(['authPolicy']);
+  });
+
   it('refuses a non-numeric timeout from the environment by name', () => {
     expect(issuesOf(connectorConfigFromEnv({ CLOUDTETHER_CONNECT_TIMEOUT_MS: 'soon' }))).toEqual(['connectTimeoutMs']);
   });

@@ -8,6 +8,8 @@ import { createConnector, type Connector } from '../../src/connector/connector.t
 import { authMachine } from '../../src/machines/auth.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
+import { createMemoryStorage } from '../../src/adapters/storage.ts';
+import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
@@ -38,7 +40,8 @@ const encode = (m: Parameters<typeof codec.encode>[0]) => {
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 /** A JWT-shaped token with an `exp` (unsigned: the connector only decodes it). */
 const jwt = (expMs: number, n: number) => `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(expMs / 1000), jti: `t${n}` })}.c2ln`;
-const expOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp * 1000;
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; tenant?: string };
+const expOf = (token: string) => claimsOf(token).exp * 1000;
 
 const authCoverage = createTransitionCoverage(authMachine, 'auth');
 const connectionCoverage = createTransitionCoverage(connectionMachine, 'connection');
@@ -48,11 +51,20 @@ interface Model {
   definitive: boolean;
 }
 
+const ORGS = [
+  { id: 'org-a', name: 'Acme', role: 'owner' },
+  { id: 'org-b', name: 'Globex', role: 'member' },
+];
+
 class World {
   readonly clock = new SimulatedClock();
   slept = 0;
   readonly net = createMemoryNetwork();
-  readonly pending: Array<{ resolve: (r: HttpResponse) => void; reject: (e: unknown) => void; done: boolean }> = [];
+  readonly pending: Array<{ path: string; resolve: (r: HttpResponse) => void; reject: (e: unknown) => void; done: boolean }> = [];
+  /** User mode: the organization the next token is for. */
+  organization = ORGS[0]!;
+  /** User mode: logged-out states are allowed (never logged in, or a logout or ended session since). */
+  loggedOutAllowed = true;
   inFlight = 0;
   violations: string[] = [];
   tokens = 0;
@@ -63,16 +75,16 @@ class World {
   readonly connector: Connector;
 
   /** `staticLifetimeMs`: null for a static token that never expires; may be negative (expired). */
-  constructor(readonly mode: 'device' | 'static' | 'none', staticLifetimeMs: number | null) {
+  constructor(readonly mode: 'device' | 'user' | 'static' | 'none', staticLifetimeMs: number | null, storedSession = false) {
     this.staticExpiry = staticLifetimeMs === null ? undefined : START + staticLifetimeMs;
     this.clock.set(START);
     const now = () => this.clock.now() + this.slept;
     const http: HttpAdapter = {
-      request: ({ signal }) =>
+      request: ({ signal, url }) =>
         new Promise((resolve, reject) => {
           if (this.inFlight > 0) this.violations.push('a second token fetch started while one was in flight');
           this.inFlight++;
-          const entry = { resolve, reject, done: false };
+          const entry = { path: new URL(url).pathname, resolve, reject, done: false };
           const finish = () => {
             if (!entry.done) this.inFlight--;
             entry.done = true;
@@ -97,6 +109,9 @@ class World {
             if (frame.type === 'connect' && this.mode !== 'none') {
               const exp = expiryOf(frame.token);
               if (exp !== undefined && exp <= now()) this.violations.push(`connect with a token expired ${now() - exp} ms ago`);
+              // A user token is for one organization: the connection must go to that tenant.
+              const tenant = frame.token === 'static-token' ? undefined : claimsOf(frame.token).tenant;
+              if (tenant !== undefined && tenant !== frame.tenant_id) this.violations.push(`connect to tenant ${frame.tenant_id} with a token for ${tenant}`);
             }
             conn.send(data);
           },
@@ -115,12 +130,16 @@ class World {
     const config =
       mode === 'device'
         ? { ...base, credential: 'secret' }
+        : mode === 'user'
+          ? { ...base, userLogin: true }
         : mode === 'static'
           ? { ...base, token: 'static-token', ...(this.staticExpiry !== undefined && { tokenExpiresAt: this.staticExpiry }) }
           : {};
+    this.loggedOutAllowed = !storedSession;
     this.connector = createConnector(config, {
       socket: adapter,
       http,
+      secrets: createSecretStore(createMemoryStorage(storedSession ? { refresh_token: 'rt0' } : {})),
       clock: { now, setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms), clearTimeout: (id) => this.clock.clearTimeout(id as number) },
       inspect: (event) => {
         authCoverage.inspect(event);
@@ -189,6 +208,10 @@ const cmd = (name: string, check: (m: Readonly<Model>, w?: World) => boolean, ru
 
 function checkInvariants(m: Model, w: World) {
   expect(w.violations).toEqual([]);
+  if (w.mode === 'user' && w.connector.status.auth.state === 'logged_out') {
+    expect(w.loggedOutAllowed, `logged out (${w.connector.status.auth.reason}) with no logout, denial or ended session`).toBe(true);
+  }
+  if (w.mode === 'user' && w.connector.status.auth.state === 'valid') w.loggedOutAllowed = false;
   const status = w.connector.status;
   const now = w.clock.now() + w.slept;
   if (status.auth.state === 'unauthorized') {
@@ -204,19 +227,26 @@ function checkInvariants(m: Model, w: World) {
 const authContext = (w: World) =>
   (w.connector.actor.system.get('auth') as { getSnapshot(): { context: { refreshAt?: number; retryInMs?: number; grant?: { expiresAt?: number } } } } | undefined)?.getSnapshot().context;
 
-const respond = (w: World, response: HttpResponse | Error) => {
-  const next = w.pending.find((p) => !p.done);
+const respond = (w: World, response: HttpResponse | Error, path?: string) => {
+  const next = w.pending.find((p) => !p.done && (path === undefined || p.path === path));
   if (!next) return;
   if (response instanceof Error) next.reject(response);
   else next.resolve(response);
 };
-const hasPending = (w: World) => w.pending.some((p) => !p.done);
+const hasPending = (w: World, path?: string) => w.pending.some((p) => !p.done && (path === undefined || p.path === path));
 
 function commands(world: () => World) {
   const token = (lifetimeMs: number) =>
-    cmd(`token ok (${lifetimeMs} ms)`, () => hasPending(world()), (_m, w) =>
-      respond(w, { status: 200, headers: {}, body: { access_token: jwt(w.clock.now() + w.slept + lifetimeMs, ++w.tokens) } }),
-    );
+    cmd(`token ok (${lifetimeMs} ms)`, () => hasPending(world()), (_m, w) => {
+      const next = w.pending.find((p) => !p.done)!;
+      if (next.path === '/v1/oauth/device_authorization') {
+        return respond(w, { status: 200, headers: {}, body: { device_code: 'dc', user_code: 'ABCD-EFGH', verification_uri: 'http://hub.test/v1/oauth/verify', expires_in: 600, interval: 5 } });
+      }
+      const exp = w.clock.now() + w.slept + lifetimeMs;
+      if (w.mode !== 'user') return respond(w, { status: 200, headers: {}, body: { access_token: jwt(exp, ++w.tokens) } });
+      const access = `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(exp / 1000), jti: `t${++w.tokens}`, tenant: w.organization.id })}.c2ln`;
+      respond(w, { status: 200, headers: {}, body: { access_token: access, refresh_token: `rt${w.tokens}`, user_id: 'u-1', organization: w.organization, organizations: ORGS } });
+    });
   const fail = (name: string, response: () => HttpResponse | Error, definitive = false) =>
     cmd(`token ${name}`, () => hasPending(world()), (m, w) => {
       if (definitive) m.definitive = true;
@@ -293,6 +323,42 @@ function commands(world: () => World) {
         ),
       ),
       w(2, fc.constant(cmd('network drops the socket', () => true, (_m, w) => void w.net.latest()?.drop()))),
+      // User mode: the host and the user.
+      w(2, fc.constant(cmd('host: login', () => world().mode === 'user', (_m, w) => void w.connector.actor.send({ type: 'login' })))),
+      w(1, fc.constant(cmd('host: cancel login', () => world().mode === 'user', (_m, w) => {
+        w.loggedOutAllowed = true;
+        w.connector.actor.send({ type: 'cancel_login' });
+      }))),
+      w(1, fc.constant(cmd('host: logout', () => world().mode === 'user', (_m, w) => {
+        w.loggedOutAllowed = true;
+        w.connector.actor.send({ type: 'logout' });
+      }))),
+      w(
+        2,
+        fc.constantFrom('org-a', 'org-b', 'org-zzz').map((org) =>
+          cmd(`host: switch to ${org}`, () => world().mode === 'user', (_m, w) => void w.connector.actor.send({ type: 'switch_organization', organization: org })),
+        ),
+      ),
+      w(
+        3,
+        fc.constantFrom('authorization_pending', 'slow_down', 'access_denied', 'expired_token').map((error) =>
+          cmd(`login poll: ${error}`, () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user', (_m, w) => {
+            if (error === 'access_denied' || error === 'expired_token') w.loggedOutAllowed = true;
+            respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
+          }),
+        ),
+      ),
+      w(
+        1,
+        fc.constantFrom('invalid_grant', 'invalid_scope').map((error) =>
+          cmd(`token: ${error}`, () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user', (_m, w) => {
+            if (error === 'invalid_grant') w.loggedOutAllowed = true;
+            respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
+          }),
+        ),
+      ),
+      // The next user token is for the organization a switch asked for (the hub re-scopes it).
+      w(1, fc.constantFrom(...ORGS).map((org) => cmd(`hub scopes tokens to ${org.id}`, () => world().mode === 'user', (_m, w) => void (w.organization = org)))),
       w(1, fc.constant(cmd('host connects', () => true, (_m, w) => void w.connector.actor.send({ type: 'connect' })))),
     ),
   ];
@@ -316,23 +382,43 @@ describe('auth + connection, model-based', () => {
         return command;
       });
     // Directed walks into windows random runs rarely hit; they run on top of the random ones.
-    const examples: Array<['device', null, Iterable<Command>]> = [
+    type Example = ['device' | 'user', null, boolean, Iterable<Command>];
+    const examples: Example[] = [
       // A transient refresh failure while the token is still good (active.waiting), then a
       // reconnect, a refusal, and a second refusal inside that window.
-      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 20', 'network drops the socket', 'advance to the connection retry', 'token ok (120000 ms)', 'hub: token expired (4002)', 'token 429 retry-after 20', 'hub: token expired (4002)')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 20', 'network drops the socket', 'advance to the connection retry', 'token ok (120000 ms)', 'hub: token expired (4002)', 'token 429 retry-after 20', 'hub: token expired (4002)')],
       // Waiting past expiry (Retry-After longer than the token lasts), and a wake-up inside it.
-      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'advance to 0 ms before expiry')],
-      ['device', null, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'sleep 60000', 'network drops the socket', 'advance to the connection retry')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'advance to 0 ms before expiry')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 429 retry-after 120', 'sleep 60000', 'network drops the socket', 'advance to the connection retry')],
       // The hub refuses the old token while a first token is being fetched again (attempting).
-      ['device', null, sequence('token ok (20000 ms)', 'advance to the refresh point', 'token 500', 'advance to 0 ms before expiry', 'advance to the auth retry', 'hub: token expired (4002)')],
+      ['device', null, false, sequence('token ok (20000 ms)', 'advance to the refresh point', 'token 500', 'advance to 0 ms before expiry', 'advance to the auth retry', 'hub: token expired (4002)')],
+      // User login: code, pending, slow_down, then approval; requests while logging in.
+      ['user', null, false, sequence('host: login', 'token ok (120000 ms)', 'advance 5000', 'login poll: authorization_pending', 'advance 5000', 'login poll: slow_down', 'advance 30000', 'token ok (120000 ms)')],
+      ['user', null, false, sequence('host: login', 'token ok (120000 ms)', 'advance 5000', 'login poll: access_denied')],
+      ['user', null, false, sequence('host: login', 'token ok (120000 ms)', 'advance 5000', 'login poll: expired_token')],
+      // A stored session the hub no longer honours.
+      ['user', null, true, sequence('token: invalid_grant')],
+      // Switching: ok, not a member, a request and a refusal during the switch, a switch queued behind a refresh.
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: switch to org-b', 'network drops the socket', 'advance to the connection retry', 'hub: token expired (4002)', 'host: switch to org-a', 'hub scopes tokens to org-b', 'token ok (120000 ms)')],
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: switch to org-zzz', 'token: invalid_scope', 'host: switch to org-b', 'token 500')],
+      ['user', null, true, sequence('token ok (120000 ms)', 'advance to the refresh point', 'host: switch to org-b', 'token ok (120000 ms)', 'token ok (120000 ms)')],
+      // Logout from a session, from a retry, and one whose revocation fails; a request meanwhile.
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: logout', 'network drops the socket', 'advance to the connection retry', 'token ok (120000 ms)')],
+      ['user', null, true, sequence('token 500', 'host: logout', 'token network')],
+      // The session ends at a refresh; the hub refuses a token while a switch is in flight.
+      ['user', null, true, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token: invalid_grant')],
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: switch to org-b', 'hub: token expired (4002)')],
+      // A connection retry that comes due while the user is logging in (after a logout).
+      ['user', null, true, sequence('token ok (120000 ms)', 'hub: token expired (4002)', 'host: logout', 'token ok (120000 ms)', 'host: login', 'advance to the connection retry')],
     ];
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<'device' | 'static' | 'none'>('device', 'device', 'device', 'static', 'none'),
+        fc.constantFrom<'device' | 'user' | 'static' | 'none'>('device', 'device', 'device', 'user', 'user', 'user', 'static', 'none'),
         fc.constantFrom<number | null>(null, -60_000, 30_000, 600_000, 30 * 86_400_000),
+        fc.boolean(),
         fc.commands(arbitraries, { maxCommands: 60, size: 'large' }),
-        async (mode, staticLifetimeMs, cmds) => {
-          world = new World(mode, staticLifetimeMs);
+        async (mode, staticLifetimeMs, storedSession, cmds) => {
+          world = new World(mode, staticLifetimeMs, storedSession);
           const model: Model = { definitive: false };
           world.connector.start();
           await world.settle();

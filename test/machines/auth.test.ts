@@ -196,3 +196,39 @@ describe('auth machine on Node timers', () => {
     }
   });
 });
+
+describe('auth machine: review regressions', () => {
+  it('counts a token\'s lifetime from receipt: a device clock ahead of the hub causes no fetch storm', async () => {
+    const f = authFixture();
+    // The hub's clock is 2 min behind: by ours the token "expired" a minute ago, yet it lasts 60 s.
+    f.fetch.open()[0]!.resolve({ token: 'skewed', expiresAt: f.now() - 60_000, lifetimeMs: 60_000 });
+    await f.settle();
+    expect(f.ctx().grant!.expiresAt).toBe(f.now() + 60_000);
+    await f.advance(10_000);
+    expect(f.fetch.calls).toHaveLength(1);
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token').at(-1)).toMatchObject({ grant: { token: 'skewed' } });
+  });
+
+  it('never schedules a retry past what a Node timer can hold, whatever Retry-After says', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.reject(new AuthFetchError('rate_limited', 'later', 30 * 86_400_000));
+    await f.settle();
+    expect(f.state()).toBe('inactive');
+    expect(f.ctx().retryInMs).toBe(2 ** 31 - 1);
+  });
+
+  it('waits out Retry-After while waiting, even when the token gets too short to hand out', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    await f.advance(f.ctx().refreshAt! - f.now());
+    f.fetch.open()[0]!.reject(new AuthFetchError('rate_limited', 'slow down', 60_000));
+    await f.settle();
+    expect(f.state()).toEqual({ active: 'waiting' });
+    f.sleep(f.ctx().grant!.expiresAt! - f.now() - 1_000); // 1 s left: below the floor
+    f.child.send({ type: 'token.request' });
+    expect(f.sent('auth.token')).toHaveLength(0); // not handed out…
+    expect(f.fetch.calls).toHaveLength(2); // …and no fetch before the hub's Retry-After
+  });
+});

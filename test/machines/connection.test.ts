@@ -257,8 +257,9 @@ describe('connection machine', () => {
     expect(f.ctx().reason).toBe(reason);
     expect(f.sent('connection.token_rejected')).toHaveLength(1);
     await f.advance(f.ctx().retryInMs!);
-    // The next attempt asks for a token again before it opens a socket.
-    expect(f.sent('connection.token_needed')).toHaveLength(2);
+    // Each attempt asks for a token before it opens a socket, and confirms it once open:
+    // two for the first attempt, and the second attempt's first.
+    expect(f.sent('connection.token_needed')).toHaveLength(3);
     expect(f.net.peers).toHaveLength(2);
   });
 
@@ -281,6 +282,43 @@ describe('connection machine', () => {
     expect(sent).toMatchObject({ type: 'auth_refresh', id: 'auth_refresh:1', token: 'fresh-token' });
     expect(f.name()).toBe('connected');
     expect(f.net.peers).toHaveLength(1);
+  });
+
+  it('confirms the token once the socket is open, and connects with the confirmed one', async () => {
+    const clock = new SimulatedClock();
+    const net = createMemoryNetwork();
+    let n = 0;
+    const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: net.adapter }) } });
+    const h = underParent(logic, connectionFixture().input, clock, (event) =>
+      event.type === 'connection.token_needed' ? { type: 'token.granted', token: `token-${++n}` } : undefined,
+    );
+    h.child.send({ type: 'connect' });
+    await flush();
+    net.latest()!.accept(); // opening took a while: the token is asked for again
+    expect(n).toBe(2);
+    expect(JSON.parse(net.latest()!.received[0]!)).toMatchObject({ type: 'connect', token: 'token-2' });
+  });
+
+  it('sends a token refreshed during the handshake in-band as soon as the session is up', async () => {
+    const f = connectionFixture();
+    f.child.send({ type: 'connect' });
+    await flush();
+    const peer = f.net.latest()!;
+    peer.accept();
+    f.child.send({ type: 'token.refreshed', token: 'newer-token' }); // before connect_ack
+    expect(peer.received.map((r) => JSON.parse(r).type)).toEqual(['connect']);
+    f.ack();
+    expect(JSON.parse(peer.received.at(-1)!)).toMatchObject({ type: 'auth_refresh', token: 'newer-token' });
+  });
+
+  it('ends a live session when the auth machine gives up for good', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.child.send({ type: 'token.unavailable', reason: 'static_token_expired' });
+    expect(f.name()).toBe('failed');
+    expect(f.ctx().reason).toBe('static_token_expired');
+    await flush();
+    expect(f.net.live()).toBe(0);
   });
 
   it('keeps the hub error message from a refused handshake', async () => {
