@@ -72,10 +72,12 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
  * looked up in the system, where a child spawned in this same transition is already registered
  * and a failed one is already gone.
  */
-function sendToChild<E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E) {
+function sendToChild<E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined) {
   return ({ context, event, system }: { context: SupervisorContext; event: SupervisorEvent; system: ActorSystem<any> }): void => {
     const target = system.get(child) as AnyActorRef | undefined;
-    if (target?.getSnapshot().status === 'active') target.send(make({ context, event }));
+    if (target?.getSnapshot().status !== 'active') return;
+    const message = make({ context, event });
+    if (message) target.send(message);
   };
 }
 
@@ -148,7 +150,7 @@ export const supervisorMachine = setup({
     spawnAuth: spawnChild('auth', { id: 'auth', systemId: 'auth', input: ({ context }) => context.auth }),
     stopAuth: stopChild('auth'),
     // A fresh auth child fetches its own first token; ask it again if the connection was waiting.
-    resumeAuth: sendToChild('auth', ({ context }) => (context.tokenWanted ? { type: 'token.request' } : { type: 'token.accepted' })),
+    resumeAuth: sendToChild('auth', ({ context }) => (context.tokenWanted ? { type: 'token.request' } : undefined)),
     wantToken: assign({ tokenWanted: true }),
     tokenAnswered: assign({ tokenWanted: false }),
     askForToken: sendToChild('auth', () => ({ type: 'token.request' })),
