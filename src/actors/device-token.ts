@@ -78,8 +78,10 @@ export function tokenTiming(token: string, expiresIn?: unknown): { expiresAt: nu
   } catch {
     // not a JWT
   }
-  const fromResponse = typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn * 1000 : undefined;
-  const lifetimeMs = exp !== undefined && iat !== undefined && exp > iat ? exp - iat : fromResponse;
+  // NumericDates are whole seconds: `iat` and `exp` may each be truncated, so up to a second of
+  // `exp - iat` may already be gone on arrival. Count on the shorter lifetime.
+  const fromResponse = typeof expiresIn === 'number' && expiresIn > 0 ? conservative(expiresIn * 1000) : undefined;
+  const lifetimeMs = exp !== undefined && iat !== undefined && exp > iat ? conservative(exp - iat) : fromResponse;
   return { expiresAt: exp, lifetimeMs };
 }
 
@@ -91,6 +93,10 @@ export function tokenExpiry(token: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+function conservative(lifetimeMs: number): number {
+  return Math.max(lifetimeMs / 2, lifetimeMs - 1_000);
 }
 
 /** `Retry-After` as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */

@@ -70,7 +70,7 @@ export function createAdminHandler(source: AdminSource): (req: IncomingMessage, 
     const found = findRoute(path);
     if (!found) return reply(res, 404, { error: 'not_found' });
     const { route } = found;
-    if (!route.public && !authorized(req, source.adminToken)) {
+    if (!route.public && !isAdminRequest(req, source.adminToken)) {
       source.logger.warn({ path }, 'admin request refused: bad or missing bearer');
       return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
     }
@@ -92,7 +92,14 @@ function findRoute(path: string): { route: Route; groups: Array<string | undefin
   return undefined;
 }
 
-function authorized(req: IncomingMessage, adminToken: string | undefined): boolean {
+/**
+ * Whether a request may use the admin routes: always when no admin token is set, otherwise
+ * with `authorization: Bearer <adminToken>` (compared in constant time).
+ *
+ * @example
+ * if (!isAdminRequest(req, adminToken)) return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+ */
+export function isAdminRequest(req: IncomingMessage, adminToken: string | undefined): boolean {
   if (adminToken === undefined) return true;
   const match = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
   return match?.[1] !== undefined && safeEqual(match[1], adminToken);

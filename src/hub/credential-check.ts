@@ -1,11 +1,11 @@
 import { TokenError, type TokenErrorCode } from './errors.ts';
 import type { Authenticate } from './options.ts';
-import type { DeviceTokenClaims, TokenAuthority } from './token-authority.ts';
+import type { HubTokenClaims, TokenAuthority } from './token-authority.ts';
 
 /** How a `connect` credential was accepted. */
 export type Credential =
-  /** A hub-issued JWT: the session expires with it and may refresh it in band. */
-  | { via: 'token'; claims: DeviceTokenClaims }
+  /** A hub-issued JWT (device or user token): the session expires with it and may refresh it in band. */
+  | { via: 'token'; claims: HubTokenClaims }
   /** `staticToken` or `authenticate`: the session does not expire. */
   | { via: 'static' };
 
@@ -47,7 +47,7 @@ export function createCredentialCheck(
     const { authority, fallback } = source;
     if (authority) {
       try {
-        const claims = await authority.verify(token, { tenant: who.tenant_id, sub: who.device_id });
+        const claims = await authority.verify(token, { tenant: who.tenant_id, device: who.device_id });
         return { ok: true, credential: { via: 'token', claims } };
       } catch (error) {
         const code = error instanceof TokenError ? error.code : 'malformed';

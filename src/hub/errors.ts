@@ -11,7 +11,13 @@ export type HubErrorCode =
   /** The call does not fit the hub's lifecycle (listen twice, restart before listen, …). */
   | 'invalid_state'
   /** A token call on a hub created without the `tokens` option. */
-  | 'tokens_disabled';
+  | 'tokens_disabled'
+  /** A user code that is unknown, expired, or already approved or denied. */
+  | 'unknown_user_code'
+  /** A user id the hub was not configured with (`tokens.users`). */
+  | 'unknown_user'
+  /** The user is not a member of the organization asked for. */
+  | 'not_a_member';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.
@@ -35,7 +41,7 @@ export class HubError extends Error {
   }
 }
 
-/** Why a device token was refused. */
+/** Why a hub token (device or user) was refused. */
 export type TokenErrorCode =
   /** Not a compact JWS, or its claims are missing or of the wrong type. */
   | 'malformed'
@@ -51,7 +57,9 @@ export type TokenErrorCode =
   | 'wrong_tenant'
   /** The token's `sub` is not the device id the device claims. */
   | 'wrong_subject'
-  /** The token, or its device, was revoked at the hub. */
+  /** A user token issued on another device: its `device` is not the device id the device claims. */
+  | 'wrong_device'
+  /** The token, its device, or the user login it came from was revoked at the hub. */
   | 'revoked'
   /** No `kid`, or a key id the hub never had or has dropped after a rotation. */
   | 'unknown_key'
@@ -59,12 +67,12 @@ export type TokenErrorCode =
   | 'unsupported_alg';
 
 /**
- * A device token the hub refused. Its message names the reason and never quotes the token,
- * so it is safe to log and to send back to the device.
+ * A hub token (device or user) refused. Its message names the reason and never quotes the
+ * token, so it is safe to log and to send back to the device.
  *
  * @example
  * try {
- *   await authority.verify(token, { tenant: 'acme', sub: 'laptop-1' });
+ *   await authority.verify(token, { tenant: 'acme', device: 'laptop-1' });
  * } catch (error) {
  *   if (error instanceof TokenError && error.code === 'expired') askForAFreshToken();
  * }

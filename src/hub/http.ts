@@ -54,3 +54,29 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string | 
     req.on('close', () => settle(undefined));
   });
 }
+
+/**
+ * Reads request parameters from a body that is `application/x-www-form-urlencoded` (as
+ * RFC 6749 clients send) or JSON (anything else). Resolves with `undefined` for a body that is
+ * neither a JSON object nor a form, or a form that repeats a parameter (RFC 6749 §3.2).
+ *
+ * @example
+ * parseParams('application/x-www-form-urlencoded', 'grant_type=refresh_token&client_id=laptop-1');
+ * // { grant_type: 'refresh_token', client_id: 'laptop-1' }
+ * parseParams('application/json', '{"client_id":"laptop-1"}'); // { client_id: 'laptop-1' }
+ */
+export function parseParams(contentType: string | undefined, text: string): Record<string, unknown> | undefined {
+  const type = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') {
+    const entries = [...new URLSearchParams(text)];
+    if (new Set(entries.map(([key]) => key)).size !== entries.length) return undefined;
+    // fromEntries defines own properties: a `__proto__` parameter stays a plain key.
+    return Object.fromEntries(entries);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

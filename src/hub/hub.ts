@@ -9,13 +9,16 @@ import { createAdminHandler } from './admin.ts';
 import { createCredentialCheck } from './credential-check.ts';
 import { HubError, TokenError } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
+import { createFaultGate, type FaultGate } from './fault-gate.ts';
 import { pathOf } from './http.ts';
+import { createOAuthEndpoint } from './oauth-endpoint.ts';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.ts';
 import { SessionRegistry } from './registry.ts';
 import { RevocationList } from './revocations.ts';
 import { Session, type SessionHost } from './session.ts';
 import { createTokenAuthority, type IssuedToken, type TokenAuthority } from './token-authority.ts';
-import { createTokenEndpoint, type TokenEndpoint, type TokenEndpointBehaviour } from './token-endpoint.ts';
+import { createTokenEndpoint, type TokenEndpointBehaviour } from './token-endpoint.ts';
+import { UserLogins } from './user-logins.ts';
 
 /** The WebSocket endpoint devices connect to. */
 export const CONNECT_PATH = '/v1/connect';
@@ -64,10 +67,13 @@ export interface HubFaults {
    */
   silence(deviceId: string, on: boolean): void;
   /**
-   * Makes `POST /v1/device-token` answer `'ok'` (for real, the default), with a fixed error
-   * status (`Retry-After: retryAfterS` on a 429 or 503), or `'hang'`: no answer until the
-   * behaviour changes (then by the new one) or the hub closes. No effect on a hub without
-   * the `tokens` option, which has no token endpoint.
+   * Makes the token endpoints, `POST /v1/device-token` and `POST /v1/oauth/token` (both
+   * grants), answer `'ok'` (for real, the default), with a fixed error status
+   * (`Retry-After: retryAfterS` on a 429 or 503), or `'hang'`: no answer until the behaviour
+   * changes (then by the new one) or the hub closes. The fault bodies are those of
+   * `/v1/device-token` (`{ error: 'rate_limited' }`, …), but a 401 on `/v1/oauth/token` is
+   * `{ error: 'invalid_client' }`. No effect on a hub without the `tokens` option, which has
+   * no token endpoint.
    *
    * @example
    * hub.faults.tokenEndpoint({ status: 429, retryAfterS: 2 }); // the auth machine must wait, not log out
@@ -82,8 +88,9 @@ type Lifecycle = 'idle' | 'listening' | 'restarting' | 'closed';
 /**
  * The reference hub: a `node:http` server with the device WebSocket endpoint on
  * `/v1/connect` and JSON admin routes beside it; with the `tokens` option, also the device
- * token endpoint (`POST /v1/device-token`) and its public keys (`/.well-known/jwks.json`).
- * Create one with {@link createHub}.
+ * token endpoint (`POST /v1/device-token`), its public keys (`/.well-known/jwks.json`), and
+ * user login on devices (`/v1/oauth/*`: the device authorization grant, refresh tokens,
+ * revocation; `GET /v1/me`). Create one with {@link createHub}.
  */
 export class Hub extends EventEmitter<HubEvents> {
   readonly faults: HubFaults;
@@ -100,7 +107,9 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #silenced = { all: false, devices: new Set<string>() };
   /** Present when the hub issues tokens (the `tokens` option). */
   readonly #authority: TokenAuthority | undefined;
-  readonly #tokenEndpoint: TokenEndpoint | undefined;
+  /** The fault behaviour of the token endpoints; present with `tokens`. */
+  readonly #tokenFaults: FaultGate | undefined;
+  readonly #logins: UserLogins | undefined;
   readonly #revocations: RevocationList;
   #state: Lifecycle = 'idle';
   #address: { host: string; port: number } | undefined;
@@ -130,15 +139,46 @@ export class Hub extends EventEmitter<HubEvents> {
         leewayMs: tokens.leewayMs,
         generateKeyPair: tokens.generateKeyPair,
         now,
-        isRevoked: (claims) => isRevoked(claims.tenant, claims.sub, claims.jti),
+        // A user token speaks for its user on one device: that device's revocation counts.
+        isRevoked: (claims) => isRevoked(claims.tenant, claims.kind === 'user' ? claims.device : claims.sub, claims.jti),
       });
     this.#authority = authority;
-    this.#tokenEndpoint =
+    const isDeviceRevoked = (tenantId: string, deviceId: string) => this.#revocations.isDeviceRevoked(tenantId, deviceId);
+    const gate = tokens && createFaultGate(this.#log);
+    this.#tokenFaults = gate;
+    const logins =
+      tokens &&
+      new UserLogins({
+        users: tokens.users,
+        now,
+        refreshTokenLifetimeMs: tokens.refreshTokenLifetimeMs,
+        deviceCodeLifetimeMs: tokens.deviceCodeLifetimeMs,
+        pollIntervalS: tokens.pollIntervalS,
+        accessTokenGraceMs: tokens.leewayMs,
+      });
+    this.#logins = logins;
+    const tokenEndpoint =
       authority &&
-      createTokenEndpoint({
+      gate &&
+      createTokenEndpoint({ authority, credentials: tokens.deviceCredentials, isDeviceRevoked, now, logger: this.#log, gate });
+    const oauth =
+      authority &&
+      gate &&
+      logins &&
+      createOAuthEndpoint({
         authority,
-        credentials: tokens?.deviceCredentials ?? [],
-        isDeviceRevoked: (tenantId, deviceId) => this.#revocations.isDeviceRevoked(tenantId, deviceId),
+        logins,
+        gate,
+        adminToken: resolved.adminToken,
+        isDeviceRevoked,
+        approve: (userCode, approval) => this.approveDeviceLogin(userCode, approval),
+        deny: (userCode) => this.denyDeviceLogin(userCode),
+        revokeFamily: (familyId, reason) => this.#revokeLogin(familyId, reason),
+        revokeAccessToken: (jti) => void this.revokeToken(jti),
+        fallbackHost: () => {
+          const { host = '127.0.0.1', port = 0 } = this.#address ?? {};
+          return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+        },
         now,
         logger: this.#log,
       });
@@ -151,7 +191,7 @@ export class Hub extends EventEmitter<HubEvents> {
       checkCredential: createCredentialCheck({ authority, fallback: resolved.authenticate }),
       verifyToken: (token, who) =>
         authority
-          ? authority.verify(token, { tenant: who.tenant_id, sub: who.device_id })
+          ? authority.verify(token, { tenant: who.tenant_id, device: who.device_id })
           : Promise.reject(new TokenError('unknown_key', 'unknown_key: this hub issues no tokens')),
       isRevoked: (who, jti) => isRevoked(who.tenant_id, who.device_id, jti),
       register: (session, info) => this.#register(session, info),
@@ -172,9 +212,8 @@ export class Hub extends EventEmitter<HubEvents> {
       revokeDevice: (deviceId, tenantId) => this.revokeDevice(deviceId, { tenantId }),
       logger: this.#log,
     });
-    const tokenEndpoint = this.#tokenEndpoint;
     this.#server = createServer((req, res) => {
-      if (!tokenEndpoint?.handle(req, res)) admin(req, res);
+      if (!tokenEndpoint?.handle(req, res) && !oauth?.handle(req, res)) admin(req, res);
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#server.on('error', (error: Error) => this.#log.error({ err: error }, 'server error'));
@@ -191,7 +230,7 @@ export class Hub extends EventEmitter<HubEvents> {
         } else if (on) this.#silenced.devices.add(deviceId);
         else this.#silenced.devices.delete(deviceId);
       },
-      tokenEndpoint: (behaviour) => this.#tokenEndpoint?.setBehaviour(behaviour),
+      tokenEndpoint: (behaviour) => this.#tokenFaults?.setBehaviour(behaviour),
     };
   }
 
@@ -331,6 +370,35 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
+   * Approves a device login waiting on `userCode` (what the user does in a browser): the
+   * device's next poll of `POST /v1/oauth/token` gets a user access token for `userId` in
+   * `organization` (default: the user's first) and a refresh token. Case, dashes and spaces
+   * in the user code do not matter. Also `POST /v1/oauth/approve`.
+   *
+   * @throws {HubError} `unknown_user_code` (unknown, expired, or already approved or denied),
+   *   `unknown_user`, `not_a_member`, or `tokens_disabled`.
+   * @example
+   * // the device showed "WDJB-MJHT" to its user
+   * hub.approveDeviceLogin('WDJB-MJHT', { userId: 'ada', organization: 'acme' });
+   */
+  approveDeviceLogin(userCode: string, { userId, organization }: { userId: string; organization?: string }): void {
+    const approved = this.#requireLogins().approve(userCode, organization === undefined ? { userId } : { userId, organization });
+    this.#log.info({ login: approved.loginId, user_id: userId, organization: approved.organization }, 'device login approved');
+  }
+
+  /**
+   * Denies a device login waiting on `userCode`: the device's next poll gets `access_denied`.
+   *
+   * @throws {HubError} `unknown_user_code` or `tokens_disabled`.
+   * @example
+   * hub.denyDeviceLogin('WDJB-MJHT');
+   */
+  denyDeviceLogin(userCode: string): void {
+    const { loginId } = this.#requireLogins().deny(userCode);
+    this.#log.info({ login: loginId }, 'device login denied');
+  }
+
+  /**
    * Closes every session with `1012 server_restart`, stops listening, waits `downMs` (on the
    * hub's clock), and listens again on the same host and port.
    *
@@ -379,6 +447,28 @@ export class Hub extends EventEmitter<HubEvents> {
       const session = new Session(ws, this.#host, req.socket.remoteAddress);
       this.#sessions.add(session);
     });
+  }
+
+  #requireLogins(): UserLogins {
+    if (!this.#logins) throw new HubError('tokens_disabled', 'this hub has no user logins: create it with the tokens option');
+    return this.#logins;
+  }
+
+  /**
+   * Revokes a login (a refresh-token family): its refresh tokens stop working, its access
+   * tokens are refused, and sessions living on one close with `4007 revoked`.
+   */
+  #revokeLogin(familyId: string, reason: 'logout' | 'refresh_token_replay'): number {
+    const revoked = this.#logins?.revokeFamily(familyId);
+    if (!revoked) return 0;
+    const jtis = new Set(revoked.accessTokens);
+    for (const jti of jtis) this.#revocations.revokeToken(jti);
+    const open = Array.from(this.#registry.values()).filter(({ session }) => session.tokenId !== undefined && jtis.has(session.tokenId));
+    for (const { session } of open) session.close(CloseCode.revoked, 'revoked');
+    const line = { family: familyId, user_id: revoked.userId, device_id: revoked.clientId, reason, closed: open.length };
+    if (reason === 'logout') this.#log.info(line, 'user login revoked');
+    else this.#log.warn(line, 'user login revoked: a rotated refresh token was presented again');
+    return open.length;
   }
 
   #requireAuthority(): TokenAuthority {
@@ -444,7 +534,7 @@ export class Hub extends EventEmitter<HubEvents> {
     await Promise.all(sessions.map((session) => session.closed));
     // An admin request still in flight (or a token request parked by a fault) must not hold the port.
     this.#server.closeAllConnections();
-    this.#tokenEndpoint?.abandon();
+    this.#tokenFaults?.abandon();
     await stopped;
   }
 

@@ -1,14 +1,35 @@
 export { CONNECT_PATH, createHub, type DispatchMessage, Hub, type HubAddress, type HubFaults, type HubListenOptions } from './hub.ts';
 export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
 export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
-export type { Authenticate, DeviceCredential, HubClock, HubOptions, HubTokenOptions } from './options.ts';
+export type {
+  Authenticate,
+  DeviceCredential,
+  HubClock,
+  HubOptions,
+  HubTokenOptions,
+  HubUser,
+  OrganizationRole,
+  UserOrganization,
+} from './options.ts';
 export {
   createTokenAuthority,
   type DeviceTokenClaims,
+  type HubTokenClaims,
   type IssuedToken,
   type SigningKeyPair,
   TOKEN_ALG,
   TokenAuthority,
   type TokenAuthorityOptions,
+  type TokenSubject,
+  type UserTokenClaims,
 } from './token-authority.ts';
 export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './token-endpoint.ts';
+export {
+  DEVICE_AUTHORIZATION_PATH,
+  DEVICE_CODE_GRANT_TYPE,
+  ME_PATH,
+  OAUTH_APPROVE_PATH,
+  OAUTH_REVOKE_PATH,
+  OAUTH_TOKEN_PATH,
+  VERIFICATION_PATH,
+} from './oauth-endpoint.ts';

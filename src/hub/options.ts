@@ -27,6 +27,24 @@ export interface DeviceCredential {
   secret: string;
 }
 
+/** A role in an organization. */
+export type OrganizationRole = 'owner' | 'admin' | 'member';
+
+/** An organization a user belongs to. */
+export interface UserOrganization {
+  /** The organization id: a tenant id (the `tenant` claim of the user's tokens in it). */
+  id: string;
+  name: string;
+  role: OrganizationRole;
+}
+
+/** A user who may log in on a device (the device authorization grant, RFC 8628). */
+export interface HubUser {
+  user_id: string;
+  /** At least one; the first is where a login lands unless the approval names another. */
+  organizations: UserOrganization[];
+}
+
 /** The `tokens` option of {@link HubOptions}: the hub issues and verifies device JWTs. */
 export interface HubTokenOptions {
   /** `iss` of issued tokens, and the only one accepted. Default `cloudtether-hub`. */
@@ -48,6 +66,17 @@ export interface HubTokenOptions {
    * tokens the hub must refuse (wrong audience, `nbf` ahead, …) with the hub's real key.
    */
   generateKeyPair?: () => Promise<SigningKeyPair>;
+  /**
+   * Users who may log in on a device through `POST /v1/oauth/device_authorization` (RFC 8628)
+   * and get user access tokens and refresh tokens. Default: nobody.
+   */
+  users?: HubUser[];
+  /** How long a refresh token is good for, renewed by each rotation. Default 30 days. */
+  refreshTokenLifetimeMs?: number;
+  /** How long a device code (and its user code) waits for approval. Default 600 000 (10 min). */
+  deviceCodeLifetimeMs?: number;
+  /** The least time, in whole seconds, between two polls of one device code. Default 5. */
+  pollIntervalS?: number;
 }
 
 /**
@@ -111,6 +140,10 @@ export interface ResolvedTokenOptions {
   leewayMs: number;
   deviceCredentials: DeviceCredential[];
   generateKeyPair?: () => Promise<SigningKeyPair>;
+  users: HubUser[];
+  refreshTokenLifetimeMs: number;
+  deviceCodeLifetimeMs: number;
+  pollIntervalS: number;
 }
 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
@@ -135,6 +168,21 @@ const HubOptionsSchema = z.object({
         .array(z.object({ tenant_id: z.string().min(1), device_id: z.string().min(1).optional(), secret: z.string().min(1) }))
         .default([]),
       generateKeyPair: z.custom<() => Promise<SigningKeyPair>>(isFunction, 'generateKeyPair must be a function').optional(),
+      users: z
+        .array(
+          z.object({
+            user_id: z.string().min(1).max(256),
+            organizations: z
+              .array(z.object({ id: z.string().min(1).max(256), name: z.string().min(1), role: z.enum(['owner', 'admin', 'member']) }))
+              .min(1)
+              .refine((orgs) => new Set(orgs.map((org) => org.id)).size === orgs.length, 'organization ids must be unique per user'),
+          }),
+        )
+        .refine((users) => new Set(users.map((user) => user.user_id)).size === users.length, 'user ids must be unique')
+        .default([]),
+      refreshTokenLifetimeMs: z.number().int().min(1_000).max(366 * 86_400_000).default(30 * 86_400_000),
+      deviceCodeLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(600_000),
+      pollIntervalS: z.number().int().min(1).max(300).default(5),
     })
     .optional(),
   // The announced values must pass the connect_ack schema, so reuse its bounds.

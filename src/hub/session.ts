@@ -16,7 +16,7 @@ import { TokenError, type TokenErrorCode } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
 import type { ResolvedHubOptions } from './options.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
-import type { DeviceTokenClaims } from './token-authority.ts';
+import type { HubTokenClaims } from './token-authority.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -34,7 +34,7 @@ export interface SessionHost {
   /** Decides a `connect` credential. Rejects only when `authenticate` throws. */
   checkCredential(token: string, who: Who): Promise<CredentialVerdict>;
   /** Verifies a hub-issued token for `auth_refresh`; rejects with a {@link TokenError}. */
-  verifyToken(token: string, who: Who): Promise<DeviceTokenClaims>;
+  verifyToken(token: string, who: Who): Promise<HubTokenClaims>;
   /** Whether the device, or the token `jti`, is revoked now. */
   isRevoked(who: Who, jti: string | undefined): boolean;
   /** Emits a hub event; listener errors are the host's to contain. */
@@ -284,7 +284,7 @@ export class Session {
   }
 
   async #applyRefresh(message: MessageOf<'auth_refresh'>, who: Who): Promise<void> {
-    let claims: DeviceTokenClaims;
+    let claims: HubTokenClaims;
     try {
       claims = await this.#host.verifyToken(message.token, who);
       if (this.#host.isRevoked(who, claims.jti)) throw new TokenError('revoked');

@@ -32,6 +32,34 @@ export interface DeviceTokenClaims {
   jti: string;
 }
 
+/**
+ * The claims of a user access token: what a device gets when a user logs in on it (the device
+ * authorization grant). It speaks for the user, in one organization, on one device.
+ */
+export interface UserTokenClaims {
+  iss: string;
+  aud: string;
+  /** The user id. */
+  sub: string;
+  /** The organization the user acts in: a tenant id. */
+  tenant: string;
+  kind: 'user';
+  /** The device the user logged in on (the OAuth `client_id`). */
+  device: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+  jti: string;
+}
+
+/** Either kind of hub-issued token. */
+export type HubTokenClaims = DeviceTokenClaims | UserTokenClaims;
+
+/** Who a token is issued to: a device, or a user on a device. */
+export type TokenSubject =
+  | { kind?: 'device'; /** The device id. */ sub: string; tenant: string }
+  | { kind: 'user'; /** The user id. */ sub: string; /** The organization id. */ tenant: string; device: string };
+
 /** A freshly signed token. */
 export interface IssuedToken {
   /** The compact JWS. A secret: never log it. */
@@ -52,7 +80,7 @@ export interface TokenAuthorityOptions {
   /** The hub's clock. */
   now: () => number;
   /** Checked last, on a token that is otherwise valid. */
-  isRevoked?: (claims: DeviceTokenClaims) => boolean;
+  isRevoked?: (claims: HubTokenClaims) => boolean;
   /** Where signing keys come from; see {@link SigningKeyPair}. Default: a fresh pair in memory. */
   generateKeyPair?: () => Promise<SigningKeyPair>;
 }
@@ -67,17 +95,20 @@ export interface SigningKeyPair {
   publicKey: CryptoKey;
 }
 
-const Claims = z.object({
+const Common = {
   iss: z.string(),
   aud: z.string(),
   sub: z.string().min(1),
   tenant: z.string().min(1),
-  kind: z.literal('device'),
   iat: z.number(),
   nbf: z.number(),
   exp: z.number(),
   jti: z.string().min(1),
-});
+};
+const Claims = z.discriminatedUnion('kind', [
+  z.object({ ...Common, kind: z.literal('device') }),
+  z.object({ ...Common, kind: z.literal('user'), device: z.string().min(1) }),
+]);
 
 interface SigningKey {
   kid: string;
@@ -92,10 +123,10 @@ interface VerificationKey {
 }
 
 /**
- * Issues and verifies the hub's device tokens: ES256 JWTs signed by a key pair generated in
- * memory (on first use), each key named by a random `kid`. Verification pins the algorithm to
- * ES256, so `alg: none`, HS256 keyed with the public key and RS* tokens are refused before any
- * key is looked at.
+ * Issues and verifies the hub's tokens, device tokens and user access tokens: ES256 JWTs
+ * signed by a key pair generated in memory (on first use), each key named by a random `kid`.
+ * Verification pins the algorithm to ES256, so `alg: none`, HS256 keyed with the public key
+ * and RS* tokens are refused before any key is looked at.
  *
  * After {@link TokenAuthority.rotate}, the new key signs and the old one keeps verifying until
  * every token it signed has expired (lifetime + leeway after the rotation); then it is dropped
@@ -111,12 +142,17 @@ export class TokenAuthority {
   }
 
   /**
-   * Signs a device token with the current key.
+   * Signs a token with the current key: a device token by default, or a user access token
+   * with `kind: 'user'` (then `sub` is the user id, `tenant` the organization and `device`
+   * the device the user logged in on).
    *
    * @example
    * const { token, expiresAt, jti } = await authority.issue({ sub: 'laptop-1', tenant: 'acme' });
+   * const user = await authority.issue({ kind: 'user', sub: 'ada', tenant: 'acme', device: 'laptop-1' });
    */
-  async issue({ sub, tenant, kind = 'device' }: { sub: string; tenant: string; kind?: 'device' }): Promise<IssuedToken> {
+  async issue(subject: TokenSubject): Promise<IssuedToken> {
+    const { sub, tenant } = subject;
+    const extra = subject.kind === 'user' ? { kind: 'user', device: subject.device } : { kind: 'device' };
     const { kid, privateKey } = await this.#current();
     const { issuer, audience, lifetimeMs, leewayMs, now } = this.#options;
     const at = now();
@@ -124,7 +160,7 @@ export class TokenAuthority {
     // Rounded down so that no token outlives lifetimeMs: key retirement counts on it.
     const exp = Math.floor((at + lifetimeMs) / 1000);
     const jti = randomUUID();
-    const token = await new SignJWT({ tenant, kind })
+    const token = await new SignJWT({ tenant, ...extra })
       .setProtectedHeader({ alg: TOKEN_ALG, kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(audience)
@@ -141,34 +177,59 @@ export class TokenAuthority {
   }
 
   /**
-   * Verifies a token and checks that it was issued to `expected`. Resolves with its claims;
-   * rejects with a {@link TokenError}, never with anything else.
+   * Verifies a token and checks that it speaks for `expected`: a device token whose `sub` is
+   * the device, or a user token whose `device` is the device; either way of the tenant.
+   * Resolves with its claims; rejects with a {@link TokenError}, never with anything else.
    *
    * @example
-   * const claims = await authority.verify(connect.token, { tenant: connect.tenant_id, sub: connect.device_id });
+   * const claims = await authority.verify(connect.token, { tenant: connect.tenant_id, device: connect.device_id });
    * claims.exp; // seconds since the epoch
    */
-  async verify(token: string, expected: { tenant: string; sub: string }): Promise<DeviceTokenClaims> {
+  async verify(token: string, expected: { tenant: string; device: string }): Promise<HubTokenClaims> {
     try {
-      const { issuer, audience, leewayMs, now } = this.#options;
-      const { payload } = await jwtVerify(token, this.#resolveKey, {
-        algorithms: [TOKEN_ALG],
-        issuer,
-        audience,
-        clockTolerance: leewayMs / 1000,
-        currentDate: new Date(now()),
-        requiredClaims: ['sub', 'iat', 'nbf', 'exp', 'jti'],
-      });
-      const parsed = Claims.safeParse(payload);
-      if (!parsed.success) throw new TokenError('malformed', 'malformed: the claims are not those of a device token');
-      const claims = parsed.data;
+      const claims = await this.#decode(token);
       if (claims.tenant !== expected.tenant) throw new TokenError('wrong_tenant');
-      if (claims.sub !== expected.sub) throw new TokenError('wrong_subject');
+      if (claims.kind === 'device' && claims.sub !== expected.device) throw new TokenError('wrong_subject');
+      if (claims.kind === 'user' && claims.device !== expected.device) throw new TokenError('wrong_device');
       if (this.#options.isRevoked?.(claims)) throw new TokenError('revoked');
       return claims;
     } catch (error) {
       throw toTokenError(error);
     }
+  }
+
+  /**
+   * Verifies a user access token on its own, for APIs a user calls with it (`GET /v1/me`).
+   * A device token is refused as `malformed`. Rejects with a {@link TokenError}.
+   *
+   * @example
+   * const { sub: userId, tenant: organization } = await authority.verifyUser(bearer);
+   */
+  async verifyUser(token: string): Promise<UserTokenClaims> {
+    try {
+      const claims = await this.#decode(token);
+      if (claims.kind !== 'user') throw new TokenError('malformed', 'malformed: not a user token');
+      if (this.#options.isRevoked?.(claims)) throw new TokenError('revoked');
+      return claims;
+    } catch (error) {
+      throw toTokenError(error);
+    }
+  }
+
+  /** Signature, algorithm, issuer, audience, times and claim shapes; not who the token is for. */
+  async #decode(token: string): Promise<HubTokenClaims> {
+    const { issuer, audience, leewayMs, now } = this.#options;
+    const { payload } = await jwtVerify(token, this.#resolveKey, {
+      algorithms: [TOKEN_ALG],
+      issuer,
+      audience,
+      clockTolerance: leewayMs / 1000,
+      currentDate: new Date(now()),
+      requiredClaims: ['sub', 'iat', 'nbf', 'exp', 'jti'],
+    });
+    const parsed = Claims.safeParse(payload);
+    if (!parsed.success) throw new TokenError('malformed', 'malformed: the claims are not those of a hub token');
+    return parsed.data;
   }
 
   /**
@@ -252,7 +313,7 @@ export class TokenAuthority {
  *   issuer: 'cloudtether-hub', audience: 'cloudtether', lifetimeMs: 900_000, leewayMs: 5_000, now: Date.now,
  * });
  * const { token } = await authority.issue({ sub: 'laptop-1', tenant: 'acme' });
- * await authority.verify(token, { tenant: 'acme', sub: 'laptop-1' });
+ * await authority.verify(token, { tenant: 'acme', device: 'laptop-1' });
  */
 export function createTokenAuthority(options: TokenAuthorityOptions): TokenAuthority {
   return new TokenAuthority(options);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
+import { type FaultGate, NO_STORE } from './fault-gate.ts';
 import { pathOf, readBody, reply } from './http.ts';
 import type { DeviceCredential } from './options.ts';
 import { safeEqual } from './safe-equal.ts';
@@ -11,15 +12,7 @@ export const DEVICE_TOKEN_PATH = '/v1/device-token';
 /** Where verifiers find the hub's public keys. */
 export const JWKS_PATH = '/.well-known/jwks.json';
 
-/**
- * How `POST /v1/device-token` behaves, for tests of the connector's auth machine:
- * - `'ok'`: answers for real (the default),
- * - `{ status, retryAfterS? }`: answers every request with that status (and `Retry-After`
- *   on a 429 or 503 when `retryAfterS` is given),
- * - `'hang'`: answers nothing until the behaviour changes (then by the new one) or the hub
- *   closes (then the connection is cut).
- */
-export type TokenEndpointBehaviour = 'ok' | 'hang' | { status: 401 | 429 | 500 | 503; retryAfterS?: number };
+export type { TokenEndpointBehaviour } from './fault-gate.ts';
 
 /** What the token routes need from the hub. */
 export interface TokenEndpointSource {
@@ -29,15 +22,14 @@ export interface TokenEndpointSource {
   /** The hub's clock. */
   now(): number;
   logger: Logger;
+  /** The fault behaviour (`hub.faults.tokenEndpoint`), shared with `POST /v1/oauth/token`. */
+  gate: FaultGate;
 }
 
 /** The token routes: `POST /v1/device-token` and `GET /.well-known/jwks.json`. */
 export interface TokenEndpoint {
   /** Takes the request when its path is one of the token routes; returns false otherwise. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
-  setBehaviour(behaviour: TokenEndpointBehaviour): void;
-  /** Drops requests parked by `'hang'`; the hub cuts their connections when it closes. */
-  abandon(): void;
 }
 
 /** A device-token request is a few ids and a secret: anything much larger is not one. */
@@ -48,16 +40,6 @@ const TokenRequest = z.object({
   tenant_id: z.string().min(1).max(256),
   credential: z.string().min(1).max(4096),
 });
-
-const faultBodies: Record<number, { error: string }> = {
-  401: { error: 'invalid_credentials' },
-  429: { error: 'rate_limited' },
-  500: { error: 'internal' },
-  503: { error: 'unavailable' },
-};
-
-/** OAuth 2.0 (RFC 6749 §5.1): token answers must not be cached. */
-const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 /**
  * Creates the token routes.
@@ -70,13 +52,11 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
  * - `GET /.well-known/jwks.json` → the public keys, open to anyone.
  *
  * @example
- * const tokens = createTokenEndpoint({ authority, credentials, isDeviceRevoked: () => false, now: Date.now, logger });
+ * const tokens = createTokenEndpoint({ authority, credentials, isDeviceRevoked: () => false, now: Date.now, logger, gate: createFaultGate(logger) });
  * http.createServer((req, res) => tokens.handle(req, res) || admin(req, res));
  */
 export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint {
-  const { authority, logger } = source;
-  let behaviour: TokenEndpointBehaviour = 'ok';
-  const parked = new Set<() => void>();
+  const { authority, logger, gate } = source;
 
   async function issue(res: ServerResponse, request: z.infer<typeof TokenRequest>): Promise<void> {
     const who = { device_id: request.device_id, tenant_id: request.tenant_id };
@@ -104,23 +84,7 @@ export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint 
     );
   }
 
-  function answer(req: IncomingMessage, res: ServerResponse, text: string | undefined): void {
-    if (behaviour === 'hang') {
-      const resume = () => {
-        parked.delete(resume);
-        answer(req, res, text);
-      };
-      parked.add(resume);
-      res.once('close', () => parked.delete(resume));
-      logger.debug('device token request held (fault: hang)');
-      return;
-    }
-    if (behaviour !== 'ok') {
-      const { status, retryAfterS } = behaviour;
-      const headers: Record<string, string> = { ...NO_STORE };
-      if (retryAfterS !== undefined && (status === 429 || status === 503)) headers['retry-after'] = String(retryAfterS);
-      return reply(res, status, faultBodies[status], headers);
-    }
+  function answer(res: ServerResponse, text: string | undefined): void {
     const request = text === undefined ? undefined : TokenRequest.safeParse(parseJson(text));
     if (!request?.success) return reply(res, 400, { error: 'invalid_request' }, NO_STORE);
     issue(res, request.data).catch((error: unknown) => {
@@ -149,15 +113,10 @@ export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint 
         reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
         return true;
       }
-      void readBody(req, MAX_BODY_BYTES).then((text) => answer(req, res, text));
+      void readBody(req, MAX_BODY_BYTES).then((text) =>
+        gate.pass(res, () => answer(res, text), { held: 'device token request held (fault: hang)' }),
+      );
       return true;
-    },
-    setBehaviour(next) {
-      behaviour = next;
-      if (next !== 'hang') for (const resume of [...parked]) resume();
-    },
-    abandon() {
-      parked.clear();
     },
   };
 }
