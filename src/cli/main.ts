@@ -4,6 +4,7 @@ import { createLogger } from '../log/logger.ts';
 import { runConnect } from './commands/connect.ts';
 import { runDemo } from './commands/demo.ts';
 import { runEnroll } from './commands/enroll.ts';
+import { runLogin, runLogout } from './commands/login.ts';
 import { runHub } from './commands/hub.ts';
 import type { CliStreams } from './output.ts';
 
@@ -14,6 +15,8 @@ Commands:
   hub       run the reference hub
   connect   run a connector (configured from the environment and flags)
   enroll    store the device credential (from CLOUD_DEVICE_CREDENTIAL or stdin) in the state directory
+  login     log a user in (shows a code to enter at the hub) and keep the session for connect
+  logout    revoke the stored user session at the hub and forget it
 
 Options:
   --json              one JSON line per state change on stdout
@@ -26,12 +29,13 @@ hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
                             CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
+                            CLOUDTETHER_HUB_USERS: users for login, as JSON
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
           --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
                             credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used
           --device-id ID    device id (default: DEVICE_ID, else the state directory's)
           --tenant-id ID    tenant (default: TENANT_ID, else "local")
-connect, enroll:
+connect, enroll, login, logout:
           --state-dir DIR   state directory (default: CLOUDTETHER_STATE_DIR, else ~/.cloudtether);
                             secrets in it are sealed when CLOUDTETHER_STATE_KEY is set
 `;
@@ -78,7 +82,7 @@ export async function main(argv: string[], streams: CliStreams = { out: process.
   }
   // Logs go to stderr so stdout carries only state lines (and stays parseable with --json).
   const logger = createLogger({ level, destination: process.stderr });
-  const run = { demo: runDemo, hub: runHub, connect: runConnect, enroll: runEnroll }[command];
+  const run = { demo: runDemo, hub: runHub, connect: runConnect, enroll: runEnroll, login: runLogin, logout: runLogout }[command];
   if (!run) {
     streams.err.write(`unknown command: ${command}\n\n${USAGE}`);
     return 2;

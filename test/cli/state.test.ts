@@ -49,10 +49,10 @@ describe('CLI state: device identity and enrolled credential', () => {
     expect(await readFile(join(dir, 'device_credential'), 'utf8')).not.toContain('enrollment-secret-value');
 
     const env = { CLOUD_WS_URL: 'ws://127.0.0.1:7070/v1/connect', CLOUDTETHER_STATE_KEY: key };
-    const first = await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, env);
+    const { config: first } = await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, env);
     expect(first).toMatchObject({ url: env.CLOUD_WS_URL, credential: 'enrollment-secret-value' });
     expect(first.deviceId).toMatch(/^dev_[0-9a-f]{32}$/);
-    const second = await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, env);
+    const { config: second } = await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, env);
     expect(second.deviceId).toBe(first.deviceId);
   });
 
@@ -60,15 +60,15 @@ describe('CLI state: device identity and enrolled credential', () => {
     dir = await mkdtemp(join(tmpdir(), 'cloudtether-cli-'));
     const base = { json: false, help: false, once: false, 'state-dir': dir };
     const env = { CLOUD_WS_URL: 'ws://h/v1/connect', DEVICE_ID: 'from-env', CLOUD_TOKEN: 'static' };
-    expect(await connectConfig({ ...base, 'device-id': 'from-flag' }, env)).toMatchObject({ deviceId: 'from-flag', token: 'static' });
-    const fromEnv = await connectConfig(base, env);
+    expect((await connectConfig({ ...base, 'device-id': 'from-flag' }, env)).config).toMatchObject({ deviceId: 'from-flag', token: 'static' });
+    const { config: fromEnv } = await connectConfig(base, env);
     expect(fromEnv).toMatchObject({ deviceId: 'from-env', token: 'static' });
     expect(fromEnv.credential).toBeUndefined();
   });
 
   it('touches no state directory in standalone mode', async () => {
     dir = join(await mkdtemp(join(tmpdir(), 'cloudtether-cli-')), 'state');
-    expect(await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, {})).toEqual({});
+    expect((await connectConfig({ json: false, help: false, once: false, 'state-dir': dir }, {})).config).toEqual({});
     expect(existsSync(dir)).toBe(false);
   });
 

@@ -1,35 +1,46 @@
 import { ConfigError, type ConnectorConfigInput, connectorConfigFromEnv } from '../../connector/config.ts';
 import { createConnector } from '../../connector/connector.ts';
 import type { Logger } from '../../log/logger.ts';
+import { REFRESH_TOKEN_ENTRY } from '../../actors/user-login.ts';
 import { resolveDeviceIdentity } from '../../storage/device-identity.ts';
+import type { SecretStore } from '../../storage/secret-store.ts';
 import { type CliValues, untilSignal } from '../main.ts';
 import { type CliStreams, createStatePrinter } from '../output.ts';
 import { DEVICE_CREDENTIAL_ENTRY, openState } from '../state.ts';
 
 /**
  * The connector configuration the CLI runs with: flags over the environment, the device id from
- * the state directory (generated and saved on first run), and the device credential from
- * `CLOUD_DEVICE_CREDENTIAL` or, failing that, the secret store (`cloudtether enroll`).
+ * the state directory (generated and saved on first run), and the credential: a static token,
+ * else `CLOUD_DEVICE_CREDENTIAL` or the enrolled one (`cloudtether enroll`), else a stored user
+ * session (`cloudtether login`).
  */
-export async function connectConfig(values: CliValues, env: Record<string, string | undefined>): Promise<ConnectorConfigInput> {
+export async function connectConfig(
+  values: CliValues,
+  env: Record<string, string | undefined>,
+  { userLogin = false }: { userLogin?: boolean } = {},
+): Promise<{ config: ConnectorConfigInput; secrets: SecretStore | undefined }> {
   const config = connectorConfigFromEnv(env, {
     ...(values.url && { url: values.url }),
-    ...(values.token && { token: values.token }),
+    ...(values.token && !userLogin && { token: values.token }),
     ...(values['tenant-id'] && { tenantId: values['tenant-id'] }),
   });
-  if (config.url === undefined) return config; // standalone: nothing to identify or prove
+  if (config.url === undefined) return { config, secrets: undefined }; // standalone: nothing to identify or prove
   const { storage, secrets } = openState(values['state-dir'], env);
   const identity = await resolveDeviceIdentity({ storage, configured: values['device-id'], env });
-  const credential = config.token === undefined && config.credential === undefined ? await secrets.get(DEVICE_CREDENTIAL_ENTRY) : undefined;
-  return { ...config, deviceId: identity.deviceId, ...(credential !== undefined && { credential }) };
+  const withId = { ...config, deviceId: identity.deviceId };
+  if (userLogin || config.token !== undefined || config.credential !== undefined) return { config: withId, secrets };
+  const credential = await secrets.get(DEVICE_CREDENTIAL_ENTRY);
+  if (credential !== undefined) return { config: { ...withId, credential }, secrets };
+  const session = await secrets.get(REFRESH_TOKEN_ENTRY);
+  return { config: session !== undefined ? { ...withId, userLogin: true } : withId, secrets };
 }
 
 /** `cloudtether connect [--url U] [--token T] [--device-id D] [--tenant-id T] [--state-dir DIR]` */
 export async function runConnect(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
-  const config = await connectConfig(values, process.env);
+  const { config, secrets } = await connectConfig(values, process.env);
   let connector;
   try {
-    connector = createConnector(config, { logger: logger.child({ component: 'connector' }) });
+    connector = createConnector(config, { ...(secrets && { secrets }), logger: logger.child({ component: 'connector' }) });
   } catch (error) {
     if (error instanceof ConfigError) {
       err.write(`${error.message}\n`);

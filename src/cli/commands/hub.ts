@@ -11,8 +11,15 @@ import type { CliStreams } from '../output.ts';
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
   const enrollment = process.env.CLOUDTETHER_HUB_ENROLLMENT_SECRET;
-  if (!token && !enrollment) {
-    err.write('the hub needs a static token (--token, CLOUDTETHER_HUB_TOKEN) or an enrollment secret (CLOUDTETHER_HUB_ENROLLMENT_SECRET)\n');
+  let users;
+  try {
+    users = process.env.CLOUDTETHER_HUB_USERS ? JSON.parse(process.env.CLOUDTETHER_HUB_USERS) : undefined;
+  } catch {
+    err.write('CLOUDTETHER_HUB_USERS is not JSON: [{"user_id":"alice","organizations":[{"id":"org-a","name":"Acme","role":"owner"}]}]\n');
+    return 2;
+  }
+  if (!token && !enrollment && !users) {
+    err.write('the hub needs a static token (--token, CLOUDTETHER_HUB_TOKEN), an enrollment secret (CLOUDTETHER_HUB_ENROLLMENT_SECRET) or users (CLOUDTETHER_HUB_USERS)\n');
     return 2;
   }
   const port = Number(values.port ?? 7070);
@@ -21,9 +28,12 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     return 2;
   }
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
+  // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
-    ...(enrollment && { tokens: { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] } }),
+    ...((enrollment || users) && {
+      tokens: { ...(enrollment && { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] }), ...(users && { users }) },
+    }),
     logger: logger.child({ component: 'hub' }),
   });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));
