@@ -1,0 +1,157 @@
+/**
+ * The auth machine's vocabulary: what a token grant is, who a user is, why a fetch failed, the
+ * policy, and the events in and out. The machine itself is in auth.ts.
+ */
+
+/** A user's identity and organizations, from a user login (organization id = tenant id). */
+export interface UserInfo {
+  userId: string;
+  organization: { id: string; name: string; role: string };
+  organizations: Array<{ id: string; name: string; role: string }>;
+}
+
+/** A credential the connector can put in `connect` or `auth_refresh`. */
+export interface TokenGrant {
+  token: string;
+  /** Wall time the token stops being valid; undefined for a token that never expires. */
+  expiresAt: number | undefined;
+  /**
+   * How long the token lasts from issue (`exp - iat`, or `expires_in`). When known, expiry is
+   * counted on the local clock from receipt, so a device clock that is off does not matter.
+   */
+  lifetimeMs?: number | undefined;
+  /** User mode: who is logged in, and the organization (tenant) the token is for. */
+  user?: UserInfo | undefined;
+}
+
+/** A user login in progress: what to show the user, and how to poll for its approval. */
+export interface LoginInProgress {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | undefined;
+  expiresAt: number;
+  /** Bearer secret of the pending login; short-lived, never logged (redact it when inspecting). */
+  deviceCode: string;
+  intervalMs: number;
+}
+
+/**
+ * Why a token fetch failed. Only `rejected` and `revoked` are definitive: everything else keeps
+ * the session and is retried (a 429 must never log anyone out; brief, section 3).
+ */
+export type AuthFetchErrorKind =
+  | 'rejected'
+  | 'revoked'
+  | 'rate_limited'
+  | 'server'
+  | 'timeout'
+  | 'network'
+  | 'invalid_response'
+  /** User mode: no stored session, the user has to log in. */
+  | 'logged_out'
+  /** User mode: an organization switch to one the user is not a member of. */
+  | 'not_a_member';
+
+export class AuthFetchError extends Error {
+  override readonly name = 'AuthFetchError';
+  constructor(
+    readonly kind: AuthFetchErrorKind,
+    message: string,
+    /** From `Retry-After`, when the server gave one. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `device`: short-lived tokens for the device credential; `user`: short-lived tokens for a
+ * logged-in user (OAuth device authorization grant, refresh tokens, organizations); `static`: a
+ * configured token; `none`: standalone.
+ */
+export type AuthMode = 'device' | 'user' | 'static' | 'none';
+
+export type UnauthorizedReason = 'static_token_expired' | 'credentials_rejected' | 'revoked' | 'rejected_by_hub';
+
+export interface AuthPolicy {
+  /** Refresh at this fraction of a token's lifetime, jittered up to +`refreshJitter`. */
+  refreshAt: number;
+  refreshJitter: number;
+  /** A token with less validity left than this is not handed out for a new connection. */
+  minValidityMs: number;
+  /** Backoff of failed fetches: full jitter from `retryBaseMs` doubling to `retryCapMs`. */
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** How often the wall clock is compared with the refresh time (sleep, paused process). */
+  wakeCheckMs: number;
+}
+
+export const defaultAuthPolicy: AuthPolicy = {
+  refreshAt: 0.7,
+  refreshJitter: 0.15,
+  minValidityMs: 5_000,
+  retryBaseMs: 1_000,
+  retryCapMs: 300_000, // the seed's 5 min cap
+  wakeCheckMs: 1_000,
+};
+
+export interface AuthInput {
+  mode: AuthMode;
+  /** The configured token, in `static` mode. */
+  staticGrant?: TokenGrant;
+  policy: AuthPolicy;
+  seed: number;
+  now: () => number;
+}
+
+export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
+  rng: number;
+  grant: TokenGrant | undefined;
+  /** Wall time the current token arrived (its lifetime counts from here). */
+  receivedAt: number | undefined;
+  /** Wall time of the next proactive refresh. */
+  refreshAt: number | undefined;
+  /** Someone asked for a token that is not ready yet; answer when it is. */
+  pending: boolean;
+  /** The hub refused the current token once already (reactive refresh was spent). */
+  rejectedOnce: boolean;
+  /** Consecutive failed fetches, for the backoff. */
+  failures: number;
+  retryInMs: number | undefined;
+  reason: string;
+  /** Why the machine is `unauthorized`. */
+  unauthorized: UnauthorizedReason | undefined;
+  /** User mode: who is logged in. */
+  user: UserInfo | undefined;
+  /** User mode: the login being approved, while logging in. */
+  login: LoginInProgress | undefined;
+  /** User mode: an organization switch asked for while a refresh was in flight. */
+  pendingOrganization: string | undefined;
+}
+
+export type AuthEvent =
+  /** The connection needs a token for a new attempt. */
+  | { type: 'token.request' }
+  /** The hub refused the current token (close 4001/4002, or an `auth_refresh` answered with an error). */
+  | { type: 'token.rejected' }
+  /** The hub accepted the current token (a session opened, or `auth_refresh_ack`). */
+  | { type: 'token.accepted' }
+  /** User mode: start a login (device authorization grant); `cancel_login` gives up on it. */
+  | { type: 'login' }
+  | { type: 'cancel_login' }
+  /** User mode: revoke the session at the hub and forget it here. */
+  | { type: 'logout' }
+  /** User mode: re-scope the token to another organization (tenant). */
+  | { type: 'switch_organization'; organization: string };
+
+/** Events the auth machine sends its parent. */
+export type AuthOutput =
+  | { type: 'auth.token'; grant: TokenGrant }
+  | { type: 'auth.refreshed'; grant: TokenGrant }
+  | { type: 'auth.unavailable'; reason: UnauthorizedReason }
+  /** User mode: show this to the user; the login completes when they approve it. */
+  | { type: 'auth.login_prompt'; login: Omit<LoginInProgress, 'deviceCode' | 'intervalMs'> }
+  | { type: 'auth.logged_out'; reason: string }
+  /** User mode: the token is now for another tenant; the connection must reconnect. */
+  | { type: 'auth.tenant_changed'; tenant: string }
+  | { type: 'auth.switch_failed'; organization: string; reason: string };
