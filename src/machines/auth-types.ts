@@ -127,6 +127,11 @@ export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
   login: LoginInProgress | undefined;
   /** User mode: an organization switch asked for while a refresh was in flight. */
   pendingOrganization: string | undefined;
+  /**
+   * No live session uses the token (the supervisor says so when the connection goes down):
+   * proactive refreshes wait, and a token is refreshed on demand when an attempt asks for one.
+   */
+  idle: boolean;
 }
 
 export type AuthEvent =
@@ -136,6 +141,9 @@ export type AuthEvent =
   | { type: 'token.rejected' }
   /** The hub accepted the current token (a session opened, or `auth_refresh_ack`). */
   | { type: 'token.accepted' }
+  /** A session is up (proactive refresh keeps it going in-band) or down (refresh on demand). */
+  | { type: 'session.up' }
+  | { type: 'session.down' }
   /** User mode: start a login (device authorization grant); `cancel_login` gives up on it. */
   | { type: 'login' }
   | { type: 'cancel_login' }

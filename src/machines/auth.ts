@@ -83,8 +83,11 @@ export const authMachine = setup({
   actors: { fetchToken: missingFetch, startLogin: missingStartLogin, pollLogin: missingPollLogin, revokeSession: missingRevoke },
   delays: {
     // The sooner of the next wall-clock check and the refresh time.
+    // While idle no refresh is due, so the wall clock is only watched (never a 0 ms spin).
     nextCheck: ({ context }) =>
-      Math.max(0, Math.min(context.policy.wakeCheckMs, (context.refreshAt ?? Infinity) - context.now())),
+      context.idle
+        ? context.policy.wakeCheckMs
+        : Math.max(0, Math.min(context.policy.wakeCheckMs, (context.refreshAt ?? Infinity) - context.now())),
     retryDelay: ({ context }) => context.retryInMs ?? 0,
     // Clamped: Node fires a timer longer than 2^31-1 ms (24.8 days, or Infinity) after 1 ms.
     untilExpiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.grant?.expiresAt ?? Infinity) - context.now())),
@@ -105,7 +108,7 @@ export const authMachine = setup({
     loginExpired: ({ event }) => kindOf(event) === 'expired_token',
     switchQueued: ({ context }) => context.pendingOrganization !== undefined,
     staticExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
-    refreshDue: ({ context }) => context.refreshAt !== undefined && context.now() >= context.refreshAt,
+    refreshDue: ({ context }) => !context.idle && context.refreshAt !== undefined && context.now() >= context.refreshAt,
     usable: ({ context }) => usableFor(context),
     hasUsableGrant: ({ context }) => context.grant?.expiresAt !== undefined && usableFor(context),
     pendingAndUsable: ({ context }) => context.pending && usableFor(context),
@@ -202,10 +205,13 @@ export const authMachine = setup({
     user: undefined,
     login: undefined,
     pendingOrganization: undefined,
+    idle: false,
   }),
   initial: 'initializing',
   on: {
     'token.accepted': { actions: 'accepted' },
+    'session.up': { actions: assign({ idle: false }) },
+    'session.down': { actions: assign({ idle: true }) },
   },
   states: {
     initializing: {

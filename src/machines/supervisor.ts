@@ -156,6 +156,9 @@ export const supervisorMachine = setup({
     askForToken: sendToChild('auth', () => ({ type: 'token.request' })),
     reportRejection: sendToChild('auth', () => ({ type: 'token.rejected' })),
     confirmToken: sendToChild('auth', () => ({ type: 'token.accepted' })),
+    // Proactive refresh is for live sessions; a parked connection asks for a token when it retries.
+    sessionUp: sendToChild('auth', () => ({ type: 'session.up' })),
+    sessionDown: sendToChild('auth', () => ({ type: 'session.down' })),
     grantToken: sendToChild('connection', ({ event }) => {
       const { grant } = event as Extract<AuthOutput, { type: 'auth.token' }>;
       return { type: 'token.granted', token: grant.token, ...(grant.user && { tenantId: grant.user.organization.id }) };
@@ -277,8 +280,8 @@ export const supervisorMachine = setup({
     cancel_login: { actions: 'forwardToAuth' },
     logout: { actions: 'forwardToAuth' },
     switch_organization: { actions: 'forwardToAuth' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken'] },
-    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat'] },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp'] },
+    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown'] },
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'emitMessage'] },
     'heartbeat.send': { actions: 'sendHeartbeat' },
     'heartbeat.dead': { actions: 'reportDeadLink' },

@@ -132,3 +132,18 @@ describe('connector in device mode', () => {
     expect(net.peers).toHaveLength(2);
   });
 });
+
+describe('connector in device mode, parked', () => {
+  it('stops refreshing while no session uses the token, and refreshes on demand when one does', async () => {
+    const { connector, endpoint, net, clock } = fixture();
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    net.latest()!.close(4003, 'replaced'); // another process took the device id: failed for good
+    await connector.waitFor((s) => s.connection.state === 'failed');
+    clock.increment(600_000); // ten token lifetimes
+    expect(endpoint.requests).toHaveLength(1);
+    connector.actor.send({ type: 'connect' }); // the host tries again: one fresh token, then connected
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    expect(endpoint.requests).toHaveLength(2);
+  });
+});

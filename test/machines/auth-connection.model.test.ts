@@ -21,7 +21,7 @@ import { createTransitionCoverage } from '../support/transition-coverage.ts';
  *   2. never a `connect` with a token that has expired;
  *   3. unauthorized only after a definitive answer (401, revoked, a static token's expiry, or
  *      the hub refusing two tokens in a row);
- *   4. a token held as valid has not expired (it was refreshed in time, whatever the schedule);
+ *   4. the token of a live session has not expired (refreshed in time, whatever the schedule);
  *   5. never two live sockets.
  * Runs: FC_RUNS (default 200), seed: FC_SEED (printed). MODEL_DEBUG=1 traces commands and states.
  * Directed examples walk into windows that random runs seldom reach; the last test checks that
@@ -218,8 +218,10 @@ function checkInvariants(m: Model, w: World) {
     const staticExpired = status.auth.reason === 'static_token_expired' && w.staticExpiry !== undefined && now >= w.staticExpiry;
     expect(m.definitive || w.refusalsInARow >= 2 || staticExpired, `unauthorized (${status.auth.reason}) without a definitive answer`).toBe(true);
   }
-  if (status.auth.state === 'valid' && status.auth.expiresAt !== undefined) {
-    expect(status.auth.expiresAt, 'a token held as valid has expired').toBeGreaterThan(now);
+  // A live session's token is refreshed before it expires (an idle one may lapse: it is
+  // refreshed on demand when the next attempt asks).
+  if (status.auth.state === 'valid' && status.connection.state === 'connected' && status.auth.expiresAt !== undefined) {
+    expect(status.auth.expiresAt, 'the token of a live session has expired').toBeGreaterThan(now);
   }
   expect(w.net.live()).toBeLessThanOrEqual(1);
 }
@@ -380,7 +382,7 @@ describe('auth + connection, model-based', () => {
         return command;
       });
     // Directed walks into windows random runs rarely hit; they run on top of the random ones.
-    type Example = ['device' | 'user', null, boolean, Iterable<Command>];
+    type Example = ['device' | 'user' | 'static', number | null, boolean, Iterable<Command>];
     const examples: Example[] = [
       // A transient refresh failure while the token is still good (active.waiting), then a
       // reconnect, a refusal, and a second refusal inside that window.
@@ -408,6 +410,11 @@ describe('auth + connection, model-based', () => {
       ['user', null, true, sequence('token ok (120000 ms)', 'host: switch to org-b', 'hub: token expired (4002)')],
       // A connection retry that comes due while the user is logging in (after a logout).
       ['user', null, true, sequence('token ok (120000 ms)', 'hub: token expired (4002)', 'host: logout', 'token ok (120000 ms)', 'host: login', 'advance to the connection retry')],
+      // A live session logs out: the connection asks again and waits while logged out.
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: logout', 'token ok (120000 ms)')],
+      // A dropped connection waits for its retry while the lid closes past a static token's
+      // expiry; the retry on waking asks for the token, which has run out.
+      ['static', 30_000, false, sequence('network drops the socket', 'sleep 60000')],
     ];
     await fc.assert(
       fc.asyncProperty(
