@@ -1,4 +1,4 @@
-import { createConnector } from '../../connector/connector.ts';
+import { type Connector, createConnector } from '../../connector/connector.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CliValues } from '../main.ts';
 import type { CliStreams } from '../output.ts';
@@ -11,13 +11,8 @@ import { connectConfig } from './connect.ts';
  * directory for `connect`.
  */
 export async function runLogin(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
-  const { config, secrets } = await connectConfig(values, process.env, { userLogin: true });
-  if (config.url === undefined) {
-    err.write('login needs the hub: --url or CLOUD_WS_URL\n');
-    return 2;
-  }
-  const connector = createConnector({ ...config, userLogin: true }, { secrets, logger: logger.child({ component: 'connector' }) });
-  connector.start();
+  const connector = await userConnector('login', values, err, logger);
+  if (typeof connector === 'number') return connector;
   try {
     const status = await connector.waitFor((s) => s.auth.state === 'logged_out' || s.auth.state === 'valid');
     if (status.auth.state === 'valid') {
@@ -40,13 +35,8 @@ export async function runLogin(values: CliValues, { out, err }: CliStreams, logg
 
 /** `cloudtether logout [--url U] [--state-dir DIR]`: revokes the stored session at the hub and forgets it. */
 export async function runLogout(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
-  const { config, secrets } = await connectConfig(values, process.env, { userLogin: true });
-  if (config.url === undefined) {
-    err.write('logout needs the hub: --url or CLOUD_WS_URL\n');
-    return 2;
-  }
-  const connector = createConnector({ ...config, userLogin: true }, { secrets, logger: logger.child({ component: 'connector' }) });
-  connector.start();
+  const connector = await userConnector('logout', values, err, logger);
+  if (typeof connector === 'number') return connector;
   try {
     const status = await connector.waitFor((s) => s.auth.state === 'logged_out' || s.auth.state === 'valid' || s.auth.state === 'inactive');
     if (status.auth.state === 'logged_out') {
@@ -59,4 +49,16 @@ export async function runLogout(values: CliValues, { out, err }: CliStreams, log
   } finally {
     await connector.stop();
   }
+}
+
+/** A started connector in user mode on the state directory's session, or the exit code. */
+async function userConnector(verb: string, values: CliValues, err: NodeJS.WritableStream, logger: Logger): Promise<Connector | number> {
+  const { config, secrets } = await connectConfig(values, process.env, { userLogin: true });
+  if (config.url === undefined) {
+    err.write(`${verb} needs the hub: --url or CLOUD_WS_URL\n`);
+    return 2;
+  }
+  const connector = createConnector({ ...config, userLogin: true }, { ...(secrets && { secrets }), logger: logger.child({ component: 'connector' }) });
+  connector.start();
+  return connector;
 }
