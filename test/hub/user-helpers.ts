@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
+import { expect } from 'vitest';
 import type { Hub, HubOptions, HubTokenOptions, HubUser } from '../../src/hub/index.ts';
-import { startTokenHub } from './token-helpers.ts';
+import { LIFETIME_MS, startTokenHub } from './token-helpers.ts';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEVICE_CODE_LIFETIME_MS = 60_000;
@@ -81,6 +82,21 @@ export interface UserTokens {
   expires_at: number;
   organization: { id: string; name: string; role: string };
 }
+
+/**
+ * What a token answer for ada in acme (her default organization) holds besides
+ * `access_token`, for tokens issued at `now`: spread it into a `toEqual` next to the test's own
+ * `access_token` matcher.
+ */
+export const adaTokenAnswer = (now: number) => ({
+  token_type: 'Bearer',
+  expires_in: LIFETIME_MS / 1000,
+  expires_at: now + LIFETIME_MS,
+  refresh_token: expect.stringMatching(/^[\w-]{43,}$/),
+  user_id: 'ada',
+  organization: ACME,
+  organizations: [ACME, GLOBEX],
+});
 
 /** A whole device login: authorization, approval (programmatic), and the token exchange. */
 export async function login(
