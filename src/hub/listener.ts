@@ -36,7 +36,8 @@ export interface ListenerParts {
 }
 
 /**
- * The hub's `node:http` server and its lifecycle: idle → listening ⇄ restarting → closed.
+ * The hub's `node:http` server and its lifecycle: idle → listening ⇄ restarting → closed; a restart
+ * that cannot bind again falls back to idle.
  * `listen`, `restart` and `close` run one at a time, in call order.
  *
  * @example
@@ -91,7 +92,14 @@ export class Listener {
       this.#parts.logger.info({ down_ms: downMs }, 'hub restarting');
       await this.#shutdown(CloseCode.serverRestart, 'server_restart');
       if (downMs > 0) await new Promise<void>((resolve) => this.#parts.clock.setTimeout(resolve, downMs));
-      await this.#bind(address.port, address.host);
+      try {
+        await this.#bind(address.port, address.host);
+      } catch (error) {
+        // The port was taken while down: not listening, but `listen()` may be tried again.
+        this.#state = 'idle';
+        this.#parts.logger.error({ err: error, ...address }, 'hub could not listen again after a restart');
+        throw error;
+      }
       this.#state = 'listening';
       this.#parts.logger.info(address, 'hub listening again');
     });

@@ -87,3 +87,30 @@ describe('hub lifecycle', () => {
     expect(message).not.toContain(TOKEN);
   });
 });
+
+describe('hub restart that cannot bind again', () => {
+  it('rejects with the bind error and falls back to idle, so listen() can be tried again', async () => {
+    // The hub's clock holds the restart's down time until the test has taken the port.
+    let resumeRestart: (() => void) | undefined;
+    const hub = createHub({
+      staticToken: TOKEN,
+      clock: {
+        now: Date.now,
+        setTimeout: (fn, ms) => (ms === 5_000 ? void (resumeRestart = fn) : setTimeout(fn, ms)),
+        clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+      },
+    });
+    const { port } = await hub.listen({ port: 0, host: '127.0.0.1' });
+    const restarting = hub.restart({ downMs: 5_000 });
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    while (!resumeRestart) await new Promise((resolve) => setImmediate(resolve)); // the hub is down
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    resumeRestart();
+    await expect(restarting).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    const again = await hub.listen({ port, host: '127.0.0.1' });
+    expect(again.port).toBe(port);
+    await hub.close();
+  });
+});
