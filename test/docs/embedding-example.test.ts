@@ -26,3 +26,12 @@ describe('docs/embedding.md testing example', () => {
     await stopped;
   });
 });
+
+describe('the public entry point', () => {
+  it('exports what docs/embedding.md uses', async () => {
+    const api = await import('../../src/index.ts');
+    for (const name of ['createConnector', 'connectorConfigFromEnv', 'createLogger', 'createFileStorage', 'createSecretStore', 'resolveDeviceIdentity', 'parseStateKey'] as const) {
+      expect(typeof api[name], name).toBe('function');
+    }
+  });
+});
