@@ -1,0 +1,219 @@
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { StorageError } from '../adapters/storage.ts';
+
+/** One stored record: a sequence number (per log, from 1), when it was appended, and its value. */
+export interface LogRecord<T> {
+  seq: number;
+  at: number;
+  value: T;
+}
+
+export interface RecordLogOptions<T> {
+  /** Checks each value read back on open; a record that fails it is treated as corruption. */
+  parse?: (value: unknown) => T;
+  /** Wall clock for `at`. Default `Date.now`. */
+  now?: () => number;
+  /** Rewrite the file once this many acknowledged records sit in it (and they are most of it). Default 1 000. */
+  compactAfter?: number;
+}
+
+/**
+ * A durable, append-only log of records, acknowledged from the front: what an outbox needs.
+ *
+ * - `append` resolves once the record is on disk (written and fdatasync'd). Appends that arrive
+ *   while a write is in flight are written together by the next one (group commit).
+ * - `ack(seq)` acknowledges every record up to `seq`, durably; they leave `pending()`.
+ * - The file is JSON lines, each with a CRC-32: after a crash (even `kill -9` mid-write) `open`
+ *   keeps every complete record and cuts a torn or corrupt tail, so what an `append` promised is
+ *   there and nothing half-written is.
+ * - Acknowledged records are dropped by compaction: the pending ones are rewritten to a new file
+ *   that atomically replaces the old one.
+ *
+ * @example
+ * const log = await openRecordLog<UsageReport>(join(stateDir, 'outbox.log'));
+ * const { seq } = await log.append(report);   // durable from here on
+ * for (const record of log.pending()) send(record);
+ * await log.ack(ackedSeq);                     // the hub has them
+ */
+export interface RecordLog<T> {
+  readonly path: string;
+  /** Records appended and not acknowledged, oldest first. */
+  pending(): ReadonlyArray<LogRecord<T>>;
+  /** Highest sequence number ever appended (0 for a new log). */
+  readonly lastSeq: number;
+  append(value: T): Promise<LogRecord<T>>;
+  ack(uptoSeq: number): Promise<void>;
+  /** Rewrites the file with the pending records only. Runs by itself past `compactAfter`. */
+  compact(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Line = { s: number; t: number; v: unknown } | { a: number };
+
+/**
+ * Opens (or creates) a record log at `path`, replaying what is on disk.
+ *
+ * @throws {StorageError} naming the path when the file cannot be opened or read.
+ */
+export async function openRecordLog<T>(path: string, options: RecordLogOptions<T> = {}): Promise<RecordLog<T>> {
+  const parse = options.parse ?? ((v: unknown) => v as T);
+  const now = options.now ?? Date.now;
+  const compactAfter = options.compactAfter ?? 1_000;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+    throw new StorageError(dirname(path), 'cannot create the directory', error);
+  });
+
+  let file: FileHandle;
+  try {
+    file = await open(path, 'a+', 0o600);
+  } catch (error) {
+    throw new StorageError(path, `cannot open (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
+  }
+  const { pending, lastSeq, acked, validBytes, totalBytes } = await replay(file, parse, path);
+  if (validBytes < totalBytes) {
+    // A torn or corrupt tail from a crash: cut it, so new lines follow the last good one.
+    await file.truncate(validBytes);
+    await file.datasync();
+  }
+
+  let seq = lastSeq;
+  let ackedInFile = acked;
+  let queue: Array<{ line: string; resolve: () => void; reject: (error: unknown) => void }> = [];
+  let flushScheduled = false;
+  let closed = false;
+  // Every file operation runs in this chain, one at a time: a compaction never races a write.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serially = <R>(operation: () => Promise<R>): Promise<R> => {
+    const run = chain.then(operation);
+    chain = run.catch(() => undefined);
+    return run;
+  };
+
+  // Group commit: a flush writes (and fsyncs) everything queued up to the moment it runs.
+  const flush = async (): Promise<void> => {
+    flushScheduled = false;
+    const batch = queue;
+    queue = [];
+    try {
+      await file.write(batch.map((entry) => entry.line).join(''));
+      await file.datasync();
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      const failure = new StorageError(path, `cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
+      for (const entry of batch) entry.reject(failure);
+    }
+  };
+  const write = (line: Line): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (closed) return reject(new StorageError(path, 'the log is closed'));
+      queue.push({ line: encode(line), resolve, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        void serially(flush);
+      }
+    });
+
+  const rewrite = async (): Promise<void> => {
+    const temporary = `${path}.compact`;
+    const fresh = await open(temporary, 'w', 0o600);
+    try {
+      // The sequence carries on: an ack line for what came before keeps `lastSeq` on reopen.
+      const first = pending.length > 0 ? pending[0]!.seq - 1 : seq;
+      const lines = [encode({ a: first }), ...pending.map((r) => encode({ s: r.seq, t: r.at, v: r.value }))];
+      await fresh.write(lines.join(''));
+      await fresh.datasync();
+    } finally {
+      await fresh.close();
+    }
+    await rename(temporary, path);
+    const dir = await open(dirname(path), 'r');
+    await dir.sync().finally(() => dir.close());
+    await file.close();
+    file = await open(path, 'a+', 0o600);
+    ackedInFile = 0;
+  };
+
+  const log: RecordLog<T> = {
+    path,
+    pending: () => pending,
+    get lastSeq() {
+      return seq;
+    },
+    async append(value) {
+      const record: LogRecord<T> = { seq: ++seq, at: now(), value };
+      await write({ s: record.seq, t: record.at, v: value });
+      pending.push(record);
+      return record;
+    },
+    async ack(uptoSeq) {
+      const count = pending.findIndex((r) => r.seq > uptoSeq);
+      const removed = count === -1 ? pending.length : count;
+      if (removed === 0) return;
+      await write({ a: uptoSeq });
+      pending.splice(0, removed);
+      ackedInFile += removed;
+      if (ackedInFile >= compactAfter && ackedInFile > pending.length) await log.compact();
+    },
+    compact() {
+      return serially(rewrite);
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      return serially(() => file.close());
+    },
+  };
+  return log;
+}
+
+function encode(line: Line): string {
+  const body = JSON.stringify(line);
+  return `${JSON.stringify({ ...line, c: crc32(body) })}\n`;
+}
+
+async function replay<T>(file: FileHandle, parse: (v: unknown) => T, path: string) {
+  let text: string;
+  try {
+    text = (await file.readFile()).toString('utf8');
+  } catch (error) {
+    throw new StorageError(path, 'cannot read', error);
+  }
+  const pending: Array<LogRecord<T>> = [];
+  let lastSeq = 0;
+  let acked = 0;
+  let validBytes = 0;
+  let offset = 0;
+  while (offset < text.length) {
+    const end = text.indexOf('\n', offset);
+    if (end === -1) break; // a line without its newline was torn mid-write
+    const line = decode(text.slice(offset, end), parse);
+    if (!line) break; // corrupt from here on: keep what came before
+    if ('a' in line) {
+      const removed = pending.findIndex((r) => r.seq > line.a);
+      const count = removed === -1 ? pending.length : removed;
+      pending.splice(0, count);
+      acked += count;
+      lastSeq = Math.max(lastSeq, line.a);
+    } else {
+      pending.push({ seq: line.s, at: line.t, value: line.v as T });
+      lastSeq = Math.max(lastSeq, line.s);
+    }
+    offset = end + 1;
+    validBytes = Buffer.byteLength(text.slice(0, offset));
+  }
+  return { pending, lastSeq, acked, validBytes, totalBytes: Buffer.byteLength(text) };
+}
+
+function decode<T>(raw: string, parse: (v: unknown) => T): Line | undefined {
+  try {
+    const { c, ...line } = JSON.parse(raw) as Line & { c?: unknown };
+    if (c !== crc32(JSON.stringify(line))) return undefined;
+    if ('a' in line && Number.isInteger(line.a)) return line;
+    if ('s' in line && Number.isInteger(line.s) && Number.isInteger(line.t)) return { s: line.s, t: line.t, v: parse(line.v) };
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
