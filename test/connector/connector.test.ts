@@ -5,15 +5,10 @@ import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import { ConfigError } from '../../src/connector/config.ts';
 import { type ConnectorEvent, createConnector } from '../../src/connector/connector.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { createCodec, FrameError } from '../../src/protocol/codec.ts';
+import { FrameError } from '../../src/protocol/codec.ts';
 import { flush } from '../support/harness.ts';
+import { frame } from '../support/frames.ts';
 
-const codec = createCodec();
-const frame = (m: Parameters<typeof codec.encode>[0]) => {
-  const r = codec.encode(m);
-  if (!r.ok) throw r.error;
-  return r.value.frame;
-};
 const ack = frame({ type: 'connect_ack', session_id: 'sess-1', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 });
 
 function fixture(config: Parameters<typeof createConnector>[0] = { url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1 }) {

@@ -4,14 +4,8 @@ import { SimulatedClock } from 'xstate';
 import type { HttpAdapter, HttpRequest, HttpResponse } from '../../src/adapters/http.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import { createConnector } from '../../src/connector/connector.ts';
-import { createCodec } from '../../src/protocol/codec.ts';
+import { frame } from '../support/frames.ts';
 
-const codec = createCodec();
-const frame = (m: Parameters<typeof codec.encode>[0]) => {
-  const r = codec.encode(m);
-  if (!r.ok) throw r.error;
-  return r.value.frame;
-};
 const secret = new TextEncoder().encode('test-only-signing-key-0123456789ab');
 
 /** A token endpoint scripted by the test: each request gets the next answer (a JWT by default). */

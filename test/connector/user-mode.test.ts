@@ -4,16 +4,10 @@ import type { HttpAdapter, HttpRequest, HttpResponse } from '../../src/adapters/
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createConnector, type ConnectorEvent } from '../../src/connector/connector.ts';
-import { createCodec } from '../../src/protocol/codec.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
+import { frame } from '../support/frames.ts';
 
-const codec = createCodec();
-const frame = (m: Parameters<typeof codec.encode>[0]) => {
-  const r = codec.encode(m);
-  if (!r.ok) throw r.error;
-  return r.value.frame;
-};
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const orgs = [
   { id: 'org-a', name: 'Acme', role: 'owner' },

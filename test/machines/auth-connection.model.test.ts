@@ -7,11 +7,11 @@ import type { SocketAdapter } from '../../src/adapters/socket.ts';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import { authMachine } from '../../src/machines/auth.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';
-import { createCodec } from '../../src/protocol/codec.ts';
 import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
+import { frame as encode } from '../support/frames.ts';
 
 /*
  * Model-based test of the auth machine together with the connection machine, through the real
@@ -31,12 +31,6 @@ import { createTransitionCoverage } from '../support/transition-coverage.ts';
 const RUNS = Number(process.env.FC_RUNS ?? 200);
 const SEED = Number(process.env.FC_SEED ?? 20261121);
 const START = 1_800_000_000_000;
-const codec = createCodec();
-const encode = (m: Parameters<typeof codec.encode>[0]) => {
-  const r = codec.encode(m);
-  if (!r.ok) throw r.error;
-  return r.value.frame;
-};
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 /** A JWT-shaped token with an `exp` (unsigned: the connector only decodes it). */
 const jwt = (expMs: number, n: number) => `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(expMs / 1000), jti: `t${n}` })}.c2ln`;
