@@ -80,7 +80,8 @@ export const connectionMachine = setup({
       } satisfies SocketCommand);
     }),
     keepRefreshedToken: assign(({ event }) => (event.type === 'token.refreshed' ? { token: event.token } : {})),
-    // A refresh that landed during the handshake: the session opened on the older token.
+    // In-band: a token newer than the one this session last presented goes out as `auth_refresh`
+    // (a refresh while connected, or one that landed during the handshake).
     sendNewerToken: enqueueActions(({ context, enqueue }) => {
       if (context.token === undefined || context.token === context.sentToken) return;
       const refreshSeq = context.refreshSeq + 1;
@@ -155,15 +156,6 @@ export const connectionMachine = setup({
       event.type === 'token.granted' ? { token: event.token, ...(event.tenantId !== undefined && { tenantId: event.tenantId }) } : {},
     ),
     setTenant: assign(({ event }) => (event.type === 'tenant.changed' ? { tenantId: event.tenantId } : {})),
-    sendAuthRefresh: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'token.refreshed') return;
-      const refreshSeq = context.refreshSeq + 1;
-      enqueue.assign({ token: event.token, sentToken: event.token, refreshSeq });
-      enqueue.sendTo('socket', {
-        type: 'socket.send',
-        message: { type: 'auth_refresh', id: `auth_refresh:${refreshSeq}`, token: event.token },
-      } satisfies SocketCommand);
-    }),
   },
 }).createMachine({
   id: 'connection',
@@ -325,7 +317,7 @@ export const connectionMachine = setup({
               },
             },
             send: { actions: { type: 'sendMessage', params: ({ event }) => ({ message: event.message }) } },
-            'token.refreshed': { actions: 'sendAuthRefresh' },
+            'token.refreshed': { actions: ['keepRefreshedToken', 'sendNewerToken'] },
             send_frame: { actions: { type: 'sendFrame', params: ({ event }) => ({ frame: event.frame }) } },
             'link.dead': {
               target: '#connection.retrying',

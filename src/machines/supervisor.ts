@@ -81,6 +81,13 @@ function sendToChild<E extends EventObject>(child: ChildName, make: (args: { con
   };
 }
 
+/** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
+function authReplyOf(message: Message): { type: 'token.accepted' | 'token.rejected' } | undefined {
+  if (message.type === 'auth_refresh_ack') return { type: 'token.accepted' };
+  if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return { type: 'token.rejected' };
+  return undefined;
+}
+
 /**
  * Stops what an errored child left running. XState stops a failed actor but not the actors it
  * invoked or spawned (see the TODO in its `_stopProcedure`): an errored connection would leave
@@ -179,13 +186,7 @@ export const supervisorMachine = setup({
       token: (event as Extract<AuthOutput, { type: 'auth.refreshed' }>).grant.token,
     })),
     // The hub's answer to an in-band `auth_refresh` goes to the auth machine.
-    routeAuthReply: ({ event, system }) => {
-      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
-      const auth = system.get('auth') as AnyActorRef | undefined;
-      if (!auth || auth.getSnapshot().status !== 'active') return;
-      if (message.type === 'auth_refresh_ack') auth.send({ type: 'token.accepted' });
-      else if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) auth.send({ type: 'token.rejected' });
-    },
+    routeAuthReply: sendToChild('auth', ({ event }) => authReplyOf((event as Extract<ConnectionOutput, { type: 'connection.frame' }>).message)),
     spawnConnection: spawnChild('connection', {
       id: 'connection',
       systemId: 'connection',
@@ -208,8 +209,7 @@ export const supervisorMachine = setup({
     emitMessage: enqueueActions(({ event, enqueue }) => {
       const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
       // Liveness and re-authentication replies are the runtime's business, not the host's.
-      if (message.type === 'heartbeat_ack' || message.type === 'auth_refresh_ack') return;
-      if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return;
+      if (message.type === 'heartbeat_ack' || authReplyOf(message)) return;
       enqueue.emit({ type: 'message', message });
     }),
     sendHeartbeat: sendToChild('connection', ({ event }) => ({
