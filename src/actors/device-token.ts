@@ -37,27 +37,31 @@ export function createDeviceTokenActor(deps: DeviceTokenDeps) {
         signal,
       });
     } catch (error) {
-      if (error instanceof HttpError) {
-        const kind = error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network';
-        throw new AuthFetchError(kind, error.message);
-      }
-      throw new AuthFetchError('network', (error as Error).message);
+      throw fetchFailure(error);
     }
     return grantFrom(response);
   });
 }
 
+/** A request that got no answer, as the failure the auth machine classifies. */
+export function fetchFailure(error: unknown): AuthFetchError {
+  if (!(error instanceof HttpError)) return new AuthFetchError('network', (error as Error).message);
+  return new AuthFetchError(error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network', error.message);
+}
+
+/** A 429 or 5xx: retried later, never sooner than the server's `Retry-After`. */
+export function busyFailure({ status, headers }: HttpResponse): AuthFetchError {
+  return new AuthFetchError(status === 429 ? 'rate_limited' : 'server', `token endpoint answered ${status}`, retryAfterMs(headers['retry-after']));
+}
+
 /** Reads a token endpoint's response into a grant, or the classified failure. */
 export function grantFrom(response: HttpResponse): TokenGrant {
-  const { status, body, headers } = response;
+  const { status, body } = response;
   const code = (body as { error?: unknown } | undefined)?.error;
   if (status === 401 || status === 403) {
     throw new AuthFetchError(code === 'revoked' ? 'revoked' : 'rejected', `token endpoint refused the credential (${status} ${String(code ?? '')})`.trim());
   }
-  if (status === 429 || status === 503) {
-    throw new AuthFetchError(status === 429 ? 'rate_limited' : 'server', `token endpoint answered ${status}`, retryAfterMs(headers['retry-after']));
-  }
-  if (status >= 500) throw new AuthFetchError('server', `token endpoint answered ${status}`);
+  if (status === 429 || status >= 500) throw busyFailure(response);
   if (status !== 200) throw new AuthFetchError('invalid_response', `token endpoint answered ${status}`);
   const token = (body as { access_token?: unknown } | undefined)?.access_token;
   if (typeof token !== 'string' || token.length === 0) throw new AuthFetchError('invalid_response', 'token endpoint sent no access_token');
@@ -83,16 +87,6 @@ export function tokenTiming(token: string, expiresIn?: unknown): { expiresAt: nu
   const fromResponse = typeof expiresIn === 'number' && expiresIn > 0 ? conservative(expiresIn * 1000) : undefined;
   const lifetimeMs = exp !== undefined && iat !== undefined && exp > iat ? conservative(exp - iat) : fromResponse;
   return { expiresAt: exp, lifetimeMs };
-}
-
-/** The token's own `exp` in epoch ms; undefined when it is not a JWT or has no `exp`. */
-export function tokenExpiry(token: string): number | undefined {
-  try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function conservative(lifetimeMs: number): number {

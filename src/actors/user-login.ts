@@ -1,8 +1,8 @@
 import { fromPromise } from 'xstate';
-import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
+import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import { AuthFetchError, type TokenGrant, type UserInfo } from '../machines/auth.ts';
 import type { SecretStore } from '../storage/secret-store.ts';
-import { tokenTiming } from './device-token.ts';
+import { busyFailure, fetchFailure, tokenTiming } from './device-token.ts';
 
 /** The secret store entry that holds the user's refresh token. */
 export const REFRESH_TOKEN_ENTRY = 'refresh_token';
@@ -58,20 +58,14 @@ export function createUserLoginActors(deps: UserLoginDeps) {
     try {
       return await deps.http.request({ method: 'POST', url: `${deps.hubOrigin}${path}`, json, timeoutMs: deps.timeoutMs ?? 10_000, ...(signal && { signal }) });
     } catch (error) {
-      if (error instanceof HttpError) {
-        throw new AuthFetchError(error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network', error.message);
-      }
-      throw error;
+      throw fetchFailure(error);
     }
   };
 
   /** Reads a token response; keeps the (rotated) refresh token in the secret store. */
   const grantFrom = async (response: HttpResponse): Promise<TokenGrant> => {
     const body = response.body as Record<string, unknown> | undefined;
-    if (response.status === 429 || response.status >= 500) {
-      const retryAfter = Number(response.headers['retry-after']);
-      throw new AuthFetchError(response.status === 429 ? 'rate_limited' : 'server', `token endpoint answered ${response.status}`, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
-    }
+    if (response.status === 429 || response.status >= 500) throw busyFailure(response);
     const error = body?.error;
     if (response.status !== 200) {
       if (error === 'invalid_grant') {

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+
 /**
  * The storage adapter: the only way the connector touches its state directory (device id,
  * credentials, later the outbox and settings cache). `createFileStorage` (src/adapters/file-storage.ts)
@@ -35,6 +37,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Throws unless `name` is a flat entry name (no separators, no `..`). */
 export function assertEntryName(name: string): void {
   if (!NAME.test(name) || name.includes('..')) throw new StorageError(name, 'not a valid storage entry name');
+}
+
+/** Where an entry lives, for messages: a file path, or `memory:<name>`. */
+export function entryPath(storage: StorageAdapter, name: string): string {
+  return storage.location === 'memory:' ? `memory:${name}` : join(storage.location, name);
 }
 
 /**

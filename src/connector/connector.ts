@@ -1,6 +1,6 @@
 import { BehaviorSubject, filter, firstValueFrom, type Observable, Subject } from 'rxjs';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
-import { createDeviceTokenActor, tokenExpiry } from '../actors/device-token.ts';
+import { createDeviceTokenActor, tokenTiming } from '../actors/device-token.ts';
 import { createUserLoginActors } from '../actors/user-login.ts';
 import { createMemoryStorage } from '../adapters/storage.ts';
 import { createSecretStore, type SecretStore } from '../storage/secret-store.ts';
@@ -136,6 +136,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   const authMode: AuthMode =
     cfg.url === undefined ? 'none' : cfg.userLogin ? 'user' : cfg.credential !== undefined ? 'device' : 'static';
   const http = options.http ?? fetchHttpAdapter;
+  // Only the mode in use fetches anything; static and standalone keep the machine's defaults.
   const authActors =
     authMode === 'user'
       ? createUserLoginActors({
@@ -144,15 +145,17 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
           clientId: cfg.deviceId,
           secrets: options.secrets ?? createSecretStore(createMemoryStorage()),
         })
-      : {
-          fetchToken: createDeviceTokenActor({
-            http,
-            tokenUrl: cfg.tokenUrl ?? (cfg.url ? defaultTokenUrl(cfg.url) : 'http://127.0.0.1/v1/device-token'),
-            deviceId: cfg.deviceId,
-            tenantId: cfg.tenantId,
-            credential: cfg.credential ?? '',
-          }),
-        };
+      : authMode === 'device'
+        ? {
+            fetchToken: createDeviceTokenActor({
+              http,
+              tokenUrl: cfg.tokenUrl ?? defaultTokenUrl(cfg.url!),
+              deviceId: cfg.deviceId,
+              tenantId: cfg.tenantId,
+              credential: cfg.credential!,
+            }),
+          }
+        : {};
   const logic = supervisorMachine.provide({
     actors: {
       auth: authMachine.provide({ actors: authActors }),
@@ -181,7 +184,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       heartbeat: { now },
       auth: {
         mode: authMode,
-        ...(cfg.token !== undefined && { staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenExpiry(cfg.token) } }),
+        ...(cfg.token !== undefined && { staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenTiming(cfg.token).expiresAt } }),
         policy: { ...defaultAuthPolicy, ...cfg.authPolicy },
         seed: seed ^ 0x5bd1e995,
         now,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { type StorageAdapter, StorageError } from '../adapters/storage.ts';
+import { entryPath, type StorageAdapter, StorageError } from '../adapters/storage.ts';
 
 /** The entry that holds the device id, one line. */
 export const DEVICE_ID_ENTRY = 'device_id';
@@ -34,7 +33,7 @@ export async function resolveDeviceIdentity(options: {
   const fromEnv = env.DEVICE_ID?.trim();
   if (fromEnv) return { deviceId: validate(fromEnv, 'DEVICE_ID'), source: 'env' };
 
-  const path = storage.location === 'memory:' ? `memory:${DEVICE_ID_ENTRY}` : join(storage.location, DEVICE_ID_ENTRY);
+  const path = entryPath(storage, DEVICE_ID_ENTRY);
   const content = await storage.read(DEVICE_ID_ENTRY);
   if (content !== undefined) {
     const text = content.toString('utf8').trim();

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { type StorageAdapter, StorageError } from '../adapters/storage.ts';
+import { entryPath, type StorageAdapter, StorageError } from '../adapters/storage.ts';
 import { isSealed, seal, unseal } from './sealed.ts';
 
 /** Credentials at rest (refresh token, device credential): never logged, sealed when a key is set. */
@@ -23,15 +22,14 @@ export interface SecretStore {
  */
 export function createSecretStore(storage: StorageAdapter, options: { key?: Buffer | undefined } = {}): SecretStore {
   const { key } = options;
-  const pathOf = (name: string) => (storage.location === 'memory:' ? `memory:${name}` : join(storage.location, name));
   return {
     sealed: key !== undefined,
     async get(name) {
       const content = await storage.read(name);
       if (content === undefined) return undefined;
       if (!isSealed(content)) return content.toString('utf8');
-      if (!key) throw new StorageError(pathOf(name), 'is encrypted, but no state key is configured (CLOUDTETHER_STATE_KEY)');
-      return unseal(content, key, name, pathOf(name)).toString('utf8');
+      if (!key) throw new StorageError(entryPath(storage, name), 'is encrypted, but no state key is configured (CLOUDTETHER_STATE_KEY)');
+      return unseal(content, key, name, entryPath(storage, name)).toString('utf8');
     },
     async set(name, value) {
       await storage.write(name, key ? seal(value, key, name) : value);
