@@ -169,8 +169,13 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   let stopping: Promise<void> | undefined;
 
   // Status is recomputed when any actor in the tree takes a new snapshot.
+  // The status reads four actors; only their snapshots can change it, and only when new.
+  const lastSnapshot = new WeakMap<object, unknown>();
   const onInspect = (event: InspectionEvent) => {
-    if (event.type === '@xstate.snapshot' && started) refresh();
+    if (event.type === '@xstate.snapshot' && started && readsStatus(event.actorRef) && lastSnapshot.get(event.actorRef) !== event.snapshot) {
+      lastSnapshot.set(event.actorRef, event.snapshot);
+      refresh();
+    }
     if (typeof options.inspect === 'function') options.inspect(event);
     else options.inspect?.next?.(event);
   };
@@ -202,6 +207,8 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       },
     },
   });
+  const readsStatus = (ref: unknown) =>
+    ref === actor || (STATUS_ACTORS as readonly string[]).includes((ref as { id?: string }).id ?? '');
   let status = readStatus(actor);
   const state$ = new BehaviorSubject(status);
 
