@@ -17,7 +17,7 @@ export * from './auth-types.ts';
 const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async () => {
   throw new AuthFetchError('network', 'no token fetcher provided');
 });
-const missingStartLogin = fromPromise<Omit<LoginInProgress, never>, { now: number }>(async () => {
+const missingStartLogin = fromPromise<LoginInProgress, { now: number }>(async () => {
   throw new AuthFetchError('network', 'user login is not configured');
 });
 const missingPollLogin = fromPromise<TokenGrant, { deviceCode: string }>(async () => {
@@ -101,24 +101,19 @@ export const authMachine = setup({
     loggedOutFailure: ({ event }) => kindOf(event) === 'logged_out',
     // In user mode a definitive refusal ends the session (log in again) rather than the device.
     sessionEnded: ({ context, event }) => context.mode === 'user' && definitive(errorOf(event)),
-    notAMember: ({ event }) => kindOf(event) === 'not_a_member',
     loginPending: ({ event }) => kindOf(event) === 'authorization_pending',
     loginSlowDown: ({ event }) => kindOf(event) === 'slow_down',
     loginDenied: ({ event }) => kindOf(event) === 'access_denied',
     loginExpired: ({ event }) => kindOf(event) === 'expired_token',
     switchQueued: ({ context }) => context.pendingOrganization !== undefined,
-    staticExpired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
+    expired: ({ context }) => context.grant?.expiresAt !== undefined && context.grant.expiresAt <= context.now(),
     refreshDue: ({ context }) => !context.idle && context.refreshAt !== undefined && context.now() >= context.refreshAt,
     usable: ({ context }) => usableFor(context),
     hasUsableGrant: ({ context }) => context.grant?.expiresAt !== undefined && usableFor(context),
     pendingAndUsable: ({ context }) => context.pending && usableFor(context),
-    definitiveFailure: ({ event }) => definitive((event as { error?: unknown }).error),
-    revokedFailure: ({ event }) => {
-      const error = (event as { error?: unknown }).error;
-      return error instanceof AuthFetchError && error.kind === 'revoked';
-    },
+    definitiveFailure: ({ event }) => definitive(errorOf(event)),
+    revokedFailure: ({ event }) => kindOf(event) === 'revoked',
     alreadyRejected: ({ context }) => context.rejectedOnce,
-    pending: ({ context }) => context.pending,
   },
   actions: {
     storeGrant: assign(({ context, event }) => {
@@ -228,14 +223,14 @@ export const authMachine = setup({
       states: {
         valid: {
           always: {
-            guard: 'staticExpired',
+            guard: 'expired',
             target: '#auth.unauthorized',
             actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
           },
           after: {
             untilExpiry: [
               {
-                guard: 'staticExpired',
+                guard: 'expired',
                 target: '#auth.unauthorized',
                 actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
               },
@@ -245,7 +240,7 @@ export const authMachine = setup({
           },
           on: {
             'token.request': [
-              { guard: 'staticExpired', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } } },
+              { guard: 'expired', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } } },
               { actions: 'answer' },
             ],
             'token.rejected': [
@@ -431,7 +426,7 @@ export const authMachine = setup({
           },
           after: {
             retryDelay: { target: 'refreshing', actions: { type: 'setReason', params: { reason: 'retry' } } },
-            untilExpiry: { guard: 'staticExpired', target: '#auth.inactive' },
+            untilExpiry: { guard: 'expired', target: '#auth.inactive' },
           },
         },
       },
