@@ -22,6 +22,23 @@ const missingSocket = fromCallback<SocketCommand, SocketActorInput, SocketActorE
   sendBack({ type: 'socket.closed', generation: input.generation, code: 1006, reason: '' });
 });
 
+/** Waiting out `retryInMs` (disconnected or suspended): the retry, the host, or auth giving up. */
+const retryPending = {
+  after: { retryDelay: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'retry' } } } },
+  on: {
+    // The auth machine gave up for good: no point waiting out the retry.
+    'token.unavailable': {
+      target: 'failed',
+      actions: {
+        type: 'setReason',
+        params: ({ event }: { event: Extract<ConnectionEvent, { type: 'token.unavailable' }> }) => ({ reason: event.reason }),
+      },
+    },
+    connect: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
+    disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
+  },
+} as const;
+
 /**
  * The connection machine, modelled on Ably's connection states: `initialized`, `connecting`
  * (`opening` → `handshaking`), `connected`, `disconnected` (retry pending), `suspended` (long
@@ -349,25 +366,10 @@ export const connectionMachine = setup({
       ],
     },
 
-    disconnected: {
-      after: { retryDelay: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'retry' } } } },
-      on: {
-        // The auth machine gave up for good: no point waiting out the retry.
-        'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
-        connect: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
-        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
-      },
-    },
+    disconnected: retryPending,
 
-    suspended: {
-      after: { retryDelay: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'retry' } } } },
-      on: {
-        // The auth machine gave up for good: no point waiting out the retry.
-        'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
-        connect: { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'host_connect' } } },
-        disconnect: { target: 'closed', actions: { type: 'setReason', params: { reason: 'host_stop' } } },
-      },
-    },
+    // A long outage: the same as disconnected, with the slower delay scheduleSuspendedRetry chose.
+    suspended: retryPending,
 
     closed: {
       entry: assign({ session: undefined, retryInMs: undefined }),
