@@ -204,6 +204,8 @@ export const authMachine = setup({
   }),
   initial: 'initializing',
   on: {
+    // A request waits for a token unless the state has one to give (those states answer it).
+    'token.request': { actions: 'markPending' },
     'token.accepted': { actions: 'accepted' },
     'session.up': { actions: assign({ idle: false }) },
     'session.down': { actions: assign({ idle: true }) },
@@ -269,7 +271,6 @@ export const authMachine = setup({
         ],
       },
       on: {
-        'token.request': { actions: 'markPending' },
         logout: { guard: 'isUser', target: 'loggingOut' },
       },
     },
@@ -277,7 +278,6 @@ export const authMachine = setup({
     // User mode, no session: a connection waits (its request stays pending) until a login.
     loggedOut: {
       on: {
-        'token.request': { actions: 'markPending' },
         login: { target: 'loggingIn' },
       },
     },
@@ -285,7 +285,6 @@ export const authMachine = setup({
     // RFC 8628: get a user code, show it, poll the token endpoint until the user approves.
     loggingIn: {
       on: {
-        'token.request': { actions: 'markPending' },
         cancel_login: { target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_cancelled' } } },
         logout: { target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'login_cancelled' } } },
       },
@@ -333,14 +332,12 @@ export const authMachine = setup({
         onDone: { target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'logged_out' } }, 'announceLoggedOut'] },
         onError: { target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'logged_out' } }, 'announceLoggedOut'] },
       },
-      on: { 'token.request': { actions: 'markPending' } },
     },
 
     // The cloud is unreachable and no token is valid; credentials are kept and retried.
     inactive: {
       after: { retryDelay: { target: 'attempting' } },
       on: {
-        'token.request': { actions: 'markPending' },
         logout: { guard: 'isUser', target: 'loggingOut' },
       },
     },
