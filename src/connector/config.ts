@@ -77,6 +77,25 @@ export const ConnectorConfig = z
     maxFrameBytes: z.number().int().positive().max(16 * MAX_FRAME_BYTES).default(MAX_FRAME_BYTES),
     /** Seed for reconnect jitter; fixed in tests and recordings, random otherwise. */
     seed: z.number().int().optional(),
+    /** Execution limits (src/execution/executor.ts `defaultExecutorLimits`). */
+    executions: z
+      .object({
+        maxConcurrency: z.number().int().positive().max(10_000),
+        maxQueue: z.number().int().nonnegative().max(1_000_000),
+        defaultTimeoutMs: z.number().int().positive().max(86_400_000),
+        retainOutcomes: z.number().int().positive(),
+      })
+      .partial()
+      .default({}),
+    /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
+    outbox: z
+      .object({
+        maxEntries: z.number().int().positive(),
+        ttlMs: z.number().int().positive(),
+        window: z.number().int().positive().max(100_000),
+      })
+      .partial()
+      .default({}),
   })
   .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined || c.userLogin, {
     message: 'a token (CLOUD_TOKEN), a device credential (CLOUD_DEVICE_CREDENTIAL) or userLogin is required when url is set',

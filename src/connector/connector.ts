@@ -16,21 +16,16 @@ import { randomSeed } from '../machines/random.ts';
 import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import { realClock, type RuntimeClock } from './clock.ts';
+import { type ConnectorStore, createMemoryStore, ExecutionRuntime } from './executions.ts';
+import type { OutboxLoss } from '../delivery/outbox.ts';
+import type { Capacity } from '../execution/executor.ts';
+import type { HandledJobType, JobHandler } from '../execution/handlers.ts';
+import type { z } from 'zod';
 import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
 
-/** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
-export interface RuntimeClock {
-  now(): number;
-  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-}
-
-const realClock: RuntimeClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
-};
+export type { RuntimeClock } from './clock.ts';
 
 /** What the host can be told about. */
 export type ConnectorEvent =
@@ -42,7 +37,15 @@ export type ConnectorEvent =
   | { type: 'tenant_changed'; tenant: string }
   | { type: 'switch_failed'; organization: string; reason: string }
   | { type: 'child.restarted'; child: ChildName; error: string }
-  | { type: 'child.failed'; child: ChildName; error: string };
+  | { type: 'child.failed'; child: ChildName; error: string }
+  /**
+   * The hub's answer to the resume on each new session: `resumed` (nothing lost), `expired`
+   * (`missed` requests waited past the hub's window and were dropped) or `reset` (the hub
+   * restarted and lost what it held for this device).
+   */
+  | { type: 'resume'; status: 'resumed' | 'expired' | 'reset'; missed: number }
+  /** The outbox did not deliver something: progress dropped while full, or entries past their TTL. */
+  | ({ type: 'outbox_loss' } & OutboxLoss);
 
 export interface ConnectorOptions {
   /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
@@ -60,6 +63,20 @@ export interface ConnectorOptions {
   logger?: Logger;
   /** Receives every inspection event of the actor system (see docs/embedding.md). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * The outbox and the journal of executions (`openConnectorStore(dir)` for ones that survive a
+   * crash). Default: in memory. The connector closes it on `stop()`.
+   */
+  store?: ConnectorStore;
+}
+
+/** What the connector is executing, and what waits to be delivered. */
+export interface ExecutionsStatus {
+  capacity: Capacity;
+  /** Request ids running or queued. */
+  active: string[];
+  /** Outbox entries not yet acknowledged by the hub. */
+  outboxDepth: number;
 }
 
 /** A running connector; see {@link createConnector}. */
@@ -97,6 +114,17 @@ export interface Connector {
   logout(): Promise<void>;
   /** User mode: re-scopes the session to another organization and reconnects there. */
   switchOrganization(organization: string): Promise<void>;
+  /**
+   * Registers the handler of a tool or playbook (chains run their steps' handlers). Requests for
+   * it are validated against `handler.input`, run under the concurrency limit, and reported back
+   * as execution events and one usage report.
+   *
+   * @example
+   * connector.handle('tool', 'echo', { input: z.object({ text: z.string() }), run: ({ text }) => ({ text }) });
+   */
+  handle<S extends z.ZodType>(jobType: HandledJobType, name: string, handler: JobHandler<S>): void;
+  /** What is running and queued, and the outbox depth. */
+  readonly executions: ExecutionsStatus;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }
@@ -165,6 +193,20 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   const seed = cfg.seed ?? randomSeed();
 
   const events = new Subject<ConnectorEvent>();
+  const runtime = new ExecutionRuntime({
+    deviceId: cfg.deviceId,
+    codec,
+    clock,
+    logger,
+    store: options.store ?? createMemoryStore(now),
+    limits: cfg.executions,
+    outboxPolicy: cfg.outbox,
+    onResume: ({ status, missed }) => {
+      if (status !== 'resumed') log.warn({ status, missed }, 'the hub could not resume delivery: requests were lost');
+      events.next({ type: 'resume', status, missed });
+    },
+    onLoss: (loss) => events.next({ type: 'outbox_loss', ...loss }),
+  });
   let started = false;
   let stopping: Promise<void> | undefined;
 
@@ -204,6 +246,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         closeTimeoutMs: cfg.closeTimeoutMs,
         seed,
         now,
+        resume: () => runtime.cursor(),
       },
     },
   });
@@ -234,7 +277,27 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     state$.next(next);
   }
 
-  actor.on('message', ({ message }) => events.next({ type: 'message', message }));
+  actor.on('message', ({ message }) => {
+    void runtime.receive(message);
+    events.next({ type: 'message', message });
+  });
+  // Runtime frames (acks, capacity, the outbox) go straight to the connection: the connector's own
+  // status may not say `connected` yet while the supervisor is still handling `connection.up`.
+  const sendFrame = (frame: string) => {
+    actor.send({ type: 'send_frame', frame });
+    return true;
+  };
+  actor.on('session.up', ({ session }) =>
+    runtime.connected({
+      resume: session.resume,
+      sendFrame,
+      send: (message) => {
+        const encoded = codec.encode(message);
+        return encoded.ok && sendFrame(encoded.value.frame);
+      },
+    }),
+  );
+  actor.on('session.down', () => runtime.disconnected());
   actor.on('auth.login_prompt', ({ login }) => events.next({ type: 'login_prompt', ...login }));
   actor.on('auth.logged_out', ({ reason }) => events.next({ type: 'logged_out', reason }));
   actor.on('auth.tenant_changed', ({ tenant }) => events.next({ type: 'tenant_changed', tenant }));
@@ -262,6 +325,12 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
 
   const connector: Connector = {
     actor,
+    handle(jobType, name, handler) {
+      runtime.handlers.register(jobType, name, handler as JobHandler);
+    },
+    get executions() {
+      return { capacity: runtime.executor.capacity, active: runtime.executor.active, outboxDepth: runtime.outbox.depth };
+    },
     get status() {
       return status;
     },
@@ -294,6 +363,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         }
         actor.stop();
         refresh();
+        await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
         log.info('stopped');
         state$.complete();
         events.complete();

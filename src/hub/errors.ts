@@ -17,7 +17,15 @@ export type HubErrorCode =
   /** A user id the hub was not configured with (`tokens.users`). */
   | 'unknown_user'
   /** The user is not a member of the organization asked for. */
-  | 'not_a_member';
+  | 'not_a_member'
+  /** Work for a device that is not connected needs its tenant named. */
+  | 'tenant_required'
+  /** A request id that was dispatched already. */
+  | 'duplicate_request'
+  /** The device has `delivery.maxQueuedPerDevice` messages waiting already. */
+  | 'queue_full'
+  /** No execution with that request id (or it was forgotten past `delivery.retainExecutions`). */
+  | 'unknown_execution';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.

@@ -3,6 +3,11 @@ import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
 import { createAdminHandler } from './admin.ts';
+import { type ExecutionRequestInput, HubDelivery } from './delivery.ts';
+import { HubError } from './errors.ts';
+import { createExecutionRoutes } from './execution-routes.ts';
+import type { ExecutionHandle, ExecutionSnapshot } from './executions.ts';
+import { UsageLedger, type UsageSummary } from './usage-ledger.ts';
 import { HubAuth } from './auth.ts';
 import { dispatch, type DispatchMessage } from './dispatch.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
@@ -16,6 +21,9 @@ import type { IssuedToken } from './token-authority.ts';
 
 // The hub's public types live beside the code they describe; this module stays the entry point.
 export type { DispatchMessage } from './dispatch.ts';
+export type { ExecutionRequestInput } from './delivery.ts';
+export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
+export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
 export type { HubFaults } from './faults.ts';
 export type { HubAddress, HubListenOptions } from './listener.ts';
 export { CONNECT_PATH } from './routes.ts';
@@ -35,6 +43,11 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Credentials, tokens, user logins and revocations. */
   readonly #auth: HubAuth;
   readonly #listener: Listener;
+  readonly #delivery: HubDelivery;
+  readonly #ledgerPath: string | undefined;
+  #ledger: UsageLedger | undefined;
+  #ledgerOpening: Promise<UsageLedger> | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
     super();
@@ -55,10 +68,22 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#auth = auth;
     const { faults, isSilenced } = createFaultHooks(sessions, auth.gate);
     this.faults = faults;
+    // Called through the clock object: an injected clock may be a class instance.
+    const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
+    this.#ledgerPath = resolved.usageLedgerPath;
+    const delivery = new HubDelivery({
+      sessions,
+      codec,
+      clock: resolved.clock,
+      logger: this.#log,
+      options: resolved.delivery,
+      ledger: () => this.#ledger,
+      emitMessage: (info, message) => this.#emitSafely('message', info, message),
+    });
+    this.#delivery = delivery;
     const host: SessionHost = {
       options: resolved,
-      // Called through the clock object: an injected clock may be a class instance.
-      codec: createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' }),
+      codec,
       logger: this.#log,
       isSilenced,
       checkCredential: auth.checkCredential,
@@ -67,10 +92,21 @@ export class Hub extends EventEmitter<HubEvents> {
       register: (session, info) => sessions.register(session, info),
       forget: (session) => sessions.forget(session),
       emit: (event, ...args) => this.#emitSafely(event, ...args),
+      resume: (who, cursor) => delivery.resume(who, cursor),
+      opened: (session, info) => delivery.opened(session, info),
+      receive: (session, info, message) => delivery.receive(session, info, message),
     };
+    const executionRoutes = createExecutionRoutes({
+      adminToken: resolved.adminToken,
+      logger: this.#log,
+      execute: (deviceId, request, tenantId) => this.execute(deviceId, request, tenantId === undefined ? {} : { tenantId }),
+      execution: (requestId) => this.execution(requestId),
+      cancel: (requestId, reason) => delivery.cancel(requestId, reason),
+      usage: (tenantId) => this.usage(tenantId),
+    });
     const routes = createRoutes({
       maxFrameBytes: resolved.maxFrameBytes,
-      claim: (req, res) => auth.handle(req, res),
+      claim: (req, res) => auth.handle(req, res) || executionRoutes(req, res),
       admin: createAdminHandler({
         adminToken: resolved.adminToken,
         devices: () => this.devices(),
@@ -97,8 +133,75 @@ export class Hub extends EventEmitter<HubEvents> {
    * @example
    * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
    */
-  listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
+  async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
+    // The ledger is read back before the first device can report to it.
+    this.#ledgerOpening ??= UsageLedger.open(this.#ledgerPath);
+    this.#ledger = await this.#ledgerOpening;
     return this.#listener.listen(port, host);
+  }
+
+  /**
+   * Runs a tool, a playbook or a chain on a device: queued at the hub until the device is
+   * connected and has room, delivered reliably (resent on reconnect, run once), and followed to
+   * its one terminal event. A device that is offline needs `tenantId`. Requests that wait longer
+   * than `delivery.resumeWindowMs` end `undelivered`.
+   *
+   * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.
+   * @example
+   * const run = hub.execute('laptop-1', { job_type: 'tool', tool_name: 'web_search', inputs: { query: 'pricing' } }, { tenantId: 'acme' });
+   * run.events.subscribe((event) => console.log(event.event_type, event.data));
+   * const { status, data } = await run.result; // 'completed', { result: …, duration_ms: 1834 }
+   */
+  execute(deviceId: string, request: ExecutionRequestInput, options: { tenantId?: string } = {}): ExecutionHandle {
+    return this.#delivery.execute(deviceId, request, options.tenantId);
+  }
+
+  /**
+   * An execution's status and events (also `GET /v1/executions/{id}`); undefined for an unknown
+   * request id.
+   *
+   * @example
+   * hub.execution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4')?.status; // 'running'
+   */
+  execution(requestId: string): ExecutionSnapshot | undefined {
+    return this.#delivery.snapshot(requestId);
+  }
+
+  /**
+   * Cancels an execution: withdrawn if it never left the hub, else the device is sent
+   * `execution_cancel`. Returns false when it has already ended.
+   *
+   * @throws {HubError} `unknown_execution`.
+   * @example
+   * hub.cancelExecution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4', 'user pressed stop');
+   */
+  cancelExecution(requestId: string, reason?: string): boolean {
+    if (!this.#delivery.snapshot(requestId)) throw new HubError('unknown_execution', `no execution '${requestId}'`);
+    return this.#delivery.cancel(requestId, reason);
+  }
+
+  /**
+   * A tenant's usage ledger: every usage report booked once, and the totals (also
+   * `GET /v1/usage?tenant=…`).
+   *
+   * @throws {HubError} `invalid_state` before `listen()` opened the ledger.
+   * @example
+   * hub.usage('acme').totals; // { reports: 3, duration_ms: 5120, input_tokens: 1260, output_tokens: 342, cost_estimate: 0.0041 }
+   */
+  usage(tenantId: string): UsageSummary {
+    if (!this.#ledger) throw new HubError('invalid_state', 'the usage ledger opens with listen()');
+    return this.#ledger.summary(tenantId);
+  }
+
+  /**
+   * What the hub knows of a device's room: whether it said it is saturated, the requests it may
+   * hold, and how many wait at the hub or are out.
+   *
+   * @example
+   * hub.capacityOf({ device_id: 'laptop-1', tenant_id: 'acme' }); // { saturated: false, credit: 68, waiting: 0, outstanding: 2 }
+   */
+  capacityOf(who: { device_id: string; tenant_id: string }): ReturnType<HubDelivery['capacityOf']> {
+    return this.#delivery.capacityOf(who);
   }
 
   /**
@@ -244,7 +347,11 @@ export class Hub extends EventEmitter<HubEvents> {
    * process.once('SIGTERM', () => void hub.close());
    */
   close(): Promise<void> {
-    return this.#listener.close();
+    this.#delivery.close();
+    this.#closing ??= this.#listener.close().then(async () => {
+      await this.#ledger?.close();
+    });
+    return this.#closing;
   }
 
   /** A throwing listener is a bug in the host app; it must not end a device's session. */

@@ -115,7 +115,30 @@ export interface HubOptions {
   logger?: Logger;
   /** Default: `Date.now` and the global timers. */
   clock?: HubClock;
+  /** Reliable delivery and executions; see {@link DeliveryOptions}. */
+  delivery?: DeliveryOptions;
+  /**
+   * Where the usage ledger is kept (an fsync'd append-only file, read back on `listen()`).
+   * Default: in memory, so a restarted process starts with an empty ledger.
+   */
+  usageLedgerPath?: string;
 }
+
+/** The `delivery` option of {@link HubOptions}. */
+export interface DeliveryOptions {
+  /** Requests that wait longer than this for a device are dropped (`undelivered`), and its next `connect_ack` says `expired`. Default 600 000 (10 min). */
+  resumeWindowMs?: number;
+  /** Messages waiting for one device at most; `execute` throws `queue_full` past it. Default 10 000. */
+  maxQueuedPerDevice?: number;
+  /** Requests in flight to a device before it has announced its capacity. Default 16. */
+  defaultCredit?: number;
+  /** Recent message ids remembered per device to drop resends. Default 50 000 (the device outbox holds 10 000 by default). */
+  dedupeWindow?: number;
+  /** Finished executions kept for `execution()` and `GET /v1/executions/{id}`. Default 10 000. */
+  retainExecutions?: number;
+}
+
+export type ResolvedDeliveryOptions = Required<DeliveryOptions>;
 
 /** {@link HubOptions} after validation, with every default filled in. */
 export interface ResolvedHubOptions {
@@ -130,6 +153,8 @@ export interface ResolvedHubOptions {
   adminToken: string | undefined;
   logger: Logger;
   clock: HubClock;
+  delivery: ResolvedDeliveryOptions;
+  usageLedgerPath: string | undefined;
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -195,6 +220,16 @@ const HubOptionsSchema = z.object({
   adminToken: z.string().min(1).optional(),
   logger: z.custom<Logger>(hasMethods('child', 'info'), 'logger must be a pino logger').optional(),
   clock: z.custom<HubClock>(hasMethods('now', 'setTimeout', 'clearTimeout'), 'clock must have now, setTimeout and clearTimeout').optional(),
+  delivery: z
+    .object({
+      resumeWindowMs: z.number().int().positive().max(7 * 86_400_000).default(600_000),
+      maxQueuedPerDevice: z.number().int().positive().default(10_000),
+      defaultCredit: z.number().int().positive().default(16),
+      dedupeWindow: z.number().int().positive().default(50_000),
+      retainExecutions: z.number().int().positive().default(10_000),
+    })
+    .default({ resumeWindowMs: 600_000, maxQueuedPerDevice: 10_000, defaultCredit: 16, dedupeWindow: 50_000, retainExecutions: 10_000 }),
+  usageLedgerPath: z.string().min(1).optional(),
 });
 
 /** The real clock. */
@@ -215,7 +250,7 @@ export const realClock: HubClock = {
 export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const parsed = HubOptionsSchema.safeParse(input);
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
-  const { authenticate, staticToken, tokens, adminToken, logger, clock, ...limits } = parsed.data;
+  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, ...limits } = parsed.data;
   if (authenticate && staticToken !== undefined) {
     throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');
   }
@@ -227,6 +262,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     authenticate: staticToken !== undefined ? (token) => safeEqual(token, staticToken) : authenticate,
     tokens,
     adminToken,
+    usageLedgerPath,
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,
   };

@@ -39,6 +39,12 @@ export interface SessionHost {
   isRevoked(who: Who, jti: string | undefined): boolean;
   /** Emits a hub event; listener errors are the host's to contain. */
   emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
+  /** Answers `connect.resume` for `connect_ack` (reliable delivery, src/hub/delivery.ts). */
+  resume(who: Who, cursor: MessageOf<'connect'>['resume']): MessageOf<'connect_ack'>['resume'];
+  /** The session is acknowledged: resend and send what waits for the device. */
+  opened(session: Session, info: SessionInfo): void;
+  /** A device message past the handshake: delivery, executions, the ledger, and the `message` event. */
+  receive(session: Session, info: SessionInfo, message: MessageOf<'execution_event' | 'usage_report' | 'messaging_reply' | 'ack' | 'capacity' | 'error'>): void;
 }
 
 /** Bad frames are counted over this window against `maxBadFrames`. */
@@ -168,9 +174,11 @@ export class Session {
       case 'execution_event':
       case 'usage_report':
       case 'messaging_reply':
+      case 'ack':
+      case 'capacity':
       case 'error':
         this.#log.debug({ type: message.type, id: message.id }, 'message');
-        return this.#host.emit('message', info, message);
+        return this.#host.receive(this, info, message);
     }
   }
 
@@ -207,7 +215,7 @@ export class Session {
     // Checked again right before opening: a revocation may have landed while we awaited.
     if (this.#host.isRevoked(who, claims?.jti)) return this.#refuseCredential('revoked', connect.id, who);
     if (claims) this.#token = { jti: claims.jti, expiresAt: claims.exp * 1000 };
-    this.#open(who);
+    this.#open(who, connect.resume);
   }
 
   /**
@@ -222,7 +230,7 @@ export class Session {
     this.close(CloseCode.authFailed, 'auth_failed');
   }
 
-  #open(who: Who): void {
+  #open(who: Who, cursor: MessageOf<'connect'>['resume']): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
     const info: SessionInfo = { ...who, session_id: randomUUID(), connected_since: clock.now() };
     this.#info = info;
@@ -238,7 +246,9 @@ export class Session {
       heartbeat_timeout_ms: heartbeatTimeoutMs,
       server_time: clock.now(),
       max_frame_bytes: maxFrameBytes,
+      resume: this.#host.resume(who, cursor),
     });
+    this.#host.opened(this, info);
     this.#lastSeen = clock.now();
     this.#arm(heartbeatIntervalMs + heartbeatTimeoutMs, this.#checkLiveness);
     this.#armExpiry();

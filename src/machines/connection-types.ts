@@ -37,6 +37,8 @@ export interface SessionInfo {
   heartbeatTimeoutMs: number;
   maxFrameBytes: number;
   serverTime: number;
+  /** The hub's answer to `connect.resume`, when it resumes delivery. */
+  resume?: { status: 'resumed' | 'expired' | 'reset'; hubEpoch: string; missed: number };
 }
 
 export interface ConnectionInput {
@@ -54,6 +56,8 @@ export interface ConnectionInput {
   seed: number;
   /** Wall clock, for the outage length. */
   now: () => number;
+  /** Where inbound delivery left off, read for each `connect` (the connector's inbound cursor). */
+  resume?: () => { hub_epoch?: string; last_seq: number };
 }
 
 export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {

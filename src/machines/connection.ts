@@ -93,6 +93,7 @@ export const connectionMachine = setup({
           tenant_id: context.tenantId,
           token: context.token ?? '',
           ...(context.client && { client: context.client }),
+          ...(context.resume && { resume: context.resume() }),
         },
       } satisfies SocketCommand);
     }),
@@ -123,6 +124,7 @@ export const connectionMachine = setup({
           heartbeatTimeoutMs: ack.heartbeat_timeout_ms,
           maxFrameBytes: ack.max_frame_bytes,
           serverTime: ack.server_time,
+          ...(ack.resume && { resume: { status: ack.resume.status, hubEpoch: ack.resume.hub_epoch, missed: ack.resume.missed } }),
         },
       };
     }),

@@ -60,6 +60,9 @@ export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | A
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
   | { type: 'message'; message: Message }
+  /** A session opened (after `connect_ack`) or ended: the host's cue to send its backlog or hold it. */
+  | { type: 'session.up'; session: SessionInfo }
+  | { type: 'session.down' }
   | Extract<AuthOutput, { type: 'auth.login_prompt' | 'auth.logged_out' | 'auth.tenant_changed' | 'auth.switch_failed' }>
   | { type: 'child.restarted'; child: ChildName; error: string }
   | { type: 'child.failed'; child: ChildName; error: string };
@@ -202,6 +205,8 @@ export const supervisorMachine = setup({
     forwardToConnection: sendToChild('connection', ({ event }) => event),
     rememberSession: assign(({ event }) => (event.type === 'connection.up' ? { session: event.session } : {})),
     forgetSession: assign({ session: undefined }),
+    emitSessionUp: emit(({ event }) => ({ type: 'session.up' as const, session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session })),
+    emitSessionDown: emit({ type: 'session.down' as const }),
     reportActivity: sendToChild('heartbeat', ({ event }) => {
       const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
       return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
@@ -280,8 +285,8 @@ export const supervisorMachine = setup({
     cancel_login: { actions: 'forwardToAuth' },
     logout: { actions: 'forwardToAuth' },
     switch_organization: { actions: 'forwardToAuth' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp'] },
-    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown'] },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp'] },
+    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown'] },
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'emitMessage'] },
     'heartbeat.send': { actions: 'sendHeartbeat' },
     'heartbeat.dead': { actions: 'reportDeadLink' },

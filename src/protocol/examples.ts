@@ -41,6 +41,7 @@ export const executionRequestExamples: {
     execution_context: { workspace_id: WORKSPACE_ID, metadata: { workspace_id: WORKSPACE_ID, user_id: 'usr_42' } },
     // The seed's default for tool jobs.
     timeout_ms: 300_000,
+    seq: 17,
   },
   chain: {
     type: 'execution_request',
@@ -74,6 +75,7 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     token:
       'eyJhbGciOiJFUzI1NiIsImtpZCI6ImRldi0yMDI2LTAxIn0.eyJzdWIiOiJkZXZfN2YzYTljMmU0MWI4IiwidGVuIjoidG50X2FjbWUiLCJleHAiOjE3NjcyMjkyMDB9.c2lnbmF0dXJlLW9taXR0ZWQ',
     client: { name: 'cloudtether', version: '0.1.0' },
+    resume: { hub_epoch: 'hub_01JGX2J1Z9Y8X7W6V5U4T3S2R1', last_seq: 17 },
   },
   connect_ack: {
     type: 'connect_ack',
@@ -82,6 +84,7 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     heartbeat_timeout_ms: 10_000,
     server_time: SERVER_TIME,
     max_frame_bytes: 1_048_576,
+    resume: { status: 'resumed', hub_epoch: 'hub_01JGX2J1Z9Y8X7W6V5U4T3S2R1', missed: 0 },
   },
   auth_refresh: {
     type: 'auth_refresh',
@@ -97,13 +100,24 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     event_id: 'evt_01JGX2Q9Z1X3C5V7B9N1M3K5J7',
     request_id: executionRequestExamples.tool.request_id,
     event_type: 'completed',
+    seq: 311,
     data: {
       output: { results: [{ title: 'Pricing update, Dec 2025', url: 'https://example.com/pricing' }] },
       duration_ms: 1834,
     },
   },
+  execution_cancel: {
+    type: 'execution_cancel',
+    request_id: executionRequestExamples.playbook.request_id,
+    reason: 'cancelled by usr_42 from the dashboard',
+    seq: 18,
+  },
+  capacity: { type: 'capacity', running: 4, queued: 64, max_concurrency: 4, max_queue: 64, saturated: true },
+  ack: { type: 'ack', seq: 311 },
   usage_report: {
     type: 'usage_report',
+    report_id: `usage:${executionRequestExamples.tool.request_id}`,
+    seq: 312,
     request_id: executionRequestExamples.tool.request_id,
     executor_device_id: DEVICE_ID,
     metrics: { duration_ms: 1834, token_usage: { input: 1260, output: 342 }, cost_estimate: 0.0041 },

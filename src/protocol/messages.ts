@@ -10,6 +10,13 @@ import { defineMessage, type Envelope, MessageId } from './envelope.ts';
 
 const Id = z.string().min(1).max(256);
 const Json = z.record(z.string(), z.unknown());
+/**
+ * Sequence number of a reliable message, per device and direction, from 1. The receiver
+ * acknowledges with `ack{seq}` (everything up to `seq`); the sender resends what was not
+ * acknowledged after a reconnect, and the receiver drops what it has seen by message `id`.
+ */
+const Seq = z.number().int().positive();
+const Count = z.number().int().nonnegative();
 
 // ─── handshake ──────────────────────────────────────────────────────────────────────────
 
@@ -22,7 +29,19 @@ export const ConnectMessage = defineMessage('connect', {
   client: z
     .object({ name: z.string().max(128), version: z.string().max(64) })
     .optional(),
+  /**
+   * Where inbound delivery left off: the hub epoch of the last session (from its `connect_ack`)
+   * and the last inbound `seq` the device processed. The hub redelivers what came after.
+   */
+  resume: z.object({ hub_epoch: Id.optional(), last_seq: Count }).optional(),
 });
+
+/**
+ * How the hub answered a `resume`: `resumed` (everything after `last_seq` it still holds is
+ * redelivered, nothing was lost), `expired` (`missed` requests waited past the hub's resume
+ * window and were dropped) or `reset` (the hub restarted: what it held for the device is gone).
+ */
+export const ResumeStatus = z.enum(['resumed', 'expired', 'reset']);
 
 /** Hub → connector, accepts the session and sets its parameters. */
 export const ConnectAckMessage = defineMessage('connect_ack', {
@@ -35,6 +54,8 @@ export const ConnectAckMessage = defineMessage('connect_ack', {
   server_time: z.number().int().nonnegative(),
   /** Largest frame the hub accepts. */
   max_frame_bytes: z.number().int().positive(),
+  /** The answer to `connect.resume`; the device keeps `hub_epoch` for its next `connect`. */
+  resume: z.object({ status: ResumeStatus, hub_epoch: Id, missed: Count.default(0) }).optional(),
 });
 
 // ─── in-band re-authentication ──────────────────────────────────────────────────────────
@@ -81,6 +102,8 @@ const executionCommon = {
   execution_context: ExecutionContext.default({}),
   /** Per-request timeout; the seed's default is 300 s. */
   timeout_ms: z.number().int().positive().max(86_400_000).optional(),
+  /** Inbound sequence number when the hub delivers it reliably (`ack`, `connect.resume`). */
+  seq: Seq.optional(),
 };
 
 /** One step of a chain: a tool or a playbook, whose output feeds the next step. */
@@ -120,10 +143,40 @@ export const ExecutionEventMessage = defineMessage('execution_event', {
   request_id: Id,
   event_type: ExecutionEventType,
   data: Json.default({}),
+  seq: Seq.optional(),
 });
+
+/** Hub → connector: stop an execution. A queued one ends at once; a running one has its signal aborted. */
+export const ExecutionCancelMessage = defineMessage('execution_cancel', {
+  request_id: Id,
+  reason: z.string().max(1024).optional(),
+  seq: Seq.optional(),
+});
+
+/**
+ * Connector → hub: how busy the device is, sent after `connect_ack` and whenever it changes
+ * from or to `saturated` (every slot running and the queue full). A hub holds further requests
+ * while the device is saturated instead of sending them to be refused.
+ */
+export const CapacityMessage = defineMessage('capacity', {
+  running: Count,
+  queued: Count,
+  max_concurrency: z.number().int().positive(),
+  max_queue: Count,
+  saturated: z.boolean(),
+});
+
+/**
+ * Either direction: every reliable message up to `seq` has been received and stored. The
+ * sender may forget them; they will not be redelivered.
+ */
+export const AckMessage = defineMessage('ack', { seq: Count });
 
 /** Connector → hub: what one finished execution cost, for metering. */
 export const UsageReportMessage = defineMessage('usage_report', {
+  /** Identifies the report in the hub's ledger: one report per execution, booked once. */
+  report_id: Id.optional(),
+  seq: Seq.optional(),
   request_id: Id,
   executor_device_id: Id,
   metrics: z.object({
@@ -143,6 +196,7 @@ export const UsageReportMessage = defineMessage('usage_report', {
 /** Hub → connector: a message from a cloud-connected chat channel (LINE, WhatsApp, …). */
 export const MessagingEventMessage = defineMessage('messaging_event', {
   request_id: Id,
+  seq: Seq.optional(),
   channel: z.string().min(1).max(64),
   event_type: z.string().min(1).max(64),
   message: z.object({ text: z.string().max(100_000) }),
@@ -157,6 +211,7 @@ export const MessagingReplyStatus = z.enum(['duplicate', 'ignored', 'error', 'pr
 /** Connector → hub: the answer to a `messaging_event`. */
 export const MessagingReplyMessage = defineMessage('messaging_reply', {
   request_id: Id,
+  seq: Seq.optional(),
   channel: z.string().min(1).max(64),
   reply_token: z.string().max(1024).optional(),
   channel_config_id: Id.optional(),
@@ -201,6 +256,9 @@ export const messageSchemas = {
   heartbeat_ack: HeartbeatAckMessage,
   execution_request: ExecutionRequestMessage,
   execution_event: ExecutionEventMessage,
+  execution_cancel: ExecutionCancelMessage,
+  capacity: CapacityMessage,
+  ack: AckMessage,
   usage_report: UsageReportMessage,
   messaging_event: MessagingEventMessage,
   messaging_reply: MessagingReplyMessage,
@@ -214,7 +272,7 @@ export type MessageOf<T extends MessageType> = z.output<MessageSchemas[T]>;
 /** Any decoded v1 message. */
 export type Message = { [T in MessageType]: MessageOf<T> }[MessageType];
 /** `Omit` applied to each member of a union (plain `Omit` keeps only the common keys). */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /**
  * A message as a sender writes it: without the envelope fields the codec stamps. For a union
  * schema (`execution_request`) it stays a union, so `tool_name` is known on a tool job.
@@ -233,6 +291,9 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   heartbeat_ack: 'to_device',
   execution_request: 'to_device',
   execution_event: 'to_hub',
+  execution_cancel: 'to_device',
+  capacity: 'to_hub',
+  ack: 'both',
   usage_report: 'to_hub',
   messaging_event: 'to_device',
   messaging_reply: 'to_hub',

@@ -25,6 +25,7 @@ export interface RecordLogOptions<T> {
  * - `append` resolves once the record is on disk (written and fdatasync'd). Appends that arrive
  *   while a write is in flight are written together by the next one (group commit).
  * - `ack(seq)` acknowledges every record up to `seq`, durably; they leave `pending()`.
+ *   `settle(seq)` acknowledges one record wherever it is.
  * - The file is JSON lines, each with a CRC-32: after a crash (even `kill -9` mid-write) `open`
  *   keeps every complete record and cuts a torn or corrupt tail, so what an `append` promised is
  *   there and nothing half-written is.
@@ -44,13 +45,17 @@ export interface RecordLog<T> {
   /** Highest sequence number ever appended (0 for a new log). */
   readonly lastSeq: number;
   append(value: T): Promise<LogRecord<T>>;
+  /** Acknowledges every record up to `uptoSeq`, durably: an outbox's cumulative ack. */
   ack(uptoSeq: number): Promise<void>;
+  /** Acknowledges one record, durably, whatever its place: a journal of work that finishes out of order. */
+  settle(seq: number): Promise<void>;
   /** Rewrites the file with the pending records only. Runs by itself past `compactAfter`. */
   compact(): Promise<void>;
   close(): Promise<void>;
 }
 
-type Line = { s: number; t: number; v: unknown } | { a: number };
+/** A record (`s`), a cumulative ack (`a`), or one record settled out of order (`d`). */
+type Line = { s: number; t: number; v: unknown } | { a: number } | { d: number };
 
 /**
  * Opens (or creates) a record log at `path`, replaying what is on disk.
@@ -122,6 +127,8 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
       // The sequence carries on: an ack line for what came before keeps `lastSeq` on reopen.
       const first = pending.length > 0 ? pending[0]!.seq - 1 : seq;
       const lines = [encode({ a: first }), ...pending.map((r) => encode({ s: r.seq, t: r.at, v: r.value }))];
+      // Settled records after the last pending one leave no line: this one keeps their numbers used.
+      if (pending.length > 0 && pending.at(-1)!.seq < seq) lines.push(encode({ d: seq }));
       await fresh.write(lines.join(''));
       await fresh.datasync();
     } finally {
@@ -133,6 +140,10 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     await file.close();
     file = await open(path, 'a+', 0o600);
     ackedInFile = 0;
+  };
+
+  const compactIfWorthIt = async (): Promise<void> => {
+    if (ackedInFile >= compactAfter && ackedInFile > pending.length) await log.compact();
   };
 
   const log: RecordLog<T> = {
@@ -147,14 +158,26 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
       pending.push(record);
       return record;
     },
-    async ack(uptoSeq) {
+    async ack(ackSeq) {
+      // Numbers not handed out yet cannot be acknowledged; on disk they would move `lastSeq`.
+      const uptoSeq = Math.min(ackSeq, seq);
       const count = pending.findIndex((r) => r.seq > uptoSeq);
       const removed = count === -1 ? pending.length : count;
       if (removed === 0) return;
       await write({ a: uptoSeq });
       pending.splice(0, removed);
       ackedInFile += removed;
-      if (ackedInFile >= compactAfter && ackedInFile > pending.length) await log.compact();
+      await compactIfWorthIt();
+    },
+    async settle(seq) {
+      const index = pending.findIndex((r) => r.seq === seq);
+      if (index === -1) return;
+      await write({ d: seq });
+      // Look again: an ack may have removed it while the line was written.
+      const at = pending.findIndex((r) => r.seq === seq);
+      if (at !== -1) pending.splice(at, 1);
+      ackedInFile += 1;
+      await compactIfWorthIt();
     },
     compact() {
       return serially(rewrite);
@@ -196,6 +219,13 @@ async function replay<T>(file: FileHandle, parse: (v: unknown) => T, path: strin
       pending.splice(0, count);
       acked += count;
       lastSeq = Math.max(lastSeq, line.a);
+    } else if ('d' in line) {
+      const index = pending.findIndex((r) => r.seq === line.d);
+      if (index !== -1) {
+        pending.splice(index, 1);
+        acked += 1;
+      }
+      lastSeq = Math.max(lastSeq, line.d);
     } else {
       pending.push({ seq: line.s, at: line.t, value: line.v as T });
       lastSeq = Math.max(lastSeq, line.s);
@@ -211,9 +241,52 @@ function decode<T>(raw: string, parse: (v: unknown) => T): Line | undefined {
     const { c, ...line } = JSON.parse(raw) as Line & { c?: unknown };
     if (c !== crc32(JSON.stringify(line))) return undefined;
     if ('a' in line && Number.isInteger(line.a)) return line;
+    if ('d' in line && Number.isInteger(line.d)) return line;
     if ('s' in line && Number.isInteger(line.s) && Number.isInteger(line.t)) return { s: line.s, t: line.t, v: parse(line.v) };
     return undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A {@link RecordLog} in memory: the same contract without durability, for a connector with no
+ * state directory and for unit tests. Nothing survives the process.
+ *
+ * @example
+ * const outbox = createMemoryRecordLog<OutboxEntry>();
+ */
+export function createMemoryRecordLog<T>(options: { now?: () => number } = {}): RecordLog<T> {
+  const now = options.now ?? Date.now;
+  let pending: Array<LogRecord<T>> = [];
+  let seq = 0;
+  let closed = false;
+  const open = () => {
+    if (closed) throw new StorageError('memory:', 'the log is closed');
+  };
+  return {
+    path: 'memory:',
+    pending: () => pending,
+    get lastSeq() {
+      return seq;
+    },
+    async append(value) {
+      open();
+      const record = { seq: ++seq, at: now(), value };
+      pending.push(record);
+      return record;
+    },
+    async ack(uptoSeq) {
+      open();
+      pending = pending.filter((r) => r.seq > uptoSeq);
+    },
+    async settle(done) {
+      open();
+      pending = pending.filter((r) => r.seq !== done);
+    },
+    async compact() {},
+    async close() {
+      closed = true;
+    },
+  };
 }

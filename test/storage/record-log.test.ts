@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openRecordLog } from '../../src/storage/record-log.ts';
+import { createMemoryRecordLog, openRecordLog } from '../../src/storage/record-log.ts';
 
 let dir: string;
 afterEach(async () => {
@@ -90,30 +90,42 @@ describe('record log', () => {
     await again.close();
   });
 
-  it('matches a model of appends and acks whatever the order (property)', async () => {
+  it('matches a model of appends, acks and settles whatever the order, on disk and in memory (property)', async () => {
+    const op = fc.oneof(
+      fc.constant({ kind: 'append' as const, n: 0 }),
+      fc.record({ kind: fc.constant('ack' as const), n: fc.nat({ max: 40 }) }),
+      fc.record({ kind: fc.constant('settle' as const), n: fc.nat({ max: 40 }) }),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(fc.constant('append' as const), fc.nat({ max: 40 })), { maxLength: 60 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
         const path = await fresh();
         const log = await openRecordLog<number>(path, { compactAfter: 5 });
-        const model: number[] = [];
+        const memory = createMemoryRecordLog<number>();
+        let model: number[] = [];
         let next = 1;
-        for (const op of ops) {
-          if (op === 'append') {
-            await log.append(next);
+        for (const { kind, n } of ops) {
+          if (kind === 'append') {
+            await Promise.all([log.append(next), memory.append(next)]);
             model.push(next++);
+          } else if (kind === 'ack') {
+            await Promise.all([log.ack(n), memory.ack(n)]);
+            model = model.filter((seq) => seq > n);
           } else {
-            await log.ack(op);
-            while (model.length > 0 && model[0]! <= op) model.shift();
+            await Promise.all([log.settle(n), memory.settle(n)]);
+            model = model.filter((seq) => seq !== n);
           }
         }
+        expect(memory.pending().map((r) => r.seq)).toEqual(model);
         await log.close();
         const again = await openRecordLog<number>(path);
         expect(again.pending().map((r) => r.value)).toEqual(model);
         expect(again.pending().map((r) => r.seq)).toEqual(model);
+        // Settled and acknowledged numbers are never handed out again.
+        expect(again.lastSeq).toBe(next - 1);
         await again.close();
         await rm(dir, { recursive: true, force: true });
       }),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   });
 

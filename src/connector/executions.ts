@@ -1,0 +1,152 @@
+import { join } from 'node:path';
+import { InboundDelivery, type ResumeAnswer, type ResumeCursor } from '../delivery/inbound.ts';
+import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '../delivery/outbox.ts';
+import { type Capacity, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
+import { HandlerRegistry } from '../execution/handlers.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Codec } from '../protocol/codec.ts';
+import type { Message, Outbound } from '../protocol/messages.ts';
+import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
+import type { RuntimeClock } from './clock.ts';
+
+/**
+ * Where a connector keeps what must survive a crash: the outbox and the journal of accepted
+ * executions. {@link openConnectorStore} opens one in a directory; the default is in memory.
+ */
+export interface ConnectorStore {
+  outbox: RecordLog<OutboxEntry>;
+  journal: RecordLog<JournalEntry>;
+}
+
+/**
+ * Opens (or creates) the durable store in `dir`: `outbox.log` and `executions.log`, fsync'd
+ * append-only logs (`0600` in a `0700` directory). Give it to `createConnector(config, { store })`;
+ * the connector closes it on `stop()`.
+ *
+ * @throws {StorageError} when the directory or a file cannot be opened.
+ * @example
+ * const store = await openConnectorStore(join(defaultStateDir(), 'delivery'));
+ * const connector = createConnector(config, { store });
+ */
+export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
+  const [outbox, journal] = await Promise.all([
+    openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
+    openRecordLog<JournalEntry>(join(dir, 'executions.log')),
+  ]);
+  return { outbox, journal };
+}
+
+/** An in-memory store: nothing survives the process. */
+export function createMemoryStore(now: () => number): ConnectorStore {
+  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }) };
+}
+
+export interface ExecutionRuntimeOptions {
+  deviceId: string;
+  codec: Codec;
+  clock: RuntimeClock;
+  logger: Logger;
+  store: ConnectorStore;
+  limits?: Partial<ExecutorLimits>;
+  outboxPolicy?: Partial<OutboxPolicy>;
+  onResume: (answer: ResumeAnswer) => void;
+  onLoss: (loss: OutboxLoss) => void;
+}
+
+/** The connector's side of the session that the runtime needs. */
+export interface SessionLink {
+  resume: ResumeAnswer | undefined;
+  /** Sends an encoded frame; false when the connection is gone. */
+  sendFrame(frame: string): boolean;
+  /** Sends a message that is not kept (`ack`, `capacity`); false when the connection is gone. */
+  send(message: Outbound): boolean;
+}
+
+/**
+ * Remote execution for one connector: the handler registry, the executor, the outbox and inbound
+ * delivery, wired together. The connector feeds it session changes and frames.
+ */
+export class ExecutionRuntime {
+  readonly handlers = new HandlerRegistry();
+  readonly outbox: Outbox;
+  readonly executor: Executor;
+  readonly #inbound: InboundDelivery;
+  readonly #options: ExecutionRuntimeOptions;
+  #link: SessionLink | undefined;
+  #recovered: Promise<void> | undefined;
+
+  constructor(options: ExecutionRuntimeOptions) {
+    this.#options = options;
+    const { codec, clock, logger, store } = options;
+    this.outbox = new Outbox({
+      log: store.outbox,
+      codec,
+      now: () => clock.now(),
+      logger: logger.child({ actor: 'outbox' }),
+      onLoss: options.onLoss,
+      ...(options.outboxPolicy && { policy: options.outboxPolicy }),
+    });
+    this.executor = new Executor({
+      deviceId: options.deviceId,
+      handlers: this.handlers,
+      outbox: this.outbox,
+      journal: store.journal,
+      clock,
+      logger: logger.child({ actor: 'executor' }),
+      onCapacity: (capacity) => this.#announce(capacity),
+      ...(options.limits && { limits: options.limits }),
+    });
+    this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), this.recover());
+  }
+
+  /** Fails what a crash left running (once; inbound work waits for it). */
+  recover(): Promise<void> {
+    this.#recovered ??= this.executor.recover();
+    return this.#recovered;
+  }
+
+  /** What the next `connect` carries in `resume`. */
+  cursor(): ResumeCursor {
+    return this.#inbound.cursor();
+  }
+
+  connected(link: SessionLink): void {
+    this.#link = link;
+    if (link.resume) this.#options.onResume(link.resume);
+    this.#inbound.connected(link.resume, (seq) => link.send({ type: 'ack', seq }));
+    link.send({ type: 'capacity', ...this.executor.capacity });
+    this.outbox.attach((frame) => link.sendFrame(frame));
+  }
+
+  disconnected(): void {
+    this.#link = undefined;
+    this.#inbound.disconnected();
+    this.outbox.detach();
+  }
+
+  /** A frame from the hub. Returns the work it started, for tests and `stop()`. */
+  receive(message: Message): Promise<void> {
+    switch (message.type) {
+      case 'ack':
+        return this.outbox.ack(message.seq);
+      case 'execution_request':
+        return this.#inbound.process(message.seq, () => this.executor.receive(message));
+      case 'execution_cancel':
+        return this.#inbound.process(message.seq, () => this.executor.cancel(message.request_id, message.reason));
+      default:
+        return Promise.resolve();
+    }
+  }
+
+  /** Stops the executor, lets inbound work settle, and closes the store. */
+  async stop(): Promise<void> {
+    this.executor.stop();
+    await this.#inbound.idle();
+    const { outbox, journal } = this.#options.store;
+    await Promise.all([outbox.close(), journal.close()]);
+  }
+
+  #announce(capacity: Capacity): void {
+    this.#link?.send({ type: 'capacity', ...capacity });
+  }
+}

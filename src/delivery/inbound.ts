@@ -1,0 +1,106 @@
+import type { Logger } from '../log/logger.ts';
+import type { z } from 'zod';
+import type { ResumeStatus } from '../protocol/messages.ts';
+
+/** What `connect.resume` carries. */
+export interface ResumeCursor {
+  hub_epoch?: string;
+  last_seq: number;
+}
+
+/** The hub's answer to a resume, from `connect_ack`. */
+export interface ResumeAnswer {
+  status: z.infer<typeof ResumeStatus>;
+  hubEpoch: string;
+  missed: number;
+}
+
+/**
+ * Inbound delivery from the hub: processes reliable messages once and in order, and
+ * acknowledges each only after its work is durable (`ack{seq}`). The cursor it keeps (hub epoch,
+ * last processed seq) goes into the next `connect`, so the hub redelivers from there.
+ *
+ * A message at or below what was already received is a redelivery: it is acknowledged again and
+ * not processed. A new hub epoch (the hub restarted) restarts the numbering.
+ */
+export class InboundDelivery {
+  #hubEpoch: string | undefined;
+  /** Highest seq received (work may still be running): redeliveries at or below are skipped. */
+  #received = 0;
+  /** Highest seq whose work is durable: what is acknowledged and resumed from. */
+  #processed = 0;
+  /** Work runs one message at a time, in arrival order, so acks are cumulative. */
+  #chain: Promise<void>;
+  #ackScheduled = false;
+  #sendAck: ((seq: number) => void) | undefined;
+  readonly #logger: Logger;
+
+  constructor(logger: Logger, ready: Promise<void> = Promise.resolve()) {
+    this.#logger = logger;
+    this.#chain = ready.catch((error: unknown) => logger.error({ err: error }, 'recovery failed; taking work anyway'));
+  }
+
+  /** What the next `connect` says. */
+  cursor(): ResumeCursor {
+    return { ...(this.#hubEpoch !== undefined && { hub_epoch: this.#hubEpoch }), last_seq: this.#processed };
+  }
+
+  /** A session is up, with the hub's answer to the resume (none from a hub that does not resume). */
+  connected(answer: ResumeAnswer | undefined, sendAck: (seq: number) => void): void {
+    this.#sendAck = sendAck;
+    if (!answer) return;
+    if (answer.hubEpoch !== this.#hubEpoch) {
+      // Another hub epoch numbers from 1 again.
+      this.#hubEpoch = answer.hubEpoch;
+      this.#received = 0;
+      this.#processed = 0;
+    }
+  }
+
+  disconnected(): void {
+    this.#sendAck = undefined;
+  }
+
+  /**
+   * Runs `work` for a message with sequence number `seq` (undefined: not sent reliably), after
+   * the work of every message before it. Resolves when it has run.
+   */
+  process(seq: number | undefined, work: () => Promise<void>): Promise<void> {
+    if (seq !== undefined && seq <= this.#received) {
+      this.#logger.debug({ seq }, 'redelivered message; acknowledged again');
+      this.#scheduleAck();
+      return Promise.resolve();
+    }
+    if (seq !== undefined) this.#received = seq;
+    const epoch = this.#hubEpoch;
+    const run = this.#chain.then(work).then(
+      () => {
+        if (seq === undefined || epoch !== this.#hubEpoch) return;
+        this.#processed = Math.max(this.#processed, seq);
+        this.#scheduleAck();
+      },
+      (error: unknown) => {
+        // Not acknowledged: the hub sends it again on the next connection.
+        this.#logger.error({ err: error, seq }, 'cannot process an inbound message');
+        if (seq !== undefined && epoch === this.#hubEpoch) this.#received = Math.min(this.#received, seq - 1);
+      },
+    );
+    this.#chain = run;
+    return run;
+  }
+
+  /** Resolves when every message received so far has been processed. */
+  idle(): Promise<void> {
+    return this.#chain;
+  }
+
+  /** One `ack` per burst of messages: sent after the I/O callbacks that delivered them. */
+  #scheduleAck(): void {
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      this.#sendAck?.(this.#processed);
+    });
+  }
+}

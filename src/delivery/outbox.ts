@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log/logger.ts';
+import type { Codec } from '../protocol/codec.ts';
+import type { Outbound } from '../protocol/messages.ts';
+import type { LogRecord, RecordLog } from '../storage/record-log.ts';
+
+/** Message types that go through the outbox: what the hub must get exactly once. */
+export type ReliableType = 'execution_event' | 'usage_report' | 'messaging_reply';
+
+/** One stored message, with the envelope id and time it will carry on every resend. */
+export interface OutboxEntry {
+  message: Outbound<ReliableType> & { id: string; ts: number };
+}
+
+export interface OutboxPolicy {
+  /**
+   * Soft bound on stored entries. Past it `progress` events are not stored (they are counted and
+   * reported), and the executor refuses new requests as `saturated`; lifecycle events and usage
+   * reports of accepted work are always stored, so the bound can be passed by what is in flight.
+   */
+  maxEntries: number;
+  /** Entries older than this are dropped (and reported) instead of sent. */
+  ttlMs: number;
+  /** Entries sent and not acknowledged at any time; the rest go out as acks come in. */
+  window: number;
+}
+
+export const defaultOutboxPolicy: OutboxPolicy = { maxEntries: 10_000, ttlMs: 24 * 3_600_000, window: 512 };
+
+/** What the outbox tells the host about: entries it did not deliver, and why. */
+export type OutboxLoss =
+  | { kind: 'progress_dropped'; requestId: string; count: number }
+  | { kind: 'expired'; count: number; usageReports: number; oldestAt: number };
+
+export interface OutboxOptions {
+  log: RecordLog<OutboxEntry>;
+  codec: Codec;
+  now: () => number;
+  logger: Logger;
+  policy?: Partial<OutboxPolicy>;
+  onLoss?: (loss: OutboxLoss) => void;
+}
+
+/**
+ * The durable outbox: reliable messages get a per-device sequence number and are on disk before
+ * they are sent; they leave the store when the hub acknowledges them (`ack{seq}`), and the
+ * unacknowledged tail is sent again, in order, on every new connection. The hub drops what it
+ * has seen by message id, so the effect is exactly once.
+ *
+ * @example
+ * const outbox = new Outbox({ log: await openRecordLog(path), codec, now, logger });
+ * await outbox.append({ type: 'usage_report', request_id, executor_device_id, metrics }); // durable
+ * outbox.attach((frame) => socket.send(frame)); // on connect: resends the tail
+ * outbox.ack(seq);                                 // on the hub's `ack`
+ */
+export class Outbox {
+  readonly #log: RecordLog<OutboxEntry>;
+  readonly #codec: Codec;
+  readonly #now: () => number;
+  readonly #logger: Logger;
+  readonly #policy: OutboxPolicy;
+  readonly #onLoss: (loss: OutboxLoss) => void;
+  /** Sends a frame on the current connection; undefined while there is none. */
+  #send: ((frame: string) => boolean) | undefined;
+  /** Highest sequence number sent on the current connection. */
+  #sentUpTo = 0;
+  #acking: Promise<void> = Promise.resolve();
+
+  constructor(options: OutboxOptions) {
+    this.#log = options.log;
+    this.#codec = options.codec;
+    this.#now = options.now;
+    this.#logger = options.logger;
+    this.#policy = { ...defaultOutboxPolicy, ...options.policy };
+    this.#onLoss = options.onLoss ?? (() => {});
+  }
+
+  /** Entries stored and not acknowledged. */
+  get depth(): number {
+    return this.#log.pending().length;
+  }
+
+  /** At or past `maxEntries`: progress is not stored, new work is refused. */
+  get full(): boolean {
+    return this.depth >= this.#policy.maxEntries;
+  }
+
+  /** Stored entries, oldest first (what a restarted executor reads to know its requests). */
+  entries(): ReadonlyArray<LogRecord<OutboxEntry>> {
+    return this.#log.pending();
+  }
+
+  /**
+   * Stores a message and sends it if connected. Resolves once it is on disk; a `progress` event
+   * refused because the outbox is full resolves `false`.
+   *
+   * @throws {FrameError} when the message does not encode (checked before it is stored).
+   * @throws {StorageError} when it cannot be written.
+   */
+  async append(message: Outbound<ReliableType>): Promise<boolean> {
+    if (this.full && message.type === 'execution_event' && message.event_type === 'progress') {
+      this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
+      return false;
+    }
+    const stamped = { ...message, id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() } as OutboxEntry['message'];
+    // Check the frame now: a message that cannot be encoded must not wait in the store forever.
+    const encoded = this.#codec.encode({ ...stamped, seq: this.#log.lastSeq + 1 });
+    if (!encoded.ok) throw encoded.error;
+    await this.#log.append({ message: stamped });
+    this.#pump();
+    return true;
+  }
+
+  /** A connection is up: everything not acknowledged goes out again, in order. */
+  attach(send: (frame: string) => boolean): void {
+    this.#send = send;
+    this.#sentUpTo = 0;
+    this.#expire();
+    this.#pump();
+  }
+
+  /** The connection is gone; what was sent and not acknowledged waits for the next one. */
+  detach(): void {
+    this.#send = undefined;
+  }
+
+  /** The hub's `ack{seq}`: everything up to `seq` is stored at the hub. */
+  ack(seq: number): Promise<void> {
+    this.#acking = this.#acking
+      .then(() => this.#log.ack(seq))
+      .then(() => this.#pump())
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'cannot record an ack; entries will be resent'));
+    return this.#acking;
+  }
+
+  /** Sends what the window allows and has not gone out on this connection. */
+  #pump(): void {
+    const send = this.#send;
+    if (!send) return;
+    const pending = this.#log.pending();
+    const first = pending[0];
+    if (!first) return;
+    const limit = first.seq + this.#policy.window - 1;
+    for (const record of pending) {
+      if (record.seq > limit) break;
+      if (record.seq <= this.#sentUpTo) continue;
+      const encoded = this.#codec.encode({ ...record.value.message, seq: record.seq });
+      // Checked on append; a codec with a smaller limit since then is a configuration change.
+      if (!encoded.ok) {
+        this.#logger.error({ seq: record.seq, code: encoded.error.code }, 'stored message no longer encodes; skipped');
+        this.#sentUpTo = record.seq;
+        continue;
+      }
+      if (!send(encoded.value.frame)) return;
+      this.#sentUpTo = record.seq;
+    }
+  }
+
+  /** Drops entries past their TTL. They are the oldest (appends are in time order): a prefix. */
+  #expire(): void {
+    const cutoff = this.#now() - this.#policy.ttlMs;
+    const expired = [];
+    for (const record of this.#log.pending()) {
+      if (record.at > cutoff) break;
+      expired.push(record);
+    }
+    const last = expired.at(-1);
+    if (!last) return;
+    const usageReports = expired.filter((r) => r.value.message.type === 'usage_report').length;
+    this.#logger.warn({ count: expired.length, usage_reports: usageReports }, 'outbox entries expired undelivered');
+    this.#onLoss({ kind: 'expired', count: expired.length, usageReports, oldestAt: expired[0]!.at });
+    void this.ack(last.seq);
+  }
+}

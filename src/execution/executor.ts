@@ -1,0 +1,316 @@
+import type { RuntimeClock } from '../connector/clock.ts';
+import type { Outbox } from '../delivery/outbox.ts';
+import type { Logger } from '../log/logger.ts';
+import type { MessageOf, Outbound } from '../protocol/messages.ts';
+import type { RecordLog } from '../storage/record-log.ts';
+import type { HandlerRegistry, UsageInput } from './handlers.ts';
+import { type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
+
+type Request = MessageOf<'execution_request'>;
+type Terminal = 'completed' | 'failed' | 'cancelled' | 'timed_out';
+type Event = Outbound<'execution_event'>;
+
+/** What the journal keeps of an accepted execution until its terminal event is stored. */
+export interface JournalEntry {
+  request: Request;
+}
+
+export interface ExecutorLimits {
+  /** Executions running at once. */
+  maxConcurrency: number;
+  /** Accepted executions waiting for a slot; past it (and with the outbox full) requests are refused `saturated`. */
+  maxQueue: number;
+  /** Timeout of a request without `timeout_ms` (the seed's 300 s). Counted from its start. */
+  defaultTimeoutMs: number;
+  /** Finished executions remembered to answer a redelivery with the stored outcome. */
+  retainOutcomes: number;
+}
+
+export const defaultExecutorLimits: ExecutorLimits = {
+  maxConcurrency: 4,
+  maxQueue: 64,
+  defaultTimeoutMs: 300_000,
+  retainOutcomes: 10_000,
+};
+
+/** The `capacity` message body. */
+export type Capacity = Omit<MessageOf<'capacity'>, 'v' | 'id' | 'ts' | 'type'>;
+
+export interface ExecutorOptions {
+  deviceId: string;
+  handlers: HandlerRegistry;
+  outbox: Outbox;
+  /** Accepted executions not yet ended: after a crash each one is failed `interrupted`. */
+  journal: RecordLog<JournalEntry>;
+  clock: RuntimeClock;
+  logger: Logger;
+  limits?: Partial<ExecutorLimits>;
+  /** Called when the device becomes saturated or stops being so. */
+  onCapacity?: (capacity: Capacity) => void;
+}
+
+interface Run {
+  request: Request;
+  journalSeq: number;
+  controller: AbortController;
+  plan: JobStep[];
+  startedAt: number | undefined;
+  progressCount: number;
+  usage: Required<UsageInput>;
+  timer: unknown;
+  ended: boolean;
+}
+
+/** What the executor remembers of a request it has seen. */
+type Seen = { state: 'active' } | { state: 'ended'; terminal: Event; usage: Outbound<'usage_report'> };
+
+/**
+ * Runs execution requests: validates them against the registered handlers, queues them under a
+ * concurrency limit, enforces timeouts and cancellation, and writes every lifecycle event and
+ * the usage report to the outbox. A request it has seen is never run again: a redelivery of a
+ * finished one gets its stored terminal event and usage report again (same ids: the hub drops
+ * them), a redelivery of a running one is ignored.
+ *
+ * Durability: a request is journaled before its `accepted` event is stored, and the journal entry
+ * is settled once the terminal event is; `recover()` fails what a crash left in the journal with
+ * `interrupted`, so every accepted request ends with exactly one terminal event.
+ */
+export class Executor {
+  readonly #o: ExecutorOptions;
+  readonly #limits: ExecutorLimits;
+  readonly #running = new Map<string, Run>();
+  readonly #queue: Run[] = [];
+  /** Insertion-ordered: the oldest ended entries are forgotten first. */
+  readonly #seen = new Map<string, Seen>();
+  #saturated = false;
+  #stopped = false;
+
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+    this.#limits = { ...defaultExecutorLimits, ...options.limits };
+  }
+
+  get capacity(): Capacity {
+    return {
+      running: this.#running.size,
+      queued: this.#queue.length,
+      max_concurrency: this.#limits.maxConcurrency,
+      max_queue: this.#limits.maxQueue,
+      saturated: this.#isSaturated(),
+    };
+  }
+
+  /** Request ids running or queued now. */
+  get active(): string[] {
+    return [...this.#running.keys(), ...this.#queue.map((run) => run.request.request_id)];
+  }
+
+  /**
+   * After a restart: requests with events still in the outbox are known (a redelivery is not run
+   * again), and journaled executions that never ended are failed `interrupted`.
+   */
+  async recover(): Promise<void> {
+    for (const { value } of this.#o.outbox.entries()) {
+      const message = value.message;
+      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#seen.set(message.request_id, { state: 'active' });
+    }
+    for (const record of [...this.#o.journal.pending()]) {
+      const { request } = record.value;
+      this.#o.logger.warn({ request_id: request.request_id }, 'execution interrupted by a restart');
+      const run = this.#newRun(request, record.seq, []);
+      await this.#end(run, 'failed', { error: { code: 'interrupted', message: 'the device restarted while the execution was in progress' } });
+    }
+  }
+
+  /**
+   * Takes a request. Resolves once its outcome so far is durable: `accepted` (or, for a refused
+   * request, its terminal event) is in the outbox. Only then may the request be acknowledged.
+   */
+  async receive(request: Request): Promise<void> {
+    const id = request.request_id;
+    const seen = this.#seen.get(id);
+    if (seen) {
+      this.#o.logger.info({ request_id: id, state: seen.state }, 'duplicate delivery; not run again');
+      // The stored outcome again, under the same ids: whichever copy reaches the hub counts once.
+      if (seen.state === 'ended') await Promise.all([this.#o.outbox.append(seen.terminal), this.#o.outbox.append(seen.usage)]);
+      return;
+    }
+    const plan = planJob(request, this.#o.handlers);
+    if (!Array.isArray(plan)) {
+      this.#o.logger.warn({ request_id: id, code: plan.code }, plan.message);
+      return this.#end(this.#newRun(request, 0, []), 'failed', { error: plan });
+    }
+    if (this.#isSaturated() || this.#stopped) {
+      const run = this.#newRun(request, 0, plan);
+      return this.#end(run, 'failed', {
+        error: { code: 'saturated', message: 'the device is at capacity; try again later', details: { retryable: true, ...this.capacity } },
+      });
+    }
+    this.#seen.set(id, { state: 'active' });
+    const { seq } = await this.#o.journal.append({ request });
+    const run = this.#newRun(request, seq, plan);
+    this.#queue.push(run);
+    await this.#emit(run, 'accepted', { queue_position: this.#queue.length });
+    this.#startNext();
+    this.#checkCapacity();
+  }
+
+  /** `execution_cancel`: a queued request ends at once; a running one has its signal aborted. */
+  async cancel(requestId: string, reason = 'cancelled'): Promise<void> {
+    const queued = this.#queue.findIndex((run) => run.request.request_id === requestId);
+    const run = queued === -1 ? this.#running.get(requestId) : this.#queue.splice(queued, 1)[0];
+    if (!run) {
+      this.#o.logger.debug({ request_id: requestId }, 'cancel for an execution not running here; ignored');
+      return;
+    }
+    run.controller.abort({ kind: 'cancelled', reason });
+    await this.#end(run, 'cancelled', { reason });
+  }
+
+  /**
+   * Stops taking work and aborts running handlers (`signal.reason.kind === 'shutdown'`). Their
+   * journal entries stay: the next start fails them `interrupted`, unless they end before that.
+   */
+  stop(): void {
+    this.#stopped = true;
+    for (const run of [...this.#running.values(), ...this.#queue]) {
+      this.#o.clock.clearTimeout(run.timer);
+      run.controller.abort({ kind: 'shutdown' });
+    }
+  }
+
+  #newRun(request: Request, journalSeq: number, plan: JobStep[]): Run {
+    return {
+      request,
+      journalSeq,
+      plan,
+      controller: new AbortController(),
+      startedAt: undefined,
+      progressCount: 0,
+      usage: { inputTokens: 0, outputTokens: 0, costEstimate: 0 },
+      timer: undefined,
+      ended: false,
+    };
+  }
+
+  #startNext(): void {
+    while (!this.#stopped && this.#running.size < this.#limits.maxConcurrency) {
+      const run = this.#queue.shift();
+      if (!run) return;
+      this.#start(run);
+    }
+  }
+
+  #start(run: Run): void {
+    const { clock, logger } = this.#o;
+    this.#running.set(run.request.request_id, run);
+    run.startedAt = clock.now();
+    const timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
+    run.timer = clock.setTimeout(() => {
+      run.controller.abort({ kind: 'timed_out', timeoutMs });
+      void this.#end(run, 'timed_out', { timeout_ms: timeoutMs });
+    }, timeoutMs);
+    void this.#emit(run, 'started', {});
+    const hooks = {
+      request: run.request,
+      signal: run.controller.signal,
+      logger: logger.child({ request_id: run.request.request_id }),
+      progress: (data: Record<string, unknown>) => {
+        if (run.ended) return;
+        run.progressCount += 1;
+        void this.#emit(run, 'progress', { n: run.progressCount, ...data });
+      },
+      reportUsage: (usage: UsageInput) => {
+        if (run.ended) return;
+        run.usage.inputTokens += usage.inputTokens ?? 0;
+        run.usage.outputTokens += usage.outputTokens ?? 0;
+        run.usage.costEstimate += usage.costEstimate ?? 0;
+      },
+    };
+    void runJob(run.plan, hooks).then((outcome: JobOutcome) => {
+      if (run.ended) return; // cancelled or timed out first: a late result is discarded
+      if (outcome.kind === 'completed') return this.#end(run, 'completed', { result: outcome.result ?? null });
+      return this.#end(run, 'failed', { error: outcome.error });
+    });
+  }
+
+  /**
+   * Ends an execution once: the terminal event and the usage report go to the outbox, then the
+   * journal entry is settled and the slot goes to the next request.
+   */
+  async #end(run: Run, terminal: Terminal, data: Record<string, unknown>): Promise<void> {
+    if (run.ended) return;
+    run.ended = true;
+    const { clock, outbox, journal, deviceId, logger } = this.#o;
+    clock.clearTimeout(run.timer);
+    const id = run.request.request_id;
+    this.#running.delete(id);
+    const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
+    const event: Event = this.#event(run, terminal, { ...data, duration_ms: durationMs });
+    const { inputTokens, outputTokens, costEstimate } = run.usage;
+    const usage: Outbound<'usage_report'> = {
+      type: 'usage_report',
+      // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
+      report_id: `usage:${id}`,
+      request_id: id,
+      executor_device_id: deviceId,
+      metrics: {
+        duration_ms: durationMs,
+        ...((inputTokens > 0 || outputTokens > 0) && { token_usage: { input: inputTokens, output: outputTokens } }),
+        ...(costEstimate > 0 && { cost_estimate: costEstimate }),
+      },
+    };
+    this.#remember(id, { state: 'ended', terminal: event, usage });
+    this.#startNext();
+    this.#checkCapacity();
+    logger.info({ request_id: id, outcome: terminal, duration_ms: durationMs }, 'execution ended');
+    try {
+      await Promise.all([outbox.append(event), outbox.append(usage)]);
+      if (run.journalSeq > 0) await journal.settle(run.journalSeq);
+    } catch (error) {
+      // The journal still has it: a restart fails it `interrupted` rather than losing it.
+      logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
+    }
+  }
+
+  async #emit(run: Run, type: Exclude<Event['event_type'], Terminal>, data: Record<string, unknown>): Promise<void> {
+    try {
+      await this.#o.outbox.append(this.#event(run, type, data));
+    } catch (error) {
+      this.#o.logger.error({ err: error, request_id: run.request.request_id, event_type: type }, 'cannot store an execution event');
+      if (type === 'accepted') throw error;
+    }
+  }
+
+  /** Event ids are derived from the request: a rewritten event (after a crash) has the same one. */
+  #event(run: Run, type: Event['event_type'], data: Record<string, unknown>): Event {
+    const id = run.request.request_id;
+    const suffix = type === 'progress' ? `progress:${run.progressCount}` : isTerminal(type) ? 'end' : type;
+    return { type: 'execution_event', event_id: `${id}:${suffix}`, request_id: id, event_type: type, data };
+  }
+
+  #remember(id: string, seen: Seen): void {
+    this.#seen.delete(id);
+    this.#seen.set(id, seen);
+    for (const [oldest, entry] of this.#seen) {
+      if (this.#seen.size <= this.#limits.retainOutcomes) break;
+      if (entry.state === 'ended') this.#seen.delete(oldest);
+    }
+  }
+
+  #isSaturated(): boolean {
+    const slotsFull = this.#running.size >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
+    return slotsFull || this.#o.outbox.full;
+  }
+
+  #checkCapacity(): void {
+    const saturated = this.#isSaturated();
+    if (saturated === this.#saturated) return;
+    this.#saturated = saturated;
+    this.#o.onCapacity?.(this.capacity);
+  }
+}
+
+function isTerminal(type: Event['event_type']): type is Terminal {
+  return type === 'completed' || type === 'failed' || type === 'cancelled' || type === 'timed_out';
+}

@@ -1,0 +1,104 @@
+import type { z } from 'zod';
+import type { Logger } from '../log/logger.ts';
+import type { MessageOf } from '../protocol/messages.ts';
+
+/** Job types a host registers handlers for; `chain` is run by the runtime from tools and playbooks. */
+export type HandledJobType = 'tool' | 'playbook';
+
+/** Usage a handler adds to what the runtime measures (duration). Adds up over calls and chain steps. */
+export interface UsageInput {
+  inputTokens?: number;
+  outputTokens?: number;
+  /** In the platform's billing currency. */
+  costEstimate?: number;
+}
+
+/** What a handler gets besides its validated input. */
+export interface ExecutionContext {
+  readonly requestId: string;
+  readonly jobType: HandledJobType;
+  /** The tool name or playbook code. */
+  readonly name: string;
+  /** `workspace_id` and `metadata` from the request. */
+  readonly executionContext: MessageOf<'execution_request'>['execution_context'];
+  /**
+   * Aborted on `execution_cancel`, on the request's timeout, and when the connector stops. Its
+   * `reason` says which (`{ kind: 'cancelled' | 'timed_out' | 'shutdown' }`). Pass it on to
+   * `fetch`, child processes and the like.
+   */
+  readonly signal: AbortSignal;
+  /** A child of the connector's logger bound to the request id. */
+  readonly logger: Logger;
+  /** Emits a `progress` event. Ignored once the execution has ended. */
+  progress(data?: Record<string, unknown>): void;
+  /** Adds token usage and cost to this execution's `usage_report`. */
+  reportUsage(usage: UsageInput): void;
+  /** Inside a chain: this step's index and the outputs of the steps before it. */
+  readonly chain?: { step: number; previous: unknown; outputs: readonly unknown[] };
+}
+
+/**
+ * A handler for one tool or playbook: a zod schema for its inputs and the function that runs it.
+ * What `run` resolves is the `completed` event's `result`; what it throws fails the execution
+ * (an {@link ExecutionError} keeps its code and details, anything else is `handler_error`).
+ *
+ * @example
+ * connector.handle('tool', 'web_search', {
+ *   input: z.object({ query: z.string(), max_results: z.number().int().default(5) }),
+ *   async run({ query, max_results }, ctx) {
+ *     ctx.progress({ stage: 'searching' });
+ *     const results = await search(query, max_results, { signal: ctx.signal });
+ *     ctx.reportUsage({ inputTokens: 120, outputTokens: 480, costEstimate: 0.002 });
+ *     return { results };
+ *   },
+ * });
+ */
+export interface JobHandler<S extends z.ZodType = z.ZodType> {
+  input: S;
+  run(input: z.output<S>, ctx: ExecutionContext): unknown;
+}
+
+/**
+ * Codes of a `failed` event's `error.code`. A handler may use its own codes too (through
+ * {@link ExecutionError}); these are the runtime's.
+ */
+export type ExecutionFailureCode =
+  | 'unknown_job_type'
+  | 'invalid_input'
+  | 'handler_error'
+  | 'step_failed'
+  | 'saturated'
+  | 'interrupted';
+
+/** A structured failure a handler throws: its code, message and details reach the hub as is. */
+export class ExecutionError extends Error {
+  override readonly name = 'ExecutionError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** The handlers a connector runs, by job type and name. */
+export class HandlerRegistry {
+  readonly #handlers = new Map<string, JobHandler>();
+
+  /**
+   * Registers (or replaces) the handler of a tool or playbook.
+   *
+   * @throws {TypeError} for a job type other than `tool` or `playbook`.
+   */
+  register(jobType: HandledJobType, name: string, handler: JobHandler): void {
+    if (jobType !== 'tool' && jobType !== 'playbook') {
+      throw new TypeError(`handlers are registered for 'tool' or 'playbook', not '${String(jobType)}' (chains run their steps' handlers)`);
+    }
+    this.#handlers.set(`${jobType}:${name}`, handler);
+  }
+
+  get(jobType: HandledJobType, name: string): JobHandler | undefined {
+    return this.#handlers.get(`${jobType}:${name}`);
+  }
+}

@@ -1,0 +1,124 @@
+import type { Logger } from '../log/logger.ts';
+import type { MessageOf } from '../protocol/messages.ts';
+import { ExecutionError, type ExecutionContext, type HandledJobType, type HandlerRegistry, type JobHandler, type UsageInput } from './handlers.ts';
+
+type Request = MessageOf<'execution_request'>;
+
+/** One unit of work: the request itself (a tool or playbook), or one step of a chain. */
+export interface JobStep {
+  jobType: HandledJobType;
+  name: string;
+  handler: JobHandler;
+  input: unknown;
+}
+
+/** A failure found before anything runs: the request is failed at once with this. */
+export interface Refusal {
+  code: 'unknown_job_type' | 'invalid_input';
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Resolves a request into the steps to run, each with its handler and validated input. A
+ * request with an unknown tool or playbook, or inputs its schema refuses, is a {@link Refusal}.
+ */
+export function planJob(request: Request, handlers: HandlerRegistry): JobStep[] | Refusal {
+  const steps =
+    request.job_type === 'chain'
+      ? request.steps.map((step) => ({
+          jobType: step.job_type,
+          name: step.job_type === 'tool' ? step.tool_name : step.playbook_code,
+          inputs: step.inputs ?? {},
+        }))
+      : [
+          {
+            jobType: request.job_type,
+            name: request.job_type === 'tool' ? request.tool_name : request.playbook_code,
+            inputs: request.inputs,
+          },
+        ];
+  const plan: JobStep[] = [];
+  for (const [index, step] of steps.entries()) {
+    const where = request.job_type === 'chain' ? { step: index } : {};
+    const handler = handlers.get(step.jobType, step.name);
+    if (!handler) {
+      return {
+        code: 'unknown_job_type',
+        message: `no handler for ${step.jobType} '${step.name}'${request.job_type === 'chain' ? ` (step ${index})` : ''}`,
+        details: { ...where, job_type: step.jobType, name: step.name },
+      };
+    }
+    const parsed = handler.input.safeParse(step.inputs);
+    if (!parsed.success) {
+      return {
+        code: 'invalid_input',
+        message: `invalid input for ${step.jobType} '${step.name}'${request.job_type === 'chain' ? ` (step ${index})` : ''}`,
+        details: { ...where, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) },
+      };
+    }
+    plan.push({ jobType: step.jobType, name: step.name, handler, input: parsed.data });
+  }
+  return plan;
+}
+
+/** How a job ended, as the executor books it. */
+export type JobOutcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+export interface JobHooks {
+  request: Request;
+  signal: AbortSignal;
+  logger: Logger;
+  progress(data: Record<string, unknown>): void;
+  reportUsage(usage: UsageInput): void;
+}
+
+/**
+ * Runs the steps in order, each step's output handed to the next (`ctx.chain`). A chain emits a
+ * progress event as each step starts and ends; a failing step fails the chain with the step named.
+ * Never throws: a handler's error becomes a `failed` outcome.
+ */
+export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutcome> {
+  const chain = hooks.request.job_type === 'chain';
+  const outputs: unknown[] = [];
+  for (const [index, step] of plan.entries()) {
+    const ctx: ExecutionContext = {
+      requestId: hooks.request.request_id,
+      jobType: step.jobType,
+      name: step.name,
+      executionContext: hooks.request.execution_context,
+      signal: hooks.signal,
+      logger: chain ? hooks.logger.child({ step: index }) : hooks.logger,
+      progress: (data = {}) => hooks.progress(chain ? { step: index, ...data } : data),
+      reportUsage: hooks.reportUsage,
+      ...(chain && { chain: { step: index, previous: outputs.at(-1), outputs: [...outputs] } }),
+    };
+    const named = { step: index, job_type: step.jobType, name: step.name };
+    if (chain) hooks.progress({ step_event: 'started', ...named });
+    try {
+      outputs.push(await step.handler.run(step.input, ctx));
+    } catch (error) {
+      const failure = failureOf(error);
+      if (!chain) return { kind: 'failed', error: failure };
+      return {
+        kind: 'failed',
+        error: {
+          code: 'step_failed',
+          message: `step ${index} (${step.jobType} '${step.name}') failed: ${failure.message}`,
+          details: { ...named, error: failure },
+        },
+      };
+    }
+    if (chain) hooks.progress({ step_event: 'completed', ...named });
+  }
+  return { kind: 'completed', result: chain ? { output: outputs.at(-1), steps: outputs } : outputs[0] };
+}
+
+function failureOf(error: unknown): { code: string; message: string; details?: Record<string, unknown> } {
+  if (error instanceof ExecutionError) {
+    return { code: error.code, message: error.message, ...(error.details && { details: error.details }) };
+  }
+  return { code: 'handler_error', message: error instanceof Error ? error.message : String(error) };
+}

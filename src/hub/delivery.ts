@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log/logger.ts';
+import { FrameError, type Codec, type MessageOf, type Outbound } from '../protocol/index.ts';
+import type { DistributiveOmit } from '../protocol/messages.ts';
+import { DeviceQueue, type ReliableDeviceMessage } from './device-queue.ts';
+import { HubError } from './errors.ts';
+import type { DeviceMessage, SessionInfo } from './events.ts';
+import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
+import type { OpenSessions } from './open-sessions.ts';
+import type { HubClock, ResolvedDeliveryOptions } from './options.ts';
+import type { Session } from './session.ts';
+import type { UsageLedger } from './usage-ledger.ts';
+
+type Who = { device_id: string; tenant_id: string };
+
+/** What `hub.execute` takes: an `execution_request` without `type`; `request_id` is generated when absent. */
+export type ExecutionRequestInput = DistributiveOmit<Outbound<'execution_request'>, 'type' | 'request_id' | 'seq'> & { request_id?: string };
+
+/** Device messages that arrive numbered and are acknowledged once stored. */
+type ReliableFromDevice = MessageOf<'execution_event' | 'usage_report' | 'messaging_reply'>;
+
+export interface DeliveryHost {
+  sessions: OpenSessions;
+  codec: Codec;
+  clock: HubClock;
+  logger: Logger;
+  options: ResolvedDeliveryOptions;
+  /** The ledger, once `listen()` has opened it. */
+  ledger(): UsageLedger | undefined;
+  emitMessage(info: SessionInfo, message: DeviceMessage): void;
+}
+
+/** A bounded set of recent message ids, per device: what makes a resend harmless. */
+class RecentIds {
+  readonly #ids = new Set<string>();
+  constructor(readonly limit: number) {}
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+  add(id: string): void {
+    this.#ids.add(id);
+    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value!);
+  }
+  delete(id: string): void {
+    this.#ids.delete(id);
+  }
+}
+
+const keyOf = (who: Who) => `${who.tenant_id}\u0000${who.device_id}`;
+
+/**
+ * Reliable delivery at the hub, both ways. To devices: executions and cancels wait in a
+ * {@link DeviceQueue} per (tenant, device), go out when the device is connected and has room
+ * (its `capacity`), and are resent on a new session until acknowledged; `connect.resume` says
+ * where the device left off. From devices: numbered messages are deduplicated by id, applied
+ * (execution store, usage ledger), and acknowledged once stored.
+ */
+export class HubDelivery {
+  /** Changes when the hub process restarts: a device's cursor from another epoch means nothing here. */
+  readonly epoch = `hub_${randomUUID()}`;
+  readonly executions: ExecutionStore;
+  readonly #host: DeliveryHost;
+  readonly #queues = new Map<string, DeviceQueue>();
+  readonly #recent = new Map<string, RecentIds>();
+  readonly #expiryTimers = new Map<string, unknown>();
+  /** Per session: device messages are applied one after the other, then acknowledged. */
+  readonly #applying = new WeakMap<Session, Promise<void>>();
+  readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
+
+  constructor(host: DeliveryHost) {
+    this.#host = host;
+    this.executions = new ExecutionStore(host.options.retainExecutions);
+  }
+
+  /**
+   * Answers a `connect.resume` before `connect_ack`: what the device acknowledged by its cursor
+   * is dropped, and whether anything was lost is said.
+   */
+  resume(who: Who, cursor: MessageOf<'connect'>['resume']): NonNullable<MessageOf<'connect_ack'>['resume']> {
+    const queue = this.#queue(who);
+    this.#expire(who, queue);
+    const sameEpoch = cursor?.hub_epoch === this.epoch;
+    if (sameEpoch) queue.ack(cursor.last_seq);
+    const status = cursor?.hub_epoch !== undefined && !sameEpoch && cursor.last_seq > 0 ? 'reset' : queue.expired > 0 ? 'expired' : 'resumed';
+    const missed = queue.expired;
+    queue.expired = 0;
+    // Until the device says otherwise (`capacity`), assume it has room.
+    queue.saturated = false;
+    return { status, hub_epoch: this.epoch, missed };
+  }
+
+  /** After `connect_ack`: resend what was not acknowledged, then what waits. */
+  opened(session: Session, who: Who): void {
+    const queue = this.#queue(who);
+    for (const entry of queue.unacked()) this.#send(session, entry.message);
+    this.#drain(session, queue);
+  }
+
+  /**
+   * Queues an execution for a device (connected or not) and returns its handle.
+   *
+   * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.
+   */
+  execute(deviceId: string, input: ExecutionRequestInput, tenantId: string | undefined): ExecutionHandle {
+    const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
+    const request = { ...input, type: 'execution_request', request_id: input.request_id ?? `req_${randomUUID()}` } as Outbound<'execution_request'>;
+    const encoded = this.#host.codec.encode(request);
+    if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
+    if (this.executions.has(request.request_id)) throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
+    const queue = this.#queue(who);
+    if (queue.size >= this.#host.options.maxQueuedPerDevice) {
+      throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting; the limit is ${this.#host.options.maxQueuedPerDevice}`);
+    }
+    const now = this.#host.clock.now();
+    const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
+    this.#enqueue(who, queue, request);
+    return {
+      requestId: request.request_id,
+      events: tracked.events.asObservable(),
+      result: tracked.result,
+      cancel: (reason) => this.cancel(request.request_id, reason),
+    };
+  }
+
+  /**
+   * Cancels an execution: withdrawn at once if it never left the hub, else an `execution_cancel`
+   * goes to the device ahead of anything waiting. Returns false for an unknown or ended one.
+   */
+  cancel(requestId: string, reason = 'cancelled at the hub'): boolean {
+    const snapshot = this.executions.snapshot(requestId);
+    if (!snapshot || isEnded(snapshot)) return false;
+    const who = { device_id: snapshot.device_id, tenant_id: snapshot.tenant_id };
+    const queue = this.#queue(who);
+    const now = this.#host.clock.now();
+    if (snapshot.status === 'queued' && queue.withdraw((m) => m.type === 'execution_request' && m.request_id === requestId)) {
+      this.executions.end(requestId, 'cancelled', { reason, duration_ms: 0 }, now);
+      return true;
+    }
+    this.#enqueue(who, queue, { type: 'execution_cancel', request_id: requestId, reason });
+    return true;
+  }
+
+  snapshot(requestId: string): ExecutionSnapshot | undefined {
+    return this.executions.snapshot(requestId);
+  }
+
+  /** Whether `(tenant, device)` said it is saturated, and the credit it gave. */
+  capacityOf(who: Who): { saturated: boolean; credit: number; waiting: number; outstanding: number } {
+    const queue = this.#queue(who);
+    return { saturated: queue.saturated, credit: queue.credit, waiting: queue.size, outstanding: queue.outstanding.size };
+  }
+
+  /** A message from an open session that is delivery's business (and `error`, passed on). */
+  receive(session: Session, info: SessionInfo, message: MessageOf<'ack' | 'capacity' | 'error'> | ReliableFromDevice): void {
+    const queue = this.#queue(info);
+    switch (message.type) {
+      case 'ack':
+        return queue.ack(message.seq);
+      case 'capacity':
+        queue.saturated = message.saturated;
+        queue.credit = message.max_concurrency + message.max_queue;
+        return this.#drain(session, queue);
+      case 'error':
+        return this.#host.emitMessage(info, message);
+      default:
+        return this.#receiveReliable(session, info, message);
+    }
+  }
+
+  /** Stops the expiry timers (hub close). */
+  close(): void {
+    for (const timer of this.#expiryTimers.values()) this.#host.clock.clearTimeout(timer);
+    this.#expiryTimers.clear();
+  }
+
+  #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
+    const { seq } = message;
+    const recent = this.#recentOf(info);
+    if (recent.has(message.id)) {
+      if (seq !== undefined) this.#acknowledge(session, seq);
+      return;
+    }
+    recent.add(message.id);
+    const previous = this.#applying.get(session) ?? Promise.resolve();
+    const applied = previous.then(() => this.#apply(info, message));
+    this.#applying.set(
+      session,
+      applied.then(
+        () => {
+          if (seq !== undefined) this.#acknowledge(session, seq);
+        },
+        (error: unknown) => {
+          // Not acknowledged: the device sends it again, and it must not look like a duplicate then.
+          recent.delete(message.id);
+          this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message');
+        },
+      ),
+    );
+  }
+
+  async #apply(info: SessionInfo, message: ReliableFromDevice): Promise<void> {
+    const now = this.#host.clock.now();
+    if (message.type === 'execution_event') {
+      this.executions.record(message, info, now);
+      if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
+    } else if (message.type === 'usage_report') {
+      const ledger = this.#host.ledger();
+      if (!ledger) throw new Error('the usage ledger is not open');
+      await ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now);
+    }
+    this.#host.emitMessage(info, message);
+  }
+
+  /** A request ended: the device has room for another. */
+  #ended(who: Who, requestId: string): void {
+    const queue = this.#queue(who);
+    if (!queue.outstanding.delete(requestId)) return;
+    const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
+    if (session) this.#drain(session, queue);
+  }
+
+  #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
+    queue.enqueue(message, this.#host.clock.now());
+    this.#armExpiry(who, queue);
+    const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
+    if (session) this.#drain(session, queue);
+  }
+
+  /** Sends what waits, as far as the device's room allows. */
+  #drain(session: Session, queue: DeviceQueue): void {
+    for (let entry = queue.next(); entry; entry = queue.next()) {
+      this.#send(session, entry.message);
+      if (entry.message.type === 'execution_request') this.executions.mark(entry.message.request_id, 'delivered', this.#host.clock.now());
+    }
+  }
+
+  #send(session: Session, message: ReliableDeviceMessage): void {
+    try {
+      session.send(message);
+    } catch (error) {
+      // Encoded once already on the way in; a failure here is a bug, not bad input.
+      if (!(error instanceof FrameError)) throw error;
+      this.#host.logger.error({ code: error.code, type: message.type }, 'queued message no longer encodes');
+    }
+  }
+
+  /** Coalesces acknowledgements: one `ack` per burst of frames from a session. */
+  #acknowledge(session: Session, seq: number): void {
+    let state = this.#acks.get(session);
+    if (!state) {
+      state = { seq: 0, scheduled: false };
+      this.#acks.set(session, state);
+    }
+    state.seq = Math.max(state.seq, seq);
+    if (state.scheduled) return;
+    state.scheduled = true;
+    setImmediate(() => {
+      state.scheduled = false;
+      try {
+        session.send({ type: 'ack', seq: state.seq });
+      } catch (error) {
+        this.#host.logger.error({ err: error }, 'cannot send an ack');
+      }
+    });
+  }
+
+  /** Drops requests that waited past the resume window, and books them `undelivered`. */
+  #expire(who: Who, queue: DeviceQueue): void {
+    const now = this.#host.clock.now();
+    for (const entry of queue.expire(now - this.#host.options.resumeWindowMs)) {
+      if (entry.message.type !== 'execution_request') continue;
+      this.#host.logger.warn({ ...who, request_id: entry.message.request_id }, 'request expired before delivery');
+      this.executions.end(entry.message.request_id, 'undelivered', { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt }, now);
+    }
+  }
+
+  #armExpiry(who: Who, queue: DeviceQueue): void {
+    const key = keyOf(who);
+    if (this.#expiryTimers.has(key)) return;
+    const oldest = queue.oldestWaiting();
+    if (oldest === undefined) return;
+    const { clock, options } = this.#host;
+    const delay = Math.max(0, oldest + options.resumeWindowMs - clock.now()) + 1;
+    this.#expiryTimers.set(
+      key,
+      clock.setTimeout(() => {
+        this.#expiryTimers.delete(key);
+        this.#expire(who, queue);
+        this.#armExpiry(who, queue);
+      }, delay),
+    );
+  }
+
+  #queue(who: Who): DeviceQueue {
+    const key = keyOf(who);
+    let queue = this.#queues.get(key);
+    if (!queue) {
+      queue = new DeviceQueue(this.#host.options.defaultCredit);
+      this.#queues.set(key, queue);
+    }
+    return queue;
+  }
+
+  #recentOf(who: Who): RecentIds {
+    const key = keyOf(who);
+    let recent = this.#recent.get(key);
+    if (!recent) {
+      recent = new RecentIds(this.#host.options.dedupeWindow);
+      this.#recent.set(key, recent);
+    }
+    return recent;
+  }
+
+  /** The tenant to queue for: the one given, else the only one the device is connected in. */
+  #tenantOf(deviceId: string, tenantId: string | undefined): string {
+    if (tenantId !== undefined) return tenantId;
+    const [only, ...others] = this.#host.sessions.withDevice(deviceId);
+    if (!only) throw new HubError('tenant_required', `device '${deviceId}' is not connected; pass tenantId to queue work for it`);
+    if (others.length > 0) throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; pass tenantId`);
+    return only.info.tenant_id;
+  }
+}
+
+function isTerminalEvent(type: MessageOf<'execution_event'>['event_type']): boolean {
+  return type === 'completed' || type === 'failed' || type === 'cancelled' || type === 'timed_out';
+}
+
+function isEnded(snapshot: ExecutionSnapshot): boolean {
+  return ['completed', 'failed', 'cancelled', 'timed_out', 'undelivered'].includes(snapshot.status);
+}

@@ -1,0 +1,92 @@
+import type { Outbound } from '../protocol/index.ts';
+
+/** Messages the hub delivers reliably: numbered, kept until acknowledged, redelivered on resume. */
+export type ReliableDeviceMessage = Outbound<'execution_request' | 'execution_cancel' | 'messaging_event'>;
+
+export interface QueuedMessage {
+  /** Assigned when the message is first sent; 0 while it waits. */
+  seq: number;
+  message: ReliableDeviceMessage;
+  enqueuedAt: number;
+}
+
+/**
+ * What the hub holds for one device of one tenant. Messages wait (`waiting`) until the device is
+ * connected and has room; when sent they get the next sequence number (per hub epoch) and stay
+ * (`unacked`) until the device acknowledges them, so a new session sends them again. A cancel
+ * jumps the waiting line: it concerns a request already sent.
+ */
+export class DeviceQueue {
+  #nextSeq = 1;
+  #waiting: QueuedMessage[] = [];
+  #unacked: QueuedMessage[] = [];
+  /** The device said every slot and its queue are taken: hold further requests. */
+  saturated = false;
+  /** Requests the device may hold at once (its slots plus queue); learnt from `capacity`. */
+  credit: number;
+  /** Requests sent and not yet ended. */
+  readonly outstanding = new Set<string>();
+  /** Waiting messages dropped by the resume window since the device's last session. */
+  expired = 0;
+
+  constructor(defaultCredit: number) {
+    this.credit = defaultCredit;
+  }
+
+  get size(): number {
+    return this.#waiting.length + this.#unacked.length;
+  }
+
+  enqueue(message: ReliableDeviceMessage, now: number): void {
+    const queued = { seq: 0, message, enqueuedAt: now };
+    if (message.type === 'execution_cancel') this.#waiting.unshift(queued);
+    else this.#waiting.push(queued);
+  }
+
+  /** The device has everything up to `seq`. */
+  ack(seq: number): void {
+    const keep = this.#unacked.findIndex((entry) => entry.seq > seq);
+    this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
+  }
+
+  /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */
+  unacked(): QueuedMessage[] {
+    return [...this.#unacked];
+  }
+
+  /**
+   * The next waiting message the device has room for, numbered and moved to `unacked`; undefined
+   * when nothing waits or the next one is a request beyond the device's credit.
+   */
+  next(): QueuedMessage | undefined {
+    const head = this.#waiting[0];
+    if (!head) return undefined;
+    if (head.message.type === 'execution_request' && (this.saturated || this.outstanding.size >= this.credit)) return undefined;
+    this.#waiting.shift();
+    head.seq = this.#nextSeq++;
+    head.message = { ...head.message, seq: head.seq };
+    this.#unacked.push(head);
+    if (head.message.type === 'execution_request') this.outstanding.add(head.message.request_id);
+    return head;
+  }
+
+  /** Removes and returns waiting messages enqueued at or before `cutoff` (never-sent ones only). */
+  expire(cutoff: number): QueuedMessage[] {
+    const expired = this.#waiting.filter((entry) => entry.enqueuedAt <= cutoff);
+    if (expired.length === 0) return expired;
+    this.#waiting = this.#waiting.filter((entry) => entry.enqueuedAt > cutoff);
+    this.expired += expired.length;
+    return expired;
+  }
+
+  /** Removes a waiting message (a request cancelled before it was ever sent). */
+  withdraw(predicate: (message: ReliableDeviceMessage) => boolean): QueuedMessage | undefined {
+    const index = this.#waiting.findIndex((entry) => predicate(entry.message));
+    return index === -1 ? undefined : this.#waiting.splice(index, 1)[0];
+  }
+
+  /** When the oldest waiting message was enqueued, if any. */
+  oldestWaiting(): number | undefined {
+    return this.#waiting.reduce<number | undefined>((oldest, entry) => (oldest === undefined || entry.enqueuedAt < oldest ? entry.enqueuedAt : oldest), undefined);
+  }
+}

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log/logger.ts';
+import { isAdminRequest } from './admin.ts';
+import type { ExecutionRequestInput } from './delivery.ts';
+import { HubError } from './errors.ts';
+import type { ExecutionSnapshot } from './executions.ts';
+import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
+import type { UsageSummary } from './usage-ledger.ts';
+
+/** What the execution routes need from the hub. */
+export interface ExecutionRoutesSource {
+  adminToken: string | undefined;
+  logger: Logger;
+  execute(deviceId: string, request: ExecutionRequestInput, tenantId: string | undefined): { requestId: string };
+  execution(requestId: string): ExecutionSnapshot | undefined;
+  cancel(requestId: string, reason: string | undefined): boolean;
+  usage(tenantId: string): UsageSummary;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
+  invalid_message: 400,
+  tenant_required: 400,
+  ambiguous_device: 409,
+  duplicate_request: 409,
+  queue_full: 429,
+};
+
+/**
+ * Operators' routes for executions and usage, behind the admin token like the other admin routes:
+ *
+ * - `POST /v1/devices/{device_id}/executions[?tenant_id=…]` with an `execution_request` body
+ *   (without `type`; `request_id` optional) → 202 `{ request_id, status }`. Queued when the device
+ *   is offline (then `tenant_id` is required).
+ * - `GET /v1/executions/{request_id}` → the execution with its status and events.
+ * - `POST /v1/executions/{request_id}/cancel` → 202 `{ request_id, cancelling: true }`.
+ * - `GET /v1/usage?tenant=…` → the tenant's usage ledger and totals.
+ *
+ * Returns false for a request that is not one of these paths.
+ */
+export function createExecutionRoutes(source: ExecutionRoutesSource): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const path = pathOf(req.url);
+    const dispatch = /^\/v1\/devices\/([^/]+)\/executions$/.exec(path);
+    const single = /^\/v1\/executions\/([^/]+)$/.exec(path);
+    const cancel = /^\/v1\/executions\/([^/]+)\/cancel$/.exec(path);
+    const usage = path === '/v1/usage';
+    if (!dispatch && !single && !cancel && !usage) return false;
+    if (!isAdminRequest(req, source.adminToken)) {
+      source.logger.warn({ path }, 'admin request refused: bad or missing bearer');
+      reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+      return true;
+    }
+    const method = req.method ?? '';
+    const allow = dispatch || cancel ? 'POST' : 'GET';
+    if (method !== allow) {
+      reply(res, 405, { error: 'method_not_allowed' }, { allow });
+      return true;
+    }
+    const id = decode((dispatch ?? single ?? cancel)?.[1]);
+    if (id === null) {
+      reply(res, 400, { error: 'invalid_request' });
+      return true;
+    }
+    const query = queryOf(req.url);
+    if (usage) {
+      const tenant = query.get('tenant');
+      if (!tenant) reply(res, 400, { error: 'invalid_request', message: 'tenant is required' });
+      else reply(res, 200, source.usage(tenant));
+    } else if (single) {
+      const snapshot = source.execution(id);
+      reply(res, snapshot ? 200 : 404, snapshot ?? { error: 'not_found' });
+    } else if (cancel) {
+      const known = source.execution(id);
+      if (!known) reply(res, 404, { error: 'not_found' });
+      else reply(res, source.cancel(id, undefined) ? 202 : 409, { request_id: id, cancelling: true });
+    } else {
+      void dispatchFromBody(req, res, source, id, query.get('tenant_id') ?? undefined);
+    }
+    return true;
+  };
+}
+
+async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, source: ExecutionRoutesSource, deviceId: string, tenantId: string | undefined): Promise<void> {
+  const text = await readBody(req, MAX_BODY_BYTES);
+  const body = text === undefined ? undefined : parseParams('application/json', text);
+  if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
+  try {
+    const { requestId } = source.execute(deviceId, body as ExecutionRequestInput, tenantId);
+    reply(res, 202, { request_id: requestId, status: source.execution(requestId)?.status ?? 'queued' });
+  } catch (error) {
+    if (!(error instanceof HubError)) throw error;
+    reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
+  }
+}
+
+function decode(segment: string | undefined): string | null {
+  if (segment === undefined) return '';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
