@@ -246,7 +246,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         closeTimeoutMs: cfg.closeTimeoutMs,
         seed,
         now,
-        resume: () => runtime.cursor(),
+        handshake: () => ({ resume: runtime.cursor(), capacity: runtime.executor.capacity }),
       },
     },
   });

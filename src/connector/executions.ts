@@ -128,7 +128,8 @@ export class ExecutionRuntime {
   receive(message: Message): Promise<void> {
     switch (message.type) {
       case 'ack':
-        return this.outbox.ack(message.seq);
+        // A drained outbox may end a saturation.
+        return this.outbox.ack(message.seq).then(() => this.executor.checkCapacity());
       case 'execution_request':
         return this.#inbound.process(message.seq, () => this.executor.receive(message));
       case 'execution_cancel':

@@ -65,6 +65,8 @@ export class Outbox {
   /** Highest sequence number sent on the current connection. */
   #sentUpTo = 0;
   #acking: Promise<void> = Promise.resolve();
+  /** Entries up to here expired; their removal from the log may still be in flight. */
+  #expiredUpTo = 0;
 
   constructor(options: OutboxOptions) {
     this.#log = options.log;
@@ -137,7 +139,7 @@ export class Outbox {
   #pump(): void {
     const send = this.#send;
     if (!send) return;
-    const pending = this.#log.pending();
+    const pending = this.#log.pending().filter((record) => record.seq > this.#expiredUpTo);
     const first = pending[0];
     if (!first) return;
     const limit = first.seq + this.#policy.window - 1;
@@ -162,6 +164,7 @@ export class Outbox {
     const expired = [];
     for (const record of this.#log.pending()) {
       if (record.at > cutoff) break;
+      if (record.seq <= this.#expiredUpTo) continue;
       expired.push(record);
     }
     const last = expired.at(-1);
@@ -169,6 +172,7 @@ export class Outbox {
     const usageReports = expired.filter((r) => r.value.message.type === 'usage_report').length;
     this.#logger.warn({ count: expired.length, usage_reports: usageReports }, 'outbox entries expired undelivered');
     this.#onLoss({ kind: 'expired', count: expired.length, usageReports, oldestAt: expired[0]!.at });
+    this.#expiredUpTo = last.seq;
     void this.ack(last.seq);
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RuntimeClock } from '../connector/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
@@ -152,7 +153,7 @@ export class Executor {
     this.#queue.push(run);
     await this.#emit(run, 'accepted', { queue_position: this.#queue.length });
     this.#startNext();
-    this.#checkCapacity();
+    this.checkCapacity();
   }
 
   /** `execution_cancel`: a queued request ends at once; a running one has its signal aborted. */
@@ -246,10 +247,14 @@ export class Executor {
     const id = run.request.request_id;
     this.#running.delete(id);
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
-    const event: Event = this.#event(run, terminal, { ...data, duration_ms: durationMs });
+    // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
+    const stamp = { id: randomUUID(), ts: clock.now() };
+    const event: Event = { ...this.#event(run, terminal, { ...data, duration_ms: durationMs }), ...stamp };
     const { inputTokens, outputTokens, costEstimate } = run.usage;
     const usage: Outbound<'usage_report'> = {
       type: 'usage_report',
+      id: randomUUID(),
+      ts: stamp.ts,
       // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
       report_id: `usage:${id}`,
       request_id: id,
@@ -262,7 +267,7 @@ export class Executor {
     };
     this.#remember(id, { state: 'ended', terminal: event, usage });
     this.#startNext();
-    this.#checkCapacity();
+    this.checkCapacity();
     logger.info({ request_id: id, outcome: terminal, duration_ms: durationMs }, 'execution ended');
     try {
       await Promise.all([outbox.append(event), outbox.append(usage)]);
@@ -303,7 +308,8 @@ export class Executor {
     return slotsFull || this.#o.outbox.full;
   }
 
-  #checkCapacity(): void {
+  /** Tells `onCapacity` when saturation changed (also after the outbox drains: the connector calls it on acks). */
+  checkCapacity(): void {
     const saturated = this.#isSaturated();
     if (saturated === this.#saturated) return;
     this.#saturated = saturated;

@@ -76,7 +76,8 @@ export class HubDelivery {
    * Answers a `connect.resume` before `connect_ack`: what the device acknowledged by its cursor
    * is dropped, and whether anything was lost is said.
    */
-  resume(who: Who, cursor: MessageOf<'connect'>['resume']): NonNullable<MessageOf<'connect_ack'>['resume']> {
+  resume(who: Who, connect: MessageOf<'connect'>): NonNullable<MessageOf<'connect_ack'>['resume']> {
+    const cursor = connect.resume;
     const queue = this.#queue(who);
     this.#expire(who, queue);
     const sameEpoch = cursor?.hub_epoch === this.epoch;
@@ -84,8 +85,9 @@ export class HubDelivery {
     const status = cursor?.hub_epoch !== undefined && !sameEpoch && cursor.last_seq > 0 ? 'reset' : queue.expired > 0 ? 'expired' : 'resumed';
     const missed = queue.expired;
     queue.expired = 0;
-    // Until the device says otherwise (`capacity`), assume it has room.
-    queue.saturated = false;
+    // What the device announced; one that announces nothing gets the default credit.
+    queue.saturated = connect.capacity?.saturated ?? false;
+    queue.credit = connect.capacity ? connect.capacity.max_concurrency + connect.capacity.max_queue : this.#host.options.defaultCredit;
     return { status, hub_epoch: this.epoch, missed };
   }
 
@@ -202,6 +204,7 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     if (message.type === 'execution_event') {
       this.executions.record(message, info, now);
+      this.#queue(info).reportedOn(message.request_id);
       if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
     } else if (message.type === 'usage_report') {
       const ledger = this.#host.ledger();

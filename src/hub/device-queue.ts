@@ -49,6 +49,14 @@ export class DeviceQueue {
     this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
   }
 
+  /**
+   * The device reported on a request, so it has it durably (it journals a request before its
+   * first event): never send it again, even if its `ack` was lost with a crash.
+   */
+  reportedOn(requestId: string): void {
+    this.#unacked = this.#unacked.filter((entry) => entry.message.type !== 'execution_request' || entry.message.request_id !== requestId);
+  }
+
   /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */
   unacked(): QueuedMessage[] {
     return [...this.#unacked];

@@ -92,7 +92,7 @@ export class Hub extends EventEmitter<HubEvents> {
       register: (session, info) => sessions.register(session, info),
       forget: (session) => sessions.forget(session),
       emit: (event, ...args) => this.#emitSafely(event, ...args),
-      resume: (who, cursor) => delivery.resume(who, cursor),
+      resume: (who, connect) => delivery.resume(who, connect),
       opened: (session, info) => delivery.opened(session, info),
       receive: (session, info, message) => delivery.receive(session, info, message),
     };

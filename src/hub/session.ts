@@ -40,7 +40,7 @@ export interface SessionHost {
   /** Emits a hub event; listener errors are the host's to contain. */
   emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
   /** Answers `connect.resume` for `connect_ack` (reliable delivery, src/hub/delivery.ts). */
-  resume(who: Who, cursor: MessageOf<'connect'>['resume']): MessageOf<'connect_ack'>['resume'];
+  resume(who: Who, connect: MessageOf<'connect'>): MessageOf<'connect_ack'>['resume'];
   /** The session is acknowledged: resend and send what waits for the device. */
   opened(session: Session, info: SessionInfo): void;
   /** A device message past the handshake: delivery, executions, the ledger, and the `message` event. */
@@ -215,7 +215,7 @@ export class Session {
     // Checked again right before opening: a revocation may have landed while we awaited.
     if (this.#host.isRevoked(who, claims?.jti)) return this.#refuseCredential('revoked', connect.id, who);
     if (claims) this.#token = { jti: claims.jti, expiresAt: claims.exp * 1000 };
-    this.#open(who, connect.resume);
+    this.#open(who, connect);
   }
 
   /**
@@ -230,7 +230,7 @@ export class Session {
     this.close(CloseCode.authFailed, 'auth_failed');
   }
 
-  #open(who: Who, cursor: MessageOf<'connect'>['resume']): void {
+  #open(who: Who, connect: MessageOf<'connect'>): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
     const info: SessionInfo = { ...who, session_id: randomUUID(), connected_since: clock.now() };
     this.#info = info;
@@ -246,7 +246,7 @@ export class Session {
       heartbeat_timeout_ms: heartbeatTimeoutMs,
       server_time: clock.now(),
       max_frame_bytes: maxFrameBytes,
-      resume: this.#host.resume(who, cursor),
+      resume: this.#host.resume(who, connect),
     });
     this.#host.opened(this, info);
     this.#lastSeen = clock.now();

@@ -56,8 +56,11 @@ export interface ConnectionInput {
   seed: number;
   /** Wall clock, for the outage length. */
   now: () => number;
-  /** Where inbound delivery left off, read for each `connect` (the connector's inbound cursor). */
-  resume?: () => { hub_epoch?: string; last_seq: number };
+  /**
+   * Extra `connect` fields, read for each attempt: where inbound delivery left off (`resume`)
+   * and the device's `capacity`, from the connector's execution runtime.
+   */
+  handshake?: () => Pick<Outbound<'connect'>, 'resume' | 'capacity'>;
 }
 
 export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {

@@ -93,7 +93,7 @@ export const connectionMachine = setup({
           tenant_id: context.tenantId,
           token: context.token ?? '',
           ...(context.client && { client: context.client }),
-          ...(context.resume && { resume: context.resume() }),
+          ...context.handshake?.(),
         },
       } satisfies SocketCommand);
     }),

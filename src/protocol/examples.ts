@@ -76,6 +76,7 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
       'eyJhbGciOiJFUzI1NiIsImtpZCI6ImRldi0yMDI2LTAxIn0.eyJzdWIiOiJkZXZfN2YzYTljMmU0MWI4IiwidGVuIjoidG50X2FjbWUiLCJleHAiOjE3NjcyMjkyMDB9.c2lnbmF0dXJlLW9taXR0ZWQ',
     client: { name: 'cloudtether', version: '0.1.0' },
     resume: { hub_epoch: 'hub_01JGX2J1Z9Y8X7W6V5U4T3S2R1', last_seq: 17 },
+    capacity: { running: 0, queued: 0, max_concurrency: 4, max_queue: 64, saturated: false },
   },
   connect_ack: {
     type: 'connect_ack',

@@ -34,6 +34,10 @@ export const ConnectMessage = defineMessage('connect', {
    * and the last inbound `seq` the device processed. The hub redelivers what came after.
    */
   resume: z.object({ hub_epoch: Id.optional(), last_seq: Count }).optional(),
+  /** How much work the device takes, so the hub sends no more than that from the first moment. */
+  capacity: z
+    .object({ running: Count, queued: Count, max_concurrency: z.number().int().positive(), max_queue: Count, saturated: z.boolean() })
+    .optional(),
 });
 
 /**

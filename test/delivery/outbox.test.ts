@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { FrameError } from '../../src/protocol/codec.ts';
+import { executorFixture, settle } from '../support/execution-fixture.ts';
+
+const usage = (request_id: string) =>
+  ({ type: 'usage_report', request_id, executor_device_id: 'dev-1', metrics: { duration_ms: 1 } }) as const;
+
+/** Frames sent by an attached outbox, decoded to (type, request id, seq). */
+function wire() {
+  const sent: Array<{ type: string; request_id: string; seq: number; id: string }> = [];
+  const send = (frame: string) => {
+    sent.push(JSON.parse(frame));
+    return true;
+  };
+  return { sent, send };
+}
+
+describe('outbox', () => {
+  it('stores first, sends with a per-device seq, and resends only the unacknowledged tail, in order, on the next connection', async () => {
+    const { outbox } = executorFixture();
+    await outbox.append(usage('r1'));
+    await outbox.append(usage('r2'));
+    const first = wire();
+    outbox.attach(first.send);
+    await outbox.append(usage('r3')); // connected: goes out as soon as it is stored
+    expect(first.sent.map((m) => [m.request_id, m.seq])).toEqual([
+      ['r1', 1],
+      ['r2', 2],
+      ['r3', 3],
+    ]);
+    await outbox.ack(1);
+    outbox.detach();
+    await outbox.append(usage('r4')); // offline: stored only
+    expect(first.sent).toHaveLength(3);
+    const second = wire();
+    outbox.attach(second.send);
+    expect(second.sent.map((m) => [m.request_id, m.seq])).toEqual([
+      ['r2', 2],
+      ['r3', 3],
+      ['r4', 4],
+    ]);
+    // A resend carries the same envelope id: the hub drops the copy.
+    expect(second.sent[0]!.id).toBe(first.sent[1]!.id);
+    await outbox.ack(4);
+    expect(outbox.depth).toBe(0);
+  });
+
+  it('keeps at most `window` entries in flight and lets more out as acks come in', async () => {
+    const { outbox } = executorFixture({ outbox: { window: 2 } });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await outbox.append(usage(id));
+    const link = wire();
+    outbox.attach(link.send);
+    expect(link.sent.map((m) => m.request_id)).toEqual(['a', 'b']);
+    await outbox.ack(1);
+    expect(link.sent.map((m) => m.request_id)).toEqual(['a', 'b', 'c']);
+    await outbox.ack(3);
+    expect(link.sent.map((m) => m.request_id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('drops entries past their TTL and reports them, usage reports counted apart', async () => {
+    const { outbox, clock, losses } = executorFixture({ outbox: { ttlMs: 60_000 } });
+    await outbox.append(usage('old'));
+    await outbox.append({ type: 'execution_event', event_id: 'e', request_id: 'old', event_type: 'completed', data: {} });
+    clock.increment(30_000);
+    await outbox.append(usage('young'));
+    clock.increment(30_001);
+    const link = wire();
+    outbox.attach(link.send);
+    await settle();
+    expect(losses).toEqual([{ kind: 'expired', count: 2, usageReports: 1, oldestAt: expect.any(Number) }]);
+    expect(link.sent.map((m) => m.request_id)).toEqual(['young']);
+    expect(outbox.depth).toBe(1);
+  });
+
+  it('refuses a message that does not encode before storing it', async () => {
+    const { outbox } = executorFixture();
+    const bad = { type: 'usage_report', request_id: '', executor_device_id: 'dev-1', metrics: { duration_ms: -1 } } as const;
+    await expect(outbox.append(bad)).rejects.toBeInstanceOf(FrameError);
+    expect(outbox.depth).toBe(0);
+  });
+});

@@ -1,0 +1,305 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ExecutionError } from '../../src/execution/handlers.ts';
+import { deferred, executorFixture, request, settle } from '../support/execution-fixture.ts';
+
+const echo = { input: z.object({ text: z.string() }), run: ({ text }: { text: string }) => ({ text }) };
+
+describe('executor', () => {
+  it('runs a tool: accepted, started, progress n, completed with the result, and one usage report with the handler usage', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'summarize', {
+      input: z.object({ text: z.string() }),
+      async run({ text }, ctx) {
+        ctx.progress({ stage: 'reading' });
+        ctx.progress({ stage: 'writing' });
+        ctx.reportUsage({ inputTokens: 100, outputTokens: 20, costEstimate: 0.01 });
+        ctx.reportUsage({ inputTokens: 5 });
+        f.clock.increment(1_500);
+        return { summary: text.slice(0, 5) };
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'summarize', inputs: { text: 'hello world' } }));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'progress', 'progress', 'completed']);
+    const events = f.eventsOf('r1');
+    expect(events.filter((e) => e.event_type === 'progress').map((e) => e.data)).toEqual([
+      { n: 1, stage: 'reading' },
+      { n: 2, stage: 'writing' },
+    ]);
+    expect(f.terminalOf('r1')!.data).toEqual({ result: { summary: 'hello' }, duration_ms: 1_500 });
+    expect(f.usageOf('r1')).toEqual([
+      expect.objectContaining({
+        report_id: 'usage:r1',
+        executor_device_id: 'dev-1',
+        metrics: { duration_ms: 1_500, token_usage: { input: 105, output: 20 }, cost_estimate: 0.01 },
+      }),
+    ]);
+    // The journal entry is settled once the end is stored.
+    expect(f.journal.pending()).toEqual([]);
+  });
+
+  it('fails with the structured error a handler throws, and with handler_error for anything else', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'strict', {
+      input: z.object({}),
+      run: () => {
+        throw new ExecutionError('quota_exceeded', 'the search quota is used up', { resets_at: 123 });
+      },
+    });
+    f.handlers.register('playbook', 'buggy', {
+      input: z.object({}),
+      run: async () => {
+        throw new TypeError('x is undefined');
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'strict' }));
+    await f.executor.receive(request({ request_id: 'r2', job_type: 'playbook', playbook_code: 'buggy' }));
+    await settle();
+    expect(f.terminalOf('r1')).toMatchObject({
+      event_type: 'failed',
+      data: { error: { code: 'quota_exceeded', message: 'the search quota is used up', details: { resets_at: 123 } } },
+    });
+    expect(f.terminalOf('r2')).toMatchObject({ event_type: 'failed', data: { error: { code: 'handler_error', message: 'x is undefined' } } });
+    expect(f.usageOf('r1')).toHaveLength(1);
+    expect(f.usageOf('r2')).toHaveLength(1);
+  });
+
+  it('fails an unknown job type and invalid input at once, without running anything', async () => {
+    const f = executorFixture();
+    let runs = 0;
+    f.handlers.register('tool', 'echo', { ...echo, run: (input) => (runs++, input) });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'nope' }));
+    await f.executor.receive(request({ request_id: 'r2', job_type: 'tool', tool_name: 'echo', inputs: { text: 42 } }));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['failed']);
+    expect(f.terminalOf('r1')!.data).toMatchObject({ error: { code: 'unknown_job_type', details: { job_type: 'tool', name: 'nope' } } });
+    expect(f.typesOf('r2')).toEqual(['failed']);
+    expect(f.terminalOf('r2')!.data).toMatchObject({ error: { code: 'invalid_input', details: { issues: [expect.objectContaining({ path: ['text'] })] } } });
+    expect(runs).toBe(0);
+    expect(f.usageOf('r1')).toHaveLength(1);
+  });
+
+  it('cancels: a running handler sees its signal aborted, a queued request never starts', async () => {
+    const f = executorFixture({ limits: { maxConcurrency: 1 } });
+    const seen: unknown[] = [];
+    f.handlers.register('tool', 'wait', {
+      input: z.object({}),
+      run: (_input, ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            seen.push(ctx.signal.reason);
+            reject(new Error('aborted'));
+          });
+        }),
+    });
+    await f.executor.receive(request({ request_id: 'running', job_type: 'tool', tool_name: 'wait' }));
+    await f.executor.receive(request({ request_id: 'queued', job_type: 'tool', tool_name: 'wait' }));
+    await f.executor.cancel('queued', 'not needed');
+    expect(f.typesOf('queued')).toEqual(['accepted', 'cancelled']);
+    await f.executor.cancel('running', 'user pressed stop');
+    await settle();
+    expect(seen).toEqual([{ kind: 'cancelled', reason: 'user pressed stop' }]);
+    // The handler's rejection after the abort does not add a second terminal event.
+    expect(f.typesOf('running')).toEqual(['accepted', 'started', 'cancelled']);
+    expect(f.terminalOf('running')!.data).toMatchObject({ reason: 'user pressed stop' });
+    expect(f.usageOf('running')).toHaveLength(1);
+    expect(f.usageOf('queued')).toHaveLength(1);
+  });
+
+  it('times out at the request timeout (default 300 s) on the injected clock and discards a late result', async () => {
+    const f = executorFixture();
+    const release = deferred<unknown>();
+    let reason: unknown;
+    f.handlers.register('tool', 'slow', {
+      input: z.object({}),
+      run: (_input, ctx) => {
+        ctx.signal.addEventListener('abort', () => (reason = ctx.signal.reason));
+        return release.promise;
+      },
+    });
+    await f.executor.receive(request({ request_id: 'short', job_type: 'tool', tool_name: 'slow', timeout_ms: 2_000 }));
+    await f.executor.receive(request({ request_id: 'default', job_type: 'tool', tool_name: 'slow' }));
+    await settle();
+    f.clock.increment(1_999);
+    expect(f.terminalOf('short')).toBeUndefined();
+    f.clock.increment(1);
+    await settle();
+    expect(f.terminalOf('short')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 2_000, duration_ms: 2_000 } });
+    expect(reason).toEqual({ kind: 'timed_out', timeoutMs: 2_000 });
+    f.clock.increment(298_000);
+    await settle();
+    expect(f.terminalOf('default')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 300_000 } });
+    release.resolve({ late: true });
+    await settle();
+    expect(f.typesOf('short')).toEqual(['accepted', 'started', 'timed_out']);
+  });
+
+  it('runs at most maxConcurrency at once, queues up to maxQueue, then refuses as saturated and says so', async () => {
+    const f = executorFixture({ limits: { maxConcurrency: 2, maxQueue: 1 } });
+    const gates = new Map<string, ReturnType<typeof deferred<void>>>();
+    let running = 0;
+    let peak = 0;
+    f.handlers.register('tool', 'gate', {
+      input: z.object({}),
+      run: async (_input, ctx) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        const gate = deferred<void>();
+        gates.set(ctx.requestId, gate);
+        await gate.promise;
+        running -= 1;
+      },
+    });
+    for (const id of ['a', 'b', 'c', 'd']) await f.executor.receive(request({ request_id: id, job_type: 'tool', tool_name: 'gate' }));
+    await settle();
+    expect(f.executor.capacity).toEqual({ running: 2, queued: 1, max_concurrency: 2, max_queue: 1, saturated: true });
+    expect(f.capacities.at(-1)).toMatchObject({ saturated: true });
+    expect(f.terminalOf('d')!.data).toMatchObject({ error: { code: 'saturated', details: { retryable: true } } });
+    expect(f.typesOf('c')).toEqual(['accepted']);
+    gates.get('a')!.resolve();
+    await settle();
+    expect(f.typesOf('c')).toEqual(['accepted', 'started']);
+    expect(f.capacities.at(-1)).toMatchObject({ saturated: false });
+    for (const id of ['b', 'c']) gates.get(id)!.resolve();
+    await settle();
+    expect(peak).toBe(2);
+    expect(['a', 'b', 'c'].map((id) => f.terminalOf(id)?.event_type)).toEqual(['completed', 'completed', 'completed']);
+  });
+
+  it('never runs a request twice: a redelivery gets the stored terminal event and usage report, with the same ids', async () => {
+    const f = executorFixture();
+    let runs = 0;
+    f.handlers.register('tool', 'echo', { ...echo, run: (input) => (runs++, input) });
+    const first = request({ request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'x' } });
+    await f.executor.receive(first);
+    await settle();
+    const stored = f.terminalOf('r1')!;
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'x' } }));
+    await settle();
+    expect(runs).toBe(1);
+    const terminals = f.eventsOf('r1').filter((e) => e.event_type === 'completed');
+    expect(terminals).toHaveLength(2);
+    expect(terminals[1]).toEqual(stored); // same envelope id and event id: the hub drops the copy
+    expect(new Set(f.usageOf('r1').map((u) => u.id)).size).toBe(1);
+  });
+
+  it('runs a chain in order, each step seeing the outputs before it, with an event per step', async () => {
+    const f = executorFixture();
+    const seen: unknown[] = [];
+    f.handlers.register('tool', 'search', {
+      input: z.object({ query: z.string() }),
+      run: ({ query }, ctx) => {
+        ctx.reportUsage({ inputTokens: 10 });
+        return { hits: [`${query}-1`, `${query}-2`] };
+      },
+    });
+    f.handlers.register('playbook', 'summarize', {
+      input: z.object({ style: z.string() }),
+      run: ({ style }, ctx) => {
+        seen.push(ctx.chain);
+        ctx.reportUsage({ inputTokens: 5, outputTokens: 7 });
+        return { summary: `${style}: ${(ctx.chain!.previous as { hits: string[] }).hits.join(', ')}` };
+      },
+    });
+    await f.executor.receive(
+      request({
+        request_id: 'c1',
+        job_type: 'chain',
+        steps: [
+          { job_type: 'tool', tool_name: 'search', inputs: { query: 'q' } },
+          { job_type: 'playbook', playbook_code: 'summarize', inputs: { style: 'short' } },
+        ],
+      }),
+    );
+    await settle();
+    expect(seen).toEqual([{ step: 1, previous: { hits: ['q-1', 'q-2'] }, outputs: [{ hits: ['q-1', 'q-2'] }] }]);
+    const steps = f.eventsOf('c1').filter((e) => e.event_type === 'progress').map((e) => [e.data!.step_event, e.data!.step, e.data!.name]);
+    expect(steps).toEqual([
+      ['started', 0, 'search'],
+      ['completed', 0, 'search'],
+      ['started', 1, 'summarize'],
+      ['completed', 1, 'summarize'],
+    ]);
+    expect(f.terminalOf('c1')!.data!.result).toEqual({ output: { summary: 'short: q-1, q-2' }, steps: [{ hits: ['q-1', 'q-2'] }, { summary: 'short: q-1, q-2' }] });
+    expect(f.usageOf('c1')[0]!.metrics.token_usage).toEqual({ input: 15, output: 7 });
+  });
+
+  it('fails a chain at the failing step, naming it, and runs no step after it', async () => {
+    const f = executorFixture();
+    let after = 0;
+    f.handlers.register('tool', 'ok', { input: z.object({}), run: () => 'fine' });
+    f.handlers.register('tool', 'broken', {
+      input: z.object({}),
+      run: () => {
+        throw new ExecutionError('upstream_down', 'the API answered 503');
+      },
+    });
+    f.handlers.register('tool', 'never', { input: z.object({}), run: () => after++ });
+    const steps = [
+      { job_type: 'tool' as const, tool_name: 'ok' },
+      { job_type: 'tool' as const, tool_name: 'broken' },
+      { job_type: 'tool' as const, tool_name: 'never' },
+    ];
+    await f.executor.receive(request({ request_id: 'c1', job_type: 'chain', steps }));
+    await f.executor.receive(request({ request_id: 'c2', job_type: 'chain', steps: [{ job_type: 'tool', tool_name: 'ok' }, { job_type: 'tool', tool_name: 'missing' }] }));
+    await settle();
+    expect(f.terminalOf('c1')).toMatchObject({
+      event_type: 'failed',
+      data: {
+        error: {
+          code: 'step_failed',
+          message: "step 1 (tool 'broken') failed: the API answered 503",
+          details: { step: 1, job_type: 'tool', name: 'broken', error: { code: 'upstream_down' } },
+        },
+      },
+    });
+    expect(after).toBe(0);
+    // A step without a handler is found before anything runs.
+    expect(f.typesOf('c2')).toEqual(['failed']);
+    expect(f.terminalOf('c2')!.data).toMatchObject({ error: { code: 'unknown_job_type', details: { step: 1, name: 'missing' } } });
+  });
+
+  it('after a crash, fails each journaled execution `interrupted` once and does not run it when it is delivered again', async () => {
+    const first = executorFixture();
+    first.handlers.register('tool', 'hang', { input: z.object({}), run: () => new Promise(() => {}) });
+    await first.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'hang' }));
+    await settle();
+    expect(first.journal.pending()).toHaveLength(1);
+
+    // A new process over the same logs.
+    const again = executorFixture({ log: first.log, journal: first.journal });
+    let runs = 0;
+    again.handlers.register('tool', 'hang', { input: z.object({}), run: () => runs++ });
+    await again.executor.recover();
+    expect(again.typesOf('r1')).toEqual(['accepted', 'started', 'failed']);
+    expect(again.terminalOf('r1')!.data).toMatchObject({ error: { code: 'interrupted' } });
+    expect(again.usageOf('r1')).toEqual([expect.objectContaining({ report_id: 'usage:r1' })]);
+    expect(again.journal.pending()).toEqual([]);
+    await again.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'hang' }));
+    await settle();
+    expect(runs).toBe(0);
+  });
+
+  it('refuses new work while the outbox is full, and keeps lifecycle events and usage of accepted work past the bound', async () => {
+    const f = executorFixture({ outbox: { maxEntries: 4 } });
+    const gate = deferred();
+    f.handlers.register('tool', 'chatty', {
+      input: z.object({}),
+      run: async (_input, ctx) => {
+        for (let i = 0; i < 5; i++) ctx.progress({ i });
+        await gate.promise;
+        return 'done';
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'chatty' }));
+    await settle();
+    expect(f.losses.filter((l) => l.kind === 'progress_dropped').length).toBeGreaterThan(0);
+    await f.executor.receive(request({ request_id: 'r2', job_type: 'tool', tool_name: 'chatty' }));
+    expect(f.terminalOf('r2')!.data).toMatchObject({ error: { code: 'saturated' } });
+    gate.resolve();
+    await settle();
+    expect(f.terminalOf('r1')).toMatchObject({ event_type: 'completed', data: { result: 'done' } });
+    expect(f.usageOf('r1')).toHaveLength(1);
+  });
+});
