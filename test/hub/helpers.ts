@@ -85,6 +85,12 @@ export class TestClient {
     this.#ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
+  /** Closes the socket normally; resolves once it is closed. */
+  close(): Promise<Closed> {
+    this.#ws.close(1000, 'bye');
+    return this.closed;
+  }
+
   /** Sends a heartbeat; returns its seq. */
   heartbeat(): number {
     this.#seq += 1;

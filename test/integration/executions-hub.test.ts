@@ -173,6 +173,27 @@ describe('executions between a connector and the real hub', () => {
     console.log(`1000 executions over ${dropped} dropped connections: 0 lost, 0 run twice`);
   });
 
+  it('runs a request the hub sends twice only once; the copy is answered with the stored outcome, which the hub drops', async () => {
+    const { hub, url } = await startHub();
+    const { connector } = startConnector(url);
+    let runs = 0;
+    connector.handle('tool', 'count', { input: z.object({}), run: () => ++runs });
+    connector.start();
+    await connected(connector);
+    const completed: string[] = [];
+    hub.on('message', (_session, message) => {
+      if (message.type === 'execution_event' && message.event_type === 'completed') completed.push(message.event_id);
+    });
+    const request = { type: 'execution_request', request_id: 'twice', job_type: 'tool', tool_name: 'count' } as const;
+    hub.dispatch('dev-1', request);
+    await until(() => completed.length === 1);
+    hub.dispatch('dev-1', request);
+    await until(() => connector.executions.outboxDepth === 0);
+    await settle();
+    expect(runs).toBe(1);
+    expect(completed).toEqual(['twice:end']);
+  });
+
   it('runs requests dispatched while the device was offline once it connects', async () => {
     const { hub, url } = await startHub();
     const ran: string[] = [];
