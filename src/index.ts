@@ -7,7 +7,12 @@
  * const connector = createConnector(connectorConfigFromEnv());
  * connector.start();
  */
-export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type RuntimeClock } from './connector/connector.ts';
+export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type ExecutionsStatus, type RuntimeClock } from './connector/connector.ts';
+export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/executions.ts';
+export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
+export { type Capacity, defaultExecutorLimits, type ExecutorLimits } from './execution/executor.ts';
+export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './delivery/outbox.ts';
+export { createMemoryRecordLog, openRecordLog, type LogRecord, type RecordLog } from './storage/record-log.ts';
 export { ConfigError, ConnectorConfig, type ConnectorConfigInput, connectorConfigFromEnv, parseConnectorConfig } from './connector/config.ts';
 export type { ConnectorStatus, StateChange } from './connector/status.ts';
 export { createLogger, type Logger, REDACT_PATHS, silentLogger } from './log/logger.ts';

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { filter, firstValueFrom } from 'rxjs';
 import { createConnector, type Connector } from '../connector/connector.ts';
 import type { ConnectorStatus } from '../connector/status.ts';
 import { createHub, type Hub } from '../hub/index.ts';
 import type { Logger } from '../log/logger.ts';
+import { registerDemoHandlers } from './demo-handlers.ts';
 import { createNarrator, createStatePrinter } from './output.ts';
 
 export interface DemoOptions {
@@ -29,7 +31,8 @@ const DEVICE_ID = 'demo-device';
 /**
  * The demo: a reference hub on a free loopback port, a connector against it, and a scenario a
  * person can follow: connect, heartbeats, the hub drops the socket, the connector reconnects,
- * the hub goes silent, the connector notices and reconnects.
+ * the hub goes silent, the connector notices and reconnects; then the hub runs a tool, a playbook
+ * and a chain on the device, drops the connection under a running playbook, and shows its ledger.
  */
 export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const { json, out, logger } = options;
@@ -52,9 +55,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   narrate('hub', `reference hub listening on ${url}`);
 
   const connector = createConnector(
-    { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' } },
+    // A short restart spread: after the hub restart in step 7 the device is back within 2 s.
+    { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' }, backoff: { restartSpreadMs: 2_000 } },
     { logger: logger.child({ component: 'connector' }) },
   );
+  registerDemoHandlers(connector);
   // Once the scenario is over, a heartbeat round each second would drown everything else.
   let quietHeartbeats = false;
   connector.on('state', ({ type: _type, ...change }) => {
@@ -69,6 +74,19 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
         timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), stepTimeoutMs);
       }),
     ]).finally(() => clearTimeout(timer));
+  };
+
+  const withTimeout = <T>(what: string, promise: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), stepTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+  const printExecution = (requestId: string, event: string, data: Record<string, unknown>) => {
+    out.write(json ? `${JSON.stringify({ execution: requestId, event, data })}\n` : `  ${requestId.padEnd(11)} ${event.padEnd(9)} ${JSON.stringify(data)}\n`);
   };
 
   const scenario = (async () => {
@@ -99,6 +117,43 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       await waitFor('heartbeat timeout', (s) => s.connection.reason === 'heartbeat_timeout');
       hub.faults.silence(DEVICE_ID, false);
       await waitFor('reconnected', (s) => s.connection.state === 'connected');
+
+      narrate('executions', 'step 6: the hub runs a tool, a playbook and a chain on the device; each reports its events and one usage report');
+      const follow = (run: ReturnType<Hub['execute']>) => {
+        run.events.subscribe((event) => printExecution(run.requestId, event.event_type, event.data));
+        return withTimeout(`${run.requestId} to end`, run.result);
+      };
+      const results = await Promise.all([
+        follow(hub.execute(DEVICE_ID, { request_id: 'r-tool', job_type: 'tool', tool_name: 'web_search', inputs: { query: 'LINE rate limits' } })),
+        follow(hub.execute(DEVICE_ID, { request_id: 'r-playbook', job_type: 'playbook', playbook_code: 'summarize_findings', inputs: {} })),
+        follow(
+          hub.execute(DEVICE_ID, {
+            request_id: 'r-chain',
+            job_type: 'chain',
+            steps: [
+              { job_type: 'tool', tool_name: 'web_search', inputs: { query: 'competitor pricing', max_results: 2 } },
+              { job_type: 'playbook', playbook_code: 'summarize_findings' },
+            ],
+          }),
+        ),
+      ]);
+      if (results.some((r) => r.status !== 'completed')) throw new Error('an execution did not complete');
+
+      narrate('survive', 'step 7: the hub restarts while a playbook runs; the playbook keeps running, and its events wait in the outbox for the new connection');
+      const long = hub.execute(DEVICE_ID, { request_id: 'r-long', job_type: 'playbook', playbook_code: 'weekly_campaign_report', inputs: { weeks: 4 } });
+      const longResult = follow(long);
+      await withTimeout('r-long to report progress', firstValueFrom(long.events.pipe(filter((e) => e.event_type === 'progress'))));
+      await hub.restart({ downMs: 800 });
+      const back = await waitFor('reconnected', (s) => s.connection.state === 'connected');
+      // Sent on the new session and not acknowledged yet: what waited while the hub was down.
+      narrate('survive', `reconnected (session ${back.connection.sessionId}); ${connector.executions.outboxDepth} outbox entries went out on it`);
+      const survived = await longResult;
+      if (survived.status !== 'completed') throw new Error(`r-long ended ${survived.status}`);
+
+      narrate('ledger', 'step 8: the hub booked one usage report per execution in its ledger (GET /v1/usage?tenant=local)');
+      await waitFor('every usage report acknowledged', () => connector.executions.outboxDepth === 0);
+      const { totals } = hub.usage('local');
+      out.write(json ? `${JSON.stringify({ ledger: totals })}\n` : `  ${totals.reports} reports, ${totals.duration_ms} ms, ${totals.input_tokens} tokens in, ${totals.output_tokens} out, cost ${totals.cost_estimate.toFixed(4)}\n`);
 
       narrate('done', `scenario complete; devices on the hub: ${JSON.stringify(hub.devices().map((d) => d.device_id))}`);
       quietHeartbeats = true;

@@ -12,7 +12,12 @@ export const DEVICE_CREDENTIAL_ENTRY = 'device_credential';
  * when it is set.
  */
 export function openState(stateDir: string | undefined, env: Record<string, string | undefined>): { storage: StorageAdapter; secrets: SecretStore } {
-  const storage = createFileStorage(stateDir ?? env.CLOUDTETHER_STATE_DIR ?? defaultStateDir());
+  const storage = createFileStorage(stateDirOf(stateDir, env));
   const key = env.CLOUDTETHER_STATE_KEY ? parseStateKey(env.CLOUDTETHER_STATE_KEY) : undefined;
   return { storage, secrets: createSecretStore(storage, { key }) };
+}
+
+/** The state directory: `--state-dir`, else `CLOUDTETHER_STATE_DIR`, else `~/.cloudtether`. */
+export function stateDirOf(stateDir: string | undefined, env: Record<string, string | undefined>): string {
+  return stateDir ?? env.CLOUDTETHER_STATE_DIR ?? defaultStateDir();
 }

@@ -1,8 +1,25 @@
-export { CONNECT_PATH, createHub, type DispatchMessage, Hub, type HubAddress, type HubFaults, type HubListenOptions } from './hub.ts';
+export {
+  CONNECT_PATH,
+  createHub,
+  type DispatchMessage,
+  type ExecutionEventRecord,
+  type ExecutionHandle,
+  type ExecutionRequestInput,
+  type ExecutionResult,
+  type ExecutionSnapshot,
+  type ExecutionStatus,
+  Hub,
+  type HubAddress,
+  type HubFaults,
+  type HubListenOptions,
+  type UsageEntry,
+  type UsageSummary,
+} from './hub.ts';
 export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
 export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
 export type {
   Authenticate,
+  DeliveryOptions,
   DeviceCredential,
   HubClock,
   HubOptions,

@@ -93,10 +93,10 @@ describe('cloudtether CLI', () => {
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
-    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'done']);
+    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'ledger', 'done']);
     const connection = lines.filter((l) => l.actor === 'connection').map((l) => `${l.state}:${l.reason}`);
-    // Connected three times: at start, after the drop, after the silent hub.
-    expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(3);
+    // Connected four times: at start, after the drop, after the silent hub, after the hub restart under r-long.
+    expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(4);
     expect(connection).toContain('disconnected:connection_lost');
     expect(connection).toContain('disconnected:heartbeat_timeout');
     expect(connection.at(-1)).toBe('stopped:stopped');
@@ -107,5 +107,14 @@ describe('cloudtether CLI', () => {
     const during = lines.slice(refresh, drop);
     expect(during.some((l) => l.actor === 'auth' && l.state === 'refreshing' && l.reason === 'refresh_due')).toBe(true);
     expect(during.some((l) => l.actor === 'connection')).toBe(false);
+    // Executions: each of the four ended once, completed; r-long's progress spans the drop.
+    const events = lines.filter((l) => l.execution);
+    for (const id of ['r-tool', 'r-playbook', 'r-chain', 'r-long']) {
+      const own = events.filter((l) => l.execution === id).map((l) => l.event);
+      expect(own[0]).toBe('accepted');
+      expect(own.filter((e) => ['completed', 'failed', 'cancelled', 'timed_out'].includes(e))).toEqual(['completed']);
+    }
+    expect(events.filter((l) => l.execution === 'r-long' && l.event === 'progress')).toHaveLength(4);
+    expect(lines.find((l) => l.ledger)?.ledger).toMatchObject({ reports: 4 });
   });
 });

@@ -6,7 +6,9 @@ import { resolveDeviceIdentity } from '../../storage/device-identity.ts';
 import type { SecretStore } from '../../storage/secret-store.ts';
 import { type CliValues, untilSignal } from '../main.ts';
 import { type CliStreams, createStatePrinter } from '../output.ts';
-import { DEVICE_CREDENTIAL_ENTRY, openState } from '../state.ts';
+import { join } from 'node:path';
+import { openConnectorStore } from '../../connector/executions.ts';
+import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from '../state.ts';
 
 /**
  * The connector configuration the CLI runs with: flags over the environment, the device id from
@@ -40,7 +42,9 @@ export async function runConnect(values: CliValues, { out, err }: CliStreams, lo
   const { config, secrets } = await connectConfig(values, process.env);
   let connector;
   try {
-    connector = createConnector(config, { ...(secrets && { secrets }), logger: logger.child({ component: 'connector' }) });
+    // Connected, the outbox and the execution journal live in the state directory and survive a crash.
+    const store = config.url === undefined ? undefined : await openConnectorStore(join(stateDirOf(values['state-dir'], process.env), 'delivery'));
+    connector = createConnector(config, { ...(secrets && { secrets }), ...(store && { store }), logger: logger.child({ component: 'connector' }) });
   } catch (error) {
     if (error instanceof ConfigError) {
       err.write(`${error.message}\n`);
