@@ -215,8 +215,9 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
-   * Sends a message to a device and returns the message id. Without `tenantId` the device id
-   * must be connected in exactly one tenant.
+   * Sends a message to a device's open session as is and returns the message id: no queue, no
+   * `seq`, no resend, so it is lost if the socket is. For executions use {@link Hub.execute}.
+   * Without `tenantId` the device id must be connected in exactly one tenant.
    *
    * @throws {HubError} `not_connected`, `ambiguous_device` or `invalid_message`.
    * @example
