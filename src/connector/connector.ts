@@ -290,6 +290,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   actor.on('session.up', ({ session }) =>
     runtime.connected({
       resume: session.resume,
+      maxFrameBytes: session.maxFrameBytes,
       sendFrame,
       send: (message) => {
         const encoded = codec.encode(message);

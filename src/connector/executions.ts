@@ -56,6 +56,8 @@ export interface ExecutionRuntimeOptions {
 /** The connector's side of the session that the runtime needs. */
 export interface SessionLink {
   resume: ResumeAnswer | undefined;
+  /** The largest frame the hub accepts, from `connect_ack`. */
+  maxFrameBytes: number;
   /** Sends an encoded frame; false when the connection is gone. */
   sendFrame(frame: string): boolean;
   /** Sends a message that is not kept (`ack`, `capacity`); false when the connection is gone. */
@@ -115,7 +117,7 @@ export class ExecutionRuntime {
     if (link.resume) this.#options.onResume(link.resume);
     this.#inbound.connected(link.resume, (seq) => link.send({ type: 'ack', seq }));
     link.send({ type: 'capacity', ...this.executor.capacity });
-    this.outbox.attach((frame) => link.sendFrame(frame));
+    this.outbox.attach((frame) => link.sendFrame(frame), link.maxFrameBytes);
   }
 
   disconnected(): void {

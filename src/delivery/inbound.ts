@@ -32,6 +32,11 @@ export class InboundDelivery {
   /** Work runs one message at a time, in arrival order, so acks are cumulative. */
   #chain: Promise<void>;
   #ackScheduled = false;
+  /**
+   * A message failed: acks are cumulative, so none may pass it. Work goes on (the executor drops
+   * copies), and the next session gets everything from the failed one again.
+   */
+  #stuck = false;
   #sendAck: ((seq: number) => void) | undefined;
   readonly #logger: Logger;
 
@@ -48,6 +53,9 @@ export class InboundDelivery {
   /** A session is up, with the hub's answer to the resume (none from a hub that does not resume). */
   connected(answer: ResumeAnswer | undefined, sendAck: (seq: number) => void): void {
     this.#sendAck = sendAck;
+    this.#stuck = false;
+    // What is not durable yet is taken again from the hub's resend (the executor drops copies).
+    this.#received = this.#processed;
     if (!answer) return;
     if (answer.hubEpoch !== this.#hubEpoch) {
       // Another hub epoch numbers from 1 again.
@@ -75,14 +83,16 @@ export class InboundDelivery {
     const epoch = this.#hubEpoch;
     const run = this.#chain.then(work).then(
       () => {
-        if (seq === undefined || epoch !== this.#hubEpoch) return;
+        if (seq === undefined || epoch !== this.#hubEpoch || this.#stuck) return;
         this.#processed = Math.max(this.#processed, seq);
         this.#scheduleAck();
       },
       (error: unknown) => {
         // Not acknowledged: the hub sends it again on the next connection.
         this.#logger.error({ err: error, seq }, 'cannot process an inbound message');
-        if (seq !== undefined && epoch === this.#hubEpoch) this.#received = Math.min(this.#received, seq - 1);
+        if (seq === undefined || epoch !== this.#hubEpoch) return;
+        this.#stuck = true;
+        this.#received = Math.min(this.#received, seq - 1);
       },
     );
     this.#chain = run;

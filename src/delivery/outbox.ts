@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import type { Codec } from '../protocol/codec.ts';
+import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
 import type { LogRecord, RecordLog } from '../storage/record-log.ts';
 
@@ -30,6 +30,7 @@ export const defaultOutboxPolicy: OutboxPolicy = { maxEntries: 10_000, ttlMs: 24
 /** What the outbox tells the host about: entries it did not deliver, and why. */
 export type OutboxLoss =
   | { kind: 'progress_dropped'; requestId: string; count: number }
+  | { kind: 'unsendable'; seq: number; messageType: ReliableType }
   | { kind: 'expired'; count: number; usageReports: number; oldestAt: number };
 
 export interface OutboxOptions {
@@ -62,6 +63,8 @@ export class Outbox {
   readonly #onLoss: (loss: OutboxLoss) => void;
   /** Sends a frame on the current connection; undefined while there is none. */
   #send: ((frame: string) => boolean) | undefined;
+  /** The largest frame the hub accepts, from its last `connect_ack`. */
+  #peerLimit: number | undefined;
   /** Highest sequence number sent on the current connection. */
   #sentUpTo = 0;
   #acking: Promise<void> = Promise.resolve();
@@ -105,17 +108,29 @@ export class Outbox {
       return false;
     }
     const stamped = { ...message, id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() } as OutboxEntry['message'];
-    // Check the frame now: a message that cannot be encoded must not wait in the store forever.
-    const encoded = this.#codec.encode({ ...stamped, seq: this.#log.lastSeq + 1 });
-    if (!encoded.ok) throw encoded.error;
+    // Check the frame now: a message that cannot be sent must not wait in the store forever.
+    const problem = this.problemWith(stamped);
+    if (problem) throw problem;
     await this.#log.append({ message: stamped });
     this.#pump();
     return true;
   }
 
+  /** Why a message could not be stored and sent (too large, not valid), or undefined when it can. */
+  problemWith(message: Outbound<ReliableType>): FrameError | undefined {
+    const encoded = this.#codec.encode({ ...message, seq: this.#log.lastSeq + 1 });
+    if (!encoded.ok) return encoded.error;
+    const bytes = Buffer.byteLength(encoded.value.frame);
+    if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {
+      return new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${this.#peerLimit}`, { bytes, type: message.type });
+    }
+    return undefined;
+  }
+
   /** A connection is up: everything not acknowledged goes out again, in order. */
-  attach(send: (frame: string) => boolean): void {
+  attach(send: (frame: string) => boolean, peerMaxFrameBytes?: number): void {
     this.#send = send;
+    this.#peerLimit = peerMaxFrameBytes;
     this.#sentUpTo = 0;
     this.#expire();
     this.#pump();
@@ -147,10 +162,14 @@ export class Outbox {
       if (record.seq > limit) break;
       if (record.seq <= this.#sentUpTo) continue;
       const encoded = this.#codec.encode({ ...record.value.message, seq: record.seq });
-      // Checked on append; a codec with a smaller limit since then is a configuration change.
-      if (!encoded.ok) {
-        this.#logger.error({ seq: record.seq, code: encoded.error.code }, 'stored message no longer encodes; skipped');
+      const bytes = encoded.ok ? Buffer.byteLength(encoded.value.frame) : 0;
+      // Checked on append; a hub that now accepts less (or a smaller limit here) would close the
+      // session on this frame at every resend and block everything behind it: drop it, and say so.
+      if (!encoded.ok || (this.#peerLimit !== undefined && bytes > this.#peerLimit)) {
+        this.#logger.error({ seq: record.seq, type: record.value.message.type, bytes }, 'stored message can no longer be sent; dropped');
+        this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
+        void this.#log.settle(record.seq).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
         continue;
       }
       if (!send(encoded.value.frame)) return;

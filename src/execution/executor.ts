@@ -63,7 +63,11 @@ interface Run {
 }
 
 /** What the executor remembers of a request it has seen. */
-type Seen = { state: 'active' } | { state: 'ended'; terminal: Event; usage: Outbound<'usage_report'> };
+type Seen =
+  | { state: 'active' }
+  /** Known from the outbox after a restart: its events are on their way; a redelivery is ignored. */
+  | { state: 'known' }
+  | { state: 'ended'; terminal: Event; usage: Outbound<'usage_report'> };
 
 /**
  * Runs execution requests: validates them against the registered handlers, queues them under a
@@ -98,6 +102,7 @@ export class Executor {
       max_concurrency: this.#limits.maxConcurrency,
       max_queue: this.#limits.maxQueue,
       saturated: this.#isSaturated(),
+      active: this.active,
     };
   }
 
@@ -113,7 +118,7 @@ export class Executor {
   async recover(): Promise<void> {
     for (const { value } of this.#o.outbox.entries()) {
       const message = value.message;
-      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#seen.set(message.request_id, { state: 'active' });
+      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#seen.set(message.request_id, { state: 'known' });
     }
     for (const record of [...this.#o.journal.pending()]) {
       const { request } = record.value;
@@ -148,7 +153,14 @@ export class Executor {
       });
     }
     this.#seen.set(id, { state: 'active' });
-    const { seq } = await this.#o.journal.append({ request });
+    let seq: number;
+    try {
+      ({ seq } = await this.#o.journal.append({ request }));
+    } catch (error) {
+      // Not accepted: a redelivery must run it, not take it for a duplicate.
+      this.#seen.delete(id);
+      throw error;
+    }
     const run = this.#newRun(request, seq, plan);
     this.#queue.push(run);
     await this.#emit(run, 'accepted', { queue_position: this.#queue.length });
@@ -229,7 +241,9 @@ export class Executor {
       },
     };
     void runJob(run.plan, hooks).then((outcome: JobOutcome) => {
-      if (run.ended) return; // cancelled or timed out first: a late result is discarded
+      // Cancelled or timed out first: a late result is discarded. Stopped: the journal keeps it,
+      // and the next start reports it `interrupted`.
+      if (run.ended || this.#stopped) return;
       if (outcome.kind === 'completed') return this.#end(run, 'completed', { result: outcome.result ?? null });
       return this.#end(run, 'failed', { error: outcome.error });
     });
@@ -249,7 +263,14 @@ export class Executor {
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
     const stamp = { id: randomUUID(), ts: clock.now() };
-    const event: Event = { ...this.#event(run, terminal, { ...data, duration_ms: durationMs }), ...stamp };
+    let event: Event = { ...this.#event(run, terminal, { ...data, duration_ms: durationMs }), ...stamp };
+    const problem = outbox.problemWith(event);
+    if (problem) {
+      // A result that cannot travel (too large, not JSON) still ends the execution, as a failure.
+      logger.warn({ request_id: id, code: problem.code }, 'execution result cannot be sent');
+      const code = problem.code === 'too_large' ? 'result_too_large' : 'invalid_result';
+      event = { ...this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }), ...stamp };
+    }
     const { inputTokens, outputTokens, costEstimate } = run.usage;
     const usage: Outbound<'usage_report'> = {
       type: 'usage_report',
@@ -268,13 +289,18 @@ export class Executor {
     this.#remember(id, { state: 'ended', terminal: event, usage });
     this.#startNext();
     this.checkCapacity();
-    logger.info({ request_id: id, outcome: terminal, duration_ms: durationMs }, 'execution ended');
+    logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
     try {
       await Promise.all([outbox.append(event), outbox.append(usage)]);
       if (run.journalSeq > 0) await journal.settle(run.journalSeq);
     } catch (error) {
-      // The journal still has it: a restart fails it `interrupted` rather than losing it.
       logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
+      // A refusal has no journal entry: fail the delivery, so it is not acknowledged and comes again.
+      if (run.journalSeq === 0) {
+        this.#seen.delete(id);
+        throw error;
+      }
+      // Journaled: a restart fails it `interrupted` rather than losing it.
     }
   }
 
@@ -299,7 +325,7 @@ export class Executor {
     this.#seen.set(id, seen);
     for (const [oldest, entry] of this.#seen) {
       if (this.#seen.size <= this.#limits.retainOutcomes) break;
-      if (entry.state === 'ended') this.#seen.delete(oldest);
+      if (entry.state !== 'active') this.#seen.delete(oldest);
     }
   }
 

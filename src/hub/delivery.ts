@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import { FrameError, type Codec, type MessageOf, type Outbound } from '../protocol/index.ts';
+import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../protocol/index.ts';
 import type { DistributiveOmit } from '../protocol/messages.ts';
 import { DeviceQueue, type ReliableDeviceMessage } from './device-queue.ts';
 import { HubError } from './errors.ts';
@@ -63,9 +63,15 @@ export class HubDelivery {
   readonly #queues = new Map<string, DeviceQueue>();
   readonly #recent = new Map<string, RecentIds>();
   readonly #expiryTimers = new Map<string, unknown>();
-  /** Per session: device messages are applied one after the other, then acknowledged. */
-  readonly #applying = new WeakMap<Session, Promise<void>>();
+  /**
+   * Per device, across its sessions: messages are applied one after the other and each is
+   * acknowledged only after it and everything before it was applied (a resend on a new session
+   * waits for the old session's work).
+   */
+  readonly #applying = new Map<string, Promise<void>>();
   readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
+  /** Sessions on which a message could not be stored: nothing more is acknowledged on them. */
+  readonly #failed = new WeakSet<Session>();
 
   constructor(host: DeliveryHost) {
     this.#host = host;
@@ -86,8 +92,10 @@ export class HubDelivery {
     const missed = queue.expired;
     queue.expired = 0;
     // What the device announced; one that announces nothing gets the default credit.
-    queue.saturated = connect.capacity?.saturated ?? false;
-    queue.credit = connect.capacity ? connect.capacity.max_concurrency + connect.capacity.max_queue : this.#host.options.defaultCredit;
+    const capacity = connect.capacity;
+    queue.saturated = capacity?.saturated ?? false;
+    queue.credit = capacity ? capacity.max_concurrency + capacity.max_queue : this.#host.options.defaultCredit;
+    if (capacity?.active) queue.recount(capacity.active);
     return { status, hub_epoch: this.epoch, missed };
   }
 
@@ -161,6 +169,7 @@ export class HubDelivery {
       case 'capacity':
         queue.saturated = message.saturated;
         queue.credit = message.max_concurrency + message.max_queue;
+        if (message.active) queue.recount(message.active);
         return this.#drain(session, queue);
       case 'error':
         return this.#host.emitMessage(info, message);
@@ -177,27 +186,38 @@ export class HubDelivery {
 
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
     const { seq } = message;
+    const key = keyOf(info);
     const recent = this.#recentOf(info);
+    const previous = this.#applying.get(key) ?? Promise.resolve();
+    let next: Promise<void>;
     if (recent.has(message.id)) {
-      if (seq !== undefined) this.#acknowledge(session, seq);
-      return;
+      // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
+      next = previous.then(() => {
+        if (seq !== undefined && recent.has(message.id)) this.#acknowledge(session, seq);
+      });
+    } else {
+      recent.add(message.id);
+      next = previous
+        .then(() => this.#apply(info, message))
+        .then(
+          () => {
+            if (seq !== undefined) this.#acknowledge(session, seq);
+          },
+          (error: unknown) => {
+            // Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
+            // Closing the session makes the device resend from here on the next one.
+            recent.delete(message.id);
+            this.#failed.add(session);
+            this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
+            session.close(CloseCode.internalError, 'storage_failed');
+          },
+        );
     }
-    recent.add(message.id);
-    const previous = this.#applying.get(session) ?? Promise.resolve();
-    const applied = previous.then(() => this.#apply(info, message));
-    this.#applying.set(
-      session,
-      applied.then(
-        () => {
-          if (seq !== undefined) this.#acknowledge(session, seq);
-        },
-        (error: unknown) => {
-          // Not acknowledged: the device sends it again, and it must not look like a duplicate then.
-          recent.delete(message.id);
-          this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message');
-        },
-      ),
-    );
+    // Forget the chain once it is idle, so an idle device holds no promise.
+    const settled = next.finally(() => {
+      if (this.#applying.get(key) === settled) this.#applying.delete(key);
+    });
+    this.#applying.set(key, settled);
   }
 
   async #apply(info: SessionInfo, message: ReliableFromDevice): Promise<void> {
@@ -209,6 +229,12 @@ export class HubDelivery {
     } else if (message.type === 'usage_report') {
       const ledger = this.#host.ledger();
       if (!ledger) throw new Error('the usage ledger is not open');
+      const owner = this.executions.ownerOf(message.request_id);
+      if (owner && (owner.device_id !== info.device_id || owner.tenant_id !== info.tenant_id)) {
+        // Another device's request: not booked (it would take the real report's place), but acknowledged.
+        this.#host.logger.warn({ device_id: info.device_id, request_id: message.request_id }, 'usage report for another device\'s request refused');
+        return;
+      }
       await ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now);
     }
     this.#host.emitMessage(info, message);
@@ -249,6 +275,7 @@ export class HubDelivery {
 
   /** Coalesces acknowledgements: one `ack` per burst of frames from a session. */
   #acknowledge(session: Session, seq: number): void {
+    if (this.#failed.has(session)) return;
     let state = this.#acks.get(session);
     if (!state) {
       state = { seq: 0, scheduled: false };
@@ -259,6 +286,7 @@ export class HubDelivery {
     state.scheduled = true;
     setImmediate(() => {
       state.scheduled = false;
+      if (this.#failed.has(session)) return;
       try {
         session.send({ type: 'ack', seq: state.seq });
       } catch (error) {

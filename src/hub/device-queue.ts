@@ -78,11 +78,15 @@ export class DeviceQueue {
     return head;
   }
 
-  /** Removes and returns waiting messages enqueued at or before `cutoff` (never-sent ones only). */
+  /**
+   * Removes and returns waiting messages enqueued at or before `cutoff` (never-sent ones only).
+   * A cancel never expires: it concerns a request the device has, and goes out when it can.
+   */
   expire(cutoff: number): QueuedMessage[] {
-    const expired = this.#waiting.filter((entry) => entry.enqueuedAt <= cutoff);
+    const expires = (entry: QueuedMessage) => entry.enqueuedAt <= cutoff && entry.message.type !== 'execution_cancel';
+    const expired = this.#waiting.filter(expires);
     if (expired.length === 0) return expired;
-    this.#waiting = this.#waiting.filter((entry) => entry.enqueuedAt > cutoff);
+    this.#waiting = this.#waiting.filter((entry) => !expires(entry));
     this.expired += expired.length;
     return expired;
   }
@@ -93,8 +97,22 @@ export class DeviceQueue {
     return index === -1 ? undefined : this.#waiting.splice(index, 1)[0];
   }
 
-  /** When the oldest waiting message was enqueued, if any. */
+  /** When the oldest waiting message that can expire was enqueued, if any. */
   oldestWaiting(): number | undefined {
-    return this.#waiting.reduce<number | undefined>((oldest, entry) => (oldest === undefined || entry.enqueuedAt < oldest ? entry.enqueuedAt : oldest), undefined);
+    return this.#waiting.reduce<number | undefined>(
+      (oldest, entry) => (entry.message.type !== 'execution_cancel' && (oldest === undefined || entry.enqueuedAt < oldest) ? entry.enqueuedAt : oldest),
+      undefined,
+    );
+  }
+
+  /**
+   * Recounts the requests out at the device from what it says it holds, plus what was sent and
+   * not acknowledged (it may not have them yet). Requests that finished while it was away drop
+   * out here; their terminal events are on their way in its outbox.
+   */
+  recount(active: readonly string[]): void {
+    this.outstanding.clear();
+    for (const id of active) this.outstanding.add(id);
+    for (const entry of this.#unacked) if (entry.message.type === 'execution_request') this.outstanding.add(entry.message.request_id);
   }
 }

@@ -126,6 +126,11 @@ export class ExecutionStore {
     return this.#records.get(requestId);
   }
 
+  /** Who a request was dispatched to, if the hub knows it. */
+  ownerOf(requestId: string): { device_id: string; tenant_id: string } | undefined {
+    return this.#records.get(requestId)?.snapshot;
+  }
+
   /** A copy of a record, safe to hand out. */
   snapshot(requestId: string): ExecutionSnapshot | undefined {
     const tracked = this.#records.get(requestId);

@@ -18,6 +18,17 @@ const Json = z.record(z.string(), z.unknown());
 const Seq = z.number().int().positive();
 const Count = z.number().int().nonnegative();
 
+/** How busy a device is: in `connect` and in `capacity` messages. */
+const CapacityFields = {
+  running: Count,
+  queued: Count,
+  max_concurrency: z.number().int().positive(),
+  max_queue: Count,
+  saturated: z.boolean(),
+  /** Request ids running or queued on the device: the hub recounts what is out from them. */
+  active: z.array(Id).max(100_000).optional(),
+};
+
 // ─── handshake ──────────────────────────────────────────────────────────────────────────
 
 /** Connector → hub, first frame on a new socket. */
@@ -35,9 +46,7 @@ export const ConnectMessage = defineMessage('connect', {
    */
   resume: z.object({ hub_epoch: Id.optional(), last_seq: Count }).optional(),
   /** How much work the device takes, so the hub sends no more than that from the first moment. */
-  capacity: z
-    .object({ running: Count, queued: Count, max_concurrency: z.number().int().positive(), max_queue: Count, saturated: z.boolean() })
-    .optional(),
+  capacity: z.object(CapacityFields).optional(),
 });
 
 /**
@@ -162,13 +171,8 @@ export const ExecutionCancelMessage = defineMessage('execution_cancel', {
  * from or to `saturated` (every slot running and the queue full). A hub holds further requests
  * while the device is saturated instead of sending them to be refused.
  */
-export const CapacityMessage = defineMessage('capacity', {
-  running: Count,
-  queued: Count,
-  max_concurrency: z.number().int().positive(),
-  max_queue: Count,
-  saturated: z.boolean(),
-});
+
+export const CapacityMessage = defineMessage('capacity', CapacityFields);
 
 /**
  * Either direction: every reliable message up to `seq` has been received and stored. The

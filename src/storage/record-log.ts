@@ -85,6 +85,10 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
 
   let seq = lastSeq;
   let ackedInFile = acked;
+  /** Bytes of complete lines in the file: where a failed write is cut back to. */
+  let size = validBytes;
+  /** A failed write that could not be cut back: the file's tail is unknown, so nothing more is written. */
+  let broken: StorageError | undefined;
   let queue: Array<{ line: string; resolve: () => void; reject: (error: unknown) => void }> = [];
   let flushScheduled = false;
   let closed = false;
@@ -101,12 +105,23 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     flushScheduled = false;
     const batch = queue;
     queue = [];
+    if (broken) {
+      for (const entry of batch) entry.reject(broken);
+      return;
+    }
+    const text = batch.map((entry) => entry.line).join('');
     try {
-      await file.write(batch.map((entry) => entry.line).join(''));
+      await file.write(text);
       await file.datasync();
+      size += Buffer.byteLength(text);
       for (const entry of batch) entry.resolve();
     } catch (error) {
       const failure = new StorageError(path, `cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
+      // A partly written batch must not stay: the next line would follow torn bytes, and a replay
+      // would cut everything from there on, records already promised durable included.
+      await file.truncate(size).catch(() => {
+        broken = new StorageError(path, 'a failed write could not be undone; reopen the log', error);
+      });
       for (const entry of batch) entry.reject(failure);
     }
   };
@@ -131,6 +146,7 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
       if (pending.length > 0 && pending.at(-1)!.seq < seq) lines.push(encode({ d: seq }));
       await fresh.write(lines.join(''));
       await fresh.datasync();
+      size = Buffer.byteLength(lines.join(''));
     } finally {
       await fresh.close();
     }
@@ -161,10 +177,11 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     async ack(ackSeq) {
       // Numbers not handed out yet cannot be acknowledged; on disk they would move `lastSeq`.
       const uptoSeq = Math.min(ackSeq, seq);
+      if (!pending.some((r) => r.seq <= uptoSeq)) return;
+      await write({ a: uptoSeq });
+      // Counted after the write: a `settle` may have removed one of them meanwhile.
       const count = pending.findIndex((r) => r.seq > uptoSeq);
       const removed = count === -1 ? pending.length : count;
-      if (removed === 0) return;
-      await write({ a: uptoSeq });
       pending.splice(0, removed);
       ackedInFile += removed;
       await compactIfWorthIt();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import type { JournalEntry } from '../../src/execution/executor.ts';
 import { ExecutionError } from '../../src/execution/handlers.ts';
+import { createMemoryRecordLog, type RecordLog } from '../../src/storage/record-log.ts';
 import { deferred, executorFixture, request, settle } from '../support/execution-fixture.ts';
 
 const echo = { input: z.object({ text: z.string() }), run: ({ text }: { text: string }) => ({ text }) };
@@ -153,7 +155,7 @@ describe('executor', () => {
     });
     for (const id of ['a', 'b', 'c', 'd']) await f.executor.receive(request({ request_id: id, job_type: 'tool', tool_name: 'gate' }));
     await settle();
-    expect(f.executor.capacity).toEqual({ running: 2, queued: 1, max_concurrency: 2, max_queue: 1, saturated: true });
+    expect(f.executor.capacity).toEqual({ running: 2, queued: 1, max_concurrency: 2, max_queue: 1, saturated: true, active: ['a', 'b', 'c'] });
     expect(f.capacities.at(-1)).toMatchObject({ saturated: true });
     expect(f.terminalOf('d')!.data).toMatchObject({ error: { code: 'saturated', details: { retryable: true } } });
     expect(f.typesOf('c')).toEqual(['accepted']);
@@ -301,5 +303,54 @@ describe('executor', () => {
     await settle();
     expect(f.terminalOf('r1')).toMatchObject({ event_type: 'completed', data: { result: 'done' } });
     expect(f.usageOf('r1')).toHaveLength(1);
+  });
+});
+
+describe('executor under storage and size failures', () => {
+  it('ends a request whose result is too large to send as failed `result_too_large`, once', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'big', { input: z.object({}), run: () => ({ blob: 'x'.repeat(1_100_000) }) });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'big' }));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'failed']);
+    expect(f.terminalOf('r1')!.data).toMatchObject({ error: { code: 'result_too_large' } });
+    expect(f.usageOf('r1')).toHaveLength(1);
+    expect(f.journal.pending()).toEqual([]);
+  });
+
+  it('does not take a request whose journal append failed for a duplicate when it comes again', async () => {
+    let fail = true;
+    const memory = createMemoryRecordLog<JournalEntry>();
+    const journal: RecordLog<JournalEntry> = {
+      ...memory,
+      pending: () => memory.pending(),
+      get lastSeq() {
+        return memory.lastSeq;
+      },
+      append: (value) => (fail ? Promise.reject(new Error('ENOSPC')) : memory.append(value)),
+    };
+    const f = executorFixture({ journal });
+    let runs = 0;
+    f.handlers.register('tool', 'echo', { input: z.object({}), run: () => ++runs });
+    const delivery = request({ request_id: 'r1', job_type: 'tool', tool_name: 'echo' });
+    await expect(f.executor.receive(delivery)).rejects.toThrow('ENOSPC');
+    fail = false;
+    await f.executor.receive(delivery); // the hub's resend on the next session
+    await settle();
+    expect(runs).toBe(1);
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'completed']);
+  });
+
+  it('on stop, leaves a handler that honours its signal to the journal (reported `interrupted` on the next start)', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'wait', {
+      input: z.object({}),
+      run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'wait' }));
+    f.executor.stop();
+    await settle();
+    expect(f.terminalOf('r1')).toBeUndefined();
+    expect(f.journal.pending()).toHaveLength(1);
   });
 });

@@ -2,21 +2,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HubDelivery } from '../../src/hub/delivery.ts';
 import { HubError } from '../../src/hub/index.ts';
-import { settle } from '../support/execution-fixture.ts';
-import { envelope, type Frame, startHub, TestClient, TOKEN } from './helpers.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { createCodec } from '../../src/protocol/codec.ts';
+import { deferred, settle } from '../support/execution-fixture.ts';
+import { envelope, type Frame, ManualClock, startHub, TestClient, TOKEN } from './helpers.ts';
 
 const WHO = { device_id: 'device-1', tenant_id: 'tenant-1' };
 
 /** A device that speaks the protocol by hand: `connect` with a resume cursor and capacity. */
-async function device(url: string, resume?: { hub_epoch?: string; last_seq: number }) {
+async function device(url: string, resume?: { hub_epoch?: string; last_seq: number }, active?: string[]) {
   const client = await TestClient.open(url);
   client.send(
     envelope('connect', {
       ...WHO,
       token: TOKEN,
       ...(resume && { resume }),
-      capacity: { running: 0, queued: 0, max_concurrency: 2, max_queue: 2, saturated: false },
+      capacity: { running: 0, queued: 0, max_concurrency: 2, max_queue: 2, saturated: false, ...(active && { active }) },
     }),
   );
   const ack = await client.next();
@@ -66,6 +69,15 @@ describe('hub delivery', () => {
     expect(hub.usage('tenant-1').totals).toMatchObject({ reports: 1, duration_ms: 5 });
   });
 
+  it("does not book a device's usage report for another device's request", async () => {
+    const { hub, url } = await startHub();
+    hub.execute('device-2', tool('theirs'), { tenantId: 'tenant-1' });
+    const { client } = await device(url);
+    client.send(envelope('usage_report', { seq: 1, report_id: 'usage:theirs', request_id: 'theirs', executor_device_id: 'device-2', metrics: { duration_ms: 1 } }));
+    expect(await client.next()).toMatchObject({ type: 'ack', seq: 1 }); // acknowledged, so not resent for ever
+    expect(hub.usage('tenant-1').totals.reports).toBe(0);
+  });
+
   it('keeps the usage ledger across a hub restart when it has a path', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-ledger-'));
     try {
@@ -101,6 +113,36 @@ describe('hub delivery', () => {
     expect(after).toMatchObject({ type: 'execution_request', request_id: 'e' });
   });
 
+  it('recounts what is out at the device from what it says it holds when it reconnects', async () => {
+    const { hub, url } = await startHub();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) hub.execute('device-1', tool(id), { tenantId: 'tenant-1' });
+    const first = await device(url);
+    for (let i = 0; i < 4; i++) await first.client.next();
+    first.client.send(envelope('ack', { seq: 4 }));
+    await settle();
+    await first.client.close();
+    // a, c and d finished while it was away (their events wait in its outbox); only b still runs.
+    const second = await device(url, { hub_epoch: first.ack.resume.hub_epoch, last_seq: 4 }, ['b']);
+    expect(await second.client.next()).toMatchObject({ type: 'execution_request', request_id: 'e', seq: 5 });
+    expect(hub.capacityOf(WHO).outstanding).toBe(2);
+  });
+
+  it('keeps a cancel for a device that is away past the resume window', async () => {
+    const clock = new ManualClock();
+    const { hub, url } = await startHub({ staticToken: TOKEN, clock, delivery: { resumeWindowMs: 60_000 } });
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    const first = await device(url);
+    await first.client.next();
+    first.client.send(envelope('ack', { seq: 1 }));
+    await settle();
+    await first.client.close();
+    hub.cancelExecution('a', 'too slow');
+    clock.advance(120_000);
+    const second = await device(url, { hub_epoch: first.ack.resume.hub_epoch, last_seq: 1 });
+    expect(second.ack.resume).toMatchObject({ status: 'resumed', missed: 0 });
+    expect(await second.client.next()).toMatchObject({ type: 'execution_cancel', request_id: 'a', reason: 'too slow' });
+  });
+
   it('withdraws a request cancelled before it left the hub, and sends a cancel ahead of waiting work otherwise', async () => {
     const { hub, url } = await startHub();
     const waiting = hub.execute('device-1', tool('w'), { tenantId: 'tenant-1' });
@@ -129,5 +171,58 @@ describe('hub delivery', () => {
     expect(code(() => hub.execute('offline', tool('dup'), { tenantId: 't' }))).toBe('duplicate_request');
     expect(code(() => hub.execute('offline', { job_type: 'tool' } as never, { tenantId: 't' }))).toBe('invalid_message');
     expect(code(() => hub.cancelExecution('nope'))).toBe('unknown_execution');
+  });
+});
+
+describe('hub delivery acknowledgements', () => {
+  const info = { device_id: 'd1', tenant_id: 't1', session_id: 's1', connected_since: 0 };
+  const event = { v: 1, id: 'ev-1', ts: 0, type: 'execution_event', event_id: 'r0:accepted', request_id: 'r0', event_type: 'accepted', data: {} } as const;
+  const report = { v: 1, id: 'u-1', ts: 0, type: 'usage_report', seq: 2, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'd1', metrics: { duration_ms: 1 } } as const;
+
+  function delivery(book: () => Promise<boolean>) {
+    const acks: number[] = [];
+    const closes: string[] = [];
+    const session = {
+      send: (m: { type: string; seq: number }) => void (m.type === 'ack' && acks.push(m.seq)),
+      close: (_code: number, reason: string) => void closes.push(reason),
+    } as never;
+    const hubDelivery = new HubDelivery({
+      sessions: { get: () => undefined, withDevice: () => [] } as never,
+      codec: createCodec({ receiver: 'hub' }),
+      clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} },
+      logger: silentLogger(),
+      options: { resumeWindowMs: 600_000, maxQueuedPerDevice: 100, defaultCredit: 4, dedupeWindow: 100, retainExecutions: 100 },
+      ledger: () => ({ book }) as never,
+      emitMessage: () => {},
+    });
+    return { hubDelivery, session, acks, closes };
+  }
+
+  it('never acknowledges a resend ahead of a message still being stored, and closes the session when storing fails', async () => {
+    const booking = deferred<boolean>();
+    const { hubDelivery, session, acks, closes } = delivery(() => booking.promise);
+    hubDelivery.receive(session, info, { ...event, seq: 1 });
+    await settle();
+    expect(acks).toEqual([1]);
+    hubDelivery.receive(session, info, report);
+    hubDelivery.receive(session, info, { ...event, seq: 3 }); // a copy of seq 1, resent as seq 3
+    await settle();
+    expect(acks).toEqual([1]); // seq 3 waits for seq 2
+    booking.reject(new Error('EIO'));
+    await settle();
+    expect(acks).toEqual([1]);
+    expect(closes).toEqual(['storage_failed']);
+  });
+
+  it('acknowledges in turn once the slow write lands', async () => {
+    const booking = deferred<boolean>();
+    const { hubDelivery, session, acks } = delivery(() => booking.promise);
+    hubDelivery.receive(session, info, report);
+    hubDelivery.receive(session, info, { ...event, seq: 3 });
+    await settle();
+    expect(acks).toEqual([]);
+    booking.resolve(true);
+    await settle();
+    expect(acks).toEqual([3]);
   });
 });

@@ -261,7 +261,7 @@ describe('executions between a connector and the real hub', () => {
     expect(results.map((r) => r.status)).toEqual(Array(6).fill('completed'));
   });
 
-  it('keeps tenants apart: a device cannot report on another tenant\'s request, and its usage is booked to its own tenant', async () => {
+  it('keeps tenants apart: a device cannot report on, or bill, another tenant\'s request; its usage is booked to its own tenant', async () => {
     const { hub, url } = await startHub();
     const a = startConnector(url, { deviceId: 'dev-a', tenantId: 'acme' });
     const b = startConnector(url, { deviceId: 'dev-b', tenantId: 'globex' });
@@ -274,9 +274,12 @@ describe('executions between a connector and the real hub', () => {
     await until(() => hub.execution('globex-req')!.status === 'running');
     a.connector.send({ type: 'execution_event', event_id: 'forged', request_id: 'globex-req', event_type: 'completed', data: { result: 'forged' } });
     a.connector.send({ type: 'usage_report', request_id: 'globex-req', executor_device_id: 'dev-b', metrics: { duration_ms: 99_999 } });
+    // A report of its own, applied after the forged ones: once it is booked, they were handled.
+    a.connector.send({ type: 'usage_report', request_id: 'acme-own', executor_device_id: 'dev-b', metrics: { duration_ms: 5 } });
     await until(() => hub.usage('acme').totals.reports === 1);
     expect(hub.execution('globex-req')!.status).toBe('running');
-    expect(hub.usage('acme').reports[0]).toMatchObject({ tenant_id: 'acme', device_id: 'dev-a' });
+    // Booked to the session's tenant and device, whatever the frame says; the forged one not at all.
+    expect(hub.usage('acme').reports).toEqual([expect.objectContaining({ tenant_id: 'acme', device_id: 'dev-a', request_id: 'acme-own' })]);
     gate.resolve();
     expect((await victim.result).status).toBe('completed');
     await until(() => hub.usage('globex').totals.reports === 1);

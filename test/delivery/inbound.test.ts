@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { InboundDelivery } from '../../src/delivery/inbound.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { settle } from '../support/execution-fixture.ts';
+
+const answer = (hubEpoch: string) => ({ status: 'resumed' as const, hubEpoch, missed: 0 });
+
+describe('inbound delivery', () => {
+  it('processes in order and acknowledges cumulatively, once per burst, after the work is done', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    const acks: number[] = [];
+    inbound.connected(answer('e1'), (seq) => acks.push(seq));
+    const order: number[] = [];
+    for (const seq of [1, 2, 3]) void inbound.process(seq, async () => void order.push(seq));
+    await inbound.idle();
+    await settle();
+    expect(order).toEqual([1, 2, 3]);
+    expect(acks).toEqual([3]);
+    expect(inbound.cursor()).toEqual({ hub_epoch: 'e1', last_seq: 3 });
+    // A redelivery is acknowledged again, not processed.
+    void inbound.process(2, async () => void order.push(99));
+    await settle();
+    expect(order).toEqual([1, 2, 3]);
+    expect(acks).toEqual([3, 3]);
+  });
+
+  it('never acknowledges past a message whose work failed; the next session takes it again', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    const acks: number[] = [];
+    inbound.connected(answer('e1'), (seq) => acks.push(seq));
+    void inbound.process(1, async () => {});
+    void inbound.process(2, async () => {
+      throw new Error('disk full');
+    });
+    void inbound.process(3, async () => {});
+    await inbound.idle();
+    await settle();
+    expect(acks.at(-1)).toBe(1);
+    expect(inbound.cursor().last_seq).toBe(1);
+    inbound.connected(answer('e1'), (seq) => acks.push(seq));
+    const again: number[] = [];
+    for (const seq of [2, 3]) void inbound.process(seq, async () => void again.push(seq));
+    await inbound.idle();
+    await settle();
+    expect(again).toEqual([2, 3]);
+    expect(acks.at(-1)).toBe(3);
+  });
+
+  it('starts numbering again under a new hub epoch', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    inbound.connected(answer('e1'), () => {});
+    await inbound.process(5, async () => {});
+    inbound.connected(answer('e2'), () => {});
+    expect(inbound.cursor()).toEqual({ hub_epoch: 'e2', last_seq: 0 });
+    let ran = false;
+    await inbound.process(1, async () => void (ran = true));
+    expect(ran).toBe(true);
+  });
+});
