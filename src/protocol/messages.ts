@@ -47,6 +47,16 @@ export const ConnectMessage = defineMessage('connect', {
   resume: z.object({ hub_epoch: Id.optional(), last_seq: Count }).optional(),
   /** How much work the device takes, so the hub sends no more than that from the first moment. */
   capacity: z.object(CapacityFields).optional(),
+  /** What the connector runs: shown by the hub in `GET /v1/devices`. */
+  runtime: z
+    .object({
+      version: z.string().max(64),
+      job_types: z.array(z.string().max(64)).max(16),
+      tools: z.array(Id).max(1_000).default([]),
+      playbooks: z.array(Id).max(1_000).default([]),
+      channels: z.array(z.string().max(256)).max(1_000).default([]),
+    })
+    .optional(),
 });
 
 /**
@@ -227,7 +237,83 @@ export const MessagingReplyMessage = defineMessage('messaging_reply', {
     status: MessagingReplyStatus,
     text: z.string().max(100_000).optional(),
     error: z.string().max(4096).optional(),
+    /** Why a message was `ignored` or answered `duplicate`. */
+    reason: z.string().max(1024).optional(),
   }),
+});
+
+// ─── channels ───────────────────────────────────────────────────────────────────────────
+
+/** `extension` (one per tenant) or `task:<task id>`. */
+export const ChannelName = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^(extension|task:[A-Za-z0-9._:-]{1,200})$/, 'a channel is `extension` or `task:<task id>`');
+
+/** Connector → hub: join a channel, and recover what was missed since `recover.offset`. */
+export const ChannelJoinMessage = defineMessage('channel_join', {
+  channel: ChannelName,
+  workspace_id: Id.optional(),
+  /** The channel epoch and last offset the device saw; the hub replays what came after. */
+  recover: z.object({ epoch: Id, offset: Count }).optional(),
+});
+
+/**
+ * How a rejoin's recovery went: `none` (nothing asked), `recovered` (everything after the
+ * offset follows), `lost` (the replay window or the channel epoch passed: reload state).
+ */
+export const ChannelRecovery = z.enum(['none', 'recovered', 'lost']);
+
+/** Hub → connector: the join is accepted; replayed messages (if any) follow. */
+export const ChannelJoinedMessage = defineMessage('channel_joined', {
+  channel: ChannelName,
+  /** Changes when the hub's channel state restarts; offsets of another epoch mean nothing. */
+  epoch: Id,
+  /** The channel's latest offset. */
+  offset: Count,
+  recovery: ChannelRecovery,
+});
+
+export const ChannelRefusal = z.enum(['unauthorized', 'unknown_channel']);
+
+/** Hub → connector: the join is refused. */
+export const ChannelRefusedMessage = defineMessage('channel_refused', {
+  channel: ChannelName,
+  reason: ChannelRefusal,
+  message: z.string().max(1024),
+});
+
+/** Connector → hub: leave a channel. */
+export const ChannelLeaveMessage = defineMessage('channel_leave', { channel: ChannelName });
+
+/** Hub → connector: the leave is done. */
+export const ChannelLeftMessage = defineMessage('channel_left', { channel: ChannelName });
+
+/**
+ * Either direction: a message on a joined channel. From the hub it carries the channel `offset`
+ * (1, 2, …) the device recovers from.
+ */
+export const ChannelMessageMessage = defineMessage('channel_message', {
+  channel: ChannelName,
+  event: z.string().min(1).max(128),
+  payload: Json.default({}),
+  offset: z.number().int().positive().optional(),
+});
+
+// ─── capability reload ──────────────────────────────────────────────────────────────────
+
+/** Hub → connector: new capability packs were deployed; reload them. */
+export const CapabilityReloadMessage = defineMessage('capability_reload', {
+  reload_id: Id,
+  packs: z.array(Id).max(1_000).default([]),
+});
+
+/** Connector → hub: how the reload went. */
+export const CapabilityReloadResultMessage = defineMessage('capability_reload_result', {
+  reload_id: Id,
+  ok: z.boolean(),
+  error: z.string().max(4096).optional(),
 });
 
 // ─── errors ─────────────────────────────────────────────────────────────────────────────
@@ -268,6 +354,14 @@ export const messageSchemas = {
   capacity: CapacityMessage,
   ack: AckMessage,
   usage_report: UsageReportMessage,
+  channel_join: ChannelJoinMessage,
+  channel_joined: ChannelJoinedMessage,
+  channel_refused: ChannelRefusedMessage,
+  channel_leave: ChannelLeaveMessage,
+  channel_left: ChannelLeftMessage,
+  channel_message: ChannelMessageMessage,
+  capability_reload: CapabilityReloadMessage,
+  capability_reload_result: CapabilityReloadResultMessage,
   messaging_event: MessagingEventMessage,
   messaging_reply: MessagingReplyMessage,
   error: ErrorMessage,
@@ -303,6 +397,14 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   capacity: 'to_hub',
   ack: 'both',
   usage_report: 'to_hub',
+  channel_join: 'to_hub',
+  channel_joined: 'to_device',
+  channel_refused: 'to_device',
+  channel_leave: 'to_hub',
+  channel_left: 'to_device',
+  channel_message: 'both',
+  capability_reload: 'to_device',
+  capability_reload_result: 'to_hub',
   messaging_event: 'to_device',
   messaging_reply: 'to_hub',
   error: 'both',
