@@ -8,7 +8,7 @@
  * connector.start();
  */
 export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type ExecutionsStatus, type RuntimeClock } from './connector/connector.ts';
-export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/executions.ts';
+export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
 export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
 export { type Capacity, defaultExecutorLimits, type ExecutorLimits } from './execution/executor.ts';
 export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './delivery/outbox.ts';

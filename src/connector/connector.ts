@@ -1,133 +1,28 @@
-import { BehaviorSubject, filter, firstValueFrom, type Observable, Subject } from 'rxjs';
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { BehaviorSubject, filter, firstValueFrom, Subject } from 'rxjs';
+import { createActor, type InspectionEvent } from 'xstate';
 import { createDeviceTokenActor, tokenTiming } from '../actors/device-token.ts';
-import { createUserLoginActors } from '../actors/user-login.ts';
-import { createMemoryStorage } from '../adapters/storage.ts';
-import { createSecretStore, type SecretStore } from '../storage/secret-store.ts';
 import { createSocketActor } from '../actors/socket.ts';
+import { createUserLoginActors } from '../actors/user-login.ts';
 import { fetchHttpAdapter } from '../adapters/fetch-http.ts';
-import type { HttpAdapter } from '../adapters/http.ts';
-import type { SocketAdapter } from '../adapters/socket.ts';
+import { createMemoryStorage } from '../adapters/storage.ts';
 import { wsSocketAdapter } from '../adapters/ws-socket.ts';
-import { type Logger, silentLogger } from '../log/logger.ts';
+import type { JobHandler } from '../execution/handlers.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
 import { type AuthMode, authMachine, defaultAuthPolicy } from '../machines/auth.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { randomSeed } from '../machines/random.ts';
-import { type ChildName, reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
+import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
-import type { Message, Outbound } from '../protocol/messages.ts';
-import { realClock, type RuntimeClock } from './clock.ts';
-import { type ConnectorStore, createMemoryStore, ExecutionRuntime } from './executions.ts';
-import type { OutboxLoss } from '../delivery/outbox.ts';
-import type { Capacity } from '../execution/executor.ts';
-import type { HandledJobType, JobHandler } from '../execution/handlers.ts';
-import type { z } from 'zod';
+import { createSecretStore } from '../storage/secret-store.ts';
+import { realClock } from './clock.ts';
 import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
-import { type ConnectorStatus, diffStatus, readStatus, STATUS_ACTORS, type StateChange, type StatusActor } from './status.ts';
+import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
+import { createMemoryStore, RemoteWork } from './remote-work.ts';
+import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 
 export type { RuntimeClock } from './clock.ts';
+export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } from './connector-types.ts';
 
-/** What the host can be told about. */
-export type ConnectorEvent =
-  | ({ type: 'state' } & StateChange)
-  | { type: 'message'; message: Message }
-  /** User mode: show the user where to go and which code to enter. */
-  | { type: 'login_prompt'; userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number }
-  | { type: 'logged_out'; reason: string }
-  | { type: 'tenant_changed'; tenant: string }
-  | { type: 'switch_failed'; organization: string; reason: string }
-  | { type: 'child.restarted'; child: ChildName; error: string }
-  | { type: 'child.failed'; child: ChildName; error: string }
-  /**
-   * The hub's answer to the resume on each new session: `resumed` (nothing lost), `expired`
-   * (`missed` requests waited past the hub's window and were dropped) or `reset` (the hub
-   * restarted and lost what it held for this device).
-   */
-  | { type: 'resume'; status: 'resumed' | 'expired' | 'reset'; missed: number }
-  /** The outbox did not deliver something: progress dropped while full, or entries past their TTL. */
-  | ({ type: 'outbox_loss' } & OutboxLoss);
-
-export interface ConnectorOptions {
-  /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
-  socket?: SocketAdapter;
-  /** HTTP adapter for the token endpoint; default the real one on `fetch`. */
-  http?: HttpAdapter;
-  /**
-   * Where a user login keeps its refresh token (`createSecretStore` over `createFileStorage`
-   * for one that survives restarts). Default: in memory, so every start needs a new login.
-   */
-  secrets?: SecretStore;
-  /** Clock for every timer of every machine; default the real one. Tests pass `SimulatedClock`. */
-  clock?: RuntimeClock;
-  /** pino logger; each actor logs through a child (`{ actor: 'connection' }`). Default silent. */
-  logger?: Logger;
-  /** Receives every inspection event of the actor system (see docs/embedding.md). */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /**
-   * The outbox and the journal of executions (`openConnectorStore(dir)` for ones that survive a
-   * crash). Default: in memory. The connector closes it on `stop()`.
-   */
-  store?: ConnectorStore;
-}
-
-/** What the connector is executing, and what waits to be delivered. */
-export interface ExecutionsStatus {
-  capacity: Capacity;
-  /** Request ids running or queued. */
-  active: string[];
-  /** Outbox entries not yet acknowledged by the hub. */
-  outboxDepth: number;
-}
-
-/** A running connector; see {@link createConnector}. */
-export interface Connector {
-  /** Starts the supervisor and asks for a connection (standalone without a URL). Idempotent. */
-  start(): void;
-  /** Closes the connection gracefully and stops every actor. Resolves when all is closed. Idempotent. */
-  stop(): Promise<void>;
-  /**
-   * Sends a message to the hub. Returns false when not connected (nothing is queued yet).
-   * @throws {FrameError} when the message is invalid, or larger than this connector's
-   * `maxFrameBytes` or the hub's announced limit (`status.connection.maxFrameBytes`).
-   */
-  send(message: Outbound): boolean;
-  /** The current status. */
-  readonly status: ConnectorStatus;
-  /** The status now and on every change. Completes on `stop()`. */
-  readonly state$: Observable<ConnectorStatus>;
-  /** State changes, inbound messages, child restarts and failures. Completes on `stop()`. */
-  readonly events$: Observable<ConnectorEvent>;
-  /**
-   * Subscribes to one kind of event; returns the unsubscribe function. A listener that throws is
-   * logged and does not disturb the connector or other listeners (`events$` subscribers get plain
-   * RxJS semantics instead).
-   */
-  on<T extends ConnectorEvent['type']>(type: T, listener: (event: Extract<ConnectorEvent, { type: T }>) => void): () => void;
-  /** Resolves with the first status that satisfies `predicate` (at once if the current one does). */
-  waitFor(predicate: (status: ConnectorStatus) => boolean): Promise<ConnectorStatus>;
-  /**
-   * User mode: starts a login (OAuth device authorization grant) and resolves with what to show
-   * the user. The login completes when they approve it: `status.auth.state` becomes `valid`.
-   */
-  login(): Promise<Extract<ConnectorEvent, { type: 'login_prompt' }>>;
-  /** User mode: revokes the session at the hub, forgets it here, and drops the connection. */
-  logout(): Promise<void>;
-  /** User mode: re-scopes the session to another organization and reconnects there. */
-  switchOrganization(organization: string): Promise<void>;
-  /**
-   * Registers the handler of a tool or playbook (chains run their steps' handlers). Requests for
-   * it are validated against `handler.input`, run under the concurrency limit, and reported back
-   * as execution events and one usage report.
-   *
-   * @example
-   * connector.handle('tool', 'echo', { input: z.object({ text: z.string() }), run: ({ text }) => ({ text }) });
-   */
-  handle<S extends z.ZodType>(jobType: HandledJobType, name: string, handler: JobHandler<S>): void;
-  /** What is running and queued, and the outbox depth. */
-  readonly executions: ExecutionsStatus;
-  /** The supervisor actor, for inspection and advanced use. */
-  readonly actor: Actor<typeof supervisorMachine>;
-}
 
 /**
  * Creates a connector: a supervisor with connection and heartbeat machines, wired to real (or
@@ -193,7 +88,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
   const seed = cfg.seed ?? randomSeed();
 
   const events = new Subject<ConnectorEvent>();
-  const runtime = new ExecutionRuntime({
+  const runtime = new RemoteWork({
     deviceId: cfg.deviceId,
     codec,
     clock,

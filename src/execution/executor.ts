@@ -11,10 +11,11 @@ type Request = MessageOf<'execution_request'>;
 type Terminal = 'completed' | 'failed' | 'cancelled' | 'timed_out';
 type Event = Outbound<'execution_event'>;
 
-/** What the journal keeps of an accepted execution until its terminal event is stored. */
-export interface JournalEntry {
-  request: Request;
-}
+/**
+ * What the journal keeps of accepted work until its outcome is stored: an execution until its
+ * terminal event, a messaging event until its reply.
+ */
+export type JournalEntry = { request: Request } | { messaging: MessageOf<'messaging_event'> };
 
 export interface ExecutorLimits {
   /** Executions running at once. */
@@ -121,6 +122,7 @@ export class Executor {
       if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#seen.set(message.request_id, { state: 'known' });
     }
     for (const record of [...this.#o.journal.pending()]) {
+      if (!('request' in record.value)) continue;
       const { request } = record.value;
       this.#o.logger.warn({ request_id: request.request_id }, 'execution interrupted by a restart');
       const run = this.#newRun(request, record.seq, []);

@@ -16,6 +16,12 @@ type Who = { device_id: string; tenant_id: string };
 /** What `hub.execute` takes: an `execution_request` without `type`; `request_id` is generated when absent. */
 export type ExecutionRequestInput = DistributiveOmit<Outbound<'execution_request'>, 'type' | 'request_id' | 'seq'> & { request_id?: string };
 
+/** What `hub.sendMessagingEvent` takes: a `messaging_event` without `type`; `request_id` is generated when absent. */
+export type MessagingEventInput = Omit<Outbound<'messaging_event'>, 'type' | 'request_id' | 'seq'> & { request_id?: string };
+
+/** The device's answer to a messaging event, or `undelivered` when it never reached the device. */
+export type MessagingResult = MessageOf<'messaging_reply'>['result'] | { status: 'undelivered'; reason: string };
+
 /** Device messages that arrive numbered and are acknowledged once stored. */
 type ReliableFromDevice = MessageOf<'execution_event' | 'usage_report' | 'messaging_reply'>;
 
@@ -72,6 +78,8 @@ export class HubDelivery {
   readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
   /** Sessions on which a message could not be stored: nothing more is acknowledged on them. */
   readonly #failed = new WeakSet<Session>();
+  /** Messaging events waiting for their reply, by request id. */
+  readonly #replies = new Map<string, (result: MessagingResult) => void>();
 
   constructor(host: DeliveryHost) {
     this.#host = host;
@@ -130,6 +138,25 @@ export class HubDelivery {
       result: tracked.result,
       cancel: (reason) => this.cancel(request.request_id, reason),
     };
+  }
+
+  /**
+   * Queues a messaging event for a device (delivered reliably, like executions) and resolves
+   * with its reply: the first one with a final status (`processing` is not final).
+   *
+   * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.
+   */
+  message(deviceId: string, input: MessagingEventInput, tenantId: string | undefined): { requestId: string; reply: Promise<MessagingResult> } {
+    const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
+    const event = { ...input, type: 'messaging_event', request_id: input.request_id ?? `msg_${randomUUID()}` } as Outbound<'messaging_event'>;
+    const encoded = this.#host.codec.encode(event);
+    if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
+    if (this.#replies.has(event.request_id)) throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
+    const queue = this.#queue(who);
+    if (queue.size >= this.#host.options.maxQueuedPerDevice) throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
+    const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(event.request_id, resolve));
+    this.#enqueue(who, queue, event);
+    return { requestId: event.request_id, reply };
   }
 
   /**
@@ -236,6 +263,9 @@ export class HubDelivery {
         return;
       }
       await ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now);
+    } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
+      this.#replies.get(message.request_id)?.(message.result);
+      this.#replies.delete(message.request_id);
     }
     this.#host.emitMessage(info, message);
   }
@@ -299,6 +329,10 @@ export class HubDelivery {
   #expire(who: Who, queue: DeviceQueue): void {
     const now = this.#host.clock.now();
     for (const entry of queue.expire(now - this.#host.options.resumeWindowMs)) {
+      if (entry.message.type === 'messaging_event') {
+        this.#replies.get(entry.message.request_id)?.({ status: 'undelivered', reason: 'resume_window_passed' });
+        this.#replies.delete(entry.message.request_id);
+      }
       if (entry.message.type !== 'execution_request') continue;
       this.#host.logger.warn({ ...who, request_id: entry.message.request_id }, 'request expired before delivery');
       this.executions.end(entry.message.request_id, 'undelivered', { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt }, now);

@@ -4,8 +4,8 @@ import type { OpenSessions } from './open-sessions.ts';
 import type { Session } from './session.ts';
 
 /** Messages `dispatch` may send. Handshake and heartbeat replies are the session's own business. */
-export type DispatchMessage = Outbound<'execution_request' | 'messaging_event' | 'error'>;
-const dispatchable: ReadonlySet<MessageType> = new Set(['execution_request', 'messaging_event', 'error']);
+export type DispatchMessage = Outbound<'execution_request' | 'messaging_event' | 'capability_reload' | 'error'>;
+const dispatchable: ReadonlySet<MessageType> = new Set(['execution_request', 'messaging_event', 'capability_reload', 'error']);
 
 /**
  * Sends a message to a device's session and returns the message id; `hub.dispatch` documents

@@ -8,6 +8,8 @@ export interface SessionInfo {
   session_id: string;
   /** When the hub accepted the session, milliseconds since the Unix epoch (hub clock). */
   connected_since: number;
+  /** What the connector said it runs (`connect.runtime`): version, job types, tools, playbooks, channels. */
+  runtime?: MessageOf<'connect'>['runtime'];
 }
 
 /** Device messages the hub hands to its listeners (connect and heartbeat it answers itself). */
@@ -21,6 +23,8 @@ export interface HubEvents {
   session_close: [session: SessionInfo, code: number, reason: string];
   /** A valid message from a device. */
   message: [session: SessionInfo, message: DeviceMessage];
+  /** A message a device sent on a channel it joined (task events, extension registrations). */
+  channel_message: [session: SessionInfo, message: MessageOf<'channel_message'>];
   /** A frame was refused; `session` is null before the handshake completed. */
   frame_error: [session: SessionInfo | null, error: FrameError];
 }

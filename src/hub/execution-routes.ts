@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
-import type { ExecutionRequestInput } from './delivery.ts';
+import type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
 import { HubError } from './errors.ts';
 import type { ExecutionSnapshot } from './executions.ts';
 import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
@@ -15,6 +15,7 @@ export interface ExecutionRoutesSource {
   execution(requestId: string): ExecutionSnapshot | undefined;
   cancel(requestId: string, reason: string | undefined): boolean;
   usage(tenantId: string): UsageSummary;
+  message(deviceId: string, event: MessagingEventInput, tenantId: string | undefined): { requestId: string; reply: Promise<MessagingResult> };
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -35,6 +36,9 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
  * - `GET /v1/executions/{request_id}` → the execution with its status and events.
  * - `POST /v1/executions/{request_id}/cancel` → 202 `{ request_id, cancelling: true }`.
  * - `GET /v1/usage?tenant=…` → the tenant's usage ledger and totals.
+ * - `POST /v1/devices/{device_id}/messages[?tenant_id=…][&wait=1]` with a `messaging_event` body
+ *   (without `type`) → 202 `{ request_id }`, or with `wait=1` 200 `{ request_id, reply }` once
+ *   the device answered.
  *
  * Returns false for a request that is not one of these paths.
  */
@@ -42,22 +46,23 @@ export function createExecutionRoutes(source: ExecutionRoutesSource): (req: Inco
   return (req, res) => {
     const path = pathOf(req.url);
     const dispatch = /^\/v1\/devices\/([^/]+)\/executions$/.exec(path);
+    const messages = /^\/v1\/devices\/([^/]+)\/messages$/.exec(path);
     const single = /^\/v1\/executions\/([^/]+)$/.exec(path);
     const cancel = /^\/v1\/executions\/([^/]+)\/cancel$/.exec(path);
     const usage = path === '/v1/usage';
-    if (!dispatch && !single && !cancel && !usage) return false;
+    if (!dispatch && !messages && !single && !cancel && !usage) return false;
     if (!isAdminRequest(req, source.adminToken)) {
       source.logger.warn({ path }, 'admin request refused: bad or missing bearer');
       reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
       return true;
     }
     const method = req.method ?? '';
-    const allow = dispatch || cancel ? 'POST' : 'GET';
+    const allow = dispatch || messages || cancel ? 'POST' : 'GET';
     if (method !== allow) {
       reply(res, 405, { error: 'method_not_allowed' }, { allow });
       return true;
     }
-    const id = decode((dispatch ?? single ?? cancel)?.[1]);
+    const id = decode((dispatch ?? messages ?? single ?? cancel)?.[1]);
     if (id === null) {
       reply(res, 400, { error: 'invalid_request' });
       return true;
@@ -74,6 +79,8 @@ export function createExecutionRoutes(source: ExecutionRoutesSource): (req: Inco
       const known = source.execution(id);
       if (!known) reply(res, 404, { error: 'not_found' });
       else reply(res, source.cancel(id, undefined) ? 202 : 409, { request_id: id, cancelling: true });
+    } else if (messages) {
+      void messageFromBody(req, res, source, id, query.get('tenant_id') ?? undefined, query.get('wait') === '1');
     } else {
       void dispatchFromBody(req, res, source, id, query.get('tenant_id') ?? undefined);
     }
@@ -92,6 +99,28 @@ async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, sourc
     if (!(error instanceof HubError)) throw error;
     reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
   }
+}
+
+async function messageFromBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  source: ExecutionRoutesSource,
+  deviceId: string,
+  tenantId: string | undefined,
+  wait: boolean,
+): Promise<void> {
+  const text = await readBody(req, MAX_BODY_BYTES);
+  const body = text === undefined ? undefined : parseParams('application/json', text);
+  if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
+  let sent: { requestId: string; reply: Promise<MessagingResult> };
+  try {
+    sent = source.message(deviceId, body as MessagingEventInput, tenantId);
+  } catch (error) {
+    if (!(error instanceof HubError)) throw error;
+    return reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
+  }
+  if (!wait) return reply(res, 202, { request_id: sent.requestId });
+  reply(res, 200, { request_id: sent.requestId, reply: await sent.reply });
 }
 
 function decode(segment: string | undefined): string | null {

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
 import { createAdminHandler } from './admin.ts';
-import { type ExecutionRequestInput, HubDelivery } from './delivery.ts';
+import { HubChannels, type ExtensionInstance } from './channels.ts';
+import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type MessagingResult } from './delivery.ts';
 import { HubError } from './errors.ts';
 import { createExecutionRoutes } from './execution-routes.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './executions.ts';
@@ -21,7 +23,8 @@ import type { IssuedToken } from './token-authority.ts';
 
 // The hub's public types live beside the code they describe; this module stays the entry point.
 export type { DispatchMessage } from './dispatch.ts';
-export type { ExecutionRequestInput } from './delivery.ts';
+export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
+export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
 export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
 export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
 export type { HubFaults } from './faults.ts';
@@ -44,6 +47,9 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #auth: HubAuth;
   readonly #listener: Listener;
   readonly #delivery: HubDelivery;
+  readonly #channels: HubChannels;
+  /** Capability reloads waiting for the device's result, by reload id. */
+  readonly #reloads = new Map<string, (result: { ok: boolean; error?: string }) => void>();
   readonly #ledgerPath: string | undefined;
   #ledger: UsageLedger | undefined;
   #ledgerOpening: Promise<UsageLedger> | undefined;
@@ -81,6 +87,13 @@ export class Hub extends EventEmitter<HubEvents> {
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
+    const channels = new HubChannels({
+      channels: resolved.channels,
+      clock: resolved.clock,
+      logger: this.#log,
+      onMessage: (info, message) => this.#emitSafely('channel_message', info, message),
+    });
+    this.#channels = channels;
     const host: SessionHost = {
       options: resolved,
       codec,
@@ -90,11 +103,24 @@ export class Hub extends EventEmitter<HubEvents> {
       verifyToken: (token, who) => auth.verifyToken(token, who),
       isRevoked: (who, jti) => auth.isRevoked(who.tenant_id, who.device_id, jti),
       register: (session, info) => sessions.register(session, info),
-      forget: (session) => sessions.forget(session),
+      forget: (session) => {
+        sessions.forget(session);
+        channels.drop(session);
+      },
       emit: (event, ...args) => this.#emitSafely(event, ...args),
       resume: (who, connect) => delivery.resume(who, connect),
       opened: (session, info) => delivery.opened(session, info),
-      receive: (session, info, message) => delivery.receive(session, info, message),
+      receive: (session, info, message) => {
+        if (message.type === 'channel_join' || message.type === 'channel_leave' || message.type === 'channel_message') {
+          return channels.receive(session, info, message);
+        }
+        if (message.type === 'capability_reload_result') {
+          this.#reloads.get(message.reload_id)?.({ ok: message.ok, ...(message.error !== undefined && { error: message.error }) });
+          this.#reloads.delete(message.reload_id);
+          return;
+        }
+        delivery.receive(session, info, message);
+      },
     };
     const executionRoutes = createExecutionRoutes({
       adminToken: resolved.adminToken,
@@ -103,6 +129,7 @@ export class Hub extends EventEmitter<HubEvents> {
       execution: (requestId) => this.execution(requestId),
       cancel: (requestId, reason) => delivery.cancel(requestId, reason),
       usage: (tenantId) => this.usage(tenantId),
+      message: (deviceId, event, tenantId) => delivery.message(deviceId, event, tenantId),
     });
     const routes = createRoutes({
       maxFrameBytes: resolved.maxFrameBytes,
@@ -154,6 +181,79 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   execute(deviceId: string, request: ExecutionRequestInput, options: { tenantId?: string } = {}): ExecutionHandle {
     return this.#delivery.execute(deviceId, request, options.tenantId);
+  }
+
+  /**
+   * Sends a chat message (LINE, WhatsApp, …) to the device's messaging handler, reliably, and
+   * resolves with its reply (also `POST /v1/devices/{id}/messages`).
+   *
+   * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.
+   * @example
+   * const { reply } = hub.sendMessagingEvent('laptop-1', {
+   *   channel: 'line', event_type: 'message', message: { text: 'hello' }, user_id: 'U1', workspace_id: 'ws-1',
+   * }, { tenantId: 'acme' });
+   * (await reply).text; // the agent's answer
+   */
+  sendMessagingEvent(deviceId: string, event: MessagingEventInput, options: { tenantId?: string } = {}): { requestId: string; reply: Promise<MessagingResult> } {
+    return this.#delivery.message(deviceId, event, options.tenantId);
+  }
+
+  /**
+   * Opens a task channel in a tenant (optionally a workspace): devices of that tenant (and
+   * workspace) may join `task:<taskId>`; others are refused `unauthorized`.
+   *
+   * @example
+   * hub.openTask('acme', 'tsk_42', { workspaceId: 'ws-marketing' });
+   */
+  openTask(tenantId: string, taskId: string, { workspaceId }: { workspaceId?: string } = {}): void {
+    this.#channels.openTask(tenantId, taskId, workspaceId);
+  }
+
+  /**
+   * Sends a message on a channel to every device of the tenant that joined it, and keeps it in
+   * the channel's replay window for devices that rejoin. Returns its offset.
+   *
+   * @example
+   * hub.publish('acme', 'task:tsk_42', 'approve', { step_id: 'stp_7' });
+   * hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
+   */
+  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
+    return this.#channels.publish(tenantId, channel, event, payload);
+  }
+
+  /**
+   * The extension instances of a tenant that registered and were heard from within the instance
+   * TTL (60 s by default).
+   *
+   * @example
+   * hub.instances('acme'); // [{ instance_id: 'vscode-1', app: { name: 'vscode', version: '1.96' }, device_id: 'laptop-1', … }]
+   */
+  instances(tenantId: string): ExtensionInstance[] {
+    return this.#channels.instances(tenantId);
+  }
+
+  /** Device ids joined to a channel of a tenant. */
+  channelMembers(tenantId: string, channel: string): string[] {
+    return this.#channels.members(tenantId, channel);
+  }
+
+  /**
+   * Tells a connected device that new capability packs were deployed; resolves with its result.
+   *
+   * @throws {HubError} `not_connected` or `ambiguous_device`.
+   * @example
+   * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
+   */
+  reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<{ ok: boolean; error?: string }> {
+    const reloadId = `rld_${randomUUID()}`;
+    const result = new Promise<{ ok: boolean; error?: string }>((resolve) => this.#reloads.set(reloadId, resolve));
+    try {
+      this.dispatch(deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId === undefined ? {} : { tenantId });
+    } catch (error) {
+      this.#reloads.delete(reloadId);
+      throw error;
+    }
+    return result;
   }
 
   /**

@@ -122,6 +122,8 @@ export interface HubOptions {
    * Default: in memory, so a restarted process starts with an empty ledger.
    */
   usageLedgerPath?: string;
+  /** Channels: the replay window rejoins recover from, and the extension instance TTL. */
+  channels?: { replayWindow?: number; replayMaxAgeMs?: number; instanceTtlMs?: number };
 }
 
 /** The `delivery` option of {@link HubOptions}. */
@@ -155,6 +157,7 @@ export interface ResolvedHubOptions {
   clock: HubClock;
   delivery: ResolvedDeliveryOptions;
   usageLedgerPath: string | undefined;
+  channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -230,6 +233,14 @@ const HubOptionsSchema = z.object({
     })
     .default({ resumeWindowMs: 600_000, maxQueuedPerDevice: 10_000, defaultCredit: 16, dedupeWindow: 50_000, retainExecutions: 10_000 }),
   usageLedgerPath: z.string().min(1).optional(),
+  channels: z
+    .object({
+      replayWindow: z.number().int().nonnegative().max(1_000_000).default(1_000),
+      replayMaxAgeMs: z.number().int().positive().default(600_000),
+      // The seed's extension bridge: a 20 s heartbeat, instances kept 60 s.
+      instanceTtlMs: z.number().int().positive().default(60_000),
+    })
+    .default({ replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 }),
 });
 
 /** The real clock. */

@@ -20,6 +20,20 @@ import type { HubTokenClaims } from './token-authority.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
+/** Frames of an open session that the hub's delivery, channels and reloads take. */
+export type DeviceFrame = MessageOf<
+  | 'execution_event'
+  | 'usage_report'
+  | 'messaging_reply'
+  | 'ack'
+  | 'capacity'
+  | 'error'
+  | 'channel_join'
+  | 'channel_leave'
+  | 'channel_message'
+  | 'capability_reload_result'
+>;
+
 /** What a session needs from its hub. The hub implements it; sessions never see each other. */
 export interface SessionHost {
   readonly options: ResolvedHubOptions;
@@ -44,7 +58,7 @@ export interface SessionHost {
   /** The session is acknowledged: resend and send what waits for the device. */
   opened(session: Session, info: SessionInfo): void;
   /** A device message past the handshake: delivery, executions, the ledger, and the `message` event. */
-  receive(session: Session, info: SessionInfo, message: MessageOf<'execution_event' | 'usage_report' | 'messaging_reply' | 'ack' | 'capacity' | 'error'>): void;
+  receive(session: Session, info: SessionInfo, message: DeviceFrame): void;
 }
 
 /** Bad frames are counted over this window against `maxBadFrames`. */
@@ -177,6 +191,10 @@ export class Session {
       case 'ack':
       case 'capacity':
       case 'error':
+      case 'channel_join':
+      case 'channel_leave':
+      case 'channel_message':
+      case 'capability_reload_result':
         this.#log.debug({ type: message.type, id: message.id }, 'message');
         return this.#host.receive(this, info, message);
     }
@@ -232,7 +250,12 @@ export class Session {
 
   #open(who: Who, connect: MessageOf<'connect'>): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
-    const info: SessionInfo = { ...who, session_id: randomUUID(), connected_since: clock.now() };
+    const info: SessionInfo = {
+      ...who,
+      session_id: randomUUID(),
+      connected_since: clock.now(),
+      ...(connect.runtime && { runtime: connect.runtime }),
+    };
     this.#info = info;
     this.#phase = 'open';
     this.#disarm();

@@ -4,6 +4,7 @@ import type { Message, Outbound } from '../protocol/messages.ts';
 import { type AuthInput, authMachine, type AuthOutput } from './auth.ts';
 import { type ConnectionInput, type ConnectionOutput, connectionMachine, type SessionInfo } from './connection.ts';
 import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './heartbeat.ts';
+import { type ChannelEvent, channelMachine, type ChannelOutput, ChannelPolicy } from './channel.ts';
 
 /** Names of the children the supervisor owns; each is also its `systemId`. */
 export const CHILDREN = ['auth', 'connection', 'heartbeat'] as const;
@@ -26,6 +27,10 @@ export interface SupervisorInput {
   heartbeat: HeartbeatInput;
   restartPolicy: RestartPolicy;
   now: () => number;
+  /** Policy of every channel actor; default `ChannelPolicy.parse({})`. */
+  channelPolicy?: ChannelPolicy;
+  /** Seed of the channels' rejoin jitter (each channel derives its own). */
+  seed?: number;
 }
 
 export interface SupervisorContext extends SupervisorInput {
@@ -51,11 +56,16 @@ export type HostEvent =
   | { type: 'disconnect' }
   | { type: 'send'; message: Outbound }
   | { type: 'send_frame'; frame: string }
-  | { type: 'recover' };
+  | { type: 'recover' }
+  /** Wants a channel joined (and rejoined after every reconnect) until `channel.leave`. */
+  | { type: 'channel.join'; channel: string; workspaceId?: string }
+  | { type: 'channel.leave'; channel: string }
+  /** A message on a channel: sent when joined, buffered until then. `id` names it in `channel.expired`. */
+  | { type: 'channel.send'; channel: string; id: string; event: string; payload: Record<string, unknown> };
 
 type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
 
-export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent;
+export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent | ChannelOutput | { type: `xstate.error.actor.channel.${string}`; error: unknown };
 
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
@@ -65,7 +75,9 @@ export type SupervisorEmitted =
   | { type: 'session.down' }
   | Extract<AuthOutput, { type: 'auth.login_prompt' | 'auth.logged_out' | 'auth.tenant_changed' | 'auth.switch_failed' }>
   | { type: 'child.restarted'; child: ChildName; error: string }
-  | { type: 'child.failed'; child: ChildName; error: string };
+  | { type: 'child.failed'; child: ChildName; error: string }
+  | Exclude<ChannelOutput, { type: 'channel.out' }>
+  | { type: 'channel.failed'; channel: string; error: string };
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -149,7 +161,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
-  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine },
+  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine, channel: channelMachine },
   guards: {
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
@@ -199,6 +211,59 @@ export const supervisorMachine = setup({
       id: 'heartbeat',
       systemId: 'heartbeat',
       input: ({ context }) => context.heartbeat,
+    }),
+    /** A channel actor per channel the host wants; joining it twice is one actor. */
+    spawnChannel: enqueueActions(({ context, event, enqueue, self }) => {
+      const { channel, workspaceId } = event as Extract<HostEvent, { type: 'channel.join' }>;
+      if (self.getSnapshot().children[channelId(channel)]) return;
+      enqueue.spawnChild('channel', {
+        id: channelId(channel),
+        input: {
+          channel,
+          ...(workspaceId !== undefined && { workspaceId }),
+          linkUp: context.session !== undefined,
+          policy: context.channelPolicy ?? ChannelPolicy.parse({}),
+          seed: (context.seed ?? 1) ^ hash(channel),
+          now: context.now,
+        },
+      });
+    }),
+    toChannel: ({ event, self }) => {
+      const e = event as Extract<HostEvent, { type: 'channel.leave' | 'channel.send' }>;
+      const child = self.getSnapshot().children[channelId(e.channel)] as AnyActorRef | undefined;
+      if (child?.getSnapshot().status !== 'active') return;
+      child.send(e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload } satisfies ChannelEvent));
+    },
+    /** A send on a channel nobody asked to join: told to the sender at once. */
+    refuseUnknownChannelSend: enqueueActions(({ event, enqueue, self }) => {
+      const e = event as Extract<HostEvent, { type: 'channel.send' }>;
+      if (self.getSnapshot().children[channelId(e.channel)]) return;
+      enqueue.emit({ type: 'channel.expired', channel: e.channel, sends: [{ id: e.id, event: e.event }] });
+    }),
+    /** The link's state goes to every channel. */
+    linkToChannels: ({ event, self }) => {
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        if (!id.startsWith('channel.') || child?.getSnapshot().status !== 'active') continue;
+        (child as AnyActorRef).send({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' } satisfies ChannelEvent);
+      }
+    },
+    /** A channel frame from the hub goes to its channel's actor. */
+    routeChannelFrame: ({ event, self }) => {
+      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+      if (!message.type.startsWith('channel_')) return;
+      const child = self.getSnapshot().children[channelId((message as { channel: string }).channel)] as AnyActorRef | undefined;
+      if (child?.getSnapshot().status === 'active') child.send({ type: 'frame', message } as ChannelEvent);
+    },
+    channelOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<ChannelOutput, { type: 'channel.out' }>).message })),
+    emitChannelEvent: emit(({ event }) => event as Exclude<ChannelOutput, { type: 'channel.out' }>),
+    stopLeftChannel: enqueueActions(({ event, enqueue }) => {
+      enqueue.stopChild(channelId((event as Extract<ChannelOutput, { type: 'channel.left' }>).channel));
+    }),
+    /** A channel actor that failed is stopped and reported; the host may join again. */
+    dropFailedChannel: enqueueActions(({ event, enqueue }) => {
+      const id = event.type.slice('xstate.error.actor.'.length);
+      enqueue.stopChild(id);
+      enqueue.emit({ type: 'channel.failed', channel: id.slice('channel.'.length), error: errorText((event as { error: unknown }).error) });
     }),
     wantConnected: assign({ wanted: true }),
     wantDisconnected: assign({ wanted: false }),
@@ -285,9 +350,19 @@ export const supervisorMachine = setup({
     cancel_login: { actions: 'forwardToAuth' },
     logout: { actions: 'forwardToAuth' },
     switch_organization: { actions: 'forwardToAuth' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp'] },
-    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown'] },
-    'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'emitMessage'] },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels'] },
+    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels'] },
+    'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'emitMessage'] },
+    'channel.join': { actions: 'spawnChannel' },
+    'channel.leave': { actions: 'toChannel' },
+    'channel.send': { actions: ['refuseUnknownChannelSend', 'toChannel'] },
+    'channel.out': { actions: 'channelOut' },
+    'channel.deliver': { actions: 'emitChannelEvent' },
+    'channel.expired': { actions: 'emitChannelEvent' },
+    'channel.recovery': { actions: 'emitChannelEvent' },
+    'channel.refused': { actions: 'emitChannelEvent' },
+    'channel.left': { actions: ['stopLeftChannel', 'emitChannelEvent'] },
+    'xstate.error.actor.channel.*': { actions: 'dropFailedChannel' },
     'heartbeat.send': { actions: 'sendHeartbeat' },
     'heartbeat.dead': { actions: 'reportDeadLink' },
   },
@@ -327,3 +402,15 @@ export const supervisorMachine = setup({
 });
 
 export type SupervisorMachine = typeof supervisorMachine;
+
+/** The actor id of a channel's actor. */
+export function channelId(channel: string): string {
+  return `channel.${channel}`;
+}
+
+/** A small stable hash (FNV-1a), to give each channel its own jitter seed. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h | 0;
+}

@@ -3,7 +3,7 @@
 // kills it with SIGKILL at random points and starts it again over the same directory.
 import { z } from 'zod';
 import { createConnector } from '../../src/connector/connector.ts';
-import { openConnectorStore } from '../../src/connector/executions.ts';
+import { openConnectorStore } from '../../src/connector/remote-work.ts';
 
 const [url, dir] = process.argv.slice(2) as [string, string];
 const store = await openConnectorStore(dir);

@@ -7,7 +7,7 @@ import type { SecretStore } from '../../storage/secret-store.ts';
 import { type CliValues, untilSignal } from '../main.ts';
 import { type CliStreams, createStatePrinter } from '../output.ts';
 import { join } from 'node:path';
-import { openConnectorStore } from '../../connector/executions.ts';
+import { openConnectorStore } from '../../connector/remote-work.ts';
 import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from '../state.ts';
 
 /**

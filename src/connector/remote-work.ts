@@ -41,7 +41,7 @@ export function createMemoryStore(now: () => number): ConnectorStore {
   return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }) };
 }
 
-export interface ExecutionRuntimeOptions {
+export interface RemoteWorkOptions {
   deviceId: string;
   codec: Codec;
   clock: RuntimeClock;
@@ -68,16 +68,16 @@ export interface SessionLink {
  * Remote execution for one connector: the handler registry, the executor, the outbox and inbound
  * delivery, wired together. The connector feeds it session changes and frames.
  */
-export class ExecutionRuntime {
+export class RemoteWork {
   readonly handlers = new HandlerRegistry();
   readonly outbox: Outbox;
   readonly executor: Executor;
   readonly #inbound: InboundDelivery;
-  readonly #options: ExecutionRuntimeOptions;
+  readonly #options: RemoteWorkOptions;
   #link: SessionLink | undefined;
   #recovered: Promise<void> | undefined;
 
-  constructor(options: ExecutionRuntimeOptions) {
+  constructor(options: RemoteWorkOptions) {
     this.#options = options;
     const { codec, clock, logger, store } = options;
     this.outbox = new Outbox({

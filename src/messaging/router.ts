@@ -1,0 +1,135 @@
+import type { RuntimeClock } from '../connector/clock.ts';
+import type { Outbox } from '../delivery/outbox.ts';
+import type { JournalEntry } from '../execution/executor.ts';
+import type { Logger } from '../log/logger.ts';
+import type { MessageOf, Outbound } from '../protocol/messages.ts';
+import type { RecordLog } from '../storage/record-log.ts';
+
+type MessagingEvent = MessageOf<'messaging_event'>;
+type ReplyResult = MessageOf<'messaging_reply'>['result'];
+
+/** What a messaging handler answers: the reply text, and a status when not `completed`. */
+export interface MessagingAnswer {
+  status?: Exclude<ReplyResult['status'], 'duplicate'>;
+  text?: string;
+}
+
+/**
+ * Answers chat messages from a cloud-connected channel (LINE, WhatsApp, …) for one workspace.
+ * What it returns becomes the `messaging_reply`; what it throws becomes status `error`.
+ *
+ * @example
+ * connector.onMessaging('ws_marketing_ops', async (event, { logger }) => {
+ *   logger.info({ channel: event.channel }, 'chat message');
+ *   return { text: await agent.answer(event.message.text) };
+ * });
+ */
+export type MessagingHandler = (event: MessagingEvent, ctx: { logger: Logger }) => MessagingAnswer | Promise<MessagingAnswer>;
+
+export interface MessagingRouterOptions {
+  outbox: Outbox;
+  journal: RecordLog<JournalEntry>;
+  clock: RuntimeClock;
+  logger: Logger;
+  /** A request id seen again within this window is answered `duplicate`. Default 120 000 (the seed's). */
+  dedupeWindowMs?: number;
+}
+
+/**
+ * Routes `messaging_event`s to the host's handler for their workspace (or the `*` handler) and
+ * sends each reply through the outbox. A message is journaled before its handler runs and settled
+ * once the reply is stored, so a crash in between is answered `error` (`interrupted`) on the next
+ * start instead of never.
+ */
+export class MessagingRouter {
+  readonly #o: MessagingRouterOptions;
+  readonly #handlers = new Map<string, MessagingHandler>();
+  /** Request ids seen, with when: duplicates within the window are not handled again. */
+  readonly #seen = new Map<string, number>();
+  readonly #windowMs: number;
+
+  constructor(options: MessagingRouterOptions) {
+    this.#o = options;
+    this.#windowMs = options.dedupeWindowMs ?? 120_000;
+  }
+
+  /** Registers the handler of a workspace; `*` answers workspaces without their own. */
+  handle(workspaceId: string, handler: MessagingHandler): void {
+    this.#handlers.set(workspaceId, handler);
+  }
+
+  /** Answers what a crash left without a reply. */
+  async recover(): Promise<void> {
+    for (const record of [...this.#o.journal.pending()]) {
+      if (!('messaging' in record.value)) continue;
+      const event = record.value.messaging;
+      this.#seen.set(event.request_id, this.#o.clock.now());
+      await this.#reply(event, { status: 'error', error: 'interrupted: the device restarted before answering' });
+      await this.#o.journal.settle(record.seq);
+    }
+  }
+
+  /**
+   * Takes a messaging event. Resolves once it is durable (journaled, or its immediate reply
+   * stored); the handler runs after that, so a slow agent never holds up other deliveries.
+   */
+  async receive(event: MessagingEvent): Promise<void> {
+    const now = this.#o.clock.now();
+    this.#forgetBefore(now - this.#windowMs);
+    if (this.#seen.has(event.request_id)) {
+      return this.#reply(event, { status: 'duplicate', reason: `request ${event.request_id} was received within the last ${this.#windowMs / 1000} s` });
+    }
+    this.#seen.set(event.request_id, now);
+    const handler = this.#handlers.get(event.workspace_id ?? '') ?? this.#handlers.get('*');
+    if (!handler) {
+      return this.#reply(event, { status: 'ignored', reason: `no messaging handler for workspace '${event.workspace_id ?? '(none)'}'` });
+    }
+    let seq: number;
+    try {
+      ({ seq } = await this.#o.journal.append({ messaging: event }));
+    } catch (error) {
+      this.#seen.delete(event.request_id);
+      throw error;
+    }
+    void this.#run(event, handler, seq);
+  }
+
+  async #run(event: MessagingEvent, handler: MessagingHandler, seq: number): Promise<void> {
+    const logger = this.#o.logger.child({ request_id: event.request_id, channel: event.channel });
+    let result: ReplyResult;
+    try {
+      const answer = await handler(event, { logger });
+      result = { status: answer.status ?? 'completed', ...(answer.text !== undefined && { text: answer.text }) };
+    } catch (error) {
+      // A throwing handler is answered, and the runtime goes on.
+      logger.warn({ err: error }, 'messaging handler threw');
+      result = { status: 'error', error: error instanceof Error ? error.message : String(error) };
+    }
+    try {
+      await this.#reply(event, result);
+      await this.#o.journal.settle(seq);
+    } catch (error) {
+      logger.error({ err: error }, 'cannot store a messaging reply; it is answered on the next start');
+    }
+  }
+
+  #reply(event: MessagingEvent, result: ReplyResult): Promise<void> {
+    const reply: Outbound<'messaging_reply'> = {
+      type: 'messaging_reply',
+      request_id: event.request_id,
+      channel: event.channel,
+      ...(event.reply_token !== undefined && { reply_token: event.reply_token }),
+      ...(event.channel_config_id !== undefined && { channel_config_id: event.channel_config_id }),
+      result,
+    };
+    return this.#o.outbox.append(reply).then(() => undefined);
+  }
+
+  #forgetBefore(cutoff: number): void {
+    // Insertion order is time order: stop at the first one still inside the window.
+    for (const [id, at] of this.#seen) {
+      if (at > cutoff) break;
+      this.#seen.delete(id);
+    }
+  }
+}
