@@ -7,6 +7,7 @@ import type { AnyStateMachine } from 'xstate';
 import { rootTransitionsTable, toMermaid } from '../src/graph/mermaid.ts';
 import { readStatechart } from '../src/graph/statechart.ts';
 import { authMachine } from '../src/machines/auth.ts';
+import { channelMachine } from '../src/machines/channel.ts';
 import { connectionMachine } from '../src/machines/connection.ts';
 import { heartbeatMachine } from '../src/machines/heartbeat.ts';
 import { supervisorMachine } from '../src/machines/supervisor.ts';
@@ -33,6 +34,7 @@ export function generatedSections(): Record<string, Record<string, string>> {
       auth: machineSection(authMachine),
       connection: machineSection(connectionMachine),
       heartbeat: machineSection(heartbeatMachine),
+      channel: machineSection(channelMachine),
       supervisor: machineSection(supervisorMachine),
     },
   };

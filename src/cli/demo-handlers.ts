@@ -26,6 +26,11 @@ export function registerDemoHandlers(connector: Connector): void {
       return { summary: found.map((r) => (style === 'bullet_points' ? `- ${r.title}` : r.title)).join('\n') };
     },
   });
+  // A chat agent stand-in: answers LINE / WhatsApp messages routed from the cloud.
+  connector.onMessaging('*', async (event) => {
+    await sleep(30);
+    return { text: `You asked: "${event.message.text}". Tomorrow: 10:00 campaign review, 14:30 call with the LINE partner team.` };
+  });
   // Long enough for the demo to drop the connection under it.
   connector.handle('playbook', 'weekly_campaign_report', {
     input: z.object({ weeks: z.number().int().positive().max(10).default(4) }),

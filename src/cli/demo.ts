@@ -150,7 +150,21 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       const survived = await longResult;
       if (survived.status !== 'completed') throw new Error(`r-long ended ${survived.status}`);
 
-      narrate('ledger', 'step 8: the hub booked one usage report per execution in its ledger (GET /v1/usage?tenant=local)');
+      narrate('chat', 'step 8: a LINE message arrives through the hub (messaging_event); the local agent answers (messaging_reply, through the outbox)');
+      const chat = {
+        channel: 'line',
+        event_type: 'message',
+        message: { text: 'What is on my calendar tomorrow?' },
+        user_id: 'U4af4980629a1b2c3d4e5f60718293a4b',
+        reply_token: 'nHuyWiB7yP5Zw52FIkcQobQuGDXCTA',
+        workspace_id: 'ws_marketing_ops',
+      };
+      out.write(json ? `${JSON.stringify({ chat: 'in', ...chat.message, channel: chat.channel })}\n` : `  line  <- ${chat.message.text}\n`);
+      const answer = await withTimeout('the chat reply', hub.sendMessagingEvent(DEVICE_ID, chat).reply);
+      if (answer.status !== 'completed') throw new Error(`the chat reply was ${answer.status}`);
+      out.write(json ? `${JSON.stringify({ chat: 'out', status: answer.status, text: answer.text })}\n` : `  line  -> ${answer.text}\n`);
+
+      narrate('ledger', 'step 9: the hub booked one usage report per execution in its ledger (GET /v1/usage?tenant=local)');
       await waitFor('every usage report acknowledged', () => connector.executions.outboxDepth === 0);
       const { totals } = hub.usage('local');
       out.write(json ? `${JSON.stringify({ ledger: totals })}\n` : `  ${totals.reports} reports, ${totals.duration_ms} ms, ${totals.input_tokens} tokens in, ${totals.output_tokens} out, cost ${totals.cost_estimate.toFixed(4)}\n`);

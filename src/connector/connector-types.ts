@@ -11,7 +11,9 @@ import type { ChildName, supervisorMachine } from '../machines/supervisor.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import type { SecretStore } from '../storage/secret-store.ts';
 import type { RuntimeClock } from './clock.ts';
+import type { ChannelHandle, ChannelNotice } from './channels.ts';
 import type { ConnectorStore } from './remote-work.ts';
+import type { MessagingHandler } from '../messaging/router.ts';
 import type { ConnectorStatus, StateChange } from './status.ts';
 
 /** What the host can be told about. */
@@ -32,7 +34,9 @@ export type ConnectorEvent =
    */
   | { type: 'resume'; status: 'resumed' | 'expired' | 'reset'; missed: number }
   /** The outbox did not deliver something: progress dropped while full, or entries past their TTL. */
-  | ({ type: 'outbox_loss' } & OutboxLoss);
+  | ({ type: 'outbox_loss' } & OutboxLoss)
+  /** A channel joined (with its recovery), refused, left or failed; sends that expired; an invalid inbound message. */
+  | ({ type: 'channel' } & ChannelNotice);
 
 export interface ConnectorOptions {
   /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
@@ -112,6 +116,18 @@ export interface Connector {
   handle<S extends z.ZodType>(jobType: HandledJobType, name: string, handler: JobHandler<S>): void;
   /** What is running and queued, and the outbox depth. */
   readonly executions: ExecutionsStatus;
+  /**
+   * Joins a channel (`extension` or `task:<id>`), and rejoins it after every reconnect until
+   * `leave()`. Joining a joined channel returns another handle on the same one.
+   */
+  channel(name: string, options?: { workspaceId?: string }): ChannelHandle;
+  /**
+   * Answers chat messages (`messaging_event`) of a workspace; `*` answers every workspace without
+   * its own handler. The answer goes back as `messaging_reply` through the outbox.
+   */
+  onMessaging(workspaceId: string, handler: MessagingHandler): void;
+  /** Called when the hub says new capability packs were deployed; throw to report a failure. */
+  onCapabilityReload(hook: (packs: string[]) => unknown): void;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }

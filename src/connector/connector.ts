@@ -17,10 +17,14 @@ import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from './clock.ts';
 import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
+import { DeviceChannels } from './channels.ts';
 import { createMemoryStore, RemoteWork } from './remote-work.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 
 export type { RuntimeClock } from './clock.ts';
+
+/** This library's version, reported in `connect.runtime` (package.json). */
+const CONNECTOR_VERSION = '0.1.0';
 export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } from './connector-types.ts';
 
 
@@ -141,10 +145,15 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         closeTimeoutMs: cfg.closeTimeoutMs,
         seed,
         now,
-        handshake: () => ({ resume: runtime.cursor(), capacity: runtime.executor.capacity }),
+        handshake: () => ({
+          resume: runtime.cursor(),
+          capacity: runtime.executor.capacity,
+          runtime: runtime.describe(CONNECTOR_VERSION, channels.wanted()),
+        }),
       },
     },
   });
+  const channels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => events.next({ type: 'channel', ...notice }));
   const readsStatus = (ref: unknown) =>
     ref === actor || (STATUS_ACTORS as readonly string[]).includes((ref as { id?: string }).id ?? '');
   let status = readStatus(actor);
@@ -223,6 +232,15 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     actor,
     handle(jobType, name, handler) {
       runtime.handlers.register(jobType, name, handler as JobHandler);
+    },
+    channel(name, options) {
+      return channels.join(name, options);
+    },
+    onMessaging(workspaceId, handler) {
+      runtime.messaging.handle(workspaceId, handler);
+    },
+    onCapabilityReload(hook) {
+      runtime.reloadHook = hook;
     },
     get executions() {
       return { capacity: runtime.executor.capacity, active: runtime.executor.active, outboxDepth: runtime.outbox.depth };

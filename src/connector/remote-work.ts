@@ -4,6 +4,7 @@ import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '..
 import { type Capacity, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
 import { HandlerRegistry } from '../execution/handlers.ts';
 import type { Logger } from '../log/logger.ts';
+import { MessagingRouter } from '../messaging/router.ts';
 import type { Codec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
@@ -72,6 +73,9 @@ export class RemoteWork {
   readonly handlers = new HandlerRegistry();
   readonly outbox: Outbox;
   readonly executor: Executor;
+  readonly messaging: MessagingRouter;
+  /** The host's hook for `capability_reload`: resolves when the new packs are loaded. */
+  reloadHook: ((packs: string[]) => unknown) | undefined;
   readonly #inbound: InboundDelivery;
   readonly #options: RemoteWorkOptions;
   #link: SessionLink | undefined;
@@ -98,12 +102,13 @@ export class RemoteWork {
       onCapacity: (capacity) => this.#announce(capacity),
       ...(options.limits && { limits: options.limits }),
     });
+    this.messaging = new MessagingRouter({ outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });
     this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), this.recover());
   }
 
   /** Fails what a crash left running (once; inbound work waits for it). */
   recover(): Promise<void> {
-    this.#recovered ??= this.executor.recover();
+    this.#recovered ??= this.executor.recover().then(() => this.messaging.recover());
     return this.#recovered;
   }
 
@@ -136,6 +141,10 @@ export class RemoteWork {
         return this.#inbound.process(message.seq, () => this.executor.receive(message));
       case 'execution_cancel':
         return this.#inbound.process(message.seq, () => this.executor.cancel(message.request_id, message.reason));
+      case 'messaging_event':
+        return this.#inbound.process(message.seq, () => this.messaging.receive(message));
+      case 'capability_reload':
+        return this.#reload(message.reload_id, message.packs);
       default:
         return Promise.resolve();
     }
@@ -147,6 +156,34 @@ export class RemoteWork {
     await this.#inbound.idle();
     const { outbox, journal } = this.#options.store;
     await Promise.all([outbox.close(), journal.close()]);
+  }
+
+  /** Runs the host's reload hook and tells the hub how it went. */
+  async #reload(reloadId: string, packs: string[]): Promise<void> {
+    const logger = this.#options.logger.child({ actor: 'reload', reload_id: reloadId });
+    let result: { ok: boolean; error?: string };
+    if (!this.reloadHook) result = { ok: false, error: 'this connector has no capability reload hook' };
+    else {
+      try {
+        await this.reloadHook(packs);
+        result = { ok: true };
+      } catch (error) {
+        result = { ok: false, error: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    logger[result.ok ? 'info' : 'warn']({ packs, ok: result.ok }, 'capability reload');
+    this.#link?.send({ type: 'capability_reload_result', reload_id: reloadId, ...result });
+  }
+
+  /** What `connect.runtime` says: version, job types, and the tools and playbooks registered. */
+  describe(version: string, channels: string[]): NonNullable<Outbound<'connect'>['runtime']> {
+    return {
+      version,
+      job_types: ['tool', 'playbook', 'chain'],
+      tools: this.handlers.names('tool'),
+      playbooks: this.handlers.names('playbook'),
+      channels,
+    };
   }
 
   #announce(capacity: Capacity): void {

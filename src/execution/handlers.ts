@@ -101,4 +101,10 @@ export class HandlerRegistry {
   get(jobType: HandledJobType, name: string): JobHandler | undefined {
     return this.#handlers.get(`${jobType}:${name}`);
   }
+
+  /** Names registered for a job type, sorted. */
+  names(jobType: HandledJobType): string[] {
+    const prefix = `${jobType}:`;
+    return [...this.#handlers.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort();
+  }
 }

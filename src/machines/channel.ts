@@ -74,7 +74,8 @@ export type ChannelOutput =
   | { type: 'channel.out'; message: Outbound<'channel_join' | 'channel_leave' | 'channel_message'> }
   | { type: 'channel.deliver'; channel: string; event: string; payload: Record<string, unknown>; offset: number }
   | { type: 'channel.expired'; channel: string; sends: Array<{ id: string; event: string }> }
-  | { type: 'channel.recovery'; channel: string; recovery: 'recovered' | 'lost' }
+  /** Joined (again): `recovery` says whether what was missed follows (`recovered`) or is gone (`lost`: reload state). */
+  | { type: 'channel.joined'; channel: string; recovery: 'none' | 'recovered' | 'lost' }
   | { type: 'channel.refused'; channel: string; reason: string; message: string }
   | { type: 'channel.left'; channel: string };
 
@@ -149,7 +150,7 @@ export const channelMachine = setup({
         // Recovered: the replay follows and moves the offset. Otherwise start from the hub's latest.
         offset: joined.recovery === 'recovered' && sameEpoch ? context.offset : joined.offset,
       });
-      if (joined.recovery !== 'none') enqueue.sendParent({ type: 'channel.recovery', channel: context.channel, recovery: joined.recovery } satisfies ChannelOutput);
+      enqueue.sendParent({ type: 'channel.joined', channel: context.channel, recovery: joined.recovery } satisfies ChannelOutput);
     }),
     recordRefusal: enqueueActions(({ context, event, enqueue }) => {
       const refused = frameOf(event, 'channel_refused')!;

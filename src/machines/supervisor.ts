@@ -359,7 +359,7 @@ export const supervisorMachine = setup({
     'channel.out': { actions: 'channelOut' },
     'channel.deliver': { actions: 'emitChannelEvent' },
     'channel.expired': { actions: 'emitChannelEvent' },
-    'channel.recovery': { actions: 'emitChannelEvent' },
+    'channel.joined': { actions: 'emitChannelEvent' },
     'channel.refused': { actions: 'emitChannelEvent' },
     'channel.left': { actions: ['stopLeftChannel', 'emitChannelEvent'] },
     'xstate.error.actor.channel.*': { actions: 'dropFailedChannel' },

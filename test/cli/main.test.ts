@@ -93,7 +93,7 @@ describe('cloudtether CLI', () => {
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
-    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'ledger', 'done']);
+    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'chat', 'ledger', 'done']);
     const connection = lines.filter((l) => l.actor === 'connection').map((l) => `${l.state}:${l.reason}`);
     // Connected four times: at start, after the drop, after the silent hub, after the hub restart under r-long.
     expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(4);
@@ -116,5 +116,8 @@ describe('cloudtether CLI', () => {
     }
     expect(events.filter((l) => l.execution === 'r-long' && l.event === 'progress')).toHaveLength(4);
     expect(lines.find((l) => l.ledger)?.ledger).toMatchObject({ reports: 4 });
+    // The chat message and its reply.
+    expect(lines.filter((l) => l.chat).map((l) => l.chat)).toEqual(['in', 'out']);
+    expect(lines.find((l) => l.chat === 'out')).toMatchObject({ status: 'completed', text: expect.stringContaining('calendar') });
   });
 });

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { Actor } from 'xstate';
+import type { z } from 'zod';
+import type { Logger } from '../log/logger.ts';
+import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
+import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
+
+/** What the host is told about a channel (the `channel` connector event). */
+export type ChannelNotice =
+  | { kind: 'joined'; channel: string; recovery: 'none' | 'recovered' | 'lost' }
+  | { kind: 'expired'; channel: string; sends: Array<{ id: string; event: string }> }
+  | { kind: 'refused'; channel: string; reason: string; message: string }
+  | { kind: 'left'; channel: string }
+  | { kind: 'failed'; channel: string; error: string }
+  /** An inbound message whose payload failed its handler's schema: no handler saw it. */
+  | { kind: 'invalid'; channel: string; event: string; offset: number; issues: Array<{ path: string[]; message: string }> };
+
+/**
+ * A channel the host joined. Handlers are attached once and survive every reconnect and rejoin;
+ * each inbound message reaches them once, validated against their schema first.
+ *
+ * @example
+ * const task = connector.channel('task:tsk_42');
+ * task.on('approve', z.object({ step_id: z.string() }), ({ step_id }) => approve(step_id));
+ * task.send('progress', { done: 3, of: 7 });
+ */
+export interface ChannelHandle {
+  readonly name: string;
+  /** `waiting`, `joining`, `joined`, `leaving`, `left` or `errored`. */
+  readonly state: ChannelStateName;
+  /** Handles one event; the payload must pass `schema` first. Returns the function that removes it. */
+  on<S extends z.ZodType>(event: string, schema: S, handler: (payload: z.output<S>, meta: { offset: number }) => void): () => void;
+  /** Sends now if joined, else buffers it (bounded, with a TTL). Returns the send's id, as `expired` notices name it. */
+  send(event: string, payload?: Record<string, unknown>): string;
+  /** Leaves the channel; it is not rejoined. */
+  leave(): void;
+}
+
+type Handler = { schema: z.ZodType; handler: (payload: unknown, meta: { offset: number }) => void };
+
+/** The connector's channels: the handles, their handlers, and the routing of what the actors report. */
+export class DeviceChannels {
+  readonly #actor: Actor<typeof supervisorMachine>;
+  readonly #logger: Logger;
+  readonly #notify: (notice: ChannelNotice) => void;
+  /** Handlers by channel, then event; kept across leave and rejoin, never attached twice. */
+  readonly #handlers = new Map<string, Map<string, Set<Handler>>>();
+  readonly #wanted = new Set<string>();
+
+  constructor(actor: Actor<typeof supervisorMachine>, logger: Logger, notify: (notice: ChannelNotice) => void) {
+    this.#actor = actor;
+    this.#logger = logger;
+    this.#notify = notify;
+    actor.on('channel.deliver', (e) => this.#deliver(e));
+    actor.on('channel.joined', ({ channel, recovery }) => notify({ kind: 'joined', channel, recovery }));
+    actor.on('channel.expired', ({ channel, sends }) => notify({ kind: 'expired', channel, sends }));
+    actor.on('channel.refused', ({ channel, reason, message }) => notify({ kind: 'refused', channel, reason, message }));
+    actor.on('channel.left', ({ channel }) => {
+      this.#wanted.delete(channel);
+      notify({ kind: 'left', channel });
+    });
+    actor.on('channel.failed', ({ channel, error }) => {
+      this.#wanted.delete(channel);
+      notify({ kind: 'failed', channel, error });
+    });
+  }
+
+  /** Channels the host wants joined (for `connect.runtime`). */
+  wanted(): string[] {
+    return [...this.#wanted].sort();
+  }
+
+  join(name: string, options: { workspaceId?: string } = {}): ChannelHandle {
+    this.#wanted.add(name);
+    this.#actor.send({ type: 'channel.join', channel: name, ...(options.workspaceId !== undefined && { workspaceId: options.workspaceId }) });
+    const actor = this.#actor;
+    const handlers = this.#handlers;
+    return {
+      name,
+      get state() {
+        const child = actor.getSnapshot().children[channelId(name)];
+        return child ? channelStateName(child.getSnapshot().value) : 'left';
+      },
+      on(event, schema, handler) {
+        let byEvent = handlers.get(name);
+        if (!byEvent) {
+          byEvent = new Map();
+          handlers.set(name, byEvent);
+        }
+        let set = byEvent.get(event);
+        if (!set) {
+          set = new Set();
+          byEvent.set(event, set);
+        }
+        const entry: Handler = { schema, handler: handler as Handler['handler'] };
+        set.add(entry);
+        return () => void set.delete(entry);
+      },
+      send(event, payload = {}) {
+        const id = randomUUID();
+        actor.send({ type: 'channel.send', channel: name, id, event, payload });
+        return id;
+      },
+      leave() {
+        actor.send({ type: 'channel.leave', channel: name });
+      },
+    };
+  }
+
+  #deliver({ channel, event, payload, offset }: Extract<ChannelOutput, { type: 'channel.deliver' }>): void {
+    const handlers = this.#handlers.get(channel)?.get(event);
+    if (!handlers || handlers.size === 0) {
+      this.#logger.debug({ channel, event, offset }, 'channel message without a handler');
+      return;
+    }
+    for (const { schema, handler } of handlers) {
+      const parsed = schema.safeParse(payload);
+      if (!parsed.success) {
+        // Never cast: a payload that fails the schema reaches no handler.
+        const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
+        this.#logger.warn({ channel, event, offset, issues }, 'invalid channel message');
+        this.#notify({ kind: 'invalid', channel, event, offset, issues });
+        continue;
+      }
+      try {
+        handler(parsed.data, { offset });
+      } catch (error) {
+        this.#logger.error({ err: error, channel, event }, 'channel handler threw');
+      }
+    }
+  }
+}
