@@ -104,7 +104,7 @@ export class HubChannels {
     }
     const state = this.#channels.get(keyOf(info.tenant_id, message.channel));
     if (!state?.members.has(session)) {
-      session.send({ type: 'error', code: 'schema_violation', message: `not joined to '${message.channel}'`, ref_id: message.id });
+      session.send({ type: 'error', code: 'not_joined', message: `not joined to '${message.channel}'`, ref_id: message.id });
       return;
     }
     if (message.channel === 'extension') this.#extension(info, message);

@@ -328,6 +328,7 @@ export const ErrorCode = z.enum([
   'unsupported_version',
   'not_connected',
   'auth_failed',
+  'not_joined',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

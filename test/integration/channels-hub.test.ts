@@ -104,7 +104,13 @@ describe('channels between a connector and the real hub', () => {
     joinTask(connector, 'tsk-1', { onMessage: ({ text }) => messages.push(text) });
     const registrations: number[] = [];
     hub.on('channel_message', (_info, message) => message.event === 'register' && registrations.push(1));
-    registerExtension(connector, clock, { instanceId: 'vscode-1', app: { name: 'vscode', version: '1' }, platform: 'linux', onCommand: {} });
+    const resumed: string[] = [];
+    registerExtension(connector, clock, {
+      instanceId: 'vscode-1',
+      app: { name: 'vscode', version: '1' },
+      platform: 'linux',
+      onCommand: { resume_task: ({ task_id }) => resumed.push(task_id) },
+    });
     connector.start();
     await until(() => notices(events, 'joined').length === 2);
     hub.publish('acme', 'task:tsk-1', 'message', { text: 'before' });
@@ -114,6 +120,7 @@ describe('channels between a connector and the real hub', () => {
     await until(() => connector.status.connection.state !== 'connected');
     hub.publish('acme', 'task:tsk-1', 'message', { text: 'while away 1' });
     hub.publish('acme', 'task:tsk-1', 'message', { text: 'while away 2' });
+    hub.publish('acme', 'extension', 'resume_task', { instance_id: 'vscode-1', task_id: 'tsk-1' });
     await until(
       () => notices(events, 'joined').length === 4,
       () => clock.increment(500),
@@ -122,8 +129,9 @@ describe('channels between a connector and the real hub', () => {
     await settle();
     expect(messages).toEqual(['before', 'while away 1', 'while away 2']);
     expect(notices(events, 'joined').slice(2)).toEqual(expect.arrayContaining([expect.objectContaining({ channel: 'task:tsk-1', recovery: 'recovered' })]));
-    // The extension registered again after the reconnect.
-    await until(() => registrations.length === 2);
+    // The extension registered again after the reconnect, and got the command sent while it was away.
+    await until(() => registrations.length === 2 && resumed.length === 1);
+    expect(resumed).toEqual(['tsk-1']);
   });
 
   it('says a rejoin could not recover when more was published than the replay window holds', async () => {
@@ -229,6 +237,23 @@ describe('messaging and capability reload between a connector and the real hub',
       () => clock.increment(100),
     );
     expect(answer).toEqual({ status: 'completed', text: 'done thinking' });
+  });
+
+  it('takes a chat message over REST and answers it there with wait=1', async () => {
+    const { hub, url } = await startHub({ adminToken: 'admin' });
+    const { connector } = startConnector(url);
+    connector.onMessaging('*', (event) => ({ text: event.message.text.toUpperCase() }));
+    connector.start();
+    await connected(connector);
+    const port = new URL(url).port;
+    const response = await fetch(`http://127.0.0.1:${port}/v1/devices/dev-1/messages?wait=1`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer admin', 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: 'm-rest', channel: 'whatsapp', event_type: 'message', message: { text: 'hello' }, user_id: 'U9' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ request_id: 'm-rest', reply: { status: 'completed', text: 'HELLO' } });
+    void hub;
   });
 
   it('reloads capabilities through the host hook and reports success and failure; connect describes the runtime', async () => {
