@@ -9,6 +9,12 @@
  */
 export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type ExecutionsStatus, type RuntimeClock } from './connector/connector.ts';
 export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
+export { realClock } from './connector/clock.ts';
+export type { ChannelHandle, ChannelNotice } from './connector/channels.ts';
+export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channels/extension.ts';
+export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channels/task.ts';
+export type { MessagingAnswer, MessagingHandler } from './messaging/router.ts';
+export { ChannelPolicy, channelMachine, type ChannelStateName } from './machines/channel.ts';
 export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
 export { type Capacity, defaultExecutorLimits, type ExecutorLimits } from './execution/executor.ts';
 export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './delivery/outbox.ts';
