@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { BackoffPolicy } from '../machines/backoff.ts';
+import { ChannelPolicy } from '../machines/channel.ts';
 import { RestartPolicy } from '../machines/supervisor.ts';
 import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
 
@@ -87,6 +88,8 @@ export const ConnectorConfig = z
       })
       .partial()
       .default({}),
+    /** Channel policy (src/machines/channel.ts `ChannelPolicy`): join timeout, rejoin backoff, send buffer. */
+    channels: ChannelPolicy.default(ChannelPolicy.parse({})),
     /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
     outbox: z
       .object({

@@ -127,6 +127,8 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     input: {
       now,
       restartPolicy: cfg.restart,
+      channelPolicy: cfg.channels,
+      seed: seed ^ 0x27d4eb2f,
       heartbeat: { now },
       auth: {
         mode: authMode,
