@@ -44,6 +44,14 @@ interface Channel {
   members: Set<Session>;
 }
 
+export interface HubChannelsOptions {
+  channels: ChannelOptions;
+  clock: HubClock;
+  logger: Logger;
+  /** Every message a device sends on a channel it joined: the relay to the cloud side. */
+  onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+}
+
 const keyOf = (tenant: string, channel: string) => `${tenant}\u0000${channel}`;
 
 /**
@@ -63,13 +71,7 @@ export class HubChannels {
   readonly #log: Logger;
   readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
 
-  constructor(options: {
-    channels: ChannelOptions;
-    clock: HubClock;
-    logger: Logger;
-    /** Every message a device sends on a channel it joined: the relay to the cloud side. */
-    onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
-  }) {
+  constructor(options: HubChannelsOptions) {
     this.#options = options.channels;
     this.#clock = options.clock;
     this.#log = options.logger;

@@ -1,14 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
-import type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
+import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 import { HubError } from './errors.ts';
 import type { ExecutionSnapshot } from './executions.ts';
 import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
 import type { UsageSummary } from './usage-ledger.ts';
 
 /** What the execution routes need from the hub. */
-export interface ExecutionRoutesSource {
+export interface ExecutionRoutesParts {
+  adminToken: string | undefined;
+  logger: Logger;
+  delivery: Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;
+  usage(tenantId: string): UsageSummary;
+}
+
+/** The calls the routes make, named for the routes. */
+interface ExecutionRoutesSource {
   adminToken: string | undefined;
   logger: Logger;
   execute(deviceId: string, request: ExecutionRequestInput, tenantId: string | undefined): { requestId: string };
@@ -42,7 +50,17 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
  *
  * Returns false for a request that is not one of these paths.
  */
-export function createExecutionRoutes(source: ExecutionRoutesSource): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { delivery } = parts;
+  const source: ExecutionRoutesSource = {
+    adminToken: parts.adminToken,
+    logger: parts.logger,
+    usage: parts.usage,
+    execute: (deviceId, request, tenantId) => delivery.execute(deviceId, request, tenantId),
+    execution: (requestId) => delivery.snapshot(requestId),
+    cancel: (requestId, reason) => delivery.cancel(requestId, reason),
+    message: (deviceId, event, tenantId) => delivery.message(deviceId, event, tenantId),
+  };
   return (req, res) => {
     const path = pathOf(req.url);
     const dispatch = /^\/v1\/devices\/([^/]+)\/executions$/.exec(path);

@@ -1,32 +1,29 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
 import { createAdminHandler } from './admin.ts';
-import { HubChannels, type ExtensionInstance } from './channels.ts';
+import { HubAuth } from './auth.ts';
+import { CapabilityReloads, type ReloadResult } from './capability-reloads.ts';
+import { HubChannels, type HubChannelsOptions, type ExtensionInstance } from './channels.ts';
 import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type MessagingResult } from './delivery.ts';
+import { dispatch, type DispatchMessage } from './dispatch.ts';
 import { HubError } from './errors.ts';
+import type { HubEvents, SessionInfo } from './events.ts';
 import { createExecutionRoutes } from './execution-routes.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './executions.ts';
-import { UsageLedger, type UsageSummary } from './usage-ledger.ts';
-import { HubAuth } from './auth.ts';
-import { dispatch, type DispatchMessage } from './dispatch.ts';
-import type { HubEvents, SessionInfo } from './events.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './listener.ts';
 import { OpenSessions } from './open-sessions.ts';
 import { type HubOptions, resolveHubOptions } from './options.ts';
 import { createRoutes } from './routes.ts';
-import { Session, type SessionHost } from './session.ts';
+import { createSessionHost } from './session-host.ts';
+import { Session } from './session.ts';
 import type { IssuedToken } from './token-authority.ts';
+import { LedgerSlot, type UsageSummary } from './usage-ledger.ts';
 
 // The hub's public types live beside the code they describe; this module stays the entry point.
 export type { DispatchMessage } from './dispatch.ts';
-export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
-export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
-export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
-export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
 export type { HubFaults } from './faults.ts';
 export type { HubAddress, HubListenOptions } from './listener.ts';
 export { CONNECT_PATH } from './routes.ts';
@@ -48,16 +45,14 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #listener: Listener;
   readonly #delivery: HubDelivery;
   readonly #channels: HubChannels;
-  /** Capability reloads waiting for the device's result, by reload id. */
-  readonly #reloads = new Map<string, (result: { ok: boolean; error?: string }) => void>();
-  readonly #ledgerPath: string | undefined;
-  #ledger: UsageLedger | undefined;
-  #ledgerOpening: Promise<UsageLedger> | undefined;
+  readonly #reloads: CapabilityReloads;
+  readonly #ledger: LedgerSlot;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
     super();
     const resolved = resolveHubOptions(options);
+    this.#reloads = new CapabilityReloads(resolved.clock);
     // No bindings of our own: the caller names the component (`logger.child({ component: 'hub' })`),
     // and a key bound by both would be written twice on every line.
     this.#log = resolved.logger;
@@ -76,61 +71,33 @@ export class Hub extends EventEmitter<HubEvents> {
     this.faults = faults;
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
-    this.#ledgerPath = resolved.usageLedgerPath;
+    this.#ledger = new LedgerSlot(resolved.usageLedgerPath);
     const delivery = new HubDelivery({
       sessions,
       codec,
       clock: resolved.clock,
       logger: this.#log,
       options: resolved.delivery,
-      ledger: () => this.#ledger,
+      ledger: () => this.#ledger.current,
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
-    const channels = new HubChannels({
-      channels: resolved.channels,
-      clock: resolved.clock,
-      logger: this.#log,
-      onMessage: (info, message) => this.#emitSafely('channel_message', info, message),
-    });
+    const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
+    const channels = new HubChannels({ channels: resolved.channels, clock: resolved.clock, logger: this.#log, onMessage: emitChannelMessage });
     this.#channels = channels;
-    const host: SessionHost = {
+    const host = createSessionHost({
       options: resolved,
       codec,
       logger: this.#log,
       isSilenced,
-      checkCredential: auth.checkCredential,
-      verifyToken: (token, who) => auth.verifyToken(token, who),
-      isRevoked: (who, jti) => auth.isRevoked(who.tenant_id, who.device_id, jti),
-      register: (session, info) => sessions.register(session, info),
-      forget: (session) => {
-        sessions.forget(session);
-        channels.drop(session);
-      },
+      auth,
+      sessions,
+      delivery,
+      channels,
+      reloads: this.#reloads,
       emit: (event, ...args) => this.#emitSafely(event, ...args),
-      resume: (who, connect) => delivery.resume(who, connect),
-      opened: (session, info) => delivery.opened(session, info),
-      receive: (session, info, message) => {
-        if (message.type === 'channel_join' || message.type === 'channel_leave' || message.type === 'channel_message') {
-          return channels.receive(session, info, message);
-        }
-        if (message.type === 'capability_reload_result') {
-          this.#reloads.get(message.reload_id)?.({ ok: message.ok, ...(message.error !== undefined && { error: message.error }) });
-          this.#reloads.delete(message.reload_id);
-          return;
-        }
-        delivery.receive(session, info, message);
-      },
-    };
-    const executionRoutes = createExecutionRoutes({
-      adminToken: resolved.adminToken,
-      logger: this.#log,
-      execute: (deviceId, request, tenantId) => this.execute(deviceId, request, tenantId === undefined ? {} : { tenantId }),
-      execution: (requestId) => this.execution(requestId),
-      cancel: (requestId, reason) => delivery.cancel(requestId, reason),
-      usage: (tenantId) => this.usage(tenantId),
-      message: (deviceId, event, tenantId) => delivery.message(deviceId, event, tenantId),
     });
+    const executionRoutes = createExecutionRoutes({ adminToken: resolved.adminToken, logger: this.#log, delivery, usage: (tenantId) => this.usage(tenantId) });
     const routes = createRoutes({
       maxFrameBytes: resolved.maxFrameBytes,
       claim: (req, res) => auth.handle(req, res) || executionRoutes(req, res),
@@ -162,8 +129,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
     // The ledger is read back before the first device can report to it.
-    this.#ledgerOpening ??= UsageLedger.open(this.#ledgerPath);
-    this.#ledger = await this.#ledgerOpening;
+    await this.#ledger.open();
     return this.#listener.listen(port, host);
   }
 
@@ -244,16 +210,10 @@ export class Hub extends EventEmitter<HubEvents> {
    * @example
    * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
    */
-  reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<{ ok: boolean; error?: string }> {
-    const reloadId = `rld_${randomUUID()}`;
-    const result = new Promise<{ ok: boolean; error?: string }>((resolve) => this.#reloads.set(reloadId, resolve));
-    try {
-      this.dispatch(deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId === undefined ? {} : { tenantId });
-    } catch (error) {
-      this.#reloads.delete(reloadId);
-      throw error;
-    }
-    return result;
+  reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<ReloadResult> {
+    return this.#reloads.request((reloadId) =>
+      this.dispatch(deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId === undefined ? {} : { tenantId }),
+    );
   }
 
   /**
@@ -289,8 +249,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.usage('acme').totals; // { reports: 3, duration_ms: 5120, input_tokens: 1260, output_tokens: 342, cost_estimate: 0.0041 }
    */
   usage(tenantId: string): UsageSummary {
-    if (!this.#ledger) throw new HubError('invalid_state', 'the usage ledger opens with listen()');
-    return this.#ledger.summary(tenantId);
+    const ledger = this.#ledger.current;
+    if (!ledger) throw new HubError('invalid_state', 'the usage ledger opens with listen()');
+    return ledger.summary(tenantId);
   }
 
   /**
@@ -449,9 +410,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   close(): Promise<void> {
     this.#delivery.close();
-    this.#closing ??= this.#listener.close().then(async () => {
-      await this.#ledger?.close();
-    });
+    this.#closing ??= this.#listener.close().then(() => this.#ledger.close());
     return this.#closing;
   }
 

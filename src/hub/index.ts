@@ -1,20 +1,9 @@
-export {
-  CONNECT_PATH,
-  createHub,
-  type DispatchMessage,
-  type ExecutionEventRecord,
-  type ExecutionHandle,
-  type ExecutionRequestInput,
-  type ExecutionResult,
-  type ExecutionSnapshot,
-  type ExecutionStatus,
-  Hub,
-  type HubAddress,
-  type HubFaults,
-  type HubListenOptions,
-  type UsageEntry,
-  type UsageSummary,
-} from './hub.ts';
+export { CONNECT_PATH, createHub, type DispatchMessage, Hub, type HubAddress, type HubFaults, type HubListenOptions } from './hub.ts';
+export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
+export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
+export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
+export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
+export type { ReloadResult } from './capability-reloads.ts';
 export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
 export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
 export type {

@@ -91,3 +91,24 @@ export class UsageLedger {
     tenant.set(entry.report_id, entry);
   }
 }
+
+/**
+ * The hub's ledger, opened once by the first `listen()` (reading its file back) and closed with
+ * the hub. `current` is undefined until then.
+ */
+export class LedgerSlot {
+  current: UsageLedger | undefined;
+  #opening: Promise<UsageLedger> | undefined;
+
+  constructor(readonly path: string | undefined) {}
+
+  async open(): Promise<UsageLedger> {
+    this.#opening ??= UsageLedger.open(this.path);
+    this.current = await this.#opening;
+    return this.current;
+  }
+
+  close(): Promise<void> {
+    return this.current?.close() ?? Promise.resolve();
+  }
+}
