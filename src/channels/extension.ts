@@ -69,6 +69,8 @@ export function registerExtension(connector: Connector, clock: RuntimeClock, opt
     if (notice.kind === 'joined' && notice.channel === 'extension' && !stopped) channel.send('register', snapshot());
   });
   beat();
+  // A host that stops the connector without `stop()` must not be kept alive by the heartbeat timer.
+  const onStopped = connector.events$.subscribe({ complete: () => clock.clearTimeout(timer) });
   for (const event of ['start_task', 'stop_task', 'resume_task'] as const) {
     channel.on(event, ExtensionCommand, (command) => {
       // Every instance of the tenant hears the channel: act only on what is addressed to this one.
@@ -83,6 +85,7 @@ export function registerExtension(connector: Connector, clock: RuntimeClock, opt
       stopped = true;
       clock.clearTimeout(timer);
       offJoined();
+      onStopped.unsubscribe();
       channel.send('unregister', { instance_id: options.instanceId });
       channel.leave();
     },

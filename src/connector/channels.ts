@@ -32,7 +32,7 @@ export interface ChannelHandle {
   on<S extends z.ZodType>(event: string, schema: S, handler: (payload: z.output<S>, meta: { offset: number }) => void): () => void;
   /** Sends now if joined, else buffers it (bounded, with a TTL). Returns the send's id, as `expired` notices name it. */
   send(event: string, payload?: Record<string, unknown>): string;
-  /** Leaves the channel; it is not rejoined. */
+  /** Leaves the channel (it is not rejoined) and removes the handlers attached through this handle. */
   leave(): void;
 }
 
@@ -45,7 +45,8 @@ export class DeviceChannels {
   readonly #notify: (notice: ChannelNotice) => void;
   /** Handlers by channel, then event; kept across leave and rejoin, never attached twice. */
   readonly #handlers = new Map<string, Map<string, Set<Handler>>>();
-  readonly #wanted = new Set<string>();
+  /** Channels the host wants joined, with the workspace each was joined in. */
+  readonly #wanted = new Map<string, { workspaceId?: string }>();
 
   constructor(actor: Actor<typeof supervisorMachine>, logger: Logger, notify: (notice: ChannelNotice) => void) {
     this.#actor = actor;
@@ -56,8 +57,9 @@ export class DeviceChannels {
     actor.on('channel.expired', ({ channel, sends }) => notify({ kind: 'expired', channel, sends }));
     actor.on('channel.refused', ({ channel, reason, message }) => notify({ kind: 'refused', channel, reason, message }));
     actor.on('channel.left', ({ channel }) => {
-      this.#wanted.delete(channel);
       notify({ kind: 'left', channel });
+      // Joined again while it was leaving: the old actor is gone now, so a new one joins.
+      if (this.#wanted.has(channel)) this.#actor.send({ type: 'channel.join', channel, ...this.#workspaceOf(channel) });
     });
     actor.on('channel.failed', ({ channel, error }) => {
       this.#wanted.delete(channel);
@@ -67,14 +69,17 @@ export class DeviceChannels {
 
   /** Channels the host wants joined (for `connect.runtime`). */
   wanted(): string[] {
-    return [...this.#wanted].sort();
+    return [...this.#wanted.keys()].sort();
   }
 
   join(name: string, options: { workspaceId?: string } = {}): ChannelHandle {
-    this.#wanted.add(name);
-    this.#actor.send({ type: 'channel.join', channel: name, ...(options.workspaceId !== undefined && { workspaceId: options.workspaceId }) });
+    this.#wanted.set(name, options.workspaceId === undefined ? {} : { workspaceId: options.workspaceId });
+    this.#actor.send({ type: 'channel.join', channel: name, ...this.#workspaceOf(name) });
     const actor = this.#actor;
     const handlers = this.#handlers;
+    const wanted = this.#wanted;
+    // What this handle attached: `leave()` takes it off, so a later join starts clean.
+    const removers: Array<() => void> = [];
     return {
       name,
       get state() {
@@ -94,7 +99,9 @@ export class DeviceChannels {
         }
         const entry: Handler = { schema, handler: handler as Handler['handler'] };
         set.add(entry);
-        return () => void set.delete(entry);
+        const remove = () => void set.delete(entry);
+        removers.push(remove);
+        return remove;
       },
       send(event, payload = {}) {
         const id = randomUUID();
@@ -102,9 +109,15 @@ export class DeviceChannels {
         return id;
       },
       leave() {
+        for (const remove of removers.splice(0)) remove();
+        wanted.delete(name);
         actor.send({ type: 'channel.leave', channel: name });
       },
     };
+  }
+
+  #workspaceOf(channel: string): { workspaceId?: string } {
+    return this.#wanted.get(channel) ?? {};
   }
 
   #deliver({ channel, event, payload, offset }: Extract<ChannelOutput, { type: 'channel.deliver' }>): void {

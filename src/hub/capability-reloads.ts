@@ -14,7 +14,8 @@ export interface ReloadResult {
  * waits for ever.
  */
 export class CapabilityReloads {
-  readonly #waiting = new Map<string, (result: ReloadResult) => void>();
+  /** By reload id, with the device it was sent to: only that device may answer. */
+  readonly #waiting = new Map<string, { from: string; settle: (result: ReloadResult) => void }>();
 
   constructor(
     readonly clock: HubClock,
@@ -22,31 +23,34 @@ export class CapabilityReloads {
   ) {}
 
   /** Sends a reload through `send` (which may throw: nothing then waits) and resolves with the answer. */
-  request(send: (reloadId: string) => void): Promise<ReloadResult> {
+  request(send: (reloadId: string) => { tenant_id: string; device_id: string }): Promise<ReloadResult> {
     const reloadId = `rld_${randomUUID()}`;
+    let settle: (result: ReloadResult) => void = () => {};
     const result = new Promise<ReloadResult>((resolve) => {
       const timer = this.clock.setTimeout(() => this.#settle(reloadId, { ok: false, error: `no answer from the device within ${this.timeoutMs / 1000} s` }), this.timeoutMs);
-      this.#waiting.set(reloadId, (answer) => {
+      settle = (answer) => {
         this.clock.clearTimeout(timer);
         resolve(answer);
-      });
+      };
     });
     try {
-      send(reloadId);
+      const to = send(reloadId);
+      this.#waiting.set(reloadId, { from: `${to.tenant_id}\u0000${to.device_id}`, settle });
     } catch (error) {
-      this.#settle(reloadId, { ok: false });
+      settle({ ok: false });
       throw error;
     }
     return result;
   }
 
-  /** The device's answer. */
-  settle(message: MessageOf<'capability_reload_result'>): void {
+  /** A device's answer; one from another device than the reload went to is ignored. */
+  settle(message: MessageOf<'capability_reload_result'>, from: { tenant_id: string; device_id: string }): void {
+    if (this.#waiting.get(message.reload_id)?.from !== `${from.tenant_id}\u0000${from.device_id}`) return;
     this.#settle(message.reload_id, { ok: message.ok, ...(message.error !== undefined && { error: message.error }) });
   }
 
   #settle(reloadId: string, result: ReloadResult): void {
-    this.#waiting.get(reloadId)?.(result);
+    this.#waiting.get(reloadId)?.settle(result);
     this.#waiting.delete(reloadId);
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
-import type { MessageOf } from '../protocol/index.ts';
+import type { Codec, MessageOf } from '../protocol/index.ts';
 import { HubError } from './errors.ts';
 import type { SessionInfo } from './events.ts';
 import type { HubClock } from './options.ts';
@@ -46,6 +46,8 @@ interface Channel {
 
 export interface HubChannelsOptions {
   channels: ChannelOptions;
+  /** The hub's codec: published messages are checked with it before they are kept. */
+  codec: Codec;
   clock: HubClock;
   logger: Logger;
   /** Every message a device sends on a channel it joined: the relay to the cloud side. */
@@ -66,6 +68,9 @@ export class HubChannels {
   readonly #channels = new Map<string, Channel>();
   readonly #tasks = new Map<string, { tenant_id: string; workspace_id?: string }>();
   readonly #instances = new Map<string, Map<string, ExtensionInstance>>();
+  /** Channel keys each session joined, so a closing session leaves them without a scan of all channels. */
+  readonly #joined = new Map<Session, Set<string>>();
+  readonly #codec: Codec;
   readonly #options: ChannelOptions;
   readonly #clock: HubClock;
   readonly #log: Logger;
@@ -76,6 +81,7 @@ export class HubChannels {
     this.#clock = options.clock;
     this.#log = options.logger;
     this.#onMessage = options.onMessage;
+    this.#codec = options.codec;
   }
 
   /** Opens a task channel in a tenant (and workspace). Idempotent for the same tenant. */
@@ -85,8 +91,16 @@ export class HubChannels {
     this.#tasks.set(taskId, { tenant_id: tenantId, ...(workspaceId !== undefined && { workspace_id: workspaceId }) });
   }
 
-  /** Sends a message to every device that joined the channel, and keeps it for rejoins. Returns its offset. */
+  /**
+   * Sends a message to every device that joined the channel, and keeps it for rejoins. Returns
+   * its offset.
+   *
+   * @throws {HubError} `invalid_message` when it would not encode (a bad channel name, too large):
+   *   checked before it takes an offset, so a bad message never reaches the replay window.
+   */
   publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown>): number {
+    const encoded = this.#codec.encode({ type: 'channel_message', channel, event, payload, offset: Number.MAX_SAFE_INTEGER });
+    if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     const state = this.#channel(tenantId, channel);
     const now = this.#clock.now();
     const offset = ++state.offset;
@@ -101,6 +115,7 @@ export class HubChannels {
     if (message.type === 'channel_join') return this.#join(session, info, message);
     if (message.type === 'channel_leave') {
       this.#channels.get(keyOf(info.tenant_id, message.channel))?.members.delete(session);
+      this.#joined.get(session)?.delete(keyOf(info.tenant_id, message.channel));
       session.send({ type: 'channel_left', channel: message.channel });
       return;
     }
@@ -115,7 +130,20 @@ export class HubChannels {
 
   /** A session closed: it is a member of nothing any more. */
   drop(session: Session): void {
-    for (const state of this.#channels.values()) state.members.delete(session);
+    for (const key of this.#joined.get(session) ?? []) this.#channels.get(key)?.members.delete(session);
+    this.#joined.delete(session);
+  }
+
+  /** Closes a task channel: devices can no longer join it, and its replay window goes. */
+  closeTask(tenantId: string, taskId: string): void {
+    if (this.#tasks.get(taskId)?.tenant_id !== tenantId) return;
+    this.#tasks.delete(taskId);
+    const key = keyOf(tenantId, `task:${taskId}`);
+    for (const session of this.#channels.get(key)?.members ?? []) {
+      this.#joined.get(session)?.delete(key);
+      session.send({ type: 'channel_left', channel: `task:${taskId}` });
+    }
+    this.#channels.delete(key);
   }
 
   /** The extension instances of a tenant heard from within the instance TTL. */
@@ -143,6 +171,9 @@ export class HubChannels {
     const state = this.#channel(info.tenant_id, channel);
     this.#trim(state, this.#clock.now());
     state.members.add(session);
+    const joined = this.#joined.get(session) ?? new Set<string>();
+    joined.add(keyOf(info.tenant_id, channel));
+    this.#joined.set(session, joined);
     const recover = message.recover;
     const oldest = state.log[0]?.offset ?? state.offset + 1;
     // Recoverable when the epoch is the same and nothing after the device's offset was trimmed.
@@ -150,7 +181,8 @@ export class HubChannels {
     session.send({ type: 'channel_joined', channel, epoch: state.epoch, offset: state.offset, recovery });
     if (recovery !== 'recovered') return;
     for (const entry of state.log) {
-      if (entry.offset > recover!.offset) session.send({ type: 'channel_message', channel, event: entry.event, payload: entry.payload, offset: entry.offset });
+      if (entry.offset <= recover!.offset) continue;
+      session.send({ type: 'channel_message', channel, event: entry.event, payload: entry.payload, offset: entry.offset });
     }
   }
 
@@ -185,6 +217,11 @@ export class HubChannels {
     }
     const now = this.#clock.now();
     const previous = byId.get(parsed.data.instance_id);
+    // An instance belongs to the device that registered it until it unregisters or goes quiet.
+    if (previous && previous.device_id !== info.device_id && previous.last_seen > now - this.#options.instanceTtlMs) {
+      this.#log.warn({ device_id: info.device_id, instance_id: parsed.data.instance_id, owner: previous.device_id }, 'extension instance belongs to another device');
+      return;
+    }
     byId.set(parsed.data.instance_id, { ...parsed.data, device_id: info.device_id, registered_at: previous?.registered_at ?? now, last_seen: now });
   }
 

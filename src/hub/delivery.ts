@@ -78,8 +78,8 @@ export class HubDelivery {
   readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
   /** Sessions on which a message could not be stored: nothing more is acknowledged on them. */
   readonly #failed = new WeakSet<Session>();
-  /** Messaging events waiting for their reply, by request id. */
-  readonly #replies = new Map<string, (result: MessagingResult) => void>();
+  /** Messaging events waiting for their reply, by (tenant, device, request id): only that device may answer. */
+  readonly #replies = new Map<string, { resolve: (result: MessagingResult) => void; resent: boolean }>();
 
   constructor(host: DeliveryHost) {
     this.#host = host;
@@ -110,7 +110,13 @@ export class HubDelivery {
   /** After `connect_ack`: resend what was not acknowledged, then what waits. */
   opened(session: Session, who: Who): void {
     const queue = this.#queue(who);
-    for (const entry of queue.unacked()) this.#send(session, entry.message);
+    for (const entry of queue.unacked()) {
+      if (entry.message.type === 'messaging_event') {
+        const waiting = this.#replies.get(`${keyOf(who)}\u0000${entry.message.request_id}`);
+        if (waiting) waiting.resent = true;
+      }
+      this.#send(session, entry.message);
+    }
     this.#drain(session, queue);
   }
 
@@ -151,10 +157,11 @@ export class HubDelivery {
     const event = { ...input, type: 'messaging_event', request_id: input.request_id ?? `msg_${randomUUID()}` } as Outbound<'messaging_event'>;
     const encoded = this.#host.codec.encode(event);
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
-    if (this.#replies.has(event.request_id)) throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
+    const replyKey = `${keyOf(who)}\u0000${event.request_id}`;
+    if (this.#replies.has(replyKey)) throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
     const queue = this.#queue(who);
     if (queue.size >= this.#host.options.maxQueuedPerDevice) throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
-    const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(event.request_id, resolve));
+    const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(replyKey, { resolve, resent: false }));
     this.#enqueue(who, queue, event);
     return { requestId: event.request_id, reply };
   }
@@ -264,8 +271,12 @@ export class HubDelivery {
       }
       await ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now);
     } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
-      this.#replies.get(message.request_id)?.(message.result);
-      this.#replies.delete(message.request_id);
+      const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
+      const waiting = this.#replies.get(replyKey);
+      // After a resend on a new session, `duplicate` answers the copy: the real answer follows.
+      if (!waiting || (waiting.resent && message.result.status === 'duplicate')) return this.#host.emitMessage(info, message);
+      waiting.resolve(message.result);
+      this.#replies.delete(replyKey);
     }
     this.#host.emitMessage(info, message);
   }
@@ -330,8 +341,9 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     for (const entry of queue.expire(now - this.#host.options.resumeWindowMs)) {
       if (entry.message.type === 'messaging_event') {
-        this.#replies.get(entry.message.request_id)?.({ status: 'undelivered', reason: 'resume_window_passed' });
-        this.#replies.delete(entry.message.request_id);
+        const replyKey = `${keyOf(who)}\u0000${entry.message.request_id}`;
+        this.#replies.get(replyKey)?.resolve({ status: 'undelivered', reason: 'resume_window_passed' });
+        this.#replies.delete(replyKey);
       }
       if (entry.message.type !== 'execution_request') continue;
       this.#host.logger.warn({ ...who, request_id: entry.message.request_id }, 'request expired before delivery');

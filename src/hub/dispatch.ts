@@ -8,21 +8,21 @@ export type DispatchMessage = Outbound<'execution_request' | 'messaging_event' |
 const dispatchable: ReadonlySet<MessageType> = new Set(['execution_request', 'messaging_event', 'capability_reload', 'error']);
 
 /**
- * Sends a message to a device's session and returns the message id; `hub.dispatch` documents
+ * Sends a message to a device's session and returns the message id and where it went; `hub.dispatch` documents
  * the rules. The message type is checked before the device is looked up.
  *
  * @throws {HubError} `not_connected`, `ambiguous_device` or `invalid_message`.
  * @example
  * dispatch(sessions, 'laptop-1', { type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo' }, 'acme');
  */
-export function dispatch(sessions: OpenSessions, deviceId: string, message: DispatchMessage, tenantId: string | undefined): string {
+export function dispatch(sessions: OpenSessions, deviceId: string, message: DispatchMessage, tenantId: string | undefined): { id: string; to: { device_id: string; tenant_id: string } } {
   if (!dispatchable.has(message.type)) {
     const why = direction[message.type] === 'to_hub' ? 'is sent by devices' : 'is sent by the hub itself';
     throw new HubError('invalid_message', `cannot dispatch '${message.type}': it ${why}`);
   }
   const session = findSession(sessions, deviceId, tenantId);
   try {
-    return session.send(message);
+    return { id: session.send(message), to: { device_id: deviceId, tenant_id: session.info!.tenant_id } };
   } catch (error) {
     if (error instanceof FrameError) throw new HubError('invalid_message', error.message, { cause: error });
     throw error;

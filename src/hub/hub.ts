@@ -83,7 +83,7 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     this.#delivery = delivery;
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
-    const channels = new HubChannels({ channels: resolved.channels, clock: resolved.clock, logger: this.#log, onMessage: emitChannelMessage });
+    const channels = new HubChannels({ channels: resolved.channels, codec, clock: resolved.clock, logger: this.#log, onMessage: emitChannelMessage });
     this.#channels = channels;
     const host = createSessionHost({
       options: resolved,
@@ -198,6 +198,11 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.#channels.instances(tenantId);
   }
 
+  /** Closes a task channel: members get `channel_left`, joins are refused, its replay window goes. */
+  closeTask(tenantId: string, taskId: string): void {
+    this.#channels.closeTask(tenantId, taskId);
+  }
+
   /** Device ids joined to a channel of a tenant. */
   channelMembers(tenantId: string, channel: string): string[] {
     return this.#channels.members(tenantId, channel);
@@ -211,9 +216,7 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
    */
   reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<ReloadResult> {
-    return this.#reloads.request((reloadId) =>
-      this.dispatch(deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId === undefined ? {} : { tenantId }),
-    );
+    return this.#reloads.request((reloadId) => dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to);
   }
 
   /**
@@ -255,9 +258,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
-   * What the hub knows of a device's room: whether it said it is saturated, the requests it may
-   * hold, and how many wait at the hub or are out.
-   *
+   * A device's room as the hub knows it: saturated or not, its credit, what waits and what is out.
    * @example
    * hub.capacityOf({ device_id: 'laptop-1', tenant_id: 'acme' }); // { saturated: false, credit: 68, waiting: 0, outstanding: 2 }
    */
@@ -287,7 +288,7 @@ export class Hub extends EventEmitter<HubEvents> {
    * }, { tenantId: 'acme' });
    */
   dispatch(deviceId: string, message: DispatchMessage, options: { tenantId?: string } = {}): string {
-    return dispatch(this.#sessions, deviceId, message, options.tenantId);
+    return dispatch(this.#sessions, deviceId, message, options.tenantId).id;
   }
 
   /**

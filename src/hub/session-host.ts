@@ -50,7 +50,7 @@ export function createSessionHost(parts: SessionHostParts): SessionHost {
       if (message.type === 'channel_join' || message.type === 'channel_leave' || message.type === 'channel_message') {
         return channels.receive(session, info, message);
       }
-      if (message.type === 'capability_reload_result') return reloads.settle(message);
+      if (message.type === 'capability_reload_result') return reloads.settle(message, info);
       delivery.receive(session, info, message);
     },
   };

@@ -239,6 +239,8 @@ export const channelMachine = setup({
               { guard: 'isRefused', target: 'errored', actions: 'recordRefusal' },
             ],
             'link.down': { target: 'waiting', actions: 'linkDown' },
+            // A new session without word of the old one ending: the join went with the old one.
+            'link.up': { target: 'joining', reenter: true, actions: 'linkUp' },
             // The hub handles the join, then the leave, in order.
             leave: 'leaving',
           },
@@ -248,6 +250,8 @@ export const channelMachine = setup({
           on: {
             frame: { guard: 'isMessage', actions: 'deliver' },
             'link.down': { target: 'waiting', actions: 'linkDown' },
+            // A new session without word of the old one ending: the membership went with the old one.
+            'link.up': { target: 'joining', actions: 'linkUp' },
             leave: 'leaving',
           },
         },

@@ -124,8 +124,16 @@ const lifecycle = {
   heartbeat: { spawn: 'spawnHeartbeat', stop: 'stopHeartbeat', resume: 'resumeHeartbeat' },
 } as const satisfies Record<ChildName, Record<string, string>>;
 
-/** Stops a dead child and whatever it left running. */
-const stopDead = (child: ChildName) => [{ type: 'reap', params: { child } }, lifecycle[child].stop] as const;
+/**
+ * Stops a dead child and whatever it left running. A dead connection took its session with it,
+ * though it never said `connection.down`: everyone who relies on the session is told here.
+ */
+const stopDead = (child: ChildName) =>
+  [
+    { type: 'reap', params: { child } },
+    lifecycle[child].stop,
+    ...(child === 'connection' ? (['sessionLost'] as const) : []),
+  ] as const;
 
 
 /** A child's error: restart it within the budget, else go `degraded` with it stopped. */
@@ -228,12 +236,12 @@ export const supervisorMachine = setup({
         },
       });
     }),
-    toChannel: ({ event, self }) => {
+    toChannel: enqueueActions(({ event, enqueue, self }) => {
       const e = event as Extract<HostEvent, { type: 'channel.leave' | 'channel.send' }>;
       const child = self.getSnapshot().children[channelId(e.channel)] as AnyActorRef | undefined;
       if (child?.getSnapshot().status !== 'active') return;
-      child.send(e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload } satisfies ChannelEvent));
-    },
+      enqueue.sendTo(child, e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload } satisfies ChannelEvent));
+    }),
     /** A send on a channel nobody asked to join: told to the sender at once. */
     refuseUnknownChannelSend: enqueueActions(({ event, enqueue, self }) => {
       const e = event as Extract<HostEvent, { type: 'channel.send' }>;
@@ -241,19 +249,19 @@ export const supervisorMachine = setup({
       enqueue.emit({ type: 'channel.expired', channel: e.channel, sends: [{ id: e.id, event: e.event }] });
     }),
     /** The link's state goes to every channel. */
-    linkToChannels: ({ event, self }) => {
+    linkToChannels: enqueueActions(({ event, enqueue, self }) => {
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
         if (!id.startsWith('channel.') || child?.getSnapshot().status !== 'active') continue;
-        (child as AnyActorRef).send({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' } satisfies ChannelEvent);
+        enqueue.sendTo(child as AnyActorRef, { type: event.type === 'connection.up' ? 'link.up' : 'link.down' } satisfies ChannelEvent);
       }
-    },
+    }),
     /** A channel frame from the hub goes to its channel's actor. */
-    routeChannelFrame: ({ event, self }) => {
+    routeChannelFrame: enqueueActions(({ event, enqueue, self }) => {
       const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
       if (!message.type.startsWith('channel_')) return;
       const child = self.getSnapshot().children[channelId((message as { channel: string }).channel)] as AnyActorRef | undefined;
-      if (child?.getSnapshot().status === 'active') child.send({ type: 'frame', message } as ChannelEvent);
-    },
+      if (child?.getSnapshot().status === 'active') enqueue.sendTo(child, { type: 'frame', message } as ChannelEvent);
+    }),
     channelOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<ChannelOutput, { type: 'channel.out' }>).message })),
     emitChannelEvent: emit(({ event }) => event as Exclude<ChannelOutput, { type: 'channel.out' }>),
     stopLeftChannel: enqueueActions(({ event, enqueue }) => {
@@ -270,6 +278,20 @@ export const supervisorMachine = setup({
     forwardToConnection: sendToChild('connection', ({ event }) => event),
     rememberSession: assign(({ event }) => (event.type === 'connection.up' ? { session: event.session } : {})),
     forgetSession: assign({ session: undefined }),
+    /** What `connection.down` does, for a connection child that died without saying it. */
+    sessionLost: enqueueActions(({ context, enqueue, self, system }) => {
+      if (context.session === undefined) return;
+      enqueue.assign({ session: undefined });
+      enqueue.emit({ type: 'session.down' });
+      const alive = (ref: AnyActorRef | undefined): ref is AnyActorRef => ref?.getSnapshot().status === 'active';
+      const auth = system.get('auth') as AnyActorRef | undefined;
+      if (alive(auth)) enqueue.sendTo(auth, { type: 'session.down' });
+      const heartbeat = system.get('heartbeat') as AnyActorRef | undefined;
+      if (alive(heartbeat)) enqueue.sendTo(heartbeat, { type: 'link.down' });
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        if (id.startsWith('channel.') && alive(child as AnyActorRef)) enqueue.sendTo(child as AnyActorRef, { type: 'link.down' } satisfies ChannelEvent);
+      }
+    }),
     emitSessionUp: emit(({ event }) => ({ type: 'session.up' as const, session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session })),
     emitSessionDown: emit({ type: 'session.down' as const }),
     reportActivity: sendToChild('heartbeat', ({ event }) => {

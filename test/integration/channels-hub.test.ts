@@ -172,6 +172,31 @@ describe('channels between a connector and the real hub', () => {
     await until(() => notices(events, 'refused').some((n) => n.type === 'channel' && n.channel === 'task:nope' && n.kind === 'refused' && n.reason === 'unknown_channel'));
   });
 
+  it('runs each handler once after a task was left and joined again, and after an extension registered again', async () => {
+    const { hub, url } = await startHub();
+    hub.openTask('acme', 't1');
+    const { connector, clock } = startConnector(url);
+    const got: string[] = [];
+    const first = joinTask(connector, 't1', { onMessage: ({ text }) => got.push(`first:${text}`) });
+    const started: string[] = [];
+    const options = { instanceId: 'vscode-1', app: { name: 'vscode', version: '1' }, platform: 'linux', onCommand: { start_task: ({ task_id }: { task_id: string }) => void started.push(task_id) } };
+    const extension = registerExtension(connector, clock, options);
+    connector.start();
+    await until(() => first.channel.state === 'joined' && hub.instances('acme').length === 1);
+    first.leave();
+    extension.stop();
+    await until(() => first.channel.state === 'left' && extension.channel.state === 'left' && hub.instances('acme').length === 0);
+    const second = joinTask(connector, 't1', { onMessage: ({ text }) => got.push(`second:${text}`) });
+    const again = registerExtension(connector, clock, options);
+    await until(() => second.channel.state === 'joined' && again.channel.state === 'joined' && hub.instances('acme').length === 1);
+    hub.publish('acme', 'task:t1', 'message', { text: 'hi' });
+    hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk-1' });
+    await until(() => got.length >= 1 && started.length >= 1);
+    await settle();
+    expect(got).toEqual(['second:hi']);
+    expect(started).toEqual(['tsk-1']);
+  });
+
   it('buffers sends made before the channel is joined and sends them in order once it is', async () => {
     const { hub, url } = await startHub();
     hub.openTask('acme', 'tsk-1');
