@@ -1,52 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { registerExtension } from '../../src/channels/extension.ts';
 import { joinTask } from '../../src/channels/task.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
-import { type Connector, createConnector, type ConnectorEvent } from '../../src/connector/connector.ts';
-import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
+import type { ConnectorEvent } from '../../src/connector/connector.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';
+import { connected, startConnector as startLoopbackConnector, startHub, until } from '../support/loopback.ts';
 
-const TOKEN = 'channels-token';
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function startHub(options: Partial<HubOptions> = {}): Promise<{ hub: Hub; url: string }> {
-  const hub = createHub({ staticToken: TOKEN, ...options });
-  const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
-  cleanups.push(() => hub.close());
-  return { hub, url };
-}
-
-function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}) {
-  const clock = new SimulatedClock();
-  clock.set(Date.now());
-  const connector = createConnector({ url, token: TOKEN, deviceId: 'dev-1', tenantId: 'acme', seed: 5, ...config }, { clock });
-  const events: ConnectorEvent[] = [];
-  connector.events$.subscribe((event) => events.push(event));
-  cleanups.push(async () => {
-    const stopped = connector.stop();
-    clock.increment(5_000);
-    await stopped;
-  });
-  return { connector, clock, events };
-}
-
-const connected = (c: Connector) => c.waitFor((s) => s.connection.state === 'connected');
+/** Loopback connectors of these tests belong to tenant `acme`. */
+const startConnector = (url: string, config: Partial<ConnectorConfigInput> = {}) => startLoopbackConnector(url, { tenantId: 'acme', seed: 5, ...config });
 const notices = (events: ConnectorEvent[], kind: string) => events.filter((e) => e.type === 'channel' && e.kind === kind);
-
-/** Waits for a condition that real I/O will make true; yields to the event loop, never sleeps. */
-async function until(check: () => boolean, onTurn?: () => void): Promise<void> {
-  for (let i = 0; i < 20_000; i++) {
-    if (check()) return;
-    onTurn?.();
-    await settle(1);
-  }
-  throw new Error('condition not met');
-}
 
 describe('channels between a connector and the real hub', () => {
   it('relays task commands to validated handlers and task events back; invalid payloads reach no handler', async () => {

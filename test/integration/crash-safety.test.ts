@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHub } from '../../src/hub/index.ts';
 import { settle } from '../support/execution-fixture.ts';
+import { onLines } from '../support/loopback.ts';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -35,20 +36,14 @@ describe('crash safety of a connector with a busy outbox', () => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/connector-child.ts', url, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       let seen = 0;
-      let buffer = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        for (const line of lines) {
-          const [kind, value] = line.split(' ');
-          if (kind === 'run') runs.set(value!, (runs.get(value!) ?? 0) + 1);
-          if (kind !== 'durable') continue;
-          durable.add(value!);
-          if (++seen === killAfter) {
-            child.kill('SIGKILL');
-            kills += 1;
-          }
+      onLines(child.stdout, (line) => {
+        const [kind, value] = line.split(' ');
+        if (kind === 'run') runs.set(value!, (runs.get(value!) ?? 0) + 1);
+        if (kind !== 'durable') return;
+        durable.add(value!);
+        if (++seen === killAfter) {
+          child.kill('SIGKILL');
+          kills += 1;
         }
       });
       if (killAfter === undefined) {

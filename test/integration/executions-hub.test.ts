@@ -1,39 +1,10 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { z } from 'zod';
-import type { ConnectorConfigInput } from '../../src/connector/config.ts';
-import { type Connector, createConnector, type ConnectorEvent } from '../../src/connector/connector.ts';
-import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';
+import { connected, startConnector, startHub, until } from '../support/loopback.ts';
 
-const TOKEN = 'integration-token';
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function startHub(options: Partial<HubOptions> = {}, port = 0): Promise<{ hub: Hub; url: string; port: number }> {
-  const hub = createHub({ staticToken: TOKEN, ...options });
-  const address = await hub.listen({ port, host: '127.0.0.1' });
-  cleanups.push(() => hub.close());
-  return { hub, ...address };
-}
-
-function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}, clock = new SimulatedClock()) {
-  if (clock.now() === 0) clock.set(Date.now());
-  const connector = createConnector({ url, token: TOKEN, deviceId: 'dev-1', seed: 7, ...config }, { clock });
-  const events: ConnectorEvent[] = [];
-  connector.events$.subscribe((event) => events.push(event));
-  cleanups.push(async () => {
-    const stopped = connector.stop();
-    clock.increment(2_000);
-    await stopped;
-  });
-  return { connector, clock, events };
-}
-
-const connected = (c: Connector) => c.waitFor((s) => s.connection.state === 'connected');
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timed_out'];
 
 describe('executions between a connector and the real hub', () => {
@@ -286,12 +257,3 @@ describe('executions between a connector and the real hub', () => {
     expect(hub.usage('globex').totals.duration_ms).toBeLessThan(99_999);
   });
 });
-
-/** Waits for a condition that real I/O will make true; yields to the event loop, never sleeps. */
-async function until(check: () => boolean | Promise<boolean>, rounds = 20_000): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
-    if (await check()) return;
-    await settle(1);
-  }
-  throw new Error('condition not met');
-}

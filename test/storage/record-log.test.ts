@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryRecordLog, openRecordLog } from '../../src/storage/record-log.ts';
+import { onLines } from '../support/loopback.ts';
 
 let dir: string;
 afterEach(async () => {
@@ -137,21 +138,15 @@ describe('record log', () => {
     for (let round = 0; round < 8; round++) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/record-log-child.ts', path], { stdio: ['ignore', 'pipe', 'inherit'] });
       const killAfter = 20 + Math.floor(Math.random() * 200); // durable records this round
-      let seen = 0;
-      let buffer = '';
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        for (const line of lines) {
-          const [kind, value] = line.split(' ');
-          if (kind === 'durable') {
-            promised.add(Number(value));
-            if (++seen === killAfter) child.kill('SIGKILL');
-          } else if (kind === 'acking') acking = Math.max(acking, Number(value));
-          else if (kind === 'acked') acked = Math.max(acked, Number(value));
-        }
+      let seen = 0;
+      onLines(child.stdout, (line) => {
+        const [kind, value] = line.split(' ');
+        if (kind === 'durable') {
+          promised.add(Number(value));
+          if (++seen === killAfter) child.kill('SIGKILL');
+        } else if (kind === 'acking') acking = Math.max(acking, Number(value));
+        else if (kind === 'acked') acked = Math.max(acked, Number(value));
       });
       await exited;
       const log = await openRecordLog<{ n: number }>(path);
