@@ -22,7 +22,7 @@ export type BackoffPolicy = z.output<typeof BackoffPolicy>;
 export type BackoffPolicyInput = z.input<typeof BackoffPolicy>;
 
 /** Upper bound of the delay before attempt number `attempt` (1-based) after failures. */
-export function backoffCeiling(policy: BackoffPolicy, attempt: number): number {
+export function backoffCeiling(policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'>, attempt: number): number {
   // 2 ** 30 overflows nothing but is pointless past the cap; clamp the exponent.
   return Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt - 1, 30));
 }
@@ -34,7 +34,7 @@ export function backoffCeiling(policy: BackoffPolicy, attempt: number): number {
  *
  * `random` is a value in [0, 1).
  */
-export function retryDelay(policy: BackoffPolicy, attempt: number, random: number): number {
+export function retryDelay(policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'>, attempt: number, random: number): number {
   if (attempt <= 0) return 0;
   return Math.floor(random * backoffCeiling(policy, attempt));
 }

@@ -1,7 +1,7 @@
 import { assign, enqueueActions, sendParent, setup, stateIn } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { BackoffPolicy, retryDelay } from './backoff.ts';
+import { retryDelay } from './backoff.ts';
 import { nextRandom } from './random.ts';
 
 /** Channel policy: join timeout, rejoin backoff, and the buffer of sends made while not joined. */
@@ -160,7 +160,7 @@ export const channelMachine = setup({
     scheduleRetry: assign(({ context }) => {
       const [random, rng] = nextRandom(context.rng);
       const attempt = context.attempt + 1;
-      return { rng, attempt, retryInMs: retryDelay(BackoffPolicy.parse({ baseMs: context.policy.baseMs, capMs: context.policy.capMs }), attempt, random) };
+      return { rng, attempt, retryInMs: retryDelay(context.policy, attempt, random) };
     }),
     /** Inbound: delivered once per offset (a replay may overlap what was already delivered). */
     deliver: enqueueActions(({ context, event, enqueue }) => {
