@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
 import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
+import { getOrCreate } from '../util/get-or-create.ts';
 
 /** What the host is told about a channel (the `channel` connector event). */
 export type ChannelNotice =
@@ -87,16 +88,7 @@ export class DeviceChannels {
         return child ? channelStateName(child.getSnapshot().value) : 'left';
       },
       on(event, schema, handler) {
-        let byEvent = handlers.get(name);
-        if (!byEvent) {
-          byEvent = new Map();
-          handlers.set(name, byEvent);
-        }
-        let set = byEvent.get(event);
-        if (!set) {
-          set = new Set();
-          byEvent.set(event, set);
-        }
+        const set = getOrCreate(getOrCreate(handlers, name, () => new Map<string, Set<Handler>>()), event, () => new Set<Handler>());
         const entry: Handler = { schema, handler: handler as Handler['handler'] };
         set.add(entry);
         const remove = () => void set.delete(entry);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { Codec, MessageOf } from '../protocol/index.ts';
+import { getOrCreate } from '../util/get-or-create.ts';
 import { HubError } from './errors.ts';
 import type { SessionInfo } from './events.ts';
 import type { HubClock } from './options.ts';
@@ -171,9 +172,7 @@ export class HubChannels {
     const state = this.#channel(info.tenant_id, channel);
     this.#trim(state, this.#clock.now());
     state.members.add(session);
-    const joined = this.#joined.get(session) ?? new Set<string>();
-    joined.add(keyOf(info.tenant_id, channel));
-    this.#joined.set(session, joined);
+    getOrCreate(this.#joined, session, () => new Set<string>()).add(keyOf(info.tenant_id, channel));
     const recover = message.recover;
     const oldest = state.log[0]?.offset ?? state.offset + 1;
     // Recoverable when the epoch is the same and nothing after the device's offset was trimmed.
@@ -199,11 +198,7 @@ export class HubChannels {
 
   /** `register` and `heartbeat` keep an instance listed; `unregister` removes it. Invalid ones are ignored. */
   #extension(info: SessionInfo, message: MessageOf<'channel_message'>): void {
-    let byId = this.#instances.get(info.tenant_id);
-    if (!byId) {
-      byId = new Map();
-      this.#instances.set(info.tenant_id, byId);
-    }
+    const byId = getOrCreate(this.#instances, info.tenant_id, () => new Map<string, ExtensionInstance>());
     if (message.event === 'unregister') {
       const id = message.payload.instance_id;
       if (typeof id === 'string' && byId.get(id)?.device_id === info.device_id) byId.delete(id);
@@ -226,13 +221,7 @@ export class HubChannels {
   }
 
   #channel(tenantId: string, channel: string): Channel {
-    const key = keyOf(tenantId, channel);
-    let state = this.#channels.get(key);
-    if (!state) {
-      state = { epoch: `ch_${randomUUID()}`, offset: 0, log: [], members: new Set() };
-      this.#channels.set(key, state);
-    }
-    return state;
+    return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({ epoch: `ch_${randomUUID()}`, offset: 0, log: [], members: new Set() }));
   }
 
   /** Keeps the replay window: at most `replayWindow` messages, none older than `replayMaxAgeMs`. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../protocol/index.ts';
 import type { DistributiveOmit } from '../protocol/messages.ts';
+import { getOrCreate } from '../util/get-or-create.ts';
 import { DeviceQueue, type ReliableDeviceMessage } from './device-queue.ts';
 import { HubError } from './errors.ts';
 import type { DeviceMessage, SessionInfo } from './events.ts';
@@ -369,23 +370,11 @@ export class HubDelivery {
   }
 
   #queue(who: Who): DeviceQueue {
-    const key = keyOf(who);
-    let queue = this.#queues.get(key);
-    if (!queue) {
-      queue = new DeviceQueue(this.#host.options.defaultCredit);
-      this.#queues.set(key, queue);
-    }
-    return queue;
+    return getOrCreate(this.#queues, keyOf(who), () => new DeviceQueue(this.#host.options.defaultCredit));
   }
 
   #recentOf(who: Who): RecentIds {
-    const key = keyOf(who);
-    let recent = this.#recent.get(key);
-    if (!recent) {
-      recent = new RecentIds(this.#host.options.dedupeWindow);
-      this.#recent.set(key, recent);
-    }
-    return recent;
+    return getOrCreate(this.#recent, keyOf(who), () => new RecentIds(this.#host.options.dedupeWindow));
   }
 
   /** The tenant to queue for: the one given, else the only one the device is connected in. */

@@ -1,3 +1,5 @@
+import { getOrCreate } from '../util/get-or-create.ts';
+
 /**
  * Open sessions keyed by (tenant_id, device_id). Indexed by device first, because `dispatch`
  * without a tenant looks a device up across tenants.
@@ -7,11 +9,7 @@ export class SessionRegistry<T> {
 
   /** Registers `value` for (tenant, device) and returns the one it replaces, if any. */
   set(tenantId: string, deviceId: string, value: T): T | undefined {
-    let tenants = this.#byDevice.get(deviceId);
-    if (!tenants) {
-      tenants = new Map();
-      this.#byDevice.set(deviceId, tenants);
-    }
+    const tenants = getOrCreate(this.#byDevice, deviceId, () => new Map<string, T>());
     const previous = tenants.get(tenantId);
     tenants.set(tenantId, value);
     return previous;

@@ -1,5 +1,6 @@
 import type { MessageOf } from '../protocol/index.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
+import { getOrCreate } from '../util/get-or-create.ts';
 
 /** One booked usage report. */
 export interface UsageEntry {
@@ -83,12 +84,7 @@ export class UsageLedger {
   }
 
   #index(entry: UsageEntry): void {
-    let tenant = this.#byTenant.get(entry.tenant_id);
-    if (!tenant) {
-      tenant = new Map();
-      this.#byTenant.set(entry.tenant_id, tenant);
-    }
-    tenant.set(entry.report_id, entry);
+    getOrCreate(this.#byTenant, entry.tenant_id, () => new Map<string, UsageEntry>()).set(entry.report_id, entry);
   }
 }
 
