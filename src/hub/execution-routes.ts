@@ -3,27 +3,18 @@ import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 import { HubError } from './errors.ts';
-import type { ExecutionSnapshot } from './executions.ts';
 import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
 import type { UsageSummary } from './usage-ledger.ts';
+
+/** What the routes ask of reliable delivery. */
+type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;
 
 /** What the execution routes need from the hub. */
 export interface ExecutionRoutesParts {
   adminToken: string | undefined;
   logger: Logger;
-  delivery: Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;
+  delivery: RouteDelivery;
   usage(tenantId: string): UsageSummary;
-}
-
-/** The calls the routes make, named for the routes. */
-interface ExecutionRoutesSource {
-  adminToken: string | undefined;
-  logger: Logger;
-  execute(deviceId: string, request: ExecutionRequestInput, tenantId: string | undefined): { requestId: string };
-  execution(requestId: string): ExecutionSnapshot | undefined;
-  cancel(requestId: string, reason: string | undefined): boolean;
-  usage(tenantId: string): UsageSummary;
-  message(deviceId: string, event: MessagingEventInput, tenantId: string | undefined): { requestId: string; reply: Promise<MessagingResult> };
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -52,15 +43,6 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
  */
 export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { delivery } = parts;
-  const source: ExecutionRoutesSource = {
-    adminToken: parts.adminToken,
-    logger: parts.logger,
-    usage: parts.usage,
-    execute: (deviceId, request, tenantId) => delivery.execute(deviceId, request, tenantId),
-    execution: (requestId) => delivery.snapshot(requestId),
-    cancel: (requestId, reason) => delivery.cancel(requestId, reason),
-    message: (deviceId, event, tenantId) => delivery.message(deviceId, event, tenantId),
-  };
   return (req, res) => {
     const path = pathOf(req.url);
     const dispatch = /^\/v1\/devices\/([^/]+)\/executions$/.exec(path);
@@ -69,8 +51,8 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
     const cancel = /^\/v1\/executions\/([^/]+)\/cancel$/.exec(path);
     const usage = path === '/v1/usage';
     if (!dispatch && !messages && !single && !cancel && !usage) return false;
-    if (!isAdminRequest(req, source.adminToken)) {
-      source.logger.warn({ path }, 'admin request refused: bad or missing bearer');
+    if (!isAdminRequest(req, parts.adminToken)) {
+      parts.logger.warn({ path }, 'admin request refused: bad or missing bearer');
       reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
       return true;
     }
@@ -89,30 +71,30 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
     if (usage) {
       const tenant = query.get('tenant');
       if (!tenant) reply(res, 400, { error: 'invalid_request', message: 'tenant is required' });
-      else reply(res, 200, source.usage(tenant));
+      else reply(res, 200, parts.usage(tenant));
     } else if (single) {
-      const snapshot = source.execution(id);
+      const snapshot = delivery.snapshot(id);
       reply(res, snapshot ? 200 : 404, snapshot ?? { error: 'not_found' });
     } else if (cancel) {
-      const known = source.execution(id);
+      const known = delivery.snapshot(id);
       if (!known) reply(res, 404, { error: 'not_found' });
-      else reply(res, source.cancel(id, undefined) ? 202 : 409, { request_id: id, cancelling: true });
+      else reply(res, delivery.cancel(id) ? 202 : 409, { request_id: id, cancelling: true });
     } else if (messages) {
-      void messageFromBody(req, res, source, id, query.get('tenant_id') ?? undefined, query.get('wait') === '1');
+      void messageFromBody(req, res, delivery, id, query.get('tenant_id') ?? undefined, query.get('wait') === '1');
     } else {
-      void dispatchFromBody(req, res, source, id, query.get('tenant_id') ?? undefined);
+      void dispatchFromBody(req, res, delivery, id, query.get('tenant_id') ?? undefined);
     }
     return true;
   };
 }
 
-async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, source: ExecutionRoutesSource, deviceId: string, tenantId: string | undefined): Promise<void> {
+async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, delivery: RouteDelivery, deviceId: string, tenantId: string | undefined): Promise<void> {
   const text = await readBody(req, MAX_BODY_BYTES);
   const body = text === undefined ? undefined : parseParams('application/json', text);
   if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
   try {
-    const { requestId } = source.execute(deviceId, body as ExecutionRequestInput, tenantId);
-    reply(res, 202, { request_id: requestId, status: source.execution(requestId)?.status ?? 'queued' });
+    const { requestId } = delivery.execute(deviceId, body as ExecutionRequestInput, tenantId);
+    reply(res, 202, { request_id: requestId, status: delivery.snapshot(requestId)?.status ?? 'queued' });
   } catch (error) {
     if (!(error instanceof HubError)) throw error;
     reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
@@ -122,7 +104,7 @@ async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, sourc
 async function messageFromBody(
   req: IncomingMessage,
   res: ServerResponse,
-  source: ExecutionRoutesSource,
+  delivery: RouteDelivery,
   deviceId: string,
   tenantId: string | undefined,
   wait: boolean,
@@ -132,7 +114,7 @@ async function messageFromBody(
   if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
   let sent: { requestId: string; reply: Promise<MessagingResult> };
   try {
-    sent = source.message(deviceId, body as MessagingEventInput, tenantId);
+    sent = delivery.message(deviceId, body as MessagingEventInput, tenantId);
   } catch (error) {
     if (!(error instanceof HubError)) throw error;
     return reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
