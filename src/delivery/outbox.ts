@@ -154,11 +154,11 @@ export class Outbox {
   #pump(): void {
     const send = this.#send;
     if (!send) return;
-    const pending = this.#log.pending().filter((record) => record.seq > this.#expiredUpTo);
-    const first = pending[0];
-    if (!first) return;
-    const limit = first.seq + this.#policy.window - 1;
-    for (const record of pending) {
+    // The window counts from the oldest entry still to deliver; no copy of the log on this hot path.
+    let limit = Number.POSITIVE_INFINITY;
+    for (const record of this.#log.pending()) {
+      if (record.seq <= this.#expiredUpTo) continue;
+      if (limit === Number.POSITIVE_INFINITY) limit = record.seq + this.#policy.window - 1;
       if (record.seq > limit) break;
       if (record.seq <= this.#sentUpTo) continue;
       const encoded = this.#codec.encode({ ...record.value.message, seq: record.seq });
