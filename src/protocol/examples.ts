@@ -179,6 +179,23 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     channel_config_id: 'chcfg_line_support',
     result: { status: 'completed', text: 'Tomorrow: 10:00 campaign review, 14:30 call with the LINE partner team.' },
   },
+  settings_subscribe: { type: 'settings_subscribe' },
+  settings_subscribed: { type: 'settings_subscribed', epoch: 'set_01JGX2W4Y6A8C0E2G4J6L8N0Q2', org_version: 12, user_version: 4 },
+  settings_patch: {
+    type: 'settings_patch',
+    epoch: 'set_01JGX2W4Y6A8C0E2G4J6L8N0Q2',
+    document: 'org',
+    version: 13,
+    patch: { features: { task_sharing: false }, max_concurrent_tasks: 2 },
+  },
+  settings_reported: {
+    type: 'settings_reported',
+    epoch: 'set_01JGX2W4Y6A8C0E2G4J6L8N0Q2',
+    org_version: 13,
+    user_version: 4,
+    pending_edits: 0,
+    settings: { theme: 'dark', max_concurrent_tasks: 2, features: { task_sharing: false } },
+  },
   error: {
     type: 'error',
     code: 'schema_violation',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineMessage, type Envelope, MessageId } from './envelope.ts';
+import { SettingsPatchMessage, SettingsReportedMessage, SettingsSubscribedMessage, SettingsSubscribeMessage } from './settings-messages.ts';
 
 /*
  * Wire protocol v1: one schema per message. Field names follow the seed connector
@@ -365,6 +366,10 @@ export const messageSchemas = {
   capability_reload_result: CapabilityReloadResultMessage,
   messaging_event: MessagingEventMessage,
   messaging_reply: MessagingReplyMessage,
+  settings_subscribe: SettingsSubscribeMessage,
+  settings_subscribed: SettingsSubscribedMessage,
+  settings_patch: SettingsPatchMessage,
+  settings_reported: SettingsReportedMessage,
   error: ErrorMessage,
 } as const;
 
@@ -408,6 +413,10 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   capability_reload_result: 'to_hub',
   messaging_event: 'to_device',
   messaging_reply: 'to_hub',
+  settings_subscribe: 'to_hub',
+  settings_subscribed: 'to_device',
+  settings_patch: 'to_device',
+  settings_reported: 'to_hub',
   error: 'both',
 };
 
