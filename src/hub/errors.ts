@@ -25,7 +25,11 @@ export type HubErrorCode =
   /** The device has `delivery.maxQueuedPerDevice` messages waiting already. */
   | 'queue_full'
   /** No execution with that request id (or it was forgotten past `delivery.retainExecutions`). */
-  | 'unknown_execution';
+  | 'unknown_execution'
+  /** A settings patch that is not an object of settings keys (1 to 128 characters) to JSON values. */
+  | 'invalid_settings'
+  /** A settings patch, or the document it would make, over `MAX_SETTINGS_BYTES` (64 KiB of JSON). */
+  | 'too_large';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.

@@ -4,6 +4,8 @@ import type { FrameError, MessageOf } from '../protocol/index.ts';
 export interface SessionInfo {
   device_id: string;
   tenant_id: string;
+  /** The user a hub-issued user token speaks for; absent for device tokens and static credentials. Settings follow it. */
+  user_id?: string;
   /** Random id announced in `connect_ack`; a reconnect gets a new one. */
   session_id: string;
   /** When the hub accepted the session, milliseconds since the Unix epoch (hub clock). */

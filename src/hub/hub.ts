@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
-import { createAdminHandler } from './admin.ts';
 import { HubAuth } from './auth.ts';
 import { CapabilityReloads, type ReloadResult } from './capability-reloads.ts';
 import { HubChannels, type HubChannelsOptions, type ExtensionInstance } from './channels.ts';
@@ -10,15 +9,15 @@ import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type
 import { dispatch, type DispatchMessage } from './dispatch.ts';
 import { HubError } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
-import { createExecutionRoutes } from './execution-routes.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './executions.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
+import { createHubRoutes } from './hub-routes.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './listener.ts';
 import { OpenSessions } from './open-sessions.ts';
 import { type HubOptions, resolveHubOptions } from './options.ts';
-import { createRoutes } from './routes.ts';
 import { createSessionHost } from './session-host.ts';
-import { Session } from './session.ts';
+import { HubSettings } from './settings.ts';
+import { SettingsSessions } from './settings-sessions.ts';
 import type { IssuedToken } from './token-authority.ts';
 import { LedgerSlot, type UsageSummary } from './usage-ledger.ts';
 
@@ -37,6 +36,12 @@ export { CONNECT_PATH } from './routes.ts';
  */
 export class Hub extends EventEmitter<HubEvents> {
   readonly faults: HubFaults;
+  /**
+   * Settings sync: organization and user documents, pushed to subscribed devices ({@link HubSettings}).
+   * @example
+   * await hub.settings.patchOrg('acme', { theme: 'dark' }); // pushed as settings_patch to acme's devices
+   */
+  readonly settings: HubSettings;
 
   readonly #log: Logger;
   readonly #sessions = new OpenSessions();
@@ -47,6 +52,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #channels: HubChannels;
   readonly #reloads: CapabilityReloads;
   readonly #ledger: LedgerSlot;
+  readonly #settings: SettingsSessions;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
@@ -72,6 +78,8 @@ export class Hub extends EventEmitter<HubEvents> {
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
     this.#ledger = new LedgerSlot(resolved.usageLedgerPath);
+    this.#settings = new SettingsSessions(resolved.settingsPath, this.#log, () => resolved.clock.now());
+    this.settings = new HubSettings(this.#settings);
     const delivery = new HubDelivery({
       sessions,
       codec,
@@ -95,21 +103,10 @@ export class Hub extends EventEmitter<HubEvents> {
       delivery,
       channels,
       reloads: this.#reloads,
+      settings: this.#settings,
       emit: (event, ...args) => this.#emitSafely(event, ...args),
     });
-    const executionRoutes = createExecutionRoutes({ adminToken: resolved.adminToken, logger: this.#log, delivery, usage: (tenantId) => this.usage(tenantId) });
-    const routes = createRoutes({
-      maxFrameBytes: resolved.maxFrameBytes,
-      claim: (req, res) => auth.handle(req, res) || executionRoutes(req, res),
-      admin: createAdminHandler({
-        adminToken: resolved.adminToken,
-        devices: () => this.devices(),
-        revokeDevice: (deviceId, tenantId) => this.revokeDevice(deviceId, { tenantId }),
-        logger: this.#log,
-      }),
-      accepting: () => this.#listener.accepting,
-      accept: (ws, req) => sessions.add(new Session(ws, host, req.socket.remoteAddress)),
-    });
+    const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, sessions, host, hub: this, accepting: () => this.#listener.accepting });
     this.#listener = new Listener({
       clock: resolved.clock,
       logger: this.#log,
@@ -128,8 +125,8 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
    */
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
-    // The ledger is read back before the first device can report to it.
-    await this.#ledger.open();
+    // The ledger and the settings are read back before the first device can reach them.
+    await Promise.all([this.#ledger.open(), this.#settings.open()]);
     return this.#listener.listen(port, host);
   }
 
@@ -411,7 +408,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   close(): Promise<void> {
     this.#delivery.close();
-    this.#closing ??= this.#listener.close().then(() => this.#ledger.close());
+    this.#closing ??= this.#listener.close().then(() => Promise.all([this.#ledger.close(), this.#settings.close()])).then(() => {});
     return this.#closing;
   }
 

@@ -4,6 +4,9 @@ export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
 export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
 export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
 export type { ReloadResult } from './capability-reloads.ts';
+export type { HubSettings, ReportedSettingsView } from './settings.ts';
+export type { SettingsSubject } from './settings-sessions.ts';
+export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings-store.ts';
 export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
 export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
 export type {

@@ -1,4 +1,6 @@
+import { basename } from 'node:path';
 import { z } from 'zod';
+import { assertEntryName } from '../adapters/storage.ts';
 import type { SigningKeyPair } from './token-authority.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectAckMessage, MAX_FRAME_BYTES } from '../protocol/index.ts';
@@ -122,6 +124,13 @@ export interface HubOptions {
    * Default: in memory, so a restarted process starts with an empty ledger.
    */
   usageLedgerPath?: string;
+  /**
+   * Where the settings documents are kept: one JSON file (`0600`, replaced atomically, in a
+   * directory the hub keeps at `0700`) with the store's epoch and every document, written before
+   * a change is visible and read back on `listen()`, so devices keep their versions across a
+   * restart. Default: in memory, a fresh epoch per hub (devices then fetch everything anew).
+   */
+  settingsPath?: string;
   /** Channels: the replay window rejoins recover from, and the extension instance TTL. */
   channels?: { replayWindow?: number; replayMaxAgeMs?: number; instanceTtlMs?: number };
 }
@@ -157,6 +166,7 @@ export interface ResolvedHubOptions {
   clock: HubClock;
   delivery: ResolvedDeliveryOptions;
   usageLedgerPath: string | undefined;
+  settingsPath: string | undefined;
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
 }
 
@@ -175,6 +185,16 @@ export interface ResolvedTokenOptions {
 }
 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
+/** The settings file is written through the file storage, whose entries have plain names. */
+const isStorableFile = (path: string): boolean => {
+  if (/[\\/]$/.test(path)) return false;
+  try {
+    assertEntryName(basename(path));
+    return true;
+  } catch {
+    return false;
+  }
+};
 const hasMethods =
   (...names: string[]) =>
   (value: unknown): boolean =>
@@ -233,6 +253,7 @@ const HubOptionsSchema = z.object({
     })
     .default({ resumeWindowMs: 600_000, maxQueuedPerDevice: 10_000, defaultCredit: 16, dedupeWindow: 50_000, retainExecutions: 10_000 }),
   usageLedgerPath: z.string().min(1).optional(),
+  settingsPath: z.string().min(1).refine(isStorableFile, 'settingsPath must end in a file name of letters, digits, ".", "_" and "-"').optional(),
   channels: z
     .object({
       replayWindow: z.number().int().nonnegative().max(1_000_000).default(1_000),
@@ -261,7 +282,7 @@ export const realClock: HubClock = {
 export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const parsed = HubOptionsSchema.safeParse(input);
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
-  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, ...limits } = parsed.data;
+  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, ...limits } = parsed.data;
   if (authenticate && staticToken !== undefined) {
     throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');
   }
@@ -274,6 +295,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     tokens,
     adminToken,
     usageLedgerPath,
+    settingsPath,
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,
   };

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../log/logger.ts';
 import {
-  type Codec,
   type CodecResult,
   CloseCode,
   type ErrorCode,
@@ -13,53 +12,12 @@ import {
 } from '../protocol/index.ts';
 import type { CredentialVerdict } from './credential-check.ts';
 import { TokenError, type TokenErrorCode } from './errors.ts';
-import type { HubEvents, SessionInfo } from './events.ts';
-import type { ResolvedHubOptions } from './options.ts';
+import type { SessionInfo } from './events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
+import type { SessionHost } from './session-host.ts';
 import type { HubTokenClaims } from './token-authority.ts';
 
 type Who = { device_id: string; tenant_id: string };
-
-/** Frames of an open session that the hub's delivery, channels and reloads take. */
-export type DeviceFrame = MessageOf<
-  | 'execution_event'
-  | 'usage_report'
-  | 'messaging_reply'
-  | 'ack'
-  | 'capacity'
-  | 'error'
-  | 'channel_join'
-  | 'channel_leave'
-  | 'channel_message'
-  | 'capability_reload_result'
->;
-
-/** What a session needs from its hub. The hub implements it; sessions never see each other. */
-export interface SessionHost {
-  readonly options: ResolvedHubOptions;
-  readonly codec: Codec;
-  readonly logger: Logger;
-  /** Whether the hub plays dead towards this device (`faults.silence`); `undefined` before `connect`. */
-  isSilenced(deviceId: string | undefined): boolean;
-  /** Registers a newly authenticated session, closing an older one of the same device. */
-  register(session: Session, info: SessionInfo): void;
-  /** Forgets a closed session. */
-  forget(session: Session): void;
-  /** Decides a `connect` credential. Rejects only when `authenticate` throws. */
-  checkCredential(token: string, who: Who): Promise<CredentialVerdict>;
-  /** Verifies a hub-issued token for `auth_refresh`; rejects with a {@link TokenError}. */
-  verifyToken(token: string, who: Who): Promise<HubTokenClaims>;
-  /** Whether the device, or the token `jti`, is revoked now. */
-  isRevoked(who: Who, jti: string | undefined): boolean;
-  /** Emits a hub event; listener errors are the host's to contain. */
-  emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
-  /** Answers `connect.resume` for `connect_ack` (reliable delivery, src/hub/delivery.ts). */
-  resume(who: Who, connect: MessageOf<'connect'>): MessageOf<'connect_ack'>['resume'];
-  /** The session is acknowledged: resend and send what waits for the device. */
-  opened(session: Session, info: SessionInfo): void;
-  /** A device message past the handshake: delivery, executions, the ledger, and the `message` event. */
-  receive(session: Session, info: SessionInfo, message: DeviceFrame): void;
-}
 
 /** Bad frames are counted over this window against `maxBadFrames`. */
 const BAD_FRAME_WINDOW_MS = 60_000;
@@ -195,6 +153,8 @@ export class Session {
       case 'channel_leave':
       case 'channel_message':
       case 'capability_reload_result':
+      case 'settings_subscribe':
+      case 'settings_reported':
         this.#log.debug({ type: message.type, id: message.id }, 'message');
         return this.#host.receive(this, info, message);
     }
@@ -233,7 +193,7 @@ export class Session {
     // Checked again right before opening: a revocation may have landed while we awaited.
     if (this.#host.isRevoked(who, claims?.jti)) return this.#refuseCredential('revoked', connect.id, who);
     if (claims) this.#token = { jti: claims.jti, expiresAt: claims.exp * 1000 };
-    this.#open(who, connect);
+    this.#open(who, connect, claims?.kind === 'user' ? claims.sub : undefined);
   }
 
   /**
@@ -248,10 +208,12 @@ export class Session {
     this.close(CloseCode.authFailed, 'auth_failed');
   }
 
-  #open(who: Who, connect: MessageOf<'connect'>): void {
+  /** `userId`: the user a user token speaks for (settings follow the user, not the device). */
+  #open(who: Who, connect: MessageOf<'connect'>, userId: string | undefined): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
     const info: SessionInfo = {
       ...who,
+      ...(userId !== undefined && { user_id: userId }),
       session_id: randomUUID(),
       connected_since: clock.now(),
       ...(connect.runtime && { runtime: connect.runtime }),

@@ -1,13 +1,19 @@
-import { type ActorSystem, type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
+import { type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
 import { z } from 'zod';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type AuthInput, authMachine, type AuthOutput } from './auth.ts';
 import { type ConnectionInput, type ConnectionOutput, connectionMachine, type SessionInfo } from './connection.ts';
 import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './heartbeat.ts';
 import { type ChannelEvent, channelMachine, type ChannelOutput, ChannelPolicy } from './channel.ts';
+import { settingsSyncMachine, type SettingsSyncEvent, type SettingsSyncInput, type SettingsSyncOutput } from './settings-sync.ts';
+import type { SettingsPatch } from '../settings/document.ts';
+import type { SettingsState } from '../settings/sync-state.ts';
+import { authReplyOf, channelId, errorText, hash, reapOrphans, sendToChild as sendToLiveChild } from './supervisor-support.ts';
+
+export { channelId, reapOrphans } from './supervisor-support.ts';
 
 /** Names of the children the supervisor owns; each is also its `systemId`. */
-export const CHILDREN = ['auth', 'connection', 'heartbeat'] as const;
+export const CHILDREN = ['auth', 'connection', 'heartbeat', 'settings'] as const;
 export type ChildName = (typeof CHILDREN)[number];
 
 /**
@@ -31,6 +37,11 @@ export interface SupervisorInput {
   channelPolicy?: ChannelPolicy;
   /** Seed of the channels' rejoin jitter (each channel derives its own). */
   seed?: number;
+  /**
+   * The settings-sync child's input but its state: the child starts on `settings.load` with the
+   * cached state (read from disk by the host). Without it there is no settings child.
+   */
+  settings?: Omit<SettingsSyncInput, 'state' | 'linkUp'>;
 }
 
 export interface SupervisorContext extends SupervisorInput {
@@ -44,6 +55,8 @@ export interface SupervisorContext extends SupervisorInput {
   tokenWanted: boolean;
   /** Why the supervisor is degraded. */
   failure: { child: ChildName; error: string } | undefined;
+  /** The settings child's last state, so a restarted one starts from it; undefined until loaded. */
+  settingsState: SettingsState | undefined;
 }
 
 /** Events the host sends to the supervisor. */
@@ -61,11 +74,15 @@ export type HostEvent =
   | { type: 'channel.join'; channel: string; workspaceId?: string }
   | { type: 'channel.leave'; channel: string }
   /** A message on a channel: sent when joined, buffered until then. `id` names it in `channel.expired`. */
-  | { type: 'channel.send'; channel: string; id: string; event: string; payload: Record<string, unknown> };
+  | { type: 'channel.send'; channel: string; id: string; event: string; payload: Record<string, unknown> }
+  /** Starts the settings child from the cached state. */
+  | { type: 'settings.load'; state: SettingsState }
+  /** A local change of the user's settings (validated by the host first). */
+  | { type: 'settings.edit'; id: string; patch: SettingsPatch };
 
 type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
 
-export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent | ChannelOutput | { type: `xstate.error.actor.channel.${string}`; error: unknown };
+export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent | ChannelOutput | SettingsSyncOutput | { type: `xstate.error.actor.channel.${string}`; error: unknown };
 
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
@@ -77,51 +94,19 @@ export type SupervisorEmitted =
   | { type: 'child.restarted'; child: ChildName; error: string }
   | { type: 'child.failed'; child: ChildName; error: string }
   | Exclude<ChannelOutput, { type: 'channel.out' }>
-  | { type: 'channel.failed'; channel: string; error: string };
+  | { type: 'channel.failed'; channel: string; error: string }
+  | Exclude<SettingsSyncOutput, { type: 'settings.out' }>;
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
-/**
- * Sends to a child if it is alive. A degraded supervisor has a child missing, and XState's
- * `sendTo` throws on a missing target: that would take the supervisor down with it. The child is
- * looked up in the system, where a child spawned in this same transition is already registered
- * and a failed one is already gone.
- */
-function sendToChild<E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined) {
-  return ({ context, event, system }: { context: SupervisorContext; event: SupervisorEvent; system: ActorSystem<any> }): void => {
-    const target = system.get(child) as AnyActorRef | undefined;
-    if (target?.getSnapshot().status !== 'active') return;
-    const message = make({ context, event });
-    if (message) target.send(message);
-  };
-}
-
-/** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
-function authReplyOf(message: Message): { type: 'token.accepted' | 'token.rejected' } | undefined {
-  if (message.type === 'auth_refresh_ack') return { type: 'token.accepted' };
-  if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return { type: 'token.rejected' };
-  return undefined;
-}
-
-/**
- * Stops what an errored child left running. XState stops a failed actor but not the actors it
- * invoked or spawned (see the TODO in its `_stopProcedure`): an errored connection would leave
- * its socket open next to the restarted one's.
- */
-export function reapOrphans(ref: AnyActorRef | undefined): void {
-  if (!ref) return;
-  const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> };
-  for (const orphan of Object.values(snapshot.children ?? {})) {
-    reapOrphans(orphan);
-    if (orphan && orphan.getSnapshot().status === 'active') orphan.send({ type: 'xstate.stop' });
-  }
-}
+/** Sends to a child if it is alive (see `sendToChild` in supervisor-support.ts). */
+const sendToChild = <E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined) =>
+  sendToLiveChild<SupervisorContext, SupervisorEvent, E>(child, make);
 
 /** The named actions that start, stop and resume each child. */
 const lifecycle = {
   auth: { spawn: 'spawnAuth', stop: 'stopAuth', resume: 'resumeAuth' },
   connection: { spawn: 'spawnConnection', stop: 'stopConnection', resume: 'resumeConnection' },
   heartbeat: { spawn: 'spawnHeartbeat', stop: 'stopHeartbeat', resume: 'resumeHeartbeat' },
+  settings: { spawn: 'spawnSettings', stop: 'stopSettings', resume: 'resumeSettings' },
 } as const satisfies Record<ChildName, Record<string, string>>;
 
 /**
@@ -169,7 +154,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
-  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine, channel: channelMachine },
+  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine, channel: channelMachine, settings: settingsSyncMachine },
   guards: {
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
@@ -273,6 +258,31 @@ export const supervisorMachine = setup({
       enqueue.stopChild(id);
       enqueue.emit({ type: 'channel.failed', channel: id.slice('channel.'.length), error: errorText((event as { error: unknown }).error) });
     }),
+    /** The settings child, once its cache is loaded (and again after a failure, from its last state). */
+    spawnSettings: enqueueActions(({ context, enqueue, system }) => {
+      if (!context.settings || !context.settingsState || system.get('settings')) return;
+      enqueue.spawnChild('settings', {
+        id: 'settings',
+        systemId: 'settings',
+        input: { ...context.settings, state: context.settingsState, linkUp: context.session !== undefined },
+      });
+    }),
+    stopSettings: stopChild('settings'),
+    // A fresh settings child learns the link from its input.
+    resumeSettings: assign({}),
+    loadSettings: assign(({ context, event }) => ({ settingsState: context.settingsState ?? (event as Extract<HostEvent, { type: 'settings.load' }>).state })),
+    rememberSettings: assign(({ event }) => ({ settingsState: (event as Extract<SettingsSyncOutput, { type: 'settings.changed' }>).state })),
+    editSettings: sendToChild('settings', ({ event }) => {
+      const { id, patch } = event as Extract<HostEvent, { type: 'settings.edit' }>;
+      return { type: 'edit', id, patch } satisfies SettingsSyncEvent;
+    }),
+    linkToSettings: sendToChild('settings', ({ event }) => ({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' }) satisfies SettingsSyncEvent),
+    routeSettingsFrame: sendToChild('settings', ({ event }) => {
+      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
+      return message.type === 'settings_subscribed' || message.type === 'settings_patch' ? ({ type: 'frame', message } satisfies SettingsSyncEvent) : undefined;
+    }),
+    settingsOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<SettingsSyncOutput, { type: 'settings.out' }>).message })),
+    emitSettingsEvent: emit(({ event }) => event as Exclude<SettingsSyncOutput, { type: 'settings.out' }>),
     wantConnected: assign({ wanted: true }),
     wantDisconnected: assign({ wanted: false }),
     forwardToConnection: sendToChild('connection', ({ event }) => event),
@@ -286,8 +296,10 @@ export const supervisorMachine = setup({
       const alive = (ref: AnyActorRef | undefined): ref is AnyActorRef => ref?.getSnapshot().status === 'active';
       const auth = system.get('auth') as AnyActorRef | undefined;
       if (alive(auth)) enqueue.sendTo(auth, { type: 'session.down' });
-      const heartbeat = system.get('heartbeat') as AnyActorRef | undefined;
-      if (alive(heartbeat)) enqueue.sendTo(heartbeat, { type: 'link.down' });
+      for (const child of ['heartbeat', 'settings'] as const) {
+        const ref = system.get(child) as AnyActorRef | undefined;
+        if (alive(ref)) enqueue.sendTo(ref, { type: 'link.down' });
+      }
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
         if (id.startsWith('channel.') && alive(child as AnyActorRef)) enqueue.sendTo(child as AnyActorRef, { type: 'link.down' } satisfies ChannelEvent);
       }
@@ -335,7 +347,7 @@ export const supervisorMachine = setup({
     recordFailure: assign(({ event }, params: { child: ChildName }) => ({
       failure: { child: params.child, error: errorText((event as ChildErrorEvent).error) },
     })),
-    clearFailure: assign({ failure: undefined, restarts: { auth: [], connection: [], heartbeat: [] } }),
+    clearFailure: assign({ failure: undefined, restarts: { auth: [], connection: [], heartbeat: [], settings: [] } }),
     emitFailed: emit(({ context }) => ({
       type: 'child.failed' as const,
       child: context.failure!.child,
@@ -346,11 +358,12 @@ export const supervisorMachine = setup({
   id: 'supervisor',
   context: ({ input }) => ({
     ...input,
-    restarts: { auth: [], connection: [], heartbeat: [] },
+    restarts: { auth: [], connection: [], heartbeat: [], settings: [] },
     wanted: false,
     session: undefined,
     tokenWanted: false,
     failure: undefined,
+    settingsState: undefined,
   }),
   entry: ['spawnAuth', 'spawnConnection', 'spawnHeartbeat'],
   // Routing works in every state: a degraded supervisor still runs the children it has.
@@ -372,9 +385,16 @@ export const supervisorMachine = setup({
     cancel_login: { actions: 'forwardToAuth' },
     logout: { actions: 'forwardToAuth' },
     switch_organization: { actions: 'forwardToAuth' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels'] },
-    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels'] },
-    'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'emitMessage'] },
+    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels', 'linkToSettings'] },
+    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels', 'linkToSettings'] },
+    'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'routeSettingsFrame', 'emitMessage'] },
+    'settings.load': { actions: ['loadSettings', 'spawnSettings'] },
+    'settings.edit': { actions: 'editSettings' },
+    'settings.out': { actions: 'settingsOut' },
+    'settings.changed': { actions: ['rememberSettings', 'emitSettingsEvent'] },
+    'settings.rejected': { actions: 'emitSettingsEvent' },
+    'settings.conflict': { actions: 'emitSettingsEvent' },
+    'settings.edit_done': { actions: 'emitSettingsEvent' },
     'channel.join': { actions: 'spawnChannel' },
     'channel.leave': { actions: 'toChannel' },
     'channel.send': { actions: ['refuseUnknownChannelSend', 'toChannel'] },
@@ -395,6 +415,7 @@ export const supervisorMachine = setup({
         'xstate.error.actor.auth': restartOrDegrade('auth'),
         'xstate.error.actor.connection': restartOrDegrade('connection'),
         'xstate.error.actor.heartbeat': restartOrDegrade('heartbeat'),
+        'xstate.error.actor.settings': restartOrDegrade('settings'),
       },
     },
     degraded: {
@@ -404,6 +425,7 @@ export const supervisorMachine = setup({
         'xstate.error.actor.auth': { actions: stopDead('auth') },
         'xstate.error.actor.connection': { actions: stopDead('connection') },
         'xstate.error.actor.heartbeat': { actions: stopDead('heartbeat') },
+        'xstate.error.actor.settings': { actions: stopDead('settings') },
         // Every child that is gone (the one that failed, and any that failed after it) starts afresh.
         recover: {
           target: 'running',
@@ -424,15 +446,3 @@ export const supervisorMachine = setup({
 });
 
 export type SupervisorMachine = typeof supervisorMachine;
-
-/** The actor id of a channel's actor. */
-export function channelId(channel: string): string {
-  return `channel.${channel}`;
-}
-
-/** A small stable hash (FNV-1a), to give each channel its own jitter seed. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h | 0;
-}

@@ -7,7 +7,8 @@ import type { CliStreams } from '../output.ts';
  * `cloudtether hub [--port N] [--host H] [--token T]`: a static token (`--token` or
  * `CLOUDTETHER_HUB_TOKEN`), an enrollment secret for device tokens
  * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for tenant `TENANT_ID` or `local`), or both. The usage
- * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory.
+ * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory; the
+ * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`.
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -37,6 +38,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     }),
     // The usage ledger survives hub restarts when it has a file.
     ...(process.env.CLOUDTETHER_HUB_LEDGER && { usageLedgerPath: process.env.CLOUDTETHER_HUB_LEDGER }),
+    ...(process.env.CLOUDTETHER_HUB_SETTINGS && { settingsPath: process.env.CLOUDTETHER_HUB_SETTINGS }),
     logger: logger.child({ component: 'hub' }),
   });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));

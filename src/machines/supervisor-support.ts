@@ -1,0 +1,57 @@
+import type { ActorSystem, AnyActorRef, EventObject } from 'xstate';
+import type { Message } from '../protocol/messages.ts';
+
+/*
+ * The supervisor's plumbing: how it reaches children that may be gone, reads frames meant for
+ * the auth machine, and cleans up after a child that died. The machine itself is supervisor.ts.
+ */
+
+export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Sends to a child if it is alive. A degraded supervisor has a child missing, and XState's
+ * `sendTo` throws on a missing target: that would take the supervisor down with it. The child is
+ * looked up in the system, where a child spawned in this same transition is already registered
+ * and a failed one is already gone.
+ */
+export function sendToChild<C, V, E extends EventObject>(child: string, make: (args: { context: C; event: V }) => E | undefined) {
+  return ({ context, event, system }: { context: C; event: V; system: ActorSystem<any> }): void => {
+    const target = system.get(child) as AnyActorRef | undefined;
+    if (target?.getSnapshot().status !== 'active') return;
+    const message = make({ context, event });
+    if (message) target.send(message);
+  };
+}
+
+/** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
+export function authReplyOf(message: Message): { type: 'token.accepted' | 'token.rejected' } | undefined {
+  if (message.type === 'auth_refresh_ack') return { type: 'token.accepted' };
+  if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return { type: 'token.rejected' };
+  return undefined;
+}
+
+/**
+ * Stops what an errored child left running. XState stops a failed actor but not the actors it
+ * invoked or spawned (see the TODO in its `_stopProcedure`): an errored connection would leave
+ * its socket open next to the restarted one's.
+ */
+export function reapOrphans(ref: AnyActorRef | undefined): void {
+  if (!ref) return;
+  const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> };
+  for (const orphan of Object.values(snapshot.children ?? {})) {
+    reapOrphans(orphan);
+    if (orphan && orphan.getSnapshot().status === 'active') orphan.send({ type: 'xstate.stop' });
+  }
+}
+
+/** The actor id of a channel's actor. */
+export function channelId(channel: string): string {
+  return `channel.${channel}`;
+}
+
+/** A small stable hash (FNV-1a), to give each channel its own jitter seed. */
+export function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
