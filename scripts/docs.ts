@@ -10,6 +10,7 @@ import { authMachine } from '../src/machines/auth.ts';
 import { channelMachine } from '../src/machines/channel.ts';
 import { connectionMachine } from '../src/machines/connection.ts';
 import { heartbeatMachine } from '../src/machines/heartbeat.ts';
+import { settingsSyncMachine } from '../src/machines/settings-sync.ts';
 import { supervisorMachine } from '../src/machines/supervisor.ts';
 import { closeCodeTable } from '../src/protocol/close-codes.ts';
 import { createCodec } from '../src/protocol/codec.ts';
@@ -35,6 +36,7 @@ export function generatedSections(): Record<string, Record<string, string>> {
       connection: machineSection(connectionMachine),
       heartbeat: machineSection(heartbeatMachine),
       channel: machineSection(channelMachine),
+      'settings-sync': machineSection(settingsSyncMachine),
       supervisor: machineSection(supervisorMachine),
     },
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { BackoffPolicy } from '../machines/backoff.ts';
 import { ChannelPolicy } from '../machines/channel.ts';
+import { SettingsPolicy } from '../machines/settings-sync.ts';
 import { RestartPolicy } from '../machines/supervisor.ts';
 import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
 
@@ -90,6 +91,12 @@ export const ConnectorConfig = z
       .default({}),
     /** Channel policy (src/machines/channel.ts `ChannelPolicy`): join timeout, rejoin backoff, send buffer. */
     channels: ChannelPolicy.default(ChannelPolicy.parse({})),
+    /** Settings sync timing (src/machines/settings-sync.ts `SettingsPolicy`). */
+    settings: SettingsPolicy.default(SettingsPolicy.parse({})),
+    /** Static settings: base64 JSON of the settings object, used as is and never synced. */
+    staticSettings: z.string().min(1).max(1_000_000).optional(),
+    /** Static settings from a JSON file, read once at start. */
+    staticSettingsFile: z.string().min(1).optional(),
     /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
     outbox: z
       .object({
@@ -111,6 +118,10 @@ export const ConnectorConfig = z
   .refine((c) => (c.authPolicy?.refreshAt ?? 0.7) + (c.authPolicy?.refreshJitter ?? 0.15) < 1, {
     message: 'refreshAt + refreshJitter must stay below 1, or a refresh could come after expiry',
     path: ['authPolicy'],
+  })
+  .refine((c) => c.staticSettings === undefined || c.staticSettingsFile === undefined, {
+    message: 'give static settings as a value or as a file, not both',
+    path: ['staticSettingsFile'],
   })
   .refine((c) => c.tokenExpiresAt === undefined || c.token !== undefined, {
     message: 'tokenExpiresAt goes with a static token',
@@ -152,6 +163,8 @@ export function parseConnectorConfig(input: ConnectorConfigInput): ConnectorConf
  * | `DEVICE_ID` | device id |
  * | `TENANT_ID` | tenant, default `local` |
  * | `CLOUDTETHER_CONNECT_TIMEOUT_MS` | connect timeout |
+ * | `CLOUDTETHER_STATIC_SETTINGS` | static settings, base64 JSON (never synced) |
+ * | `CLOUDTETHER_STATIC_SETTINGS_FILE` | static settings from a JSON file |
  *
  * Empty variables count as unset. Pass `overrides` to layer CLI flags on top.
  *
@@ -172,6 +185,8 @@ export function connectorConfigFromEnv(
     ...(read('DEVICE_ID') && { deviceId: read('DEVICE_ID') }),
     ...(read('TENANT_ID') && { tenantId: read('TENANT_ID') }),
     ...(timeout && { connectTimeoutMs: Number(timeout) }),
+    ...(read('CLOUDTETHER_STATIC_SETTINGS') && { staticSettings: read('CLOUDTETHER_STATIC_SETTINGS') }),
+    ...(read('CLOUDTETHER_STATIC_SETTINGS_FILE') && { staticSettingsFile: read('CLOUDTETHER_STATIC_SETTINGS_FILE') }),
   };
   return { ...fromEnv, ...overrides };
 }

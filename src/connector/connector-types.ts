@@ -15,6 +15,8 @@ import type { ChannelHandle, ChannelNotice } from './channels.ts';
 import type { ConnectorStore } from './remote-work.ts';
 import type { MessagingHandler } from '../messaging/router.ts';
 import type { ConnectorStatus, StateChange } from './status.ts';
+import type { SettingsHandle, SettingsNotice } from './settings.ts';
+import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
 export type ConnectorEvent =
@@ -36,9 +38,11 @@ export type ConnectorEvent =
   /** The outbox did not deliver something: progress dropped while full, or entries past their TTL. */
   | ({ type: 'outbox_loss' } & OutboxLoss)
   /** A channel joined (with its recovery), refused, left or failed; sends that expired; an invalid inbound message. */
-  | ({ type: 'channel' } & ChannelNotice);
+  | ({ type: 'channel' } & ChannelNotice)
+  /** Settings changed, a remote document was refused (it failed the schema), or an edit conflicted. */
+  | ({ type: 'settings' } & SettingsNotice);
 
-export interface ConnectorOptions {
+export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues>> {
   /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
   socket?: SocketAdapter;
   /** HTTP adapter for the token endpoint; default the real one on `fetch`. */
@@ -59,6 +63,12 @@ export interface ConnectorOptions {
    * crash). Default: in memory. The connector closes it on `stop()`.
    */
   store?: ConnectorStore;
+  /**
+   * The host's settings: the schema of the effective settings (a document that fails it is
+   * refused whole) and local defaults under the hub's documents. Default: any JSON object, no
+   * defaults. See docs/embedding.md, "Settings".
+   */
+  settings?: { schema?: S; defaults?: SettingsValues };
 }
 
 /** What the connector is executing, and what waits to be delivered. */
@@ -70,8 +80,8 @@ export interface ExecutionsStatus {
   outboxDepth: number;
 }
 
-/** A running connector; see {@link createConnector}. */
-export interface Connector {
+/** A running connector; see {@link createConnector}. `T` is the type of its effective settings. */
+export interface Connector<T = SettingsValues> {
   /** Starts the supervisor and asks for a connection (standalone without a URL). Idempotent. */
   start(): void;
   /** Closes the connection gracefully and stops every actor. Resolves when all is closed. Idempotent. */
@@ -128,6 +138,11 @@ export interface Connector {
   onMessaging(workspaceId: string, handler: MessagingHandler): void;
   /** Called when the hub says new capability packs were deployed; throw to report a failure. */
   onCapabilityReload(hook: (packs: string[]) => unknown): void;
+  /**
+   * The effective settings (typed by the `settings.schema` option), their changes, feature flags
+   * and edits of the user's settings. Synced with the hub, cached on disk with the store.
+   */
+  readonly settings: SettingsHandle<T>;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }

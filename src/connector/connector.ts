@@ -1,6 +1,7 @@
 import { BehaviorSubject, filter, firstValueFrom, Subject } from 'rxjs';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createDeviceTokenActor, tokenTiming } from '../actors/device-token.ts';
+import { createSettingsHttpActors } from '../actors/settings-http.ts';
 import { createSocketActor } from '../actors/socket.ts';
 import { createUserLoginActors } from '../actors/user-login.ts';
 import { fetchHttpAdapter } from '../adapters/fetch-http.ts';
@@ -10,15 +11,21 @@ import type { JobHandler } from '../execution/handlers.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { type AuthMode, authMachine, defaultAuthPolicy } from '../machines/auth.ts';
 import { connectionMachine } from '../machines/connection.ts';
+import { settingsSyncMachine } from '../machines/settings-sync.ts';
+import type { AuthContext } from '../machines/auth-types.ts';
 import { randomSeed } from '../machines/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
+import { SettingsValues } from '../settings/document.ts';
+import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from './clock.ts';
 import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
 import { createMemoryStore, RemoteWork } from './remote-work.ts';
+import { DeviceSettings, validatorOf } from './settings.ts';
+import { readStaticSettings } from './static-settings.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 
 export type { RuntimeClock } from './clock.ts';
@@ -42,8 +49,9 @@ export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } fr
  * process.on('SIGTERM', () => void connector.stop());
  *
  * @throws {ConfigError} when `config` is invalid.
+ * @throws {SettingsError} when the static settings or the settings defaults fail the settings schema.
  */
-export function createConnector(config: ConnectorConfigInput, options: ConnectorOptions = {}): Connector {
+export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>(config: ConnectorConfigInput, options: ConnectorOptions<S> = {}): Connector<z.output<S>> {
   const cfg = parseConnectorConfig(config);
   const clock = options.clock ?? realClock;
   const now = () => clock.now();
@@ -83,21 +91,38 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
             }),
           }
         : {};
+  const staticSettings = readStaticSettings(cfg);
+  const settingsSchema: z.ZodType = options.settings?.schema ?? SettingsValues;
+  const validateSettings = validatorOf(settingsSchema);
+  // Settings requests authenticate with whatever token the auth actor holds now.
+  const currentGrant = () => (actor.system.get('auth')?.getSnapshot().context as AuthContext | undefined)?.grant;
+  const settingsActors =
+    cfg.url === undefined
+      ? {}
+      : createSettingsHttpActors({
+          http,
+          origin: hubOrigin(cfg.url),
+          deviceId: cfg.deviceId,
+          tenantId: () => currentGrant()?.user?.organization.id ?? cfg.tenantId,
+          token: () => currentGrant()?.token,
+        });
   const logic = supervisorMachine.provide({
     actors: {
       auth: authMachine.provide({ actors: authActors }),
       connection: connectionMachine.provide({ actors: { socket } }),
+      settings: settingsSyncMachine.provide({ actors: settingsActors }),
     },
   });
   const seed = cfg.seed ?? randomSeed();
 
   const events = new Subject<ConnectorEvent>();
+  const store = options.store ?? createMemoryStore(now);
   const runtime = new RemoteWork({
     deviceId: cfg.deviceId,
     codec,
     clock,
     logger,
-    store: options.store ?? createMemoryStore(now),
+    store,
     limits: cfg.executions,
     outboxPolicy: cfg.outbox,
     onResume: ({ status, missed }) => {
@@ -129,6 +154,10 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       restartPolicy: cfg.restart,
       channelPolicy: cfg.channels,
       seed: seed ^ 0x27d4eb2f,
+      // Static settings never sync: no settings child.
+      ...(staticSettings === undefined && {
+        settings: { remote: cfg.url !== undefined, policy: cfg.settings, defaults: options.settings?.defaults ?? {}, validate: validateSettings, seed: seed ^ 0x1b873593, now },
+      }),
       heartbeat: { now },
       auth: {
         mode: authMode,
@@ -154,6 +183,16 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         }),
       },
     },
+  });
+  const settings = new DeviceSettings<z.output<S>>({
+    actor,
+    mode: staticSettings !== undefined ? 'static' : cfg.url === undefined ? 'standalone' : 'synced',
+    validate: validateSettings,
+    defaults: options.settings?.defaults ?? {},
+    ...(staticSettings !== undefined && { staticSettings }),
+    files: store.files ?? createMemoryStorage(),
+    logger: logger.child({ actor: 'settings' }),
+    notify: (notice) => events.next({ type: 'settings', ...notice }),
   });
   const channels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => events.next({ type: 'channel', ...notice }));
   const readsStatus = (ref: unknown) =>
@@ -230,8 +269,9 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
     },
   });
 
-  const connector: Connector = {
+  const connector: Connector<z.output<S>> = {
     actor,
+    settings,
     handle(jobType, name, handler) {
       runtime.handlers.register(jobType, name, handler as JobHandler);
     },
@@ -264,6 +304,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
       log.info({ url: where, standalone: cfg.url === undefined }, 'starting');
       actor.start();
       actor.send({ type: 'connect' });
+      void settings.load();
       refresh();
     },
     async stop() {
@@ -279,6 +320,7 @@ export function createConnector(config: ConnectorConfigInput, options: Connector
         }
         actor.stop();
         refresh();
+        await settings.stop();
         await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
         log.info('stopped');
         state$.complete();

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { createFileStorage } from '../adapters/file-storage.ts';
+import { createMemoryStorage, type StorageAdapter } from '../adapters/storage.ts';
 import { InboundDelivery, type ResumeAnswer, type ResumeCursor } from '../delivery/inbound.ts';
 import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '../delivery/outbox.ts';
 import { type Capacity, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
@@ -12,16 +14,20 @@ import type { RuntimeClock } from './clock.ts';
 
 /**
  * Where a connector keeps what must survive a crash: the outbox and the journal of accepted
- * executions. {@link openConnectorStore} opens one in a directory; the default is in memory.
+ * executions, and small files (the settings cache). {@link openConnectorStore} opens one in a
+ * directory; the default is in memory.
  */
 export interface ConnectorStore {
   outbox: RecordLog<OutboxEntry>;
   journal: RecordLog<JournalEntry>;
+  /** Whole files written atomically: `settings.json`, the settings cache. Optional for stores made before it. */
+  files?: StorageAdapter;
 }
 
 /**
  * Opens (or creates) the durable store in `dir`: `outbox.log` and `executions.log`, fsync'd
- * append-only logs (`0600` in a `0700` directory). Give it to `createConnector(config, { store })`;
+ * append-only logs, and `settings.json`, the settings cache, replaced atomically (all `0600` in
+ * a `0700` directory). Give it to `createConnector(config, { store })`;
  * the connector closes it on `stop()`.
  *
  * @throws {StorageError} when the directory or a file cannot be opened.
@@ -34,12 +40,12 @@ export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
     openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
     openRecordLog<JournalEntry>(join(dir, 'executions.log')),
   ]);
-  return { outbox, journal };
+  return { outbox, journal, files: createFileStorage(dir) };
 }
 
 /** An in-memory store: nothing survives the process. */
 export function createMemoryStore(now: () => number): ConnectorStore {
-  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }) };
+  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage() };
 }
 
 export interface RemoteWorkOptions {

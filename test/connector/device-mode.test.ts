@@ -14,6 +14,8 @@ function scriptedTokenEndpoint(clock: SimulatedClock, lifetimeS = 60) {
   const script: Array<Partial<HttpResponse> | 'jwt'> = [];
   const http: HttpAdapter = {
     async request(request) {
+      // Settings sync shares the adapter; these tests script the token endpoint only.
+      if (new URL(request.url).pathname.startsWith('/v1/settings')) return { status: 404, headers: {}, body: undefined };
       requests.push(request);
       const next = script.shift() ?? 'jwt';
       if (next !== 'jwt') return { status: 200, headers: {}, body: undefined, ...next };

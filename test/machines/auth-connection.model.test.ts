@@ -76,6 +76,8 @@ class World {
     const http: HttpAdapter = {
       request: ({ signal, url }) =>
         new Promise((resolve, reject) => {
+          // Settings sync shares the adapter; this model is about the token endpoint only.
+          if (new URL(url).pathname.startsWith('/v1/settings')) return resolve({ status: 404, headers: {}, body: undefined });
           if (this.inFlight > 0) this.violations.push('a second token fetch started while one was in flight');
           this.inFlight++;
           const entry = { path: new URL(url).pathname, resolve, reject, done: false };
