@@ -3,6 +3,7 @@ import { type ConnectionContext, type ConnectionStateName, connectionStateName }
 import type { AuthContext, UserInfo } from '../machines/auth.ts';
 import type { HeartbeatContext } from '../machines/heartbeat.ts';
 import type { ChildName, SupervisorContext } from '../machines/supervisor.ts';
+import { type SettingsSyncContext, type SettingsSyncStateName, settingsStateName } from '../machines/settings-sync.ts';
 
 /** What the host sees of the connector: each actor's state and why it is there. */
 export interface ConnectorStatus {
@@ -64,10 +65,21 @@ export interface ConnectorStatus {
     /** Round trip of the last acknowledged heartbeat. */
     rttMs?: number;
   };
+  settings: {
+    /** The settings-sync machine's state; `stopped` before the cache is loaded and for static settings. */
+    state: SettingsSyncStateName | 'stopped';
+    reason: string;
+    /** Versions in force and local edits not yet at the hub. */
+    orgVersion?: number;
+    userVersion?: number;
+    pendingEdits?: number;
+    /** Delay before the next fetch or write, while retrying. */
+    retryInMs?: number;
+  };
 }
 
 /** The actor names in a status, in the order state changes are reported. */
-export const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat'] as const;
+export const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat', 'settings'] as const;
 export type StatusActor = (typeof STATUS_ACTORS)[number];
 
 /** Builds the status from the live actor tree. */
@@ -77,6 +89,7 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
   const connectionRef = root.children.connection as AnyActorRef | undefined;
   const heartbeatRef = root.children.heartbeat as AnyActorRef | undefined;
   const authRef = root.children.auth as AnyActorRef | undefined;
+  const settingsRef = root.children.settings as AnyActorRef | undefined;
   const alive = (ref: AnyActorRef | undefined) => ref !== undefined && ref.getSnapshot().status === 'active';
 
   const supervisorState = root.status !== 'active' ? 'stopped' : (root.value as 'running' | 'degraded');
@@ -89,7 +102,21 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
     connection: { state: 'stopped', reason: 'stopped', attempt: 0 },
     auth: { state: 'stopped', reason: 'stopped' },
     heartbeat: { state: 'stopped', reason: 'stopped' },
+    settings: { state: 'stopped', reason: 'stopped' },
   };
+  if (alive(settingsRef)) {
+    const snap = settingsRef!.getSnapshot();
+    const c = snap.context as SettingsSyncContext;
+    const state = settingsStateName(snap.value);
+    status.settings = {
+      state,
+      reason: c.reason,
+      orgVersion: c.state.org.version,
+      userVersion: c.state.user.version,
+      pendingEdits: c.state.pending.length,
+      ...(c.retryInMs !== undefined && (state === 'retrying' || snap.matches({ online: { pushing: 'waiting' } })) && { retryInMs: c.retryInMs }),
+    };
+  }
   if (alive(authRef)) {
     const snap = authRef!.getSnapshot();
     const a = snap.context as AuthContext;
@@ -176,6 +203,11 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
     }
     case 'heartbeat':
       return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
+    case 'settings': {
+      const s = status.settings;
+      if (s.state === 'stopped') return {};
+      return { orgVersion: s.orgVersion, userVersion: s.userVersion, ...(s.pendingEdits && { pendingEdits: s.pendingEdits }), ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }) };
+    }
     case 'auth': {
       const a = status.auth;
       if (a.state === 'valid' || a.state === 'static') return { expiresAt: a.expiresAt, ...(a.user && { tenant: a.user.organization.id }) };

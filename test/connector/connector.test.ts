@@ -163,7 +163,7 @@ describe('createConnector', () => {
     expect(lines.length).toBeGreaterThan(3);
     expect(lines.join('\n')).not.toContain('sekret-token-value');
     const parsed = lines.map((l) => JSON.parse(l));
-    expect(new Set(parsed.map((l) => l.actor))).toEqual(new Set(['connector', 'auth', 'connection', 'heartbeat', 'supervisor']));
+    expect(new Set(parsed.map((l) => l.actor))).toEqual(new Set(['connector', 'auth', 'connection', 'heartbeat', 'supervisor', 'settings']));
     // Each line names one actor once (a child logger per actor, no duplicate keys).
     for (const line of lines) expect(line.match(/"actor":/g)).toHaveLength(1);
     expect(parsed.find((l) => l.actor === 'connection' && l.state === 'connected')).toMatchObject({ reason: 'handshake_complete', msg: 'state' });
