@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Actor } from 'xstate';
 import { z } from 'zod';
@@ -201,7 +202,7 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
     this.#state = state;
     this.#loaded = true;
     const effective = effectiveOf(state, this.#options.defaults, this.#options.validate);
-    if (effective.ok) this.#value$.next(effective.value as T);
+    if (effective.ok && !isDeepStrictEqual(effective.value, this.#value$.value)) this.#value$.next(effective.value as T);
     actor.send({ type: 'settings.load', state });
     this.#markReady();
   }

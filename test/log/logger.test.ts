@@ -1,12 +1,8 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, SECRET_KEYS } from '../../src/log/logger.ts';
+import { SECRET_KEYS } from '../../src/log/logger.ts';
+import { captureLogs } from '../support/log-capture.ts';
 
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
-  return { logger: createLogger({ level: 'trace', destination }), lines };
-}
+const capture = () => captureLogs('trace');
 
 describe('logger', () => {
   it.each(SECRET_KEYS)('redacts %s at the top level and two levels down', (key) => {

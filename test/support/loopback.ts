@@ -1,7 +1,7 @@
 import { onTestFinished } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
-import { type Connector, createConnector, type ConnectorEvent } from '../../src/connector/connector.ts';
+import { type Connector, createConnector, type ConnectorEvent, type ConnectorOptions } from '../../src/connector/connector.ts';
 import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { settle } from './execution-fixture.ts';
 
@@ -20,9 +20,9 @@ export async function startHub(options: Partial<HubOptions> = {}, port = 0): Pro
  * A real connector (ws adapter, real sockets) whose timers run on a SimulatedClock, with every
  * event it emits recorded; stopped when the test ends. Not started.
  */
-export function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}, clock = new SimulatedClock()) {
+export function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}, clock = new SimulatedClock(), options: Omit<ConnectorOptions, 'clock'> = {}) {
   if (clock.now() === 0) clock.set(Date.now());
-  const connector = createConnector({ url, token: LOOPBACK_TOKEN, deviceId: 'dev-1', seed: 7, ...config }, { clock });
+  const connector = createConnector({ url, token: LOOPBACK_TOKEN, deviceId: 'dev-1', seed: 7, ...config }, { ...options, clock });
   const events: ConnectorEvent[] = [];
   connector.events$.subscribe((event) => events.push(event));
   onTestFinished(async () => {
