@@ -2,6 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Connector } from '../connector/connector.ts';
 
+/** The demo host's settings: typed, with defaults; the organization's document is on top. */
+export const demoSettingsSchema = z.object({
+  theme: z.enum(['light', 'dark']).default('light'),
+  max_concurrent_tasks: z.number().int().min(1).max(16).default(4),
+  features: z.record(z.string(), z.boolean()).default({}),
+});
+
 /**
  * The demo's tools and playbooks: small, deterministic stand-ins for what a host would run (a
  * search, a report), with progress and token usage so every part of an execution shows.

@@ -4,7 +4,7 @@ import { createConnector, type Connector } from '../connector/connector.ts';
 import type { ConnectorStatus } from '../connector/status.ts';
 import { createHub, type Hub } from '../hub/index.ts';
 import type { Logger } from '../log/logger.ts';
-import { registerDemoHandlers } from './demo-handlers.ts';
+import { demoSettingsSchema, registerDemoHandlers } from './demo-handlers.ts';
 import { createNarrator, createStatePrinter } from './output.ts';
 
 export interface DemoOptions {
@@ -32,7 +32,8 @@ const DEVICE_ID = 'demo-device';
  * The demo: a reference hub on a free loopback port, a connector against it, and a scenario a
  * person can follow: connect, heartbeats, the hub drops the socket, the connector reconnects,
  * the hub goes silent, the connector notices and reconnects; then the hub runs a tool, a playbook
- * and a chain on the device, drops the connection under a running playbook, and shows its ledger.
+ * and a chain on the device, drops the connection under a running playbook, shows its ledger, and
+ * changes the organization's settings, which the connector applies live.
  */
 export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const { json, out, logger } = options;
@@ -57,7 +58,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const connector = createConnector(
     // A short restart spread: after the hub restart in step 7 the device is back within 2 s.
     { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' }, backoff: { restartSpreadMs: 2_000 } },
-    { logger: logger.child({ component: 'connector' }) },
+    { logger: logger.child({ component: 'connector' }), settings: { schema: demoSettingsSchema } },
   );
   registerDemoHandlers(connector);
   // Once the scenario is over, a heartbeat round each second would drown everything else.
@@ -168,6 +169,16 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       await waitFor('every usage report acknowledged', () => connector.executions.outboxDepth === 0);
       const { totals } = hub.usage('local');
       out.write(json ? `${JSON.stringify({ ledger: totals })}\n` : `  ${totals.reports} reports, ${totals.duration_ms} ms, ${totals.input_tokens} tokens in, ${totals.output_tokens} out, cost ${totals.cost_estimate.toFixed(4)}\n`);
+
+      narrate('settings', 'step 10: an operator changes the organization settings at the hub (PATCH /v1/tenants/local/settings); the connector applies them live');
+      const shown = (settings: unknown) => out.write(json ? `${JSON.stringify({ settings })}\n` : `  settings ${JSON.stringify(settings)}\n`);
+      await waitFor('settings synced', (s) => s.settings.state === 'synced');
+      shown(connector.settings.value);
+      await hub.settings.patchOrg('local', { max_concurrent_tasks: 2, features: { task_sharing: true } });
+      await withTimeout('the org settings to apply', firstValueFrom(connector.settings.value$.pipe(filter((v) => v.max_concurrent_tasks === 2))));
+      shown(connector.settings.value);
+      const edit = await withTimeout('the user edit', connector.settings.update({ theme: 'dark' }));
+      narrate('settings', `the user picks the dark theme on the device: ${edit.status} by the hub at version ${edit.version}; task_sharing is ${connector.settings.flag('task_sharing') ? 'on' : 'off'}`);
 
       narrate('done', `scenario complete; devices on the hub: ${JSON.stringify(hub.devices().map((d) => d.device_id))}`);
       quietHeartbeats = true;

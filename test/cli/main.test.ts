@@ -93,7 +93,7 @@ describe('cloudtether CLI', () => {
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
-    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'chat', 'ledger', 'done']);
+    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'chat', 'ledger', 'settings', 'settings', 'done']);
     const connection = lines.filter((l) => l.actor === 'connection').map((l) => `${l.state}:${l.reason}`);
     // Connected four times: at start, after the drop, after the silent hub, after the hub restart under r-long.
     expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(4);
@@ -119,5 +119,11 @@ describe('cloudtether CLI', () => {
     // The chat message and its reply.
     expect(lines.filter((l) => l.chat).map((l) => l.chat)).toEqual(['in', 'out']);
     expect(lines.find((l) => l.chat === 'out')).toMatchObject({ status: 'completed', text: expect.stringContaining('calendar') });
+    // Settings: the defaults, then the organization's change applied live; the user's edit accepted.
+    expect(lines.filter((l) => l.settings).map((l) => l.settings)).toEqual([
+      { theme: 'light', max_concurrent_tasks: 4, features: {} },
+      { theme: 'light', max_concurrent_tasks: 2, features: { task_sharing: true } },
+    ]);
+    expect(lines.filter((l) => l.step === 'settings').at(-1)?.text).toMatch(/accepted by the hub at version 1; task_sharing is on/);
   });
 });
