@@ -9,7 +9,9 @@ import { channelStateName } from '../../src/machines/channel.ts';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
 import { DeviceChannels } from '../../src/connector/channels.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { RestartPolicy, type SupervisorEmitted, supervisorMachine } from '../../src/machines/supervisor.ts';
+import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
+import { SettingsPolicy } from '../../src/machines/settings-sync.ts';
+import { emptySettingsState, type SettingsState } from '../../src/settings/sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { flush } from '../support/harness.ts';
 
@@ -24,7 +26,7 @@ function failing(failures: number, message = 'boom') {
   };
 }
 
-function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine } = {}) {
+function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine; settings?: SupervisorInput['settings'] } = {}) {
   const clock = new SimulatedClock();
   const net = createMemoryNetwork();
   net.onConnection = (peer) => peer.accept();
@@ -43,6 +45,7 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
       now,
       restartPolicy: RestartPolicy.parse({ maxRestarts: 3, windowMs: 60_000 }),
       heartbeat: { now },
+      ...(overrides.settings && { settings: overrides.settings }),
       auth: { mode: 'static', staticGrant: { token: 't', expiresAt: undefined }, policy: defaultAuthPolicy, seed: 1, now },
       connection: {
         url: 'ws://hub.test/v1/connect',
@@ -67,7 +70,7 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
     if (!r.ok) throw r.error;
     return r.value.frame;
   };
-  const child = (name: 'connection' | 'heartbeat') => actor.getSnapshot().children[name];
+  const child = (name: 'connection' | 'heartbeat' | 'settings') => actor.getSnapshot().children[name];
   return {
     clock,
     net,
@@ -282,5 +285,45 @@ describe('supervisor channels', () => {
     // The old actor left; the host still wants the channel, so a new one joins.
     expect(channelState(f, 'task:t1')).toBe('joining');
     expect(joinsSent(f)).toBe(2);
+  });
+
+});
+
+describe('supervisor settings', () => {
+  it('starts the settings child once its cache is loaded, routes the link and its frames, and restarts it from its last state', async () => {
+    let throwOnce = false;
+    const validate = (settings: Record<string, unknown>) => {
+      if (throwOnce) {
+        throwOnce = false;
+        throw new Error('validator bug');
+      }
+      return { ok: true as const, value: settings };
+    };
+    const f = supervisorFixture({ settings: { remote: false, policy: SettingsPolicy.parse({}), defaults: {}, validate, seed: 3, now: () => f.clock.now() } });
+    expect(f.child('settings')).toBeUndefined();
+    const cached: SettingsState = { ...emptySettingsState(), epoch: 'e1', org: { version: 2, settings: { theme: 'dark' } } };
+    f.actor.send({ type: 'settings.load', state: cached });
+    expect(f.actor.system.get('settings')).toBeDefined();
+    await f.connect();
+    await flush();
+    const sent = () => f.net.latest()!.received.map((raw) => JSON.parse(raw) as { type: string });
+    expect(sent().map((m) => m.type)).toContain('settings_subscribe');
+    // The hub's versions are the cache's: synced without a fetch.
+    f.net.latest()!.send(f.frame({ type: 'settings_subscribed', epoch: 'e1', org_version: 2, user_version: 0 }));
+    await flush();
+    expect(f.child('settings')!.getSnapshot().value).toEqual({ online: 'synced' });
+    f.net.latest()!.send(f.frame({ type: 'settings_patch', epoch: 'e1', document: 'org', version: 3, patch: { max_tasks: 4 } }));
+    await flush();
+    expect(f.emitted.filter((e) => e.type === 'settings.changed').at(-1)).toMatchObject({ state: { org: { version: 3, settings: { theme: 'dark', max_tasks: 4 } } } });
+
+    throwOnce = true;
+    f.net.latest()!.send(f.frame({ type: 'settings_patch', epoch: 'e1', document: 'org', version: 4, patch: { max_tasks: 5 } }));
+    await flush();
+    expect(f.emitted.find((e) => e.type === 'child.restarted')).toMatchObject({ child: 'settings', error: expect.stringContaining('validator bug') });
+    // The new child starts from the last state the old one reported, on the live link.
+    const restarted = f.child('settings')!.getSnapshot();
+    expect(restarted.context.state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
+    expect(restarted.value).toEqual({ online: 'subscribing' });
+    expect(f.actorErrors).toEqual([]);
   });
 });
