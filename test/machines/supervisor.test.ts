@@ -10,7 +10,7 @@ import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
 import { DeviceChannels } from '../../src/connector/channels.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
-import { SettingsPolicy } from '../../src/machines/settings-sync.ts';
+import { SettingsPolicy, type SettingsSyncContext } from '../../src/machines/settings-sync.ts';
 import { emptySettingsState, type SettingsState } from '../../src/settings/sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { flush } from '../support/harness.ts';
@@ -322,7 +322,7 @@ describe('supervisor settings', () => {
     expect(f.emitted.find((e) => e.type === 'child.restarted')).toMatchObject({ child: 'settings', error: expect.stringContaining('validator bug') });
     // The new child starts from the last state the old one reported, on the live link.
     const restarted = f.child('settings')!.getSnapshot();
-    expect(restarted.context.state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
+    expect((restarted.context as SettingsSyncContext).state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
     expect(restarted.value).toEqual({ online: 'subscribing' });
     expect(f.actorErrors).toEqual([]);
   });
