@@ -95,13 +95,17 @@ async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res
   if (!allow.split(', ').includes(method)) return reply(res, 405, { error: 'method_not_allowed' }, { allow });
   if (method === 'GET') {
     if (document === undefined) return reply(res, 200, settings.snapshot(tenantId, subject));
-    return reply(res, 200, document === 'org' ? settings.org(tenantId) : settings.user(tenantId, subject));
+    const answer = document === 'org' ? settings.org(tenantId) : settings.user(tenantId, subject);
+    return reply(res, 200, { ...answer, epoch: settings.deviceEpoch(tenantId, subject) });
   }
   const editId = EditId.safeParse(req.headers['idempotency-key']);
   const body = await readPatchBody(req, res, DevicePatchBody);
   if (!body) return;
-  const conditions = { version: body.version, ...(body.epoch !== undefined && { epoch: body.epoch }), ...(editId.success && { editId: editId.data }) };
-  await answerPatch(parts, res, { tenant_id: tenantId, subject, by: 'device' }, () => settings.patchUser(tenantId, subject, body.patch, conditions));
+  // The device knows the epoch of its scope; the store checks its own.
+  const deviceEpoch = settings.deviceEpoch(tenantId, subject);
+  const epoch = body.epoch === undefined ? undefined : body.epoch === deviceEpoch ? settings.org(tenantId).epoch : body.epoch;
+  const conditions = { version: body.version, ...(epoch !== undefined && { epoch }), ...(editId.success && { editId: editId.data }) };
+  await answerPatch(parts, res, { tenant_id: tenantId, subject, by: 'device', epoch: deviceEpoch }, () => settings.patchUser(tenantId, subject, body.patch, conditions));
 }
 
 async function operatorRoute(parts: SettingsRoutesParts, req: IncomingMessage, res: ServerResponse, path: string, route: OperatorPath): Promise<void> {
@@ -149,7 +153,7 @@ async function readPatchBody<T extends { patch: Record<string, unknown> }>(req: 
 async function answerPatch(
   parts: SettingsRoutesParts,
   res: ServerResponse,
-  target: { tenant_id: string; subject?: SettingsSubject; by: 'device' | 'operator' },
+  target: { tenant_id: string; subject?: SettingsSubject; by: 'device' | 'operator'; /** Devices are answered in their scope's epoch. */ epoch?: string },
   run: () => Promise<SettingsPatchResult>,
 ): Promise<void> {
   let result: SettingsPatchResult;
@@ -163,14 +167,16 @@ async function answerPatch(
     parts.logger.error({ err: error, tenant_id: target.tenant_id }, 'settings could not be stored');
     return reply(res, 500, { error: 'storage_failed', message: 'the settings could not be stored' });
   }
+  const { epoch, ...logged } = target;
+  const scoped = <D extends { epoch: string }>(doc: D): D => (epoch === undefined ? doc : { ...doc, epoch });
   if (!result.ok) {
     const { current } = result;
-    return reply(res, 409, { error: 'version_conflict', message: `the document is at version ${current.version}`, current });
+    return reply(res, 409, { error: 'version_conflict', message: `the document is at version ${current.version}`, current: scoped(current) });
   }
   const { document, changes } = result;
   const keys = Object.keys(changes);
-  if (keys.length > 0) parts.logger.info({ ...target, version: document.version, keys }, 'settings changed');
-  reply(res, 200, document);
+  if (keys.length > 0) parts.logger.info({ ...logged, version: document.version, keys }, 'settings changed');
+  reply(res, 200, scoped(document));
 }
 
 /** An operator route: which one, and its path segments as they came. */

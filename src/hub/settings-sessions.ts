@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { CloseCode, type MessageOf } from '../protocol/index.ts';
 import type { SettingsPatch } from '../settings/document.ts';
@@ -22,6 +23,15 @@ export function subjectOf(who: { device_id: string; user_id?: string | undefined
   return who.user_id !== undefined ? { userId: who.user_id } : { deviceId: who.device_id };
 }
 
+/**
+ * The epoch a device is told: the store's, narrowed to the documents it follows (its tenant and
+ * subject). Versions compare only within an epoch, so a device that switches organization (or
+ * user) can never take the other scope's versions for its own and skip a fetch.
+ */
+export function scopedEpoch(storeEpoch: string, tenantId: string, key: DocumentKey): string {
+  return `${storeEpoch}.${createHash('sha256').update(`${tenantId}\u0000${key}`).digest('base64url').slice(0, 16)}`;
+}
+
 /** Settings frames a session hands the hub. */
 export type SettingsFrame = MessageOf<'settings_subscribe' | 'settings_reported'>;
 
@@ -44,8 +54,8 @@ export class SettingsSessions {
   #opening: Promise<SettingsStore> | undefined;
   /** Subscribed sessions by `tenant SEP document key`. */
   readonly #subscribers = new Map<string, Set<Session>>();
-  /** The subscriptions of each session, to drop them when it closes. */
-  readonly #bySession = new Map<Session, string[]>();
+  /** The subscriptions of each session (to drop them when it closes) and the epoch it was told. */
+  readonly #bySession = new Map<Session, { keys: string[]; epoch: string }>();
   readonly #log: Logger;
 
   constructor(
@@ -91,7 +101,7 @@ export class SettingsSessions {
 
   /** Ends a closed session's subscriptions. */
   drop(session: Session): void {
-    for (const key of this.#bySession.get(session) ?? []) {
+    for (const key of this.#bySession.get(session)?.keys ?? []) {
       const sessions = this.#subscribers.get(key);
       sessions?.delete(session);
       if (sessions?.size === 0) this.#subscribers.delete(key);
@@ -103,21 +113,23 @@ export class SettingsSessions {
     const store = this.store;
     const tenantId = info.tenant_id;
     const user = subjectKey(subjectOf(info));
+    const epoch = scopedEpoch(store.epoch, tenantId, user);
     // Answer and register in the same tick: every change stored after the answer is pushed.
-    session.send({ type: 'settings_subscribed', epoch: store.epoch, org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, user) });
+    session.send({ type: 'settings_subscribed', epoch, org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, user) });
     const keys = [`${tenantId}${SEP}org`, `${tenantId}${SEP}${user}`];
     for (const key of keys) getOrCreate(this.#subscribers, key, () => new Set<Session>()).add(session);
-    this.#bySession.set(session, keys);
+    this.#bySession.set(session, { keys, epoch });
     this.#log.debug({ subject: user }, 'settings subscribed');
   }
 
   #push(tenantId: string, key: DocumentKey, document: HubSettingsDocument, changes: SettingsPatch): void {
     const sessions = this.#subscribers.get(`${tenantId}${SEP}${key}`);
     if (!sessions) return;
-    const message = { type: 'settings_patch', epoch: document.epoch, document: key === 'org' ? 'org' : 'user', version: document.version, patch: changes } as const;
+    const message = { type: 'settings_patch', document: key === 'org' ? 'org' : 'user', version: document.version, patch: changes } as const;
     for (const session of sessions) {
       try {
-        session.send(message);
+        // Each session in the epoch it was told (an org change reaches every subject of the tenant).
+        session.send({ ...message, epoch: this.#bySession.get(session)?.epoch ?? document.epoch });
       } catch (error) {
         // The patch does not fit the hub's frame limit: a device that missed it must fetch anew.
         this.#log.error({ err: error, tenant_id: tenantId, document: message.document, version: document.version }, 'settings push failed');

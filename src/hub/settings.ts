@@ -1,6 +1,6 @@
 import type { SettingsPatch, SettingsSnapshot } from '../settings/document.ts';
 import type { SettingsSessions, SettingsSubject } from './settings-sessions.ts';
-import { subjectKey } from './settings-sessions.ts';
+import { scopedEpoch, subjectKey } from './settings-sessions.ts';
 import type { DocumentKey, HubSettingsDocument, PatchConditions, ReportedSettings, SettingsPatchResult } from './settings-store.ts';
 
 /** What `hub.settings.reported()` and `GET /v1/tenants/{t}/devices/{d}/settings/reported` answer. */
@@ -67,9 +67,21 @@ export class HubSettings {
    * hub.settings.snapshot('acme', { deviceId: 'laptop-1' }); // { epoch, org: { version, settings }, user: { version, settings } }
    */
   snapshot(tenantId: string, subject: SettingsSubject): SettingsSnapshot {
-    const { epoch, ...org } = this.org(tenantId);
+    const { epoch: _store, ...org } = this.org(tenantId);
     const { epoch: _same, ...user } = this.user(tenantId, subject);
-    return { epoch, org, user };
+    return { epoch: this.deviceEpoch(tenantId, subject), org, user };
+  }
+
+  /**
+   * The epoch devices of a subject are told (in `settings_subscribed`, pushes and answers): the
+   * store's epoch narrowed to the tenant and subject, so versions of another scope never pass
+   * for theirs.
+   *
+   * @example
+   * hub.settings.deviceEpoch('acme', { deviceId: 'laptop-1' }); // 'set_….Qm9Rz1x7aK2pVw0c'
+   */
+  deviceEpoch(tenantId: string, subject: SettingsSubject): string {
+    return scopedEpoch(this.#sessions.store.epoch, tenantId, subjectKey(subject));
   }
 
   /**
@@ -112,7 +124,7 @@ export class HubSettings {
     const store = this.#sessions.store;
     const entry = store.reportOf(tenantId, deviceId);
     const subject = entry?.subject ?? subjectKey({ deviceId });
-    const current = { epoch: store.epoch, org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, subject) };
+    const current = { epoch: scopedEpoch(store.epoch, tenantId, subject), org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, subject) };
     if (!entry) return { reported: null, received_at: null, subject, current, drift: false };
     const { reported } = entry;
     const drift =

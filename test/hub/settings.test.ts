@@ -68,8 +68,13 @@ describe('device settings routes', () => {
     const removed = await call(port, 'PATCH', '/v1/settings/user', device, { version: 1, patch: { font: null, nested: { a: [1, 2] } } });
     expect(removed.body).toEqual({ epoch, version: 2, settings: { theme: 'dark', nested: { a: [1, 2] } } });
     expect((await call(port, 'GET', '/v1/settings/user', device)).body).toEqual(removed.body);
-    // The device's user document is the device's subject.
-    expect(hub.settings.user('tenant-1', { deviceId: 'device-1' })).toEqual(removed.body);
+    // The device's user document is the device's subject; devices are told their scope's epoch.
+    expect(hub.settings.user('tenant-1', { deviceId: 'device-1' })).toEqual({ ...removed.body, epoch: hub.settings.org('tenant-1').epoch });
+    expect(epoch).toBe(hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }));
+    expect(hub.settings.deviceEpoch('tenant-2', { deviceId: 'device-1' })).not.toBe(epoch);
+    // A write made in another scope's epoch is a conflict even at the right version.
+    const elsewhere = await call(port, 'PATCH', '/v1/settings/user', device, { version: 2, epoch: hub.settings.deviceEpoch('tenant-1', { userId: 'ada' }), patch: { font: 9 } });
+    expect(elsewhere).toMatchObject({ status: 409, body: { current: { epoch, version: 2 } } });
     expect(hub.settings.user('tenant-1', { deviceId: 'device-2' }).version).toBe(0);
   });
 
@@ -145,7 +150,7 @@ describe('pushes to subscribed sessions', () => {
     await hub.settings.patchUser('tenant-1', { deviceId: 'device-1' }, { b: true });
     await hub.settings.patchUser('tenant-1', { deviceId: 'device-2' }, { b: false });
     const { answer } = await subscribed(url);
-    expect(answer).toMatchObject({ type: 'settings_subscribed', epoch: hub.settings.org('tenant-1').epoch, org_version: 2, user_version: 1 });
+    expect(answer).toMatchObject({ type: 'settings_subscribed', epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), org_version: 2, user_version: 1 });
     const other = await subscribed(url, { device_id: 'device-3', tenant_id: 'tenant-2' });
     expect(other.answer).toMatchObject({ org_version: 0, user_version: 0 });
   });
@@ -159,8 +164,8 @@ describe('pushes to subscribed sessions', () => {
     const patched = await call(port, 'PATCH', '/v1/tenants/tenant-1/settings', asAdmin, { patch: { theme: 'dark', unknown: null } });
     expect(patched).toMatchObject({ status: 200, body: { version: 1, settings: { theme: 'dark' } } });
     const epoch = patched.body.epoch;
-    // Only the keys that changed are pushed.
-    expect(await subscriber.next()).toMatchObject({ type: 'settings_patch', epoch, document: 'org', version: 1, patch: { theme: 'dark' } });
+    // Only the keys that changed are pushed, in the epoch the device was told (its scope's).
+    expect(await subscriber.next()).toMatchObject({ type: 'settings_patch', epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), document: 'org', version: 1, patch: { theme: 'dark' } });
     await expectNothingPushed(otherTenant);
     await expectNothingPushed(unsubscribed);
 
@@ -238,7 +243,7 @@ describe('reported settings', () => {
     const { hub, url, port } = await startHub({ staticToken: TOKEN, adminToken: ADMIN });
     const path = '/v1/tenants/tenant-1/devices/device-1/settings/reported';
     const none = await call(port, 'GET', path, asAdmin);
-    const epoch = hub.settings.org('tenant-1').epoch;
+    const epoch = hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' });
     expect(none.body).toEqual({ reported: null, received_at: null, subject: 'device:device-1', current: { epoch, org_version: 0, user_version: 0 }, drift: false });
 
     const { client } = await subscribed(url);
@@ -289,7 +294,8 @@ describe('the settings store of a hub', () => {
     expect(second.hub.settings.org('tenant-1')).toEqual({ epoch, version: 2, settings: { theme: 'dark', beta: true } });
     expect(second.hub.settings.user('tenant-1', { userId: 'ada' })).toEqual({ epoch, version: 1, settings: { font: 12 } });
     const { answer } = await subscribed(second.url);
-    expect(answer).toMatchObject({ epoch, org_version: 2, user_version: 0 });
+    expect(answer).toMatchObject({ epoch: second.hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), org_version: 2, user_version: 0 });
+    expect(answer.epoch).toBe(`${epoch}.${(answer.epoch as string).split('.').at(-1)}`);
   });
 
   it('starts a fresh epoch per hub without a path, and opens with listen()', async () => {
