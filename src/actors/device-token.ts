@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { fromPromise } from 'xstate';
 import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
+import { retryAfterMs } from '../adapters/retry-after.ts';
 import { AuthFetchError, type TokenGrant } from '../machines/auth.ts';
 
 export interface DeviceTokenDeps {
@@ -91,13 +92,4 @@ export function tokenTiming(token: string, expiresIn?: unknown): { expiresAt: nu
 
 function conservative(lifetimeMs: number): number {
   return Math.max(lifetimeMs / 2, lifetimeMs - 1_000);
-}
-
-/** `Retry-After` as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
-function retryAfterMs(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

@@ -8,11 +8,8 @@ export interface SettingsHttpDeps {
   http: HttpAdapter;
   /** The hub's HTTP origin, e.g. `http://127.0.0.1:7070`. */
   origin: string;
-  deviceId: string;
-  /** The tenant now (a user may switch organizations). */
-  tenantId: () => string;
-  /** The bearer token now, from the auth actor; undefined while there is none. */
-  token: () => string | undefined;
+  /** The credential headers now (bearer token, device, tenant: see `connectorCredentials`); undefined while there is none. */
+  headers: () => Record<string, string> | undefined;
   timeoutMs?: number;
 }
 
@@ -37,21 +34,21 @@ const Conflict = z.object({ current: Document });
  * The settings-sync machine's HTTP actors: `fetchSettings` (`GET /v1/settings`) and `pushEdit`
  * (`PATCH /v1/settings/user` with the epoch and version the edit was made on, and the edit's id
  * as `idempotency-key`). Requests are authenticated as `connect` is: the bearer token, the
- * device id and the tenant. Answers are validated; anything unexpected is a
+ * device id and the tenant (`headers`). Answers are validated; anything unexpected is a
  * {@link SettingsHttpError}.
  *
  * @example
- * const sync = settingsSyncMachine.provide({ actors: createSettingsHttpActors({ http: fetchHttpAdapter, origin, deviceId, tenantId: () => 'acme', token: () => grant.token }) });
+ * const sync = settingsSyncMachine.provide({ actors: createSettingsHttpActors({ http: fetchHttpAdapter, origin, headers: credentials.headers }) });
  */
 export function createSettingsHttpActors(deps: SettingsHttpDeps) {
   const request = async (method: 'GET' | 'PATCH', path: string, signal: AbortSignal, extra: { json?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResponse> => {
-    const token = deps.token();
-    if (token === undefined) throw new SettingsHttpError('no_token', 'no token to authenticate the settings request yet');
+    const credential = deps.headers();
+    if (credential === undefined) throw new SettingsHttpError('no_token', 'no token to authenticate the settings request yet');
     try {
       return await deps.http.request({
         method,
         url: `${deps.origin}${path}`,
-        headers: { authorization: `Bearer ${token}`, 'x-device-id': deps.deviceId, 'x-tenant-id': deps.tenantId(), ...extra.headers },
+        headers: { ...credential, ...extra.headers },
         ...(extra.json !== undefined && { json: extra.json }),
         timeoutMs: deps.timeoutMs ?? 15_000,
         signal,

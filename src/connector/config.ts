@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { BackoffPolicy } from '../machines/backoff.ts';
 import { ChannelPolicy } from '../machines/channel.ts';
 import { SettingsPolicy } from '../machines/settings-sync.ts';
+import { ApiRetryPolicy } from '../api/client.ts';
+import { RateLimit } from '../api/contract.ts';
 import { RestartPolicy } from '../machines/supervisor.ts';
 import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
 
@@ -97,6 +99,12 @@ export const ConnectorConfig = z
     staticSettings: z.string().min(1).max(1_000_000).optional(),
     /** Static settings from a JSON file, read once at start. */
     staticSettingsFile: z.string().min(1).optional(),
+    /**
+     * The API client (`connector.api`): its rate limit (default the reference hub's published
+     * 20 at once, 10/s), retries of idempotent requests (3 attempts, 250 ms to 5 s) and
+     * per-request timeout (10 s).
+     */
+    api: z.object({ rateLimit: RateLimit.optional(), retry: ApiRetryPolicy.partial().optional(), timeoutMs: z.number().int().positive().optional() }).default({}),
     /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
     outbox: z
       .object({

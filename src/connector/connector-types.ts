@@ -16,6 +16,7 @@ import type { ConnectorStore } from './remote-work.ts';
 import type { MessagingHandler } from '../messaging/router.ts';
 import type { ConnectorStatus, StateChange } from './status.ts';
 import type { SettingsHandle, SettingsNotice } from './settings.ts';
+import type { ApiClient } from '../api/client.ts';
 import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
@@ -143,6 +144,11 @@ export interface Connector<T = SettingsValues> {
    * and edits of the user's settings. Synced with the hub, cached on disk with the store.
    */
   readonly settings: SettingsHandle<T>;
+  /**
+   * The hub's REST API (docs/api.md), authenticated as this connector: whoami, API keys, usage,
+   * shares. Rate-limited client-side; a 401 refreshes the token once; idempotent requests retry.
+   */
+  readonly api: ApiClient;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }

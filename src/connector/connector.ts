@@ -26,6 +26,8 @@ import { DeviceChannels } from './channels.ts';
 import { createMemoryStore, RemoteWork } from './remote-work.ts';
 import { DeviceSettings, validatorOf } from './settings.ts';
 import { readStaticSettings } from './static-settings.ts';
+import { connectorCredentials } from './api-credentials.ts';
+import { ApiClient } from '../api/client.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 
 export type { RuntimeClock } from './clock.ts';
@@ -94,18 +96,17 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const staticSettings = readStaticSettings(cfg);
   const settingsSchema: z.ZodType = options.settings?.schema ?? SettingsValues;
   const validateSettings = validatorOf(settingsSchema);
-  // Settings requests authenticate with whatever token the auth actor holds now.
-  const currentGrant = () => (actor.system.get('auth')?.getSnapshot().context as AuthContext | undefined)?.grant;
-  const settingsActors =
-    cfg.url === undefined
-      ? {}
-      : createSettingsHttpActors({
-          http,
-          origin: hubOrigin(cfg.url),
-          deviceId: cfg.deviceId,
-          tenantId: () => currentGrant()?.user?.organization.id ?? cfg.tenantId,
-          token: () => currentGrant()?.token,
-        });
+  // HTTP requests (settings, the API client) authenticate with whatever token the auth actor holds now.
+  const credentials = connectorCredentials({
+    grant: () => (actor.system.get('auth')?.getSnapshot().context as AuthContext | undefined)?.grant,
+    send: (event) => actor.send(event),
+    status$: () => state$,
+    clock,
+    deviceId: cfg.deviceId,
+    tenantId: cfg.tenantId,
+    refreshable: authMode === 'device' || authMode === 'user',
+  });
+  const settingsActors = cfg.url === undefined ? {} : createSettingsHttpActors({ http, origin: hubOrigin(cfg.url), headers: credentials.headers });
   const logic = supervisorMachine.provide({
     actors: {
       auth: authMachine.provide({ actors: authActors }),
@@ -269,9 +270,20 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     },
   });
 
+  const api = new ApiClient({
+    http,
+    origin: cfg.url === undefined ? undefined : hubOrigin(cfg.url),
+    credentials,
+    clock,
+    ...(cfg.api.rateLimit && { rateLimit: cfg.api.rateLimit }),
+    ...(cfg.api.retry && { retry: cfg.api.retry }),
+    ...(cfg.api.timeoutMs !== undefined && { timeoutMs: cfg.api.timeoutMs }),
+    seed: seed ^ 0x68e31da4,
+  });
   const connector: Connector<z.output<S>> = {
     actor,
     settings,
+    api,
     handle(jobType, name, handler) {
       runtime.handlers.register(jobType, name, handler as JobHandler);
     },

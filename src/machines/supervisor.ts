@@ -78,10 +78,11 @@ export type HostEvent =
   /** Starts the settings child from the cached state. */
   | { type: 'settings.load'; state: SettingsState }
   /** A local change of the user's settings (validated by the host first). */
-  | { type: 'settings.edit'; id: string; patch: SettingsPatch };
+  | { type: 'settings.edit'; id: string; patch: SettingsPatch }
+  /** The hub refused the token on an API request (a reactive refresh), or took the refreshed one. */
+  | { type: 'api.token_rejected' | 'api.token_accepted' };
 
 type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
-
 export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent | ChannelOutput | SettingsSyncOutput | { type: `xstate.error.actor.channel.${string}`; error: unknown };
 
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
@@ -97,7 +98,7 @@ export type SupervisorEmitted =
   | { type: 'channel.failed'; channel: string; error: string }
   | Exclude<SettingsSyncOutput, { type: 'settings.out' }>;
 
-/** Sends to a child if it is alive (see `sendToChild` in supervisor-support.ts). */
+/** `sendToChild` of supervisor-support.ts, typed for this machine. */
 const sendToChild = <E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined) =>
   sendToLiveChild<SupervisorContext, SupervisorEvent, E>(child, make);
 
@@ -119,7 +120,6 @@ const stopDead = (child: ChildName) =>
     lifecycle[child].stop,
     ...(child === 'connection' ? (['sessionLost'] as const) : []),
   ] as const;
-
 
 /** A child's error: restart it within the budget, else go `degraded` with it stopped. */
 const restartOrDegrade = (child: ChildName) =>
@@ -390,6 +390,8 @@ export const supervisorMachine = setup({
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'routeSettingsFrame', 'emitMessage'] },
     'settings.load': { actions: ['loadSettings', 'spawnSettings'] },
     'settings.edit': { actions: 'editSettings' },
+    'api.token_rejected': { actions: 'reportRejection' },
+    'api.token_accepted': { actions: 'confirmToken' },
     'settings.out': { actions: 'settingsOut' },
     'settings.changed': { actions: ['rememberSettings', 'emitSettingsEvent'] },
     'settings.rejected': { actions: 'emitSettingsEvent' },
@@ -444,5 +446,3 @@ export const supervisorMachine = setup({
     },
   },
 });
-
-export type SupervisorMachine = typeof supervisorMachine;

@@ -7,7 +7,7 @@ import { LOOPBACK_TOKEN, startHub } from '../support/loopback.ts';
 
 const run = (logic: AnyActorLogic, input?: unknown) => toPromise(createActor(logic, { input }).start());
 const actorsFor = (origin: string, token: string | undefined, http: HttpAdapter = fetchHttpAdapter) =>
-  createSettingsHttpActors({ http, origin, deviceId: 'dev-1', tenantId: () => 'acme', token: () => token });
+  createSettingsHttpActors({ http, origin, headers: () => (token === undefined ? undefined : { authorization: `Bearer ${token}`, 'x-device-id': 'dev-1', 'x-tenant-id': 'acme' }) });
 /** An adapter that answers every request with `response` (or fails with it). */
 const answering = (response: Partial<HttpResponse> | Error): HttpAdapter => ({
   request: async () => {
