@@ -5,6 +5,7 @@ import { ChannelPolicy } from '../machines/channel.ts';
 import { SettingsPolicy } from '../machines/settings-sync.ts';
 import { ApiRetryPolicy } from '../api/client.ts';
 import { RateLimit } from '../api/contract.ts';
+import { TelemetryPolicy } from '../telemetry/telemetry.ts';
 import { RestartPolicy } from '../machines/supervisor.ts';
 import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
 
@@ -105,6 +106,18 @@ export const ConnectorConfig = z
      * per-request timeout (10 s).
      */
     api: z.object({ rateLimit: RateLimit.optional(), retry: ApiRetryPolicy.partial().optional(), timeoutMs: z.number().int().positive().optional() }).default({}),
+    /**
+     * Telemetry (`connector.telemetry`): off unless `enabled` (the host's or user's consent);
+     * `forceOff` (`CLOUDTETHER_TELEMETRY=off`, `DO_NOT_TRACK=1`) wins over consent. Batching,
+     * queue bound and retry are `TelemetryPolicy`; `posthog` mirrors each batch to a PostHog
+     * project; `metricsIntervalMs` is how often `runtime.metrics` is recorded.
+     */
+    telemetry: TelemetryPolicy.extend({
+      enabled: z.boolean().default(false),
+      forceOff: z.boolean().default(false),
+      posthog: z.object({ url: z.string().url(), apiKey: z.string().min(1).max(256) }).optional(),
+      metricsIntervalMs: z.number().int().positive().default(60_000),
+    }).prefault({}),
     /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
     outbox: z
       .object({
@@ -172,6 +185,8 @@ export function parseConnectorConfig(input: ConnectorConfigInput): ConnectorConf
  * | `TENANT_ID` | tenant, default `local` |
  * | `CLOUDTETHER_CONNECT_TIMEOUT_MS` | connect timeout |
  * | `CLOUDTETHER_STATIC_SETTINGS` | static settings, base64 JSON (never synced) |
+ * | `CLOUDTETHER_TELEMETRY` | `on` consents to telemetry; `off` forces it off |
+ * | `DO_NOT_TRACK` | `1` forces telemetry off |
  * | `CLOUDTETHER_STATIC_SETTINGS_FILE` | static settings from a JSON file |
  *
  * Empty variables count as unset. Pass `overrides` to layer CLI flags on top.
@@ -195,8 +210,20 @@ export function connectorConfigFromEnv(
     ...(timeout && { connectTimeoutMs: Number(timeout) }),
     ...(read('CLOUDTETHER_STATIC_SETTINGS') && { staticSettings: read('CLOUDTETHER_STATIC_SETTINGS') }),
     ...(read('CLOUDTETHER_STATIC_SETTINGS_FILE') && { staticSettingsFile: read('CLOUDTETHER_STATIC_SETTINGS_FILE') }),
+    ...((telemetryForcedOff(env) || /^(on|1|true)$/i.test(read('CLOUDTETHER_TELEMETRY') ?? '')) && {
+      telemetry: telemetryForcedOff(env) ? { forceOff: true } : { enabled: true },
+    }),
   };
   return { ...fromEnv, ...overrides };
+}
+
+/**
+ * Whether the environment forces telemetry off: `CLOUDTETHER_TELEMETRY=off` (or `0`, `false`)
+ * or `DO_NOT_TRACK=1` (the consoledonottrack.com convention). The connector checks it whatever
+ * its configuration says.
+ */
+export function telemetryForcedOff(env: Record<string, string | undefined> = process.env): boolean {
+  return /^(off|0|false)$/i.test(env.CLOUDTETHER_TELEMETRY?.trim() ?? '') || /^(1|true)$/i.test(env.DO_NOT_TRACK?.trim() ?? '');
 }
 
 /** The token endpoint for a hub URL: `ws://h:p/v1/connect` → `http://h:p/v1/device-token`. */

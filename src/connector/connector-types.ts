@@ -17,6 +17,8 @@ import type { MessagingHandler } from '../messaging/router.ts';
 import type { ConnectorStatus, StateChange } from './status.ts';
 import type { SettingsHandle, SettingsNotice } from './settings.ts';
 import type { ApiClient } from '../api/client.ts';
+import type { ExecutionEnded } from '../execution/executor.ts';
+import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
@@ -40,6 +42,8 @@ export type ConnectorEvent =
   | ({ type: 'outbox_loss' } & OutboxLoss)
   /** A channel joined (with its recovery), refused, left or failed; sends that expired; an invalid inbound message. */
   | ({ type: 'channel' } & ChannelNotice)
+  /** An execution ended: its outcome and duration (and failure code), for the host's metrics. */
+  | ({ type: 'execution_ended' } & ExecutionEnded)
   /** Settings changed, a remote document was refused (it failed the schema), or an edit conflicted. */
   | ({ type: 'settings' } & SettingsNotice);
 
@@ -149,6 +153,12 @@ export interface Connector<T = SettingsValues> {
    * shares. Rate-limited client-side; a 401 refreshes the token once; idempotent requests retry.
    */
   readonly api: ApiClient;
+  /**
+   * Telemetry: off until the host or user consents (`setConsent(true)`, or config
+   * `telemetry.enabled`); `CLOUDTETHER_TELEMETRY=off` or `DO_NOT_TRACK=1` force it off.
+   * `track(event, properties)` queues an event (properties redacted) for the hub.
+   */
+  readonly telemetry: Telemetry;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }

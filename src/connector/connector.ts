@@ -20,7 +20,7 @@ import { SettingsValues } from '../settings/document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from './clock.ts';
-import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
+import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig, telemetryForcedOff } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
 import { createMemoryStore, RemoteWork } from './remote-work.ts';
@@ -28,6 +28,10 @@ import { DeviceSettings, validatorOf } from './settings.ts';
 import { readStaticSettings } from './static-settings.ts';
 import { connectorCredentials } from './api-credentials.ts';
 import { ApiClient } from '../api/client.ts';
+import { Telemetry } from '../telemetry/telemetry.ts';
+import { sendToPostHog } from '../telemetry/posthog.ts';
+import { trackRuntime } from '../telemetry/runtime-events.ts';
+import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 
 export type { RuntimeClock } from './clock.ts';
@@ -131,6 +135,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       events.next({ type: 'resume', status, missed });
     },
     onLoss: (loss) => events.next({ type: 'outbox_loss', ...loss }),
+    onExecutionEnded: (ended) => events.next({ type: 'execution_ended', ...ended }),
   });
   let started = false;
   let stopping: Promise<void> | undefined;
@@ -280,10 +285,28 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     ...(cfg.api.timeoutMs !== undefined && { timeoutMs: cfg.api.timeoutMs }),
     seed: seed ^ 0x68e31da4,
   });
+  const { enabled, forceOff, posthog, metricsIntervalMs, ...telemetryPolicy } = cfg.telemetry;
+  const telemetryLog = store.telemetry ?? createMemoryRecordLog({ now });
+  const telemetry = new Telemetry({
+    log: telemetryLog,
+    send: async (batch) => {
+      await api.sendTelemetry(batch);
+      // A mirror, best effort: the hub's acceptance is what acknowledges the batch.
+      if (posthog) void sendToPostHog(http, posthog, cfg.deviceId, batch).catch((error: unknown) => log.warn({ err: error }, 'telemetry mirror to PostHog failed'));
+    },
+    clock,
+    logger: logger.child({ actor: 'telemetry' }),
+    policy: telemetryPolicy,
+    enabled,
+    forcedOff: forceOff || telemetryForcedOff(),
+    seed: seed ^ 0x2545f491,
+  });
+  let stopRuntimeEvents: () => void = () => {};
   const connector: Connector<z.output<S>> = {
     actor,
     settings,
     api,
+    telemetry,
     handle(jobType, name, handler) {
       runtime.handlers.register(jobType, name, handler as JobHandler);
     },
@@ -317,6 +340,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       actor.start();
       actor.send({ type: 'connect' });
       void settings.load();
+      stopRuntimeEvents = trackRuntime({ telemetry, events$: events, status: () => status, executions: () => connector.executions, clock, metricsIntervalMs });
       refresh();
     },
     async stop() {
@@ -333,6 +357,9 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         actor.stop();
         refresh();
         await settings.stop();
+        stopRuntimeEvents();
+        await telemetry.stop();
+        await telemetryLog.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the telemetry queue'));
         await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
         log.info('stopped');
         state$.complete();

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { createFileStorage } from '../adapters/file-storage.ts';
 import { createMemoryStorage, type StorageAdapter } from '../adapters/storage.ts';
+import type { TelemetryEvent } from '../api/contract.ts';
 import { InboundDelivery, type ResumeAnswer, type ResumeCursor } from '../delivery/inbound.ts';
 import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '../delivery/outbox.ts';
-import { type Capacity, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
+import { type Capacity, type ExecutionEnded, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
 import { HandlerRegistry } from '../execution/handlers.ts';
 import type { Logger } from '../log/logger.ts';
 import { MessagingRouter } from '../messaging/router.ts';
@@ -22,12 +23,14 @@ export interface ConnectorStore {
   journal: RecordLog<JournalEntry>;
   /** Whole files written atomically: `settings.json`, the settings cache. Optional for stores made before it. */
   files?: StorageAdapter;
+  /** The telemetry queue. Optional for stores made before it. */
+  telemetry?: RecordLog<TelemetryEvent>;
 }
 
 /**
  * Opens (or creates) the durable store in `dir`: `outbox.log` and `executions.log`, fsync'd
- * append-only logs, and `settings.json`, the settings cache, replaced atomically (all `0600` in
- * a `0700` directory). Give it to `createConnector(config, { store })`;
+ * append-only logs, `telemetry.log`, the telemetry queue, and `settings.json`, the settings
+ * cache, replaced atomically (all `0600` in a `0700` directory). Give it to `createConnector(config, { store })`;
  * the connector closes it on `stop()`.
  *
  * @throws {StorageError} when the directory or a file cannot be opened.
@@ -36,16 +39,17 @@ export interface ConnectorStore {
  * const connector = createConnector(config, { store });
  */
 export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
-  const [outbox, journal] = await Promise.all([
+  const [outbox, journal, telemetry] = await Promise.all([
     openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
     openRecordLog<JournalEntry>(join(dir, 'executions.log')),
+    openRecordLog<TelemetryEvent>(join(dir, 'telemetry.log')),
   ]);
-  return { outbox, journal, files: createFileStorage(dir) };
+  return { outbox, journal, files: createFileStorage(dir), telemetry };
 }
 
 /** An in-memory store: nothing survives the process. */
 export function createMemoryStore(now: () => number): ConnectorStore {
-  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage() };
+  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage(), telemetry: createMemoryRecordLog({ now }) };
 }
 
 export interface RemoteWorkOptions {
@@ -58,6 +62,8 @@ export interface RemoteWorkOptions {
   outboxPolicy?: Partial<OutboxPolicy>;
   onResume: (answer: ResumeAnswer) => void;
   onLoss: (loss: OutboxLoss) => void;
+  /** Each execution as it ends. */
+  onExecutionEnded?: (ended: ExecutionEnded) => void;
 }
 
 /** The connector's side of the session that the runtime needs. */
@@ -106,6 +112,7 @@ export class RemoteWork {
       clock,
       logger: logger.child({ actor: 'executor' }),
       onCapacity: (capacity) => this.#announce(capacity),
+      ...(options.onExecutionEnded && { onEnded: options.onExecutionEnded }),
       ...(options.limits && { limits: options.limits }),
     });
     this.messaging = new MessagingRouter({ outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });

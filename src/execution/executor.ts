@@ -49,6 +49,18 @@ export interface ExecutorOptions {
   limits?: Partial<ExecutorLimits>;
   /** Called when the device becomes saturated or stops being so. */
   onCapacity?: (capacity: Capacity) => void;
+  /** Called once per execution as it ends (for metrics: durations, failures). */
+  onEnded?: (ended: ExecutionEnded) => void;
+}
+
+/** An execution that ended, as metrics see it. */
+export interface ExecutionEnded {
+  requestId: string;
+  jobType: string;
+  outcome: Event['event_type'];
+  durationMs: number;
+  /** The failure's code (`timeout`, `step_failed`, `handler_error`, …), for a failure. */
+  errorCode?: string;
 }
 
 interface Run {
@@ -292,6 +304,8 @@ export class Executor {
     this.#startNext();
     this.checkCapacity();
     logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
+    const errorCode = (event.data as { error?: { code?: unknown } }).error?.code;
+    this.#o.onEnded?.({ requestId: id, jobType: run.request.job_type, outcome: event.event_type, durationMs, ...(typeof errorCode === 'string' && { errorCode }) });
     try {
       await Promise.all([outbox.append(event), outbox.append(usage)]);
       if (run.journalSeq > 0) await journal.settle(run.journalSeq);
