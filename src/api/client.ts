@@ -146,6 +146,10 @@ export class ApiClient {
 
   /** One call of the contract, with the limiter, the refresh and the retries. */
   async request<T>(call: Call<T>): Promise<T> {
+    // Nothing to retry in standalone mode: there is no hub.
+    if (this.#options.origin === undefined) {
+      throw new ApiError('network', `${call.method} ${call.path}: no hub configured (standalone mode)`, { method: call.method, path: call.path, attempts: 0 });
+    }
     const idempotent = call.method === 'GET' || call.method === 'PUT' || call.method === 'DELETE';
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
@@ -183,7 +187,6 @@ export class ApiClient {
     const headers = this.#options.credentials.headers();
     const fail = (kind: ApiError['kind'], message: string, extra: Partial<ApiError['detail']> = {}) =>
       new ApiError(kind, `${method} ${path}: ${message}`, { method, path, attempts: attempt, ...extra });
-    if (this.#options.origin === undefined) throw fail('network', 'no hub configured (standalone mode)');
     if (!headers) throw fail('authentication', 'no credential yet');
     let response: HttpResponse;
     this.sent++;

@@ -112,6 +112,13 @@ export const Share = z.object({
 });
 export type Share = z.infer<typeof Share>;
 
+/**
+ * `GET /v1/shares/{id}`: the share and where its resource is now: an execution's status
+ * (`running`, `completed`, …; null once the hub no longer holds it), a task's `open` or `closed`.
+ */
+export const SharedView = Share.extend({ resource_status: z.string().max(64).nullable() });
+export type SharedView = z.infer<typeof SharedView>;
+
 // ─── telemetry ──────────────────────────────────────────────────────────────────────────
 
 /** One telemetry event: a name like `connection.state_changed`, properties already redacted. */
