@@ -92,6 +92,11 @@ export class HubChannels {
     this.#tasks.set(taskId, { tenant_id: tenantId, ...(workspaceId !== undefined && { workspace_id: workspaceId }) });
   }
 
+  /** The tenant that opened a task, while it is open. */
+  taskTenant(taskId: string): string | undefined {
+    return this.#tasks.get(taskId)?.tenant_id;
+  }
+
   /**
    * Sends a message to every device that joined the channel, and keeps it for rejoins. Returns
    * its offset.

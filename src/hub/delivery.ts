@@ -8,6 +8,7 @@ import { HubError } from './errors.ts';
 import type { DeviceMessage, SessionInfo } from './events.ts';
 import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
 import type { OpenSessions } from './open-sessions.ts';
+import { RecentIds } from './recent-ids.ts';
 import type { HubClock, ResolvedDeliveryOptions } from './options.ts';
 import type { Session } from './session.ts';
 import type { UsageLedger } from './usage-ledger.ts';
@@ -35,22 +36,6 @@ export interface DeliveryHost {
   /** The ledger, once `listen()` has opened it. */
   ledger(): UsageLedger | undefined;
   emitMessage(info: SessionInfo, message: DeviceMessage): void;
-}
-
-/** A bounded set of recent message ids, per device: what makes a resend harmless. */
-class RecentIds {
-  readonly #ids = new Set<string>();
-  constructor(readonly limit: number) {}
-  has(id: string): boolean {
-    return this.#ids.has(id);
-  }
-  add(id: string): void {
-    this.#ids.add(id);
-    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value!);
-  }
-  delete(id: string): void {
-    this.#ids.delete(id);
-  }
 }
 
 const keyOf = (who: Who) => `${who.tenant_id}\u0000${who.device_id}`;

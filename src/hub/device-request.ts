@@ -8,6 +8,10 @@ export interface DeviceCaller {
   device_id: string;
   tenant_id: string;
   user_id?: string;
+  /** The credential: a hub device token, a hub user token, or `staticToken` / `authenticate`. */
+  kind: 'device' | 'user' | 'static';
+  /** The hub token's `jti` (not for a static credential). */
+  jti?: string;
 }
 
 /** What checks a device's HTTP credential: the same checks as a `connect`. */
@@ -50,5 +54,6 @@ export async function authenticateDeviceRequest(req: IncomingMessage, auth: Devi
   if (!verdict.ok) return { ok: false, error: 'unauthorized', reason: verdict.code };
   const claims = verdict.credential.via === 'token' ? verdict.credential.claims : undefined;
   if (auth.isRevoked(who.tenant_id, who.device_id, claims?.jti)) return { ok: false, error: 'unauthorized', reason: 'revoked' };
-  return { ok: true, ...who, ...(claims?.kind === 'user' && { user_id: claims.sub }) };
+  const kind = claims?.kind ?? 'static';
+  return { ok: true, ...who, kind, ...(claims && { jti: claims.jti }), ...(claims?.kind === 'user' && { user_id: claims.sub }) };
 }

@@ -29,7 +29,15 @@ export type HubErrorCode =
   /** A settings patch that is not an object of settings keys (1 to 128 characters) to JSON values. */
   | 'invalid_settings'
   /** A settings patch, or the document it would make, over `MAX_SETTINGS_BYTES` (64 KiB of JSON). */
-  | 'too_large';
+  | 'too_large'
+  /** Arguments that do not match the REST contract (`src/api/contract.ts`), e.g. an API key without permissions. */
+  | 'invalid_request'
+  /** No API key with that id in that tenant. */
+  | 'unknown_api_key'
+  /** The API key is revoked or expired: it cannot be rotated. */
+  | 'api_key_revoked'
+  /** The tenant holds as many API keys (or shares) as the hub keeps. */
+  | 'limit_reached';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.

@@ -12,10 +12,29 @@ export function queryOf(url: string | undefined): URLSearchParams {
   return new URLSearchParams(at < 0 ? '' : target.slice(at + 1));
 }
 
-/** Answers with a JSON body. Every hub HTTP answer goes through here. */
+/** A `Host` header we are willing to put in a URL: a name or address, and a port. */
+const SAFE_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The request's `Host`, when it is safe to put in a URL (a link the hub hands out).
+ *
+ * @example
+ * const url = `http://${hostOf(req) ?? fallbackHost()}/v1/oauth/device`;
+ */
+export function hostOf(req: IncomingMessage): string | undefined {
+  const host = req.headers.host;
+  return host !== undefined && SAFE_HOST.test(host) ? host : undefined;
+}
+
+/** Answers with a JSON body, or none when `body` is undefined (a 204). Every hub HTTP answer goes through here. */
 export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   // The client may have gone (a request parked by a fault, then the socket closed).
   if (res.destroyed || res.writableEnded) return;
+  if (body === undefined) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,

@@ -1,8 +1,11 @@
 import { createAdminHandler } from './admin.ts';
+import { createApiRoutes } from './api-routes.ts';
 import type { HubAuth } from './auth.ts';
+import type { HubChannels } from './channels.ts';
 import type { HubDelivery } from './delivery.ts';
 import { createExecutionRoutes } from './execution-routes.ts';
 import type { Hub } from './hub.ts';
+import type { HubApi } from './hub-api.ts';
 import type { OpenSessions } from './open-sessions.ts';
 import type { ResolvedHubOptions } from './options.ts';
 import { createRoutes, type HubRoutes } from './routes.ts';
@@ -17,31 +20,51 @@ export interface HubRoutesParts {
   auth: HubAuth;
   delivery: HubDelivery;
   settings: HubSettings;
+  /** The REST API's state (`hub.api`). */
+  api: HubApi;
+  /** Which tenant opened a task, for share links to it. */
+  channels: Pick<HubChannels, 'taskTenant'>;
   sessions: OpenSessions;
   host: SessionHost;
   /** The hub's own methods: a route does (and logs) what the same call on the hub does. */
   hub: Pick<Hub, 'usage' | 'devices' | 'revokeDevice'>;
   /** Whether device sockets are taken now. */
   accepting(): boolean;
+  /** `host:port` the hub listens on, for links in answers to requests without a usable `Host`. */
+  hostPort(): string;
 }
 
 /**
  * Every route of a hub, in the order they claim a request: the token and OAuth endpoints, the
- * execution and usage routes, the settings routes, then the admin routes (and their 404); and
+ * REST API (docs/api.md; `/v1/usage` only with a tenant credential), the operators' execution and
+ * usage routes, the settings routes, then the admin routes (and their 404); and
  * the device WebSocket endpoint, each accepted socket a {@link Session}.
  *
  * @example
- * const routes = createHubRoutes({ options, auth, delivery, settings: hub.settings, sessions, host, hub, accepting: () => listener.accepting });
+ * const routes = createHubRoutes({ options, auth, delivery, settings: hub.settings, api: hub.api, channels, sessions, host, hub, accepting, hostPort });
  * http.createServer(routes.request).on('upgrade', routes.upgrade);
  */
 export function createHubRoutes(parts: HubRoutesParts): HubRoutes {
-  const { options, auth, delivery, settings, sessions, host, hub } = parts;
-  const { adminToken, logger } = options;
+  const { options, auth, delivery, settings, sessions, host, hub, channels } = parts;
+  const { adminToken, logger, clock } = options;
+  const apiRoutes = createApiRoutes({
+    adminToken,
+    logger,
+    api: parts.api,
+    clock,
+    rateLimit: options.apiRateLimit,
+    auth: { device: auth, users: options.tokens?.users ?? [], now: () => clock.now() },
+    settings,
+    execution: (requestId) => delivery.snapshot(requestId),
+    taskTenant: (taskId) => channels.taskTenant(taskId),
+    usage: (tenantId) => hub.usage(tenantId),
+    fallbackHost: () => parts.hostPort(),
+  });
   const executionRoutes = createExecutionRoutes({ adminToken, logger, delivery, usage: (tenantId) => hub.usage(tenantId) });
   const settingsRoutes = createSettingsRoutes({ adminToken, logger, auth, settings });
   return createRoutes({
     maxFrameBytes: options.maxFrameBytes,
-    claim: (req, res) => auth.handle(req, res) || executionRoutes(req, res) || settingsRoutes(req, res),
+    claim: (req, res) => auth.handle(req, res) || apiRoutes(req, res) || executionRoutes(req, res) || settingsRoutes(req, res),
     admin: createAdminHandler({
       adminToken,
       devices: () => hub.devices(),

@@ -11,6 +11,7 @@ import { HubError } from './errors.ts';
 import type { HubEvents, SessionInfo } from './events.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './executions.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
+import { HubApi } from './hub-api.ts';
 import { createHubRoutes } from './hub-routes.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './listener.ts';
 import { OpenSessions } from './open-sessions.ts';
@@ -20,12 +21,6 @@ import { HubSettings } from './settings.ts';
 import { SettingsSessions } from './settings-sessions.ts';
 import type { IssuedToken } from './token-authority.ts';
 import { LedgerSlot, type UsageSummary } from './usage-ledger.ts';
-
-// The hub's public types live beside the code they describe; this module stays the entry point.
-export type { DispatchMessage } from './dispatch.ts';
-export type { HubFaults } from './faults.ts';
-export type { HubAddress, HubListenOptions } from './listener.ts';
-export { CONNECT_PATH } from './routes.ts';
 
 /**
  * The reference hub: a `node:http` server with the device WebSocket endpoint on
@@ -42,6 +37,12 @@ export class Hub extends EventEmitter<HubEvents> {
    * await hub.settings.patchOrg('acme', { theme: 'dark' }); // pushed as settings_patch to acme's devices
    */
   readonly settings: HubSettings;
+  /**
+   * The REST API's API keys, share links and telemetry of each tenant ({@link HubApi}, docs/api.md).
+   * @example
+   * const { secret } = hub.api.createApiKey('acme', { name: 'ci', permissions: ['usage:read'] });
+   */
+  readonly api: HubApi;
 
   readonly #log: Logger;
   readonly #sessions = new OpenSessions();
@@ -80,6 +81,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#ledger = new LedgerSlot(resolved.usageLedgerPath);
     this.#settings = new SettingsSessions(resolved.settingsPath, this.#log, () => resolved.clock.now());
     this.settings = new HubSettings(this.#settings);
+    this.api = new HubApi(resolved.clock, this.#log);
     const delivery = new HubDelivery({
       sessions,
       codec,
@@ -106,7 +108,8 @@ export class Hub extends EventEmitter<HubEvents> {
       settings: this.#settings,
       emit: (event, ...args) => this.#emitSafely(event, ...args),
     });
-    const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, sessions, host, hub: this, accepting: () => this.#listener.accepting });
+    const listening = { accepting: () => this.#listener.accepting, hostPort: () => this.#listener.hostPort() };
+    const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
     this.#listener = new Listener({
       clock: resolved.clock,
       logger: this.#log,

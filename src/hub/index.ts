@@ -1,4 +1,11 @@
-export { CONNECT_PATH, createHub, type DispatchMessage, Hub, type HubAddress, type HubFaults, type HubListenOptions } from './hub.ts';
+export { createHub, Hub } from './hub.ts';
+export { CONNECT_PATH } from './routes.ts';
+export type { DispatchMessage } from './dispatch.ts';
+export type { HubFaults } from './faults.ts';
+export type { HubAddress, HubListenOptions } from './listener.ts';
+export type { HubApi } from './hub-api.ts';
+export type { StoredTelemetryEvent, TelemetryBounds, TenantTelemetry } from './telemetry-store.ts';
+export type { ApiKeyRefusal, StoredApiKey } from './api-keys.ts';
 export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
 export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
 export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
 import { HubError } from './errors.ts';
 import { FAULT_BODIES, type FaultBodies, type FaultGate, NO_STORE } from './fault-gate.ts';
-import { parseParams, pathOf, readBody, reply } from './http.ts';
+import { hostOf, parseParams, pathOf, readBody, reply } from './http.ts';
 import type { TokenAuthority } from './token-authority.ts';
 import type { GrantCheck, UserLogins } from './user-logins.ts';
 
@@ -72,9 +72,6 @@ const ApproveRequest = z.object({
   organization: Id.optional(),
   deny: z.union([z.boolean(), z.enum(['true', 'false'])]).optional(),
 });
-
-/** A `Host` header we are willing to put in a URL: a name or address, and a port. */
-const SAFE_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 type Params = Record<string, unknown>;
 
@@ -307,12 +304,6 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
       return true;
     },
   };
-}
-
-/** The request's `Host`, when it is safe to put in a URL. */
-function hostOf(req: IncomingMessage): string | undefined {
-  const host = req.headers.host;
-  return host !== undefined && SAFE_HOST.test(host) ? host : undefined;
 }
 
 function text(res: ServerResponse, body: string): void {

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { assertEntryName } from '../adapters/storage.ts';
+import { DEFAULT_RATE_LIMIT, RateLimit } from '../api/contract.ts';
 import type { SigningKeyPair } from './token-authority.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectAckMessage, MAX_FRAME_BYTES } from '../protocol/index.ts';
@@ -133,6 +134,11 @@ export interface HubOptions {
   settingsPath?: string;
   /** Channels: the replay window rejoins recover from, and the extension instance TTL. */
   channels?: { replayWindow?: number; replayMaxAgeMs?: number; instanceTtlMs?: number };
+  /**
+   * The REST API's limit per credential (docs/api.md), a token bucket: `burst` requests at once,
+   * refilled at `per_second`; published at `GET /v1/limits`. Default `{ burst: 20, per_second: 10 }`.
+   */
+  apiRateLimit?: RateLimit;
 }
 
 /** The `delivery` option of {@link HubOptions}. */
@@ -168,6 +174,7 @@ export interface ResolvedHubOptions {
   usageLedgerPath: string | undefined;
   settingsPath: string | undefined;
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
+  apiRateLimit: RateLimit;
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -262,6 +269,8 @@ const HubOptionsSchema = z.object({
       instanceTtlMs: z.number().int().positive().default(60_000),
     })
     .default({ replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 }),
+  // The published contract's bounds, plus a ceiling no bucket needs beyond.
+  apiRateLimit: RateLimit.extend({ burst: RateLimit.shape.burst.max(1_000_000), per_second: RateLimit.shape.per_second.max(1_000_000) }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
 });
 
 /** The real clock. */
