@@ -14,6 +14,7 @@ import {
   DEFAULT_RATE_LIMIT,
   RateLimit,
   Share,
+  SharedView,
   TelemetryAccepted,
   type TelemetryEvent,
   UsageAnswer,
@@ -51,7 +52,7 @@ export interface ApiClientOptions {
   origin: string | undefined;
   credentials: ApiCredentials;
   clock: RuntimeClock;
-  /** Client-side budget; default the reference hub's published limit (20 at once, 10/s). */
+  /** The hub's published limit; the client keeps to 90 % of it. Default the reference hub's (20 at once, 10/s). */
   rateLimit?: RateLimit;
   retry?: Partial<ApiRetryPolicy>;
   /** Per request; a request without an answer by then fails `timeout`. Default 10 s. */
@@ -91,7 +92,7 @@ export class ApiClient {
 
   constructor(options: ApiClientOptions) {
     this.#options = options;
-    this.#bucket = new TokenBucket(options.rateLimit ?? DEFAULT_RATE_LIMIT, () => options.clock.now());
+    this.#bucket = new TokenBucket(withMargin(options.rateLimit ?? DEFAULT_RATE_LIMIT), () => options.clock.now());
     this.#retry = ApiRetryPolicy.parse(options.retry ?? {});
     this.#rng = options.seed ?? 1;
   }
@@ -135,8 +136,8 @@ export class ApiClient {
     return this.request({ method: 'POST', path: '/v1/shares', json: share, schema: Share });
   }
 
-  getShare(id: string): Promise<Share> {
-    return this.request({ method: 'GET', path: `/v1/shares/${encodeURIComponent(id)}`, schema: Share });
+  getShare(id: string): Promise<SharedView> {
+    return this.request({ method: 'GET', path: `/v1/shares/${encodeURIComponent(id)}`, schema: SharedView });
   }
 
   /** Sends a telemetry batch (the telemetry client's transport). */
@@ -154,8 +155,10 @@ export class ApiClient {
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       let failure: ApiError;
+      // The credential this attempt went with: a 401 refreshes that one, not whatever is current.
+      const sent: { headers?: Record<string, string> } = {};
       try {
-        const value = await this.#once(call, attempt);
+        const value = await this.#once(call, attempt, sent);
         // The refreshed credential worked: the auth machine may count on it again.
         if (refreshed) this.#options.credentials.accepted?.();
         return value;
@@ -166,8 +169,7 @@ export class ApiClient {
       // The request was refused unread: one refresh and one retry, whatever the method.
       if (failure.kind === 'authentication' && !refreshed && failure.detail.status === 401) {
         refreshed = true;
-        const stale = this.#options.credentials.headers() ?? {};
-        if (await this.#options.credentials.refresh(stale)) {
+        if (await this.#options.credentials.refresh(sent.headers ?? {})) {
           attempt--;
           continue;
         }
@@ -180,7 +182,7 @@ export class ApiClient {
     }
   }
 
-  async #once<T>(call: Call<T>, attempt: number): Promise<T> {
+  async #once<T>(call: Call<T>, attempt: number, sent: { headers?: Record<string, string> }): Promise<T> {
     const { method, path } = call;
     const wait = this.#bucket.reserve();
     if (wait > 0) await this.#sleep(wait);
@@ -188,6 +190,7 @@ export class ApiClient {
     const fail = (kind: ApiError['kind'], message: string, extra: Partial<ApiError['detail']> = {}) =>
       new ApiError(kind, `${method} ${path}: ${message}`, { method, path, attempts: attempt, ...extra });
     if (!headers) throw fail('authentication', 'no credential yet');
+    sent.headers = headers;
     let response: HttpResponse;
     this.sent++;
     try {
@@ -221,6 +224,15 @@ export class ApiClient {
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.#options.clock.setTimeout(() => resolve(), ms));
   }
+}
+
+/**
+ * The budget the client keeps to: 90 % of the hub's published limit. The hub counts a request
+ * when it arrives, the client when it sends: with the same budget, latency that bunches requests
+ * up on the way would push some over.
+ */
+function withMargin(limit: RateLimit): RateLimit {
+  return { burst: Math.max(1, Math.floor(limit.burst * 0.9)), per_second: limit.per_second * 0.9 };
 }
 
 /**
