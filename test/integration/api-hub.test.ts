@@ -126,6 +126,37 @@ describe('the API client against the real hub', () => {
   });
 });
 
+describe('API errors from the real hub', () => {
+  it('classifies what the hub refuses: authentication, forbidden, not_found, conflict, invalid_request, rate_limited', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, origin } = await startHub(clock, { apiRateLimit: { burst: 2, per_second: 1 } });
+    const as = (secret: string, budget = { burst: 100, per_second: 100 }) =>
+      new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(secret), clock, rateLimit: budget, retry: { attempts: 1 } });
+    const key = hub.api.createApiKey('acme', { name: 'k', permissions: ['api_keys:manage', 'shares:write'] });
+    const failure = (call: Promise<unknown>) => call.then(() => undefined, (error: ApiError) => ({ kind: error.kind, status: error.status, code: error.detail.code }));
+    expect(await failure(as('ctk_0000000000000000_nope').whoami())).toEqual({ kind: 'authentication', status: 401, code: 'unauthorized' });
+    clock.increment(5_000);
+    expect(await failure(as(key.secret).usage())).toEqual({ kind: 'forbidden', status: 403, code: 'forbidden' });
+    clock.increment(5_000);
+    expect(await failure(as(key.secret).getShare('shr_unknown'))).toEqual({ kind: 'not_found', status: 404, code: 'not_found' });
+    clock.increment(5_000);
+    const doomed = hub.api.createApiKey('acme', { name: 'doomed', permissions: ['usage:read'] });
+    hub.api.revokeApiKey('acme', doomed.id);
+    expect(await failure(as(key.secret).rotateApiKey(doomed.id))).toEqual({ kind: 'conflict', status: 409, code: 'key_revoked' });
+    clock.increment(5_000);
+    hub.openTask('acme', 't1');
+    expect(await failure(as(key.secret).createShare({ resource: { type: 'task', id: 't1' }, visibility: 'organization', expires_in_s: 364 * 86_400 }))).toEqual({
+      kind: 'invalid_request',
+      status: 400,
+      code: 'expiry_too_long',
+    });
+    // Past the hub's budget of 2 (this client's own limiter set far above it).
+    const outcomes = await Promise.all([1, 2, 3].map(() => failure(as(key.secret).whoami())));
+    expect(outcomes.find((o) => o !== undefined)).toEqual({ kind: 'rate_limited', status: 429, code: 'rate_limited' });
+  });
+});
+
 describe('telemetry to the real hub', () => {
   it('sends nothing without consent; with it, the host and runtime events arrive redacted, in batches', async () => {
     const clock = new SimulatedClock();
