@@ -6,7 +6,8 @@ import type { HttpAdapter } from '../../src/adapters/http.ts';
 import { ApiError } from '../../src/api/api-error.ts';
 import { ApiClient, apiKeyCredentials } from '../../src/api/client.ts';
 import type { AuthContext } from '../../src/machines/auth-types.ts';
-import { createConnector } from '../../src/connector/connector.ts';
+import { createConnector, type ConnectorOptions } from '../../src/connector/connector.ts';
+import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { until } from '../support/loopback.ts';
 
@@ -34,6 +35,19 @@ async function startHub(clock: SimulatedClock, options: Partial<HubOptions> = {}
   return { hub, url, origin: `http://127.0.0.1:${port}` };
 }
 
+/** A device-mode connector of tenant `acme` on the shared clock, connected; stopped after the test. */
+async function connectedDevice(url: string, clock: SimulatedClock, config: Partial<ConnectorConfigInput> = {}, options: Partial<ConnectorOptions> = {}) {
+  const connector = createConnector({ url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 3, ...config }, { clock, ...options });
+  cleanups.push(async () => {
+    const stopped = connector.stop();
+    clock.increment(5_000);
+    await stopped;
+  });
+  connector.start();
+  await connector.waitFor((s) => s.connection.state === 'connected');
+  return connector;
+}
+
 /** The real fetch adapter, counting requests by path. */
 function countingHttp(): HttpAdapter & { count: (path: string) => number } {
   const counts = new Map<string, number>();
@@ -53,14 +67,7 @@ describe('the API client against the real hub', () => {
     clock.set(Date.now());
     const { hub, url } = await startHub(clock);
     const http = countingHttp();
-    const connector = createConnector({ url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 3 }, { clock, http });
-    cleanups.push(async () => {
-      const stopped = connector.stop();
-      clock.increment(5_000);
-      await stopped;
-    });
-    connector.start();
-    await connector.waitFor((s) => s.connection.state === 'connected');
+    const connector = await connectedDevice(url, clock, {}, { http });
     expect(await connector.api.whoami()).toMatchObject({ kind: 'device', tenant_id: 'acme', device_id: 'dev-1' });
     const grant = () => (connector.actor.system.get('auth')!.getSnapshot().context as AuthContext).grant!;
     const before = grant().token;
@@ -162,17 +169,7 @@ describe('telemetry to the real hub', () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
     const { hub, url } = await startHub(clock);
-    const connector = createConnector(
-      { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 3, telemetry: { batchSize: 10, flushIntervalMs: 5_000 } },
-      { clock },
-    );
-    cleanups.push(async () => {
-      const stopped = connector.stop();
-      clock.increment(5_000);
-      await stopped;
-    });
-    connector.start();
-    await connector.waitFor((s) => s.connection.state === 'connected');
+    const connector = await connectedDevice(url, clock, { telemetry: { batchSize: 10, flushIntervalMs: 5_000 } });
     expect(connector.telemetry.track('task.completed', { n: 1 })).toBe(false);
     connector.telemetry.setConsent(true);
     connector.telemetry.track('task.completed', { duration_ms: 1834, file: `${process.env.HOME ?? '/root'}/work/a.ts`, auth: 'Bearer abc' });
