@@ -89,7 +89,7 @@ export class Telemetry {
     this.#enabled = options.enabled && !options.forcedOff;
     this.#rng = options.seed ?? 1;
     // Consent withdrawn while the process was down: what it left is not ours to send.
-    if (!this.#enabled && options.log.pending().length > 0) void this.#dropAll();
+    if (!this.#enabled && options.log.pending().length > 0) this.#dropAll();
     else if (this.#enabled && options.log.pending().length > 0) this.#schedule(0);
   }
 
@@ -108,7 +108,7 @@ export class Telemetry {
     this.#enabled = enabled;
     if (!enabled) {
       this.#cancelTimer();
-      void this.#dropAll();
+      this.#dropAll();
     }
   }
 
@@ -174,7 +174,8 @@ export class Telemetry {
     this.#cancelTimer();
     this.#timer = this.#options.clock.setTimeout(() => {
       this.#timer = undefined;
-      void this.#drain();
+      // A storage failure while acknowledging must not become an unhandled rejection.
+      this.#drain().catch((error: unknown) => this.#options.logger.error({ err: error }, 'telemetry send failed'));
     }, ms);
   }
 
@@ -232,10 +233,14 @@ export class Telemetry {
     return this.#sending;
   }
 
-  async #dropAll(): Promise<void> {
-    await this.#appending;
+  /** Drops everything queued, after the appends under way. A storage failure is logged, never thrown. */
+  #dropAll(): void {
     const log = this.#options.log;
-    if (log.pending().length > 0) await log.ack(log.lastSeq);
-    this.#unreported = 0;
+    this.#appending = this.#appending
+      .then(async () => {
+        if (log.pending().length > 0) await log.ack(log.lastSeq);
+        this.#unreported = 0;
+      })
+      .catch((error: unknown) => this.#options.logger.error({ err: error }, 'cannot drop the telemetry queue'));
   }
 }
