@@ -12,6 +12,8 @@ const PRESENTED = /^ctk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 export const MAX_LIVE_KEYS_PER_TENANT = 1_000;
 /** A revoked or expired key stays listed this long, then is forgotten. */
 const DEAD_KEPT_MS = 30 * 86_400_000;
+/** Revoked or expired keys a tenant keeps listed; past it the oldest dead are forgotten first. */
+export const MAX_DEAD_KEYS_PER_TENANT = 1_000;
 
 /** A key as the store holds it: its SHA-256, never its secret. */
 export interface StoredApiKey extends ApiKeyInfo {
@@ -67,6 +69,12 @@ export class ApiKeyStore {
     return this.#tenantKeys(tenantId, now).map(infoOf);
   }
 
+  /** One key of the tenant, without its secret; undefined for an unknown key or another tenant's. */
+  get(tenantId: string, id: string): ApiKeyInfo | undefined {
+    const key = this.#own(tenantId, id);
+    return key && infoOf(key);
+  }
+
   /** Revokes a key of the tenant; false for an unknown key or another tenant's. Revoking twice keeps the first time. */
   revoke(tenantId: string, id: string, now: number): boolean {
     const key = this.#own(tenantId, id);
@@ -110,25 +118,41 @@ export class ApiKeyStore {
     return key?.tenant_id === tenantId ? key : undefined;
   }
 
-  /** A tenant's keys; forgets those dead for longer than {@link DEAD_KEPT_MS} on the way. */
+  /**
+   * A tenant's keys; forgets those dead for longer than {@link DEAD_KEPT_MS}, and the oldest dead
+   * past {@link MAX_DEAD_KEYS_PER_TENANT} (a create-and-revoke loop must not grow the hub).
+   */
   #tenantKeys(tenantId: string, now: number): StoredApiKey[] {
     const ids = this.#byTenant.get(tenantId);
     const keys: StoredApiKey[] = [];
+    const dead: StoredApiKey[] = [];
+    const forget = (id: string) => {
+      this.#keys.delete(id);
+      ids?.delete(id);
+    };
     for (const id of ids ?? []) {
       const key = this.#keys.get(id);
       if (!key) continue;
-      const diedAt = key.revoked_at ?? (isExpired(key, now) ? key.expires_at : null);
-      if (diedAt !== null && now - diedAt > DEAD_KEPT_MS) {
-        this.#keys.delete(id);
-        ids?.delete(id);
-      } else keys.push(key);
+      const diedAt = diedAtOf(key, now);
+      if (diedAt !== null && now - diedAt > DEAD_KEPT_MS) forget(id);
+      else {
+        keys.push(key);
+        if (diedAt !== null) dead.push(key);
+      }
     }
-    return keys;
+    if (dead.length <= MAX_DEAD_KEYS_PER_TENANT) return keys;
+    const gone = new Set(dead.sort((a, b) => diedAtOf(a, now)! - diedAtOf(b, now)!).slice(0, dead.length - MAX_DEAD_KEYS_PER_TENANT).map((k) => k.id));
+    for (const id of gone) forget(id);
+    return keys.filter((key) => !gone.has(key.id));
   }
 }
 
 function hashOf(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+function diedAtOf(key: ApiKeyInfo, now: number): number | null {
+  return key.revoked_at ?? (isExpired(key, now) ? key.expires_at : null);
 }
 
 function isExpired(key: ApiKeyInfo, now: number): boolean {

@@ -136,6 +136,15 @@ function routeTable(parts: ApiRoutesParts): Route[] {
   const { api } = parts;
   const shareParts: ShareRouteParts = { ...parts, shares: api.shares };
   const tenantOf = (call: Call) => (call.caller as ApiCaller).tenant_id;
+  /**
+   * Rotating a key hands out its secret, and revoking it locks its holder out: a credential may
+   * do either only to keys that do no more than it may itself (as when creating one).
+   */
+  const overreach = (call: Call): { status: number; body: unknown } | undefined => {
+    const target = api.keys.get(tenantOf(call), call.params[0] ?? '');
+    const beyond = target?.permissions.filter((permission) => !call.caller?.permissions.includes(permission)) ?? [];
+    return beyond.length > 0 ? { status: 403, body: { error: 'forbidden', message: `this credential cannot manage a key with ${beyond.join(', ')}` } } : undefined;
+  };
   return [
     { pattern: /^\/v1\/whoami$/, methods: { GET: { handle: ({ caller }) => ({ status: 200, body: whoami(caller as ApiCaller) }) } } },
     { pattern: /^\/v1\/limits$/, methods: { GET: { handle: () => ({ status: 200, body: { ...parts.rateLimit } }) } } },
@@ -162,13 +171,13 @@ function routeTable(parts: ApiRoutesParts): Route[] {
         DELETE: {
           permission: 'api_keys:manage',
           // Another tenant's key is as unknown as a key that never was.
-          handle: (call) => (api.revokeApiKey(tenantOf(call), call.params[0] ?? '') ? { status: 204 } : { status: 404, body: { error: 'not_found' } }),
+          handle: (call) => overreach(call) ?? (api.revokeApiKey(tenantOf(call), call.params[0] ?? '') ? { status: 204 } : { status: 404, body: { error: 'not_found' } }),
         },
       },
     },
     {
       pattern: /^\/v1\/api-keys\/([^/]+)\/rotate$/,
-      methods: { POST: { permission: 'api_keys:manage', handle: (call) => ({ status: 200, body: api.rotateApiKey(tenantOf(call), call.params[0] ?? '') }) } },
+      methods: { POST: { permission: 'api_keys:manage', handle: (call) => overreach(call) ?? { status: 200, body: api.rotateApiKey(tenantOf(call), call.params[0] ?? '') } } },
     },
     {
       pattern: /^\/v1\/usage$/,

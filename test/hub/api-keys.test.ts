@@ -5,6 +5,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { envelope, startHub, TestClient, TOKEN } from './helpers.ts';
 import { login, startUserHub } from './user-helpers.ts';
 import { api, asDevice, keyOf, withKey } from './api-helpers.ts';
+import { MAX_DEAD_KEYS_PER_TENANT } from '../../src/hub/api-keys.ts';
 
 const SECRET_SHAPE = /^ctk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
@@ -124,6 +125,29 @@ describe('API keys', () => {
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect(answer.body).toMatchObject({ error: 'invalid_request', message: expect.any(String) });
     }
+  });
+
+  it('rotates or revokes only keys that do no more than the caller may: a manager key cannot take over a wider one', async () => {
+    const { hub, port } = await startHub();
+    const manager = keyOf(hub, 'tenant-1', ['api_keys:manage']);
+    const wide = keyOf(hub, 'tenant-1', ['usage:read', 'shares:write']);
+    const narrow = keyOf(hub, 'tenant-1', ['api_keys:manage']);
+    expect(await api(port, 'POST', `/v1/api-keys/${wide.id}/rotate`, withKey(manager.secret))).toMatchObject({ status: 403, body: { error: 'forbidden', message: expect.stringContaining('usage:read') } });
+    expect((await api(port, 'DELETE', `/v1/api-keys/${wide.id}`, withKey(manager.secret))).status).toBe(403);
+    // The wide key still works with its own secret.
+    expect((await api(port, 'GET', '/v1/usage', withKey(wide.secret))).status).toBe(200);
+    expect((await api(port, 'POST', `/v1/api-keys/${narrow.id}/rotate`, withKey(manager.secret))).status).toBe(200);
+    expect((await api(port, 'DELETE', `/v1/api-keys/${narrow.id}`, withKey(manager.secret))).status).toBe(204);
+  });
+
+  it('forgets the oldest revoked keys past its bound, so a create-and-revoke loop cannot grow the hub', async () => {
+    const { hub } = await startHub();
+    for (let i = 0; i < MAX_DEAD_KEYS_PER_TENANT + 50; i++) hub.api.revokeApiKey('tenant-1', keyOf(hub, 'tenant-1', ['usage:read']).id);
+    const live = keyOf(hub, 'tenant-1', ['usage:read']);
+    const listed = hub.api.apiKeys('tenant-1');
+    expect(listed.filter((k) => k.revoked_at !== null)).toHaveLength(MAX_DEAD_KEYS_PER_TENANT);
+    expect(listed.some((k) => k.id === live.id)).toBe(true);
+    expect(hub.api.keys.stored().length).toBeLessThanOrEqual(MAX_DEAD_KEYS_PER_TENANT + 1);
   });
 
   it('logs key ids, never secrets', async () => {
