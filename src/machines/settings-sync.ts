@@ -113,6 +113,16 @@ const patchOf = (event: SettingsSyncEvent): RemotePatch | undefined =>
 const subscribedOf = (event: SettingsSyncEvent) =>
   event.type === 'frame' && event.message.type === 'settings_subscribed' ? event.message : undefined;
 
+/**
+ * The user document as the hub has it, as far as the machine knows: the one a 409 brought, while
+ * it is newer than the one in force (pushes may have overtaken it), else the one in force.
+ */
+function hubUserDocument(context: SettingsSyncContext): SettingsDocument & { epoch: string | undefined } {
+  const { pushBase, state } = context;
+  if (pushBase && pushBase.epoch === state.epoch && pushBase.version > state.user.version) return pushBase;
+  return { ...state.user, epoch: state.epoch };
+}
+
 /** What an action may enqueue, as {@link publish} uses it. */
 interface Enqueue {
   assign(values: Partial<SettingsSyncContext>): void;
@@ -239,7 +249,10 @@ export const settingsSyncMachine = setup({
     }),
     /** Replays the queue on the hub's document: finished edits leave, conflicts are reported. */
     rebaseHead: enqueueActions(({ context, enqueue }) => {
-      const { state, conflicts, finished } = rebaseQueue(context.state, context.pushBase);
+      const base = hubUserDocument(context);
+      const { state, conflicts, finished } = rebaseQueue(context.state, base);
+      // A queue done with leaves no base for the next edit: it is made on the document in force.
+      if (state.pending.length === 0) enqueue.assign({ pushBase: undefined });
       if (conflicts.length > 0) enqueue.sendParent({ type: 'settings.conflict', conflicts } satisfies SettingsSyncOutput);
       for (const edit of finished) enqueue.sendParent({ type: 'settings.edit_done', edit } satisfies SettingsSyncOutput);
       // A head that only lost keys the hub already has needs no saving: replaying it again is harmless.
@@ -248,10 +261,10 @@ export const settingsSyncMachine = setup({
     }),
     acceptHead: enqueueActions(({ context, event, enqueue }) => {
       const answer = (event as unknown as { output: Extract<PushAnswer, { status: 'accepted' }> }).output;
-      const { state, finished } = acceptHead(context.state, answer.document, context.defaults, context.validate);
+      const { state, finished, rejection } = acceptHead(context.state, answer.document, context.defaults, context.validate);
       enqueue.assign({ pushBase: undefined, failures: 0 });
       if (finished) enqueue.sendParent({ type: 'settings.edit_done', edit: finished } satisfies SettingsSyncOutput);
-      publish(context, enqueue, { state, report: true });
+      publish(context, enqueue, { state, report: true, ...(rejection && { rejection }) });
     }),
     adoptConflict: assign(({ event }) => ({
       pushBase: (event as unknown as { output: Extract<PushAnswer, { status: 'conflict' }> }).output.current,
@@ -355,7 +368,7 @@ export const settingsSyncMachine = setup({
                 src: 'pushEdit',
                 input: ({ context }): PushInput => {
                   const head = context.state.pending[0]!;
-                  const base = context.pushBase ?? { ...context.state.user, epoch: context.state.epoch };
+                  const base = hubUserDocument(context);
                   return { editId: head.id, epoch: base.epoch, version: base.version, patch: head.patch };
                 },
                 onDone: [

@@ -1,5 +1,5 @@
 import { applyPatch, type DocumentKind, effectiveSettings, emptyDocument, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from './document.ts';
-import { type PendingEdit, rebase, type SettingsConflict } from './rebase.ts';
+import { baseOf, type PendingEdit, rebase, type SettingsConflict } from './rebase.ts';
 
 /*
  * What the settings-sync machine knows, and the pure steps that change it. The machine decides
@@ -157,7 +157,7 @@ export function rebaseQueue(state: SettingsState, against: SettingsDocument = st
     found.push(...conflicts);
     const all = [...head.conflicts, ...conflicts];
     if (Object.keys(patch).length > 0) {
-      pending[0] = { ...head, patch, base: pickBase(head.base, patch), conflicts: all };
+      pending[0] = { ...head, patch, base: baseOf(patch, head.base), conflicts: all };
       break;
     }
     pending.shift();
@@ -167,17 +167,11 @@ export function rebaseQueue(state: SettingsState, against: SettingsDocument = st
 }
 
 /** The hub took the head edit and answered with the user document it made. */
-export function acceptHead(state: SettingsState, doc: SettingsDocument & { epoch: string }, defaults: SettingsValues, validate: ValidateSettings): { state: SettingsState; finished: FinishedEdit | undefined } {
+export function acceptHead(state: SettingsState, doc: SettingsDocument & { epoch: string }, defaults: SettingsValues, validate: ValidateSettings): Offer & { finished: FinishedEdit | undefined } {
   const [head, ...rest] = state.pending;
-  let next: SettingsState = { ...state, pending: rest };
-  // Newer than ours (the push of this change may not be here yet): take it whole.
-  if (doc.epoch === next.epoch && doc.version > knownVersion(next, 'user')) next = offerDocument(next, 'user', doc, defaults, validate).state;
-  if (!head) return { state: next, finished: undefined };
-  return { state: next, finished: { id: head.id, status: head.conflicts.length > 0 ? 'conflict' : 'accepted', conflicts: head.conflicts, version: doc.version } };
-}
-
-function pickBase(base: SettingsValues, patch: SettingsPatch): SettingsValues {
-  const picked: SettingsValues = {};
-  for (const key of Object.keys(patch)) if (Object.hasOwn(base, key)) picked[key] = base[key];
-  return picked;
+  let offer: Offer = { state: { ...state, pending: rest } };
+  // Newer than ours (the push of this change may not be here yet): take it whole, if it passes.
+  if (doc.epoch === offer.state.epoch && doc.version > knownVersion(offer.state, 'user')) offer = offerDocument(offer.state, 'user', doc, defaults, validate);
+  if (!head) return { ...offer, finished: undefined };
+  return { ...offer, finished: { id: head.id, status: head.conflicts.length > 0 ? 'conflict' : 'accepted', conflicts: head.conflicts, version: doc.version } };
 }

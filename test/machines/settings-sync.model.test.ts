@@ -326,6 +326,8 @@ describe('settings-sync machine (model-based)', () => {
               // A real conflict: the hub's value is neither what the host saw nor what it set.
               expect(conflict.remote).not.toEqual(conflict.local);
               expect(conflict.remote).not.toEqual(made.seen[k]);
+              // …and the hub really held it while the edit was pending (not a stale copy of it).
+              expect(w.hub.held(k, conflict.remote, made.step, m.finishedAt.get(id)!), `edit ${id}: conflict on ${k} with a value the hub no longer held`).toBe(true);
               continue;
             }
             // Not lost: the hub held the value at some moment between the edit and its end.
