@@ -340,6 +340,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       actor.start();
       actor.send({ type: 'connect' });
       void settings.load();
+      telemetry.start();
       stopRuntimeEvents = trackRuntime({ telemetry, events$: events, status: () => status, executions: () => connector.executions, clock, metricsIntervalMs });
       refresh();
     },

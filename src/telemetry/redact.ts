@@ -25,7 +25,8 @@ const MAX_STRING = 1024;
 export function redactProperties(properties: Record<string, unknown>, home: string = homedir()): Record<string, TelemetryValue> {
   const safe: Record<string, TelemetryValue> = {};
   for (const [key, value] of Object.entries(properties)) {
-    if (SECRET_KEY.test(key)) {
+    // `accessToken`, `clientSecret` name secrets as much as `access_token` does.
+    if (SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'))) {
       safe[key] = '[redacted]';
       continue;
     }

@@ -90,7 +90,11 @@ export class Telemetry {
     this.#rng = options.seed ?? 1;
     // Consent withdrawn while the process was down: what it left is not ours to send.
     if (!this.#enabled && options.log.pending().length > 0) this.#dropAll();
-    else if (this.#enabled && options.log.pending().length > 0) this.#schedule(0);
+  }
+
+  /** Starts sending what an earlier run left queued (the connector calls it on `start()`, once it can authenticate). */
+  start(): void {
+    if (this.#enabled && this.#options.log.pending().length > 0) this.#schedule(0);
   }
 
   get enabled(): boolean {
@@ -108,6 +112,8 @@ export class Telemetry {
     this.#enabled = enabled;
     if (!enabled) {
       this.#cancelTimer();
+      // A backoff belonged to the batches dropped now: the next events start afresh.
+      this.#failures = 0;
       this.#dropAll();
     }
   }
@@ -193,7 +199,8 @@ export class Telemetry {
   #sendBatch(): Promise<void> {
     this.#sending ??= (async () => {
       const log = this.#options.log;
-      const records = log.pending().slice(0, this.#policy.batchSize);
+      // Room for the `telemetry.dropped` report: a batch never goes over the hub's 500.
+      const records = log.pending().slice(0, this.#policy.batchSize - (this.#unreported > 0 ? 1 : 0));
       if (records.length === 0) return;
       const batch = records.map((r) => r.value);
       if (this.#unreported > 0) {
@@ -210,7 +217,9 @@ export class Telemetry {
         const left = log.pending().length;
         if (left > 0) this.#schedule(left >= this.#policy.batchSize ? 0 : this.#policy.flushIntervalMs);
       } catch (error) {
-        if (error instanceof ApiError && !RETRYABLE.has(error.kind)) {
+        // No token yet (before the first, or during a refresh) is no refusal: wait and retry.
+        const noCredential = error instanceof ApiError && error.kind === 'authentication' && error.status === undefined;
+        if (error instanceof ApiError && !RETRYABLE.has(error.kind) && !noCredential) {
           // The hub will never take this batch: keep the rest moving.
           this.#options.logger.warn({ kind: error.kind, status: error.status, events: records.length }, 'telemetry batch refused; dropped');
           this.#stats.dropped.rejected += records.length;

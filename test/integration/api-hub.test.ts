@@ -148,7 +148,7 @@ describe('API errors from the real hub', () => {
     clock.increment(5_000);
     expect(await failure(as(key.secret).getShare('shr_unknown'))).toEqual({ kind: 'not_found', status: 404, code: 'not_found' });
     clock.increment(5_000);
-    const doomed = hub.api.createApiKey('acme', { name: 'doomed', permissions: ['usage:read'] });
+    const doomed = hub.api.createApiKey('acme', { name: 'doomed', permissions: ['shares:write'] });
     hub.api.revokeApiKey('acme', doomed.id);
     expect(await failure(as(key.secret).rotateApiKey(doomed.id))).toEqual({ kind: 'conflict', status: 409, code: 'key_revoked' });
     clock.increment(5_000);

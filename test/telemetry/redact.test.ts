@@ -3,6 +3,7 @@ import { redactProperties, redactString } from '../../src/telemetry/redact.ts';
 
 describe('telemetry redaction', () => {
   it('drops values of keys that name secrets', () => {
+    expect(redactProperties({ accessToken: 'a', clientSecret: 'b', dbPassword: 'c' }, '/home/ada')).toEqual({ accessToken: '[redacted]', clientSecret: '[redacted]', dbPassword: '[redacted]' });
     expect(redactProperties({ token: 'x', api_key: 'y', refresh_token: 'z', user_password: 'p', count: 3 }, '/home/ada')).toEqual({
       token: '[redacted]',
       api_key: '[redacted]',

@@ -77,6 +77,11 @@ describe('telemetry client', () => {
     const reopened = await openRecordLog<TelemetryEvent>(path);
     expect(reopened.pending().map((r) => r.value.properties.n)).toEqual([1, 2]);
     const second = telemetry({ log: reopened });
+    // Nothing goes before the connector starts (it has no credential yet).
+    second.clock.increment(0);
+    await settle();
+    expect(second.batches).toEqual([]);
+    second.client.start();
     second.clock.increment(0);
     await settle();
     expect(second.batches.map((b) => b.map((e) => e.properties.n))).toEqual([[1, 2]]);
@@ -171,5 +176,33 @@ describe('telemetry client', () => {
     const sent = batches.slice(1).flat();
     expect(sent.filter((e) => e.event === 'a.b').map((e) => e.properties.n)).toEqual([4, 5, 6, 7, 8]);
     expect(sent.filter((e) => e.event === 'telemetry.dropped').map((e) => e.properties)).toEqual([{ count: 3, reason: 'queue_full' }]);
+    // The report takes a place in its batch: no batch goes over the batch size (the hub's cap is 500).
+    expect(batches.every((b) => b.length <= 3)).toBe(true);
+  });
+
+  it('picks up again after consent is withdrawn and given back during a backoff', async () => {
+    const { client, clock, batches, behaviour } = telemetry();
+    behaviour.next.push(serverError());
+    client.track('a.b', { n: 1 });
+    await client.flush();
+    client.setConsent(false);
+    client.setConsent(true);
+    for (let n = 2; n <= 4; n++) client.track('a.b', { n });
+    await settle();
+    clock.increment(0);
+    await settle();
+    expect(batches.at(-1)?.map((e) => e.properties.n)).toEqual([2, 3, 4]);
+  });
+
+  it('keeps a batch that found no credential yet and sends it once there is one', async () => {
+    const { client, clock, batches, behaviour } = telemetry();
+    behaviour.next.push(new ApiError('authentication', 'POST /v1/telemetry: no credential yet', { method: 'POST', path: '/v1/telemetry', attempts: 1 }));
+    client.track('a.b', { n: 1 });
+    await client.flush();
+    expect(client.stats).toMatchObject({ queued: 1, dropped: { rejected: 0 } });
+    clock.increment(1_000);
+    await settle();
+    expect(batches).toHaveLength(2);
+    expect(client.stats).toMatchObject({ queued: 0, sent: 1 });
   });
 });
