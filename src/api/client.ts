@@ -36,7 +36,12 @@ export interface ApiCredentials {
   refresh(stale: Record<string, string>): Promise<boolean>;
   /** A refreshed credential was accepted. */
   accepted?(): void;
+  /** No credential now (a refresh under way, the first token not there yet): resolves true once there is one. */
+  whenReady?(): Promise<boolean>;
 }
+
+/** The longest `Retry-After` the client waits; a hub asking for more gets a `rate_limited` failure sooner. */
+const MAX_RETRY_AFTER_MS = 300_000;
 
 /** Retry policy of idempotent requests: attempts in all, full jitter from `baseMs` doubling to `capMs`. */
 export const ApiRetryPolicy = z.object({
@@ -186,7 +191,10 @@ export class ApiClient {
     const { method, path } = call;
     const wait = this.#bucket.reserve();
     if (wait > 0) await this.#sleep(wait);
-    const headers = this.#options.credentials.headers();
+    const { credentials } = this.#options;
+    // A refresh under way took the old token away: wait for the new one rather than fail.
+    let headers = credentials.headers();
+    if (!headers && credentials.whenReady && (await credentials.whenReady())) headers = credentials.headers();
     const fail = (kind: ApiError['kind'], message: string, extra: Partial<ApiError['detail']> = {}) =>
       new ApiError(kind, `${method} ${path}: ${message}`, { method, path, attempts: attempt, ...extra });
     if (!headers) throw fail('authentication', 'no credential yet');
@@ -213,7 +221,8 @@ export class ApiClient {
       return parsed.data;
     }
     const code = ApiErrorBody.safeParse(body);
-    const retryAfter = status === 429 || status === 503 ? retryAfterMs(response.headers['retry-after'], this.#options.clock.now()) : undefined;
+    const asked = status === 429 || status === 503 ? retryAfterMs(response.headers['retry-after'], this.#options.clock.now()) : undefined;
+    const retryAfter = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
     throw fail(kindOfStatus(status), `${status}${code.success ? ` ${code.data.error}` : ''}`, {
       status,
       ...(code.success && { code: code.data.error }),

@@ -38,6 +38,24 @@ export function connectorCredentials(options: ConnectorCredentialsOptions): ApiC
     return { authorization: `Bearer ${current.token}`, 'x-device-id': options.deviceId, 'x-tenant-id': current.user?.organization.id ?? options.tenantId };
   };
   let refreshing: { stale: string; result: Promise<boolean> } | undefined;
+  /** A token other than `stale` is there. */
+  const tokenArrives = (stale?: string) =>
+    options.status$().pipe(
+      map(() => headers()?.authorization),
+      filter((now) => now !== undefined && now !== stale),
+      map(() => true),
+    );
+  /** The auth machine gave up on getting one (waiting to retry, or refused for good). */
+  const authGivesUp = () =>
+    options.status$().pipe(
+      filter((s) => ['waiting', 'inactive', 'unauthorized', 'logged_out', 'stopped'].includes(s.auth.state)),
+      map(() => false),
+    );
+  const timeout = () =>
+    new Observable<boolean>((subscriber) => {
+      const id = options.clock.setTimeout(() => subscriber.next(false), options.refreshTimeoutMs ?? 30_000);
+      return () => options.clock.clearTimeout(id);
+    });
   return {
     headers,
     refresh(stale) {
@@ -46,27 +64,18 @@ export function connectorCredentials(options: ConnectorCredentialsOptions): ApiC
       if (!options.refreshable) return Promise.resolve(false);
       if (refreshing && refreshing.stale === stale.authorization) return refreshing.result;
       const staleToken = stale.authorization;
-      // A new token, or the auth machine giving up on this one (waiting to retry, or refused for good).
-      const outcome = options.status$().pipe(
-        map(() => headers()?.authorization),
-        filter((now) => now !== undefined && now !== staleToken),
-        map(() => true),
-      );
-      const failed = options.status$().pipe(
-        filter((s) => ['waiting', 'inactive', 'unauthorized', 'logged_out', 'stopped'].includes(s.auth.state)),
-        map(() => false),
-      );
-      const timeout = new Observable<boolean>((subscriber) => {
-        const id = options.clock.setTimeout(() => subscriber.next(false), options.refreshTimeoutMs ?? 30_000);
-        return () => options.clock.clearTimeout(id);
-      });
-      const result = firstValueFrom(race(outcome, failed, timeout), { defaultValue: false });
+      const result = firstValueFrom(race(tokenArrives(staleToken), authGivesUp(), timeout()), { defaultValue: false });
       refreshing = { stale: staleToken ?? '', result };
       options.send({ type: 'api.token_rejected' });
       return result;
     },
     accepted() {
       options.send({ type: 'api.token_accepted' });
+    },
+    whenReady() {
+      if (headers() !== undefined) return Promise.resolve(true);
+      if (!options.refreshable) return Promise.resolve(false);
+      return firstValueFrom(race(tokenArrives(), authGivesUp(), timeout()), { defaultValue: false });
     },
   };
 }

@@ -37,7 +37,7 @@ export interface EditOutcome {
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
   constructor(
-    readonly code: 'invalid' | 'read_only' | 'not_ready' | 'invalid_static' | 'invalid_defaults',
+    readonly code: 'invalid' | 'read_only' | 'not_ready' | 'unavailable' | 'invalid_static' | 'invalid_defaults',
     message: string,
     readonly issues: SettingsIssue[] = [],
   ) {
@@ -73,7 +73,7 @@ export interface SettingsHandle<T> {
    * conflicted; never rejects.
    *
    * @throws {SettingsError} `invalid` when the result would fail the schema, `read_only` for
-   *   static settings, `not_ready` before `ready`.
+   *   static settings, `not_ready` before `ready`, `unavailable` while the settings actor is down.
    */
   update(patch: SettingsPatch): Promise<EditOutcome>;
   /** Document versions in force and the number of local edits not yet at the hub. */
@@ -182,6 +182,10 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
     const { defaults, validate } = this.#options;
     const checked = validate(effectiveSettings(defaults, applyPatch(localUserSettings(this.#state), patch), this.#state.org.settings));
     if (!checked.ok) throw new SettingsError('invalid', 'the edit would make the settings invalid', checked.issues);
+    // A degraded supervisor may be without its settings actor: the edit would go nowhere.
+    if (this.#options.actor.system.get('settings')?.getSnapshot().status !== 'active') {
+      throw new SettingsError('unavailable', 'the settings actor is not running (see status.supervisor); the edit was not taken');
+    }
     const id = `edit_${randomUUID()}`;
     const done = new Promise<EditOutcome>((resolve) => this.#waiting.set(id, resolve));
     this.#options.actor.send({ type: 'settings.edit', id, patch });

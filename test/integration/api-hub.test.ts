@@ -85,6 +85,31 @@ describe('the API client against the real hub', () => {
     expect(connector.status.auth.state).toBe('valid');
   });
 
+  it('holds a request made while the refresh is out until the new token is there', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { url } = await startHub(clock);
+    let release: () => void = () => {};
+    let held = false;
+    const http: HttpAdapter = {
+      async request(request) {
+        if (held && new URL(request.url).pathname === '/v1/device-token') await new Promise<void>((resolve) => (release = resolve));
+        return fetchHttpAdapter.request(request);
+      },
+    };
+    const connector = await connectedDevice(url, clock, {}, { http });
+    connector.actor.send({ type: 'disconnect' });
+    await connector.waitFor((s) => s.connection.state === 'closed');
+    clock.increment(660_000);
+    held = true;
+    const first = connector.api.whoami();
+    await until(() => connector.status.auth.state === 'refreshing');
+    // The old token is gone, the new one not there yet: this one waits instead of failing.
+    const second = connector.api.whoami();
+    release();
+    expect((await Promise.all([first, second])).map((a) => a.device_id)).toEqual(['dev-1', 'dev-1']);
+  });
+
   it('keeps within the hub budget under a burst, where a client without its limiter is refused', async () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
