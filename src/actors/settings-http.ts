@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
 import { z } from 'zod';
-import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
+import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
+import { kindOfNoAnswer } from '../api/api-error.ts';
 import type { EpochDocument, PushAnswer, PushInput } from '../machines/settings-sync.ts';
 import { SettingsDocument, SettingsSnapshot } from '../settings/document.ts';
 
@@ -54,7 +55,7 @@ export function createSettingsHttpActors(deps: SettingsHttpDeps) {
         signal,
       });
     } catch (error) {
-      const kind = error instanceof HttpError && (error.kind === 'timeout' || error.kind === 'invalid_response') ? error.kind : 'network';
+      const kind = kindOfNoAnswer(error);
       throw new SettingsHttpError(kind, `${method} ${path}: ${(error as Error).message}`);
     }
   };

@@ -1,3 +1,5 @@
+import { HttpError } from '../adapters/http.ts';
+
 /**
  * Why an API request failed, one kind per thing the caller can do about it:
  * - `authentication` (401, after the one refresh and retry), `forbidden` (403), `not_found` (404),
@@ -46,6 +48,11 @@ export class ApiError extends Error {
   get retryAfterMs(): number | undefined {
     return this.detail.retryAfterMs;
   }
+}
+
+/** The kind of a request that got no answer: the adapter's `timeout` and `invalid_response`, else `network`. */
+export function kindOfNoAnswer(error: unknown): 'timeout' | 'invalid_response' | 'network' {
+  return error instanceof HttpError && (error.kind === 'timeout' || error.kind === 'invalid_response') ? error.kind : 'network';
 }
 
 /** Failures worth another attempt of an idempotent request. */

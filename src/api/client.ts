@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
+import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import { retryAfterMs } from '../adapters/retry-after.ts';
 import type { RuntimeClock } from '../connector/clock.ts';
 import { retryDelay } from '../machines/backoff.ts';
 import { nextRandom } from '../machines/random.ts';
-import { ApiError, kindOfStatus, RETRYABLE } from './api-error.ts';
+import { ApiError, kindOfNoAnswer, kindOfStatus, RETRYABLE } from './api-error.ts';
 import {
   ApiErrorBody,
   ApiKeyList,
@@ -210,7 +210,7 @@ export class ApiClient {
         timeoutMs: this.#options.timeoutMs ?? 10_000,
       });
     } catch (error) {
-      const kind = error instanceof HttpError && (error.kind === 'timeout' || error.kind === 'invalid_response') ? error.kind : 'network';
+      const kind = kindOfNoAnswer(error);
       throw fail(kind, (error as Error).message);
     }
     const { status, body } = response;

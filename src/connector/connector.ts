@@ -162,7 +162,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       seed: seed ^ 0x27d4eb2f,
       // Static settings never sync: no settings child.
       ...(staticSettings === undefined && {
-        settings: { remote: cfg.url !== undefined, policy: cfg.settings, defaults: options.settings?.defaults ?? {}, validate: validateSettings, seed: seed ^ 0x1b873593, now },
+        settings: { remote: cfg.url !== undefined, policy: cfg.settings, defaults: options.settings?.defaults ?? {}, validate: validateSettings, seed: seed ^ 0x1b873593 },
       }),
       heartbeat: { now },
       auth: {

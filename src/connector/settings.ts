@@ -80,11 +80,14 @@ export interface SettingsHandle<T> {
   readonly documents: { epoch?: string; orgVersion: number; userVersion: number; pendingEdits: number };
 }
 
+/** zod's issues as settings issues: a path of strings and a message. */
+const issuesOf = (error: z.ZodError): SettingsIssue[] => error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
+
 /** How a zod schema becomes the machine's check. */
 export function validatorOf(schema: z.ZodType): ValidateSettings {
   return (settings) => {
     const parsed = schema.safeParse(settings);
-    return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) };
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: issuesOf(parsed.error) };
   };
 }
 
@@ -178,7 +181,7 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
     if (this.mode === 'static') throw new SettingsError('read_only', 'static settings cannot be changed');
     if (!this.#loaded) throw new SettingsError('not_ready', 'settings are not loaded yet: await connector.settings.ready');
     const shape = SettingsPatch.safeParse(patch);
-    if (!shape.success) throw new SettingsError('invalid', 'not a settings patch', shape.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })));
+    if (!shape.success) throw new SettingsError('invalid', 'not a settings patch', issuesOf(shape.error));
     const { defaults, validate } = this.#options;
     const checked = validate(effectiveSettings(defaults, applyPatch(localUserSettings(this.#state), patch), this.#state.org.settings));
     if (!checked.ok) throw new SettingsError('invalid', 'the edit would make the settings invalid', checked.issues);

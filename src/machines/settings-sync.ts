@@ -62,7 +62,6 @@ export interface SettingsSyncInput {
   defaults: SettingsValues;
   validate: ValidateSettings;
   seed: number;
-  now: () => number;
 }
 
 export type SettingsReason =

@@ -89,7 +89,8 @@ describe('cloudtether CLI', () => {
     expect(states).toEqual(['standalone', 'closed', 'stopped']);
   });
 
-  it('runs the demo scenario end to end through the real binary (demo --once --json)', async () => {
+  // The real binary on real time (a 6 s token refreshed, a hub restart): about 10 s alone, more on a busy 2-core machine.
+  it('runs the demo scenario end to end through the real binary (demo --once --json)', { timeout: 60_000 }, async () => {
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);

@@ -107,7 +107,7 @@ function world(linkUp: boolean) {
     boot() {
       w.root?.stop();
       const parent = createMachine({
-        invoke: { id: 'settings', src: logic, input: { state: w.saved, linkUp: w.linkUp, remote: true, policy, defaults, validate, seed: 7, now: () => clock.now() } },
+        invoke: { id: 'settings', src: logic, input: { state: w.saved, linkUp: w.linkUp, remote: true, policy, defaults, validate, seed: 7 } },
         on: { '*': { actions: ({ event }) => void out.push(event) } },
       });
       w.root = createActor(parent, { clock, inspect: (e) => coverage.inspect(e) });

@@ -299,7 +299,7 @@ describe('supervisor settings', () => {
       }
       return { ok: true as const, value: settings };
     };
-    const f = supervisorFixture({ settings: { remote: false, policy: SettingsPolicy.parse({}), defaults: {}, validate, seed: 3, now: () => f.clock.now() } });
+    const f = supervisorFixture({ settings: { remote: false, policy: SettingsPolicy.parse({}), defaults: {}, validate, seed: 3 } });
     expect(f.child('settings')).toBeUndefined();
     const cached: SettingsState = { ...emptySettingsState(), epoch: 'e1', org: { version: 2, settings: { theme: 'dark' } } };
     f.actor.send({ type: 'settings.load', state: cached });
