@@ -103,7 +103,7 @@ async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res
   if (!body) return;
   // The device knows the epoch of its scope; the store checks its own.
   const deviceEpoch = settings.deviceEpoch(tenantId, subject);
-  const epoch = body.epoch === undefined ? undefined : body.epoch === deviceEpoch ? settings.org(tenantId).epoch : body.epoch;
+  const epoch = body.epoch === undefined ? undefined : body.epoch === deviceEpoch ? settings.epoch : body.epoch;
   const conditions = { version: body.version, ...(epoch !== undefined && { epoch }), ...(editId.success && { editId: editId.data }) };
   await answerPatch(parts, res, { tenant_id: tenantId, subject, by: 'device', epoch: deviceEpoch }, () => settings.patchUser(tenantId, subject, body.patch, conditions));
 }

@@ -81,7 +81,18 @@ export class HubSettings {
    * hub.settings.deviceEpoch('acme', { deviceId: 'laptop-1' }); // 'set_….Qm9Rz1x7aK2pVw0c'
    */
   deviceEpoch(tenantId: string, subject: SettingsSubject): string {
-    return scopedEpoch(this.#sessions.store.epoch, tenantId, subjectKey(subject));
+    return scopedEpoch(this.epoch, tenantId, subjectKey(subject));
+  }
+
+  /**
+   * The store's epoch, as operators see it.
+   *
+   * @throws {HubError} `invalid_state` before `listen()` opened the store.
+   * @example
+   * hub.settings.epoch; // 'set_…'
+   */
+  get epoch(): string {
+    return this.#sessions.store.epoch;
   }
 
   /**
