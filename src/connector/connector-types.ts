@@ -19,6 +19,7 @@ import type { SettingsHandle, SettingsNotice } from './settings.ts';
 import type { ApiClient } from '../api/client.ts';
 import type { ExecutionEnded } from '../execution/executor.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
+import type { InspectionStream } from '../inspection/stream.ts';
 import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
@@ -61,8 +62,13 @@ export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues
   clock?: RuntimeClock;
   /** pino logger; each actor logs through a child (`{ actor: 'connection' }`). Default silent. */
   logger?: Logger;
-  /** Receives every inspection event of the actor system (see docs/embedding.md). */
+  /**
+   * Receives every inspection event of the actor system, sanitised: snapshots, contexts and events
+   * are redacted copies and actor references are read-only stand-ins (docs/inspector.md).
+   */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** What inspection and recordings redact besides tokens and credentials: more secret field names. */
+  inspection?: { secretKeys?: string[] };
   /**
    * The outbox and the journal of executions (`openConnectorStore(dir)` for ones that survive a
    * crash). Default: in memory. The connector closes it on `stop()`.
@@ -159,6 +165,11 @@ export interface Connector<T = SettingsValues> {
    * `track(event, properties)` queues an event (properties redacted) for the hub.
    */
   readonly telemetry: Telemetry;
+  /**
+   * The sanitised inspection stream of the whole actor tree: live actors, their states and
+   * transitions. The built-in inspector (`startInspector`) and the recorder read it.
+   */
+  readonly inspection: InspectionStream;
   /** The supervisor actor, for inspection and advanced use. */
   readonly actor: Actor<typeof supervisorMachine>;
 }

@@ -33,6 +33,7 @@ import { sendToPostHog } from '../telemetry/posthog.ts';
 import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
+import { InspectionStream } from '../inspection/stream.ts';
 
 export type { RuntimeClock } from './clock.ts';
 
@@ -143,13 +144,21 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   // Status is recomputed when any actor in the tree takes a new snapshot.
   // The status reads four actors; only their snapshots can change it, and only when new.
   const lastSnapshot = new WeakMap<object, unknown>();
+  // Everything inspected leaves through one sanitised stream: the host's observer never sees a token.
+  const inspection = new InspectionStream({
+    clock,
+    secretKeys: options.inspection?.secretKeys ?? [],
+    secretValues: [cfg.credential, cfg.token].filter((v): v is string => v !== undefined),
+    onListenerError: (error) => log.error({ err: error }, 'an inspection observer threw'),
+  });
+  const hostInspect = options.inspect;
+  if (hostInspect) inspection.observe((event) => (typeof hostInspect === 'function' ? hostInspect(event) : hostInspect.next?.(event)));
   const onInspect = (event: InspectionEvent) => {
     if (event.type === '@xstate.snapshot' && started && readsStatus(event.actorRef) && lastSnapshot.get(event.actorRef) !== event.snapshot) {
       lastSnapshot.set(event.actorRef, event.snapshot);
       refresh();
     }
-    if (typeof options.inspect === 'function') options.inspect(event);
-    else options.inspect?.next?.(event);
+    inspection.inspect(event);
   };
 
   const actor = createActor(logic, {
@@ -307,6 +316,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     settings,
     api,
     telemetry,
+    inspection,
     handle(jobType, name, handler) {
       runtime.handlers.register(jobType, name, handler as JobHandler);
     },
