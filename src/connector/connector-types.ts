@@ -20,6 +20,7 @@ import type { ApiClient } from '../api/client.ts';
 import type { ExecutionEnded } from '../execution/executor.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { InspectionStream } from '../inspection/stream.ts';
+import type { StatelyInspectorOptions } from '../inspection/stately.ts';
 import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
@@ -67,6 +68,12 @@ export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues
    * are redacted copies and actor references are read-only stand-ins (docs/inspector.md).
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Sends the sanitised inspection stream to Stately's inspector (`@statelyai/inspect`) from
+   * `start()` until `stop()` (docs/inspector.md). Its UI is the hosted stately.ai app; the
+   * built-in inspector (`startInspector`) works offline.
+   */
+  stately?: StatelyInspectorOptions;
   /** What inspection and recordings redact besides tokens and credentials: more secret field names. */
   inspection?: { secretKeys?: string[] };
   /**

@@ -34,6 +34,7 @@ import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 import { InspectionStream } from '../inspection/stream.ts';
+import { createStatelyInspector, type StatelyInspector } from '../inspection/stately.ts';
 
 export type { RuntimeClock } from './clock.ts';
 
@@ -311,6 +312,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     seed: seed ^ 0x2545f491,
   });
   let stopRuntimeEvents: () => void = () => {};
+  let stately: StatelyInspector | undefined;
   const connector: Connector<z.output<S>> = {
     actor,
     settings,
@@ -347,6 +349,11 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       // Origin and path only: a query string may carry a secret.
       const where = cfg.url === undefined ? null : `${new URL(cfg.url).origin}${new URL(cfg.url).pathname}`;
       log.info({ url: where, standalone: cfg.url === undefined }, 'starting');
+      if (options.stately) {
+        const inspector = createStatelyInspector(options.stately);
+        inspection.observe((event) => inspector.inspect(event));
+        stately = inspector;
+      }
       actor.start();
       actor.send({ type: 'connect' });
       void settings.load();
@@ -367,6 +374,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         }
         actor.stop();
         refresh();
+        stately?.stop();
         await settings.stop();
         stopRuntimeEvents();
         await telemetry.stop();

@@ -35,6 +35,7 @@ export interface InspectionStreamOptions extends RedactOptions {
 
 interface Tracked {
   ref: AnyActorRef;
+  rootId: string;
   actor: InspectedActor;
 }
 
@@ -72,7 +73,7 @@ export class InspectionStream {
 
   /** Feeds one raw inspection event (pass this as `createActor(…, { inspect })`). */
   inspect(event: InspectionEvent): void {
-    if (event.type === '@xstate.actor') this.#register(event.actorRef as AnyActorRef);
+    if (event.type === '@xstate.actor') this.#register(event.actorRef as AnyActorRef, event.rootId);
     else if (event.type === '@xstate.snapshot') this.#onSnapshot(event.actorRef as AnyActorRef, event.event, event.snapshot);
     if (this.#observers.size > 0) {
       const safe = this.#sanitize(event);
@@ -99,10 +100,14 @@ export class InspectionStream {
   }
 
   /**
-   * Sanitised XState inspection events (the shape `@statelyai/inspect` takes). Only events from
-   * now on: XState announces actors once, so observe before the actor system starts.
+   * Sanitised XState inspection events (the shape `@statelyai/inspect` takes): first an
+   * `@xstate.actor` for each live actor (XState announces an actor once, when it is created),
+   * then everything from now on. Returns unsubscribe.
    */
   observe(observer: (event: InspectionEvent) => void): () => void {
+    for (const { ref, rootId } of [...this.#tracked.values()].sort((a, b) => depth(a.actor.id) - depth(b.actor.id))) {
+      this.#call(observer, this.#sanitize({ type: '@xstate.actor', actorRef: ref, rootId }));
+    }
     this.#observers.add(observer);
     return () => this.#observers.delete(observer);
   }
@@ -136,7 +141,7 @@ export class InspectionStream {
     return path;
   }
 
-  #register(ref: AnyActorRef): void {
+  #register(ref: AnyActorRef, rootId: string): void {
     const logic = (ref as { logic?: unknown }).logic as AnyStateMachine & { root?: unknown };
     const machine = logic.root !== undefined ? logic.id : undefined;
     if (machine !== undefined && !this.#machines.has(machine)) this.#machines.set(machine, logic);
@@ -149,7 +154,7 @@ export class InspectionStream {
       status: 'active',
       states: [],
     };
-    this.#tracked.set(actor.id, { ref, actor });
+    this.#tracked.set(actor.id, { ref, rootId, actor });
     this.#emit({ type: 'actor', at: this.#clock.now(), actor });
   }
 

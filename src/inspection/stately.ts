@@ -1,0 +1,110 @@
+import { createInspector } from '@statelyai/inspect';
+import WebSocket from 'ws';
+import type { InspectionEvent } from 'xstate';
+import type { RuntimeClock } from '../connector/clock.ts';
+import { realClock } from '../connector/clock.ts';
+
+/** Where to send the inspection stream for Stately's inspector (docs/inspector.md). */
+export interface StatelyInspectorOptions {
+  /**
+   * The WebSocket of a Stately inspector server (`createInspectorServer` from
+   * `@statelyai/inspect/server`, or any relay that speaks its protocol). Default `ws://127.0.0.1:8080`.
+   */
+  url?: string;
+  /** Wait between connection attempts while nothing listens. Default 5 s, as `@statelyai/inspect`. */
+  retryMs?: number;
+  /** Events kept while not connected; the oldest go first. Default 500. */
+  maxBuffered?: number;
+  /** Timers for the retries; tests pass a simulated clock. Default the real one, unref'd. */
+  clock?: RuntimeClock;
+  /** Opens the socket; tests count the attempts. Default `new WebSocket(url)` from `ws`. */
+  openSocket?: (url: string) => WebSocket;
+}
+
+/** A running Stately inspector client; {@link StatelyInspector.stop} ends it for good. */
+export interface StatelyInspector {
+  /** Give it sanitised inspection events (the connector does). */
+  inspect(event: InspectionEvent): void;
+  /** Closes the socket and cancels any retry. Idempotent. */
+  stop(): void;
+  /** `connecting`, `open`, `waiting` (to retry) or `stopped`. */
+  readonly status: 'connecting' | 'open' | 'waiting' | 'stopped';
+}
+
+/**
+ * Sends an inspection stream to Stately's inspector through `@statelyai/inspect`'s own event
+ * conversion, over a socket this library owns. The package's `createWebSocketInspector` retries
+ * every 5 s forever, even after `stop()`, and keeps Node alive; this client cancels its retry on
+ * `stop()` and never holds the process open (its timer is unref'd).
+ *
+ * The connector creates one with its `stately` option and stops it on `stop()`; pass it only
+ * sanitised events (`connector.inspection.observe`), as the connector does.
+ *
+ * @example
+ * // npx @statelyai/inspect's server, or: import { createInspectorServer } from '@statelyai/inspect/server'
+ * const connector = createConnector(config, { stately: { url: 'ws://127.0.0.1:8080' } });
+ */
+export function createStatelyInspector(options: StatelyInspectorOptions = {}): StatelyInspector {
+  const url = options.url ?? 'ws://127.0.0.1:8080';
+  const retryMs = options.retryMs ?? 5_000;
+  const maxBuffered = options.maxBuffered ?? 500;
+  const clock = options.clock ?? realClock;
+  const openSocket = options.openSocket ?? ((where: string) => new WebSocket(where));
+  let status: StatelyInspector['status'] = 'connecting';
+  let socket: WebSocket | undefined;
+  let retry: unknown;
+  const buffered: string[] = [];
+
+  const connect = () => {
+    status = 'connecting';
+    const ws = openSocket(url);
+    socket = ws;
+    ws.on('open', () => {
+      if (socket !== ws) return;
+      status = 'open';
+      for (const text of buffered.splice(0)) ws.send(text);
+    });
+    // An error is followed by close; only close schedules the retry.
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      if (socket !== ws || status === 'stopped') return;
+      socket = undefined;
+      status = 'waiting';
+      retry = clock.setTimeout(connect, retryMs);
+      (retry as { unref?: () => void }).unref?.();
+    });
+  };
+
+  const adapter = {
+    send(event: unknown) {
+      if (status === 'stopped') return;
+      const text = JSON.stringify(event);
+      if (status === 'open' && socket?.readyState === WebSocket.OPEN) socket.send(text);
+      else {
+        buffered.push(text);
+        if (buffered.length > maxBuffered) buffered.shift();
+      }
+    },
+  };
+  const inspector = createInspector(adapter);
+  connect();
+
+  return {
+    inspect(event) {
+      if (status !== 'stopped') inspector.inspect.next?.(event);
+    },
+    stop() {
+      if (status === 'stopped') return;
+      status = 'stopped';
+      if (retry !== undefined) clock.clearTimeout(retry);
+      buffered.length = 0;
+      const ws = socket;
+      socket = undefined;
+      if (ws && ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws?.close(1000, 'inspector stopped');
+    },
+    get status() {
+      return status;
+    },
+  };
+}
