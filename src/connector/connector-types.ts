@@ -21,6 +21,7 @@ import type { ExecutionEnded } from '../execution/executor.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { InspectionStream } from '../inspection/stream.ts';
 import type { StatelyInspectorOptions } from '../inspection/stately.ts';
+import type { RecordOptions } from '../recording/recorder.ts';
 import type { SettingsValues } from '../settings/document.ts';
 
 /** What the host can be told about. */
@@ -74,6 +75,11 @@ export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues
    * built-in inspector (`startInspector`) works offline.
    */
   stately?: StatelyInspectorOptions;
+  /**
+   * Records the session to a JSON Lines file (docs/recording.md): frames, HTTP exchanges, timers,
+   * host calls and transitions, redacted; closed on `stop()`. `replaySession(file)` plays it back.
+   */
+  record?: RecordOptions;
   /** What inspection and recordings redact besides tokens and credentials: more secret field names. */
   inspection?: { secretKeys?: string[] };
   /**

@@ -20,20 +20,19 @@ import { SettingsValues } from '../settings/document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from './clock.ts';
-import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig, telemetryForcedOff } from './config.ts';
+import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
 import { createMemoryStore, RemoteWork } from './remote-work.ts';
 import { DeviceSettings, validatorOf } from './settings.ts';
 import { readStaticSettings } from './static-settings.ts';
 import { connectorCredentials } from './api-credentials.ts';
-import { ApiClient } from '../api/client.ts';
-import { Telemetry } from '../telemetry/telemetry.ts';
-import { sendToPostHog } from '../telemetry/posthog.ts';
 import { trackRuntime } from '../telemetry/runtime-events.ts';
-import { createMemoryRecordLog } from '../storage/record-log.ts';
+import { createCloudServices } from './cloud-services.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 import { InspectionStream } from '../inspection/stream.ts';
+import { createRedactor } from '../inspection/redact.ts';
+import { startSessionRecording } from '../recording/session-recording.ts';
 import { createStatelyInspector, type StatelyInspector } from '../inspection/stately.ts';
 
 export type { RuntimeClock } from './clock.ts';
@@ -61,7 +60,21 @@ export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } fr
  */
 export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>(config: ConnectorConfigInput, options: ConnectorOptions<S> = {}): Connector<z.output<S>> {
   const cfg = parseConnectorConfig(config);
-  const clock = options.clock ?? realClock;
+  const seed = cfg.seed ?? randomSeed();
+  const secretValues = [cfg.credential, cfg.token].filter((v): v is string => v !== undefined);
+  // A recording sits between the connector and its clock, socket and HTTP adapters.
+  const recording =
+    options.record &&
+    startSessionRecording({
+      record: options.record,
+      library: CONNECTOR_VERSION,
+      config: { ...cfg, seed },
+      clock: options.clock ?? realClock,
+      socket: options.socket ?? wsSocketAdapter,
+      http: options.http ?? fetchHttpAdapter,
+      redact: createRedactor({ secretKeys: options.inspection?.secretKeys ?? [], secretValues }),
+    });
+  const clock = recording ? recording.clock : (options.clock ?? realClock);
   const now = () => clock.now();
   const logger = options.logger ?? silentLogger();
   const log = logger.child({ actor: 'connector', device_id: cfg.deviceId, tenant_id: cfg.tenantId });
@@ -72,13 +85,13 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device' });
 
   const socket = createSocketActor({
-    adapter: options.socket ?? wsSocketAdapter,
+    adapter: recording ? recording.socket : (options.socket ?? wsSocketAdapter),
     codec,
     logger: logger.child({ actor: 'socket' }),
   });
   const authMode: AuthMode =
     cfg.url === undefined ? 'none' : cfg.userLogin ? 'user' : cfg.credential !== undefined ? 'device' : 'static';
-  const http = options.http ?? fetchHttpAdapter;
+  const http = recording ? recording.http : (options.http ?? fetchHttpAdapter);
   // Only the mode in use fetches anything; static and standalone keep the machine's defaults.
   const authActors =
     authMode === 'user'
@@ -120,7 +133,6 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       settings: settingsSyncMachine.provide({ actors: settingsActors }),
     },
   });
-  const seed = cfg.seed ?? randomSeed();
 
   const events = new Subject<ConnectorEvent>();
   const store = options.store ?? createMemoryStore(now);
@@ -149,10 +161,11 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const inspection = new InspectionStream({
     clock,
     secretKeys: options.inspection?.secretKeys ?? [],
-    secretValues: [cfg.credential, cfg.token].filter((v): v is string => v !== undefined),
+    secretValues,
     onListenerError: (error) => log.error({ err: error }, 'an inspection observer threw'),
   });
   const hostInspect = options.inspect;
+  recording?.follow(inspection);
   if (hostInspect) inspection.observe((event) => (typeof hostInspect === 'function' ? hostInspect(event) : hostInspect.next?.(event)));
   const onInspect = (event: InspectionEvent) => {
     if (event.type === '@xstate.snapshot' && started && readsStatus(event.actorRef) && lastSnapshot.get(event.actorRef) !== event.snapshot) {
@@ -206,6 +219,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     validate: validateSettings,
     defaults: options.settings?.defaults ?? {},
     ...(staticSettings !== undefined && { staticSettings }),
+    ...(recording && { onUpdate: (patch) => recording.host('settings.update', patch) }),
     files: store.files ?? createMemoryStorage(),
     logger: logger.child({ actor: 'settings' }),
     notify: (notice) => events.next({ type: 'settings', ...notice }),
@@ -285,32 +299,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     },
   });
 
-  const api = new ApiClient({
-    http,
-    origin: cfg.url === undefined ? undefined : hubOrigin(cfg.url),
-    credentials,
-    clock,
-    ...(cfg.api.rateLimit && { rateLimit: cfg.api.rateLimit }),
-    ...(cfg.api.retry && { retry: cfg.api.retry }),
-    ...(cfg.api.timeoutMs !== undefined && { timeoutMs: cfg.api.timeoutMs }),
-    seed: seed ^ 0x68e31da4,
-  });
-  const { enabled, forceOff, posthog, metricsIntervalMs, ...telemetryPolicy } = cfg.telemetry;
-  const telemetryLog = store.telemetry ?? createMemoryRecordLog({ now });
-  const telemetry = new Telemetry({
-    log: telemetryLog,
-    send: async (batch) => {
-      await api.sendTelemetry(batch);
-      // A mirror, best effort: the hub's acceptance is what acknowledges the batch.
-      if (posthog) void sendToPostHog(http, posthog, cfg.deviceId, batch).catch((error: unknown) => log.warn({ err: error }, 'telemetry mirror to PostHog failed'));
-    },
-    clock,
-    logger: logger.child({ actor: 'telemetry' }),
-    policy: telemetryPolicy,
-    enabled,
-    forcedOff: forceOff || telemetryForcedOff(),
-    seed: seed ^ 0x2545f491,
-  });
+  const { api, telemetry, telemetryLog } = createCloudServices({ cfg, http, credentials, clock, logger, store, seed });
   let stopRuntimeEvents: () => void = () => {};
   let stately: StatelyInspector | undefined;
   const connector: Connector<z.output<S>> = {
@@ -349,6 +338,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       // Origin and path only: a query string may carry a secret.
       const where = cfg.url === undefined ? null : `${new URL(cfg.url).origin}${new URL(cfg.url).pathname}`;
       log.info({ url: where, standalone: cfg.url === undefined }, 'starting');
+      recording?.host('start');
       if (options.stately) {
         const inspector = createStatelyInspector(options.stately);
         inspection.observe((event) => inspector.inspect(event));
@@ -358,11 +348,12 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       actor.send({ type: 'connect' });
       void settings.load();
       telemetry.start();
-      stopRuntimeEvents = trackRuntime({ telemetry, events$: events, status: () => status, executions: () => connector.executions, clock, metricsIntervalMs });
+      stopRuntimeEvents = trackRuntime({ telemetry, events$: events, status: () => status, executions: () => connector.executions, clock, metricsIntervalMs: cfg.telemetry.metricsIntervalMs });
       refresh();
     },
     async stop() {
       if (!started) return;
+      if (!stopping) recording?.host('stop');
       stopping ??= (async () => {
         if (actor.getSnapshot().status === 'active') {
           actor.send({ type: 'disconnect' });
@@ -380,6 +371,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         await telemetry.stop();
         await telemetryLog.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the telemetry queue'));
         await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
+        await recording?.end().catch((error: unknown) => log.error({ err: error }, 'cannot close the session recording'));
         log.info('stopped');
         state$.complete();
         events.complete();
@@ -387,6 +379,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       return stopping;
     },
     send(message) {
+      recording?.host('send', message);
       const encoded = codec.encode(message);
       if (!encoded.ok) throw encoded.error;
       if (status.connection.state !== 'connected') return false;

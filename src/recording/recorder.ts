@@ -1,0 +1,88 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import { SESSION_FORMAT, SESSION_VERSION, type SessionEntry, type SessionHeader } from './format.ts';
+
+/** Where and how much to record (`createConnector(config, { record })`, `--record FILE`). */
+export interface RecordOptions {
+  /** The session file; created or truncated, mode 0600 (it holds the frames of the session). */
+  file: string;
+  /** The file stops growing here: one last `end` line says `size_limit`. Default 64 MiB. */
+  maxBytes?: number;
+}
+
+/** The recorder's own entries: everything but the clock time, which it adds. */
+export type EntryInput = SessionEntry extends infer E ? (E extends SessionEntry ? Omit<E, 'at'> : never) : never;
+
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+// Room kept for the closing line, so a file never ends without saying why.
+const END_RESERVE = 128;
+
+/**
+ * The recorder actor: it owns one session file and takes entries in the order they happen,
+ * stamped with the connector's clock. Writes are buffered by a stream; `end()` flushes and
+ * closes. Past `maxBytes` it writes one `end` line with `size_limit` and drops the rest: a
+ * recording never fills a disk, and a replay of it stops at the cut.
+ *
+ * Callers redact before they write (src/recording/recording-adapters.ts does).
+ */
+export class SessionRecorder {
+  readonly #stream: WriteStream;
+  readonly #now: () => number;
+  readonly #maxBytes: number;
+  #bytes = 0;
+  #state: 'recording' | 'full' | 'ended' = 'recording';
+  #error: Error | undefined;
+
+  constructor(options: RecordOptions & { now: () => number }) {
+    this.#now = options.now;
+    this.#maxBytes = Math.max(options.maxBytes ?? DEFAULT_MAX_BYTES, 4 * END_RESERVE);
+    this.#stream = createWriteStream(options.file, { flags: 'w', mode: 0o600 });
+    // A disk error ends the recording, never the connector.
+    this.#stream.on('error', (error) => {
+      this.#error = error;
+      this.#state = 'ended';
+    });
+  }
+
+  /** The first line. */
+  header(library: string, config: Record<string, unknown>): void {
+    const header: SessionHeader = { kind: 'session', format: SESSION_FORMAT, version: SESSION_VERSION, library, started_at: this.#now(), config };
+    this.#line(header);
+  }
+
+  /** One entry, stamped with the clock time now. */
+  write(entry: EntryInput): void {
+    if (this.#state !== 'recording') return;
+    const text = JSON.stringify({ ...entry, at: this.#now() });
+    if (this.#bytes + Buffer.byteLength(text) + 1 > this.#maxBytes - END_RESERVE) {
+      this.#state = 'full';
+      this.#line({ kind: 'end', at: this.#now(), reason: 'size_limit' });
+      return;
+    }
+    this.#line(JSON.parse(text) as object, text);
+  }
+
+  /** Writes the `end` line (unless the size limit did) and closes the file. Idempotent. */
+  async end(): Promise<void> {
+    if (this.#state === 'recording') this.#line({ kind: 'end', at: this.#now(), reason: 'stopped' });
+    this.#state = 'ended';
+    if (!this.#stream.writableEnded && !this.#stream.destroyed) this.#stream.end();
+    // A failed write was reported through `error`; closing still completes.
+    await finished(this.#stream).catch(() => {});
+  }
+
+  /** Set when writing failed; the recording stopped there. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** Bytes written so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #line(value: object, text = JSON.stringify(value)): void {
+    this.#bytes += Buffer.byteLength(text) + 1;
+    this.#stream.write(`${text}\n`);
+  }
+}

@@ -1,0 +1,141 @@
+import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
+import type { SocketAdapter, SocketHandlers } from '../adapters/socket.ts';
+import type { RuntimeClock } from '../connector/clock.ts';
+
+/** A timer the replayed connector set. */
+export interface ReplayTimer {
+  id: number;
+  ms: number;
+  setAt: number;
+  fn: (...args: unknown[]) => void;
+}
+
+/**
+ * A simulated clock driven by a recording: time moves only when the replay moves it (to each
+ * entry's recorded time), and a timer fires only when the recording says one of its delay fired.
+ * Timers are matched by delay, not by the order they were set in: work that ran after an `await`
+ * while recording may set its timers in another order than a replay does.
+ */
+export class ReplayClock implements RuntimeClock {
+  #now: number;
+  #nextId = 1;
+  readonly #timers = new Map<number, ReplayTimer>();
+
+  constructor(start: number) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): number {
+    const id = this.#nextId++;
+    this.#timers.set(id, { id, ms, setAt: this.#now, fn });
+    return id;
+  }
+
+  clearTimeout(id: unknown): void {
+    this.#timers.delete(id as number);
+  }
+
+  /** Moves time forward to `at` (never back) without firing anything. */
+  advanceTo(at: number): void {
+    if (at > this.#now) this.#now = at;
+  }
+
+  /** Timers set and not yet fired or cleared, oldest first. */
+  pending(): ReplayTimer[] {
+    return [...this.#timers.values()];
+  }
+
+  /**
+   * Fires the pending timer of `ms` set at `setAt` (or, failing that, the oldest of that delay).
+   * Returns false when there is none: the replayed connector did not set the timer the recording fired.
+   */
+  fire(ms: number, setAt: number): boolean {
+    const candidates = this.pending().filter((t) => t.ms === ms);
+    const timer = candidates.find((t) => t.setAt === setAt) ?? candidates[0];
+    if (!timer) return false;
+    this.#timers.delete(timer.id);
+    timer.fn();
+    return true;
+  }
+}
+
+/** What the replayed connector did through an adapter, in the recording's terms. */
+export type ReplayOutput =
+  | { kind: 'socket.open'; conn: number; url: string }
+  | { kind: 'socket.send'; conn: number; data: string }
+  | { kind: 'socket.close'; conn: number; code?: number; reason?: string }
+  | { kind: 'socket.terminate'; conn: number }
+  | { kind: 'http.request'; req: number; method: string; url: string; headers?: Record<string, string>; json?: unknown };
+
+/** A socket adapter with nothing behind it: the replay plays the far side from the recording. */
+export class ReplaySocketAdapter implements SocketAdapter {
+  readonly #connections = new Map<number, SocketHandlers>();
+  #count = 0;
+
+  constructor(private readonly output: (out: ReplayOutput) => void) {}
+
+  open(url: string, handlers: SocketHandlers) {
+    const conn = ++this.#count;
+    this.#connections.set(conn, handlers);
+    this.output({ kind: 'socket.open', conn, url });
+    return {
+      send: (data: string) => this.output({ kind: 'socket.send', conn, data }),
+      close: (code?: number, reason?: string) => this.output({ kind: 'socket.close', conn, ...(code !== undefined && { code }), ...(reason !== undefined && { reason }) }),
+      terminate: () => this.output({ kind: 'socket.terminate', conn }),
+      bufferedAmount: 0,
+    };
+  }
+
+  /** The handlers of connection `conn` (numbered from 1 in the order opened), if it was opened. */
+  handlers(conn: number): SocketHandlers | undefined {
+    return this.#connections.get(conn);
+  }
+
+  /** The far side closes every connection still open (at the end of a replay). */
+  closeAll(): void {
+    for (const [conn, handlers] of this.#connections) {
+      this.#connections.delete(conn);
+      handlers.onClose(1006, 'replay ended');
+    }
+  }
+
+  /** Forgets a connection once its close was delivered: nothing is called after `onClose`. */
+  closed(conn: number): void {
+    this.#connections.delete(conn);
+  }
+}
+
+/** An HTTP adapter whose answers come from the recording. */
+export class ReplayHttpAdapter implements HttpAdapter {
+  readonly #pending = new Map<number, { resolve(response: HttpResponse): void; reject(error: Error): void }>();
+  #count = 0;
+
+  constructor(private readonly output: (out: ReplayOutput) => void) {}
+
+  request(request: Parameters<HttpAdapter['request']>[0]): Promise<HttpResponse> {
+    const req = ++this.#count;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(req, { resolve, reject });
+      this.output({ kind: 'http.request', req, method: request.method, url: request.url, ...(request.headers && { headers: request.headers }), ...(request.json !== undefined && { json: request.json }) });
+    });
+  }
+
+  /** Answers (or fails) replayed request `req`; false when it is not waiting for an answer. */
+  settle(req: number, outcome: { response: HttpResponse } | { error: Error }): boolean {
+    const pending = this.#pending.get(req);
+    if (!pending) return false;
+    this.#pending.delete(req);
+    if ('response' in outcome) pending.resolve(outcome.response);
+    else pending.reject(outcome.error);
+    return true;
+  }
+
+  /** Fails every request still waiting (at the end of a replay). */
+  failAll(error: Error): void {
+    for (const req of [...this.#pending.keys()]) this.settle(req, { error });
+  }
+}
