@@ -30,6 +30,18 @@ export class IdPairs {
     return known === actual && back === recorded;
   }
 
+  /** A copy to try a comparison on; {@link adopt} it when the comparison holds. */
+  fork(): IdPairs {
+    const copy = new IdPairs();
+    for (const [recorded, actual] of this.#toActual) copy.pair(recorded, actual);
+    return copy;
+  }
+
+  /** Takes the pairings of a fork. */
+  adopt(fork: IdPairs): void {
+    for (const [recorded, actual] of fork.#toActual) this.pair(recorded, actual);
+  }
+
   /** Rewrites the recorded ids in a text (an inbound frame) to their replayed pairs. */
   translate(text: string): string {
     if (this.#toActual.size === 0) return text;

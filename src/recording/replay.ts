@@ -5,7 +5,7 @@ import { createConnector } from '../connector/connector.ts';
 import type { Connector, ConnectorOptions } from '../connector/connector-types.ts';
 import { createMemoryStore } from '../connector/remote-work.ts';
 import { createRedactor } from '../inspection/redact.ts';
-import { compareValues, IdPairs } from './compare.ts';
+import { compareValues, IdPairs, type Mismatch } from './compare.ts';
 import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from './format.ts';
 import { frameEntry, redactUrl } from './recording-adapters.ts';
 import { ReplayClock, ReplayHttpAdapter, type ReplayOutput, ReplaySocketAdapter } from './replay-adapters.ts';
@@ -128,16 +128,36 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     return { ok: false, replayed: index, entries: entries.length, divergence: { line, at: entry.at - header.started_at, ...d, context: context(index), message: detail.join('\n') } };
   };
 
+  /**
+   * The first of `done` that matches the recorded output. Usually the head; a later one when the
+   * replayed connector did something earlier than the recorded one (work after an `await` that
+   * finished sooner without real I/O), which then waits for its own recorded line.
+   */
+  const matchIn = (done: Comparable[], want: Record<string, unknown>): { ok: true; index: number } | { ok: false; mismatch: Mismatch } => {
+    let first: Mismatch | undefined;
+    for (let index = 0; index < done.length; index++) {
+      const trial = ids.fork();
+      const mismatch = compareValues(want, done[index]!.value, trial, ignore);
+      if (!mismatch) {
+        ids.adopt(trial);
+        return { ok: true, index };
+      }
+      first ??= mismatch;
+    }
+    return { ok: false, mismatch: first! };
+  };
+
   /** Matches what the connector did against what was recorded, stream by stream. */
   const drain = (upTo: number): ReplayResult | undefined => {
     for (const [stream, queue] of expected) {
       const done = getOrCreate(actual, stream, () => []);
       while (queue.length > 0 && done.length > 0) {
-        const want = queue.shift()!;
-        const got = done.shift()!;
-        const mismatch = compareValues(comparableEntry(want.entry), got.value, ids, ignore);
-        if (mismatch) return diverge(entries.indexOf(want), { kind: 'different_output', expected: want.entry, actual: got.value, path: mismatch.path });
-        if (want.entry.kind === 'http.request' && got.req !== undefined) reqOf.set(want.entry.req, got.req);
+        const want = queue[0]!;
+        const found = matchIn(done, comparableEntry(want.entry));
+        if (!found.ok) return diverge(entries.indexOf(want), { kind: 'different_output', expected: want.entry, actual: done[0]!.value, path: found.mismatch.path });
+        queue.shift();
+        const [got] = done.splice(found.index, 1);
+        if (want.entry.kind === 'http.request' && got!.req !== undefined) reqOf.set(want.entry.req, got!.req);
       }
     }
     for (const [stream, done] of actual) {
@@ -167,9 +187,12 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       const failure = await applyInput(entry);
       if (failure) return diverge(index, failure);
     }
+    // A file cut at its size limit says nothing of what came after: compare only up to the cut.
+    const last = entries.at(-1)?.entry;
+    if (last?.kind === 'end' && last.reason === 'size_limit') return { ok: true, replayed: entries.length, entries: entries.length };
     await settle();
-    const last = drain(entries.length - 1);
-    if (last) return last;
+    const rest = drain(entries.length - 1);
+    if (rest) return rest;
     for (const [, queue] of expected) {
       if (queue.length > 0) return diverge(entries.indexOf(queue[0]!), { kind: 'missing_output', expected: queue[0]!.entry });
     }
