@@ -2,6 +2,9 @@ import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import type { SocketAdapter, SocketHandlers } from '../adapters/socket.ts';
 import type { RuntimeClock } from '../connector/clock.ts';
 
+/** How far a replayed timer's delay and start may be from the recorded one's and still be it. */
+export const TIMER_SLACK_MS = 5;
+
 /** A timer the replayed connector set. */
 export interface ReplayTimer {
   id: number;
@@ -50,12 +53,19 @@ export class ReplayClock implements RuntimeClock {
   }
 
   /**
-   * Fires the pending timer of `ms` set at `setAt` (or, failing that, the oldest of that delay).
+   * Fires the pending timer of `ms` set at `setAt` (or, failing that, the oldest of that delay,
+   * or one within {@link TIMER_SLACK_MS} of both).
    * Returns false when there is none: the replayed connector did not set the timer the recording fired.
    */
   fire(ms: number, setAt: number): boolean {
     const candidates = this.pending().filter((t) => t.ms === ms);
-    const timer = candidates.find((t) => t.setAt === setAt) ?? candidates[0];
+    // A delay computed from clock readings (`expiresAt - now`, a skew against the hub's time)
+    // moves by the milliseconds that passed between an input and the await that read the clock
+    // while recording; the replay reads it at the input. Such a timer is still the same timer.
+    const near = this.pending()
+      .filter((t) => Math.abs(t.ms - ms) <= TIMER_SLACK_MS && Math.abs(t.setAt - setAt) <= TIMER_SLACK_MS)
+      .sort((a, b) => Math.abs(a.ms - ms) - Math.abs(b.ms - ms));
+    const timer = candidates.find((t) => t.setAt === setAt) ?? candidates[0] ?? near[0];
     if (!timer) return false;
     this.#timers.delete(timer.id);
     timer.fn();

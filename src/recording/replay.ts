@@ -94,7 +94,13 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   const lastLineOf = new Map<string, number>(); // last recorded output of each stream
   const reqOf = new Map<number, number>(); // recorded request number → replayed one
   const closedConnections = new Set<number>();
-  for (const item of entries) if (OUTPUT_KINDS.has(item.entry.kind)) lastLineOf.set(streamOf(item.entry), item.line);
+  const maxAckOf = new Map<string, number>(); // highest ack the recorded connector sent on each connection
+  for (const item of entries) {
+    if (!OUTPUT_KINDS.has(item.entry.kind)) continue;
+    lastLineOf.set(streamOf(item.entry), item.line);
+    const seq = ackSeq(comparableEntry(item.entry));
+    if (seq !== undefined) maxAckOf.set(streamOf(item.entry), Math.max(seq, maxAckOf.get(streamOf(item.entry)) ?? -1));
+  }
 
   const push = (out: Comparable) => void getOrCreate(actual, out.stream, () => []).push(out);
   const onOutput = (out: ReplayOutput) => push(comparableOutput(out, redact));
@@ -158,9 +164,12 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         queue.shift();
         const [got] = done.splice(found.index, 1);
         if (want.entry.kind === 'http.request' && got!.req !== undefined) reqOf.set(want.entry.req, got!.req);
+        const seq = ackSeq(got!.value);
+        if (seq !== undefined) dropAcks(done, seq);
       }
     }
     for (const [stream, done] of actual) {
+      dropAcks(done, maxAckOf.get(stream) ?? -1);
       // An output the recording has nowhere (further) in its stream: the replay went its own way.
       if (done.length > 0 && (expected.get(stream)?.length ?? 0) === 0 && (lastLineOf.get(stream) ?? 0) <= (entries[upTo]?.line ?? Infinity)) {
         return diverge(Math.min(upTo, entries.length - 1), { kind: 'unexpected_output', expected: undefined, actual: { stream, ...done[0]!.value } });
@@ -303,6 +312,24 @@ function comparableEntry(entry: SessionEntry): Record<string, unknown> {
       return { from: entry.from, to: entry.to, event: entry.event, ...(entry.reason !== undefined && { reason: entry.reason }) };
     default:
       return {};
+  }
+}
+
+/** The `seq` of an `ack` frame. */
+function ackSeq(value: Record<string, unknown>): number | undefined {
+  const frame = value.frame as { type?: unknown; seq?: unknown } | undefined;
+  return frame?.type === 'ack' && typeof frame.seq === 'number' ? frame.seq : undefined;
+}
+
+/**
+ * Acknowledgements are cumulative and sent once per burst of inbound frames: how many go out
+ * depends on how the network batched what came in, which a replay (one frame at a time) does not
+ * reproduce. A replayed ack that a recorded one at or above it covers is not behaviour: dropped.
+ */
+function dropAcks(done: Comparable[], upTo: number): void {
+  for (let i = done.length - 1; i >= 0; i--) {
+    const seq = ackSeq(done[i]!.value);
+    if (seq !== undefined && seq <= upTo) done.splice(i, 1);
   }
 }
 

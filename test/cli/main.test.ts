@@ -4,6 +4,10 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { main } from '../../src/cli/main.ts';
+import { parseSession } from '../../src/recording/format.ts';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const run = promisify(execFile);
 
@@ -91,7 +95,8 @@ describe('cloudtether CLI', () => {
 
   // The real binary on real time (a 6 s token refreshed, a hub restart): about 10 s alone, more on a busy 2-core machine.
   it('runs the demo scenario end to end through the real binary (demo --once --json)', { timeout: 60_000 }, async () => {
-    const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json'], { timeout: 60_000 });
+    const recording = join(mkdtempSync(join(tmpdir(), 'ct-demo-')), 'demo.jsonl');
+    const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json', '--record', recording], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
     expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'chat', 'ledger', 'settings', 'settings', 'done']);
@@ -126,5 +131,12 @@ describe('cloudtether CLI', () => {
       { theme: 'light', max_concurrent_tasks: 2, features: { task_sharing: true } },
     ]);
     expect(lines.filter((l) => l.step === 'settings').at(-1)?.text).toMatch(/accepted by the hub at version 1; task_sharing is on/);
+    // --record: the whole session, redacted, ending with the stop.
+    const session = parseSession(readFileSync(recording, 'utf8'));
+    const kinds = new Set(session.entries.map((e) => e.entry.kind));
+    expect([...kinds]).toEqual(expect.arrayContaining(['host', 'http.request', 'http.response', 'socket.open', 'socket.send', 'socket.message', 'socket.closed', 'timer', 'transition']));
+    expect(session.entries.at(-1)?.entry).toMatchObject({ kind: 'end', reason: 'stopped' });
+    expect(session.entries.filter((e) => e.entry.kind === 'socket.open')).toHaveLength(4);
+    expect((readFileSync(recording, 'utf8').match(/eyJ[\w-]*\.[\w-]*\.[\w-]+/g) ?? []).every((jwt) => jwt.endsWith('.redacted'))).toBe(true);
   });
 });
