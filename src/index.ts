@@ -21,6 +21,7 @@ export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './deliv
 export { createMemoryRecordLog, openRecordLog, type LogRecord, type RecordLog } from './storage/record-log.ts';
 export { ConfigError, ConnectorConfig, type ConnectorConfigInput, connectorConfigFromEnv, parseConnectorConfig } from './connector/config.ts';
 export type { ConnectorStatus, StateChange } from './connector/status.ts';
+export { type InspectableConnector, type Inspector, type InspectorOptions, startInspector } from './inspector/server.ts';
 export { createLogger, type Logger, REDACT_PATHS, silentLogger } from './log/logger.ts';
 export { wsSocketAdapter } from './adapters/ws-socket.ts';
 export type { SocketAdapter, SocketConnection, SocketHandlers } from './adapters/socket.ts';

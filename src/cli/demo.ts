@@ -6,6 +6,7 @@ import { createHub, type Hub } from '../hub/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { demoSettingsSchema, registerDemoHandlers } from './demo-handlers.ts';
 import { createNarrator, createStatePrinter } from './output.ts';
+import { type Inspector, type InspectorOptions, startInspector } from '../inspector/server.ts';
 
 export interface DemoOptions {
   json: boolean;
@@ -13,6 +14,8 @@ export interface DemoOptions {
   logger: Logger;
   /** Give up on a step after this long. Default 20 s. */
   stepTimeoutMs?: number;
+  /** Starts the built-in inspector on the demo's connector (`true`: a free loopback port). */
+  inspect?: boolean | InspectorOptions;
 }
 
 export interface DemoRun {
@@ -20,6 +23,8 @@ export interface DemoRun {
   connector: Connector;
   /** Admin URL of the hub, for a person to look at. */
   adminUrl: string;
+  /** The inspector, when `inspect` was given. */
+  inspector?: Inspector;
   /** Resolves true when every step completed, false when one timed out. */
   scenario: Promise<boolean>;
   /** Stops the connector and the hub. */
@@ -61,6 +66,14 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
     { logger: logger.child({ component: 'connector' }), settings: { schema: demoSettingsSchema } },
   );
   registerDemoHandlers(connector);
+  // Before the scenario starts, so the page has every transition from the first one.
+  const inspector = options.inspect
+    ? await startInspector(connector, { ...(options.inspect === true ? {} : options.inspect), logger }).catch(async (error: unknown) => {
+        await hub.close(); // a port in use: nothing of the demo may stay behind
+        throw error;
+      })
+    : undefined;
+  if (inspector) narrate('inspector', `inspector at ${inspector.url}`);
   // Once the scenario is over, a heartbeat round each second would drown everything else.
   let quietHeartbeats = false;
   connector.on('state', ({ type: _type, ...change }) => {
@@ -193,9 +206,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
     hub,
     connector,
     adminUrl,
+    ...(inspector && { inspector }),
     scenario,
     async stop() {
       await connector.stop();
+      await inspector?.close();
       await hub.close();
     },
   };

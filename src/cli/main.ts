@@ -25,6 +25,9 @@ Options:
   -h, --help          show this help
 
 demo:     --once            exit 0 when the scenario completed, 1 otherwise
+demo, connect:
+          --inspect         serve the live inspector page on loopback (prints its URL)
+          --inspect-port N  its port (default 7337; 0 picks a free one)
 hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
@@ -45,6 +48,8 @@ const options = {
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   once: { type: 'boolean', default: false },
+  inspect: { type: 'boolean' },
+  'inspect-port': { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },

@@ -76,7 +76,8 @@ export function readStatechart(machine: AnyStateMachine): Statechart {
   return { id: machine.id, states, transitions };
 }
 
-function readableEvent(eventType: string): string {
+/** `xstate.after.retryDelay.connection.disconnected` → `after retryDelay`; the empty type (`always`) → `always`. */
+export function readableEvent(eventType: string): string {
   if (eventType === '') return 'always';
   const after = /^xstate\.after\.([^.]+)\./.exec(eventType);
   if (after) return `after ${after[1]}`;

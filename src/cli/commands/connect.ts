@@ -9,6 +9,8 @@ import { type CliStreams, createStatePrinter } from '../output.ts';
 import { join } from 'node:path';
 import { openConnectorStore } from '../../connector/remote-work.ts';
 import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from '../state.ts';
+import { inspectOption } from '../inspect-option.ts';
+import { startInspector } from '../../inspector/server.ts';
 
 /**
  * The connector configuration the CLI runs with: flags over the environment, the device id from
@@ -37,8 +39,13 @@ export async function connectConfig(
   return { config: session !== undefined ? { ...withId, userLogin: true } : withId, secrets };
 }
 
-/** `cloudtether connect [--url U] [--token T] [--device-id D] [--tenant-id T] [--state-dir DIR]` */
+/** `cloudtether connect [--url U] [--token T] [--device-id D] [--tenant-id T] [--state-dir DIR] [--inspect [--inspect-port N]]` */
 export async function runConnect(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
+  const inspect = inspectOption(values);
+  if (typeof inspect === 'string') {
+    err.write(`${inspect}\n`);
+    return 2;
+  }
   const { config, secrets } = await connectConfig(values, process.env);
   let connector;
   try {
@@ -56,8 +63,16 @@ export async function runConnect(values: CliValues, { out, err }: CliStreams, lo
   connector.on('state', ({ type: _type, ...change }) => print(change));
   // Listen before starting: a Ctrl-C in between would otherwise kill the process unstopped.
   const signal = untilSignal();
+  try {
+    // Before start, so the page has every transition; stdout stays for state lines.
+    const inspector = inspect && (await startInspector(connector, { ...inspect, logger }));
+    if (inspector) err.write(`inspector at ${inspector.url}\n`);
+  } catch (error) {
+    signal.cancel();
+    throw error;
+  }
   connector.start();
   await signal;
-  await connector.stop();
+  await connector.stop(); // the inspector closes with it
   return 0;
 }
