@@ -16,6 +16,8 @@ export interface DemoOptions {
   stepTimeoutMs?: number;
   /** Starts the built-in inspector on the demo's connector (`true`: a free loopback port). */
   inspect?: boolean | InspectorOptions;
+  /** Records the connector's session to this file (`--record FILE`; docs/recording.md). */
+  record?: string;
 }
 
 export interface DemoRun {
@@ -63,7 +65,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const connector = createConnector(
     // A short restart spread: after the hub restart in step 7 the device is back within 2 s.
     { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' }, backoff: { restartSpreadMs: 2_000 } },
-    { logger: logger.child({ component: 'connector' }), settings: { schema: demoSettingsSchema } },
+    { logger: logger.child({ component: 'connector' }), settings: { schema: demoSettingsSchema }, ...(options.record && { record: { file: options.record } }) },
   );
   registerDemoHandlers(connector);
   // Before the scenario starts, so the page has every transition from the first one.

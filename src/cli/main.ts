@@ -6,6 +6,7 @@ import { runDemo } from './commands/demo.ts';
 import { runEnroll } from './commands/enroll.ts';
 import { runLogin, runLogout } from './commands/login.ts';
 import { runHub } from './commands/hub.ts';
+import { runReplay } from './commands/replay.ts';
 import type { CliStreams } from './output.ts';
 
 export const USAGE = `Usage: cloudtether <command> [options]
@@ -17,6 +18,7 @@ Commands:
   enroll    store the device credential (from CLOUD_DEVICE_CREDENTIAL or stdin) in the state directory
   login     log a user in (shows a code to enter at the hub) and keep the session for connect
   logout    revoke the stored user session at the hub and forget it
+  replay    print a recorded session (--record FILE) as a timeline: cloudtether replay FILE
 
 Options:
   --json              one JSON line per state change on stdout
@@ -28,6 +30,7 @@ demo:     --once            exit 0 when the scenario completed, 1 otherwise
 demo, connect:
           --inspect         serve the live inspector page on loopback (prints its URL)
           --inspect-port N  its port (default 7337; 0 picks a free one)
+          --record FILE     record the session to FILE (JSON Lines; docs/recording.md)
 hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
@@ -50,6 +53,7 @@ const options = {
   once: { type: 'boolean', default: false },
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
+  record: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
@@ -76,6 +80,10 @@ export async function main(argv: string[], streams: CliStreams = { out: process.
     streams.out.write(USAGE);
     return 0;
   }
+  if (command === 'replay') return runReplay(rest[0], values, streams).catch((error: unknown) => {
+    streams.err.write(`cloudtether replay: ${(error as Error).message}\n`);
+    return 1;
+  });
   if (rest.length > 0 || command === undefined) {
     streams.err.write(command === undefined ? USAGE : `unexpected argument: ${rest[0]}\n\n${USAGE}`);
     return 2;

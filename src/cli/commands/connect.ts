@@ -39,7 +39,7 @@ export async function connectConfig(
   return { config: session !== undefined ? { ...withId, userLogin: true } : withId, secrets };
 }
 
-/** `cloudtether connect [--url U] [--token T] [--device-id D] [--tenant-id T] [--state-dir DIR] [--inspect [--inspect-port N]]` */
+/** `cloudtether connect [--url U] [--token T] [--device-id D] [--tenant-id T] [--state-dir DIR] [--inspect [--inspect-port N]] [--record FILE]` */
 export async function runConnect(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const inspect = inspectOption(values);
   if (typeof inspect === 'string') {
@@ -51,7 +51,12 @@ export async function runConnect(values: CliValues, { out, err }: CliStreams, lo
   try {
     // Connected, the outbox and the execution journal live in the state directory and survive a crash.
     const store = config.url === undefined ? undefined : await openConnectorStore(join(stateDirOf(values['state-dir'], process.env), 'delivery'));
-    connector = createConnector(config, { ...(secrets && { secrets }), ...(store && { store }), logger: logger.child({ component: 'connector' }) });
+    connector = createConnector(config, {
+      ...(secrets && { secrets }),
+      ...(store && { store }),
+      ...(values.record && { record: { file: values.record } }),
+      logger: logger.child({ component: 'connector' }),
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       err.write(`${error.message}\n`);
