@@ -61,7 +61,11 @@ export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } fr
 export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>(config: ConnectorConfigInput, options: ConnectorOptions<S> = {}): Connector<z.output<S>> {
   const cfg = parseConnectorConfig(config);
   const seed = cfg.seed ?? randomSeed();
-  const secretValues = [cfg.credential, cfg.token].filter((v): v is string => v !== undefined);
+  // One redactor for everything that leaves through inspection or a recording.
+  const redact = createRedactor({
+    secretKeys: options.inspection?.secretKeys ?? [],
+    secretValues: [cfg.credential, cfg.token].filter((v): v is string => v !== undefined),
+  });
   // A recording sits between the connector and its clock, socket and HTTP adapters.
   const recording =
     options.record &&
@@ -72,7 +76,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       clock: options.clock ?? realClock,
       socket: options.socket ?? wsSocketAdapter,
       http: options.http ?? fetchHttpAdapter,
-      redact: createRedactor({ secretKeys: options.inspection?.secretKeys ?? [], secretValues }),
+      redact,
     });
   const clock = recording ? recording.clock : (options.clock ?? realClock);
   const now = () => clock.now();
@@ -160,8 +164,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   // Everything inspected leaves through one sanitised stream: the host's observer never sees a token.
   const inspection = new InspectionStream({
     clock,
-    secretKeys: options.inspection?.secretKeys ?? [],
-    secretValues,
+    redact,
     onListenerError: (error) => log.error({ err: error }, 'an inspection observer threw'),
   });
   const hostInspect = options.inspect;

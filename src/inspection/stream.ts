@@ -29,6 +29,8 @@ export type InspectionRecord =
 /** The options of {@link InspectionStream}. */
 export interface InspectionStreamOptions extends RedactOptions {
   clock: Pick<RuntimeClock, 'now'>;
+  /** The redactor to use, when the host of the stream shares one (else made from the options). */
+  redact?: <T>(value: T) => T;
   /** Told when a listener or observer throws; the error goes no further (it would stop the actor system). */
   onListenerError?: (error: unknown) => void;
 }
@@ -67,7 +69,7 @@ export class InspectionStream {
   constructor(options: InspectionStreamOptions) {
     this.#clock = options.clock;
     this.#onListenerError = options.onListenerError ?? (() => {});
-    this.#redact = createRedactor(options);
+    this.#redact = options.redact ?? createRedactor(options);
     this.#sanitize = createInspectionSanitizer(this.#redact);
   }
 

@@ -47,7 +47,7 @@ export class SessionRecorder {
   /** The first line. */
   header(library: string, config: Record<string, unknown>): void {
     const header: SessionHeader = { kind: 'session', format: SESSION_FORMAT, version: SESSION_VERSION, library, started_at: this.#now(), config };
-    this.#line(header);
+    this.#line(JSON.stringify(header));
   }
 
   /** One entry, stamped with the clock time now. */
@@ -56,15 +56,15 @@ export class SessionRecorder {
     const text = JSON.stringify({ ...entry, at: this.#now() });
     if (this.#bytes + Buffer.byteLength(text) + 1 > this.#maxBytes - END_RESERVE) {
       this.#state = 'full';
-      this.#line({ kind: 'end', at: this.#now(), reason: 'size_limit' });
+      this.#line(JSON.stringify({ kind: 'end', at: this.#now(), reason: 'size_limit' }));
       return;
     }
-    this.#line(JSON.parse(text) as object, text);
+    this.#line(text);
   }
 
   /** Writes the `end` line (unless the size limit did) and closes the file. Idempotent. */
   async end(): Promise<void> {
-    if (this.#state === 'recording') this.#line({ kind: 'end', at: this.#now(), reason: 'stopped' });
+    if (this.#state === 'recording') this.#line(JSON.stringify({ kind: 'end', at: this.#now(), reason: 'stopped' }));
     this.#state = 'ended';
     if (!this.#stream.writableEnded && !this.#stream.destroyed) this.#stream.end();
     // A failed write was reported through `error`; closing still completes.
@@ -81,7 +81,7 @@ export class SessionRecorder {
     return this.#bytes;
   }
 
-  #line(value: object, text = JSON.stringify(value)): void {
+  #line(text: string): void {
     this.#bytes += Buffer.byteLength(text) + 1;
     this.#stream.write(`${text}\n`);
   }

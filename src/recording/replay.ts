@@ -123,15 +123,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   const diverge = (index: number, d: Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'>): ReplayResult => {
     const { line, entry } = entries[index]!;
     const where = `line ${line} (+${((entry.at - header.started_at) / 1000).toFixed(3)}s)`;
+    const timeline = context(index);
     const detail = [
       `replay diverged at ${where}: ${d.kind.replaceAll('_', ' ')}`,
       ...(d.path !== undefined ? [`  at ${d.path || '(whole entry)'}`] : []),
       `  expected: ${JSON.stringify(d.expected)}`,
       `  actual:   ${d.actual === undefined ? '(nothing)' : JSON.stringify(d.actual)}`,
       '  recorded timeline up to there:',
-      ...context(index).map((l) => `  ${l}`),
+      ...timeline.map((l) => `  ${l}`),
     ];
-    return { ok: false, replayed: index, entries: entries.length, divergence: { line, at: entry.at - header.started_at, ...d, context: context(index), message: detail.join('\n') } };
+    return { ok: false, replayed: index, entries: entries.length, divergence: { line, at: entry.at - header.started_at, ...d, context: timeline, message: detail.join('\n') } };
   };
 
   /**
