@@ -39,6 +39,8 @@ interface Tracked {
   ref: AnyActorRef;
   rootId: string;
   actor: InspectedActor;
+  /** Its children's ids when last seen, to notice one going. */
+  children?: string;
 }
 
 /**
@@ -165,7 +167,7 @@ export class InspectionStream {
     const tracked = this.#tracked.get(path);
     // A snapshot of an actor this stream did not see start (or of a replaced one): ignore.
     if (!tracked || tracked.ref !== ref) return;
-    const s = snapshot as { status?: InspectedActor['status']; _nodes?: Array<{ path: string[] }>; context?: { reason?: unknown } };
+    const s = snapshot as { status?: InspectedActor['status']; _nodes?: Array<{ path: string[] }>; context?: { reason?: unknown }; children?: object };
     const at = this.#clock.now();
     if (s._nodes) {
       const to = activeStates(s._nodes);
@@ -180,7 +182,12 @@ export class InspectionStream {
         }
       }
     }
-    this.#sweep(at);
+    // Only an actor that ended, or one whose children changed, can leave stopped actors behind.
+    const children = s.children === undefined ? undefined : Object.keys(s.children).join('|');
+    if ((s.status ?? 'active') !== 'active' || children !== tracked.children) {
+      tracked.children = children;
+      this.#sweep(at);
+    }
   }
 
   /** Drops the actors that stopped; XState does not send a snapshot for every stopped child. */
