@@ -5,7 +5,7 @@ import type { HttpAdapter } from '../../src/adapters/http.ts';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import { createHub } from '../../src/hub/index.ts';
 import type { InspectionRecord } from '../../src/inspection/stream.ts';
-import { until } from '../support/loopback.ts';
+import { until, hubClockOf } from '../support/loopback.ts';
 
 /*
  * The inspection stream of a device-mode connector against the real hub: real token endpoint,
@@ -33,7 +33,7 @@ async function setup() {
     heartbeatIntervalMs: 600_000,
     heartbeatTimeoutMs: 600_000,
     tokens: { lifetimeMs: 2_000, leewayMs: 500, deviceCredentials: [{ tenant_id: 'local', secret: CREDENTIAL }] },
-    clock: { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) },
+    clock: hubClockOf(clock),
   });
   const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(() => hub.close());

@@ -9,7 +9,7 @@ import type { AuthContext } from '../../src/machines/auth-types.ts';
 import { createConnector, type ConnectorOptions } from '../../src/connector/connector.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
-import { until } from '../support/loopback.ts';
+import { until, hubClockOf } from '../support/loopback.ts';
 
 /*
  * The API client and the telemetry client against the real hub over loopback. Hub and client
@@ -27,7 +27,7 @@ async function startHub(clock: SimulatedClock, options: Partial<HubOptions> = {}
     heartbeatIntervalMs: 600_000,
     heartbeatTimeoutMs: 600_000,
     tokens: { lifetimeMs: 600_000, deviceCredentials: [{ tenant_id: 'acme', secret: SECRET }] },
-    clock: { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) },
+    clock: hubClockOf(clock),
     ...options,
   });
   const { url, port } = await hub.listen({ port: 0, host: '127.0.0.1' });

@@ -3,6 +3,7 @@ import { SimulatedClock } from 'xstate';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { createHub, type Hub } from '../../src/hub/index.ts';
+import { hubClockOf } from '../support/loopback.ts';
 
 /*
  * The auth machine against the real hub over loopback: real sockets, real HTTP to the token
@@ -24,7 +25,7 @@ async function setup(lifetimeMs: number, config: Partial<ConnectorConfigInput> =
     heartbeatIntervalMs: 600_000,
     heartbeatTimeoutMs: 600_000,
     tokens: { lifetimeMs, leewayMs: 500, deviceCredentials: [{ tenant_id: 'local', secret: SECRET }] },
-    clock: { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) },
+    clock: hubClockOf(clock),
   });
   const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(() => hub.close());

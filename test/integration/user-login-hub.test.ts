@@ -4,6 +4,7 @@ import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import { createHub } from '../../src/hub/index.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
+import { hubClockOf } from '../support/loopback.ts';
 
 /*
  * User login against the real hub over loopback (real HTTP, real sockets, real ES256 tokens),
@@ -27,7 +28,7 @@ async function setup() {
       pollIntervalS: 1,
       users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }, { id: 'org-b', name: 'Globex', role: 'member' }] }],
     },
-    clock: { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) },
+    clock: hubClockOf(clock),
   });
   const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(() => hub.close());

@@ -58,3 +58,8 @@ export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) =>
     for (const line of lines) onLine(line);
   });
 }
+
+/** A SimulatedClock as the hub's clock, so hub and connector share one simulated time. */
+export function hubClockOf(clock: SimulatedClock): { now(): number; setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown; clearTimeout(id: unknown): void } {
+  return { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) };
+}
