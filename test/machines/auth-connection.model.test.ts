@@ -10,6 +10,7 @@ import { connectionMachine } from '../../src/machines/connection.ts';
 import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
+import { modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 import { frame as encode } from '../support/frames.ts';
 
@@ -23,13 +24,11 @@ import { frame as encode } from '../support/frames.ts';
  *      the hub refusing two tokens in a row);
  *   4. the token of a live session has not expired (refreshed in time, whatever the schedule);
  *   5. never two live sockets.
- * Runs: FC_RUNS (default 200), seed: FC_SEED (printed). MODEL_DEBUG=1 traces commands and states.
+ * Runs: FC_RUNS (default 200), seed: FC_SEED (printed; see support/model-run.ts). MODEL_DEBUG=1 traces commands and states.
  * Directed examples walk into windows that random runs seldom reach; the last test checks that
  * every transition of the auth machine ran.
  */
 
-const RUNS = Number(process.env.FC_RUNS ?? 200);
-const SEED = Number(process.env.FC_SEED ?? 20261121);
 const START = 1_800_000_000_000;
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 /** A JWT-shaped token with an `exp` (unsigned: the connector only decodes it). */
@@ -364,8 +363,8 @@ function commands(world: () => World) {
 
 describe('auth + connection, model-based', () => {
   afterAll(() => {
-    console.log(`auth: ${authCoverage.covered}/${authCoverage.total} transitions (seed ${SEED}, ${RUNS} runs)`);
-    console.log(`connection: ${connectionCoverage.covered}/${connectionCoverage.total} transitions`);
+    authCoverage.report();
+    connectionCoverage.report();
   });
 
   it('keeps its invariants under any interleaving', async () => {
@@ -436,7 +435,7 @@ describe('auth + connection, model-based', () => {
           }
         },
       ),
-      { numRuns: RUNS, seed: SEED, verbose: 1, examples },
+      { ...modelRunParameters('auth + connection', 200), examples },
     );
   });
 

@@ -2,10 +2,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, SimulatedClock } from 'xstate';
 import { ChannelPolicy, channelMachine, channelStateName } from '../../src/machines/channel.ts';
+import { modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
-const RUNS = Number(process.env.FC_RUNS ?? 200);
-const SEED = Number(process.env.FC_SEED ?? 20261121);
 const policy = ChannelPolicy.parse({ joinTimeoutMs: 5_000, leaveTimeoutMs: 2_000, baseMs: 500, capMs: 8_000, bufferLimit: 3, bufferTtlMs: 20_000 });
 const coverage = createTransitionCoverage(channelMachine, 'channel');
 
@@ -124,10 +123,7 @@ const weighted: Array<[fc.Arbitrary<Command>, number]> = [
 const commands = weighted.flatMap(([arbitrary, weight]) => Array.from({ length: weight }, () => arbitrary));
 
 describe('channel machine (model-based)', () => {
-  afterAll(() => {
-    const missing = coverage.uncovered();
-    console.log(`channel: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`);
-  });
+  afterAll(() => coverage.report());
 
   it('holds its invariants under random joins, leaves, sends, drops and refusals; a wanted channel ends up joined', () => {
     fc.assert(
@@ -149,7 +145,7 @@ describe('channel machine (model-based)', () => {
         const reported = w.out.filter((e) => e.type === 'channel.expired').flatMap((e) => e.sends as unknown[]).length;
         expect(sent + reported).toBe(m.sends.length);
       }),
-      { numRuns: RUNS, seed: SEED },
+      modelRunParameters('channel', 200),
     );
   });
 

@@ -6,12 +6,11 @@ import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, set
 import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/settings/document.ts';
 import type { SettingsConflict } from '../../src/settings/rebase.ts';
 import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/settings/sync-state.ts';
+import { modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
-const RUNS = Number(process.env.FC_RUNS ?? 150);
-const SEED = Number(process.env.FC_SEED ?? 20261121);
 const policy = SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000, pollAfterMs: 60_000, pollIntervalMs: 120_000 });
-const coverage = createTransitionCoverage(settingsSyncMachine, 'settings');
+const coverage = createTransitionCoverage(settingsSyncMachine, 'settings', 'settings-sync');
 
 // The host's schema: every setting a digit. An operator writing 99 makes a document the device refuses.
 const schema = z.record(z.string(), z.number().int().min(0).max(9));
@@ -290,10 +289,7 @@ async function settle(m: Model, w: World): Promise<void> {
 }
 
 describe('settings-sync machine (model-based)', () => {
-  afterAll(() => {
-    const missing = coverage.uncovered();
-    console.log(`settings-sync: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`);
-  });
+  afterAll(() => coverage.report());
 
   it('keeps versions moving forward, applies no edit twice, loses none, surfaces every same-key conflict, and converges', async () => {
     await fc.assert(
@@ -338,7 +334,7 @@ describe('settings-sync machine (model-based)', () => {
           }
         }
       }),
-      { numRuns: RUNS, seed: SEED },
+      modelRunParameters('settings-sync', 150),
     );
   });
 

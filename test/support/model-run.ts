@@ -1,0 +1,21 @@
+/**
+ * How many runs and which seed a model-based test uses, printed so any failure can be replayed.
+ *
+ * - `FC_RUNS` multiplies nothing: it is the run count itself (CI uses each test's default,
+ *   `npm run explore` sets it higher).
+ * - `FC_SEED` fixes the seed; `FC_SEED=random` (what `npm run explore` uses) draws a new one.
+ *   Without it, CI runs a fixed seed so a red build is reproducible on any machine.
+ *
+ * fast-check prints the seed, the path and the shrunk command list of a failure; rerun it with
+ * `FC_SEED=<seed> npx vitest run <file>` (and `FC_PATH=<path>` to skip straight to the
+ * shrunk case).
+ */
+export function modelRunParameters(name: string, defaultRuns: number): { numRuns: number; seed: number; path?: string; verbose: 1 } {
+  const fixed = 20261121;
+  const raw = process.env.FC_SEED;
+  const seed = raw === 'random' ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : raw === undefined ? fixed : Number(raw);
+  const numRuns = Number(process.env.FC_RUNS ?? defaultRuns);
+  const path = process.env.FC_PATH;
+  console.log(`${name}: seed ${seed}, ${numRuns} runs (replay: FC_SEED=${seed})`);
+  return { numRuns, seed, ...(path !== undefined && { path }), verbose: 1 };
+}
