@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
+import { nestedDeeperThan } from './depth.ts';
+import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
@@ -106,6 +107,9 @@ export function createCodec(
     const { id, type } = envelope.data;
     const schema = table.get(type);
     if (!schema) return fail('unknown_type', `unknown message type '${type}'`, { messageId: id, type });
+    if (nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+      return fail('schema_violation', `${type}: nested deeper than ${MAX_JSON_DEPTH} levels`, { messageId: id, type });
+    }
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -12,6 +12,13 @@ export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
  */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
+/**
+ * Deepest nesting of objects and arrays a frame may have. JSON.parse takes far deeper input,
+ * but copying or re-serialising it (structuredClone, JSON.stringify) overflows the stack at a
+ * few thousand levels: a receiver refuses it at the door instead of failing later.
+ */
+export const MAX_JSON_DEPTH = 128;
+
 /** A message id: unique per sender, at most 128 characters. */
 export const MessageId = z.string().min(1).max(128);
 
