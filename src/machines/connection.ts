@@ -82,6 +82,8 @@ export const connectionMachine = setup({
     nextGeneration: assign({ generation: ({ context }) => context.generation + 1, retryInMs: undefined }),
     setReason: assign((_, params: { reason: ConnectionReason }) => ({ reason: params.reason })),
     resetAttempts: assign({ attempt: 0, lastRetryImmediate: false }),
+    // Leaving `connected` other than by a failure (which `scheduleRetry` handles: it needs to know).
+    forgetSession: assign({ session: undefined }),
     startFresh: assign({ attempt: 1, lastRetryImmediate: false, outageSince: undefined, hubError: undefined }),
     sendConnect: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ sentToken: context.token });
@@ -236,8 +238,8 @@ export const connectionMachine = setup({
       },
       on: {
         // Nothing of the old tenant may arrive after a switch: this socket goes before any other opens.
-        'tenant.changed': { target: 'authorizing', actions: ['setTenant', { type: 'setReason', params: { reason: 'tenant_changed' } }] },
-        'credentials.revoked': { target: 'authorizing', actions: { type: 'setReason', params: { reason: 'logged_out' } } },
+        'tenant.changed': { target: 'authorizing', actions: ['setTenant', 'forgetSession', { type: 'setReason', params: { reason: 'tenant_changed' } }] },
+        'credentials.revoked': { target: 'authorizing', actions: ['forgetSession', { type: 'setReason', params: { reason: 'logged_out' } }] },
         // The auth machine gave up for good (a static token expired, a revocation): end the session.
         'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
         'token.refreshed': { actions: 'keepRefreshedToken' },
@@ -345,7 +347,7 @@ export const connectionMachine = setup({
           },
         },
         closing: {
-          entry: 'closeSocket',
+          entry: ['closeSocket', 'forgetSession'],
           after: { closeTimeout: { target: '#connection.closed' } },
           on: {
             'socket.closed': { guard: 'current', target: '#connection.closed', actions: 'recordClose' },

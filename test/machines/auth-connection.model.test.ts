@@ -364,7 +364,7 @@ function commands(world: () => World) {
 describe('auth + connection, model-based', () => {
   afterAll(() => {
     authCoverage.report();
-    connectionCoverage.report();
+    connectionCoverage.report('as auth\'s partner; see connection.model.test.ts');
   });
 
   it('keeps its invariants under any interleaving', async () => {
@@ -377,7 +377,7 @@ describe('auth + connection, model-based', () => {
         return command;
       });
     // Directed walks into windows random runs rarely hit; they run on top of the random ones.
-    type Example = ['device' | 'user' | 'static', number | null, boolean, Iterable<Command>];
+    type Example = ['device' | 'user' | 'static' | 'none', number | null, boolean, Iterable<Command>];
     const examples: Example[] = [
       // A transient refresh failure while the token is still good (active.waiting), then a
       // reconnect, a refusal, and a second refusal inside that window.
@@ -410,6 +410,26 @@ describe('auth + connection, model-based', () => {
       // A dropped connection waits for its retry while the lid closes past a static token's
       // expiry; the retry on waking asks for the token, which has run out.
       ['static', 30_000, false, sequence('network drops the socket', 'sleep 60000')],
+      // With these, every auth transition is reached by examples alone, whatever the seed.
+      ['none', null, false, sequence('advance 100')],
+      ['static', -60_000, false, sequence('host connects')],
+      ['static', 30 * 86_400_000, false, sequence('advance 25 days', 'advance 25 days')],
+      ['static', 30_000, false, sequence('advance 30000', 'advance 1000')],
+      ['static', null, false, sequence('hub refuses the next token (4001)', 'network drops the socket', 'advance to the connection retry', 'hub refuses the next token (4001)', 'advance to the connection retry')],
+      ['device', null, false, sequence('token revoked', 'host connects')],
+      ['device', null, false, sequence('token 401')],
+      ['device', null, false, sequence('token 500', 'advance to the auth retry')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'network drops the socket', 'sleep 3600000')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'hub refuses the next token (4001)', 'network drops the socket', 'advance to the connection retry', 'hub refuses the next token (4001)', 'token ok (120000 ms)', 'advance to the connection retry')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token revoked')],
+      ['device', null, false, sequence('token ok (120000 ms)', 'advance to the refresh point', 'token 401')],
+      ['user', null, true, sequence('host: logout')],
+      ['user', null, true, sequence('token ok (120000 ms)', 'host: switch to org-b', 'token: invalid_grant')],
+      ['user', null, false, sequence('host: login', 'host: cancel login')],
+      ['user', null, false, sequence('host: login', 'host: logout')],
+      ['user', null, false, sequence('host: login', 'token 500')],
+      ['user', null, false, sequence('host: login', 'token ok (120000 ms)', 'advance 5000', 'token 500')],
+      ['user', null, false, sequence('host: login', 'token ok (120000 ms)', 'advance 5000', 'sleep 3600000', 'login poll: authorization_pending', 'advance 100')],
     ];
     await fc.assert(
       fc.asyncProperty(

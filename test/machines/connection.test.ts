@@ -379,49 +379,4 @@ describe('connection machine', () => {
     expect(f.name()).toBe('connecting');
     expect(f.state()).toEqual({ online: { connecting: 'opening' } });
   });
-
-  it('never holds two live sockets, whatever happens in whatever order', async () => {
-    type Step = { kind: string; code?: number; ms?: number };
-    const step = fc.oneof(
-      fc.constantFrom<Step>(
-        { kind: 'connect' },
-        { kind: 'disconnect' },
-        { kind: 'accept' },
-        { kind: 'refuse' },
-        { kind: 'ack' },
-        { kind: 'drop' },
-        { kind: 'linkDead' },
-        { kind: 'garbage' },
-      ),
-      fc.record({ kind: fc.constant('close'), code: fc.constantFrom(1000, 1001, 1008, 1009, 1012, 4001, 4002, 4003, 4005, 4006) }),
-      fc.record({ kind: fc.constant('advance'), ms: fc.integer({ min: 0, max: 200_000 }) }),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.integer(), fc.array(step, { maxLength: 60 }), async (seed, steps) => {
-        const f = connectionFixture({ seed });
-        for (const s of steps) {
-          const peer = f.net.latest();
-          switch (s.kind) {
-            case 'connect': f.child.send({ type: 'connect' }); break;
-            case 'disconnect': f.child.send({ type: 'disconnect' }); break;
-            case 'accept': peer?.accept(); break;
-            case 'refuse': peer?.refuse(); break;
-            case 'ack': if (peer?.state === 'open') f.ack(peer); break;
-            case 'drop': peer?.drop(); break;
-            case 'linkDead': f.child.send({ type: 'link.dead', reason: 'heartbeat_timeout' }); break;
-            case 'garbage': peer?.send('\u0000garbage'); break;
-            case 'close': peer?.close(s.code!, 'test'); break;
-            case 'advance': f.clock.increment(s.ms!); break;
-          }
-          await flush();
-          expect(f.net.live()).toBeLessThanOrEqual(1);
-          // The live socket, if any, is the current attempt's.
-          if (f.net.live() === 1) expect(f.net.latest()!.state).not.toBe('closed');
-        }
-        expect(f.net.maxLive).toBeLessThanOrEqual(1);
-        expect(f.errors()).toEqual([]);
-      }),
-      { numRuns: 200 },
-    );
-  });
 });

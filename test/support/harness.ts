@@ -1,4 +1,4 @@
-import { type AnyActorLogic, type AnyActorRef, type AnyEventObject, createActor, createMachine, SimulatedClock } from 'xstate';
+import { type AnyActorLogic, type AnyActorRef, type AnyEventObject, createActor, createMachine, type InspectionEvent, SimulatedClock } from 'xstate';
 
 /**
  * Runs a child machine under a parent that records every event the child sends it, on a
@@ -10,6 +10,8 @@ export function underParent(
   clock = new SimulatedClock(),
   /** Answers some of the child's events (e.g. a token request), like a real parent would. */
   reply?: (event: AnyEventObject) => AnyEventObject | undefined,
+  /** Sees every inspection event of the tree (e.g. to measure transition coverage). */
+  inspect?: (event: InspectionEvent) => void,
 ) {
   const received: AnyEventObject[] = [];
   const parent = createMachine({
@@ -24,7 +26,7 @@ export function underParent(
       },
     },
   });
-  const actor = createActor(parent, { clock });
+  const actor = createActor(parent, { clock, ...(inspect && { inspect }) });
   actor.start();
   const child = actor.getSnapshot().children.child as AnyActorRef;
   return {

@@ -50,10 +50,13 @@ export function createTransitionCoverage(machine: AnyStateMachine, actorId: stri
       return [...covered].filter((k) => all.has(k)).length;
     },
     uncovered: () => [...all].filter((k) => !covered.has(k)),
-    /** Prints the figure (and what is missing); saves the covered keys for `npm run explore`. */
-    report(): void {
+    /**
+     * Prints the figure (and what is missing); saves the covered keys for `npm run explore`.
+     * `via` names the test when it drives the machine only as a partner of another.
+     */
+    report(via?: string): void {
       const missing = coverage.uncovered();
-      console.log(`${name}: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`);
+      console.log(`${name}${via ? ` (${via})` : ''}: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`);
       const out = process.env.EXPLORE_OUT;
       if (out === undefined) return;
       mkdirSync(out, { recursive: true });
