@@ -365,6 +365,23 @@ describe('connection machine', () => {
     expect(h.errors()).toEqual([]);
   });
 
+  it('forgets its session when it closes or re-authorizes: no stale session id, no immediate retry as if it had dropped from connected', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    f.child.send({ type: 'tenant.changed', tenantId: 'org-b' });
+    expect(f.ctx().session).toBeUndefined();
+    await flush();
+    f.net.latest()!.refuse(); // the attempt for the new tenant fails before it connected
+    expect(f.name()).toBe('disconnected');
+    expect(f.ctx().retryInMs).toBeGreaterThan(0);
+    await f.advance(f.ctx().retryInMs!);
+    f.net.latest()!.accept();
+    f.ack();
+    f.child.send({ type: 'disconnect' });
+    expect(f.name()).toBe('closing');
+    expect(f.ctx().session).toBeUndefined();
+  });
+
   it('ignores events from an older socket (generation guard)', async () => {
     const f = connectionFixture();
     await f.connectFully();
