@@ -352,6 +352,11 @@ export const connectionMachine = setup({
           on: {
             'socket.closed': { guard: 'current', target: '#connection.closed', actions: 'recordClose' },
             disconnect: {},
+            // The host asked to stop: a revocation or a new tenant must not open a socket again
+            // (explore found a close that never finished being overtaken by a revocation).
+            'tenant.changed': { actions: 'setTenant' },
+            'credentials.revoked': {},
+            'token.unavailable': {},
             // The host changed its mind: drop the closing socket and start a fresh attempt.
             connect: {
               target: '#connection.authorizing',

@@ -410,6 +410,9 @@ describe('auth + connection, model-based', () => {
       // A dropped connection waits for its retry while the lid closes past a static token's
       // expiry; the retry on waking asks for the token, which has run out.
       ['static', 30_000, false, sequence('network drops the socket', 'sleep 60000')],
+      // Found by `npm run explore` (seed -1345240032), shrunk: a switch that failed at the moment the
+      // token expired left the live session on it until the next check.
+      ['user', null, true, sequence('token ok (3000 ms)', 'host: switch to org-a', 'advance to 0 ms before expiry', 'token 429')],
       // With these, every auth transition is reached by examples alone, whatever the seed.
       ['none', null, false, sequence('advance 100')],
       ['static', -60_000, false, sequence('host connects')],
