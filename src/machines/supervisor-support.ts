@@ -1,4 +1,4 @@
-import type { ActorSystem, AnyActorRef, EventObject } from 'xstate';
+import { type AnyActorRef, enqueueActions, type EventObject, type MachineContext } from 'xstate';
 import type { Message } from '../protocol/messages.ts';
 
 /*
@@ -12,15 +12,17 @@ export const errorText = (error: unknown): string => (error instanceof Error ? e
  * Sends to a child if it is alive. A degraded supervisor has a child missing, and XState's
  * `sendTo` throws on a missing target: that would take the supervisor down with it. The child is
  * looked up in the system, where a child spawned in this same transition is already registered
- * and a failed one is already gone.
+ * and a failed one is already gone. The send is enqueued with the transition's other actions:
+ * a custom action that sends directly makes the child run its own actions inside ours, which
+ * XState mistakes for misuse ("Custom actions should not call assign()").
  */
-export function sendToChild<C, V, E extends EventObject>(child: string, make: (args: { context: C; event: V }) => E | undefined) {
-  return ({ context, event, system }: { context: C; event: V; system: ActorSystem<any> }): void => {
+export function sendToChild<C extends MachineContext, V extends EventObject, E extends EventObject>(child: string, make: (args: { context: C; event: V }) => E | undefined) {
+  return enqueueActions<C, V, any, any, any, any, any, any, any>(({ context, event, system, enqueue }) => {
     const target = system.get(child) as AnyActorRef | undefined;
     if (target?.getSnapshot().status !== 'active') return;
     const message = make({ context, event });
-    if (message) target.send(message);
-  };
+    if (message) enqueue.sendTo(target, message);
+  });
 }
 
 /** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
