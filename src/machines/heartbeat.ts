@@ -85,7 +85,8 @@ export const heartbeatMachine = setup({
     countHeartbeat: assign(({ context }) => ({ seq: context.seq + 1, sentAt: context.now(), reason: 'interval_elapsed' as const })),
     sendHeartbeat: sendParent(({ context }): HeartbeatOutput => ({ type: 'heartbeat.send', seq: context.seq })),
     acknowledged: assign({ reason: 'acknowledged' }),
-    measureRtt: assign({ rttMs: ({ context }) => context.now() - context.sentAt }),
+    // The wall clock may be set back (NTP, the user) between a heartbeat and its ack: never negative.
+    measureRtt: assign({ rttMs: ({ context }) => Math.max(0, context.now() - context.sentAt) }),
     markDead: assign((_, params: { reason: DeadReason }) => ({ reason: params.reason })),
     reportDead: sendParent(({ context }): HeartbeatOutput => ({
       type: 'heartbeat.dead',

@@ -35,6 +35,17 @@ describe('heartbeat machine', () => {
     expect(f.sent('heartbeat.dead')).toHaveLength(0);
   });
 
+  it('never measures a negative round trip when the wall clock is set back between a heartbeat and its ack', () => {
+    const f = heartbeatFixture();
+    f.child.send({ type: 'link.up', intervalMs: 1_000, timeoutMs: 500 });
+    f.clock.increment(1_000);
+    f.sleep(-60_000); // NTP steps the wall clock back a minute; timers do not move
+    f.clock.increment(40);
+    f.child.send({ type: 'activity', ackSeq: 1 });
+    expect(f.ctx().rttMs).toBe(0);
+    expect(f.state()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
+  });
+
   it('accepts any inbound frame as proof of life', () => {
     const f = heartbeatFixture();
     f.child.send({ type: 'link.up', intervalMs: 1_000, timeoutMs: 500 });
