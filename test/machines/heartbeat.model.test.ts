@@ -33,7 +33,8 @@ import { createTransitionCoverage } from '../support/transition-coverage.ts';
  *   7. The state is the model's: idle while down, dead once reported, else awaiting exactly while
  *      a heartbeat is outstanding.
  * Runs: FC_RUNS (default 200), seed: FC_SEED (see support/model-run.ts). Directed examples reach
- * every transition whatever the seed; the last test checks that they all ran.
+ * every transition whatever the seed (fast-check counts them among the runs); the last test
+ * checks that they all ran.
  */
 
 const START = 1_767_225_600_000;
