@@ -10,7 +10,7 @@ import { connectionMachine } from '../../src/machines/connection.ts';
 import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 import { frame as encode } from '../support/frames.ts';
 
@@ -439,7 +439,7 @@ describe('auth + connection, model-based', () => {
         fc.constantFrom<'device' | 'user' | 'static' | 'none'>('device', 'device', 'device', 'user', 'user', 'user', 'static', 'none'),
         fc.constantFrom<number | null>(null, -60_000, 30_000, 600_000, 30 * 86_400_000),
         fc.boolean(),
-        fc.commands(arbitraries, { maxCommands: 60, size: 'large' }),
+        fc.commands(arbitraries, commandOptions({ maxCommands: 60, size: 'large' })),
         async (mode, staticLifetimeMs, storedSession, cmds) => {
           world = new World(mode, staticLifetimeMs, storedSession);
           const model: Model = { definitive: false };

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, SimulatedClock } from 'xstate';
 import { ChannelPolicy, channelMachine, channelStateName } from '../../src/machines/channel.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
 const policy = ChannelPolicy.parse({ joinTimeoutMs: 5_000, leaveTimeoutMs: 2_000, baseMs: 500, capMs: 8_000, bufferLimit: 3, bufferTtlMs: 20_000 });
@@ -127,7 +127,7 @@ describe('channel machine (model-based)', () => {
 
   it('holds its invariants under random joins, leaves, sends, drops and refusals; a wanted channel ends up joined', () => {
     fc.assert(
-      fc.property(fc.boolean(), fc.commands(commands, { maxCommands: 40 }), (up, cmds) => {
+      fc.property(fc.boolean(), fc.commands(commands, commandOptions({ maxCommands: 40 })), (up, cmds) => {
         const w = world(up);
         const m: Model = { hubOffset: 1, sends: [], leaveAsked: false, linkUp: up, joinAt: undefined };
         track(m, w, 0); // a channel created on a live link joins at once

@@ -9,7 +9,7 @@ import { type ConnectionInput, connectionMachine, connectionStateName } from '..
 import { CloseCode, closeDisposition } from '../../src/protocol/close-codes.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { flush, underParent } from '../support/harness.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
 /*
@@ -323,7 +323,7 @@ describe('connection machine (model-based)', () => {
       [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'auth: no token to be had', 'advance to the retry')],
     ];
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(true, true, true, true, false), fc.commands(commands, { maxCommands: 50, size: 'large' }), async (hasUrl, cmds) => {
+      fc.asyncProperty(fc.constantFrom(true, true, true, true, false), fc.commands(commands, commandOptions({ maxCommands: 50, size: 'large' })), async (hasUrl, cmds) => {
         const w = new World(hasUrl);
         const m: Model = { wanted: undefined, failAllowed: false, peersAtDisconnect: 0 };
         await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);

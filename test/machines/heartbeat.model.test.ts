@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, SimulatedClock } from 'xstate';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { advanceOnTime } from '../support/on-time-clock.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
@@ -244,7 +244,7 @@ describe('heartbeat machine (model-based)', () => {
         'hub acks a heartbeat never sent (seq + 1)', 'advance to the next heartbeat', 'pause 40000 (event loop blocked, timers fire late)', 'link up (interval 1000, timeout 500)')],
     ];
     fc.assert(
-      fc.property(fc.commands(commands, { maxCommands: 50, size: 'large' }), (cmds) => {
+      fc.property(fc.commands(commands, commandOptions({ maxCommands: 50, size: 'large' })), (cmds) => {
         const w = world();
         const m: Model = { link: undefined, dead: false, start: now(w), outstanding: undefined, lastSeq: 0, paused: false, drift: 0, jumpedAt: -Infinity, rttMs: undefined, seen: 0 };
         fc.modelRun(() => ({ model: m, real: w }), cmds);

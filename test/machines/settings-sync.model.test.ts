@@ -6,7 +6,7 @@ import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, set
 import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/settings/document.ts';
 import type { SettingsConflict } from '../../src/settings/rebase.ts';
 import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/settings/sync-state.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
 const policy = SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000, pollAfterMs: 60_000, pollIntervalMs: 120_000 });
@@ -291,7 +291,7 @@ describe('settings-sync machine (model-based)', () => {
 
   it('keeps versions moving forward, applies no edit twice, loses none, surfaces every same-key conflict, and converges', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.commands(commands, { maxCommands: 80, size: 'large' }), async (up, cmds) => {
+      fc.asyncProperty(fc.boolean(), fc.commands(commands, commandOptions({ maxCommands: 80, size: 'large' })), async (up, cmds) => {
         const w = world(up);
         const m: Model = { finishedAt: new Map(), edits: new Map(), processed: 0, lastVersions: { epoch: undefined, org: 0, user: 0 } };
         await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);

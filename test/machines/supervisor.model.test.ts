@@ -7,7 +7,7 @@ import { type ChildName, supervisorMachine } from '../../src/machines/supervisor
 import { emptySettingsState } from '../../src/settings/sync-state.ts';
 import type { FaultyChild } from '../support/child-faults.ts';
 import { frame } from '../support/frames.ts';
-import { modelRunParameters } from '../support/model-run.ts';
+import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { advanceOnTimeAsync, nextDue } from '../support/on-time-clock.ts';
 import { faults, HEARTBEAT_WAKE_MS, RESTART, SITES, SupervisorWorld } from '../support/supervisor-world.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
@@ -379,7 +379,7 @@ describe('supervisor (model-based)', () => {
       [sequence('host: load settings', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit')],
     ];
     await fc.assert(
-      fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'large' }), async (cmds) => {
+      fc.asyncProperty(fc.commands(commands, commandOptions({ maxCommands: 40, size: 'large' })), async (cmds) => {
         const w = new SupervisorWorld((event) => coverage.inspect(event));
         const m = initialModel();
         try {

@@ -1,3 +1,5 @@
+import type fc from 'fast-check';
+
 /**
  * How many runs and which seed a model-based test uses, printed so any failure can be replayed.
  *
@@ -7,8 +9,9 @@
  *   Without it, CI runs a fixed seed so a red build is reproducible on any machine.
  *
  * fast-check prints the seed, the path and the shrunk command list of a failure; rerun it with
- * `FC_SEED=<seed> npx vitest run <file>` (and `FC_PATH=<path>` to skip straight to the
- * shrunk case).
+ * `FC_SEED=<seed> npx vitest run <file>`. To skip straight to the shrunk case, add
+ * `FC_PATH=<path>` and, for command lists, `FC_REPLAY_PATH=<the replayPath in the counterexample>`
+ * (fast-check needs both: see {@link commandOptions}).
  */
 export function modelRunParameters(name: string, defaultRuns: number): { numRuns: number; seed: number; path?: string; verbose: 1 } {
   const fixed = 20261121;
@@ -18,4 +21,13 @@ export function modelRunParameters(name: string, defaultRuns: number): { numRuns
   const path = process.env.FC_PATH;
   console.log(`${name}: seed ${seed}, ${numRuns} runs (replay: FC_SEED=${seed})`);
   return { numRuns, seed, ...(path !== undefined && { path }), verbose: 1 };
+}
+
+/**
+ * Options for `fc.commands`: the test's own, plus the `replayPath` of a counterexample
+ * (`FC_REPLAY_PATH`), without which fast-check cannot rebuild a shrunk command list from its path.
+ */
+export function commandOptions(options: fc.CommandsContraints): fc.CommandsContraints {
+  const replayPath = process.env.FC_REPLAY_PATH;
+  return { ...options, ...(replayPath !== undefined && { replayPath }) };
 }
