@@ -14,6 +14,7 @@ import type { CredentialVerdict } from './credential-check.ts';
 import { TokenError, type TokenErrorCode } from './errors.ts';
 import type { SessionInfo } from './events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
+import { MAX_UNREAD_BYTES, ReadGate } from './read-gate.ts';
 import type { SessionHost } from './session-host.ts';
 import type { HubTokenClaims } from './token-authority.ts';
 
@@ -53,11 +54,14 @@ export class Session {
   /** Refreshes are verified one after the other, so the last one sent is the one that holds. */
   #refreshing: Promise<void> = Promise.resolve();
   readonly #badFrames: RateWindow;
+  /** Stops reading a device that does not read what it is answered. */
+  readonly #gate: ReadGate;
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
 
   constructor(ws: WebSocket, host: SessionHost, remoteAddress: string | undefined) {
     this.#ws = ws;
+    this.#gate = new ReadGate(ws, MAX_UNREAD_BYTES);
     this.#host = host;
     const { clock, handshakeTimeoutMs } = host.options;
     this.#log = host.logger.child({ remote: remoteAddress });
@@ -99,7 +103,7 @@ export class Session {
     const encoded = this.#host.codec.encode(message);
     if (!encoded.ok) throw encoded.error;
     if (this.#ws.readyState === WebSocket.OPEN && !this.#host.isSilenced(this.#deviceId)) {
-      this.#ws.send(encoded.value.frame);
+      this.#ws.send(encoded.value.frame, this.#gate.written);
     }
     return encoded.value.message.id;
   }
@@ -118,6 +122,7 @@ export class Session {
 
   #receive(data: RawData): void {
     this.#touch();
+    this.#gate.check();
     // binaryType is ws's default 'nodebuffer', so every message arrives as one Buffer.
     const frame = data as Buffer;
     if (this.#phase === 'authenticating') {
