@@ -80,9 +80,9 @@ export class TestClient {
     return { client, ack };
   }
 
-  /** Sends an object as JSON, a string as is. */
-  send(frame: object | string): void {
-    this.#ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  /** Sends an object as JSON, a string as is (a text frame), a Buffer as a binary frame. */
+  send(frame: object | string | Buffer): void {
+    this.#ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
   }
 
   /** Closes the socket normally; resolves once it is closed. */
