@@ -61,7 +61,7 @@ export class Session {
 
   constructor(ws: WebSocket, host: SessionHost, remoteAddress: string | undefined) {
     this.#ws = ws;
-    this.#gate = new ReadGate(ws, MAX_UNREAD_BYTES);
+    this.#gate = new ReadGate(ws, MAX_UNREAD_BYTES, () => host.options.clock.now());
     this.#host = host;
     const { clock, handshakeTimeoutMs } = host.options;
     this.#log = host.logger.child({ remote: remoteAddress });
@@ -260,6 +260,8 @@ export class Session {
     const now = clock.now();
     // While the hub plays dead, a quiet device is the hub's doing: do not hold it against it.
     if (this.#host.isSilenced(this.#deviceId)) this.#lastSeen = now;
+    // Nor frames we stopped reading: a device that reads what we sent, however slowly, is alive.
+    if (this.#gate.paused) this.#lastSeen = Math.max(this.#lastSeen, this.#gate.lastWritten);
     const idle = now - this.#lastSeen;
     if (idle >= limit) {
       this.#log.info({ idle_ms: idle }, 'heartbeat timeout');
