@@ -27,6 +27,13 @@ export type SocketCommand =
   | { type: 'socket.send_frame'; frame: string }
   | { type: 'socket.close'; code: number; reason: string };
 
+/**
+ * Bytes waiting unsent past which this side stops answering bad frames. Each bad frame from the
+ * hub is answered with an `error` frame; a hub that sends them without end and reads nothing
+ * would otherwise grow this process's memory without end. The answers are only diagnostic.
+ */
+export const MAX_ERROR_BACKLOG_BYTES = 4 * 1024 * 1024;
+
 export interface SocketActorDeps {
   adapter: SocketAdapter;
   codec?: Codec;
@@ -77,6 +84,10 @@ export function createSocketActor({ adapter, codec = createCodec(), logger }: So
     receive((command) => {
       switch (command.type) {
         case 'socket.send': {
+          if (command.message.type === 'error' && connection.bufferedAmount > MAX_ERROR_BACKLOG_BYTES) {
+            logger?.debug({ code: command.message.code }, 'the hub is not reading; not answering its bad frame');
+            break;
+          }
           const encoded = codec.encode(command.message);
           if (encoded.ok) connection.send(encoded.value.frame);
           // An invalid outbound message is a bug in its producer: log it, never crash the link.
