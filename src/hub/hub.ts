@@ -112,6 +112,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
     this.#listener = new Listener({
       clock: resolved.clock,
+      timeouts: { headersMs: resolved.headersTimeoutMs, requestMs: resolved.requestTimeoutMs },
       logger: this.#log,
       request: routes.request,
       upgrade: routes.upgrade,

@@ -24,6 +24,8 @@ type Lifecycle = 'idle' | 'listening' | 'restarting' | 'closed';
 /** What a listener serves, and what it closes when it stops. */
 export interface ListenerParts {
   clock: HubClock;
+  /** How long a request's headers, and the whole request, may take to arrive (slow clients). */
+  timeouts: { headersMs: number; requestMs: number };
   logger: Logger;
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -41,7 +43,7 @@ export interface ListenerParts {
  * `listen`, `restart` and `close` run one at a time, in call order.
  *
  * @example
- * const listener = new Listener({ clock, logger, request, upgrade, closeSessions, abandonHeld, closed });
+ * const listener = new Listener({ clock, timeouts: { headersMs: 10_000, requestMs: 30_000 }, logger, request, upgrade, closeSessions, abandonHeld, closed });
  * await listener.listen(0, '127.0.0.1'); // { url: 'ws://127.0.0.1:40123/v1/connect', port: 40123 }
  */
 export class Listener {
@@ -55,7 +57,13 @@ export class Listener {
 
   constructor(parts: ListenerParts) {
     this.#parts = parts;
-    this.#server = createServer((req, res) => parts.request(req, res));
+    const { headersMs, requestMs } = parts.timeouts;
+    // node checks these only every connectionsCheckingInterval (30 s by default): check often
+    // enough that a trickling client is cut off close to its deadline.
+    const checkEveryMs = Math.max(10, Math.min(1_000, Math.floor(headersMs / 4)));
+    this.#server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: checkEveryMs }, (req, res) =>
+      parts.request(req, res),
+    );
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => parts.upgrade(req, socket, head));
     this.#server.on('error', (error: Error) => parts.logger.error({ err: error }, 'server error'));
   }

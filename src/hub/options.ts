@@ -108,6 +108,13 @@ export interface HubOptions {
   heartbeatTimeoutMs?: number;
   /** A socket without an accepted `connect` by then is closed with `4005`. Default 10 000. */
   handshakeTimeoutMs?: number;
+  /**
+   * An HTTP request (a WebSocket upgrade included) whose headers have not all arrived by then is
+   * answered `408` and its connection closed, so a client trickling them cannot hold it. Default 10 000.
+   */
+  headersTimeoutMs?: number;
+  /** The same for a whole request, its body included; at least `headersTimeoutMs`. Default 30 000. */
+  requestTimeoutMs?: number;
   /** Largest inbound frame; larger ones close the socket with `1009`. Default 1 MiB. */
   maxFrameBytes?: number;
   /** Bad frames tolerated per session per minute; one more closes it with `1008`. Default 10. */
@@ -165,6 +172,8 @@ export interface ResolvedHubOptions {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   maxFrameBytes: number;
   maxBadFrames: number;
   adminToken: string | undefined;
@@ -244,6 +253,8 @@ const HubOptionsSchema = z.object({
   heartbeatIntervalMs: ConnectAckMessage.shape.heartbeat_interval_ms.default(25_000),
   heartbeatTimeoutMs: ConnectAckMessage.shape.heartbeat_timeout_ms.default(10_000),
   handshakeTimeoutMs: z.number().int().positive().default(10_000),
+  headersTimeoutMs: z.number().int().positive().default(10_000),
+  requestTimeoutMs: z.number().int().positive().default(30_000),
   // Below ~1 KiB a connect frame with a real token would not fit.
   maxFrameBytes: z.number().int().min(1024).default(MAX_FRAME_BYTES),
   maxBadFrames: z.number().int().nonnegative().default(10),
@@ -294,6 +305,9 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, ...limits } = parsed.data;
   if (authenticate && staticToken !== undefined) {
     throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new HubError('invalid_options', 'invalid hub options: headersTimeoutMs must not exceed requestTimeoutMs');
   }
   if (!authenticate && staticToken === undefined && !tokens) {
     throw new HubError('invalid_options', 'invalid hub options: pass one of authenticate, staticToken and tokens');
