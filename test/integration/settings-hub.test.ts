@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Connector, ConnectorEvent } from '../../src/connector/connector.ts';
 import { openConnectorStore } from '../../src/connector/remote-work.ts';
@@ -17,11 +17,11 @@ const schema = z.object({
 type Settings = z.output<typeof schema>;
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cloudtether-settings-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(async ({ onTestFinished }) => {
+  const made = (dir = await mkdtemp(join(tmpdir(), 'cloudtether-settings-')));
+  // onTestFinished runs in reverse order: this goes after the connectors have stopped writing
+  // (an afterEach ran before them, and removing a folder still written to failed with ENOTEMPTY).
+  onTestFinished(() => rm(made, { recursive: true, force: true }));
 });
 
 const startConnector = async (url: string, options: { storeDir?: string } = {}) => {
