@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { formatReport, problemsOf, runChaos } from './chaos.ts';
+
+/*
+ * The short chaos soak: a real hub and a real connector over real sockets and the real clock,
+ * through the fault proxy, while seeded faults fire every few hundred milliseconds. `npm run soak`
+ * runs the same scenario (test/faults/chaos.ts) with 5,000 executions.
+ */
+describe('chaos soak', () => {
+  it('300 executions through cuts, stalls, delays, throttling, split frames and hub restarts: none lost, none run twice, settings converge, nothing leaks', async () => {
+    const report = await runChaos({ executions: 300, seed: 20_260_901 });
+    console.log(formatReport(report));
+    // Every kind of fault happened, and the connection really was broken many times.
+    for (const kind of ['cut', 'stall', 'delay', 'throttle', 'split', 'restart'] as const) expect(report.faults[kind], kind).toBeGreaterThan(0);
+    expect(report.reconnects).toBeGreaterThanOrEqual(3);
+    expect(report.tokenRefreshes).toBeGreaterThan(0);
+    expect(report.lost).toEqual([]);
+    expect(report.duplicates).toBe(0);
+    expect(report.completed).toBe(300);
+    expect(report.ledgerReports).toBe(300);
+    expect(report.settings.converged).toBe(true);
+    expect(report.settings.device).toEqual(report.settings.hub);
+    expect(report.errors).toEqual([]);
+    // 16 MiB: room for what a first run compiles and caches, far below what 300 leaked executions would hold.
+    expect(problemsOf(report, { heapGrowthBytes: 16 * 2 ** 20 })).toEqual([]);
+  }, 120_000);
+});
