@@ -21,28 +21,26 @@ export function nextDue(clock: SimulatedClock): number | undefined {
 /** Bounds a loop of timers re-arming themselves at once (a bug would otherwise hang the test). */
 const MAX_STEPS = 100_000;
 
-/** Advances `ms`, firing every timer at its due time. */
-export function advanceOnTime(clock: SimulatedClock, ms: number): void {
+/** Moves the clock to each due time up to `ms` from now (yielding after each), then to the end. */
+function* dueTimes(clock: SimulatedClock, ms: number): Generator<void> {
   const end = clock.now() + ms;
   for (let step = 0; ; step++) {
     if (step > MAX_STEPS) throw new Error('timers keep re-arming at the same instant');
     const due = nextDue(clock);
     if (due === undefined || due > end) break;
     clock.set(Math.max(due, clock.now()));
+    yield;
   }
   clock.set(end);
 }
 
+/** Advances `ms`, firing every timer at its due time. */
+export function advanceOnTime(clock: SimulatedClock, ms: number): void {
+  for (const _ of dueTimes(clock, ms));
+}
+
 /** As {@link advanceOnTime}, awaiting `between` after each firing (sockets, promises settle). */
 export async function advanceOnTimeAsync(clock: SimulatedClock, ms: number, between: () => Promise<void>): Promise<void> {
-  const end = clock.now() + ms;
-  for (let step = 0; ; step++) {
-    if (step > MAX_STEPS) throw new Error('timers keep re-arming at the same instant');
-    const due = nextDue(clock);
-    if (due === undefined || due > end) break;
-    clock.set(Math.max(due, clock.now()));
-    await between();
-  }
-  clock.set(end);
+  for (const _ of dueTimes(clock, ms)) await between();
   await between();
 }
