@@ -8,12 +8,18 @@ const CONNECTED_BOX = '#chart[data-actor="supervisor/connection"] g.state.active
 const CONNECTION_ROWS = '#transitions tbody tr[data-actor="supervisor/connection"]';
 
 /** In the page: the newest row leaving `connected` has a newer row re-entering it (rows are newest first). */
-const LEFT_AND_BACK = `(() => {
-  const rows = [...document.querySelectorAll('${CONNECTION_ROWS}')];
+/**
+ * In the page: a row where connection left `online.connected`, after (above) one where it came
+ * back. A function, not a string: Playwright runs a string predicate with `eval`, which the
+ * page's CSP refuses (a CI run failed with that EvalError).
+ */
+const leftAndBack = (selector: string): boolean => {
+  const page = globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ dataset: Record<string, string> }> } };
+  const rows = [...page.document.querySelectorAll(selector)];
   const left = rows.findIndex((row) => row.dataset.from === 'online.connected');
   const back = rows.findIndex((row) => row.dataset.to === 'online.connected');
   return left > 0 && back >= 0 && back < left;
-})()`;
+};
 
 describe('inspector in a browser', () => {
   it('shows the demo connector leave connected when the hub drops it, and come back', async () => {
@@ -36,7 +42,7 @@ describe('inspector in a browser', () => {
     await demo.connector.waitFor((s) => s.connection.state === 'connected' && s.connection.sessionId !== before);
 
     await page.waitForSelector(`${CONNECTION_ROWS}[data-from="online.connected"]`);
-    await page.waitForFunction(LEFT_AND_BACK);
+    await page.waitForFunction(leftAndBack, CONNECTION_ROWS);
     await page.waitForSelector(CONNECTED_BOX);
     const left = page.locator(`${CONNECTION_ROWS}[data-from="online.connected"]`).first();
     expect(await left.locator('td.to').textContent()).not.toBe('online.connected');
