@@ -10,7 +10,7 @@ import { connectionMachine } from '../../src/machines/connection.ts';
 import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { flush } from '../support/harness.ts';
-import { commandOptions, modelRunParameters } from '../support/model-run.ts';
+import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 import { frame as encode } from '../support/frames.ts';
 import { directedExamples, type Mode } from './auth-connection.examples.ts';
@@ -185,7 +185,7 @@ class World {
 type Command = fc.AsyncCommand<Model, World>;
 
 /** Every command made, by name, so directed examples can be written as lists of names. */
-const byName = new Map<string, Command>();
+const names = new CommandNames<Command>();
 
 const cmd = (name: string, check: (m: Readonly<Model>, w?: World) => boolean, run: (m: Model, w: World) => Promise<void> | void): Command => {
   const command: Command = {
@@ -198,8 +198,7 @@ const cmd = (name: string, check: (m: Readonly<Model>, w?: World) => boolean, ru
   },
   toString: () => name,
   };
-  byName.set(name, command);
-  return command;
+  return names.add(name, command);
 };
 
 function checkInvariants(m: Model, w: World) {
@@ -371,14 +370,8 @@ describe('auth + connection, model-based', () => {
   it('keeps its invariants under any interleaving', async () => {
     let world!: World;
     const arbitraries = commands(() => world);
-    const sequence = (...names: string[]) =>
-      names.map((n) => {
-        const command = byName.get(n);
-        if (!command) throw new Error(`no command named '${n}'`);
-        return command;
-      });
     // Directed walks into windows random runs rarely hit; they run on top of the random ones.
-    const examples = directedExamples(sequence);
+    const examples = directedExamples(names.sequence);
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom<Mode>('device', 'device', 'device', 'user', 'user', 'user', 'static', 'none'),

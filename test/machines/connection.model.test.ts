@@ -9,7 +9,7 @@ import { type ConnectionInput, connectionMachine, connectionStateName } from '..
 import { CloseCode, closeDisposition } from '../../src/protocol/close-codes.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { flush, underParent } from '../support/harness.ts';
-import { commandOptions, modelRunParameters } from '../support/model-run.ts';
+import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
 /*
@@ -135,7 +135,7 @@ class World {
 }
 
 type Command = fc.AsyncCommand<Model, World>;
-const byName = new Map<string, Command>();
+const names = new CommandNames<Command>();
 
 const cmd = (name: string, run: (m: Model, w: World) => void | Promise<void>, check: (m: Readonly<Model>) => boolean = () => true): Command => {
   const command: Command = {
@@ -147,8 +147,7 @@ const cmd = (name: string, run: (m: Model, w: World) => void | Promise<void>, ch
     },
     toString: () => name,
   };
-  byName.set(name, command);
-  return command;
+  return names.add(name, command);
 };
 
 function checkInvariants(m: Model, w: World): void {
@@ -295,12 +294,7 @@ describe('connection machine (model-based)', () => {
   afterAll(() => coverage.report());
 
   it('keeps its invariants under any interleaving of host, hub, auth, heartbeat and clock', async () => {
-    const named = (...names: string[]) =>
-      names.map((n) => {
-        const command = byName.get(n);
-        if (!command) throw new Error(`no command named '${n}'`);
-        return command;
-      });
+    const named = names.sequence;
     // Walks into windows random runs seldom reach, so full coverage does not depend on the seed.
     const examples: Array<[boolean, Iterable<Command>]> = [
       [false, named('host: disconnect', 'host: connect', 'host: disconnect', 'host: connect')],

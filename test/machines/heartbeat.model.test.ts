@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, SimulatedClock } from 'xstate';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
-import { commandOptions, modelRunParameters } from '../support/model-run.ts';
+import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { advanceOnTime } from '../support/on-time-clock.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
@@ -143,12 +143,8 @@ class Command implements fc.Command<Model, World> {
   toString = () => this.label;
 }
 
-const byName = new Map<string, Command>();
-const command = (label: string, apply: (m: Model, w: World) => void) => {
-  const c = new Command(label, apply);
-  byName.set(label, c);
-  return c;
-};
+const names = new CommandNames<Command>();
+const command = (label: string, apply: (m: Model, w: World) => void) => names.add(label, new Command(label, apply));
 const up = (m: Model) => m.link !== undefined && !m.dead;
 
 const links = [[1_000, 500], [5_000, 2_000], [25_000, 10_000]].map(([intervalMs, timeoutMs]) =>
@@ -222,12 +218,7 @@ const weighted: Array<[Command[], number]> = [
 ];
 const commands = weighted.flatMap(([list, weight]) => Array.from({ length: weight }, () => fc.constantFrom(...list)));
 
-const sequence = (...names: string[]) =>
-  names.map((name) => {
-    const c = byName.get(name);
-    if (!c) throw new Error(`no command named '${name}'`);
-    return c;
-  });
+const sequence = names.sequence;
 
 describe('heartbeat machine (model-based)', () => {
   afterAll(() => coverage.report());

@@ -7,7 +7,7 @@ import { type ChildName, supervisorMachine } from '../../src/machines/supervisor
 import { emptySettingsState } from '../../src/settings/sync-state.ts';
 import type { FaultyChild } from '../support/child-faults.ts';
 import { frame } from '../support/frames.ts';
-import { commandOptions, modelRunParameters } from '../support/model-run.ts';
+import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { advanceOnTimeAsync, nextDue } from '../support/on-time-clock.ts';
 import { faults, HEARTBEAT_WAKE_MS, RESTART, SITES, SupervisorWorld } from '../support/supervisor-world.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
@@ -202,12 +202,8 @@ class Command implements fc.AsyncCommand<Model, SupervisorWorld> {
   toString = () => this.label;
 }
 
-const byName = new Map<string, Command>();
-const cmd = (label: string, apply: Command['apply'], applies: Command['applies'] = () => true) => {
-  const c = new Command(label, apply, applies);
-  byName.set(label, c);
-  return c;
-};
+const names = new CommandNames<Command>();
+const cmd = (label: string, apply: Command['apply'], applies: Command['applies'] = () => true) => names.add(label, new Command(label, apply, applies));
 const advance = (w: SupervisorWorld, ms: number) => advanceOnTimeAsync(w.clock, ms, () => w.settle());
 /** Arms a one-off fault, does what hits it, and disarms it if nothing did (the child was not there, or not in that state). */
 const oneOff = (site: string, trigger: (w: SupervisorWorld) => void | Promise<void>) => async (_m: Model, w: SupervisorWorld) => {
@@ -307,7 +303,7 @@ const clock = [
 // Weighted toward a live session (most of what the supervisor routes needs one) and toward
 // failures and the clock (restarts counted against the window).
 const weighted: Array<[Command[], number]> = [
-  [[byName.get('host: connect')!], 3],
+  [names.sequence('host: connect'), 3],
   [hostCalls, 3],
   [userCalls, 1],
   [settingsCalls, 2],
@@ -318,13 +314,8 @@ const weighted: Array<[Command[], number]> = [
 ];
 const commands = weighted.flatMap(([list, weight]) => Array.from({ length: weight }, () => fc.constantFrom(...list)));
 
-const run = (m: Model, w: SupervisorWorld, name: string) => byName.get(name)!.run(m, w);
-const sequence = (...names: string[]) =>
-  names.map((name) => {
-    const c = byName.get(name);
-    if (!c) throw new Error(`no command named '${name}'`);
-    return c;
-  });
+const run = (m: Model, w: SupervisorWorld, name: string) => names.sequence(name)[0]!.run(m, w);
+const sequence = names.sequence;
 
 /** Bugs fixed, the hub cooperating, the host recovering and connecting: the link and the channels the host wants come back. */
 async function eventually(m: Model, w: SupervisorWorld): Promise<void> {

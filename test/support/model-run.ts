@@ -31,3 +31,30 @@ export function commandOptions(options: fc.CommandsContraints): fc.CommandsContr
   const replayPath = process.env.FC_REPLAY_PATH;
   return { ...options, ...(replayPath !== undefined && { replayPath }) };
 }
+
+/**
+ * Commands by name, so directed examples read as lists of the names a shrunk counterexample
+ * prints.
+ *
+ * @example
+ * const names = new CommandNames<Command>();
+ * const connect = names.add('host: connect', makeCommand(...));
+ * const example = names.sequence('host: connect', 'hub: ack');
+ */
+export class CommandNames<C> {
+  readonly #byName = new Map<string, C>();
+
+  /** Registers `command` under `name` and returns it. */
+  add<T extends C>(name: string, command: T): T {
+    this.#byName.set(name, command);
+    return command;
+  }
+
+  /** The commands of these names, in order. An unknown name is a typo in the test: it throws. */
+  readonly sequence = (...names: string[]): C[] =>
+    names.map((name) => {
+      const command = this.#byName.get(name);
+      if (!command) throw new Error(`no command named '${name}'`);
+      return command;
+    });
+}
