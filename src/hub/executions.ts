@@ -92,6 +92,8 @@ const STATUS_OF: Partial<Record<EventType, ExecutionStatus>> = {
  */
 export class ExecutionStore {
   readonly #records = new Map<string, Tracked>();
+  /** Ids of finished records, oldest first: the order they are forgotten in. */
+  readonly #finished: string[] = [];
   readonly #retain: number;
   /** Events dropped as duplicates or as arriving after the terminal one. */
   duplicates = 0;
@@ -185,15 +187,16 @@ export class ExecutionStore {
     tracked.snapshot.outcome = data;
     tracked.events.complete();
     tracked.settle({ request_id: tracked.snapshot.request_id, status: tracked.snapshot.status as ExecutionResult['status'], data });
+    this.#finished.push(tracked.snapshot.request_id);
     this.#trim();
   }
 
-  /** Forgets the oldest finished records past `retain`. */
+  /**
+   * Forgets the records that finished first while there are more than `retain`. Their own
+   * queue, not a walk over the records map from its start: that walk passes every entry
+   * deleted before, a cost that grew with the hub's age (bench/round-trip).
+   */
   #trim(): void {
-    if (this.#records.size <= this.#retain) return;
-    for (const [id, tracked] of this.#records) {
-      if (this.#records.size <= this.#retain) return;
-      if (TERMINAL.has(tracked.snapshot.status)) this.#records.delete(id);
-    }
+    while (this.#records.size > this.#retain && this.#finished.length > 0) this.#records.delete(this.#finished.shift()!);
   }
 }

@@ -2,21 +2,44 @@
  * A bounded set of recent ids, oldest forgotten first: what makes a resend harmless without
  * remembering every id ever seen.
  *
+ * The ids' arrival order lives in a ring beside the set, so forgetting the oldest is a delete
+ * by key. Taking it from the set's own iterator instead (`values().next()`) walks over every
+ * id deleted before it until the set rehashes: up to 57 µs per add at 50,000 ids, four times
+ * per execution (bench/round-trip).
+ *
  * @example
  * const recent = new RecentIds(50_000);
  * if (!recent.has(message.id)) { recent.add(message.id); apply(message); }
  */
 export class RecentIds {
-  readonly #ids = new Set<string>();
-  constructor(readonly limit: number) {}
+  /** Each id and its slot in the ring. */
+  readonly #slots = new Map<string, number>();
+  /** Ids in the order they were added; `undefined` where one was deleted or not yet written. */
+  readonly #ring: Array<string | undefined>;
+  #next = 0;
+
+  constructor(readonly limit: number) {
+    this.#ring = new Array<string | undefined>(Math.max(1, limit));
+  }
+
   has(id: string): boolean {
-    return this.#ids.has(id);
+    return this.#slots.has(id);
   }
+
   add(id: string): void {
-    this.#ids.add(id);
-    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value!);
+    if (this.#slots.has(id)) return;
+    const oldest = this.#ring[this.#next];
+    if (oldest !== undefined) this.#slots.delete(oldest);
+    this.#ring[this.#next] = id;
+    this.#slots.set(id, this.#next);
+    this.#next = (this.#next + 1) % this.#ring.length;
   }
+
+  /** Forgets `id` (it was not applied after all). */
   delete(id: string): void {
-    this.#ids.delete(id);
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return;
+    this.#ring[slot] = undefined;
+    this.#slots.delete(id);
   }
 }
