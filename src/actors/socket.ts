@@ -3,6 +3,7 @@ import type { SocketAdapter, SocketConnection } from '../adapters/socket.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, createCodec, type FrameErrorCode } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import type { SocketPort } from './socket-port.ts';
 
 /** What the connection machine gives the socket actor when it invokes it. */
 export interface SocketActorInput {
@@ -38,6 +39,8 @@ export interface SocketActorDeps {
   adapter: SocketAdapter;
   codec?: Codec;
   logger?: Logger;
+  /** Where the open connection is published for the runtime's frames ({@link SocketPort}). */
+  port?: SocketPort;
 }
 
 /**
@@ -51,14 +54,17 @@ export interface SocketActorDeps {
  *   actors: { socket: createSocketActor({ adapter: wsSocketAdapter }) },
  * });
  */
-export function createSocketActor({ adapter, codec = createCodec(), logger }: SocketActorDeps) {
+export function createSocketActor({ adapter, codec = createCodec(), logger, port }: SocketActorDeps) {
   return fromCallback<SocketCommand, SocketActorInput, SocketActorEvent>(({ input, sendBack, receive }) => {
     const { generation } = input;
     let closed = false;
     let connection: SocketConnection;
     try {
       connection = adapter.open(input.url, {
-        onOpen: () => sendBack({ type: 'socket.open', generation }),
+        onOpen: () => {
+          port?.attach(connection);
+          sendBack({ type: 'socket.open', generation });
+        },
         onMessage: (data) => {
           const decoded = codec.decode(data);
           if (decoded.ok) {
@@ -71,6 +77,7 @@ export function createSocketActor({ adapter, codec = createCodec(), logger }: So
         },
         onClose: (code, reason) => {
           closed = true;
+          port?.detach(connection);
           sendBack({ type: 'socket.closed', generation, code, reason });
         },
         onError: (error) => sendBack({ type: 'socket.error', generation, message: error.message }),
@@ -105,6 +112,7 @@ export function createSocketActor({ adapter, codec = createCodec(), logger }: So
 
     // Leaving the state that invoked us: the socket must be gone before any new one opens.
     return () => {
+      port?.detach(connection);
       if (!closed) connection.terminate();
     };
   });

@@ -3,6 +3,7 @@ import { createActor, type InspectionEvent } from 'xstate';
 import { createDeviceTokenActor, tokenTiming } from '../actors/device-token.ts';
 import { createSettingsHttpActors } from '../actors/settings-http.ts';
 import { createSocketActor } from '../actors/socket.ts';
+import { SocketPort } from '../actors/socket-port.ts';
 import { createUserLoginActors } from '../actors/user-login.ts';
 import { fetchHttpAdapter } from '../adapters/fetch-http.ts';
 import { createMemoryStorage } from '../adapters/storage.ts';
@@ -88,9 +89,11 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   ) as Record<StatusActor, Logger>;
   const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device' });
 
+  const port = new SocketPort();
   const socket = createSocketActor({
     adapter: recording ? recording.socket : (options.socket ?? wsSocketAdapter),
     codec,
+    port,
     logger: logger.child({ actor: 'socket' }),
   });
   const authMode: AuthMode =
@@ -259,13 +262,9 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     void runtime.receive(message);
     events.next({ type: 'message', message });
   });
-  // Runtime frames (acks, capacity, the outbox) go straight to the connection: the connector's own
-  // status may not say `connected` yet while the supervisor is still handling `connection.up`.
-  const sendFrame = (frame: string) => {
-    actor.send({ type: 'send_frame', frame });
-    return true;
-  };
-  actor.on('session.up', ({ session }) =>
+  // Runtime frames (acks, capacity, the outbox) skip the machines, for this session only (socket-port.ts).
+  actor.on('session.up', ({ session }) => {
+    const sendFrame = port.link();
     runtime.connected({
       resume: session.resume,
       maxFrameBytes: session.maxFrameBytes,
@@ -274,9 +273,12 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         const encoded = codec.encode(message);
         return encoded.ok && sendFrame(encoded.value.frame);
       },
-    }),
-  );
-  actor.on('session.down', () => runtime.disconnected());
+    });
+  });
+  actor.on('session.down', () => {
+    port.unlink();
+    runtime.disconnected();
+  });
   actor.on('auth.login_prompt', ({ login }) => events.next({ type: 'login_prompt', ...login }));
   actor.on('auth.logged_out', ({ reason }) => events.next({ type: 'logged_out', reason }));
   actor.on('auth.tenant_changed', ({ tenant }) => events.next({ type: 'tenant_changed', tenant }));
