@@ -70,6 +70,13 @@ export class Outbox {
   #acking: Promise<void> = Promise.resolve();
   /** Entries up to here expired; their removal from the log may still be in flight. */
   #expiredUpTo = 0;
+  /**
+   * The frames of entries appended by this process, encoded and checked once on append and kept
+   * until acknowledged, so a send does not validate and serialise them again. Entries read back
+   * after a restart have none: they are encoded (and checked) when first sent.
+   */
+  readonly #frames = new Map<number, { frame: string; bytes: number }>();
+  #lastCheck: { message: Outbound<ReliableType>; seq: number; checked: { frame: string; bytes: number } | FrameError } | undefined;
 
   constructor(options: OutboxOptions) {
     this.#log = options.log;
@@ -109,22 +116,47 @@ export class Outbox {
     }
     const stamped = { ...message, id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() } as OutboxEntry['message'];
     // Check the frame now: a message that cannot be sent must not wait in the store forever.
-    const problem = this.problemWith(stamped);
-    if (problem) throw problem;
-    await this.#log.append({ message: stamped });
+    // Its sequence number is the log's next one: nothing runs between this check and the append.
+    const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
+    if (checked instanceof FrameError) throw checked;
+    const stored = this.#log.append({ message: stamped });
+    const seq = this.#log.lastSeq;
+    this.#frames.set(seq, checked);
+    try {
+      await stored;
+    } catch (error) {
+      this.#frames.delete(seq);
+      throw error;
+    }
     this.#pump();
     return true;
   }
 
   /** Why a message could not be stored and sent (too large, not valid), or undefined when it can. */
   problemWith(message: Outbound<ReliableType>): FrameError | undefined {
-    const encoded = this.#codec.encode({ ...message, seq: this.#log.lastSeq + 1 });
+    const seq = this.#log.lastSeq + 1;
+    const checked = this.#check(message, seq);
+    // The executor asks about a terminal event and then appends it: keep the answer for that.
+    if (message.id !== undefined && message.ts !== undefined) this.#lastCheck = { message, seq, checked };
+    return checked instanceof FrameError ? checked : undefined;
+  }
+
+  /** The frame {@link problemWith} made for this very message, if it would still carry `seq`. */
+  #checkedBefore(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError | undefined {
+    const last = this.#lastCheck;
+    this.#lastCheck = undefined;
+    return last?.message === message && last.seq === seq ? last.checked : undefined;
+  }
+
+  /** The message's frame as sequence number `seq`, or why it cannot be sent. */
+  #check(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError {
+    const encoded = this.#codec.encode({ ...message, seq });
     if (!encoded.ok) return encoded.error;
     const bytes = Buffer.byteLength(encoded.value.frame);
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {
       return new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${this.#peerLimit}`, { bytes, type: message.type });
     }
-    return undefined;
+    return { frame: encoded.value.frame, bytes };
   }
 
   /** A connection is up: everything not acknowledged goes out again, in order. */
@@ -143,6 +175,10 @@ export class Outbox {
 
   /** The hub's `ack{seq}`: everything up to `seq` is stored at the hub. */
   ack(seq: number): Promise<void> {
+    for (const record of this.#log.pending()) {
+      if (record.seq > seq) break;
+      this.#frames.delete(record.seq);
+    }
     this.#acking = this.#acking
       .then(() => this.#log.ack(seq))
       .then(() => this.#pump())
@@ -154,25 +190,29 @@ export class Outbox {
   #pump(): void {
     const send = this.#send;
     if (!send) return;
-    // The window counts from the oldest entry still to deliver; no copy of the log on this hot path.
-    let limit = Number.POSITIVE_INFINITY;
-    for (const record of this.#log.pending()) {
-      if (record.seq <= this.#expiredUpTo) continue;
-      if (limit === Number.POSITIVE_INFINITY) limit = record.seq + this.#policy.window - 1;
+    // The window counts from the oldest entry still to deliver. The log is in sequence order, so
+    // both ends are found by bisection: no walk over what is already out, no copy of the log.
+    const pending = this.#log.pending();
+    const oldest = pending[firstAfter(pending, this.#expiredUpTo)];
+    if (!oldest) return;
+    const limit = oldest.seq + this.#policy.window - 1;
+    for (let i = firstAfter(pending, Math.max(this.#sentUpTo, this.#expiredUpTo)); i < pending.length; i++) {
+      const record = pending[i]!;
       if (record.seq > limit) break;
-      if (record.seq <= this.#sentUpTo) continue;
-      const encoded = this.#codec.encode({ ...record.value.message, seq: record.seq });
-      const bytes = encoded.ok ? Buffer.byteLength(encoded.value.frame) : 0;
-      // Checked on append; a hub that now accepts less (or a smaller limit here) would close the
-      // session on this frame at every resend and block everything behind it: drop it, and say so.
-      if (!encoded.ok || (this.#peerLimit !== undefined && bytes > this.#peerLimit)) {
-        this.#logger.error({ seq: record.seq, type: record.value.message.type, bytes }, 'stored message can no longer be sent; dropped');
+      let checked = this.#frames.get(record.seq) ?? this.#check(record.value.message, record.seq);
+      // A frame checked on append may be over a limit learnt since: check the limit again.
+      if (!(checked instanceof FrameError) && this.#peerLimit !== undefined && checked.bytes > this.#peerLimit) checked = this.#check(record.value.message, record.seq);
+      // A hub that now accepts less (or a stored message this version no longer sends) would
+      // close the session on this frame at every resend and block everything behind it: drop it, and say so.
+      if (checked instanceof FrameError) {
+        this.#logger.error({ seq: record.seq, type: record.value.message.type, bytes: checked.detail.bytes ?? 0 }, 'stored message can no longer be sent; dropped');
         this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
+        this.#frames.delete(record.seq);
         void this.#log.settle(record.seq).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
         continue;
       }
-      if (!send(encoded.value.frame)) return;
+      if (!send(checked.frame)) return;
       this.#sentUpTo = record.seq;
     }
   }
@@ -194,4 +234,16 @@ export class Outbox {
     this.#expiredUpTo = last.seq;
     void this.ack(last.seq);
   }
+}
+
+/** The index of the first record with a sequence number above `seq` (records in sequence order). */
+function firstAfter(records: ReadonlyArray<LogRecord<OutboxEntry>>, seq: number): number {
+  let low = 0;
+  let high = records.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (records[mid]!.seq <= seq) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
