@@ -66,7 +66,8 @@ export interface Codec {
 type AnySchema = z.ZodType<Message>;
 
 /**
- * Creates a codec over a table of message schemas (default: every v1 message).
+ * Creates a codec over a table of message schemas (default: every v1 message). Each schema must
+ * extend the envelope (`defineMessage` does).
  *
  * @example
  * const codec = createCodec();
@@ -98,6 +99,15 @@ export function createCodec(
         ...(typeof id === 'string' && { messageId: id }),
         ...(typeof type === 'string' && { type }),
       });
+    }
+    // The common case in one pass: every message schema extends the envelope, so a frame its
+    // type's schema accepts has a valid envelope too. Anything else takes the path below, which
+    // finds the first thing wrong in the documented order.
+    const claimed = (raw as { type?: unknown } | null)?.type;
+    const known = typeof claimed === 'string' ? table.get(claimed) : undefined;
+    if (known && !nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+      const parsed = known.safeParse(raw);
+      if (parsed.success) return { ok: true, value: parsed.data };
     }
     const envelope = Envelope.safeParse(raw);
     if (!envelope.success) {
