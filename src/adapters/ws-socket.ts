@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { holdWrites, releaseWrites } from './write-batch.ts';
 import type { SocketAdapter, SocketConnection, SocketHandlers, SocketOpenOptions } from './socket.ts';
 
 /**
@@ -42,7 +43,9 @@ export const wsSocketAdapter: SocketAdapter = {
     });
     return {
       send(data) {
-        if (socket.readyState === WebSocket.OPEN) socket.send(data);
+        if (socket.readyState !== WebSocket.OPEN) return;
+        holdWrites(socket);
+        socket.send(data);
       },
       close(code = 1000, reason) {
         if (socket.readyState === WebSocket.CONNECTING) {
@@ -59,6 +62,7 @@ export const wsSocketAdapter: SocketAdapter = {
       },
       terminate() {
         if (socket.readyState !== WebSocket.CLOSED) closedLocally = true;
+        releaseWrites(socket);
         socket.terminate();
       },
       get bufferedAmount() {
