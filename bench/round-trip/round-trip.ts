@@ -1,0 +1,129 @@
+/**
+ * Execution round trip: the hub side sends small tool executions to a device in another
+ * process, whose handler returns at once; the clock stops when the terminal reply is back at
+ * the hub side. Pipelined throughput (a window of requests in flight) and sequential latency
+ * (one at a time, p50 and p99), for the runtime and, in the same run, its baselines: raw `ws`
+ * moving the same frames, raw `ws` echoing one frame, and socket.io with acknowledgements.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
+import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
+
+const CONTENDERS: Contender[] = ['runtime', 'ws-frames', 'ws-codec', 'ws-echo', 'socket.io'];
+const LABEL: Record<Contender, string> = {
+  runtime: 'cloudtether hub + connector',
+  'ws-frames': 'raw ws, same frames',
+  'ws-codec': 'raw ws, same frames, codec both ends',
+  'ws-echo': 'raw ws, echo of one frame',
+  'socket.io': 'socket.io with acks',
+};
+
+interface Sizes {
+  rounds: number;
+  /** Executions per throughput round, and how many are in flight at once. */
+  pipelined: number;
+  window: number;
+  /** Executions per latency round, one at a time. */
+  sequential: number;
+}
+
+interface Measured {
+  throughput: number[];
+  p50: number[];
+  p99: number[];
+}
+
+/** Keeps `window` executions in flight until `total` have ended; executions per second. */
+async function pipelined(side: ServerSide, total: number, window: number): Promise<number> {
+  const start = performance.now();
+  let started = 0;
+  let ended = 0;
+  await new Promise<void>((resolve, reject) => {
+    const next = (): void => {
+      if (started === total) return;
+      started++;
+      side.execute().then(() => (++ended === total ? resolve() : next()), reject);
+    };
+    for (let i = 0; i < Math.min(window, total); i++) next();
+  });
+  return (total / (performance.now() - start)) * 1_000;
+}
+
+/** `count` executions one after another; each one's time in microseconds. */
+async function sequential(side: ServerSide, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = process.hrtime.bigint();
+    await side.execute();
+    times.push(Number(process.hrtime.bigint() - start) / 1_000);
+  }
+  return times;
+}
+
+async function startDevice(contender: Contender, url: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL('./device.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, contender, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => void ((output += chunk).includes('ready') && resolve()));
+    child.once('exit', (code) => reject(new Error(`${contender} device exited (${code}) before it was ready`)));
+  });
+  await ready;
+  return child;
+}
+
+async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
+  const side = await startServerSide(contender);
+  const device = await startDevice(contender, side.url);
+  try {
+    await side.deviceReady();
+    const rounds = await inRounds(sizes.rounds, async () => {
+      const throughput = await pipelined(side, sizes.pipelined, sizes.window);
+      const times = await sequential(side, sizes.sequential);
+      return { throughput, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+    });
+    return { throughput: rounds.map((r) => r.throughput), p50: rounds.map((r) => r.p50), p99: rounds.map((r) => r.p99) };
+  } finally {
+    device.kill();
+    await once(device, 'exit');
+    await side.close();
+  }
+}
+
+export async function run({ smoke }: BenchOptions): Promise<Report[]> {
+  const sizes: Sizes = smoke ? { rounds: 1, pipelined: 200, window: 64, sequential: 100 } : { rounds: 5, pipelined: 5_000, window: 256, sequential: 2_000 };
+  const results = {} as Record<Contender, Measured>;
+  for (const contender of CONTENDERS) results[contender] = await measure(contender, sizes);
+
+  const rate = (c: Contender) => figure(LABEL[c], 'exec/s', results[c].throughput, 'higher');
+  const baseline = rate('ws-frames');
+  const runtimeRate = rate('runtime');
+  const socketIo = rate('socket.io');
+  const throughputRows: Row[] = [
+    { figure: runtimeRate, baseline, ...(!smoke && { target: { text: '≥ 0.70x', met: runtimeRate.median >= 0.7 * baseline.median } }) },
+    { figure: baseline },
+    { figure: rate('ws-codec'), baseline },
+    { figure: rate('ws-echo'), baseline },
+    { figure: socketIo, baseline },
+    { figure: { ...runtimeRate, name: `${LABEL.runtime} vs socket.io` }, baseline: socketIo, ...(!smoke && { target: { text: '> 1x', met: runtimeRate.median > socketIo.median } }) },
+  ];
+
+  const latency = (c: Contender, q: 'p50' | 'p99') => figure(`${LABEL[c]} ${q}`, 'µs', results[c][q], 'lower');
+  const latencyRows: Row[] = [];
+  for (const q of ['p50', 'p99'] as const) {
+    const base = latency('ws-frames', q);
+    for (const c of CONTENDERS) latencyRows.push(c === 'ws-frames' ? { figure: base } : { figure: latency(c, q), baseline: base });
+  }
+  // The overhead of each round: the runtime's p99 less raw ws's p99 in the same round.
+  const overhead: Figure = figure('p99 overhead over raw ws', 'µs', results.runtime.p99.map((p, i) => p - results['ws-frames'].p99[i]!), 'lower');
+  latencyRows.push({ figure: overhead, ...(!smoke && { target: { text: '< 100 µs', met: overhead.median < 100 } }) });
+
+  const setup = `device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
+  return [
+    { title: 'Execution round trip: pipelined throughput', setup: `${setup}; ${sizes.pipelined} executions per round, ${sizes.window} in flight`, rows: throughputRows },
+    { title: 'Execution round trip: sequential latency', setup: `${setup}; ${sizes.sequential} executions per round, one at a time`, rows: latencyRows },
+  ];
+}
