@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
 import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
@@ -31,6 +32,9 @@ interface Sizes {
 
 interface Measured {
   throughput: number[];
+  /** CPU time per execution while pipelined, µs: the hub side's process and the device's. */
+  hubCpu: number[];
+  deviceCpu: number[];
   p50: number[];
   p99: number[];
 }
@@ -62,6 +66,12 @@ async function sequential(side: ServerSide, count: number): Promise<number[]> {
   return times;
 }
 
+/** A child's user + system CPU time so far, µs (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 async function startDevice(contender: Contender, url: string): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./device.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script, contender, url], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -81,11 +91,16 @@ async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
   try {
     await side.deviceReady();
     const rounds = await inRounds(sizes.rounds, async () => {
+      const hubBefore = process.cpuUsage();
+      const deviceBefore = cpuOf(device.pid!);
       const throughput = await pipelined(side, sizes.pipelined, sizes.window);
+      const hub = process.cpuUsage(hubBefore);
+      const deviceCpu = (cpuOf(device.pid!) - deviceBefore) / sizes.pipelined;
       const times = await sequential(side, sizes.sequential);
-      return { throughput, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+      return { throughput, hubCpu: (hub.user + hub.system) / sizes.pipelined, deviceCpu, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
     });
-    return { throughput: rounds.map((r) => r.throughput), p50: rounds.map((r) => r.p50), p99: rounds.map((r) => r.p99) };
+    const of = (key: keyof Measured) => rounds.map((r) => r[key]);
+    return { throughput: of('throughput'), hubCpu: of('hubCpu'), deviceCpu: of('deviceCpu'), p50: of('p50'), p99: of('p99') };
   } finally {
     device.kill();
     await once(device, 'exit');
@@ -111,6 +126,14 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
     { figure: { ...runtimeRate, name: `${LABEL.runtime} vs socket.io` }, baseline: socketIo, ...(!smoke && { target: { text: '> 1x', met: runtimeRate.median > socketIo.median } }) },
   ];
 
+  // CPU time per execution holds better than rates on a busy machine: what each side spends.
+  const cpuRows: Row[] = [];
+  for (const side of ['hubCpu', 'deviceCpu'] as const) {
+    const cpu = (c: Contender) => figure(`${LABEL[c]}, ${side === 'hubCpu' ? 'hub' : 'device'} side`, 'µs/exec', results[c][side], 'lower');
+    const base = cpu('ws-frames');
+    for (const c of CONTENDERS) cpuRows.push(c === 'ws-frames' ? { figure: base } : { figure: cpu(c), baseline: base });
+  }
+
   const latency = (c: Contender, q: 'p50' | 'p99') => figure(`${LABEL[c]} ${q}`, 'µs', results[c][q], 'lower');
   const latencyRows: Row[] = [];
   for (const q of ['p50', 'p99'] as const) {
@@ -124,6 +147,7 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
   const setup = `device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
   return [
     { title: 'Execution round trip: pipelined throughput', setup: `${setup}; ${sizes.pipelined} executions per round, ${sizes.window} in flight`, rows: throughputRows },
+    { title: 'Execution round trip: CPU per execution (pipelined)', setup: `${setup}; user + system time of each process over the pipelined rounds (device: /proc, 10 ms ticks)`, rows: cpuRows },
     { title: 'Execution round trip: sequential latency', setup: `${setup}; ${sizes.sequential} executions per round, one at a time`, rows: latencyRows },
   ];
 }
