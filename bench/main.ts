@@ -5,7 +5,7 @@
  * writes the reports as JSON.
  *
  *   npm run bench                       all, full size
- *   npm run bench -- round-trip storm   two of them
+ *   npm run bench -- round-trip outbox  two of them
  *   npm run bench -- --smoke            all, seconds
  */
 import { writeFile } from 'node:fs/promises';
@@ -18,8 +18,6 @@ type Benchmark = (options: BenchOptions) => Promise<Report[]>;
 /** Loaded on demand, so one benchmark's imports do not weigh on another's figures. */
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   'round-trip': async () => (await import('./round-trip/round-trip.ts')).run,
-  scale: async () => (await import('./scale/scale.ts')).run,
-  storm: async () => (await import('./storm/storm.ts')).run,
   outbox: async () => (await import('./outbox/outbox.ts')).run,
   footprint: async () => (await import('./footprint/footprint.ts')).run,
 };
