@@ -22,7 +22,7 @@ const leftAndBack = (selector: string): boolean => {
 };
 
 describe('inspector in a browser', () => {
-  it('shows the demo connector leave connected when the hub drops it, and come back', async () => {
+  it('shows the demo connector leave connected when the hub drops it, and come back', { timeout: 60_000 }, async () => {
     const demo = await startDemo({ json: true, out: new Writable({ write: (_chunk, _encoding, done) => done() }), logger: silentLogger(), inspect: true });
     onTestFinished(() => demo.stop());
     const browser = await launchBrowser();
