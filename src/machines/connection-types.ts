@@ -76,8 +76,9 @@ export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
   /** Failed attempts since the connection was last stable; sizes the jittered backoff. */
   attempt: number;
   /**
-   * The pending or last retry was the immediate one after a drop from `connected`. Only one
-   * immediate retry in a row: a hub that accepts and drops at once gets backoff in between.
+   * The pending or last retry was the first one after a failure of `connected`: at once, or
+   * within `dropSpreadMs` after a drop without a close frame. Only one such retry in a row: a
+   * hub that accepts and drops at once gets backoff in between.
    */
   lastRetryImmediate: boolean;
   /** Delay before the pending retry, while `disconnected` or `suspended`. */

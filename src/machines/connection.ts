@@ -2,7 +2,7 @@ import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } 
 import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Outbound } from '../protocol/messages.ts';
-import { retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { dropDelay, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -14,7 +14,10 @@ import { nextRandom } from './random.ts';
 
 export * from './connection-types.ts';
 
-type Failure = { reason: ConnectionReason; spread?: boolean };
+/** `spread`: the hub said it restarts. `drop`: the link ended without a close frame (1006). */
+type Failure = { reason: ConnectionReason; spread?: boolean; drop?: boolean };
+/** The code a socket reports when the link ended without a close frame: a drop, or a crashed hub. */
+const NO_CLOSE_FRAME = 1006;
 
 // Until a real socket actor is provided, every attempt fails loudly instead of hanging.
 const missingSocket = fromCallback<SocketCommand, SocketActorInput, SocketActorEvent>(({ input, sendBack }) => {
@@ -137,9 +140,11 @@ export const connectionMachine = setup({
       event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {},
     ),
     /**
-     * Chooses the delay of the next attempt and counts the failure: at once after a drop from
-     * `connected` (a session is set only there) unless the last retry was already immediate;
-     * spread over the restart window when the hub said it is restarting; else full jitter.
+     * Chooses the delay of the next attempt and counts the failure: at once after a failure of
+     * `connected` (a session is set only there) unless the last retry was already such a first
+     * retry, but spread over the drop window when the link ended without a close frame (a
+     * crashed hub drops its whole fleet at once); spread over the restart window when the hub
+     * said it is restarting; else full jitter.
      */
     scheduleRetry: assign(({ context }, params: Failure) => {
       const [random, rng] = nextRandom(context.rng);
@@ -147,7 +152,9 @@ export const connectionMachine = setup({
       const delay = params.spread
         ? spreadDelay(context.policy, random)
         : immediate
-          ? 0
+          ? params.drop
+            ? dropDelay(context.policy, random)
+            : 0
           : retryDelay(context.policy, context.attempt, random);
       return {
         rng,
@@ -266,7 +273,10 @@ export const connectionMachine = setup({
           },
           {
             target: 'retrying',
-            actions: ['recordClose', { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code) }) }],
+            actions: [
+              'recordClose',
+              { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), drop: event.code === NO_CLOSE_FRAME }) },
+            ],
           },
         ],
         disconnect: { target: '.closing', actions: { type: 'setReason', params: { reason: 'host_stop' } } },

@@ -51,8 +51,8 @@ describe('connection machine', () => {
     expect(f.name()).toBe('connected');
   });
 
-  it('retries at once after a drop from connected', async () => {
-    const f = connectionFixture();
+  it('retries at once after a drop from connected when the drop window is 0', async () => {
+    const f = connectionFixture({ policy: { dropSpreadMs: 0 } });
     await f.connectFully();
     await f.advance(3_000);
     f.net.latest()!.drop();
@@ -64,8 +64,24 @@ describe('connection machine', () => {
     expect(f.net.peers).toHaveLength(2);
   });
 
+  it('spreads the first retry after a drop uniformly over the drop window, so a crashed hub is not hit by its whole fleet at once', async () => {
+    const delays: number[] = [];
+    for (let seed = 0; seed < 40; seed++) {
+      const f = connectionFixture({ seed });
+      await f.connectFully();
+      f.net.latest()!.drop();
+      expect(f.ctx().reason).toBe('connection_lost');
+      delays.push(f.ctx().retryInMs!);
+      await f.advance(f.ctx().retryInMs!);
+      expect(f.name()).toBe('connecting');
+    }
+    for (const delay of delays) expect(delay).toBeLessThan(BackoffPolicy.parse({}).dropSpreadMs);
+    // Spread, not bunched: some early and some late in the 5 s window.
+    expect(delays.some((d) => d < 1_000) && delays.some((d) => d > 4_000)).toBe(true);
+  });
+
   it('gives a hub that accepts and drops at once only every other retry immediately, with growing backoff between', async () => {
-    const f = connectionFixture({ policy: { suspendAfterMs: 1e9 } });
+    const f = connectionFixture({ policy: { suspendAfterMs: 1e9, dropSpreadMs: 0 } });
     f.net.onConnection = (peer) => {
       peer.accept();
       f.ack(peer);
@@ -91,8 +107,8 @@ describe('connection machine', () => {
   it('resets the attempt count only after stable uptime', async () => {
     const f = connectionFixture();
     await f.connectFully();
-    f.net.latest()!.drop(); // immediate retry, attempt 2
-    await f.advance(0);
+    f.net.latest()!.drop(); // the first retry after a drop, attempt 2
+    await f.advance(f.ctx().retryInMs!);
     f.net.latest()!.accept();
     expect(f.ctx().lastClose).toEqual({ code: 1006, reason: '' });
     f.ack();

@@ -50,8 +50,10 @@ describe('replaySession catches a regression at the step where it happens', () =
   it('a different retry decision: the backoff timer the recording fired is not there', async () => {
     const file = fixture('reconnect-after-drop.jsonl');
     const lines = readFileSync(file, 'utf8').split('\n');
-    // The recorded backoff after the second drop: the only timer of more than 0 ms.
-    const backoffLine = lines.findIndex((l) => l.includes('"kind":"timer"') && !l.includes('"ms":0,')) + 1;
+    // The recorded backoff after the second drop: the timer that fired the second retry (the
+    // first retry's delay is the drop spread, which `baseMs` does not change).
+    const retries = lines.flatMap((l, i) => (l.includes('"event":"xstate.after.retryDelay.connection.disconnected"') ? [i] : []));
+    const backoffLine = lines.slice(0, retries[1]).findLastIndex((l) => l.includes('"kind":"timer"')) + 1;
     const result = await replaySession(file, { setup: setupHost, config: { backoff: { baseMs: 8_000 } } });
     expect(result.ok).toBe(false);
     expect(result.divergence).toMatchObject({ kind: 'missing_timer', line: backoffLine });
