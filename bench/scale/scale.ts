@@ -54,13 +54,24 @@ const PROFILE_DIR = process.env.BENCH_PROFILE;
 /**
  * Each process needs a descriptor per session; the default soft limit is often 1 024 and a
  * hard limit may be below what is asked. Raised per child with `prlimit` (as root, or with
- * CAP_SYS_RESOURCE) when the current limit is too low.
+ * CAP_SYS_RESOURCE) when the current limit is too low; where it cannot be, says so.
  */
 function ensureDescriptors(child: BenchChild, sessions: number): void {
-  const needed = sessions + 1_024;
-  const current = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
-  if (current >= needed) return;
-  execFileSync('prlimit', ['--pid', String(child.pid), `--nofile=${needed}:${needed}`]);
+  // The sockets, plus what node, tsx and the IPC channel hold (about 30).
+  const needed = sessions + 256;
+  const limit = (flag: string) => {
+    const value = execFileSync('sh', ['-c', `ulimit ${flag}`]).toString().trim();
+    return value === 'unlimited' ? Infinity : Number(value);
+  };
+  const soft = limit('-Sn');
+  if (soft >= needed) return;
+  try {
+    execFileSync('prlimit', ['--pid', String(child.pid), `--nofile=${needed}:${needed}`], { stdio: 'pipe' });
+  } catch {
+    throw new Error(
+      `scale: ${sessions} sessions need ${needed} descriptors in each process; the limit is ${soft} (hard ${limit('-Hn')}) and prlimit could not raise it (it needs CAP_SYS_RESOURCE)`,
+    );
+  }
 }
 
 /** One round against a fresh server process: open, hold idle, measure, drop. */
