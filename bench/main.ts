@@ -18,6 +18,8 @@ type Benchmark = (options: BenchOptions) => Promise<Report[]>;
 /** Loaded on demand, so one benchmark's imports do not weigh on another's figures. */
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   'round-trip': async () => (await import('./round-trip/round-trip.ts')).run,
+  scale: async () => (await import('./scale/scale.ts')).run,
+  storm: async () => (await import('./storm/storm.ts')).run,
   outbox: async () => (await import('./outbox/outbox.ts')).run,
   footprint: async () => (await import('./footprint/footprint.ts')).run,
 };
