@@ -7,8 +7,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { processCpuMs } from '../support/machine-load.ts';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
 import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
 
@@ -66,11 +66,8 @@ async function sequential(side: ServerSide, count: number): Promise<number[]> {
   return times;
 }
 
-/** A child's user + system CPU time so far, µs (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
+/** A child's user + system CPU time so far, µs. */
+const cpuOf = (pid: number): number => processCpuMs(pid) * 1_000;
 
 async function startDevice(contender: Contender, url: string): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./device.ts', import.meta.url));
