@@ -1,7 +1,7 @@
 /**
  * The device side of the round-trip benchmark, in a process of its own (the hub side is the
- * benchmark's process): `tsx device.ts <contender> <url>`. Prints `ready` once it can take
- * work, and runs until its parent kills it.
+ * benchmark's process), started with `startChild(device.ts, { args: [contender, url] })`. It
+ * says it is ready once it can take work, and runs until its parent ends it.
  *
  * - `runtime`: a real connector whose `echo` tool returns at once.
  * - `ws-echo`: a raw `ws` client sending back every frame it gets.
@@ -15,13 +15,13 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { createConnector } from '../../src/connector/connector.ts';
 import { createCodec, type Outbound } from '../../src/protocol/index.ts';
+import { serveCommands } from '../support/child.ts';
 import { COMPLETED_INDEX, exchangeFrames, TOOL } from './frames.ts';
 import { BENCH_TOKEN, type Contender, DEVICE_ID, TENANT_ID } from './contenders.ts';
 
 const [contender, url] = process.argv.slice(2) as [Contender, string];
-const ready = () => console.log('ready');
-// Exit through process.exit on the parent's kill, so `--cpu-prof` can write its profile.
-process.on('SIGTERM', () => process.exit(0));
+// No commands: the parent only needs to know when work can start (and `exit()` for `--cpu-prof`).
+const ready = () => serveCommands({});
 
 switch (contender) {
   case 'runtime': {

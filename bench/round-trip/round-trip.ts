@@ -5,9 +5,8 @@
  * (one at a time, p50 and p99), for the runtime and, in the same run, its baselines: raw `ws`
  * moving the same frames, raw `ws` echoing one frame, and socket.io with acknowledgements.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { startChild } from '../support/child.ts';
 import { processCpuMs } from '../support/machine-load.ts';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
 import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
@@ -69,38 +68,24 @@ async function sequential(side: ServerSide, count: number): Promise<number[]> {
 /** A child's user + system CPU time so far, µs. */
 const cpuOf = (pid: number): number => processCpuMs(pid) * 1_000;
 
-async function startDevice(contender: Contender, url: string): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('./device.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, contender, url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout!.setEncoding('utf8');
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: string) => void ((output += chunk).includes('ready') && resolve()));
-    child.once('exit', (code) => reject(new Error(`${contender} device exited (${code}) before it was ready`)));
-  });
-  await ready;
-  return child;
-}
-
 async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
   const side = await startServerSide(contender);
-  const device = await startDevice(contender, side.url);
+  const device = await startChild(fileURLToPath(new URL('./device.ts', import.meta.url)), { args: [contender, side.url] });
   try {
     await side.deviceReady();
     const rounds = await inRounds(sizes.rounds, async () => {
       const hubBefore = process.cpuUsage();
-      const deviceBefore = cpuOf(device.pid!);
+      const deviceBefore = cpuOf(device.pid);
       const throughput = await pipelined(side, sizes.pipelined, sizes.window);
       const hub = process.cpuUsage(hubBefore);
-      const deviceCpu = (cpuOf(device.pid!) - deviceBefore) / sizes.pipelined;
+      const deviceCpu = (cpuOf(device.pid) - deviceBefore) / sizes.pipelined;
       const times = await sequential(side, sizes.sequential);
       return { throughput, hubCpu: (hub.user + hub.system) / sizes.pipelined, deviceCpu, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
     });
     const of = (key: keyof Measured) => rounds.map((r) => r[key]);
     return { throughput: of('throughput'), hubCpu: of('hubCpu'), deviceCpu: of('deviceCpu'), p50: of('p50'), p99: of('p99') };
   } finally {
-    device.kill();
-    await once(device, 'exit');
+    await device.exit();
     await side.close();
   }
 }
