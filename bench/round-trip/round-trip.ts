@@ -7,7 +7,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startChild } from '../support/child.ts';
-import { processCpuMs } from '../support/machine-load.ts';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
 import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
 
@@ -65,20 +64,18 @@ async function sequential(side: ServerSide, count: number): Promise<number[]> {
   return times;
 }
 
-/** A child's user + system CPU time so far, µs. */
-const cpuOf = (pid: number): number => processCpuMs(pid) * 1_000;
-
 async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
   const side = await startServerSide(contender);
   const device = await startChild(fileURLToPath(new URL('./device.ts', import.meta.url)), { args: [contender, side.url] });
   try {
     await side.deviceReady();
     const rounds = await inRounds(sizes.rounds, async () => {
+      // The device's clock read outside the hub's, so neither counts the other's IPC.
+      const deviceBefore = await device.cpuMicros();
       const hubBefore = process.cpuUsage();
-      const deviceBefore = cpuOf(device.pid);
       const throughput = await pipelined(side, sizes.pipelined, sizes.window);
       const hub = process.cpuUsage(hubBefore);
-      const deviceCpu = (cpuOf(device.pid) - deviceBefore) / sizes.pipelined;
+      const deviceCpu = ((await device.cpuMicros()) - deviceBefore) / sizes.pipelined;
       const times = await sequential(side, sizes.sequential);
       return { throughput, hubCpu: (hub.user + hub.system) / sizes.pipelined, deviceCpu, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
     });
@@ -129,7 +126,7 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
   const setup = `device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
   return [
     { title: 'Execution round trip: pipelined throughput', setup: `${setup}; ${sizes.pipelined} executions per round, ${sizes.window} in flight`, rows: throughputRows },
-    { title: 'Execution round trip: CPU per execution (pipelined)', setup: `${setup}; user + system time of each process over the pipelined rounds (device: /proc, 10 ms ticks)`, rows: cpuRows },
+    { title: 'Execution round trip: CPU per execution (pipelined)', setup: `${setup}; user + system time of each process over the pipelined rounds`, rows: cpuRows },
     { title: 'Execution round trip: sequential latency', setup: `${setup}; ${sizes.sequential} executions per round, one at a time`, rows: latencyRows },
   ];
 }

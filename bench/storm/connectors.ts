@@ -34,12 +34,6 @@ serveCommands({
     return fleet.filter((connector) => connector.status.connection.state === 'connected').length;
   },
 
-  /** CPU time this process has used so far (user + system), ms: the fleet's own cost. */
-  cpu(): number {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  },
-
   /** Stops every connector (close 1000, actors stopped). */
   async stop(): Promise<number> {
     const stopping = fleet;

@@ -85,7 +85,7 @@ async function storm(hub: StormHub, fleet: BenchChild[], kind: StormKind, sizes:
   const { connectors } = sizes;
   await until('the whole fleet', () => hub.sessions() === connectors);
   await sleep(sizes.stableAfterMs * 1.5);
-  const fleetCpu = async () => (await Promise.all(fleet.map((child) => child.call<number>('cpu')))).reduce((a, b) => a + b, 0);
+  const fleetCpu = async () => (await Promise.all(fleet.map((child) => child.cpuMicros()))).reduce((a, b) => a + b, 0) / 1000;
   const fleetBefore = await fleetCpu();
   const cpuStart = performance.now();
   const pids = [process.pid, ...fleet.map((child) => child.pid)];

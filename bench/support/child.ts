@@ -8,6 +8,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 
 /** The command every child answers by exiting. */
 const EXIT = '__exit';
+/** The command every child answers with its own CPU time so far. */
+const CPU = '__cpu';
 
 type Request = { id: number; command: string; args: unknown };
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
@@ -17,6 +19,11 @@ export interface BenchChild {
   readonly pid: number;
   /** Runs `command` in the child with `args`; resolves with its result, rejects with its error. */
   call<R = unknown>(command: string, args?: unknown): Promise<R>;
+  /**
+   * The child's user + system CPU time so far, µs, as `process.cpuUsage()` sees it in the child
+   * (microseconds, where /proc counts in 10 ms ticks: a short run would read 0).
+   */
+  cpuMicros(): Promise<number>;
   /** Kills the child (SIGKILL) and resolves once it has exited. */
   kill(): Promise<void>;
   /** Asks the child to exit on its own (so `--cpu-prof` writes its profile); resolves once it has. */
@@ -61,15 +68,17 @@ export async function startChild(modulePath: string, { nodeFlags = [], args = []
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`bench child exited (${code}) before it was ready`)));
   });
+  const call = <R>(command: string, args?: unknown): Promise<R> => {
+    const id = ++nextId;
+    return new Promise<R>((resolve, reject) => {
+      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ id, command, args } satisfies Request);
+    });
+  };
   return {
     pid: child.pid!,
-    call<R>(command: string, args?: unknown): Promise<R> {
-      const id = ++nextId;
-      return new Promise<R>((resolve, reject) => {
-        waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        child.send({ id, command, args } satisfies Request);
-      });
-    },
+    call,
+    cpuMicros: () => call<number>(CPU),
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
@@ -87,6 +96,11 @@ function channelOf(proc: NodeJS.Process): ChildProcess['send'] {
   return proc.send.bind(proc) as ChildProcess['send'];
 }
 
+function ownCpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
 /**
  * The child side: answers each command with its handler's result, then tells the parent it is
  * ready. A handler's rejection goes back as the error of `call`.
@@ -95,7 +109,7 @@ export function serveCommands(handlers: Record<string, (args: never) => unknown>
   const send = channelOf(process);
   process.on('message', (request: Request) => {
     if (request.command === EXIT) process.exit(0);
-    const handler = handlers[request.command];
+    const handler = request.command === CPU ? ownCpuMicros : handlers[request.command];
     Promise.resolve()
       .then(() => {
         if (!handler) throw new Error(`unknown command ${request.command}`);

@@ -29,11 +29,6 @@ function ticksToMs(ticks: number): number {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
-/** CPU time (user + system) a live process has used so far, ms, in 10 ms ticks. Throws off Linux. */
-export function processCpuMs(pid: number): number {
-  return ticksToMs(processTicks(pid));
-}
-
 function processTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name may hold spaces: fields are counted after its closing parenthesis.
