@@ -16,6 +16,8 @@ export interface SocketActorInput {
 export type SocketActorEvent =
   | { type: 'socket.open'; generation: number }
   | { type: 'socket.frame'; generation: number; message: Message }
+  /** Data frames went to the linked session ({@link SocketPort}); the link is alive. At most one per read. */
+  | { type: 'socket.activity'; generation: number }
   | { type: 'socket.bad_frame'; generation: number; code: FrameErrorCode; message: string; refId?: string }
   | { type: 'socket.closed'; generation: number; code: number; reason: string }
   | { type: 'socket.error'; generation: number; message: string }
@@ -40,7 +42,7 @@ export interface SocketActorDeps {
   codec?: Codec;
   logger?: Logger;
   /** Where the open connection is published for the runtime's frames ({@link SocketPort}). */
-  port?: SocketPort;
+  port?: Pick<SocketPort, 'attach' | 'detach' | 'deliver'>;
 }
 
 /**
@@ -59,6 +61,14 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
     const { generation } = input;
     let closed = false;
     let connection: SocketConnection;
+    // One liveness report for all the data frames of one read: they arrive in one synchronous run.
+    let activityReported = false;
+    const reportActivity = () => {
+      if (activityReported) return;
+      activityReported = true;
+      queueMicrotask(() => (activityReported = false));
+      sendBack({ type: 'socket.activity', generation });
+    };
     try {
       connection = adapter.open(input.url, {
         onOpen: () => {
@@ -68,7 +78,8 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
         onMessage: (data) => {
           const decoded = codec.decode(data);
           if (decoded.ok) {
-            sendBack({ type: 'socket.frame', generation, message: decoded.value });
+            if (port?.deliver(connection, decoded.value)) reportActivity();
+            else sendBack({ type: 'socket.frame', generation, message: decoded.value });
           } else {
             const { code, message, detail } = decoded.error;
             logger?.warn({ code, type: detail.type, path: detail.path }, 'bad frame from hub');

@@ -17,6 +17,7 @@ import type { AuthContext } from '../machines/auth-types.ts';
 import { randomSeed } from '../machines/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
+import type { Message } from '../protocol/messages.ts';
 import { SettingsValues } from '../settings/document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
@@ -41,7 +42,6 @@ export type { RuntimeClock } from './clock.ts';
 /** This library's version, reported in `connect.runtime` (package.json). */
 const CONNECTOR_VERSION = '0.1.0';
 export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } from './connector-types.ts';
-
 
 /**
  * Creates a connector: a supervisor with connection and heartbeat machines, wired to real (or
@@ -258,13 +258,14 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     state$.next(next);
   }
 
-  actor.on('message', ({ message }) => {
+  const onMessage = (message: Message) => {
     void runtime.receive(message);
     events.next({ type: 'message', message });
-  });
-  // Runtime frames (acks, capacity, the outbox) skip the machines, for this session only (socket-port.ts).
+  };
+  actor.on('message', ({ message }) => onMessage(message));
+  // The data plane's frames, both ways, skip the machines, for this session only (socket-port.ts).
   actor.on('session.up', ({ session }) => {
-    const sendFrame = port.link();
+    const sendFrame = port.link(onMessage);
     runtime.connected({
       resume: session.resume,
       maxFrameBytes: session.maxFrameBytes,

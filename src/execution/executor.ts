@@ -98,8 +98,9 @@ export class Executor {
   readonly #limits: ExecutorLimits;
   readonly #running = new Map<string, Run>();
   readonly #queue: Run[] = [];
-  /** Insertion-ordered: the oldest ended entries are forgotten first. */
   readonly #seen = new Map<string, Seen>();
+  /** Entries that may be forgotten (ended, or known from the outbox), oldest first. */
+  readonly #forgettable: Array<[string, Seen]> = [];
   #saturated = false;
   #stopped = false;
 
@@ -131,7 +132,7 @@ export class Executor {
   async recover(): Promise<void> {
     for (const { value } of this.#o.outbox.entries()) {
       const message = value.message;
-      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#seen.set(message.request_id, { state: 'known' });
+      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#remember(message.request_id, { state: 'known' });
     }
     for (const record of [...this.#o.journal.pending()]) {
       if (!('request' in record.value)) continue;
@@ -336,12 +337,18 @@ export class Executor {
     return { type: 'execution_event', event_id: `${id}:${suffix}`, request_id: id, event_type: type, data };
   }
 
+  /**
+   * Keeps an outcome and forgets the oldest ones past `retainOutcomes`. Their own queue, not a
+   * walk over the map from its start: V8 passes every entry deleted before on such a walk, a
+   * cost that grew with the device's age (bench/round-trip).
+   */
   #remember(id: string, seen: Seen): void {
-    this.#seen.delete(id);
     this.#seen.set(id, seen);
-    for (const [oldest, entry] of this.#seen) {
-      if (this.#seen.size <= this.#limits.retainOutcomes) break;
-      if (entry.state !== 'active') this.#seen.delete(oldest);
+    this.#forgettable.push([id, seen]);
+    while (this.#seen.size > this.#limits.retainOutcomes && this.#forgettable.length > 0) {
+      const [oldest, entry] = this.#forgettable.shift()!;
+      // Unless it was replaced since (an outcome that could not be stored is run again).
+      if (this.#seen.get(oldest) === entry) this.#seen.delete(oldest);
     }
   }
 

@@ -118,7 +118,9 @@ export type ConnectionOutput =
   | { type: 'connection.token_rejected' }
   | { type: 'connection.up'; session: SessionInfo }
   | { type: 'connection.down' }
-  | { type: 'connection.frame'; message: Message };
+  | { type: 'connection.frame'; message: Message }
+  /** Data frames went straight to the runtime (socket-port.ts): the link is alive. */
+  | { type: 'connection.activity' };
 
 /** The connection's state as the host sees it: one flat name. */
 export type ConnectionStateName =

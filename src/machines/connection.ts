@@ -178,6 +178,7 @@ export const connectionMachine = setup({
       type: 'connection.frame',
       message: (event as Extract<SocketActorEvent, { type: 'socket.frame' }>).message,
     })),
+    forwardActivity: sendParent({ type: 'connection.activity' } satisfies ConnectionOutput),
     requestToken: sendParent({ type: 'connection.token_needed' } satisfies ConnectionOutput),
     reportTokenRejected: sendParent({ type: 'connection.token_rejected' } satisfies ConnectionOutput),
     storeToken: assign(({ event }) =>
@@ -337,6 +338,7 @@ export const connectionMachine = setup({
           after: { stableAfter: { actions: 'resetAttempts' } },
           on: {
             'socket.frame': { guard: 'current', actions: 'forwardFrame' },
+            'socket.activity': { guard: 'current', actions: 'forwardActivity' },
             // A bad frame from the hub is answered, not fatal: the hub may be newer than us.
             'socket.bad_frame': {
               guard: 'current',

@@ -307,8 +307,8 @@ export const supervisorMachine = setup({
     emitSessionUp: emit(({ event }) => ({ type: 'session.up' as const, session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session })),
     emitSessionDown: emit({ type: 'session.down' as const }),
     reportActivity: sendToChild('heartbeat', ({ event }) => {
-      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
-      return { type: 'activity', ...(message.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
+      const message = event.type === 'connection.frame' ? event.message : undefined;
+      return { type: 'activity', ...(message?.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
     }),
     emitMessage: enqueueActions(({ event, enqueue }) => {
       const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
@@ -388,6 +388,7 @@ export const supervisorMachine = setup({
     'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels', 'linkToSettings'] },
     'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels', 'linkToSettings'] },
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'routeSettingsFrame', 'emitMessage'] },
+    'connection.activity': { actions: 'reportActivity' },
     'settings.load': { actions: ['loadSettings', 'spawnSettings'] },
     'settings.edit': { actions: 'editSettings' },
     'api.token_rejected': { actions: 'reportRejection' },

@@ -341,6 +341,31 @@ describe('executor under storage and size failures', () => {
     expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'completed']);
   });
 
+  it('answers a redelivery with the stored outcome for the last retainOutcomes executions, and runs an older one again', async () => {
+    const f = executorFixture({ limits: { retainOutcomes: 3 } });
+    let runs = 0;
+    f.handlers.register('tool', 'echo', { input: z.object({}), run: () => ++runs });
+    const delivery = (n: number) => request({ request_id: `r${n}`, job_type: 'tool', tool_name: 'echo' });
+    for (let n = 1; n <= 5; n++) {
+      await f.executor.receive(delivery(n));
+      await settle();
+    }
+    expect(runs).toBe(5);
+    // r5 is remembered: its stored end goes out again under the same ids, and nothing runs.
+    const [terminal] = f.eventsOf('r5').filter((e) => e.event_type === 'completed');
+    await f.executor.receive(delivery(5));
+    await settle();
+    expect(runs).toBe(5);
+    expect(f.eventsOf('r5').filter((e) => e.event_type === 'completed').map((e) => e.id)).toEqual([terminal!.id, terminal!.id]);
+    // r1 and r2 were forgotten, oldest first: r1 runs again; r4, still among the last three, does not.
+    await f.executor.receive(delivery(1));
+    await settle();
+    expect(runs).toBe(6);
+    await f.executor.receive(delivery(4));
+    await settle();
+    expect(runs).toBe(6);
+  });
+
   it('on stop, leaves a handler that honours its signal to the journal (reported `interrupted` on the next start)', async () => {
     const f = executorFixture();
     f.handlers.register('tool', 'wait', {

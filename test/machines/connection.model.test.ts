@@ -2,12 +2,14 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
+import { SocketPort } from '../../src/actors/socket-port.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import type { SocketAdapter } from '../../src/adapters/socket.ts';
 import { BackoffPolicy, backoffCeiling } from '../../src/machines/backoff.ts';
 import { type ConnectionInput, connectionMachine, connectionStateName } from '../../src/machines/connection.ts';
 import { CloseCode, closeDisposition } from '../../src/protocol/close-codes.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
+import type { Message } from '../../src/protocol/messages.ts';
 import { flush, underParent } from '../support/harness.ts';
 import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
@@ -60,6 +62,10 @@ class World {
   /** The hub never answers a close handshake (a half-open link): only the close timeout ends it. */
   swallowCloses = false;
   readonly h: ReturnType<typeof underParent>;
+  /** Linked on `connection.up` as the connector links it: data frames skip the machine. */
+  readonly port = new SocketPort();
+  /** Data frames that reached the linked session. */
+  readonly dataReceived: Message[] = [];
 
   constructor(readonly hasUrl: boolean) {
     this.clock.set(1_800_000_000_000);
@@ -91,12 +97,14 @@ class World {
       seed: 42,
       now: () => this.clock.now(),
     };
-    const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter, codec: this.codec }) } });
+    const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter, codec: this.codec, port: this.port }) } });
     this.h = underParent(
       logic,
       input,
       this.clock,
       (event) => {
+        if (event.type === 'connection.up') this.port.link((message) => this.dataReceived.push(message));
+        if (event.type === 'connection.down') this.port.unlink();
         if (event.type !== 'connection.token_needed') return undefined;
         this.tokensAsked++;
         if (this.tokenPolicy === 'grant') return this.grantToken();
@@ -233,6 +241,18 @@ const commands = [
     hub('error frame', (w) => w.live()?.send(w.frame({ type: 'error', code: 'auth_failed', message: 'token refused' }))),
     hub('garbage frame', (w) => w.live()?.send('{not json')),
     hub('heartbeat_ack', (w) => w.live()?.send(w.frame({ type: 'heartbeat_ack', seq: 1, server_time: w.clock.now() }))),
+    cmd('hub: two data frames in one read', async (_m, w) => {
+      const peer = w.live();
+      if (peer?.state !== 'open') return;
+      const connected = w.name() === 'connected';
+      const [received, activity] = [w.dataReceived.length, w.h.sent('connection.activity').length];
+      peer.send(w.frame({ type: 'ack', seq: 1 }));
+      peer.send(w.frame({ type: 'ack', seq: 2 }));
+      await flush();
+      // Connected: both reach the session, not the machine, which hears of them once (liveness).
+      expect(w.dataReceived.length - received).toBe(connected ? 2 : 0);
+      expect(w.h.sent('connection.activity').length - activity).toBe(connected ? 1 : 0);
+    }),
     hub('drops the connection', (w) => w.live()?.drop()),
     hub('never finishes a close handshake', (w) => void (w.swallowCloses = true)),
     hub('finishes close handshakes again', (w) => void (w.swallowCloses = false)),
@@ -279,6 +299,7 @@ const commands = [
       if (decoded.ok) w.child.send({ type: 'socket.frame', generation: stale(w), message: decoded.value });
     }),
     cmd('older socket: bad frame', (_m, w) => w.child.send({ type: 'socket.bad_frame', generation: stale(w), code: 'not_json', message: 'late' })),
+    cmd('older socket: activity', (_m, w) => w.child.send({ type: 'socket.activity', generation: stale(w) })),
     cmd('older socket: closed 4003', (_m, w) => w.child.send({ type: 'socket.closed', generation: stale(w), code: CloseCode.replaced, reason: 'late' })),
     cmd('older socket: unusable', (_m, w) => w.child.send({ type: 'socket.unusable', generation: stale(w), message: 'late' })),
   ),
@@ -309,7 +330,7 @@ describe('connection machine (model-based)', () => {
       [true, named('host: connect', 'hub: accept', 'hub: ack', 'auth: tenant changed', 'hub: accept', 'adapter: the next open throws', 'hub: close 1012')],
       [true, named('auth: answer later', 'host: connect', 'auth: grants the pending request', 'hub: accept', 'hub: ack', 'hub: close 4001', 'advance to the retry', 'host: disconnect', 'host: connect')],
       // A live session: frames, sends, a stable minute, a dead link, a graceful stop, a refresh mid-handshake, an orderly close.
-      [true, named('host: connect', 'hub: accept, then ack', 'hub: heartbeat_ack', 'host: send a message', 'host: send a frame', 'advance 30000', 'heartbeat: link dead', 'advance to the retry', 'hub: accept, then ack', 'host: disconnect', 'host: connect', 'hub: accept', 'auth: refreshed the token', 'hub: ack', 'hub: close 1000')],
+      [true, named('host: connect', 'hub: accept, then ack', 'hub: heartbeat_ack', 'hub: two data frames in one read', 'older socket: activity', 'host: send a message', 'host: send a frame', 'advance 30000', 'heartbeat: link dead', 'advance to the retry', 'hub: accept, then ack', 'host: disconnect', 'host: connect', 'hub: accept', 'auth: refreshed the token', 'hub: ack', 'hub: close 1000')],
       // A long outage: suspended, then each way out of it.
       [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'auth: gives up for good', 'host: disconnect')],
       [true, named('host: connect', 'hub: refuse', 'auth: gives up for good')],

@@ -1,6 +1,7 @@
 import { type Actor, type AnyActorRef, createActor, fromPromise, type InspectionEvent, SimulatedClock } from 'xstate';
 import { z } from 'zod';
-import { createSocketActor } from '../../src/actors/socket.ts';
+import { createSocketActor, type SocketActorDeps } from '../../src/actors/socket.ts';
+import { SocketPort } from '../../src/actors/socket-port.ts';
 import { createMemoryNetwork, type MemoryPeer } from '../../src/adapters/memory-socket.ts';
 import { AuthFetchError, authMachine, defaultAuthPolicy, type LoginInProgress, type TokenGrant } from '../../src/machines/auth.ts';
 import { BackoffPolicy } from '../../src/machines/backoff.ts';
@@ -46,7 +47,13 @@ const world = () => SupervisorWorld.current;
 /** Wall time on the wire is whole milliseconds, as `Date.now()` is (timers may fall due in between). */
 const wireNow = () => Math.floor(world().clock.now());
 const codec = createCodec({ now: wireNow });
-const socket = createSocketActor({ adapter: { open: (url, handlers, options) => world().net.adapter.open(url, handlers, options) }, codec });
+// The current world's port, as the connector gives its own: data frames skip the machines while a session is up.
+const port: SocketActorDeps['port'] = {
+  attach: (connection) => world().port.attach(connection),
+  detach: (connection) => world().port.detach(connection),
+  deliver: (connection, message) => world().port.deliver(connection, message),
+};
+const socket = createSocketActor({ adapter: { open: (url, handlers, options) => world().net.adapter.open(url, handlers, options) }, codec, port });
 const pending = () => Object.assign(new Error('authorization pending'), { kind: 'authorization_pending' });
 const impl = <M extends { implementations: { actions: object; guards: object } }>(machine: M, kind: 'actions' | 'guards', name: string) =>
   (machine.implementations[kind] as Record<string, unknown>)[name];
@@ -119,6 +126,8 @@ export class SupervisorWorld {
   static current: SupervisorWorld;
   readonly clock = new SimulatedClock();
   readonly net = createMemoryNetwork();
+  /** The data plane's way around the machines, linked while a session is up. */
+  readonly port = new SocketPort();
   readonly actor: Actor<typeof logic>;
   /**
    * In order: what the supervisor emitted to the host, and every child failure it handled (which
@@ -183,6 +192,9 @@ export class SupervisorWorld {
       },
     });
     this.actor.on('*', (event) => void this.journal.push({ kind: 'emitted', event, at: now() }));
+    // As the connector does: linked for the session, its data frames reach the host as messages too.
+    this.actor.on('session.up', () => this.port.link((message) => void this.journal.push({ kind: 'emitted', event: { type: 'message', message }, at: now() })));
+    this.actor.on('session.down', () => this.port.unlink());
     this.actor.subscribe({ error: (error) => void this.actorErrors.push(error) });
     this.actor.start();
   }
