@@ -144,6 +144,8 @@ export interface Connector<T = SettingsValues> {
    * it are validated against `handler.input`, run under the concurrency limit, and reported back
    * as execution events and one usage report.
    *
+   * @throws {TypeError} for a handler without a zod `input` schema or a `run` function.
+   *
    * @example
    * connector.handle('tool', 'echo', { input: z.object({ text: z.string() }), run: ({ text }) => ({ text }) });
    */

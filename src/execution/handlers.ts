@@ -89,12 +89,19 @@ export class HandlerRegistry {
   /**
    * Registers (or replaces) the handler of a tool or playbook.
    *
-   * @throws {TypeError} for a job type other than `tool` or `playbook`.
+   * @throws {TypeError} for a job type other than `tool` or `playbook`, or a handler without a
+   *   zod `input` schema and a `run` function (found now, not at the first request: such a
+   *   handler could never answer one).
    */
   register(jobType: HandledJobType, name: string, handler: JobHandler): void {
     if (jobType !== 'tool' && jobType !== 'playbook') {
       throw new TypeError(`handlers are registered for 'tool' or 'playbook', not '${String(jobType)}' (chains run their steps' handlers)`);
     }
+    const { input, run } = (handler ?? {}) as Partial<JobHandler>;
+    if (typeof (input as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
+      throw new TypeError(`the handler of ${jobType} '${name}' needs an input schema (a zod schema: z.object({ … }), or z.object({}) for none)`);
+    }
+    if (typeof run !== 'function') throw new TypeError(`the handler of ${jobType} '${name}' needs a run function`);
     this.#handlers.set(`${jobType}:${name}`, handler);
   }
 

@@ -38,7 +38,9 @@ export class Session {
 
   #info: SessionInfo | null = null;
   #phase: Phase = 'handshake';
-  #log: Logger;
+  /** What this session's log lines carry: the remote address, then the session's info. */
+  #logBindings: Record<string, unknown>;
+  #logger: Logger | undefined;
   /** The `device_id` the device claimed, known from `connect` on (for `faults.silence`). */
   #deviceId: string | undefined;
   /** Frames received while `authenticate` runs, handled in order once it settles. */
@@ -59,12 +61,22 @@ export class Session {
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
 
+  /**
+   * The session's child logger, made on its first line, once per session (a pino child holds
+   * about 0.8 KiB; bench/scale). A silent hub writes nothing, so it needs no child at all.
+   */
+  get #log(): Logger {
+    const root = this.#host.logger;
+    if (root.level === 'silent') return root;
+    return (this.#logger ??= root.child(this.#logBindings));
+  }
+
   constructor(ws: WebSocket, host: SessionHost, remoteAddress: string | undefined) {
     this.#ws = ws;
     this.#gate = new ReadGate(ws, MAX_UNREAD_BYTES, () => host.options.clock.now());
     this.#host = host;
     const { clock, handshakeTimeoutMs } = host.options;
-    this.#log = host.logger.child({ remote: remoteAddress });
+    this.#logBindings = { remote: remoteAddress };
     this.#lastSeen = clock.now();
     this.#badFrames = createRateWindow(BAD_FRAME_WINDOW_MS, () => clock.now());
     let resolveClosed: () => void = () => {};
@@ -160,7 +172,8 @@ export class Session {
       case 'capability_reload_result':
       case 'settings_subscribe':
       case 'settings_reported':
-        this.#log.debug({ type: message.type, id: message.id }, 'message');
+        // Per frame: not even the line's fields unless someone reads debug lines.
+        if (this.#host.logger.isLevelEnabled('debug')) this.#log.debug({ type: message.type, id: message.id }, 'message');
         return this.#host.receive(this, info, message);
     }
   }
@@ -226,7 +239,8 @@ export class Session {
     this.#info = info;
     this.#phase = 'open';
     this.#disarm();
-    this.#log = this.#log.child(info);
+    this.#logBindings = { ...this.#logBindings, ...info };
+    this.#logger = undefined;
     // Register before acknowledging: the replaced session closes after this one is listed.
     this.#host.register(this, info);
     this.send({

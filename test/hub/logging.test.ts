@@ -43,6 +43,26 @@ describe('hub logging', () => {
     for (const line of lines) expect(line.match(/"component":"hub"/g)).toHaveLength(1);
   });
 
+  it('names the session on its lines: the remote address before authentication, its device and session id after', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (line: string) => lines.push(line) } });
+    const { url, hub } = await startHub({ staticToken: TOKEN, logger });
+    const refused = await TestClient.open(url);
+    refused.send(connectFrame({ token: 'wrong' }));
+    await refused.closed;
+    await TestClient.connect(url, { device_id: 'd-named' });
+    await hub.close();
+
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const failed = parsed.find((l) => l.msg === 'authentication failed');
+    expect(failed).toMatchObject({ remote: '127.0.0.1' });
+    const opened = parsed.find((l) => l.msg === 'session opened');
+    expect(opened).toMatchObject({ remote: '127.0.0.1', device_id: 'd-named', session_id: expect.any(String) });
+    // The session's later lines carry the same names.
+    const closed = parsed.find((l) => l.msg === 'socket closed' && l.device_id === 'd-named');
+    expect(closed).toMatchObject({ session_id: opened!.session_id });
+  });
+
   it('does not log the message of an authenticate error, which may quote the token', async () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'trace', destination: { write: (line: string) => lines.push(line) } });
