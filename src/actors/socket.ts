@@ -1,6 +1,7 @@
 import { fromCallback } from 'xstate';
 import type { SocketAdapter, SocketConnection } from '../adapters/socket.ts';
 import type { Logger } from '../log/logger.ts';
+import { CloseCode } from '../protocol/close-codes.ts';
 import { type Codec, createCodec, type FrameErrorCode } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import type { SocketPort } from './socket-port.ts';
@@ -69,6 +70,19 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
       queueMicrotask(() => (activityReported = false));
       sendBack({ type: 'socket.activity', generation });
     };
+    /** Hands a data frame to the linked session, if one is; true when it is taken care of. */
+    const deliverData = (message: Message): boolean => {
+      try {
+        return port?.deliver(connection, message) ?? false;
+      } catch (error) {
+        // A bug in the runtime: thrown from the socket's own callback it would end the process.
+        // Acks are cumulative, so a later one would cover this frame as if it had been stored:
+        // close instead (1011), and the hub sends everything from the last ack again.
+        logger?.error({ err: error, type: message.type }, 'the runtime threw on a data frame; closing the link');
+        connection.close(CloseCode.internalError, 'runtime_error');
+        return true;
+      }
+    };
     try {
       connection = adapter.open(input.url, {
         onOpen: () => {
@@ -78,7 +92,7 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
         onMessage: (data) => {
           const decoded = codec.decode(data);
           if (decoded.ok) {
-            if (port?.deliver(connection, decoded.value)) reportActivity();
+            if (deliverData(decoded.value)) reportActivity();
             else sendBack({ type: 'socket.frame', generation, message: decoded.value });
           } else {
             const { code, message, detail } = decoded.error;
