@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
-import type { LogRecord, RecordLog } from '../storage/record-log.ts';
+import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
 export type ReliableType = 'execution_event' | 'usage_report' | 'messaging_reply';
@@ -234,16 +234,4 @@ export class Outbox {
     this.#expiredUpTo = last.seq;
     void this.ack(last.seq);
   }
-}
-
-/** The index of the first record with a sequence number above `seq` (records in sequence order). */
-function firstAfter(records: ReadonlyArray<LogRecord<OutboxEntry>>, seq: number): number {
-  let low = 0;
-  let high = records.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (records[mid]!.seq <= seq) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }

@@ -10,6 +10,31 @@ export interface LogRecord<T> {
   value: T;
 }
 
+/**
+ * The index of the first record with a sequence number above `seq`. Pending records are always
+ * in sequence order (appends number upwards; acks and settles only remove), so this is a
+ * bisection, not a walk: an ack or a settle costs O(log n) however long the backlog.
+ *
+ * @example
+ * firstAfter([{ seq: 3 }, { seq: 5 }, { seq: 9 }], 5); // 2
+ */
+export function firstAfter(records: ReadonlyArray<{ seq: number }>, seq: number): number {
+  let low = 0;
+  let high = records.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (records[mid]!.seq <= seq) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** The index of the record numbered `seq`, or -1 (records in sequence order). */
+export function indexOfSeq(records: ReadonlyArray<{ seq: number }>, seq: number): number {
+  const index = firstAfter(records, seq - 1);
+  return records[index]?.seq === seq ? index : -1;
+}
+
 export interface RecordLogOptions<T> {
   /** Checks each value read back on open; a record that fails it is treated as corruption. */
   parse?: (value: unknown) => T;
@@ -177,21 +202,19 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     async ack(ackSeq) {
       // Numbers not handed out yet cannot be acknowledged; on disk they would move `lastSeq`.
       const uptoSeq = Math.min(ackSeq, seq);
-      if (!pending.some((r) => r.seq <= uptoSeq)) return;
+      if (firstAfter(pending, uptoSeq) === 0) return;
       await write({ a: uptoSeq });
       // Counted after the write: a `settle` may have removed one of them meanwhile.
-      const count = pending.findIndex((r) => r.seq > uptoSeq);
-      const removed = count === -1 ? pending.length : count;
+      const removed = firstAfter(pending, uptoSeq);
       pending.splice(0, removed);
       ackedInFile += removed;
       await compactIfWorthIt();
     },
     async settle(seq) {
-      const index = pending.findIndex((r) => r.seq === seq);
-      if (index === -1) return;
+      if (indexOfSeq(pending, seq) === -1) return;
       await write({ d: seq });
       // Look again: an ack may have removed it while the line was written.
-      const at = pending.findIndex((r) => r.seq === seq);
+      const at = indexOfSeq(pending, seq);
       if (at !== -1) pending.splice(at, 1);
       ackedInFile += 1;
       await compactIfWorthIt();
@@ -233,13 +256,12 @@ async function replay<T>(file: FileHandle, parse: (v: unknown) => T, path: strin
     const line = decode(bytes, offset, end, parse);
     if (!line) break; // corrupt from here on: keep what came before
     if ('a' in line) {
-      const removed = pending.findIndex((r) => r.seq > line.a);
-      const count = removed === -1 ? pending.length : removed;
+      const count = firstAfter(pending, line.a);
       pending.splice(0, count);
       acked += count;
       lastSeq = Math.max(lastSeq, line.a);
     } else if ('d' in line) {
-      const index = pending.findIndex((r) => r.seq === line.d);
+      const index = indexOfSeq(pending, line.d);
       if (index !== -1) {
         pending.splice(index, 1);
         acked += 1;
@@ -285,7 +307,7 @@ function decode<T>(bytes: Buffer, start: number, end: number, parse: (v: unknown
  */
 export function createMemoryRecordLog<T>(options: { now?: () => number } = {}): RecordLog<T> {
   const now = options.now ?? Date.now;
-  let pending: Array<LogRecord<T>> = [];
+  const pending: Array<LogRecord<T>> = [];
   let seq = 0;
   let closed = false;
   const open = () => {
@@ -305,11 +327,12 @@ export function createMemoryRecordLog<T>(options: { now?: () => number } = {}): 
     },
     async ack(uptoSeq) {
       open();
-      pending = pending.filter((r) => r.seq > uptoSeq);
+      pending.splice(0, firstAfter(pending, uptoSeq));
     },
     async settle(done) {
       open();
-      pending = pending.filter((r) => r.seq !== done);
+      const index = indexOfSeq(pending, done);
+      if (index !== -1) pending.splice(index, 1);
     },
     async compact() {},
     async close() {

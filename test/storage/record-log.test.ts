@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryRecordLog, openRecordLog } from '../../src/storage/record-log.ts';
+import { createMemoryRecordLog, firstAfter, indexOfSeq, openRecordLog } from '../../src/storage/record-log.ts';
 import { onLines } from '../support/loopback.ts';
 
 let dir: string;
@@ -107,6 +107,16 @@ describe('record log', () => {
     expect(again.lastSeq).toBe(350);
     expect((await again.append(7)).seq).toBe(351);
     await again.close();
+  });
+
+  it('finds records by sequence number by bisection, gaps and ends included (property)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat({ max: 200 })), fc.integer({ min: -1, max: 201 }), (numbers, seq) => {
+        const records = [...numbers].sort((a, b) => a - b).map((n) => ({ seq: n }));
+        expect(firstAfter(records, seq)).toBe(records.filter((r) => r.seq <= seq).length);
+        expect(indexOfSeq(records, seq)).toBe(records.findIndex((r) => r.seq === seq));
+      }),
+    );
   });
 
   it('matches a model of appends, acks and settles whatever the order, on disk and in memory (property)', async () => {
