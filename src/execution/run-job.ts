@@ -84,13 +84,19 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
   const chain = hooks.request.job_type === 'chain';
   const outputs: unknown[] = [];
   for (const [index, step] of plan.entries()) {
+    let stepLogger: Logger | undefined;
     const ctx: ExecutionContext = {
       requestId: hooks.request.request_id,
       jobType: step.jobType,
       name: step.name,
       executionContext: hooks.request.execution_context,
-      signal: hooks.signal,
-      logger: chain ? hooks.logger.child({ step: index }) : hooks.logger,
+      // Read through: the executor makes the signal and the logger only for a handler that uses them.
+      get signal() {
+        return hooks.signal;
+      },
+      get logger() {
+        return chain ? (stepLogger ??= hooks.logger.child({ step: index })) : hooks.logger;
+      },
       progress: (data = {}) => hooks.progress(chain ? { step: index, ...data } : data),
       reportUsage: hooks.reportUsage,
       ...(chain && { chain: { step: index, previous: outputs.at(-1), outputs: [...outputs] } }),

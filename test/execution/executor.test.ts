@@ -137,6 +137,27 @@ describe('executor', () => {
     expect(f.typesOf('short')).toEqual(['accepted', 'started', 'timed_out']);
   });
 
+  it('gives a handler that looks at its signal only after a cancel an aborted signal with the reason, once', async () => {
+    const f = executorFixture();
+    const looked = deferred();
+    const seen: Array<{ aborted: boolean; reason: unknown; same: boolean }> = [];
+    f.handlers.register('tool', 'late', {
+      input: z.object({}),
+      async run(_input, ctx) {
+        await looked.promise;
+        seen.push({ aborted: ctx.signal.aborted, reason: ctx.signal.reason, same: ctx.signal === ctx.signal });
+        ctx.logger.info('still here');
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'late' }));
+    await settle();
+    await f.executor.cancel('r1', 'changed my mind');
+    looked.resolve();
+    await settle();
+    expect(seen).toEqual([{ aborted: true, reason: { kind: 'cancelled', reason: 'changed my mind' }, same: true }]);
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'cancelled']);
+  });
+
   it('runs at most maxConcurrency at once, queues up to maxQueue, then refuses as saturated and says so', async () => {
     const f = executorFixture({ limits: { maxConcurrency: 2, maxQueue: 1 } });
     const gates = new Map<string, ReturnType<typeof deferred<void>>>();
