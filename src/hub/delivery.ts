@@ -126,7 +126,7 @@ export class HubDelivery {
     this.#enqueue(who, queue, request);
     return {
       requestId: request.request_id,
-      events: tracked.events.asObservable(),
+      events: this.executions.events(tracked),
       result: tracked.result,
       cancel: (reason) => this.cancel(request.request_id, reason),
     };

@@ -1,4 +1,4 @@
-import { type Observable, ReplaySubject } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import type { MessageOf } from '../protocol/index.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
@@ -70,7 +70,8 @@ export interface ExecutionHandle {
 interface Tracked {
   snapshot: ExecutionSnapshot;
   seen: Set<string>;
-  events: ReplaySubject<ExecutionEventRecord>;
+  /** Who follows the events live (see {@link ExecutionStore.events}); none until someone subscribes. */
+  watchers: Set<Subscriber<ExecutionEventRecord>> | undefined;
   result: Promise<ExecutionResult>;
   settle: (result: ExecutionResult) => void;
 }
@@ -115,13 +116,31 @@ export class ExecutionStore {
     const tracked: Tracked = {
       snapshot: { request_id: request.request_id, ...where, job_type: request.job_type, status: 'queued', created_at: now, updated_at: now, events: [] },
       seen: new Set(),
-      events: new ReplaySubject(),
+      watchers: undefined,
       result,
       settle,
     };
     this.#records.set(request.request_id, tracked);
     this.#trim();
     return tracked;
+  }
+
+  /**
+   * A record's events: those so far first, then each as it comes, complete after the terminal
+   * one. Replayed from the record itself, which keeps them anyway: a ReplaySubject per execution
+   * held a second copy and cost the hub its share of CPU (bench/round-trip).
+   */
+  events(tracked: Tracked): Observable<ExecutionEventRecord> {
+    return new Observable((subscriber) => {
+      for (const record of tracked.snapshot.events) subscriber.next(record);
+      if (TERMINAL.has(tracked.snapshot.status)) {
+        subscriber.complete();
+        return undefined;
+      }
+      const watchers = (tracked.watchers ??= new Set());
+      watchers.add(subscriber);
+      return () => watchers.delete(subscriber);
+    });
   }
 
   get(requestId: string): Tracked | undefined {
@@ -169,7 +188,7 @@ export class ExecutionStore {
     const status = STATUS_OF[event.event_type];
     // A late `accepted` or `started` (after a resend) does not move a running request back.
     if (status && !(status === 'accepted' && snapshot.status === 'running')) snapshot.status = status;
-    tracked.events.next(record);
+    if (tracked.watchers) for (const watcher of tracked.watchers) watcher.next(record);
     if (TERMINAL.has(snapshot.status)) this.#finish(tracked, event.data);
     return true;
   }
@@ -185,7 +204,8 @@ export class ExecutionStore {
 
   #finish(tracked: Tracked, data: Record<string, unknown>): void {
     tracked.snapshot.outcome = data;
-    tracked.events.complete();
+    if (tracked.watchers) for (const watcher of tracked.watchers) watcher.complete();
+    tracked.watchers = undefined;
     tracked.settle({ request_id: tracked.snapshot.request_id, status: tracked.snapshot.status as ExecutionResult['status'], data });
     this.#finished.push(tracked.snapshot.request_id);
     this.#trim();
