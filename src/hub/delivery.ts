@@ -204,43 +204,55 @@ export class HubDelivery {
     this.#expiryTimers.clear();
   }
 
+  /**
+   * Applies a device's reliable message once and in order, then acknowledges it. With nothing
+   * of that device's still being applied, a message that needs no I/O (an execution event) is
+   * applied at once; otherwise it waits its turn in a promise chain. Three promises per message
+   * were a large share of the hub's CPU on the execution path (bench/round-trip).
+   */
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
     const { seq } = message;
     const key = keyOf(info);
     const recent = this.#recentOf(info);
-    const previous = this.#applying.get(key) ?? Promise.resolve();
-    let next: Promise<void>;
+    const previous = this.#applying.get(key);
+    const acknowledge = () => {
+      if (seq !== undefined) this.#acknowledge(session, seq);
+    };
     if (recent.has(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
-      next = previous.then(() => {
-        if (seq !== undefined && recent.has(message.id)) this.#acknowledge(session, seq);
-      });
-    } else {
-      recent.add(message.id);
-      next = previous
-        .then(() => this.#apply(info, message))
-        .then(
-          () => {
-            if (seq !== undefined) this.#acknowledge(session, seq);
-          },
-          (error: unknown) => {
-            // Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
-            // Closing the session makes the device resend from here on the next one.
-            recent.delete(message.id);
-            this.#failed.add(session);
-            this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
-            session.close(CloseCode.internalError, 'storage_failed');
-          },
-        );
+      if (!previous) return acknowledge();
+      return this.#inTurn(key, previous.then(() => (recent.has(message.id) ? acknowledge() : undefined)));
     }
-    // Forget the chain once it is idle, so an idle device holds no promise.
+    recent.add(message.id);
+    const fail = (error: unknown) => {
+      // Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
+      // Closing the session makes the device resend from here on the next one.
+      recent.delete(message.id);
+      this.#failed.add(session);
+      this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
+      session.close(CloseCode.internalError, 'storage_failed');
+    };
+    if (previous) return this.#inTurn(key, previous.then(() => this.#apply(info, message)).then(acknowledge, fail));
+    let applying: void | Promise<void>;
+    try {
+      applying = this.#apply(info, message);
+    } catch (error) {
+      return fail(error);
+    }
+    if (applying) this.#inTurn(key, applying.then(acknowledge, fail));
+    else acknowledge();
+  }
+
+  /** Makes `next` the device's turn: what comes later waits for it. Forgotten once idle, so an idle device holds no promise. */
+  #inTurn(key: string, next: Promise<void>): void {
     const settled = next.finally(() => {
       if (this.#applying.get(key) === settled) this.#applying.delete(key);
     });
     this.#applying.set(key, settled);
   }
 
-  async #apply(info: SessionInfo, message: ReliableFromDevice): Promise<void> {
+  /** Applies a message; a promise only when it has I/O to wait for (the usage ledger). */
+  #apply(info: SessionInfo, message: ReliableFromDevice): void | Promise<void> {
     const now = this.#host.clock.now();
     if (message.type === 'execution_event') {
       this.executions.record(message, info, now);
@@ -255,7 +267,7 @@ export class HubDelivery {
         this.#host.logger.warn({ device_id: info.device_id, request_id: message.request_id }, 'usage report for another device\'s request refused');
         return;
       }
-      await ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now);
+      return ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now).then(() => this.#host.emitMessage(info, message));
     } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
       const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
       const waiting = this.#replies.get(replyKey);
