@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
+import { withFields } from '../util/with-fields.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
 export type ReliableType = 'execution_event' | 'usage_report' | 'messaging_reply';
@@ -114,7 +115,7 @@ export class Outbox {
       this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
       return false;
     }
-    const stamped = { ...message, id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() } as OutboxEntry['message'];
+    const stamped = withFields(message, { id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
     // Check the frame now: a message that cannot be sent must not wait in the store forever.
     // Its sequence number is the log's next one: nothing runs between this check and the append.
     const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
@@ -150,7 +151,7 @@ export class Outbox {
 
   /** The message's frame as sequence number `seq`, or why it cannot be sent. */
   #check(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError {
-    const encoded = this.#codec.encode({ ...message, seq });
+    const encoded = this.#codec.encode(withFields(message, { seq }));
     if (!encoded.ok) return encoded.error;
     const bytes = Buffer.byteLength(encoded.value.frame);
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {

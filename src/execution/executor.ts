@@ -6,6 +6,7 @@ import type { MessageOf, Outbound } from '../protocol/messages.ts';
 import type { RecordLog } from '../storage/record-log.ts';
 import type { HandlerRegistry, UsageInput } from './handlers.ts';
 import { type JobHooks, type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
+import { withFields } from '../util/with-fields.ts';
 
 type Request = MessageOf<'execution_request'>;
 type Terminal = 'completed' | 'failed' | 'cancelled' | 'timed_out';
@@ -288,13 +289,13 @@ export class Executor {
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
     const stamp = { id: randomUUID(), ts: clock.now() };
-    let event: Event = { ...this.#event(run, terminal, { ...data, duration_ms: durationMs }), ...stamp };
+    let event: Event = withFields(this.#event(run, terminal, withFields(data, { duration_ms: durationMs })), stamp);
     const problem = outbox.problemWith(event);
     if (problem) {
       // A result that cannot travel (too large, not JSON) still ends the execution, as a failure.
       logger.warn({ request_id: id, code: problem.code }, 'execution result cannot be sent');
       const code = problem.code === 'too_large' ? 'result_too_large' : 'invalid_result';
-      event = { ...this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }), ...stamp };
+      event = withFields(this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }), stamp);
     }
     const { inputTokens, outputTokens, costEstimate } = run.usage;
     const usage: Outbound<'usage_report'> = {

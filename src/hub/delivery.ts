@@ -12,6 +12,7 @@ import { RecentIds } from './recent-ids.ts';
 import type { HubClock, ResolvedDeliveryOptions } from './options.ts';
 import type { Session } from './session.ts';
 import type { UsageLedger } from './usage-ledger.ts';
+import { withFields } from '../util/with-fields.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -113,7 +114,7 @@ export class HubDelivery {
    */
   execute(deviceId: string, input: ExecutionRequestInput, tenantId: string | undefined): ExecutionHandle {
     const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
-    const request = { ...input, type: 'execution_request', request_id: input.request_id ?? `req_${randomUUID()}` } as Outbound<'execution_request'>;
+    const request = withFields(input, { type: 'execution_request', request_id: input.request_id ?? `req_${randomUUID()}` }) as Outbound<'execution_request'>;
     const encoded = this.#host.codec.encode(request);
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     if (this.executions.has(request.request_id)) throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
@@ -140,7 +141,7 @@ export class HubDelivery {
    */
   message(deviceId: string, input: MessagingEventInput, tenantId: string | undefined): { requestId: string; reply: Promise<MessagingResult> } {
     const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
-    const event = { ...input, type: 'messaging_event', request_id: input.request_id ?? `msg_${randomUUID()}` } as Outbound<'messaging_event'>;
+    const event = withFields(input, { type: 'messaging_event', request_id: input.request_id ?? `msg_${randomUUID()}` }) as Outbound<'messaging_event'>;
     const encoded = this.#host.codec.encode(event);
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     const replyKey = `${keyOf(who)}\u0000${event.request_id}`;

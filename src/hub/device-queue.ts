@@ -1,4 +1,5 @@
 import type { Outbound } from '../protocol/index.ts';
+import { withFields } from '../util/with-fields.ts';
 
 /** Messages the hub delivers reliably: numbered, kept until acknowledged, redelivered on resume. */
 export type ReliableDeviceMessage = Outbound<'execution_request' | 'execution_cancel' | 'messaging_event'>;
@@ -72,7 +73,7 @@ export class DeviceQueue {
     if (head.message.type === 'execution_request' && (this.saturated || this.outstanding.size >= this.credit)) return undefined;
     this.#waiting.shift();
     head.seq = this.#nextSeq++;
-    head.message = { ...head.message, seq: head.seq };
+    head.message = withFields(head.message, { seq: head.seq });
     this.#unacked.push(head);
     if (head.message.type === 'execution_request') this.outstanding.add(head.message.request_id);
     return head;

@@ -17,6 +17,7 @@ import { createRateWindow, type RateWindow } from './rate-window.ts';
 import { MAX_UNREAD_BYTES, ReadGate } from './read-gate.ts';
 import type { SessionHost } from './session-host.ts';
 import type { HubTokenClaims } from './token-authority.ts';
+import { withFields } from '../util/with-fields.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -239,7 +240,7 @@ export class Session {
     this.#info = info;
     this.#phase = 'open';
     this.#disarm();
-    this.#logBindings = { ...this.#logBindings, ...info };
+    this.#logBindings = withFields(this.#logBindings, info);
     this.#logger = undefined;
     // Register before acknowledging: the replaced session closes after this one is listed.
     this.#host.register(this, info);

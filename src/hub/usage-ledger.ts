@@ -54,7 +54,7 @@ export class UsageLedger {
     const reportId = report.report_id ?? report.id;
     const tenant = this.#byTenant.get(where.tenant_id);
     if (tenant?.has(reportId)) return false;
-    const entry: UsageEntry = { ...where, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
+    const entry: UsageEntry = { tenant_id: where.tenant_id, device_id: where.device_id, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
     // Indexed before the write, so a copy arriving meanwhile is not booked twice.
     this.#index(entry);
     try {

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { nestedDeeperThan } from './depth.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
+import { withFields } from '../util/with-fields.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
 export type FrameErrorCode =
@@ -150,7 +151,7 @@ export function createCodec(
       return result;
     },
     encode(message) {
-      const stamped = { ...message, v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() };
+      const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() });
       const checked = validate(stamped);
       if (!checked.ok) return checked;
       let frame: string;
