@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createHub } from '../../src/hub/index.ts';
 import { type Codec, createCodec, type Outbound } from '../../src/protocol/index.ts';
 import { COMPLETED_INDEX, exchangeFrames, TOOL } from './frames.ts';
+import { withFields } from '../../src/util/with-fields.ts';
 
 /** Who does the exchange: the runtime, or one of its baselines. */
 export type Contender = 'runtime' | 'ws-codec' | 'ws-frames' | 'ws-echo' | 'socket.io';
@@ -69,7 +70,8 @@ async function startWsSide(endsAt: number, perRequest = endsAt, codec?: Codec): 
   const requestMessage = JSON.parse(request) as Outbound;
   const nextRequest = (): string => {
     if (!codec) return request;
-    const encoded = codec.encode({ ...requestMessage, id: undefined, ts: undefined } as Outbound);
+    // Built as the runtime builds its frames (withFields: one hidden class per shape).
+    const encoded = codec.encode(withFields(requestMessage, { id: undefined, ts: undefined }) as Outbound);
     if (!encoded.ok) throw encoded.error;
     return encoded.value.frame;
   };

@@ -18,6 +18,7 @@ import { createCodec, type Outbound } from '../../src/protocol/index.ts';
 import { serveCommands } from '../support/child.ts';
 import { COMPLETED_INDEX, exchangeFrames, TOOL } from './frames.ts';
 import { BENCH_TOKEN, type Contender, DEVICE_ID, TENANT_ID } from './contenders.ts';
+import { withFields } from '../../src/util/with-fields.ts';
 
 const [contender, url] = process.argv.slice(2) as [Contender, string];
 // No commands: the parent only needs to know when work can start (and `exit()` for `--cpu-prof`).
@@ -62,7 +63,7 @@ switch (contender) {
     socket.on('message', (data: Buffer) => {
       if (!codec.decode(data).ok) throw new Error('a request did not decode');
       for (const reply of replies) {
-        const encoded = codec.encode({ ...reply, id: undefined, ts: undefined } as Outbound);
+        const encoded = codec.encode(withFields(reply, { id: undefined, ts: undefined }) as Outbound);
         if (!encoded.ok) throw encoded.error;
         socket.send(encoded.value.frame);
       }
