@@ -17,7 +17,7 @@ export interface SocketActorInput {
 export type SocketActorEvent =
   | { type: 'socket.open'; generation: number }
   | { type: 'socket.frame'; generation: number; message: Message }
-  /** Data frames went to the linked session ({@link SocketPort}); the link is alive. At most one per read. */
+  /** A data frame went to the linked session ({@link SocketPort}) while a heartbeat was unanswered. */
   | { type: 'socket.activity'; generation: number }
   | { type: 'socket.bad_frame'; generation: number; code: FrameErrorCode; message: string; refId?: string }
   | { type: 'socket.closed'; generation: number; code: number; reason: string }
@@ -62,14 +62,10 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
     const { generation } = input;
     let closed = false;
     let connection: SocketConnection;
-    // One liveness report for all the data frames of one read: they arrive in one synchronous run.
-    let activityReported = false;
-    const reportActivity = () => {
-      if (activityReported) return;
-      activityReported = true;
-      queueMicrotask(() => (activityReported = false));
-      sendBack({ type: 'socket.activity', generation });
-    };
+    // The heartbeat machine listens for activity only while a heartbeat it sent is unanswered,
+    // and any inbound frame answers it. So the first data frame after a heartbeat went out is
+    // reported, and no other: a report costs three machine steps, and most frames need none.
+    let heartbeatUnanswered = false;
     /** Hands a data frame to the linked session, if one is; true when it is taken care of. */
     const deliverData = (message: Message): boolean => {
       try {
@@ -92,8 +88,11 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
         onMessage: (data) => {
           const decoded = codec.decode(data);
           if (decoded.ok) {
-            if (deliverData(decoded.value)) reportActivity();
-            else sendBack({ type: 'socket.frame', generation, message: decoded.value });
+            const answersHeartbeat = heartbeatUnanswered;
+            heartbeatUnanswered = false;
+            // A frame that goes through the machines tells the heartbeat itself.
+            if (!deliverData(decoded.value)) sendBack({ type: 'socket.frame', generation, message: decoded.value });
+            else if (answersHeartbeat) sendBack({ type: 'socket.activity', generation });
           } else {
             const { code, message, detail } = decoded.error;
             logger?.warn({ code, type: detail.type, path: detail.path }, 'bad frame from hub');
@@ -121,7 +120,10 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
             break;
           }
           const encoded = codec.encode(command.message);
-          if (encoded.ok) connection.send(encoded.value.frame);
+          if (encoded.ok) {
+            if (command.message.type === 'heartbeat') heartbeatUnanswered = true;
+            connection.send(encoded.value.frame);
+          }
           // An invalid outbound message is a bug in its producer: log it, never crash the link.
           else logger?.error({ code: encoded.error.code, type: command.message.type, path: encoded.error.detail.path }, encoded.error.message);
           break;

@@ -29,18 +29,30 @@ async function openSocket(receive: (message: Message) => void) {
 }
 
 describe('socket actor', () => {
-  it('hands a linked session its data frames, tells the parent once per read, and sends control frames up', async () => {
+  it('hands a linked session its data frames, sends control frames up, and reports the first data frame after a heartbeat', async () => {
     const received: Message[] = [];
     const { h, peer } = await openSocket((message) => received.push(message));
+    const heartbeat = () => h.child.send({ type: 'socket.send', message: { type: 'heartbeat', seq: 1, client_time: 0 } });
     peer.send(frame({ type: 'ack', seq: 1 }));
+    // No heartbeat waits for an answer: nothing to report.
+    expect(h.sent('socket.activity')).toHaveLength(0);
+    heartbeat();
     peer.send(frame({ type: 'ack', seq: 2 }));
-    peer.send(frame({ type: 'heartbeat_ack', seq: 1, server_time: 0 }));
-    await flush();
     peer.send(frame({ type: 'ack', seq: 3 }));
-    expect(received.map((m) => m.type === 'ack' && m.seq)).toEqual([1, 2, 3]);
-    // One report for the first read's two data frames, one for the later read's.
+    expect(h.sent('socket.activity')).toHaveLength(1);
+    // A control frame answers a heartbeat through the machines, never as activity.
+    heartbeat();
+    peer.send(frame({ type: 'heartbeat_ack', seq: 1, server_time: 0 }));
+    peer.send(frame({ type: 'ack', seq: 4 }));
+    // A frame that does not decode answers nothing.
+    heartbeat();
+    peer.send('{not json');
+    peer.send(frame({ type: 'ack', seq: 5 }));
+    await flush();
+    expect(received.map((m) => m.type === 'ack' && m.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(h.sent('socket.activity')).toHaveLength(2);
     expect(h.sent('socket.frame').map((e) => (e as unknown as { message: Message }).message.type)).toEqual(['heartbeat_ack']);
+    expect(peer.received.filter((f) => JSON.parse(f).type === 'heartbeat')).toHaveLength(3);
   });
 
   it('survives a runtime that throws on a data frame: logs it and closes the link 1011, so the hub resends from the last ack', async () => {

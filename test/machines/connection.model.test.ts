@@ -66,6 +66,8 @@ class World {
   readonly port = new SocketPort();
   /** Data frames that reached the linked session. */
   readonly dataReceived: Message[] = [];
+  /** A heartbeat went out on the live socket and no frame has come in since (what the socket actor reports activity for). */
+  heartbeatUnanswered = false;
 
   constructor(readonly hasUrl: boolean) {
     this.clock.set(1_800_000_000_000);
@@ -75,13 +77,25 @@ class World {
           this.unusableNext = false;
           throw new SyntaxError('The URL contains a fragment identifier');
         }
-        const conn = this.net.adapter.open(url, handlers, options);
         const world = this;
+        world.heartbeatUnanswered = false;
+        const conn = this.net.adapter.open(url, {
+          ...handlers,
+          onMessage: (data) => {
+            if (world.codec.decode(data).ok) world.heartbeatUnanswered = false;
+            handlers.onMessage(data);
+          },
+        }, options);
         return {
           get bufferedAmount() {
             return conn.bufferedAmount;
           },
-          send: (data: string) => conn.send(data),
+          send: (data: string) => {
+            // A heartbeat as the machines send one (a message the socket actor encodes, with an id), not a raw frame.
+            const sent = JSON.parse(data) as { type?: string; id?: string };
+            if (sent.type === 'heartbeat' && sent.id !== undefined) world.heartbeatUnanswered = true;
+            conn.send(data);
+          },
           close: (code?: number, reason?: string) => (world.swallowCloses ? undefined : conn.close(code, reason)),
           terminate: () => conn.terminate(),
         };
@@ -241,17 +255,19 @@ const commands = [
     hub('error frame', (w) => w.live()?.send(w.frame({ type: 'error', code: 'auth_failed', message: 'token refused' }))),
     hub('garbage frame', (w) => w.live()?.send('{not json')),
     hub('heartbeat_ack', (w) => w.live()?.send(w.frame({ type: 'heartbeat_ack', seq: 1, server_time: w.clock.now() }))),
-    cmd('hub: two data frames in one read', async (_m, w) => {
+    cmd('hub: two data frames', async (_m, w) => {
       const peer = w.live();
       if (peer?.state !== 'open') return;
       const connected = w.name() === 'connected';
+      const answers = connected && w.heartbeatUnanswered;
       const [received, activity] = [w.dataReceived.length, w.h.sent('connection.activity').length];
       peer.send(w.frame({ type: 'ack', seq: 1 }));
       peer.send(w.frame({ type: 'ack', seq: 2 }));
       await flush();
-      // Connected: both reach the session, not the machine, which hears of them once (liveness).
+      // Connected: both reach the session, not the machine, which hears of them only when the
+      // first answers a heartbeat still unanswered (liveness).
       expect(w.dataReceived.length - received).toBe(connected ? 2 : 0);
-      expect(w.h.sent('connection.activity').length - activity).toBe(connected ? 1 : 0);
+      expect(w.h.sent('connection.activity').length - activity).toBe(answers ? 1 : 0);
     }),
     hub('drops the connection', (w) => w.live()?.drop()),
     hub('never finishes a close handshake', (w) => void (w.swallowCloses = true)),
@@ -330,7 +346,7 @@ describe('connection machine (model-based)', () => {
       [true, named('host: connect', 'hub: accept', 'hub: ack', 'auth: tenant changed', 'hub: accept', 'adapter: the next open throws', 'hub: close 1012')],
       [true, named('auth: answer later', 'host: connect', 'auth: grants the pending request', 'hub: accept', 'hub: ack', 'hub: close 4001', 'advance to the retry', 'host: disconnect', 'host: connect')],
       // A live session: frames, sends, a stable minute, a dead link, a graceful stop, a refresh mid-handshake, an orderly close.
-      [true, named('host: connect', 'hub: accept, then ack', 'hub: heartbeat_ack', 'hub: two data frames in one read', 'older socket: activity', 'host: send a message', 'host: send a frame', 'advance 30000', 'heartbeat: link dead', 'advance to the retry', 'hub: accept, then ack', 'host: disconnect', 'host: connect', 'hub: accept', 'auth: refreshed the token', 'hub: ack', 'hub: close 1000')],
+      [true, named('host: connect', 'hub: accept, then ack', 'hub: heartbeat_ack', 'hub: two data frames', 'host: send a message', 'hub: two data frames', 'older socket: activity', 'host: send a frame', 'advance 30000', 'heartbeat: link dead', 'advance to the retry', 'hub: accept, then ack', 'host: disconnect', 'host: connect', 'hub: accept', 'auth: refreshed the token', 'hub: ack', 'hub: close 1000')],
       // A long outage: suspended, then each way out of it.
       [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'auth: gives up for good', 'host: disconnect')],
       [true, named('host: connect', 'hub: refuse', 'auth: gives up for good')],

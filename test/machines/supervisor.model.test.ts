@@ -367,6 +367,8 @@ describe('supervisor (model-based)', () => {
       // Crash loops: a connection that throws on every session up, a heartbeat on every link up.
       [sequence('bug: connection throws on every session up', 'host: connect', 'auth child throws', 'bugs fixed', 'host: recover')],
       [sequence('bug: heartbeat throws on every link up', 'host: connect')],
+      // A data frame answers a heartbeat the hub left unanswered: it skips the machines, and the heartbeat hears of it.
+      [sequence('host: connect', 'hub goes silent', 'advance 30000', 'hub: messaging event', 'advance 10000')],
       [sequence('host: load settings', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit')],
     ];
     await fc.assert(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
+import { SocketPort } from '../../src/actors/socket-port.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import { defaultAuthPolicy } from '../../src/machines/auth.ts';
 import { BackoffPolicy } from '../../src/machines/backoff.ts';
@@ -13,6 +14,7 @@ import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisor
 import { SettingsPolicy, type SettingsSyncContext } from '../../src/machines/settings-sync.ts';
 import { emptySettingsState, type SettingsState } from '../../src/settings/sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
+import type { Message } from '../../src/protocol/messages.ts';
 import { flush } from '../support/harness.ts';
 
 /** Fails on its first `failures` calls, then behaves. */
@@ -26,12 +28,14 @@ function failing(failures: number, message = 'boom') {
   };
 }
 
-function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine; settings?: SupervisorInput['settings'] } = {}) {
+function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine; settings?: SupervisorInput['settings']; linkPort?: boolean } = {}) {
   const clock = new SimulatedClock();
   const net = createMemoryNetwork();
   net.onConnection = (peer) => peer.accept();
   const codec = createCodec({ now: () => clock.now() });
-  const socket = createSocketActor({ adapter: net.adapter, codec });
+  // Linked on session.up as the connector links it: data frames skip the machines.
+  const port = new SocketPort();
+  const socket = createSocketActor({ adapter: net.adapter, codec, port });
   const logic = supervisorMachine.provide({
     actors: {
       connection: (overrides.connection ?? connectionMachine).provide({ actors: { socket } }),
@@ -61,6 +65,9 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
   });
   const emitted: SupervisorEmitted[] = [];
   actor.on('*', (e) => void emitted.push(e));
+  const dataFrames: Message[] = [];
+  if (overrides.linkPort !== false) actor.on('session.up', () => void port.link((message) => dataFrames.push(message)));
+  actor.on('session.down', () => port.unlink());
   const actorErrors: unknown[] = [];
   actor.subscribe({ error: (e) => void actorErrors.push(e) });
   actor.start();
@@ -76,6 +83,7 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
     net,
     actor,
     emitted,
+    dataFrames,
     actorErrors,
     child,
     connection: () => connectionStateName(child('connection')!.getSnapshot().value),
@@ -116,8 +124,28 @@ describe('supervisor', () => {
     expect(f.heartbeat()).toBe('idle');
   });
 
-  it('emits inbound application frames to the host (the handshake stays inside the connection)', async () => {
+  it('keeps the link alive on a data frame that answers a heartbeat, though the frame skipped the machines', async () => {
     const f = supervisorFixture();
+    await f.connect();
+    f.clock.increment(1_000);
+    await flush();
+    const peer = f.net.latest()!;
+    expect(JSON.parse(peer.received.at(-1)!)).toMatchObject({ type: 'heartbeat', seq: 1 });
+    expect(f.heartbeat()).toEqual({ active: { beat: 'awaiting', wake: 'watching' } });
+    // No heartbeat_ack, but an execution request: it goes to the runtime, and the heartbeat hears of it.
+    peer.send(f.frame({ type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: {}, execution_context: {}, seq: 1 }));
+    expect(f.dataFrames.map((m) => m.type)).toEqual(['execution_request']);
+    expect(f.emitted.filter((e) => e.type === 'message')).toEqual([]);
+    expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
+    // Past the 500 ms timeout the link is still up.
+    f.clock.increment(600);
+    await flush();
+    expect(f.connection()).toBe('connected');
+  });
+
+  it('emits inbound application frames to the host (the handshake stays inside the connection)', async () => {
+    // No session linked to the port: the data frames take the machines' way too.
+    const f = supervisorFixture({ linkPort: false });
     await f.connect();
     f.net.latest()!.send(f.frame({ type: 'messaging_event', request_id: 'r1', channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'u1' }));
     const messages = f.emitted.filter((e) => e.type === 'message');
