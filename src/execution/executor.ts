@@ -245,6 +245,8 @@ export class Executor {
     }, timeoutMs);
     void this.#emit(run, 'started', {});
     let runLogger: Logger | undefined;
+    const executor = this;
+    // Methods, not arrow properties: tsx names each of those with a defineProperty per execution.
     const hooks: JobHooks = {
       request: run.request,
       // Both made on first use: most handlers read neither.
@@ -254,12 +256,12 @@ export class Executor {
       get logger() {
         return (runLogger ??= logger.child({ request_id: run.request.request_id }));
       },
-      progress: (data: Record<string, unknown>) => {
+      progress(data: Record<string, unknown>) {
         if (run.ended) return;
         run.progressCount += 1;
-        void this.#emit(run, 'progress', { n: run.progressCount, ...data });
+        void executor.#emit(run, 'progress', { n: run.progressCount, ...data });
       },
-      reportUsage: (usage: UsageInput) => {
+      reportUsage(usage: UsageInput) {
         if (run.ended) return;
         run.usage.inputTokens += usage.inputTokens ?? 0;
         run.usage.outputTokens += usage.outputTokens ?? 0;

@@ -97,7 +97,9 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
       get logger() {
         return chain ? (stepLogger ??= hooks.logger.child({ step: index })) : hooks.logger;
       },
-      progress: (data = {}) => hooks.progress(chain ? { step: index, ...data } : data),
+      progress(data = {}) {
+        hooks.progress(chain ? { step: index, ...data } : data);
+      },
       reportUsage: hooks.reportUsage,
       ...(chain && { chain: { step: index, previous: outputs.at(-1), outputs: [...outputs] } }),
     };

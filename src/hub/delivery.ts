@@ -212,36 +212,43 @@ export class HubDelivery {
    * were a large share of the hub's CPU on the execution path (bench/round-trip).
    */
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
-    const { seq } = message;
     const key = keyOf(info);
     const recent = this.#recentOf(info);
     const previous = this.#applying.get(key);
-    const acknowledge = () => {
-      if (seq !== undefined) this.#acknowledge(session, seq);
-    };
+    // Callbacks inline, not named consts: tsx names those with a defineProperty on every call.
     if (recent.has(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
-      if (!previous) return acknowledge();
-      return this.#inTurn(key, previous.then(() => (recent.has(message.id) ? acknowledge() : undefined)));
+      if (!previous) return this.#applied(session, message);
+      return this.#inTurn(key, previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)));
     }
     recent.add(message.id);
-    const fail = (error: unknown) => {
-      // Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
-      // Closing the session makes the device resend from here on the next one.
-      recent.delete(message.id);
-      this.#failed.add(session);
-      this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
-      session.close(CloseCode.internalError, 'storage_failed');
-    };
-    if (previous) return this.#inTurn(key, previous.then(() => this.#apply(info, message)).then(acknowledge, fail));
+    if (previous) {
+      const applied = previous.then(() => this.#apply(info, message));
+      return this.#inTurn(key, applied.then(() => this.#applied(session, message), (error: unknown) => this.#notStored(session, info, message, error)));
+    }
     let applying: void | Promise<void>;
     try {
       applying = this.#apply(info, message);
     } catch (error) {
-      return fail(error);
+      return this.#notStored(session, info, message, error);
     }
-    if (applying) this.#inTurn(key, applying.then(acknowledge, fail));
-    else acknowledge();
+    if (applying) this.#inTurn(key, applying.then(() => this.#applied(session, message), (error: unknown) => this.#notStored(session, info, message, error)));
+    else this.#applied(session, message);
+  }
+
+  #applied(session: Session, message: ReliableFromDevice): void {
+    if (message.seq !== undefined) this.#acknowledge(session, message.seq);
+  }
+
+  /**
+   * Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
+   * Closing the session makes the device resend from here on the next one.
+   */
+  #notStored(session: Session, info: SessionInfo, message: ReliableFromDevice, error: unknown): void {
+    this.#recentOf(info).delete(message.id);
+    this.#failed.add(session);
+    this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
+    session.close(CloseCode.internalError, 'storage_failed');
   }
 
   /** Makes `next` the device's turn: what comes later waits for it. Forgotten once idle, so an idle device holds no promise. */
