@@ -13,6 +13,9 @@
  * const numbered = withFields(message, { seq: 7 }); // { ...message, seq: 7 }
  */
 export function withFields<B extends object, F extends object>(base: B, fields: F): WithFields<B, F> {
+  // `Object.assign` sets an own `__proto__` key (JSON.parse makes those) through the prototype
+  // setter, where a spread defines it: keep the spread's meaning for such input.
+  if (Object.hasOwn(base, '__proto__') || Object.hasOwn(fields, '__proto__')) return { ...base, ...fields } as unknown as WithFields<B, F>;
   return Object.assign({}, base, fields) as unknown as WithFields<B, F>;
 }
 

@@ -13,4 +13,13 @@ describe('withFields', () => {
     proto.own = 1;
     expect(withFields(proto, { extra: 2 })).toEqual({ own: 1, extra: 2 });
   });
+
+  it('keeps an own __proto__ key as data, as a spread does, never as the prototype', () => {
+    const hostile = JSON.parse('{"type":"ack","__proto__":{"polluted":true}}') as Record<string, unknown>;
+    const out = withFields(hostile, { seq: 1 }) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out.polluted).toBeUndefined();
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(out).toMatchObject({ type: 'ack', seq: 1 });
+  });
 });
