@@ -391,7 +391,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       if (status.connection.state !== 'connected') return false;
       // The hub may accept less than we do; a frame over its limit would cost the whole session.
       const limit = status.connection.maxFrameBytes ?? cfg.maxFrameBytes;
-      const bytes = Buffer.byteLength(encoded.value.frame);
+      const { bytes } = encoded.value;
       if (bytes > limit) {
         throw new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${limit}`, {
           bytes,

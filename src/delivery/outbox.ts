@@ -153,11 +153,11 @@ export class Outbox {
   #check(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError {
     const encoded = this.#codec.encode(withFields(message, { seq }));
     if (!encoded.ok) return encoded.error;
-    const bytes = Buffer.byteLength(encoded.value.frame);
+    const { frame, bytes } = encoded.value;
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {
       return new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${this.#peerLimit}`, { bytes, type: message.type });
     }
-    return { frame: encoded.value.frame, bytes };
+    return { frame, bytes };
   }
 
   /** A connection is up: everything not acknowledged goes out again, in order. */

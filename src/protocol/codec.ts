@@ -59,8 +59,8 @@ export interface CodecOptions {
 export interface Codec {
   /** Parses and validates one frame: a typed message, or a typed error. Never throws. */
   decode(data: string | Buffer): CodecResult<Message>;
-  /** Stamps the envelope (`v`, `id`, `ts`), validates and serialises. Never throws. */
-  encode(message: Outbound): CodecResult<{ frame: string; message: Message }>;
+  /** Stamps the envelope (`v`, `id`, `ts`), validates and serialises. Never throws. `bytes` is the frame's UTF-8 size. */
+  encode(message: Outbound): CodecResult<{ frame: string; message: Message; bytes: number }>;
   readonly maxFrameBytes: number;
 }
 
@@ -170,7 +170,7 @@ export function createCodec(
           type: message.type,
         });
       }
-      return { ok: true, value: { frame, message: checked.value } };
+      return { ok: true, value: { frame, message: checked.value, bytes } };
     },
   };
 }
