@@ -291,13 +291,13 @@ export class Executor {
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
     const stamp = { id: randomUUID(), ts: clock.now() };
-    let event: Event = withFields(this.#event(run, terminal, withFields(data, { duration_ms: durationMs })), stamp);
+    let event: Event = this.#event(run, terminal, withFields(data, { duration_ms: durationMs }), stamp);
     const problem = outbox.problemWith(event);
     if (problem) {
       // A result that cannot travel (too large, not JSON) still ends the execution, as a failure.
       logger.warn({ request_id: id, code: problem.code }, 'execution result cannot be sent');
       const code = problem.code === 'too_large' ? 'result_too_large' : 'invalid_result';
-      event = withFields(this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }), stamp);
+      event = this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }, stamp);
     }
     const { inputTokens, outputTokens, costEstimate } = run.usage;
     const usage: Outbound<'usage_report'> = {
@@ -343,11 +343,14 @@ export class Executor {
     }
   }
 
-  /** Event ids are derived from the request: a rewritten event (after a crash) has the same one. */
-  #event(run: Run, type: Event['event_type'], data: Record<string, unknown>): Event {
+  /**
+   * Event ids are derived from the request: a rewritten event (after a crash) has the same one.
+   * `stamp` fixes the envelope's id and time now (the outbox stamps an event without one).
+   */
+  #event(run: Run, type: Event['event_type'], data: Record<string, unknown>, stamp?: { id: string; ts: number }): Event {
     const id = run.request.request_id;
     const suffix = type === 'progress' ? `progress:${run.progressCount}` : isTerminal(type) ? 'end' : type;
-    return { type: 'execution_event', event_id: `${id}:${suffix}`, request_id: id, event_type: type, data };
+    return { type: 'execution_event', event_id: `${id}:${suffix}`, request_id: id, event_type: type, data, ...stamp };
   }
 
   /**
