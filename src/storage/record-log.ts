@@ -1,4 +1,4 @@
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { StorageError } from '../adapters/storage.ts';
@@ -45,10 +45,28 @@ export interface RecordLogOptions<T> {
 }
 
 /**
+ * Bytes that `open` found neither a complete record nor the end of the file: a record torn by a
+ * write that failed half way (a full disk, a crash) or damaged since. The records after them
+ * are kept; the bytes themselves are dropped.
+ */
+export interface LogRepair {
+  path: string;
+  /** Byte offset of the damaged bytes in the file as it was found. */
+  offset: number;
+  bytes: number;
+  /** Complete records (and acks) found after the damage, and kept. */
+  linesKept: number;
+}
+
+/**
  * A durable, append-only log of records, acknowledged from the front: what an outbox needs.
  *
- * - `append` resolves once the record is on disk (written and fdatasync'd). Appends that arrive
- *   while a write is in flight are written together by the next one (group commit).
+ * - `append` resolves once the record is on disk (every byte written, and fdatasync'd). Appends
+ *   that arrive while a write is in flight are written together by the next one (group commit).
+ * - A write that fails (`ENOSPC`, `EIO`, a short write that cannot finish) rejects every append
+ *   of its batch with a {@link StorageError}, and of those queued behind it; the file is cut back
+ *   to its last complete record and the failed appends give their sequence numbers back. The
+ *   log stays usable: the next append tries again.
  * - `ack(seq)` acknowledges every record up to `seq`, durably; they leave `pending()`.
  *   `settle(seq)` acknowledges one record wherever it is.
  * - The file is JSON lines, each with a CRC-32: after a crash (even `kill -9` mid-write) `open`
@@ -67,8 +85,10 @@ export interface RecordLog<T> {
   readonly path: string;
   /** Records appended and not acknowledged, oldest first. */
   pending(): ReadonlyArray<LogRecord<T>>;
-  /** Highest sequence number ever appended (0 for a new log). */
+  /** Highest sequence number handed out (0 for a new log); appends still being written included. */
   readonly lastSeq: number;
+  /** What `open` found damaged and dropped, oldest first; empty for a clean file. */
+  readonly repairs: ReadonlyArray<LogRepair>;
   append(value: T): Promise<LogRecord<T>>;
   /** Acknowledges every record up to `uptoSeq`, durably: an outbox's cumulative ack. */
   ack(uptoSeq: number): Promise<void>;
@@ -83,7 +103,9 @@ export interface RecordLog<T> {
 type Line = { s: number; t: number; v: unknown } | { a: number } | { d: number };
 
 /**
- * Opens (or creates) a record log at `path`, replaying what is on disk.
+ * Opens (or creates) a record log at `path`, replaying what is on disk. A torn last line (a
+ * crash mid-write) is cut silently; damaged bytes with complete records after them are dropped,
+ * the records kept, the file rewritten without them, and each such place listed in `repairs`.
  *
  * @throws {StorageError} naming the path when the file cannot be opened or read.
  */
@@ -92,29 +114,35 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
   const now = options.now ?? Date.now;
   const compactAfter = options.compactAfter ?? 1_000;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-    throw new StorageError(dirname(path), 'cannot create the directory', error);
+    throw new StorageError(dirname(path), `cannot create the directory (${codeOf(error)})`, error);
   });
 
   let file: FileHandle;
   try {
     file = await open(path, 'a+', 0o600);
   } catch (error) {
-    throw new StorageError(path, `cannot open (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
+    throw new StorageError(path, `cannot open (${codeOf(error)})`, error);
   }
-  const { pending, lastSeq, acked, validBytes, totalBytes } = await replay(file, parse, path);
+  const { pending, lastSeq, acked, validBytes, totalBytes, repairs } = await replay(file, parse, path);
   if (validBytes < totalBytes) {
-    // A torn or corrupt tail from a crash: cut it, so new lines follow the last good one.
+    // A torn tail from a crash or a failed write: cut it, so new lines follow the last good one.
     await file.truncate(validBytes);
     await file.datasync();
   }
 
+  /** Highest sequence number handed out, appends in flight included. */
   let seq = lastSeq;
+  /** Highest sequence number whose line is on disk: what a failed write rolls `seq` back to. */
+  let durableSeq = lastSeq;
   let ackedInFile = acked;
-  /** Bytes of complete lines in the file: where a failed write is cut back to. */
+  /** Bytes of complete lines in the file, always equal to its size: where a failed write is cut back to. */
   let size = validBytes;
   /** A failed write that could not be cut back: the file's tail is unknown, so nothing more is written. */
   let broken: StorageError | undefined;
-  let queue: Array<{ line: string; resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** Compaction failed (no room for the new file): not tried again before this many more acks. */
+  let compactAfterAcked = compactAfter;
+  type Queued = { line: string; seq: number; resolve: () => void; reject: (error: unknown) => void };
+  let queue: Queued[] = [];
   let flushScheduled = false;
   let closed = false;
   // Every file operation runs in this chain, one at a time: a compaction never races a write.
@@ -130,30 +158,37 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     flushScheduled = false;
     const batch = queue;
     queue = [];
-    if (broken) {
-      for (const entry of batch) entry.reject(broken);
-      return;
-    }
-    const text = batch.map((entry) => entry.line).join('');
+    if (broken) return fail(batch, broken);
+    const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
     try {
-      await file.write(text);
+      await writeFully(file, bytes);
       await file.datasync();
-      size += Buffer.byteLength(text);
+      size += bytes.length;
+      for (const entry of batch) if (entry.seq > durableSeq) durableSeq = entry.seq;
       for (const entry of batch) entry.resolve();
     } catch (error) {
-      const failure = new StorageError(path, `cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
-      // A partly written batch must not stay: the next line would follow torn bytes, and a replay
-      // would cut everything from there on, records already promised durable included.
-      await file.truncate(size).catch(() => {
-        broken = new StorageError(path, 'a failed write could not be undone; reopen the log', error);
+      // Part of the batch may be in the file: cut back to the last complete line, or the next
+      // line would follow torn bytes. `size` only ever counts complete lines, so this shrinks.
+      await file.truncate(size).catch((cause: unknown) => {
+        broken = new StorageError(path, `a failed write could not be undone (${codeOf(cause)}); reopen the log`, cause);
       });
-      for (const entry of batch) entry.reject(failure);
+      fail(batch, new StorageError(path, `cannot write (${codeOf(error)})`, error));
     }
   };
-  const write = (line: Line): Promise<void> =>
+  /**
+   * Rejects a failed batch and every append queued behind it (they hold the numbers after the
+   * failed ones), and hands their sequence numbers back: numbers stay contiguous on disk.
+   */
+  const fail = (batch: Queued[], error: StorageError): void => {
+    const behind = queue.filter((entry) => entry.seq > 0);
+    queue = queue.filter((entry) => entry.seq === 0);
+    seq = durableSeq;
+    for (const entry of [...batch, ...behind]) entry.reject(error);
+  };
+  const write = (line: Line, lineSeq = 0): Promise<void> =>
     new Promise((resolve, reject) => {
       if (closed) return reject(new StorageError(path, 'the log is closed'));
-      queue.push({ line: encode(line), resolve, reject });
+      queue.push({ line: encode(line), seq: lineSeq, resolve, reject });
       if (!flushScheduled) {
         flushScheduled = true;
         void serially(flush);
@@ -161,47 +196,64 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
     });
 
   const rewrite = async (): Promise<void> => {
+    if (broken) throw broken;
     const temporary = `${path}.compact`;
-    const fresh = await open(temporary, 'w', 0o600);
+    // The sequence carries on: an ack line for what came before keeps `lastSeq` on reopen.
+    const first = pending.length > 0 ? pending[0]!.seq - 1 : durableSeq;
+    const lines = [encode({ a: first }), ...pending.map((r) => encode({ s: r.seq, t: r.at, v: r.value }))];
+    // Settled records after the last pending one leave no line: this one keeps their numbers used.
+    if (pending.length > 0 && pending.at(-1)!.seq < durableSeq) lines.push(encode({ d: durableSeq }));
+    const bytes = Buffer.from(lines.join(''));
     try {
-      // The sequence carries on: an ack line for what came before keeps `lastSeq` on reopen.
-      const first = pending.length > 0 ? pending[0]!.seq - 1 : seq;
-      const lines = [encode({ a: first }), ...pending.map((r) => encode({ s: r.seq, t: r.at, v: r.value }))];
-      // Settled records after the last pending one leave no line: this one keeps their numbers used.
-      if (pending.length > 0 && pending.at(-1)!.seq < seq) lines.push(encode({ d: seq }));
-      await fresh.write(lines.join(''));
-      await fresh.datasync();
-      size = Buffer.byteLength(lines.join(''));
-    } finally {
-      await fresh.close();
+      const fresh = await open(temporary, 'w', 0o600);
+      try {
+        // All of it or nothing: a short file must never replace the log.
+        await writeFully(fresh, bytes);
+        await fresh.datasync();
+      } finally {
+        await fresh.close();
+      }
+      await rename(temporary, path);
+    } catch (error) {
+      // The old file stays as it was; the half-written copy would only take room.
+      await unlink(temporary).catch(() => undefined);
+      throw new StorageError(path, `cannot compact (${codeOf(error)})`, error);
     }
-    await rename(temporary, path);
+    size = bytes.length;
+    ackedInFile = 0;
     const dir = await open(dirname(path), 'r');
     await dir.sync().finally(() => dir.close());
     await file.close();
     file = await open(path, 'a+', 0o600);
-    ackedInFile = 0;
   };
 
   const compactIfWorthIt = async (): Promise<void> => {
-    if (ackedInFile >= compactAfter && ackedInFile > pending.length) await log.compact();
+    if (ackedInFile < compactAfterAcked || ackedInFile <= pending.length) return;
+    try {
+      await log.compact();
+      compactAfterAcked = compactAfter;
+    } catch {
+      // Compaction only saves room; the acks it follows are on disk. Try again later, not at every ack.
+      compactAfterAcked = ackedInFile + compactAfter;
+    }
   };
 
   const log: RecordLog<T> = {
     path,
+    repairs,
     pending: () => pending,
     get lastSeq() {
       return seq;
     },
     async append(value) {
       const record: LogRecord<T> = { seq: ++seq, at: now(), value };
-      await write({ s: record.seq, t: record.at, v: value });
+      await write({ s: record.seq, t: record.at, v: value }, record.seq);
       pending.push(record);
       return record;
     },
     async ack(ackSeq) {
-      // Numbers not handed out yet cannot be acknowledged; on disk they would move `lastSeq`.
-      const uptoSeq = Math.min(ackSeq, seq);
+      // Numbers not on disk cannot be acknowledged; on disk they would move `lastSeq`.
+      const uptoSeq = Math.min(ackSeq, durableSeq);
       if (firstAfter(pending, uptoSeq) === 0) return;
       await write({ a: uptoSeq });
       // Counted after the write: a `settle` may have removed one of them meanwhile.
@@ -228,7 +280,29 @@ export async function openRecordLog<T>(path: string, options: RecordLogOptions<T
       return serially(() => file.close());
     },
   };
+  if (repairs.length > 0) {
+    // Damage in the middle: rewrite the file without it, so it is not found again at every open.
+    // Without room for that, the file stays as it is; the next open finds the same records.
+    await log.compact().catch(() => undefined);
+  }
   return log;
+}
+
+/**
+ * Writes all of `bytes` at the end of the file. A write may take fewer bytes than it was given
+ * (the disk filled up half way) without failing: write the rest, and the next call says why.
+ */
+async function writeFully(file: FileHandle, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
+    if (bytesWritten === 0) throw Object.assign(new Error('the file system took no bytes'), { code: 'ENOSPC' });
+    offset += bytesWritten;
+  }
+}
+
+function codeOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException)?.code ?? 'error';
 }
 
 function encode(line: Line): string {
@@ -242,19 +316,45 @@ async function replay<T>(file: FileHandle, parse: (v: unknown) => T, path: strin
   try {
     bytes = await file.readFile();
   } catch (error) {
-    throw new StorageError(path, 'cannot read', error);
+    throw new StorageError(path, `cannot read (${codeOf(error)})`, error);
   }
   const pending: Array<LogRecord<T>> = [];
+  const repairs: LogRepair[] = [];
   let lastSeq = 0;
   let acked = 0;
+  /** Damaged bytes not yet known to be followed by a complete line (they may be the torn tail). */
+  let damage: { offset: number; bytes: number } | undefined;
   // Lines are cut at the newline byte, so offsets are byte offsets with no counting (UTF-8 never
   // has 0x0A inside a character). Measuring the text read so far at every line was quadratic.
   let offset = 0;
+  /** End of the last complete line: everything after it is a torn tail, cut on open. */
+  let validEnd = 0;
   while (offset < bytes.length) {
     const end = bytes.indexOf(0x0a, offset);
     if (end === -1) break; // a line without its newline was torn mid-write
-    const line = decode(bytes, offset, end, parse);
-    if (!line) break; // corrupt from here on: keep what came before
+    // A torn line runs into the next line's start (the write after it went on from there): a
+    // complete line may begin anywhere in a damaged one.
+    let start = offset;
+    let line = decode(bytes, start, end, parse);
+    while (!line) {
+      start = nextLineStart(bytes, start + 1, end);
+      if (start === -1) break;
+      line = decode(bytes, start, end, parse);
+    }
+    // A record numbered at or below one already read cannot be one this log wrote after it.
+    if (line && 's' in line && line.s <= lastSeq) line = undefined;
+    if (!line) {
+      damage = damage ?? { offset, bytes: 0 };
+      damage.bytes = end + 1 - damage.offset;
+      offset = end + 1;
+      continue;
+    }
+    if (damage || start > offset) {
+      const from = damage?.offset ?? offset;
+      repairs.push({ path, offset: from, bytes: start - from, linesKept: 0 });
+      damage = undefined;
+    }
+    if (repairs.length > 0) repairs.at(-1)!.linesKept += 1;
     if ('a' in line) {
       const count = firstAfter(pending, line.a);
       pending.splice(0, count);
@@ -272,8 +372,22 @@ async function replay<T>(file: FileHandle, parse: (v: unknown) => T, path: strin
       lastSeq = Math.max(lastSeq, line.s);
     }
     offset = end + 1;
+    validEnd = offset;
   }
-  return { pending, lastSeq, acked, validBytes: offset, totalBytes: bytes.length };
+  return { pending, lastSeq, acked, validBytes: validEnd, totalBytes: bytes.length, repairs };
+}
+
+/** Every line `encode` writes starts with one of these. */
+const LINE_STARTS = [Buffer.from('{"s":'), Buffer.from('{"a":'), Buffer.from('{"d":')];
+
+/** The first place in `bytes[from, end)` where a line `encode` wrote could start, or -1. */
+function nextLineStart(bytes: Buffer, from: number, end: number): number {
+  let best = -1;
+  for (const marker of LINE_STARTS) {
+    const at = bytes.indexOf(marker, from);
+    if (at !== -1 && at < end && (best === -1 || at < best)) best = at;
+  }
+  return best;
 }
 
 /** `encode` writes a line as its CRC-32'd body with `,"c":<crc>` put before the body's last `}`. */
@@ -315,6 +429,7 @@ export function createMemoryRecordLog<T>(options: { now?: () => number } = {}): 
   };
   return {
     path: 'memory:',
+    repairs: [],
     pending: () => pending,
     get lastSeq() {
       return seq;

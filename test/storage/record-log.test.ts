@@ -70,17 +70,22 @@ describe('record log', () => {
     await third.close();
   });
 
-  it('stops at a record whose checksum does not match, and at one its parser refuses', async () => {
+  it('drops a record whose checksum does not match, or that its parser refuses, keeps every record after it, and says where', async () => {
     const path = await fresh();
     const log = await openRecordLog<number>(path);
     for (let i = 0; i < 4; i++) await log.append(i);
     await log.close();
     const lines = (await readFile(path, 'utf8')).split('\n');
+    const damagedAt = Buffer.byteLength(lines.slice(0, 2).join('\n')) + 1;
     lines[2] = lines[2]!.replace('"v":2', '"v":7'); // flipped bits: the CRC no longer matches
     await writeFile(path, lines.join('\n'));
     const again = await openRecordLog<number>(path);
-    expect(again.pending().map((r) => r.value)).toEqual([0, 1]);
+    expect(again.pending().map((r) => r.value)).toEqual([0, 1, 3]);
+    expect(again.repairs).toEqual([{ path, offset: damagedAt, bytes: Buffer.byteLength(lines[2]!) + 1, linesKept: 1 }]);
+    expect(again.lastSeq).toBe(4);
     await again.close();
+    // Rewritten without the damage: the next open finds nothing to repair.
+    expect((await readFile(path, 'utf8')).includes('"v":7')).toBe(false);
 
     const strict = await openRecordLog<number>(path, {
       parse: (v) => {
@@ -88,8 +93,34 @@ describe('record log', () => {
         return v as number;
       },
     });
-    expect(strict.pending().map((r) => r.value)).toEqual([0]);
+    expect(strict.pending().map((r) => r.value)).toEqual([0, 3]);
+    expect(strict.repairs).toHaveLength(1);
+    expect((await strict.append(9)).seq).toBe(5);
     await strict.close();
+  });
+
+  it('finds the record that a torn line runs into, and numbers on from the highest one read', async () => {
+    const path = await fresh();
+    const log = await openRecordLog<string>(path);
+    for (const text of ['a', 'b', 'c']) await log.append(text);
+    await log.close();
+    const text = await readFile(path, 'utf8');
+    const [first, second, third] = text.split('\n');
+    // Record 2 torn half way, NUL bytes after it, and record 3 written straight after them.
+    const torn = `${first}\n${second!.slice(0, 9)}${'\u0000'.repeat(40)}${third}\n`;
+    await writeFile(path, torn);
+    const again = await openRecordLog<string>(path);
+    expect(again.pending().map((r) => [r.seq, r.value])).toEqual([
+      [1, 'a'],
+      [3, 'c'],
+    ]);
+    expect(again.repairs).toEqual([{ path, offset: first!.length + 1, bytes: 49, linesKept: 1 }]);
+    expect((await again.append('d')).seq).toBe(4);
+    await again.close();
+    const third2 = await openRecordLog<string>(path);
+    expect(third2.pending().map((r) => r.value)).toEqual(['a', 'c', 'd']);
+    expect(third2.repairs).toEqual([]);
+    await third2.close();
   });
 
   it('compacts acknowledged records away, keeps the sequence going, and loses no concurrent append', async () => {
