@@ -157,6 +157,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     },
     onLoss: (loss) => events.next({ type: 'outbox_loss', ...loss }),
     onExecutionEnded: (ended) => events.next({ type: 'execution_ended', ...ended }),
+    onStorage: () => refresh(),
   });
   let started = false;
   let stopping: Promise<void> | undefined;
@@ -233,11 +234,11 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const channels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => events.next({ type: 'channel', ...notice }));
   const readsStatus = (ref: unknown) =>
     ref === actor || (STATUS_ACTORS as readonly string[]).includes((ref as { id?: string }).id ?? '');
-  let status = readStatus(actor);
+  let status = readStatus(actor, runtime.storage.status);
   const state$ = new BehaviorSubject(status);
 
   function refresh(): void {
-    const next = readStatus(actor);
+    const next = readStatus(actor, runtime.storage.status);
     const changes = diffStatus(status, next);
     if (changes.length === 0) {
       // Details such as rttMs or attempt may still have moved.

@@ -1,3 +1,4 @@
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileStorage } from '../adapters/file-storage.ts';
 import { createMemoryStorage, type StorageAdapter } from '../adapters/storage.ts';
@@ -11,6 +12,7 @@ import { MessagingRouter } from '../messaging/router.ts';
 import type { Codec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
+import { StorageHealth, type StorageBackoff, type StorageStatus } from '../storage/storage-health.ts';
 import type { RuntimeClock } from './clock.ts';
 
 /**
@@ -25,13 +27,20 @@ export interface ConnectorStore {
   files?: StorageAdapter;
   /** The telemetry queue. Optional for stores made before it. */
   telemetry?: RecordLog<TelemetryEvent>;
+  /**
+   * Resolves when the store takes writes again; the connector calls it, with backoff, while
+   * storage is failing. Without one, failed writes are simply tried again after each delay.
+   */
+  probe?: () => Promise<void>;
 }
 
 /**
  * Opens (or creates) the durable store in `dir`: `outbox.log` and `executions.log`, fsync'd
  * append-only logs, `telemetry.log`, the telemetry queue, and `settings.json`, the settings
  * cache, replaced atomically (all `0600` in a `0700` directory). Give it to `createConnector(config, { store })`;
- * the connector closes it on `stop()`.
+ * the connector closes it on `stop()`. A log found damaged (a record torn by a full disk or a
+ * crash, with records after it) keeps every complete record; the connector logs each repair
+ * (`LogRecord.repairs`) when it starts.
  *
  * @throws {StorageError} when the directory or a file cannot be opened.
  * @example
@@ -44,7 +53,27 @@ export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
     openRecordLog<JournalEntry>(join(dir, 'executions.log')),
     openRecordLog<TelemetryEvent>(join(dir, 'telemetry.log')),
   ]);
-  return { outbox, journal, files: createFileStorage(dir), telemetry };
+  return { outbox, journal, files: createFileStorage(dir), telemetry, probe: () => probeDirectory(dir) };
+}
+
+/** Bytes a probe writes: a page, so a disk with room for nothing at all is not taken as back. */
+const PROBE_BYTES = 4_096;
+
+/** Writes, syncs and removes a small file in `dir`: resolves when the directory takes writes. */
+async function probeDirectory(dir: string): Promise<void> {
+  const path = join(dir, '.probe');
+  try {
+    const file = await open(path, 'w', 0o600);
+    try {
+      const { bytesWritten } = await file.write(Buffer.alloc(PROBE_BYTES));
+      if (bytesWritten < PROBE_BYTES) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await unlink(path).catch(() => undefined);
+  }
 }
 
 /** An in-memory store: nothing survives the process. */
@@ -64,6 +93,9 @@ export interface RemoteWorkOptions {
   onLoss: (loss: OutboxLoss) => void;
   /** Each execution as it ends. */
   onExecutionEnded?: (ended: ExecutionEnded) => void;
+  /** Each change of the store's health (`status.storage`). */
+  onStorage?: (status: StorageStatus) => void;
+  storageBackoff?: Partial<StorageBackoff>;
 }
 
 /** The connector's side of the session that the runtime needs. */
@@ -73,7 +105,7 @@ export interface SessionLink {
   maxFrameBytes: number;
   /** Sends an encoded frame; false when the connection is gone. */
   sendFrame(frame: string): boolean;
-  /** Sends a message that is not kept (`ack`, `capacity`); false when the connection is gone. */
+  /** Sends a message that is not kept (`ack`, `nack`, `capacity`); false when the connection is gone. */
   send(message: Outbound): boolean;
 }
 
@@ -86,6 +118,8 @@ export class RemoteWork {
   readonly outbox: Outbox;
   readonly executor: Executor;
   readonly messaging: MessagingRouter;
+  /** Whether the store takes writes; while it does not, new work is refused and stored work waits. */
+  readonly storage: StorageHealth;
   /** The host's hook for `capability_reload`: resolves when the new packs are loaded. */
   reloadHook: ((packs: string[]) => unknown) | undefined;
   readonly #inbound: InboundDelivery;
@@ -96,7 +130,22 @@ export class RemoteWork {
   constructor(options: RemoteWorkOptions) {
     this.#options = options;
     const { codec, clock, logger, store } = options;
+    for (const log of [store.outbox, store.journal, store.telemetry]) {
+      for (const repair of log?.repairs ?? []) logger.warn({ actor: 'store', ...repair }, 'damaged bytes dropped from a log; the records after them were kept');
+    }
+    this.storage = new StorageHealth({
+      clock,
+      logger: logger.child({ actor: 'storage' }),
+      ...(store.probe && { probe: store.probe }),
+      ...(options.storageBackoff && { backoff: options.storageBackoff }),
+      onChange: (status) => {
+        // Saturated while failing: the hub holds new work instead of sending it to be refused.
+        this.executor.checkCapacity();
+        options.onStorage?.(status);
+      },
+    });
     this.outbox = new Outbox({
+      health: this.storage,
       log: store.outbox,
       codec,
       now: () => clock.now(),
@@ -105,6 +154,7 @@ export class RemoteWork {
       ...(options.outboxPolicy && { policy: options.outboxPolicy }),
     });
     this.executor = new Executor({
+      health: this.storage,
       deviceId: options.deviceId,
       handlers: this.handlers,
       outbox: this.outbox,
@@ -115,7 +165,7 @@ export class RemoteWork {
       ...(options.onExecutionEnded && { onEnded: options.onExecutionEnded }),
       ...(options.limits && { limits: options.limits }),
     });
-    this.messaging = new MessagingRouter({ outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });
+    this.messaging = new MessagingRouter({ health: this.storage, outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });
     this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), this.recover());
   }
 
@@ -133,7 +183,11 @@ export class RemoteWork {
   connected(link: SessionLink): void {
     this.#link = link;
     if (link.resume) this.#options.onResume(link.resume);
-    this.#inbound.connected(link.resume, (seq) => link.send({ type: 'ack', seq }));
+    this.#inbound.connected(
+      link.resume,
+      (seq) => link.send({ type: 'ack', seq }),
+      (seq) => link.send({ type: 'nack', seq, reason: 'storage_unavailable' }),
+    );
     link.send({ type: 'capacity', ...this.executor.capacity });
     this.outbox.attach((frame) => link.sendFrame(frame), link.maxFrameBytes);
   }
@@ -151,11 +205,11 @@ export class RemoteWork {
         // A drained outbox may end a saturation.
         return this.outbox.ack(message.seq).then(() => this.executor.checkCapacity());
       case 'execution_request':
-        return this.#inbound.process(message.seq, () => this.executor.receive(message));
+        return this.#inbound.process(message.seq, () => this.executor.receive(message), `execution_request:${message.request_id}`);
       case 'execution_cancel':
         return this.#inbound.process(message.seq, () => this.executor.cancel(message.request_id, message.reason));
       case 'messaging_event':
-        return this.#inbound.process(message.seq, () => this.messaging.receive(message));
+        return this.#inbound.process(message.seq, () => this.messaging.receive(message), `messaging_event:${message.request_id}`);
       case 'capability_reload':
         return this.#reload(message.reload_id, message.packs);
       default:
@@ -166,6 +220,8 @@ export class RemoteWork {
   /** Stops the executor, lets inbound work settle, and closes the store. */
   async stop(): Promise<void> {
     this.executor.stop();
+    // What waits for a failing store is not written now: the journal has it for the next start.
+    this.storage.stop();
     await this.#inbound.idle();
     const { outbox, journal } = this.#options.store;
     await Promise.all([outbox.close(), journal.close()]);

@@ -4,6 +4,7 @@ import type { AuthContext, UserInfo } from '../machines/auth.ts';
 import type { HeartbeatContext } from '../machines/heartbeat.ts';
 import type { ChildName, SupervisorContext } from '../machines/supervisor.ts';
 import { type SettingsSyncContext, type SettingsSyncStateName, settingsStateName } from '../machines/settings-sync.ts';
+import type { StorageStatus } from '../storage/storage-health.ts';
 
 /** What the host sees of the connector: each actor's state and why it is there. */
 export interface ConnectorStatus {
@@ -76,14 +77,20 @@ export interface ConnectorStatus {
     /** Delay before the next fetch or write, while retrying. */
     retryInMs?: number;
   };
+  /**
+   * Whether the store takes writes: `ok`, or `failing` (a full disk, a lost mount) with the path,
+   * the error code and the delay before the next probe. While failing, new work is refused and
+   * given back to the hub, and what accepted work stores waits; see docs/operations.md.
+   */
+  storage: StorageStatus;
 }
 
 /** The actor names in a status, in the order state changes are reported. */
-export const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat', 'settings'] as const;
+export const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat', 'settings', 'storage'] as const;
 export type StatusActor = (typeof STATUS_ACTORS)[number];
 
-/** Builds the status from the live actor tree. */
-export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
+/** Builds the status from the live actor tree and the store's health. */
+export function readStatus(supervisor: AnyActorRef, storage: StorageStatus): ConnectorStatus {
   const root = supervisor.getSnapshot();
   const rootContext = root.context as SupervisorContext;
   const connectionRef = root.children.connection as AnyActorRef | undefined;
@@ -103,6 +110,7 @@ export function readStatus(supervisor: AnyActorRef): ConnectorStatus {
     auth: { state: 'stopped', reason: 'stopped' },
     heartbeat: { state: 'stopped', reason: 'stopped' },
     settings: { state: 'stopped', reason: 'stopped' },
+    storage,
   };
   if (alive(settingsRef)) {
     const snap = settingsRef!.getSnapshot();
@@ -203,6 +211,10 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
     }
     case 'heartbeat':
       return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
+    case 'storage': {
+      const s = status.storage;
+      return s.state === 'failing' ? { path: s.path, code: s.code, retryInMs: s.retryInMs } : {};
+    }
     case 'settings': {
       const s = status.settings;
       if (s.state === 'stopped') return {};

@@ -1,3 +1,4 @@
+import { StorageError } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
 import type { z } from 'zod';
 import type { ResumeStatus } from '../protocol/messages.ts';
@@ -22,6 +23,11 @@ export interface ResumeAnswer {
  *
  * A message at or below what was already received is a redelivery: it is acknowledged again and
  * not processed. A new hub epoch (the hub restarted) restarts the numbering.
+ *
+ * Work that fails with a {@link StorageError} (the device cannot store it now) is refused: a
+ * `nack{seq}` gives the message back to the hub, which sends it again, under a new number, once
+ * the device has room. Acks stop short of a refused message until it comes back, so a `nack`
+ * lost with its connection costs nothing: the resume cursor has the hub send it again.
  */
 export class InboundDelivery {
   #hubEpoch: string | undefined;
@@ -38,6 +44,9 @@ export class InboundDelivery {
    */
   #stuck = false;
   #sendAck: ((seq: number) => void) | undefined;
+  #sendNack: ((seq: number) => void) | undefined;
+  /** Refused messages not yet sent again, by their key: acks stay below the first one. */
+  readonly #refused = new Map<string, number>();
   readonly #logger: Logger;
 
   constructor(logger: Logger, ready: Promise<void> = Promise.resolve()) {
@@ -47,13 +56,22 @@ export class InboundDelivery {
 
   /** What the next `connect` says. */
   cursor(): ResumeCursor {
-    return { ...(this.#hubEpoch !== undefined && { hub_epoch: this.#hubEpoch }), last_seq: this.#processed };
+    return { ...(this.#hubEpoch !== undefined && { hub_epoch: this.#hubEpoch }), last_seq: this.#acknowledgeable() };
+  }
+
+  /** Messages refused and not sent again yet. */
+  get refused(): number {
+    return this.#refused.size;
   }
 
   /** A session is up, with the hub's answer to the resume (none from a hub that does not resume). */
-  connected(answer: ResumeAnswer | undefined, sendAck: (seq: number) => void): void {
+  connected(answer: ResumeAnswer | undefined, sendAck: (seq: number) => void, sendNack: (seq: number) => void = () => {}): void {
     this.#sendAck = sendAck;
+    this.#sendNack = sendNack;
     this.#stuck = false;
+    // The cursor stopped short of refused messages: the hub sends them again from there.
+    this.#processed = this.#acknowledgeable();
+    this.#refused.clear();
     // What is not durable yet is taken again from the hub's resend (the executor drops copies).
     this.#received = this.#processed;
     if (!answer) return;
@@ -67,19 +85,23 @@ export class InboundDelivery {
 
   disconnected(): void {
     this.#sendAck = undefined;
+    this.#sendNack = undefined;
   }
 
   /**
    * Runs `work` for a message with sequence number `seq` (undefined: not sent reliably), after
-   * the work of every message before it. Resolves when it has run.
+   * the work of every message before it. Resolves when it has run. `key` names the message
+   * across resends (`execution_request:<request id>`): a refused message is known again by it.
    */
-  process(seq: number | undefined, work: () => Promise<void>): Promise<void> {
+  process(seq: number | undefined, work: () => Promise<void>, key?: string): Promise<void> {
     if (seq !== undefined && seq <= this.#received) {
       this.#logger.debug({ seq }, 'redelivered message; acknowledged again');
       this.#scheduleAck();
       return Promise.resolve();
     }
     if (seq !== undefined) this.#received = seq;
+    // Sent again after a refusal: the hub has the nack, and acks may pass the old number.
+    if (key !== undefined && seq !== undefined && (this.#refused.get(key) ?? seq) < seq) this.#refused.delete(key);
     const epoch = this.#hubEpoch;
     const run = this.#chain.then(work).then(
       () => {
@@ -88,6 +110,13 @@ export class InboundDelivery {
         this.#scheduleAck();
       },
       (error: unknown) => {
+        if (error instanceof StorageError && seq !== undefined && key !== undefined && epoch === this.#hubEpoch && !this.#stuck) {
+          this.#logger.warn({ seq, key, path: error.path }, 'cannot store an inbound message; refused, the hub sends it again');
+          this.#refused.set(key, seq);
+          this.#processed = Math.max(this.#processed, seq);
+          this.#sendNack?.(seq);
+          return;
+        }
         // Not acknowledged: the hub sends it again on the next connection.
         this.#logger.error({ err: error, seq }, 'cannot process an inbound message');
         if (seq === undefined || epoch !== this.#hubEpoch) return;
@@ -104,13 +133,20 @@ export class InboundDelivery {
     return this.#chain;
   }
 
+  /** Everything up to here is processed, or refused and sent again: what acks and the cursor say. */
+  #acknowledgeable(): number {
+    let upTo = this.#processed;
+    for (const seq of this.#refused.values()) upTo = Math.min(upTo, seq - 1);
+    return upTo;
+  }
+
   /** One `ack` per burst of messages: sent after the I/O callbacks that delivered them. */
   #scheduleAck(): void {
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;
-      this.#sendAck?.(this.#processed);
+      this.#sendAck?.(this.#acknowledgeable());
     });
   }
 }

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
+import { StorageError } from '../adapters/storage.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
+import type { StorageHealth } from '../storage/storage-health.ts';
 import { withFields } from '../util/with-fields.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
@@ -41,6 +43,12 @@ export interface OutboxOptions {
   logger: Logger;
   policy?: Partial<OutboxPolicy>;
   onLoss?: (loss: OutboxLoss) => void;
+  /**
+   * With it, a store that fails does not lose what the outbox was given: appends and acks wait
+   * until storage recovers and are written then, in order (`progress` events are dropped and
+   * reported instead). Without it, they reject with the {@link StorageError}.
+   */
+  health?: StorageHealth;
 }
 
 /**
@@ -62,6 +70,7 @@ export class Outbox {
   readonly #logger: Logger;
   readonly #policy: OutboxPolicy;
   readonly #onLoss: (loss: OutboxLoss) => void;
+  readonly #health: StorageHealth | undefined;
   /** Sends a frame on the current connection; undefined while there is none. */
   #send: ((frame: string) => boolean) | undefined;
   /** The largest frame the hub accepts, from its last `connect_ack`. */
@@ -86,6 +95,7 @@ export class Outbox {
     this.#logger = options.logger;
     this.#policy = { ...defaultOutboxPolicy, ...options.policy };
     this.#onLoss = options.onLoss ?? (() => {});
+    this.#health = options.health;
   }
 
   /** Entries stored and not acknowledged. */
@@ -105,29 +115,39 @@ export class Outbox {
 
   /**
    * Stores a message and sends it if connected. Resolves once it is on disk; a `progress` event
-   * refused because the outbox is full resolves `false`.
+   * refused because the outbox is full, or storage is failing, resolves `false`. While storage
+   * fails (with `health`), it waits and is written once storage recovers, after every append
+   * that was waiting before it.
    *
    * @throws {FrameError} when the message does not encode (checked before it is stored).
-   * @throws {StorageError} when it cannot be written.
+   * @throws {StorageError} when it cannot be written (without `health`).
    */
   async append(message: Outbound<ReliableType>): Promise<boolean> {
-    if (this.full && message.type === 'execution_event' && message.event_type === 'progress') {
+    const health = this.#health;
+    if ((this.full || health?.failing) && message.type === 'execution_event' && message.event_type === 'progress') {
       this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
       return false;
     }
     const stamped = withFields(message, { id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
-    // Check the frame now: a message that cannot be sent must not wait in the store forever.
-    // Its sequence number is the log's next one: nothing runs between this check and the append.
-    const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
-    if (checked instanceof FrameError) throw checked;
-    const stored = this.#log.append({ message: stamped });
-    const seq = this.#log.lastSeq;
-    this.#frames.set(seq, checked);
-    try {
-      await stored;
-    } catch (error) {
-      this.#frames.delete(seq);
-      throw error;
+    for (;;) {
+      // Behind the appends already waiting for storage: one log keeps its order.
+      if (health?.failing) await health.recovered();
+      // Check the frame now: a message that cannot be sent must not wait in the store forever.
+      // Its sequence number is the log's next one: nothing runs between this check and the append.
+      const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
+      if (checked instanceof FrameError) throw checked;
+      const stored = this.#log.append({ message: stamped });
+      const seq = this.#log.lastSeq;
+      this.#frames.set(seq, checked);
+      try {
+        await stored;
+        break;
+      } catch (error) {
+        // The number goes back to the log and may be another entry's by now.
+        if (this.#frames.get(seq) === checked) this.#frames.delete(seq);
+        if (!health || !(error instanceof StorageError)) throw error;
+        health.failed(error);
+      }
     }
     this.#pump();
     return true;
@@ -180,8 +200,9 @@ export class Outbox {
       if (record.seq > seq) break;
       this.#frames.delete(record.seq);
     }
+    const health = this.#health;
     this.#acking = this.#acking
-      .then(() => this.#log.ack(seq))
+      .then(() => (health ? health.retry(() => this.#log.ack(seq)) : this.#log.ack(seq)))
       .then(() => this.#pump())
       .catch((error: unknown) => this.#logger.error({ err: error }, 'cannot record an ack; entries will be resent'));
     return this.#acking;
@@ -210,7 +231,9 @@ export class Outbox {
         this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
         this.#frames.delete(record.seq);
-        void this.#log.settle(record.seq).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
+        const health = this.#health;
+        const settle = () => this.#log.settle(record.seq);
+        void (health ? health.retry(settle) : settle()).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
         continue;
       }
       if (!send(checked.frame)) return;

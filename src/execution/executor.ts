@@ -3,7 +3,9 @@ import type { RuntimeClock } from '../connector/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
+import { StorageError } from '../adapters/storage.ts';
 import type { RecordLog } from '../storage/record-log.ts';
+import type { StorageHealth } from '../storage/storage-health.ts';
 import type { HandlerRegistry, UsageInput } from './handlers.ts';
 import { type JobHooks, type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
 import { withFields } from '../util/with-fields.ts';
@@ -52,6 +54,12 @@ export interface ExecutorOptions {
   onCapacity?: (capacity: Capacity) => void;
   /** Called once per execution as it ends (for metrics: durations, failures). */
   onEnded?: (ended: ExecutionEnded) => void;
+  /**
+   * With it, the executor rides out a failing store: while it fails, new requests are refused
+   * (a {@link StorageError}, which the inbound side answers with `nack`) and the device reports
+   * itself saturated; what accepted work must store waits for storage to recover.
+   */
+  health?: StorageHealth;
 }
 
 /** An execution that ended, as metrics see it. */
@@ -95,7 +103,9 @@ type Seen =
  *
  * Durability: a request is journaled before its `accepted` event is stored, and the journal entry
  * is settled once the terminal event is; `recover()` fails what a crash left in the journal with
- * `interrupted`, so every accepted request ends with exactly one terminal event.
+ * `interrupted`, so every accepted request ends with exactly one terminal event. The journal
+ * entry is what makes a request the device's: once it is on disk the request may be
+ * acknowledged, and its events follow through the outbox in order, waiting out a full disk.
  */
 export class Executor {
   readonly #o: ExecutorOptions;
@@ -148,11 +158,17 @@ export class Executor {
   }
 
   /**
-   * Takes a request. Resolves once its outcome so far is durable: `accepted` (or, for a refused
-   * request, its terminal event) is in the outbox. Only then may the request be acknowledged.
+   * Takes a request. Resolves once it is durable: journaled, with its `accepted` event handed to
+   * the outbox (or, for a refused request, its terminal event stored). Only then may the request
+   * be acknowledged.
+   *
+   * @throws {StorageError} when it cannot be journaled (storage is failing): not taken.
    */
   async receive(request: Request): Promise<void> {
     const id = request.request_id;
+    const health = this.#o.health;
+    // Nothing new while the store fails: refused, so the hub keeps it and sends it again.
+    if (health?.failing) throw health.refusal('request');
     const seen = this.#seen.get(id);
     if (seen) {
       this.#o.logger.info({ request_id: id, state: seen.state }, 'duplicate delivery; not run again');
@@ -178,11 +194,14 @@ export class Executor {
     } catch (error) {
       // Not accepted: a redelivery must run it, not take it for a duplicate.
       this.#seen.delete(id);
+      if (error instanceof StorageError) health?.failed(error);
       throw error;
     }
     const run = this.#newRun(request, seq, plan);
     this.#queue.push(run);
-    await this.#emit(run, 'accepted', { queue_position: this.#queue.length });
+    // Handed to the outbox before `started` can be, so stored before it; not awaited: on a full
+    // disk it waits for room, and the request is the device's already (journaled).
+    void this.#emit(run, 'accepted', { queue_position: this.#queue.length });
     this.#startNext();
     this.checkCapacity();
   }
@@ -322,7 +341,10 @@ export class Executor {
     this.#o.onEnded?.({ requestId: id, jobType: run.request.job_type, outcome: event.event_type, durationMs, ...(typeof errorCode === 'string' && { errorCode }) });
     try {
       await Promise.all([outbox.append(event), outbox.append(usage)]);
-      if (run.journalSeq > 0) await journal.settle(run.journalSeq);
+      // Settled only once the end is stored; a settle the disk refused is written when it has room
+      // again (left in the journal, a restart would fail a finished execution `interrupted`).
+      const health = this.#o.health;
+      if (run.journalSeq > 0) await (health ? health.retry(() => journal.settle(run.journalSeq)) : journal.settle(run.journalSeq));
     } catch (error) {
       logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
       // A refusal has no journal entry: fail the delivery, so it is not acknowledged and comes again.
@@ -339,7 +361,6 @@ export class Executor {
       await this.#o.outbox.append(this.#event(run, type, data));
     } catch (error) {
       this.#o.logger.error({ err: error, request_id: run.request.request_id, event_type: type }, 'cannot store an execution event');
-      if (type === 'accepted') throw error;
     }
   }
 
@@ -370,7 +391,7 @@ export class Executor {
 
   #isSaturated(): boolean {
     const slotsFull = this.#running.size >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
-    return slotsFull || this.#o.outbox.full;
+    return slotsFull || this.#o.outbox.full || this.#o.health?.failing === true;
   }
 
   /** Tells `onCapacity` when saturation changed (also after the outbox drains: the connector calls it on acks). */

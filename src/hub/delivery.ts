@@ -89,6 +89,8 @@ export class HubDelivery {
     // What the device announced; one that announces nothing gets the default credit.
     const capacity = connect.capacity;
     queue.saturated = capacity?.saturated ?? false;
+    // A new session starts afresh: what the device refuses on it holds the queue again.
+    queue.held = false;
     queue.credit = capacity ? capacity.max_concurrency + capacity.max_queue : this.#host.options.defaultCredit;
     if (capacity?.active) queue.recount(capacity.active);
     return { status, hub_epoch: this.epoch, missed };
@@ -182,13 +184,16 @@ export class HubDelivery {
   }
 
   /** A message from an open session that is delivery's business (and `error`, passed on). */
-  receive(session: Session, info: SessionInfo, message: MessageOf<'ack' | 'capacity' | 'error'> | ReliableFromDevice): void {
+  receive(session: Session, info: SessionInfo, message: MessageOf<'ack' | 'nack' | 'capacity' | 'error'> | ReliableFromDevice): void {
     const queue = this.#queue(info);
     switch (message.type) {
       case 'ack':
         return queue.ack(message.seq);
+      case 'nack':
+        return this.#refused(info, queue, message);
       case 'capacity':
         queue.saturated = message.saturated;
+        if (!message.saturated) queue.held = false;
         queue.credit = message.max_concurrency + message.max_queue;
         if (message.active) queue.recount(message.active);
         return this.#drain(session, queue);
@@ -197,6 +202,19 @@ export class HubDelivery {
       default:
         return this.#receiveReliable(session, info, message);
     }
+  }
+
+  /**
+   * The device could not store a message it was sent: it waits here again (an execution goes
+   * back to `queued`) until the device says it has room.
+   */
+  #refused(who: Who, queue: DeviceQueue, nack: MessageOf<'nack'>): void {
+    const entry = queue.refused(nack.seq);
+    if (!entry) return;
+    const requestId = entry.message.request_id;
+    this.#host.logger.warn({ ...who, seq: nack.seq, type: entry.message.type, request_id: requestId, reason: nack.reason }, 'device refused a message; queued again');
+    if (entry.message.type === 'execution_request') this.executions.mark(requestId, 'queued', this.#host.clock.now());
+    this.#armExpiry(who, queue);
   }
 
   /** Stops the expiry timers (hub close). */

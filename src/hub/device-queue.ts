@@ -5,10 +5,12 @@ import { withFields } from '../util/with-fields.ts';
 export type ReliableDeviceMessage = Outbound<'execution_request' | 'execution_cancel' | 'messaging_event'>;
 
 export interface QueuedMessage {
-  /** Assigned when the message is first sent; 0 while it waits. */
+  /** Assigned when the message is sent; 0 while it waits. */
   seq: number;
   message: ReliableDeviceMessage;
   enqueuedAt: number;
+  /** Sent, refused by the device (`nack`), and waiting again: it goes before what was never sent. */
+  returned?: boolean;
 }
 
 /**
@@ -23,6 +25,11 @@ export class DeviceQueue {
   #unacked: QueuedMessage[] = [];
   /** The device said every slot and its queue are taken: hold further requests. */
   saturated = false;
+  /**
+   * The device refused a message it could not store (`nack`): hold everything but cancels until
+   * it announces room again (`capacity` not saturated, or a new session).
+   */
+  held = false;
   /** Requests the device may hold at once (its slots plus queue); learnt from `capacity`. */
   credit: number;
   /** Requests sent and not yet ended. */
@@ -51,6 +58,24 @@ export class DeviceQueue {
   }
 
   /**
+   * The device refused message `seq` (`nack`): it waits again, after cancels and messages
+   * refused before it and ahead of what was never sent, and the queue is held. Returns it, or
+   * undefined when `seq` is not out (acknowledged already, or refused twice).
+   */
+  refused(seq: number): QueuedMessage | undefined {
+    const index = this.#unacked.findIndex((entry) => entry.seq === seq);
+    if (index === -1) return undefined;
+    const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
+    entry.seq = 0;
+    entry.returned = true;
+    if (entry.message.type === 'execution_request') this.outstanding.delete(entry.message.request_id);
+    const firstNew = this.#waiting.findIndex((other) => !other.returned && other.message.type !== 'execution_cancel');
+    this.#waiting.splice(firstNew === -1 ? this.#waiting.length : firstNew, 0, entry);
+    this.held = true;
+    return entry;
+  }
+
+  /**
    * The device reported on a request, so it has it durably (it journals a request before its
    * first event): never send it again, even if its `ack` was lost with a crash.
    */
@@ -70,8 +95,10 @@ export class DeviceQueue {
   next(): QueuedMessage | undefined {
     const head = this.#waiting[0];
     if (!head) return undefined;
+    if (this.held && head.message.type !== 'execution_cancel') return undefined;
     if (head.message.type === 'execution_request' && (this.saturated || this.outstanding.size >= this.credit)) return undefined;
     this.#waiting.shift();
+    head.returned = false;
     head.seq = this.#nextSeq++;
     head.message = withFields(head.message, { seq: head.seq });
     this.#unacked.push(head);

@@ -20,6 +20,7 @@ export type DeviceFrame = MessageOf<
   | 'usage_report'
   | 'messaging_reply'
   | 'ack'
+  | 'nack'
   | 'capacity'
   | 'error'
   | 'channel_join'

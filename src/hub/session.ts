@@ -165,6 +165,7 @@ export class Session {
       case 'usage_report':
       case 'messaging_reply':
       case 'ack':
+      case 'nack':
       case 'capacity':
       case 'error':
       case 'channel_join':

@@ -3,7 +3,9 @@ import type { Outbox } from '../delivery/outbox.ts';
 import type { JournalEntry } from '../execution/executor.ts';
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
+import { StorageError } from '../adapters/storage.ts';
 import type { RecordLog } from '../storage/record-log.ts';
+import type { StorageHealth } from '../storage/storage-health.ts';
 
 type MessagingEvent = MessageOf<'messaging_event'>;
 type ReplyResult = MessageOf<'messaging_reply'>['result'];
@@ -33,6 +35,8 @@ export interface MessagingRouterOptions {
   logger: Logger;
   /** A request id seen again within this window is answered `duplicate`. Default 120 000 (the seed's). */
   dedupeWindowMs?: number;
+  /** While the store fails, new messages are refused (a {@link StorageError}) and settles wait for it. */
+  health?: StorageHealth;
 }
 
 /**
@@ -74,6 +78,8 @@ export class MessagingRouter {
    * stored); the handler runs after that, so a slow agent never holds up other deliveries.
    */
   async receive(event: MessagingEvent): Promise<void> {
+    const health = this.#o.health;
+    if (health?.failing) throw health.refusal('messaging event');
     const now = this.#o.clock.now();
     this.#forgetBefore(now - this.#windowMs);
     if (this.#seen.has(event.request_id)) {
@@ -89,6 +95,7 @@ export class MessagingRouter {
       ({ seq } = await this.#o.journal.append({ messaging: event }));
     } catch (error) {
       this.#seen.delete(event.request_id);
+      if (error instanceof StorageError) health?.failed(error);
       throw error;
     }
     void this.#run(event, handler, seq);
@@ -107,7 +114,8 @@ export class MessagingRouter {
     }
     try {
       await this.#reply(event, result);
-      await this.#o.journal.settle(seq);
+      const health = this.#o.health;
+      await (health ? health.retry(() => this.#o.journal.settle(seq)) : this.#o.journal.settle(seq));
     } catch (error) {
       logger.error({ err: error }, 'cannot store a messaging reply; it is answered on the next start');
     }

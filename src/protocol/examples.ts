@@ -122,6 +122,7 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
   },
   capacity: { type: 'capacity', running: 4, queued: 64, max_concurrency: 4, max_queue: 64, saturated: true },
   ack: { type: 'ack', seq: 311 },
+  nack: { type: 'nack', seq: 312, reason: 'storage_unavailable' },
   usage_report: {
     type: 'usage_report',
     report_id: `usage:${executionRequestExamples.tool.request_id}`,

@@ -191,6 +191,16 @@ export const CapacityMessage = defineMessage('capacity', CapacityFields);
  */
 export const AckMessage = defineMessage('ack', { seq: Count });
 
+/**
+ * Connector → hub: the reliable message `seq` was not taken, because the device cannot store it
+ * now (`storage_unavailable`: its disk is full or failing). The hub puts that message back in
+ * the device's queue, ahead of what was never sent, and sends nothing else but cancels until the
+ * device announces room again with `capacity` (`saturated: false`). The device does not
+ * acknowledge past `seq` until the message comes back, so a `nack` lost with its connection
+ * costs nothing: the message is redelivered from the resume cursor instead.
+ */
+export const NackMessage = defineMessage('nack', { seq: Count, reason: z.enum(['storage_unavailable']) });
+
 /** Connector → hub: what one finished execution cost, for metering. */
 export const UsageReportMessage = defineMessage('usage_report', {
   /** Identifies the report in the hub's ledger: one report per execution, booked once. */
@@ -355,6 +365,7 @@ export const messageSchemas = {
   execution_cancel: ExecutionCancelMessage,
   capacity: CapacityMessage,
   ack: AckMessage,
+  nack: NackMessage,
   usage_report: UsageReportMessage,
   channel_join: ChannelJoinMessage,
   channel_joined: ChannelJoinedMessage,
@@ -402,6 +413,7 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   execution_cancel: 'to_device',
   capacity: 'to_hub',
   ack: 'both',
+  nack: 'to_hub',
   usage_report: 'to_hub',
   channel_join: 'to_hub',
   channel_joined: 'to_device',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/adapters/storage.ts';
 import { InboundDelivery } from '../../src/delivery/inbound.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { settle } from '../support/execution-fixture.ts';
@@ -55,5 +56,50 @@ describe('inbound delivery', () => {
     let ran = false;
     await inbound.process(1, async () => void (ran = true));
     expect(ran).toBe(true);
+  });
+
+  it('refuses a message it cannot store with a nack, acknowledges the rest only below it, and passes it once the hub sends it again', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    const acks: number[] = [];
+    const nacks: number[] = [];
+    inbound.connected(answer('e1'), (seq) => acks.push(seq), (seq) => nacks.push(seq));
+    const full = async () => {
+      throw new StorageError('/state/executions.log', 'cannot write (ENOSPC)');
+    };
+    void inbound.process(1, async () => {}, 'execution_request:a');
+    void inbound.process(2, full, 'execution_request:b');
+    void inbound.process(3, async () => {}, 'execution_request:c');
+    await inbound.idle();
+    await settle();
+    expect(nacks).toEqual([2]);
+    expect(inbound.refused).toBe(1);
+    // 3 is done, but an ack of 3 would cover the refused 2: a lost nack would lose it.
+    expect(acks.at(-1)).toBe(1);
+    expect(inbound.cursor().last_seq).toBe(1);
+    // The hub has the nack: it sends b again under a new number, and acks pass.
+    let ranB = false;
+    await inbound.process(4, async () => void (ranB = true), 'execution_request:b');
+    await settle();
+    expect(ranB).toBe(true);
+    expect(inbound.refused).toBe(0);
+    expect(acks.at(-1)).toBe(4);
+  });
+
+  it('resumes from below a refused message on a new session, so a nack lost with its connection loses nothing', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    inbound.connected(answer('e1'), () => {}, () => {});
+    await inbound.process(1, async () => {}, 'execution_request:a');
+    await inbound.process(2, async () => {
+      throw new StorageError('/state/executions.log', 'cannot write (ENOSPC)');
+    }, 'execution_request:b');
+    await inbound.process(3, async () => {}, 'execution_request:c');
+    inbound.connected(answer('e1'), () => {}, () => {});
+    expect(inbound.cursor()).toEqual({ hub_epoch: 'e1', last_seq: 1 });
+    expect(inbound.refused).toBe(0);
+    // The hub never saw the nack: it sends 2 and 3 again under their numbers.
+    const ran: number[] = [];
+    for (const seq of [2, 3]) await inbound.process(seq, async () => void ran.push(seq), seq === 2 ? 'execution_request:b' : 'execution_request:c');
+    expect(ran).toEqual([2, 3]);
+    expect(inbound.cursor().last_seq).toBe(3);
   });
 });

@@ -7,6 +7,7 @@ import { HubError } from '../../src/hub/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';
+import { until } from '../support/loopback.ts';
 import { envelope, type Frame, ManualClock, startHub, TestClient, TOKEN } from './helpers.ts';
 
 const WHO = { device_id: 'device-1', tenant_id: 'tenant-1' };
@@ -111,6 +112,52 @@ describe('hub delivery', () => {
     const next = await client.next();
     const after = next.type === 'ack' ? await client.next() : next;
     expect(after).toMatchObject({ type: 'execution_request', request_id: 'e' });
+  });
+
+  it('takes back what the device refuses (nack), holds everything but cancels until it has room, then sends it again in order under new numbers', async () => {
+    const { hub, url } = await startHub();
+    for (const id of ['a', 'b', 'c']) hub.execute('device-1', tool(id), { tenantId: 'tenant-1' });
+    const { client } = await device(url);
+    const sent = [await client.next(), await client.next(), await client.next()];
+    expect(sent.map((f) => [f.request_id, f.seq])).toEqual([
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
+    // The device's disk is full: it says it is saturated, keeps `a`, and refuses `b` and `c`.
+    client.send(envelope('capacity', { running: 1, queued: 0, max_concurrency: 2, max_queue: 2, saturated: true }));
+    client.send(envelope('ack', { seq: 1 }));
+    client.send(envelope('nack', { seq: 2, reason: 'storage_unavailable' }));
+    client.send(envelope('nack', { seq: 3, reason: 'storage_unavailable' }));
+    await until(() => hub.execution('c')!.status === 'queued');
+    expect(hub.execution('b')!.status).toBe('queued');
+    // A messaging event is held too (it would be refused the same way); a cancel is not.
+    const chat = hub.sendMessagingEvent('device-1', { channel: 'line', event_type: 'message', user_id: 'u-1', message: { text: 'hi' } }, { tenantId: 'tenant-1' });
+    hub.cancelExecution('a');
+    expect(await client.next()).toMatchObject({ type: 'execution_cancel', request_id: 'a', seq: 4 });
+    // Room again: what was refused goes first, then what waited behind it.
+    client.send(envelope('capacity', { running: 0, queued: 0, max_concurrency: 2, max_queue: 2, saturated: false }));
+    const again = [await client.next(), await client.next(), await client.next()];
+    expect(again.map((f) => [f.type, f.request_id ?? null, f.seq])).toEqual([
+      ['execution_request', 'b', 5],
+      ['execution_request', 'c', 6],
+      ['messaging_event', chat.requestId, 7],
+    ]);
+    expect(hub.execution('b')!.status).toBe('delivered');
+  });
+
+  it('ignores a nack for a message that is not out', async () => {
+    const { hub, url } = await startHub();
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    const { client } = await device(url);
+    expect(await client.next()).toMatchObject({ request_id: 'a', seq: 1 });
+    client.send(envelope('ack', { seq: 1 }));
+    client.send(envelope('nack', { seq: 1, reason: 'storage_unavailable' }));
+    client.send(envelope('nack', { seq: 99, reason: 'storage_unavailable' }));
+    await settle();
+    hub.execute('device-1', tool('b'), { tenantId: 'tenant-1' });
+    expect(await client.next()).toMatchObject({ request_id: 'b', seq: 2 });
+    expect(hub.execution('a')!.status).toBe('delivered');
   });
 
   it('recounts what is out at the device from what it says it holds when it reconnects', async () => {

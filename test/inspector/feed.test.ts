@@ -13,6 +13,7 @@ const CONNECTED: ConnectorStatus = {
   auth: { state: 'static', reason: 'static_token' },
   heartbeat: { state: 'waiting', reason: 'link_up' },
   settings: { state: 'stopped', reason: 'stopped' },
+  storage: { state: 'ok', reason: 'started' },
 };
 
 /** A connector as the feed sees it, whose records and status the test emits. */

@@ -44,9 +44,9 @@ function statesLabel(states) {
 
 /** A class that colours a state name by what it means for a person watching a reconnect. */
 function tone(state) {
-  if (/^(connected|running|valid|static|synced|joined|waiting|awaiting|active|acknowledged)$/.test(state)) return 'ok';
+  if (/^(connected|running|valid|static|synced|joined|waiting|awaiting|active|acknowledged|ok)$/.test(state)) return 'ok';
   if (/^(failed|dead|degraded|unauthorized|error|errored|stopped)$/.test(state)) return 'bad';
-  if (/^(disconnected|suspended|retrying|inactive|refreshing|connecting|authorizing|closing)$/.test(state)) return 'warn';
+  if (/^(disconnected|suspended|retrying|inactive|refreshing|connecting|authorizing|closing|failing)$/.test(state)) return 'warn';
   return 'neutral';
 }
 

@@ -1,7 +1,7 @@
 // The side panels and the transitions table: each render function rebuilds its own part of the
 // page from the current model (small lists; no diffing needed).
 
-const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat', 'settings'];
+const STATUS_ACTORS = ['supervisor', 'auth', 'connection', 'heartbeat', 'settings', 'storage'];
 
 /** The header chips: one per actor of the connector's status. */
 function renderSummary(status) {
@@ -9,6 +9,7 @@ function renderSummary(status) {
   summary.replaceChildren(
     ...STATUS_ACTORS.map((name) => {
       const part = status[name];
+      if (!part) return el('span', 'chip');
       const chip = el('span', `chip ${tone(part.state)}`);
       chip.title = `${name}: ${part.state} (${part.reason})`;
       chip.append(el('span', 'chip-name', name), el('span', 'chip-state', part.state));
@@ -31,6 +32,7 @@ function renderConnection(status) {
     c.hubError && ['hub error', c.hubError],
     ['heartbeat', `${status.heartbeat.state}${status.heartbeat.rttMs !== undefined ? ` · rtt ${status.heartbeat.rttMs} ms` : ''}`],
     ['auth', `${status.auth.state}${status.auth.expiresAt ? ` · token until ${clockTime(status.auth.expiresAt)}` : ''}`],
+    status.storage?.state === 'failing' && ['storage', `failing · ${status.storage.code} · ${status.storage.path} · probe in ${status.storage.retryInMs} ms`],
   ].filter(Boolean);
   fillList(document.getElementById('conn-details'), rows);
 }
