@@ -12,7 +12,7 @@ import { MessagingRouter } from '../messaging/router.ts';
 import type { Codec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
-import { StorageHealth, type StorageBackoff, type StorageStatus } from '../storage/storage-health.ts';
+import { StorageHealth, type StorageStatus } from '../storage/storage-health.ts';
 import type { RuntimeClock } from './clock.ts';
 
 /**
@@ -95,7 +95,6 @@ export interface RemoteWorkOptions {
   onExecutionEnded?: (ended: ExecutionEnded) => void;
   /** Each change of the store's health (`status.storage`). */
   onStorage?: (status: StorageStatus) => void;
-  storageBackoff?: Partial<StorageBackoff>;
 }
 
 /** The connector's side of the session that the runtime needs. */
@@ -137,7 +136,6 @@ export class RemoteWork {
       clock,
       logger: logger.child({ actor: 'storage' }),
       ...(store.probe && { probe: store.probe }),
-      ...(options.storageBackoff && { backoff: options.storageBackoff }),
       onChange: (status) => {
         // Saturated while failing: the hub holds new work instead of sending it to be refused.
         this.executor.checkCapacity();
