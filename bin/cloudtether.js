@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx: cloudtether ships no build step yet.
-import { register } from 'tsx/esm/api';
+// The CLI, from the compiled build (`npm run build` writes dist/; an installed package ships it).
+import { existsSync } from 'node:fs';
 
 // A reader that stops early (`cloudtether demo --json | head`) is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -10,6 +10,10 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  console.error('cloudtether: dist/ is missing; in a clone of the repository, run `npm run build` (npm ci does it)');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
