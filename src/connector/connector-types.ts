@@ -102,6 +102,12 @@ export interface ExecutionsStatus {
   active: string[];
   /** Outbox entries not yet acknowledged by the hub. */
   outboxDepth: number;
+  /**
+   * Messages for the hub (events, usage reports, replies) held in memory while the store fails:
+   * not in `outboxDepth` yet, written as soon as it takes writes again. Lost if the process
+   * stops first (their executions are then reported `interrupted` on the next start).
+   */
+  waitingForStorage: number;
 }
 
 /** A running connector; see {@link createConnector}. `T` is the type of its effective settings. */

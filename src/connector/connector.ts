@@ -231,7 +231,9 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     logger: logger.child({ actor: 'settings' }),
     notify: (notice) => events.next({ type: 'settings', ...notice }),
   });
-  const channels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => events.next({ type: 'channel', ...notice }));
+  // Annotated: the actor's input reads `channels` (handshake) and `channels` reads the actor, a cycle
+  // TypeScript 5 cannot infer through (implicit any on `actor` and everything it touches).
+  const channels: DeviceChannels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => events.next({ type: 'channel', ...notice }));
   const readsStatus = (ref: unknown) =>
     ref === actor || (STATUS_ACTORS as readonly string[]).includes((ref as { id?: string }).id ?? '');
   let status = readStatus(actor, runtime.storage.status);
@@ -328,7 +330,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       runtime.reloadHook = hook;
     },
     get executions() {
-      return { capacity: runtime.executor.capacity, active: runtime.executor.active, outboxDepth: runtime.outbox.depth };
+      return { capacity: runtime.executor.capacity, active: runtime.executor.active, outboxDepth: runtime.outbox.depth, waitingForStorage: runtime.outbox.waiting };
     },
     get status() {
       return status;
@@ -351,6 +353,8 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         inspection.observe((event) => inspector.inspect(event));
         stately = inspector;
       }
+      // What a crash left running ends now, with the host listening (inbound delivery logs a failure).
+      runtime.recover().catch(() => undefined);
       actor.start();
       actor.send({ type: 'connect' });
       void settings.load();

@@ -125,6 +125,7 @@ export class RemoteWork {
   readonly #options: RemoteWorkOptions;
   #link: SessionLink | undefined;
   #recovered: Promise<void> | undefined;
+  #started!: () => void;
 
   constructor(options: RemoteWorkOptions) {
     this.#options = options;
@@ -164,12 +165,19 @@ export class RemoteWork {
       ...(options.limits && { limits: options.limits }),
     });
     this.messaging = new MessagingRouter({ health: this.storage, outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });
-    this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), this.recover());
+    // Inbound work waits for recovery, which waits for start: what a crash left running ends
+    // (as `execution_ended` events) only once the host could subscribe to them.
+    const started = new Promise<void>((resolve) => (this.#started = resolve));
+    this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), started.then(() => this.recover()));
   }
 
-  /** Fails what a crash left running (once; inbound work waits for it). */
+  /**
+   * Fails what a crash left running (once; inbound work waits for it). The connector calls it on
+   * `start()`; it logs its own failures through inbound delivery.
+   */
   recover(): Promise<void> {
     this.#recovered ??= this.executor.recover().then(() => this.messaging.recover());
+    this.#started();
     return this.#recovered;
   }
 

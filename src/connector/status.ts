@@ -213,7 +213,7 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
       return status.heartbeat.reason === 'acknowledged' ? { rttMs: status.heartbeat.rttMs } : {};
     case 'storage': {
       const s = status.storage;
-      return s.state === 'failing' ? { path: s.path, code: s.code, retryInMs: s.retryInMs } : {};
+      return s.state === 'failing' ? { path: s.path, code: s.code, attempt: s.attempt, retryInMs: s.retryInMs } : {};
     }
     case 'settings': {
       const s = status.settings;

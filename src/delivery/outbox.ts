@@ -71,6 +71,8 @@ export class Outbox {
   readonly #policy: OutboxPolicy;
   readonly #onLoss: (loss: OutboxLoss) => void;
   readonly #health: StorageHealth | undefined;
+  /** Appends waiting for storage to recover: in memory only until then. */
+  #waiting = 0;
   /** Sends a frame on the current connection; undefined while there is none. */
   #send: ((frame: string) => boolean) | undefined;
   /** The largest frame the hub accepts, from its last `connect_ack`. */
@@ -103,6 +105,11 @@ export class Outbox {
     return this.#log.pending().length;
   }
 
+  /** Messages given to {@link append} that wait for a failing store: not on disk yet. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
   /** At or past `maxEntries`: progress is not stored, new work is refused. */
   get full(): boolean {
     return this.depth >= this.#policy.maxEntries;
@@ -119,11 +126,15 @@ export class Outbox {
    * fails (with `health`), it waits and is written once storage recovers, after every append
    * that was waiting before it.
    *
+   * With `{ wait: false }` it never waits: a failing store rejects it at once (what refuses
+   * work back to the hub must not hold up the messages behind it).
+   *
    * @throws {FrameError} when the message does not encode (checked before it is stored).
-   * @throws {StorageError} when it cannot be written (without `health`).
+   * @throws {StorageError} when it cannot be written (without `health`, or with `wait: false`).
    */
-  async append(message: Outbound<ReliableType>): Promise<boolean> {
-    const health = this.#health;
+  async append(message: Outbound<ReliableType>, { wait = true }: { wait?: boolean } = {}): Promise<boolean> {
+    const health = wait ? this.#health : undefined;
+    if (!wait && this.#health?.failing) throw this.#health.refusal(message.type);
     if ((this.full || health?.failing) && message.type === 'execution_event' && message.event_type === 'progress') {
       this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
       return false;
@@ -131,7 +142,10 @@ export class Outbox {
     const stamped = withFields(message, { id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
     for (;;) {
       // Behind the appends already waiting for storage: one log keeps its order.
-      if (health?.failing) await health.recovered();
+      if (health?.failing) {
+        this.#waiting += 1;
+        await health.recovered().finally(() => (this.#waiting -= 1));
+      }
       // Check the frame now: a message that cannot be sent must not wait in the store forever.
       // Its sequence number is the log's next one: nothing runs between this check and the append.
       const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
@@ -145,8 +159,8 @@ export class Outbox {
       } catch (error) {
         // The number goes back to the log and may be another entry's by now.
         if (this.#frames.get(seq) === checked) this.#frames.delete(seq);
+        if (error instanceof StorageError) this.#health?.failed(error);
         if (!health || !(error instanceof StorageError)) throw error;
-        health.failed(error);
       }
     }
     this.#pump();

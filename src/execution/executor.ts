@@ -173,7 +173,8 @@ export class Executor {
     if (seen) {
       this.#o.logger.info({ request_id: id, state: seen.state }, 'duplicate delivery; not run again');
       // The stored outcome again, under the same ids: whichever copy reaches the hub counts once.
-      if (seen.state === 'ended') await Promise.all([this.#o.outbox.append(seen.terminal), this.#o.outbox.append(seen.usage)]);
+      // Never waiting for a failing store: refused instead, and the hub sends it again later.
+      if (seen.state === 'ended') await Promise.all([this.#o.outbox.append(seen.terminal, { wait: false }), this.#o.outbox.append(seen.usage, { wait: false })]);
       return;
     }
     const plan = planJob(request, this.#o.handlers);
@@ -340,13 +341,22 @@ export class Executor {
     const errorCode = (event.data as { error?: { code?: unknown } }).error?.code;
     this.#o.onEnded?.({ requestId: id, jobType: run.request.job_type, outcome: event.event_type, durationMs, ...(typeof errorCode === 'string' && { errorCode }) });
     try {
-      await Promise.all([outbox.append(event), outbox.append(usage)]);
-      // Settled only once the end is stored; a settle the disk refused is written when it has room
-      // again (left in the journal, a restart would fail a finished execution `interrupted`).
-      const health = this.#o.health;
-      if (run.journalSeq > 0) await (health ? health.retry(() => journal.settle(run.journalSeq)) : journal.settle(run.journalSeq));
+      if (run.journalSeq === 0) {
+        // A refusal (no journal entry) must not hold up the inbound line behind a failing store:
+        // its terminal event is stored now, or the request itself is refused back to the hub.
+        await outbox.append(event, { wait: false });
+        await outbox.append(usage);
+      } else {
+        await Promise.all([outbox.append(event), outbox.append(usage)]);
+        // Settled only once the end is stored; a settle the disk refused is written when it has
+        // room again (left in the journal, a restart would fail a finished execution `interrupted`).
+        const health = this.#o.health;
+        await (health ? health.retry(() => journal.settle(run.journalSeq)) : journal.settle(run.journalSeq));
+      }
     } catch (error) {
-      logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
+      // Stopped while the store failed: the journal has it, and the next start reports it.
+      if (this.#stopped) logger.warn({ request_id: id, reason: error instanceof Error ? error.message : String(error) }, 'end of an execution not stored before the stop; reported interrupted on the next start');
+      else logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
       // A refusal has no journal entry: fail the delivery, so it is not acknowledged and comes again.
       if (run.journalSeq === 0) {
         this.#seen.delete(id);

@@ -82,13 +82,20 @@ export class MessagingRouter {
     if (health?.failing) throw health.refusal('messaging event');
     const now = this.#o.clock.now();
     this.#forgetBefore(now - this.#windowMs);
+    // Immediate answers never wait for a failing store: refused instead, sent again later.
     if (this.#seen.has(event.request_id)) {
-      return this.#reply(event, { status: 'duplicate', reason: `request ${event.request_id} was received within the last ${this.#windowMs / 1000} s` });
+      return this.#reply(event, { status: 'duplicate', reason: `request ${event.request_id} was received within the last ${this.#windowMs / 1000} s` }, { wait: false });
     }
     this.#seen.set(event.request_id, now);
     const handler = this.#handlers.get(event.workspace_id ?? '') ?? this.#handlers.get('*');
     if (!handler) {
-      return this.#reply(event, { status: 'ignored', reason: `no messaging handler for workspace '${event.workspace_id ?? '(none)'}'` });
+      try {
+        await this.#reply(event, { status: 'ignored', reason: `no messaging handler for workspace '${event.workspace_id ?? '(none)'}'` }, { wait: false });
+      } catch (error) {
+        this.#seen.delete(event.request_id); // refused: its redelivery is no duplicate
+        throw error;
+      }
+      return;
     }
     let seq: number;
     try {
@@ -121,7 +128,7 @@ export class MessagingRouter {
     }
   }
 
-  #reply(event: MessagingEvent, result: ReplyResult): Promise<void> {
+  #reply(event: MessagingEvent, result: ReplyResult, options: { wait?: boolean } = {}): Promise<void> {
     const reply: Outbound<'messaging_reply'> = {
       type: 'messaging_reply',
       request_id: event.request_id,
@@ -130,7 +137,7 @@ export class MessagingRouter {
       ...(event.channel_config_id !== undefined && { channel_config_id: event.channel_config_id }),
       result,
     };
-    return this.#o.outbox.append(reply).then(() => undefined);
+    return this.#o.outbox.append(reply, options).then(() => undefined);
   }
 
   #forgetBefore(cutoff: number): void {

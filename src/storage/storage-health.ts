@@ -120,6 +120,7 @@ export class StorageHealth {
     this.#stopped = true;
     this.#o.clock.clearTimeout(this.#timer);
     const waiters = this.#waiters;
+    if (waiters.length > 0) this.#o.logger.warn({ waiting: waiters.length }, 'stopped while storage was failing: what waited for it is not stored');
     this.#waiters = [];
     for (const waiter of waiters) waiter.reject(new StorageError('storage', 'the connector stopped while storage was failing'));
   }

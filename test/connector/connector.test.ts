@@ -4,10 +4,13 @@ import { SimulatedClock } from 'xstate';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import { ConfigError } from '../../src/connector/config.ts';
 import { type ConnectorEvent, createConnector } from '../../src/connector/connector.ts';
+import { createMemoryStore } from '../../src/connector/remote-work.ts';
+import { ExecutionRequestMessage } from '../../src/protocol/messages.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { FrameError } from '../../src/protocol/codec.ts';
 import { flush } from '../support/harness.ts';
 import { frame } from '../support/frames.ts';
+import { until } from '../support/loopback.ts';
 
 const ack = frame({ type: 'connect_ack', session_id: 'sess-1', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 });
 
@@ -66,6 +69,29 @@ describe('createConnector', () => {
     expect(sent).toBe(true);
     expect(JSON.parse(net.latest()!.received.at(-1)!)).toMatchObject({ type: 'usage_report', request_id: 'r1' });
     expect(() => connector.send({ type: 'usage_report', request_id: 'r1', executor_device_id: 'dev-1', metrics: { duration_ms: -1 } })).toThrow(FrameError);
+    await connector.stop();
+  });
+
+  it('ends what a crash left running only once started, so a listener added after createConnector hears of every one', async () => {
+    const clock = new SimulatedClock();
+    const store = createMemoryStore(() => clock.now());
+    // What a crashed process left in its journal.
+    for (const id of ['left-1', 'left-2']) {
+      await store.journal.append({ request: ExecutionRequestMessage.parse({ v: 1, id: `m-${id}`, ts: 0, type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) });
+    }
+    const net = createMemoryNetwork();
+    net.onConnection = (peer) => {
+      peer.accept();
+      peer.send(ack);
+    };
+    const connector = createConnector({ url: 'ws://hub.test/v1/connect', token: 't', deviceId: 'dev-1', seed: 1 }, { socket: net.adapter, clock, store });
+    await flush();
+    const ended: string[] = [];
+    connector.on('execution_ended', (e) => ended.push(`${e.requestId}:${e.errorCode}`));
+    expect(store.journal.pending()).toHaveLength(2);
+    connector.start();
+    await until(() => store.journal.pending().length === 0);
+    expect(ended).toEqual(['left-1:interrupted', 'left-2:interrupted']);
     await connector.stop();
   });
 

@@ -40,7 +40,7 @@ function fakeConnector() {
     get status() {
       return state$.value;
     },
-    executions: { capacity: { running: 0, queued: 0, max_concurrency: 4, max_queue: 64, saturated: false }, active: [], outboxDepth: 0 },
+    executions: { capacity: { running: 0, queued: 0, max_concurrency: 4, max_queue: 64, saturated: false }, active: [], outboxDepth: 0, waitingForStorage: 0 },
   };
   const emit = (record: InspectionRecord) => listeners.forEach((listener) => listener(record));
   const transition = (i: number, to = ['online', 'online.connected']): InspectionRecord => ({
@@ -105,7 +105,7 @@ describe('inspector feed', () => {
     for (let i = 1; i <= 5; i++) emit(transition(i));
     state$.next({ ...CONNECTED, heartbeat: { state: 'awaiting', reason: 'interval_elapsed' } });
     const batch = await next;
-    expect(batch).toMatchObject({ type: 'batch', status: { heartbeat: { state: 'awaiting' } }, executions: { maxConcurrency: 4, outboxDepth: 0 } });
+    expect(batch).toMatchObject({ type: 'batch', status: { heartbeat: { state: 'awaiting' } }, executions: { maxConcurrency: 4, outboxDepth: 0, waitingForStorage: 0 } });
     expect(batch.type === 'batch' && batch.records.map((r) => r.kind)).toEqual(['transition', 'transition', 'transition', 'transition', 'transition']);
     feed.close();
   });

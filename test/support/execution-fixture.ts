@@ -6,6 +6,8 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { type DistributiveOmit, ExecutionRequestMessage, type MessageOf, type Outbound } from '../../src/protocol/messages.ts';
 import { createMemoryRecordLog, type RecordLog } from '../../src/storage/record-log.ts';
+import type { StorageHealth } from '../../src/storage/storage-health.ts';
+import { StorageError } from '../../src/adapters/storage.ts';
 
 /** Lets promise chains and setImmediate callbacks run; no timers advance. */
 export async function settle(rounds = 10): Promise<void> {
@@ -20,7 +22,7 @@ export function request(body: DistributiveOmit<Outbound<'execution_request'>, 't
 
 /** An executor over in-memory logs on a SimulatedClock, with its outbox and what it reported. */
 export function executorFixture(
-  options: { limits?: Partial<ExecutorLimits>; outbox?: Partial<OutboxPolicy>; log?: RecordLog<OutboxEntry>; journal?: RecordLog<JournalEntry> } = {},
+  options: { limits?: Partial<ExecutorLimits>; outbox?: Partial<OutboxPolicy>; log?: RecordLog<OutboxEntry>; journal?: RecordLog<JournalEntry>; health?: StorageHealth } = {},
 ) {
   const clock = new SimulatedClock();
   clock.set(1_767_225_600_000);
@@ -29,7 +31,8 @@ export function executorFixture(
   const log = options.log ?? createMemoryRecordLog<OutboxEntry>({ now });
   const journal = options.journal ?? createMemoryRecordLog<JournalEntry>({ now });
   const losses: OutboxLoss[] = [];
-  const outbox = new Outbox({ log, codec, now, logger: silentLogger(), onLoss: (loss) => losses.push(loss), ...(options.outbox && { policy: options.outbox }) });
+  const health = options.health;
+  const outbox = new Outbox({ log, codec, now, logger: silentLogger(), onLoss: (loss) => losses.push(loss), ...(options.outbox && { policy: options.outbox }), ...(health && { health }) });
   const handlers = new HandlerRegistry();
   const capacities: Capacity[] = [];
   const executor = new Executor({
@@ -41,6 +44,7 @@ export function executorFixture(
     logger: silentLogger(),
     onCapacity: (capacity) => capacities.push(capacity),
     ...(options.limits && { limits: options.limits }),
+    ...(health && { health }),
   });
   const messages = () => outbox.entries().map((record) => record.value.message);
   const eventsOf = (requestId: string) =>
@@ -61,4 +65,28 @@ export function deferred<T = void>() {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * A record log that fails like a full disk while `full` is set: appends, acks and settles reject
+ * with a {@link StorageError} (ENOSPC) and change nothing. The real failure is tested on a full
+ * tmpfs (test/storage/record-log.disk-full.test.ts, test/integration/disk-full.test.ts).
+ */
+export function fillableLog<T>(inner: RecordLog<T>, name: string): RecordLog<T> & { full: boolean } {
+  const refuse = () => Promise.reject(new StorageError(`/state/${name}`, 'cannot write (ENOSPC)', Object.assign(new Error('no space'), { code: 'ENOSPC' })));
+  const log = {
+    full: false,
+    path: inner.path,
+    repairs: inner.repairs,
+    pending: () => inner.pending(),
+    get lastSeq() {
+      return inner.lastSeq;
+    },
+    append: (value: T) => (log.full ? refuse() : inner.append(value)),
+    ack: (seq: number) => (log.full ? refuse() : inner.ack(seq)),
+    settle: (seq: number) => (log.full ? refuse() : inner.settle(seq)),
+    compact: () => inner.compact(),
+    close: () => inner.close(),
+  };
+  return log;
 }
