@@ -1,9 +1,12 @@
 /**
  * `npm run soak [-- --executions N] [--seed S] [--rate R]`: the long chaos soak. A real hub and a
  * real connector through the fault proxy, on real sockets and the real clock, 5,000 executions by
- * default while seeded faults fire every few hundred milliseconds (test/faults/chaos.ts, the same
- * scenario as the CI test with 300). Prints the figures as one block; exits 1 when an execution
- * was lost or ran twice, settings diverged, an error went unhandled, or heap or handles grew.
+ * default while seeded faults fire every few hundred milliseconds and the connector's disk (a
+ * small tmpfs; the soak runs as root) fills up once per 1,000 executions for a few seconds
+ * (test/faults/chaos.ts, the same scenario as the CI test with 300). Prints the figures as one
+ * block; exits 1 when an execution was lost or ran twice, settings diverged, an error went
+ * unhandled, heap or handles grew, or a disk-full time did not happen, was not reported or did
+ * not recover.
  */
 import { parseArgs } from 'node:util';
 import { formatReport, problemsOf, runChaos } from '../test/faults/chaos.ts';

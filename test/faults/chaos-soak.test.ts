@@ -3,11 +3,12 @@ import { formatReport, problemsOf, runChaos } from './chaos.ts';
 
 /*
  * The short chaos soak: a real hub and a real connector over real sockets and the real clock,
- * through the fault proxy, while seeded faults fire every few hundred milliseconds. `npm run soak`
+ * through the fault proxy, while seeded faults fire every few hundred milliseconds, and the
+ * connector's store sits on a small tmpfs that fills up once for a few seconds. `npm run soak`
  * runs the same scenario (test/faults/chaos.ts) with 5,000 executions.
  */
 describe('chaos soak', () => {
-  it('300 executions through cuts, stalls, delays, throttling, split frames and hub restarts: none lost, none run twice, settings converge, nothing leaks', async () => {
+  it('300 executions through cuts, stalls, delays, throttling, split frames, hub restarts and a full disk: none lost, none run twice, settings converge, nothing leaks', async () => {
     const report = await runChaos({ executions: 300, seed: 20_260_901 });
     console.log(formatReport(report));
     // Every kind of fault happened, and the connection really was broken many times.
@@ -21,6 +22,14 @@ describe('chaos soak', () => {
     expect(report.settings.converged).toBe(true);
     expect(report.settings.device).toEqual(report.settings.hub);
     expect(report.errors).toEqual([]);
+    // The disk filled once, the connector said so and recovered by itself, and what lived through it ended once.
+    expect(report.diskFull.fills).toBe(1);
+    expect(report.diskFull.failing).toBeGreaterThan(0);
+    expect(report.diskFull.recovered).toBe(report.diskFull.failing);
+    expect(report.diskFull.spells[0]!.failing).toBe(true);
+    expect(report.diskFull.spanned).toBeGreaterThan(0);
+    expect(report.diskFull.lost).toBe(0);
+    expect(report.diskFull.duplicated).toBe(0);
     // 16 MiB catches a gross leak only: 300 executions are too few to tell a small one from what a
     // first run compiles and caches. `npm run soak` measures 5,000 after a warm-up, against 6 MiB.
     expect(problemsOf(report, { heapGrowthBytes: 16 * 2 ** 20 })).toEqual([]);
