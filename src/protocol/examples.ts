@@ -103,14 +103,17 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
   heartbeat: { type: 'heartbeat', seq: 42 },
   heartbeat_ack: { type: 'heartbeat_ack', seq: 42, server_time: SERVER_TIME + 25_000 },
   execution_request: executionRequestExamples.tool,
+  // As the executor sends it (src/execution/executor.ts `#end`): the event id is derived from the
+  // request (`:end` for every terminal event), and `completed` carries what the handler returned
+  // as `result`, beside `duration_ms`.
   execution_event: {
     type: 'execution_event',
-    event_id: 'evt_01JGX2Q9Z1X3C5V7B9N1M3K5J7',
+    event_id: `${executionRequestExamples.tool.request_id}:end`,
     request_id: executionRequestExamples.tool.request_id,
     event_type: 'completed',
     seq: 311,
     data: {
-      output: { results: [{ title: 'Pricing update, Dec 2025', url: 'https://example.com/pricing' }] },
+      result: { results: [{ title: 'Pricing update, Dec 2025', url: 'https://example.com/pricing' }] },
       duration_ms: 1834,
     },
   },
