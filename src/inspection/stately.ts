@@ -2,12 +2,24 @@ import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
 import type { RuntimeClock } from '../connector/clock.ts';
 import { realClock } from '../connector/clock.ts';
+import { importOptional } from './optional-package.ts';
+
+/** What this file uses of `@statelyai/inspect`; declared here so no declaration names the optional package. */
+interface StatelyPackage {
+  createInspector(adapter: { send(event: unknown): void }): { inspect: { next?: (event: InspectionEvent) => void } };
+}
 
 /**
  * `@statelyai/inspect` (with superjson and partysocket), loaded by the first inspector: about
- * 0.4 MiB of heap that a connector without the `stately` option does not need.
+ * 0.4 MiB of heap that a connector without the `stately` option does not need. An optional peer
+ * dependency (package.json): without it the import fails with a `MissingPackageError`
+ * (src/inspection/optional-package.ts).
  */
-let inspectPackage: Promise<typeof import('@statelyai/inspect')> | undefined;
+let inspectPackage: Promise<StatelyPackage> | undefined;
+
+function loadInspectPackage(): Promise<StatelyPackage> {
+  return importOptional('@statelyai/inspect', "the connector's `stately` option needs it to send to Stately's inspector", () => import('@statelyai/inspect'));
+}
 
 /** Where to send the inspection stream for Stately's inspector (docs/inspector.md). */
 export interface StatelyInspectorOptions {
@@ -24,6 +36,12 @@ export interface StatelyInspectorOptions {
   clock?: RuntimeClock;
   /** Opens the socket; tests count the attempts. Default `new WebSocket(url)` from `ws`. */
   openSocket?: (url: string) => WebSocket;
+  /**
+   * Called once if the client cannot run, after which it stops: a `MissingPackageError`
+   * when `@statelyai/inspect` is not installed. Default: a process warning
+   * (`process.emitWarning`), which Node prints on stderr; inspection never throws into the host.
+   */
+  onError?: (error: Error) => void;
 }
 
 /** A running Stately inspector client; {@link StatelyInspector.stop} ends it for good. */
@@ -34,6 +52,8 @@ export interface StatelyInspector {
   stop(): void;
   /** `connecting`, `open`, `waiting` (to retry) or `stopped`. */
   readonly status: 'connecting' | 'open' | 'waiting' | 'stopped';
+  /** Why it stopped by itself (`@statelyai/inspect` is not installed), if it did. */
+  readonly error: Error | undefined;
 }
 
 /**
@@ -55,7 +75,9 @@ export function createStatelyInspector(options: StatelyInspectorOptions = {}): S
   const maxBuffered = options.maxBuffered ?? 500;
   const clock = options.clock ?? realClock;
   const openSocket = options.openSocket ?? ((where: string) => new WebSocket(where));
+  const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
   let status: StatelyInspector['status'] = 'connecting';
+  let failure: Error | undefined;
   let socket: WebSocket | undefined;
   let retry: unknown;
   const buffered: string[] = [];
@@ -92,16 +114,23 @@ export function createStatelyInspector(options: StatelyInspectorOptions = {}): S
     },
   };
   // Events that come before the package is loaded wait for it, in order, as many as the buffer holds.
-  let inspector: ReturnType<typeof import('@statelyai/inspect').createInspector> | undefined;
+  let inspector: ReturnType<StatelyPackage['createInspector']> | undefined;
   const early: InspectionEvent[] = [];
-  void (inspectPackage ??= import('@statelyai/inspect')).then(
+  void (inspectPackage ??= loadInspectPackage()).then(
     ({ createInspector }) => {
       if (status === 'stopped') return;
       inspector = createInspector(adapter);
       for (const event of early.splice(0)) inspector.inspect.next?.(event);
     },
-    // Without its package the inspector has nothing to send; inspection must never break the host.
-    () => client.stop(),
+    // Without its package the inspector has nothing to send: it stops and says why, once; it
+    // never throws into the host.
+    (error: unknown) => {
+      inspectPackage = undefined; // installed later, the next client loads it
+      if (status === 'stopped') return;
+      failure = error instanceof Error ? error : new Error(String(error));
+      client.stop();
+      onError(failure);
+    },
   );
   connect();
 
@@ -124,6 +153,9 @@ export function createStatelyInspector(options: StatelyInspectorOptions = {}): S
     },
     get status() {
       return status;
+    },
+    get error() {
+      return failure;
     },
   };
   return client;
