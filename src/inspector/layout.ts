@@ -1,7 +1,8 @@
-import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { AnyStateMachine } from 'xstate';
 import { readStatechart, type StateInfo, type Statechart } from '../graph/statechart.ts';
-import { elkLayout } from './elk-thread.ts';
+import { elkLayout } from './elk-engine.ts';
+import type { ElkExtendedEdge, ElkNode } from './elk-graph.ts';
+import { precomputedLayout } from './precomputed.ts';
 
 /** A state box (or an initial-state dot) with its absolute position in the chart. */
 export interface LaidOutNode {
@@ -70,19 +71,30 @@ const ROOT_OPTIONS = {
 const COMPOUND_OPTIONS = { 'elk.padding': `[top=${COMPOUND_TOP},left=14,bottom=14,right=14]` };
 
 /**
- * Lays a machine's statechart out with ELK (layered, compound states as nested boxes) and
- * returns absolute coordinates. Transitions that change nothing (no target) are left out;
- * transitions between the same two states are merged into one edge listing their events.
+ * A machine's statechart laid out (layered, compound states as nested boxes), in absolute
+ * coordinates. Transitions that change nothing (no target) are left out; transitions between the
+ * same two states are merged into one edge listing their events.
  *
+ * The connector's own machines get the layout computed at development time
+ * (src/inspector/layouts.generated.ts) when their chart is the one it was computed from; any
+ * other chart is laid out now by {@link layoutChart}, which needs `elkjs`.
+ *
+ * @throws {MissingPackageError} for a chart without a precomputed layout when `elkjs` is not installed.
  * @example
  * const layout = await layoutStatechart(connectionMachine);
  * layout.nodes.find((n) => n.path === 'online.connected'); // { x, y, width, height, … }
  */
 export async function layoutStatechart(machine: AnyStateMachine): Promise<ChartLayout> {
-  return layoutChart(readStatechart(machine));
+  const chart = readStatechart(machine);
+  return precomputedLayout(chart) ?? layoutChart(chart);
 }
 
-/** {@link layoutStatechart} for a chart already read; `overrides` are ELK options over ours (another direction, other spacing). */
+/**
+ * Lays a chart out with ELK, always (scripts/inspector-layouts.ts precomputes with it);
+ * `overrides` are ELK options over ours (another direction, other spacing).
+ *
+ * @throws {MissingPackageError} when `elkjs` is not installed.
+ */
 export async function layoutChart(chart: Statechart, overrides: Record<string, string> = {}): Promise<ChartLayout> {
   const byPath = new Map(chart.states.map((s) => [s.path, s]));
   const root = byPath.get('');
@@ -174,7 +186,7 @@ function flatten(
   };
   visit(laid, 0, [0, 0]);
   const edges: LaidOutEdge[] = [];
-  for (const edge of (laid.edges ?? []) as Array<ElkExtendedEdge & { container?: string }>) {
+  for (const edge of laid.edges ?? []) {
     const info = meta.get(edge.id);
     const section = edge.sections?.[0];
     if (!info || !section) continue;

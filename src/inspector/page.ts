@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { type PageFile, pageAssets } from './page-assets.ts';
 
 /** The page's scripts, in the order they are concatenated (later ones use earlier ones' functions). */
-const SCRIPTS = ['format.js', 'chart.js', 'panels.js', 'main.js'];
-const PAGE_DIR = new URL('./page/', import.meta.url);
+const SCRIPTS: PageFile[] = ['format.js', 'chart.js', 'panels.js', 'main.js'];
 
 /** The inspector page, ready to serve: one HTML document and the headers that go with it. */
 export interface InspectorPage {
@@ -12,18 +11,20 @@ export interface InspectorPage {
 }
 
 /**
- * Builds the page from `src/inspector/page/`: the stylesheet and scripts are inlined, so the
- * page is one guarded request (no asset needs the token) and loads nothing from anywhere else.
- * The Content-Security-Policy allows exactly those inline blocks (by hash) and a WebSocket to
- * this server, nothing more.
+ * Builds the page from the files of `src/inspector/page/`, embedded in src/inspector/page-assets.ts
+ * (no file is read: the page works from `dist/` and from a bundle). The stylesheet and scripts
+ * are inlined, so the page is one guarded request (no asset needs the token) and loads nothing
+ * from anywhere else. The Content-Security-Policy allows exactly those inline blocks (by hash)
+ * and a WebSocket to this server, nothing more.
  *
  * @example
- * const page = await buildPage();
+ * const page = buildPage();
  * res.writeHead(200, page.headers).end(page.html);
  */
-export async function buildPage(): Promise<InspectorPage> {
-  const read = (name: string) => readFile(new URL(name, PAGE_DIR), 'utf8');
-  const [template, style, ...scripts] = await Promise.all([read('index.html'), read('inspector.css'), ...SCRIPTS.map(read)]);
+export function buildPage(): InspectorPage {
+  const template = pageAssets['index.html'];
+  const style = pageAssets['inspector.css'];
+  const scripts = SCRIPTS.map((name) => pageAssets[name]);
   // One scope for all the files, strict, and nothing left on `window`.
   const script = `(() => {\n'use strict';\n${scripts.join('\n')}\n})();`;
   const html = template.replace('<style></style>', () => `<style>${style}</style>`).replace('<script></script>', () => `<script>${script}</script>`);

@@ -60,7 +60,7 @@ export async function startInspector(connector: InspectableConnector, options: I
   const host = options.host ?? '127.0.0.1';
   const token = resolveToken(host, options.token);
   const logger = (options.logger ?? silentLogger()).child({ component: 'inspector' });
-  const page = await buildPage();
+  const page = buildPage();
   const feed = new InspectorFeed(connector, { onError: (error, machine) => logger.warn({ err: error, machine }, 'cannot lay out a statechart') });
   const pages = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 4 * 1024 });
