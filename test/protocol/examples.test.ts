@@ -6,7 +6,8 @@ import { executorFixture, request, settle } from '../support/execution-fixture.t
 describe('protocol examples', () => {
   it("the execution_event example is what the executor sends when the example's tool completes", async () => {
     const example = messageExamples.execution_event;
-    const { result } = example.data as { result: unknown };
+    const data = example.data ?? {};
+    const { result } = data as { result: unknown };
     const f = executorFixture();
     f.handlers.register('tool', executionRequestExamples.tool.tool_name, { input: z.object({}).passthrough(), run: () => result });
     const { type: _type, seq: _seq, ...tool } = executionRequestExamples.tool;
@@ -19,7 +20,7 @@ describe('protocol examples', () => {
       request_id: example.request_id,
       event_type: example.event_type,
     });
-    expect(sent.data).toEqual({ ...example.data, duration_ms: expect.any(Number) });
-    expect(Object.keys(sent.data).sort()).toEqual(Object.keys(example.data).sort());
+    expect(sent.data).toEqual({ ...data, duration_ms: expect.any(Number) });
+    expect(Object.keys(sent.data ?? {}).sort()).toEqual(Object.keys(data).sort());
   });
 });
