@@ -4,7 +4,7 @@ import type { ExecutionsStatus } from '../connector/connector-types.ts';
 import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection/stream.ts';
 import { readableEvent } from '../graph/statechart.ts';
 import { type ChartLayout, layoutStatechart } from './layout.ts';
-import { BATCH_MS, type ExecutionsView, type ServerMessage, type SnapshotMessage, type StatusView, type TransitionRow, type TreeRecord } from './messages.ts';
+import { BATCH_MS, type ChartError, type ExecutionsView, type ServerMessage, type SnapshotMessage, type StatusView, type TransitionRow, type TreeRecord } from './messages.ts';
 
 /** What the inspector reads of a connector. */
 export interface InspectableConnector {
@@ -17,7 +17,7 @@ export interface InspectableConnector {
 export interface FeedOptions {
   /** Wall clock for retry deadlines and `now` (default `Date.now`). */
   now?: () => number;
-  /** Called when a statechart cannot be laid out (the page then shows the actor without one). */
+  /** Called when a statechart cannot be laid out (the page then shows the error in its place). */
   onError?: (error: unknown, machine: string) => void;
 }
 
@@ -35,6 +35,7 @@ const EXECUTIONS_SAMPLE_MS = 500;
 const MAX_CHARTS = 32;
 const ACTIVE_IDS_SHOWN = 20;
 const TEXT_LIMIT = 200;
+const ERROR_LIMIT = 400;
 
 /**
  * What the inspector knows of a connector, bounded: its actors (live ones and the last stopped),
@@ -54,6 +55,7 @@ export class InspectorFeed {
   readonly #actors = new Map<string, InspectedActor>();
   readonly #transitions: TransitionRow[] = [];
   readonly #charts = new Map<string, ChartLayout>();
+  readonly #chartErrors = new Map<string, ChartError>();
   readonly #laying = new Map<string, Promise<void>>();
   readonly #listeners = new Set<{ message: (message: ServerMessage) => void; end: (why: FeedEnd) => void }>();
   #seq = 0;
@@ -110,6 +112,7 @@ export class InspectorFeed {
       seq: this.#seq,
       actors: [...this.#actors.values()],
       charts: [...this.#charts.values()],
+      chartErrors: [...this.#chartErrors.values()],
       transitions: [...this.#transitions],
       status: this.#status,
       executions: this.#executions,
@@ -194,7 +197,8 @@ export class InspectorFeed {
   }
 
   #layout(machine: string): void {
-    if (this.#charts.has(machine) || this.#laying.has(machine) || this.#charts.size >= MAX_CHARTS) return;
+    if (this.#charts.has(machine) || this.#chartErrors.has(machine) || this.#laying.has(machine)) return;
+    if (this.#charts.size + this.#chartErrors.size >= MAX_CHARTS) return;
     const logic = this.#connector.inspection.machine(machine);
     if (!logic) return;
     const laying = layoutStatechart(logic).then(
@@ -207,6 +211,11 @@ export class InspectorFeed {
       (error: unknown) => {
         this.#laying.delete(machine);
         this.#onError?.(error, machine);
+        if (this.#ended) return;
+        // Kept, not retried: every page that opens shows why (elkjs missing says what to install).
+        const failure = { machine, error: clip(error instanceof Error ? error.message : String(error), ERROR_LIMIT) };
+        this.#chartErrors.set(machine, failure);
+        this.#broadcast({ type: 'chart.error', ...failure });
       },
     );
     this.#laying.set(machine, laying);
@@ -303,6 +312,6 @@ function executionsView({ capacity, active, outboxDepth }: ExecutionsStatus): Ex
   };
 }
 
-function clip(text: string): string {
-  return text.length > TEXT_LIMIT ? `${text.slice(0, TEXT_LIMIT - 1)}…` : text;
+function clip(text: string, limit = TEXT_LIMIT): string {
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 }

@@ -38,6 +38,13 @@ export interface ExecutionsView {
   outboxDepth: number;
 }
 
+/** A statechart the server could not lay out, and why (the page shows it in the chart's place). */
+export interface ChartError {
+  machine: string;
+  /** One line for a person: `elkjs is not installed (…); run \`npm install elkjs\``. */
+  error: string;
+}
+
 /** Everything the page needs to draw the present; sent once when it connects. */
 export interface SnapshotMessage {
   type: 'snapshot';
@@ -47,6 +54,8 @@ export interface SnapshotMessage {
   seq: number;
   actors: InspectedActor[];
   charts: ChartLayout[];
+  /** Statecharts that could not be laid out. */
+  chartErrors: ChartError[];
   transitions: TransitionRow[];
   status: StatusView;
   executions: ExecutionsView;
@@ -67,7 +76,12 @@ export interface ChartMessage {
   chart: ChartLayout;
 }
 
-export type ServerMessage = SnapshotMessage | BatchMessage | ChartMessage;
+/** A statechart whose layout has just failed. */
+export interface ChartErrorMessage extends ChartError {
+  type: 'chart.error';
+}
+
+export type ServerMessage = SnapshotMessage | BatchMessage | ChartMessage | ChartErrorMessage;
 
 /** Batches go out at most this often: a heartbeat alone moves every second, a reconnect loop more. */
 export const BATCH_MS = 100;

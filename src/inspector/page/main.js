@@ -5,6 +5,8 @@ const KEEP_TRANSITIONS = 50;
 const model = {
   actors: new Map(),
   charts: new Map(),
+  /** Why a machine has no chart (the server could not lay it out), by machine. */
+  chartErrors: new Map(),
   transitions: [],
   status: undefined,
   executions: undefined,
@@ -25,6 +27,7 @@ function apply(message) {
   if (message.type === 'snapshot') {
     model.actors = new Map(message.actors.map((a) => [a.id, a]));
     model.charts = new Map(message.charts.map((c) => [c.machine, c]));
+    model.chartErrors = new Map(message.chartErrors.map((e) => [e.machine, e.error]));
     model.transitions = message.transitions;
     model.seq = message.seq;
     model.status = message.status;
@@ -32,6 +35,8 @@ function apply(message) {
     document.body.dataset.live = 'true';
   } else if (message.type === 'chart') {
     model.charts.set(message.chart.machine, message.chart);
+  } else if (message.type === 'chart.error') {
+    model.chartErrors.set(message.machine, message.error);
   } else if (message.type === 'batch') {
     for (const record of message.records) {
       if (record.seq <= model.seq) continue;
@@ -90,7 +95,9 @@ function renderChart() {
   const chart = actor && model.charts.get(actor.machine);
   if (!chart) {
     drawn = drawnChart = undefined;
-    container.replaceChildren(el('p', 'empty', actor ? `laying out ${actor.machine}…` : 'no state machine yet'));
+    const error = actor && model.chartErrors.get(actor.machine);
+    if (error) container.replaceChildren(el('p', 'empty chart-error', `cannot draw the ${actor.machine} statechart: ${error}`));
+    else container.replaceChildren(el('p', 'empty', actor ? `laying out ${actor.machine}…` : 'no state machine yet'));
     return;
   }
   if (chart !== drawnChart) {
