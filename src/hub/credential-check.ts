@@ -10,8 +10,9 @@ export type Credential =
   | { via: 'static' };
 
 /**
- * `refused`: `staticToken` or `authenticate` said no (to a credential that is not a hub JWT,
- * when the hub also issues tokens).
+ * `refused`: `staticToken` or `authenticate` said no, on a hub that issues no tokens. On a hub
+ * that does, a credential that is neither a hub token nor accepted by the fallback is refused
+ * with the reason the token check gave (`malformed`, `unknown_key`, `unsupported_alg`).
  */
 export type CredentialVerdict = { ok: true; credential: Credential } | { ok: false; code: TokenErrorCode | 'refused' };
 
@@ -35,6 +36,11 @@ const NOT_OURS: ReadonlySet<TokenErrorCode> = new Set(['malformed', 'unknown_key
  * device or a revoked `jti` is refused here; the session checks a static credential's device
  * itself, once the credential checked out. Rejects only when `authenticate` throws.
  *
+ * When the fallback says no as well, the refusal names the token check's reason, as on a hub
+ * without a fallback: the answer to a credential that is neither does not depend on whether a
+ * static token is configured (so it does not tell a caller that one is), and a device sent an
+ * unreadable token learns why (docs/protocol.md, "On `connect`").
+ *
  * @example
  * const check = createCredentialCheck({ authority, fallback: undefined });
  * const verdict = await check(connect.token, { device_id: connect.device_id, tenant_id: connect.tenant_id });
@@ -45,6 +51,7 @@ export function createCredentialCheck(
 ): (token: string, who: { device_id: string; tenant_id: string }) => Promise<CredentialVerdict> {
   return async (token, who) => {
     const { authority, fallback } = source;
+    let notOurs: TokenErrorCode | undefined;
     if (authority) {
       try {
         const claims = await authority.verify(token, { tenant: who.tenant_id, device: who.device_id });
@@ -52,9 +59,11 @@ export function createCredentialCheck(
       } catch (error) {
         const code = error instanceof TokenError ? error.code : 'malformed';
         if (!fallback || !NOT_OURS.has(code)) return { ok: false, code };
+        notOurs = code;
       }
     }
-    if (!fallback || !(await fallback(token, who))) return { ok: false, code: 'refused' };
+    // The fallback compares in constant time (`staticToken`: safeEqual) and is asked in every case.
+    if (!fallback || !(await fallback(token, who))) return { ok: false, code: notOurs ?? 'refused' };
     return { ok: true, credential: { via: 'static' } };
   };
 }

@@ -96,7 +96,8 @@ export interface HubOptions {
    * hub-issued JWTs accepted on `connect` and `auth_refresh`. A `connect` token that is not
    * one of the hub's (not a JWT, a key the hub never had, an algorithm other than ES256) goes
    * on to `staticToken` or `authenticate` when one is set; a hub token that is refused (expired,
-   * revoked, another device's, …) does not.
+   * revoked, another device's, …) does not. A credential the fallback refuses as well is refused
+   * with the token check's reason (`malformed`, `unknown_key`, `unsupported_alg`), as without one.
    */
   tokens?: HubTokenOptions;
   /** Announced in `connect_ack`: how often devices send `heartbeat`. Default 25 000. */

@@ -1,8 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import { base64url, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { nextEvent, TestClient, TOKEN } from './helpers.ts';
-import { claims, connectWith, LEEWAY_MS, LIFETIME_MS, signAsHub, startTokenHub } from './token-helpers.ts';
+import { nextEvent, startHub, TestClient, TOKEN } from './helpers.ts';
+import { captureLog, claims, connectWith, LEEWAY_MS, LIFETIME_MS, signAsHub, startTokenHub } from './token-helpers.ts';
 
 describe('hub-issued tokens on connect', () => {
   it('opens a session for a hub-issued token of the claimed tenant and device', async () => {
@@ -24,9 +24,69 @@ describe('hub-issued tokens on connect', () => {
     await TestClient.connect(url, { device_id: 'd-jwt', token });
     expect(hub.devices().map((d) => d.device_id).sort()).toEqual(['d-jwt', 'd-static']);
 
+    // Neither the static token nor a hub token: refused for what the token check found.
     const { reply, closed } = await connectWith(url, 'not-the-static-token');
-    expect(reply).toMatchObject({ code: 'auth_failed', message: 'authentication failed' });
+    expect(reply).toMatchObject({ code: 'auth_failed', message: 'malformed' });
     expect(closed.code).toBe(4001);
+  });
+
+  describe('names why a token it cannot read is refused, whether or not a static token is configured', () => {
+    const unreadable: Array<[string, (setup: Awaited<ReturnType<typeof startTokenHub>>) => Promise<string>, string]> = [
+      [
+        "alg 'none'",
+        async ({ hub }) => {
+          const kid = (await hub.jwks()).keys[0]?.kid;
+          const header = base64url.encode(JSON.stringify({ alg: 'none', kid, typ: 'JWT' }));
+          return `${header}.${base64url.encode(JSON.stringify(claims(1_700_000_000_000)))}.`;
+        },
+        'unsupported_alg',
+      ],
+      [
+        'HS256',
+        async ({ hub }) => {
+          const kid = (await hub.jwks()).keys[0]?.kid;
+          return new SignJWT(claims(1_700_000_000_000)).setProtectedHeader({ alg: 'HS256', kid }).sign(new TextEncoder().encode(TOKEN));
+        },
+        'unsupported_alg',
+      ],
+      [
+        'an ES256 key id the hub never had',
+        async () => {
+          const other = await generateKeyPair('ES256');
+          return new SignJWT(claims(1_700_000_000_000)).setProtectedHeader({ alg: 'ES256', kid: 'not-a-hub-kid' }).sign(other.privateKey);
+        },
+        'unknown_key',
+      ],
+      ['garbage', async () => 'garbage, not a JWT', 'malformed'],
+    ];
+
+    for (const [what, makeToken, code] of unreadable) {
+      for (const staticToken of [undefined, TOKEN]) {
+        it(`${what} → ${code}, ${staticToken ? 'with' : 'without'} a static token`, async () => {
+          const logged = captureLog();
+          const started = await startTokenHub({ logger: logged.logger, ...(staticToken && { staticToken }) });
+          const token = await makeToken(started);
+          const { reply, closed, connectId } = await connectWith(started.url, token);
+
+          expect(reply).toEqual(expect.objectContaining({ type: 'error', code: 'auth_failed', message: code, ref_id: connectId }));
+          expect(closed).toEqual({ code: 4001, reason: 'auth_failed' });
+          expect(started.hub.devices()).toEqual([]);
+          // The static token still opens a session on the same hub.
+          if (staticToken) expect((await TestClient.connect(started.url, { token: staticToken })).ack.type).toBe('connect_ack');
+          await logged.seen('authentication failed');
+          expect(logged.output()).toContain(`"reason":"${code}"`);
+          expect(logged.output()).not.toContain(token);
+          expect(logged.output()).not.toContain(TOKEN);
+        });
+      }
+    }
+
+    it("a hub without tokens still answers 'authentication failed' to a credential that is not its static token", async () => {
+      const { url } = await startHub({ staticToken: TOKEN });
+      const { reply, closed } = await connectWith(url, 'garbage, not a JWT');
+      expect(reply).toMatchObject({ code: 'auth_failed', message: 'authentication failed' });
+      expect(closed).toEqual({ code: 4001, reason: 'auth_failed' });
+    });
   });
 
   describe('refuses with error{auth_failed} naming the reason, then 4001', () => {
