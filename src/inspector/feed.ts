@@ -299,7 +299,7 @@ export class InspectorFeed {
   }
 }
 
-function executionsView({ capacity, active, outboxDepth }: ExecutionsStatus): ExecutionsView {
+function executionsView({ capacity, active, outboxDepth, waitingForStorage }: ExecutionsStatus): ExecutionsView {
   return {
     running: capacity.running,
     queued: capacity.queued,
@@ -309,6 +309,7 @@ function executionsView({ capacity, active, outboxDepth }: ExecutionsStatus): Ex
     active: active.slice(0, ACTIVE_IDS_SHOWN).map(clip),
     activeCount: active.length,
     outboxDepth,
+    waitingForStorage,
   };
 }
 

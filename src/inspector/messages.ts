@@ -36,6 +36,8 @@ export interface ExecutionsView {
   active: string[];
   activeCount: number;
   outboxDepth: number;
+  /** Messages for the hub held in memory while the store fails (`connector.executions.waitingForStorage`). */
+  waitingForStorage: number;
 }
 
 /** A statechart the server could not lay out, and why (the page shows it in the chart's place). */

@@ -57,7 +57,7 @@ function renderExecutions(ex) {
   fillList(document.getElementById('exec-details'), [
     ['running', `${ex.running} of ${ex.maxConcurrency}${ex.saturated ? ' · saturated' : ''}`],
     ['queued', `${ex.queued} of ${ex.maxQueue}`],
-    ['outbox', `${ex.outboxDepth} unacknowledged`],
+    ['outbox', `${ex.outboxDepth} unacknowledged${ex.waitingForStorage > 0 ? ` · ${ex.waitingForStorage} waiting for storage` : ''}`],
   ]);
   const list = document.getElementById('exec-active');
   list.replaceChildren(...ex.active.map((id) => el('li', '', id)));
