@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
@@ -18,6 +19,8 @@ export interface ExecutionRoutesParts {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** `execution_cancel.reason`'s bound in the protocol (src/protocol/messages.ts). */
+const MAX_CANCEL_REASON = 1024;
 const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
   invalid_message: 400,
   tenant_required: 400,
@@ -33,7 +36,8 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
  *   (without `type`; `request_id` optional) → 202 `{ request_id, status }`. Queued when the device
  *   is offline (then `tenant_id` is required).
  * - `GET /v1/executions/{request_id}` → the execution with its status and events.
- * - `POST /v1/executions/{request_id}/cancel` → 202 `{ request_id, cancelling: true }`.
+ * - `POST /v1/executions/{request_id}/cancel`, body empty or `{ reason? }` → 202
+ *   `{ request_id, cancelling: true }`; 409 `already_ended` for an ended execution.
  * - `GET /v1/usage?tenant=…` → the tenant's usage ledger and totals.
  * - `POST /v1/devices/{device_id}/messages[?tenant_id=…][&wait=1]` with a `messaging_event` body
  *   (without `type`) → 202 `{ request_id }`, or with `wait=1` 200 `{ request_id, reply }` once
@@ -76,9 +80,7 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
       const snapshot = delivery.snapshot(id);
       reply(res, snapshot ? 200 : 404, snapshot ?? { error: 'not_found' });
     } else if (cancel) {
-      const known = delivery.snapshot(id);
-      if (!known) reply(res, 404, { error: 'not_found' });
-      else reply(res, delivery.cancel(id) ? 202 : 409, { request_id: id, cancelling: true });
+      void cancelFromBody(req, res, delivery, id);
     } else if (messages) {
       void messageFromBody(req, res, delivery, id, query.get('tenant_id') ?? undefined, query.get('wait') === '1');
     } else {
@@ -99,6 +101,29 @@ async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, deliv
     if (!(error instanceof HubError)) throw error;
     reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
   }
+}
+
+/** What `POST /v1/executions/{id}/cancel` takes: nothing, or a JSON object with an optional `reason`. */
+const CancelBody = z.object({ reason: z.string().min(1).max(MAX_CANCEL_REASON).optional() });
+
+/**
+ * Cancels with the body's `reason` (it reaches the device in `execution_cancel.reason`, and the
+ * execution ends `cancelled` with it). An empty body cancels with the hub's default reason.
+ */
+async function cancelFromBody(req: IncomingMessage, res: ServerResponse, delivery: RouteDelivery, requestId: string): Promise<void> {
+  const text = await readBody(req, MAX_BODY_BYTES);
+  if (text === undefined) return reply(res, 400, { error: 'invalid_request', message: 'the body is too large or was cut off' });
+  const params = text.trim() === '' ? {} : parseParams('application/json', text);
+  const body = params && CancelBody.safeParse(params);
+  if (!body?.success) {
+    return reply(res, 400, { error: 'invalid_request', message: `the body must be empty or a JSON object with an optional reason of 1 to ${MAX_CANCEL_REASON} characters` });
+  }
+  const known = delivery.snapshot(requestId);
+  if (!known) return reply(res, 404, { error: 'not_found' });
+  if (!delivery.cancel(requestId, body.data.reason)) {
+    return reply(res, 409, { error: 'already_ended', message: `execution '${requestId}' has ended`, request_id: requestId, status: known.status });
+  }
+  reply(res, 202, { request_id: requestId, cancelling: true });
 }
 
 async function messageFromBody(
