@@ -47,6 +47,16 @@ describe('inbound delivery', () => {
     expect(acks.at(-1)).toBe(3);
   });
 
+  it('starts with a cursor that names no epoch, and takes the epoch of its first session', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    // What a connector sends on its first connect, and after its process restarts.
+    expect(inbound.cursor()).toEqual({ last_seq: 0 });
+    inbound.connected(answer('e1'), () => {});
+    expect(inbound.cursor()).toEqual({ hub_epoch: 'e1', last_seq: 0 });
+    await inbound.process(1, async () => {});
+    expect(inbound.cursor()).toEqual({ hub_epoch: 'e1', last_seq: 1 });
+  });
+
   it('starts numbering again under a new hub epoch', async () => {
     const inbound = new InboundDelivery(silentLogger());
     inbound.connected(answer('e1'), () => {});

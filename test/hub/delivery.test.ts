@@ -53,6 +53,51 @@ describe('hub delivery', () => {
     expect(hub.execution('b')!.status).toBe('delivered');
   });
 
+  it('answers a first connect without resume with resumed, its epoch and missed 0, and numbers from 1 on, across sessions', async () => {
+    const { hub, url } = await startHub();
+    const first = await device(url);
+    expect(first.ack.resume).toEqual({ status: 'resumed', hub_epoch: expect.stringMatching(/^hub_/), missed: 0 });
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    expect(await first.client.next()).toMatchObject({ request_id: 'a', seq: 1 });
+    first.client.send(envelope('ack', { seq: 1 }));
+    await settle();
+    await first.client.close();
+    // A new session of the same hub process goes on from there: numbering is not per session.
+    const second = await device(url, { hub_epoch: first.ack.resume.hub_epoch, last_seq: 1 });
+    expect(second.ack.resume).toEqual({ status: 'resumed', hub_epoch: first.ack.resume.hub_epoch, missed: 0 });
+    hub.execute('device-1', tool('b'), { tenantId: 'tenant-1' });
+    expect(await second.client.next()).toMatchObject({ request_id: 'b', seq: 2 });
+    // What the connector sends before it knows an epoch (a fresh process): the same answer.
+    const other = await startHub();
+    expect((await device(other.url, { last_seq: 0 })).ack.resume).toMatchObject({ status: 'resumed', missed: 0 });
+  });
+
+  it('answers a cursor from another hub epoch reset when it had received something, and numbers from 1 again', async () => {
+    const old = await startHub();
+    const before = await device(old.url);
+    const oldEpoch = before.ack.resume.hub_epoch;
+    // Another hub process: a new epoch, and nothing of what the old one held.
+    const { hub, url } = await startHub();
+    const reset = await device(url, { hub_epoch: oldEpoch, last_seq: 7 });
+    expect(reset.ack.resume).toEqual({ status: 'reset', hub_epoch: expect.stringMatching(/^hub_/), missed: 0 });
+    expect(reset.ack.resume.hub_epoch).not.toBe(oldEpoch);
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    expect(await reset.client.next()).toMatchObject({ request_id: 'a', seq: 1 });
+    await reset.client.close();
+    // A cursor of another epoch that had received nothing has lost nothing.
+    expect((await device(url, { hub_epoch: oldEpoch, last_seq: 0 })).ack.resume.status).toBe('resumed');
+  });
+
+  it('answers a first connect expired when requests queued for the device waited past the resume window', async () => {
+    const clock = new ManualClock();
+    const { hub, url } = await startHub({ staticToken: TOKEN, clock, delivery: { resumeWindowMs: 60_000 } });
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    clock.advance(60_002);
+    const { ack } = await device(url);
+    expect(ack.resume).toMatchObject({ status: 'expired', missed: 1 });
+    expect(hub.execution('a')!.status).toBe('undelivered');
+  });
+
   it('counts a device message once however often it is resent, and acknowledges every copy', async () => {
     const { hub, url } = await startHub();
     const { client } = await device(url);
