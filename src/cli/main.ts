@@ -34,6 +34,8 @@ demo, connect:
 hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
+          --tenant-id ID    the tenant whose devices the enrollment secret is for
+                            (default: TENANT_ID, else "local")
                             CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
                             CLOUDTETHER_HUB_USERS: users for login, as JSON
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)

@@ -6,7 +6,8 @@ import type { CliStreams } from '../output.ts';
 /**
  * `cloudtether hub [--port N] [--host H] [--token T]`: a static token (`--token` or
  * `CLOUDTETHER_HUB_TOKEN`), an enrollment secret for device tokens
- * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for tenant `TENANT_ID` or `local`), or both. The usage
+ * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for any device of one tenant: `--tenant-id`, else
+ * `TENANT_ID`, else `local`), or both. The usage
  * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory; the
  * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`.
  */
