@@ -18,14 +18,35 @@ export { ChannelPolicy, channelMachine, type ChannelStateName } from './machines
 export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
 export { type Capacity, defaultExecutorLimits, type ExecutorLimits } from './execution/executor.ts';
 export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './delivery/outbox.ts';
-export { createMemoryRecordLog, openRecordLog, type LogRecord, type RecordLog } from './storage/record-log.ts';
+export { createMemoryRecordLog, openRecordLog, type LogRecord, type LogRepair, type RecordLog } from './storage/record-log.ts';
+export type { StorageStatus } from './storage/storage-health.ts';
 export { ConfigError, ConnectorConfig, type ConnectorConfigInput, connectorConfigFromEnv, parseConnectorConfig } from './connector/config.ts';
 export type { ConnectorStatus, StateChange } from './connector/status.ts';
+export { type EditOutcome, SettingsError, type SettingsHandle, type SettingsNotice } from './connector/settings.ts';
+export type { SettingsPolicy } from './machines/settings-sync.ts';
+export { ApiClient, type ApiClientOptions, type ApiCredentials, type ApiRetryPolicy, apiKeyCredentials } from './api/client.ts';
+export { ApiError, type ApiErrorKind } from './api/api-error.ts';
+export {
+  type ApiKeyInfo,
+  type ApiKeyWithSecret,
+  type CreateApiKey,
+  type CreateShare,
+  DEFAULT_RATE_LIMIT,
+  type Permission,
+  type RateLimit,
+  type Share,
+  type SharedView,
+  type TelemetryEvent,
+  type UsageAnswer,
+  type WhoAmI,
+} from './api/contract.ts';
+export { type Telemetry, TelemetryError, type TelemetryPolicy, type TelemetryStats } from './telemetry/telemetry.ts';
 export { type InspectableConnector, type Inspector, type InspectorOptions, startInspector } from './inspector/server.ts';
 export { createLogger, type Logger, REDACT_PATHS, silentLogger } from './log/logger.ts';
 export { wsSocketAdapter } from './adapters/ws-socket.ts';
 export type { SocketAdapter, SocketConnection, SocketHandlers } from './adapters/socket.ts';
 export { HttpError, type HttpAdapter, type HttpRequest, type HttpResponse } from './adapters/http.ts';
+export { fetchHttpAdapter } from './adapters/fetch-http.ts';
 export { BackoffPolicy } from './machines/backoff.ts';
 export { RestartPolicy, supervisorMachine } from './machines/supervisor.ts';
 export { connectionMachine, type ConnectionStateName } from './machines/connection.ts';

@@ -51,6 +51,7 @@ export const ApiRetryPolicy = z.object({
 });
 export type ApiRetryPolicy = z.output<typeof ApiRetryPolicy>;
 
+/** What an {@link ApiClient} needs: where the hub is, how to reach it and authenticate, and its limits. */
 export interface ApiClientOptions {
   http: HttpAdapter;
   /** The hub's HTTP origin, e.g. `http://127.0.0.1:7070`; undefined in standalone mode (every request fails `network`). */
@@ -82,7 +83,7 @@ interface Call<T> {
  * and timeouts, honouring `Retry-After`; POST and PATCH are never retried.
  *
  * @example
- * const api = connector.api; // or createApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(key), clock: realClock })
+ * const api = connector.api; // or new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(key), clock: realClock })
  * const me = await api.whoami();
  * const { secret } = await api.createApiKey({ name: 'ci', permissions: ['usage:read'] }); // shown once
  * const share = await api.createShare({ resource: { type: 'execution', id: 'req_1' }, visibility: 'organization' });
