@@ -9,11 +9,14 @@ import type { CliStreams } from '../output.ts';
  * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for any device of one tenant: `--tenant-id`, else
  * `TENANT_ID`, else `local`), or both. The usage
  * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory; the
- * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`.
+ * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`. `CLOUDTETHER_HUB_ADMIN_TOKEN` puts the
+ * admin routes (dispatch, devices, settings for operators) behind that bearer; without it they are
+ * open to whoever reaches the port.
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
   const enrollment = process.env.CLOUDTETHER_HUB_ENROLLMENT_SECRET;
+  const adminToken = process.env.CLOUDTETHER_HUB_ADMIN_TOKEN;
   let users;
   try {
     users = process.env.CLOUDTETHER_HUB_USERS ? JSON.parse(process.env.CLOUDTETHER_HUB_USERS) : undefined;
@@ -34,6 +37,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
+    ...(adminToken && { adminToken }),
     ...((enrollment || users) && {
       tokens: { ...(enrollment && { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] }), ...(users && { users }) },
     }),
