@@ -12,7 +12,7 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(entry)) {
-  console.error('cloudtether: dist/ is missing; in a clone of the repository, run `npm run build` (npm ci does it)');
+  console.error('cloudtether: dist/ is missing; in a clone of the repository, run `npm run build` (npm start and npm test do it first)');
   process.exit(1);
 }
 const { main } = await import(entry.href);
