@@ -392,6 +392,28 @@ describe('settings-sync machine (model-based)', () => {
     ]);
   });
 
+  // The same cause the other way (written for the fix, not found by exploring): the hub has `a`
+  // at 1, then 2, before the host sets a = 1 on its copy without `a`. After a failed write the
+  // device has heard of 1 only; settled on that copy, the edit was done without a write, and the
+  // hub never held a = 1 while it was pending. Written on that copy, the 409 tells the truth.
+  it('does not take an edit as done because a copy that newer changes have overtaken shows its value', async () => {
+    const w = await scenario(
+      true,
+      names.sequence(
+        'socket: deliver a frame',
+        'socket: deliver a frame',
+        'http: answer a fetch',
+        'hub: user a=1 from elsewhere',
+        'hub: user a=2 from elsewhere',
+        'host: set a=1',
+        'http: a write fails',
+        'socket: deliver a frame',
+        'advance 5000 ms',
+      ),
+    );
+    expect(doneEvents(w)).toEqual([{ id: 'e1', status: 'conflict', conflicts: [{ editId: 'e1', key: 'a', base: undefined, local: 1, remote: 2 }], version: 2 }]);
+  });
+
   it('covers every transition of the settings-sync machine', () => {
     expect(coverage.uncovered()).toEqual([]);
   });
