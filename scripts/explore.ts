@@ -2,7 +2,9 @@
  * `npm run explore [-- --runs N] [--seed S]`: runs the model-based tests of the machines with
  * many more runs than CI and a fresh seed each (printed), then prints one line per machine,
  * `<machine>: <covered>/<total> transitions`, merged over every test file that drives it.
- * Exits non-zero when a test fails; fast-check then prints the seed and the shrunk commands.
+ * Exits non-zero when a test fails; fast-check then prints the seed and the shrunk commands, and
+ * the run ends with one `reproduce:` line per failure (test/support/model-run.ts writes them):
+ * the seed, runs, path and replay path, the file and the test, ready to paste.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -27,7 +29,12 @@ const run = spawnSync(join(root, 'node_modules', '.bin', 'vitest'), ['run', 'tes
 });
 
 const machines = new Map<string, { all: Set<string>; covered: Set<string> }>();
+const failures: string[] = [];
 for (const file of readdirSync(out)) {
+  if (file.startsWith('failure-')) {
+    failures.push(...readFileSync(join(out, file), 'utf8').split('\n').filter((line) => line !== ''));
+    continue;
+  }
   const saved = JSON.parse(readFileSync(join(out, file), 'utf8')) as { machine: string; all: string[]; covered: string[] };
   const entry = machines.get(saved.machine) ?? { all: new Set(saved.all), covered: new Set<string>() };
   for (const key of saved.covered) entry.covered.add(key);
@@ -40,4 +47,5 @@ for (const [machine, { all, covered }] of [...machines].sort(([a], [b]) => a.loc
   const missing = [...all].filter((k) => !covered.has(k));
   console.log(`${machine}: ${covered.size}/${all.size} transitions${missing.length > 0 ? `  missing: ${missing.join(', ')}` : ''}`);
 }
+for (const line of failures) console.log(line);
 process.exit(run.status ?? 1);

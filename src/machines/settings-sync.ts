@@ -16,6 +16,7 @@ import {
   type RemotePatch,
   type SettingsState,
   type ValidateSettings,
+  writeOf,
 } from '../settings/sync-state.ts';
 import { retryDelay } from './backoff.ts';
 import { nextRandom } from './random.ts';
@@ -246,30 +247,29 @@ export const settingsSyncMachine = setup({
       const last = rejections.at(-1);
       publish(context, enqueue, { state, report: true, ...(last && { rejection: last }) });
     }),
-    /** Replays the queue on the hub's document: finished edits leave, conflicts are reported. */
-    rebaseHead: enqueueActions(({ context, enqueue }) => {
-      const base = hubUserDocument(context);
-      const { state, conflicts, finished } = rebaseQueue(context.state, base);
+    acceptHead: enqueueActions(({ context, event, enqueue }) => {
+      const answer = (event as unknown as { output: Extract<PushAnswer, { status: 'accepted' }> }).output;
+      const { state, finished, conflicts, rejection } = acceptHead(context.state, answer.document, context.defaults, context.validate);
+      enqueue.assign({ pushBase: undefined, failures: 0 });
+      if (conflicts.length > 0) enqueue.sendParent({ type: 'settings.conflict', conflicts } satisfies SettingsSyncOutput);
+      if (finished) enqueue.sendParent({ type: 'settings.edit_done', edit: finished } satisfies SettingsSyncOutput);
+      publish(context, enqueue, { state, report: true, ...(rejection && { rejection }) });
+    }),
+    /**
+     * A 409 brought the hub's document: the queue is replayed on it (finished edits leave,
+     * conflicts are reported), and the next write goes on top of it.
+     */
+    adoptConflict: enqueueActions(({ context, event, enqueue }) => {
+      const pushBase = (event as unknown as { output: Extract<PushAnswer, { status: 'conflict' }> }).output.current;
+      const { state, conflicts, finished } = rebaseQueue(context.state, hubUserDocument({ ...context, pushBase }));
       // A queue done with leaves no base for the next edit: it is made on the document in force.
-      if (state.pending.length === 0) enqueue.assign({ pushBase: undefined });
+      enqueue.assign({ pushBase: state.pending.length > 0 ? pushBase : undefined, reason: 'conflict', failures: 0 });
       if (conflicts.length > 0) enqueue.sendParent({ type: 'settings.conflict', conflicts } satisfies SettingsSyncOutput);
       for (const edit of finished) enqueue.sendParent({ type: 'settings.edit_done', edit } satisfies SettingsSyncOutput);
       // A head that only lost keys the hub already has needs no saving: replaying it again is harmless.
       if (finished.length > 0 || conflicts.length > 0) publish(context, enqueue, { state });
       else enqueue.assign({ state });
     }),
-    acceptHead: enqueueActions(({ context, event, enqueue }) => {
-      const answer = (event as unknown as { output: Extract<PushAnswer, { status: 'accepted' }> }).output;
-      const { state, finished, rejection } = acceptHead(context.state, answer.document, context.defaults, context.validate);
-      enqueue.assign({ pushBase: undefined, failures: 0 });
-      if (finished) enqueue.sendParent({ type: 'settings.edit_done', edit: finished } satisfies SettingsSyncOutput);
-      publish(context, enqueue, { state, report: true, ...(rejection && { rejection }) });
-    }),
-    adoptConflict: assign(({ event }) => ({
-      pushBase: (event as unknown as { output: Extract<PushAnswer, { status: 'conflict' }> }).output.current,
-      reason: 'conflict' as const,
-      failures: 0,
-    })),
     scheduleRetry: assign(({ context }) => {
       const [random, rng] = nextRandom(context.rng);
       const failures = context.failures + 1;
@@ -358,17 +358,17 @@ export const settingsSyncMachine = setup({
           },
           states: {
             next: {
-              entry: 'rebaseHead',
               always: [{ guard: 'nothingPending', target: '#settings.online.synced' }, { target: 'sending' }],
             },
             sending: {
               entry: { type: 'setReason', params: { reason: 'pushing' } },
               invoke: {
                 src: 'pushEdit',
+                // Written on the latest document the device heard of, even with nothing left to
+                // write: only the hub's answer says whether that document is still its own.
                 input: ({ context }): PushInput => {
-                  const head = context.state.pending[0]!;
                   const base = hubUserDocument(context);
-                  return { editId: head.id, epoch: base.epoch, version: base.version, patch: head.patch };
+                  return { editId: context.state.pending[0]!.id, epoch: base.epoch, version: base.version, patch: writeOf(context.state, base) };
                 },
                 onDone: [
                   { guard: 'accepted', target: 'next', actions: 'acceptHead' },

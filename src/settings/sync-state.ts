@@ -142,12 +142,25 @@ export function offerPatch(state: SettingsState, patch: RemotePatch, defaults: S
 }
 
 /**
- * Replays the queue's head on the user document as it is now at the hub (`against`: the
- * document of a 409 answer, else the one in force): edits with nothing left to send leave the
- * queue (finished), conflicts are recorded, and the first edit with something to send stays at
- * the head with only those keys. Returns the conflicts found now.
+ * What to write for the queue's head on `base`, the user document as the device last heard of it
+ * (the one in force, or a 409's): the keys unchanged there since the edit was made. Nothing is
+ * settled on it: changes made since may still be on their way, so a key that looks already done
+ * or in conflict there is only left out of the write. The write's answer settles it (see
+ * {@link acceptHead} and {@link rebaseQueue}); an empty write still asks the hub whether `base`
+ * is current.
  */
-export function rebaseQueue(state: SettingsState, against: SettingsDocument = state.user): { state: SettingsState; conflicts: SettingsConflict[]; finished: FinishedEdit[] } {
+export function writeOf(state: SettingsState, base: SettingsDocument): SettingsPatch {
+  const head = state.pending[0];
+  return head ? rebase(head, base.settings).patch : {};
+}
+
+/**
+ * Replays the queue on `against`, the user document a 409 just brought (or a newer one heard
+ * since): the hub's own answer, so what it settles is what the hub holds. Edits with nothing left
+ * to send leave the queue (finished), conflicts are recorded, and the first edit with something
+ * to send stays at the head with only those keys. Returns the conflicts found now.
+ */
+export function rebaseQueue(state: SettingsState, against: SettingsDocument): { state: SettingsState; conflicts: SettingsConflict[]; finished: FinishedEdit[] } {
   const pending = [...state.pending];
   const found: SettingsConflict[] = [];
   const finished: FinishedEdit[] = [];
@@ -166,12 +179,25 @@ export function rebaseQueue(state: SettingsState, against: SettingsDocument = st
   return { state: { ...state, pending }, conflicts: found, finished };
 }
 
-/** The hub took the head edit and answered with the user document it made. */
-export function acceptHead(state: SettingsState, doc: SettingsDocument & { epoch: string }, defaults: SettingsValues, validate: ValidateSettings): Offer & { finished: FinishedEdit | undefined } {
+/**
+ * The hub took the head's write (see {@link writeOf}) and answered with the user document it
+ * made: the hub's now. The head is done; the keys the write left out and the hub holds at another
+ * value are its conflicts (returned as `conflicts`, the ones found now).
+ */
+export function acceptHead(
+  state: SettingsState,
+  doc: SettingsDocument & { epoch: string },
+  defaults: SettingsValues,
+  validate: ValidateSettings,
+): Offer & { finished: FinishedEdit | undefined; conflicts: SettingsConflict[] } {
   const [head, ...rest] = state.pending;
   let offer: Offer = { state: { ...state, pending: rest } };
   // Newer than ours (the push of this change may not be here yet): take it whole, if it passes.
   if (doc.epoch === offer.state.epoch && doc.version > knownVersion(offer.state, 'user')) offer = offerDocument(offer.state, 'user', doc, defaults, validate);
-  if (!head) return { ...offer, finished: undefined };
-  return { ...offer, finished: { id: head.id, status: head.conflicts.length > 0 ? 'conflict' : 'accepted', conflicts: head.conflicts, version: doc.version } };
+  if (!head) return { ...offer, finished: undefined, conflicts: [] };
+  // Keys `doc` would still take can only show in the answer to a retried write the hub had taken
+  // (its idempotency key): they changed back after it. The edit went in; they stay as they are.
+  const { conflicts } = rebase(head, doc.settings);
+  const all = [...head.conflicts, ...conflicts];
+  return { ...offer, conflicts, finished: { id: head.id, status: all.length > 0 ? 'conflict' : 'accepted', conflicts: all, version: doc.version } };
 }

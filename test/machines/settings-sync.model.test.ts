@@ -6,7 +6,7 @@ import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, set
 import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/settings/document.ts';
 import type { SettingsConflict } from '../../src/settings/rebase.ts';
 import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/settings/sync-state.ts';
-import { commandOptions, modelRunParameters } from '../support/model-run.ts';
+import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
 const policy = SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000, pollAfterMs: 60_000, pollIntervalMs: 120_000 });
@@ -182,7 +182,12 @@ class Command implements fc.AsyncCommand<Model, World> {
   toString = () => this.label;
 }
 
-const linkUp = new Command('link up', (m, w) => {
+/** Every command, by the name a counterexample prints, so directed examples read as those lists. */
+const names = new CommandNames<Command>();
+const named = (label: string): Command => names.sequence(label)[0]!;
+const cmd = (label: string, apply: (m: Model, w: World) => void): Command => names.add(label, new Command(label, apply));
+
+const linkUp = cmd('link up', (_m, w) => {
   // A link that was up and comes up again is a new session: the old subscription went with it.
   w.hub.subscribed = false;
   w.hub.wire = [];
@@ -190,44 +195,50 @@ const linkUp = new Command('link up', (m, w) => {
   w.stale = false;
   w.settings.send({ type: 'link.up' });
 });
-const linkDown = new Command('link down', (_m, w) => {
+const linkDown = cmd('link down', (_m, w) => {
   w.hub.subscribed = false;
   w.hub.wire = [];
   w.linkUp = false;
   w.stale = false;
   w.settings.send({ type: 'link.down' });
 });
-const deliver = new Command('socket: deliver a frame', (_m, w) => {
+const deliver = cmd('socket: deliver a frame', (_m, w) => {
   const next = w.hub.wire.shift();
   if (next) w.settings.send(next);
 });
-const fetchDone = new Command('http: answer a fetch', (_m, w) => w.hub.fetches.shift()?.resolve(w.hub.snapshot()));
-const fetchFails = new Command('http: a fetch fails', (_m, w) => w.hub.fetches.shift()?.reject(new Error('503')));
-const pushDone = new Command('http: answer a write', (_m, w) => {
+const fetchDone = cmd('http: answer a fetch', (_m, w) => w.hub.fetches.shift()?.resolve(w.hub.snapshot()));
+const fetchFails = cmd('http: a fetch fails', (_m, w) => w.hub.fetches.shift()?.reject(new Error('503')));
+const pushDone = cmd('http: answer a write', (_m, w) => {
   const push = w.hub.pushes.shift();
   push?.resolve(w.hub.write(push.input));
 });
-const pushFails = fc.boolean().map(
-  (applied) =>
-    new Command(`http: a write fails${applied ? ' after the hub applied it' : ''}`, (_m, w) => {
-      const push = w.hub.pushes.shift();
-      if (push && applied) w.hub.write(push.input);
-      push?.reject(new Error('socket hang up'));
-    }),
-);
-const key = fc.constantFrom('a', 'b', 'c');
-const digit = fc.option(fc.integer({ min: 0, max: 9 }), { nil: null, freq: 4 });
-const editOf = (k: string, value: number | null) =>
-  new Command(`host: set ${k}=${value}`, (m, w) => {
-    const id = `e${m.edits.size + 1}`;
-    m.edits.set(id, { patch: { [k]: value }, seen: localUserSettings(w.context().state), step: w.hub.step });
-    w.settings.send({ type: 'edit', id, patch: { [k]: value } });
+for (const applied of [false, true]) {
+  cmd(`http: a write fails${applied ? ' after the hub applied it' : ''}`, (_m, w) => {
+    const push = w.hub.pushes.shift();
+    if (push && applied) w.hub.write(push.input);
+    push?.reject(new Error('socket hang up'));
   });
-const edit = fc.tuple(key, digit).map(([k, value]) => editOf(k, value));
-const remoteUser = fc.tuple(key, digit).map(([k, value]) => new Command(`hub: user ${k}=${value} from elsewhere`, (_m, w) => w.hub.change('user', { [k]: value })));
-const remoteOrgOf = (k: string, value: number | null) => new Command(`operator: org ${k}=${value}`, (_m, w) => w.hub.change('org', { [k]: value }));
-const remoteOrg = fc.tuple(fc.constantFrom('a', 'x'), fc.option(fc.constantFrom(1, 5, 99), { nil: null })).map(([k, value]) => remoteOrgOf(k, value));
-const restart = new Command('device restarts from its cache', (_m, w) => {
+}
+const pushFails = fc.boolean().map((applied) => named(`http: a write fails${applied ? ' after the hub applied it' : ''}`));
+const KEYS = ['a', 'b', 'c'];
+const DIGITS = [null, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+for (const k of KEYS) {
+  for (const value of DIGITS) {
+    cmd(`host: set ${k}=${value}`, (m, w) => {
+      const id = `e${m.edits.size + 1}`;
+      m.edits.set(id, { patch: { [k]: value }, seen: localUserSettings(w.context().state), step: w.hub.step });
+      w.settings.send({ type: 'edit', id, patch: { [k]: value } });
+    });
+    cmd(`hub: user ${k}=${value} from elsewhere`, (_m, w) => w.hub.change('user', { [k]: value }));
+  }
+}
+for (const k of ['a', 'x']) for (const value of [null, 1, 5, 99]) cmd(`operator: org ${k}=${value}`, (_m, w) => w.hub.change('org', { [k]: value }));
+const key = fc.constantFrom(...KEYS);
+const digit = fc.option(fc.integer({ min: 0, max: 9 }), { nil: null, freq: 4 });
+const edit = fc.tuple(key, digit).map(([k, value]) => named(`host: set ${k}=${value}`));
+const remoteUser = fc.tuple(key, digit).map(([k, value]) => named(`hub: user ${k}=${value} from elsewhere`));
+const remoteOrg = fc.tuple(fc.constantFrom('a', 'x'), fc.option(fc.constantFrom(1, 5, 99), { nil: null })).map(([k, value]) => named(`operator: org ${k}=${value}`));
+const restart = cmd('device restarts from its cache', (_m, w) => {
   w.hub.subscribed = false;
   w.hub.wire = [];
   w.hub.fetches = [];
@@ -239,7 +250,7 @@ const restart = new Command('device restarts from its cache', (_m, w) => {
 });
 // A hub that lost its store is a hub that restarted: the session is dead, though the device may
 // hear an HTTP answer before it notices (the next 'link down' or 'link up').
-const hubReset = new Command('hub restarts without its settings store', (_m, w) => {
+const hubReset = cmd('hub restarts without its settings store', (_m, w) => {
   w.stale = true;
   for (const key of Object.keys(w.hub.user.settings)) w.hub.userLog.push({ step: w.hub.step, key, value: undefined });
   w.hub.epoch = `e${w.hub.step}`;
@@ -248,7 +259,9 @@ const hubReset = new Command('hub restarts without its settings store', (_m, w) 
   w.hub.subscribed = false;
   w.hub.wire = [];
 });
-const advance = fc.constantFrom(500, 5_000, 60_000, 120_000).map((ms) => new Command(`advance ${ms} ms`, (_m, w) => w.clock.increment(ms)));
+const ADVANCES = [500, 5_000, 60_000, 120_000];
+for (const ms of ADVANCES) cmd(`advance ${ms} ms`, (_m, w) => w.clock.increment(ms));
+const advance = fc.constantFrom(...ADVANCES).map((ms) => named(`advance ${ms} ms`));
 
 const weighted: Array<[fc.Arbitrary<Command>, number]> = [
   [fc.constant(linkUp), 3],
@@ -286,58 +299,119 @@ async function settle(m: Model, w: World): Promise<void> {
   throw new Error(`did not settle: ${w.state()}`);
 }
 
+/**
+ * One run: the commands, then the link up and everything answered until the device is idle; the
+ * checks after each step and at the end. Returns the world for a directed example to look into.
+ */
+async function scenario(up: boolean, cmds: Iterable<fc.AsyncCommand<Model, World>>): Promise<World> {
+  const w = world(up);
+  const m: Model = { finishedAt: new Map(), edits: new Map(), processed: 0, lastVersions: { epoch: undefined, org: 0, user: 0 } };
+  await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);
+  await settle(m, w);
+  check(m, w);
+  const device = w.context().state;
+  // Converged: the device knows the hub's versions, and runs its documents unless it refused them.
+  expect(device.epoch).toBe(w.hub.epoch);
+  expect(knownVersion(device, 'user')).toBe(w.hub.user.version);
+  expect(knownVersion(device, 'org')).toBe(w.hub.org.version);
+  if (valid(w.hub.user.settings, w.hub.org.settings)) {
+    expect(device.user.settings).toEqual(w.hub.user.settings);
+    expect(device.org.settings).toEqual(w.hub.org.settings);
+  }
+  // Every edit finished; each key of it reached the hub or came back as a conflict.
+  const done = new Map(doneEvents(w).map((e) => [e.id, e]));
+  for (const [id, made] of m.edits) {
+    const finished = done.get(id);
+    expect(finished, `edit ${id} never finished`).toBeDefined();
+    for (const [k, value] of Object.entries(made.patch)) {
+      const local = value ?? undefined;
+      // Setting a key to what the host already saw changes nothing: there is nothing to lose.
+      if (local === made.seen[k]) continue;
+      const conflict = finished!.conflicts.find((c) => c.key === k);
+      if (conflict) {
+        // A real conflict: the hub's value is neither what the host saw nor what it set.
+        expect(conflict.remote).not.toEqual(conflict.local);
+        expect(conflict.remote).not.toEqual(made.seen[k]);
+        // …and the hub really held it while the edit was pending (not a stale copy of it).
+        expect(w.hub.held(k, conflict.remote, made.step, m.finishedAt.get(id)!), `edit ${id}: conflict on ${k} with a value the hub no longer held`).toBe(true);
+        continue;
+      }
+      // Not lost: the hub held the value at some moment between the edit and its end.
+      expect(w.hub.held(k, local, made.step, m.finishedAt.get(id)!), `edit ${id}: ${k}=${String(value)} lost`).toBe(true);
+      // Written only over the value the host saw: a change made elsewhere is never overwritten silently.
+      const prior = w.hub.priors.get(id);
+      if (prior && Object.hasOwn(prior, k)) expect(prior[k], `edit ${id} overwrote ${k}`).toEqual(made.seen[k]);
+    }
+  }
+  return w;
+}
+
 describe('settings-sync machine (model-based)', () => {
   afterAll(() => coverage.report());
 
   it('keeps versions moving forward, applies no edit twice, loses none, surfaces every same-key conflict, and converges', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.commands(commands, commandOptions({ maxCommands: 80, size: 'large' })), async (up, cmds) => {
-        const w = world(up);
-        const m: Model = { finishedAt: new Map(), edits: new Map(), processed: 0, lastVersions: { epoch: undefined, org: 0, user: 0 } };
-        await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);
-        await settle(m, w);
-        check(m, w);
-        const device = w.context().state;
-        // Converged: the device knows the hub's versions, and runs its documents unless it refused them.
-        expect(device.epoch).toBe(w.hub.epoch);
-        expect(knownVersion(device, 'user')).toBe(w.hub.user.version);
-        expect(knownVersion(device, 'org')).toBe(w.hub.org.version);
-        if (valid(w.hub.user.settings, w.hub.org.settings)) {
-          expect(device.user.settings).toEqual(w.hub.user.settings);
-          expect(device.org.settings).toEqual(w.hub.org.settings);
-        }
-        // Every edit finished; each key of it reached the hub or came back as a conflict.
-        const done = new Map(doneEvents(w).map((e) => [e.id, e]));
-        for (const [id, made] of m.edits) {
-          const finished = done.get(id);
-          expect(finished, `edit ${id} never finished`).toBeDefined();
-          for (const [k, value] of Object.entries(made.patch)) {
-            const local = value ?? undefined;
-            // Setting a key to what the host already saw changes nothing: there is nothing to lose.
-            if (local === made.seen[k]) continue;
-            const conflict = finished!.conflicts.find((c) => c.key === k);
-            if (conflict) {
-              // A real conflict: the hub's value is neither what the host saw nor what it set.
-              expect(conflict.remote).not.toEqual(conflict.local);
-              expect(conflict.remote).not.toEqual(made.seen[k]);
-              // …and the hub really held it while the edit was pending (not a stale copy of it).
-              expect(w.hub.held(k, conflict.remote, made.step, m.finishedAt.get(id)!), `edit ${id}: conflict on ${k} with a value the hub no longer held`).toBe(true);
-              continue;
-            }
-            // Not lost: the hub held the value at some moment between the edit and its end.
-            expect(w.hub.held(k, local, made.step, m.finishedAt.get(id)!), `edit ${id}: ${k}=${String(value)} lost`).toBe(true);
-            // Written only over the value the host saw: a change made elsewhere is never overwritten silently.
-            const prior = w.hub.priors.get(id);
-            if (prior && Object.hasOwn(prior, k)) expect(prior[k], `edit ${id} overwrote ${k}`).toEqual(made.seen[k]);
-          }
-        }
-      }),
+      fc.asyncProperty(fc.boolean(), fc.commands(commands, commandOptions({ maxCommands: 80, size: 'large' })), async (up, cmds) => void (await scenario(up, cmds))),
       // A gap while synced (found and shrunk by fast-check), so full coverage does not depend on the seed.
       {
         ...modelRunParameters('settings-sync', 150),
-        examples: [[true, [editOf('a', null), deliver, fetchDone, remoteOrgOf('a', 99), remoteOrgOf('a', null), deliver, deliver, pushDone]]],
+        examples: [[true, names.sequence('host: set a=null', 'socket: deliver a frame', 'http: answer a fetch', 'http: answer a write', 'operator: org a=99', 'operator: org a=null', 'socket: deliver a frame', 'socket: deliver a frame')]],
       },
     );
+  });
+
+  // Found by `npm run explore` (seed 1384998512), shrunk. The write of e1 fails while the hub's
+  // user `a` goes 0, 1, absent; the device has heard of 0 and 1 only when the retry comes due.
+  // Settled on that copy, both edits came back as conflicts with `a` = 1, which the hub had
+  // dropped before e2 was even made.
+  it('reports a conflict with the value the hub holds, not one its copy shows while newer changes are on their way', async () => {
+    const w = await scenario(
+      false,
+      names.sequence(
+        'host: set a=0',
+        'link up',
+        'operator: org a=1',
+        'socket: deliver a frame',
+        'http: answer a fetch',
+        'hub: user a=0 from elsewhere',
+        'hub: user a=1 from elsewhere',
+        'http: a write fails',
+        'hub: user a=null from elsewhere',
+        'socket: deliver a frame',
+        'host: set a=null',
+        'socket: deliver a frame',
+        'socket: deliver a frame',
+        'advance 500 ms',
+        'operator: org a=null',
+      ),
+    );
+    // `a` is absent at the hub, as e1's base had it: e1 is written, then e2 on top of it.
+    expect(doneEvents(w).map(({ id, status }) => ({ id, status }))).toEqual([
+      { id: 'e1', status: 'accepted' },
+      { id: 'e2', status: 'accepted' },
+    ]);
+  });
+
+  // The same cause the other way (written for the fix, not found by exploring): the hub has `a`
+  // at 1, then 2, before the host sets a = 1 on its copy without `a`. After a failed write the
+  // device has heard of 1 only; settled on that copy, the edit was done without a write, and the
+  // hub never held a = 1 while it was pending. Written on that copy, the 409 tells the truth.
+  it('does not take an edit as done because a copy that newer changes have overtaken shows its value', async () => {
+    const w = await scenario(
+      true,
+      names.sequence(
+        'socket: deliver a frame',
+        'socket: deliver a frame',
+        'http: answer a fetch',
+        'hub: user a=1 from elsewhere',
+        'hub: user a=2 from elsewhere',
+        'host: set a=1',
+        'http: a write fails',
+        'socket: deliver a frame',
+        'advance 5000 ms',
+      ),
+    );
+    expect(doneEvents(w)).toEqual([{ id: 'e1', status: 'conflict', conflicts: [{ editId: 'e1', key: 'a', base: undefined, local: 1, remote: 2 }], version: 2 }]);
   });
 
   it('covers every transition of the settings-sync machine', () => {

@@ -1,4 +1,7 @@
-import type fc from 'fast-check';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import fc from 'fast-check';
+import { expect } from 'vitest';
 
 /**
  * How many runs and which seed a model-based test uses, printed so any failure can be replayed.
@@ -7,21 +10,67 @@ import type fc from 'fast-check';
  *   `npm run explore` sets it higher).
  * - `FC_SEED` fixes the seed; `FC_SEED=random` (what `npm run explore` uses) draws a new one.
  *   Without it, CI runs a fixed seed so a red build is reproducible on any machine.
+ * - `FC_PATH` (with `FC_REPLAY_PATH` for command lists, see {@link commandOptions}) replays one
+ *   counterexample directly.
  *
- * fast-check prints the seed, the path and the shrunk command list of a failure; rerun it with
- * `FC_SEED=<seed> npx vitest run <file>`. To skip straight to the shrunk case, add
- * `FC_PATH=<path>` and, for command lists, `FC_REPLAY_PATH=<the replayPath in the counterexample>`
- * (fast-check needs both: see {@link commandOptions}).
+ * A failure ends with one line that replays it, also written to `EXPLORE_OUT` for
+ * `npm run explore` to repeat at the end (see {@link reproduceLine}).
  */
-export function modelRunParameters(name: string, defaultRuns: number): { numRuns: number; seed: number; path?: string; verbose: 1 } {
+export function modelRunParameters(
+  name: string,
+  defaultRuns: number,
+): { numRuns: number; seed: number; path?: string; verbose: 1; reporter: <Ts>(details: fc.RunDetails<Ts>) => void } {
   const fixed = 20261121;
   const raw = process.env.FC_SEED;
   const seed = raw === 'random' ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : raw === undefined ? fixed : Number(raw);
   const numRuns = Number(process.env.FC_RUNS ?? defaultRuns);
   const path = process.env.FC_PATH;
   console.log(`${name}: seed ${seed}, ${numRuns} runs (replay: FC_SEED=${seed})`);
-  return { numRuns, seed, ...(path !== undefined && { path }), verbose: 1 };
+  // A reporter replaces fast-check's throwing one: this one throws the same error, plus the line.
+  const reporter = <Ts,>(details: fc.RunDetails<Ts>): void => {
+    if (!details.failed) return;
+    const line = reproduceLine(details, numRuns);
+    const out = process.env.EXPLORE_OUT;
+    if (out !== undefined) {
+      mkdirSync(out, { recursive: true });
+      appendFileSync(join(out, `failure-${process.pid}.txt`), `${name}: ${line}\n`);
+    }
+    throw new Error(`${fc.defaultReportMessage(details) ?? 'Property failed'}\n\n${line}`, { cause: details.errorInstance });
+  };
+  return { numRuns, seed, ...(path !== undefined && { path }), verbose: 1, reporter };
 }
+
+/**
+ * `reproduce: FC_SEED=… FC_RUNS=… FC_PATH=… FC_REPLAY_PATH=… npx vitest run <file> -t <test>`: the
+ * failing run of the current test, shrunk, in one command. The replay path is the one fast-check
+ * prints inside a command list (`/*replayPath="…"*\/`); without it the path alone cannot rebuild
+ * the commands.
+ */
+export function reproduceLine<Ts>(details: fc.RunDetails<Ts>, numRuns: number): string {
+  const { testPath, currentTestName } = expect.getState();
+  const args = Array.isArray(details.counterexample) ? (details.counterexample as unknown[]) : [];
+  const replayPath = args.map(replayPathOf).find((found) => found !== undefined);
+  const env = [
+    `FC_SEED=${details.seed}`,
+    `FC_RUNS=${numRuns}`,
+    ...(details.counterexamplePath !== null ? [`FC_PATH=${shellQuote(details.counterexamplePath)}`] : []),
+    ...(replayPath !== undefined ? [`FC_REPLAY_PATH=${shellQuote(replayPath)}`] : []),
+  ];
+  const file = testPath === undefined ? '<test file>' : relative(process.cwd(), testPath);
+  // vitest matches -t against the suite and test names joined by spaces, as a regular expression.
+  const test = currentTestName === undefined ? '' : ` -t ${shellQuote(`^${currentTestName.split(' > ').join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)}`;
+  return `reproduce: ${env.join(' ')} npx vitest run ${file}${test}`;
+}
+
+/** The `replayPath` of a command list made by `fc.commands`, read from its replay metadata. */
+function replayPathOf(value: unknown): string | undefined {
+  const metadata = (value as { metadataForReplay?: unknown } | null)?.metadataForReplay;
+  if (typeof metadata !== 'function') return undefined;
+  const found = /replayPath=("(?:[^"\\]|\\.)*")/.exec(String(metadata.call(value)));
+  return found ? (JSON.parse(found[1]!) as string) : undefined;
+}
+
+const shellQuote = (text: string): string => (/^[\w:/=.,+-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`);
 
 /**
  * Options for `fc.commands`: the test's own, plus the `replayPath` of a counterexample
