@@ -61,6 +61,7 @@ export { AuthFetchError, authMachine, defaultAuthPolicy, type AuthPolicy, type T
 export { InspectionStream, type InspectedActor, type InspectionRecord } from './inspection/stream.ts';
 export { createRedactor, type RedactOptions } from './inspection/redact.ts';
 export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection/stately.ts';
+export { MissingPackageError } from './inspection/optional-package.ts';
 export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './recording/replay.ts';
 export { parseSession, SESSION_VERSION, SessionFileError, type SessionEntry, type SessionFile, type SessionHeader } from './recording/format.ts';
 export type { RecordOptions } from './recording/recorder.ts';

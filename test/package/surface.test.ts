@@ -82,6 +82,7 @@ describe('the public surface (sources)', () => {
         "MessagingEventMessage",
         "MessagingReplyMessage",
         "MessagingReplyStatus",
+        "MissingPackageError",
         "NackMessage",
         "PROTOCOL_VERSION",
         "REDACT_PATHS",
