@@ -122,9 +122,15 @@ export class Telemetry {
    * Records an event (when enabled): properties are redacted, then queued durably. Returns
    * false when telemetry is off.
    *
-   * @throws {TelemetryError} when the name is not `lower_case.dotted`.
+   * @throws {TelemetryError} when the name is not `lower_case.dotted`, whether telemetry is on or
+   *   off: a bad name shows in development, not only once a user opts in.
    */
   track(event: string, properties: Record<string, unknown> = {}): boolean {
+    const name = TelemetryEvent.shape.event.safeParse(event);
+    if (!name.success) {
+      this.#stats.dropped.invalid++;
+      throw new TelemetryError(`invalid telemetry event '${event.slice(0, 128)}': ${name.error.issues[0]?.message ?? 'invalid'}`);
+    }
     if (!this.#enabled || this.#stopped) return false;
     const parsed = TelemetryEvent.safeParse({ id: randomUUID(), event, timestamp: this.#options.clock.now(), properties: redactProperties(properties) });
     if (!parsed.success) {

@@ -149,6 +149,10 @@ import { createHub } from 'cloudtether/hub';
 import { CloseCode, FrameError } from 'cloudtether/protocol';
 import { createMemoryNetwork, replaySession, SimulatedClock } from 'cloudtether/testing';
 
+// The README's connector lives inside its main(); these lines get one of their own.
+const config = connectorConfigFromEnv();
+const connector = createConnector(config);
+
 // Status, and a full disk.
 const status: ConnectorStatus = await connector.waitFor((s) => s.connection.state === 'connected');
 const storage: StorageStatus = status.storage;

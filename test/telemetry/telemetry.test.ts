@@ -111,6 +111,8 @@ describe('telemetry client', () => {
     forced.client.setConsent(true);
     expect(forced.client.enabled).toBe(false);
     expect(forced.client.track('a.b')).toBe(false);
+    // Off or not, a bad name is the host's bug: it throws, so it shows before a user opts in.
+    expect(() => forced.client.track('Bad Name')).toThrow(TelemetryError);
     // Consent gone while the process was down: what was left is dropped at start, not sent.
     const log = createMemoryRecordLog<TelemetryEvent>();
     await log.append({ id: 'x', event: 'a.b', timestamp: 0, properties: {} });
