@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
 import { fromPromise } from 'xstate';
 import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
 import { retryAfterMs } from '../adapters/retry-after.ts';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { filter, firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom } from '../util/rx.ts';
 import { createConnector, type Connector } from '../connector/connector.ts';
 import type { ConnectorStatus } from '../connector/status.ts';
 import { createHub, type Hub } from '../hub/index.ts';

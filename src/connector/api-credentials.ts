@@ -1,4 +1,4 @@
-import { filter, firstValueFrom, map, Observable, race } from 'rxjs';
+import { filter, firstValueFrom, map, Observable, race } from '../util/rx.ts';
 import type { ApiCredentials } from '../api/client.ts';
 import type { TokenGrant } from '../machines/auth-types.ts';
 import type { ConnectorStatus } from './status.ts';

@@ -1,4 +1,4 @@
-import { BehaviorSubject, filter, firstValueFrom, Subject } from 'rxjs';
+import { BehaviorSubject, filter, firstValueFrom, Subject } from '../util/rx.ts';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createDeviceTokenActor, tokenTiming } from '../actors/device-token.ts';
 import { createSettingsHttpActors } from '../actors/settings-http.ts';

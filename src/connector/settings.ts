@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { BehaviorSubject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Actor } from 'xstate';
 import { z } from 'zod';
 import type { StorageAdapter } from '../adapters/storage.ts';
@@ -9,6 +9,7 @@ import type { supervisorMachine } from '../machines/supervisor.ts';
 import { applyPatch, changedKeys, type DocumentKind, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../settings/document.ts';
 import type { SettingsConflict } from '../settings/rebase.ts';
 import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../settings/sync-state.ts';
+import { BehaviorSubject } from '../util/rx.ts';
 
 /** The cache entry in the connector's store. */
 export const SETTINGS_CACHE = 'settings.json';

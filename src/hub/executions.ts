@@ -1,4 +1,5 @@
-import { Observable, type Subscriber } from 'rxjs';
+import type { Subscriber } from 'rxjs';
+import { Observable } from '../util/rx.ts';
 import type { MessageOf } from '../protocol/index.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
