@@ -1,9 +1,10 @@
 /**
  * What a heap snapshot is made of, by package: the source text, bytecode and closures of each
  * package's modules (from each function's script), and the heap the zod schemas retain (from
- * the dominator tree). For the footprint benchmark's snapshots:
+ * the dominator tree). For the footprint benchmark's snapshots (the connector probe writes one,
+ * of the installed package):
  *
- *   BENCH_HEAP_SNAPSHOT=/tmp/connector.heapsnapshot npx tsx bench/main.ts footprint --smoke
+ *   BENCH_HEAP_SNAPSHOT=/tmp/connector.heapsnapshot npm run bench -- footprint --smoke
  *   npx tsx bench/footprint/heap-summary.ts /tmp/connector.heapsnapshot
  */
 import { readFileSync } from 'node:fs';
@@ -48,7 +49,9 @@ type Graph = ReturnType<typeof graph>;
 function owner(url: string): string {
   const modules = url.lastIndexOf('node_modules/');
   if (modules >= 0) {
-    const [scope, name] = url.slice(modules + 13).split('/');
+    const [scope, name, dir, sub] = url.slice(modules + 13).split('/');
+    // The installed package, by its folder under dist/ (as src/ below).
+    if (scope === 'cloudtether' && name === 'dist') return sub ? `cloudtether/${dir}` : 'cloudtether';
     return scope!.startsWith('@') ? `${scope}/${name}` : scope!;
   }
   const src = url.indexOf('/src/');

@@ -1,13 +1,16 @@
 /**
- * The child process of the footprint benchmark: a fresh heap per measurement. Run with
- * `--expose-gc`, under tsx or bundled to plain JS; prints one JSON line ({@link ProbeResult}) and
- * exits. Only `node:` modules are imported statically, so `bare` loads nothing else.
+ * The child process of the footprint benchmark: a fresh heap per measurement. Bundled to plain
+ * JavaScript and run with `--expose-gc` by plain node in the project the package was installed
+ * into (see package.ts), so `cloudtether` and its dependencies resolve as a host's would; prints
+ * one JSON line ({@link ProbeResult}) and exits. Only `node:` modules are imported statically, so
+ * `bare` loads nothing else.
  *
  *   probe bare                     nothing: the heap of the process itself
  *   probe connector <url> <token>  import cloudtether, one connector to the hub, start() → connected, idle;
  *                                  then a second connector (the cost of one more, and a warm start)
  *   probe ws <url> <token>         a raw `ws` client: socket, hand-made `connect`, `connect_ack`
- *   probe deps                     the packages the connector imports, imported and not used
+ *   probe import                   import cloudtether, create nothing
+ *   probe deps <specifier>…        the packages the connector imports, as it imports them, and nothing used
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,9 +46,12 @@ async function measure(): Promise<{ heapUsed: number; rss: number }> {
 /** Time for what follows `connected` (capacity, settings fetch) to finish: the connector is idle after it. */
 const SETTLE_MS = 300;
 
+/** The installed package; typed from the sources it was built from. Not a literal: the bundler leaves it to node. */
+const PACKAGE = 'cloudtether';
+
 async function connectorProbe(url: string, token: string): Promise<ProbeResult> {
   const importStart = performance.now();
-  const { createConnector } = await import('../../src/index.ts');
+  const { createConnector } = (await import(PACKAGE)) as typeof import('../../src/index.ts');
   const importMs = performance.now() - importStart;
   const connect = async (deviceId: string) => {
     const connector = createConnector({ url, token, deviceId });
@@ -93,18 +99,20 @@ async function wsProbe(url: string, token: string): Promise<ProbeResult> {
   return { ...one, importMs, connectMs: first.ms, processConnectedMs: first.at, warmConnectMs: second.ms, heapUsedTwo: two.heapUsed };
 }
 
-/** The runtime dependencies an idle connector loads (package.json `dependencies`, less tsx, the inspector's and elkjs). */
-async function depsProbe(): Promise<ProbeResult> {
-  await Promise.all([import('zod'), import('xstate'), import('rxjs'), import('ws'), import('pino'), import('jose')]);
+/** The runtime dependencies `import('cloudtether')` loads, by the specifiers it uses (footprint.ts lists them), imported and not used. */
+async function depsProbe(specifiers: string[]): Promise<ProbeResult> {
+  await Promise.all(specifiers.map((specifier) => import(specifier)));
   return measure();
 }
 
 const [mode, url, token] = process.argv.slice(2);
+const rest = process.argv.slice(3);
 const result =
   mode === 'bare' ? await measure()
   : mode === 'connector' ? await connectorProbe(url!, token!)
   : mode === 'ws' ? await wsProbe(url!, token!)
-  : mode === 'deps' ? await depsProbe()
+  : mode === 'import' ? await import(PACKAGE).then(measure)
+  : mode === 'deps' ? await depsProbe(rest)
   : undefined;
 if (!result) throw new Error(`unknown probe mode ${mode}`);
 process.stdout.write(`${JSON.stringify(result)}\n`);
