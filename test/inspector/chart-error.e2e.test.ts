@@ -1,8 +1,9 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import { InspectionStream } from '../../src/inspection/stream.ts';
-import { type InspectableConnector, startInspector } from '../../src/inspector/server.ts';
+import { startInspector } from '../../src/inspector/server.ts';
 import { launchBrowser } from '../support/browser.ts';
+import { withInspection } from '../support/inspector-page.ts';
 import { startConnector } from '../support/loopback.ts';
 
 /*
@@ -29,16 +30,7 @@ describe('inspector page without elkjs', () => {
     onTestFinished(() => {
       actor.stop();
     });
-    const host: InspectableConnector = {
-      inspection: stream,
-      state$: connector.state$,
-      get status() {
-        return connector.status;
-      },
-      get executions() {
-        return connector.executions;
-      },
-    };
+    const host = withInspection(connector, stream);
     const inspector = await startInspector(host);
     onTestFinished(() => inspector.close());
 

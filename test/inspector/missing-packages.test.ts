@@ -6,9 +6,9 @@ import { InspectionStream } from '../../src/inspection/stream.ts';
 import { importOptional, MissingPackageError } from '../../src/inspection/optional-package.ts';
 import { layoutStatechart } from '../../src/inspector/layout.ts';
 import type { ChartErrorMessage, SnapshotMessage } from '../../src/inspector/messages.ts';
-import { type InspectableConnector, startInspector } from '../../src/inspector/server.ts';
+import { startInspector } from '../../src/inspector/server.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';
-import { openPage } from '../support/inspector-page.ts';
+import { openPage, withInspection } from '../support/inspector-page.ts';
 import { startConnector } from '../support/loopback.ts';
 
 /*
@@ -67,16 +67,7 @@ describe('the inspector without elkjs', () => {
     const { connector } = startConnector('ws://127.0.0.1:9/unused');
     const stream = new InspectionStream({ clock: { now: Date.now } });
     const warnings: unknown[] = [];
-    const host: InspectableConnector = {
-      inspection: stream,
-      state$: connector.state$,
-      get status() {
-        return connector.status;
-      },
-      get executions() {
-        return connector.executions;
-      },
-    };
+    const host = withInspection(connector, stream);
     const inspector = await startInspector(host, { logger: { child: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) } as never });
     onTestFinished(() => inspector.close());
     const early = await openPage(inspector.url);

@@ -1,6 +1,8 @@
 import { WebSocket } from 'ws';
 import { onTestFinished } from 'vitest';
 import type { ServerMessage } from '../../src/inspector/messages.ts';
+import type { InspectionStream } from '../../src/inspection/stream.ts';
+import type { InspectableConnector } from '../../src/inspector/server.ts';
 
 /** An inspector page as a test drives it: its socket, every message it got, and a way to wait for one. */
 export interface PageClient {
@@ -64,4 +66,21 @@ export function refusedUpgrade(url: string, headers: Record<string, string> = {}
     });
     ws.on('error', () => {});
   });
+}
+
+/**
+ * What the inspector sees of a connector, with another inspection stream: a test feeds its own
+ * machines through `stream` and keeps the connector's status and executions.
+ */
+export function withInspection(connector: Omit<InspectableConnector, 'inspection'>, stream: InspectionStream): InspectableConnector {
+  return {
+    inspection: stream,
+    state$: connector.state$,
+    get status() {
+      return connector.status;
+    },
+    get executions() {
+      return connector.executions;
+    },
+  };
 }
