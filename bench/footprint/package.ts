@@ -107,9 +107,15 @@ export async function installPackage({ declarations = true }: { declarations?: b
     const outDir = join(stage, 'dist');
     await Promise.all([
       exec(process.execPath, [tsc, '-p', join(REPO, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'], REPO),
-      ...(declarations ? [exec(process.execPath, [tsc, '-p', join(REPO, 'tsconfig.types.json'), '--outDir', outDir], REPO)] : []),
+      ...(declarations
+        ? [
+            exec(process.execPath, [tsc, '-p', join(REPO, 'tsconfig.types.json'), '--outDir', outDir], REPO).then(() =>
+              exec(process.execPath, [join(REPO, 'scripts', 'prune-declarations.mjs'), outDir], REPO),
+            ),
+          ]
+        : []),
     ]);
-    // The build is already there: `prepare` (npm run build) would rebuild the repository's dist/.
+    // The build is already there: `prepack` (npm run build) would rebuild the repository's dist/.
     const [packed] = JSON.parse(await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], stage)) as Array<{
       filename: string;
       size: number;
