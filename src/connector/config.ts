@@ -37,7 +37,7 @@ export const ConnectorConfig = z
   .object({
     /** Hub WebSocket URL (`ws://` or `wss://`). Unset: standalone mode. */
     url: z.string().superRefine(checkHubUrl).optional(),
-    /** Persistent device id. Default: a random id for this process (issue 3 persists it). */
+    /** Persistent device id. Default: a random id for this process; `resolveDeviceIdentity` (src/storage/device-identity.ts) keeps one across restarts, as the CLI does. */
     deviceId: Identifier.default(() => randomUUID()),
     tenantId: Identifier.default('local'),
     /**

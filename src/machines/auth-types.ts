@@ -37,7 +37,8 @@ export interface LoginInProgress {
 
 /**
  * Why a token fetch failed. Only `rejected` and `revoked` are definitive: everything else keeps
- * the session and is retried (a 429 must never log anyone out; brief, section 3).
+ * the session and is retried (a 429 must never log anyone out: during an outage that would log out
+ * every user at once).
  */
 export type AuthFetchErrorKind =
   | 'rejected'

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Reconnect backoff policy. Defaults are chosen from the peers (brief, section 4): full jitter as
+ * Reconnect backoff policy. Defaults follow the peer libraries' published defaults: full jitter as
  * AWS and Centrifuge do, a 1 s base like socket.io, a 30 s cap between Centrifuge's 20 s and
  * AWS's 120 s, Ably's 120 s before `suspended` and 30 s retries there.
  */

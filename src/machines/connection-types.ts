@@ -9,7 +9,7 @@ import type { BackoffPolicy } from './backoff.ts';
  */
 
 /**
- * Why the connection is in its state. Every transition sets one (brief, section 2).
+ * Why the connection is in its state. Every transition sets one (docs/machines.md).
  * Close-derived reasons use the close code's name (`replaced`, `server_restart`, `connection_lost`, …).
  */
 export type ConnectionReason =

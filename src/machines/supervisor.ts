@@ -141,7 +141,7 @@ const restartOrDegrade = (child: ChildName) =>
  * The supervisor: the root actor a host starts. It spawns the connection and heartbeat machines
  * as named children (`systemId` = name), routes events between them and the host, and restarts a
  * child that fails under the {@link RestartPolicy}. XState has no supervision of its own: an
- * actor error nobody observes is rethrown and kills Node (brief, section 6), so every child's
+ * actor error nobody observes is rethrown in a timer and kills Node, so every child's
  * `xstate.error.actor.*` is handled here.
  *
  * States: `running`, and `degraded` (a child failed past its restart budget; the others keep
