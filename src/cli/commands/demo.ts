@@ -1,7 +1,8 @@
 import type { Logger } from '../../log/logger.ts';
 import { startDemo } from '../demo.ts';
 import { inspectOption } from '../inspect-option.ts';
-import { type CliValues, untilSignal } from '../main.ts';
+import type { CliValues } from '../main.ts';
+import { untilSignal } from '../until-signal.ts';
 import type { CliStreams } from '../output.ts';
 
 /** `cloudtether demo [--once] [--json] [--inspect [--inspect-port N]]` */

@@ -1,6 +1,7 @@
 import { createHub } from '../../hub/index.ts';
 import type { Logger } from '../../log/logger.ts';
-import { type CliValues, untilSignal } from '../main.ts';
+import type { CliValues } from '../main.ts';
+import { untilSignal } from '../until-signal.ts';
 import type { CliStreams } from '../output.ts';
 
 /**
