@@ -21,6 +21,13 @@ const leftAndBack = (selector: string): boolean => {
   return left > 0 && back >= 0 && back < left;
 };
 
+/** In the page: the connection card says `connected`, in the tone the page gives that state. */
+const connectedCard = (): boolean => {
+  const page = globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null; className: string } | null } };
+  const card = page.document.querySelector('#conn-state');
+  return card?.textContent === 'connected' && card.className.includes('ok');
+};
+
 describe('inspector in a browser', () => {
   it('shows the demo connector leave connected when the hub drops it, and come back', { timeout: 60_000 }, async () => {
     const demo = await startDemo({ json: true, out: new Writable({ write: (_chunk, _encoding, done) => done() }), logger: silentLogger(), inspect: true });
@@ -34,8 +41,9 @@ describe('inspector in a browser', () => {
     await page.goto(demo.inspector!.url);
 
     await page.waitForSelector(CONNECTED_BOX);
-    await page.waitForSelector('#conn-state.ok');
-    expect(await page.textContent('#conn-state')).toBe('connected');
+    // Waited for, not read once: the demo's own scenario drops and silences the hub meanwhile,
+    // so the card can be between two connections at any moment.
+    await page.waitForFunction(connectedCard);
 
     const before = demo.connector.status.connection.sessionId;
     demo.hub.faults.dropDevice('demo-device');
