@@ -4,7 +4,7 @@ import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
-import type { StorageHealth } from '../storage/storage-health.ts';
+import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 import { withFields } from '../util/with-fields.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
@@ -214,9 +214,8 @@ export class Outbox {
       if (record.seq > seq) break;
       this.#frames.delete(record.seq);
     }
-    const health = this.#health;
     this.#acking = this.#acking
-      .then(() => (health ? health.retry(() => this.#log.ack(seq)) : this.#log.ack(seq)))
+      .then(() => untilStored(this.#health, () => this.#log.ack(seq)))
       .then(() => this.#pump())
       .catch((error: unknown) => this.#logger.error({ err: error }, 'cannot record an ack; entries will be resent'));
     return this.#acking;
@@ -245,9 +244,7 @@ export class Outbox {
         this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
         this.#frames.delete(record.seq);
-        const health = this.#health;
-        const settle = () => this.#log.settle(record.seq);
-        void (health ? health.retry(settle) : settle()).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
+        void untilStored(this.#health, () => this.#log.settle(record.seq)).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
         continue;
       }
       if (!send(checked.frame)) return;

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import type { RecordLog } from '../storage/record-log.ts';
-import type { StorageHealth } from '../storage/storage-health.ts';
+import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 import type { HandlerRegistry, UsageInput } from './handlers.ts';
 import { type JobHooks, type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
 import { withFields } from '../util/with-fields.ts';
@@ -350,8 +350,7 @@ export class Executor {
         await Promise.all([outbox.append(event), outbox.append(usage)]);
         // Settled only once the end is stored; a settle the disk refused is written when it has
         // room again (left in the journal, a restart would fail a finished execution `interrupted`).
-        const health = this.#o.health;
-        await (health ? health.retry(() => journal.settle(run.journalSeq)) : journal.settle(run.journalSeq));
+        await untilStored(this.#o.health, () => journal.settle(run.journalSeq));
       }
     } catch (error) {
       // Stopped while the store failed: the journal has it, and the next start reports it.

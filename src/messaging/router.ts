@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import type { RecordLog } from '../storage/record-log.ts';
-import type { StorageHealth } from '../storage/storage-health.ts';
+import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 
 type MessagingEvent = MessageOf<'messaging_event'>;
 type ReplyResult = MessageOf<'messaging_reply'>['result'];
@@ -121,8 +121,7 @@ export class MessagingRouter {
     }
     try {
       await this.#reply(event, result);
-      const health = this.#o.health;
-      await (health ? health.retry(() => this.#o.journal.settle(seq)) : this.#o.journal.settle(seq));
+      await untilStored(this.#o.health, () => this.#o.journal.settle(seq));
     } catch (error) {
       logger.error({ err: error }, 'cannot store a messaging reply; it is answered on the next start');
     }

@@ -157,6 +157,17 @@ export class StorageHealth {
   }
 }
 
+/**
+ * Runs a storage operation through {@link StorageHealth.retry} when there is a health tracker
+ * (it waits out a failing store), or once without one (a failure rejects).
+ *
+ * @example
+ * await untilStored(health, () => journal.settle(seq));
+ */
+export function untilStored<R>(health: StorageHealth | undefined, operation: () => Promise<R>): Promise<R> {
+  return health ? health.retry(operation) : operation();
+}
+
 /** The path and error code of a storage failure, for the status and the log (never its data). */
 function describe(error: unknown): { path: string; code: string } {
   const cause = error instanceof StorageError ? error.cause : error;
