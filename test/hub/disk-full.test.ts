@@ -1,22 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { UsageLedger } from '../../src/hub/usage-ledger.ts';
 import { SettingsStore } from '../../src/hub/settings-store.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';
-import { mountSmallDisk, type SmallDisk } from '../support/tmpfs.ts';
+import { smallDiskForTest } from '../support/small-disk-for-test.ts';
 
-let disk: SmallDisk | undefined;
-afterEach(async () => {
-  await disk?.free();
-  await disk?.unmount();
-  disk = undefined;
-});
 
 describe("the hub's own files on a full disk", () => {
   it('books no usage report it could not write, closes the session 1011 storage_failed so the device resends, and books each exactly once when space returns', async () => {
-    disk = await mountSmallDisk(512 * 1024);
+    const disk = await smallDiskForTest(512 * 1024);
     const ledgerPath = join(disk.dir, 'usage.log');
     const { hub, url } = await startHub({ usageLedgerPath: ledgerPath });
     const { connector, clock, events } = startConnector(url);
@@ -48,7 +42,7 @@ describe("the hub's own files on a full disk", () => {
   }, 60_000);
 
   it('refuses a settings change it cannot write, keeps the last good file, and takes the change once space returns', async () => {
-    disk = await mountSmallDisk(256 * 1024);
+    const disk = await smallDiskForTest(256 * 1024);
     const path = join(disk.dir, 'settings.json');
     const store = await SettingsStore.open(path);
     await store.patch('acme', 'org', { theme: 'light' });

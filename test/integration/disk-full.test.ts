@@ -1,26 +1,20 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ExecutionResult } from '../../src/hub/executions.ts';
 import { openConnectorStore } from '../../src/connector/remote-work.ts';
 import type { ConnectorEvent } from '../../src/connector/connector-types.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';
-import { mountSmallDisk, type SmallDisk } from '../support/tmpfs.ts';
+import { smallDiskForTest } from '../support/small-disk-for-test.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 const RESULT = 'r'.repeat(8_000);
 const TOTAL = 300;
 
-let disk: SmallDisk | undefined;
-afterEach(async () => {
-  await disk?.free();
-  await disk?.unmount();
-  disk = undefined;
-});
 
 describe('a connector whose disk fills up', () => {
   it('refuses what it cannot store, reports it, resumes by itself when space returns, and every execution ends exactly once at the hub, also across a restart', async () => {
-    disk = await mountSmallDisk(4 * 1024 * 1024);
+    const disk = await smallDiskForTest(4 * 1024 * 1024);
     const dir = join(disk.dir, 'store');
     const { hub, url } = await startHub();
     const started = await startFleet(dir, url);

@@ -1,24 +1,19 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/adapters/storage.ts';
 import { openRecordLog } from '../../src/storage/record-log.ts';
-import { mountSmallDisk, type SmallDisk } from '../support/tmpfs.ts';
+import { smallDiskForTest } from '../support/small-disk-for-test.ts';
 
 // A real filesystem that runs out of room: a write that hits the limit writes part of its bytes
 // and returns without an error; only the next write fails with ENOSPC.
-let disk: SmallDisk | undefined;
-afterEach(async () => {
-  await disk?.unmount();
-  disk = undefined;
-});
 
 const record = (n: number) => `${n}:`.padEnd(8_000, String.fromCharCode(97 + (n % 26)));
 
 describe('record log on a full disk', () => {
   it('never takes a short write for a durable one, cuts back to the last record, reuses no number, and keeps every promised record across a reopen', async () => {
     // 48 KiB left for the log: six of its 8 KB records, then ENOSPC; 32 KiB come back later.
-    disk = await mountSmallDisk(80 * 1024);
+    const disk = await smallDiskForTest(80 * 1024);
     await writeFile(join(disk.dir, 'filler'), Buffer.alloc(32 * 1024, 1));
     const path = join(disk.dir, 'outbox.log');
     const log = await openRecordLog<string>(path);
@@ -66,7 +61,7 @@ describe('record log on a full disk', () => {
   });
 
   it('refuses a batch of appends together, and the log goes on once there is room again', async () => {
-    disk = await mountSmallDisk(64 * 1024);
+    const disk = await smallDiskForTest(64 * 1024);
     const path = join(disk.dir, 'journal.log');
     const log = await openRecordLog<string>(path);
     await log.append(record(0));
@@ -89,7 +84,7 @@ describe('record log on a full disk', () => {
   });
 
   it('compaction without room keeps the old file whole and leaves no half-written copy', async () => {
-    disk = await mountSmallDisk(128 * 1024);
+    const disk = await smallDiskForTest(128 * 1024);
     const path = join(disk.dir, 'outbox.log');
     const log = await openRecordLog<string>(path, { compactAfter: 1_000_000 });
     for (let n = 1; n <= 6; n++) await log.append(record(n));
