@@ -9,7 +9,7 @@
  */
 export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type ExecutionsStatus, type RuntimeClock } from './connector/connector.ts';
 export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
-export { realClock } from './connector/clock.ts';
+export { realClock } from './util/clock.ts';
 export type { ChannelHandle, ChannelNotice } from './connector/channels.ts';
 export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channels/extension.ts';
 export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channels/task.ts';

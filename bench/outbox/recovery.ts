@@ -13,7 +13,7 @@ import { appendFile, cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { realClock } from '../../src/connector/clock.ts';
+import { realClock } from '../../src/util/clock.ts';
 import { openConnectorStore, RemoteWork } from '../../src/connector/remote-work.ts';
 import { MAX_FRAME_BYTES } from '../../src/protocol/envelope.ts';
 import { silentLogger } from '../../src/log/logger.ts';

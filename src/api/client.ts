@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import { retryAfterMs } from '../adapters/retry-after.ts';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { retryDelay } from '../machines/backoff.ts';
 import { nextRandom } from '../machines/random.ts';
 import { ApiError, kindOfNoAnswer, kindOfStatus, RETRYABLE } from './api-error.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { ChannelHandle } from '../connector/channels.ts';
 import type { Connector } from '../connector/connector-types.ts';
 

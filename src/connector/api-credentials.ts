@@ -2,7 +2,7 @@ import { filter, firstValueFrom, map, Observable, race } from '../util/rx.ts';
 import type { ApiCredentials } from '../api/client.ts';
 import type { TokenGrant } from '../machines/auth-types.ts';
 import type { ConnectorStatus } from './status.ts';
-import type { RuntimeClock } from './clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 
 export interface ConnectorCredentialsOptions {
   /** The auth actor's grant now. */

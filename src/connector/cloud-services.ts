@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { sendToPostHog } from '../telemetry/posthog.ts';
 import { Telemetry } from '../telemetry/telemetry.ts';
-import type { RuntimeClock } from './clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { type ConnectorConfig, hubOrigin, telemetryForcedOff } from './config.ts';
 import type { ApiCredentials } from '../api/client.ts';
 import type { ConnectorStore } from './remote-work.ts';

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ChildName, supervisorMachine } from '../machines/supervisor.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import type { SecretStore } from '../storage/secret-store.ts';
-import type { RuntimeClock } from './clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { ChannelHandle, ChannelNotice } from './channels.ts';
 import type { ConnectorStore } from './remote-work.ts';
 import type { MessagingHandler } from '../messaging/router.ts';

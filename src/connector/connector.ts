@@ -21,7 +21,7 @@ import type { Message } from '../protocol/messages.ts';
 import { SettingsValues } from '../settings/document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
-import { realClock } from './clock.ts';
+import { realClock } from '../util/clock.ts';
 import { type ConnectorConfigInput, defaultTokenUrl, hubOrigin, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
@@ -37,7 +37,7 @@ import { createRedactor } from '../inspection/redact.ts';
 import { startSessionRecording } from '../recording/session-recording.ts';
 import { createStatelyInspector, type StatelyInspector } from '../inspection/stately.ts';
 
-export type { RuntimeClock } from './clock.ts';
+export type { RuntimeClock } from '../util/clock.ts';
 
 /** This library's version, reported in `connect.runtime` (package.json). */
 const CONNECTOR_VERSION = '0.1.0';

@@ -13,7 +13,7 @@ import type { Codec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
 import { StorageHealth, type StorageStatus } from '../storage/storage-health.ts';
-import type { RuntimeClock } from './clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 
 /**
  * Where a connector keeps what must survive a crash: the outbox and the journal of accepted

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';

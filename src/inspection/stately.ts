@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
-import type { RuntimeClock } from '../connector/clock.ts';
-import { realClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
+import { realClock } from '../util/clock.ts';
 import { importOptional } from './optional-package.ts';
 
 /** What this file uses of `@statelyai/inspect`; declared here so no declaration names the optional package. */

@@ -1,5 +1,5 @@
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { createRedactor, type RedactOptions } from './redact.ts';
 import { createInspectionSanitizer } from './sanitize.ts';
 

@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { JournalEntry } from '../execution/executor.ts';
 import type { Logger } from '../log/logger.ts';

@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { HttpError, type HttpAdapter } from '../adapters/http.ts';
 import type { SocketAdapter } from '../adapters/socket.ts';
 import type { SessionRecorder } from './recorder.ts';

@@ -1,6 +1,6 @@
 import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import type { SocketAdapter, SocketHandlers } from '../adapters/socket.ts';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 
 /** How far a replayed timer's delay and start may be from the recorded one's and still be it. */
 export const TIMER_SLACK_MS = 5;

@@ -1,6 +1,6 @@
 import type { HttpAdapter } from '../adapters/http.ts';
 import type { SocketAdapter } from '../adapters/socket.ts';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { InspectionStream } from '../inspection/stream.ts';
 import { type RecordOptions, SessionRecorder } from './recorder.ts';
 import { recordingClock, recordingHttp, recordingSocket } from './recording-adapters.ts';

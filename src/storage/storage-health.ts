@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { StorageError } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
 

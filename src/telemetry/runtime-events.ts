@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { ConnectorEvent, ExecutionsStatus } from '../connector/connector-types.ts';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { ConnectorStatus } from '../connector/status.ts';
 import type { Telemetry } from './telemetry.ts';
 

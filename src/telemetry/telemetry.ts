@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError, RETRYABLE } from '../api/api-error.ts';
 import { TelemetryEvent } from '../api/contract.ts';
-import type { RuntimeClock } from '../connector/clock.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import { retryDelay } from '../machines/backoff.ts';
 import { nextRandom } from '../machines/random.ts';
