@@ -183,7 +183,7 @@ describe('fetchHttpAdapter: responses', () => {
   });
 });
 
-describe('fetchHttpAdapter: failures', { timeout: 3_000 }, () => {
+describe('fetchHttpAdapter: failures', () => {
   it('classifies a server that never answers as timeout', async () => {
     const started = performance.now();
     const error = await expectHttpError(

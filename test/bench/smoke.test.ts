@@ -13,7 +13,7 @@ const BENCHMARKS = ['round-trip', 'scale', 'storm', 'outbox', 'footprint'];
  * what must hold is that each one ran, measured its subject and its baseline, and got numbers.
  */
 describe('benchmarks (smoke)', () => {
-  it('run end to end and report finite figures with their baselines', { timeout: 240_000 }, async () => {
+  it('run end to end and report finite figures with their baselines', { timeout: 900_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-bench-smoke-'));
     try {
       const out = join(dir, 'reports.json');

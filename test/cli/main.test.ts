@@ -94,7 +94,7 @@ describe('cloudtether CLI', () => {
   });
 
   // The real binary on real time (a 6 s token refreshed, a hub restart): about 10 s alone, more on a busy 2-core machine.
-  it('runs the demo scenario end to end through the real binary (demo --once --json)', { timeout: 60_000 }, async () => {
+  it('runs the demo scenario end to end through the real binary (demo --once --json)', async () => {
     const recording = join(mkdtempSync(join(tmpdir(), 'ct-demo-')), 'demo.jsonl');
     const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json', '--record', recording], { timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));

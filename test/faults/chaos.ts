@@ -362,7 +362,7 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         // connection may keep work from moving for a while. Then a bounded hold of the full disk
         // (real time, not a wait for any state), while work keeps coming and is refused or held.
         let failing = true;
-        await waitUntil(() => storage.failing > failingBefore, triggers, { what: 'the connector to report its storage failing', timeoutMs: 30_000 }).catch(() => (failing = false));
+        await waitUntil(() => storage.failing > failingBefore, triggers, { what: 'the connector to report its storage failing', timeoutMs: 120_000 }).catch(() => (failing = false));
         const toFailingMs = performance.now() - filled;
         const dispatchedAtFailing = dispatched;
         diskFullNow = true;
@@ -384,7 +384,7 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         try {
           await waitUntil(() => connector.status.storage.state === 'ok', triggers, {
             what: 'the connector to report its storage ok again after free()',
-            timeoutMs: 30_000,
+            timeoutMs: 120_000,
             describe: () => JSON.stringify(connector.status.storage),
           });
         } catch (error) {

@@ -23,7 +23,7 @@ vi.mock('../../src/inspection/optional-package.ts', async (importOriginal) => {
 const hostMachine = createMachine({ id: 'host-machine', initial: 'idle', states: { idle: { on: { go: 'busy' } }, busy: {} } });
 
 describe('inspector page without elkjs', () => {
-  it('shows the actor, and in the chart’s place the error that says to install elkjs', { timeout: 60_000 }, async () => {
+  it('shows the actor, and in the chart’s place the error that says to install elkjs', async () => {
     const { connector } = startConnector('ws://127.0.0.1:9/unused');
     const stream = new InspectionStream({ clock: { now: Date.now } });
     const actor = createActor(hostMachine, { inspect: (event) => stream.inspect(event) }).start();

@@ -98,7 +98,7 @@ describe('the Stately inspector without @statelyai/inspect', () => {
     const client = createStatelyInspector({ url, onError: (error) => errors.push(error) });
     onTestFinished(() => client.stop());
     client.inspect({ type: '@xstate.event' } as InspectionEvent); // waits for the package, then is dropped
-    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 60_000 });
     expect(errors[0]).toBeInstanceOf(MissingPackageError);
     expect(errors[0]!.message).toMatch(/^@statelyai\/inspect is not installed \(.+\); run `npm install @statelyai\/inspect`$/);
     expect(client.status).toBe('stopped');
@@ -110,7 +110,7 @@ describe('the Stately inspector without @statelyai/inspect', () => {
     onTestFinished(() => warn.mockRestore());
     const client = createStatelyInspector({ url });
     onTestFinished(() => client.stop());
-    await vi.waitFor(() => expect(warn).toHaveBeenCalledTimes(1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(warn).toHaveBeenCalledTimes(1), { timeout: 60_000 });
     expect(warn.mock.calls[0]![0]).toMatchObject({ name: 'MissingPackageError', packageName: '@statelyai/inspect' });
   });
 });

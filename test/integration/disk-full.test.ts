@@ -76,7 +76,7 @@ describe('a connector whose disk fills up', () => {
     }
     expect(hub.usage('local').totals.reports).toBe(TOTAL);
     expect(again.events.some((e) => e.type === 'execution_ended')).toBe(false);
-  }, 120_000);
+  }, 300_000);
 });
 
 /** A connector over the file store in `dir`, connected to `hub`, with a tool that returns 8 KB. */

@@ -21,7 +21,7 @@ function observedAdapter(): { adapter: SocketAdapter; connections: SocketConnect
 describe('a hub that floods bad frames and reads nothing', () => {
   // The regression: the connector answered every bad frame with an `error` frame, so a hub that
   // sent them without reading grew the connector's send buffer (~170 bytes each) without end.
-  it('stops being answered once 4 MiB of answers wait unsent; the session goes on', { timeout: 60_000 }, async () => {
+  it('stops being answered once 4 MiB of answers wait unsent; the session goes on', async () => {
     const hub = startFakeHub();
     const { adapter, connections } = observedAdapter();
     const { connector, events } = startConnector(await hub.url, {}, undefined, { socket: adapter });
@@ -34,7 +34,7 @@ describe('a hub that floods bad frames and reads nothing', () => {
     for (let i = 0; i < 200_000; i++) socket.ws.send('x');
     socket.ws.send(hub.frame('error', { code: 'internal', message: 'the last frame', ref_id: 'fence' }));
     // Every frame is handled in order: once the last one reached the host, so had the bad ones.
-    await until(() => events.some((e) => e.type === 'message' && e.message.type === 'error' && e.message.ref_id === 'fence'), undefined, 200_000);
+    await until(() => events.some((e) => e.type === 'message' && e.message.type === 'error' && e.message.ref_id === 'fence'), undefined, 300_000);
 
     expect(connections.at(-1)!.bufferedAmount).toBeLessThanOrEqual(MAX_ERROR_BACKLOG_BYTES + 1024);
     expect(connector.status.connection.state).toBe('connected');
@@ -42,6 +42,6 @@ describe('a hub that floods bad frames and reads nothing', () => {
     socket.ws.resume();
     const answered = socket.frames.length;
     socket.ws.send('y');
-    await until(() => socket.frames.slice(answered).some((f) => f.type === 'error' && f.code === 'not_json'), undefined, 200_000);
+    await until(() => socket.frames.slice(answered).some((f) => f.type === 'error' && f.code === 'not_json'), undefined, 300_000);
   });
 });

@@ -67,7 +67,7 @@ describe('a device that does not read what the hub sends it', () => {
 
   // The regression: every heartbeat is answered, so a device that sent them without reading
   // grew the hub's send buffer (and heap) by ~350 bytes each, without end.
-  it('makes the hub stop reading its flood of heartbeats, then answers every one once it reads', { timeout: 60_000 }, async () => {
+  it('makes the hub stop reading its flood of heartbeats, then answers every one once it reads', async () => {
     const { url } = await startHub();
     const { client, hubSide, sent, acks } = await nonReadingDevice(url);
     // What waits for the device is bounded: the limit, plus the answers to one chunk read before the pause.
@@ -77,12 +77,12 @@ describe('a device that does not read what the hub sends it', () => {
 
     // Nothing is lost: once the device reads, the hub reads again and answers every heartbeat.
     client.resume();
-    await until(() => acks.count === sent, undefined, 1_000_000);
+    await until(() => acks.count === sent, undefined, 300_000);
     expect(acks.count).toBe(sent);
     client.terminate();
   });
 
-  it('ends the session by the heartbeat timeout when the device never reads', { timeout: 60_000 }, async () => {
+  it('ends the session by the heartbeat timeout when the device never reads', async () => {
     const clock = new ManualClock();
     const { hub, url } = await startHub({ staticToken: TOKEN, clock });
     const { client } = await nonReadingDevice(url);
@@ -93,7 +93,7 @@ describe('a device that does not read what the hub sends it', () => {
     client.terminate();
   });
 
-  it('keeps a device that reads, however slowly, while the hub is not reading it', { timeout: 60_000 }, async () => {
+  it('keeps a device that reads, however slowly, while the hub is not reading it', async () => {
     const clock = new ManualClock();
     const { hub, url } = await startHub({ staticToken: TOKEN, clock });
     const { client, hubSide, acks } = await nonReadingDevice(url);

@@ -220,5 +220,5 @@ describe('record log', () => {
       await log.close();
     }
     expect(promised.size).toBeGreaterThan(100);
-  }, 60_000);
+  });
 });

@@ -37,15 +37,19 @@ export const connected = (connector: Connector) => connector.waitFor((s) => s.co
 
 /**
  * Waits for a condition that real I/O will make true: yields to the event loop between checks
- * (and runs `onTurn`, e.g. to advance a simulated clock), never sleeps.
+ * (and runs `onTurn`, e.g. to advance a simulated clock), never sleeps. `hangGuardMs` of wall
+ * time is only a guard against a test that would hang: generous, so a busy machine that makes
+ * each turn slow never fails a test that would pass.
  */
-export async function until(check: () => boolean | Promise<boolean>, onTurn?: () => void, rounds = 20_000): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
+export async function until(check: () => boolean | Promise<boolean>, onTurn?: () => void, hangGuardMs = 60_000): Promise<void> {
+  const deadline = performance.now() + hangGuardMs;
+  while (performance.now() < deadline) {
     if (await check()) return;
     onTurn?.();
     await settle(1);
   }
-  throw new Error('condition not met');
+  if (await check()) return;
+  throw new Error(`condition not met within ${hangGuardMs} ms`);
 }
 
 /** Calls `onLine` with each complete line of a child process's output stream. */
