@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.ts';
 import type { SessionInfo } from './events.ts';
-import { pathOf, queryOf, reply } from './http.ts';
-import { safeEqual } from './safe-equal.ts';
+import { pathOf, queryOf } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
+import { safeEqual } from '../http/safe-equal.ts';
 
 /** What the admin routes read from, and do to, the hub. */
 export interface AdminSource {

@@ -7,7 +7,8 @@ import { type ApiAuthParts, type ApiCaller, apiKeyOf, authenticateApiRequest } f
 import { RateLimiter, rateLimitHeaders } from './api-rate-limit.ts';
 import { HubError } from './errors.ts';
 import type { HubApi } from './hub-api.ts';
-import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
+import { parseParams, pathOf, queryOf, readBody } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
 import { createShare, readShare, type ShareRouteParts } from './share-routes.ts';
 import type { UsageSummary } from './usage-ledger.ts';
 

@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 import { HubError } from './errors.ts';
-import { parseParams, pathOf, queryOf, readBody, reply } from './http.ts';
+import { parseParams, pathOf, queryOf, readBody } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
 import type { UsageSummary } from './usage-ledger.ts';
 
 /** What the routes ask of reliable delivery. */

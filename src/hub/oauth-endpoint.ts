@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.ts';
 import { isAdminRequest } from './admin.ts';
 import { HubError } from './errors.ts';
 import { FAULT_BODIES, type FaultBodies, type FaultGate, NO_STORE } from './fault-gate.ts';
-import { hostOf, parseParams, pathOf, readBody, reply } from './http.ts';
+import { hostOf, parseParams, pathOf, readBody } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
 import type { TokenAuthority } from './token-authority.ts';
 import type { GrantCheck, UserLogins } from './user-logins.ts';
 

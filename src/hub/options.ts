@@ -6,7 +6,7 @@ import type { SigningKeyPair } from './token-authority.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectAckMessage, MAX_FRAME_BYTES } from '../protocol/index.ts';
 import { HubError } from './errors.ts';
-import { safeEqual } from './safe-equal.ts';
+import { safeEqual } from '../http/safe-equal.ts';
 
 /** Decides whether a `connect` may open a session. Throwing means "cannot tell right now". */
 export type Authenticate = (

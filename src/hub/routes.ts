@@ -1,7 +1,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
-import { pathOf } from './http.ts';
+import { pathOf } from '../http/request.ts';
 
 /** The WebSocket endpoint devices connect to. */
 export const CONNECT_PATH = '/v1/connect';

@@ -6,7 +6,8 @@ import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../set
 import { isAdminRequest } from './admin.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth } from './device-request.ts';
 import { HubError } from './errors.ts';
-import { parseParams, pathOf, readBody, reply } from './http.ts';
+import { parseParams, pathOf, readBody } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
 import type { HubSettings } from './settings.ts';
 import { type SettingsSubject, subjectOf } from './settings-sessions.ts';
 import type { SettingsPatchResult } from './settings-store.ts';

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ApiCaller } from './api-auth.ts';
 import type { ApiAnswer } from './api-routes.ts';
 import type { ExecutionSnapshot } from './executions.ts';
-import { hostOf } from './http.ts';
+import { hostOf } from '../http/request.ts';
 import type { HubClock } from './options.ts';
 import type { HubSettings } from './settings.ts';
 import { DEFAULT_SHARE_EXPIRY_S, sharingPolicyOf, type ShareStore } from './shares.ts';

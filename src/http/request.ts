@@ -1,4 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+/**
+ * Server-side HTTP helpers shared by the hub (src/hub/) and the device-side inspector
+ * (src/inspector/): reading a request (its target, `Host`, body and parameters), answering with
+ * JSON (reply.ts), and comparing secrets in constant time (safe-equal.ts). Only `node:http`
+ * types and `node:crypto`: nothing of the hub or the connector.
+ */
+import type { IncomingMessage } from 'node:http';
 
 /** The path of a request target, without its query string. */
 export function pathOf(url: string | undefined): string {
@@ -24,24 +30,6 @@ const SAFE_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 export function hostOf(req: IncomingMessage): string | undefined {
   const host = req.headers.host;
   return host !== undefined && SAFE_HOST.test(host) ? host : undefined;
-}
-
-/** Answers with a JSON body, or none when `body` is undefined (a 204). Every hub HTTP answer goes through here. */
-export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  // The client may have gone (a request parked by a fault, then the socket closed).
-  if (res.destroyed || res.writableEnded) return;
-  if (body === undefined) {
-    res.writeHead(status, headers);
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }
 
 /**
