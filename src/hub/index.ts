@@ -1,21 +1,21 @@
 export { createHub, Hub } from './hub.ts';
-export { CONNECT_PATH } from './routes.ts';
-export type { DispatchMessage } from './dispatch.ts';
+export { CONNECT_PATH } from './server/routes.ts';
+export type { DispatchMessage } from './delivery/dispatch.ts';
 export type { HubFaults } from './faults.ts';
-export type { HubAddress, HubListenOptions } from './listener.ts';
-export type { HubApi } from './hub-api.ts';
-export type { StoredTelemetryEvent, TelemetryBounds, TenantTelemetry } from './telemetry-store.ts';
-export type { ApiKeyRefusal, StoredApiKey } from './api-keys.ts';
-export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
-export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
-export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
-export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
-export type { ReloadResult } from './capability-reloads.ts';
-export type { HubSettings, ReportedSettingsView } from './settings.ts';
-export type { SettingsSubject } from './settings-sessions.ts';
-export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings-store.ts';
-export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
-export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
+export type { HubAddress, HubListenOptions } from './server/listener.ts';
+export type { HubApi } from './api/hub-api.ts';
+export type { StoredTelemetryEvent, TelemetryBounds, TenantTelemetry } from './api/telemetry-store.ts';
+export type { ApiKeyRefusal, StoredApiKey } from './api/api-keys.ts';
+export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery/delivery.ts';
+export type { ExtensionInstance, InstanceRegistration } from './channels/channels.ts';
+export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './delivery/executions.ts';
+export type { UsageEntry, UsageSummary } from './usage/usage-ledger.ts';
+export type { ReloadResult } from './delivery/capability-reloads.ts';
+export type { HubSettings, ReportedSettingsView } from './settings/settings.ts';
+export type { SettingsSubject } from './settings/settings-sessions.ts';
+export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings/settings-store.ts';
+export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './core/errors.ts';
+export type { DeviceMessage, HubEvents, SessionInfo } from './core/events.ts';
 export type {
   Authenticate,
   DeliveryOptions,
@@ -26,7 +26,7 @@ export type {
   HubUser,
   OrganizationRole,
   UserOrganization,
-} from './options.ts';
+} from './core/options.ts';
 export {
   createTokenAuthority,
   type DeviceTokenClaims,
@@ -38,8 +38,8 @@ export {
   type TokenAuthorityOptions,
   type TokenSubject,
   type UserTokenClaims,
-} from './token-authority.ts';
-export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './token-endpoint.ts';
+} from './auth/token-authority.ts';
+export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './auth/token-endpoint.ts';
 export {
   DEVICE_AUTHORIZATION_PATH,
   DEVICE_CODE_GRANT_TYPE,
@@ -48,4 +48,4 @@ export {
   OAUTH_REVOKE_PATH,
   OAUTH_TOKEN_PATH,
   VERIFICATION_PATH,
-} from './oauth-endpoint.ts';
+} from './auth/oauth-endpoint.ts';
