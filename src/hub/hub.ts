@@ -16,7 +16,7 @@ import { createHubRoutes } from './hub-routes.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './server/listener.ts';
 import { OpenSessions } from './session/open-sessions.ts';
 import { type HubOptions, resolveHubOptions } from './core/options.ts';
-import { createSessionHost } from './session/session-host.ts';
+import { createSessionHost } from './hub-session-host.ts';
 import { HubSettings } from './settings/settings.ts';
 import { SettingsSessions } from './settings/settings-sessions.ts';
 import type { IssuedToken } from './auth/token-authority.ts';

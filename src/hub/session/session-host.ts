@@ -1,15 +1,9 @@
 import type { Logger } from '../../log/logger.ts';
 import type { Codec, MessageOf } from '../../protocol/index.ts';
-import type { HubAuth } from '../auth/auth.ts';
-import type { CapabilityReloads } from '../delivery/capability-reloads.ts';
-import type { HubChannels } from '../channels/channels.ts';
 import type { CredentialVerdict } from '../auth/credential-check.ts';
-import type { HubDelivery } from '../delivery/delivery.ts';
 import type { HubEvents, SessionInfo } from '../core/events.ts';
-import type { OpenSessions } from './open-sessions.ts';
 import type { ResolvedHubOptions } from '../core/options.ts';
 import type { Session } from './session.ts';
-import type { SettingsSessions } from '../settings/settings-sessions.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
 
 type Who = { device_id: string; tenant_id: string };
@@ -50,61 +44,10 @@ export interface SessionHost {
   isRevoked(who: Who, jti: string | undefined): boolean;
   /** Emits a hub event; listener errors are the host's to contain. */
   emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
-  /** Answers `connect.resume` for `connect_ack` (reliable delivery, src/hub/delivery.ts). */
+  /** Answers `connect.resume` for `connect_ack` (reliable delivery, src/hub/delivery/delivery.ts). */
   resume(who: Who, connect: MessageOf<'connect'>): MessageOf<'connect_ack'>['resume'];
   /** The session is acknowledged: resend and send what waits for the device. */
   opened(session: Session, info: SessionInfo): void;
   /** A device message past the handshake: delivery, executions, the ledger, and the `message` event. */
   receive(session: Session, info: SessionInfo, message: DeviceFrame): void;
-}
-
-
-/** The hub's parts a session reaches through its {@link SessionHost}. */
-export interface SessionHostParts {
-  options: ResolvedHubOptions;
-  codec: Codec;
-  logger: Logger;
-  isSilenced: SessionHost['isSilenced'];
-  auth: HubAuth;
-  sessions: OpenSessions;
-  delivery: HubDelivery;
-  channels: HubChannels;
-  reloads: CapabilityReloads;
-  settings: SettingsSessions;
-  emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void;
-}
-
-/**
- * What sessions see of the hub: credentials and revocation from auth, registration in the open
- * sessions, and the routing of an open session's frames: channel frames to the channels, reload
- * results to the reloads, settings frames to the settings, everything else to reliable delivery.
- */
-export function createSessionHost(parts: SessionHostParts): SessionHost {
-  const { auth, sessions, delivery, channels, reloads, settings } = parts;
-  return {
-    options: parts.options,
-    codec: parts.codec,
-    logger: parts.logger,
-    isSilenced: parts.isSilenced,
-    checkCredential: auth.checkCredential,
-    verifyToken: (token, who) => auth.verifyToken(token, who),
-    isRevoked: (who, jti) => auth.isRevoked(who.tenant_id, who.device_id, jti),
-    register: (session, info) => sessions.register(session, info),
-    forget: (session) => {
-      sessions.forget(session);
-      channels.drop(session);
-      settings.drop(session);
-    },
-    emit: parts.emit,
-    resume: (who, connect) => delivery.resume(who, connect),
-    opened: (session, info) => delivery.opened(session, info),
-    receive: (session, info, message) => {
-      if (message.type === 'channel_join' || message.type === 'channel_leave' || message.type === 'channel_message') {
-        return channels.receive(session, info, message);
-      }
-      if (message.type === 'capability_reload_result') return reloads.settle(message, info);
-      if (message.type === 'settings_subscribe' || message.type === 'settings_reported') return settings.receive(session, info, message);
-      delivery.receive(session, info, message);
-    },
-  };
 }
