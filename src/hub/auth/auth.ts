@@ -6,7 +6,6 @@ import { createCredentialCheck, type CredentialVerdict } from './credential-chec
 import { HubError, TokenError } from '../core/errors.ts';
 import { createFaultGate, type FaultGate } from './fault-gate.ts';
 import { createOAuthEndpoint, type OAuthEndpoint } from './oauth-endpoint.ts';
-import type { OpenSessions } from '../session/open-sessions.ts';
 import type { ResolvedHubOptions } from '../core/options.ts';
 import { RevocationList } from './revocations.ts';
 import { createTokenAuthority, type HubTokenClaims, type IssuedToken, type TokenAuthority } from './token-authority.ts';
@@ -15,11 +14,25 @@ import { UserLogins } from './user-logins.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
+/** An open session as a revocation sees it: the hub token it lives on, and how to close it. */
+export interface RevocableSession {
+  /** The `jti` of the hub-issued token it lives on; undefined for a static credential. */
+  readonly tokenId: string | undefined;
+  close(code: number, reason: string): void;
+}
+
+/** The hub's authenticated sessions, as a revocation looks for those it closes (the hub's open sessions). */
+export interface RevocableSessions {
+  /** The sessions of a device id, across tenants. */
+  withDevice(deviceId: string): Array<{ session: RevocableSession; info: { tenant_id: string } }>;
+  all(): Array<{ session: RevocableSession }>;
+}
+
 /** What the auth side of a hub works with. */
 export interface HubAuthParts {
   options: ResolvedHubOptions;
   /** Revoking closes sessions living on what was revoked. */
-  sessions: OpenSessions;
+  sessions: RevocableSessions;
   // The hub's own methods: an OAuth route does exactly what the same call on the hub does.
   approve(userCode: string, approval: { userId: string; organization?: string }): void;
   deny(userCode: string): void;
@@ -43,7 +56,7 @@ export class HubAuth {
   /** Decides a `connect` credential: a hub token first, then `staticToken` or `authenticate`. */
   readonly checkCredential: (token: string, who: Who) => Promise<CredentialVerdict>;
   readonly #log: Logger;
-  readonly #sessions: OpenSessions;
+  readonly #sessions: RevocableSessions;
   readonly #revocations: RevocationList;
   /** Present when the hub issues tokens (the `tokens` option). */
   readonly #authority: TokenAuthority | undefined;
