@@ -32,13 +32,13 @@ export {
   type DeviceTokenClaims,
   type HubTokenClaims,
   type IssuedToken,
-  type SigningKeyPair,
   TOKEN_ALG,
   TokenAuthority,
   type TokenAuthorityOptions,
   type TokenSubject,
   type UserTokenClaims,
 } from './auth/token-authority.ts';
+export type { SigningKeyPair } from './core/signing-key-pair.ts';
 export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './auth/token-endpoint.ts';
 export {
   DEVICE_AUTHORIZATION_PATH,

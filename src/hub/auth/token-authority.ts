@@ -12,6 +12,7 @@ import {
 } from 'jose';
 import { z } from 'zod';
 import { TokenError } from '../core/errors.ts';
+import type { SigningKeyPair } from '../core/signing-key-pair.ts';
 
 /** The one signature algorithm the hub issues and accepts. */
 export const TOKEN_ALG = 'ES256';
@@ -83,16 +84,6 @@ export interface TokenAuthorityOptions {
   isRevoked?: (claims: HubTokenClaims) => boolean;
   /** Where signing keys come from; see {@link SigningKeyPair}. Default: a fresh pair in memory. */
   generateKeyPair?: () => Promise<SigningKeyPair>;
-}
-
-/**
- * An ES256 (P-256 ECDSA) key pair with `sign` and `verify` usages. The authority makes one on
- * first use and one per rotation; by default with jose's `generateKeyPair('ES256')`, the
- * private half not extractable.
- */
-export interface SigningKeyPair {
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
 }
 
 const Common = {
