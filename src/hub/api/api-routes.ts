@@ -5,6 +5,7 @@ import type { Logger } from '../../log/logger.ts';
 import { isAdminRequest } from '../admin/admin.ts';
 import { type ApiAuthParts, type ApiCaller, apiKeyOf, authenticateApiRequest } from './api-auth.ts';
 import { RateLimiter, rateLimitHeaders } from './api-rate-limit.ts';
+import type { ApiAnswer } from './api-answer.ts';
 import { HubError } from '../core/errors.ts';
 import type { HubApi } from './hub-api.ts';
 import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
@@ -21,12 +22,6 @@ export interface ApiRoutesParts extends Omit<ShareRouteParts, 'shares'> {
   rateLimit: RateLimit;
   /** The hub's usage ledger summary of a tenant (`hub.usage`). */
   usage(tenantId: string): UsageSummary;
-}
-
-/** What a route answers: a status and a JSON body (none for a 204). */
-export interface ApiAnswer {
-  status: number;
-  body?: unknown;
 }
 
 /** What a handler gets: the request, its caller (absent only on an open route called without a credential), path groups, and the checked body. */

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CreateShare, SharedView } from '../../api/contract.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ApiCaller } from './api-auth.ts';
-import type { ApiAnswer } from './api-routes.ts';
+import type { ApiAnswer } from './api-answer.ts';
 import type { ExecutionSnapshot } from '../delivery/executions.ts';
 import { hostOf } from '../../http/request.ts';
 import type { HubClock } from '../core/options.ts';
