@@ -4,8 +4,9 @@ import type { HubAuth } from './auth/auth.ts';
 import type { HubChannels } from './channels/channels.ts';
 import type { HubDelivery } from './delivery/delivery.ts';
 import { createExecutionRoutes } from './delivery/execution-routes.ts';
-import type { Hub } from './hub.ts';
 import type { HubApi } from './api/hub-api.ts';
+import type { SessionInfo } from './core/events.ts';
+import type { UsageSummary } from './usage/usage-ledger.ts';
 import type { OpenSessions } from './session/open-sessions.ts';
 import type { ResolvedHubOptions } from './core/options.ts';
 import { createRoutes, type HubRoutes } from './server/routes.ts';
@@ -13,6 +14,16 @@ import type { SessionHost } from './session/session-host.ts';
 import { Session } from './session/session.ts';
 import type { HubSettings } from './settings/settings.ts';
 import { createSettingsRoutes } from './settings/settings-routes.ts';
+
+/** The hub's own methods its routes call, so a route does (and logs) what the same call on the hub does. */
+export interface HubRouteActions {
+  /** `hub.usage`. */
+  usage(tenantId: string): UsageSummary;
+  /** `hub.devices`. */
+  devices(): SessionInfo[];
+  /** `hub.revokeDevice`. */
+  revokeDevice(deviceId: string, options?: { tenantId?: string }): number;
+}
 
 /** The parts of a hub its routes reach. */
 export interface HubRoutesParts {
@@ -26,8 +37,8 @@ export interface HubRoutesParts {
   channels: Pick<HubChannels, 'taskTenant'>;
   sessions: OpenSessions;
   host: SessionHost;
-  /** The hub's own methods: a route does (and logs) what the same call on the hub does. */
-  hub: Pick<Hub, 'usage' | 'devices' | 'revokeDevice'>;
+  /** The hub itself. */
+  hub: HubRouteActions;
   /** Whether device sockets are taken now. */
   accepting(): boolean;
   /** `host:port` the hub listens on, for links in answers to requests without a usable `Host`. */
