@@ -6,7 +6,7 @@ import type { HubDelivery } from './delivery/delivery.ts';
 import { createExecutionRoutes } from './delivery/execution-routes.ts';
 import type { HubApi } from './api/hub-api.ts';
 import type { SessionInfo } from './core/events.ts';
-import type { UsageSummary } from './usage/usage-ledger.ts';
+import type { UsageSummary } from './usage/usage-store.ts';
 import type { OpenSessions } from './session/open-sessions.ts';
 import type { ResolvedHubOptions } from './core/options.ts';
 import { createRoutes, type HubRoutes } from './server/routes.ts';

@@ -20,7 +20,8 @@ import { createSessionHost } from './hub-session-host.ts';
 import { HubSettings } from './settings/settings.ts';
 import { SettingsSessions } from './settings/settings-sessions.ts';
 import type { IssuedToken } from './auth/token-authority.ts';
-import { LedgerSlot, type UsageSummary } from './usage/usage-ledger.ts';
+import { LedgerSlot } from './usage/usage-ledger.ts';
+import type { UsageSummary } from './usage/usage-store.ts';
 
 /**
  * The reference hub: a `node:http` server with the device WebSocket endpoint on

@@ -9,11 +9,11 @@ export type { ApiKeyRefusal, StoredApiKey } from './api/api-keys.ts';
 export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery/delivery.ts';
 export type { ExtensionInstance, InstanceRegistration } from './channels/channels.ts';
 export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './delivery/executions.ts';
-export type { UsageEntry, UsageSummary } from './usage/usage-ledger.ts';
+export type { UsageEntry, UsageSummary } from './usage/usage-store.ts';
 export type { ReloadResult } from './delivery/capability-reloads.ts';
 export type { HubSettings, ReportedSettingsView } from './settings/settings.ts';
 export type { SettingsSubject } from './settings/settings-sessions.ts';
-export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings/settings-store.ts';
+export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings/settings-documents.ts';
 export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './core/errors.ts';
 export type { DeviceMessage, HubEvents, SessionInfo } from './core/events.ts';
 export type {

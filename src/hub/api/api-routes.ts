@@ -11,7 +11,7 @@ import type { HubApi } from './hub-api.ts';
 import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import { reply } from '../../http/reply.ts';
 import { createShare, readShare, type ShareRouteParts } from './share-routes.ts';
-import type { UsageSummary } from '../usage/usage-ledger.ts';
+import type { UsageSummary } from '../usage/usage-store.ts';
 
 /** What the REST API routes work with. */
 export interface ApiRoutesParts extends Omit<ShareRouteParts, 'shares'> {

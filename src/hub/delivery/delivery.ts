@@ -11,7 +11,7 @@ import type { OpenSessions } from '../session/open-sessions.ts';
 import { RecentIds } from './recent-ids.ts';
 import type { HubClock, ResolvedDeliveryOptions } from '../core/options.ts';
 import type { Session } from '../session/session.ts';
-import type { UsageLedger } from '../usage/usage-ledger.ts';
+import type { UsageStore } from '../usage/usage-store.ts';
 import { withFields } from '../../util/with-fields.ts';
 
 type Who = { device_id: string; tenant_id: string };
@@ -35,7 +35,7 @@ export interface DeliveryHost {
   logger: Logger;
   options: ResolvedDeliveryOptions;
   /** The ledger, once `listen()` has opened it. */
-  ledger(): UsageLedger | undefined;
+  ledger(): UsageStore | undefined;
   emitMessage(info: SessionInfo, message: DeviceMessage): void;
 }
 

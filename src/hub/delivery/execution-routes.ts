@@ -6,7 +6,7 @@ import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, Messaging
 import { HubError } from '../core/errors.ts';
 import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import { reply } from '../../http/reply.ts';
-import type { UsageSummary } from '../usage/usage-ledger.ts';
+import type { UsageSummary } from '../usage/usage-store.ts';
 
 /** What the routes ask of reliable delivery. */
 type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;

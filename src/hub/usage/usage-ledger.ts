@@ -1,23 +1,7 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
-
-/** One booked usage report. */
-export interface UsageEntry {
-  tenant_id: string;
-  device_id: string;
-  report_id: string;
-  request_id: string;
-  metrics: MessageOf<'usage_report'>['metrics'];
-  booked_at: number;
-}
-
-/** What `GET /v1/usage?tenant=…` answers. */
-export interface UsageSummary {
-  tenant_id: string;
-  totals: { reports: number; duration_ms: number; input_tokens: number; output_tokens: number; cost_estimate: number };
-  reports: UsageEntry[];
-}
+import type { UsageEntry, UsageStore, UsageSummary } from './usage-store.ts';
 
 /**
  * The hub's usage ledger: every usage report booked once per (tenant, report id), to the tenant
@@ -29,7 +13,7 @@ export interface UsageSummary {
  * await ledger.book({ tenant_id: 'acme', device_id: 'laptop-1' }, report, Date.now()); // true
  * ledger.summary('acme').totals.reports; // 1
  */
-export class UsageLedger {
+export class UsageLedger implements UsageStore {
   readonly #log: RecordLog<UsageEntry>;
   readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
 
@@ -93,12 +77,12 @@ export class UsageLedger {
  * the hub. `current` is undefined until then.
  */
 export class LedgerSlot {
-  current: UsageLedger | undefined;
-  #opening: Promise<UsageLedger> | undefined;
+  current: UsageStore | undefined;
+  #opening: Promise<UsageStore> | undefined;
 
   constructor(readonly path: string | undefined) {}
 
-  async open(): Promise<UsageLedger> {
+  async open(): Promise<UsageStore> {
     this.#opening ??= UsageLedger.open(this.path);
     this.current = await this.#opening;
     return this.current;
