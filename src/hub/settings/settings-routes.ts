@@ -10,7 +10,7 @@ import { parseParams, pathOf, readBody } from '../../http/request.ts';
 import { reply } from '../../http/reply.ts';
 import type { HubSettings } from './settings.ts';
 import { type SettingsSubject, subjectOf } from './settings-sessions.ts';
-import type { SettingsPatchResult } from './settings-store.ts';
+import type { SettingsPatchResult } from './settings-documents.ts';
 
 /** What the settings routes work with. */
 export interface SettingsRoutesParts {

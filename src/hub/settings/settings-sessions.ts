@@ -6,7 +6,8 @@ import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { Session } from '../session/session.ts';
-import { type DocumentKey, type HubSettingsDocument, SettingsStore } from './settings-store.ts';
+import { SettingsStore } from './settings-store.ts';
+import type { DocumentKey, HubSettingsDocument, SettingsDocuments } from './settings-documents.ts';
 
 /** Whose user document: a user's (signed in with a user token) or a device's. */
 export type SettingsSubject = { userId: string } | { deviceId: string };
@@ -50,8 +51,8 @@ const SEP = '\u0000';
  * settings.receive(session, info, message); // settings_subscribe or settings_reported
  */
 export class SettingsSessions {
-  #store: SettingsStore | undefined;
-  #opening: Promise<SettingsStore> | undefined;
+  #store: SettingsDocuments | undefined;
+  #opening: Promise<SettingsDocuments> | undefined;
   /** Subscribed sessions by `tenant SEP document key`. */
   readonly #subscribers = new Map<string, Set<Session>>();
   /** The subscriptions of each session (to drop them when it closes) and the epoch it was told. */
@@ -85,7 +86,7 @@ export class SettingsSessions {
    *
    * @throws {HubError} `invalid_state` before `listen()` opened it.
    */
-  get store(): SettingsStore {
+  get store(): SettingsDocuments {
     if (!this.#store) throw new HubError('invalid_state', 'the settings store opens with listen()');
     return this.#store;
   }

@@ -12,56 +12,20 @@ import {
   type SettingsValues,
   sameValue,
 } from '../../settings/document.ts';
-import type { Envelope, MessageOf } from '../../protocol/index.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
-
-/**
- * Which document of a tenant: `org`, or a user document named by its subject, `user:<user id>`
- * (sessions and requests made with a user token) or `device:<device id>` (any other credential).
- */
-export type DocumentKey = 'org' | `user:${string}` | `device:${string}`;
-
-/** A document as the hub hands it out: with the epoch its version belongs to. */
-export interface HubSettingsDocument extends SettingsDocument {
-  epoch: string;
-}
-
-/**
- * What a patch is checked against. `version` and `epoch`: the document it was made on (either
- * differing is a conflict: a version alone could match a document of another epoch). `editId`:
- * an idempotency key; a patch whose key the document already took is answered, not applied again.
- */
-export interface PatchConditions {
-  version?: number;
-  epoch?: string;
-  editId?: string;
-}
+import type {
+  DocumentKey,
+  HubSettingsDocument,
+  PatchConditions,
+  ReportedEntry,
+  SettingsChangeListener,
+  SettingsDocuments,
+  SettingsPatchResult,
+} from './settings-documents.ts';
 
 /** How many idempotency keys each document remembers (the devices' retries come within minutes). */
 const REMEMBERED_EDITS = 100;
-
-/**
- * A patch taken (`changes` empty when it changed nothing; the version then stays; `replayed` when
- * its `editId` was taken before), or refused for its version or epoch.
- */
-export type SettingsPatchResult =
-  | { ok: true; document: HubSettingsDocument; /** The keys that changed, `null` for removed ones: what subscribers are pushed. */ changes: SettingsPatch; replayed?: true }
-  | { ok: false; reason: 'version_conflict'; current: HubSettingsDocument };
-
-/** Told of every change once it is stored (on disk when the store has a file), before anyone can read it. */
-export type SettingsChangeListener = (tenantId: string, key: DocumentKey, document: HubSettingsDocument, changes: SettingsPatch) => void;
-
-/** What a device last reported (`settings_reported`, without the envelope), and when. */
-export interface ReportedEntry {
-  reported: ReportedSettings;
-  /** The subject of the session it came on: whose user document the device follows. */
-  subject: DocumentKey;
-  received_at: number;
-}
-
-/** The fields of a `settings_reported` frame, without the envelope. */
-export type ReportedSettings = Omit<MessageOf<'settings_reported'>, keyof Envelope>;
 
 /** The file: the epoch and every document, by tenant then key. */
 interface StoreFile {
@@ -88,7 +52,7 @@ const SEP = '\u0000';
  * await store.patch('acme', 'org', { theme: 'dark' }); // { ok: true, document: { epoch, version: 1, … }, changes: { theme: 'dark' } }
  * await store.patch('acme', 'user:ada', { beta: true }, { version: 0, editId: 'edit-7' });
  */
-export class SettingsStore {
+export class SettingsStore implements SettingsDocuments {
   /** Listeners of changes; see {@link SettingsChangeListener}. */
   readonly listeners = new Set<SettingsChangeListener>();
   readonly #tenants: Map<string, Map<string, StoredDocument>>;
