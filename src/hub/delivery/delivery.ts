@@ -3,7 +3,8 @@ import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
-import { DeviceQueue, type ReliableDeviceMessage } from './device-queue.ts';
+import type { DeviceQueue, ReliableDeviceMessage } from './device-queue.ts';
+import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
 import { HubError } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
 import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
@@ -53,7 +54,7 @@ export class HubDelivery {
   readonly epoch = `hub_${randomUUID()}`;
   readonly executions: ExecutionStore;
   readonly #host: DeliveryHost;
-  readonly #queues = new Map<string, DeviceQueue>();
+  readonly #queues: DeviceQueues;
   readonly #recent = new Map<string, RecentIds>();
   readonly #expiryTimers = new Map<string, unknown>();
   /**
@@ -71,6 +72,7 @@ export class HubDelivery {
   constructor(host: DeliveryHost) {
     this.#host = host;
     this.executions = new ExecutionStore(host.options.retainExecutions);
+    this.#queues = new MemoryDeviceQueues(host.options.defaultCredit);
   }
 
   /**
@@ -393,7 +395,7 @@ export class HubDelivery {
   }
 
   #queue(who: Who): DeviceQueue {
-    return getOrCreate(this.#queues, keyOf(who), () => new DeviceQueue(this.#host.options.defaultCredit));
+    return this.#queues.of(who);
   }
 
   #recentOf(who: Who): RecentIds {
