@@ -1,3 +1,24 @@
+/**
+ * The reference hub's public entry. `hub.ts` composes the hub from folders by concern; each
+ * imports only folders listed above it (and src/http/, src/protocol/, …):
+ *
+ * - `core/`: options, errors, events, the signing key pair: what every other folder uses.
+ * - `admin/`: the operators' admin routes and the admin bearer check.
+ * - `server/`: the `node:http` listener and the routing of requests and device upgrades.
+ * - `auth/`: credentials, hub tokens and their endpoints, user logins (OAuth), revocations.
+ * - `session/`: one device socket each, the open sessions, and the `SessionHost` a session
+ *   reaches the hub through.
+ * - `usage/`: the usage ledger, behind `UsageStore`.
+ * - `delivery/`: reliable delivery both ways, the device queues (behind `DeviceQueues`),
+ *   executions, dispatch, capability reloads, and the operators' execution routes.
+ * - `channels/`: channels between the cloud side and devices: tasks, the extension channel.
+ * - `settings/`: settings documents (behind `SettingsDocuments`), their sync to sessions, and
+ *   the settings routes.
+ * - `api/`: the REST API: its routes, credentials, rate limit, API keys, shares and telemetry.
+ *
+ * Beside `hub.ts` at the top: `hub-routes.ts` and `hub-session-host.ts` wire the folders into the
+ * routes and into each session's host, and `faults.ts` makes the test hooks.
+ */
 export { createHub, Hub } from './hub.ts';
 export { CONNECT_PATH } from './server/routes.ts';
 export type { DispatchMessage } from './delivery/dispatch.ts';
