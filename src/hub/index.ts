@@ -5,7 +5,8 @@
  * - `core/`: options, errors, events, the signing key pair: what every other folder uses.
  * - `admin/`: the operators' admin routes and the admin bearer check.
  * - `server/`: the `node:http` listener and the routing of requests and device upgrades.
- * - `auth/`: credentials, hub tokens and their endpoints, user logins (OAuth), revocations.
+ * - `auth/`: credentials, hub tokens and their endpoints, the signing keys (behind
+ *   `SigningKeys`), user logins (OAuth), revocations.
  * - `session/`: one device socket each, the open sessions, and the `SessionHost` a session
  *   reaches the hub through.
  * - `usage/`: the usage ledger, behind `UsageStore`.
@@ -53,13 +54,13 @@ export {
   type DeviceTokenClaims,
   type HubTokenClaims,
   type IssuedToken,
-  TOKEN_ALG,
   TokenAuthority,
   type TokenAuthorityOptions,
   type TokenSubject,
   type UserTokenClaims,
 } from './auth/token-authority.ts';
 export type { SigningKeyPair } from './core/signing-key-pair.ts';
+export { TOKEN_ALG } from './auth/signing-keys.ts';
 export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './auth/token-endpoint.ts';
 export {
   DEVICE_AUTHORIZATION_PATH,

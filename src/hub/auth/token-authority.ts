@@ -1,21 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  type CryptoKey,
-  errors,
-  exportJWK,
-  generateKeyPair,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTHeaderParameters,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import { randomUUID } from 'node:crypto';
+import { type CryptoKey, errors, type JSONWebKeySet, type JWTHeaderParameters, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { TokenError } from '../core/errors.ts';
 import type { SigningKeyPair } from '../core/signing-key-pair.ts';
-
-/** The one signature algorithm the hub issues and accepts. */
-export const TOKEN_ALG = 'ES256';
+import { MemorySigningKeys, type SigningKeys, TOKEN_ALG } from './signing-keys.ts';
 
 /** The claims of a hub-issued device token. Times are JWT NumericDates: seconds since the epoch. */
 export interface DeviceTokenClaims {
@@ -101,18 +89,6 @@ const Claims = z.discriminatedUnion('kind', [
   z.object({ ...Common, kind: z.literal('user'), device: z.string().min(1) }),
 ]);
 
-interface SigningKey {
-  kid: string;
-  privateKey: CryptoKey;
-}
-
-interface VerificationKey {
-  publicKey: CryptoKey;
-  jwk: JWK;
-  /** Set once the key stops signing: when it can no longer have a live token. */
-  dropAt: number | undefined;
-}
-
 /**
  * Issues and verifies the hub's tokens, device tokens and user access tokens: ES256 JWTs
  * signed by a key pair generated in memory (on first use), each key named by a random `kid`.
@@ -125,11 +101,12 @@ interface VerificationKey {
  */
 export class TokenAuthority {
   readonly #options: TokenAuthorityOptions;
-  readonly #keys = new Map<string, VerificationKey>();
-  #signing: Promise<SigningKey> | undefined;
+  readonly #keys: SigningKeys;
 
   constructor(options: TokenAuthorityOptions) {
     this.#options = options;
+    const { generateKeyPair, now, lifetimeMs, leewayMs } = options;
+    this.#keys = new MemorySigningKeys({ generateKeyPair, now, retireAfterMs: lifetimeMs + leewayMs });
   }
 
   /**
@@ -144,7 +121,7 @@ export class TokenAuthority {
   async issue(subject: TokenSubject): Promise<IssuedToken> {
     const { sub, tenant } = subject;
     const extra = subject.kind === 'user' ? { kind: 'user', device: subject.device } : { kind: 'device' };
-    const { kid, privateKey } = await this.#current();
+    const { kid, privateKey } = await this.#keys.current();
     const { issuer, audience, lifetimeMs, leewayMs, now } = this.#options;
     const at = now();
     const iat = Math.floor(at / 1000);
@@ -161,9 +138,7 @@ export class TokenAuthority {
       .setExpirationTime(exp)
       .setJti(jti)
       .sign(privateKey);
-    // A rotation while this one was signing: the retired key must outlive this token too.
-    const key = this.#keys.get(kid);
-    if (key?.dropAt !== undefined) key.dropAt = Math.max(key.dropAt, exp * 1000 + leewayMs);
+    this.#keys.signed(kid, exp * 1000 + leewayMs);
     return { token, expiresAt: exp * 1000, jti };
   }
 
@@ -230,24 +205,8 @@ export class TokenAuthority {
    * const kid = await authority.rotate();
    * (await authority.jwks()).keys.map((key) => key.kid); // [oldKid, kid] until the old tokens expire
    */
-  async rotate(): Promise<string> {
-    const previous = this.#signing;
-    const next = this.#generate();
-    this.#signing = next;
-    let key: SigningKey;
-    try {
-      key = await next;
-    } catch (error) {
-      if (this.#signing === next) this.#signing = previous;
-      throw error;
-    }
-    const old = await previous?.catch(() => undefined);
-    const retired = old && this.#keys.get(old.kid);
-    if (retired && retired.dropAt === undefined) {
-      const { lifetimeMs, leewayMs, now } = this.#options;
-      retired.dropAt = now() + lifetimeMs + leewayMs;
-    }
-    return key.kid;
+  rotate(): Promise<string> {
+    return this.#keys.rotate();
   }
 
   /**
@@ -256,44 +215,15 @@ export class TokenAuthority {
    * @example
    * await authority.jwks(); // { keys: [{ kty: 'EC', crv: 'P-256', x, y, kid, alg: 'ES256', use: 'sig' }] }
    */
-  async jwks(): Promise<JSONWebKeySet> {
-    await this.#current();
-    this.#prune();
-    return { keys: Array.from(this.#keys.values(), ({ jwk }) => ({ ...jwk })) };
-  }
-
-  /** Keys are made on first use: creating a hub costs nothing when nobody asks for a token. */
-  #current(): Promise<SigningKey> {
-    if (this.#signing) return this.#signing;
-    const first = this.#generate();
-    this.#signing = first;
-    // A failed generation must not stick: the next call tries again.
-    first.catch(() => {
-      if (this.#signing === first) this.#signing = undefined;
-    });
-    return first;
-  }
-
-  async #generate(): Promise<SigningKey> {
-    // The private key stays non-extractable: only the public half is ever exported.
-    const { privateKey, publicKey } = await (this.#options.generateKeyPair ?? (() => generateKeyPair(TOKEN_ALG)))();
-    const kid = randomBytes(12).toString('base64url');
-    const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALG, use: 'sig' };
-    this.#keys.set(kid, { publicKey, jwk, dropAt: undefined });
-    return { kid, privateKey };
+  jwks(): Promise<JSONWebKeySet> {
+    return this.#keys.jwks();
   }
 
   readonly #resolveKey = (header: JWTHeaderParameters): CryptoKey => {
-    this.#prune();
-    const key = typeof header.kid === 'string' ? this.#keys.get(header.kid) : undefined;
+    const key = typeof header.kid === 'string' ? this.#keys.verificationKey(header.kid) : undefined;
     if (!key) throw new TokenError('unknown_key');
-    return key.publicKey;
+    return key;
   };
-
-  #prune(): void {
-    const now = this.#options.now();
-    for (const [kid, key] of this.#keys) if (key.dropAt !== undefined && now >= key.dropAt) this.#keys.delete(kid);
-  }
 }
 
 /**
