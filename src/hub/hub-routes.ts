@@ -1,19 +1,19 @@
 import { createAdminHandler } from './admin/admin.ts';
 import { createApiRoutes } from './api/api-routes.ts';
+import type { HubApi } from './api/hub-api.ts';
 import type { HubAuth } from './auth/auth.ts';
 import type { HubChannels } from './channels/channels.ts';
+import type { SessionInfo } from './core/events.ts';
+import type { ResolvedHubOptions } from './core/options.ts';
 import type { HubDelivery } from './delivery/delivery.ts';
 import { createExecutionRoutes } from './delivery/execution-routes.ts';
-import type { HubApi } from './api/hub-api.ts';
-import type { SessionInfo } from './core/events.ts';
-import type { UsageSummary } from './usage/usage-store.ts';
-import type { OpenSessions } from './session/open-sessions.ts';
-import type { ResolvedHubOptions } from './core/options.ts';
 import { createRoutes, type HubRoutes } from './server/routes.ts';
+import type { OpenSessions } from './session/open-sessions.ts';
 import type { SessionHost } from './session/session-host.ts';
 import { Session } from './session/session.ts';
-import type { HubSettings } from './settings/settings.ts';
 import { createSettingsRoutes } from './settings/settings-routes.ts';
+import type { HubSettings } from './settings/settings.ts';
+import type { UsageSummary } from './usage/usage-store.ts';
 
 /** The hub's own methods its routes call, so a route does (and logs) what the same call on the hub does. */
 export interface HubRouteActions {

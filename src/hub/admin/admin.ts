@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { reply } from '../../http/reply.ts';
+import { pathOf, queryOf } from '../../http/request.ts';
+import { safeEqual } from '../../http/safe-equal.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { SessionInfo } from '../core/events.ts';
-import { pathOf, queryOf } from '../../http/request.ts';
-import { reply } from '../../http/reply.ts';
-import { safeEqual } from '../../http/safe-equal.ts';
 
 /** What the admin routes read from, and do to, the hub. */
 export interface AdminSource {

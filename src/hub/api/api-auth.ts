@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { Permission } from '../../api/contract.ts';
-import type { ApiKeyStore } from './api-keys.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth, type DeviceRequestRefusal } from '../auth/device-request.ts';
 import type { HubUser, OrganizationRole, UserOrganization } from '../core/options.ts';
+import type { ApiKeyStore } from './api-keys.ts';
 
 /** Who called a REST route, what it may do, and which rate-limit bucket it draws on. */
 export interface ApiCaller {

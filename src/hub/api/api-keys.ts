@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type ApiKeyInfo, type ApiKeyWithSecret, type CreateApiKey, Permission } from '../../api/contract.ts';
-import { getOrCreate } from '../../util/get-or-create.ts';
 import { safeEqual } from '../../http/safe-equal.ts';
+import { getOrCreate } from '../../util/get-or-create.ts';
 
 /**
  * `ctk_<id>_<secret>`: the id is hex, so the first `_` after the prefix ends it whatever the

@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { CreateApiKey, CreateShare, type Permission, type RateLimit, TelemetryBatch } from '../../api/contract.ts';
+import { reply } from '../../http/reply.ts';
+import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isAdminRequest } from '../admin/admin.ts';
+import { HubError } from '../core/errors.ts';
+import type { UsageSummary } from '../usage/usage-store.ts';
+import type { ApiAnswer } from './api-answer.ts';
 import { type ApiAuthParts, type ApiCaller, apiKeyOf, authenticateApiRequest } from './api-auth.ts';
 import { RateLimiter, rateLimitHeaders } from './api-rate-limit.ts';
-import type { ApiAnswer } from './api-answer.ts';
-import { HubError } from '../core/errors.ts';
 import type { HubApi } from './hub-api.ts';
-import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
-import { reply } from '../../http/reply.ts';
 import { createShare, readShare, type ShareRouteParts } from './share-routes.ts';
-import type { UsageSummary } from '../usage/usage-store.ts';
 
 /** What the REST API routes work with. */
 export interface ApiRoutesParts extends Omit<ShareRouteParts, 'shares'> {

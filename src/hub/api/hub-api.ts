@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { type ApiKeyInfo, type ApiKeyWithSecret, CreateApiKey, type TelemetryEvent } from '../../api/contract.ts';
 import type { Logger } from '../../log/logger.ts';
-import { ApiKeyStore, MAX_LIVE_KEYS_PER_TENANT } from './api-keys.ts';
 import { HubError } from '../core/errors.ts';
 import type { HubClock } from '../core/options.ts';
+import { ApiKeyStore, MAX_LIVE_KEYS_PER_TENANT } from './api-keys.ts';
 import { ShareStore } from './shares.ts';
 import { TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
 

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { CreateShare, SharedView } from '../../api/contract.ts';
-import type { Logger } from '../../log/logger.ts';
-import type { ApiCaller } from './api-auth.ts';
-import type { ApiAnswer } from './api-answer.ts';
-import type { ExecutionSnapshot } from '../delivery/executions.ts';
 import { hostOf } from '../../http/request.ts';
+import type { Logger } from '../../log/logger.ts';
 import type { HubClock } from '../core/options.ts';
+import type { ExecutionSnapshot } from '../delivery/executions.ts';
 import type { HubSettings } from '../settings/settings.ts';
+import type { ApiAnswer } from './api-answer.ts';
+import type { ApiCaller } from './api-auth.ts';
 import { DEFAULT_SHARE_EXPIRY_S, sharingPolicyOf, type ShareStore } from './shares.ts';
 
 /** What the share routes consult. */

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { Logger } from '../../log/logger.ts';
 import { reply } from '../../http/reply.ts';
+import type { Logger } from '../../log/logger.ts';
 
 /**
  * How the token endpoints (`POST /v1/device-token` and `POST /v1/oauth/token`) behave, for

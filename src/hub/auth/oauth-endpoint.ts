@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { reply } from '../../http/reply.ts';
+import { hostOf, parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isAdminRequest } from '../admin/admin.ts';
 import { HubError } from '../core/errors.ts';
 import { FAULT_BODIES, type FaultBodies, type FaultGate, NO_STORE } from './fault-gate.ts';
-import { hostOf, parseParams, pathOf, readBody } from '../../http/request.ts';
-import { reply } from '../../http/reply.ts';
 import type { TokenAuthority } from './token-authority.ts';
 import type { GrantCheck, UserLogins } from './user-logins.ts';
 

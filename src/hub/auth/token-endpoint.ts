@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { Logger } from '../../log/logger.ts';
-import { type FaultGate, NO_STORE } from './fault-gate.ts';
-import { pathOf, readBody } from '../../http/request.ts';
 import { reply } from '../../http/reply.ts';
-import type { DeviceCredential } from '../core/options.ts';
+import { pathOf, readBody } from '../../http/request.ts';
 import { safeEqual } from '../../http/safe-equal.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { DeviceCredential } from '../core/options.ts';
+import { type FaultGate, NO_STORE } from './fault-gate.ts';
 import type { TokenAuthority } from './token-authority.ts';
 
 /** Where devices trade their credential for an access token. */

@@ -2,10 +2,10 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { assertEntryName } from '../../adapters/storage.ts';
 import { DEFAULT_RATE_LIMIT, RateLimit } from '../../api/contract.ts';
+import { safeEqual } from '../../http/safe-equal.ts';
 import { type Logger, silentLogger } from '../../log/logger.ts';
 import { ConnectAckMessage, MAX_FRAME_BYTES } from '../../protocol/index.ts';
 import { HubError } from './errors.ts';
-import { safeEqual } from '../../http/safe-equal.ts';
 import type { SigningKeyPair } from './signing-key-pair.ts';
 
 /** Decides whether a `connect` may open a session. Throwing means "cannot tell right now". */

@@ -3,17 +3,17 @@ import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
-import type { DeviceQueue, ReliableDeviceMessage } from './device-queue.ts';
-import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
+import { withFields } from '../../util/with-fields.ts';
 import { HubError } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
-import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
-import type { OpenSessions } from '../session/open-sessions.ts';
-import { RecentIds } from './recent-ids.ts';
 import type { HubClock, ResolvedDeliveryOptions } from '../core/options.ts';
+import type { OpenSessions } from '../session/open-sessions.ts';
 import type { Session } from '../session/session.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
-import { withFields } from '../../util/with-fields.ts';
+import type { DeviceQueue, ReliableDeviceMessage } from './device-queue.ts';
+import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
+import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
+import { RecentIds } from './recent-ids.ts';
 
 type Who = { device_id: string; tenant_id: string };
 

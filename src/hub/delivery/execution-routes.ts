@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { reply } from '../../http/reply.ts';
+import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isAdminRequest } from '../admin/admin.ts';
-import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 import { HubError } from '../core/errors.ts';
-import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
-import { reply } from '../../http/reply.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
+import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 
 /** What the routes ask of reliable delivery. */
 type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;

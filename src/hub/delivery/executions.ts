@@ -1,6 +1,6 @@
 import type { Subscriber } from 'rxjs';
-import { Observable } from '../../util/rx.ts';
 import type { MessageOf } from '../../protocol/index.ts';
+import { Observable } from '../../util/rx.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
 

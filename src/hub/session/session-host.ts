@@ -1,10 +1,10 @@
 import type { Logger } from '../../log/logger.ts';
 import type { Codec, MessageOf } from '../../protocol/index.ts';
 import type { CredentialVerdict } from '../auth/credential-check.ts';
+import type { HubTokenClaims } from '../auth/token-authority.ts';
 import type { HubEvents, SessionInfo } from '../core/events.ts';
 import type { ResolvedHubOptions } from '../core/options.ts';
 import type { Session } from './session.ts';
-import type { HubTokenClaims } from '../auth/token-authority.ts';
 
 type Who = { device_id: string; tenant_id: string };
 

@@ -10,14 +10,14 @@ import {
   type MessageOf,
   type Outbound,
 } from '../../protocol/index.ts';
+import { withFields } from '../../util/with-fields.ts';
 import type { CredentialVerdict } from '../auth/credential-check.ts';
+import type { HubTokenClaims } from '../auth/token-authority.ts';
 import { TokenError, type TokenErrorCode } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
 import { MAX_UNREAD_BYTES, ReadGate } from './read-gate.ts';
 import type { SessionHost } from './session-host.ts';
-import type { HubTokenClaims } from '../auth/token-authority.ts';
-import { withFields } from '../../util/with-fields.ts';
 
 type Who = { device_id: string; tenant_id: string };
 

@@ -1,16 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { StorageError } from '../../adapters/storage.ts';
+import { reply } from '../../http/reply.ts';
+import { parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../../settings/document.ts';
 import { isAdminRequest } from '../admin/admin.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth } from '../auth/device-request.ts';
 import { HubError } from '../core/errors.ts';
-import { parseParams, pathOf, readBody } from '../../http/request.ts';
-import { reply } from '../../http/reply.ts';
-import type { HubSettings } from './settings.ts';
-import { type SettingsSubject, subjectOf } from './settings-sessions.ts';
 import type { SettingsPatchResult } from './settings-documents.ts';
+import { type SettingsSubject, subjectOf } from './settings-sessions.ts';
+import type { HubSettings } from './settings.ts';
 
 /** What the settings routes work with. */
 export interface SettingsRoutesParts {

@@ -6,8 +6,8 @@ import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { Session } from '../session/session.ts';
-import { SettingsStore } from './settings-store.ts';
 import type { DocumentKey, HubSettingsDocument, SettingsDocuments } from './settings-documents.ts';
+import { SettingsStore } from './settings-store.ts';
 
 /** Whose user document: a user's (signed in with a user token) or a device's. */
 export type SettingsSubject = { userId: string } | { deviceId: string };

@@ -1,7 +1,7 @@
 import type { SettingsPatch, SettingsSnapshot } from '../../settings/document.ts';
+import type { DocumentKey, HubSettingsDocument, PatchConditions, ReportedSettings, SettingsPatchResult } from './settings-documents.ts';
 import type { SettingsSessions, SettingsSubject } from './settings-sessions.ts';
 import { scopedEpoch, subjectKey } from './settings-sessions.ts';
-import type { DocumentKey, HubSettingsDocument, PatchConditions, ReportedSettings, SettingsPatchResult } from './settings-documents.ts';
 
 /** What `hub.settings.reported()` and `GET /v1/tenants/{t}/devices/{d}/settings/reported` answer. */
 export interface ReportedSettingsView {
