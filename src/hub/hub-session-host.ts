@@ -9,6 +9,7 @@ import type { HubDelivery } from './delivery/delivery.ts';
 import type { OpenSessions } from './session/open-sessions.ts';
 import type { SessionHost } from './session/session-host.ts';
 import type { SettingsSessions } from './settings/settings-sessions.ts';
+
 /** The hub's parts a session reaches through its {@link SessionHost}. */
 export interface SessionHostParts {
   options: ResolvedHubOptions;
