@@ -14,7 +14,7 @@ import { type BenchOptions, figure, inRounds, median, type Report, type Row } fr
 import type { OpenResult } from './clients.ts';
 import type { ServerCpu, ServerMemory, ServerMode } from './server.ts';
 
-/** The hub's default heartbeat interval (src/hub/options.ts); the clients beat at it. */
+/** The hub's default heartbeat interval (src/hub/core/options.ts); the clients beat at it. */
 const HEARTBEAT_INTERVAL_MS = 25_000;
 /** The static token the hub accepts and the clients present. */
 const SCALE_TOKEN = 'bench-scale-token';

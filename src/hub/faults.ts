@@ -1,5 +1,5 @@
-import type { FaultGate, TokenEndpointBehaviour } from './fault-gate.ts';
-import type { OpenSessions } from './open-sessions.ts';
+import type { FaultGate, TokenEndpointBehaviour } from './auth/fault-gate.ts';
+import type { OpenSessions } from './session/open-sessions.ts';
 
 /**
  * Failures to inject in tests of the connector.

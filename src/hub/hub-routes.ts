@@ -1,18 +1,29 @@
-import { createAdminHandler } from './admin.ts';
-import { createApiRoutes } from './api-routes.ts';
-import type { HubAuth } from './auth.ts';
-import type { HubChannels } from './channels.ts';
-import type { HubDelivery } from './delivery.ts';
-import { createExecutionRoutes } from './execution-routes.ts';
-import type { Hub } from './hub.ts';
-import type { HubApi } from './hub-api.ts';
-import type { OpenSessions } from './open-sessions.ts';
-import type { ResolvedHubOptions } from './options.ts';
-import { createRoutes, type HubRoutes } from './routes.ts';
-import type { SessionHost } from './session-host.ts';
-import { Session } from './session.ts';
-import type { HubSettings } from './settings.ts';
-import { createSettingsRoutes } from './settings-routes.ts';
+import { createAdminHandler } from './admin/admin.ts';
+import { createApiRoutes } from './api/api-routes.ts';
+import type { HubApi } from './api/hub-api.ts';
+import type { HubAuth } from './auth/auth.ts';
+import type { HubChannels } from './channels/channels.ts';
+import type { SessionInfo } from './core/events.ts';
+import type { ResolvedHubOptions } from './core/options.ts';
+import type { HubDelivery } from './delivery/delivery.ts';
+import { createExecutionRoutes } from './delivery/execution-routes.ts';
+import { createRoutes, type HubRoutes } from './server/routes.ts';
+import type { OpenSessions } from './session/open-sessions.ts';
+import type { SessionHost } from './session/session-host.ts';
+import { Session } from './session/session.ts';
+import { createSettingsRoutes } from './settings/settings-routes.ts';
+import type { HubSettings } from './settings/settings.ts';
+import type { UsageSummary } from './usage/usage-store.ts';
+
+/** The hub's own methods its routes call, so a route does (and logs) what the same call on the hub does. */
+export interface HubRouteActions {
+  /** `hub.usage`. */
+  usage(tenantId: string): UsageSummary;
+  /** `hub.devices`. */
+  devices(): SessionInfo[];
+  /** `hub.revokeDevice`. */
+  revokeDevice(deviceId: string, options?: { tenantId?: string }): number;
+}
 
 /** The parts of a hub its routes reach. */
 export interface HubRoutesParts {
@@ -26,8 +37,8 @@ export interface HubRoutesParts {
   channels: Pick<HubChannels, 'taskTenant'>;
   sessions: OpenSessions;
   host: SessionHost;
-  /** The hub's own methods: a route does (and logs) what the same call on the hub does. */
-  hub: Pick<Hub, 'usage' | 'devices' | 'revokeDevice'>;
+  /** The hub itself. */
+  hub: HubRouteActions;
   /** Whether device sockets are taken now. */
   accepting(): boolean;
   /** `host:port` the hub listens on, for links in answers to requests without a usable `Host`. */

@@ -1,21 +1,43 @@
+/**
+ * The reference hub's public entry. `hub.ts` composes the hub from folders by concern; each
+ * imports only folders listed above it (and src/http/, src/protocol/, …):
+ *
+ * - `core/`: options, errors, events, the signing key pair: what every other folder uses.
+ * - `admin/`: the operators' admin routes and the admin bearer check.
+ * - `server/`: the `node:http` listener and the routing of requests and device upgrades.
+ * - `auth/`: credentials, hub tokens and their endpoints, the signing keys (behind
+ *   `SigningKeys`), user logins (OAuth), revocations.
+ * - `session/`: one device socket each, the open sessions, and the `SessionHost` a session
+ *   reaches the hub through.
+ * - `usage/`: the usage ledger, behind `UsageStore`.
+ * - `delivery/`: reliable delivery both ways, the device queues (behind `DeviceQueues`),
+ *   executions, dispatch, capability reloads, and the operators' execution routes.
+ * - `channels/`: channels between the cloud side and devices: tasks, the extension channel.
+ * - `settings/`: settings documents (behind `SettingsDocuments`), their sync to sessions, and
+ *   the settings routes.
+ * - `api/`: the REST API: its routes, credentials, rate limit, API keys, shares and telemetry.
+ *
+ * Beside `hub.ts` at the top: `hub-routes.ts` and `hub-session-host.ts` wire the folders into the
+ * routes and into each session's host, and `faults.ts` makes the test hooks.
+ */
 export { createHub, Hub } from './hub.ts';
-export { CONNECT_PATH } from './routes.ts';
-export type { DispatchMessage } from './dispatch.ts';
+export { CONNECT_PATH } from './server/routes.ts';
+export type { DispatchMessage } from './delivery/dispatch.ts';
 export type { HubFaults } from './faults.ts';
-export type { HubAddress, HubListenOptions } from './listener.ts';
-export type { HubApi } from './hub-api.ts';
-export type { StoredTelemetryEvent, TelemetryBounds, TenantTelemetry } from './telemetry-store.ts';
-export type { ApiKeyRefusal, StoredApiKey } from './api-keys.ts';
-export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery.ts';
-export type { ExtensionInstance, InstanceRegistration } from './channels.ts';
-export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
-export type { UsageEntry, UsageSummary } from './usage-ledger.ts';
-export type { ReloadResult } from './capability-reloads.ts';
-export type { HubSettings, ReportedSettingsView } from './settings.ts';
-export type { SettingsSubject } from './settings-sessions.ts';
-export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings-store.ts';
-export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './errors.ts';
-export type { DeviceMessage, HubEvents, SessionInfo } from './events.ts';
+export type { HubAddress, HubListenOptions } from './server/listener.ts';
+export type { HubApi } from './api/hub-api.ts';
+export type { StoredTelemetryEvent, TelemetryBounds, TenantTelemetry } from './api/telemetry-store.ts';
+export type { ApiKeyRefusal, StoredApiKey } from './api/api-keys.ts';
+export type { ExecutionRequestInput, MessagingEventInput, MessagingResult } from './delivery/delivery.ts';
+export type { ExtensionInstance, InstanceRegistration } from './channels/channels.ts';
+export type { ExecutionEventRecord, ExecutionHandle, ExecutionResult, ExecutionSnapshot, ExecutionStatus } from './delivery/executions.ts';
+export type { UsageEntry, UsageSummary } from './usage/usage-store.ts';
+export type { ReloadResult } from './delivery/capability-reloads.ts';
+export type { HubSettings, ReportedSettingsView } from './settings/settings.ts';
+export type { SettingsSubject } from './settings/settings-sessions.ts';
+export type { DocumentKey, HubSettingsDocument, ReportedSettings, SettingsPatchResult } from './settings/settings-documents.ts';
+export { HubError, type HubErrorCode, TokenError, type TokenErrorCode } from './core/errors.ts';
+export type { DeviceMessage, HubEvents, SessionInfo } from './core/events.ts';
 export type {
   Authenticate,
   DeliveryOptions,
@@ -26,20 +48,20 @@ export type {
   HubUser,
   OrganizationRole,
   UserOrganization,
-} from './options.ts';
+} from './core/options.ts';
 export {
   createTokenAuthority,
   type DeviceTokenClaims,
   type HubTokenClaims,
   type IssuedToken,
-  type SigningKeyPair,
-  TOKEN_ALG,
   TokenAuthority,
   type TokenAuthorityOptions,
   type TokenSubject,
   type UserTokenClaims,
-} from './token-authority.ts';
-export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './token-endpoint.ts';
+} from './auth/token-authority.ts';
+export type { SigningKeyPair } from './core/signing-key-pair.ts';
+export { TOKEN_ALG } from './auth/signing-keys.ts';
+export { DEVICE_TOKEN_PATH, JWKS_PATH, type TokenEndpointBehaviour } from './auth/token-endpoint.ts';
 export {
   DEVICE_AUTHORIZATION_PATH,
   DEVICE_CODE_GRANT_TYPE,
@@ -48,4 +70,4 @@ export {
   OAUTH_REVOKE_PATH,
   OAUTH_TOKEN_PATH,
   VERIFICATION_PATH,
-} from './oauth-endpoint.ts';
+} from './auth/oauth-endpoint.ts';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { safeEqual } from '../hub/safe-equal.ts';
-import { queryOf } from '../hub/http.ts';
+import { safeEqual } from '../http/safe-equal.ts';
+import { queryOf } from '../http/request.ts';
 
 /** Whether `host` names this machine only (`127.0.0.1`, `::1`, `localhost`). */
 export function isLoopbackHost(host: string): boolean {

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { pathOf, reply } from '../hub/http.ts';
+import { pathOf } from '../http/request.ts';
+import { reply } from '../http/reply.ts';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { checkAccess, resolveToken } from './access.ts';
 import { type InspectableConnector, InspectorFeed } from './feed.ts';

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { UsageLedger } from '../../src/hub/usage-ledger.ts';
-import { SettingsStore } from '../../src/hub/settings-store.ts';
+import { UsageLedger } from '../../src/hub/usage/usage-ledger.ts';
+import { SettingsStore } from '../../src/hub/settings/settings-store.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';
 import { smallDiskForTest } from '../support/small-disk-for-test.ts';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { ExecutionResult } from '../../src/hub/executions.ts';
+import type { ExecutionResult } from '../../src/hub/delivery/executions.ts';
 import { openConnectorStore } from '../../src/connector/remote-work.ts';
 import type { ConnectorEvent } from '../../src/connector/connector-types.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';

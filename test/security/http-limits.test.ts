@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { resolveHubOptions } from '../../src/hub/options.ts';
+import { resolveHubOptions } from '../../src/hub/core/options.ts';
 import { api, asDevice, keyOf } from '../hub/api-helpers.ts';
 import { envelope, startHub, TestClient, TOKEN } from '../hub/helpers.ts';
 import { ENROLL_SECRET, startTokenHub } from '../hub/token-helpers.ts';

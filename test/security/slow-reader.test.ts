@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { MAX_UNREAD_BYTES, ReadGate } from '../../src/hub/read-gate.ts';
+import { MAX_UNREAD_BYTES, ReadGate } from '../../src/hub/session/read-gate.ts';
 import { connectFrame, ManualClock, nextEvent, startHub, TOKEN } from '../hub/helpers.ts';
 import { until } from '../support/loopback.ts';
 import { settle } from '../support/execution-fixture.ts';

@@ -1,0 +1,5 @@
+/** What a route answers: a status and a JSON body (none for a 204). */
+export interface ApiAnswer {
+  status: number;
+  body?: unknown;
+}

@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Logger } from '../../log/logger.ts';
+import type { Codec, MessageOf } from '../../protocol/index.ts';
+import { getOrCreate } from '../../util/get-or-create.ts';
+import { HubError } from '../core/errors.ts';
+import type { SessionInfo } from '../core/events.ts';
+import type { HubClock } from '../core/options.ts';
+import type { Session } from '../session/session.ts';
+
+type Who = { device_id: string; tenant_id: string };
+
+export interface ChannelOptions {
+  /** Messages kept per channel for rejoins to recover. */
+  replayWindow: number;
+  /** …and for at most this long. */
+  replayMaxAgeMs: number;
+  /** An extension instance not heard from for this long is dropped from `instances()`. */
+  instanceTtlMs: number;
+}
+
+export const defaultChannelOptions: ChannelOptions = { replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 };
+
+/** What an extension instance registers on the `extension` channel (and repeats as its heartbeat). */
+export const InstanceRegistration = z.object({
+  instance_id: z.string().min(1).max(256),
+  app: z.object({ name: z.string().max(128), version: z.string().max(64) }),
+  platform: z.string().max(64),
+  workspace_id: z.string().max(256).optional(),
+  task_state: z.record(z.string(), z.unknown()).optional(),
+});
+export type InstanceRegistration = z.infer<typeof InstanceRegistration>;
+
+/** An extension instance as the hub lists it. */
+export interface ExtensionInstance extends InstanceRegistration {
+  device_id: string;
+  registered_at: number;
+  last_seen: number;
+}
+
+interface Channel {
+  epoch: string;
+  offset: number;
+  log: Array<{ offset: number; event: string; payload: Record<string, unknown>; at: number }>;
+  members: Set<Session>;
+}
+
+export interface HubChannelsOptions {
+  channels: ChannelOptions;
+  /** The hub's codec: published messages are checked with it before they are kept. */
+  codec: Codec;
+  clock: HubClock;
+  logger: Logger;
+  /** Every message a device sends on a channel it joined: the relay to the cloud side. */
+  onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+}
+
+const keyOf = (tenant: string, channel: string) => `${tenant}\u0000${channel}`;
+
+/**
+ * The hub's channels: membership per session, join authorisation by tenant (and workspace),
+ * per-channel offsets with a bounded replay window for rejoins, relay from the cloud side
+ * (`publish`) to the devices that joined, and the extension channel's instance registry.
+ *
+ * Channels: `extension` exists in every tenant; `task:<id>` exists once the cloud side opened the
+ * task (`openTask`) in one tenant, optionally scoped to a workspace.
+ */
+export class HubChannels {
+  readonly #channels = new Map<string, Channel>();
+  readonly #tasks = new Map<string, { tenant_id: string; workspace_id?: string }>();
+  readonly #instances = new Map<string, Map<string, ExtensionInstance>>();
+  /** Channel keys each session joined, so a closing session leaves them without a scan of all channels. */
+  readonly #joined = new Map<Session, Set<string>>();
+  readonly #codec: Codec;
+  readonly #options: ChannelOptions;
+  readonly #clock: HubClock;
+  readonly #log: Logger;
+  readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+
+  constructor(options: HubChannelsOptions) {
+    this.#options = options.channels;
+    this.#clock = options.clock;
+    this.#log = options.logger;
+    this.#onMessage = options.onMessage;
+    this.#codec = options.codec;
+  }
+
+  /** Opens a task channel in a tenant (and workspace). Idempotent for the same tenant. */
+  openTask(tenantId: string, taskId: string, workspaceId?: string): void {
+    const existing = this.#tasks.get(taskId);
+    if (existing && existing.tenant_id !== tenantId) throw new HubError('invalid_message', `task '${taskId}' belongs to another tenant`);
+    this.#tasks.set(taskId, { tenant_id: tenantId, ...(workspaceId !== undefined && { workspace_id: workspaceId }) });
+  }
+
+  /** The tenant that opened a task, while it is open. */
+  taskTenant(taskId: string): string | undefined {
+    return this.#tasks.get(taskId)?.tenant_id;
+  }
+
+  /**
+   * Sends a message to every device that joined the channel, and keeps it for rejoins. Returns
+   * its offset.
+   *
+   * @throws {HubError} `invalid_message` when it would not encode (a bad channel name, too large):
+   *   checked before it takes an offset, so a bad message never reaches the replay window.
+   */
+  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown>): number {
+    const encoded = this.#codec.encode({ type: 'channel_message', channel, event, payload, offset: Number.MAX_SAFE_INTEGER });
+    if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
+    const state = this.#channel(tenantId, channel);
+    const now = this.#clock.now();
+    const offset = ++state.offset;
+    state.log.push({ offset, event, payload, at: now });
+    this.#trim(state, now);
+    for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
+    return offset;
+  }
+
+  /** A channel frame from a device. */
+  receive(session: Session, info: SessionInfo, message: MessageOf<'channel_join' | 'channel_leave' | 'channel_message'>): void {
+    if (message.type === 'channel_join') return this.#join(session, info, message);
+    if (message.type === 'channel_leave') {
+      this.#channels.get(keyOf(info.tenant_id, message.channel))?.members.delete(session);
+      this.#joined.get(session)?.delete(keyOf(info.tenant_id, message.channel));
+      session.send({ type: 'channel_left', channel: message.channel });
+      return;
+    }
+    const state = this.#channels.get(keyOf(info.tenant_id, message.channel));
+    if (!state?.members.has(session)) {
+      session.send({ type: 'error', code: 'not_joined', message: `not joined to '${message.channel}'`, ref_id: message.id });
+      return;
+    }
+    if (message.channel === 'extension') this.#extension(info, message);
+    this.#onMessage(info, message);
+  }
+
+  /** A session closed: it is a member of nothing any more. */
+  drop(session: Session): void {
+    for (const key of this.#joined.get(session) ?? []) this.#channels.get(key)?.members.delete(session);
+    this.#joined.delete(session);
+  }
+
+  /** Closes a task channel: devices can no longer join it, and its replay window goes. */
+  closeTask(tenantId: string, taskId: string): void {
+    if (this.#tasks.get(taskId)?.tenant_id !== tenantId) return;
+    this.#tasks.delete(taskId);
+    const key = keyOf(tenantId, `task:${taskId}`);
+    for (const session of this.#channels.get(key)?.members ?? []) {
+      this.#joined.get(session)?.delete(key);
+      session.send({ type: 'channel_left', channel: `task:${taskId}` });
+    }
+    this.#channels.delete(key);
+  }
+
+  /** The extension instances of a tenant heard from within the instance TTL. */
+  instances(tenantId: string): ExtensionInstance[] {
+    const byId = this.#instances.get(tenantId);
+    if (!byId) return [];
+    const cutoff = this.#clock.now() - this.#options.instanceTtlMs;
+    for (const [id, instance] of byId) if (instance.last_seen <= cutoff) byId.delete(id);
+    return [...byId.values()].map((instance) => structuredClone(instance));
+  }
+
+  /** Devices joined to a channel of a tenant. */
+  members(tenantId: string, channel: string): string[] {
+    return [...(this.#channels.get(keyOf(tenantId, channel))?.members ?? [])].map((session) => session.info?.device_id ?? '?');
+  }
+
+  #join(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
+    const { channel } = message;
+    const refusal = this.#authorize(info, channel, message.workspace_id);
+    if (refusal) {
+      this.#log.warn({ device_id: info.device_id, tenant_id: info.tenant_id, channel, reason: refusal.reason }, 'channel join refused');
+      session.send({ type: 'channel_refused', channel, ...refusal });
+      return;
+    }
+    const state = this.#channel(info.tenant_id, channel);
+    this.#trim(state, this.#clock.now());
+    state.members.add(session);
+    getOrCreate(this.#joined, session, () => new Set<string>()).add(keyOf(info.tenant_id, channel));
+    const recover = message.recover;
+    const oldest = state.log[0]?.offset ?? state.offset + 1;
+    // Recoverable when the epoch is the same and nothing after the device's offset was trimmed.
+    const recovery = !recover ? 'none' : recover.epoch === state.epoch && recover.offset >= oldest - 1 ? 'recovered' : 'lost';
+    session.send({ type: 'channel_joined', channel, epoch: state.epoch, offset: state.offset, recovery });
+    if (recovery !== 'recovered') return;
+    for (const entry of state.log) {
+      if (entry.offset <= recover!.offset) continue;
+      session.send({ type: 'channel_message', channel, event: entry.event, payload: entry.payload, offset: entry.offset });
+    }
+  }
+
+  #authorize(info: Who, channel: string, workspaceId: string | undefined): { reason: 'unauthorized' | 'unknown_channel'; message: string } | undefined {
+    if (channel === 'extension') return undefined;
+    const task = this.#tasks.get(channel.slice('task:'.length));
+    if (!task) return { reason: 'unknown_channel', message: `no channel '${channel}'` };
+    if (task.tenant_id !== info.tenant_id) return { reason: 'unauthorized', message: `'${channel}' belongs to another tenant` };
+    if (task.workspace_id !== undefined && workspaceId !== task.workspace_id) {
+      return { reason: 'unauthorized', message: `'${channel}' belongs to workspace '${task.workspace_id}'` };
+    }
+    return undefined;
+  }
+
+  /** `register` and `heartbeat` keep an instance listed; `unregister` removes it. Invalid ones are ignored. */
+  #extension(info: SessionInfo, message: MessageOf<'channel_message'>): void {
+    const byId = getOrCreate(this.#instances, info.tenant_id, () => new Map<string, ExtensionInstance>());
+    if (message.event === 'unregister') {
+      const id = message.payload.instance_id;
+      if (typeof id === 'string' && byId.get(id)?.device_id === info.device_id) byId.delete(id);
+      return;
+    }
+    if (message.event !== 'register' && message.event !== 'heartbeat') return;
+    const parsed = InstanceRegistration.safeParse(message.payload);
+    if (!parsed.success) {
+      this.#log.warn({ device_id: info.device_id, event: message.event }, 'invalid extension registration ignored');
+      return;
+    }
+    const now = this.#clock.now();
+    const previous = byId.get(parsed.data.instance_id);
+    // An instance belongs to the device that registered it until it unregisters or goes quiet.
+    if (previous && previous.device_id !== info.device_id && previous.last_seen > now - this.#options.instanceTtlMs) {
+      this.#log.warn({ device_id: info.device_id, instance_id: parsed.data.instance_id, owner: previous.device_id }, 'extension instance belongs to another device');
+      return;
+    }
+    byId.set(parsed.data.instance_id, { ...parsed.data, device_id: info.device_id, registered_at: previous?.registered_at ?? now, last_seen: now });
+  }
+
+  #channel(tenantId: string, channel: string): Channel {
+    return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({ epoch: `ch_${randomUUID()}`, offset: 0, log: [], members: new Set() }));
+  }
+
+  /** Keeps the replay window: at most `replayWindow` messages, none older than `replayMaxAgeMs`. */
+  #trim(state: Channel, now: number): void {
+    const cutoff = now - this.#options.replayMaxAgeMs;
+    let drop = Math.max(0, state.log.length - this.#options.replayWindow);
+    while (drop < state.log.length && state.log[drop]!.at <= cutoff) drop += 1;
+    if (drop > 0) state.log.splice(0, drop);
+  }
+}

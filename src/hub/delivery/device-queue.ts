@@ -1,0 +1,146 @@
+import type { Outbound } from '../../protocol/index.ts';
+import { withFields } from '../../util/with-fields.ts';
+
+/** Messages the hub delivers reliably: numbered, kept until acknowledged, redelivered on resume. */
+export type ReliableDeviceMessage = Outbound<'execution_request' | 'execution_cancel' | 'messaging_event'>;
+
+export interface QueuedMessage {
+  /** Assigned when the message is sent; 0 while it waits. */
+  seq: number;
+  message: ReliableDeviceMessage;
+  enqueuedAt: number;
+  /** Sent, refused by the device (`nack`), and waiting again: it goes before what was never sent. */
+  returned?: boolean;
+}
+
+/**
+ * What the hub holds for one device of one tenant. Messages wait (`waiting`) until the device is
+ * connected and has room; when sent they get the next sequence number (per hub epoch) and stay
+ * (`unacked`) until the device acknowledges them, so a new session sends them again. A cancel
+ * jumps the waiting line: it concerns a request already sent.
+ */
+export class DeviceQueue {
+  #nextSeq = 1;
+  #waiting: QueuedMessage[] = [];
+  #unacked: QueuedMessage[] = [];
+  /** The device said every slot and its queue are taken: hold further requests. */
+  saturated = false;
+  /**
+   * The device refused a message it could not store (`nack`): hold everything but cancels until
+   * it announces room again (`capacity` not saturated, or a new session).
+   */
+  held = false;
+  /** Requests the device may hold at once (its slots plus queue); learnt from `capacity`. */
+  credit: number;
+  /** Requests sent and not yet ended. */
+  readonly outstanding = new Set<string>();
+  /** Waiting messages dropped by the resume window since the device's last session. */
+  expired = 0;
+
+  constructor(defaultCredit: number) {
+    this.credit = defaultCredit;
+  }
+
+  get size(): number {
+    return this.#waiting.length + this.#unacked.length;
+  }
+
+  enqueue(message: ReliableDeviceMessage, now: number): void {
+    const queued = { seq: 0, message, enqueuedAt: now };
+    if (message.type === 'execution_cancel') this.#waiting.unshift(queued);
+    else this.#waiting.push(queued);
+  }
+
+  /** The device has everything up to `seq`. */
+  ack(seq: number): void {
+    const keep = this.#unacked.findIndex((entry) => entry.seq > seq);
+    this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
+  }
+
+  /**
+   * The device refused message `seq` (`nack`): it waits again, after cancels and messages
+   * refused before it and ahead of what was never sent, and the queue is held. Returns it, or
+   * undefined when `seq` is not out (acknowledged already, or refused twice).
+   */
+  refused(seq: number): QueuedMessage | undefined {
+    const index = this.#unacked.findIndex((entry) => entry.seq === seq);
+    if (index === -1) return undefined;
+    const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
+    entry.seq = 0;
+    entry.returned = true;
+    if (entry.message.type === 'execution_request') this.outstanding.delete(entry.message.request_id);
+    const firstNew = this.#waiting.findIndex((other) => !other.returned && other.message.type !== 'execution_cancel');
+    this.#waiting.splice(firstNew === -1 ? this.#waiting.length : firstNew, 0, entry);
+    this.held = true;
+    return entry;
+  }
+
+  /**
+   * The device reported on a request, so it has it durably (it journals a request before its
+   * first event): never send it again, even if its `ack` was lost with a crash.
+   */
+  reportedOn(requestId: string): void {
+    this.#unacked = this.#unacked.filter((entry) => entry.message.type !== 'execution_request' || entry.message.request_id !== requestId);
+  }
+
+  /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */
+  unacked(): QueuedMessage[] {
+    return [...this.#unacked];
+  }
+
+  /**
+   * The next waiting message the device has room for, numbered and moved to `unacked`; undefined
+   * when nothing waits or the next one is a request beyond the device's credit.
+   */
+  next(): QueuedMessage | undefined {
+    const head = this.#waiting[0];
+    if (!head) return undefined;
+    if (this.held && head.message.type !== 'execution_cancel') return undefined;
+    if (head.message.type === 'execution_request' && (this.saturated || this.outstanding.size >= this.credit)) return undefined;
+    this.#waiting.shift();
+    head.returned = false;
+    head.seq = this.#nextSeq++;
+    head.message = withFields(head.message, { seq: head.seq });
+    this.#unacked.push(head);
+    if (head.message.type === 'execution_request') this.outstanding.add(head.message.request_id);
+    return head;
+  }
+
+  /**
+   * Removes and returns waiting messages enqueued at or before `cutoff` (never-sent ones only).
+   * A cancel never expires: it concerns a request the device has, and goes out when it can.
+   */
+  expire(cutoff: number): QueuedMessage[] {
+    const expires = (entry: QueuedMessage) => entry.enqueuedAt <= cutoff && entry.message.type !== 'execution_cancel';
+    const expired = this.#waiting.filter(expires);
+    if (expired.length === 0) return expired;
+    this.#waiting = this.#waiting.filter((entry) => !expires(entry));
+    this.expired += expired.length;
+    return expired;
+  }
+
+  /** Removes a waiting message (a request cancelled before it was ever sent). */
+  withdraw(predicate: (message: ReliableDeviceMessage) => boolean): QueuedMessage | undefined {
+    const index = this.#waiting.findIndex((entry) => predicate(entry.message));
+    return index === -1 ? undefined : this.#waiting.splice(index, 1)[0];
+  }
+
+  /** When the oldest waiting message that can expire was enqueued, if any. */
+  oldestWaiting(): number | undefined {
+    return this.#waiting.reduce<number | undefined>(
+      (oldest, entry) => (entry.message.type !== 'execution_cancel' && (oldest === undefined || entry.enqueuedAt < oldest) ? entry.enqueuedAt : oldest),
+      undefined,
+    );
+  }
+
+  /**
+   * Recounts the requests out at the device from what it says it holds, plus what was sent and
+   * not acknowledged (it may not have them yet). Requests that finished while it was away drop
+   * out here; their terminal events are on their way in its outbox.
+   */
+  recount(active: readonly string[]): void {
+    this.outstanding.clear();
+    for (const id of active) this.outstanding.add(id);
+    for (const entry of this.#unacked) if (entry.message.type === 'execution_request') this.outstanding.add(entry.message.request_id);
+  }
+}

@@ -1,0 +1,94 @@
+import type { MessageOf } from '../../protocol/index.ts';
+import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
+import { getOrCreate } from '../../util/get-or-create.ts';
+import type { UsageEntry, UsageStore, UsageSummary } from './usage-store.ts';
+
+/**
+ * The hub's usage ledger: every usage report booked once per (tenant, report id), to the tenant
+ * of the session it came on (never one a frame names). With a path it is an fsync'd append-only
+ * file (the same record log as the device outbox) that a restarted hub reads back.
+ *
+ * @example
+ * const ledger = await UsageLedger.open('/var/lib/hub/usage.log');
+ * await ledger.book({ tenant_id: 'acme', device_id: 'laptop-1' }, report, Date.now()); // true
+ * ledger.summary('acme').totals.reports; // 1
+ */
+export class UsageLedger implements UsageStore {
+  readonly #log: RecordLog<UsageEntry>;
+  readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
+
+  private constructor(log: RecordLog<UsageEntry>) {
+    this.#log = log;
+    for (const { value } of log.pending()) this.#index(value);
+  }
+
+  /** Opens the ledger at `path` (in memory without one). */
+  static async open(path: string | undefined): Promise<UsageLedger> {
+    // Nothing is ever acknowledged: the ledger keeps every entry, so never compacts.
+    return new UsageLedger(path === undefined ? createMemoryRecordLog() : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }));
+  }
+
+  /**
+   * Books a report once. Resolves true when it is new and durable, false when that report id was
+   * booked already for this tenant.
+   *
+   * @throws {StorageError} when it cannot be written (it is then not booked).
+   */
+  async book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
+    const reportId = report.report_id ?? report.id;
+    const tenant = this.#byTenant.get(where.tenant_id);
+    if (tenant?.has(reportId)) return false;
+    const entry: UsageEntry = { tenant_id: where.tenant_id, device_id: where.device_id, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
+    // Indexed before the write, so a copy arriving meanwhile is not booked twice.
+    this.#index(entry);
+    try {
+      await this.#log.append(entry);
+    } catch (error) {
+      this.#byTenant.get(where.tenant_id)?.delete(reportId);
+      throw error;
+    }
+    return true;
+  }
+
+  /** A tenant's reports, oldest first, and their totals. */
+  summary(tenantId: string): UsageSummary {
+    const reports = [...(this.#byTenant.get(tenantId)?.values() ?? [])];
+    const totals = { reports: reports.length, duration_ms: 0, input_tokens: 0, output_tokens: 0, cost_estimate: 0 };
+    for (const { metrics } of reports) {
+      totals.duration_ms += metrics.duration_ms;
+      totals.input_tokens += metrics.token_usage?.input ?? 0;
+      totals.output_tokens += metrics.token_usage?.output ?? 0;
+      totals.cost_estimate += metrics.cost_estimate ?? 0;
+    }
+    return { tenant_id: tenantId, totals, reports: structuredClone(reports) };
+  }
+
+  close(): Promise<void> {
+    return this.#log.close();
+  }
+
+  #index(entry: UsageEntry): void {
+    getOrCreate(this.#byTenant, entry.tenant_id, () => new Map<string, UsageEntry>()).set(entry.report_id, entry);
+  }
+}
+
+/**
+ * The hub's ledger, opened once by the first `listen()` (reading its file back) and closed with
+ * the hub. `current` is undefined until then.
+ */
+export class LedgerSlot {
+  current: UsageStore | undefined;
+  #opening: Promise<UsageStore> | undefined;
+
+  constructor(readonly path: string | undefined) {}
+
+  async open(): Promise<UsageStore> {
+    this.#opening ??= UsageLedger.open(this.path);
+    this.current = await this.#opening;
+    return this.current;
+  }
+
+  close(): Promise<void> {
+    return this.current?.close() ?? Promise.resolve();
+  }
+}
