@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
  * every promise they started) sends them together (bench/round-trip: writev was 13 % of the
  * device's CPU). It adds no timer delay: the write happens before the loop waits again.
  *
- * The connector's socket adapter uses it; the hub does not: its read gate (src/hub/read-gate.ts)
+ * The connector's socket adapter uses it; the hub does not: its read gate (src/hub/session/read-gate.ts)
  * watches a slow reader's progress write by write, and a batch leaves the buffer all at once.
  */
 
