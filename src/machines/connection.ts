@@ -1,5 +1,5 @@
 import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
-import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
+import type { SocketActorEvent, SocketActorInput, SocketCommand } from './socket-contract.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Outbound } from '../protocol/messages.ts';
 import { dropDelay, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
