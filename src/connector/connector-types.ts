@@ -22,7 +22,7 @@ import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { InspectionStream } from '../inspection/stream.ts';
 import type { StatelyInspectorOptions } from '../inspection/stately.ts';
 import type { RecordOptions } from '../recording/recorder.ts';
-import type { SettingsValues } from '../settings/document.ts';
+import type { SettingsValues } from '../protocol/settings-document.ts';
 
 /** What the host can be told about. */
 export type ConnectorEvent =

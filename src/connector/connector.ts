@@ -18,7 +18,7 @@ import { randomSeed } from '../machines/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message } from '../protocol/messages.ts';
-import { SettingsValues } from '../settings/document.ts';
+import { SettingsValues } from '../protocol/settings-document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from '../util/clock.ts';

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { StorageError } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
-import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../settings/document.ts';
+import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../protocol/settings-document.ts';
 import { isAdminRequest } from './admin.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth } from './device-request.ts';
 import { HubError } from './errors.ts';

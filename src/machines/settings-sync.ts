@@ -1,8 +1,8 @@
 import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../settings/document.ts';
-import { baseOf, type SettingsConflict } from '../settings/rebase.ts';
+import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
+import { baseOf, type SettingsConflict } from './settings-rebase.ts';
 import {
   acceptHead,
   effectiveOf,
@@ -17,7 +17,7 @@ import {
   type SettingsState,
   type ValidateSettings,
   writeOf,
-} from '../settings/sync-state.ts';
+} from './settings-sync-state.ts';
 import { retryDelay } from './backoff.ts';
 import { nextRandom } from './random.ts';
 

@@ -1,5 +1,5 @@
-import { applyPatch, type DocumentKind, effectiveSettings, emptyDocument, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from './document.ts';
-import { baseOf, type PendingEdit, rebase, type SettingsConflict } from './rebase.ts';
+import { applyPatch, type DocumentKind, effectiveSettings, emptyDocument, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
+import { baseOf, type PendingEdit, rebase, type SettingsConflict } from './settings-rebase.ts';
 
 /*
  * What the settings-sync machine knows, and the pure steps that change it. The machine decides

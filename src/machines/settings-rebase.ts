@@ -1,4 +1,4 @@
-import { type SettingsPatch, type SettingsValues, sameValue } from './document.ts';
+import { type SettingsPatch, type SettingsValues, sameValue } from '../protocol/settings-document.ts';
 
 /**
  * A local change to the user's settings, not yet accepted by the hub. `base` holds what each
