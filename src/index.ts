@@ -62,8 +62,8 @@ export { InspectionStream, type InspectedActor, type InspectionRecord } from './
 export { createRedactor, type RedactOptions } from './inspection/redact.ts';
 export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection/stately.ts';
 export { MissingPackageError } from './inspection/optional-package.ts';
-export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './recording/replay.ts';
+export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './replay/replay.ts';
 export { parseSession, SESSION_VERSION, SessionFileError, type SessionEntry, type SessionFile, type SessionHeader } from './recording/format.ts';
 export type { RecordOptions } from './recording/recorder.ts';
 export { formatTimeline } from './recording/timeline.ts';
-export { ReplayClock } from './recording/replay-adapters.ts';
+export { ReplayClock } from './replay/replay-adapters.ts';

@@ -6,10 +6,10 @@ import type { Connector, ConnectorOptions } from '../connector/connector-types.t
 import { createMemoryStore } from '../connector/remote-work.ts';
 import { createRedactor } from '../inspection/redact.ts';
 import { compareValues, IdPairs, type Mismatch } from './compare.ts';
-import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from './format.ts';
-import { frameEntry, redactUrl } from './recording-adapters.ts';
+import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from '../recording/format.ts';
+import { frameEntry, redactUrl } from '../recording/recording-adapters.ts';
 import { ReplayClock, ReplayHttpAdapter, type ReplayOutput, ReplaySocketAdapter } from './replay-adapters.ts';
-import { formatEntry } from './timeline.ts';
+import { formatEntry } from '../recording/timeline.ts';
 import { getOrCreate } from '../util/get-or-create.ts';
 
 /** Options of {@link replaySession}. */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSession } from '../../src/recording/format.ts';
-import { replaySession } from '../../src/recording/replay.ts';
+import { replaySession } from '../../src/replay/replay.ts';
 import { CREDENTIAL, SCENARIOS, setupHost } from '../fixtures/sessions/scenarios.ts';
 
 /*
