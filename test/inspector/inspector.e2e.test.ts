@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { startDemo } from '../../src/cli/demo.ts';
+import { startDemo } from '../../src/cli/commands/demo-scenario.ts';
 import { startInspector } from '../../src/inspector/server.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { launchBrowser } from '../support/browser.ts';

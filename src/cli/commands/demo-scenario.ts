@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { filter, firstValueFrom } from '../util/rx.ts';
-import { createConnector, type Connector } from '../connector/connector.ts';
-import type { ConnectorStatus } from '../connector/status.ts';
-import { createHub, type Hub } from '../hub/index.ts';
-import type { Logger } from '../log/logger.ts';
+import { filter, firstValueFrom } from '../../util/rx.ts';
+import { createConnector, type Connector } from '../../connector/connector.ts';
+import type { ConnectorStatus } from '../../connector/status.ts';
+import { createHub, type Hub } from '../../hub/index.ts';
+import type { Logger } from '../../log/logger.ts';
 import { demoSettingsSchema, registerDemoHandlers } from './demo-handlers.ts';
 import { createNarrator, createStatePrinter } from './output.ts';
-import { type Inspector, type InspectorOptions, startInspector } from '../inspector/server.ts';
+import { type Inspector, type InspectorOptions, startInspector } from '../../inspector/server.ts';
 
 export interface DemoOptions {
   json: boolean;

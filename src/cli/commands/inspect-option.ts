@@ -1,5 +1,5 @@
-import type { InspectorOptions } from '../inspector/server.ts';
-import type { CliValues } from './main.ts';
+import type { InspectorOptions } from '../../inspector/server.ts';
+import type { CliValues } from './options.ts';
 
 /** The inspector's port when `--inspect-port` is not given. */
 export const DEFAULT_INSPECT_PORT = 7337;

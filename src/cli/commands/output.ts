@@ -1,4 +1,4 @@
-import type { StateChange } from '../connector/status.ts';
+import type { StateChange } from '../../connector/status.ts';
 
 /** Where the CLI writes: stdout for state lines, stderr for people-only notes. */
 export interface CliStreams {

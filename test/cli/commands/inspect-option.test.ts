@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSPECT_PORT, inspectOption } from '../../src/cli/inspect-option.ts';
-import type { CliValues } from '../../src/cli/main.ts';
+import { DEFAULT_INSPECT_PORT, inspectOption } from '../../../src/cli/commands/inspect-option.ts';
+import type { CliValues } from '../../../src/cli/commands/options.ts';
 
 const values = (extra: Partial<CliValues>): CliValues => ({ json: false, help: false, once: false, ...extra });
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectConfig } from '../../src/cli/commands/connect.ts';
-import { main } from '../../src/cli/main.ts';
-import { createHub, type Hub } from '../../src/hub/index.ts';
+import { connectConfig } from '../../../src/cli/commands/connect.ts';
+import { main } from '../../../src/cli/main.ts';
+import { createHub, type Hub } from '../../../src/hub/index.ts';
 
 let dir: string;
 let hub: Hub;

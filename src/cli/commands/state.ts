@@ -1,7 +1,7 @@
-import { createFileStorage, defaultStateDir } from '../adapters/file-storage.ts';
-import type { StorageAdapter } from '../adapters/storage.ts';
-import { parseStateKey } from '../storage/sealed.ts';
-import { createSecretStore, type SecretStore } from '../storage/secret-store.ts';
+import { createFileStorage, defaultStateDir } from '../../adapters/file-storage.ts';
+import type { StorageAdapter } from '../../adapters/storage.ts';
+import { parseStateKey } from '../../storage/sealed.ts';
+import { createSecretStore, type SecretStore } from '../../storage/secret-store.ts';
 
 /** The secret store entry that holds the device credential. */
 export const DEVICE_CREDENTIAL_ENTRY = 'device_credential';

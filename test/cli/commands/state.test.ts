@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectConfig } from '../../src/cli/commands/connect.ts';
-import { main } from '../../src/cli/main.ts';
+import { connectConfig } from '../../../src/cli/commands/connect.ts';
+import { main } from '../../../src/cli/main.ts';
 
 let dir: string;
 const saved = { ...process.env };

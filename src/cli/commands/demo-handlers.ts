@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import type { Connector } from '../connector/connector.ts';
+import type { Connector } from '../../connector/connector.ts';
 
 /** The demo host's settings: typed, with defaults; the organization's document is on top. */
 export const demoSettingsSchema = z.object({
