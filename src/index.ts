@@ -11,8 +11,8 @@ export { createConnector, type Connector, type ConnectorEvent, type ConnectorOpt
 export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
 export { realClock } from './util/clock.ts';
 export type { ChannelHandle, ChannelNotice } from './connector/channels.ts';
-export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channels/extension.ts';
-export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channels/task.ts';
+export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channel-clients/extension.ts';
+export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channel-clients/task.ts';
 export type { MessagingAnswer, MessagingHandler } from './messaging/router.ts';
 export { ChannelPolicy, channelMachine, type ChannelStateName } from './machines/channel.ts';
 export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
