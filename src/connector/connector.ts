@@ -32,10 +32,10 @@ import { connectorCredentials } from './api-credentials.ts';
 import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createCloudServices } from './cloud-services.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
-import { InspectionStream } from '../inspection/stream.ts';
-import { createRedactor } from '../inspection/redact.ts';
+import { InspectionStream } from '../inspection-events/stream.ts';
+import { createRedactor } from '../inspection-events/redact.ts';
 import { startSessionRecording } from '../recording/session-recording.ts';
-import { createStatelyInspector, type StatelyInspector } from '../inspection/stately.ts';
+import { createStatelyInspector, type StatelyInspector } from '../inspection-events/stately.ts';
 
 export type { RuntimeClock } from '../util/clock.ts';
 

@@ -4,7 +4,7 @@ import type { ConnectorConfigInput } from '../connector/config.ts';
 import { createConnector } from '../connector/connector.ts';
 import type { Connector, ConnectorOptions } from '../connector/connector-types.ts';
 import { createMemoryStore } from '../connector/remote-work.ts';
-import { createRedactor } from '../inspection/redact.ts';
+import { createRedactor } from '../inspection-events/redact.ts';
 import { compareValues, IdPairs, type Mismatch } from './compare.ts';
 import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from '../recording/format.ts';
 import { frameEntry, redactUrl } from '../recording/recording-adapters.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { openConnectorStore } from '../../connector/remote-work.ts';
 import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from './state.ts';
 import { inspectOption } from './inspect-option.ts';
-import { startInspector } from '../../inspector/server.ts';
+import { startInspector } from '../../inspector-page/server.ts';
 
 /**
  * The connector configuration the CLI runs with: flags over the environment, the device id from

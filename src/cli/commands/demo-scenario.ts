@@ -6,7 +6,7 @@ import { createHub, type Hub } from '../../hub/index.ts';
 import type { Logger } from '../../log/logger.ts';
 import { demoSettingsSchema, registerDemoHandlers } from './demo-handlers.ts';
 import { createNarrator, createStatePrinter } from './output.ts';
-import { type Inspector, type InspectorOptions, startInspector } from '../../inspector/server.ts';
+import { type Inspector, type InspectorOptions, startInspector } from '../../inspector-page/server.ts';
 
 export interface DemoOptions {
   json: boolean;

@@ -1,4 +1,4 @@
-import type { InspectorOptions } from '../../inspector/server.ts';
+import type { InspectorOptions } from '../../inspector-page/server.ts';
 import type { CliValues } from './options.ts';
 
 /** The inspector's port when `--inspect-port` is not given. */

@@ -1,4 +1,4 @@
-import { importOptional } from '../inspection/optional-package.ts';
+import { importOptional } from '../inspection-events/optional-package.ts';
 import type { ElkNode } from './elk-graph.ts';
 
 interface Elk {
@@ -9,13 +9,13 @@ let engine: Promise<Elk> | undefined;
 
 /**
  * Lays a graph out with ELK (`elkjs`, an optional package), loaded on first use. The connector's
- * own statecharts never come here (src/inspector/precomputed.ts has them); only a chart without a
+ * own statecharts never come here (src/inspector-page/precomputed.ts has them); only a chart without a
  * precomputed layout does, once per machine.
  *
  * ELK runs on the calling thread: a worker needs a file beside this module, which neither
  * `dist/` (tsc emits none) nor a host's bundle has (docs/inspector.md, "Layouts").
  *
- * @throws {MissingPackageError} when `elkjs` is not installed (src/inspection/optional-package.ts).
+ * @throws {MissingPackageError} when `elkjs` is not installed (src/inspection-events/optional-package.ts).
  * @example
  * const laid = await elkLayout({ id: 'root', layoutOptions: { 'elk.algorithm': 'layered' }, children, edges });
  */

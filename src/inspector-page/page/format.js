@@ -1,4 +1,4 @@
-// Small helpers shared by the other page scripts (all four run in one scope; see src/inspector/page.ts).
+// Small helpers shared by the other page scripts (all four run in one scope; see src/inspector-page/page.ts).
 
 /** Creates an element with a class and text; data never goes through innerHTML. */
 function el(tag, className, text) {

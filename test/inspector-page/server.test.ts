@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { startInspector } from '../../src/inspector/server.ts';
-import type { BatchMessage, SnapshotMessage } from '../../src/inspector/messages.ts';
+import { startInspector } from '../../src/inspector-page/server.ts';
+import type { BatchMessage, SnapshotMessage } from '../../src/inspector-page/messages.ts';
 import type { SimulatedClock } from 'xstate';
 import type { Connector } from '../../src/connector/connector.ts';
 import type { Hub } from '../../src/hub/index.ts';

@@ -76,7 +76,7 @@ const COMPOUND_OPTIONS = { 'elk.padding': `[top=${COMPOUND_TOP},left=14,bottom=1
  * same two states are merged into one edge listing their events.
  *
  * The connector's own machines get the layout computed at development time
- * (src/inspector/layouts.generated.ts) when their chart is the one it was computed from; any
+ * (src/inspector-page/layouts.generated.ts) when their chart is the one it was computed from; any
  * other chart is laid out now by {@link layoutChart}, which needs `elkjs`.
  *
  * @throws {MissingPackageError} for a chart without a precomputed layout when `elkjs` is not installed.

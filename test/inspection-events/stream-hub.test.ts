@@ -4,7 +4,7 @@ import { fetchHttpAdapter } from '../../src/adapters/fetch-http.ts';
 import type { HttpAdapter } from '../../src/adapters/http.ts';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import { createHub } from '../../src/hub/index.ts';
-import type { InspectionRecord } from '../../src/inspection/stream.ts';
+import type { InspectionRecord } from '../../src/inspection-events/stream.ts';
 import { until, hubClockOf } from '../support/loopback.ts';
 
 /*

@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { ConnectorStatus } from '../connector/status.ts';
 import type { ExecutionsStatus } from '../connector/connector-types.ts';
-import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection/stream.ts';
+import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection-events/stream.ts';
 import { readableEvent } from '../graph/statechart.ts';
 import { type ChartLayout, layoutStatechart } from './layout.ts';
 import { BATCH_MS, type ChartError, type ExecutionsView, type ServerMessage, type SnapshotMessage, type StatusView, type TransitionRow, type TreeRecord } from './messages.ts';

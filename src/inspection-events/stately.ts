@@ -13,7 +13,7 @@ interface StatelyPackage {
  * `@statelyai/inspect` (with superjson and partysocket), loaded by the first inspector: about
  * 0.4 MiB of heap that a connector without the `stately` option does not need. An optional peer
  * dependency (package.json): without it the import fails with a `MissingPackageError`
- * (src/inspection/optional-package.ts).
+ * (src/inspection-events/optional-package.ts).
  */
 let inspectPackage: Promise<StatelyPackage> | undefined;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createActor, createMachine } from 'xstate';
-import { InspectionStream } from '../../src/inspection/stream.ts';
-import { startInspector } from '../../src/inspector/server.ts';
+import { InspectionStream } from '../../src/inspection-events/stream.ts';
+import { startInspector } from '../../src/inspector-page/server.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { withInspection } from '../support/inspector-page.ts';
 import { startConnector } from '../support/loopback.ts';
@@ -9,11 +9,11 @@ import { startConnector } from '../support/loopback.ts';
 /*
  * The page where elkjs is not installed and a machine has no precomputed layout: the rest of the
  * page works and the chart's place says what to install. elkjs's import is made to fail as Node
- * fails it for a package that is not there (as in test/inspector/missing-packages.test.ts).
+ * fails it for a package that is not there (as in test/inspector-page/missing-packages.test.ts).
  */
-vi.mock('../../src/inspection/optional-package.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/inspection/optional-package.ts')>();
-  const notInstalled = Object.assign(new Error("Cannot find package 'elkjs' imported from /app/dist/inspector/elk-engine.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+vi.mock('../../src/inspection-events/optional-package.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/inspection-events/optional-package.ts')>();
+  const notInstalled = Object.assign(new Error("Cannot find package 'elkjs' imported from /app/dist/inspector-page/elk-engine.js"), { code: 'ERR_MODULE_NOT_FOUND' });
   return {
     ...real,
     importOptional: <T,>(name: string, neededBy: string, load: () => Promise<T>) => real.importOptional(name, neededBy, name === 'elkjs' ? () => Promise.reject(notInstalled) : load),

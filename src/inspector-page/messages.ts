@@ -1,5 +1,5 @@
 import type { ConnectorStatus } from '../connector/status.ts';
-import type { InspectedActor } from '../inspection/stream.ts';
+import type { InspectedActor } from '../inspection-events/stream.ts';
 import type { ChartLayout } from './layout.ts';
 
 /** One transition as the page lists it. */

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
-import { createStatelyInspector } from '../../src/inspection/stately.ts';
+import { createStatelyInspector } from '../../src/inspection-events/stately.ts';
 import { LOOPBACK_TOKEN, startConnector, startHub, until } from '../support/loopback.ts';
 
 /*

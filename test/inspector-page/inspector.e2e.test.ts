@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startDemo } from '../../src/cli/commands/demo-scenario.ts';
-import { startInspector } from '../../src/inspector/server.ts';
+import { startInspector } from '../../src/inspector-page/server.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';

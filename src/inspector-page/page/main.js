@@ -1,4 +1,4 @@
-// The page's model and its WebSocket to the inspector server (src/inspector/server.ts): one
+// The page's model and its WebSocket to the inspector server (src/inspector-page/server.ts): one
 // snapshot when it connects, then batches of records. It redraws at most once per frame.
 
 const KEEP_TRANSITIONS = 50;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
-import { createRedactor, REDACTED } from '../../src/inspection/redact.ts';
+import { createRedactor, REDACTED } from '../../src/inspection-events/redact.ts';
 
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJleHAiOjE3MDAwMDAwMDAsInN1YiI6ImRldi0xIn0.c2lnbmF0dXJlLXRoYXQtbXVzdC1nbw';
 const [HEADER, PAYLOAD, SIGNATURE] = JWT.split('.');

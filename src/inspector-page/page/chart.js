@@ -1,4 +1,4 @@
-// Draws a statechart the server has laid out (src/inspector/layout.ts) and highlights its active
+// Draws a statechart the server has laid out (src/inspector-page/layout.ts) and highlights its active
 // states. Positions are final: this file only turns them into SVG.
 
 /**

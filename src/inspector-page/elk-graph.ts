@@ -1,6 +1,6 @@
 /*
  * The part of ELK's JSON graph (https://eclipse.dev/elk/documentation/tooldevelopers/graphdatastructure/jsonformat.html)
- * that src/inspector/layout.ts writes and reads. Declared here rather than imported from
+ * that src/inspector-page/layout.ts writes and reads. Declared here rather than imported from
  * `elkjs`, an optional package: the declarations the package ships must type-check where it is
  * not installed.
  */

@@ -1,9 +1,9 @@
 import { BehaviorSubject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { ConnectorStatus } from '../../src/connector/status.ts';
-import type { InspectedActor, InspectionRecord } from '../../src/inspection/stream.ts';
-import { InspectorFeed, RECENT_TRANSITIONS } from '../../src/inspector/feed.ts';
-import type { ServerMessage } from '../../src/inspector/messages.ts';
+import type { InspectedActor, InspectionRecord } from '../../src/inspection-events/stream.ts';
+import { InspectorFeed, RECENT_TRANSITIONS } from '../../src/inspector-page/feed.ts';
+import type { ServerMessage } from '../../src/inspector-page/messages.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';
 import { supervisorMachine } from '../../src/machines/supervisor.ts';
 

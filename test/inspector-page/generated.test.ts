@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CONNECTOR_MACHINES, LAYOUTS_MODULE, layoutsModule } from '../../scripts/inspector-layouts.ts';
 import { PAGE_ASSETS_MODULE, pageAssetsModule } from '../../scripts/inspector-page-assets.ts';
 import { readStatechart } from '../../src/graph/statechart.ts';
-import { precomputedLayout } from '../../src/inspector/precomputed.ts';
+import { precomputedLayout } from '../../src/inspector-page/precomputed.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';
 
 /*
@@ -13,7 +13,7 @@ import { connected, startConnector, startHub, until } from '../support/loopback.
 const REGENERATE = 'is out of date: run `npm run docs` to regenerate it';
 
 describe('the inspector’s generated modules are up to date', () => {
-  it(`${PAGE_ASSETS_MODULE} holds every file of src/inspector/page/ as it is`, () => {
+  it(`${PAGE_ASSETS_MODULE} holds every file of src/inspector-page/page/ as it is`, () => {
     expect(readFileSync(PAGE_ASSETS_MODULE, 'utf8'), `${PAGE_ASSETS_MODULE} ${REGENERATE}`).toBe(pageAssetsModule());
   });
 

@@ -11,7 +11,7 @@ export interface InspectorPage {
 }
 
 /**
- * Builds the page from the files of `src/inspector/page/`, embedded in src/inspector/page-assets.ts
+ * Builds the page from the files of `src/inspector-page/page/`, embedded in src/inspector-page/page-assets.ts
  * (no file is read: the page works from `dist/` and from a bundle). The stylesheet and scripts
  * are inlined, so the page is one guarded request (no asset needs the token) and loads nothing
  * from anywhere else. The Content-Security-Policy allows exactly those inline blocks (by hash)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import { readStatechart } from '../../src/graph/statechart.ts';
-import { layoutStatechart } from '../../src/inspector/layout.ts';
+import { layoutStatechart } from '../../src/inspector-page/layout.ts';
 import { authMachine } from '../../src/machines/auth.ts';
 import { channelMachine } from '../../src/machines/channel.ts';
 import { connectionMachine } from '../../src/machines/connection.ts';

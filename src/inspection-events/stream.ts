@@ -48,7 +48,7 @@ interface Tracked {
  * gives (a) sanitised inspection events to observers such as `@statelyai/inspect`, and (b) a
  * compact record stream (actors appearing and stopping, state transitions with their events and
  * reasons) for the built-in inspector and the session recorder. Every event, snapshot and
- * context is redacted (src/inspection/redact.ts) before anything sees it.
+ * context is redacted (src/inspection-events/redact.ts) before anything sees it.
  *
  * A subscriber that joins late gets the live actors first, so it can draw the present.
  *
