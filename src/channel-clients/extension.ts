@@ -19,7 +19,7 @@ export interface ExtensionOptions {
   workspaceId?: string;
   /** Read for every registration and heartbeat: the instance's current task state. */
   taskState?: () => Record<string, unknown>;
-  /** How often the registration is repeated while joined (the seed's 20 s; the hub drops an instance after 60 s). */
+  /** How often the registration is repeated while joined. Default 20 s; the hub drops an instance after 60 s. */
   heartbeatMs?: number;
   /** Commands addressed to this instance; those for other instances never reach them. */
   onCommand: Partial<Record<'start_task' | 'stop_task' | 'resume_task', (command: ExtensionCommand) => void>>;
@@ -32,7 +32,7 @@ export interface ExtensionInstance {
 }
 
 /**
- * Joins the `extension` channel as one app instance (the seed's extension bridge): registers it
+ * Joins the `extension` channel as one app instance (docs/protocol.md, channels): registers it
  * (app, platform, workspace, task state) on every join, so after every reconnect too; repeats the
  * registration as a heartbeat; takes the task commands addressed to this instance; unregisters on
  * `stop()`.

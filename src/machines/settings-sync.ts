@@ -30,7 +30,7 @@ export const SettingsPolicy = z.object({
   retryCapMs: z.number().int().positive().default(60_000),
   /** Without a session this long, fetch over HTTP (the socket may be blocked while HTTP works). */
   pollAfterMs: z.number().int().positive().default(300_000),
-  /** Then again at this interval while the session stays down (the seed polled hourly). */
+  /** Then again at this interval while the session stays down. */
   pollIntervalMs: z.number().int().positive().default(900_000),
 });
 export type SettingsPolicy = z.output<typeof SettingsPolicy>;

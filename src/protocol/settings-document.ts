@@ -4,7 +4,7 @@ import { z } from 'zod';
 /*
  * The settings model shared by the hub and the connector. Two documents, each a flat JSON object
  * with a version: the organization's (read-only to devices, authoritative where keys overlap:
- * the seed's "org wins") and the user's (editable). A patch is a JSON merge patch on top-level
+ * "org wins") and the user's (editable). A patch is a JSON merge patch on top-level
  * keys (RFC 7396 at depth one): a key's value replaces the old one whole, `null` removes it.
  */
 
