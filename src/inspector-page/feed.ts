@@ -3,7 +3,8 @@ import type { ConnectorStatus } from '../connector/status.ts';
 import type { ExecutionsStatus } from '../connector/connector-types.ts';
 import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection-events/stream.ts';
 import { readableEvent } from '../graph/statechart.ts';
-import { type ChartLayout, layoutStatechart } from './layout.ts';
+import type { ChartLayout } from './chart-layout.ts';
+import { layoutStatechart } from './layout.ts';
 import { BATCH_MS, type ChartError, type ExecutionsView, type ServerMessage, type SnapshotMessage, type StatusView, type TransitionRow, type TreeRecord } from './messages.ts';
 
 /** What the inspector reads of a connector. */

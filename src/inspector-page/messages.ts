@@ -1,6 +1,6 @@
 import type { ConnectorStatus } from '../connector/status.ts';
 import type { InspectedActor } from '../inspection-events/stream.ts';
-import type { ChartLayout } from './layout.ts';
+import type { ChartLayout } from './chart-layout.ts';
 
 /** One transition as the page lists it. */
 export interface TransitionRow {

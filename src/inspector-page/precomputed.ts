@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Statechart } from '../graph/statechart.ts';
-import type { ChartLayout } from './layout.ts';
+import type { ChartLayout } from './chart-layout.ts';
 import { precomputedLayouts } from './layouts.generated.ts';
 
 /**
