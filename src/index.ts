@@ -61,7 +61,7 @@ export { AuthFetchError, authMachine, defaultAuthPolicy, type AuthPolicy, type T
 export { InspectionStream, type InspectedActor, type InspectionRecord } from './inspection-events/stream.ts';
 export { createRedactor, type RedactOptions } from './inspection-events/redact.ts';
 export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection-events/stately.ts';
-export { MissingPackageError } from './inspection-events/optional-package.ts';
+export { MissingPackageError } from './util/optional-package.ts';
 export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './replay/replay.ts';
 export { parseSession, SESSION_VERSION, SessionFileError, type SessionEntry, type SessionFile, type SessionHeader } from './recording/format.ts';
 export type { RecordOptions } from './recording/recorder.ts';

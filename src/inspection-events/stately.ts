@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
 import type { RuntimeClock } from '../util/clock.ts';
 import { realClock } from '../util/clock.ts';
-import { importOptional } from './optional-package.ts';
+import { importOptional } from '../util/optional-package.ts';
 
 /** What this file uses of `@statelyai/inspect`; declared here so no declaration names the optional package. */
 interface StatelyPackage {
@@ -13,7 +13,7 @@ interface StatelyPackage {
  * `@statelyai/inspect` (with superjson and partysocket), loaded by the first inspector: about
  * 0.4 MiB of heap that a connector without the `stately` option does not need. An optional peer
  * dependency (package.json): without it the import fails with a `MissingPackageError`
- * (src/inspection-events/optional-package.ts).
+ * (src/util/optional-package.ts).
  */
 let inspectPackage: Promise<StatelyPackage> | undefined;
 

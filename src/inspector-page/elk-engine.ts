@@ -1,4 +1,4 @@
-import { importOptional } from '../inspection-events/optional-package.ts';
+import { importOptional } from '../util/optional-package.ts';
 import type { ElkNode } from './elk-graph.ts';
 
 interface Elk {
@@ -15,7 +15,7 @@ let engine: Promise<Elk> | undefined;
  * ELK runs on the calling thread: a worker needs a file beside this module, which neither
  * `dist/` (tsc emits none) nor a host's bundle has (docs/inspector.md, "Layouts").
  *
- * @throws {MissingPackageError} when `elkjs` is not installed (src/inspection-events/optional-package.ts).
+ * @throws {MissingPackageError} when `elkjs` is not installed (src/util/optional-package.ts).
  * @example
  * const laid = await elkLayout({ id: 'root', layoutOptions: { 'elk.algorithm': 'layered' }, children, edges });
  */

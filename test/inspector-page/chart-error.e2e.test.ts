@@ -11,8 +11,8 @@ import { startConnector } from '../support/loopback.ts';
  * page works and the chart's place says what to install. elkjs's import is made to fail as Node
  * fails it for a package that is not there (as in test/inspector-page/missing-packages.test.ts).
  */
-vi.mock('../../src/inspection-events/optional-package.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/inspection-events/optional-package.ts')>();
+vi.mock('../../src/util/optional-package.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/util/optional-package.ts')>();
   const notInstalled = Object.assign(new Error("Cannot find package 'elkjs' imported from /app/dist/inspector-page/elk-engine.js"), { code: 'ERR_MODULE_NOT_FOUND' });
   return {
     ...real,

@@ -3,7 +3,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createActor, createMachine, type InspectionEvent } from 'xstate';
 import { createStatelyInspector } from '../../src/inspection-events/stately.ts';
 import { InspectionStream } from '../../src/inspection-events/stream.ts';
-import { importOptional, MissingPackageError } from '../../src/inspection-events/optional-package.ts';
+import { importOptional, MissingPackageError } from '../../src/util/optional-package.ts';
 import { layoutStatechart } from '../../src/inspector-page/layout.ts';
 import type { ChartErrorMessage, SnapshotMessage } from '../../src/inspector-page/messages.ts';
 import { startInspector } from '../../src/inspector-page/server.ts';
@@ -16,8 +16,8 @@ import { startConnector } from '../support/loopback.ts';
  * this repository, so their imports are made to fail as Node fails an import of a package that
  * is not there (test/package/bundle.test.ts runs the real thing, from a bundle with neither).
  */
-vi.mock('../../src/inspection-events/optional-package.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/inspection-events/optional-package.ts')>();
+vi.mock('../../src/util/optional-package.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/util/optional-package.ts')>();
   const notInstalled = (name: string) => Object.assign(new Error(`Cannot find package '${name}' imported from /app/dist/inspector-page/elk-engine.js`), { code: 'ERR_MODULE_NOT_FOUND' });
   return {
     ...real,
