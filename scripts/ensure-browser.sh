@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the browser the end-to-end tests drive is here: Debian's chromium, through
-# playwright-core (test/inspector/*.e2e.test.ts). Runs before `npm test` (the pretest script), so a
+# playwright-core (test/inspector-page/*.e2e.test.ts). Runs before `npm test` (the pretest script), so a
 # fresh CI machine gets it. It never downloads a browser any other way (no `playwright install`).
 set -euo pipefail
 

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { chromium } from 'playwright-core';
-import { startDemo } from '../src/cli/demo.ts';
+import { startDemo } from '../src/cli/commands/demo-scenario.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
 const OUT = 'docs/images/inspector.png';

@@ -11,8 +11,8 @@ export { createConnector, type Connector, type ConnectorEvent, type ConnectorOpt
 export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
 export { realClock } from './util/clock.ts';
 export type { ChannelHandle, ChannelNotice } from './connector/channels.ts';
-export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channels/extension.ts';
-export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channels/task.ts';
+export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, registerExtension } from './channel-clients/extension.ts';
+export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channel-clients/task.ts';
 export type { MessagingAnswer, MessagingHandler } from './messaging/router.ts';
 export { ChannelPolicy, channelMachine, type ChannelStateName } from './machines/channel.ts';
 export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
@@ -41,7 +41,7 @@ export {
   type WhoAmI,
 } from './api/contract.ts';
 export { type Telemetry, TelemetryError, type TelemetryPolicy, type TelemetryStats } from './telemetry/telemetry.ts';
-export { type InspectableConnector, type Inspector, type InspectorOptions, startInspector } from './inspector/server.ts';
+export { type InspectableConnector, type Inspector, type InspectorOptions, startInspector } from './inspector-page/server.ts';
 export { createLogger, type Logger, REDACT_PATHS, silentLogger } from './log/logger.ts';
 export { wsSocketAdapter } from './adapters/ws-socket.ts';
 export type { SocketAdapter, SocketConnection, SocketHandlers } from './adapters/socket.ts';
@@ -58,12 +58,12 @@ export { createSecretStore, type SecretStore } from './storage/secret-store.ts';
 export { parseStateKey } from './storage/sealed.ts';
 export { type DeviceIdentity, resolveDeviceIdentity } from './storage/device-identity.ts';
 export { AuthFetchError, authMachine, defaultAuthPolicy, type AuthPolicy, type TokenGrant, type UserInfo } from './machines/auth.ts';
-export { InspectionStream, type InspectedActor, type InspectionRecord } from './inspection/stream.ts';
-export { createRedactor, type RedactOptions } from './inspection/redact.ts';
-export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection/stately.ts';
-export { MissingPackageError } from './inspection/optional-package.ts';
-export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './recording/replay.ts';
+export { InspectionStream, type InspectedActor, type InspectionRecord } from './inspection-events/stream.ts';
+export { createRedactor, type RedactOptions } from './inspection-events/redact.ts';
+export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection-events/stately.ts';
+export { MissingPackageError } from './util/optional-package.ts';
+export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './replay/replay.ts';
 export { parseSession, SESSION_VERSION, SessionFileError, type SessionEntry, type SessionFile, type SessionHeader } from './recording/format.ts';
 export type { RecordOptions } from './recording/recorder.ts';
 export { formatTimeline } from './recording/timeline.ts';
-export { ReplayClock } from './recording/replay-adapters.ts';
+export { ReplayClock } from './replay/replay-adapters.ts';

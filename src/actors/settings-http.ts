@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import { kindOfNoAnswer } from '../api/api-error.ts';
 import type { EpochDocument, PushAnswer, PushInput } from '../machines/settings-sync.ts';
-import { SettingsDocument, SettingsSnapshot } from '../settings/document.ts';
+import { SettingsDocument, SettingsSnapshot } from '../protocol/settings-document.ts';
 
 export interface SettingsHttpDeps {
   http: HttpAdapter;

@@ -2,34 +2,10 @@ import { fromCallback } from 'xstate';
 import type { SocketAdapter, SocketConnection } from '../adapters/socket.ts';
 import type { Logger } from '../log/logger.ts';
 import { CloseCode } from '../protocol/close-codes.ts';
-import { type Codec, createCodec, type FrameErrorCode } from '../protocol/codec.ts';
-import type { Message, Outbound } from '../protocol/messages.ts';
+import { type Codec, createCodec } from '../protocol/codec.ts';
+import type { Message } from '../protocol/messages.ts';
+import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../machines/socket-contract.ts';
 import type { SocketPort } from './socket-port.ts';
-
-/** What the connection machine gives the socket actor when it invokes it. */
-export interface SocketActorInput {
-  url: string;
-  /** The connection attempt this socket belongs to; echoed on every event it sends back. */
-  generation: number;
-}
-
-/** Events the socket actor sends to the connection machine. */
-export type SocketActorEvent =
-  | { type: 'socket.open'; generation: number }
-  | { type: 'socket.frame'; generation: number; message: Message }
-  /** A data frame went to the linked session ({@link SocketPort}) while a heartbeat was unanswered. */
-  | { type: 'socket.activity'; generation: number }
-  | { type: 'socket.bad_frame'; generation: number; code: FrameErrorCode; message: string; refId?: string }
-  | { type: 'socket.closed'; generation: number; code: number; reason: string }
-  | { type: 'socket.error'; generation: number; message: string }
-  /** The adapter refused to even try (an invalid URL): retrying cannot help. */
-  | { type: 'socket.unusable'; generation: number; message: string };
-
-/** Events the connection machine sends to the socket actor. */
-export type SocketCommand =
-  | { type: 'socket.send'; message: Outbound }
-  | { type: 'socket.send_frame'; frame: string }
-  | { type: 'socket.close'; code: number; reason: string };
 
 /**
  * Bytes waiting unsent past which this side stops answering bad frames. Each bad frame from the

@@ -1,6 +1,6 @@
 import { HttpError, type HttpAdapter, type HttpRequest, type HttpResponse } from './http.ts';
 
-/** Default for {@link HttpRequest.timeoutMs}: the seed's API client used 30 s. */
+/** Default for {@link HttpRequest.timeoutMs}: 30 s. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 
 export interface FetchHttpAdapterOptions {
@@ -17,8 +17,8 @@ export interface FetchHttpAdapterOptions {
  * - The timeout covers the whole exchange, body included: a server that sends its headers and
  *   then stalls ends in `timeout`, not in a hang.
  * - The kind says which signal fired, not what the error was called: the timeout gives
- *   `timeout`, the caller's `signal` gives `aborted` (the seed's client read `TimeoutError`
- *   as an abort), anything else before a response gives `network`.
+ *   `timeout`, the caller's `signal` gives `aborted` (a `TimeoutError` is never read as an
+ *   abort), anything else before a response gives `network`.
  * - Error messages name the method and the URL without its query string; they never carry
  *   request headers or bodies (those hold tokens).
  *

@@ -32,7 +32,7 @@ export interface HttpResponse {
 
 /**
  * Why a request produced no response:
- * - `timeout`: `timeoutMs` passed (the seed's client reported these as aborts: `AbortSignal.timeout`
+ * - `timeout`: `timeoutMs` passed (not an abort, though `AbortSignal.timeout` is how it fires: it
  *   raises `TimeoutError`, not `AbortError`),
  * - `aborted`: the caller's signal fired,
  * - `network`: refused, reset, DNS, TLS,

@@ -6,7 +6,7 @@ import { HttpError } from '../adapters/http.ts';
  *   `conflict` (409), `invalid_request` (400, 413, 422: fix the request);
  * - `rate_limited` (429: `retryAfterMs` says when), `server` (5xx), `network` (no answer: refused,
  *   reset, DNS), `timeout` (no answer within the request's timeout; never reported as an abort,
- *   the seed's bug), `invalid_response` (an answer that does not match the contract).
+ *   see src/adapters/http.ts), `invalid_response` (an answer that does not match the contract).
  */
 export type ApiErrorKind =
   | 'authentication'

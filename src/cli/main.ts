@@ -7,7 +7,8 @@ import { runEnroll } from './commands/enroll.ts';
 import { runLogin, runLogout } from './commands/login.ts';
 import { runHub } from './commands/hub.ts';
 import { runReplay } from './commands/replay.ts';
-import type { CliStreams } from './output.ts';
+import { cliOptions } from './commands/options.ts';
+import type { CliStreams } from './commands/output.ts';
 
 export const USAGE = `Usage: cloudtether <command> [options]
 
@@ -49,30 +50,11 @@ connect, enroll, login, logout:
                             secrets in it are sealed when CLOUDTETHER_STATE_KEY is set
 `;
 
-const options = {
-  json: { type: 'boolean', default: false },
-  'log-level': { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
-  once: { type: 'boolean', default: false },
-  inspect: { type: 'boolean' },
-  'inspect-port': { type: 'string' },
-  record: { type: 'string' },
-  port: { type: 'string' },
-  host: { type: 'string' },
-  token: { type: 'string' },
-  url: { type: 'string' },
-  'device-id': { type: 'string' },
-  'tenant-id': { type: 'string' },
-  'state-dir': { type: 'string' },
-} as const;
-
-export type CliValues = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
-
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(argv: string[], streams: CliStreams = { out: process.stdout, err: process.stderr }): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: cliOptions, allowPositionals: true, strict: true });
   } catch (error) {
     streams.err.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;

@@ -19,10 +19,10 @@ import type { SettingsHandle, SettingsNotice } from './settings.ts';
 import type { ApiClient } from '../api/client.ts';
 import type { ExecutionEnded } from '../execution/executor.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
-import type { InspectionStream } from '../inspection/stream.ts';
-import type { StatelyInspectorOptions } from '../inspection/stately.ts';
+import type { InspectionStream } from '../inspection-events/stream.ts';
+import type { StatelyInspectorOptions } from '../inspection-events/stately.ts';
 import type { RecordOptions } from '../recording/recorder.ts';
-import type { SettingsValues } from '../settings/document.ts';
+import type { SettingsValues } from '../protocol/settings-document.ts';
 
 /** What the host can be told about. */
 export type ConnectorEvent =

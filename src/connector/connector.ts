@@ -18,7 +18,7 @@ import { randomSeed } from '../machines/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message } from '../protocol/messages.ts';
-import { SettingsValues } from '../settings/document.ts';
+import { SettingsValues } from '../protocol/settings-document.ts';
 import type { z } from 'zod';
 import { createSecretStore } from '../storage/secret-store.ts';
 import { realClock } from '../util/clock.ts';
@@ -32,10 +32,10 @@ import { connectorCredentials } from './api-credentials.ts';
 import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createCloudServices } from './cloud-services.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
-import { InspectionStream } from '../inspection/stream.ts';
-import { createRedactor } from '../inspection/redact.ts';
+import { InspectionStream } from '../inspection-events/stream.ts';
+import { createRedactor } from '../inspection-events/redact.ts';
 import { startSessionRecording } from '../recording/session-recording.ts';
-import { createStatelyInspector, type StatelyInspector } from '../inspection/stately.ts';
+import { createStatelyInspector, type StatelyInspector } from '../inspection-events/stately.ts';
 
 export type { RuntimeClock } from '../util/clock.ts';
 

@@ -6,9 +6,9 @@ import { z } from 'zod';
 import type { StorageAdapter } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
 import type { supervisorMachine } from '../machines/supervisor.ts';
-import { applyPatch, changedKeys, type DocumentKind, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../settings/document.ts';
-import type { SettingsConflict } from '../settings/rebase.ts';
-import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../settings/sync-state.ts';
+import { applyPatch, changedKeys, type DocumentKind, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../protocol/settings-document.ts';
+import type { SettingsConflict } from '../machines/settings-rebase.ts';
+import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../machines/settings-sync-state.ts';
 import { BehaviorSubject } from '../util/rx.ts';
 
 /** The cache entry in the connector's store. */

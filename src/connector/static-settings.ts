@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { SettingsValues } from '../settings/document.ts';
+import type { SettingsValues } from '../protocol/settings-document.ts';
 import { SettingsError } from './settings.ts';
 
 /**

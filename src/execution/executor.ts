@@ -25,7 +25,7 @@ export interface ExecutorLimits {
   maxConcurrency: number;
   /** Accepted executions waiting for a slot; past it (and with the outbox full) requests are refused `saturated`. */
   maxQueue: number;
-  /** Timeout of a request without `timeout_ms` (the seed's 300 s). Counted from its start. */
+  /** Timeout of a request without `timeout_ms` (default 300 s). Counted from its start. */
   defaultTimeoutMs: number;
   /** Finished executions remembered to answer a redelivery with the stored outcome. */
   retainOutcomes: number;

@@ -92,7 +92,7 @@ export const defaultAuthPolicy: AuthPolicy = {
   refreshJitter: 0.15,
   minValidityMs: 5_000,
   retryBaseMs: 1_000,
-  retryCapMs: 300_000, // the seed's 5 min cap
+  retryCapMs: 300_000, // 5 min
   wakeCheckMs: 1_000,
 };
 

@@ -404,8 +404,8 @@ export const authMachine = setup({
             onError: [
               { guard: 'sessionEnded', target: '#auth.loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
               // Not a member, or a passing failure: the current organization stays, refreshed at
-              // once if its refresh came due during the switch (explore found a live session
-              // holding an expired token in that window).
+              // once if its refresh came due during the switch; else a live session holds an
+              // expired token in that window (docs/verification.md, `npm run explore`).
               { guard: 'refreshDue', target: 'refreshing', actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'refresh_due' } }] },
               { target: 'valid', actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'switch_failed' } }] },
             ],

@@ -1,4 +1,4 @@
-import type { SocketActorEvent } from '../actors/socket.ts';
+import type { SocketActorEvent } from './socket-contract.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import type { UnauthorizedReason } from './auth-types.ts';
 import type { BackoffPolicy } from './backoff.ts';

@@ -1,5 +1,5 @@
 import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
-import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
+import type { SocketActorEvent, SocketActorInput, SocketCommand } from './socket-contract.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Outbound } from '../protocol/messages.ts';
 import { dropDelay, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
@@ -365,7 +365,7 @@ export const connectionMachine = setup({
             'socket.closed': { guard: 'current', target: '#connection.closed', actions: 'recordClose' },
             disconnect: {},
             // The host asked to stop: a revocation or a new tenant must not open a socket again
-            // (explore found a close that never finished being overtaken by a revocation).
+            // (a close that never finishes, then a revocation: docs/verification.md, `npm run explore`).
             'tenant.changed': { actions: 'setTenant' },
             'credentials.revoked': {},
             'token.unavailable': {},

@@ -1,8 +1,8 @@
 import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../settings/document.ts';
-import { baseOf, type SettingsConflict } from '../settings/rebase.ts';
+import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
+import { baseOf, type SettingsConflict } from './settings-rebase.ts';
 import {
   acceptHead,
   effectiveOf,
@@ -17,7 +17,7 @@ import {
   type SettingsState,
   type ValidateSettings,
   writeOf,
-} from '../settings/sync-state.ts';
+} from './settings-sync-state.ts';
 import { retryDelay } from './backoff.ts';
 import { nextRandom } from './random.ts';
 
@@ -30,7 +30,7 @@ export const SettingsPolicy = z.object({
   retryCapMs: z.number().int().positive().default(60_000),
   /** Without a session this long, fetch over HTTP (the socket may be blocked while HTTP works). */
   pollAfterMs: z.number().int().positive().default(300_000),
-  /** Then again at this interval while the session stays down (the seed polled hourly). */
+  /** Then again at this interval while the session stays down. */
   pollIntervalMs: z.number().int().positive().default(900_000),
 });
 export type SettingsPolicy = z.output<typeof SettingsPolicy>;

@@ -6,8 +6,8 @@ import { type ConnectionInput, type ConnectionOutput, connectionMachine, type Se
 import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './heartbeat.ts';
 import { type ChannelEvent, channelMachine, type ChannelOutput, ChannelPolicy } from './channel.ts';
 import { settingsSyncMachine, type SettingsSyncEvent, type SettingsSyncInput, type SettingsSyncOutput } from './settings-sync.ts';
-import type { SettingsPatch } from '../settings/document.ts';
-import type { SettingsState } from '../settings/sync-state.ts';
+import type { SettingsPatch } from '../protocol/settings-document.ts';
+import type { SettingsState } from './settings-sync-state.ts';
 import { authReplyOf, channelId, errorText, hash, reapOrphans, sendToChild as sendToLiveChild } from './supervisor-support.ts';
 
 export { channelId, reapOrphans } from './supervisor-support.ts';

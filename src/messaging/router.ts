@@ -33,7 +33,7 @@ export interface MessagingRouterOptions {
   journal: RecordLog<JournalEntry>;
   clock: RuntimeClock;
   logger: Logger;
-  /** A request id seen again within this window is answered `duplicate`. Default 120 000 (the seed's). */
+  /** A request id seen again within this window is answered `duplicate`. Default 120 000. */
   dedupeWindowMs?: number;
   /** While the store fails, new messages are refused (a {@link StorageError}) and settles wait for it. */
   health?: StorageHealth;

@@ -7,8 +7,8 @@ export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 
 /**
- * Largest frame, in bytes of UTF-8 JSON, that either side sends or accepts: 1 MiB, the seed
- * connector's limit. The hub announces its own limit in `connect_ack.max_frame_bytes`.
+ * Largest frame, in bytes of UTF-8 JSON, that either side sends or accepts: 1 MiB. The hub
+ * announces its own limit in `connect_ack.max_frame_bytes`.
  */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 

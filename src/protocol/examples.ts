@@ -4,7 +4,7 @@ import type { JobType, MessageType, Outbound } from './messages.ts';
 /*
  * One realistic example per message type, as a sender writes it (the codec stamps `v`, `id`
  * and `ts`). They are test fixtures and the source of the examples in docs/protocol.md, so
- * they use the seed connector's vocabulary and plausible values. Every one must pass
+ * they use the protocol's vocabulary (docs/protocol.md) and plausible values. Every one must pass
  * `codec.encode` (test/protocol/codec.test.ts checks it).
  */
 
@@ -39,7 +39,7 @@ export const executionRequestExamples: {
     tool_name: 'web_search',
     inputs: { query: 'competitor pricing changes December 2025', max_results: 5 },
     execution_context: { workspace_id: WORKSPACE_ID, metadata: { workspace_id: WORKSPACE_ID, user_id: 'usr_42' } },
-    // The seed's default for tool jobs.
+    // The default timeout (`defaultTimeoutMs` in src/execution/executor.ts), written out.
     timeout_ms: 300_000,
     seq: 17,
   },

@@ -3,8 +3,8 @@ import { defineMessage, type Envelope, MessageId } from './envelope.ts';
 import { SettingsPatchMessage, SettingsReportedMessage, SettingsSubscribedMessage, SettingsSubscribeMessage } from './settings-messages.ts';
 
 /*
- * Wire protocol v1: one schema per message. Field names follow the seed connector
- * (`device_id`, `tenant_id`, `request_id`, job types `playbook|tool|chain`, …).
+ * Wire protocol v1: one schema per message. Field names are snake_case
+ * (`device_id`, `tenant_id`, `request_id`, job types `playbook|tool|chain`, …; docs/protocol.md).
  * To add a message type: define its schema here and add it to `messageSchemas`; the codec,
  * the JSON Schema files and the docs pick it up from there.
  */
@@ -124,7 +124,7 @@ const executionCommon = {
   request_id: Id,
   inputs: Json.default({}),
   execution_context: ExecutionContext.default({}),
-  /** Per-request timeout; the seed's default is 300 s. */
+  /** Per-request timeout; without it the device's default applies (300 s, src/execution/executor.ts). */
   timeout_ms: z.number().int().positive().max(86_400_000).optional(),
   /** Inbound sequence number when the hub delivers it reliably (`ack`, `connect.resume`). */
   seq: Seq.optional(),

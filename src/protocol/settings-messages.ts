@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DocumentKind, SettingsPatch, SettingsValues } from '../settings/document.ts';
+import { DocumentKind, SettingsPatch, SettingsValues } from './settings-document.ts';
 import { defineMessage } from './envelope.ts';
 
 /*

@@ -1,7 +1,7 @@
 import type { HttpAdapter } from '../adapters/http.ts';
 import type { SocketAdapter } from '../adapters/socket.ts';
 import type { RuntimeClock } from '../util/clock.ts';
-import type { InspectionStream } from '../inspection/stream.ts';
+import type { InspectionStream } from '../inspection-events/stream.ts';
 import { type RecordOptions, SessionRecorder } from './recorder.ts';
 import { recordingClock, recordingHttp, recordingSocket } from './recording-adapters.ts';
 

@@ -13,7 +13,7 @@ export interface DeviceIdentity {
 }
 
 /**
- * Finds this device's id, in the seed connector's order: the configured one, then `DEVICE_ID`,
+ * Finds this device's id, in this order: the configured one, then `DEVICE_ID`,
  * then the state file; if there is none, a new one is generated and written, so the device
  * keeps its identity across restarts.
  *

@@ -16,5 +16,5 @@
  */
 export { createMemoryNetwork, type MemoryNetwork, type MemoryPeer } from '../adapters/memory-socket.ts';
 export { SimulatedClock } from 'xstate';
-export { replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from '../recording/replay.ts';
-export { ReplayClock } from '../recording/replay-adapters.ts';
+export { replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from '../replay/replay.ts';
+export { ReplayClock } from '../replay/replay-adapters.ts';

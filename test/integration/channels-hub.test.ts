@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { registerExtension } from '../../src/channels/extension.ts';
-import { joinTask } from '../../src/channels/task.ts';
+import { registerExtension } from '../../src/channel-clients/extension.ts';
+import { joinTask } from '../../src/channel-clients/task.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import type { ConnectorEvent } from '../../src/connector/connector.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';

@@ -3,9 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyActorRef, type AnyEventObject, createActor, createMachine, fromPromise, SimulatedClock } from 'xstate';
 import { z } from 'zod';
 import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine } from '../../src/machines/settings-sync.ts';
-import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/settings/document.ts';
-import type { SettingsConflict } from '../../src/settings/rebase.ts';
-import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/settings/sync-state.ts';
+import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/protocol/settings-document.ts';
+import type { SettingsConflict } from '../../src/machines/settings-rebase.ts';
+import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/machines/settings-sync-state.ts';
 import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, fromPromise } from 'xstate';
 import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine } from '../../src/machines/settings-sync.ts';
-import { emptySettingsState } from '../../src/settings/sync-state.ts';
+import { emptySettingsState } from '../../src/machines/settings-sync-state.ts';
 import { flush } from '../support/harness.ts';
 
 /** A settings actor on a live link, its HTTP answered by hand. */

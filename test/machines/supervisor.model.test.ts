@@ -4,7 +4,7 @@ import type { AnyActorRef } from 'xstate';
 import { channelStateName } from '../../src/machines/channel.ts';
 import { connectionStateName } from '../../src/machines/connection.ts';
 import { type ChildName, supervisorMachine } from '../../src/machines/supervisor.ts';
-import { emptySettingsState } from '../../src/settings/sync-state.ts';
+import { emptySettingsState } from '../../src/machines/settings-sync-state.ts';
 import type { FaultyChild } from '../support/child-faults.ts';
 import { frame } from '../support/frames.ts';
 import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';

@@ -12,7 +12,7 @@ import { DeviceChannels } from '../../src/connector/channels.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
 import { SettingsPolicy, type SettingsSyncContext } from '../../src/machines/settings-sync.ts';
-import { emptySettingsState, type SettingsState } from '../../src/settings/sync-state.ts';
+import { emptySettingsState, type SettingsState } from '../../src/machines/settings-sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import type { Message } from '../../src/protocol/messages.ts';
 import { flush } from '../support/harness.ts';

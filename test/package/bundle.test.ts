@@ -21,7 +21,7 @@ const EXTERNAL = ['elkjs', '@statelyai/inspect', 'bufferutil', 'utf-8-validate']
 const RUN_TIMEOUT_MS = 60_000;
 
 /** Where the package's entry points are built (`npm run build`, run by `pretest`). */
-const BUILT = ['dist/index.js', 'dist/hub/index.js', 'dist/inspector/page-assets.js', 'dist/inspector/layouts.generated.js'];
+const BUILT = ['dist/index.js', 'dist/hub/index.js', 'dist/inspector-page/page-assets.js', 'dist/inspector-page/layouts.generated.js'];
 
 /**
  * The host, an ES module as its author writes it (no top-level await: a CommonJS bundle cannot
@@ -168,7 +168,7 @@ describe('cloudtether bundled into a host (esbuild, platform node)', () => {
     expect(built.warnings.map((w) => `${w.location?.file}: ${w.text}`)).toEqual([]);
     // The package's code came from dist/ (through its exports), and no optional package came in.
     const inputs = Object.keys(built.metafile.inputs);
-    expect(inputs).toContain('dist/inspector/page-assets.js');
+    expect(inputs).toContain('dist/inspector-page/page-assets.js');
     expect(inputs.filter((path) => path.startsWith('src/') || /(^|\/)node_modules\/(elkjs|@statelyai)\//.test(path))).toEqual([]);
     sizes[format] = statSync(outfile).size;
 

@@ -1,8 +1,8 @@
 import { WebSocket } from 'ws';
 import { onTestFinished } from 'vitest';
-import type { ServerMessage } from '../../src/inspector/messages.ts';
-import type { InspectionStream } from '../../src/inspection/stream.ts';
-import type { InspectableConnector } from '../../src/inspector/server.ts';
+import type { ServerMessage } from '../../src/inspector-page/messages.ts';
+import type { InspectionStream } from '../../src/inspection-events/stream.ts';
+import type { InspectableConnector } from '../../src/inspector-page/server.ts';
 
 /** An inspector page as a test drives it: its socket, every message it got, and a way to wait for one. */
 export interface PageClient {

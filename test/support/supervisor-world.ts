@@ -12,8 +12,8 @@ import { type PushAnswer, type PushInput, SettingsPolicy, settingsSyncMachine } 
 import { RestartPolicy, type SupervisorEmitted, supervisorMachine } from '../../src/machines/supervisor.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import type { Outbound } from '../../src/protocol/messages.ts';
-import { applyPatch, type SettingsDocument, type SettingsSnapshot } from '../../src/settings/document.ts';
-import type { ValidateSettings } from '../../src/settings/sync-state.ts';
+import { applyPatch, type SettingsDocument, type SettingsSnapshot } from '../../src/protocol/settings-document.ts';
+import type { ValidateSettings } from '../../src/machines/settings-sync-state.ts';
 import { Faults } from './child-faults.ts';
 import { frame } from './frames.ts';
 

@@ -4,14 +4,14 @@ import type { Logger } from '../../log/logger.ts';
 import { REFRESH_TOKEN_ENTRY } from '../../actors/user-login.ts';
 import { resolveDeviceIdentity } from '../../storage/device-identity.ts';
 import type { SecretStore } from '../../storage/secret-store.ts';
-import type { CliValues } from '../main.ts';
-import { untilSignal } from '../until-signal.ts';
-import { type CliStreams, createStatePrinter } from '../output.ts';
+import type { CliValues } from './options.ts';
+import { untilSignal } from './until-signal.ts';
+import { type CliStreams, createStatePrinter } from './output.ts';
 import { join } from 'node:path';
 import { openConnectorStore } from '../../connector/remote-work.ts';
-import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from '../state.ts';
-import { inspectOption } from '../inspect-option.ts';
-import { startInspector } from '../../inspector/server.ts';
+import { DEVICE_CREDENTIAL_ENTRY, openState, stateDirOf } from './state.ts';
+import { inspectOption } from './inspect-option.ts';
+import { startInspector } from '../../inspector-page/server.ts';
 
 /**
  * The connector configuration the CLI runs with: flags over the environment, the device id from

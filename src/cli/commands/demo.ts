@@ -1,9 +1,9 @@
 import type { Logger } from '../../log/logger.ts';
-import { startDemo } from '../demo.ts';
-import { inspectOption } from '../inspect-option.ts';
-import type { CliValues } from '../main.ts';
-import { untilSignal } from '../until-signal.ts';
-import type { CliStreams } from '../output.ts';
+import { startDemo } from './demo-scenario.ts';
+import { inspectOption } from './inspect-option.ts';
+import type { CliValues } from './options.ts';
+import { untilSignal } from './until-signal.ts';
+import type { CliStreams } from './output.ts';
 
 /** `cloudtether demo [--once] [--json] [--inspect [--inspect-port N]]` */
 export async function runDemo(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {

@@ -1,7 +1,7 @@
 import type { Logger } from '../../log/logger.ts';
-import type { CliValues } from '../main.ts';
-import type { CliStreams } from '../output.ts';
-import { DEVICE_CREDENTIAL_ENTRY, openState } from '../state.ts';
+import type { CliValues } from './options.ts';
+import type { CliStreams } from './output.ts';
+import { DEVICE_CREDENTIAL_ENTRY, openState } from './state.ts';
 
 /**
  * `cloudtether enroll [--state-dir DIR]`: stores the device credential (from

@@ -1,8 +1,8 @@
 import { createHub } from '../../hub/index.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { CliValues } from '../main.ts';
-import { untilSignal } from '../until-signal.ts';
-import type { CliStreams } from '../output.ts';
+import type { CliValues } from './options.ts';
+import { untilSignal } from './until-signal.ts';
+import type { CliStreams } from './output.ts';
 
 /**
  * `cloudtether hub [--port N] [--host H] [--token T]`: a static token (`--token` or

@@ -1,7 +1,7 @@
 import { type Connector, createConnector } from '../../connector/connector.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { CliValues } from '../main.ts';
-import type { CliStreams } from '../output.ts';
+import type { CliValues } from './options.ts';
+import type { CliStreams } from './output.ts';
 import { connectConfig } from './connect.ts';
 
 /**

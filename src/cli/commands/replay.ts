@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseSession, SessionFileError } from '../../recording/format.ts';
 import { formatTimeline } from '../../recording/timeline.ts';
-import type { CliValues } from '../main.ts';
-import type { CliStreams } from '../output.ts';
+import type { CliValues } from './options.ts';
+import type { CliStreams } from './output.ts';
 
 /**
  * `cloudtether replay FILE [--json]`: prints a recorded session (`--record FILE`) as a timeline,

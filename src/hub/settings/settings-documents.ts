@@ -1,5 +1,5 @@
 import type { Envelope, MessageOf } from '../../protocol/index.ts';
-import type { SettingsDocument, SettingsPatch } from '../../settings/document.ts';
+import type { SettingsDocument, SettingsPatch } from '../../protocol/settings-document.ts';
 
 /**
  * Which document of a tenant: `org`, or a user document named by its subject, `user:<user id>`

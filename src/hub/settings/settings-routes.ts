@@ -4,7 +4,7 @@ import { StorageError } from '../../adapters/storage.ts';
 import { reply } from '../../http/reply.ts';
 import { parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
-import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../../settings/document.ts';
+import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../../protocol/settings-document.ts';
 import { isAdminRequest } from '../admin/admin.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth } from '../auth/device-request.ts';
 import { HubError } from '../core/errors.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode, type MessageOf } from '../../protocol/index.ts';
-import type { SettingsPatch } from '../../settings/document.ts';
+import type { SettingsPatch } from '../../protocol/settings-document.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';

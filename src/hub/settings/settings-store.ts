@@ -11,7 +11,7 @@ import {
   SettingsPatch,
   type SettingsValues,
   sameValue,
-} from '../../settings/document.ts';
+} from '../../protocol/settings-document.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type {

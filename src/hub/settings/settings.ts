@@ -1,4 +1,4 @@
-import type { SettingsPatch, SettingsSnapshot } from '../../settings/document.ts';
+import type { SettingsPatch, SettingsSnapshot } from '../../protocol/settings-document.ts';
 import type { DocumentKey, HubSettingsDocument, PatchConditions, ReportedSettings, SettingsPatchResult } from './settings-documents.ts';
 import type { SettingsSessions, SettingsSubject } from './settings-sessions.ts';
 import { scopedEpoch, subjectKey } from './settings-sessions.ts';

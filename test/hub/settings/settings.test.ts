@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHub, HubError } from '../../../src/hub/index.ts';
-import { MAX_SETTINGS_BYTES } from '../../../src/settings/document.ts';
+import { MAX_SETTINGS_BYTES } from '../../../src/protocol/settings-document.ts';
 import { envelope, type Frame, startHub, TestClient, TOKEN } from '../helpers.ts';
 import { ADMIN, login, startUserHub } from '../user-helpers.ts';
 
