@@ -1,4 +1,3 @@
-import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { fetchHttpAdapter } from '../../src/adapters/fetch-http.ts';
@@ -65,7 +64,7 @@ describe('the API client against the real hub', () => {
   it('answers an expired token with one refresh through the auth machine, shared by concurrent requests, then retries', async () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
-    const { hub, url } = await startHub(clock);
+    const { url } = await startHub(clock);
     const http = countingHttp();
     const connector = await connectedDevice(url, clock, {}, { http });
     expect(await connector.api.whoami()).toMatchObject({ kind: 'device', tenant_id: 'acme', device_id: 'dev-1' });

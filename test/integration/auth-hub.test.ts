@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createConnector, type Connector } from '../../src/connector/connector.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
-import { createHub, type Hub } from '../../src/hub/index.ts';
+import { createHub } from '../../src/hub/index.ts';
 import { hubClockOf } from '../support/loopback.ts';
 
 /*

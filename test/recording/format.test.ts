@@ -44,7 +44,10 @@ describe('SessionRecorder', () => {
     let now = 1_000;
     const recorder = new SessionRecorder({ file, maxBytes: 2_048, now: () => now });
     recorder.header('0.1.0', {});
-    for (let i = 0; i < 500; i++) recorder.write({ kind: 'host', call: 'send', args: [{ n: i, pad: 'x'.repeat(20) }] }), (now += 1);
+    for (let i = 0; i < 500; i++) {
+      recorder.write({ kind: 'host', call: 'send', args: [{ n: i, pad: 'x'.repeat(20) }] });
+      now += 1;
+    }
     await recorder.end();
     const text = readFileSync(file, 'utf8');
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(2_048);
