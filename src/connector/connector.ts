@@ -14,7 +14,7 @@ import { type AuthMode, authMachine, defaultAuthPolicy } from '../machines/auth.
 import { connectionMachine } from '../machines/connection.ts';
 import { settingsSyncMachine } from '../machines/settings-sync.ts';
 import type { AuthContext } from '../machines/auth-types.ts';
-import { randomSeed } from '../machines/random.ts';
+import { randomSeed } from '../util/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
 import type { Message } from '../protocol/messages.ts';

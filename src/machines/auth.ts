@@ -9,7 +9,8 @@ import {
   type TokenGrant,
   type UnauthorizedReason,
 } from './auth-types.ts';
-import { nextRandom } from './random.ts';
+import { retryDelayAfter } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 export * from './auth-types.ts';
 
@@ -154,14 +155,12 @@ export const authMachine = setup({
     scheduleRetry: assign(({ context, event }) => {
       const error = (event as { error?: unknown }).error;
       const [random, rng] = nextRandom(context.rng);
-      const ceiling = Math.min(context.policy.retryCapMs, context.policy.retryBaseMs * 2 ** Math.min(context.failures, 30));
-      const jittered = Math.floor(random * ceiling);
-      // Retry-After is a floor, never a reason to come back sooner than the backoff says.
-      const retryAfter = error instanceof AuthFetchError ? (error.retryAfterMs ?? 0) : 0;
+      const backoff = { baseMs: context.policy.retryBaseMs, capMs: context.policy.retryCapMs };
+      const delay = retryDelayAfter(backoff, context.failures + 1, random, error instanceof AuthFetchError ? error.retryAfterMs : undefined);
       return {
         rng,
         failures: context.failures + 1,
-        retryInMs: Math.min(MAX_TIMER_MS, Math.max(jittered, retryAfter)),
+        retryInMs: Math.min(MAX_TIMER_MS, delay),
         reason: error instanceof AuthFetchError ? `fetch_${error.kind}` : 'fetch_failed',
       };
     }),

@@ -1,8 +1,8 @@
 import { assign, enqueueActions, sendParent, setup, stateIn } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { retryDelay } from './backoff.ts';
-import { nextRandom } from './random.ts';
+import { retryDelay } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 /** Channel policy: join timeout, rejoin backoff, and the buffer of sends made while not joined. */
 export const ChannelPolicy = z.object({

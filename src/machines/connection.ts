@@ -2,7 +2,8 @@ import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } 
 import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../actors/socket.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Outbound } from '../protocol/messages.ts';
-import { dropDelay, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { dropDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { retryDelay } from '../util/backoff.ts';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -10,7 +11,7 @@ import type {
   ConnectionOutput,
   ConnectionReason,
 } from './connection-types.ts';
-import { nextRandom } from './random.ts';
+import { nextRandom } from '../util/random.ts';
 
 export * from './connection-types.ts';
 

@@ -18,8 +18,8 @@ import {
   type ValidateSettings,
   writeOf,
 } from '../settings/sync-state.ts';
-import { retryDelay } from './backoff.ts';
-import { nextRandom } from './random.ts';
+import { retryDelay } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 /** Settings sync timing. The socket pushes changes; HTTP polling is only for a long outage. */
 export const SettingsPolicy = z.object({

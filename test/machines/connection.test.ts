@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffCeiling, BackoffPolicy } from '../../src/machines/backoff.ts';
+import { BackoffPolicy } from '../../src/machines/backoff.ts';
+import { backoffCeiling } from '../../src/util/backoff.ts';
 import { CloseCode } from '../../src/protocol/close-codes.ts';
 import { connectionFixture, HUB_URL } from '../support/connection-fixture.ts';
 import { SimulatedClock } from 'xstate';
