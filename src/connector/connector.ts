@@ -10,7 +10,7 @@ import { createMemoryStorage } from '../adapters/storage.ts';
 import { wsSocketAdapter } from '../adapters/ws-socket.ts';
 import type { JobHandler } from '../execution/handlers.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { type AuthMode, authMachine, defaultAuthPolicy } from '../machines/auth.ts';
+import { type AuthMode, authMachine } from '../machines/auth.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { settingsSyncMachine } from '../machines/settings-sync.ts';
 import type { AuthContext } from '../machines/auth-types.ts';
@@ -198,7 +198,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       auth: {
         mode: authMode,
         ...(cfg.token !== undefined && { staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenTiming(cfg.token).expiresAt } }),
-        policy: { ...defaultAuthPolicy, ...cfg.authPolicy },
+        policy: cfg.authPolicy,
         seed: seed ^ 0x5bd1e995,
         now,
       },

@@ -1,7 +1,10 @@
 /**
  * The auth machine's vocabulary: what a token grant is, who a user is, why a fetch failed, the
- * policy, and the events in and out. The machine itself is in auth.ts.
+ * input, context, and the events in and out. The machine itself is in auth.ts, its policy in
+ * auth-policy.ts.
  */
+
+import type { AuthPolicy } from './auth-policy.ts';
 
 /** A user's identity and organizations, from a user login (organization id = tenant id). */
 export interface UserInfo {
@@ -73,28 +76,6 @@ export class AuthFetchError extends Error {
 export type AuthMode = 'device' | 'user' | 'static' | 'none';
 
 export type UnauthorizedReason = 'static_token_expired' | 'credentials_rejected' | 'revoked' | 'rejected_by_hub';
-
-export interface AuthPolicy {
-  /** Refresh at this fraction of a token's lifetime, jittered up to +`refreshJitter`. */
-  refreshAt: number;
-  refreshJitter: number;
-  /** A token with less validity left than this is not handed out for a new connection. */
-  minValidityMs: number;
-  /** Backoff of failed fetches: full jitter from `retryBaseMs` doubling to `retryCapMs`. */
-  retryBaseMs: number;
-  retryCapMs: number;
-  /** How often the wall clock is compared with the refresh time (sleep, paused process). */
-  wakeCheckMs: number;
-}
-
-export const defaultAuthPolicy: AuthPolicy = {
-  refreshAt: 0.7,
-  refreshJitter: 0.15,
-  minValidityMs: 5_000,
-  retryBaseMs: 1_000,
-  retryCapMs: 300_000, // the seed's 5 min cap
-  wakeCheckMs: 1_000,
-};
 
 export interface AuthInput {
   mode: AuthMode;

@@ -13,6 +13,7 @@ import { retryDelayAfter } from '../util/backoff.ts';
 import { nextRandom } from '../util/random.ts';
 
 export * from './auth-types.ts';
+export * from './auth-policy.ts';
 
 // Until the connector provides a real one, every fetch fails as a network error would.
 const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async () => {
