@@ -31,6 +31,7 @@ import { readStaticSettings } from './static-settings.ts';
 import { connectorCredentials } from './api-credentials.ts';
 import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createCloudServices } from './cloud-services.ts';
+import { CONNECTOR_VERSION } from './version.ts';
 import { diffStatus, readStatus, STATUS_ACTORS, type StatusActor } from './status.ts';
 import { InspectionStream } from '../inspection/stream.ts';
 import { createRedactor } from '../inspection/redact.ts';
@@ -39,8 +40,6 @@ import { createStatelyInspector, type StatelyInspector } from '../inspection/sta
 
 export type { RuntimeClock } from '../util/clock.ts';
 
-/** This library's version, reported in `connect.runtime` (package.json). */
-const CONNECTOR_VERSION = '0.1.0';
 export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } from './connector-types.ts';
 
 /**
