@@ -10,10 +10,9 @@ import { createMemoryStorage } from '../adapters/storage.ts';
 import { wsSocketAdapter } from '../adapters/ws-socket.ts';
 import type { JobHandler } from '../execution/handlers.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { type AuthMode, authMachine } from '../machines/auth.ts';
+import { type AuthMode, authMachine, grantOf } from '../machines/auth.ts';
 import { connectionMachine } from '../machines/connection.ts';
 import { settingsSyncMachine } from '../machines/settings-sync.ts';
-import type { AuthContext } from '../machines/auth-types.ts';
 import { randomSeed } from '../util/random.ts';
 import { reapOrphans, supervisorMachine } from '../machines/supervisor.ts';
 import { createCodec, FrameError } from '../protocol/codec.ts';
@@ -123,7 +122,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const validateSettings = validatorOf(settingsSchema);
   // HTTP requests (settings, the API client) authenticate with whatever token the auth actor holds now.
   const credentials = connectorCredentials({
-    grant: () => (actor.system.get('auth')?.getSnapshot().context as AuthContext | undefined)?.grant,
+    grant: () => grantOf(actor.system.get('auth')?.getSnapshot()),
     send: (event) => actor.send(event),
     status$: () => state$,
     clock,

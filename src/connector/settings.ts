@@ -10,17 +10,12 @@ import { applyPatch, changedKeys, type DocumentKind, effectiveSettings, Settings
 import type { SettingsConflict } from '../settings/rebase.ts';
 import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../settings/sync-state.ts';
 import { BehaviorSubject } from '../util/rx.ts';
+import type { SettingsNotice } from '../status/connector-event.ts';
+
+export type { SettingsNotice } from '../status/connector-event.ts';
 
 /** The cache entry in the connector's store. */
 export const SETTINGS_CACHE = 'settings.json';
-
-/** What the host is told about settings (the `settings` connector event). */
-export type SettingsNotice =
-  | { kind: 'changed'; keys: string[]; orgVersion: number; userVersion: number }
-  /** A remote document failed the host's schema: refused whole, the previous one stays in force. */
-  | { kind: 'rejected'; document: DocumentKind; version: number; issues: SettingsIssue[] }
-  /** The same key changed here and at the hub: the hub's value stays. */
-  | { kind: 'conflict'; conflicts: SettingsConflict[] };
 
 /**
  * How a local edit ended: `accepted` (at the hub), `conflict` (some keys kept the hub's value:

@@ -1,6 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { ConnectorStatus } from '../connector/status.ts';
-import type { ExecutionsStatus } from '../connector/connector-types.ts';
+import type { ConnectorStatus, ExecutionsStatus } from '../status/connector-status.ts';
 import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection/stream.ts';
 import { readableEvent } from '../graph/statechart.ts';
 import { type ChartLayout, layoutStatechart } from './layout.ts';

@@ -1,4 +1,4 @@
-import type { ConnectorStatus } from '../connector/status.ts';
+import type { ConnectorStatus } from '../status/connector-status.ts';
 import type { InspectedActor } from '../inspection/stream.ts';
 import type { ChartLayout } from './layout.ts';
 

@@ -116,6 +116,38 @@ export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
   idle: boolean;
 }
 
+/** The auth part of the connector status; `stopped` while no auth machine runs. */
+export interface AuthStatus {
+  /**
+   * `attempting` (first token), `active` (`valid`, `refreshing`, or `waiting` to retry a
+   * failed refresh), `inactive` (no valid token, hub unreachable), `static`, `unauthorized`
+   * (definitive), `disabled` (standalone).
+   */
+  state:
+    | 'attempting'
+    | 'inactive'
+    | 'valid'
+    | 'refreshing'
+    | 'waiting'
+    | 'switching'
+    | 'static'
+    | 'logged_out'
+    | 'logging_in'
+    | 'logging_out'
+    | 'unauthorized'
+    | 'disabled'
+    | 'stopped';
+  reason: string;
+  /** When the current token expires (epoch ms). */
+  expiresAt?: number;
+  /** Delay before the next token fetch, while retrying. */
+  retryInMs?: number;
+  /** User mode: who is logged in and in which organization (= tenant). */
+  user?: UserInfo;
+  /** User mode, while logging in: what to show the user. */
+  login?: { userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number };
+}
+
 export type AuthEvent =
   /** The connection needs a token for a new attempt. */
   | { type: 'token.request' }

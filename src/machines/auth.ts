@@ -1,10 +1,11 @@
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, fromPromise, sendParent, setup, type SnapshotFrom } from 'xstate';
 import {
   type AuthContext,
   type AuthEvent,
   AuthFetchError,
   type AuthInput,
   type AuthOutput,
+  type AuthStatus,
   type LoginInProgress,
   type TokenGrant,
   type UnauthorizedReason,
@@ -446,3 +447,30 @@ export const authMachine = setup({
 });
 
 export type AuthMachine = typeof authMachine;
+
+/** What the host sees of a running auth machine (`ConnectorStatus.auth`). */
+export function statusOf(snapshot: SnapshotFrom<AuthMachine>): AuthStatus {
+  const a = snapshot.context;
+  const state = authStateName(snapshot.value as string | Record<string, string>);
+  const { deviceCode: _secret, intervalMs: _interval, ...login } = a.login ?? ({} as LoginInProgress);
+  return {
+    state,
+    reason: a.reason,
+    ...(a.grant?.expiresAt !== undefined && { expiresAt: a.grant.expiresAt }),
+    ...((state === 'waiting' || state === 'inactive') && a.retryInMs !== undefined && { retryInMs: a.retryInMs }),
+    ...(a.user && { user: a.user }),
+    ...(a.login && { login }),
+  };
+}
+
+/** The token an auth machine holds now, if any (what HTTP requests authenticate with). */
+export function grantOf(snapshot: SnapshotFrom<AuthMachine> | undefined): TokenGrant | undefined {
+  return snapshot?.context.grant;
+}
+
+/** The auth machine's state value as one name. */
+function authStateName(value: string | Record<string, string>): AuthStatus['state'] {
+  if (typeof value !== 'string') return (value.active ?? (value.loggingIn ? 'logging_in' : 'static')) as AuthStatus['state'];
+  const names: Record<string, AuthStatus['state']> = { loggedOut: 'logged_out', loggingOut: 'logging_out', loggingIn: 'logging_in' };
+  return names[value] ?? (value as AuthStatus['state']);
+}

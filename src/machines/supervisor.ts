@@ -1,4 +1,4 @@
-import { type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
+import { type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, type SnapshotFrom, spawnChild, stopChild } from 'xstate';
 import { z } from 'zod';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type AuthInput, authMachine, type AuthOutput } from './auth.ts';
@@ -447,3 +447,23 @@ export const supervisorMachine = setup({
     },
   },
 });
+
+/** The supervisor's part of the connector status. */
+export interface SupervisorStatus {
+  state: 'running' | 'degraded' | 'stopped';
+  /** `started`, `child_failed` (degraded) or `stopped`. */
+  reason: string;
+  /** The child that failed past its restart budget, while degraded. */
+  failure?: { child: ChildName; error: string };
+}
+
+/** What the host sees of the supervisor itself (`ConnectorStatus.supervisor`); `stopped` once it is not active. */
+export function statusOf(snapshot: SnapshotFrom<typeof supervisorMachine>): SupervisorStatus {
+  const state = snapshot.status !== 'active' ? 'stopped' : (snapshot.value as 'running' | 'degraded');
+  const { failure } = snapshot.context;
+  return {
+    state,
+    reason: state === 'stopped' ? 'stopped' : failure ? 'child_failed' : 'started',
+    ...(failure && { failure }),
+  };
+}

@@ -10,7 +10,7 @@ import { channelStateName } from '../../src/machines/channel.ts';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
 import { DeviceChannels } from '../../src/connector/channels.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
+import { RestartPolicy, statusOf, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
 import { SettingsPolicy, type SettingsSyncContext } from '../../src/machines/settings-sync.ts';
 import { emptySettingsState, type SettingsState } from '../../src/settings/sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
@@ -353,5 +353,16 @@ describe('supervisor settings', () => {
     expect((restarted.context as SettingsSyncContext).state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
     expect(restarted.value).toEqual({ online: 'subscribing' });
     expect(f.actorErrors).toEqual([]);
+  });
+});
+
+describe('supervisor statusOf', () => {
+  it('reports running, then degraded with the failure, then stopped', async () => {
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(Infinity) } }) });
+    expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'running', reason: 'started' });
+    await f.connect();
+    expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'degraded', reason: 'child_failed', failure: { child: 'heartbeat', error: 'boom' } });
+    f.actor.stop();
+    expect(statusOf(f.actor.getSnapshot())).toMatchObject({ state: 'stopped', reason: 'stopped' });
   });
 });
