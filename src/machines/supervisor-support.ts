@@ -1,9 +1,8 @@
 import { type AnyActorRef, enqueueActions, type EventObject, type MachineContext } from 'xstate';
-import type { Message } from '../protocol/messages.ts';
 
 /*
- * The supervisor's plumbing: how it reaches children that may be gone, reads frames meant for
- * the auth machine, and cleans up after a child that died. The machine itself is supervisor.ts.
+ * The supervisor's plumbing: how it reaches children that may be gone and cleans up after a
+ * child that died. Where each frame goes is frame-routing.ts. The machine itself is supervisor.ts.
  */
 
 export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -23,13 +22,6 @@ export function sendToChild<C extends MachineContext, V extends EventObject, E e
     const message = make({ context, event });
     if (message) enqueue.sendTo(target, message);
   });
-}
-
-/** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
-export function authReplyOf(message: Message): { type: 'token.accepted' | 'token.rejected' } | undefined {
-  if (message.type === 'auth_refresh_ack') return { type: 'token.accepted' };
-  if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return { type: 'token.rejected' };
-  return undefined;
 }
 
 /**
