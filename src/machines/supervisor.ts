@@ -139,11 +139,14 @@ const restartOrDegrade = (child: ChildName) =>
   ] as const;
 
 /**
- * The supervisor: the root actor a host starts. It spawns the connection and heartbeat machines
- * as named children (`systemId` = name), routes events between them and the host, and restarts a
- * child that fails under the {@link RestartPolicy}. XState has no supervision of its own: an
- * actor error nobody observes is rethrown in a timer and kills Node, so every child's
- * `xstate.error.actor.*` is handled here.
+ * The supervisor: the root actor a host starts. It owns five child machines: auth, connection
+ * and heartbeat from the start, settings-sync once the settings cache is loaded (all named
+ * children, `systemId` = name), and a channel machine per channel the host joins. It routes
+ * events between them and the host (each inbound frame as frame-routing.ts says), and restarts
+ * a failed auth, connection, heartbeat or settings-sync child under the {@link RestartPolicy};
+ * a failed channel actor is stopped and reported (`channel.failed`). XState has no supervision
+ * of its own: an actor error nobody observes is rethrown in a timer and kills Node, so every
+ * child's `xstate.error.actor.*` is handled here.
  *
  * States: `running`, and `degraded` (a child failed past its restart budget; the others keep
  * working; `recover` starts every missing child again). Stopping is `actor.stop()`.
