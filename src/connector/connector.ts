@@ -62,6 +62,9 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const events = new Subject<ConnectorEvent>();
   const notify = (event: ConnectorEvent) => events.next(event);
 
+  const staticSettings = readStaticSettings(cfg);
+  const validateSettings = validatorOf(options.settings?.schema ?? SettingsValues);
+  const settingsDefaults = options.settings?.defaults ?? {};
   const port = new SocketPort();
   const store = options.store ?? createMemoryStore(now);
   const plane = new DataPlane({ port, codec, clock, logger, log, store, deviceId: cfg.deviceId, limits: cfg.executions, outboxPolicy: cfg.outbox, notify, onStorage: () => feed.refresh() });
@@ -79,9 +82,6 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   });
   const socket = createSocketActor({ adapter: socketAdapter, codec, port, logger: logger.child({ actor: 'socket' }) });
   const logic = connectorLogic({ cfg, authMode, http, secrets: options.secrets, credentials, socket });
-  const staticSettings = readStaticSettings(cfg);
-  const validateSettings = validatorOf(options.settings?.schema ?? SettingsValues);
-  const settingsDefaults = options.settings?.defaults ?? {};
 
   let started = false;
   let stopping: Promise<void> | undefined;
