@@ -52,7 +52,7 @@ export interface ConnectionInput {
   connectTimeoutMs: number;
   /** `stop()` waits this long for the closing handshake before dropping the socket. */
   closeTimeoutMs: number;
-  /** PRNG seed for jitter (src/machines/random.ts). */
+  /** PRNG seed for jitter (src/util/random.ts). */
   seed: number;
   /** Wall clock, for the outage length. */
   now: () => number;
