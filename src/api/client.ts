@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { HttpAdapter, HttpResponse } from '../adapters/http.ts';
 import { retryAfterMs } from '../adapters/retry-after.ts';
 import type { RuntimeClock } from '../util/clock.ts';
-import { retryDelay } from '../machines/backoff.ts';
-import { nextRandom } from '../machines/random.ts';
+import { retryDelayAfter } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 import { ApiError, kindOfNoAnswer, kindOfStatus, RETRYABLE } from './api-error.ts';
 import {
   ApiErrorBody,
@@ -184,7 +184,7 @@ export class ApiClient {
       if (!idempotent || !RETRYABLE.has(failure.kind) || attempt >= this.#retry.attempts) throw failure;
       const [random, rng] = nextRandom(this.#rng);
       this.#rng = rng;
-      await this.#sleep(Math.max(retryDelay(this.#retry, attempt, random), failure.retryAfterMs ?? 0));
+      await this.#sleep(retryDelayAfter(this.#retry, attempt, random, failure.retryAfterMs));
     }
   }
 

@@ -5,16 +5,9 @@ import type { Logger } from '../log/logger.ts';
 import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
 import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
 import { getOrCreate } from '../util/get-or-create.ts';
+import type { ChannelNotice } from '../status/connector-event.ts';
 
-/** What the host is told about a channel (the `channel` connector event). */
-export type ChannelNotice =
-  | { kind: 'joined'; channel: string; recovery: 'none' | 'recovered' | 'lost' }
-  | { kind: 'expired'; channel: string; sends: Array<{ id: string; event: string }> }
-  | { kind: 'refused'; channel: string; reason: string; message: string }
-  | { kind: 'left'; channel: string }
-  | { kind: 'failed'; channel: string; error: string }
-  /** An inbound message whose payload failed its handler's schema: no handler saw it. */
-  | { kind: 'invalid'; channel: string; event: string; offset: number; issues: Array<{ path: string[]; message: string }> };
+export type { ChannelNotice } from '../status/connector-event.ts';
 
 /**
  * A channel the host joined. Handlers are attached once and survive every reconnect and rejoin;

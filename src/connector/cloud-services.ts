@@ -8,6 +8,7 @@ import type { RuntimeClock } from '../util/clock.ts';
 import { type ConnectorConfig, hubOrigin, telemetryForcedOff } from './config.ts';
 import type { ApiCredentials } from '../api/client.ts';
 import type { ConnectorStore } from './remote-work.ts';
+import { SEED_SALT } from './machine-input.ts';
 
 /**
  * The connector's HTTP services: the REST API client and telemetry, which sends its batches
@@ -31,7 +32,7 @@ export function createCloudServices(options: {
     ...(cfg.api.rateLimit && { rateLimit: cfg.api.rateLimit }),
     ...(cfg.api.retry && { retry: cfg.api.retry }),
     ...(cfg.api.timeoutMs !== undefined && { timeoutMs: cfg.api.timeoutMs }),
-    seed: seed ^ 0x68e31da4,
+    seed: seed ^ SEED_SALT.api,
   });
   const { enabled, forceOff, posthog, metricsIntervalMs: _interval, ...telemetryPolicy } = cfg.telemetry;
   const log = logger.child({ actor: 'telemetry' });
@@ -48,7 +49,7 @@ export function createCloudServices(options: {
     policy: telemetryPolicy,
     enabled,
     forcedOff: forceOff || telemetryForcedOff(),
-    seed: seed ^ 0x2545f491,
+    seed: seed ^ SEED_SALT.telemetry,
   });
   return { api, telemetry, telemetryLog };
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { AuthPolicy } from '../machines/auth-policy.ts';
 import { BackoffPolicy } from '../machines/backoff.ts';
+import { OutboxPolicy } from '../delivery/outbox.ts';
+import { ExecutorLimits } from '../execution/executor.ts';
 import { ChannelPolicy } from '../machines/channel.ts';
 import { SettingsPolicy } from '../machines/settings-sync.ts';
 import { ApiRetryPolicy } from '../api/client.ts';
@@ -59,18 +62,8 @@ export const ConnectorConfig = z
     userLogin: z.boolean().default(false),
     /** The token endpoint; default: the hub URL's origin (ws→http) + `/v1/device-token`. */
     tokenUrl: z.string().url().optional(),
-    /** Refresh policy overrides (src/machines/auth.ts `defaultAuthPolicy`). */
-    authPolicy: z
-      .object({
-        refreshAt: z.number().gt(0).lt(1),
-        refreshJitter: z.number().min(0).lt(1),
-        minValidityMs: z.number().int().nonnegative(),
-        retryBaseMs: z.number().int().positive(),
-        retryCapMs: z.number().int().positive(),
-        wakeCheckMs: z.number().int().positive(),
-      })
-      .partial()
-      .optional(),
+    /** Token refresh and retry policy (src/machines/auth-policy.ts `AuthPolicy`). */
+    authPolicy: AuthPolicy.prefault({}),
     /** Reported to the hub in `connect`. */
     client: z.object({ name: z.string().max(128), version: z.string().max(64) }).optional(),
     backoff: BackoffPolicy.default(BackoffPolicy.parse({})),
@@ -82,16 +75,8 @@ export const ConnectorConfig = z
     maxFrameBytes: z.number().int().positive().max(16 * MAX_FRAME_BYTES).default(MAX_FRAME_BYTES),
     /** Seed for reconnect jitter; fixed in tests and recordings, random otherwise. */
     seed: z.number().int().optional(),
-    /** Execution limits (src/execution/executor.ts `defaultExecutorLimits`). */
-    executions: z
-      .object({
-        maxConcurrency: z.number().int().positive().max(10_000),
-        maxQueue: z.number().int().nonnegative().max(1_000_000),
-        defaultTimeoutMs: z.number().int().positive().max(86_400_000),
-        retainOutcomes: z.number().int().positive(),
-      })
-      .partial()
-      .default({}),
+    /** Execution limits (src/execution/executor.ts `ExecutorLimits`). */
+    executions: ExecutorLimits.prefault({}),
     /** Channel policy (src/machines/channel.ts `ChannelPolicy`): join timeout, rejoin backoff, send buffer. */
     channels: ChannelPolicy.default(ChannelPolicy.parse({})),
     /** Settings sync timing (src/machines/settings-sync.ts `SettingsPolicy`). */
@@ -118,15 +103,8 @@ export const ConnectorConfig = z
       posthog: z.object({ url: z.string().url(), apiKey: z.string().min(1).max(256) }).optional(),
       metricsIntervalMs: z.number().int().positive().default(60_000),
     }).prefault({}),
-    /** Outbox policy (src/delivery/outbox.ts `defaultOutboxPolicy`). */
-    outbox: z
-      .object({
-        maxEntries: z.number().int().positive(),
-        ttlMs: z.number().int().positive(),
-        window: z.number().int().positive().max(100_000),
-      })
-      .partial()
-      .default({}),
+    /** Outbox policy (src/delivery/outbox.ts `OutboxPolicy`). */
+    outbox: OutboxPolicy.prefault({}),
   })
   .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined || c.userLogin, {
     message: 'a token (CLOUD_TOKEN), a device credential (CLOUD_DEVICE_CREDENTIAL) or userLogin is required when url is set',
@@ -135,10 +113,6 @@ export const ConnectorConfig = z
   .refine((c) => [c.token !== undefined, c.credential !== undefined, c.userLogin].filter(Boolean).length <= 1, {
     message: 'give one of a static token, a device credential or userLogin',
     path: ['credential'],
-  })
-  .refine((c) => (c.authPolicy?.refreshAt ?? 0.7) + (c.authPolicy?.refreshJitter ?? 0.15) < 1, {
-    message: 'refreshAt + refreshJitter must stay below 1, or a refresh could come after expiry',
-    path: ['authPolicy'],
   })
   .refine((c) => c.staticSettings === undefined || c.staticSettingsFile === undefined, {
     message: 'give static settings as a value or as a file, not both',
@@ -173,7 +147,7 @@ export function parseConnectorConfig(input: ConnectorConfigInput): ConnectorConf
 }
 
 /**
- * Reads configuration from the environment, as the seed connector does:
+ * Reads configuration from the environment:
  *
  * | variable | meaning |
  * |---|---|

@@ -3,52 +3,27 @@ import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { z } from 'zod';
 import type { HttpAdapter } from '../adapters/http.ts';
 import type { SocketAdapter } from '../adapters/socket.ts';
-import type { OutboxLoss } from '../delivery/outbox.ts';
-import type { Capacity } from '../execution/executor.ts';
 import type { HandledJobType, JobHandler } from '../execution/handlers.ts';
 import type { Logger } from '../log/logger.ts';
-import type { ChildName, supervisorMachine } from '../machines/supervisor.ts';
-import type { Message, Outbound } from '../protocol/messages.ts';
+import type { supervisorMachine } from '../machines/supervisor.ts';
+import type { Outbound } from '../protocol/messages.ts';
 import type { SecretStore } from '../storage/secret-store.ts';
 import type { RuntimeClock } from '../util/clock.ts';
-import type { ChannelHandle, ChannelNotice } from './channels.ts';
+import type { ChannelHandle } from './channels.ts';
 import type { ConnectorStore } from './remote-work.ts';
 import type { MessagingHandler } from '../messaging/router.ts';
-import type { ConnectorStatus, StateChange } from './status.ts';
-import type { SettingsHandle, SettingsNotice } from './settings.ts';
+import type { ConnectorEvent } from '../status/connector-event.ts';
+import type { ConnectorStatus, ExecutionsStatus } from '../status/connector-status.ts';
+
+export type { ConnectorEvent } from '../status/connector-event.ts';
+export type { ExecutionsStatus } from '../status/connector-status.ts';
+import type { SettingsHandle } from './settings.ts';
 import type { ApiClient } from '../api/client.ts';
-import type { ExecutionEnded } from '../execution/executor.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { InspectionStream } from '../inspection-events/stream.ts';
 import type { StatelyInspectorOptions } from '../inspection-events/stately.ts';
 import type { RecordOptions } from '../recording/recorder.ts';
 import type { SettingsValues } from '../protocol/settings-document.ts';
-
-/** What the host can be told about. */
-export type ConnectorEvent =
-  | ({ type: 'state' } & StateChange)
-  | { type: 'message'; message: Message }
-  /** User mode: show the user where to go and which code to enter. */
-  | { type: 'login_prompt'; userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number }
-  | { type: 'logged_out'; reason: string }
-  | { type: 'tenant_changed'; tenant: string }
-  | { type: 'switch_failed'; organization: string; reason: string }
-  | { type: 'child.restarted'; child: ChildName; error: string }
-  | { type: 'child.failed'; child: ChildName; error: string }
-  /**
-   * The hub's answer to the resume on each new session: `resumed` (nothing lost), `expired`
-   * (`missed` requests waited past the hub's window and were dropped) or `reset` (the hub
-   * restarted and lost what it held for this device).
-   */
-  | { type: 'resume'; status: 'resumed' | 'expired' | 'reset'; missed: number }
-  /** The outbox did not deliver something: progress dropped while full, or entries past their TTL. */
-  | ({ type: 'outbox_loss' } & OutboxLoss)
-  /** A channel joined (with its recovery), refused, left or failed; sends that expired; an invalid inbound message. */
-  | ({ type: 'channel' } & ChannelNotice)
-  /** An execution ended: its outcome and duration (and failure code), for the host's metrics. */
-  | ({ type: 'execution_ended' } & ExecutionEnded)
-  /** Settings changed, a remote document was refused (it failed the schema), or an edit conflicted. */
-  | ({ type: 'settings' } & SettingsNotice);
 
 export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues>> {
   /** Socket adapter; default the real one on `ws`. Tests pass `createMemoryNetwork().adapter`. */
@@ -93,21 +68,6 @@ export interface ConnectorOptions<S extends z.ZodType = z.ZodType<SettingsValues
    * defaults. See docs/embedding.md, "Settings".
    */
   settings?: { schema?: S; defaults?: SettingsValues };
-}
-
-/** What the connector is executing, and what waits to be delivered. */
-export interface ExecutionsStatus {
-  capacity: Capacity;
-  /** Request ids running or queued. */
-  active: string[];
-  /** Outbox entries not yet acknowledged by the hub. */
-  outboxDepth: number;
-  /**
-   * Messages for the hub (events, usage reports, replies) held in memory while the store fails:
-   * not in `outboxDepth` yet, written as soon as it takes writes again. Lost if the process
-   * stops first (their executions are then reported `interrupted` on the next start).
-   */
-  waitingForStorage: number;
 }
 
 /** A running connector; see {@link createConnector}. `T` is the type of its effective settings. */

@@ -110,7 +110,7 @@ export interface SessionLink {
 
 /**
  * Remote execution for one connector: the handler registry, the executor, the outbox and inbound
- * delivery, wired together. The connector feeds it session changes and frames.
+ * delivery, wired together. The data plane (data-plane.ts) feeds it session changes and frames.
  */
 export class RemoteWork {
   readonly handlers = new HandlerRegistry();

@@ -6,21 +6,16 @@ import { z } from 'zod';
 import type { StorageAdapter } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
 import type { supervisorMachine } from '../machines/supervisor.ts';
-import { applyPatch, changedKeys, type DocumentKind, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../protocol/settings-document.ts';
+import { applyPatch, changedKeys, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../protocol/settings-document.ts';
 import type { SettingsConflict } from '../machines/settings-rebase.ts';
 import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../machines/settings-sync-state.ts';
 import { BehaviorSubject } from '../util/rx.ts';
+import type { SettingsNotice } from '../status/connector-event.ts';
+
+export type { SettingsNotice } from '../status/connector-event.ts';
 
 /** The cache entry in the connector's store. */
 export const SETTINGS_CACHE = 'settings.json';
-
-/** What the host is told about settings (the `settings` connector event). */
-export type SettingsNotice =
-  | { kind: 'changed'; keys: string[]; orgVersion: number; userVersion: number }
-  /** A remote document failed the host's schema: refused whole, the previous one stays in force. */
-  | { kind: 'rejected'; document: DocumentKind; version: number; issues: SettingsIssue[] }
-  /** The same key changed here and at the hub: the hub's value stays. */
-  | { kind: 'conflict'; conflicts: SettingsConflict[] };
 
 /**
  * How a local edit ended: `accepted` (at the hub), `conflict` (some keys kept the hub's value:

@@ -3,10 +3,9 @@ import type { SettingsValues } from '../protocol/settings-document.ts';
 import { SettingsError } from './settings.ts';
 
 /**
- * Static settings (the seed's StaticSettingsService): a fixed document from the configuration,
- * base64 JSON (`CLOUDTETHER_STATIC_SETTINGS`, as the seed read its environment variable) or a
- * JSON file (`CLOUDTETHER_STATIC_SETTINGS_FILE`). Read once at start, never synced. Returns
- * undefined when neither is configured.
+ * Static settings: a fixed document from the configuration, base64 JSON
+ * (`CLOUDTETHER_STATIC_SETTINGS`) or a JSON file (`CLOUDTETHER_STATIC_SETTINGS_FILE`). Read once
+ * at start, never synced. Returns undefined when neither is configured.
  *
  * @throws {SettingsError} `invalid_static` when the value is not base64 JSON of an object, or the
  *   file cannot be read or is not a JSON object (the message names the source, never the content).

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
@@ -15,20 +16,22 @@ export interface OutboxEntry {
   message: Outbound<ReliableType> & { id: string; ts: number };
 }
 
-export interface OutboxPolicy {
+/** The outbox's bounds, with their defaults (`createConnector`'s `outbox`). */
+export const OutboxPolicy = z.object({
   /**
    * Soft bound on stored entries. Past it `progress` events are not stored (they are counted and
    * reported), and the executor refuses new requests as `saturated`; lifecycle events and usage
    * reports of accepted work are always stored, so the bound can be passed by what is in flight.
    */
-  maxEntries: number;
+  maxEntries: z.number().int().positive().default(10_000),
   /** Entries older than this are dropped (and reported) instead of sent. */
-  ttlMs: number;
+  ttlMs: z.number().int().positive().default(24 * 3_600_000),
   /** Entries sent and not acknowledged at any time; the rest go out as acks come in. */
-  window: number;
-}
+  window: z.number().int().positive().max(100_000).default(512),
+});
+export type OutboxPolicy = z.output<typeof OutboxPolicy>;
 
-export const defaultOutboxPolicy: OutboxPolicy = { maxEntries: 10_000, ttlMs: 24 * 3_600_000, window: 512 };
+export const defaultOutboxPolicy: OutboxPolicy = OutboxPolicy.parse({});
 
 /** What the outbox tells the host about: entries it did not deliver, and why. */
 export type OutboxLoss =

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { RuntimeClock } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
@@ -20,23 +21,20 @@ type Event = Outbound<'execution_event'>;
  */
 export type JournalEntry = { request: Request } | { messaging: MessageOf<'messaging_event'> };
 
-export interface ExecutorLimits {
+/** The executor's limits, with their defaults (`createConnector`'s `executions`). */
+export const ExecutorLimits = z.object({
   /** Executions running at once. */
-  maxConcurrency: number;
+  maxConcurrency: z.number().int().positive().max(10_000).default(4),
   /** Accepted executions waiting for a slot; past it (and with the outbox full) requests are refused `saturated`. */
-  maxQueue: number;
+  maxQueue: z.number().int().nonnegative().max(1_000_000).default(64),
   /** Timeout of a request without `timeout_ms` (default 300 s). Counted from its start. */
-  defaultTimeoutMs: number;
+  defaultTimeoutMs: z.number().int().positive().max(86_400_000).default(300_000),
   /** Finished executions remembered to answer a redelivery with the stored outcome. */
-  retainOutcomes: number;
-}
+  retainOutcomes: z.number().int().positive().default(10_000),
+});
+export type ExecutorLimits = z.output<typeof ExecutorLimits>;
 
-export const defaultExecutorLimits: ExecutorLimits = {
-  maxConcurrency: 4,
-  maxQueue: 64,
-  defaultTimeoutMs: 300_000,
-  retainOutcomes: 10_000,
-};
+export const defaultExecutorLimits: ExecutorLimits = ExecutorLimits.parse({});
 
 /** The `capacity` message body. */
 export type Capacity = Omit<MessageOf<'capacity'>, 'v' | 'id' | 'ts' | 'type'>;

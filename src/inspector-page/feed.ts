@@ -1,6 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { ConnectorStatus } from '../connector/status.ts';
-import type { ExecutionsStatus } from '../connector/connector-types.ts';
+import type { ConnectorStatus, ExecutionsStatus } from '../status/connector-status.ts';
 import type { InspectedActor, InspectionRecord, InspectionStream } from '../inspection-events/stream.ts';
 import { readableEvent } from '../graph/statechart.ts';
 import type { ChartLayout } from './chart-layout.ts';

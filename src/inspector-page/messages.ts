@@ -1,4 +1,4 @@
-import type { ConnectorStatus } from '../connector/status.ts';
+import type { ConnectorStatus } from '../status/connector-status.ts';
 import type { InspectedActor } from '../inspection-events/stream.ts';
 import type { ChartLayout } from './chart-layout.ts';
 

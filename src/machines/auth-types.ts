@@ -1,7 +1,10 @@
 /**
  * The auth machine's vocabulary: what a token grant is, who a user is, why a fetch failed, the
- * policy, and the events in and out. The machine itself is in auth.ts.
+ * input, context, and the events in and out. The machine itself is in auth.ts, its policy in
+ * auth-policy.ts.
  */
+
+import type { AuthPolicy } from './auth-policy.ts';
 
 /** A user's identity and organizations, from a user login (organization id = tenant id). */
 export interface UserInfo {
@@ -74,28 +77,6 @@ export type AuthMode = 'device' | 'user' | 'static' | 'none';
 
 export type UnauthorizedReason = 'static_token_expired' | 'credentials_rejected' | 'revoked' | 'rejected_by_hub';
 
-export interface AuthPolicy {
-  /** Refresh at this fraction of a token's lifetime, jittered up to +`refreshJitter`. */
-  refreshAt: number;
-  refreshJitter: number;
-  /** A token with less validity left than this is not handed out for a new connection. */
-  minValidityMs: number;
-  /** Backoff of failed fetches: full jitter from `retryBaseMs` doubling to `retryCapMs`. */
-  retryBaseMs: number;
-  retryCapMs: number;
-  /** How often the wall clock is compared with the refresh time (sleep, paused process). */
-  wakeCheckMs: number;
-}
-
-export const defaultAuthPolicy: AuthPolicy = {
-  refreshAt: 0.7,
-  refreshJitter: 0.15,
-  minValidityMs: 5_000,
-  retryBaseMs: 1_000,
-  retryCapMs: 300_000, // 5 min
-  wakeCheckMs: 1_000,
-};
-
 export interface AuthInput {
   mode: AuthMode;
   /** The configured token, in `static` mode. */
@@ -133,6 +114,38 @@ export interface AuthContext extends Omit<AuthInput, 'seed' | 'staticGrant'> {
    * proactive refreshes wait, and a token is refreshed on demand when an attempt asks for one.
    */
   idle: boolean;
+}
+
+/** The auth part of the connector status; `stopped` while no auth machine runs. */
+export interface AuthStatus {
+  /**
+   * `attempting` (first token), `active` (`valid`, `refreshing`, or `waiting` to retry a
+   * failed refresh), `inactive` (no valid token, hub unreachable), `static`, `unauthorized`
+   * (definitive), `disabled` (standalone).
+   */
+  state:
+    | 'attempting'
+    | 'inactive'
+    | 'valid'
+    | 'refreshing'
+    | 'waiting'
+    | 'switching'
+    | 'static'
+    | 'logged_out'
+    | 'logging_in'
+    | 'logging_out'
+    | 'unauthorized'
+    | 'disabled'
+    | 'stopped';
+  reason: string;
+  /** When the current token expires (epoch ms). */
+  expiresAt?: number;
+  /** Delay before the next token fetch, while retrying. */
+  retryInMs?: number;
+  /** User mode: who is logged in and in which organization (= tenant). */
+  user?: UserInfo;
+  /** User mode, while logging in: what to show the user. */
+  login?: { userCode: string; verificationUri: string; verificationUriComplete?: string; expiresAt: number };
 }
 
 export type AuthEvent =

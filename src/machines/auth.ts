@@ -1,17 +1,20 @@
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, fromPromise, sendParent, setup, type SnapshotFrom } from 'xstate';
 import {
   type AuthContext,
   type AuthEvent,
   AuthFetchError,
   type AuthInput,
   type AuthOutput,
+  type AuthStatus,
   type LoginInProgress,
   type TokenGrant,
   type UnauthorizedReason,
 } from './auth-types.ts';
-import { nextRandom } from './random.ts';
+import { retryDelayAfter } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 export * from './auth-types.ts';
+export * from './auth-policy.ts';
 
 // Until the connector provides a real one, every fetch fails as a network error would.
 const missingFetch = fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async () => {
@@ -154,14 +157,12 @@ export const authMachine = setup({
     scheduleRetry: assign(({ context, event }) => {
       const error = (event as { error?: unknown }).error;
       const [random, rng] = nextRandom(context.rng);
-      const ceiling = Math.min(context.policy.retryCapMs, context.policy.retryBaseMs * 2 ** Math.min(context.failures, 30));
-      const jittered = Math.floor(random * ceiling);
-      // Retry-After is a floor, never a reason to come back sooner than the backoff says.
-      const retryAfter = error instanceof AuthFetchError ? (error.retryAfterMs ?? 0) : 0;
+      const backoff = { baseMs: context.policy.retryBaseMs, capMs: context.policy.retryCapMs };
+      const delay = retryDelayAfter(backoff, context.failures + 1, random, error instanceof AuthFetchError ? error.retryAfterMs : undefined);
       return {
         rng,
         failures: context.failures + 1,
-        retryInMs: Math.min(MAX_TIMER_MS, Math.max(jittered, retryAfter)),
+        retryInMs: Math.min(MAX_TIMER_MS, delay),
         reason: error instanceof AuthFetchError ? `fetch_${error.kind}` : 'fetch_failed',
       };
     }),
@@ -446,3 +447,30 @@ export const authMachine = setup({
 });
 
 export type AuthMachine = typeof authMachine;
+
+/** What the host sees of a running auth machine (`ConnectorStatus.auth`). */
+export function statusOf(snapshot: SnapshotFrom<AuthMachine>): AuthStatus {
+  const a = snapshot.context;
+  const state = authStateName(snapshot.value as string | Record<string, string>);
+  const { deviceCode: _secret, intervalMs: _interval, ...login } = a.login ?? ({} as LoginInProgress);
+  return {
+    state,
+    reason: a.reason,
+    ...(a.grant?.expiresAt !== undefined && { expiresAt: a.grant.expiresAt }),
+    ...((state === 'waiting' || state === 'inactive') && a.retryInMs !== undefined && { retryInMs: a.retryInMs }),
+    ...(a.user && { user: a.user }),
+    ...(a.login && { login }),
+  };
+}
+
+/** The token an auth machine holds now, if any (what HTTP requests authenticate with). */
+export function grantOf(snapshot: SnapshotFrom<AuthMachine> | undefined): TokenGrant | undefined {
+  return snapshot?.context.grant;
+}
+
+/** The auth machine's state value as one name. */
+function authStateName(value: string | Record<string, string>): AuthStatus['state'] {
+  if (typeof value !== 'string') return (value.active ?? (value.loggingIn ? 'logging_in' : 'static')) as AuthStatus['state'];
+  const names: Record<string, AuthStatus['state']> = { loggedOut: 'logged_out', loggingOut: 'logging_out', loggingIn: 'logging_in' };
+  return names[value] ?? (value as AuthStatus['state']);
+}

@@ -29,25 +29,6 @@ export const BackoffPolicy = z.object({
 export type BackoffPolicy = z.output<typeof BackoffPolicy>;
 export type BackoffPolicyInput = z.input<typeof BackoffPolicy>;
 
-/** Upper bound of the delay before attempt number `attempt` (1-based) after failures. */
-export function backoffCeiling(policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'>, attempt: number): number {
-  // 2 ** 30 overflows nothing but is pointless past the cap; clamp the exponent.
-  return Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt - 1, 30));
-}
-
-/**
- * Delay before the next connection attempt.
- * - `attempt` 0: 0 ms, at once (the first retry after a stable connection ended without a
- *   close frame takes {@link dropDelay} instead).
- * - `attempt` n ≥ 1: full jitter, uniform in [0, min(cap, base·2^(n-1))].
- *
- * `random` is a value in [0, 1).
- */
-export function retryDelay(policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'>, attempt: number, random: number): number {
-  if (attempt <= 0) return 0;
-  return Math.floor(random * backoffCeiling(policy, attempt));
-}
-
 /** Delay between attempts in `suspended`: 50-100 % of `suspendedRetryMs`. */
 export function suspendedDelay(policy: BackoffPolicy, random: number): number {
   return Math.floor(policy.suspendedRetryMs * (0.5 + random / 2));

@@ -1,8 +1,8 @@
-import { assign, enqueueActions, sendParent, setup, stateIn } from 'xstate';
+import { assign, enqueueActions, sendParent, setup, type SnapshotFrom, stateIn } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { retryDelay } from './backoff.ts';
-import { nextRandom } from './random.ts';
+import { retryDelay } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 /** Channel policy: join timeout, rejoin backoff, and the buffer of sends made while not joined. */
 export const ChannelPolicy = z.object({
@@ -316,4 +316,34 @@ export type ChannelStateName = 'waiting' | 'joining' | 'joined' | 'leaving' | 'l
 export function channelStateName(value: unknown): ChannelStateName {
   const membership = (value as { membership?: string }).membership;
   return membership === 'starting' || membership === undefined ? 'waiting' : (membership as ChannelStateName);
+}
+
+/** What a channel actor is doing: its membership, why, and what it holds. */
+export interface ChannelStatus {
+  channel: string;
+  state: ChannelStateName;
+  reason: ChannelReason;
+  /** Failed joins in a row. */
+  attempt: number;
+  /** Delay before the next join, while errored. */
+  retryInMs?: number;
+  /** Sends waiting for the channel to be joined. */
+  buffered: number;
+  /** The hub's refusal, after `channel_refused`. */
+  refusal?: { reason: string; message: string };
+}
+
+/** What the host sees of a running channel machine. */
+export function statusOf(snapshot: SnapshotFrom<ChannelMachine>): ChannelStatus {
+  const c = snapshot.context;
+  const state = channelStateName(snapshot.value);
+  return {
+    channel: c.channel,
+    state,
+    reason: c.reason,
+    attempt: c.attempt,
+    ...(state === 'errored' && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
+    buffered: c.buffer.length,
+    ...(c.refusal && { refusal: c.refusal }),
+  };
 }

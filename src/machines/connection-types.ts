@@ -52,7 +52,7 @@ export interface ConnectionInput {
   connectTimeoutMs: number;
   /** `stop()` waits this long for the closing handshake before dropping the socket. */
   closeTimeoutMs: number;
-  /** PRNG seed for jitter (src/machines/random.ts). */
+  /** PRNG seed for jitter (src/util/random.ts). */
   seed: number;
   /** Wall clock, for the outage length. */
   now: () => number;
@@ -133,6 +133,23 @@ export type ConnectionStateName =
   | 'suspended'
   | 'closed'
   | 'failed';
+
+/** The connection's part of the connector status; `stopped` while no connection machine runs. */
+export interface ConnectionStatus {
+  state: ConnectionStateName | 'stopped';
+  reason: string;
+  /** Delay before the pending retry, while disconnected or suspended. */
+  retryInMs?: number;
+  /** Failed attempts since the connection was last stable. */
+  attempt: number;
+  sessionId?: string;
+  /** Largest frame the hub accepts, from `connect_ack` (while connected). */
+  maxFrameBytes?: number;
+  /** The last close code seen, e.g. `{ code: 4003, reason: 'replaced' }`. */
+  lastClose?: { code: number; reason: string };
+  /** The hub's `error` message that came with a refused handshake. */
+  hubError?: string;
+}
 
 /** Flattens the machine's state value (`{ online: 'connected' }` → `connected`). */
 export function connectionStateName(value: unknown): ConnectionStateName {

@@ -1,16 +1,19 @@
-import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, not, sendParent, sendTo, setup, type SnapshotFrom } from 'xstate';
 import type { SocketActorEvent, SocketActorInput, SocketCommand } from './socket-contract.ts';
 import { CloseCode, closeCodeName, closeDisposition } from '../protocol/close-codes.ts';
 import type { Outbound } from '../protocol/messages.ts';
-import { dropDelay, retryDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { dropDelay, spreadDelay, suspendedDelay } from './backoff.ts';
+import { retryDelay } from '../util/backoff.ts';
 import type {
   ConnectionContext,
   ConnectionEvent,
   ConnectionInput,
   ConnectionOutput,
   ConnectionReason,
+  ConnectionStatus,
 } from './connection-types.ts';
-import { nextRandom } from './random.ts';
+import { connectionStateName } from './connection-types.ts';
+import { nextRandom } from '../util/random.ts';
 
 export * from './connection-types.ts';
 
@@ -413,3 +416,18 @@ export const connectionMachine = setup({
 });
 
 export type ConnectionMachine = typeof connectionMachine;
+
+/** What the host sees of a running connection machine (`ConnectorStatus.connection`). */
+export function statusOf(snapshot: SnapshotFrom<ConnectionMachine>): ConnectionStatus {
+  const c = snapshot.context;
+  const state = connectionStateName(snapshot.value);
+  return {
+    state,
+    reason: c.reason,
+    attempt: c.attempt,
+    ...((state === 'disconnected' || state === 'suspended') && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
+    ...(c.session && { sessionId: c.session.sessionId, maxFrameBytes: c.session.maxFrameBytes }),
+    ...(c.lastClose && { lastClose: c.lastClose }),
+    ...(c.hubError && { hubError: c.hubError }),
+  };
+}

@@ -1,4 +1,4 @@
-import { assign, sendParent, setup } from 'xstate';
+import { assign, sendParent, setup, type SnapshotFrom } from 'xstate';
 
 export interface HeartbeatInput {
   /** Wall clock. Compared with timer ticks to notice a paused process or a sleeping laptop. */
@@ -35,6 +35,14 @@ export type HeartbeatEvent =
   | { type: 'link.down' }
   /** Any inbound frame; `ackSeq` when it was a `heartbeat_ack`. */
   | { type: 'activity'; ackSeq?: number };
+
+/** The heartbeat's part of the connector status; `stopped` while no heartbeat machine runs. */
+export interface HeartbeatStatus {
+  state: 'idle' | 'waiting' | 'awaiting' | 'dead' | 'stopped';
+  reason: string;
+  /** Round trip of the last acknowledged heartbeat. */
+  rttMs?: number;
+}
 
 type DeadReason = 'heartbeat_timeout' | 'sleep_detected';
 
@@ -171,3 +179,14 @@ export const heartbeatMachine = setup({
 });
 
 export type HeartbeatMachine = typeof heartbeatMachine;
+
+/** What the host sees of a running heartbeat machine (`ConnectorStatus.heartbeat`). */
+export function statusOf(snapshot: SnapshotFrom<HeartbeatMachine>): HeartbeatStatus {
+  const h = snapshot.context;
+  const value = snapshot.value as 'idle' | 'dead' | { active: { beat: 'waiting' | 'awaiting' } };
+  return {
+    state: typeof value === 'string' ? value : value.active.beat,
+    reason: h.reason,
+    ...(h.rttMs !== undefined && { rttMs: h.rttMs }),
+  };
+}

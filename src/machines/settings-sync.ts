@@ -1,8 +1,8 @@
-import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, sendParent, setup, type SnapshotFrom } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
 import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
-import { baseOf, type SettingsConflict } from './settings-rebase.ts';
+import { baseOf, type SettingsConflict } from '../machines/settings-rebase.ts';
 import {
   acceptHead,
   effectiveOf,
@@ -17,9 +17,9 @@ import {
   type SettingsState,
   type ValidateSettings,
   writeOf,
-} from './settings-sync-state.ts';
-import { retryDelay } from './backoff.ts';
-import { nextRandom } from './random.ts';
+} from '../machines/settings-sync-state.ts';
+import { retryDelay } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 
 /** Settings sync timing. The socket pushes changes; HTTP polling is only for a long outage. */
 export const SettingsPolicy = z.object({
@@ -400,4 +400,30 @@ export function settingsStateName(value: unknown): SettingsSyncStateName {
   const [top, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['offline', 'waiting'];
   if (top === 'offline') return inner === 'polling' ? 'polling' : 'offline';
   return typeof inner === 'string' ? (inner as SettingsSyncStateName) : 'pushing';
+}
+
+/** The settings part of the connector status; `stopped` before the cache is loaded and for static settings. */
+export interface SettingsStatus {
+  state: SettingsSyncStateName | 'stopped';
+  reason: string;
+  /** Versions in force and local edits not yet at the hub. */
+  orgVersion?: number;
+  userVersion?: number;
+  pendingEdits?: number;
+  /** Delay before the next fetch or write, while retrying. */
+  retryInMs?: number;
+}
+
+/** What the host sees of a running settings-sync machine (`ConnectorStatus.settings`). */
+export function statusOf(snapshot: SnapshotFrom<SettingsSyncMachine>): SettingsStatus {
+  const c = snapshot.context;
+  const state = settingsStateName(snapshot.value);
+  return {
+    state,
+    reason: c.reason,
+    orgVersion: c.state.org.version,
+    userVersion: c.state.user.version,
+    pendingEdits: c.state.pending.length,
+    ...(c.retryInMs !== undefined && (state === 'retrying' || snapshot.matches({ online: { pushing: 'waiting' } })) && { retryInMs: c.retryInMs }),
+  };
 }

@@ -1,9 +1,8 @@
 import { type AnyActorRef, enqueueActions, type EventObject, type MachineContext } from 'xstate';
-import type { Message } from '../protocol/messages.ts';
 
 /*
- * The supervisor's plumbing: how it reaches children that may be gone, reads frames meant for
- * the auth machine, and cleans up after a child that died. The machine itself is supervisor.ts.
+ * The supervisor's plumbing: how it reaches children that may be gone and cleans up after a
+ * child that died. Where each frame goes is frame-routing.ts. The machine itself is supervisor.ts.
  */
 
 export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -17,19 +16,14 @@ export const errorText = (error: unknown): string => (error instanceof Error ? e
  * XState mistakes for misuse ("Custom actions should not call assign()").
  */
 export function sendToChild<C extends MachineContext, V extends EventObject, E extends EventObject>(child: string, make: (args: { context: C; event: V }) => E | undefined) {
+  // The child and its events vary per use; xstate's enqueueActions has no wider type to name here.
+  // oxlint-disable-next-line typescript/no-explicit-any
   return enqueueActions<C, V, any, any, any, any, any, any, any>(({ context, event, system, enqueue }) => {
     const target = system.get(child) as AnyActorRef | undefined;
     if (target?.getSnapshot().status !== 'active') return;
     const message = make({ context, event });
     if (message) enqueue.sendTo(target, message);
   });
-}
-
-/** What a frame tells the auth machine: the hub's answer to an in-band `auth_refresh`, if it is one. */
-export function authReplyOf(message: Message): { type: 'token.accepted' | 'token.rejected' } | undefined {
-  if (message.type === 'auth_refresh_ack') return { type: 'token.accepted' };
-  if (message.type === 'error' && message.ref_id?.startsWith('auth_refresh:')) return { type: 'token.rejected' };
-  return undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, spawnChild, stopChild } from 'xstate';
+import { type AnyActorRef, assign, emit, enqueueActions, type EventObject, setup, type SnapshotFrom, spawnChild, stopChild } from 'xstate';
 import { z } from 'zod';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import { type AuthInput, authMachine, type AuthOutput } from './auth.ts';
@@ -7,8 +7,9 @@ import { type HeartbeatInput, heartbeatMachine, type HeartbeatOutput } from './h
 import { type ChannelEvent, channelMachine, type ChannelOutput, ChannelPolicy } from './channel.ts';
 import { settingsSyncMachine, type SettingsSyncEvent, type SettingsSyncInput, type SettingsSyncOutput } from './settings-sync.ts';
 import type { SettingsPatch } from '../protocol/settings-document.ts';
-import type { SettingsState } from './settings-sync-state.ts';
-import { authReplyOf, channelId, errorText, hash, reapOrphans, sendToChild as sendToLiveChild } from './supervisor-support.ts';
+import type { SettingsState } from '../machines/settings-sync-state.ts';
+import { channelId, errorText, hash, reapOrphans, sendToChild as sendToLiveChild } from './supervisor-support.ts';
+import { routeFrame } from './frame-routing.ts';
 
 export { channelId, reapOrphans } from './supervisor-support.ts';
 
@@ -138,11 +139,14 @@ const restartOrDegrade = (child: ChildName) =>
   ] as const;
 
 /**
- * The supervisor: the root actor a host starts. It spawns the connection and heartbeat machines
- * as named children (`systemId` = name), routes events between them and the host, and restarts a
- * child that fails under the {@link RestartPolicy}. XState has no supervision of its own: an
- * actor error nobody observes is rethrown in a timer and kills Node, so every child's
- * `xstate.error.actor.*` is handled here.
+ * The supervisor: the root actor a host starts. It owns five child machines: auth, connection
+ * and heartbeat from the start, settings-sync once the settings cache is loaded (all named
+ * children, `systemId` = name), and a channel machine per channel the host joins. It routes
+ * events between them and the host (each inbound frame as frame-routing.ts says), and restarts
+ * a failed auth, connection, heartbeat or settings-sync child under the {@link RestartPolicy};
+ * a failed channel actor is stopped and reported (`channel.failed`). XState has no supervision
+ * of its own: an actor error nobody observes is rethrown in a timer and kills Node, so every
+ * child's `xstate.error.actor.*` is handled here.
  *
  * States: `running`, and `degraded` (a child failed past its restart budget; the others keep
  * working; `recover` starts every missing child again). Stopping is `actor.stop()`.
@@ -194,7 +198,7 @@ export const supervisorMachine = setup({
       token: (event as Extract<AuthOutput, { type: 'auth.refreshed' }>).grant.token,
     })),
     // The hub's answer to an in-band `auth_refresh` goes to the auth machine.
-    routeAuthReply: sendToChild('auth', ({ event }) => authReplyOf((event as Extract<ConnectionOutput, { type: 'connection.frame' }>).message)),
+    routeAuthReply: sendToChild('auth', ({ event }) => (event.type === 'connection.frame' ? routeFrame(event.message).auth : undefined)),
     spawnConnection: spawnChild('connection', {
       id: 'connection',
       systemId: 'connection',
@@ -242,10 +246,10 @@ export const supervisorMachine = setup({
     }),
     /** A channel frame from the hub goes to its channel's actor. */
     routeChannelFrame: enqueueActions(({ event, enqueue, self }) => {
-      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
-      if (!message.type.startsWith('channel_')) return;
-      const child = self.getSnapshot().children[channelId((message as { channel: string }).channel)] as AnyActorRef | undefined;
-      if (child?.getSnapshot().status === 'active') enqueue.sendTo(child, { type: 'frame', message } as ChannelEvent);
+      const route = event.type === 'connection.frame' ? routeFrame(event.message).channel : undefined;
+      if (!route) return;
+      const child = self.getSnapshot().children[route.id] as AnyActorRef | undefined;
+      if (child?.getSnapshot().status === 'active') enqueue.sendTo(child, route.event);
     }),
     channelOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<ChannelOutput, { type: 'channel.out' }>).message })),
     emitChannelEvent: emit(({ event }) => event as Exclude<ChannelOutput, { type: 'channel.out' }>),
@@ -277,10 +281,7 @@ export const supervisorMachine = setup({
       return { type: 'edit', id, patch } satisfies SettingsSyncEvent;
     }),
     linkToSettings: sendToChild('settings', ({ event }) => ({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' }) satisfies SettingsSyncEvent),
-    routeSettingsFrame: sendToChild('settings', ({ event }) => {
-      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
-      return message.type === 'settings_subscribed' || message.type === 'settings_patch' ? ({ type: 'frame', message } satisfies SettingsSyncEvent) : undefined;
-    }),
+    routeSettingsFrame: sendToChild('settings', ({ event }) => (event.type === 'connection.frame' ? routeFrame(event.message).settings : undefined)),
     settingsOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<SettingsSyncOutput, { type: 'settings.out' }>).message })),
     emitSettingsEvent: emit(({ event }) => event as Exclude<SettingsSyncOutput, { type: 'settings.out' }>),
     wantConnected: assign({ wanted: true }),
@@ -306,15 +307,11 @@ export const supervisorMachine = setup({
     }),
     emitSessionUp: emit(({ event }) => ({ type: 'session.up' as const, session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session })),
     emitSessionDown: emit({ type: 'session.down' as const }),
-    reportActivity: sendToChild('heartbeat', ({ event }) => {
-      const message = event.type === 'connection.frame' ? event.message : undefined;
-      return { type: 'activity', ...(message?.type === 'heartbeat_ack' && { ackSeq: message.seq }) };
-    }),
+    // Every frame is a sign of life, and so is a data frame that skipped the machines (`connection.activity`).
+    reportActivity: sendToChild('heartbeat', ({ event }) => (event.type === 'connection.frame' ? routeFrame(event.message).heartbeat : { type: 'activity' })),
     emitMessage: enqueueActions(({ event, enqueue }) => {
-      const { message } = event as Extract<ConnectionOutput, { type: 'connection.frame' }>;
       // Liveness and re-authentication replies are the runtime's business, not the host's.
-      if (message.type === 'heartbeat_ack' || authReplyOf(message)) return;
-      enqueue.emit({ type: 'message', message });
+      if (event.type === 'connection.frame' && routeFrame(event.message).host) enqueue.emit({ type: 'message', message: event.message });
     }),
     sendHeartbeat: sendToChild('connection', ({ event }) => ({
       type: 'send',
@@ -447,3 +444,23 @@ export const supervisorMachine = setup({
     },
   },
 });
+
+/** The supervisor's part of the connector status. */
+export interface SupervisorStatus {
+  state: 'running' | 'degraded' | 'stopped';
+  /** `started`, `child_failed` (degraded) or `stopped`. */
+  reason: string;
+  /** The child that failed past its restart budget, while degraded. */
+  failure?: { child: ChildName; error: string };
+}
+
+/** What the host sees of the supervisor itself (`ConnectorStatus.supervisor`); `stopped` once it is not active. */
+export function statusOf(snapshot: SnapshotFrom<typeof supervisorMachine>): SupervisorStatus {
+  const state = snapshot.status !== 'active' ? 'stopped' : (snapshot.value as 'running' | 'degraded');
+  const { failure } = snapshot.context;
+  return {
+    state,
+    reason: state === 'stopped' ? 'stopped' : failure ? 'child_failed' : 'started',
+    ...(failure && { failure }),
+  };
+}

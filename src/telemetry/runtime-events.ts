@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
-import type { ConnectorEvent, ExecutionsStatus } from '../connector/connector-types.ts';
+import type { ConnectorEvent } from '../status/connector-event.ts';
+import type { ConnectorStatus, ExecutionsStatus } from '../status/connector-status.ts';
 import type { RuntimeClock } from '../util/clock.ts';
-import type { ConnectorStatus } from '../connector/status.ts';
 import type { Telemetry } from './telemetry.ts';
 
 export interface RuntimeEventsOptions {

@@ -4,8 +4,8 @@ import { ApiError, RETRYABLE } from '../api/api-error.ts';
 import { TelemetryEvent } from '../api/contract.ts';
 import type { RuntimeClock } from '../util/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import { retryDelay } from '../machines/backoff.ts';
-import { nextRandom } from '../machines/random.ts';
+import { retryDelayAfter } from '../util/backoff.ts';
+import { nextRandom } from '../util/random.ts';
 import type { RecordLog } from '../storage/record-log.ts';
 import { redactProperties } from './redact.ts';
 
@@ -238,7 +238,7 @@ export class Telemetry {
         this.#stats.failures++;
         const [random, rng] = nextRandom(this.#rng);
         this.#rng = rng;
-        const delay = Math.max(retryDelay({ baseMs: this.#policy.retryBaseMs, capMs: this.#policy.retryCapMs }, this.#failures, random), error instanceof ApiError ? (error.retryAfterMs ?? 0) : 0);
+        const delay = retryDelayAfter({ baseMs: this.#policy.retryBaseMs, capMs: this.#policy.retryCapMs }, this.#failures, random, error instanceof ApiError ? error.retryAfterMs : undefined);
         this.#options.logger.debug({ err: error, retryInMs: delay }, 'telemetry batch not sent; retrying');
         this.#schedule(delay);
       }

@@ -36,7 +36,7 @@ describe('connector configuration', () => {
     expect(issuesOf({ url: 'ws://hub/v1/connect', token: 't', tenantId: '', connectTimeoutMs: 0 }).sort()).toEqual(['connectTimeoutMs', 'tenantId']);
   });
 
-  it('reads the seed connector variables, treating empty ones as unset', () => {
+  it('reads the connector variables, treating empty ones as unset', () => {
     const env = { CLOUD_WS_URL: ' ws://127.0.0.1:7070/v1/connect ', CLOUD_TOKEN: 'tok', DEVICE_ID: 'box-1', TENANT_ID: '', CLOUDTETHER_CONNECT_TIMEOUT_MS: '2500' };
     const config = parseConnectorConfig(connectorConfigFromEnv(env));
     expect(config).toMatchObject({ url: 'ws://127.0.0.1:7070/v1/connect', token: 'tok', deviceId: 'box-1', tenantId: 'local', connectTimeoutMs: 2_500 });

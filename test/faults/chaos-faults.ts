@@ -1,4 +1,4 @@
-import { nextRandom } from '../../src/machines/random.ts';
+import { nextRandom } from '../../src/util/random.ts';
 import type { FaultKind, FaultProxy } from '../support/fault-proxy.ts';
 
 /** A seeded source of numbers for the chaos (mulberry32, as the machines' jitter). */

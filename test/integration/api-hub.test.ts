@@ -4,7 +4,7 @@ import { fetchHttpAdapter } from '../../src/adapters/fetch-http.ts';
 import type { HttpAdapter } from '../../src/adapters/http.ts';
 import { ApiError } from '../../src/api/api-error.ts';
 import { ApiClient, apiKeyCredentials } from '../../src/api/client.ts';
-import type { AuthContext } from '../../src/machines/auth-types.ts';
+import { grantOf } from '../../src/machines/auth.ts';
 import { createConnector, type ConnectorOptions } from '../../src/connector/connector.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
@@ -68,7 +68,7 @@ describe('the API client against the real hub', () => {
     const http = countingHttp();
     const connector = await connectedDevice(url, clock, {}, { http });
     expect(await connector.api.whoami()).toMatchObject({ kind: 'device', tenant_id: 'acme', device_id: 'dev-1' });
-    const grant = () => (connector.actor.system.get('auth')!.getSnapshot().context as AuthContext).grant!;
+    const grant = () => grantOf(connector.actor.system.get('auth')!.getSnapshot())!;
     const before = grant().token;
     const fetched = http.count('/v1/device-token');
 

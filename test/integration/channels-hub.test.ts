@@ -4,6 +4,7 @@ import { registerExtension } from '../../src/channel-clients/extension.ts';
 import { joinTask } from '../../src/channel-clients/task.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import type { ConnectorEvent } from '../../src/connector/connector.ts';
+import { CONNECTOR_VERSION } from '../../src/connector/version.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';
 import { connected, startConnector as startLoopbackConnector, startHub, until } from '../support/loopback.ts';
 
@@ -257,7 +258,7 @@ describe('messaging and capability reload between a connector and the real hub',
     connector.start();
     await connected(connector);
     expect(hub.devices()[0]!.runtime).toEqual({
-      version: '0.1.0',
+      version: CONNECTOR_VERSION,
       job_types: ['tool', 'playbook', 'chain'],
       tools: ['web_search'],
       playbooks: [],

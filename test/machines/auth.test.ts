@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createActor, createMachine } from 'xstate';
-import { AuthFetchError, authMachine, defaultAuthPolicy } from '../../src/machines/auth.ts';
+import { AuthFetchError, authMachine, defaultAuthPolicy, grantOf, statusOf } from '../../src/machines/auth.ts';
 import { authFixture } from '../support/auth-fixture.ts';
 
 describe('auth machine', () => {
@@ -230,5 +230,35 @@ describe('auth machine: review regressions', () => {
     f.child.send({ type: 'token.request' });
     expect(f.sent('auth.token')).toHaveLength(0); // not handed out…
     expect(f.fetch.calls).toHaveLength(2); // …and no fetch before the hub's Retry-After
+  });
+});
+
+describe('auth statusOf and grantOf', () => {
+  it('reports the first fetch, then the token and its expiry', async () => {
+    const f = authFixture();
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'attempting', reason: f.ctx().reason });
+    expect(grantOf(f.child.getSnapshot())).toBeUndefined();
+    const grant = f.grant(60_000);
+    f.fetch.open()[0]!.resolve(grant);
+    await f.settle();
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'valid', reason: 'token_issued', expiresAt: grant.expiresAt });
+    expect(grantOf(f.child.getSnapshot())).toEqual(grant);
+  });
+
+  it('shows the retry delay only while waiting to retry', async () => {
+    const f = authFixture();
+    f.fetch.open()[0]!.resolve(f.grant(100_000));
+    await f.settle();
+    await f.advance(f.ctx().refreshAt! - f.now());
+    expect(statusOf(f.child.getSnapshot())).not.toHaveProperty('retryInMs');
+    f.fetch.open()[0]!.reject(new AuthFetchError('rate_limited', 'slow down', 12_000));
+    await f.settle();
+    expect(statusOf(f.child.getSnapshot())).toMatchObject({ state: 'waiting', reason: 'fetch_rate_limited', retryInMs: f.ctx().retryInMs });
+  });
+
+  it('names a static token `static` and standalone `disabled`', () => {
+    const run = (input: Parameters<typeof createActor<typeof authMachine>>[1]) => createActor(authMachine, input).start().getSnapshot();
+    expect(statusOf(run({ input: { mode: 'static', staticGrant: { token: 't', expiresAt: undefined }, policy: defaultAuthPolicy, seed: 1, now: () => 0 } })).state).toBe('static');
+    expect(statusOf(run({ input: { mode: 'none', policy: defaultAuthPolicy, seed: 1, now: () => 0 } })).state).toBe('disabled');
   });
 });

@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffCeiling, BackoffPolicy } from '../../src/machines/backoff.ts';
+import { BackoffPolicy } from '../../src/machines/backoff.ts';
+import { backoffCeiling } from '../../src/util/backoff.ts';
 import { CloseCode } from '../../src/protocol/close-codes.ts';
 import { connectionFixture, HUB_URL } from '../support/connection-fixture.ts';
 import { SimulatedClock } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
 import type { SocketAdapter } from '../../src/adapters/socket.ts';
-import { connectionMachine } from '../../src/machines/connection.ts';
+import { connectionMachine, statusOf } from '../../src/machines/connection.ts';
 import { flush, underParent } from '../support/harness.ts';
 
 describe('connection machine', () => {
@@ -411,5 +412,26 @@ describe('connection machine', () => {
     f.child.send({ type: 'socket.closed', generation: 1, code: CloseCode.replaced, reason: '' });
     expect(f.name()).toBe('connecting');
     expect(f.state()).toEqual({ online: { connecting: 'opening' } });
+  });
+});
+
+describe('connection statusOf', () => {
+  it('reports a standalone connection with no attempt and no retry', async () => {
+    const f = connectionFixture({ url: null });
+    f.child.send({ type: 'connect' });
+    await f.advance(1_000);
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'standalone', reason: 'no_url', attempt: 1 });
+  });
+
+  it('reports the session while connected, and the pending retry and last close once it drops', async () => {
+    const f = connectionFixture();
+    await f.connectFully();
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'connected', reason: 'handshake_complete', attempt: 1, sessionId: 's-1', maxFrameBytes: 1 << 20 });
+    f.net.latest()!.close(CloseCode.tryAgainLater, 'busy');
+    await f.advance(0);
+    const dropped = statusOf(f.child.getSnapshot());
+    expect(dropped).toMatchObject({ state: 'disconnected', lastClose: { code: CloseCode.tryAgainLater } });
+    expect(dropped.sessionId).toBeUndefined();
+    expect(dropped.retryInMs).toBe(f.ctx().retryInMs);
   });
 });

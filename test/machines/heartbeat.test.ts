@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
+import { heartbeatMachine, statusOf } from '../../src/machines/heartbeat.ts';
 import { underParent } from '../support/harness.ts';
 
 /** A heartbeat machine whose wall clock can jump ahead of its timers (a sleeping laptop). */
@@ -133,5 +133,19 @@ describe('heartbeat machine', () => {
     expect(f.sent('heartbeat.dead')).toHaveLength(1);
     f.child.send({ type: 'link.up', intervalMs: 2_000, timeoutMs: 500 });
     expect(f.state()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
+  });
+});
+
+describe('heartbeat statusOf', () => {
+  it('names the beat and reports the round trip once an ack came back', () => {
+    const f = heartbeatFixture();
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'idle', reason: f.ctx().reason });
+    f.child.send({ type: 'link.up', intervalMs: 1_000, timeoutMs: 500 });
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'waiting', reason: 'link_up' });
+    f.clock.increment(1_000);
+    expect(statusOf(f.child.getSnapshot()).state).toBe('awaiting');
+    f.clock.increment(40);
+    f.child.send({ type: 'activity', ackSeq: 1 });
+    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'waiting', reason: 'acknowledged', rttMs: 40 });
   });
 });

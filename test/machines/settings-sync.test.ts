@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, fromPromise } from 'xstate';
-import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine } from '../../src/machines/settings-sync.ts';
+import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine, statusOf } from '../../src/machines/settings-sync.ts';
 import { emptySettingsState } from '../../src/machines/settings-sync-state.ts';
 import { flush } from '../support/harness.ts';
 
@@ -44,5 +44,15 @@ describe('settings-sync machine', () => {
     await flush();
     expect(s.pushes.map((p) => p.input)).toEqual([{ editId: 'e2', epoch: 'e1', version: 3, patch: { k: 'e' } }]);
     expect(s.out.filter((e) => e.type === 'settings.conflict')).toHaveLength(1);
+  });
+});
+
+describe('settings-sync statusOf', () => {
+  it('reports the versions in force and the edits not yet at the hub', () => {
+    const f = synced();
+    const status = statusOf(f.actor.getSnapshot());
+    expect(status).toEqual({ state: f.state(), reason: f.actor.getSnapshot().context.reason, orgVersion: 0, userVersion: 0, pendingEdits: 0 });
+    f.actor.send({ type: 'edit', id: 'e1', patch: { theme: 'dark' } });
+    expect(statusOf(f.actor.getSnapshot()).pendingEdits).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { createSocketActor } from '../../src/actors/socket.ts';
 import { SocketPort } from '../../src/actors/socket-port.ts';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
@@ -10,8 +10,8 @@ import { channelStateName } from '../../src/machines/channel.ts';
 import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
 import { DeviceChannels } from '../../src/connector/channels.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { RestartPolicy, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
-import { SettingsPolicy, type SettingsSyncContext } from '../../src/machines/settings-sync.ts';
+import { RestartPolicy, statusOf, type SupervisorEmitted, type SupervisorInput, supervisorMachine } from '../../src/machines/supervisor.ts';
+import { SettingsPolicy, type settingsSyncMachine } from '../../src/machines/settings-sync.ts';
 import { emptySettingsState, type SettingsState } from '../../src/machines/settings-sync-state.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import type { Message } from '../../src/protocol/messages.ts';
@@ -349,9 +349,20 @@ describe('supervisor settings', () => {
     await flush();
     expect(f.emitted.find((e) => e.type === 'child.restarted')).toMatchObject({ child: 'settings', error: expect.stringContaining('validator bug') });
     // The new child starts from the last state the old one reported, on the live link.
-    const restarted = f.child('settings')!.getSnapshot();
-    expect((restarted.context as SettingsSyncContext).state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
+    const restarted: SnapshotFrom<typeof settingsSyncMachine> = f.actor.system.get('settings')!.getSnapshot();
+    expect(restarted.context.state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
     expect(restarted.value).toEqual({ online: 'subscribing' });
     expect(f.actorErrors).toEqual([]);
+  });
+});
+
+describe('supervisor statusOf', () => {
+  it('reports running, then degraded with the failure, then stopped', async () => {
+    const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(Infinity) } }) });
+    expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'running', reason: 'started' });
+    await f.connect();
+    expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'degraded', reason: 'child_failed', failure: { child: 'heartbeat', error: 'boom' } });
+    f.actor.stop();
+    expect(statusOf(f.actor.getSnapshot())).toMatchObject({ state: 'stopped', reason: 'stopped' });
   });
 });

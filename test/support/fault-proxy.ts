@@ -1,5 +1,5 @@
 import { createServer, isIP, type Server, Socket } from 'node:net';
-import { nextRandom } from '../../src/machines/random.ts';
+import { nextRandom } from '../../src/util/random.ts';
 
 /** Where a {@link FaultProxy} forwards to: a loopback host (default `127.0.0.1`) and a port. */
 export interface ProxyTarget {

@@ -277,7 +277,7 @@ const HubOptionsSchema = z.object({
     .object({
       replayWindow: z.number().int().nonnegative().max(1_000_000).default(1_000),
       replayMaxAgeMs: z.number().int().positive().default(600_000),
-      // The seed's extension bridge: a 20 s heartbeat, instances kept 60 s.
+      // An extension bridge's usual timing: a 20 s heartbeat, instances kept 60 s.
       instanceTtlMs: z.number().int().positive().default(60_000),
     })
     .default({ replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 }),
