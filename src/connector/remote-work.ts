@@ -43,11 +43,15 @@ export interface ConnectorStore {
  * (`LogRecord.repairs`) when it starts.
  *
  * @throws {StorageError} when the directory or a file cannot be opened.
+ * @throws {TypeError} when `dir` is not a non-empty string (a JavaScript host's unset variable).
  * @example
  * const store = await openConnectorStore(join(defaultStateDir(), 'delivery'));
  * const connector = createConnector(config, { store });
  */
 export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
+  if (typeof dir !== 'string' || dir === '') {
+    throw new TypeError(`openConnectorStore(dir): dir must be the store's directory path, got ${dir === '' ? 'an empty string' : typeof dir}`);
+  }
   const [outbox, journal, telemetry] = await Promise.all([
     openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
     openRecordLog<JournalEntry>(join(dir, 'executions.log')),
