@@ -406,8 +406,8 @@ export class HubDelivery {
   #tenantOf(deviceId: string, tenantId: string | undefined): string {
     if (tenantId !== undefined) return tenantId;
     const [only, ...others] = this.#host.sessions.withDevice(deviceId);
-    if (!only) throw new HubError('tenant_required', `device '${deviceId}' is not connected; pass tenantId to queue work for it`);
-    if (others.length > 0) throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; pass tenantId`);
+    if (!only) throw new HubError('tenant_required', `device '${deviceId}' is not connected; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`);
+    if (others.length > 0) throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`);
     return only.info.tenant_id;
   }
 }

@@ -39,7 +39,7 @@ function findSession(sessions: OpenSessions, deviceId: string, tenantId: string 
   const [only, ...others] = sessions.withDevice(deviceId);
   if (!only) throw new HubError('not_connected', `device '${deviceId}' is not connected`);
   if (others.length > 0) {
-    throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; pass tenantId`);
+    throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`);
   }
   return only.session;
 }
