@@ -9,7 +9,7 @@ describe('openConnectorStore', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-store-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const store = await openConnectorStore(dir);
-    await Promise.all([store.outbox.close(), store.journal.close(), store.telemetry.close()]);
+    await Promise.all([store.outbox.close(), store.journal.close(), store.telemetry?.close()]);
     expect((await readdir(dir)).sort()).toEqual(['executions.log', 'outbox.log', 'telemetry.log']);
   });
 
