@@ -87,6 +87,7 @@ export function createHubRoutes(parts: HubRoutesParts): HubRoutes {
       access,
       devices: () => hub.devices(),
       revokeDevice: (deviceId, tenantId) => hub.revokeDevice(deviceId, { tenantId }),
+      logger,
     }),
     accepting: () => parts.accepting(),
     accept: (ws, req) => sessions.add(new Session(ws, host, clientAddress(req))),

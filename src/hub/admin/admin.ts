@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reply } from '../../http/reply.ts';
 import { pathOf, queryOf } from '../../http/request.ts';
+import type { Logger } from '../../log/logger.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { OperatorAccess } from './operator-access.ts';
 
@@ -11,6 +12,7 @@ export interface AdminSource {
   devices(): SessionInfo[];
   /** Revokes a device (in every tenant without `tenantId`); returns how many sessions it closed. */
   revokeDevice(deviceId: string, tenantId: string | undefined): number;
+  logger: Logger;
 }
 
 interface Answer {
@@ -61,7 +63,7 @@ const routes: readonly Route[] = [
  *   {@link OperatorAccess} refuses → 401, 403 or 429.
  *
  * @example
- * const server = http.createServer(createAdminHandler({ access, devices: () => [], revokeDevice: () => 0 }));
+ * const server = http.createServer(createAdminHandler({ access, devices: () => [], revokeDevice: () => 0, logger }));
  */
 export function createAdminHandler(source: AdminSource): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -70,9 +72,15 @@ export function createAdminHandler(source: AdminSource): (req: IncomingMessage, 
     if (!found) return reply(res, 404, { error: 'not_found' });
     const { route } = found;
     if (route.public) return answer(req, res, source, found);
-    void source.access.admit(req, res).then((admitted) => {
-      if (admitted) answer(req, res, source, found);
-    });
+    source.access
+      .admit(req, res)
+      .then((admitted) => {
+        if (admitted) answer(req, res, source, found);
+      })
+      .catch((error: unknown) => {
+        source.logger.error({ err: error, path }, 'admin request failed');
+        reply(res, 500, { error: 'internal' });
+      });
   };
 }
 

@@ -9,7 +9,7 @@ import { HubError } from '../core/errors.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ApiAnswer } from './api-answer.ts';
 import { type ApiAuthParts, type ApiCaller, apiKeyOf, authenticateApiRequest } from './api-auth.ts';
-import { retryAfterSeconds } from '../throttle/throttled-reply.ts';
+import { throttledAnswer } from '../throttle/throttled-reply.ts';
 import { RateLimiter, rateLimitHeaders } from './api-rate-limit.ts';
 import type { HubApi } from './hub-api.ts';
 import { createShare, readShare, type ShareRouteParts } from './share-routes.ts';
@@ -107,8 +107,8 @@ export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, r
     }
     if (verdict && !verdict.ok) {
       if (verdict.error === 'throttled') {
-        const seconds = retryAfterSeconds(verdict.retryAfterMs ?? 0);
-        return answer(429, { error: 'too_many_attempts', message: `too many failed attempts: retry in ${seconds} s`, retry_after_s: seconds }, { 'retry-after': String(seconds) });
+        const throttled = throttledAnswer(verdict.retryAfterMs ?? 0);
+        return answer(429, throttled.body, throttled.headers);
       }
       parts.logger.warn({ path, reason: verdict.reason, api_key_id: verdict.api_key_id }, 'api request refused');
       if (verdict.error === 'unavailable') return answer(503, { error: 'unavailable' });

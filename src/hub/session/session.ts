@@ -14,6 +14,7 @@ import { withFields } from '../../util/with-fields.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
 import { TokenError, type TokenErrorCode } from '../core/errors.ts';
+import { retryAfterSeconds } from '../throttle/throttled-reply.ts';
 import type { SessionInfo } from '../core/events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
 import { MAX_UNREAD_BYTES, ReadGate } from './read-gate.ts';
@@ -239,7 +240,7 @@ export class Session {
    * connector come back after a spread delay. Not logged: the throttle logs each lock-out once.
    */
   #refuseThrottled(retryAfterMs: number, refId: string): void {
-    const retryAfterS = Math.max(1, Math.ceil(retryAfterMs / 1_000));
+    const retryAfterS = retryAfterSeconds(retryAfterMs);
     this.#sendError('auth_failed', `too_many_attempts: retry in ${retryAfterS} s`, refId, { reason: 'too_many_attempts', retry_after_s: retryAfterS });
     this.close(CloseCode.tryAgainLater, 'too_many_attempts');
   }
