@@ -71,7 +71,13 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#log = resolved.logger;
     const sessions = this.#sessions;
     const { maxRecords, ...policy } = resolved.throttle;
-    const throttle = new FailureThrottle({ store: new MemoryAttemptStore(maxRecords), policy, now: () => resolved.clock.now(), logger: this.#log });
+    const throttle = new FailureThrottle({
+      store: new MemoryAttemptStore(maxRecords),
+      familiar: new MemoryAttemptStore(maxRecords),
+      policy,
+      now: () => resolved.clock.now(),
+      logger: this.#log,
+    });
     const access = new OperatorAccess({ adminToken: resolved.adminToken, throttle, logger: this.#log });
     this.#access = access;
     // The OAuth routes go through the public methods, so they behave (and log) as a call on the hub.

@@ -171,7 +171,10 @@ export interface HubThrottleOptions {
   baseLockoutMs?: number;
   /** The longest lock-out; a record is forgotten this long after its last lock-out ends. Default 900 000 (15 min). */
   maxLockoutMs?: number;
-  /** Addresses and credential ids remembered at most; past it the least recently failed are forgotten. Default 50 000. */
+  /**
+   * Failure records (addresses and credential ids) kept at most, and as many addresses credentials
+   * succeeded from; past it the least recently written are forgotten. Default 50 000.
+   */
   maxRecords?: number;
 }
 

@@ -55,7 +55,7 @@ const FAMILIAR_MS = 7 * 86_400_000;
  * with the kind, the address and the credential id, never a credential.
  *
  * @example
- * const throttle = new FailureThrottle({ store: new MemoryAttemptStore(), policy, now: () => clock.now(), logger });
+ * const throttle = new FailureThrottle({ store: new MemoryAttemptStore(), familiar: new MemoryAttemptStore(), policy, now: () => clock.now(), logger });
  * const attempt = { kind: 'api_key', address: clientAddress(req), id: keyId } as const;
  * const gate = await throttle.admit(attempt);
  * if (!gate.ok) return replyThrottled(res, gate.retryAfterMs);
@@ -63,12 +63,18 @@ const FAMILIAR_MS = 7 * 86_400_000;
  */
 export class FailureThrottle {
   readonly #store: AttemptStore;
+  readonly #familiar: AttemptStore;
   readonly #policy: ThrottlePolicy;
   readonly #now: () => number;
   readonly #log: Logger;
 
-  constructor({ store, policy, now, logger }: { store: AttemptStore; policy: ThrottlePolicy; now: () => number; logger: Logger }) {
+  /**
+   * `store` counts failures; `familiar` remembers where credentials succeeded, apart, so that a
+   * fleet's successes never push an attacker's count out of a bounded store.
+   */
+  constructor({ store, familiar, policy, now, logger }: { store: AttemptStore; familiar: AttemptStore; policy: ThrottlePolicy; now: () => number; logger: Logger }) {
     this.#store = store;
+    this.#familiar = familiar;
     this.#policy = policy;
     this.#now = now;
     this.#log = logger;
@@ -82,7 +88,7 @@ export class FailureThrottle {
     if (attempt.id === undefined) return { ok: true };
     const byCredential = await this.#store.get(credentialKey(attempt), now);
     if (!byCredential || byCredential.lockedUntil <= now) return { ok: true };
-    if (await this.#store.get(familiarKey(attempt), now)) return { ok: true };
+    if (await this.#familiar.get(familiarKey(attempt), now)) return { ok: true };
     return { ok: false, retryAfterMs: byCredential.lockedUntil - now, scope: 'credential' };
   }
 
@@ -99,7 +105,7 @@ export class FailureThrottle {
 
   /** Remembers that the credential succeeded from this address: its id's lock-outs do not hold there. */
   async succeed(attempt: Attempt): Promise<void> {
-    if (attempt.id !== undefined) await this.#store.mark(familiarKey(attempt), this.#now() + FAMILIAR_MS);
+    if (attempt.id !== undefined) await this.#familiar.mark(familiarKey(attempt), this.#now() + FAMILIAR_MS);
   }
 
   #next(failures: number, free: number, now: number): { lockedUntil: number; expiresAt: number } {

@@ -8,7 +8,7 @@ const POLICY: ThrottlePolicy = { freeFailuresPerAddress: 3, freeFailuresPerCrede
 function throttleOnClock(policy: ThrottlePolicy = POLICY, store = new MemoryAttemptStore()) {
   let now = 1_700_000_000_000;
   const log = captureLog();
-  const throttle = new FailureThrottle({ store, policy, now: () => now, logger: log.logger });
+  const throttle = new FailureThrottle({ store, familiar: new MemoryAttemptStore(), policy, now: () => now, logger: log.logger });
   return { throttle, log, store, advance: (ms: number) => (now += ms) };
 }
 
