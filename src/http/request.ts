@@ -1,7 +1,8 @@
 /**
  * Server-side HTTP helpers shared by the hub (src/hub/) and the device-side inspector
  * (src/inspector/): reading a request (its target, `Host`, body and parameters), answering with
- * JSON (reply.ts), and comparing secrets in constant time (safe-equal.ts). Only `node:http`
+ * JSON (reply.ts), comparing secrets in constant time (safe-equal.ts), and where a request came
+ * from (client-address.ts). Only `node:http`
  * types and `node:crypto`: nothing of the hub or the connector.
  */
 import type { IncomingMessage } from 'node:http';

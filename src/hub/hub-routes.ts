@@ -1,4 +1,6 @@
+import { clientAddress } from '../http/client-address.ts';
 import { createAdminHandler } from './admin/admin.ts';
+import type { OperatorAccess } from './admin/operator-access.ts';
 import { createApiRoutes } from './api/api-routes.ts';
 import type { HubApi } from './api/hub-api.ts';
 import type { HubAuth } from './auth/auth.ts';
@@ -13,6 +15,7 @@ import type { SessionHost } from './session/session-host.ts';
 import { Session } from './session/session.ts';
 import { createSettingsRoutes } from './settings/settings-routes.ts';
 import type { HubSettings } from './settings/settings.ts';
+import type { FailureThrottle } from './throttle/failure-throttle.ts';
 import type { UsageSummary } from './usage/usage-store.ts';
 
 /** The hub's own methods its routes call, so a route does (and logs) what the same call on the hub does. */
@@ -29,6 +32,10 @@ export interface HubRouteActions {
 export interface HubRoutesParts {
   options: ResolvedHubOptions;
   auth: HubAuth;
+  /** Who may use the operator routes. */
+  access: OperatorAccess;
+  /** Slows down failed credentials (API keys here; the others in `auth`). */
+  throttle: FailureThrottle;
   delivery: HubDelivery;
   settings: HubSettings;
   /** The REST API's state (`hub.api`). */
@@ -52,37 +59,37 @@ export interface HubRoutesParts {
  * the device WebSocket endpoint, each accepted socket a {@link Session}.
  *
  * @example
- * const routes = createHubRoutes({ options, auth, delivery, settings: hub.settings, api: hub.api, channels, sessions, host, hub, accepting, hostPort });
+ * const routes = createHubRoutes({ options, auth, access, throttle, delivery, settings: hub.settings, api: hub.api, channels, sessions, host, hub, accepting, hostPort });
  * http.createServer(routes.request).on('upgrade', routes.upgrade);
  */
 export function createHubRoutes(parts: HubRoutesParts): HubRoutes {
-  const { options, auth, delivery, settings, sessions, host, hub, channels } = parts;
-  const { adminToken, logger, clock } = options;
+  const { options, auth, access, throttle, delivery, settings, sessions, host, hub, channels } = parts;
+  const { logger, clock } = options;
   const apiRoutes = createApiRoutes({
-    adminToken,
+    access,
     logger,
     api: parts.api,
     clock,
     rateLimit: options.apiRateLimit,
-    auth: { device: auth, users: options.tokens?.users ?? [], now: () => clock.now() },
+    auth: { device: auth, users: options.tokens?.users ?? [], throttle, now: () => clock.now() },
     settings,
     execution: (requestId) => delivery.snapshot(requestId),
     taskTenant: (taskId) => channels.taskTenant(taskId),
     usage: (tenantId) => hub.usage(tenantId),
     fallbackHost: () => parts.hostPort(),
   });
-  const executionRoutes = createExecutionRoutes({ adminToken, logger, delivery, usage: (tenantId) => hub.usage(tenantId) });
-  const settingsRoutes = createSettingsRoutes({ adminToken, logger, auth, settings });
+  const executionRoutes = createExecutionRoutes({ access, logger, delivery, usage: (tenantId) => hub.usage(tenantId) });
+  const settingsRoutes = createSettingsRoutes({ access, logger, auth, settings });
   return createRoutes({
     maxFrameBytes: options.maxFrameBytes,
     claim: (req, res) => auth.handle(req, res) || apiRoutes(req, res) || executionRoutes(req, res) || settingsRoutes(req, res),
     admin: createAdminHandler({
-      adminToken,
+      access,
       devices: () => hub.devices(),
       revokeDevice: (deviceId, tenantId) => hub.revokeDevice(deviceId, { tenantId }),
       logger,
     }),
     accepting: () => parts.accepting(),
-    accept: (ws, req) => sessions.add(new Session(ws, host, req.socket.remoteAddress)),
+    accept: (ws, req) => sessions.add(new Session(ws, host, clientAddress(req))),
   });
 }

@@ -37,7 +37,7 @@ export function createSessionHost(parts: SessionHostParts): SessionHost {
     codec: parts.codec,
     logger: parts.logger,
     isSilenced: parts.isSilenced,
-    checkCredential: auth.checkCredential,
+    checkCredential: (token, who, address) => auth.checkCredential(token, who, address),
     verifyToken: (token, who) => auth.verifyToken(token, who),
     isRevoked: (who, jti) => auth.isRevoked(who.tenant_id, who.device_id, jti),
     register: (session, info) => sessions.register(session, info),

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
+import { isLoopbackHost } from '../http/client-address.ts';
+import { OperatorAccess } from './admin/operator-access.ts';
 import { HubApi } from './api/hub-api.ts';
 import { HubAuth } from './auth/auth.ts';
 import type { IssuedToken } from './auth/token-authority.ts';
@@ -20,6 +22,8 @@ import { type HubAddress, type HubListenOptions, Listener } from './server/liste
 import { OpenSessions } from './session/open-sessions.ts';
 import { SettingsSessions } from './settings/settings-sessions.ts';
 import { HubSettings } from './settings/settings.ts';
+import { MemoryAttemptStore } from './throttle/attempt-store.ts';
+import { FailureThrottle } from './throttle/failure-throttle.ts';
 import { LedgerSlot } from './usage/usage-ledger.ts';
 import type { UsageSummary } from './usage/usage-store.ts';
 
@@ -55,6 +59,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #reloads: CapabilityReloads;
   readonly #ledger: LedgerSlot;
   readonly #settings: SettingsSessions;
+  readonly #access: OperatorAccess;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
@@ -65,10 +70,22 @@ export class Hub extends EventEmitter<HubEvents> {
     // and a key bound by both would be written twice on every line.
     this.#log = resolved.logger;
     const sessions = this.#sessions;
+    const { maxRecords, ...policy } = resolved.throttle;
+    const throttle = new FailureThrottle({
+      store: new MemoryAttemptStore(maxRecords),
+      familiar: new MemoryAttemptStore(maxRecords),
+      policy,
+      now: () => resolved.clock.now(),
+      logger: this.#log,
+    });
+    const access = new OperatorAccess({ adminToken: resolved.adminToken, throttle, logger: this.#log });
+    this.#access = access;
     // The OAuth routes go through the public methods, so they behave (and log) as a call on the hub.
     const auth = new HubAuth({
       options: resolved,
       sessions,
+      throttle,
+      access,
       approve: (userCode, approval) => this.approveDeviceLogin(userCode, approval),
       deny: (userCode) => this.denyDeviceLogin(userCode),
       revokeAccessToken: (jti) => void this.revokeToken(jti),
@@ -110,7 +127,7 @@ export class Hub extends EventEmitter<HubEvents> {
       emit: (event, ...args) => this.#emitSafely(event, ...args),
     });
     const listening = { accepting: () => this.#listener.accepting, hostPort: () => this.#listener.hostPort() };
-    const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
+    const routes = createHubRoutes({ options: resolved, auth, access, throttle, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
     this.#listener = new Listener({
       clock: resolved.clock,
       timeouts: { headersMs: resolved.headersTimeoutMs, requestMs: resolved.requestTimeoutMs },
@@ -124,7 +141,10 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
-   * Starts listening. Resolves with the device endpoint's URL.
+   * Starts listening. Resolves with the device endpoint's URL. Without an `adminToken` the
+   * operator routes answer loopback clients only; listening on a host beyond loopback is then
+   * logged as a warning, not refused: an embedder may have a front of its own that checks
+   * operators (the CLI hub refuses it).
    *
    * @example
    * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
@@ -132,7 +152,11 @@ export class Hub extends EventEmitter<HubEvents> {
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
     // The ledger and the settings are read back before the first device can reach them.
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
-    return this.#listener.listen(port, host);
+    const address = await this.#listener.listen(port, host);
+    if (!this.#access.hasToken && !isLoopbackHost(host)) {
+      this.#log.warn({ host }, 'listening beyond loopback without an admin token: operator routes answer loopback clients only, and a reverse proxy on this machine is one');
+    }
+    return address;
   }
 
   /**

@@ -3,7 +3,10 @@
  * imports only folders listed above it (and src/http/, src/protocol/, …):
  *
  * - `core/`: options, errors, events, the signing key pair: what every other folder uses.
- * - `admin/`: the operators' admin routes and the admin bearer check.
+ * - `throttle/`: failed credentials slow their sender down (per address and per credential id),
+ *   counted behind `AttemptStore`.
+ * - `admin/`: the operators' admin routes, and who may use operator routes (`OperatorAccess`: the
+ *   admin token, or loopback clients only).
  * - `server/`: the `node:http` listener and the routing of requests and device upgrades.
  * - `auth/`: credentials, hub tokens and their endpoints, the signing keys (behind
  *   `SigningKeys`), user logins (OAuth), revocations.

@@ -16,7 +16,7 @@ export const CloseCode = {
   internalError: 1011,
   /** The hub is restarting; reconnect after a jittered delay. */
   serverRestart: 1012,
-  /** The hub is overloaded; reconnect after a jittered delay. */
+  /** The hub is overloaded, or throttles the device's failed credentials; reconnect after a jittered delay. */
   tryAgainLater: 1013,
   /** The credential in `connect` was refused. */
   authFailed: 4001,
@@ -59,7 +59,7 @@ export const closeCodeTable: ReadonlyArray<{
   { code: CloseCode.tooLarge, name: 'too_large', sentBy: 'either', disposition: 'retry', meaning: 'A frame exceeded the maximum frame size.' },
   { code: CloseCode.internalError, name: 'internal_error', sentBy: 'either', disposition: 'retry', meaning: 'The other side failed on a valid frame (a bug there).' },
   { code: CloseCode.serverRestart, name: 'server_restart', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is restarting.' },
-  { code: CloseCode.tryAgainLater, name: 'try_again_later', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is overloaded.' },
+  { code: CloseCode.tryAgainLater, name: 'try_again_later', sentBy: 'hub', disposition: 'retry_spread', meaning: 'The hub is overloaded, or the `connect` came while failed credentials lock its address (or device) out: its `error` frame (`auth_failed`, `details.reason: too_many_attempts`, `details.retry_after_s`) says so, and the credential was not checked.' },
   { code: CloseCode.authFailed, name: 'auth_failed', sentBy: 'hub', disposition: 'reauth', meaning: 'The credential in `connect` was refused. One fresh token is tried; a second refusal in a row is final.' },
   { code: CloseCode.tokenExpired, name: 'token_expired', sentBy: 'hub', disposition: 'reauth', meaning: 'The session\'s token expired without an in-band refresh. The connector refreshes and reconnects.' },
   { code: CloseCode.replaced, name: 'replaced', sentBy: 'hub', disposition: 'fatal', meaning: 'A newer connection of the same device replaced this one; reconnecting would fight it.' },

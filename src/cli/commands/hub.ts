@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '../../http/client-address.ts';
 import { createHub } from '../../hub/index.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CliValues } from './options.ts';
@@ -11,8 +12,9 @@ import type { CliStreams } from './output.ts';
  * `TENANT_ID`, else `local`), or both. The usage
  * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory; the
  * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`. `CLOUDTETHER_HUB_ADMIN_TOKEN` puts the
- * admin routes (dispatch, devices, settings for operators) behind that bearer; without it they are
- * open to whoever reaches the port.
+ * operator routes (dispatch, devices, revoke, settings for operators, login approval, usage across
+ * tenants) behind that bearer; without it they answer loopback clients only, and a `--host` beyond
+ * loopback is refused (exit 2).
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -34,6 +36,11 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     err.write(`--port must be a port number, got ${values.port}\n`);
     return 2;
   }
+  const host = values.host ?? '127.0.0.1';
+  if (!adminToken && !isLoopbackHost(host)) {
+    err.write(`refusing --host ${host} without CLOUDTETHER_HUB_ADMIN_TOKEN: the operator routes (dispatch, revoke, settings, approvals, usage) need an admin token on a hub reachable from other machines\n`);
+    return 2;
+  }
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
@@ -51,7 +58,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   hub.on('session_close', (s, code, reason) => out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`));
   const signal = untilSignal();
   try {
-    const { url } = await hub.listen({ port, host: values.host ?? '127.0.0.1' });
+    const { url } = await hub.listen({ port, host });
     err.write(`hub listening on ${url}\n`);
     await signal;
   } finally {

@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reply } from '../../http/reply.ts';
 import { pathOf, queryOf } from '../../http/request.ts';
-import { safeEqual } from '../../http/safe-equal.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { SessionInfo } from '../core/events.ts';
+import type { OperatorAccess } from './operator-access.ts';
 
 /** What the admin routes read from, and do to, the hub. */
 export interface AdminSource {
-  /** When set, every route but `/healthz` needs `authorization: Bearer <adminToken>`. */
-  adminToken: string | undefined;
+  /** Who may use every route but `/healthz`. */
+  access: Pick<OperatorAccess, 'admit'>;
   devices(): SessionInfo[];
   /** Revokes a device (in every tenant without `tenantId`); returns how many sessions it closed. */
   revokeDevice(deviceId: string, tenantId: string | undefined): number;
@@ -59,11 +59,11 @@ const routes: readonly Route[] = [
  * - `GET /v1/devices` → `{ devices: SessionInfo[] }`.
  * - `POST /v1/devices/{device_id}/revoke[?tenant_id=…]` → `{ device_id, tenant_id, closed }`:
  *   closes the device's sessions with `4007` and refuses it until it is unrevoked.
- * - anything else → 404 `{ error: 'not_found' }`; a wrong method → 405; a missing or wrong
- *   bearer (when `adminToken` is set) → 401.
+ * - anything else → 404 `{ error: 'not_found' }`; a wrong method → 405; a request
+ *   {@link OperatorAccess} refuses → 401, 403 or 429.
  *
  * @example
- * const server = http.createServer(createAdminHandler({ adminToken, devices: () => [], revokeDevice: () => 0, logger }));
+ * const server = http.createServer(createAdminHandler({ access, devices: () => [], revokeDevice: () => 0, logger }));
  */
 export function createAdminHandler(source: AdminSource): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -71,18 +71,29 @@ export function createAdminHandler(source: AdminSource): (req: IncomingMessage, 
     const found = findRoute(path);
     if (!found) return reply(res, 404, { error: 'not_found' });
     const { route } = found;
-    if (!route.public && !isAdminRequest(req, source.adminToken)) {
-      source.logger.warn({ path }, 'admin request refused: bad or missing bearer');
-      return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
-    }
-    if (!route.methods.includes(req.method ?? '')) {
-      return reply(res, 405, { error: 'method_not_allowed' }, { allow: route.methods.join(', ') });
-    }
-    const params = decodeAll(found.groups);
-    if (!params) return reply(res, 400, { error: 'invalid_request' });
-    const { status, body } = route.answer(source, params, queryOf(req.url));
-    reply(res, status, body);
+    if (route.public) return answer(req, res, source, found);
+    source.access
+      .admit(req, res)
+      .then((admitted) => {
+        if (admitted) answer(req, res, source, found);
+      })
+      .catch((error: unknown) => {
+        source.logger.error({ err: error, path }, 'admin request failed');
+        reply(res, 500, { error: 'internal' });
+      });
   };
+}
+
+/** Answers a request that may use its route. */
+function answer(req: IncomingMessage, res: ServerResponse, source: AdminSource, found: { route: Route; groups: Array<string | undefined> }): void {
+  const { route } = found;
+  if (!route.methods.includes(req.method ?? '')) {
+    return reply(res, 405, { error: 'method_not_allowed' }, { allow: route.methods.join(', ') });
+  }
+  const params = decodeAll(found.groups);
+  if (!params) return reply(res, 400, { error: 'invalid_request' });
+  const { status, body } = route.answer(source, params, queryOf(req.url));
+  reply(res, status, body);
 }
 
 function findRoute(path: string): { route: Route; groups: Array<string | undefined> } | undefined {
@@ -91,19 +102,6 @@ function findRoute(path: string): { route: Route; groups: Array<string | undefin
     if (match) return { route, groups: match.slice(1) };
   }
   return undefined;
-}
-
-/**
- * Whether a request may use the admin routes: always when no admin token is set, otherwise
- * with `authorization: Bearer <adminToken>` (compared in constant time).
- *
- * @example
- * if (!isAdminRequest(req, adminToken)) return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
- */
-export function isAdminRequest(req: IncomingMessage, adminToken: string | undefined): boolean {
-  if (adminToken === undefined) return true;
-  const match = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
-  return match?.[1] !== undefined && safeEqual(match[1], adminToken);
 }
 
 /** URI-decodes path segments; undefined when one is not valid percent-encoding. */

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Permission } from '../../api/contract.ts';
+import { clientAddress } from '../../http/client-address.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth, type DeviceRequestRefusal } from '../auth/device-request.ts';
 import type { HubUser, OrganizationRole, UserOrganization } from '../core/options.ts';
-import type { ApiKeyStore } from './api-keys.ts';
+import type { Attempt, FailureThrottle } from '../throttle/failure-throttle.ts';
+import { type ApiKeyRefusal, apiKeyIdOf, type ApiKeyStore } from './api-keys.ts';
 
 /** Who called a REST route, what it may do, and which rate-limit bucket it draws on. */
 export interface ApiCaller {
@@ -25,8 +27,13 @@ export interface ApiAuthParts {
   keys: Pick<ApiKeyStore, 'authenticate'>;
   /** The hub's users (`tokens.users`): a user token's permissions follow the user's role in its organization. */
   users: readonly HubUser[];
+  /** Slows down wrong API keys, per address and per key id (`api_key`). */
+  throttle: FailureThrottle;
   now(): number;
 }
+
+/** Refusals of a presented key that count as a failed attempt: a revoked or expired key with its right secret is no guess. */
+const COUNTED_KEY_REFUSALS: ReadonlySet<ApiKeyRefusal> = new Set(['malformed', 'unknown', 'wrong_secret']);
 
 /** Why a REST request was refused before any route ran; `api_key_id` names a key that was presented. */
 export type ApiAuthRefusal = DeviceRequestRefusal & { api_key_id?: string };
@@ -49,7 +56,9 @@ export function permissionsOfRole(role: OrganizationRole): Permission[] {
  * Authenticates a REST request: an API key (`authorization: Bearer ctk_<id>_<secret>`, no other
  * header) when the bearer has that prefix, else a device or user token or a static credential
  * exactly as the settings routes take it (with `x-device-id` and `x-tenant-id`). A user token
- * counts only while its user is a member of the token's organization.
+ * counts only while its user is a member of the token's organization. A wrong key (or device
+ * credential) counts against its address and its id; while they are locked out the answer is
+ * `throttled` before the credential is looked at.
  *
  * @example
  * const verdict = await authenticateApiRequest(req, { device: auth, keys: hub.api.keys, users, now: () => clock.now() });
@@ -58,8 +67,16 @@ export function permissionsOfRole(role: OrganizationRole): Permission[] {
 export async function authenticateApiRequest(req: IncomingMessage, parts: ApiAuthParts): Promise<{ ok: true; caller: ApiCaller } | ApiAuthRefusal> {
   const presented = apiKeyOf(req);
   if (presented !== undefined) {
+    const keyId = apiKeyIdOf(presented);
+    const attempt: Attempt = { kind: 'api_key', address: clientAddress(req), ...(keyId !== undefined && { id: keyId }) };
+    const admitted = await parts.throttle.admit(attempt);
+    if (!admitted.ok) return { ok: false, error: 'throttled', reason: 'too_many_attempts', retryAfterMs: admitted.retryAfterMs, ...(keyId !== undefined && { api_key_id: keyId }) };
     const verdict = parts.keys.authenticate(presented, parts.now());
-    if (!verdict.ok) return { ok: false, error: 'unauthorized', reason: `api_key_${verdict.reason}`, ...(verdict.id !== undefined && { api_key_id: verdict.id }) };
+    if (!verdict.ok) {
+      if (COUNTED_KEY_REFUSALS.has(verdict.reason)) await parts.throttle.fail(attempt);
+      return { ok: false, error: 'unauthorized', reason: `api_key_${verdict.reason}`, ...(verdict.id !== undefined && { api_key_id: verdict.id }) };
+    }
+    await parts.throttle.succeed(attempt);
     const { id, tenant_id, permissions } = verdict.key;
     return { ok: true, caller: { kind: 'api_key', tenant_id, api_key_id: id, permissions, bucket: `key:${id}` } };
   }

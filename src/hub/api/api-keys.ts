@@ -8,6 +8,17 @@ import { getOrCreate } from '../../util/get-or-create.ts';
  * base64url secret holds.
  */
 const PRESENTED = /^ctk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+/**
+ * The id of a presented `ctk_<id>_<secret>` key, read without checking it; undefined when the id
+ * part is not one.
+ *
+ * @example
+ * apiKeyIdOf('ctk_3f9a0c1d2e4b5a69_…'); // '3f9a0c1d2e4b5a69'
+ */
+export function apiKeyIdOf(presented: string): string | undefined {
+  return /^ctk_([0-9a-f]{16})_/.exec(presented)?.[1];
+}
+
 /** Live keys (neither revoked nor expired) a tenant may hold. */
 export const MAX_LIVE_KEYS_PER_TENANT = 1_000;
 /** A revoked or expired key stays listed this long, then is forgotten. */

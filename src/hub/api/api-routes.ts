@@ -4,18 +4,20 @@ import { CreateApiKey, CreateShare, type Permission, type RateLimit, TelemetryBa
 import { reply } from '../../http/reply.ts';
 import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
-import { isAdminRequest } from '../admin/admin.ts';
+import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ApiAnswer } from './api-answer.ts';
 import { type ApiAuthParts, type ApiCaller, apiKeyOf, authenticateApiRequest } from './api-auth.ts';
+import { throttledAnswer } from '../throttle/throttled-reply.ts';
 import { RateLimiter, rateLimitHeaders } from './api-rate-limit.ts';
 import type { HubApi } from './hub-api.ts';
 import { createShare, readShare, type ShareRouteParts } from './share-routes.ts';
 
 /** What the REST API routes work with. */
 export interface ApiRoutesParts extends Omit<ShareRouteParts, 'shares'> {
-  adminToken: string | undefined;
+  /** Tells an operator's `/v1/usage` (the admin bearer) from a tenant's. */
+  access: Pick<OperatorAccess, 'presentsToken'>;
   logger: Logger;
   api: HubApi;
   auth: Omit<ApiAuthParts, 'keys'>;
@@ -64,12 +66,13 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], [number, string]>> = {
  *
  * Each request is authenticated ({@link authenticateApiRequest}), then charged to its
  * credential's token bucket (a request without a valid credential to its address's), then its
- * permission is checked: 429 `rate_limited` with `retry-after`, 401 `unauthorized`, 403
- * `forbidden`. Every answer carries `ratelimit-limit`, `ratelimit-remaining` and
+ * permission is checked: 429 `rate_limited` with `retry-after`, 429 `too_many_attempts` with
+ * `retry-after` (failed credentials, src/hub/throttle/failure-throttle.ts), 401 `unauthorized`,
+ * 403 `forbidden`. Every answer carries `ratelimit-limit`, `ratelimit-remaining` and
  * `ratelimit-reset`. Returns false for a request that is not one of these routes.
  *
  * @example
- * const apiRoutes = createApiRoutes({ adminToken, logger, api: hub.api, auth, rateLimit, clock, settings, execution, taskTenant, usage, fallbackHost });
+ * const apiRoutes = createApiRoutes({ access, logger, api: hub.api, auth, rateLimit, clock, settings, execution, taskTenant, usage, fallbackHost });
  * http.createServer((req, res) => apiRoutes(req, res) || notFound(res));
  */
 export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, res: ServerResponse) => boolean {
@@ -81,7 +84,7 @@ export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, r
     const path = pathOf(req.url);
     const found = findRoute(routes, path);
     if (!found) return false;
-    if (path === '/v1/usage' && !isTenantUsageRequest(req, parts.adminToken)) return false;
+    if (path === '/v1/usage' && !isTenantUsageRequest(req, parts.access)) return false;
     serve(req, res, found).catch((error: unknown) => {
       parts.logger.error({ err: error, path }, 'api request failed');
       reply(res, 500, { error: 'internal' });
@@ -103,6 +106,10 @@ export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, r
       return answer(429, { error: 'rate_limited', message: `retry in ${rate.retryAfterS} s` });
     }
     if (verdict && !verdict.ok) {
+      if (verdict.error === 'throttled') {
+        const throttled = throttledAnswer(verdict.retryAfterMs ?? 0);
+        return answer(429, throttled.body, throttled.headers);
+      }
       parts.logger.warn({ path, reason: verdict.reason, api_key_id: verdict.api_key_id }, 'api request refused');
       if (verdict.error === 'unavailable') return answer(503, { error: 'unavailable' });
       return answer(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
@@ -240,8 +247,8 @@ function findRoute(routes: Route[], path: string): { route: Route; params: strin
  * `/v1/usage` is also the operators' route (admin bearer, `?tenant=`): it is this module's only
  * for a request with a tenant credential, an API key or the device headers.
  */
-function isTenantUsageRequest(req: IncomingMessage, adminToken: string | undefined): boolean {
-  if (adminToken !== undefined && isAdminRequest(req, adminToken)) return false;
+function isTenantUsageRequest(req: IncomingMessage, access: Pick<OperatorAccess, 'presentsToken'>): boolean {
+  if (access.presentsToken(req)) return false;
   return apiKeyOf(req) !== undefined || req.headers['x-device-id'] !== undefined || req.headers['x-tenant-id'] !== undefined;
 }
 

@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode } from '../../protocol/index.ts';
+import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError, TokenError } from '../core/errors.ts';
 import type { ResolvedHubOptions } from '../core/options.ts';
-import { createCredentialCheck, type CredentialVerdict } from './credential-check.ts';
+import type { FailureThrottle } from '../throttle/failure-throttle.ts';
+import { COUNTED_REFUSALS, createCredentialCheck, type ThrottledVerdict } from './credential-check.ts';
 import { createFaultGate, type FaultGate } from './fault-gate.ts';
 import { createOAuthEndpoint, type OAuthEndpoint } from './oauth-endpoint.ts';
 import { RevocationList } from './revocations.ts';
@@ -33,6 +35,10 @@ export interface HubAuthParts {
   options: ResolvedHubOptions;
   /** Revoking closes sessions living on what was revoked. */
   sessions: RevocableSessions;
+  /** Slows down failed credentials: `connect`, devices' HTTP requests, the token and OAuth endpoints. */
+  throttle: FailureThrottle;
+  /** Who may approve device logins (`POST /v1/oauth/approve`). */
+  access: Pick<OperatorAccess, 'admit'>;
   // The hub's own methods: an OAuth route does exactly what the same call on the hub does.
   approve(userCode: string, approval: { userId: string; organization?: string }): void;
   deny(userCode: string): void;
@@ -47,14 +53,17 @@ export interface HubAuthParts {
  * living on what it revoked with `4007 revoked`. Methods the hub exposes are documented there.
  *
  * @example
- * const auth = new HubAuth({ options, sessions, approve, deny, revokeAccessToken, fallbackHost });
+ * const auth = new HubAuth({ options, sessions, throttle, access, approve, deny, revokeAccessToken, fallbackHost });
  * http.createServer((req, res) => auth.handle(req, res) || admin(req, res));
  */
 export class HubAuth {
   /** The fault behaviour of the token endpoints; present with `tokens`. */
   readonly gate: FaultGate | undefined;
-  /** Decides a `connect` credential: a hub token first, then `staticToken` or `authenticate`. */
-  readonly checkCredential: (token: string, who: Who) => Promise<CredentialVerdict>;
+  /**
+   * Decides a `connect` credential (or a device's HTTP one) from `address`: a hub token first,
+   * then `staticToken` or `authenticate`; throttled as a `device_credential` of the device.
+   */
+  readonly checkCredential: (token: string, who: Who, address: string) => Promise<ThrottledVerdict>;
   readonly #log: Logger;
   readonly #sessions: RevocableSessions;
   readonly #revocations: RevocationList;
@@ -65,7 +74,7 @@ export class HubAuth {
   readonly #oauth: OAuthEndpoint | undefined;
 
   constructor(parts: HubAuthParts) {
-    const { options, sessions } = parts;
+    const { options, sessions, throttle } = parts;
     const { clock, tokens } = options;
     this.#log = options.logger;
     this.#sessions = sessions;
@@ -102,7 +111,7 @@ export class HubAuth {
     this.#tokenEndpoint =
       authority &&
       gate &&
-      createTokenEndpoint({ authority, credentials: tokens.deviceCredentials, isDeviceRevoked, now, logger: this.#log, gate });
+      createTokenEndpoint({ authority, credentials: tokens.deviceCredentials, isDeviceRevoked, now, logger: this.#log, gate, throttle });
     this.#oauth =
       authority &&
       gate &&
@@ -111,7 +120,8 @@ export class HubAuth {
         authority,
         logins,
         gate,
-        adminToken: options.adminToken,
+        throttle,
+        access: parts.access,
         isDeviceRevoked,
         approve: (userCode, approval) => parts.approve(userCode, approval),
         deny: (userCode) => parts.deny(userCode),
@@ -121,7 +131,16 @@ export class HubAuth {
         now,
         logger: this.#log,
       });
-    this.checkCredential = createCredentialCheck({ authority, fallback: options.authenticate });
+    const check = createCredentialCheck({ authority, fallback: options.authenticate });
+    this.checkCredential = async (token, who, address) => {
+      const attempt = { kind: 'device_credential', address, id: `${who.tenant_id}/${who.device_id}` } as const;
+      const gate = await throttle.admit(attempt);
+      if (!gate.ok) return { ok: false, code: 'too_many_attempts', retryAfterMs: gate.retryAfterMs };
+      const verdict = await check(token, who);
+      if (verdict.ok) await throttle.succeed(attempt);
+      else if (COUNTED_REFUSALS.has(verdict.code)) await throttle.fail(attempt);
+      return verdict;
+    };
   }
 
   /** Whether the device, or the token `jti`, is revoked now. */

@@ -16,6 +16,31 @@ export type Credential =
  */
 export type CredentialVerdict = { ok: true; credential: Credential } | { ok: false; code: TokenErrorCode | 'refused' };
 
+/**
+ * A {@link CredentialVerdict}, or `too_many_attempts`: the caller's address (or, from an address
+ * it never succeeded from, the device) is locked out after failed attempts, and the credential
+ * was not looked at (src/hub/throttle/failure-throttle.ts).
+ */
+export type ThrottledVerdict = CredentialVerdict | { ok: false; code: 'too_many_attempts'; retryAfterMs: number };
+
+/**
+ * Refusals that count as a failed attempt: a credential that is wrong, not one that is merely
+ * stale. An expired, not yet valid or revoked hub token is what a real device presents in the
+ * normal course of things; counting it would lock out a device's own address.
+ */
+export const COUNTED_REFUSALS: ReadonlySet<TokenErrorCode | 'refused'> = new Set([
+  'refused',
+  'malformed',
+  'bad_signature',
+  'wrong_issuer',
+  'wrong_audience',
+  'wrong_tenant',
+  'wrong_subject',
+  'wrong_device',
+  'unknown_key',
+  'unsupported_alg',
+]);
+
 /** What a credential check consults. */
 export interface CredentialSource {
   authority: TokenAuthority | undefined;

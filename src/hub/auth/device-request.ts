@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { clientAddress } from '../../http/client-address.ts';
 import { ConnectMessage } from '../../protocol/index.ts';
-import type { CredentialVerdict } from './credential-check.ts';
+import type { ThrottledVerdict } from './credential-check.ts';
 
 /** A device's HTTP request, authenticated: who sent it, and the user when it came with a user token. */
 export interface DeviceCaller {
@@ -14,14 +15,19 @@ export interface DeviceCaller {
   jti?: string;
 }
 
-/** What checks a device's HTTP credential: the same checks as a `connect`. */
+/** What checks a device's HTTP credential: the same checks, and the same throttle, as a `connect`. */
 export interface DeviceRequestAuth {
-  checkCredential(token: string, who: { device_id: string; tenant_id: string }): Promise<CredentialVerdict>;
+  /** `address`: where the request came from, for the throttle of failed credentials. */
+  checkCredential(token: string, who: { device_id: string; tenant_id: string }, address: string): Promise<ThrottledVerdict>;
   isRevoked(tenantId: string, deviceId: string, jti?: string): boolean;
 }
 
-/** Why a device request was refused: `unauthorized` (no, bad or revoked credential) or `unavailable` (`authenticate` threw). */
-export type DeviceRequestRefusal = { ok: false; error: 'unauthorized' | 'unavailable'; reason: string };
+/**
+ * Why a device request was refused: `unauthorized` (no, bad or revoked credential), `unavailable`
+ * (`authenticate` threw) or `throttled` (too many failed attempts: `retryAfterMs` says how long
+ * until the next one is looked at).
+ */
+export type DeviceRequestRefusal = { ok: false; error: 'unauthorized' | 'unavailable' | 'throttled'; reason: string; retryAfterMs?: number };
 
 // The headers carry what `connect` does, within the same bounds.
 const Headers = z.object({
@@ -45,12 +51,13 @@ export async function authenticateDeviceRequest(req: IncomingMessage, auth: Devi
   const headers = Headers.safeParse({ token: bearer, device_id: req.headers['x-device-id'], tenant_id: req.headers['x-tenant-id'] });
   if (!headers.success) return { ok: false, error: 'unauthorized', reason: 'missing_credentials' };
   const { token, ...who } = headers.data;
-  let verdict: CredentialVerdict;
+  let verdict: ThrottledVerdict;
   try {
-    verdict = await auth.checkCredential(token, who);
+    verdict = await auth.checkCredential(token, who, clientAddress(req));
   } catch {
     return { ok: false, error: 'unavailable', reason: 'authenticate_threw' };
   }
+  if (!verdict.ok && verdict.code === 'too_many_attempts') return { ok: false, error: 'throttled', reason: verdict.code, retryAfterMs: verdict.retryAfterMs };
   if (!verdict.ok) return { ok: false, error: 'unauthorized', reason: verdict.code };
   const claims = verdict.credential.via === 'token' ? verdict.credential.claims : undefined;
   if (auth.isRevoked(who.tenant_id, who.device_id, claims?.jti)) return { ok: false, error: 'unauthorized', reason: 'revoked' };

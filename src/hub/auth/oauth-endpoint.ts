@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { clientAddress } from '../../http/client-address.ts';
 import { reply } from '../../http/reply.ts';
 import { hostOf, parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
-import { isAdminRequest } from '../admin/admin.ts';
+import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
+import type { Attempt, FailureThrottle } from '../throttle/failure-throttle.ts';
+import { replyThrottled } from '../throttle/throttled-reply.ts';
 import { FAULT_BODIES, type FaultBodies, type FaultGate, NO_STORE } from './fault-gate.ts';
 import type { TokenAuthority } from './token-authority.ts';
 import type { GrantCheck, UserLogins } from './user-logins.ts';
@@ -30,8 +33,13 @@ export interface OAuthSource {
   logins: UserLogins;
   /** The fault behaviour of `hub.faults.tokenEndpoint`; applies to `POST /v1/oauth/token` only. */
   gate: FaultGate;
-  /** When set, `POST /v1/oauth/approve` needs `authorization: Bearer <adminToken>`. */
-  adminToken: string | undefined;
+  /** Who may use `POST /v1/oauth/approve`. */
+  access: Pick<OperatorAccess, 'admit'>;
+  /**
+   * Slows down logins started (`device_login`: every `device_authorization` counts) and grants
+   * refused `invalid_grant` (`oauth_grant`), per address and per client id.
+   */
+  throttle: FailureThrottle;
   isDeviceRevoked(tenantId: string, deviceId: string): boolean;
   /** Approves a user code; throws a {@link HubError} (`unknown_user_code`, `unknown_user`, `not_a_member`). */
   approve(userCode: string, approval: { userId: string; organization?: string }): void;
@@ -82,7 +90,7 @@ type Params = Record<string, unknown>;
  * - `POST /v1/oauth/device_authorization` `{ client_id }` → `{ device_code, user_code,
  *   verification_uri, verification_uri_complete, expires_in, interval }` (RFC 8628 §3.2);
  * - `POST /v1/oauth/approve` `{ user_code, user_id, organization? }` or `{ user_code, deny: true }`,
- *   behind the admin token;
+ *   behind {@link OperatorAccess};
  * - `POST /v1/oauth/token`, grants `urn:ietf:params:oauth:grant-type:device_code` and
  *   `refresh_token` → `{ access_token, token_type, expires_in, expires_at, refresh_token,
  *   user_id, organization, organizations }`, errors RFC 6749 §5.2 style;
@@ -90,12 +98,15 @@ type Params = Record<string, unknown>;
  * - `GET /v1/me` with a user access token → `{ user_id, organization, organizations }`;
  * - `GET /v1/oauth/verify` → a line of text/plain.
  *
+ * `device_authorization` and `token` answer 429 `{ error: 'too_many_attempts', retry_after_s }`
+ * with `retry-after` while the throttle locks the address or the client id out.
+ *
  * @example
- * const oauth = createOAuthEndpoint({ authority, logins, gate, adminToken, ...hubCallbacks, logger });
+ * const oauth = createOAuthEndpoint({ authority, logins, gate, access, throttle, ...hubCallbacks, logger });
  * http.createServer((req, res) => oauth.handle(req, res) || admin(req, res));
  */
 export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
-  const { authority, logins, logger } = source;
+  const { authority, logins, logger, throttle } = source;
 
   function fail(res: ServerResponse, status: number, error: string, description?: string): void {
     reply(res, status, description === undefined ? { error } : { error, error_description: description }, NO_STORE);
@@ -109,10 +120,15 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     };
   }
 
-  function deviceAuthorization(req: IncomingMessage, res: ServerResponse, params: Params): void {
+  async function deviceAuthorization(req: IncomingMessage, res: ServerResponse, params: Params): Promise<void> {
     const request = DeviceAuthorizationRequest.safeParse(params);
     if (!request.success) return fail(res, 400, 'invalid_request', 'client_id (the device id) is required');
     const clientId = request.data.client_id;
+    // Every start holds a pending login until it expires: each one counts.
+    const attempt: Attempt = { kind: 'device_login', address: clientAddress(req), id: clientId };
+    const admitted = await throttle.admit(attempt);
+    if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
+    await throttle.fail(attempt);
     const started = logins.startDeviceAuthorization(clientId);
     const verificationUri = `http://${hostOf(req) ?? source.fallbackHost()}${VERIFICATION_PATH}`;
     logger.info({ login: started.loginId, device_id: clientId, expires_in: started.expiresInS }, 'device login started');
@@ -150,24 +166,29 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     }
   }
 
-  function token(res: ServerResponse, params: Params): void {
+  async function token(req: IncomingMessage, res: ServerResponse, params: Params): Promise<void> {
     const grant = GrantRequest.safeParse(params);
     if (!grant.success) return fail(res, 400, 'invalid_request', 'grant_type is required');
-    if (grant.data.grant_type === DEVICE_CODE_GRANT_TYPE) {
-      const request = DeviceCodeRequest.safeParse(params);
-      if (!request.success) return fail(res, 400, 'invalid_request', 'device_code and client_id are required');
-      const check = logins.checkDeviceCode(request.data.device_code, request.data.client_id);
-      return void issue(res, 'device_code', request.data.client_id, check).catch(internal(res, 'user token endpoint'));
-    }
-    if (grant.data.grant_type === 'refresh_token') {
-      const request = RefreshRequest.safeParse(params);
-      if (!request.success) return fail(res, 400, 'invalid_request', 'refresh_token and client_id are required');
-      const { refresh_token: refreshToken, client_id: clientId, organization } = request.data;
-      const check = logins.checkRefreshToken(refreshToken, clientId, organization);
+    const deviceCode = grant.data.grant_type === DEVICE_CODE_GRANT_TYPE;
+    if (!deviceCode && grant.data.grant_type !== 'refresh_token') return fail(res, 400, 'unsupported_grant_type');
+    const request = deviceCode ? DeviceCodeRequest.safeParse(params) : RefreshRequest.safeParse(params);
+    if (!request.success) return fail(res, 400, 'invalid_request', deviceCode ? 'device_code and client_id are required' : 'refresh_token and client_id are required');
+    const clientId = request.data.client_id;
+    const attempt: Attempt = { kind: 'oauth_grant', address: clientAddress(req), id: clientId };
+    const admitted = await throttle.admit(attempt);
+    if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
+    let check: GrantCheck<string>;
+    if ('device_code' in request.data) {
+      check = logins.checkDeviceCode(request.data.device_code, clientId);
+    } else {
+      const { refresh_token: refreshToken, organization } = request.data;
+      check = logins.checkRefreshToken(refreshToken, clientId, organization);
       if (!check.ok && check.replay && check.familyId !== undefined) source.revokeFamily(check.familyId, 'refresh_token_replay');
-      return void issue(res, 'refresh_token', clientId, check).catch(internal(res, 'user token endpoint'));
     }
-    fail(res, 400, 'unsupported_grant_type');
+    // An unknown device code or refresh token is a guess; pending, slow_down, expired or denied are not.
+    if (!check.ok && check.error === 'invalid_grant') await throttle.fail(attempt);
+    else if (check.ok) await throttle.succeed(attempt);
+    await issue(res, deviceCode ? 'device_code' : 'refresh_token', clientId, check);
   }
 
   /** Signs the user access token of a checked grant, commits the grant, and answers. */
@@ -289,19 +310,21 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
         default:
           return false;
       }
-      if (path === OAUTH_APPROVE_PATH && !isAdminRequest(req, source.adminToken)) {
-        logger.warn({ path }, 'admin request refused: bad or missing bearer');
-        reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+      if (path === OAUTH_APPROVE_PATH) {
+        source.access.admit(req, res).then((admitted) => {
+          if (!admitted) return;
+          if (req.method !== 'POST') reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
+          else withParams(req, res, (params) => approve(res, params));
+        }, internal(res, 'oauth approval'));
         return true;
       }
       if (req.method !== 'POST') {
         reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
         return true;
       }
-      if (path === DEVICE_AUTHORIZATION_PATH) withParams(req, res, (params) => deviceAuthorization(req, res, params));
-      else if (path === OAUTH_APPROVE_PATH) withParams(req, res, (params) => approve(res, params));
+      if (path === DEVICE_AUTHORIZATION_PATH) withParams(req, res, (params) => void deviceAuthorization(req, res, params).catch(internal(res, 'device authorization')));
       else if (path === OAUTH_REVOKE_PATH) withParams(req, res, (params) => void revoke(res, params).catch(internal(res, 'revocation')));
-      else withParams(req, res, (params) => token(res, params), true);
+      else withParams(req, res, (params) => void token(req, res, params).catch(internal(res, 'user token endpoint')), true);
       return true;
     },
   };

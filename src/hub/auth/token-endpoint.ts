@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { clientAddress } from '../../http/client-address.ts';
 import { reply } from '../../http/reply.ts';
 import { pathOf, readBody } from '../../http/request.ts';
 import { safeEqual } from '../../http/safe-equal.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { DeviceCredential } from '../core/options.ts';
+import type { FailureThrottle } from '../throttle/failure-throttle.ts';
+import { replyThrottled } from '../throttle/throttled-reply.ts';
 import { type FaultGate, NO_STORE } from './fault-gate.ts';
 import type { TokenAuthority } from './token-authority.ts';
 
@@ -25,6 +28,8 @@ export interface TokenEndpointSource {
   logger: Logger;
   /** The fault behaviour (`hub.faults.tokenEndpoint`), shared with `POST /v1/oauth/token`. */
   gate: FaultGate;
+  /** Slows down wrong secrets, per address and per device (`device_secret`). */
+  throttle: FailureThrottle;
 }
 
 /** The token routes: `POST /v1/device-token` and `GET /.well-known/jwks.json`. */
@@ -49,22 +54,29 @@ const TokenRequest = z.object({
  *   `{ access_token, token_type: 'Bearer', expires_in, expires_at }`; 400
  *   `{ error: 'invalid_request' }` for a malformed body; 401 `{ error: 'invalid_credentials' }`
  *   when no credential of the tenant (and device) matches; 401 `{ error: 'revoked' }` for a
- *   revoked device.
+ *   revoked device; 429 `{ error: 'too_many_attempts', retry_after_s }` with `retry-after` while
+ *   the address (or the device, from an address it never got a token from) is locked out after
+ *   failed attempts (src/hub/throttle/failure-throttle.ts).
  * - `GET /.well-known/jwks.json` → the public keys, open to anyone.
  *
  * @example
- * const tokens = createTokenEndpoint({ authority, credentials, isDeviceRevoked: () => false, now: Date.now, logger, gate: createFaultGate(logger) });
+ * const tokens = createTokenEndpoint({ authority, credentials, isDeviceRevoked: () => false, now: Date.now, logger, gate: createFaultGate(logger), throttle });
  * http.createServer((req, res) => tokens.handle(req, res) || admin(req, res));
  */
 export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint {
-  const { authority, logger, gate } = source;
+  const { authority, logger, gate, throttle } = source;
 
-  async function issue(res: ServerResponse, request: z.infer<typeof TokenRequest>): Promise<void> {
+  async function issue(res: ServerResponse, request: z.infer<typeof TokenRequest>, address: string): Promise<void> {
     const who = { device_id: request.device_id, tenant_id: request.tenant_id };
+    const attempt = { kind: 'device_secret', address, id: `${request.tenant_id}/${request.device_id}` } as const;
+    const admitted = await throttle.admit(attempt);
+    if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
     if (!matchesCredential(source.credentials, request)) {
+      await throttle.fail(attempt);
       logger.warn({ ...who, reason: 'invalid_credentials' }, 'device token refused');
       return reply(res, 401, { error: 'invalid_credentials' }, NO_STORE);
     }
+    await throttle.succeed(attempt);
     // Only after the credential checked out: revocation is nobody else's business.
     if (source.isDeviceRevoked(request.tenant_id, request.device_id)) {
       logger.warn({ ...who, reason: 'revoked' }, 'device token refused');
@@ -85,10 +97,10 @@ export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint 
     );
   }
 
-  function answer(res: ServerResponse, text: string | undefined): void {
+  function answer(res: ServerResponse, text: string | undefined, address: string): void {
     const request = text === undefined ? undefined : TokenRequest.safeParse(parseJson(text));
     if (!request?.success) return reply(res, 400, { error: 'invalid_request' }, NO_STORE);
-    issue(res, request.data).catch((error: unknown) => {
+    issue(res, request.data, address).catch((error: unknown) => {
       // The error's name only: nothing here should hold a secret, and nothing needs to.
       logger.error({ error: error instanceof Error ? error.name : typeof error }, 'device token endpoint failed');
       reply(res, 500, { error: 'internal' }, NO_STORE);
@@ -115,7 +127,7 @@ export function createTokenEndpoint(source: TokenEndpointSource): TokenEndpoint 
         return true;
       }
       void readBody(req, MAX_BODY_BYTES).then((text) =>
-        gate.pass(res, () => answer(res, text), { held: 'device token request held (fault: hang)' }),
+        gate.pass(res, () => answer(res, text, clientAddress(req)), { held: 'device token request held (fault: hang)' }),
       );
       return true;
     },

@@ -120,7 +120,13 @@ export interface HubOptions {
   maxFrameBytes?: number;
   /** Bad frames tolerated per session per minute; one more closes it with `1008`. Default 10. */
   maxBadFrames?: number;
-  /** When set, admin routes (except `/healthz`) need `authorization: Bearer <adminToken>`. */
+  /**
+   * When set, operator routes (every admin route but `/healthz`: devices, revoke, dispatch and
+   * executions, operators' settings, `POST /v1/oauth/approve`, usage across tenants) need
+   * `authorization: Bearer <adminToken>`. Unset, they answer loopback clients only (others get
+   * 403 `operator_loopback_only`); behind a reverse proxy on the same machine every client is
+   * loopback, so set one there (docs/operations.md, "Operator access").
+   */
   adminToken?: string;
   /** pino logger; secrets are redacted by `createLogger`. Default: silent. */
   logger?: Logger;
@@ -147,6 +153,29 @@ export interface HubOptions {
    * refilled at `per_second`; published at `GET /v1/limits`. Default `{ burst: 20, per_second: 10 }`.
    */
   apiRateLimit?: RateLimit;
+  /** How failed credentials slow their sender down (docs/operations.md, "Throttling failed credentials"). */
+  throttle?: HubThrottleOptions;
+}
+
+/**
+ * The `throttle` option of {@link HubOptions}. Past its free failures, each failure locks an
+ * address (per kind of credential) or a credential id for a window that doubles with each
+ * further failure, from `baseLockoutMs` up to `maxLockoutMs`.
+ */
+export interface HubThrottleOptions {
+  /** Failures from one address, per kind of credential, before the first lock-out. Default 10. */
+  freeFailuresPerAddress?: number;
+  /** Failures against one credential id (a device, an API key, a client id), from anywhere, before its first lock-out. Default 20. */
+  freeFailuresPerCredential?: number;
+  /** The first lock-out. Default 1 000. */
+  baseLockoutMs?: number;
+  /** The longest lock-out; a record is forgotten this long after its last lock-out ends. Default 900 000 (15 min). */
+  maxLockoutMs?: number;
+  /**
+   * Failure records (addresses and credential ids) kept at most, and as many addresses credentials
+   * succeeded from; past it the least recently written are forgotten. Default 50 000.
+   */
+  maxRecords?: number;
 }
 
 /** The `delivery` option of {@link HubOptions}. */
@@ -185,6 +214,7 @@ export interface ResolvedHubOptions {
   settingsPath: string | undefined;
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
   apiRateLimit: RateLimit;
+  throttle: Required<HubThrottleOptions>;
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -282,6 +312,16 @@ const HubOptionsSchema = z.object({
     })
     .default({ replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 }),
   // The published contract's bounds, plus a ceiling no bucket needs beyond.
+  throttle: z
+    .object({
+      freeFailuresPerAddress: z.number().int().nonnegative().max(1_000_000).default(10),
+      freeFailuresPerCredential: z.number().int().nonnegative().max(1_000_000).default(20),
+      baseLockoutMs: z.number().int().positive().max(86_400_000).default(1_000),
+      maxLockoutMs: z.number().int().positive().max(7 * 86_400_000).default(900_000),
+      maxRecords: z.number().int().positive().max(10_000_000).default(50_000),
+    })
+    .refine((throttle) => throttle.baseLockoutMs <= throttle.maxLockoutMs, 'throttle.baseLockoutMs must not exceed throttle.maxLockoutMs')
+    .default({ freeFailuresPerAddress: 10, freeFailuresPerCredential: 20, baseLockoutMs: 1_000, maxLockoutMs: 900_000, maxRecords: 50_000 }),
   apiRateLimit: RateLimit.extend({ burst: RateLimit.shape.burst.max(1_000_000), per_second: RateLimit.shape.per_second.max(1_000_000) }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
 });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { reply } from '../../http/reply.ts';
 import { parseParams, pathOf, queryOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
-import { isAdminRequest } from '../admin/admin.ts';
+import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
@@ -11,9 +11,19 @@ import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, Messaging
 /** What the routes ask of reliable delivery. */
 type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;
 
+/** The route a request matched: one of these is set. */
+interface Matched {
+  dispatch: RegExpExecArray | null;
+  messages: RegExpExecArray | null;
+  single: RegExpExecArray | null;
+  cancel: RegExpExecArray | null;
+  usage: boolean;
+}
+
 /** What the execution routes need from the hub. */
 export interface ExecutionRoutesParts {
-  adminToken: string | undefined;
+  /** Who may use these routes. */
+  access: Pick<OperatorAccess, 'admit'>;
   logger: Logger;
   delivery: RouteDelivery;
   usage(tenantId: string): UsageSummary;
@@ -31,7 +41,7 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], number>> = {
 };
 
 /**
- * Operators' routes for executions and usage, behind the admin token like the other admin routes:
+ * Operators' routes for executions and usage, behind {@link OperatorAccess} like the other admin routes:
  *
  * - `POST /v1/devices/{device_id}/executions[?tenant_id=…]` with an `execution_request` body
  *   (without `type`; `request_id` optional) → 202 `{ request_id, status }`. Queued when the device
@@ -56,21 +66,30 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
     const cancel = /^\/v1\/executions\/([^/]+)\/cancel$/.exec(path);
     const usage = path === '/v1/usage';
     if (!dispatch && !messages && !single && !cancel && !usage) return false;
-    if (!isAdminRequest(req, parts.adminToken)) {
-      parts.logger.warn({ path }, 'admin request refused: bad or missing bearer');
-      reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
-      return true;
-    }
+    parts.access
+      .admit(req, res)
+      .then((admitted) => {
+        if (admitted) answer(req, res, { dispatch, messages, single, cancel, usage });
+      })
+      .catch((error: unknown) => {
+        parts.logger.error({ err: error, path }, 'operator request failed');
+        reply(res, 500, { error: 'internal' });
+      });
+    return true;
+  };
+
+  function answer(req: IncomingMessage, res: ServerResponse, route: Matched): void {
+    const { dispatch, messages, single, cancel, usage } = route;
     const method = req.method ?? '';
     const allow = dispatch || messages || cancel ? 'POST' : 'GET';
     if (method !== allow) {
       reply(res, 405, { error: 'method_not_allowed' }, { allow });
-      return true;
+      return;
     }
     const id = decode((dispatch ?? messages ?? single ?? cancel)?.[1]);
     if (id === null) {
       reply(res, 400, { error: 'invalid_request' });
-      return true;
+      return;
     }
     const query = queryOf(req.url);
     if (usage) {
@@ -87,8 +106,7 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
     } else {
       void dispatchFromBody(req, res, delivery, id, query.get('tenant_id') ?? undefined);
     }
-    return true;
-  };
+  }
 }
 
 async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, delivery: RouteDelivery, deviceId: string, tenantId: string | undefined): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../log/logger.ts';
 import type { Codec, MessageOf } from '../../protocol/index.ts';
-import type { CredentialVerdict } from '../auth/credential-check.ts';
+import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
 import type { HubEvents, SessionInfo } from '../core/events.ts';
 import type { ResolvedHubOptions } from '../core/options.ts';
@@ -36,8 +36,11 @@ export interface SessionHost {
   register(session: Session, info: SessionInfo): void;
   /** Forgets a closed session. */
   forget(session: Session): void;
-  /** Decides a `connect` credential. Rejects only when `authenticate` throws. */
-  checkCredential(token: string, who: Who): Promise<CredentialVerdict>;
+  /**
+   * Decides a `connect` credential from `address` (throttled after failed attempts). Rejects
+   * only when `authenticate` throws.
+   */
+  checkCredential(token: string, who: Who, address: string): Promise<ThrottledVerdict>;
   /** Verifies a hub-issued token for `auth_refresh`; rejects with a {@link TokenError}. */
   verifyToken(token: string, who: Who): Promise<HubTokenClaims>;
   /** Whether the device, or the token `jti`, is revoked now. */

@@ -11,9 +11,10 @@ import {
   type Outbound,
 } from '../../protocol/index.ts';
 import { withFields } from '../../util/with-fields.ts';
-import type { CredentialVerdict } from '../auth/credential-check.ts';
+import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
 import { TokenError, type TokenErrorCode } from '../core/errors.ts';
+import { retryAfterSeconds } from '../throttle/throttled-reply.ts';
 import type { SessionInfo } from '../core/events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
 import { MAX_UNREAD_BYTES, ReadGate } from './read-gate.ts';
@@ -41,6 +42,8 @@ export class Session {
   #phase: Phase = 'handshake';
   /** What this session's log lines carry: the remote address, then the session's info. */
   #logBindings: Record<string, unknown>;
+  /** Where the socket came from: the throttle of failed credentials counts by it. */
+  readonly #address: string;
   #logger: Logger | undefined;
   /** The `device_id` the device claimed, known from `connect` on (for `faults.silence`). */
   #deviceId: string | undefined;
@@ -72,12 +75,14 @@ export class Session {
     return (this.#logger ??= root.child(this.#logBindings));
   }
 
+  /** `remoteAddress`: where the socket came from (`clientAddress`), for log lines and the throttle of failed credentials. */
   constructor(ws: WebSocket, host: SessionHost, remoteAddress: string | undefined) {
     this.#ws = ws;
     this.#gate = new ReadGate(ws, MAX_UNREAD_BYTES, () => host.options.clock.now());
     this.#host = host;
     const { clock, handshakeTimeoutMs } = host.options;
     this.#logBindings = { remote: remoteAddress };
+    this.#address = remoteAddress ?? '';
     this.#lastSeen = clock.now();
     this.#badFrames = createRateWindow(BAD_FRAME_WINDOW_MS, () => clock.now());
     let resolveClosed: () => void = () => {};
@@ -195,9 +200,9 @@ export class Session {
 
   async #authenticate(connect: MessageOf<'connect'>): Promise<void> {
     const who = { device_id: connect.device_id, tenant_id: connect.tenant_id };
-    let verdict: CredentialVerdict;
+    let verdict: ThrottledVerdict;
     try {
-      verdict = await this.#host.checkCredential(connect.token, who);
+      verdict = await this.#host.checkCredential(connect.token, who, this.#address);
     } catch (error) {
       if (this.#phase !== 'authenticating') return;
       // Log the error's name only: an authenticate() message may quote the token.
@@ -207,6 +212,7 @@ export class Session {
     }
     // The socket may have closed meanwhile (handshake timeout, hub shutdown).
     if (this.#phase !== 'authenticating') return;
+    if (!verdict.ok && verdict.code === 'too_many_attempts') return this.#refuseThrottled(verdict.retryAfterMs, connect.id);
     if (!verdict.ok) return this.#refuseCredential(verdict.code, connect.id, who);
     const { credential } = verdict;
     const claims = credential.via === 'token' ? credential.claims : undefined;
@@ -226,6 +232,17 @@ export class Session {
     if (code === 'expired') return this.close(CloseCode.tokenExpired, 'token_expired');
     if (code === 'revoked') return this.close(CloseCode.revoked, 'revoked');
     this.close(CloseCode.authFailed, 'auth_failed');
+  }
+
+  /**
+   * A `connect` from a locked-out address (or for a locked-out device): its credential was not
+   * looked at. The `error` frame says so and when to try again; `1013 try_again_later` makes the
+   * connector come back after a spread delay. Not logged: the throttle logs each lock-out once.
+   */
+  #refuseThrottled(retryAfterMs: number, refId: string): void {
+    const retryAfterS = retryAfterSeconds(retryAfterMs);
+    this.#sendError('auth_failed', `too_many_attempts: retry in ${retryAfterS} s`, refId, { reason: 'too_many_attempts', retry_after_s: retryAfterS });
+    this.close(CloseCode.tryAgainLater, 'too_many_attempts');
   }
 
   /** `userId`: the user a user token speaks for (settings follow the user, not the device). */
@@ -360,8 +377,8 @@ export class Session {
     this.close(CloseCode.policyViolation, 'expected_connect');
   }
 
-  #sendError(code: MessageOf<'error'>['code'], message: string, refId: string | undefined): void {
-    this.send({ type: 'error', code, message, ref_id: refId });
+  #sendError(code: MessageOf<'error'>['code'], message: string, refId: string | undefined, details?: MessageOf<'error'>['details']): void {
+    this.send({ type: 'error', code, message, ref_id: refId, ...(details !== undefined && { details }) });
   }
 
   #socketError(error: Error & { code?: string }): void {

@@ -5,16 +5,18 @@ import { reply } from '../../http/reply.ts';
 import { parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import { MAX_SETTINGS_BYTES, SettingsDocument, type SettingsPatch } from '../../protocol/settings-document.ts';
-import { isAdminRequest } from '../admin/admin.ts';
+import type { OperatorAccess } from '../admin/operator-access.ts';
 import { authenticateDeviceRequest, type DeviceRequestAuth } from '../auth/device-request.ts';
 import { HubError } from '../core/errors.ts';
+import { replyThrottled } from '../throttle/throttled-reply.ts';
 import type { SettingsPatchResult } from './settings-documents.ts';
 import { type SettingsSubject, subjectOf } from './settings-sessions.ts';
 import type { HubSettings } from './settings.ts';
 
 /** What the settings routes work with. */
 export interface SettingsRoutesParts {
-  adminToken: string | undefined;
+  /** Who may use the operators' routes. */
+  access: Pick<OperatorAccess, 'admit'>;
   logger: Logger;
   /** Checks a device's credential as `connect` does. */
   auth: DeviceRequestAuth;
@@ -49,7 +51,7 @@ const WRITES = new Set(['PATCH', 'PUT', 'POST', 'DELETE']);
  *   `{ error: 'version_conflict', message, current }` when `version` or `epoch` is not the current one.
  * - `PATCH /v1/settings/org` → 403 `{ error: 'forbidden' }`: organization settings are read-only to devices.
  *
- * For operators, behind the admin token:
+ * For operators, behind {@link OperatorAccess}:
  *
  * - `GET|PATCH /v1/tenants/{tenant}/settings`: the organization document; `PATCH` takes
  *   `{ patch, version? }` and answers as above (409 only when `version` is given and stale).
@@ -62,7 +64,7 @@ const WRITES = new Set(['PATCH', 'PUT', 'POST', 'DELETE']);
  * `too_large`. Returns false for a request that is not one of these paths.
  *
  * @example
- * const settingsRoutes = createSettingsRoutes({ adminToken, logger, auth, settings: hub.settings });
+ * const settingsRoutes = createSettingsRoutes({ access, logger, auth, settings: hub.settings });
  * http.createServer((req, res) => settingsRoutes(req, res) || notFound(res));
  */
 export function createSettingsRoutes(parts: SettingsRoutesParts): (req: IncomingMessage, res: ServerResponse) => boolean {
@@ -83,6 +85,7 @@ export function createSettingsRoutes(parts: SettingsRoutesParts): (req: Incoming
 async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res: ServerResponse, document: 'org' | 'user' | undefined): Promise<void> {
   const caller = await authenticateDeviceRequest(req, parts.auth);
   if (!caller.ok) {
+    if (caller.error === 'throttled') return replyThrottled(res, caller.retryAfterMs ?? 0);
     parts.logger.warn({ path: pathOf(req.url), reason: caller.reason }, 'settings request refused');
     if (caller.error === 'unavailable') return reply(res, 503, { error: 'unavailable' });
     return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
@@ -110,10 +113,7 @@ async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res
 }
 
 async function operatorRoute(parts: SettingsRoutesParts, req: IncomingMessage, res: ServerResponse, path: string, route: OperatorPath): Promise<void> {
-  if (!isAdminRequest(req, parts.adminToken)) {
-    parts.logger.warn({ path }, 'admin request refused: bad or missing bearer');
-    return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
-  }
+  if (!(await parts.access.admit(req, res))) return;
   const segments = decodeAll(route.segments);
   if (!segments) return reply(res, 400, { error: 'invalid_request', message: 'bad percent-encoding in the path' });
   const { settings } = parts;

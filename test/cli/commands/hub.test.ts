@@ -55,3 +55,34 @@ describe('cloudtether hub: the tenant of the enrollment secret', () => {
     expect(await tokenStatus(fromFlag, 'local')).toEqual(refused);
   });
 });
+
+/** Runs `cloudtether hub` to its exit; resolves with its exit code and what it wrote to stderr. */
+function runToExit(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['bin/cloudtether.js', 'hub', '--port', '0', '--log-level', 'silent', ...args], {
+    env: { ...process.env, CLOUDTETHER_HUB_TOKEN: '', CLOUDTETHER_HUB_USERS: '', CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+}
+
+describe('cloudtether hub: operator access', () => {
+  it('refuses a host beyond loopback without an admin token, in one line', async () => {
+    const { code, stderr } = await runToExit(['--host', '0.0.0.0'], { CLOUDTETHER_HUB_ADMIN_TOKEN: '' });
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^refusing --host 0\.0\.0\.0 without CLOUDTETHER_HUB_ADMIN_TOKEN: /)]);
+  });
+
+  it('listens beyond loopback with an admin token, and on loopback without one', async () => {
+    const [open, local] = await Promise.all([
+      runHub(['--host', '0.0.0.0'], { CLOUDTETHER_HUB_ADMIN_TOKEN: 'admin-cli-7c2d' }),
+      runHub(['--host', 'localhost'], { CLOUDTETHER_HUB_ADMIN_TOKEN: '' }),
+    ]);
+    expect(open).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    const devices = await fetch(`${local}/v1/devices`);
+    expect(devices.status).toBe(200);
+  });
+});
