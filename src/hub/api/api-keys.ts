@@ -55,7 +55,8 @@ export class ApiKeyStore {
 
   /** Takes back keys a journal kept (a restarted hub), before any is made here. */
   restore(keys: readonly StoredApiKey[]): void {
-    for (const key of keys) {
+    // Listed oldest first, as made.
+    for (const key of [...keys].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id))) {
       this.#keys.set(key.id, structuredClone(key));
       getOrCreate(this.#byTenant, key.tenant_id, () => new Set()).add(key.id);
     }

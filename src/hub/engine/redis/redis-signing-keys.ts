@@ -53,6 +53,8 @@ export class RedisSigningKeys implements SigningKeys {
   readonly #keys = new Map<string, VerificationKey>();
   readonly #writes: WriteThrough;
   #signing: Promise<SigningKey> | undefined;
+  /** The key that signed when the engine opened, if any. */
+  #stored: Promise<SigningKey> | undefined;
   #store: { client: Redis; keys: RedisKeys; first: RedisScript; rotate: RedisScript; signed: RedisScript } | undefined;
   readonly #opened: Promise<void>;
   #markOpened!: () => void;
@@ -80,14 +82,14 @@ export class RedisSigningKeys implements SigningKeys {
       if (dropAt !== undefined && now >= dropAt) continue;
       const key = JSON.parse(text) as StoredKey;
       this.#keys.set(id, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt });
-      if (id === kid) this.#signing = importJWK(key.private, TOKEN_ALG, { extractable: false }).then((privateKey) => ({ kid: id, privateKey: privateKey as CryptoKey }));
+      if (id === kid) this.#stored = importJWK(key.private, TOKEN_ALG, { extractable: false }).then((privateKey) => ({ kid: id, privateKey: privateKey as CryptoKey }));
     }
     this.#markOpened();
   }
 
   current(): Promise<SigningKey> {
     if (this.#signing) return this.#signing;
-    const first = this.#opened.then(() => this.#signing ?? this.#claimFirst());
+    const first = this.#opened.then(() => this.#stored ?? this.#claimFirst());
     this.#signing = first;
     first.catch(() => {
       if (this.#signing === first) this.#signing = undefined;
