@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -111,4 +111,33 @@ export async function startRedis({ persistent = false }: RedisServerOptions = {}
     rmSync(dir, { recursive: true, force: true });
   });
   return server;
+}
+
+/**
+ * A TCP server that answers every command as a Redis of `version` would answer `INFO`: enough
+ * for a client to connect and read the version, nothing more. Only for the check that refuses a
+ * Redis too old (no older redis-server is installed to start); closed when the test ends.
+ */
+export async function startRedisOfVersion(version: string): Promise<{ url: string }> {
+  const info = `# Server\r\nredis_version:${version}\r\nloading:0\r\n`;
+  const reply = `$${Buffer.byteLength(info)}\r\n${info}\r\n`;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (chunk: Buffer) => {
+      // One reply per command: each arrives as a RESP array, `*<n>` at the start of a line.
+      for (const _command of chunk.toString('latin1').matchAll(/(?:^|\n)\*\d+\r\n/g)) socket.write(reply);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `redis://127.0.0.1:${(server.address() as { port: number }).port}` };
 }

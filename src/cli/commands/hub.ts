@@ -12,7 +12,8 @@ import type { CliStreams } from './output.ts';
  * ledger is kept in `CLOUDTETHER_HUB_LEDGER` (a file) when it is set, else in memory; the
  * settings documents likewise in `CLOUDTETHER_HUB_SETTINGS`. `CLOUDTETHER_HUB_ADMIN_TOKEN` puts the
  * admin routes (dispatch, devices, settings for operators) behind that bearer; without it they are
- * open to whoever reaches the port.
+ * open to whoever reaches the port. `--redis URL` (or `CLOUDTETHER_HUB_REDIS_URL`) keeps the hub's
+ * state in Redis instead (docs/scaling.md); the ledger and settings files are then refused.
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -35,6 +36,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     return 2;
   }
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
+  const redis = values.redis ?? (process.env.CLOUDTETHER_HUB_REDIS_URL || undefined);
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
@@ -42,9 +44,10 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     ...((enrollment || users) && {
       tokens: { ...(enrollment && { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] }), ...(users && { users }) },
     }),
-    // The usage ledger survives hub restarts when it has a file.
+    // The usage ledger survives hub restarts when it has a file; on Redis everything does (the hub refuses both).
     ...(process.env.CLOUDTETHER_HUB_LEDGER && { usageLedgerPath: process.env.CLOUDTETHER_HUB_LEDGER }),
     ...(process.env.CLOUDTETHER_HUB_SETTINGS && { settingsPath: process.env.CLOUDTETHER_HUB_SETTINGS }),
+    ...(redis && { engine: { redis } }),
     logger: logger.child({ component: 'hub' }),
   });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));

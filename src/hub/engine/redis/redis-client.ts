@@ -64,8 +64,10 @@ export async function connectRedis(url: string): Promise<Redis> {
     retryStrategy: (times) => (connected ? Math.min(times * 100, 2_000) : null),
   });
   client.once('ready', () => (connected = true));
-  // Errors are answered per command (and by `connect()`); unhandled, ioredis would print them.
-  client.on('error', () => {});
+  // Errors are answered per command (and by `connect()`, which says only "Connection is closed":
+  // the socket's error says why); unhandled, ioredis would print them.
+  let socketError: Error | undefined;
+  client.on('error', (error: Error) => (socketError ??= error));
   try {
     await client.connect();
     const info = await client.info('server');
@@ -76,7 +78,8 @@ export async function connectRedis(url: string): Promise<Redis> {
   } catch (error) {
     client.disconnect();
     if (error instanceof HubError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    const cause = connected ? error : (socketError ?? error);
+    const reason = cause instanceof Error ? cause.message : String(cause);
     throw new HubError('engine_unavailable', `cannot reach Redis at ${redactedUrl(url)}: ${reason}`, { cause: error });
   }
   return client;
