@@ -53,10 +53,11 @@ export class ApiKeyStore {
     this.#journal = journal;
   }
 
-  /** Takes back keys a journal kept (a restarted hub), before any is made here. */
+  /** Takes back keys a journal kept (a restarted hub); a key held here already is newer and stays. */
   restore(keys: readonly StoredApiKey[]): void {
     // Listed oldest first, as made.
     for (const key of [...keys].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id))) {
+      if (this.#keys.has(key.id)) continue;
       this.#keys.set(key.id, structuredClone(key));
       getOrCreate(this.#byTenant, key.tenant_id, () => new Set()).add(key.id);
     }

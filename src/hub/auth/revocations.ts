@@ -40,11 +40,14 @@ export class RevocationList {
     this.#journal = journal;
   }
 
-  /** Takes back what a journal kept (a restarted hub), before anything is revoked here. */
+  /**
+   * Takes back what a journal kept (a restarted hub). A device changed here already keeps what
+   * it is here (newer than the journal's); a token id keeps the later time to forget it.
+   */
   restore(state: RevocationState): void {
-    for (const [deviceId, tenants] of state.devices) if (tenants.length > 0) this.#devices.set(deviceId, new Set(tenants));
+    for (const [deviceId, tenants] of state.devices) if (tenants.length > 0 && !this.#devices.has(deviceId)) this.#devices.set(deviceId, new Set(tenants));
     const now = this.#now();
-    for (const [jti, forgetAt] of state.tokens) if (now < forgetAt) this.#tokens.set(jti, forgetAt);
+    for (const [jti, forgetAt] of state.tokens) if (now < forgetAt && !((this.#tokens.get(jti) ?? 0) >= forgetAt)) this.#tokens.set(jti, forgetAt);
   }
 
   /** Revokes a device id in one tenant, or in every tenant without `tenantId`. */

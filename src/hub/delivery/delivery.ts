@@ -367,9 +367,11 @@ export class HubDelivery {
    * closes the session: the device resends its cursor on the next one.
    */
   #send(session: Session, who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
+    const settled = queue.settled();
+    // The memory engine's path: nothing pending anywhere, so no key to build.
+    if (!settled && this.#sending.size === 0) return this.#sendNow(session, message);
     const key = keyOf(who);
     const previous = this.#sending.get(key);
-    const settled = queue.settled();
     if (!previous && !settled) return this.#sendNow(session, message);
     const sent = (previous ?? Promise.resolve())
       .then(() => settled)

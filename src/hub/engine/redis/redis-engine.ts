@@ -61,11 +61,11 @@ export class RedisEngine implements HubEngine {
     this.#log = options.logger;
     this.#writes = new WriteThrough(options.logger, 'hub state');
     this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger);
-    this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#connected, this.#keys, this.#writes));
+    this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
   }
 
   revocations(now: () => number, forgetAfterMs: number): RevocationList {
-    this.#revocations = new RevocationList(now, forgetAfterMs, new RedisRevocationJournal(this.#connected, this.#keys, this.#writes, now));
+    this.#revocations = new RevocationList(now, forgetAfterMs, new RedisRevocationJournal(this.#keys, this.#writes, now));
     return this.#revocations;
   }
 
@@ -98,8 +98,10 @@ export class RedisEngine implements HubEngine {
       this.deviceQueues.open(client, this.#keys),
       this.#signingKeys?.open(client, this.#keys),
     ]);
+    // What changed here before the connection is newer than what Redis had: restored under it, then written.
     this.#revocations?.restore(revocations);
     this.apiKeys.restore(apiKeys);
+    this.#writes.connected(client);
     this.#opened = true;
     this.#log.info({ engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length }, 'hub state read back from Redis');
   }
@@ -117,9 +119,9 @@ export class RedisEngine implements HubEngine {
     return this.#closing;
   }
 
-  /** The connection; a change made before `listen()` connected is refused. */
+  /** The connection, once `listen()` made it. */
   readonly #connected = (): Redis => {
-    if (!this.#client) throw new HubError('invalid_state', 'the Redis engine opens with listen(): change hub state once the hub listens');
+    if (!this.#client) throw new HubError('invalid_state', 'the Redis engine opens with listen()');
     return this.#client;
   };
 }

@@ -10,7 +10,6 @@ import type { WriteThrough } from './write-through.ts';
  */
 export class RedisRevocationJournal implements RevocationJournal {
   constructor(
-    readonly client: () => Redis,
     readonly keys: RedisKeys,
     readonly writes: WriteThrough,
     readonly now: () => number,
@@ -18,12 +17,14 @@ export class RedisRevocationJournal implements RevocationJournal {
 
   deviceChanged(deviceId: string, tenants: readonly string[]): void {
     const { devices } = this.keys.revocations;
-    this.writes.issue(tenants.length === 0 ? this.client().hdel(devices, deviceId) : this.client().hset(devices, deviceId, JSON.stringify(tenants)));
+    const value = JSON.stringify(tenants);
+    this.writes.run((client) => (tenants.length === 0 ? client.hdel(devices, deviceId) : client.hset(devices, deviceId, value)));
   }
 
   tokenRevoked(jti: string, forgetAt: number): void {
     const { tokens } = this.keys.revocations;
-    this.writes.issue(this.client().multi().zremrangebyscore(tokens, '-inf', this.now()).zadd(tokens, forgetAt, jti).exec());
+    const now = this.now();
+    this.writes.run((client) => client.multi().zremrangebyscore(tokens, '-inf', now).zadd(tokens, forgetAt, jti).exec());
   }
 
   /** What Redis holds. */
@@ -39,17 +40,17 @@ export class RedisRevocationJournal implements RevocationJournal {
 /** API keys written through to Redis: each key's record (hashes of secrets, never secrets) replaced whole. */
 export class RedisApiKeyJournal implements ApiKeyJournal {
   constructor(
-    readonly client: () => Redis,
     readonly keys: RedisKeys,
     readonly writes: WriteThrough,
   ) {}
 
   stored(key: StoredApiKey): void {
-    this.writes.issue(this.client().hset(this.keys.apiKeys, key.id, JSON.stringify(key)));
+    const value = JSON.stringify(key);
+    this.writes.run((client) => client.hset(this.keys.apiKeys, key.id, value));
   }
 
   forgotten(key: StoredApiKey): void {
-    this.writes.issue(this.client().hdel(this.keys.apiKeys, key.id));
+    this.writes.run((client) => client.hdel(this.keys.apiKeys, key.id));
   }
 
   /** What Redis holds. */

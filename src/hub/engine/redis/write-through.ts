@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from '../../../log/logger.ts';
 
 /**
@@ -19,6 +20,24 @@ export class WriteThrough {
   constructor(logger: Logger, what: string) {
     this.#log = logger;
     this.#what = what;
+  }
+
+  /** Changes made before the connection: issued, in order, once it is there ({@link WriteThrough.connected}). */
+  #deferred: Array<(client: Redis) => Promise<unknown>> | undefined = [];
+  #client: Redis | undefined;
+
+  /** Issues a write now, or once connected when the connection is not there yet. */
+  run(write: (client: Redis) => Promise<unknown>): void {
+    if (this.#client) this.issue(write(this.#client));
+    else this.#deferred?.push(write);
+  }
+
+  /** The connection is there: what waited for it is issued now. */
+  connected(client: Redis): void {
+    this.#client = client;
+    const deferred = this.#deferred ?? [];
+    this.#deferred = undefined;
+    for (const write of deferred) this.issue(write(client));
   }
 
   issue(write: Promise<unknown>): void {

@@ -60,6 +60,27 @@ describe('the Redis engine', () => {
   });
 });
 
+describe('a hub on Redis before listen()', () => {
+  it('keeps API keys and revocations made before it connects, and refuses work until then', async () => {
+    const redis = await startRedis();
+    const options = { staticToken: 't', engine: { redis: redis.url } };
+    const early = createHub(options);
+    const key = early.api.createApiKey('acme', { name: 'early', permissions: ['usage:read'] });
+    early.revokeDevice('laptop-1', { tenantId: 'acme' });
+    expect(() => early.execute('laptop-1', { job_type: 'tool', tool_name: 'echo' }, { tenantId: 'acme' })).toThrow(/opens with listen\(\)/);
+    await early.listen({ port: 0 });
+    await early.close();
+
+    const later = createHub(options);
+    const { port } = await later.listen({ port: 0 });
+    const whoami = await fetch(`http://127.0.0.1:${port}/v1/whoami`, { headers: { authorization: `Bearer ${key.secret}` } });
+    expect(whoami.status).toBe(200);
+    expect(later.api.apiKeys('acme').map((k) => k.name)).toEqual(['early']);
+    later.unrevokeDevice('laptop-1', { tenantId: 'acme' });
+    await later.close();
+  });
+});
+
 describe('a hub on Redis that cannot start', () => {
   it('refuses a URL that is not a Redis URL when it is made, with one line', () => {
     for (const [url, why] of [
