@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../log/logger.ts';
-import { ApiKeyStore } from '../../api/api-keys.ts';
-import { RevocationList } from '../../auth/revocations.ts';
+import { ApiKeyStore, type StoredApiKey } from '../../api/api-keys.ts';
+import { RevocationList, type RevocationState } from '../../auth/revocations.ts';
 import type { MemorySigningKeysOptions, SigningKeys } from '../../auth/signing-keys.ts';
 import { HubError } from '../../core/errors.ts';
 import type { SettingsDocuments } from '../../settings/settings-documents.ts';
@@ -90,14 +90,23 @@ export class RedisEngine implements HubEngine {
    */
   async open(): Promise<void> {
     if (this.#closing) throw new HubError('invalid_state', 'the Redis engine is closed');
-    const client = await connectRedis(this.#url);
-    this.#client = client;
-    const [revocations, apiKeys] = await Promise.all([
-      RedisRevocationJournal.load(client, this.#keys),
-      RedisApiKeyJournal.load(client, this.#keys),
-      this.deviceQueues.open(client, this.#keys),
-      this.#signingKeys?.open(client, this.#keys),
-    ]);
+    this.#signingKeys?.opening();
+    let revocations: RevocationState;
+    let apiKeys: StoredApiKey[];
+    let client: Redis;
+    try {
+      client = await connectRedis(this.#url);
+      this.#client = client;
+      [revocations, apiKeys] = await Promise.all([
+        RedisRevocationJournal.load(client, this.#keys),
+        RedisApiKeyJournal.load(client, this.#keys),
+        this.deviceQueues.open(client, this.#keys),
+        this.#signingKeys?.open(client, this.#keys),
+      ]);
+    } catch (error) {
+      this.#signingKeys?.failed(error);
+      throw error;
+    }
     // What changed here before the connection is newer than what Redis had: restored under it, then written.
     this.#revocations?.restore(revocations);
     this.apiKeys.restore(apiKeys);

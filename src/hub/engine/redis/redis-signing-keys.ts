@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from 'jose';
 import type { Logger } from '../../../log/logger.ts';
+import { HubError } from '../../core/errors.ts';
 import { type MemorySigningKeysOptions, type SigningKey, type SigningKeys, TOKEN_ALG } from '../../auth/signing-keys.ts';
 import { defineScript, type RedisScript } from './redis-client.ts';
 import type { RedisKeys } from './redis-keys.ts';
@@ -56,13 +57,30 @@ export class RedisSigningKeys implements SigningKeys {
   /** The key that signed when the engine opened, if any. */
   #stored: Promise<SigningKey> | undefined;
   #store: { client: Redis; keys: RedisKeys; first: RedisScript; rotate: RedisScript; signed: RedisScript } | undefined;
-  readonly #opened: Promise<void>;
-  #markOpened!: () => void;
+  /** Settles when the engine has read the keys back (or could not); undefined until it starts to. */
+  #opened: Promise<void> | undefined;
+  #settleOpened: { resolve: () => void; reject: (error: unknown) => void } | undefined;
 
   constructor(options: MemorySigningKeysOptions, logger: Logger) {
     this.#options = options;
     this.#writes = new WriteThrough(logger, 'signing keys');
-    this.#opened = new Promise((resolve) => (this.#markOpened = resolve));
+  }
+
+  /** The engine starts to open: key calls from now on wait for it. */
+  opening(): void {
+    this.#opened = new Promise((resolve, reject) => (this.#settleOpened = { resolve, reject }));
+    // Nobody may be waiting yet.
+    this.#opened.catch(() => {});
+  }
+
+  /** The engine could not open: key calls waiting for it fail with why. */
+  failed(error: unknown): void {
+    this.#settleOpened?.reject(error);
+  }
+
+  /** Key calls wait for the engine to open; before `listen()` started it they are refused. */
+  #whenOpen(): Promise<void> {
+    return this.#opened ?? Promise.reject(new HubError('invalid_state', 'the Redis engine opens with listen(): issue tokens once the hub listens'));
   }
 
   /** Reads back every key still verifying, and which one signs. */
@@ -84,12 +102,12 @@ export class RedisSigningKeys implements SigningKeys {
       this.#keys.set(id, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt });
       if (id === kid) this.#stored = importJWK(key.private, TOKEN_ALG, { extractable: false }).then((privateKey) => ({ kid: id, privateKey: privateKey as CryptoKey }));
     }
-    this.#markOpened();
+    this.#settleOpened?.resolve();
   }
 
   current(): Promise<SigningKey> {
     if (this.#signing) return this.#signing;
-    const first = this.#opened.then(() => this.#stored ?? this.#claimFirst());
+    const first = this.#whenOpen().then(() => this.#stored ?? this.#claimFirst());
     this.#signing = first;
     first.catch(() => {
       if (this.#signing === first) this.#signing = undefined;
@@ -98,7 +116,7 @@ export class RedisSigningKeys implements SigningKeys {
   }
 
   async rotate(): Promise<string> {
-    await this.#opened;
+    await this.#whenOpen();
     const store = this.#store!;
     const previous = this.#signing;
     const next = this.#generate().then(async ({ kid, stored, key }) => {

@@ -81,6 +81,20 @@ describe('a hub on Redis before listen()', () => {
   });
 });
 
+describe('a hub on Redis issuing tokens', () => {
+  it('refuses to sign before listen(), and a signing that waited for a Redis that refuses fails with why', async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const hub = createHub({ tokens: {}, engine: { redis: redis.url } });
+    await expect(hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' })).rejects.toMatchObject({ code: 'invalid_state' });
+    const listening = hub.listen({ port: 0 });
+    const signing = hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' });
+    await expect(listening).rejects.toMatchObject({ code: 'engine_unavailable' });
+    await expect(signing).rejects.toMatchObject({ code: 'engine_unavailable' });
+    await hub.close();
+  });
+});
+
 describe('a hub on Redis that cannot start', () => {
   it('refuses a URL that is not a Redis URL when it is made, with one line', () => {
     for (const [url, why] of [
