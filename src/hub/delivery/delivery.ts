@@ -381,7 +381,9 @@ export class HubDelivery {
           this.#host.logger.error({ err: error, ...who, type: message.type }, 'cannot store the device queue; closing the session');
           session.close(CloseCode.internalError, 'storage_failed');
         },
-      );
+      )
+      // Sent off the caller's stack: a throw here (a bug) is logged, not an unhandled rejection.
+      .catch((error: unknown) => this.#host.logger.error({ err: error, type: message.type }, 'cannot send a queued message'));
     const tracked = sent.finally(() => {
       if (this.#sending.get(key) === tracked) this.#sending.delete(key);
     });
