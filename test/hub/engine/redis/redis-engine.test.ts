@@ -60,6 +60,20 @@ describe('the Redis engine', () => {
   });
 });
 
+describe('hubs on one Redis under different key prefixes', () => {
+  it('keep apart: their own delivery epoch, ledger and keys', async () => {
+    const redis = await startRedis();
+    const make = (keyPrefix: string) => new RedisEngine({ url: redis.url, keyPrefix, defaultCredit: 16, logger: silentLogger() });
+    const [eu, us] = [make('hub-eu:'), make('hub-us:')];
+    await Promise.all([eu.open(), us.open()]);
+    expect(eu.deviceQueues.epoch).not.toBe(us.deviceQueues.epoch);
+    const [ledgerEu, ledgerUs] = await Promise.all([eu.openUsage(), us.openUsage()]);
+    expect(await ledgerEu.book(who, report, now())).toBe(true);
+    expect(await ledgerUs.book(who, report, now())).toBe(true);
+    await Promise.all([eu.close(), us.close()]);
+  });
+});
+
 describe('a hub on Redis before listen()', () => {
   it('keeps API keys and revocations made before it connects, and refuses work until then', async () => {
     const redis = await startRedis();
