@@ -40,6 +40,8 @@ hub:      --port N          port (default 7070; 0 picks a free one)
                             CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
                             CLOUDTETHER_HUB_USERS: users for login, as JSON
                             CLOUDTETHER_HUB_ADMIN_TOKEN: admin routes need this bearer
+          --redis URL       keep the hub's state in Redis, so a restart resumes devices
+                            (default: CLOUDTETHER_HUB_REDIS_URL; docs/scaling.md)
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
           --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
                             credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used

@@ -15,6 +15,8 @@ import { CapabilityReloads, type ReloadResult } from './delivery/capability-relo
 import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type MessagingResult } from './delivery/delivery.ts';
 import { dispatch, type DispatchMessage } from './delivery/dispatch.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.ts';
+import { createEngine } from './engine/create-engine.ts';
+import type { HubEngine } from './engine/hub-engine.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
 import { createHubRoutes } from './hub-routes.ts';
 import { createSessionHost } from './hub-session-host.ts';
@@ -60,11 +62,16 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #ledger: LedgerSlot;
   readonly #settings: SettingsSessions;
   readonly #access: OperatorAccess;
+  /** Where the state that can outlive the process is kept (`HubOptions.engine`). */
+  readonly #engine: HubEngine;
+  #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
     super();
     const resolved = resolveHubOptions(options);
+    const engine = createEngine(resolved);
+    this.#engine = engine;
     this.#reloads = new CapabilityReloads(resolved.clock);
     // No bindings of our own: the caller names the component (`logger.child({ component: 'hub' })`),
     // and a key bound by both would be written twice on every line.
@@ -90,22 +97,24 @@ export class Hub extends EventEmitter<HubEvents> {
       deny: (userCode) => this.denyDeviceLogin(userCode),
       revokeAccessToken: (jti) => void this.revokeToken(jti),
       fallbackHost: () => this.#listener.hostPort(),
+      stores: { revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs), signingKeys: (keys) => engine.signingKeys(keys) },
     });
     this.#auth = auth;
     const { faults, isSilenced } = createFaultHooks(sessions, auth.gate);
     this.faults = faults;
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
-    this.#ledger = new LedgerSlot(resolved.usageLedgerPath);
-    this.#settings = new SettingsSessions(resolved.settingsPath, this.#log, () => resolved.clock.now());
+    this.#ledger = new LedgerSlot(() => engine.openUsage());
+    this.#settings = new SettingsSessions(() => engine.openSettings(), this.#log, () => resolved.clock.now());
     this.settings = new HubSettings(this.#settings);
-    this.api = new HubApi(resolved.clock, this.#log);
+    this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys);
     const delivery = new HubDelivery({
       sessions,
       codec,
       clock: resolved.clock,
       logger: this.#log,
       options: resolved.delivery,
+      queues: engine.deviceQueues,
       ledger: () => this.#ledger.current,
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
@@ -150,7 +159,11 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
    */
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
-    // The ledger and the settings are read back before the first device can reach them.
+    // The engine's state, the ledger and the settings are read back before the first device can reach them.
+    this.#opening ??= this.#engine.open().then(() => {
+      this.#delivery.restored();
+    });
+    await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
     const address = await this.#listener.listen(port, host);
     if (!this.#access.hasToken && !isLoopbackHost(host)) {
@@ -437,7 +450,10 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   close(): Promise<void> {
     this.#delivery.close();
-    this.#closing ??= this.#listener.close().then(() => Promise.all([this.#ledger.close(), this.#settings.close()])).then(() => {});
+    this.#closing ??= this.#listener
+      .close()
+      .then(() => Promise.all([this.#ledger.close(), this.#settings.close()]))
+      .then(() => this.#engine.close());
     return this.#closing;
   }
 

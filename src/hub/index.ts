@@ -19,6 +19,9 @@
  * - `settings/`: settings documents (behind `SettingsDocuments`), their sync to sessions, and
  *   the settings routes.
  * - `api/`: the REST API: its routes, credentials, rate limit, API keys, shares and telemetry.
+ * - `engine/`: where the state that can outlive the process is kept (`HubEngine`): the memory
+ *   engine (the default) and the Redis engine (`redis/`), which hands out the stores of the
+ *   folders above (docs/scaling.md).
  *
  * Beside `hub.ts` at the top: `hub-routes.ts` and `hub-session-host.ts` wire the folders into the
  * routes and into each session's host, and `faults.ts` makes the test hooks.

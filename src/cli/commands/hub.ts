@@ -15,6 +15,8 @@ import type { CliStreams } from './output.ts';
  * operator routes (dispatch, devices, revoke, settings for operators, login approval, usage across
  * tenants) behind that bearer; without it they answer loopback clients only, and a `--host` beyond
  * loopback is refused (exit 2).
+ * `--redis URL` (or `CLOUDTETHER_HUB_REDIS_URL`) keeps the hub's state in Redis instead
+ * (docs/scaling.md); the ledger and settings files are then refused.
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -42,6 +44,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     return 2;
   }
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
+  const redis = values.redis ?? (process.env.CLOUDTETHER_HUB_REDIS_URL || undefined);
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
@@ -49,9 +52,10 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     ...((enrollment || users) && {
       tokens: { ...(enrollment && { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] }), ...(users && { users }) },
     }),
-    // The usage ledger survives hub restarts when it has a file.
+    // The usage ledger survives hub restarts when it has a file; on Redis everything does (the hub refuses both).
     ...(process.env.CLOUDTETHER_HUB_LEDGER && { usageLedgerPath: process.env.CLOUDTETHER_HUB_LEDGER }),
     ...(process.env.CLOUDTETHER_HUB_SETTINGS && { settingsPath: process.env.CLOUDTETHER_HUB_SETTINGS }),
+    ...(redis && { engine: { redis } }),
     logger: logger.child({ component: 'hub' }),
   });
   hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));

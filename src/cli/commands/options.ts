@@ -12,6 +12,7 @@ export const cliOptions = {
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
+  redis: { type: 'string' },
   url: { type: 'string' },
   'device-id': { type: 'string' },
   'tenant-id': { type: 'string' },

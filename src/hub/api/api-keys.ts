@@ -32,6 +32,14 @@ export interface StoredApiKey extends ApiKeyInfo {
   secret_hash: string;
 }
 
+/** Where an {@link ApiKeyStore} writes its changes through to (a hub engine's store), in call order. */
+export interface ApiKeyJournal {
+  /** A key was made or changed (revoked, rotated, used): it is now `key`. */
+  stored(key: StoredApiKey): void;
+  /** A dead key was forgotten. */
+  forgotten(key: StoredApiKey): void;
+}
+
 /** Why a presented key was refused. */
 export type ApiKeyRefusal = 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired';
 
@@ -50,6 +58,21 @@ export class ApiKeyStore {
   readonly #keys = new Map<string, StoredApiKey>();
   /** Key ids per tenant, for listing and the per-tenant cap. */
   readonly #byTenant = new Map<string, Set<string>>();
+  readonly #journal: ApiKeyJournal | undefined;
+
+  constructor(journal?: ApiKeyJournal) {
+    this.#journal = journal;
+  }
+
+  /** Takes back keys a journal kept (a restarted hub); a key held here already is newer and stays. */
+  restore(keys: readonly StoredApiKey[]): void {
+    // Listed oldest first, as made.
+    for (const key of [...keys].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id))) {
+      if (this.#keys.has(key.id)) continue;
+      this.#keys.set(key.id, structuredClone(key));
+      getOrCreate(this.#byTenant, key.tenant_id, () => new Set()).add(key.id);
+    }
+  }
 
   /** Makes a key; undefined when the tenant holds {@link MAX_LIVE_KEYS_PER_TENANT} live keys already. */
   create(tenantId: string, request: CreateApiKey, now: number): ApiKeyWithSecret | undefined {
@@ -72,6 +95,7 @@ export class ApiKeyStore {
     };
     this.#keys.set(id, key);
     getOrCreate(this.#byTenant, tenantId, () => new Set()).add(id);
+    this.#journal?.stored(key);
     return { ...infoOf(key), secret: `ctk_${id}_${secret}` };
   }
 
@@ -90,7 +114,9 @@ export class ApiKeyStore {
   revoke(tenantId: string, id: string, now: number): boolean {
     const key = this.#own(tenantId, id);
     if (!key) return false;
-    key.revoked_at ??= now;
+    if (key.revoked_at !== null) return true;
+    key.revoked_at = now;
+    this.#journal?.stored(key);
     return true;
   }
 
@@ -102,6 +128,7 @@ export class ApiKeyStore {
     if (isExpired(key, now)) return 'expired';
     const secret = randomBytes(32).toString('base64url');
     key.secret_hash = hashOf(secret);
+    this.#journal?.stored(key);
     return { ...infoOf(key), secret: `ctk_${id}_${secret}` };
   }
 
@@ -116,6 +143,7 @@ export class ApiKeyStore {
     if (isExpired(key, now)) return { ok: false, reason: 'expired', id };
     key.last_used_at = now;
     key.use_count += 1;
+    this.#journal?.stored(key);
     return { ok: true, key: infoOf(key) };
   }
 
@@ -138,8 +166,10 @@ export class ApiKeyStore {
     const keys: StoredApiKey[] = [];
     const dead: StoredApiKey[] = [];
     const forget = (id: string) => {
+      const key = this.#keys.get(id);
       this.#keys.delete(id);
       ids?.delete(id);
+      if (key) this.#journal?.forgotten(key);
     };
     for (const id of ids ?? []) {
       const key = this.#keys.get(id);

@@ -14,14 +14,16 @@ import { TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
  */
 export class HubApi {
   /** The API keys as held: hashes of secrets, never secrets. */
-  readonly keys = new ApiKeyStore();
+  readonly keys: ApiKeyStore;
   /** Share links (`POST /v1/shares`). */
   readonly shares = new ShareStore();
   readonly #telemetry = new TelemetryStore();
   readonly #clock: HubClock;
   readonly #log: Logger;
 
-  constructor(clock: HubClock, logger: Logger) {
+  /** `keys`: where API keys are kept (the hub engine's). Default: this process's memory. */
+  constructor(clock: HubClock, logger: Logger, keys: ApiKeyStore = new ApiKeyStore()) {
+    this.keys = keys;
     this.#clock = clock;
     this.#log = logger;
   }

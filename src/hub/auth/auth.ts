@@ -10,6 +10,7 @@ import { COUNTED_REFUSALS, createCredentialCheck, type ThrottledVerdict } from '
 import { createFaultGate, type FaultGate } from './fault-gate.ts';
 import { createOAuthEndpoint, type OAuthEndpoint } from './oauth-endpoint.ts';
 import { RevocationList } from './revocations.ts';
+import type { MemorySigningKeysOptions, SigningKeys } from './signing-keys.ts';
 import { createTokenAuthority, type HubTokenClaims, type IssuedToken, type TokenAuthority } from './token-authority.ts';
 import { createTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
 import { UserLogins } from './user-logins.ts';
@@ -45,6 +46,11 @@ export interface HubAuthParts {
   revokeAccessToken(jti: string): void;
   /** `host:port` of the hub, for a request without a usable `Host` header. */
   fallbackHost(): string;
+  /** Where revocations and signing keys are kept (the hub engine). Default: this process's memory. */
+  stores?: {
+    revocations(now: () => number, forgetAfterMs: number): RevocationList;
+    signingKeys(options: MemorySigningKeysOptions): SigningKeys;
+  };
 }
 
 /**
@@ -80,7 +86,8 @@ export class HubAuth {
     this.#sessions = sessions;
     const now = () => clock.now();
     // A revoked jti can be forgotten once no token issued before the revocation is still valid.
-    this.#revocations = new RevocationList(now, (tokens?.lifetimeMs ?? 0) + (tokens?.leewayMs ?? 0));
+    const forgetAfterMs = (tokens?.lifetimeMs ?? 0) + (tokens?.leewayMs ?? 0);
+    this.#revocations = parts.stores?.revocations(now, forgetAfterMs) ?? new RevocationList(now, forgetAfterMs);
     const authority =
       tokens &&
       createTokenAuthority({
@@ -90,6 +97,9 @@ export class HubAuth {
         leewayMs: tokens.leewayMs,
         generateKeyPair: tokens.generateKeyPair,
         now,
+        ...(parts.stores && {
+          signingKeys: parts.stores.signingKeys({ generateKeyPair: tokens.generateKeyPair, now, retireAfterMs: tokens.lifetimeMs + tokens.leewayMs }),
+        }),
         // A user token speaks for its user on one device: that device's revocation counts.
         isRevoked: (claims) => this.isRevoked(claims.tenant, claims.kind === 'user' ? claims.device : claims.sub, claims.jti),
       });

@@ -1,6 +1,20 @@
 /** Stands for "every tenant" in a device revocation made without a tenant. */
 const ANY_TENANT = '*';
 
+/** Where a {@link RevocationList} writes its changes through to (a hub engine's store), in call order. */
+export interface RevocationJournal {
+  /** The device's revoked tenants are now `tenants` (`*` for all); none lifts every revocation. */
+  deviceChanged(deviceId: string, tenants: readonly string[]): void;
+  /** A token id is revoked until `forgetAt` (ms since the epoch). */
+  tokenRevoked(jti: string, forgetAt: number): void;
+}
+
+/** What a {@link RevocationList} holds: revoked tenants (`*` for all) by device id, and revoked token ids with when to forget them. */
+export interface RevocationState {
+  devices: Array<[deviceId: string, tenants: string[]]>;
+  tokens: Array<[jti: string, forgetAt: number]>;
+}
+
 /**
  * Revoked devices and revoked tokens. Devices stay revoked until lifted; a revoked token id is
  * forgotten once no token carrying it can still be valid (`forgetAfterMs` after the revocation:
@@ -18,10 +32,22 @@ export class RevocationList {
   readonly #tokens = new Map<string, number>();
   readonly #now: () => number;
   readonly #forgetAfterMs: number;
+  readonly #journal: RevocationJournal | undefined;
 
-  constructor(now: () => number, forgetAfterMs: number) {
+  constructor(now: () => number, forgetAfterMs: number, journal?: RevocationJournal) {
     this.#now = now;
     this.#forgetAfterMs = forgetAfterMs;
+    this.#journal = journal;
+  }
+
+  /**
+   * Takes back what a journal kept (a restarted hub). A device changed here already keeps what
+   * it is here (newer than the journal's); a token id keeps the later time to forget it.
+   */
+  restore(state: RevocationState): void {
+    for (const [deviceId, tenants] of state.devices) if (tenants.length > 0 && !this.#devices.has(deviceId)) this.#devices.set(deviceId, new Set(tenants));
+    const now = this.#now();
+    for (const [jti, forgetAt] of state.tokens) if (now < forgetAt && !((this.#tokens.get(jti) ?? 0) >= forgetAt)) this.#tokens.set(jti, forgetAt);
   }
 
   /** Revokes a device id in one tenant, or in every tenant without `tenantId`. */
@@ -32,6 +58,7 @@ export class RevocationList {
       this.#devices.set(deviceId, tenants);
     }
     tenants.add(tenantId ?? ANY_TENANT);
+    this.#journal?.deviceChanged(deviceId, [...tenants]);
   }
 
   /**
@@ -41,11 +68,13 @@ export class RevocationList {
   unrevokeDevice(deviceId: string, tenantId?: string): void {
     if (tenantId === undefined) {
       this.#devices.delete(deviceId);
+      this.#journal?.deviceChanged(deviceId, []);
       return;
     }
     const tenants = this.#devices.get(deviceId);
     tenants?.delete(tenantId);
     if (tenants?.size === 0) this.#devices.delete(deviceId);
+    this.#journal?.deviceChanged(deviceId, [...(tenants ?? [])]);
   }
 
   isDeviceRevoked(tenantId: string, deviceId: string): boolean {
@@ -58,6 +87,7 @@ export class RevocationList {
     // Forget the ids that can no longer match a valid token, so the list stays bounded.
     for (const [id, forgetAt] of this.#tokens) if (now >= forgetAt) this.#tokens.delete(id);
     this.#tokens.set(jti, now + this.#forgetAfterMs);
+    this.#journal?.tokenRevoked(jti, now + this.#forgetAfterMs);
   }
 
   isTokenRevoked(jti: string): boolean {

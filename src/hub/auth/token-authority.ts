@@ -72,6 +72,8 @@ export interface TokenAuthorityOptions {
   isRevoked?: (claims: HubTokenClaims) => boolean;
   /** Where signing keys come from; see {@link SigningKeyPair}. Default: a fresh pair in memory. */
   generateKeyPair?: () => Promise<SigningKeyPair>;
+  /** Where the keys are kept (a hub engine's); `generateKeyPair` is then theirs to use. Default: this process's memory. */
+  signingKeys?: SigningKeys;
 }
 
 const Common = {
@@ -105,8 +107,8 @@ export class TokenAuthority {
 
   constructor(options: TokenAuthorityOptions) {
     this.#options = options;
-    const { generateKeyPair, now, lifetimeMs, leewayMs } = options;
-    this.#keys = new MemorySigningKeys({ generateKeyPair, now, retireAfterMs: lifetimeMs + leewayMs });
+    const { generateKeyPair, now, lifetimeMs, leewayMs, signingKeys } = options;
+    this.#keys = signingKeys ?? new MemorySigningKeys({ generateKeyPair, now, retireAfterMs: lifetimeMs + leewayMs });
   }
 
   /**

@@ -37,7 +37,9 @@ export type HubErrorCode =
   /** The API key is revoked or expired: it cannot be rotated. */
   | 'api_key_revoked'
   /** The tenant holds as many API keys (or shares) as the hub keeps. */
-  | 'limit_reached';
+  | 'limit_reached'
+  /** The hub's engine (Redis) refused the connection, or is older than the hub needs. */
+  | 'engine_unavailable';
 
 /**
  * A typed error from the hub's public API. Switch on `code`, not on the message.

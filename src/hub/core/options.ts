@@ -155,6 +155,15 @@ export interface HubOptions {
   apiRateLimit?: RateLimit;
   /** How failed credentials slow their sender down (docs/operations.md, "Throttling failed credentials"). */
   throttle?: HubThrottleOptions;
+  /**
+   * Where the hub keeps the state that can outlive its process (docs/scaling.md). `'memory'` (the
+   * default): this process, as always (`usageLedgerPath` and `settingsPath` may put two stores in
+   * files). `{ redis: 'redis://host:6379' }`: Redis (6.2 or newer), so a hub restarted on it resumes
+   * its devices (`resume.status: resumed`), verifies the tokens it issued, and keeps its usage ledger,
+   * settings documents, revocations and API keys; `keyPrefix` (default `cloudtether:`) lets several
+   * hubs share one Redis. `listen()` connects, and fails with `engine_unavailable` when it cannot.
+   */
+  engine?: 'memory' | { redis: string; keyPrefix?: string };
 }
 
 /**
@@ -215,6 +224,7 @@ export interface ResolvedHubOptions {
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
   apiRateLimit: RateLimit;
   throttle: Required<HubThrottleOptions>;
+  engine: 'memory' | { redis: string; keyPrefix: string | undefined };
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -323,6 +333,9 @@ const HubOptionsSchema = z.object({
     .refine((throttle) => throttle.baseLockoutMs <= throttle.maxLockoutMs, 'throttle.baseLockoutMs must not exceed throttle.maxLockoutMs')
     .default({ freeFailuresPerAddress: 10, freeFailuresPerCredential: 20, baseLockoutMs: 1_000, maxLockoutMs: 900_000, maxRecords: 50_000 }),
   apiRateLimit: RateLimit.extend({ burst: RateLimit.shape.burst.max(1_000_000), per_second: RateLimit.shape.per_second.max(1_000_000) }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
+  engine: z
+    .union([z.literal('memory'), z.strictObject({ redis: z.string().min(1), keyPrefix: z.string().min(1).max(128).optional() })])
+    .default('memory'),
 });
 
 /** The real clock. */
@@ -343,7 +356,10 @@ export const realClock: HubClock = {
 export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const parsed = HubOptionsSchema.safeParse(input);
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
-  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, ...limits } = parsed.data;
+  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, engine, ...limits } = parsed.data;
+  if (engine !== 'memory' && (usageLedgerPath !== undefined || settingsPath !== undefined)) {
+    throw new HubError('invalid_options', 'invalid hub options: usageLedgerPath and settingsPath are files of the memory engine; the redis engine keeps the ledger and the settings in Redis');
+  }
   if (authenticate && staticToken !== undefined) {
     throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');
   }
@@ -360,6 +376,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     adminToken,
     usageLedgerPath,
     settingsPath,
+    engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix },
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,
   };

@@ -35,6 +35,8 @@ export interface DeliveryHost {
   clock: HubClock;
   logger: Logger;
   options: ResolvedDeliveryOptions;
+  /** Where the device queues live (the hub engine's). Default: this process's memory. */
+  queues?: DeviceQueues;
   /** The ledger, once `listen()` has opened it. */
   ledger(): UsageStore | undefined;
   emitMessage(info: SessionInfo, message: DeviceMessage): void;
@@ -50,8 +52,6 @@ const keyOf = (who: Who) => `${who.tenant_id}\u0000${who.device_id}`;
  * (execution store, usage ledger), and acknowledged once stored.
  */
 export class HubDelivery {
-  /** Changes when the hub process restarts: a device's cursor from another epoch means nothing here. */
-  readonly epoch = `hub_${randomUUID()}`;
   readonly executions: ExecutionStore;
   readonly #host: DeliveryHost;
   readonly #queues: DeviceQueues;
@@ -64,6 +64,11 @@ export class HubDelivery {
    */
   readonly #applying = new Map<string, Promise<void>>();
   readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
+  /**
+   * Per device, sends waiting for the queue's journal (a durable engine): a message goes out only
+   * once its sequence number is stored, and in order. Forgotten once idle.
+   */
+  readonly #sending = new Map<string, Promise<void>>();
   /** Sessions on which a message could not be stored: nothing more is acknowledged on them. */
   readonly #failed = new WeakSet<Session>();
   /** Messaging events waiting for their reply, by (tenant, device, request id): only that device may answer. */
@@ -72,7 +77,34 @@ export class HubDelivery {
   constructor(host: DeliveryHost) {
     this.#host = host;
     this.executions = new ExecutionStore(host.options.retainExecutions);
-    this.#queues = new MemoryDeviceQueues(host.options.defaultCredit);
+    this.#queues = host.queues ?? new MemoryDeviceQueues(host.options.defaultCredit);
+  }
+
+  /**
+   * The delivery epoch (`connect_ack.resume.hub_epoch`): the device queues'. It changes when the
+   * queues do not outlive the hub (in memory); a device's cursor from another epoch means nothing here.
+   */
+  get epoch(): string {
+    return this.#queues.epoch;
+  }
+
+  /**
+   * Picks up the queues a durable engine read back (`listen()`): their executions are tracked
+   * again (`queued`, or `delivered` when out at the device) and wait under the resume window.
+   */
+  restored(): void {
+    const now = this.#host.clock.now();
+    for (const { who, queue } of this.#queues.all()) {
+      const { waiting, unacked } = queue.entries();
+      for (const [entries, status] of [[waiting, 'queued'], [unacked, 'delivered']] as const) {
+        for (const { message, enqueuedAt } of entries) {
+          if (message.type !== 'execution_request' || this.executions.has(message.request_id)) continue;
+          this.executions.create(message, who, enqueuedAt);
+          if (status === 'delivered') this.executions.mark(message.request_id, 'delivered', now);
+        }
+      }
+      this.#armExpiry(who, queue);
+    }
   }
 
   /**
@@ -86,8 +118,7 @@ export class HubDelivery {
     const sameEpoch = cursor?.hub_epoch === this.epoch;
     if (sameEpoch) queue.ack(cursor.last_seq);
     const status = cursor?.hub_epoch !== undefined && !sameEpoch && cursor.last_seq > 0 ? 'reset' : queue.expired > 0 ? 'expired' : 'resumed';
-    const missed = queue.expired;
-    queue.expired = 0;
+    const missed = queue.takeExpired();
     // What the device announced; one that announces nothing gets the default credit.
     const capacity = connect.capacity;
     queue.saturated = capacity?.saturated ?? false;
@@ -106,9 +137,9 @@ export class HubDelivery {
         const waiting = this.#replies.get(`${keyOf(who)}\u0000${entry.message.request_id}`);
         if (waiting) waiting.resent = true;
       }
-      this.#send(session, entry.message);
+      this.#send(session, who, queue, entry.message);
     }
-    this.#drain(session, queue);
+    this.#drain(session, queue, who);
   }
 
   /**
@@ -198,7 +229,7 @@ export class HubDelivery {
         if (!message.saturated) queue.held = false;
         queue.credit = message.max_concurrency + message.max_queue;
         if (message.active) queue.recount(message.active);
-        return this.#drain(session, queue);
+        return this.#drain(session, queue, info);
       case 'error':
         return this.#host.emitMessage(info, message);
       default:
@@ -312,25 +343,54 @@ export class HubDelivery {
     const queue = this.#queue(who);
     if (!queue.outstanding.delete(requestId)) return;
     const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
-    if (session) this.#drain(session, queue);
+    if (session) this.#drain(session, queue, who);
   }
 
   #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
     queue.enqueue(message, this.#host.clock.now());
     this.#armExpiry(who, queue);
     const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
-    if (session) this.#drain(session, queue);
+    if (session) this.#drain(session, queue, who);
   }
 
   /** Sends what waits, as far as the device's room allows. */
-  #drain(session: Session, queue: DeviceQueue): void {
+  #drain(session: Session, queue: DeviceQueue, who: Who): void {
     for (let entry = queue.next(); entry; entry = queue.next()) {
-      this.#send(session, entry.message);
+      this.#send(session, who, queue, entry.message);
       if (entry.message.type === 'execution_request') this.executions.mark(entry.message.request_id, 'delivered', this.#host.clock.now());
     }
   }
 
-  #send(session: Session, message: ReliableDeviceMessage): void {
+  /**
+   * Sends a queued message: at once when the queue's journal has nothing pending (always so in
+   * memory), else once it has stored everything before, in order. A journal that cannot store
+   * closes the session: the device resends its cursor on the next one.
+   */
+  #send(session: Session, who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
+    const settled = queue.settled();
+    // The memory engine's path: nothing pending anywhere, so no key to build.
+    if (!settled && this.#sending.size === 0) return this.#sendNow(session, message);
+    const key = keyOf(who);
+    const previous = this.#sending.get(key);
+    if (!previous && !settled) return this.#sendNow(session, message);
+    const sent = (previous ?? Promise.resolve())
+      .then(() => settled)
+      .then(
+        () => this.#sendNow(session, message),
+        (error: unknown) => {
+          this.#host.logger.error({ err: error, ...who, type: message.type }, 'cannot store the device queue; closing the session');
+          session.close(CloseCode.internalError, 'storage_failed');
+        },
+      )
+      // Sent off the caller's stack: a throw here (a bug) is logged, not an unhandled rejection.
+      .catch((error: unknown) => this.#host.logger.error({ err: error, type: message.type }, 'cannot send a queued message'));
+    const tracked = sent.finally(() => {
+      if (this.#sending.get(key) === tracked) this.#sending.delete(key);
+    });
+    this.#sending.set(key, tracked);
+  }
+
+  #sendNow(session: Session, message: ReliableDeviceMessage): void {
     try {
       session.send(message);
     } catch (error) {

@@ -5,6 +5,8 @@ import { withFields } from '../../util/with-fields.ts';
 export type ReliableDeviceMessage = Outbound<'execution_request' | 'execution_cancel' | 'messaging_event'>;
 
 export interface QueuedMessage {
+  /** Names the entry in a durable journal; unique within its queue. */
+  id: string;
   /** Assigned when the message is sent; 0 while it waits. */
   seq: number;
   message: ReliableDeviceMessage;
@@ -12,6 +14,44 @@ export interface QueuedMessage {
   /** Sent, refused by the device (`nack`), and waiting again: it goes before what was never sent. */
   returned?: boolean;
 }
+
+/**
+ * Where a queue writes its changes through to, so a restarted hub reads it back
+ * (`DeviceQueue.restore`). Each call is one atomic step in the journal's store, issued in call
+ * order; {@link DeviceJournal.settled} is what a send waits for, so nothing reaches the device
+ * before its sequence number is stored.
+ */
+export interface DeviceJournal {
+  /** A message waits: at the front (a cancel) or the back. */
+  enqueued(entry: QueuedMessage, atFront: boolean): void;
+  /** A waiting message was numbered `entry.seq` and is out, unacknowledged. */
+  sent(entry: QueuedMessage): void;
+  /** The device has everything up to `seq`. */
+  acked(seq: number): void;
+  /** A message out was refused: it waits again, before `before` (an entry id) or at the back. */
+  returned(entry: QueuedMessage, before: string | undefined): void;
+  /** Entries dropped (reported on, withdrawn, or expired: `expired` of them count as missed). */
+  removed(ids: string[], expired: number): void;
+  /** The missed count was told to the device (`connect_ack`): it starts again from 0. */
+  expiredTold(): void;
+  /** Resolves once every change issued so far is stored; undefined when none is pending. */
+  settled(): Promise<void> | undefined;
+}
+
+/** What a queue holds that outlives the hub process: the input of {@link DeviceQueue.restore}. */
+export interface DeviceQueueState {
+  /** The last sequence number given out. */
+  lastSeq: number;
+  /** Waiting messages, in order (`seq` 0). */
+  waiting: QueuedMessage[];
+  /** Messages out and not acknowledged, by `seq`. */
+  unacked: QueuedMessage[];
+  expired: number;
+}
+
+/** Entry ids of this process: a counter, never reused within it. */
+let entryCounter = 0;
+const ENTRY_PREFIX = `${process.pid.toString(36)}.${Date.now().toString(36)}.`;
 
 /**
  * What the hub holds for one device of one tenant. Messages wait (`waiting`) until the device is
@@ -35,10 +75,47 @@ export class DeviceQueue {
   /** Requests sent and not yet ended. */
   readonly outstanding = new Set<string>();
   /** Waiting messages dropped by the resume window since the device's last session. */
-  expired = 0;
+  #expired = 0;
+  readonly #journal: DeviceJournal | undefined;
 
-  constructor(defaultCredit: number) {
+  constructor(defaultCredit: number, journal?: DeviceJournal) {
     this.credit = defaultCredit;
+    this.#journal = journal;
+  }
+
+  /** A queue as a journal kept it; its changes go on to that journal. */
+  static restore(defaultCredit: number, state: DeviceQueueState, journal?: DeviceJournal): DeviceQueue {
+    const queue = new DeviceQueue(defaultCredit, journal);
+    queue.#nextSeq = state.lastSeq + 1;
+    queue.#waiting = state.waiting.map((entry) => ({ ...entry, seq: 0 }));
+    queue.#unacked = [...state.unacked].sort((a, b) => a.seq - b.seq);
+    queue.#expired = state.expired;
+    for (const entry of queue.#unacked) if (entry.message.type === 'execution_request') queue.outstanding.add(entry.message.request_id);
+    return queue;
+  }
+
+  /** Waiting messages dropped by the resume window since the device's last session. */
+  get expired(): number {
+    return this.#expired;
+  }
+
+  /** The missed count for `connect_ack`, which starts again from 0. */
+  takeExpired(): number {
+    const missed = this.#expired;
+    if (missed === 0) return 0;
+    this.#expired = 0;
+    this.#journal?.expiredTold();
+    return missed;
+  }
+
+  /** Resolves once the journal has stored every change so far; undefined without one, or with nothing pending. */
+  settled(): Promise<void> | undefined {
+    return this.#journal?.settled();
+  }
+
+  /** What waits, in order, and what is out: for a restarted hub to pick its executions up again. */
+  entries(): { waiting: readonly QueuedMessage[]; unacked: readonly QueuedMessage[] } {
+    return { waiting: this.#waiting, unacked: this.#unacked };
   }
 
   get size(): number {
@@ -46,15 +123,19 @@ export class DeviceQueue {
   }
 
   enqueue(message: ReliableDeviceMessage, now: number): void {
-    const queued = { seq: 0, message, enqueuedAt: now };
-    if (message.type === 'execution_cancel') this.#waiting.unshift(queued);
+    const queued: QueuedMessage = { id: `${ENTRY_PREFIX}${(entryCounter++).toString(36)}`, seq: 0, message, enqueuedAt: now };
+    const atFront = message.type === 'execution_cancel';
+    if (atFront) this.#waiting.unshift(queued);
     else this.#waiting.push(queued);
+    this.#journal?.enqueued(queued, atFront);
   }
 
   /** The device has everything up to `seq`. */
   ack(seq: number): void {
     const keep = this.#unacked.findIndex((entry) => entry.seq > seq);
+    if (keep === 0 || this.#unacked.length === 0) return;
     this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
+    this.#journal?.acked(seq);
   }
 
   /**
@@ -70,6 +151,7 @@ export class DeviceQueue {
     entry.returned = true;
     if (entry.message.type === 'execution_request') this.outstanding.delete(entry.message.request_id);
     const firstNew = this.#waiting.findIndex((other) => !other.returned && other.message.type !== 'execution_cancel');
+    this.#journal?.returned(entry, this.#waiting[firstNew]?.id);
     this.#waiting.splice(firstNew === -1 ? this.#waiting.length : firstNew, 0, entry);
     this.held = true;
     return entry;
@@ -80,7 +162,11 @@ export class DeviceQueue {
    * first event): never send it again, even if its `ack` was lost with a crash.
    */
   reportedOn(requestId: string): void {
-    this.#unacked = this.#unacked.filter((entry) => entry.message.type !== 'execution_request' || entry.message.request_id !== requestId);
+    const index = this.#unacked.findIndex((entry) => entry.message.type === 'execution_request' && entry.message.request_id === requestId);
+    if (index === -1) return;
+    // A request is sent once per turn in the queue, so it is out at most once.
+    const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
+    this.#journal?.removed([entry.id], 0);
   }
 
   /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */
@@ -103,6 +189,7 @@ export class DeviceQueue {
     head.message = withFields(head.message, { seq: head.seq });
     this.#unacked.push(head);
     if (head.message.type === 'execution_request') this.outstanding.add(head.message.request_id);
+    this.#journal?.sent(head);
     return head;
   }
 
@@ -115,14 +202,18 @@ export class DeviceQueue {
     const expired = this.#waiting.filter(expires);
     if (expired.length === 0) return expired;
     this.#waiting = this.#waiting.filter((entry) => !expires(entry));
-    this.expired += expired.length;
+    this.#expired += expired.length;
+    this.#journal?.removed(expired.map((entry) => entry.id), expired.length);
     return expired;
   }
 
   /** Removes a waiting message (a request cancelled before it was ever sent). */
   withdraw(predicate: (message: ReliableDeviceMessage) => boolean): QueuedMessage | undefined {
     const index = this.#waiting.findIndex((entry) => predicate(entry.message));
-    return index === -1 ? undefined : this.#waiting.splice(index, 1)[0];
+    if (index === -1) return undefined;
+    const [entry] = this.#waiting.splice(index, 1) as [QueuedMessage];
+    this.#journal?.removed([entry.id], 0);
+    return entry;
   }
 
   /** When the oldest waiting message that can expire was enqueued, if any. */

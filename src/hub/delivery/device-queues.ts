@@ -1,28 +1,47 @@
+import { randomUUID } from 'node:crypto';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { DeviceQueue } from './device-queue.ts';
+
+type Who = { tenant_id: string; device_id: string };
 
 /**
  * The hub's per-device queues of reliable delivery, one {@link DeviceQueue} per (tenant, device):
  * where delivery finds a device's queue, so where the queues live can change without it.
  */
 export interface DeviceQueues {
+  /**
+   * The delivery epoch the queues' sequence numbers belong to (`connect_ack.resume.hub_epoch`):
+   * a device's cursor from another epoch means nothing to them. Read it once the queues are open.
+   */
+  readonly epoch: string;
   /** The queue of a device, made empty (with `defaultCredit`) on first use. */
-  of(who: { tenant_id: string; device_id: string }): DeviceQueue;
+  of(who: Who): DeviceQueue;
+  /** Every queue held, with whose it is: what a restarted hub picks up again. */
+  all(): Array<{ who: Who; queue: DeviceQueue }>;
 }
 
 /**
- * The queues in this process's memory, kept for the life of the hub.
+ * The queues in this process's memory, kept for the life of the hub, under an epoch of its own.
  *
  * @example
  * const queues = new MemoryDeviceQueues(16);
  * queues.of({ tenant_id: 'acme', device_id: 'laptop-1' }).enqueue(request, Date.now());
  */
 export class MemoryDeviceQueues implements DeviceQueues {
-  readonly #queues = new Map<string, DeviceQueue>();
+  /** Changes when the hub process restarts: nothing of the queues outlives it. */
+  readonly epoch = `hub_${randomUUID()}`;
+  readonly #queues = new Map<string, { who: Who; queue: DeviceQueue }>();
 
   constructor(readonly defaultCredit: number) {}
 
-  of(who: { tenant_id: string; device_id: string }): DeviceQueue {
-    return getOrCreate(this.#queues, `${who.tenant_id}\u0000${who.device_id}`, () => new DeviceQueue(this.defaultCredit));
+  of(who: Who): DeviceQueue {
+    return getOrCreate(this.#queues, `${who.tenant_id}\u0000${who.device_id}`, () => ({
+      who: { tenant_id: who.tenant_id, device_id: who.device_id },
+      queue: new DeviceQueue(this.defaultCredit),
+    })).queue;
+  }
+
+  all(): Array<{ who: Who; queue: DeviceQueue }> {
+    return [...this.#queues.values()];
   }
 }

@@ -59,17 +59,21 @@ export class SettingsSessions {
   readonly #bySession = new Map<Session, { keys: string[]; epoch: string }>();
   readonly #log: Logger;
 
+  readonly #openStore: () => Promise<SettingsDocuments>;
+
+  /** `store` opens the documents: a path (one JSON file, in memory without one), or a hub engine's opener. */
   constructor(
-    readonly path: string | undefined,
+    store: string | undefined | (() => Promise<SettingsDocuments>),
     logger: Logger,
     readonly now: () => number,
   ) {
     this.#log = logger;
+    this.#openStore = typeof store === 'function' ? store : () => SettingsStore.open(store);
   }
 
-  /** Opens the store once (reading its file back); later calls wait for the same one. */
+  /** Opens the store once (reading it back); later calls wait for the same one. */
   async open(): Promise<void> {
-    this.#opening ??= SettingsStore.open(this.path).then((store) => {
+    this.#opening ??= this.#openStore().then((store) => {
       store.listeners.add((tenantId, key, document, changes) => this.#push(tenantId, key, document, changes));
       return store;
     });

@@ -35,7 +35,21 @@ interface StoreFile {
 }
 
 /** A document as stored: with the idempotency keys of the last patches it took. */
-type StoredDocument = SettingsDocument & { edits?: string[] };
+export type StoredDocument = SettingsDocument & { edits?: string[] };
+
+/**
+ * A store of settings documents outside this process (a hub engine's), for
+ * {@link SettingsStore.openOn}: read back on open, each change written before it is visible.
+ */
+export interface SettingsBacking {
+  /** The epoch, made with `freshEpoch` when there is none yet (whoever makes it first wins), and every document. */
+  open(freshEpoch: string): Promise<{ epoch: string; tenants: Map<string, Map<string, StoredDocument>> }>;
+  /**
+   * Stores `document` as the next version of (tenant, key) if the stored one is still at
+   * `document.version - 1`, in one atomic step. Resolves false when it is not (changed elsewhere).
+   */
+  write(tenantId: string, key: DocumentKey, document: StoredDocument): Promise<boolean>;
+}
 
 const SEP = '\u0000';
 
@@ -58,6 +72,7 @@ export class SettingsStore implements SettingsDocuments {
   readonly #tenants: Map<string, Map<string, StoredDocument>>;
   readonly #reported = new Map<string, ReportedEntry>();
   readonly #file: { storage: StorageAdapter; name: string } | undefined;
+  readonly #backing: SettingsBacking | undefined;
   /** The change under way: the next one waits for it, and close() for the last. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -66,9 +81,17 @@ export class SettingsStore implements SettingsDocuments {
     readonly epoch: string,
     tenants: Map<string, Map<string, StoredDocument>>,
     file: { storage: StorageAdapter; name: string } | undefined,
+    backing?: SettingsBacking,
   ) {
     this.#tenants = tenants;
     this.#file = file;
+    this.#backing = backing;
+  }
+
+  /** Opens the store on a backing (a hub engine's): its epoch and documents are read back. */
+  static async openOn(backing: SettingsBacking): Promise<SettingsStore> {
+    const { epoch, tenants } = await backing.open(freshEpoch());
+    return new SettingsStore(epoch, tenants, undefined, backing);
   }
 
   /**
@@ -165,6 +188,10 @@ export class SettingsStore implements SettingsDocuments {
     }
     // Written before it is visible: a version handed out must survive a crash.
     if (this.#file) await this.#file.storage.write(this.#file.name, this.#serialize({ tenantId, key, document: next }));
+    // Checked against the stored version in the same step: a change made elsewhere is never overwritten.
+    if (this.#backing && !(await this.#backing.write(tenantId, key, next))) {
+      throw new HubError('invalid_state', `settings document '${key}' of tenant '${tenantId}' was changed by another hub; not applied`);
+    }
     getOrCreate(this.#tenants, tenantId, () => new Map<string, StoredDocument>()).set(key, next);
     const document = this.document(tenantId, key);
     for (const listener of this.listeners) listener(tenantId, key, document, structuredClone(changes));

@@ -2,6 +2,7 @@ import type { MessageOf } from '../../protocol/index.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import type { UsageEntry, UsageStore, UsageSummary } from './usage-store.ts';
+import { summarize } from './usage-summary.ts';
 
 /**
  * The hub's usage ledger: every usage report booked once per (tenant, report id), to the tenant
@@ -52,15 +53,7 @@ export class UsageLedger implements UsageStore {
 
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary {
-    const reports = [...(this.#byTenant.get(tenantId)?.values() ?? [])];
-    const totals = { reports: reports.length, duration_ms: 0, input_tokens: 0, output_tokens: 0, cost_estimate: 0 };
-    for (const { metrics } of reports) {
-      totals.duration_ms += metrics.duration_ms;
-      totals.input_tokens += metrics.token_usage?.input ?? 0;
-      totals.output_tokens += metrics.token_usage?.output ?? 0;
-      totals.cost_estimate += metrics.cost_estimate ?? 0;
-    }
-    return { tenant_id: tenantId, totals, reports: structuredClone(reports) };
+    return summarize(tenantId, [...(this.#byTenant.get(tenantId)?.values() ?? [])]);
   }
 
   close(): Promise<void> {
@@ -80,10 +73,15 @@ export class LedgerSlot {
   current: UsageStore | undefined;
   #opening: Promise<UsageStore> | undefined;
 
-  constructor(readonly path: string | undefined) {}
+  readonly #openStore: () => Promise<UsageStore>;
+
+  /** `store` opens the ledger: a path (a record log, in memory without one), or a hub engine's opener. */
+  constructor(store: string | undefined | (() => Promise<UsageStore>)) {
+    this.#openStore = typeof store === 'function' ? store : () => UsageLedger.open(store);
+  }
 
   async open(): Promise<UsageStore> {
-    this.#opening ??= UsageLedger.open(this.path);
+    this.#opening ??= this.#openStore();
     this.current = await this.#opening;
     return this.current;
   }

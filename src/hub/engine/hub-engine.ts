@@ -1,0 +1,39 @@
+import type { ApiKeyStore } from '../api/api-keys.ts';
+import type { RevocationList } from '../auth/revocations.ts';
+import type { MemorySigningKeysOptions, SigningKeys } from '../auth/signing-keys.ts';
+import type { DeviceQueues } from '../delivery/device-queues.ts';
+import type { SettingsDocuments } from '../settings/settings-documents.ts';
+import type { UsageStore } from '../usage/usage-store.ts';
+
+/**
+ * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
+ * folder owns, bundled so a hub is made on one engine. The memory engine (memory-engine.ts) keeps
+ * them in this process, as a hub always did; the Redis engine (redis/redis-engine.ts) keeps them in
+ * Redis, so a hub restarted on the same Redis resumes its devices, verifies the tokens it issued
+ * and books no report twice (docs/scaling.md).
+ *
+ * Stores are handed out when the hub is made (its parts are built then) and hold what the engine
+ * read back once {@link HubEngine.open} resolved, which `listen()` awaits before the first device
+ * can reach them. The hot paths stay in this process's memory; a durable engine writes each change
+ * through, atomically, and a device is sent nothing before the change that numbered it is stored.
+ */
+export interface HubEngine {
+  /** What the engine is, for logs and docs: `memory` or `redis`. */
+  readonly kind: string;
+  /** The per-device queues of reliable delivery, with their sequence numbers and delivery epoch. */
+  readonly deviceQueues: DeviceQueues;
+  /** The REST API's keys. */
+  readonly apiKeys: ApiKeyStore;
+  /** Revoked devices and token ids; `forgetAfterMs` is how long a revoked token id matters. */
+  revocations(now: () => number, forgetAfterMs: number): RevocationList;
+  /** The token authority's signing keys (only made when the hub issues tokens). */
+  signingKeys(options: MemorySigningKeysOptions): SigningKeys;
+  /** Opens the usage ledger (books each report once per tenant and report id). */
+  openUsage(): Promise<UsageStore>;
+  /** Opens the settings documents (versions, idempotency keys, the epoch). */
+  openSettings(): Promise<SettingsDocuments>;
+  /** Connects and reads back what the engine keeps; once, before `openUsage` and `openSettings`. */
+  open(): Promise<void>;
+  /** Waits for every change written through, then lets go of the engine's connections. */
+  close(): Promise<void>;
+}

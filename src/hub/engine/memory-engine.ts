@@ -1,0 +1,58 @@
+import { ApiKeyStore } from '../api/api-keys.ts';
+import { RevocationList } from '../auth/revocations.ts';
+import { MemorySigningKeys, type MemorySigningKeysOptions, type SigningKeys } from '../auth/signing-keys.ts';
+import { MemoryDeviceQueues } from '../delivery/device-queues.ts';
+import type { SettingsDocuments } from '../settings/settings-documents.ts';
+import { SettingsStore } from '../settings/settings-store.ts';
+import { UsageLedger } from '../usage/usage-ledger.ts';
+import type { UsageStore } from '../usage/usage-store.ts';
+import type { HubEngine } from './hub-engine.ts';
+
+/** Options of {@link MemoryEngine}: the files two of its stores may keep (`HubOptions`). */
+export interface MemoryEngineOptions {
+  defaultCredit: number;
+  /** The usage ledger's record log; in memory without one. */
+  usageLedgerPath?: string | undefined;
+  /** The settings documents' JSON file; in memory without one. */
+  settingsPath?: string | undefined;
+}
+
+/**
+ * The default engine: everything in this process's memory, as the hub always kept it (the usage
+ * ledger and the settings documents optionally in a file). A restart starts a new delivery epoch
+ * (devices get `resume.status: reset`) and new signing keys (tokens issued before are refused).
+ *
+ * @example
+ * const engine = new MemoryEngine({ defaultCredit: 16, usageLedgerPath: '/var/lib/hub/usage.log' });
+ */
+export class MemoryEngine implements HubEngine {
+  readonly kind = 'memory';
+  readonly deviceQueues: MemoryDeviceQueues;
+  readonly apiKeys = new ApiKeyStore();
+  readonly #options: MemoryEngineOptions;
+
+  constructor(options: MemoryEngineOptions) {
+    this.#options = options;
+    this.deviceQueues = new MemoryDeviceQueues(options.defaultCredit);
+  }
+
+  revocations(now: () => number, forgetAfterMs: number): RevocationList {
+    return new RevocationList(now, forgetAfterMs);
+  }
+
+  signingKeys(options: MemorySigningKeysOptions): SigningKeys {
+    return new MemorySigningKeys(options);
+  }
+
+  openUsage(): Promise<UsageStore> {
+    return UsageLedger.open(this.#options.usageLedgerPath);
+  }
+
+  openSettings(): Promise<SettingsDocuments> {
+    return SettingsStore.open(this.#options.settingsPath);
+  }
+
+  async open(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

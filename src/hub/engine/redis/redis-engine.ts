@@ -1,0 +1,136 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../../log/logger.ts';
+import { ApiKeyStore, type StoredApiKey } from '../../api/api-keys.ts';
+import { RevocationList, type RevocationState } from '../../auth/revocations.ts';
+import type { MemorySigningKeysOptions, SigningKeys } from '../../auth/signing-keys.ts';
+import { HubError } from '../../core/errors.ts';
+import type { SettingsDocuments } from '../../settings/settings-documents.ts';
+import { SettingsStore } from '../../settings/settings-store.ts';
+import type { UsageStore } from '../../usage/usage-store.ts';
+import type { HubEngine } from '../hub-engine.ts';
+import { checkRedisUrl, connectRedis } from './redis-client.ts';
+import { RedisDeviceQueues } from './redis-device-queues.ts';
+import { RedisApiKeyJournal, RedisRevocationJournal } from './redis-journals.ts';
+import { RedisKeys } from './redis-keys.ts';
+import { RedisSettingsBacking } from './redis-settings.ts';
+import { RedisSigningKeys } from './redis-signing-keys.ts';
+import { RedisUsageLedger } from './redis-usage-ledger.ts';
+import { WriteThrough } from './write-through.ts';
+
+/** Options of {@link RedisEngine}. */
+export interface RedisEngineOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…`. */
+  url: string;
+  /** Put before every key, so one Redis can hold several hubs. Default `cloudtether:`. */
+  keyPrefix?: string | undefined;
+  defaultCredit: number;
+  logger: Logger;
+}
+
+/**
+ * The hub's durable state in Redis (docs/scaling.md): device queues with their sequence numbers
+ * and the delivery epoch, signing keys, revocations, the usage ledger, settings documents and API
+ * keys. A hub closed (or killed) and made again on the same Redis resumes its devices, verifies
+ * the tokens it issued, and books no report twice. Changes are written through from this
+ * process's copy, each one atomic in Redis (a script or a MULTI).
+ *
+ * @example
+ * const hub = createHub({ staticToken, engine: { redis: 'redis://127.0.0.1:6379' } });
+ * await hub.listen({ port: 8080 }); // connects, reads everything back
+ */
+export class RedisEngine implements HubEngine {
+  readonly kind = 'redis';
+  readonly deviceQueues: RedisDeviceQueues;
+  readonly apiKeys: ApiKeyStore;
+  readonly #url: string;
+  #client: Redis | undefined;
+  readonly #keys: RedisKeys;
+  readonly #log: Logger;
+  /** Revocations and API keys: written through as they change, in order. */
+  readonly #writes: WriteThrough;
+  #revocations: RevocationList | undefined;
+  #signingKeys: RedisSigningKeys | undefined;
+  #opened = false;
+  #closing: Promise<void> | undefined;
+
+  /** @throws {HubError} `invalid_options` for a URL that is not a Redis URL. */
+  constructor(options: RedisEngineOptions) {
+    this.#url = options.url;
+    checkRedisUrl(options.url);
+    this.#keys = new RedisKeys(options.keyPrefix ?? 'cloudtether:');
+    this.#log = options.logger;
+    this.#writes = new WriteThrough(options.logger, 'hub state');
+    this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger);
+    this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
+  }
+
+  revocations(now: () => number, forgetAfterMs: number): RevocationList {
+    this.#revocations = new RevocationList(now, forgetAfterMs, new RedisRevocationJournal(this.#keys, this.#writes, now));
+    return this.#revocations;
+  }
+
+  signingKeys(options: MemorySigningKeysOptions): SigningKeys {
+    this.#signingKeys = new RedisSigningKeys(options, this.#log);
+    return this.#signingKeys;
+  }
+
+  async openUsage(): Promise<UsageStore> {
+    return RedisUsageLedger.open(this.#connected(), this.#keys);
+  }
+
+  async openSettings(): Promise<SettingsDocuments> {
+    return SettingsStore.openOn(new RedisSettingsBacking(this.#connected(), this.#keys));
+  }
+
+  /**
+   * Connects (once; checks the Redis version) and reads back the device queues, the signing keys,
+   * the revocations and the API keys.
+   *
+   * @throws {HubError} `engine_unavailable` when Redis refuses or is too old.
+   */
+  async open(): Promise<void> {
+    if (this.#closing) throw new HubError('invalid_state', 'the Redis engine is closed');
+    this.#signingKeys?.opening();
+    let revocations: RevocationState;
+    let apiKeys: StoredApiKey[];
+    let client: Redis;
+    try {
+      client = await connectRedis(this.#url);
+      this.#client = client;
+      [revocations, apiKeys] = await Promise.all([
+        RedisRevocationJournal.load(client, this.#keys),
+        RedisApiKeyJournal.load(client, this.#keys),
+        this.deviceQueues.open(client, this.#keys),
+        this.#signingKeys?.open(client, this.#keys),
+      ]);
+    } catch (error) {
+      this.#signingKeys?.failed(error);
+      throw error;
+    }
+    // What changed here before the connection is newer than what Redis had: restored under it, then written.
+    this.#revocations?.restore(revocations);
+    this.apiKeys.restore(apiKeys);
+    this.#writes.connected(client);
+    this.#opened = true;
+    this.#log.info({ engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length }, 'hub state read back from Redis');
+  }
+
+  /** Waits for every write issued, then quits (or drops a connection that is down). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#opened) {
+        await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
+      }
+      const client = this.#client;
+      if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
+      else client?.disconnect();
+    })();
+    return this.#closing;
+  }
+
+  /** The connection, once `listen()` made it. */
+  readonly #connected = (): Redis => {
+    if (!this.#client) throw new HubError('invalid_state', 'the Redis engine opens with listen()');
+    return this.#client;
+  };
+}

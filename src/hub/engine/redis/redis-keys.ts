@@ -1,0 +1,59 @@
+/**
+ * The names of the engine's Redis keys, all under one prefix (default `cloudtether:`), so one
+ * Redis can hold several hubs' state. A device is named `tenant NUL device`, ids the protocol
+ * keeps free of control characters.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  /** The delivery epoch: made once, kept while the queues are. */
+  get epoch(): string {
+    return `${this.prefix}delivery:epoch`;
+  }
+
+  /** Every device that has a queue: `tenant NUL device`. */
+  get queues(): string {
+    return `${this.prefix}delivery:queues`;
+  }
+
+  /** One device's queue: `m` entries by id, `w` waiting ids, `u` unacknowledged ids by seq, `s` its last seq and missed count. */
+  queue(device: string): { m: string; w: string; u: string; s: string } {
+    const base = `${this.prefix}delivery:queue:${device}`;
+    return { m: `${base}:m`, w: `${base}:w`, u: `${base}:u`, s: `${base}:s` };
+  }
+
+  /** Signing keys: their JWKs by kid, when each is dropped, and the kid that signs now. */
+  get signingKeys(): { jwks: string; drop: string; current: string } {
+    return { jwks: `${this.prefix}auth:keys`, drop: `${this.prefix}auth:keys:drop`, current: `${this.prefix}auth:keys:current` };
+  }
+
+  /** Revoked devices (device id → tenants) and revoked token ids (scored by when to forget them). */
+  get revocations(): { devices: string; tokens: string } {
+    return { devices: `${this.prefix}auth:revoked:devices`, tokens: `${this.prefix}auth:revoked:tokens` };
+  }
+
+  /** The REST API's keys by id. */
+  get apiKeys(): string {
+    return `${this.prefix}api:keys`;
+  }
+
+  /** The tenants that booked usage. */
+  get usageTenants(): string {
+    return `${this.prefix}usage:tenants`;
+  }
+
+  /** A tenant's usage: entries by report id, and report ids in booking order. */
+  usage(tenantId: string): { entries: string; order: string } {
+    return { entries: `${this.prefix}usage:${tenantId}:entries`, order: `${this.prefix}usage:${tenantId}:order` };
+  }
+
+  /** The settings documents' epoch, and the tenants that have documents. */
+  get settings(): { epoch: string; tenants: string } {
+    return { epoch: `${this.prefix}settings:epoch`, tenants: `${this.prefix}settings:tenants` };
+  }
+
+  /** A tenant's settings documents by key, and their versions by key. */
+  settingsOf(tenantId: string): { documents: string; versions: string } {
+    return { documents: `${this.prefix}settings:${tenantId}:documents`, versions: `${this.prefix}settings:${tenantId}:versions` };
+  }
+}

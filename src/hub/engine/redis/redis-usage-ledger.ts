@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis';
+import type { MessageOf } from '../../../protocol/index.ts';
+import { getOrCreate } from '../../../util/get-or-create.ts';
+import type { UsageEntry, UsageStore, UsageSummary } from '../../usage/usage-store.ts';
+import { summarize } from '../../usage/usage-summary.ts';
+import { defineScript, type RedisScript } from './redis-client.ts';
+import type { RedisKeys } from './redis-keys.ts';
+
+// KEYS entries order tenants; ARGV reportId entry tenant. Booked once: the report id decides, in one step.
+const BOOK = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1`;
+
+/**
+ * The usage ledger in Redis: each report booked once per (tenant, report id) by one script
+ * (`HSETNX` decides, whichever hub asks first), answered once Redis has it, so a report is
+ * acknowledged to the device only once it is booked. Summaries read this process's copy,
+ * loaded on open and kept with every booking.
+ *
+ * @example
+ * const ledger = await RedisUsageLedger.open(client, keys);
+ * await ledger.book({ tenant_id: 'acme', device_id: 'laptop-1' }, report, Date.now()); // true, then false for a copy
+ */
+export class RedisUsageLedger implements UsageStore {
+  readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
+  readonly #keys: RedisKeys;
+  readonly #book: RedisScript;
+
+  private constructor(client: Redis, keys: RedisKeys) {
+    this.#keys = keys;
+    this.#book = defineScript(client, 'ctUsageBook', BOOK);
+  }
+
+  /** Reads back every tenant's reports, in booking order. */
+  static async open(client: Redis, keys: RedisKeys): Promise<RedisUsageLedger> {
+    const ledger = new RedisUsageLedger(client, keys);
+    for (const tenantId of await client.smembers(keys.usageTenants)) {
+      const { entries, order } = keys.usage(tenantId);
+      const [byId, ids] = await Promise.all([client.hgetall(entries), client.lrange(order, 0, -1)]);
+      const booked = getOrCreate(ledger.#byTenant, tenantId, () => new Map<string, UsageEntry>());
+      for (const id of ids) if (byId[id] !== undefined) booked.set(id, JSON.parse(byId[id]) as UsageEntry);
+    }
+    return ledger;
+  }
+
+  async book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
+    const reportId = report.report_id ?? report.id;
+    const booked = getOrCreate(this.#byTenant, where.tenant_id, () => new Map<string, UsageEntry>());
+    if (booked.has(reportId)) return false;
+    const entry: UsageEntry = { tenant_id: where.tenant_id, device_id: where.device_id, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
+    // Held before the write, so a copy arriving meanwhile is not booked twice.
+    booked.set(reportId, entry);
+    const { entries, order } = this.#keys.usage(where.tenant_id);
+    let added: unknown;
+    try {
+      added = await this.#book([entries, order, this.#keys.usageTenants], [reportId, JSON.stringify(entry), where.tenant_id]);
+    } catch (error) {
+      booked.delete(reportId);
+      throw error;
+    }
+    // Booked by another hub first: that entry is the one kept.
+    if (added !== 1) booked.delete(reportId);
+    return added === 1;
+  }
+
+  summary(tenantId: string): UsageSummary {
+    return summarize(tenantId, [...(this.#byTenant.get(tenantId)?.values() ?? [])]);
+  }
+
+  async close(): Promise<void> {}
+}
