@@ -122,7 +122,7 @@ export interface Connector<T = SettingsValues> {
    * Joins a channel (`extension` or `task:<id>`), and rejoins it after every reconnect until
    * `leave()`. Joining a joined channel returns another handle on the same one.
    */
-  channel(name: string, options?: { workspaceId?: string }): ChannelHandle;
+  channel(name: string, options?: { workspaceId?: string; reliable?: boolean }): ChannelHandle;
   /**
    * Answers chat messages (`messaging_event`) of a workspace; `*` answers every workspace without
    * its own handler. The answer goes back as `messaging_reply` through the outbox.
