@@ -26,6 +26,8 @@ export interface ChannelHandle {
   readonly name: string;
   /** `waiting`, `joining`, `joined`, `leaving`, `left` or `errored`. */
   readonly state: ChannelStateName;
+  /** Reliable messages sent on this channel that the hub has not acknowledged yet. */
+  readonly unacked: number;
   /** Handles one event; the payload must pass `schema` first. Returns the function that removes it. */
   on<S extends z.ZodType>(event: string, schema: S, handler: (payload: z.output<S>, meta: { offset: number }) => void): () => void;
   /**
@@ -133,8 +135,12 @@ export class DeviceChannels {
     const wanted = this.#wanted;
     // What this handle attached: `leave()` takes it off, so a later join starts clean.
     const removers: Array<() => void> = [];
+    const sends = this.#sends;
     return {
       name,
+      get unacked() {
+        return sends.pending(name).length;
+      },
       get state() {
         const child = actor.getSnapshot().children[channelId(name)];
         return child ? channelStateName(child.getSnapshot().value) : 'left';

@@ -59,8 +59,8 @@ export class ChannelSends {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #policy: ChannelSendsPolicy;
-  /** Appends under way: counted against the cap before they are in the log. */
-  #appending = 0;
+  /** Messages stored or being stored, and not settled: what the cap counts. */
+  #count: number;
   /** Records settled here whose removal from the log may still be in flight. */
   readonly #settled = new Set<number>();
 
@@ -69,11 +69,12 @@ export class ChannelSends {
     this.#now = options.now;
     this.#logger = options.logger;
     this.#policy = ChannelSendsPolicy.parse(options.policy ?? {});
+    this.#count = this.#log.pending().length;
   }
 
   /** Messages stored (or being stored) and not acknowledged. */
   get depth(): number {
-    return this.#log.pending().length - this.#settled.size + this.#appending;
+    return this.#count;
   }
 
   /**
@@ -83,11 +84,14 @@ export class ChannelSends {
    */
   add(channel: string, event: string, payload: Record<string, unknown>, id: string = randomUUID()): { id: string; stored: Promise<ReliableSend> } | undefined {
     if (this.depth >= this.#policy.maxUnacked) return undefined;
-    this.#appending += 1;
-    const stored = this.#log
-      .append({ channel, event, payload, id })
-      .then((record) => ({ ...record.value, seq: record.seq }))
-      .finally(() => (this.#appending -= 1));
+    this.#count += 1;
+    const stored = this.#log.append({ channel, event, payload, id }).then(
+      (record) => ({ ...record.value, seq: record.seq }),
+      (error: unknown) => {
+        this.#count -= 1;
+        throw error;
+      },
+    );
     return { id, stored };
   }
 
@@ -131,9 +135,13 @@ export class ChannelSends {
   #settle(seq: number): void {
     if (this.#settled.has(seq)) return;
     this.#settled.add(seq);
+    this.#count -= 1;
     this.#log
       .settle(seq)
-      .catch((error: unknown) => this.#logger.error({ err: error, seq }, 'cannot record a channel ack; the message will be sent again'))
+      .catch((error: unknown) => {
+        this.#count += 1;
+        this.#logger.error({ err: error, seq }, 'cannot record a channel ack; the message will be sent again');
+      })
       .finally(() => this.#settled.delete(seq));
   }
 }
