@@ -6,7 +6,6 @@ import type { Logger } from '../log/logger.ts';
 import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
 import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
 import { CHANNEL_ACK } from '../protocol/capabilities.ts';
-import type { Outbound } from '../protocol/messages.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { getOrCreate } from '../util/get-or-create.ts';
 import type { ChannelNotice } from '../status/connector-event.ts';

@@ -113,7 +113,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   // Annotated: the actor's input reads `channels` (handshake) and `channels` reads the actor, a cycle
   // TypeScript cannot infer through (implicit any on `actor` and everything it touches).
   const channelLogger = logger.child({ actor: 'channels' });
-  const channelSends = new ChannelSends({ log: store.channels ?? createMemoryRecordLog({ now }), now, logger: channelLogger });
+  const channelSends = new ChannelSends({ log: store.channels ?? createMemoryRecordLog({ now }), now, logger: channelLogger, health: runtime.storage });
   const channels: DeviceChannels = new DeviceChannels(actor, channelLogger, (notice) => notify({ type: 'channel', ...notice }), channelSends);
   const feed: StatusFeed = new StatusFeed({ supervisor: actor, storage: () => runtime.storage.status, notify, logger, deviceId: cfg.deviceId });
   plane.attach(actor);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { LogRecord, RecordLog } from '../storage/record-log.ts';
+import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 
 /** One reliable channel message, stored until the hub acknowledges it. `id` is its envelope id on every send. */
 export interface ChannelSendEntry {
@@ -35,6 +36,8 @@ export interface ChannelSendsOptions {
   now: () => number;
   logger: Logger;
   policy?: Partial<ChannelSendsPolicy>;
+  /** With it, a store that fails does not lose a message: its write waits until storage recovers. */
+  health?: StorageHealth;
 }
 
 /**
@@ -59,6 +62,7 @@ export class ChannelSends {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #policy: ChannelSendsPolicy;
+  readonly #health: StorageHealth | undefined;
   /** Messages stored or being stored, and not settled: what the cap counts. */
   #count: number;
   /** Records settled here whose removal from the log may still be in flight. */
@@ -70,6 +74,7 @@ export class ChannelSends {
     this.#logger = options.logger;
     this.#policy = ChannelSendsPolicy.parse(options.policy ?? {});
     this.#count = this.#log.pending().length;
+    this.#health = options.health;
   }
 
   /** Messages stored (or being stored) and not acknowledged. */
@@ -85,7 +90,7 @@ export class ChannelSends {
   add(channel: string, event: string, payload: Record<string, unknown>, id: string = randomUUID()): { id: string; stored: Promise<ReliableSend> } | undefined {
     if (this.depth >= this.#policy.maxUnacked) return undefined;
     this.#count += 1;
-    const stored = this.#log.append({ channel, event, payload, id }).then(
+    const stored = untilStored(this.#health, () => this.#log.append({ channel, event, payload, id })).then(
       (record) => ({ ...record.value, seq: record.seq }),
       (error: unknown) => {
         this.#count -= 1;
@@ -136,8 +141,7 @@ export class ChannelSends {
     if (this.#settled.has(seq)) return;
     this.#settled.add(seq);
     this.#count -= 1;
-    this.#log
-      .settle(seq)
+    untilStored(this.#health, () => this.#log.settle(seq))
       .catch((error: unknown) => {
         this.#count += 1;
         this.#logger.error({ err: error, seq }, 'cannot record a channel ack; the message will be sent again');
