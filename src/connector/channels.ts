@@ -33,7 +33,7 @@ export interface ChannelHandle {
    * Sends now if joined, else buffers it (bounded, with a TTL): at most once. Returns the send's
    * id, as `expired` notices name it.
    *
-   * With `{ reliable: true }` (or on a channel joined with it) the message is stored first
+   * With `{ reliable: true }` (or through a handle joined with it) the message is stored first
    * (durably with a connector store) and sent, with its sequence number, whenever the channel is
    * joined, until the hub acknowledges it: it arrives once, across dead sockets, reconnects and
    * (with a store) restarts. Bounded: past 1 000 unacknowledged messages a send is refused at
@@ -57,8 +57,6 @@ export class DeviceChannels {
   readonly #handlers = new Map<string, Map<string, Set<Handler>>>();
   /** Channels the host wants joined, with the workspace each was joined in. */
   readonly #wanted = new Map<string, { workspaceId?: string }>();
-  /** Channels whose every send is reliable. */
-  readonly #reliable = new Set<string>();
   /** Reliable messages not acknowledged yet. */
   readonly #sends: ChannelSends;
   /** Whether the host asked for reliable messages: from then on every `connect` announces `channel_ack`. */
@@ -119,15 +117,11 @@ export class DeviceChannels {
     return this.#sends.depth;
   }
 
-  /** `reliable`: every send on the channel is reliable (see {@link ChannelHandle.send}). */
+  /** `reliable`: every send through this handle is reliable (see {@link ChannelHandle.send}). */
   join(name: string, options: { workspaceId?: string; reliable?: boolean } = {}): ChannelHandle {
     this.#wanted.set(name, options.workspaceId === undefined ? {} : { workspaceId: options.workspaceId });
-    if (options.reliable) {
-      this.#reliable.add(name);
-      this.#wantsAcks = true;
-    } else {
-      this.#reliable.delete(name);
-    }
+    const reliable = options.reliable === true;
+    if (reliable) this.#wantsAcks = true;
     this.#actor.send({ type: 'channel.join', channel: name, ...this.#workspaceOf(name) });
     const actor = this.#actor;
     const handlers = this.#handlers;
@@ -153,7 +147,7 @@ export class DeviceChannels {
         return remove;
       },
       send: (event, payload = {}, sendOptions = {}) => {
-        if (sendOptions.reliable || this.#reliable.has(name)) return this.#sendReliably(name, event, payload);
+        if (sendOptions.reliable ?? reliable) return this.#sendReliably(name, event, payload);
         const id = randomUUID();
         actor.send({ type: 'channel.send', channel: name, id, event, payload });
         return id;
