@@ -120,9 +120,11 @@ export interface Connector<T = SettingsValues> {
   readonly executions: ExecutionsStatus;
   /**
    * Joins a channel (`extension` or `task:<id>`), and rejoins it after every reconnect until
-   * `leave()`. Joining a joined channel returns another handle on the same one.
+   * `leave()`. Joining a joined channel returns another handle on the same one. With
+   * `reliable: true`, every send through the handle is reliable (stored, resent until the hub
+   * acknowledges it: {@link ChannelHandle.send}).
    */
-  channel(name: string, options?: { workspaceId?: string }): ChannelHandle;
+  channel(name: string, options?: { workspaceId?: string; reliable?: boolean }): ChannelHandle;
   /**
    * Answers chat messages (`messaging_event`) of a workspace; `*` answers every workspace without
    * its own handler. The answer goes back as `messaging_reply` through the outbox.

@@ -14,6 +14,8 @@ import { randomSeed } from '../util/random.ts';
 import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
+import { ChannelSends } from '../delivery/channel-sends.ts';
+import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { createMemoryStore } from './remote-work.ts';
 import { DeviceSettings, validatorOf } from './settings.ts';
 import { readStaticSettings } from './static-settings.ts';
@@ -92,7 +94,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
 
   const input = supervisorInputOf(cfg, seed, {
     now,
-    handshake: () => plane.handshake(CONNECTOR_VERSION, channels.wanted()),
+    handshake: () => ({ ...plane.handshake(CONNECTOR_VERSION, channels.wanted()), ...channels.handshake() }),
     // Static settings never sync: no settings child.
     settings: staticSettings === undefined ? { defaults: settingsDefaults, validate: validateSettings } : undefined,
   });
@@ -110,7 +112,9 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   });
   // Annotated: the actor's input reads `channels` (handshake) and `channels` reads the actor, a cycle
   // TypeScript cannot infer through (implicit any on `actor` and everything it touches).
-  const channels: DeviceChannels = new DeviceChannels(actor, logger.child({ actor: 'channels' }), (notice) => notify({ type: 'channel', ...notice }));
+  const channelLogger = logger.child({ actor: 'channels' });
+  const channelSends = new ChannelSends({ log: store.channels ?? createMemoryRecordLog({ now }), now, logger: channelLogger, health: runtime.storage });
+  const channels: DeviceChannels = new DeviceChannels(actor, channelLogger, (notice) => notify({ type: 'channel', ...notice }), channelSends);
   const feed: StatusFeed = new StatusFeed({ supervisor: actor, storage: () => runtime.storage.status, notify, logger, deviceId: cfg.deviceId });
   plane.attach(actor);
   forwardSupervisorEvents(actor, notify, log, () => feed.refresh());
@@ -183,6 +187,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         stopRuntimeEvents();
         await telemetry.stop();
         await telemetryLog.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the telemetry queue'));
+        await store.channels?.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the channel messages log'));
         await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
         await recording?.end().catch((error: unknown) => log.error({ err: error }, 'cannot close the session recording'));
         log.info('stopped');

@@ -4,6 +4,7 @@ import { createFileStorage } from '../adapters/file-storage.ts';
 import { createMemoryStorage, type StorageAdapter } from '../adapters/storage.ts';
 import type { TelemetryEvent } from '../api/contract.ts';
 import { InboundDelivery, type ResumeAnswer, type ResumeCursor } from '../delivery/inbound.ts';
+import type { ChannelSendEntry } from '../delivery/channel-sends.ts';
 import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '../delivery/outbox.ts';
 import { type Capacity, type ExecutionEnded, Executor, type ExecutorLimits, type JournalEntry } from '../execution/executor.ts';
 import { HandlerRegistry } from '../execution/handlers.ts';
@@ -27,6 +28,8 @@ export interface ConnectorStore {
   files?: StorageAdapter;
   /** The telemetry queue. Optional for stores made before it. */
   telemetry?: RecordLog<TelemetryEvent>;
+  /** Reliable channel messages the hub has not acknowledged. Optional for stores made before it (then in memory). */
+  channels?: RecordLog<ChannelSendEntry>;
   /**
    * Resolves when the store takes writes again; the connector calls it, with backoff, while
    * storage is failing. Without one, failed writes are simply tried again after each delay.
@@ -36,7 +39,8 @@ export interface ConnectorStore {
 
 /**
  * Opens (or creates) the durable store in `dir`: `outbox.log` and `executions.log`, fsync'd
- * append-only logs, `telemetry.log`, the telemetry queue, and `settings.json`, the settings
+ * append-only logs, `telemetry.log`, the telemetry queue, `channels.log`, reliable channel
+ * messages not yet acknowledged, and `settings.json`, the settings
  * cache, replaced atomically (all `0600` in a `0700` directory). Give it to `createConnector(config, { store })`;
  * the connector closes it on `stop()`. A log found damaged (a record torn by a full disk or a
  * crash, with records after it) keeps every complete record; the connector logs each repair
@@ -52,12 +56,13 @@ export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
   if (typeof dir !== 'string' || dir === '') {
     throw new TypeError(`openConnectorStore(dir): dir must be the store's directory path, got ${dir === '' ? 'an empty string' : typeof dir}`);
   }
-  const [outbox, journal, telemetry] = await Promise.all([
+  const [outbox, journal, telemetry, channels] = await Promise.all([
     openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
     openRecordLog<JournalEntry>(join(dir, 'executions.log')),
     openRecordLog<TelemetryEvent>(join(dir, 'telemetry.log')),
+    openRecordLog<ChannelSendEntry>(join(dir, 'channels.log')),
   ]);
-  return { outbox, journal, files: createFileStorage(dir), telemetry, probe: () => probeDirectory(dir) };
+  return { outbox, journal, files: createFileStorage(dir), telemetry, channels, probe: () => probeDirectory(dir) };
 }
 
 /** Bytes a probe writes: a page, so a disk with room for nothing at all is not taken as back. */
@@ -82,7 +87,7 @@ async function probeDirectory(dir: string): Promise<void> {
 
 /** An in-memory store: nothing survives the process. */
 export function createMemoryStore(now: () => number): ConnectorStore {
-  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage(), telemetry: createMemoryRecordLog({ now }) };
+  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage(), telemetry: createMemoryRecordLog({ now }), channels: createMemoryRecordLog({ now }) };
 }
 
 export interface RemoteWorkOptions {
@@ -134,7 +139,7 @@ export class RemoteWork {
   constructor(options: RemoteWorkOptions) {
     this.#options = options;
     const { codec, clock, logger, store } = options;
-    for (const log of [store.outbox, store.journal, store.telemetry]) {
+    for (const log of [store.outbox, store.journal, store.telemetry, store.channels]) {
       for (const repair of log?.repairs ?? []) logger.warn({ actor: 'store', ...repair }, 'damaged bytes dropped from a log; the records after them were kept');
     }
     this.storage = new StorageHealth({

@@ -36,6 +36,8 @@ export interface BufferedSend {
   event: string;
   payload: Record<string, unknown>;
   at: number;
+  /** A reliable send's sequence number (capability `channel_ack`): it goes out with its `id` and `seq`. */
+  seq?: number;
 }
 
 export type ChannelReason =
@@ -65,7 +67,8 @@ export interface ChannelContext extends Omit<ChannelInput, 'seed'> {
 export type ChannelEvent =
   | { type: 'link.up' }
   | { type: 'link.down' }
-  | { type: 'send'; id: string; event: string; payload: Record<string, unknown> }
+  /** `seq`: a reliable send, kept by the connector until the hub's `channel_ack` (src/delivery/channel-sends.ts). */
+  | { type: 'send'; id: string; event: string; payload: Record<string, unknown>; seq?: number }
   | { type: 'leave' }
   | { type: 'frame'; message: MessageOf<'channel_joined' | 'channel_refused' | 'channel_left' | 'channel_message'> };
 
@@ -80,6 +83,12 @@ export type ChannelOutput =
   | { type: 'channel.left'; channel: string };
 
 type ChannelFrame = Extract<ChannelEvent, { type: 'frame' }>['message'];
+/** The frame of a send: a reliable one carries its own `id` (the hub drops a resend by it) and `seq`. */
+function messageOf(channel: string, send: { id: string; event: string; payload: Record<string, unknown>; seq?: number }): Outbound<'channel_message'> {
+  const message: Outbound<'channel_message'> = { type: 'channel_message', channel, event: send.event, payload: send.payload };
+  return send.seq === undefined ? message : { ...message, id: send.id, seq: send.seq };
+}
+
 function frameOf<K extends ChannelFrame['type']>(event: ChannelEvent, type: K): Extract<ChannelFrame, { type: K }> | undefined {
   return event.type === 'frame' && event.message.type === type ? (event.message as Extract<ChannelFrame, { type: K }>) : undefined;
 }
@@ -172,11 +181,11 @@ export const channelMachine = setup({
     }),
     sendNow: sendParent(({ context, event }): ChannelOutput => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
-      return { type: 'channel.out', message: { type: 'channel_message', channel: context.channel, event: send.event, payload: send.payload } };
+      return { type: 'channel.out', message: messageOf(context.channel, send) };
     }),
     buffer: assign(({ context, event }) => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
-      return { buffer: [...context.buffer, { id: send.id, event: send.event, payload: send.payload, at: context.now() }] };
+      return { buffer: [...context.buffer, { id: send.id, event: send.event, payload: send.payload, at: context.now(), ...(send.seq !== undefined && { seq: send.seq }) }] };
     }),
     refuseSend: sendParent(({ context, event }): ChannelOutput => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
@@ -189,7 +198,7 @@ export const channelMachine = setup({
       if (expired.length > 0) enqueue.sendParent({ type: 'channel.expired', channel: context.channel, sends: expired.map(({ id, event }) => ({ id, event })) } satisfies ChannelOutput);
       for (const send of context.buffer) {
         if (send.at <= cutoff) continue;
-        enqueue.sendParent({ type: 'channel.out', message: { type: 'channel_message', channel: context.channel, event: send.event, payload: send.payload } } satisfies ChannelOutput);
+        enqueue.sendParent({ type: 'channel.out', message: messageOf(context.channel, send) } satisfies ChannelOutput);
       }
       enqueue.assign({ buffer: [] });
     }),

@@ -39,6 +39,8 @@ export interface SessionInfo {
   serverTime: number;
   /** The hub's answer to `connect.resume`, when it resumes delivery. */
   resume?: { status: 'resumed' | 'expired' | 'reset'; hubEpoch: string; missed: number };
+  /** The optional features the hub speaks, when the `connect` announced some (`connect_ack.capabilities`). */
+  capabilities?: string[];
 }
 
 export interface ConnectionInput {
@@ -60,7 +62,7 @@ export interface ConnectionInput {
    * Extra `connect` fields, read for each attempt: where inbound delivery left off (`resume`)
    * and the device's `capacity`, from the connector's execution runtime.
    */
-  handshake?: () => Pick<Outbound<'connect'>, 'resume' | 'capacity'>;
+  handshake?: () => Pick<Outbound<'connect'>, 'resume' | 'capacity' | 'capabilities'>;
 }
 
 export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {

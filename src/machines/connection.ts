@@ -133,6 +133,7 @@ export const connectionMachine = setup({
           maxFrameBytes: ack.max_frame_bytes,
           serverTime: ack.server_time,
           ...(ack.resume && { resume: { status: ack.resume.status, hubEpoch: ack.resume.hub_epoch, missed: ack.resume.missed } }),
+          ...(ack.capabilities && { capabilities: ack.capabilities }),
         },
       };
     }),

@@ -75,7 +75,8 @@ export type HostEvent =
   | { type: 'channel.join'; channel: string; workspaceId?: string }
   | { type: 'channel.leave'; channel: string }
   /** A message on a channel: sent when joined, buffered until then. `id` names it in `channel.expired`. */
-  | { type: 'channel.send'; channel: string; id: string; event: string; payload: Record<string, unknown> }
+  /** `seq`: a reliable send (src/machines/channel.ts). */
+  | { type: 'channel.send'; channel: string; id: string; event: string; payload: Record<string, unknown>; seq?: number }
   /** Starts the settings child from the cached state. */
   | { type: 'settings.load'; state: SettingsState }
   /** A local change of the user's settings (validated by the host first). */
@@ -229,7 +230,7 @@ export const supervisorMachine = setup({
       const e = event as Extract<HostEvent, { type: 'channel.leave' | 'channel.send' }>;
       const child = self.getSnapshot().children[channelId(e.channel)] as AnyActorRef | undefined;
       if (child?.getSnapshot().status !== 'active') return;
-      enqueue.sendTo(child, e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload } satisfies ChannelEvent));
+      enqueue.sendTo(child, e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload, ...(e.seq !== undefined && { seq: e.seq }) } satisfies ChannelEvent));
     }),
     /** A send on a channel nobody asked to join: told to the sender at once. */
     refuseUnknownChannelSend: enqueueActions(({ event, enqueue, self }) => {

@@ -162,6 +162,7 @@ export const messageExamples: { [T in MessageType]: Outbound<T> } = {
     payload: { step_id: 'stp_7', approved_by: 'usr_42', comment: 'Go ahead with the LINE broadcast.' },
     offset: 42,
   },
+  channel_ack: { type: 'channel_ack', channel: 'task:tsk_01JGX2S5T7U9W1Y3A5C7E9G1J3', seq: 12 },
   capability_reload: { type: 'capability_reload', reload_id: 'rld_01JGX2V1W3Y5A7C9E1G3J5L7N9', packs: ['marketing-pack@2.3.0'] },
   capability_reload_result: { type: 'capability_reload_result', reload_id: 'rld_01JGX2V1W3Y5A7C9E1G3J5L7N9', ok: true },
   messaging_event: {

@@ -18,6 +18,12 @@ const Json = z.record(z.string(), z.unknown());
  */
 const Seq = z.number().int().positive();
 const Count = z.number().int().nonnegative();
+/**
+ * Optional protocol features a peer offers, announced in `connect` and answered in
+ * `connect_ack` with those the hub also speaks. A peer that announces none is answered with
+ * none: the v1 exchange, byte for byte. Known: `channel_ack` (reliable channel messages).
+ */
+const Capabilities = z.array(z.string().min(1).max(64)).max(32);
 
 /** How busy a device is: in `connect` and in `capacity` messages. */
 const CapacityFields = {
@@ -58,6 +64,8 @@ export const ConnectMessage = defineMessage('connect', {
       channels: z.array(z.string().max(256)).max(1_000).default([]),
     })
     .optional(),
+  /** Optional features the device speaks (`channel_ack`); sent only when it wants one. */
+  capabilities: Capabilities.optional(),
 });
 
 /**
@@ -80,6 +88,8 @@ export const ConnectAckMessage = defineMessage('connect_ack', {
   max_frame_bytes: z.number().int().positive(),
   /** The answer to `connect.resume`; the device keeps `hub_epoch` for its next `connect`. */
   resume: z.object({ status: ResumeStatus, hub_epoch: Id, missed: Count.default(0) }).optional(),
+  /** Of the features `connect.capabilities` announced, those the hub speaks; absent when none were announced. */
+  capabilities: Capabilities.optional(),
 });
 
 // ─── in-band re-authentication ──────────────────────────────────────────────────────────
@@ -303,14 +313,26 @@ export const ChannelLeftMessage = defineMessage('channel_left', { channel: Chann
 
 /**
  * Either direction: a message on a joined channel. From the hub it carries the channel `offset`
- * (1, 2, …) the device recovers from.
+ * (1, 2, …) the device recovers from. From a device it may carry `seq` (capability
+ * `channel_ack`): a reliable message, which the hub answers with `channel_ack`, and which the
+ * device sends again, with the same `id`, until it is acknowledged.
  */
 export const ChannelMessageMessage = defineMessage('channel_message', {
   channel: ChannelName,
   event: z.string().min(1).max(128),
   payload: Json.default({}),
   offset: z.number().int().positive().optional(),
+  /** A reliable message's sequence number: per device, from 1, across its channels. */
+  seq: Seq.optional(),
 });
+
+/**
+ * Hub → connector (capability `channel_ack`): every reliable message of this device on
+ * `channel` up to `seq` was received, once; the device forgets them. A resend of one the hub
+ * already took (the same `id`) is acknowledged again and not delivered twice. Reached through
+ * `messageSchemas.channel_ack`: the package's named exports stay those of v1.
+ */
+const ChannelAckMessage = defineMessage('channel_ack', { channel: ChannelName, seq: Seq });
 
 // ─── capability reload ──────────────────────────────────────────────────────────────────
 
@@ -373,6 +395,7 @@ export const messageSchemas = {
   channel_leave: ChannelLeaveMessage,
   channel_left: ChannelLeftMessage,
   channel_message: ChannelMessageMessage,
+  channel_ack: ChannelAckMessage,
   capability_reload: CapabilityReloadMessage,
   capability_reload_result: CapabilityReloadResultMessage,
   messaging_event: MessagingEventMessage,
@@ -421,6 +444,7 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   channel_leave: 'to_hub',
   channel_left: 'to_device',
   channel_message: 'both',
+  channel_ack: 'to_device',
   capability_reload: 'to_device',
   capability_reload_result: 'to_hub',
   messaging_event: 'to_device',

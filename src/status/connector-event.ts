@@ -10,7 +10,11 @@ import type { StateChange } from './connector-status.ts';
 /** What the host is told about a channel (the `channel` connector event). */
 export type ChannelNotice =
   | { kind: 'joined'; channel: string; recovery: 'none' | 'recovered' | 'lost' }
-  | { kind: 'expired'; channel: string; sends: Array<{ id: string; event: string }> }
+  /**
+   * Sends that will not go out. `reason` is set for reliable ones: `unacked_full` (too many
+   * unacknowledged), `ttl` (unacknowledged too long), `storage_failed` (could not be stored).
+   */
+  | { kind: 'expired'; channel: string; sends: Array<{ id: string; event: string }>; reason?: 'unacked_full' | 'ttl' | 'storage_failed' }
   | { kind: 'refused'; channel: string; reason: string; message: string }
   | { kind: 'left'; channel: string }
   | { kind: 'failed'; channel: string; error: string }

@@ -9,8 +9,8 @@ describe('openConnectorStore', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-store-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const store = await openConnectorStore(dir);
-    await Promise.all([store.outbox.close(), store.journal.close(), store.telemetry?.close()]);
-    expect((await readdir(dir)).sort()).toEqual(['executions.log', 'outbox.log', 'telemetry.log']);
+    await Promise.all([store.outbox.close(), store.journal.close(), store.telemetry?.close(), store.channels?.close()]);
+    expect((await readdir(dir)).sort()).toEqual(['channels.log', 'executions.log', 'outbox.log', 'telemetry.log']);
   });
 
   it.each([

@@ -8,7 +8,7 @@ import { formatReport, problemsOf, runChaos } from './chaos.ts';
  * runs the same scenario (test/faults/chaos.ts) with 5,000 executions.
  */
 describe('chaos soak', () => {
-  it('300 executions through cuts, stalls, delays, throttling, split frames, hub restarts and a full disk: none lost, none run twice, settings converge, nothing leaks', async () => {
+  it('300 executions through cuts, stalls, delays, throttling, split frames, hub restarts and a full disk: none lost, none run twice, reliable channel messages arrive once each, settings converge, nothing leaks', async () => {
     const report = await runChaos({ executions: 300, seed: 20_260_901 });
     console.log(formatReport(report));
     // Every kind of fault happened, and the connection really was broken many times.
@@ -20,6 +20,11 @@ describe('chaos soak', () => {
     expect(report.completed).toBe(300);
     expect(report.ledgerReports).toBe(300);
     expect(report.settings.converged).toBe(true);
+    // Reliable channel messages sent all through it: every one at the hub, once.
+    expect(report.channel.reliable.sent).toBeGreaterThan(0);
+    expect(report.channel.reliable.missing).toEqual([]);
+    expect(report.channel.reliable.duplicates).toBe(0);
+    expect(report.channel.reliable.received).toBe(report.channel.reliable.sent);
     expect(report.settings.device).toEqual(report.settings.hub);
     expect(report.errors).toEqual([]);
     // The disk filled once, the connector said so and recovered by itself, and what lived through it ended once.

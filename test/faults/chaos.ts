@@ -124,7 +124,16 @@ export interface ChaosReport {
   maxOutboxDepth: number;
   diskFull: DiskFullReport;
   settings: { fromHub: number; fromDevice: number; outcomes: Partial<Record<EditOutcome['status'] | 'refused', number>>; converged: boolean; device: unknown; hub: unknown };
-  channel: { published: number; delivered: number; duplicates: number; missing: number[]; sent: number; received: number };
+  channel: {
+    published: number;
+    delivered: number;
+    duplicates: number;
+    missing: number[];
+    sent: number;
+    received: number;
+    /** Reliable messages (`{ reliable: true }`) sent by the device, and what the hub got of them: every one, once. */
+    reliable: { sent: number; received: number; duplicates: number; missing: number[] };
+  };
   /** Unhandled rejections and uncaught exceptions during the run; restarts that failed. */
   errors: string[];
   /** Conditions that did not settle in time. */
@@ -276,6 +285,9 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
     channel.on('ping', z.object({ n: z.number() }), ({ n }) => void pings.push(n));
     const pongs: number[] = [];
     hub.on('channel_message', (_info, message) => void (message.event === 'pong' && pongs.push(message.payload.n as number)));
+    // Reliable messages from the device: each must reach the hub once, whatever the faults.
+    const approvals: number[] = [];
+    hub.on('channel_message', (_info, message) => void (message.event === 'approval' && approvals.push(message.payload.n as number)));
     const triggers = [onEvents(hub, 'message', 'session_open', 'session_close', 'channel_message'), onValues(connector.state$), onValues(connector.events$)];
 
     connector.start();
@@ -291,6 +303,7 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
     const settingsCount = { fromHub: 0, fromDevice: 0 };
     let published = 0;
     let sent = 0;
+    let reliableSent = 0;
     let trafficTimer: NodeJS.Timeout | undefined;
     const traffic = () => {
       const k = settingsCount.fromHub + settingsCount.fromDevice + published + sent;
@@ -317,6 +330,7 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
           break;
         case 4:
           channel.send('pong', { n: sent++ });
+          channel.send('approval', { n: reliableSent++ }, { reliable: true });
           break;
       }
       trafficTimer = setTimeout(traffic, random.traffic.int(50, 250));
@@ -477,6 +491,11 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
       () => JSON.stringify({ device: connector.settings.documents, hub: hubVersions() }),
     );
     await settle('every ping to reach the device', () => new Set(pings).size >= published, () => `${new Set(pings).size}/${published}`);
+    await settle(
+      'every reliable channel message to reach the hub and be acknowledged',
+      () => new Set(approvals).size >= reliableSent && channel.unacked === 0,
+      () => `${new Set(approvals).size}/${reliableSent}, ${channel.unacked} unacknowledged`,
+    );
     await settle('the connector\'s storage to be ok', () => connector.status.storage.state === 'ok', () => JSON.stringify(connector.status.storage));
     progress(`settled at ${seconds()} s`);
     const outcomes: ChaosReport['settings']['outcomes'] = {};
@@ -501,6 +520,7 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
     const duplicates = [...runs.values()].reduce((sum, count) => sum + count - 1, 0);
     const lostSet = new Set(lost);
     const pingSet = new Set(pings);
+    const approvalSet = new Set(approvals);
     const report = {
       seed,
       executions: total,
@@ -541,6 +561,12 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         missing: Array.from({ length: published }, (_, n) => n).filter((n) => !pingSet.has(n)),
         sent,
         received: pongs.length,
+        reliable: {
+          sent: reliableSent,
+          received: approvals.length,
+          duplicates: approvals.length - approvalSet.size,
+          missing: Array.from({ length: reliableSent }, (_, n) => n).filter((n) => !approvalSet.has(n)),
+        },
       },
     };
     return { ...report, unsettled };
@@ -564,6 +590,8 @@ export function problemsOf(report: ChaosReport, { heapGrowthBytes }: { heapGrowt
   if (!r.settings.converged || !isDeepStrictEqual(r.settings.device, r.settings.hub)) problems.push(`settings diverged: device ${JSON.stringify(r.settings.device)} hub ${JSON.stringify(r.settings.hub)}`);
   if (r.channel.duplicates > 0 || r.channel.missing.length > 0) problems.push(`channel: ${r.channel.duplicates} pings twice, missing ${JSON.stringify(r.channel.missing)}`);
   if (r.channel.received > r.channel.sent) problems.push(`channel: the hub got ${r.channel.received} pongs of ${r.channel.sent} sent`);
+  const reliable = r.channel.reliable;
+  if (reliable.duplicates > 0 || reliable.missing.length > 0) problems.push(`channel: ${reliable.duplicates} reliable messages twice, missing ${JSON.stringify(reliable.missing.slice(0, 20))}`);
   const d = r.diskFull;
   if (d.fills < d.scheduled) problems.push(`disk-full phase: the disk filled ${d.fills} times of ${d.scheduled} scheduled`);
   d.spells.forEach((spell, i) => {
@@ -598,7 +626,7 @@ export function formatReport(r: ChaosReport): string {
     `  duplicates         ${r.duplicates}`,
     ...formatDiskFull(r.diskFull),
     `  settings           ${r.settings.fromHub} hub patches, ${r.settings.fromDevice} device edits ${JSON.stringify(r.settings.outcomes)}, converged ${r.settings.converged}`,
-    `  channel            pings ${r.channel.delivered}/${r.channel.published} (missing ${r.channel.missing.length}, twice ${r.channel.duplicates}), pongs ${r.channel.received}/${r.channel.sent}`,
+    `  channel            pings ${r.channel.delivered}/${r.channel.published} (missing ${r.channel.missing.length}, twice ${r.channel.duplicates}), pongs ${r.channel.received}/${r.channel.sent}, reliable ${r.channel.reliable.received}/${r.channel.reliable.sent} (lost ${r.channel.reliable.missing.length}, twice ${r.channel.reliable.duplicates})`,
     `  unhandled errors   ${r.errors.length}`,
     `  heap (${r.before.gc ? 'after gc' : 'no gc'})     ${mib(r.before.heapUsed)} before, ${mib(r.after.heapUsed)} after`,
     `  handles            ${count(r.before.handles)} before, ${count(r.after.handles)} after`,

@@ -32,3 +32,28 @@ describe('channel statusOf', () => {
     expect(status.retryInMs).toBe(w.channel.getSnapshot().context.retryInMs);
   });
 });
+
+describe('channel reliable sends', () => {
+  const joinedFrame = { type: 'frame', message: { v: 1, id: 'j', ts: 0, type: 'channel_joined', channel: 'task:t1', epoch: 'e1', offset: 0, recovery: 'none' } } as never;
+  const sentMessages = (out: AnyEventObject[]) => out.filter((e) => e.type === 'channel.out' && e.message.type === 'channel_message').map((e) => e.message);
+
+  it('sends a reliable send with its own id and seq; an unreliable one stays as v1 sends it', () => {
+    const w = world(true);
+    w.channel.send(joinedFrame);
+    w.channel.send({ type: 'send', id: 'r1', event: 'approved', payload: { step: 3 }, seq: 9 });
+    w.channel.send({ type: 'send', id: 'u1', event: 'note', payload: {} });
+    expect(sentMessages(w.out)).toEqual([
+      { type: 'channel_message', channel: 'task:t1', event: 'approved', payload: { step: 3 }, id: 'r1', seq: 9 },
+      { type: 'channel_message', channel: 'task:t1', event: 'note', payload: {} },
+    ]);
+  });
+
+  it('keeps id and seq of a reliable send it buffered until joined', () => {
+    const w = world(false);
+    w.channel.send({ type: 'send', id: 'r1', event: 'approved', payload: {}, seq: 2 });
+    w.clock.increment(1_000);
+    w.channel.send({ type: 'link.up' });
+    w.channel.send(joinedFrame);
+    expect(sentMessages(w.out)).toEqual([{ type: 'channel_message', channel: 'task:t1', event: 'approved', payload: {}, id: 'r1', seq: 2 }]);
+  });
+});

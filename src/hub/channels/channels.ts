@@ -6,6 +6,7 @@ import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { HubClock } from '../core/options.ts';
+import { RecentIds } from '../delivery/recent-ids.ts';
 import type { Session } from '../session/session.ts';
 
 type Who = { device_id: string; tenant_id: string };
@@ -17,9 +18,22 @@ export interface ChannelOptions {
   replayMaxAgeMs: number;
   /** An extension instance not heard from for this long is dropped from `instances()`. */
   instanceTtlMs: number;
+  /**
+   * Ids of reliable channel messages (`channel_message.seq`) remembered per device to drop
+   * resends: at least the device's cap on unacknowledged messages (1 000 by default).
+   */
+  dedupeWindow: number;
+  /** A device's remembered ids go after this long without a reliable message from it (the device's TTL). */
+  dedupeTtlMs: number;
 }
 
-export const defaultChannelOptions: ChannelOptions = { replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 };
+export const defaultChannelOptions: ChannelOptions = {
+  replayWindow: 1_000,
+  replayMaxAgeMs: 600_000,
+  instanceTtlMs: 60_000,
+  dedupeWindow: 1_000,
+  dedupeTtlMs: 3_600_000,
+};
 
 /** What an extension instance registers on the `extension` channel (and repeats as its heartbeat). */
 export const InstanceRegistration = z.object({
@@ -46,7 +60,8 @@ interface Channel {
 }
 
 export interface HubChannelsOptions {
-  channels: ChannelOptions;
+  /** The dedupe window and its TTL default to {@link defaultChannelOptions}'s. */
+  channels: Omit<ChannelOptions, 'dedupeWindow' | 'dedupeTtlMs'> & Partial<ChannelOptions>;
   /** The hub's codec: published messages are checked with it before they are kept. */
   codec: Codec;
   clock: HubClock;
@@ -71,6 +86,9 @@ export class HubChannels {
   readonly #instances = new Map<string, Map<string, ExtensionInstance>>();
   /** Channel keys each session joined, so a closing session leaves them without a scan of all channels. */
   readonly #joined = new Map<Session, Set<string>>();
+  /** Reliable message ids taken per device (tenant and device id), and when it last sent one. */
+  readonly #taken = new Map<string, { ids: RecentIds; lastAt: number }>();
+  #lastSweep = 0;
   readonly #codec: Codec;
   readonly #options: ChannelOptions;
   readonly #clock: HubClock;
@@ -78,7 +96,7 @@ export class HubChannels {
   readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
 
   constructor(options: HubChannelsOptions) {
-    this.#options = options.channels;
+    this.#options = { ...defaultChannelOptions, ...options.channels };
     this.#clock = options.clock;
     this.#log = options.logger;
     this.#onMessage = options.onMessage;
@@ -127,11 +145,37 @@ export class HubChannels {
     }
     const state = this.#channels.get(keyOf(info.tenant_id, message.channel));
     if (!state?.members.has(session)) {
+      // Not acknowledged: a reliable message is sent again once the device has joined.
       session.send({ type: 'error', code: 'not_joined', message: `not joined to '${message.channel}'`, ref_id: message.id });
+      return;
+    }
+    const { seq } = message;
+    if (seq !== undefined && !this.#takeOnce(info, message.id)) {
+      session.send({ type: 'channel_ack', channel: message.channel, seq });
       return;
     }
     if (message.channel === 'extension') this.#extension(info, message);
     this.#onMessage(info, message);
+    if (seq !== undefined) session.send({ type: 'channel_ack', channel: message.channel, seq });
+  }
+
+  /**
+   * Whether a reliable message is new: its id is remembered per device (a bounded window), so a
+   * resend of one already delivered is acknowledged and dropped. Devices quiet for
+   * `dedupeTtlMs` are forgotten: the device no longer resends what is that old.
+   */
+  #takeOnce(info: Who, id: string): boolean {
+    const now = this.#clock.now();
+    const ttl = this.#options.dedupeTtlMs;
+    if (now - this.#lastSweep >= ttl / 4) {
+      this.#lastSweep = now;
+      for (const [device, taken] of this.#taken) if (taken.lastAt <= now - ttl) this.#taken.delete(device);
+    }
+    const taken = getOrCreate(this.#taken, keyOf(info.tenant_id, info.device_id), () => ({ ids: new RecentIds(this.#options.dedupeWindow), lastAt: now }));
+    taken.lastAt = now;
+    if (taken.ids.has(id)) return false;
+    taken.ids.add(id);
+    return true;
   }
 
   /** A session closed: it is a member of nothing any more. */

@@ -146,8 +146,11 @@ export interface HubOptions {
    * restart. Default: in memory, a fresh epoch per hub (devices then fetch everything anew).
    */
   settingsPath?: string;
-  /** Channels: the replay window rejoins recover from, and the extension instance TTL. */
-  channels?: { replayWindow?: number; replayMaxAgeMs?: number; instanceTtlMs?: number };
+  /**
+   * Channels: the replay window rejoins recover from, the extension instance TTL, and the ids of
+   * reliable channel messages kept per device to drop resends (default 1 000, for an hour).
+   */
+  channels?: { replayWindow?: number; replayMaxAgeMs?: number; instanceTtlMs?: number; dedupeWindow?: number; dedupeTtlMs?: number };
   /**
    * The REST API's limit per credential (docs/api.md), a token bucket: `burst` requests at once,
    * refilled at `per_second`; published at `GET /v1/limits`. Default `{ burst: 20, per_second: 10 }`.
@@ -221,7 +224,7 @@ export interface ResolvedHubOptions {
   delivery: ResolvedDeliveryOptions;
   usageLedgerPath: string | undefined;
   settingsPath: string | undefined;
-  channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number };
+  channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number; dedupeWindow?: number; dedupeTtlMs?: number };
   apiRateLimit: RateLimit;
   throttle: Required<HubThrottleOptions>;
   engine: 'memory' | { redis: string; keyPrefix: string | undefined };
@@ -319,6 +322,9 @@ const HubOptionsSchema = z.object({
       replayMaxAgeMs: z.number().int().positive().default(600_000),
       // An extension bridge's usual timing: a 20 s heartbeat, instances kept 60 s.
       instanceTtlMs: z.number().int().positive().default(60_000),
+      // Defaults in src/hub/channels/channels.ts.
+      dedupeWindow: z.number().int().positive().max(1_000_000).optional(),
+      dedupeTtlMs: z.number().int().positive().optional(),
     })
     .default({ replayWindow: 1_000, replayMaxAgeMs: 600_000, instanceTtlMs: 60_000 }),
   // The published contract's bounds, plus a ceiling no bucket needs beyond.

@@ -10,6 +10,7 @@ import {
   type MessageOf,
   type Outbound,
 } from '../../protocol/index.ts';
+import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
 import { withFields } from '../../util/with-fields.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
@@ -270,6 +271,8 @@ export class Session {
       server_time: clock.now(),
       max_frame_bytes: maxFrameBytes,
       resume: this.#host.resume(who, connect),
+      // Only to a device that announced some: a v1 device gets the v1 answer, byte for byte.
+      ...(connect.capabilities && { capabilities: connect.capabilities.filter((name) => capabilitiesSpoken.includes(name)) }),
     });
     this.#host.opened(this, info);
     this.#lastSeen = clock.now();

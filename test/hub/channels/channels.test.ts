@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HubError } from '../../../src/hub/index.ts';
 import { settle } from '../../support/execution-fixture.ts';
-import { envelope, ManualClock, startHub, TestClient, TOKEN } from '../helpers.ts';
+import { connectFrame, envelope, ManualClock, startHub, TestClient, TOKEN } from '../helpers.ts';
 
 const join = (channel: string, extra: object = {}) => envelope('channel_join', { channel, ...extra });
 const registration = (id: string) => ({ instance_id: id, app: { name: 'vscode', version: '1' }, platform: 'linux' });
@@ -97,5 +97,86 @@ describe('hub channels', () => {
     await settle();
     clock.advance(30_000);
     expect(await result).toEqual({ ok: false, error: 'no answer from the device within 30 s' });
+  });
+
+  it('answers a v1 device as v1: no capabilities in connect_ack, no channel_ack for a message without seq', async () => {
+    const { hub, url } = await startHub();
+    hub.openTask('tenant-1', 't1');
+    const delivered: unknown[] = [];
+    hub.on('channel_message', (_info, message) => delivered.push(message.payload));
+    const { client, ack } = await TestClient.connect(url);
+    expect(ack).not.toHaveProperty('capabilities');
+    client.send(join('task:t1'));
+    await client.next();
+    client.send(envelope('channel_message', { channel: 'task:t1', event: 'x', payload: { n: 1 } }));
+    const beat = client.heartbeat();
+    // The hub answers in order: the heartbeat's ack comes next, nothing for the message.
+    expect(await client.next()).toMatchObject({ type: 'heartbeat_ack', seq: beat });
+    expect(delivered).toEqual([{ n: 1 }]);
+  });
+
+  it('acknowledges a reliable message, and a resend of it (same id) on a later session is acknowledged and not delivered again', async () => {
+    const { hub, url } = await startHub();
+    hub.openTask('tenant-1', 't1');
+    const delivered: unknown[] = [];
+    hub.on('channel_message', (_info, message) => delivered.push(message.payload));
+    const capable = async () => {
+      const client = await TestClient.open(url);
+      client.send({ ...connectFrame(), capabilities: ['channel_ack', 'from_the_future'] });
+      const ack = await client.next();
+      client.send(join('task:t1'));
+      await client.next();
+      return { client, ack };
+    };
+    const first = await capable();
+    // Of what the device announced, only what the hub speaks.
+    expect(first.ack).toMatchObject({ type: 'connect_ack', capabilities: ['channel_ack'] });
+    const message = envelope('channel_message', { channel: 'task:t1', event: 'approved', payload: { step: 3 }, seq: 1 });
+    first.client.send(message);
+    expect(await first.client.next()).toMatchObject({ type: 'channel_ack', channel: 'task:t1', seq: 1 });
+    await first.client.close();
+    const second = await capable();
+    second.client.send(message);
+    second.client.send(envelope('channel_message', { channel: 'task:t1', event: 'approved', payload: { step: 4 }, seq: 2 }));
+    expect(await second.client.next()).toMatchObject({ type: 'channel_ack', seq: 1 });
+    expect(await second.client.next()).toMatchObject({ type: 'channel_ack', seq: 2 });
+    expect(delivered).toEqual([{ step: 3 }, { step: 4 }]);
+  });
+
+  it('does not acknowledge a reliable message on a channel not joined: the device sends it again once joined', async () => {
+    const { hub, url } = await startHub();
+    hub.openTask('tenant-1', 't1');
+    const client = await TestClient.open(url);
+    client.send({ ...connectFrame(), capabilities: ['channel_ack'] });
+    await client.next();
+    client.send(envelope('channel_message', { channel: 'task:t1', event: 'x', payload: {}, seq: 1 }));
+    expect(await client.next()).toMatchObject({ type: 'error', code: 'not_joined' });
+  });
+
+  it('forgets the ids of a device quiet for dedupeTtlMs, and keeps at most dedupeWindow of them', async () => {
+    const clock = new ManualClock();
+    const { hub, url } = await startHub({ staticToken: TOKEN, clock, channels: { dedupeWindow: 2, dedupeTtlMs: 1_000 } });
+    hub.openTask('tenant-1', 't1');
+    const delivered: unknown[] = [];
+    hub.on('channel_message', (_info, message) => delivered.push(message.payload));
+    const client = await TestClient.open(url);
+    client.send({ ...connectFrame(), capabilities: ['channel_ack'] });
+    await client.next();
+    client.send(join('task:t1'));
+    await client.next();
+    const sent = [1, 2, 3].map((n) => envelope('channel_message', { channel: 'task:t1', event: 'x', payload: { n }, seq: n }));
+    for (const message of sent) client.send(message);
+    for (const n of [1, 2, 3]) expect(await client.next()).toMatchObject({ type: 'channel_ack', seq: n });
+    // The window holds the last two: the first one is new again.
+    client.send(sent[0]!);
+    client.send(sent[2]!);
+    await client.next();
+    await client.next();
+    expect(delivered.map((p) => (p as { n: number }).n)).toEqual([1, 2, 3, 1]);
+    // Quiet past the TTL: what it remembered of the device is gone.
+    clock.advance(1_000);
+    client.send(sent[2]!);
+    await client.next();
+    expect(delivered.map((p) => (p as { n: number }).n)).toEqual([1, 2, 3, 1, 3]);
   });
 });
