@@ -95,11 +95,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   const reqOf = new Map<number, number>(); // recorded request number → replayed one
   const closedConnections = new Set<number>();
   const maxAckOf = new Map<string, number>(); // highest ack the recorded connector sent on each connection
+  const ackLinesOf = new Map<string, Map<number, number>>(); // recorded acks not matched yet: seq → how many
   for (const item of entries) {
     if (!OUTPUT_KINDS.has(item.entry.kind)) continue;
-    lastLineOf.set(streamOf(item.entry), item.line);
+    const stream = streamOf(item.entry);
+    lastLineOf.set(stream, item.line);
     const seq = ackSeq(comparableEntry(item.entry));
-    if (seq !== undefined) maxAckOf.set(streamOf(item.entry), Math.max(seq, maxAckOf.get(streamOf(item.entry)) ?? -1));
+    if (seq === undefined) continue;
+    maxAckOf.set(stream, Math.max(seq, maxAckOf.get(stream) ?? -1));
+    const acks = getOrCreate(ackLinesOf, stream, () => new Map<number, number>());
+    acks.set(seq, (acks.get(seq) ?? 0) + 1);
   }
 
   const push = (out: Comparable) => void getOrCreate(actual, out.stream, () => []).push(out);
@@ -166,11 +171,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         const [got] = done.splice(found.index, 1);
         if (want.entry.kind === 'http.request' && got!.req !== undefined) reqOf.set(want.entry.req, got!.req);
         const seq = ackSeq(got!.value);
-        if (seq !== undefined) dropAcks(done, seq);
+        if (seq !== undefined) {
+          const acks = ackLinesOf.get(stream);
+          acks?.set(seq, (acks.get(seq) ?? 1) - 1);
+          dropAcks(done, seq);
+        }
       }
     }
     for (const [stream, done] of actual) {
-      dropAcks(done, maxAckOf.get(stream) ?? -1);
+      // Covered by a recorded ack at or above it, unless a recorded ack of just that seq is still to come.
+      dropAcks(done, maxAckOf.get(stream) ?? -1, ackLinesOf.get(stream));
       // An output the recording has nowhere (further) in its stream: the replay went its own way.
       if (done.length > 0 && (expected.get(stream)?.length ?? 0) === 0 && (lastLineOf.get(stream) ?? 0) <= (entries[upTo]?.line ?? Infinity)) {
         return diverge(Math.min(upTo, entries.length - 1), { kind: 'unexpected_output', expected: undefined, actual: { stream, ...done[0]!.value } });
@@ -327,10 +337,10 @@ function ackSeq(value: Record<string, unknown>): number | undefined {
  * depends on how the network batched what came in, which a replay (one frame at a time) does not
  * reproduce. A replayed ack that a recorded one at or above it covers is not behaviour: dropped.
  */
-function dropAcks(done: Comparable[], upTo: number): void {
+function dropAcks(done: Comparable[], upTo: number, awaited?: ReadonlyMap<number, number>): void {
   for (let i = done.length - 1; i >= 0; i--) {
     const seq = ackSeq(done[i]!.value);
-    if (seq !== undefined && seq <= upTo) done.splice(i, 1);
+    if (seq !== undefined && seq <= upTo && !((awaited?.get(seq) ?? 0) > 0)) done.splice(i, 1);
   }
 }
 
