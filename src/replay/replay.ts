@@ -3,7 +3,8 @@ import { HttpError, type HttpErrorKind } from '../adapters/http.ts';
 import type { ConnectorConfigInput } from '../connector/config.ts';
 import { createConnector } from '../connector/connector.ts';
 import type { Connector, ConnectorOptions } from '../connector/connector-types.ts';
-import { createMemoryStore } from '../connector/remote-work.ts';
+import type { ChannelHandle } from '../connector/channels.ts';
+import { restoreStore } from '../connector/store-snapshot.ts';
 import { createRedactor } from '../inspection-events/redact.ts';
 import { compareValues, IdPairs, type Mismatch } from './compare.ts';
 import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from '../recording/format.ts';
@@ -17,7 +18,8 @@ export interface ReplayOptions {
   /**
    * Sets the connector up as the recorded host did before `start()`: the same handlers
    * (`connector.handle`), messaging handlers, channel joins. Host calls made later are replayed
-   * from the file (`start`, `stop`, `send`, `settings.update`).
+   * from the file (`start`, `stop`, `send`, `settings.update`; from version 2 also the API
+   * client, channel joins, leaves and sends, `login`, `logout`, `switchOrganization`, telemetry).
    */
   setup?: (connector: Connector, clock: ReplayClock) => void;
   /** Config on top of the recorded one: to check what a changed policy would do to this session. */
@@ -116,12 +118,22 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     clock,
     socket,
     http,
-    store: createMemoryStore(() => clock.now()),
+    // What the recorded store held (a persisted outbox, journal, settings cache); empty before version 2.
+    store: await restoreStore(header.store, () => clock.now()),
   });
   connector.inspection.subscribe((record) => {
     if (record.type !== 'transition') return;
     push({ stream: `actor:${record.actor}`, value: { from: record.from, to: record.to, event: record.event.type, ...(record.reason !== undefined && { reason: record.reason }) } });
   });
+  // Channels by name, for the recorded `channel.send` and `channel.leave` calls: the ones setup
+  // joined and the ones the recording joins.
+  const channelHandles = new Map<string, ChannelHandle>();
+  const join = connector.channel;
+  connector.channel = (name, channelOptions) => {
+    const handle = join(name, channelOptions);
+    channelHandles.set(name, handle);
+    return handle;
+  };
   options.setup?.(connector, clock);
 
   const context = (index: number) => entries.slice(Math.max(0, index - 6), index + 1).map(({ line, entry }) => `${String(line).padStart(5)} ${formatEntry(entry, header.started_at)}`);
@@ -261,17 +273,60 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   }
 
   function hostCall(entry: Extract<SessionEntry, { kind: 'host' }>): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
-    const [arg] = ids.translateValue(entry.args ?? []);
+    const args = ids.translateValue(entry.args ?? []);
+    const [arg] = args;
     try {
       if (entry.call === 'start') connector.start();
       else if (entry.call === 'stop') void connector.stop();
       else if (entry.call === 'send') connector.send(arg as never);
       else if (entry.call === 'settings.update') void connector.settings.update(arg as never).catch(() => {});
+      else {
+        const call = versionTwoCall(entry.call, args);
+        if (!call) return { kind: 'host_call_failed', expected: entry, actual: { error: `this version has no host call '${entry.call}'` } };
+        const result = call();
+        // Answered (an `answer` line follows in the file): the answer is an output, compared.
+        if (result instanceof Promise) {
+          result.then(
+            (value: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ value }, redact) }),
+            (error: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact) }),
+          );
+        }
+      }
       return undefined;
     } catch (error) {
       // The recorded call may have thrown too; that is behaviour, and the outputs will tell.
-      if (entry.call === 'send' || entry.call === 'settings.update') return undefined;
+      if (entry.call !== 'start' && entry.call !== 'stop') return undefined;
       return { kind: 'host_call_failed', expected: entry, actual: { error: (error as Error).message } };
+    }
+  }
+
+  /** A host call a version 2 recording keeps (src/connector/host-recording.ts), ready to make. */
+  function versionTwoCall(call: string, args: unknown[]): (() => unknown) | undefined {
+    const [first, second, third] = args;
+    const channel = (name: string) => channelHandles.get(name) ?? connector.channel(name);
+    if (call.startsWith('api.')) {
+      const method = (connector.api as unknown as Record<string, unknown>)[call.slice('api.'.length)];
+      return typeof method === 'function' ? () => (method as (...a: unknown[]) => unknown).apply(connector.api, args) : undefined;
+    }
+    switch (call) {
+      case 'channel.join':
+        return () => connector.channel(first as string, second as { workspaceId?: string } | undefined);
+      case 'channel.leave':
+        return () => channel(first as string).leave();
+      case 'channel.send':
+        return () => channel(first as string).send(second as string, third as Record<string, unknown> | undefined);
+      case 'login':
+        return () => connector.login();
+      case 'logout':
+        return () => connector.logout();
+      case 'switchOrganization':
+        return () => connector.switchOrganization(first as string);
+      case 'telemetry.setConsent':
+        return () => connector.telemetry.setConsent(first as boolean);
+      case 'telemetry.track':
+        return () => connector.telemetry.track(first as string, second as Record<string, unknown> | undefined);
+      default:
+        return undefined;
     }
   }
 
@@ -321,9 +376,18 @@ function comparableEntry(entry: SessionEntry): Record<string, unknown> {
       return { url: entry.url, ...(entry.headers && { headers: entry.headers }), ...(entry.json !== undefined && { json: entry.json }) };
     case 'transition':
       return { from: entry.from, to: entry.to, event: entry.event, ...(entry.reason !== undefined && { reason: entry.reason }) };
+    case 'answer':
+      return entry.error !== undefined ? { error: entry.error } : entry.value === undefined ? {} : { value: entry.value };
     default:
       return {};
   }
+}
+
+/** A replayed call's answer in the shape a recorded `answer` has: JSON, redacted. */
+function answerValue(outcome: { value: unknown } | { error: string }, redact: <T>(value: T) => T): Record<string, unknown> {
+  if ('error' in outcome) return { error: redact(outcome.error) };
+  if (outcome.value === undefined) return {};
+  return { value: redact(JSON.parse(JSON.stringify(outcome.value)) as unknown) };
 }
 
 /** The `seq` of an `ack` frame. */
@@ -356,6 +420,8 @@ function streamOf(entry: SessionEntry): string {
       return `http ${entry.method} ${entry.url}`;
     case 'transition':
       return `actor:${entry.actor}`;
+    case 'answer':
+      return `answer:${entry.call}`;
     default:
       return 'input';
   }
