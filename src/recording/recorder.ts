@@ -61,7 +61,7 @@ export class SessionRecorder {
         const held = this.#held ?? [];
         this.#held = undefined;
         this.#line(JSON.stringify(snapshot ? { ...header, store: snapshot } : header));
-        for (const text of held) this.#line(text);
+        for (const text of held) this.#line(text, true);
       });
   }
 
@@ -97,12 +97,12 @@ export class SessionRecorder {
     return this.#bytes;
   }
 
-  #line(text: string): void {
+  #line(text: string, counted = false): void {
+    if (!counted) this.#bytes += Buffer.byteLength(text) + 1;
     if (this.#held) {
       this.#held.push(text);
       return;
     }
-    this.#bytes += Buffer.byteLength(text) + 1;
     this.#stream.write(`${text}\n`);
   }
 }
