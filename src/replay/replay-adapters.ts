@@ -81,15 +81,19 @@ export class ReplayClock implements RuntimeClock {
   }
 
   /**
-   * A delay computed from a skew-corrected clock reading has a fraction of a millisecond that
-   * only that computation gives (`64.6572265625`). On a loaded machine the recording read the
-   * clock tens of ms away from where the replay reads it, so the whole part differs by more than
-   * {@link TIMER_SLACK_MS}; a timer set at the same time with the same fraction is still that timer.
+   * A delay computed from clock readings (`refreshAt - now`, often with a skew-corrected fraction
+   * of a millisecond: `64.6572265625`). On a loaded machine the recording read the clock tens of
+   * ms away from where the replay reads it (at the input), so the delay differs by more than
+   * {@link TIMER_SLACK_MS}, and its start or its end (or both) with it. Still that timer: one set
+   * no later whose delay has the same fraction, which only that computation gives (the nearest in
+   * delay), or one set no later and ending within {@link TIMER_SLACK_MS}.
    */
   #sameComputation(ms: number, setAt: number): ReplayTimer | undefined {
     const fraction = ms % 1;
-    if (fraction === 0) return undefined;
-    return this.pending().find((t) => t.ms % 1 === fraction && Math.abs(t.ms - ms) < COMPUTED_DELAY_SLACK_MS && Math.abs(t.setAt - setAt) <= TIMER_SLACK_MS);
+    const close = this.pending()
+      .filter((t) => t.setAt <= setAt + TIMER_SLACK_MS && Math.abs(t.ms - ms) < COMPUTED_DELAY_SLACK_MS)
+      .sort((a, b) => Math.abs(a.ms - ms) - Math.abs(b.ms - ms));
+    return close.find((t) => fraction !== 0 && t.ms % 1 === fraction) ?? close.find((t) => Math.abs(t.setAt + t.ms - (setAt + ms)) <= TIMER_SLACK_MS);
   }
 }
 
