@@ -20,6 +20,7 @@ Commands:
   login     log a user in (shows a code to enter at the hub) and keep the session for connect
   logout    revoke the stored user session at the hub and forget it
   replay    print a recorded session (--record FILE) as a timeline: cloudtether replay FILE
+            or check that this version still does what it recorded: cloudtether replay FILE --check
 
 Options:
   --json              one JSON line per state change on stdout
@@ -32,6 +33,10 @@ demo, connect:
           --inspect         serve the live inspector page on loopback (prints its URL)
           --inspect-port N  its port (default 7337; 0 picks a free one)
           --record FILE     record the session to FILE (JSON Lines; docs/recording.md)
+replay:   --check           replay against this version; print the first divergence
+                            (exit 0 matches, 1 diverged, 2 not a session file)
+          --setup MODULE    the host's handlers for --check: a module exporting setup(connector)
+                            (and optionally connectorOptions); a demo recording needs none
 hub:      --port N          port (default 7070; 0 picks a free one)
           --host HOST       address to bind (default 127.0.0.1)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)

@@ -29,6 +29,7 @@ import { connectorLogic } from './machine-logic.ts';
 import { StatusFeed } from './status-feed.ts';
 import { forwardSupervisorEvents, listen, userSession } from './host-events.ts';
 import { hostSender } from './host-send.ts';
+import { hostCallRecorder, recordedApi, recordedChannel, recordedTelemetry, recordedUserSession } from './host-recording.ts';
 import { observeConnector } from './observation.ts';
 import { createStatelyInspector, type StatelyInspector } from '../inspection-events/stately.ts';
 
@@ -120,17 +121,21 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   forwardSupervisorEvents(actor, notify, log, () => feed.refresh());
 
   const { api, telemetry, telemetryLog } = createCloudServices({ cfg, http, credentials, clock, logger, store, seed });
+  // A recording keeps every host call made while the connector runs (docs/recording.md).
+  const hostCalls = recording && hostCallRecorder(recording, () => started && !stopping);
+  const session = userSession(actor, events, () => feed.status, authMode);
+  const channel: Connector['channel'] = (name, channelOptions) => channels.join(name, channelOptions);
   let stopRuntimeEvents: () => void = () => {};
   let stately: StatelyInspector | undefined;
   const connector: Connector<z.output<S>> = {
     actor,
     settings,
-    api,
-    telemetry,
+    api: hostCalls ? recordedApi(api, hostCalls) : api,
+    telemetry: hostCalls ? recordedTelemetry(telemetry, hostCalls) : telemetry,
     inspection,
-    ...userSession(actor, events, () => feed.status, authMode),
+    ...(hostCalls ? recordedUserSession(session, hostCalls) : session),
     handle: (jobType, name, handler) => runtime.handlers.register(jobType, name, handler as JobHandler),
-    channel: (name, options) => channels.join(name, options),
+    channel: hostCalls ? recordedChannel(channel, hostCalls) : channel,
     onMessaging: (workspaceId, handler) => runtime.messaging.handle(workspaceId, handler),
     onCapabilityReload(hook) {
       runtime.reloadHook = hook;

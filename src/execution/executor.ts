@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { RuntimeClock } from '../util/clock.ts';
+import { type RuntimeClock, sleepOn } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
@@ -284,6 +284,12 @@ export class Executor {
         run.usage.inputTokens += usage.inputTokens ?? 0;
         run.usage.outputTokens += usage.outputTokens ?? 0;
         run.usage.costEstimate += usage.costEstimate ?? 0;
+      },
+      sleep(ms: number) {
+        return sleepOn(clock, ms, signalOf(run));
+      },
+      now() {
+        return clock.now();
       },
     };
     void runJob(run.plan, hooks).then((outcome: JobOutcome) => {

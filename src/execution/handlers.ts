@@ -33,6 +33,15 @@ export interface ExecutionContext {
   progress(data?: Record<string, unknown>): void;
   /** Adds token usage and cost to this execution's `usage_report`. */
   reportUsage(usage: UsageInput): void;
+  /**
+   * Waits `ms` on the connector's clock; rejects (an `AbortError`) when {@link signal} aborts.
+   * Use it instead of `setTimeout` in a handler: a session recording keeps this wait as a timer
+   * and a replay (docs/recording.md) fires it at its recorded time, where a real-time wait would
+   * leave the replay without the handler's later events.
+   */
+  sleep(ms: number): Promise<void>;
+  /** The connector's clock time, epoch ms: what a replay reproduces, where `Date.now()` is not. */
+  now(): number;
   /** Inside a chain: this step's index and the outputs of the steps before it. */
   readonly chain?: { step: number; previous: unknown; outputs: readonly unknown[] };
 }

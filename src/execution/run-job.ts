@@ -73,6 +73,8 @@ export interface JobHooks {
   logger: Logger;
   progress(data: Record<string, unknown>): void;
   reportUsage(usage: UsageInput): void;
+  sleep(ms: number): Promise<void>;
+  now(): number;
 }
 
 /**
@@ -101,6 +103,8 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
         hooks.progress(chain ? { step: index, ...data } : data);
       },
       reportUsage: hooks.reportUsage,
+      sleep: hooks.sleep,
+      now: hooks.now,
       ...(chain && { chain: { step: index, previous: outputs.at(-1), outputs: [...outputs] } }),
     };
     const named = { step: index, job_type: step.jobType, name: step.name };

@@ -19,6 +19,8 @@ const IS_JWT = /^eyJ[\w-]*\.[\w-]*\.[\w-]+$/;
 const BEARER = /\bBearer\s+(?!\[redacted\])([^\s"']+)/g;
 const API_KEY = /\bctk_[\w-]+/g;
 const MAX_DEPTH = 16;
+const QUERY_PARAM = /([?&])([\w.-]+)=([^&#\s"']*)/g;
+const ENCODED_REDACTED = encodeURIComponent(REDACTED);
 
 /**
  * A redactor: makes a value safe to show or store (inspection, recordings). Values under a field
@@ -49,7 +51,12 @@ export function createRedactor(options: RedactOptions = {}): <T>(value: T) => T 
         // Not JSON after all: redact it as text.
       }
     }
-    return out.replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]');
+    return out
+      .replace(QUERY_PARAM, (all, separator: string, name: string, value: string) =>
+        // A secret in a URL's query (`?user_code=…` in a login link); one already cut stays as it is.
+        secretKey.test(normalKey(name)) && value !== REDACTED && value !== ENCODED_REDACTED ? `${separator}${name}=${ENCODED_REDACTED}` : all,
+      )
+      .replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]');
   };
 
   const secret = (value: unknown): unknown => {

@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../util/clock.ts';
+import { type RuntimeClock, sleepOn } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { JournalEntry } from '../execution/executor.ts';
 import type { Logger } from '../log/logger.ts';
@@ -26,7 +26,17 @@ export interface MessagingAnswer {
  *   return { text: await agent.answer(event.message.text) };
  * });
  */
-export type MessagingHandler = (event: MessagingEvent, ctx: { logger: Logger }) => MessagingAnswer | Promise<MessagingAnswer>;
+export type MessagingHandler = (event: MessagingEvent, ctx: MessagingContext) => MessagingAnswer | Promise<MessagingAnswer>;
+
+/** What a messaging handler gets besides the event. */
+export interface MessagingContext {
+  /** A child of the connector's logger bound to the request id and channel. */
+  logger: Logger;
+  /** Waits `ms` on the connector's clock: a wait a session recording keeps and a replay reproduces (docs/recording.md). */
+  sleep(ms: number): Promise<void>;
+  /** The connector's clock time, epoch ms. */
+  now(): number;
+}
 
 export interface MessagingRouterOptions {
   outbox: Outbox;
@@ -112,7 +122,8 @@ export class MessagingRouter {
     const logger = this.#o.logger.child({ request_id: event.request_id, channel: event.channel });
     let result: ReplyResult;
     try {
-      const answer = await handler(event, { logger });
+      const { clock } = this.#o;
+      const answer = await handler(event, { logger, sleep: (ms) => sleepOn(clock, ms), now: () => clock.now() });
       result = { status: answer.status ?? 'completed', ...(answer.text !== undefined && { text: answer.text }) };
     } catch (error) {
       // A throwing handler is answered, and the runtime goes on.

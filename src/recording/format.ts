@@ -8,8 +8,33 @@ import { z } from 'zod';
  * the outputs. Secrets are redacted before a line is written.
  */
 export const SESSION_FORMAT = 'cloudtether-session';
-/** The version this library writes. It reads every version up to this one. */
-export const SESSION_VERSION = 1;
+/**
+ * The version this library writes. It reads every version up to this one.
+ * 2: `answer` entries (what a host call resolved with), every host call after `start`
+ * (`api.*`, `channel.*`, `login`, `logout`, `switchOrganization`, `telemetry.*`), and the
+ * store's contents in the header (`store`).
+ */
+export const SESSION_VERSION = 2;
+
+const LogRecords = z.object({
+  /** The highest sequence number the log had handed out. */
+  last_seq: z.number().int().nonnegative(),
+  records: z.array(z.object({ seq: z.number().int().positive(), at: z.number(), value: z.unknown() })),
+});
+
+/**
+ * What the connector's store held when the recording began (redacted): a replay restores it
+ * into a memory store, so a session recorded over a persisted outbox, journal or settings cache
+ * resends, recovers and loads what the recorded one did.
+ */
+export const StoreSnapshot = z.object({
+  outbox: LogRecords,
+  journal: LogRecords,
+  telemetry: LogRecords.optional(),
+  /** Small files by name (`settings.json`), as text. */
+  files: z.record(z.string(), z.string()).default({}),
+});
+export type StoreSnapshot = z.infer<typeof StoreSnapshot>;
 
 export const SessionHeader = z.object({
   kind: z.literal('session'),
@@ -21,6 +46,8 @@ export const SessionHeader = z.object({
   started_at: z.number(),
   /** The connector's parsed config, redacted, with the seed it ran with. */
   config: z.record(z.string(), z.unknown()),
+  /** The store's contents at the start (version 2); absent: an empty store. */
+  store: StoreSnapshot.optional(),
 });
 export type SessionHeader = z.infer<typeof SessionHeader>;
 
@@ -45,8 +72,15 @@ export const SessionEntry = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('http.failed'), ...at, req: z.number().int(), error: z.string(), message: z.string() }),
   /** A timer of `ms` set at `set_at` fired. */
   z.object({ kind: z.literal('timer'), ...at, ms: z.number(), set_at: z.number() }),
-  /** The host called the connector: `start`, `stop`, `send` (`args[0]` the message), `settings.update` (`args[0]` the patch). */
+  /**
+   * The host called the connector: `start`, `stop`, `send` (`args[0]` the message),
+   * `settings.update` (`args[0]` the patch); from version 2 also `api.<method>` (the API
+   * client), `channel.join` / `channel.leave` / `channel.send` (`args[0]` the channel),
+   * `login`, `logout`, `switchOrganization`, `telemetry.setConsent`, `telemetry.track`.
+   */
   z.object({ kind: z.literal('host'), ...at, call: z.string(), args: z.array(z.unknown()).optional() }),
+  /** What a host call of version 2 resolved with (`value`) or the error it rejected with. */
+  z.object({ kind: z.literal('answer'), ...at, call: z.string(), value: z.unknown().optional(), error: z.string().optional() }),
   /** The last line: the connector stopped, or the file reached its size limit. */
   z.object({ kind: z.literal('end'), ...at, reason: z.enum(['stopped', 'size_limit']) }),
 ]);
@@ -54,7 +88,7 @@ export type SessionEntry = z.infer<typeof SessionEntry>;
 export type SessionEntryOf<K extends SessionEntry['kind']> = Extract<SessionEntry, { kind: K }>;
 
 /** What the connector does (checked on replay), as opposed to what happens to it (fed on replay). */
-export const OUTPUT_KINDS: ReadonlySet<SessionEntry['kind']> = new Set(['socket.open', 'socket.send', 'socket.close', 'socket.terminate', 'http.request', 'transition']);
+export const OUTPUT_KINDS: ReadonlySet<SessionEntry['kind']> = new Set(['socket.open', 'socket.send', 'socket.close', 'socket.terminate', 'http.request', 'transition', 'answer']);
 
 /** A session file that cannot be read: not a session, a newer version, or a bad line. */
 export class SessionFileError extends Error {

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { SESSION_FORMAT, SESSION_VERSION, type SessionEntry, type SessionHeader } from './format.ts';
+import { SESSION_FORMAT, SESSION_VERSION, type SessionEntry, type SessionHeader, type StoreSnapshot } from './format.ts';
 
 /** Where and how much to record (`createConnector(config, { record })`, `--record FILE`). */
 export interface RecordOptions {
@@ -32,6 +32,9 @@ export class SessionRecorder {
   #bytes = 0;
   #state: 'recording' | 'full' | 'ended' = 'recording';
   #error: Error | undefined;
+  /** Lines written before the header could be: the store's contents were still being read. */
+  #held: string[] | undefined;
+  #headerWritten: Promise<void> = Promise.resolve();
 
   constructor(options: RecordOptions & { now: () => number }) {
     this.#now = options.now;
@@ -44,10 +47,22 @@ export class SessionRecorder {
     });
   }
 
-  /** The first line. */
-  header(library: string, config: Record<string, unknown>): void {
+  /**
+   * The first line. The store's contents are read asynchronously (a settings file): until they
+   * are in, entries wait in memory behind the header, in order, with the times they happened.
+   */
+  header(library: string, config: Record<string, unknown>, store?: Promise<StoreSnapshot | undefined>): void {
     const header: SessionHeader = { kind: 'session', format: SESSION_FORMAT, version: SESSION_VERSION, library, started_at: this.#now(), config };
-    this.#line(JSON.stringify(header));
+    if (!store) return this.#line(JSON.stringify(header));
+    this.#held = [];
+    this.#headerWritten = store
+      .catch(() => undefined)
+      .then((snapshot) => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        this.#line(JSON.stringify(snapshot ? { ...header, store: snapshot } : header));
+        for (const text of held) this.#line(text, true);
+      });
   }
 
   /** One entry, stamped with the clock time now. */
@@ -65,6 +80,7 @@ export class SessionRecorder {
   /** Writes the `end` line (unless the size limit did) and closes the file. Idempotent. */
   async end(): Promise<void> {
     if (this.#state === 'recording') this.#line(JSON.stringify({ kind: 'end', at: this.#now(), reason: 'stopped' }));
+    await this.#headerWritten;
     this.#state = 'ended';
     if (!this.#stream.writableEnded && !this.#stream.destroyed) this.#stream.end();
     // A failed write was reported through `error`; closing still completes.
@@ -81,8 +97,12 @@ export class SessionRecorder {
     return this.#bytes;
   }
 
-  #line(text: string): void {
-    this.#bytes += Buffer.byteLength(text) + 1;
+  #line(text: string, counted = false): void {
+    if (!counted) this.#bytes += Buffer.byteLength(text) + 1;
+    if (this.#held) {
+      this.#held.push(text);
+      return;
+    }
     this.#stream.write(`${text}\n`);
   }
 }

@@ -60,6 +60,8 @@ function describe(entry: SessionEntry, startedAt: number): string {
       return `${entry.actor.replace(/^supervisor\//, '')}: ${entry.from.at(-1) ?? '?'} → ${entry.to.at(-1) ?? '?'} on ${entry.event}${entry.reason ? ` (${entry.reason})` : ''}`;
     case 'host':
       return `host ${entry.call}${entry.args ? ` ${short(entry.args)}` : ''}`;
+    case 'answer':
+      return `host ${entry.call} → ${entry.error !== undefined ? `rejected ${entry.error}` : entry.value === undefined ? 'done' : short(entry.value)}`;
     case 'end':
       return `end (${entry.reason})`;
   }

@@ -5,6 +5,9 @@ import type { RuntimeClock } from '../util/clock.ts';
 /** How far a replayed timer's delay and start may be from the recorded one's and still be it. */
 export const TIMER_SLACK_MS = 5;
 
+/** How far a delay computed from clock readings may move on a loaded machine and still be the same timer. */
+const COMPUTED_DELAY_SLACK_MS = 1_000;
+
 /** A timer the replayed connector set. */
 export interface ReplayTimer {
   id: number;
@@ -53,8 +56,8 @@ export class ReplayClock implements RuntimeClock {
   }
 
   /**
-   * Fires the pending timer of `ms` set at `setAt` (or, failing that, the oldest of that delay,
-   * or one within {@link TIMER_SLACK_MS} of both).
+   * Fires the pending timer of `ms` set at `setAt`: the oldest of that delay set by then (failing
+   * that, the oldest of that delay, or one within {@link TIMER_SLACK_MS} of both).
    * Returns false when there is none: the replayed connector did not set the timer the recording fired.
    */
   fire(ms: number, setAt: number): boolean {
@@ -65,11 +68,32 @@ export class ReplayClock implements RuntimeClock {
     const near = this.pending()
       .filter((t) => Math.abs(t.ms - ms) <= TIMER_SLACK_MS && Math.abs(t.setAt - setAt) <= TIMER_SLACK_MS)
       .sort((a, b) => Math.abs(a.ms - ms) - Math.abs(b.ms - ms));
-    const timer = candidates.find((t) => t.setAt === setAt) ?? candidates[0] ?? near[0];
+    // Real timers of one delay fire in the order they were set, so the oldest of that delay is the
+    // one (a heartbeat's timeout before the wake check re-armed after it, the first of three
+    // handlers' equal waits). Not by an exact `set_at`: a replay reads the clock at each input, the
+    // recording read it a few ms later, after the work the input caused, so an exact `set_at` may
+    // be another timer's. Only timers set by then count.
+    const timer = candidates.find((t) => t.setAt <= setAt + TIMER_SLACK_MS) ?? candidates[0] ?? near[0] ?? this.#sameComputation(ms, setAt);
     if (!timer) return false;
     this.#timers.delete(timer.id);
     timer.fn();
     return true;
+  }
+
+  /**
+   * A delay computed from clock readings (`refreshAt - now`, often with a skew-corrected fraction
+   * of a millisecond: `64.6572265625`). On a loaded machine the recording read the clock tens of
+   * ms away from where the replay reads it (at the input), so the delay differs by more than
+   * {@link TIMER_SLACK_MS}, and its start or its end (or both) with it. Still that timer: one set
+   * no later whose delay has the same fraction, which only that computation gives (the nearest in
+   * delay), or one set no later and ending within {@link TIMER_SLACK_MS}.
+   */
+  #sameComputation(ms: number, setAt: number): ReplayTimer | undefined {
+    const fraction = ms % 1;
+    const close = this.pending()
+      .filter((t) => t.setAt <= setAt + TIMER_SLACK_MS && Math.abs(t.ms - ms) < COMPUTED_DELAY_SLACK_MS)
+      .sort((a, b) => Math.abs(a.ms - ms) - Math.abs(b.ms - ms));
+    return close.find((t) => fraction !== 0 && t.ms % 1 === fraction) ?? close.find((t) => Math.abs(t.setAt + t.ms - (setAt + ms)) <= TIMER_SLACK_MS);
   }
 }
 

@@ -3,7 +3,8 @@ import { HttpError, type HttpErrorKind } from '../adapters/http.ts';
 import type { ConnectorConfigInput } from '../connector/config.ts';
 import { createConnector } from '../connector/connector.ts';
 import type { Connector, ConnectorOptions } from '../connector/connector-types.ts';
-import { createMemoryStore } from '../connector/remote-work.ts';
+import type { ChannelHandle } from '../connector/channels.ts';
+import { restoreStore } from '../connector/store-snapshot.ts';
 import { createRedactor } from '../inspection-events/redact.ts';
 import { compareValues, IdPairs, type Mismatch } from './compare.ts';
 import { OUTPUT_KINDS, parseSession, type SessionEntry, type SessionFile } from '../recording/format.ts';
@@ -17,7 +18,8 @@ export interface ReplayOptions {
   /**
    * Sets the connector up as the recorded host did before `start()`: the same handlers
    * (`connector.handle`), messaging handlers, channel joins. Host calls made later are replayed
-   * from the file (`start`, `stop`, `send`, `settings.update`).
+   * from the file (`start`, `stop`, `send`, `settings.update`; from version 2 also the API
+   * client, channel joins, leaves and sends, `login`, `logout`, `switchOrganization`, telemetry).
    */
   setup?: (connector: Connector, clock: ReplayClock) => void;
   /** Config on top of the recorded one: to check what a changed policy would do to this session. */
@@ -95,11 +97,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   const reqOf = new Map<number, number>(); // recorded request number → replayed one
   const closedConnections = new Set<number>();
   const maxAckOf = new Map<string, number>(); // highest ack the recorded connector sent on each connection
+  const ackLinesOf = new Map<string, Map<number, number>>(); // recorded acks not matched yet: seq → how many
   for (const item of entries) {
     if (!OUTPUT_KINDS.has(item.entry.kind)) continue;
-    lastLineOf.set(streamOf(item.entry), item.line);
+    const stream = streamOf(item.entry);
+    lastLineOf.set(stream, item.line);
     const seq = ackSeq(comparableEntry(item.entry));
-    if (seq !== undefined) maxAckOf.set(streamOf(item.entry), Math.max(seq, maxAckOf.get(streamOf(item.entry)) ?? -1));
+    if (seq === undefined) continue;
+    maxAckOf.set(stream, Math.max(seq, maxAckOf.get(stream) ?? -1));
+    const acks = getOrCreate(ackLinesOf, stream, () => new Map<number, number>());
+    acks.set(seq, (acks.get(seq) ?? 0) + 1);
   }
 
   const push = (out: Comparable) => void getOrCreate(actual, out.stream, () => []).push(out);
@@ -111,12 +118,22 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     clock,
     socket,
     http,
-    store: createMemoryStore(() => clock.now()),
+    // What the recorded store held (a persisted outbox, journal, settings cache); empty before version 2.
+    store: await restoreStore(header.store, () => clock.now()),
   });
   connector.inspection.subscribe((record) => {
     if (record.type !== 'transition') return;
     push({ stream: `actor:${record.actor}`, value: { from: record.from, to: record.to, event: record.event.type, ...(record.reason !== undefined && { reason: record.reason }) } });
   });
+  // Channels by name, for the recorded `channel.send` and `channel.leave` calls: the ones setup
+  // joined and the ones the recording joins.
+  const channelHandles = new Map<string, ChannelHandle>();
+  const join = connector.channel;
+  connector.channel = (name, channelOptions) => {
+    const handle = join(name, channelOptions);
+    channelHandles.set(name, handle);
+    return handle;
+  };
   options.setup?.(connector, clock);
 
   const context = (index: number) => entries.slice(Math.max(0, index - 6), index + 1).map(({ line, entry }) => `${String(line).padStart(5)} ${formatEntry(entry, header.started_at)}`);
@@ -166,11 +183,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         const [got] = done.splice(found.index, 1);
         if (want.entry.kind === 'http.request' && got!.req !== undefined) reqOf.set(want.entry.req, got!.req);
         const seq = ackSeq(got!.value);
-        if (seq !== undefined) dropAcks(done, seq);
+        if (seq !== undefined) {
+          const acks = ackLinesOf.get(stream);
+          acks?.set(seq, (acks.get(seq) ?? 1) - 1);
+          dropAcks(done, seq);
+        }
       }
     }
     for (const [stream, done] of actual) {
-      dropAcks(done, maxAckOf.get(stream) ?? -1);
+      // Covered by a recorded ack at or above it, unless a recorded ack of just that seq is still to come.
+      dropAcks(done, maxAckOf.get(stream) ?? -1, ackLinesOf.get(stream));
       // An output the recording has nowhere (further) in its stream: the replay went its own way.
       if (done.length > 0 && (expected.get(stream)?.length ?? 0) === 0 && (lastLineOf.get(stream) ?? 0) <= (entries[upTo]?.line ?? Infinity)) {
         return diverge(Math.min(upTo, entries.length - 1), { kind: 'unexpected_output', expected: undefined, actual: { stream, ...done[0]!.value } });
@@ -240,7 +262,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       }
       case 'timer':
         if (!clock.fire(entry.ms, entry.set_at)) {
+          if (isLeftover(entry.ms)) return undefined;
           return { kind: 'missing_timer', expected: entry, actual: { pending: clock.pending().map((t) => ({ ms: t.ms, set_at: t.setAt })) } };
+        }
+        // The replayed connector may re-arm what is due now but for a fraction of a millisecond.
+        await settle();
+        // Fired at its deadline, rounded up to the whole millisecond a real clock would read then.
+        for (const timer of clock.pending()) {
+          if (!isLeftover(timer.ms) || timer.setAt !== clock.now()) continue;
+          clock.advanceTo(Math.ceil(timer.setAt + timer.ms));
+          clock.fire(timer.ms, timer.setAt);
         }
         return undefined;
       case 'host':
@@ -251,17 +282,60 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   }
 
   function hostCall(entry: Extract<SessionEntry, { kind: 'host' }>): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
-    const [arg] = ids.translateValue(entry.args ?? []);
+    const args = ids.translateValue(entry.args ?? []);
+    const [arg] = args;
     try {
       if (entry.call === 'start') connector.start();
       else if (entry.call === 'stop') void connector.stop();
       else if (entry.call === 'send') connector.send(arg as never);
       else if (entry.call === 'settings.update') void connector.settings.update(arg as never).catch(() => {});
+      else {
+        const call = versionTwoCall(entry.call, args);
+        if (!call) return { kind: 'host_call_failed', expected: entry, actual: { error: `this version has no host call '${entry.call}'` } };
+        const result = call();
+        // Answered (an `answer` line follows in the file): the answer is an output, compared.
+        if (result instanceof Promise) {
+          result.then(
+            (value: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ value }, redact) }),
+            (error: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact) }),
+          );
+        }
+      }
       return undefined;
     } catch (error) {
       // The recorded call may have thrown too; that is behaviour, and the outputs will tell.
-      if (entry.call === 'send' || entry.call === 'settings.update') return undefined;
+      if (entry.call !== 'start' && entry.call !== 'stop') return undefined;
       return { kind: 'host_call_failed', expected: entry, actual: { error: (error as Error).message } };
+    }
+  }
+
+  /** A host call a version 2 recording keeps (src/connector/host-recording.ts), ready to make. */
+  function versionTwoCall(call: string, args: unknown[]): (() => unknown) | undefined {
+    const [first, second, third] = args;
+    const channel = (name: string) => channelHandles.get(name) ?? connector.channel(name);
+    if (call.startsWith('api.')) {
+      const method = (connector.api as unknown as Record<string, unknown>)[call.slice('api.'.length)];
+      return typeof method === 'function' ? () => (method as (...a: unknown[]) => unknown).apply(connector.api, args) : undefined;
+    }
+    switch (call) {
+      case 'channel.join':
+        return () => connector.channel(first as string, second as { workspaceId?: string } | undefined);
+      case 'channel.leave':
+        return () => channel(first as string).leave();
+      case 'channel.send':
+        return () => channel(first as string).send(second as string, third as Record<string, unknown> | undefined);
+      case 'login':
+        return () => connector.login();
+      case 'logout':
+        return () => connector.logout();
+      case 'switchOrganization':
+        return () => connector.switchOrganization(first as string);
+      case 'telemetry.setConsent':
+        return () => connector.telemetry.setConsent(first as boolean);
+      case 'telemetry.track':
+        return () => connector.telemetry.track(first as string, second as Record<string, unknown> | undefined);
+      default:
+        return undefined;
     }
   }
 
@@ -311,9 +385,18 @@ function comparableEntry(entry: SessionEntry): Record<string, unknown> {
       return { url: entry.url, ...(entry.headers && { headers: entry.headers }), ...(entry.json !== undefined && { json: entry.json }) };
     case 'transition':
       return { from: entry.from, to: entry.to, event: entry.event, ...(entry.reason !== undefined && { reason: entry.reason }) };
+    case 'answer':
+      return entry.error !== undefined ? { error: entry.error } : entry.value === undefined ? {} : { value: entry.value };
     default:
       return {};
   }
+}
+
+/** A replayed call's answer in the shape a recorded `answer` has: JSON, redacted. */
+function answerValue(outcome: { value: unknown } | { error: string }, redact: <T>(value: T) => T): Record<string, unknown> {
+  if ('error' in outcome) return { error: redact(outcome.error) };
+  if (outcome.value === undefined) return {};
+  return { value: redact(JSON.parse(JSON.stringify(outcome.value)) as unknown) };
 }
 
 /** The `seq` of an `ack` frame. */
@@ -327,10 +410,10 @@ function ackSeq(value: Record<string, unknown>): number | undefined {
  * depends on how the network batched what came in, which a replay (one frame at a time) does not
  * reproduce. A replayed ack that a recorded one at or above it covers is not behaviour: dropped.
  */
-function dropAcks(done: Comparable[], upTo: number): void {
+function dropAcks(done: Comparable[], upTo: number, awaited?: ReadonlyMap<number, number>): void {
   for (let i = done.length - 1; i >= 0; i--) {
     const seq = ackSeq(done[i]!.value);
-    if (seq !== undefined && seq <= upTo) done.splice(i, 1);
+    if (seq !== undefined && seq <= upTo && !((awaited?.get(seq) ?? 0) > 0)) done.splice(i, 1);
   }
 }
 
@@ -346,9 +429,22 @@ function streamOf(entry: SessionEntry): string {
       return `http ${entry.method} ${entry.url}`;
     case 'transition':
       return `actor:${entry.actor}`;
+    case 'answer':
+      return `answer:${entry.call}`;
     default:
       return 'input';
   }
+}
+
+/**
+ * A timer of under a millisecond: the rest of a delay with a fraction (`576.64` ms) that a real
+ * timer, counting whole milliseconds, fired short of (or `0` once the clock read had passed it).
+ * The connector re-arms it for the rest; a replay, whose clock moves to the recorded instant and
+ * whose delays may differ by a few ms, may or may not see that rest. Either way the work is due
+ * now: it is not behaviour.
+ */
+function isLeftover(ms: number): boolean {
+  return ms >= 0 && ms < 1;
 }
 
 /** Lets promise chains and I/O callbacks of the replayed connector run to quiet. */

@@ -419,10 +419,11 @@ function decode<T>(bytes: Buffer, start: number, end: number, parse: (v: unknown
  * @example
  * const outbox = createMemoryRecordLog<OutboxEntry>();
  */
-export function createMemoryRecordLog<T>(options: { now?: () => number } = {}): RecordLog<T> {
+export function createMemoryRecordLog<T>(options: { now?: () => number; initial?: { lastSeq: number; records: ReadonlyArray<LogRecord<T>> } } = {}): RecordLog<T> {
   const now = options.now ?? Date.now;
-  const pending: Array<LogRecord<T>> = [];
-  let seq = 0;
+  // `initial`: what another log held (a session replay restores its recorded store).
+  const pending: Array<LogRecord<T>> = [...(options.initial?.records ?? [])];
+  let seq = options.initial?.lastSeq ?? 0;
   let closed = false;
   const open = () => {
     if (closed) throw new StorageError('memory:', 'the log is closed');

@@ -82,6 +82,61 @@ describe('executor', () => {
     expect(f.usageOf('r1')).toHaveLength(1);
   });
 
+  it('ctx.sleep waits on the connector clock and ctx.now reads it; a cancel ends the wait with an AbortError', async () => {
+    const f = executorFixture();
+    const times: number[] = [];
+    let waitError: Error | undefined;
+    f.handlers.register('playbook', 'weekly', {
+      input: z.object({}),
+      async run(_input, ctx) {
+        times.push(ctx.now());
+        await ctx.sleep(250);
+        times.push(ctx.now());
+        ctx.progress({ week: 1 });
+        try {
+          await ctx.sleep(250);
+        } catch (error) {
+          waitError = error as Error;
+          throw error;
+        }
+        return { done: true };
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'playbook', playbook_code: 'weekly' }));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started']);
+    // Nothing moves until the clock does: no real time passes in a handler's wait.
+    f.clock.increment(249);
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started']);
+    f.clock.increment(1);
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'progress']);
+    expect(times).toEqual([1_767_225_600_000, 1_767_225_600_250]);
+    await f.executor.cancel('r1', 'user pressed stop');
+    await settle();
+    expect(waitError).toMatchObject({ name: 'AbortError', cause: { kind: 'cancelled', reason: 'user pressed stop' } });
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'progress', 'cancelled']);
+  });
+
+  it('ctx.sleep after a cancel rejects at once', async () => {
+    const f = executorFixture();
+    const gate = deferred();
+    let waitError: Error | undefined;
+    f.handlers.register('tool', 'late', {
+      input: z.object({}),
+      async run(_input, ctx) {
+        await gate.promise;
+        await ctx.sleep(10).catch((error: Error) => (waitError = error));
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'late' }));
+    await f.executor.cancel('r1', 'stop');
+    gate.resolve();
+    await settle();
+    expect(waitError?.name).toBe('AbortError');
+  });
+
   it('cancels: a running handler sees its signal aborted, a queued request never starts', async () => {
     const f = executorFixture({ limits: { maxConcurrency: 1 } });
     const seen: unknown[] = [];

@@ -28,6 +28,13 @@ describe('createRedactor', () => {
     });
   });
 
+  it('cuts secret-named query parameters out of a link in any string, leaving ones already cut', () => {
+    const redact = createRedactor();
+    expect(redact({ link: 'https://hub.example/device?user_code=ABCD-EFGH&lang=en' })).toEqual({ link: 'https://hub.example/device?user_code=%5Bredacted%5D&lang=en' });
+    expect(redact('open http://h/x?a=1&token=s3cr3t now')).toBe('open http://h/x?a=1&token=%5Bredacted%5D now');
+    expect(redact('ws://h/ws?token=%5Bredacted%5D')).toBe('ws://h/ws?token=%5Bredacted%5D');
+  });
+
   it('redacts inside a string that holds a JSON frame', () => {
     const frame = JSON.stringify({ type: 'connect', id: 'm1', payload: { token: 'opaque', device_id: 'dev-1' } });
     expect(JSON.parse(redact({ frame }).frame)).toEqual({ type: 'connect', id: 'm1', payload: { token: REDACTED, device_id: 'dev-1' } });

@@ -38,7 +38,41 @@ describe('parseSession', () => {
   });
 });
 
+describe('parseSession across versions', () => {
+  it('reads a version 1 file (no store, no answers) and a version 2 header with the store and an answer', () => {
+    const v1 = parseSession([header(1), entry(1_000)].join('\n'));
+    expect(v1.header).toMatchObject({ version: 1 });
+    expect(v1.header.store).toBeUndefined();
+    const store = { outbox: { last_seq: 4, records: [{ seq: 4, at: 900, value: { message: { type: 'usage_report' } } }] }, journal: { last_seq: 0, records: [] }, files: { 'settings.json': '{}' } };
+    const v2 = parseSession([JSON.stringify({ ...JSON.parse(header(2)), store }), JSON.stringify({ kind: 'answer', at: 1_200, call: 'api.whoami', value: { device_id: 'd' } })].join('\n'));
+    expect(v2.header.store).toEqual(store);
+    expect(v2.entries[0]!.entry).toMatchObject({ kind: 'answer', call: 'api.whoami' });
+    expect(SESSION_VERSION).toBe(2);
+  });
+});
+
 describe('SessionRecorder', () => {
+  it('writes the header first when the store is read after entries came in, and keeps their order and times', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ct-rec-')), 's.jsonl');
+    let now = 1_000;
+    let read: (snapshot: undefined) => void = () => {};
+    const recorder = new SessionRecorder({ file, now: () => now });
+    recorder.header('0.1.0', {}, new Promise((resolve) => (read = resolve)));
+    recorder.write({ kind: 'host', call: 'start' });
+    now = 1_005;
+    recorder.write({ kind: 'host', call: 'stop' });
+    read(undefined);
+    await recorder.end();
+    const session = parseSession(readFileSync(file, 'utf8'));
+    expect(session.header.started_at).toBe(1_000);
+    expect(session.entries.map(({ entry }) => [entry.kind, entry.at])).toEqual([
+      ['host', 1_000],
+      ['host', 1_005],
+      ['end', 1_005],
+    ]);
+  });
+
+
   it('stops at its size limit with a last line that says so', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ct-rec-')), 's.jsonl');
     let now = 1_000;

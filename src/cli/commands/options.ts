@@ -9,6 +9,8 @@ export const cliOptions = {
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
   record: { type: 'string' },
+  check: { type: 'boolean' },
+  setup: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },

@@ -1,0 +1,88 @@
+import type { ApiClient } from '../api/client.ts';
+import type { SessionRecording } from '../recording/session-recording.ts';
+import type { Telemetry } from '../telemetry/telemetry.ts';
+import type { ChannelHandle } from './channels.ts';
+import type { Connector } from './connector-types.ts';
+
+/**
+ * Host calls as a session recording keeps them (docs/recording.md): each call after `start()` is
+ * an input (`host`, with its arguments) and what it resolves with an output (`answer`), so a
+ * replay makes the same calls at the same moments and checks their answers. Calls before
+ * `start()` are the host's setup, which a replay's `setup` repeats.
+ */
+export interface HostCallRecorder {
+  /** Records the call when the connector runs, then makes it; a promise it returns is answered. */
+  call<R>(name: string, args: unknown[], run: () => R): R;
+}
+
+/** A recorder of host calls over a session recording, live while `running()` says so. */
+export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'answer'>, running: () => boolean): HostCallRecorder {
+  return {
+    call(name, args, run) {
+      if (!running()) return run();
+      recording.host(name, ...args);
+      const result = run();
+      if (result instanceof Promise) {
+        result.then(
+          (value: unknown) => recording.answer(name, { value }),
+          (error: unknown) => recording.answer(name, { error: error instanceof Error ? error.message : String(error) }),
+        );
+      }
+      return result;
+    },
+  };
+}
+
+/** API client methods a host calls: each an `api.<method>` call in a recording. */
+const API_CALLS = ['whoami', 'limits', 'createApiKey', 'listApiKeys', 'revokeApiKey', 'rotateApiKey', 'usage', 'createShare', 'getShare'] as const satisfies ReadonlyArray<keyof ApiClient>;
+
+/** The API client with its host-facing methods recorded; everything else reaches the client as is. */
+export function recordedApi(api: ApiClient, recorder: HostCallRecorder): ApiClient {
+  const calls = new Set<PropertyKey>(API_CALLS);
+  return new Proxy(api, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (!calls.has(property)) return value.bind(target);
+      return (...args: unknown[]) => recorder.call(`api.${String(property)}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+}
+
+/** Telemetry with consent changes and tracked events recorded. */
+export function recordedTelemetry(telemetry: Telemetry, recorder: HostCallRecorder): Telemetry {
+  return new Proxy(telemetry, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (property !== 'setConsent' && property !== 'track') return value.bind(target);
+      return (...args: unknown[]) => recorder.call(`telemetry.${property}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+}
+
+/** `connector.channel` with joins, leaves and sends recorded. */
+export function recordedChannel(channel: Connector['channel'], recorder: HostCallRecorder): Connector['channel'] {
+  return (name, options) => {
+    const handle = recorder.call('channel.join', options === undefined ? [name] : [name, options], () => channel(name, options));
+    const recorded: ChannelHandle = {
+      name: handle.name,
+      get state() {
+        return handle.state;
+      },
+      on: (event, schema, handler) => handle.on(event, schema, handler),
+      send: (event, payload) => recorder.call('channel.send', payload === undefined ? [name, event] : [name, event, payload], () => handle.send(event, payload)),
+      leave: () => recorder.call('channel.leave', [name], () => handle.leave()),
+    };
+    return recorded;
+  };
+}
+
+/** `login`, `logout` and `switchOrganization`, recorded with their answers. */
+export function recordedUserSession(session: Pick<Connector, 'login' | 'logout' | 'switchOrganization'>, recorder: HostCallRecorder): Pick<Connector, 'login' | 'logout' | 'switchOrganization'> {
+  return {
+    login: () => recorder.call('login', [], () => session.login()),
+    logout: () => recorder.call('logout', [], () => session.logout()),
+    switchOrganization: (organization) => recorder.call('switchOrganization', [organization], () => session.switchOrganization(organization)),
+  };
+}
