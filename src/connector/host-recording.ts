@@ -70,8 +70,12 @@ export function recordedChannel(channel: Connector['channel'], recorder: HostCal
       get state() {
         return handle.state;
       },
+      get unacked() {
+        return handle.unacked;
+      },
       on: (event, schema, handler) => handle.on(event, schema, handler),
-      send: (event, payload) => recorder.call('channel.send', payload === undefined ? [name, event] : [name, event, payload], () => handle.send(event, payload)),
+      send: (event, payload, sendOptions) =>
+        recorder.call('channel.send', sendOptions !== undefined ? [name, event, payload, sendOptions] : payload === undefined ? [name, event] : [name, event, payload], () => handle.send(event, payload, sendOptions)),
       leave: () => recorder.call('channel.leave', [name], () => handle.leave()),
     };
     return recorded;

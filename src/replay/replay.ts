@@ -311,7 +311,7 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
 
   /** A host call a version 2 recording keeps (src/connector/host-recording.ts), ready to make. */
   function versionTwoCall(call: string, args: unknown[]): (() => unknown) | undefined {
-    const [first, second, third] = args;
+    const [first, second, third, fourth] = args;
     const channel = (name: string) => channelHandles.get(name) ?? connector.channel(name);
     if (call.startsWith('api.')) {
       const method = (connector.api as unknown as Record<string, unknown>)[call.slice('api.'.length)];
@@ -323,7 +323,7 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       case 'channel.leave':
         return () => channel(first as string).leave();
       case 'channel.send':
-        return () => channel(first as string).send(second as string, third as Record<string, unknown> | undefined);
+        return () => channel(first as string).send(second as string, third as Record<string, unknown> | undefined, fourth as { reliable?: boolean } | undefined);
       case 'login':
         return () => connector.login();
       case 'logout':
