@@ -18,13 +18,16 @@ const JWT = /\beyJ[\w-]*\.[\w-]*\.[\w-]+/g;
 const IS_JWT = /^eyJ[\w-]*\.[\w-]*\.[\w-]+$/;
 const BEARER = /\bBearer\s+(?!\[redacted\])([^\s"']+)/g;
 const API_KEY = /\bctk_[\w-]+/g;
+// user:password@ in a URL (a proxy's Basic credentials): the host stays, the credentials go.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;
 const MAX_DEPTH = 16;
 
 /**
  * A redactor: makes a value safe to show or store (inspection, recordings). Values under a field
  * that names a secret (`token`, `access_token`, `credential`, `password`, `api_key`, `authorization`,
  * the extra `secretKeys`, in any case style) become `[redacted]`; in every string, JWT signatures,
- * `Bearer` credentials, `ctk_` API keys and the given `secretValues` are cut out. A string that holds
+ * `Bearer` credentials, `ctk_` API keys, a URL's `user:password@` (a proxy's) and the given
+ * `secretValues` are cut out. A string that holds
  * a JSON object (a frame) is redacted inside. Redacting twice changes nothing, so a redacted
  * recording compares equal to a redacted replay.
  *
@@ -49,7 +52,7 @@ export function createRedactor(options: RedactOptions = {}): <T>(value: T) => T 
         // Not JSON after all: redact it as text.
       }
     }
-    return out.replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]');
+    return out.replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]').replace(URL_CREDENTIALS, `$1${REDACTED}@`);
   };
 
   const secret = (value: unknown): unknown => {
