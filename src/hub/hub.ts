@@ -112,6 +112,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const listening = { accepting: () => this.#listener.accepting, hostPort: () => this.#listener.hostPort() };
     const routes = createHubRoutes({ options: resolved, auth, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
     this.#listener = new Listener({
+      ...(options.tls && { tls: options.tls }),
       clock: resolved.clock,
       timeouts: { headersMs: resolved.headersTimeoutMs, requestMs: resolved.requestTimeoutMs },
       logger: this.#log,
@@ -127,7 +128,7 @@ export class Hub extends EventEmitter<HubEvents> {
    * Starts listening. Resolves with the device endpoint's URL.
    *
    * @example
-   * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
+   * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect' (wss:// with `tls`)
    */
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
     // The ledger and the settings are read back before the first device can reach them.

@@ -1,4 +1,4 @@
-import { createHash, type X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { checkServerIdentity, type PeerCertificate, rootCertificates } from 'node:tls';
 import { PIN_MISMATCH_CODE } from './network-failure.ts';
@@ -50,15 +50,15 @@ export function pinnedIdentityCheck(pins: readonly string[]) {
   return (host: string, cert: PeerCertificate): Error | undefined => {
     const mismatch = checkServerIdentity(host, cert);
     if (mismatch) return mismatch;
-    if (cert.pubkey && wanted.has(spkiPin(cert.pubkey))) return undefined;
+    // `cert.pubkey` is the bare key for EC certificates, not the SubjectPublicKeyInfo: read it from the DER.
+    if (cert.raw && wanted.has(spkiPin(new X509Certificate(cert.raw)))) return undefined;
     return Object.assign(new Error(`the public key of ${host} matches no pin`), { code: PIN_MISMATCH_CODE });
   };
 }
 
-/** The SPKI pin of a DER public key (`PeerCertificate.pubkey`) or of a certificate. */
-export function spkiPin(key: Buffer | X509Certificate): string {
-  const der = Buffer.isBuffer(key) ? key : key.publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
+/** The SPKI pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. */
+export function spkiPin(cert: X509Certificate): string {
+  return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 }
 
 // NODE_EXTRA_CA_CERTS that cannot be read is Node's warning to give, not a reason to fail here.
