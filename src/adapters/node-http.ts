@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage, validateHeaderName, validateHeaderValue } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Network } from '../network/network.ts';
-import { proxyAuthError } from '../network/network-failure.ts';
+import { proxyRefusal } from '../network/network-failure.ts';
 import { DEFAULT_HTTP_TIMEOUT_MS } from './fetch-http.ts';
 import { HttpError, type HttpAdapter, type HttpRequest, type HttpResponse } from './http.ts';
 import { parseBody, redactUrl } from './http-body.ts';
@@ -93,10 +93,11 @@ export function createNodeHttpAdapter(options: NodeHttpAdapterOptions = {}): Htt
         req.on('response', (res: IncomingMessage) => {
           status = res.statusCode ?? 0;
           stage = 'response body';
-          // A 407 is the proxy's, never the server's: the proxy refused the credentials (or wants some).
-          if (route?.proxy && status === 407) {
+          // A refused tunnel or a 407 is the proxy's answer, never the server's.
+          const refusal = route && proxyRefusal(status, network!.tunnelRefusal(req), route.failedRoute);
+          if (refusal) {
             res.resume();
-            failNetwork(proxyAuthError());
+            failNetwork(refusal);
             return;
           }
           const chunks: Buffer[] = [];

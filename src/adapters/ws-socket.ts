@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { Network, NetworkRoute } from '../network/network.ts';
-import { proxyAuthError } from '../network/network-failure.ts';
+import { proxyRefusal } from '../network/network-failure.ts';
 import { holdWrites, releaseWrites } from './write-batch.ts';
 import type { SocketAdapter, SocketConnection, SocketHandlers, SocketOpenOptions } from './socket.ts';
 
@@ -59,15 +59,13 @@ function openWs(url: string, handlers: SocketHandlers, options: SocketOpenOption
   socket.on('error', (error: Error) => {
     if (!closed && !closedLocally) handlers.onError((route && network?.classify(error, route)) ?? error);
   });
-  // An answer other than 101: `ws` would report it as a bare "Unexpected server response". A
-  // 407 is the proxy's (a hub never sends one): say so.
+  // An answer other than 101: `ws` would report it as a bare "Unexpected server response". When
+  // the proxy gave it (a refused tunnel, a 407), say so.
   socket.on('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
     const status = response.statusCode ?? 0;
     response.resume();
-    const error =
-      route?.proxy && status === 407
-        ? (network!.classify(proxyAuthError(), route)!)
-        : new Error(`Unexpected server response: ${status}`);
+    const refusal = route && proxyRefusal(status, network!.tunnelRefusal(request), route.failedRoute);
+    const error = refusal ?? new Error(`Unexpected server response: ${status}`);
     if (!closed && !closedLocally) handlers.onError(error);
     closedLocally = true;
     request.destroy();

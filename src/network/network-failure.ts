@@ -13,6 +13,22 @@ export function proxyAuthError(): Error {
   return Object.assign(new Error('the proxy answered 407'), { code: PROXY_AUTH_CODE });
 }
 
+/**
+ * What a proxy's answer to a request means, when it is the proxy's: a refused tunnel (any
+ * CONNECT answer but 200), or a 407 to a forwarded request. A 401 or 407 to a CONNECT is the
+ * proxy refusing the credentials (some proxies, tinyproxy among them, answer wrong ones with
+ * 401): `proxy_auth_required`. Another refused tunnel is an Error naming the proxy's status.
+ */
+export function proxyRefusal(status: number, tunnelStatus: number | undefined, route: FailedRoute): Error | undefined {
+  if (tunnelStatus !== undefined) {
+    if (tunnelStatus === 401 || tunnelStatus === 407) return classifyNetworkError(proxyAuthError(), route);
+    return Object.assign(new Error(`the proxy ${route.proxy ?? ''} refused a tunnel to ${route.host} (${tunnelStatus})`), {
+      code: 'ERR_PROXY_TUNNEL_REFUSED',
+    });
+  }
+  return route.proxy !== undefined && status === 407 ? classifyNetworkError(proxyAuthError(), route) : undefined;
+}
+
 const UNTRUSTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',

@@ -1,4 +1,4 @@
-import { Agent as HttpAgent } from 'node:http';
+import { type Agent as HttpAgentType, Agent as HttpAgent, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import { HttpsProxyAgent } from 'https-proxy-agent';
@@ -30,6 +30,12 @@ export interface Network {
   readonly tls: TlsRequestOptions;
   /** The default timeout of an HTTP request. */
   readonly requestTimeoutMs: number;
+  /**
+   * The proxy's answer to the CONNECT of `request`, when it was not 200: a refused tunnel. The
+   * response the request then sees is the proxy's, not the server's (a 401 or 407 is the proxy
+   * wanting credentials).
+   */
+  tunnelRefusal(request: ClientRequest): number | undefined;
   /** Reads a connection error of `route` as a typed failure, when the network named one. */
   classify(error: unknown, route: NetworkRoute): NetworkFailure | undefined;
   /** Closes the agents' idle sockets. */
@@ -52,7 +58,9 @@ export function createNetwork(policy: NetworkPolicyInput = {}, env: Record<strin
   const parsed = NetworkPolicy.parse(policy);
   const tls = tlsOptionsOf(parsed, env);
   const direct = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
-  const proxied = new Map<string, HttpAgent>();
+  const proxied = new Map<string, HttpAgentType>();
+  // Each tunnel's CONNECT answer, by request: `ws` hands its request to no one before the response.
+  const refusals = new WeakMap<ClientRequest, number>();
   const settings = { env, ...(parsed.proxy !== undefined && { proxy: parsed.proxy }), ...(parsed.noProxy && { noProxy: parsed.noProxy }) };
 
   return {
@@ -70,12 +78,20 @@ export function createNetwork(policy: NetworkPolicyInput = {}, env: Record<strin
       const key = `${forward ? 'forward' : 'tunnel'} ${proxy.href}`;
       let agent = proxied.get(key);
       if (!agent) {
-        agent = forward ? new HttpProxyAgent(proxy, { keepAlive: true }) : new HttpsProxyAgent(proxy, { keepAlive: true });
+        if (forward) agent = new HttpProxyAgent(proxy, { keepAlive: true });
+        else {
+          const tunnel = new HttpsProxyAgent(proxy, { keepAlive: true });
+          tunnel.on('proxyConnect', (connect: { statusCode: number }, request: ClientRequest) => {
+            if (connect.statusCode !== 200) refusals.set(request, connect.statusCode);
+          });
+          agent = tunnel;
+        }
         proxied.set(key, agent);
       }
       const shown = shownProxy(proxy);
       return { agent, proxy: { url: proxy, shown }, failedRoute: { host, proxy: shown } };
     },
+    tunnelRefusal: (request) => refusals.get(request),
     classify: (error, route) => classifyNetworkError(error, route.failedRoute),
     close() {
       direct.http.destroy();

@@ -50,7 +50,10 @@ export function bypassesProxy(target: URL, noProxy: readonly string[]): boolean 
     const entry = raw.trim().toLowerCase();
     if (entry === '') return false;
     if (entry === '*') return true;
-    const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry);
+    // A bare IPv6 address (more than one colon, no brackets) has no port.
+    const match = (
+      entry.split(':').length > 2 && !entry.startsWith('[') ? [entry, entry] : /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry)
+    ) as RegExpExecArray | null;
     if (!match) return false;
     const entryHost = match[1]!.replace(/^\[|\]$/g, '').replace(/^\*?\.?/, '');
     if (match[2] !== undefined && Number(match[2]) !== port) return false;

@@ -58,7 +58,9 @@ export function pinnedIdentityCheck(pins: readonly string[]) {
 
 /** The SPKI pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. */
 export function spkiPin(cert: X509Certificate): string {
-  return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  return createHash('sha256')
+    .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
 }
 
 // NODE_EXTRA_CA_CERTS that cannot be read is Node's warning to give, not a reason to fail here.

@@ -24,13 +24,19 @@ const tlsHub = (which: 'server' | 'otherHost' = 'server', clientCa?: string) =>
 async function firstAttempt(url: string, network: NetworkPolicyInput) {
   const { connector } = startConnector(url, { network: { proxy: 'none', ...network } });
   connector.start();
-  return connector.waitFor((s) => s.connection.state === 'connected' || (s.connection.state === 'disconnected' && s.connection.attempt > 0));
+  return connector.waitFor(
+    (s) => s.connection.state === 'connected' || (s.connection.state === 'disconnected' && s.connection.attempt > 0),
+  );
 }
 
 async function httpGet(port: number, network: NetworkPolicyInput) {
   const net = createNetwork({ proxy: 'none', ...network });
   try {
-    return await createNodeHttpAdapter({ network: net }).request({ method: 'GET', url: `https://127.0.0.1:${port}/healthz`, timeoutMs: 10_000 });
+    return await createNodeHttpAdapter({ network: net }).request({
+      method: 'GET',
+      url: `https://127.0.0.1:${port}/healthz`,
+      timeoutMs: 10_000,
+    });
   } finally {
     net.close();
   }
