@@ -127,7 +127,7 @@ export async function startMitmdump(options: { upstreamCa: string }): Promise<Pr
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   );
   const proxy = follow(child, port, `http://127.0.0.1:${port}`, () => rmSync(dir, { recursive: true, force: true }));
-  await proxy.logged(/proxy listening at/i).catch(async (error: unknown) => {
+  await proxy.logged(/listening at/i).catch(async (error: unknown) => {
     await proxy.stop();
     throw error;
   });
