@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError } from '../../src/adapters/http.ts';
 import { createNodeHttpAdapter } from '../../src/adapters/node-http.ts';
 import { createNetwork } from '../../src/network/network.ts';
-import { LOOPBACK_TOKEN, onLines, startConnector, startHub } from '../support/loopback.ts';
+import { SimulatedClock } from 'xstate';
+import { hubClockOf, LOOPBACK_TOKEN, onLines, startConnector, startHub, until } from '../support/loopback.ts';
 import { startMitmdump } from '../support/proxies.ts';
 import { makeTestPki, type TestPki } from '../support/test-pki.ts';
 import { deviceConnector, startPostHog, startTlsHub, useEveryPath } from './scenario.ts';
@@ -63,6 +64,45 @@ describe('through mitmproxy, which decrypts TLS', () => {
     ]) {
       await mitm.logged(new RegExp(request.replace(/[.?/]/g, (c) => `\\${c}`)));
     }
+  });
+
+  it('logs a user in through it: the device authorization and token requests show in its log', async ({ onTestFinished }) => {
+    const mitm = await startMitmdump({ upstreamCa: pki.ca.certFile });
+    onTestFinished(() => mitm.stop());
+    // Hub and connector on one simulated clock: the poll interval and the token lifetimes agree.
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, url, port } = await startHub({
+      staticToken: undefined,
+      clock: hubClockOf(clock),
+      tls: { cert: pki.server.cert, key: pki.server.key },
+      // Long lifetimes and heartbeats: the test runs the simulated clock ahead while a poll is on its way through the proxy.
+      heartbeatIntervalMs: 600_000,
+      heartbeatTimeoutMs: 600_000,
+      tokens: {
+        pollIntervalS: 1,
+        lifetimeMs: 86_400_000,
+        deviceCodeLifetimeMs: 86_400_000,
+        users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }] }],
+      },
+    });
+    const { connector } = startConnector(
+      url,
+      { token: undefined, userLogin: true, network: { proxy: mitm.url, caFile: mitm.caFile } },
+      clock,
+    );
+    connector.start();
+    await connector.waitFor((s) => s.auth.state === 'logged_out');
+    const prompt = await connector.login();
+    hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' });
+    // The poll timer runs on the simulated clock: advance it until the login is through.
+    await until(
+      () => connector.status.connection.state === 'connected',
+      () => connector.status.auth.state !== 'valid' && clock.increment(1_000),
+    );
+    const origin = `https://127\\.0\\.0\\.1:${port}`;
+    await mitm.logged(new RegExp(`POST ${origin}/v1/oauth/device_authorization`));
+    await mitm.logged(new RegExp(`POST ${origin}/v1/oauth/token`));
   });
 
   it('fails on the socket and over HTTP alike with tls_untrusted_certificate when its CA is not trusted', async ({ onTestFinished }) => {
