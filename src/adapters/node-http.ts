@@ -157,5 +157,7 @@ function prepare(request: HttpRequest): { url: URL; headers: Record<string, stri
 /** Only the error's code is quoted: messages of arbitrary errors may quote what was sent. */
 function describeNetworkError(error: unknown): string {
   const code = (error as { code?: unknown } | undefined)?.code;
+  // Our own wording, which names the proxy (without credentials) and its status.
+  if (code === 'ERR_PROXY_TUNNEL_REFUSED') return (error as Error).message;
   return typeof code === 'string' ? `network error (${code})` : 'network error';
 }
