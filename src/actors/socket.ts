@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.ts';
 import { CloseCode } from '../protocol/close-codes.ts';
 import { type Codec, createCodec } from '../protocol/codec.ts';
 import type { Message } from '../protocol/messages.ts';
-import type { SocketActorEvent, SocketActorInput, SocketCommand } from '../machines/socket-contract.ts';
+import type { NetworkFailureReport, SocketActorEvent, SocketActorInput, SocketCommand } from '../machines/socket-contract.ts';
+import { NetworkFailure } from '../network/network-failure.ts';
 import type { SocketPort } from './socket-port.ts';
 
 /**
@@ -42,6 +43,8 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
     // and any inbound frame answers it. So the first data frame after a heartbeat went out is
     // reported, and no other: a report costs three machine steps, and most frames need none.
     let heartbeatUnanswered = false;
+    // A TLS or proxy failure the adapter named; the close that follows carries it to the machine.
+    let failure: NetworkFailureReport | undefined;
     /** Hands a data frame to the linked session, if one is; true when it is taken care of. */
     const deliverData = (message: Message): boolean => {
       try {
@@ -78,9 +81,15 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
         onClose: (code, reason) => {
           closed = true;
           port?.detach(connection);
-          sendBack({ type: 'socket.closed', generation, code, reason });
+          sendBack({ type: 'socket.closed', generation, code, reason, ...(failure && { failure }) });
         },
-        onError: (error) => sendBack({ type: 'socket.error', generation, message: error.message }),
+        onError: (error) => {
+          if (error instanceof NetworkFailure) {
+            failure = { reason: error.reason, message: error.message };
+            logger?.warn({ reason: error.reason, host: error.route.host, proxy: error.route.proxy }, error.message);
+          }
+          sendBack({ type: 'socket.error', generation, message: error.message });
+        },
       }, { maxPayload: codec.maxFrameBytes });
     } catch (error) {
       logger?.error({ err: error }, 'socket adapter refused to open');

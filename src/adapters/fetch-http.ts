@@ -1,4 +1,5 @@
 import { HttpError, type HttpAdapter, type HttpRequest, type HttpResponse } from './http.ts';
+import { parseBody, redactUrl } from './http-body.ts';
 
 /** Default for {@link HttpRequest.timeoutMs}: 30 s. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
@@ -11,7 +12,10 @@ export interface FetchHttpAdapterOptions {
 }
 
 /**
- * Creates an {@link HttpAdapter} over `fetch`.
+ * Creates an {@link HttpAdapter} over `fetch`. It does not apply the connector's network policy
+ * (proxy, CA, client certificate, pins: docs/operations.md, "Networks"): Node's `fetch` ignores
+ * proxies and takes no TLS options. The connector's default adapter is the one over `node:http`,
+ * which does; pass this one as `options.http` for a host that wants `fetch` anyway.
  *
  * - Resolves with every status, 4xx and 5xx included; rejects only with an {@link HttpError}.
  * - The timeout covers the whole exchange, body included: a server that sends its headers and
@@ -133,34 +137,6 @@ function buildInit(request: HttpRequest): RequestInit {
     throw new TypeError('HttpRequest: invalid method or header (names and values not shown)');
   }
   return init;
-}
-
-const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:\s*;|\s*$)/i;
-
-function parseBody(text: string, headers: Record<string, string>, method: string, url: string, status: number): unknown {
-  if (text === '') return undefined;
-  const contentType = headers['content-type'] ?? '';
-  if (!JSON_CONTENT_TYPE.test(contentType)) return text;
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new HttpError('invalid_response', `${method} ${url}: ${status} response says ${contentType} but its body is not JSON`, {
-      method,
-      url,
-      status,
-      cause: error,
-    });
-  }
-}
-
-/** The URL for messages: no query string, fragment or credentials, which may hold secrets. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '(invalid url)';
-  }
 }
 
 /**

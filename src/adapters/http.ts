@@ -1,6 +1,10 @@
+import type { NetworkFailureReason } from '../machines/socket-contract.ts';
+
 /**
  * The HTTP adapter: the only way the connector makes HTTP requests (token endpoint, REST API,
- * telemetry). `fetchHttpAdapter` (src/adapters/fetch-http.ts) is the real one.
+ * telemetry). The connector's default is `createNodeHttpAdapter` (src/adapters/node-http.ts),
+ * which applies the network policy; `fetchHttpAdapter` (src/adapters/fetch-http.ts) is the one
+ * over `fetch`. Both pass the same contract tests (test/adapters/http-contract.test.ts).
  */
 export interface HttpAdapter {
   /**
@@ -36,9 +40,12 @@ export interface HttpResponse {
  *   raises `TimeoutError`, not `AbortError`),
  * - `aborted`: the caller's signal fired,
  * - `network`: refused, reset, DNS, TLS,
- * - `invalid_response`: a body that claims to be JSON and is not.
+ * - `invalid_response`: a body that claims to be JSON and is not,
+ * - a {@link NetworkFailureReason} (`tls_untrusted_certificate`, `proxy_auth_required`, …): the
+ *   TLS handshake or the proxy failed in a way the network named; the message names the host
+ *   and the remedy (docs/operations.md, "Networks").
  */
-export type HttpErrorKind = 'timeout' | 'aborted' | 'network' | 'invalid_response';
+export type HttpErrorKind = 'timeout' | 'aborted' | 'network' | 'invalid_response' | NetworkFailureReason;
 
 export class HttpError extends Error {
   override readonly name = 'HttpError';

@@ -140,8 +140,7 @@ function createPair(url: string, handlers: SocketHandlers): { peer: MemoryPeer; 
 function assertSendableClose(code: number, reason: string): void {
   const sendable =
     typeof code === 'number' &&
-    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
-      (code >= 3000 && code <= 4999));
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
   if (!sendable) throw new TypeError('First argument must be a valid error code number');
   if (new TextEncoder().encode(reason).byteLength > 123) {
     throw new RangeError('The message must not be greater than 123 bytes');

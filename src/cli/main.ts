@@ -42,6 +42,9 @@ hub:      --port N          port (default 7070; 0 picks a free one)
           --token TOKEN     static device token (default: CLOUDTETHER_HUB_TOKEN)
           --tenant-id ID    the tenant whose devices the enrollment secret is for
                             (default: TENANT_ID, else "local")
+          --tls-cert FILE   serve wss:// and https:// with this certificate (PEM) ...
+          --tls-key FILE    ... and this key (PEM); both or neither
+          --tls-client-ca FILE  require client certificates signed by this CA (mutual TLS)
                             CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
                             CLOUDTETHER_HUB_USERS: users for login, as JSON
                             CLOUDTETHER_HUB_ADMIN_TOKEN: admin routes need this bearer

@@ -11,6 +11,7 @@ import { RateLimit } from '../api/contract.ts';
 import { TelemetryPolicy } from '../telemetry/telemetry.ts';
 import { RestartPolicy } from '../machines/supervisor.ts';
 import { MAX_FRAME_BYTES } from '../protocol/envelope.ts';
+import { NetworkPolicy } from '../network/network-policy.ts';
 
 const Identifier = z.string().min(1).max(256);
 
@@ -105,6 +106,13 @@ export const ConnectorConfig = z
     }).prefault({}),
     /** Outbox policy (src/delivery/outbox.ts `OutboxPolicy`). */
     outbox: OutboxPolicy.prefault({}),
+    /**
+     * The network policy of every outbound connection (src/network/network-policy.ts
+     * `NetworkPolicy`): proxy (default the `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment),
+     * extra CAs, a client certificate for mutual TLS, SPKI pins, the HTTP timeout.
+     * docs/operations.md, "Networks".
+     */
+    network: NetworkPolicy.prefault({}),
   })
   .refine((c) => c.url === undefined || c.token !== undefined || c.credential !== undefined || c.userLogin, {
     message: 'a token (CLOUD_TOKEN), a device credential (CLOUD_DEVICE_CREDENTIAL) or userLogin is required when url is set',
@@ -162,6 +170,13 @@ export function parseConnectorConfig(input: ConnectorConfigInput): ConnectorConf
  * | `CLOUDTETHER_TELEMETRY` | `on` consents to telemetry; `off` forces it off |
  * | `DO_NOT_TRACK` | `1` forces telemetry off |
  * | `CLOUDTETHER_STATIC_SETTINGS_FILE` | static settings from a JSON file |
+ * | `CLOUDTETHER_PROXY` | proxy URL for every connection, or `none`; overrides `HTTPS_PROXY` and the rest |
+ * | `CLOUDTETHER_CA_FILE` | more trusted CAs, PEM |
+ * | `CLOUDTETHER_CLIENT_CERT_FILE`, `CLOUDTETHER_CLIENT_KEY_FILE` | client certificate and key for mutual TLS, PEM |
+ * | `CLOUDTETHER_PINS` | SPKI pins (base64 SHA-256), comma-separated |
+ *
+ * `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (either case), `NODE_EXTRA_CA_CERTS` and
+ * `SSL_CERT_FILE` are read when the connector starts, whatever the configuration came from.
  *
  * Empty variables count as unset. Pass `overrides` to layer CLI flags on top.
  *
@@ -188,7 +203,21 @@ export function connectorConfigFromEnv(
       telemetry: telemetryForcedOff(env) ? { forceOff: true } : { enabled: true },
     }),
   };
-  return { ...fromEnv, ...overrides };
+  const network = networkFromEnv(read);
+  return { ...fromEnv, ...(network && { network }), ...overrides };
+}
+
+function networkFromEnv(read: (name: string) => string | undefined): ConnectorConfigInput['network'] {
+  const cert = read('CLOUDTETHER_CLIENT_CERT_FILE');
+  const key = read('CLOUDTETHER_CLIENT_KEY_FILE');
+  const pins = read('CLOUDTETHER_PINS');
+  const network: NonNullable<ConnectorConfigInput['network']> = {
+    ...(read('CLOUDTETHER_PROXY') && { proxy: read('CLOUDTETHER_PROXY') }),
+    ...(read('CLOUDTETHER_CA_FILE') && { caFile: read('CLOUDTETHER_CA_FILE') }),
+    ...((cert || key) && { clientCert: { ...(cert && { certFile: cert }), ...(key && { privateKeyFile: key }) } }),
+    ...(pins && { pins: pins.split(',').map((pin) => pin.trim()).filter((pin) => pin !== '') }),
+  };
+  return Object.keys(network).length > 0 ? network : undefined;
 }
 
 /**

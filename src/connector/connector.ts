@@ -59,7 +59,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const seed = cfg.seed ?? randomSeed();
   const logger = options.logger ?? silentLogger();
   const log = logger.child({ actor: 'connector', device_id: cfg.deviceId, tenant_id: cfg.tenantId });
-  const { recording, inspection, clock, socket: socketAdapter, http } = observeConnector(cfg, seed, options, log);
+  const { recording, inspection, clock, socket: socketAdapter, http, network } = observeConnector(cfg, seed, options, log);
   const now = () => clock.now();
   const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device' });
   const events = new Subject<ConnectorEvent>();
@@ -195,6 +195,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
         await store.channels?.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the channel messages log'));
         await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
         await recording?.end().catch((error: unknown) => log.error({ err: error }, 'cannot close the session recording'));
+        network?.close();
         log.info('stopped');
         feed.state$.complete();
         events.complete();

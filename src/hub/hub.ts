@@ -138,6 +138,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const listening = { accepting: () => this.#listener.accepting, hostPort: () => this.#listener.hostPort() };
     const routes = createHubRoutes({ options: resolved, auth, access, throttle, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
     this.#listener = new Listener({
+      ...(options.tls && { tls: options.tls }),
       clock: resolved.clock,
       timeouts: { headersMs: resolved.headersTimeoutMs, requestMs: resolved.requestTimeoutMs },
       logger: this.#log,
@@ -156,7 +157,7 @@ export class Hub extends EventEmitter<HubEvents> {
    * operators (the CLI hub refuses it).
    *
    * @example
-   * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect'
+   * const { url } = await hub.listen({ port: 0 }); // 'ws://127.0.0.1:40123/v1/connect' (wss:// with `tls`)
    */
   async listen({ port = 0, host = '127.0.0.1' }: HubListenOptions = {}): Promise<HubAddress> {
     // The engine's state, the ledger and the settings are read back before the first device can reach them.

@@ -18,6 +18,8 @@ const JWT = /\beyJ[\w-]*\.[\w-]*\.[\w-]+/g;
 const IS_JWT = /^eyJ[\w-]*\.[\w-]*\.[\w-]+$/;
 const BEARER = /\bBearer\s+(?!\[redacted\])([^\s"']+)/g;
 const API_KEY = /\bctk_[\w-]+/g;
+// user:password@ in a URL (a proxy's Basic credentials): the host stays, the credentials go.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;
 const MAX_DEPTH = 16;
 const QUERY_PARAM = /([?&])([\w.-]+)=([^&#\s"']*)/g;
 const ENCODED_REDACTED = encodeURIComponent(REDACTED);
@@ -26,7 +28,8 @@ const ENCODED_REDACTED = encodeURIComponent(REDACTED);
  * A redactor: makes a value safe to show or store (inspection, recordings). Values under a field
  * that names a secret (`token`, `access_token`, `credential`, `password`, `api_key`, `authorization`,
  * the extra `secretKeys`, in any case style) become `[redacted]`; in every string, JWT signatures,
- * `Bearer` credentials, `ctk_` API keys and the given `secretValues` are cut out. A string that holds
+ * `Bearer` credentials, `ctk_` API keys, a URL's `user:password@` (a proxy's) and the given
+ * `secretValues` are cut out. A string that holds
  * a JSON object (a frame) is redacted inside. Redacting twice changes nothing, so a redacted
  * recording compares equal to a redacted replay.
  *
@@ -56,7 +59,8 @@ export function createRedactor(options: RedactOptions = {}): <T>(value: T) => T 
         // A secret in a URL's query (`?user_code=…` in a login link); one already cut stays as it is.
         secretKey.test(normalKey(name)) && value !== REDACTED && value !== ENCODED_REDACTED ? `${separator}${name}=${ENCODED_REDACTED}` : all,
       )
-      .replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]');
+      .replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]')
+      .replace(URL_CREDENTIALS, `$1${REDACTED}@`);
   };
 
   const secret = (value: unknown): unknown => {

@@ -95,7 +95,7 @@ export const precomputedLayouts: Readonly<Record<string, ChartLayout>> = {
     ],
   },
   // connection
-  "af995fcb39d04bbd5971a15ef9faaf8f4a4f15d673e4223083209bfb607358bf": {
+  "10bfd044c9375ae0ecbf252b4fc3eb3f17fd1eba2dc11269690136798f497be5": {
     machine: "connection",
     width: 2526,
     height: 528,

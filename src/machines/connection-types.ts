@@ -1,4 +1,4 @@
-import type { SocketActorEvent } from './socket-contract.ts';
+import type { NetworkFailureReason, SocketActorEvent } from './socket-contract.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
 import type { UnauthorizedReason } from './auth-types.ts';
 import type { BackoffPolicy } from './backoff.ts';
@@ -27,6 +27,7 @@ export type ConnectionReason =
   | 'sleep_detected'
   | 'invalid_url'
   | 'awaiting_token'
+  | NetworkFailureReason
   | UnauthorizedReason
   | (string & {});
 
@@ -89,6 +90,8 @@ export interface ConnectionContext extends Omit<ConnectionInput, 'seed'> {
   /** The last close code seen, and the hub's last `error` frame message during a handshake. */
   lastClose: { code: number; reason: string } | undefined;
   hubError: string | undefined;
+  /** The last TLS or proxy failure since the last session, worded with the host and the remedy. */
+  networkError?: string;
   /** Wall time at which the current outage began (undefined while connected). */
   outageSince: number | undefined;
   session: SessionInfo | undefined;
@@ -151,6 +154,11 @@ export interface ConnectionStatus {
   lastClose?: { code: number; reason: string };
   /** The hub's `error` message that came with a refused handshake. */
   hubError?: string;
+  /**
+   * The last TLS or proxy failure since the connection was last up, naming the host and the
+   * remedy (the reason is `tls_…` or `proxy_…` while it waits to retry).
+   */
+  networkError?: string;
 }
 
 /** Flattens the machine's state value (`{ online: 'connected' }` → `connected`). */

@@ -117,13 +117,14 @@ export const connectionMachine = setup({
         message: { type: 'auth_refresh', id: `auth_refresh:${refreshSeq}`, token: context.token },
       } satisfies SocketCommand);
     }),
-    storeSession: assign(({ event }) => {
+    storeSession: assign(({ context, event }) => {
       if (event.type !== 'socket.frame' || event.message.type !== 'connect_ack') return {};
       const ack = event.message;
       return {
         reason: 'handshake_complete',
         outageSince: undefined,
         hubError: undefined,
+        ...(context.networkError !== undefined && { networkError: undefined }),
         // A close seen before this session says nothing about it.
         lastClose: undefined,
         session: {
@@ -140,6 +141,7 @@ export const connectionMachine = setup({
     recordHubError: assign(({ event }) =>
       event.type === 'socket.frame' && event.message.type === 'error' ? { hubError: event.message.message } : {},
     ),
+    recordNetworkError: assign(({ event }) => (event.type === 'socket.closed' && event.failure ? { networkError: event.failure.message } : {})),
     recordClose: assign(({ event }) =>
       event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {},
     ),
@@ -307,10 +309,15 @@ export const connectionMachine = setup({
                 // The token is confirmed now, not when the attempt began: opening may have taken a while.
                 'socket.open': { guard: 'current', target: 'confirming' },
                 // Closed before it opened: refused or unreachable (no close code to go by).
+                // A TLS or proxy failure the network named is the reason; else refused or unreachable.
                 'socket.closed': {
                   guard: 'current',
                   target: '#connection.retrying',
-                  actions: ['recordClose', { type: 'scheduleRetry', params: { reason: 'connection_refused' } }],
+                  actions: [
+                    'recordClose',
+                    'recordNetworkError',
+                    { type: 'scheduleRetry', params: ({ event }) => ({ reason: event.failure?.reason ?? 'connection_refused' }) },
+                  ],
                 },
               },
             },
@@ -430,5 +437,6 @@ export function statusOf(snapshot: SnapshotFrom<ConnectionMachine>): ConnectionS
     ...(c.session && { sessionId: c.session.sessionId, maxFrameBytes: c.session.maxFrameBytes }),
     ...(c.lastClose && { lastClose: c.lastClose }),
     ...(c.hubError && { hubError: c.hubError }),
+    ...(c.networkError && { networkError: c.networkError }),
   };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isLoopbackHost } from '../../http/client-address.ts';
 import { createHub } from '../../hub/index.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -6,7 +7,8 @@ import { untilSignal } from './until-signal.ts';
 import type { CliStreams } from './output.ts';
 
 /**
- * `cloudtether hub [--port N] [--host H] [--token T]`: a static token (`--token` or
+ * `cloudtether hub [--port N] [--host H] [--token T] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]`:
+ * TLS (wss:// and https:// on the port) with `--tls-cert` and `--tls-key`; a static token (`--token` or
  * `CLOUDTETHER_HUB_TOKEN`), an enrollment secret for device tokens
  * (`CLOUDTETHER_HUB_ENROLLMENT_SECRET`, for any device of one tenant: `--tenant-id`, else
  * `TENANT_ID`, else `local`), or both. The usage
@@ -43,12 +45,15 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     err.write(`refusing --host ${host} without CLOUDTETHER_HUB_ADMIN_TOKEN: the operator routes (dispatch, revoke, settings, approvals, usage) need an admin token on a hub reachable from other machines\n`);
     return 2;
   }
+  const tls = readTls(values, err);
+  if (tls === null) return 2;
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
   const redis = values.redis ?? (process.env.CLOUDTETHER_HUB_REDIS_URL || undefined);
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
     ...(adminToken && { adminToken }),
+    ...(tls && { tls }),
     ...((enrollment || users) && {
       tokens: { ...(enrollment && { deviceCredentials: [{ tenant_id: tenant, secret: enrollment }] }), ...(users && { users }) },
     }),
@@ -70,6 +75,26 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     signal.cancel();
   }
   return 0;
+}
+
+/** The TLS files, read; undefined without `--tls-cert`; null (after saying why) when they are wrong. */
+function readTls(values: CliValues, err: CliStreams['err']): { cert: string; key: string; clientCa?: string } | undefined | null {
+  const { 'tls-cert': certFile, 'tls-key': keyFile, 'tls-client-ca': clientCaFile } = values;
+  if (certFile === undefined && keyFile === undefined && clientCaFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    err.write('--tls-cert and --tls-key go together\n');
+    return null;
+  }
+  try {
+    return {
+      cert: readFileSync(certFile, 'utf8'),
+      key: readFileSync(keyFile, 'utf8'),
+      ...(clientCaFile !== undefined && { clientCa: readFileSync(clientCaFile, 'utf8') }),
+    };
+  } catch (error) {
+    err.write(`cannot read the TLS files: ${(error as Error).message}\n`);
+    return null;
+  }
 }
 
 function line(json: boolean, fields: Record<string, unknown>): string {

@@ -19,6 +19,9 @@ export const cliOptions = {
   'device-id': { type: 'string' },
   'tenant-id': { type: 'string' },
   'state-dir': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-client-ca': { type: 'string' },
 } as const;
 
 /** The flags given, parsed: what every command reads. */

@@ -82,6 +82,14 @@ export interface HubTokenOptions {
   pollIntervalS?: number;
 }
 
+/** TLS termination of the hub's port (`HubOptions.tls`). */
+export interface HubTlsOptions {
+  cert: string;
+  key: string;
+  /** CA whose client certificates are required (mutual TLS); unset: no client certificate asked for. */
+  clientCa?: string;
+}
+
 /**
  * Options of {@link createHub}. Pass at least one of `authenticate`, `staticToken` and
  * `tokens`; `authenticate` and `staticToken` exclude each other.
@@ -89,6 +97,11 @@ export interface HubTokenOptions {
 export interface HubOptions {
   /** Checks a device's credential. Throwing refuses the device with `1013 try_again_later`. */
   authenticate?: Authenticate;
+  /**
+   * Terminates TLS: wss:// and https:// on the listening port, with this certificate and key
+   * (PEM). `clientCa` (PEM) requires every client to present a certificate it signed (mutual TLS).
+   */
+  tls?: HubTlsOptions;
   /** Shorthand for an `authenticate` that accepts this one token (compared in constant time). */
   staticToken?: string;
   /**

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode } from '../../protocol/index.ts';
 import { HubError } from '../core/errors.ts';
-import type { HubClock } from '../core/options.ts';
+import type { HubClock, HubTlsOptions } from '../core/options.ts';
 import { CONNECT_PATH } from './routes.ts';
 
 export interface HubListenOptions {
@@ -24,6 +25,8 @@ type Lifecycle = 'idle' | 'listening' | 'restarting' | 'closed';
 /** What a listener serves, and what it closes when it stops. */
 export interface ListenerParts {
   clock: HubClock;
+  /** Serve TLS (https:// and wss://) with this certificate and key; plain HTTP without. */
+  tls?: HubTlsOptions;
   /** How long a request's headers, and the whole request, may take to arrive (slow clients). */
   timeouts: { headersMs: number; requestMs: number };
   logger: Logger;
@@ -61,9 +64,18 @@ export class Listener {
     // node checks these only every connectionsCheckingInterval (30 s by default): check often
     // enough that a trickling client is cut off close to its deadline.
     const checkEveryMs = Math.max(10, Math.min(1_000, Math.floor(headersMs / 4)));
-    this.#server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: checkEveryMs }, (req, res) =>
-      parts.request(req, res),
-    );
+    const serverOptions = { headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: checkEveryMs };
+    const handle = (req: IncomingMessage, res: ServerResponse) => parts.request(req, res);
+    const { tls } = parts;
+    this.#server = tls
+      ? createTlsServer(
+          { ...serverOptions, cert: tls.cert, key: tls.key, ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }) },
+          handle,
+        )
+      : createServer(serverOptions, handle);
+    // A failed TLS handshake (an untrusted or missing client certificate, a client that does not
+    // trust this one) is the client's to report; here it is only worth a debug line.
+    this.#server.on('tlsClientError', (error: Error) => parts.logger.debug({ err: error }, 'TLS handshake failed'));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => parts.upgrade(req, socket, head));
     this.#server.on('error', (error: Error) => parts.logger.error({ err: error }, 'server error'));
   }
@@ -87,7 +99,7 @@ export class Listener {
       this.#address = { host, port: bound };
       this.#state = 'listening';
       this.#parts.logger.info({ port: bound, host }, 'hub listening');
-      return { url: `ws://${bracketed(host)}:${bound}${CONNECT_PATH}`, port: bound };
+      return { url: `${this.#parts.tls ? 'wss' : 'ws'}://${bracketed(host)}:${bound}${CONNECT_PATH}`, port: bound };
     });
   }
 

@@ -30,6 +30,7 @@ function renderConnection(status) {
     c.sessionId && ['session', c.sessionId],
     c.lastClose && ['last close', `${c.lastClose.code} ${c.lastClose.reason}`.trim()],
     c.hubError && ['hub error', c.hubError],
+    c.networkError && ['network', c.networkError],
     ['heartbeat', `${status.heartbeat.state}${status.heartbeat.rttMs !== undefined ? ` · rtt ${status.heartbeat.rttMs} ms` : ''}`],
     ['auth', `${status.auth.state}${status.auth.expiresAt ? ` · token until ${clockTime(status.auth.expiresAt)}` : ''}`],
     status.storage?.state === 'failing' && ['storage', `failing · ${status.storage.code} · ${status.storage.path} · probe in ${status.storage.retryInMs} ms`],
