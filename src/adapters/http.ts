@@ -1,4 +1,4 @@
-import type { NetworkFailureReason } from '../machines/socket-contract.ts';
+import type { NetworkFailureReason } from '../util/network-failure-reason.ts';
 
 /**
  * The HTTP adapter: the only way the connector makes HTTP requests (token endpoint, REST API,

@@ -1,5 +1,8 @@
 import type { FrameErrorCode } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import type { NetworkFailureReport } from '../util/network-failure-reason.ts';
+
+export type { NetworkFailureReason, NetworkFailureReport } from '../util/network-failure-reason.ts';
 
 /*
  * What the connection machine and the socket actor say to each other. The machine owns the
@@ -12,26 +15,6 @@ export interface SocketActorInput {
   url: string;
   /** The connection attempt this socket belongs to; echoed on every event it sends back. */
   generation: number;
-}
-
-/**
- * Why a connection could not be made, when the network says more than "refused": the hub's
- * certificate is not trusted, names another host or fails a pin; the hub refused this side's
- * client certificate; the proxy wants credentials or cannot be reached. Each is a connection
- * reason and an `HttpError` kind (docs/operations.md, "Networks", says how to fix each).
- */
-export type NetworkFailureReason =
-  | 'tls_untrusted_certificate'
-  | 'tls_hostname_mismatch'
-  | 'tls_pin_mismatch'
-  | 'tls_client_certificate_rejected'
-  | 'proxy_auth_required'
-  | 'proxy_unreachable';
-
-/** A network failure as the socket reports it: its reason, and a message naming the host and the remedy. */
-export interface NetworkFailureReport {
-  reason: NetworkFailureReason;
-  message: string;
 }
 
 /** Events the socket actor sends to the connection machine. */

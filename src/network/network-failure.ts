@@ -1,6 +1,6 @@
-import type { NetworkFailureReason } from '../machines/socket-contract.ts';
+import type { NetworkFailureReason } from '../util/network-failure-reason.ts';
 
-export type { NetworkFailureReason } from '../machines/socket-contract.ts';
+export type { NetworkFailureReason } from '../util/network-failure-reason.ts';
 
 /** The code of the error a failed SPKI pin check raises (src/network/tls-options.ts). */
 export const PIN_MISMATCH_CODE = 'ERR_TLS_PIN_MISMATCH';
