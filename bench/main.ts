@@ -37,7 +37,9 @@ const selected = positionals.length > 0 ? positionals : Object.keys(BENCHMARKS);
 const options: BenchOptions = { smoke: values.smoke };
 
 console.log(`# cloudtether benchmarks${options.smoke ? ' (smoke: small sizes, no targets)' : ''}`);
-console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}\n`);
+console.log(
+  `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}\n`,
+);
 const all: Array<Report & { benchmark: string }> = [];
 for (const name of selected) {
   const reports = await (await BENCHMARKS[name]!())(options);
@@ -47,7 +49,9 @@ for (const name of selected) {
   }
 }
 if (values.json) await writeFile(values.json, `${JSON.stringify(all, null, 2)}\n`);
-const missed = all.flatMap((report) => report.rows.filter((row) => row.target && !row.target.met).map((row) => `${report.title}: ${row.figure.name}`));
+const missed = all.flatMap((report) =>
+  report.rows.filter((row) => row.target && !row.target.met).map((row) => `${report.title}: ${row.figure.name}`),
+);
 if (missed.length > 0) console.log(`targets missed: ${missed.join('; ')}`);
 // Sockets and timers of a benchmark must not keep the run alive; exit when done.
 process.exit(0);

@@ -76,7 +76,9 @@ function messagesSection(): string {
   const arrow = { to_hub: 'connector → hub', to_device: 'hub → connector', both: 'either direction' } as const;
   const parts: string[] = [];
   for (const [type, message] of Object.entries(messageExamples)) {
-    parts.push(`### \`${type}\`\n\n${arrow[direction[type as keyof typeof direction]]} · schema: [\`${type}.schema.json\`](protocol/${type}.schema.json)\n`);
+    parts.push(
+      `### \`${type}\`\n\n${arrow[direction[type as keyof typeof direction]]} · schema: [\`${type}.schema.json\`](protocol/${type}.schema.json)\n`,
+    );
     if (type === 'execution_request') {
       for (const [jobType, request] of Object.entries(executionRequestExamples)) {
         parts.push(`\`job_type: ${jobType}\`\n\n${example(request)}\n`);

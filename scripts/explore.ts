@@ -32,7 +32,11 @@ const machines = new Map<string, { all: Set<string>; covered: Set<string> }>();
 const failures: string[] = [];
 for (const file of readdirSync(out)) {
   if (file.startsWith('failure-')) {
-    failures.push(...readFileSync(join(out, file), 'utf8').split('\n').filter((line) => line !== ''));
+    failures.push(
+      ...readFileSync(join(out, file), 'utf8')
+        .split('\n')
+        .filter((line) => line !== ''),
+    );
     continue;
   }
   const saved = JSON.parse(readFileSync(join(out, file), 'utf8')) as { machine: string; all: string[]; covered: string[] };

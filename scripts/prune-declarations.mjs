@@ -9,7 +9,9 @@ import { dirname, join, normalize } from 'node:path';
 
 const dist = normalize(process.argv[2] ?? join(import.meta.dirname, '..', 'dist'));
 const exportsMap = JSON.parse(readFileSync(join(dist, '..', 'package.json'), 'utf8')).exports;
-const entries = Object.values(exportsMap).flatMap((target) => (typeof target === 'object' && target.types ? [join(dist, '..', target.types)] : []));
+const entries = Object.values(exportsMap).flatMap((target) =>
+  typeof target === 'object' && target.types ? [join(dist, '..', target.types)] : [],
+);
 const specifier = /(?:from|import\()\s*['"](\.[^'"]+)['"]/g;
 
 const reachable = new Set();

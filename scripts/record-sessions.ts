@@ -13,7 +13,9 @@ const only = process.argv[2];
 
 for (const [index, scenario] of SCENARIOS.entries()) {
   if (only && !scenario.file.startsWith(only)) continue;
-  const hub = createHub({ tokens: { lifetimeMs: scenario.tokenLifetimeMs, deviceCredentials: [{ tenant_id: 'local', device_id: DEVICE_ID, secret: CREDENTIAL }] } });
+  const hub = createHub({
+    tokens: { lifetimeMs: scenario.tokenLifetimeMs, deviceCredentials: [{ tenant_id: 'local', device_id: DEVICE_ID, secret: CREDENTIAL }] },
+  });
   const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
   const file = join(folder, scenario.file);
   const connector = createConnector({ url, credential: CREDENTIAL, deviceId: DEVICE_ID, seed: 1000 + index }, { record: { file } });

@@ -9,7 +9,12 @@ import { silentLogger } from '../src/log/logger.ts';
 const OUT = 'docs/images/inspector.png';
 const scheme = process.argv.includes('--light') ? 'light' : 'dark';
 
-const demo = await startDemo({ json: false, out: new Writable({ write: (_chunk, _encoding, done) => done() }), logger: silentLogger(), inspect: true });
+const demo = await startDemo({
+  json: false,
+  out: new Writable({ write: (_chunk, _encoding, done) => done() }),
+  logger: silentLogger(),
+  inspect: true,
+});
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, colorScheme: scheme });

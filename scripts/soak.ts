@@ -29,7 +29,9 @@ console.log(`chaos soak: ${executions} executions at up to ${ratePerSecond}/s, s
 // not the code and caches a first run compiles.
 const warmUp = await runChaos({ executions: 500, seed: seed + 1, ratePerSecond: 150 });
 const warmUpProblems = problemsOf(warmUp, { heapGrowthBytes: 16 * 2 ** 20 });
-console.log(`warm-up: 500 executions in ${(warmUp.durationMs / 1000).toFixed(1)} s${warmUpProblems.length > 0 ? `, PROBLEMS: ${warmUpProblems.join('; ')}` : ''}`);
+console.log(
+  `warm-up: 500 executions in ${(warmUp.durationMs / 1000).toFixed(1)} s${warmUpProblems.length > 0 ? `, PROBLEMS: ${warmUpProblems.join('; ')}` : ''}`,
+);
 
 const report = await runChaos({ executions, seed, ratePerSecond, progress: (line) => console.log(`  … ${line}`) });
 console.log(formatReport(report));
@@ -37,5 +39,7 @@ console.log(formatReport(report));
 // 3,000 after a warm-up grew by 1.0 and 0.6 MiB: what is left is caches filling, not a leak.)
 const problems = [...warmUpProblems, ...problemsOf(report, { heapGrowthBytes: 6 * 2 ** 20 })];
 for (const problem of problems) console.log(`PROBLEM: ${problem}`);
-console.log(`${problems.length === 0 ? 'soak passed' : `soak FAILED: ${problems.length} problems`} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
+console.log(
+  `${problems.length === 0 ? 'soak passed' : `soak FAILED: ${problems.length} problems`} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`,
+);
 process.exit(problems.length === 0 ? 0 : 1);

@@ -35,6 +35,8 @@ console.log(`test:busy: ${hogs} CPU hogs running; load average ${loadavg()[0].to
 const vitest = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)], { stdio: 'inherit' });
 vitest.on('exit', (code, signal) => {
   stopHogs();
-  console.log(`test:busy: vitest ${signal ? `killed by ${signal}` : `exited ${code}`} after ${((Date.now() - started) / 1000).toFixed(0)} s with ${hogs} hogs; load average ${loadavg()[0].toFixed(1)}`);
+  console.log(
+    `test:busy: vitest ${signal ? `killed by ${signal}` : `exited ${code}`} after ${((Date.now() - started) / 1000).toFixed(0)} s with ${hogs} hogs; load average ${loadavg()[0].toFixed(1)}`,
+  );
   process.exit(code ?? 1);
 });

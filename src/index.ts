@@ -7,7 +7,14 @@
  * const connector = createConnector(connectorConfigFromEnv());
  * connector.start();
  */
-export { createConnector, type Connector, type ConnectorEvent, type ConnectorOptions, type ExecutionsStatus, type RuntimeClock } from './connector/connector.ts';
+export {
+  createConnector,
+  type Connector,
+  type ConnectorEvent,
+  type ConnectorOptions,
+  type ExecutionsStatus,
+  type RuntimeClock,
+} from './connector/connector.ts';
 export { type ConnectorStore, createMemoryStore, openConnectorStore } from './connector/remote-work.ts';
 export { realClock } from './util/clock.ts';
 export type { ChannelHandle, ChannelNotice } from './connector/channels.ts';
@@ -15,12 +22,25 @@ export { ExtensionCommand, type ExtensionInstance, type ExtensionOptions, regist
 export { joinTask, TaskCommands, type TaskChannel, type TaskHandlers } from './channel-clients/task.ts';
 export type { MessagingAnswer, MessagingHandler } from './messaging/router.ts';
 export { ChannelPolicy, channelMachine, type ChannelStateName } from './machines/channel.ts';
-export { ExecutionError, type ExecutionContext, type ExecutionFailureCode, type HandledJobType, type JobHandler, type UsageInput } from './execution/handlers.ts';
+export {
+  ExecutionError,
+  type ExecutionContext,
+  type ExecutionFailureCode,
+  type HandledJobType,
+  type JobHandler,
+  type UsageInput,
+} from './execution/handlers.ts';
 export { type Capacity, defaultExecutorLimits, type ExecutorLimits } from './execution/executor.ts';
 export { defaultOutboxPolicy, type OutboxLoss, type OutboxPolicy } from './delivery/outbox.ts';
 export { createMemoryRecordLog, openRecordLog, type LogRecord, type LogRepair, type RecordLog } from './storage/record-log.ts';
 export type { StorageStatus } from './storage/storage-health.ts';
-export { ConfigError, ConnectorConfig, type ConnectorConfigInput, connectorConfigFromEnv, parseConnectorConfig } from './connector/config.ts';
+export {
+  ConfigError,
+  ConnectorConfig,
+  type ConnectorConfigInput,
+  connectorConfigFromEnv,
+  parseConnectorConfig,
+} from './connector/config.ts';
 export type { ConnectorStatus, StateChange } from './connector/status.ts';
 export { type EditOutcome, SettingsError, type SettingsHandle, type SettingsNotice } from './connector/settings.ts';
 export type { SettingsPolicy } from './machines/settings-sync.ts';
@@ -62,8 +82,22 @@ export { InspectionStream, type InspectedActor, type InspectionRecord } from './
 export { createRedactor, type RedactOptions } from './inspection-events/redact.ts';
 export { createStatelyInspector, type StatelyInspector, type StatelyInspectorOptions } from './inspection-events/stately.ts';
 export { MissingPackageError } from './util/optional-package.ts';
-export { DEFAULT_IGNORED, replayParsed, replaySession, type ReplayDivergence, type ReplayOptions, type ReplayResult } from './replay/replay.ts';
-export { parseSession, SESSION_VERSION, SessionFileError, type SessionEntry, type SessionFile, type SessionHeader } from './recording/format.ts';
+export {
+  DEFAULT_IGNORED,
+  replayParsed,
+  replaySession,
+  type ReplayDivergence,
+  type ReplayOptions,
+  type ReplayResult,
+} from './replay/replay.ts';
+export {
+  parseSession,
+  SESSION_VERSION,
+  SessionFileError,
+  type SessionEntry,
+  type SessionFile,
+  type SessionHeader,
+} from './recording/format.ts';
 export type { RecordOptions } from './recording/recorder.ts';
 export { formatTimeline } from './recording/timeline.ts';
 export { ReplayClock } from './replay/replay-adapters.ts';

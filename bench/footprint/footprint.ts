@@ -52,7 +52,13 @@ export async function run(options: BenchOptions): Promise<Report[]> {
   }
 }
 
-const mib = (name: string, values: number[]): Figure => figure(name, 'MiB', values.map((v) => v / MiB), 'lower');
+const mib = (name: string, values: number[]): Figure =>
+  figure(
+    name,
+    'MiB',
+    values.map((v) => v / MiB),
+    'lower',
+  );
 const ms = (name: string, values: number[]): Figure => figure(name, 'ms', values, 'lower');
 
 /** Load average and others' share of the CPUs over one measurement. */
@@ -61,7 +67,9 @@ async function underLoad<T>(measure: () => Promise<T>): Promise<{ result: T; loa
   const result = await measure();
   const machine = machineLoad(before.machine, sampleMachine([process.pid], { children: true }));
   const average = (values: number[]) => values.map((v) => v.toFixed(2)).join(' ');
-  const foreign = machine ? `; CPUs ${machine.busyPercent.toFixed(0)} % busy, ${machine.foreignPercent.toFixed(0)} % by other processes` : '';
+  const foreign = machine
+    ? `; CPUs ${machine.busyPercent.toFixed(0)} % busy, ${machine.foreignPercent.toFixed(0)} % by other processes`
+    : '';
   return { result, load: `load average (1, 5, 15 min) ${average(before.average)} before, ${average(loadavg())} after${foreign}` };
 }
 
@@ -97,25 +105,70 @@ async function importReport(pkg: InstalledPackage, dependencies: Map<string, str
     ),
   );
   const of = (name: string, pick: (t: ImportTiming) => number) => results.map((round) => pick(round.get(name)!));
-  const bare = ms('bare node -e', of('bare', (t) => t.wallMs));
-  const subject = ms("import('cloudtether')", of('cloudtether', (t) => t.wallMs));
-  const bareCpu = ms('bare node -e, CPU', of('bare', (t) => t.cpuMs));
+  const bare = ms(
+    'bare node -e',
+    of('bare', (t) => t.wallMs),
+  );
+  const subject = ms(
+    "import('cloudtether')",
+    of('cloudtether', (t) => t.wallMs),
+  );
+  const bareCpu = ms(
+    'bare node -e, CPU',
+    of('bare', (t) => t.cpuMs),
+  );
   const rows: Row[] = [
     { figure: bare },
     {
       figure: subject,
       baseline: bare,
-      ...(!options.smoke && { target: { text: `≤ ${IMPORT_TARGET_RATIO}x bare node`, met: subject.median <= IMPORT_TARGET_RATIO * bare.median } }),
+      ...(!options.smoke && {
+        target: { text: `≤ ${IMPORT_TARGET_RATIO}x bare node`, met: subject.median <= IMPORT_TARGET_RATIO * bare.median },
+      }),
     },
-    { figure: ms('the same, above bare node', results.map((round) => round.get('cloudtether')!.wallMs - round.get('bare')!.wallMs)) },
-    { figure: ms("import('cloudtether'), child's own clock", of('cloudtether', (t) => t.childMs)), baseline: ms("bare node -e, child's own clock", of('bare', (t) => t.childMs)) },
+    {
+      figure: ms(
+        'the same, above bare node',
+        results.map((round) => round.get('cloudtether')!.wallMs - round.get('bare')!.wallMs),
+      ),
+    },
+    {
+      figure: ms(
+        "import('cloudtether'), child's own clock",
+        of('cloudtether', (t) => t.childMs),
+      ),
+      baseline: ms(
+        "bare node -e, child's own clock",
+        of('bare', (t) => t.childMs),
+      ),
+    },
     { figure: bareCpu },
-    { figure: ms("import('cloudtether'), CPU", of('cloudtether', (t) => t.cpuMs)), baseline: bareCpu },
+    {
+      figure: ms(
+        "import('cloudtether'), CPU",
+        of('cloudtether', (t) => t.cpuMs),
+      ),
+      baseline: bareCpu,
+    },
   ];
   if (!options.smoke) {
     const others = [...subjects.keys()].filter((name) => !['bare', 'cloudtether'].includes(name));
-    for (const name of others) rows.push({ figure: ms(name, of(name, (t) => t.wallMs)), baseline: bare });
-    for (const name of others) rows.push({ figure: ms(`${name}, CPU`, of(name, (t) => t.cpuMs)), baseline: bareCpu });
+    for (const name of others)
+      rows.push({
+        figure: ms(
+          name,
+          of(name, (t) => t.wallMs),
+        ),
+        baseline: bare,
+      });
+    for (const name of others)
+      rows.push({
+        figure: ms(
+          `${name}, CPU`,
+          of(name, (t) => t.cpuMs),
+        ),
+        baseline: bareCpu,
+      });
   }
   return {
     title: 'Footprint: import time, installed package, plain node',
@@ -123,7 +176,7 @@ async function importReport(pkg: InstalledPackage, dependencies: Map<string, str
     rows,
     notes: [
       load,
-      "\"child's own clock\" is performance.now() when the import resolved (process start → resolved); CPU is the child's user + system time.",
+      '"child\'s own clock" is performance.now() when the import resolved (process start → resolved); CPU is the child\'s user + system time.',
       ...(options.smoke
         ? []
         : [
@@ -167,26 +220,72 @@ async function heapAndStartReports(probe: ProbeRunner, dependencies: string[], o
 
 function heapReport(results: Round[], dependencies: string[], options: BenchOptions, load: string): Report {
   const each = (pick: (round: Round) => number) => results.map(pick);
-  const bare = mib('bare node', each((r) => r.bare.heapUsed));
-  const aboveBare = mib('idle connector above bare node', each((r) => r.connector.heapUsed - r.bare.heapUsed));
+  const bare = mib(
+    'bare node',
+    each((r) => r.bare.heapUsed),
+  );
+  const aboveBare = mib(
+    'idle connector above bare node',
+    each((r) => r.connector.heapUsed - r.bare.heapUsed),
+  );
   const full = !options.smoke;
   return {
     title: 'Footprint: heap of one idle connector, installed package, plain node',
     setup: `heapUsed after full GCs (--expose-gc), each figure a fresh child process; the connector imports cloudtether, connects to a hub in the parent (static token, loopback) and idles 300 ms; ${results.length} rounds`,
     rows: [
       { figure: bare },
-      { figure: mib('idle connector', each((r) => r.connector.heapUsed)), baseline: bare },
+      {
+        figure: mib(
+          'idle connector',
+          each((r) => r.connector.heapUsed),
+        ),
+        baseline: bare,
+      },
       { figure: aboveBare, ...(full && { target: { text: `≤ ${HEAP_TARGET_MIB} MiB`, met: aboveBare.median <= HEAP_TARGET_MIB } }) },
       ...(full
         ? [
-            { figure: mib('its packages alone above bare', each((r) => r.deps!.heapUsed - r.bare.heapUsed)) },
-            { figure: mib('its own modules (imported above packages)', each((r) => r.imported!.heapUsed - r.deps!.heapUsed)) },
-            { figure: mib('one connector, connected (above imported)', each((r) => r.connector.heapUsed - r.imported!.heapUsed)) },
+            {
+              figure: mib(
+                'its packages alone above bare',
+                each((r) => r.deps!.heapUsed - r.bare.heapUsed),
+              ),
+            },
+            {
+              figure: mib(
+                'its own modules (imported above packages)',
+                each((r) => r.imported!.heapUsed - r.deps!.heapUsed),
+              ),
+            },
+            {
+              figure: mib(
+                'one connector, connected (above imported)',
+                each((r) => r.connector.heapUsed - r.imported!.heapUsed),
+              ),
+            },
           ]
         : []),
-      { figure: mib('one more connector', each((r) => r.connector.heapUsedTwo! - r.connector.heapUsed)) },
-      { figure: mib('raw ws client above bare', each((r) => r.ws.heapUsed - r.bare.heapUsed)) },
-      { figure: mib('idle connector rss', each((r) => r.connector.rss)), baseline: mib('bare node rss', each((r) => r.bare.rss)) },
+      {
+        figure: mib(
+          'one more connector',
+          each((r) => r.connector.heapUsedTwo! - r.connector.heapUsed),
+        ),
+      },
+      {
+        figure: mib(
+          'raw ws client above bare',
+          each((r) => r.ws.heapUsed - r.bare.heapUsed),
+        ),
+      },
+      {
+        figure: mib(
+          'idle connector rss',
+          each((r) => r.connector.rss),
+        ),
+        baseline: mib(
+          'bare node rss',
+          each((r) => r.bare.rss),
+        ),
+      },
     ],
     notes: [
       load,
@@ -200,21 +299,58 @@ function heapReport(results: Round[], dependencies: string[], options: BenchOpti
 
 function startReport(results: Round[], options: BenchOptions, load: string): Report {
   const each = (pick: (round: Round) => number) => results.map(pick);
-  const wsCold = ms('raw ws: socket -> connect_ack', each((r) => r.ws.connectMs!));
-  const cold = ms('start() -> connected', each((r) => r.connector.connectMs!));
-  const wsProcess = ms('raw ws: process start -> ack', each((r) => r.ws.processConnectedMs!));
-  const wsWarm = ms('raw ws: second socket -> ack', each((r) => r.ws.warmConnectMs!));
+  const wsCold = ms(
+    'raw ws: socket -> connect_ack',
+    each((r) => r.ws.connectMs!),
+  );
+  const cold = ms(
+    'start() -> connected',
+    each((r) => r.connector.connectMs!),
+  );
+  const wsProcess = ms(
+    'raw ws: process start -> ack',
+    each((r) => r.ws.processConnectedMs!),
+  );
+  const wsWarm = ms(
+    'raw ws: second socket -> ack',
+    each((r) => r.ws.warmConnectMs!),
+  );
   return {
     title: 'Footprint: start-up to connected, installed package, plain node',
     setup: `loopback, a fresh child process per round, static token; cold = the first connection in the process; ${results.length} rounds`,
     rows: [
       { figure: wsCold },
-      { figure: cold, baseline: wsCold, ...(!options.smoke && { target: { text: `< ${CONNECT_TARGET_MS} ms`, met: cold.median < CONNECT_TARGET_MS } }) },
+      {
+        figure: cold,
+        baseline: wsCold,
+        ...(!options.smoke && { target: { text: `< ${CONNECT_TARGET_MS} ms`, met: cold.median < CONNECT_TARGET_MS } }),
+      },
       { figure: wsWarm },
-      { figure: ms('second connector -> connected', each((r) => r.connector.warmConnectMs!)), baseline: wsWarm },
+      {
+        figure: ms(
+          'second connector -> connected',
+          each((r) => r.connector.warmConnectMs!),
+        ),
+        baseline: wsWarm,
+      },
       { figure: wsProcess },
-      { figure: ms('process start -> connected', each((r) => r.connector.processConnectedMs!)), baseline: wsProcess },
-      { figure: ms('import cloudtether (in the probe)', each((r) => r.connector.importMs!)), baseline: ms('import ws', each((r) => r.ws.importMs!)) },
+      {
+        figure: ms(
+          'process start -> connected',
+          each((r) => r.connector.processConnectedMs!),
+        ),
+        baseline: wsProcess,
+      },
+      {
+        figure: ms(
+          'import cloudtether (in the probe)',
+          each((r) => r.connector.importMs!),
+        ),
+        baseline: ms(
+          'import ws',
+          each((r) => r.ws.importMs!),
+        ),
+      },
     ],
     notes: [load],
   };
@@ -225,7 +361,9 @@ function sizeReport(pkg: InstalledPackage, options: BenchOptions): Report {
   const tarball = size('tarball (npm pack)', 'kB', pkg.tarball.bytes);
   const installed = size('node_modules, du', 'MB', pkg.install.diskBytes);
   const own = pkg.install.byPackage.find((p) => p.name === 'cloudtether');
-  const largest = pkg.install.byPackage.slice(0, 6).map((p) => `${p.name} ${(p.diskBytes / MB).toFixed(1)} MB (${(p.apparentBytes / MB).toFixed(1)} MB in ${p.files} files)`);
+  const largest = pkg.install.byPackage
+    .slice(0, 6)
+    .map((p) => `${p.name} ${(p.diskBytes / MB).toFixed(1)} MB (${(p.apparentBytes / MB).toFixed(1)} MB in ${p.files} files)`);
   const judge = (met: boolean, text: string) => (options.smoke ? {} : { target: { text, met } });
   return {
     title: 'Footprint: what a host installs',

@@ -38,7 +38,11 @@ function graph(s: Snapshot) {
       for (let e = first[i]!; e < first[i + 1]!; e += ef) {
         const type = edgeType(e);
         const label = s.edges[e + 1]!;
-        yield { to: s.edges[e + 2]! / nf, name: type === 'element' || type === 'hidden' ? label : s.strings[label]!, weak: type === 'weak' || type === 'shortcut' };
+        yield {
+          to: s.edges[e + 2]! / nf,
+          name: type === 'element' || type === 'hidden' ? label : s.strings[label]!,
+          weak: type === 'weak' || type === 'shortcut',
+        };
       }
     },
   };
@@ -85,7 +89,8 @@ function codeByOwner(g: Graph): Map<string, number> {
   const functions = new Map<number, string>();
   for (let i = 0; i < g.count; i++) {
     if (g.type(i) !== 'code') continue;
-    for (const edge of g.edges(i)) if (edge.name === 'script_or_debug_info' && scripts.has(edge.to)) functions.set(i, scripts.get(edge.to)!);
+    for (const edge of g.edges(i))
+      if (edge.name === 'script_or_debug_info' && scripts.has(edge.to)) functions.set(i, scripts.get(edge.to)!);
   }
   for (const [shared, who] of functions) claim(shared, who, 3);
   for (let i = 0; i < g.count; i++) {
@@ -127,7 +132,7 @@ function dominators(g: Graph): { idom: Int32Array; postorder: number[] } {
     }
     return a;
   };
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (let i = postorder.length - 2; i >= 0; i--) {
       const node = postorder[i]!;

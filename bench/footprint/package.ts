@@ -84,7 +84,8 @@ async function packageDirs(modules: string): Promise<Array<{ name: string; path:
   const dirs: Array<{ name: string; path: string }> = [];
   for (const entry of await readdir(modules)) {
     if (entry.startsWith('.')) continue;
-    if (entry.startsWith('@')) for (const name of await readdir(join(modules, entry))) dirs.push({ name: `${entry}/${name}`, path: join(modules, entry, name) });
+    if (entry.startsWith('@'))
+      for (const name of await readdir(join(modules, entry))) dirs.push({ name: `${entry}/${name}`, path: join(modules, entry, name) });
     else dirs.push({ name: entry, path: join(modules, entry) });
   }
   return dirs;
@@ -126,7 +127,10 @@ export async function installPackage({ declarations = true }: { declarations?: b
     const tarball = join(scratch, packed.filename);
     const host = join(scratch, 'host');
     await mkdir(host);
-    await writeFile(join(host, 'package.json'), `${JSON.stringify({ name: 'footprint-host', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
+    await writeFile(
+      join(host, 'package.json'),
+      `${JSON.stringify({ name: 'footprint-host', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
+    );
     const installStart = performance.now();
     await exec('npm', ['install', tarball, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--prefix', host], host);
     const ms = performance.now() - installStart;
@@ -136,7 +140,12 @@ export async function installPackage({ declarations = true }: { declarations?: b
       dir: host,
       declarations,
       tarball: { path: tarball, bytes: packed.size, unpackedBytes: packed.unpackedSize, files: packed.entryCount },
-      install: { ...(await diskUsage(modules)), packages: byPackage.length, ms, byPackage: byPackage.sort((a, b) => b.diskBytes - a.diskBytes) },
+      install: {
+        ...(await diskUsage(modules)),
+        packages: byPackage.length,
+        ms,
+        byPackage: byPackage.sort((a, b) => b.diskBytes - a.diskBytes),
+      },
       dispose,
     };
   } catch (error) {

@@ -22,12 +22,27 @@ export async function installedProbe(hostDir: string): Promise<ProbeRunner> {
   const { build } = await import('esbuild');
   const outdir = join(hostDir, 'footprint-probe');
   // Splitting keeps the dynamic imports in their own chunks: `bare` loads nothing but the probe.
-  await build({ entryPoints: [PROBE], bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', outdir, outExtension: { '.js': '.mjs' }, logLevel: 'error' });
+  await build({
+    entryPoints: [PROBE],
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    logLevel: 'error',
+  });
   const script = join(outdir, 'probe.mjs');
   return {
     run: (mode, ...args) =>
       new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['--expose-gc', script, mode, ...args], { cwd: hostDir, env: plainEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, ['--expose-gc', script, mode, ...args], {
+          cwd: hostDir,
+          env: plainEnv(),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let output = '';
         const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
         child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -82,7 +82,9 @@ async function wsProbe(url: string, token: string): Promise<ProbeResult> {
       const socket = new WebSocket(url);
       socket.once('error', reject);
       socket.once('open', () =>
-        socket.send(JSON.stringify({ v: 1, id: randomUUID(), type: 'connect', ts: Date.now(), device_id: deviceId, tenant_id: 'local', token })),
+        socket.send(
+          JSON.stringify({ v: 1, id: randomUUID(), type: 'connect', ts: Date.now(), device_id: deviceId, tenant_id: 'local', token }),
+        ),
       );
       socket.on('message', (data) => {
         const frame = JSON.parse(String(data)) as { type: string };
@@ -108,12 +110,17 @@ async function depsProbe(specifiers: string[]): Promise<ProbeResult> {
 const [mode, url, token] = process.argv.slice(2);
 const rest = process.argv.slice(3);
 const result =
-  mode === 'bare' ? await measure()
-  : mode === 'connector' ? await connectorProbe(url!, token!)
-  : mode === 'ws' ? await wsProbe(url!, token!)
-  : mode === 'import' ? await import(PACKAGE).then(measure)
-  : mode === 'deps' ? await depsProbe(rest)
-  : undefined;
+  mode === 'bare'
+    ? await measure()
+    : mode === 'connector'
+      ? await connectorProbe(url!, token!)
+      : mode === 'ws'
+        ? await wsProbe(url!, token!)
+        : mode === 'import'
+          ? await import(PACKAGE).then(measure)
+          : mode === 'deps'
+            ? await depsProbe(rest)
+            : undefined;
 if (!result) throw new Error(`unknown probe mode ${mode}`);
 process.stdout.write(`${JSON.stringify(result)}\n`);
 // Sockets stay open: the parent counts on the exit, not on a clean close.

@@ -97,9 +97,23 @@ export async function measureAppends(options: BenchOptions): Promise<Report> {
       },
       { warmup: options.smoke ? 0 : 1 },
     );
-    const baseline = figure(naive.name, '/s', results.map((r) => r[0]!), 'higher');
+    const baseline = figure(
+      naive.name,
+      '/s',
+      results.map((r) => r[0]!),
+      'higher',
+    );
     const rows: Row[] = [{ figure: baseline }];
-    for (const [s, subject] of subjects.entries()) rows.push({ figure: figure(subject.name, '/s', results.map((r) => r[s + 1]!), 'higher'), baseline });
+    for (const [s, subject] of subjects.entries())
+      rows.push({
+        figure: figure(
+          subject.name,
+          '/s',
+          results.map((r) => r[s + 1]!),
+          'higher',
+        ),
+        baseline,
+      });
     await outbox(1).measure(join(dir, 'size.log'), 400);
     const bytes = await lineBytes(join(dir, 'size.log'));
     return {

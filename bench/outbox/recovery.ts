@@ -25,7 +25,9 @@ const WRITER = fileURLToPath(new URL('./crash-writer.ts', import.meta.url));
 
 /** Runs the writer in `dir` until `entries` appends are durable, then SIGKILLs it. Returns how many it had acknowledged. */
 async function crashAfter(dir: string, entries: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), WRITER, dir, String(entries)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), WRITER, dir, String(entries)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   let output = '';
   const durable = await new Promise<number>((resolve, reject) => {
@@ -116,21 +118,44 @@ export async function measureRecovery(options: BenchOptions): Promise<Report> {
         await replay.close();
         await rm(copy, { recursive: true });
         if (recovered !== lines || replayed !== lines || recovered < durable) {
-          throw new Error(`outbox recovery lost entries: ${lines} complete lines, ${durable} acknowledged, ${recovered} recovered (${replayed} by the log alone)`);
+          throw new Error(
+            `outbox recovery lost entries: ${lines} complete lines, ${durable} acknowledged, ${recovered} recovered (${replayed} by the log alone)`,
+          );
         }
         return { baseline, subject, replayOnly, recovered, sent };
       },
       { warmup: options.smoke ? 0 : 1 },
     );
-    const baseline = figure('readFile + split + JSON.parse', 'ms', results.map((r) => r.baseline), 'lower');
+    const baseline = figure(
+      'readFile + split + JSON.parse',
+      'ms',
+      results.map((r) => r.baseline),
+      'lower',
+    );
     const { recovered, sent } = results[0]!;
     return {
       title: 'Outbox: recovery after a crash',
       setup: `${recovered} entries (${(complete / 2 ** 20).toFixed(1)} MiB) written through the outbox by a child killed with SIGKILL mid-append, plus a torn half record; timed on a fresh copy each round (file in the page cache); ${rounds} rounds${options.smoke ? '' : ' after a warm-up'}`,
       rows: [
         { figure: baseline },
-        { figure: figure('open store -> outbox resending', 'ms', results.map((r) => r.subject), 'lower'), baseline },
-        { figure: figure('record log replay alone', 'ms', results.map((r) => r.replayOnly), 'lower'), baseline },
+        {
+          figure: figure(
+            'open store -> outbox resending',
+            'ms',
+            results.map((r) => r.subject),
+            'lower',
+          ),
+          baseline,
+        },
+        {
+          figure: figure(
+            'record log replay alone',
+            'ms',
+            results.map((r) => r.replayOnly),
+            'lower',
+          ),
+          baseline,
+        },
       ],
       notes: [
         `lost nothing: ${recovered} recovered = every complete line in the file, ${durable} acknowledged before the kill; the torn tail was cut; ${sent} frames sent on attach (the window).`,

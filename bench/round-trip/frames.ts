@@ -30,12 +30,27 @@ export function exchangeFrames(): ExchangeFrames {
   const event = (suffix: string, eventType: 'accepted' | 'started' | 'completed', data: Record<string, unknown>, seq: number) =>
     encode({ type: 'execution_event', event_id: `${requestId}:${suffix}`, request_id: requestId, event_type: eventType, data, seq });
   return {
-    request: encode({ type: 'execution_request', request_id: requestId, job_type: 'tool', tool_name: TOOL.name, inputs: { ...TOOL.inputs }, execution_context: {}, seq: 1 }),
+    request: encode({
+      type: 'execution_request',
+      request_id: requestId,
+      job_type: 'tool',
+      tool_name: TOOL.name,
+      inputs: { ...TOOL.inputs },
+      execution_context: {},
+      seq: 1,
+    }),
     replies: [
       event('accepted', 'accepted', { queue_position: 1 }, 1),
       event('started', 'started', {}, 2),
       event('end', 'completed', { result: { ...TOOL.inputs }, duration_ms: 0 }, 3),
-      encode({ type: 'usage_report', report_id: `usage:${requestId}`, seq: 4, request_id: requestId, executor_device_id: 'bench-device', metrics: { duration_ms: 0 } }),
+      encode({
+        type: 'usage_report',
+        report_id: `usage:${requestId}`,
+        seq: 4,
+        request_id: requestId,
+        executor_device_id: 'bench-device',
+        metrics: { duration_ms: 0 },
+      }),
     ],
   };
 }

@@ -77,7 +77,13 @@ async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
       const hub = process.cpuUsage(hubBefore);
       const deviceCpu = ((await device.cpuMicros()) - deviceBefore) / sizes.pipelined;
       const times = await sequential(side, sizes.sequential);
-      return { throughput, hubCpu: (hub.user + hub.system) / sizes.pipelined, deviceCpu, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+      return {
+        throughput,
+        hubCpu: (hub.user + hub.system) / sizes.pipelined,
+        deviceCpu,
+        p50: quantile(times, 0.5),
+        p99: quantile(times, 0.99),
+      };
     });
     const of = (key: keyof Measured) => rounds.map((r) => r[key]);
     return { throughput: of('throughput'), hubCpu: of('hubCpu'), deviceCpu: of('deviceCpu'), p50: of('p50'), p99: of('p99') };
@@ -88,7 +94,9 @@ async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
 }
 
 export async function run({ smoke }: BenchOptions): Promise<Report[]> {
-  const sizes: Sizes = smoke ? { rounds: 1, pipelined: 200, window: 64, sequential: 100 } : { rounds: 5, pipelined: 5_000, window: 256, sequential: 2_000 };
+  const sizes: Sizes = smoke
+    ? { rounds: 1, pipelined: 200, window: 64, sequential: 100 }
+    : { rounds: 5, pipelined: 5_000, window: 256, sequential: 2_000 };
   const results = {} as Record<Contender, Measured>;
   for (const contender of CONTENDERS) results[contender] = await measure(contender, sizes);
 
@@ -102,7 +110,11 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
     { figure: rate('ws-codec'), baseline },
     { figure: rate('ws-echo'), baseline },
     { figure: socketIo, baseline },
-    { figure: { ...runtimeRate, name: `${LABEL.runtime} vs socket.io` }, baseline: socketIo, ...(!smoke && { target: { text: '> 1x', met: runtimeRate.median > socketIo.median } }) },
+    {
+      figure: { ...runtimeRate, name: `${LABEL.runtime} vs socket.io` },
+      baseline: socketIo,
+      ...(!smoke && { target: { text: '> 1x', met: runtimeRate.median > socketIo.median } }),
+    },
   ];
 
   // CPU time per execution holds better than rates on a busy machine: what each side spends.
@@ -120,13 +132,30 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
     for (const c of CONTENDERS) latencyRows.push(c === 'ws-frames' ? { figure: base } : { figure: latency(c, q), baseline: base });
   }
   // The overhead of each round: the runtime's p99 less raw ws's p99 in the same round.
-  const overhead: Figure = figure('p99 overhead over raw ws', 'µs', results.runtime.p99.map((p, i) => p - results['ws-frames'].p99[i]!), 'lower');
+  const overhead: Figure = figure(
+    'p99 overhead over raw ws',
+    'µs',
+    results.runtime.p99.map((p, i) => p - results['ws-frames'].p99[i]!),
+    'lower',
+  );
   latencyRows.push({ figure: overhead, ...(!smoke && { target: { text: '< 100 µs', met: overhead.median < 100 } }) });
 
   const setup = `device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
   return [
-    { title: 'Execution round trip: pipelined throughput', setup: `${setup}; ${sizes.pipelined} executions per round, ${sizes.window} in flight`, rows: throughputRows },
-    { title: 'Execution round trip: CPU per execution (pipelined)', setup: `${setup}; user + system time of each process over the pipelined rounds`, rows: cpuRows },
-    { title: 'Execution round trip: sequential latency', setup: `${setup}; ${sizes.sequential} executions per round, one at a time`, rows: latencyRows },
+    {
+      title: 'Execution round trip: pipelined throughput',
+      setup: `${setup}; ${sizes.pipelined} executions per round, ${sizes.window} in flight`,
+      rows: throughputRows,
+    },
+    {
+      title: 'Execution round trip: CPU per execution (pipelined)',
+      setup: `${setup}; user + system time of each process over the pipelined rounds`,
+      rows: cpuRows,
+    },
+    {
+      title: 'Execution round trip: sequential latency',
+      setup: `${setup}; ${sizes.sequential} executions per round, one at a time`,
+      rows: latencyRows,
+    },
   ];
 }

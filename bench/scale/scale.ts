@@ -31,7 +31,13 @@ interface Sizes {
   idleMs: number;
 }
 
-const FULL: Sizes = { sessions: Number(process.env.BENCH_SCALE_SESSIONS ?? TARGET_SESSIONS), rounds: 3, warmup: 1, concurrency: 200, idleMs: 10_000 };
+const FULL: Sizes = {
+  sessions: Number(process.env.BENCH_SCALE_SESSIONS ?? TARGET_SESSIONS),
+  rounds: 3,
+  warmup: 1,
+  concurrency: 200,
+  idleMs: 10_000,
+};
 const SMOKE: Sizes = { sessions: 200, rounds: 1, warmup: 0, concurrency: 50, idleMs: 300 };
 
 interface Measurement {
@@ -60,7 +66,9 @@ function ensureDescriptors(child: BenchChild, sessions: number): void {
   // The sockets, plus what node, tsx and the IPC channel hold (about 30).
   const needed = sessions + 256;
   const limit = (flag: string) => {
-    const value = execFileSync('sh', ['-c', `ulimit ${flag}`]).toString().trim();
+    const value = execFileSync('sh', ['-c', `ulimit ${flag}`])
+      .toString()
+      .trim();
     return value === 'unlimited' ? Infinity : Number(value);
   };
   const soft = limit('-Sn');
@@ -76,7 +84,9 @@ function ensureDescriptors(child: BenchChild, sessions: number): void {
 
 /** One round against a fresh server process: open, hold idle, measure, drop. */
 async function measure(mode: ServerMode, clients: BenchChild, sizes: Sizes): Promise<Measurement> {
-  const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=scale-${mode}-${Date.now()}.cpuprofile`] : [];
+  const profile = PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=scale-${mode}-${Date.now()}.cpuprofile`]
+    : [];
   const server = await startChild(here('./server.ts'), { nodeFlags: ['--expose-gc', ...profile] });
   try {
     ensureDescriptors(server, sizes.sessions);
@@ -123,12 +133,22 @@ export async function run(options: BenchOptions): Promise<Report[]> {
   try {
     ensureDescriptors(clients, sizes.sessions);
     // Hub and baseline alternate within each round, so drift in the machine hits both alike.
-    results = await inRounds(sizes.rounds, async () => ({ hub: await measure('hub', clients, sizes), ws: await measure('ws', clients, sizes) }), { warmup: sizes.warmup });
+    results = await inRounds(
+      sizes.rounds,
+      async () => ({ hub: await measure('hub', clients, sizes), ws: await measure('ws', clients, sizes) }),
+      { warmup: sizes.warmup },
+    );
   } finally {
     await clients.kill();
   }
   const of = (mode: ServerMode, fn: (m: Measurement) => number) => results.map((r) => fn(r[mode]));
-  const pair = (name: string, unit: string, fn: (m: Measurement) => number, better: 'higher' | 'lower', target?: (value: number) => Row['target']): Row => {
+  const pair = (
+    name: string,
+    unit: string,
+    fn: (m: Measurement) => number,
+    better: 'higher' | 'lower',
+    target?: (value: number) => Row['target'],
+  ): Row => {
     const hub = figure(name, unit, of('hub', fn), better);
     const row: Row = { figure: hub, baseline: figure('raw ws', unit, of('ws', fn), better) };
     if (target && !options.smoke) row.target = target(hub.median);
@@ -138,8 +158,20 @@ export async function run(options: BenchOptions): Promise<Report[]> {
   const heartbeatsPerSecond = median(of('hub', (m) => m.traffic.sent / (m.cpu.wallMs / 1000)));
   const answered = median(of('hub', (m) => (m.traffic.sent === 0 ? 1 : m.traffic.received / m.traffic.sent)));
   const rows: Row[] = [
-    pair('sessions held', 'sessions', (m) => m.held, 'higher', (v) => ({ text: `≥ ${TARGET_SESSIONS.toLocaleString('en')}`, met: v >= TARGET_SESSIONS })),
-    pair('memory per idle session (RSS)', 'KiB', (m) => perSession(m, 'rss'), 'lower', (v) => ({ text: `< ${TARGET_KIB_PER_SESSION} KiB`, met: v < TARGET_KIB_PER_SESSION })),
+    pair(
+      'sessions held',
+      'sessions',
+      (m) => m.held,
+      'higher',
+      (v) => ({ text: `≥ ${TARGET_SESSIONS.toLocaleString('en')}`, met: v >= TARGET_SESSIONS }),
+    ),
+    pair(
+      'memory per idle session (RSS)',
+      'KiB',
+      (m) => perSession(m, 'rss'),
+      'lower',
+      (v) => ({ text: `< ${TARGET_KIB_PER_SESSION} KiB`, met: v < TARGET_KIB_PER_SESSION }),
+    ),
     pair('memory per idle session (heap)', 'KiB', (m) => perSession(m, 'heapUsed'), 'lower'),
     pair('connect rate', 'sessions/s', rate, 'higher'),
     pair('idle CPU with heartbeats', '% of a core', cpuPercent, 'lower'),
@@ -157,7 +189,9 @@ export async function run(options: BenchOptions): Promise<Report[]> {
         `heartbeats during the idle window: ${heartbeatsPerSecond.toFixed(0)}/s to the hub, ${(answered * 100).toFixed(1)}% answered within it`,
         `external memory per session (hub): ${median(of('hub', (m) => perSession(m, 'external'))).toFixed(2)} KiB; raw ws: ${median(of('ws', (m) => perSession(m, 'external'))).toFixed(2)} KiB`,
         ...(foreign.length > 0
-          ? [`other processes on the machine while opening and idling: median ${median(foreign).toFixed(0)}%, max ${Math.max(...foreign).toFixed(0)}% of all cores`]
+          ? [
+              `other processes on the machine while opening and idling: median ${median(foreign).toFixed(0)}%, max ${Math.max(...foreign).toFixed(0)}% of all cores`,
+            ]
           : []),
       ],
     },

@@ -22,7 +22,13 @@ serveCommands({
   /** Creates and starts the connectors; the parent waits for them at the hub. */
   start(args: FleetArgs): number {
     for (let i = args.first; i < args.first + args.count; i++) {
-      const connector = createConnector({ url: args.url, token: args.token, deviceId: `storm-${i}`, tenantId: 'bench', backoff: args.backoff });
+      const connector = createConnector({
+        url: args.url,
+        token: args.token,
+        deviceId: `storm-${i}`,
+        tenantId: 'bench',
+        backoff: args.backoff,
+      });
       connector.start();
       fleet.push(connector);
     }

@@ -42,7 +42,14 @@ interface Sizes {
 
 const FULL: Sizes = { connectors: 1_000, processes: 2, rounds: 3, warmup: 1, stableAfterMs: 1_000, jitter: {} };
 // Seconds, not figures: short spreads keep each storm under a second.
-const SMOKE: Sizes = { connectors: 50, processes: 1, rounds: 1, warmup: 0, stableAfterMs: 200, jitter: { restartSpreadMs: 500, dropSpreadMs: 500 } };
+const SMOKE: Sizes = {
+  connectors: 50,
+  processes: 1,
+  rounds: 1,
+  warmup: 0,
+  stableAfterMs: 200,
+  jitter: { restartSpreadMs: 500, dropSpreadMs: 500 },
+};
 
 type FleetKind = 'jitter' | 'no-jitter';
 const NO_JITTER: BackoffPolicyInput = { restartSpreadMs: 0, dropSpreadMs: 0, baseMs: 1, capMs: 50 };
@@ -101,7 +108,16 @@ async function storm(hub: StormHub, fleet: BenchChild[], kind: StormKind, sizes:
   const fleetCpuMs = (await fleetCpu()) - fleetBefore;
   const cpuWallMs = performance.now() - cpuStart;
   const times = [...hub.opened().values()].map((t) => t - start);
-  return { allBackMs: Math.max(...times), downMs, busiest: busiestWindow(times, WINDOW_MS), times, fleetCpuMs, hubCpuMs: (hubCpu.user + hubCpu.system) / 1000, cpuWallMs, load };
+  return {
+    allBackMs: Math.max(...times),
+    downMs,
+    busiest: busiestWindow(times, WINDOW_MS),
+    times,
+    fleetCpuMs,
+    hubCpuMs: (hubCpu.user + hubCpu.system) / 1000,
+    cpuWallMs,
+    load,
+  };
 }
 
 /** Starts a fleet with `backoff`, runs the rounds of both storms on it, and stops it. */
@@ -113,13 +129,23 @@ async function stormsOf(fleet: FleetKind, sizes: Sizes): Promise<Array<Record<St
     const share = Math.ceil(sizes.connectors / sizes.processes);
     await Promise.all(
       children.map((child, p) => {
-        const args: FleetArgs = { url: hub.url, token: TOKEN, first: p * share, count: Math.min(share, sizes.connectors - p * share), backoff: backoffOf(fleet, sizes) };
+        const args: FleetArgs = {
+          url: hub.url,
+          token: TOKEN,
+          first: p * share,
+          count: Math.min(share, sizes.connectors - p * share),
+          backoff: backoffOf(fleet, sizes),
+        };
         return child.call('start', args);
       }),
     );
-    return await inRounds(sizes.rounds, async () => ({ restart: await storm(hub, children, 'restart', sizes), crash: await storm(hub, children, 'crash', sizes) }), {
-      warmup: sizes.warmup,
-    });
+    return await inRounds(
+      sizes.rounds,
+      async () => ({ restart: await storm(hub, children, 'restart', sizes), crash: await storm(hub, children, 'crash', sizes) }),
+      {
+        warmup: sizes.warmup,
+      },
+    );
   } finally {
     await Promise.all(children.map((child) => child.call('stop').catch(() => undefined)));
     await Promise.all(children.map((child) => child.kill()));
@@ -147,18 +173,43 @@ export async function run(options: BenchOptions): Promise<Report[]> {
     const label = kind === 'restart' ? 'graceful restart (1012)' : `crash (no close frame, down ${CRASH_DOWN_MS} ms)`;
     const of = (results: typeof jitter, fn: (s: Storm) => number) => results.map((r) => fn(r[kind]));
     rows.push({
-      figure: figure(`${label}: all back`, 's', of(jitter, (s) => s.allBackMs / 1000), 'lower'),
-      baseline: figure('no jitter', 's', of(flat, (s) => s.allBackMs / 1000), 'lower'),
+      figure: figure(
+        `${label}: all back`,
+        's',
+        of(jitter, (s) => s.allBackMs / 1000),
+        'lower',
+      ),
+      baseline: figure(
+        'no jitter',
+        's',
+        of(flat, (s) => s.allBackMs / 1000),
+        'lower',
+      ),
     });
-    const peak = figure(`${label}: busiest ${WINDOW_MS} ms`, '% of fleet', of(jitter, (s) => (s.busiest / n) * 100), 'lower');
-    const row: Row = { figure: peak, baseline: figure('no jitter', '% of fleet', of(flat, (s) => (s.busiest / n) * 100), 'lower') };
+    const peak = figure(
+      `${label}: busiest ${WINDOW_MS} ms`,
+      '% of fleet',
+      of(jitter, (s) => (s.busiest / n) * 100),
+      'lower',
+    );
+    const row: Row = {
+      figure: peak,
+      baseline: figure(
+        'no jitter',
+        '% of fleet',
+        of(flat, (s) => (s.busiest / n) * 100),
+        'lower',
+      ),
+    };
     if (!options.smoke) row.target = { text: `≤ ${TARGET_PEAK_SHARE * 100}%`, met: peak.max <= TARGET_PEAK_SHARE * 100 };
     rows.push(row);
     // The round whose peak is the median, as a distribution.
     const typical = (results: typeof jitter) => results.map((r) => r[kind]).sort((a, b) => a.busiest - b.busiest)[results.length >> 1]!;
     notes.push(`${label}, reconnects per 500 ms (median round), jitter: ${histogram(typical(jitter).times, 500)}`);
     notes.push(`${label}, reconnects per 500 ms (median round), no jitter: ${histogram(typical(flat).times, 500)}`);
-    notes.push(`${label}, busiest ${WINDOW_MS} ms per round: jitter ${of(jitter, (s) => s.busiest).join(', ')}; no jitter ${of(flat, (s) => s.busiest).join(', ')} (of ${n})`);
+    notes.push(
+      `${label}, busiest ${WINDOW_MS} ms per round: jitter ${of(jitter, (s) => s.busiest).join(', ')}; no jitter ${of(flat, (s) => s.busiest).join(', ')} (of ${n})`,
+    );
     // Two cores hold the hub and the fleet: where they are busy all storm long, the fleet's own
     // CPU, not its backoff, sets the pace, and a peak is lower than separate devices would make.
     // (The hub's share includes this process's polling and IPC.)

@@ -117,7 +117,12 @@ export function serveCommands(handlers: Record<string, (args: never) => unknown>
       })
       .then(
         (value) => send({ id: request.id, ok: true, value } satisfies Reply),
-        (error: unknown) => send({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
+        (error: unknown) =>
+          send({
+            id: request.id,
+            ok: false,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          } satisfies Reply),
       );
   });
   // Without the parent, a child must not linger.

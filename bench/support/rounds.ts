@@ -71,7 +71,11 @@ export function figure(name: string, unit: string, values: readonly number[], be
  * Runs `measure` once to warm up, then `rounds` times, and returns what each round returned.
  * Rounds run one after another, never overlapping.
  */
-export async function inRounds<T>(rounds: number, measure: (round: number) => Promise<T>, { warmup = 1 }: { warmup?: number } = {}): Promise<T[]> {
+export async function inRounds<T>(
+  rounds: number,
+  measure: (round: number) => Promise<T>,
+  { warmup = 1 }: { warmup?: number } = {},
+): Promise<T[]> {
   for (let i = 0; i < warmup; i++) await measure(-1 - i);
   const results: T[] = [];
   for (let i = 0; i < rounds; i++) results.push(await measure(i));

@@ -47,12 +47,19 @@ export function createDeviceTokenActor(deps: DeviceTokenDeps) {
 /** A request that got no answer, as the failure the auth machine classifies. */
 export function fetchFailure(error: unknown): AuthFetchError {
   if (!(error instanceof HttpError)) return new AuthFetchError('network', (error as Error).message);
-  return new AuthFetchError(error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network', error.message);
+  return new AuthFetchError(
+    error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network',
+    error.message,
+  );
 }
 
 /** A 429 or 5xx: retried later, never sooner than the server's `Retry-After`. */
 export function busyFailure({ status, headers }: HttpResponse): AuthFetchError {
-  return new AuthFetchError(status === 429 ? 'rate_limited' : 'server', `token endpoint answered ${status}`, retryAfterMs(headers['retry-after']));
+  return new AuthFetchError(
+    status === 429 ? 'rate_limited' : 'server',
+    `token endpoint answered ${status}`,
+    retryAfterMs(headers['retry-after']),
+  );
 }
 
 /** Reads a token endpoint's response into a grant, or the classified failure. */
@@ -60,7 +67,10 @@ export function grantFrom(response: HttpResponse): TokenGrant {
   const { status, body } = response;
   const code = (body as { error?: unknown } | undefined)?.error;
   if (status === 401 || status === 403) {
-    throw new AuthFetchError(code === 'revoked' ? 'revoked' : 'rejected', `token endpoint refused the credential (${status} ${String(code ?? '')})`.trim());
+    throw new AuthFetchError(
+      code === 'revoked' ? 'revoked' : 'rejected',
+      `token endpoint refused the credential (${status} ${String(code ?? '')})`.trim(),
+    );
   }
   if (status === 429 || status >= 500) throw busyFailure(response);
   if (status !== 200) throw new AuthFetchError('invalid_response', `token endpoint answered ${status}`);

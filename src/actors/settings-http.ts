@@ -42,7 +42,12 @@ const Conflict = z.object({ current: Document });
  * const sync = settingsSyncMachine.provide({ actors: createSettingsHttpActors({ http: fetchHttpAdapter, origin, headers: credentials.headers }) });
  */
 export function createSettingsHttpActors(deps: SettingsHttpDeps) {
-  const request = async (method: 'GET' | 'PATCH', path: string, signal: AbortSignal, extra: { json?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResponse> => {
+  const request = async (
+    method: 'GET' | 'PATCH',
+    path: string,
+    signal: AbortSignal,
+    extra: { json?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<HttpResponse> => {
     const credential = deps.headers();
     if (credential === undefined) throw new SettingsHttpError('no_token', 'no token to authenticate the settings request yet');
     try {
@@ -60,13 +65,16 @@ export function createSettingsHttpActors(deps: SettingsHttpDeps) {
     }
   };
   return {
-    fetchSettings: fromPromise<SettingsSnapshot>(async ({ signal }) => parse(await request('GET', '/v1/settings', signal), SettingsSnapshot)),
+    fetchSettings: fromPromise<SettingsSnapshot>(async ({ signal }) =>
+      parse(await request('GET', '/v1/settings', signal), SettingsSnapshot),
+    ),
     pushEdit: fromPromise<PushAnswer, PushInput>(async ({ input, signal }) => {
       const response = await request('PATCH', '/v1/settings/user', signal, {
         json: { version: input.version, ...(input.epoch !== undefined && { epoch: input.epoch }), patch: input.patch },
         headers: { 'idempotency-key': input.editId },
       });
-      if (response.status === 409) return { status: 'conflict', current: parse({ ...response, status: 200 }, Conflict).current as EpochDocument };
+      if (response.status === 409)
+        return { status: 'conflict', current: parse({ ...response, status: 200 }, Conflict).current as EpochDocument };
       return { status: 'accepted', document: parse(response, Document) as EpochDocument };
     }),
   };
@@ -75,9 +83,12 @@ export function createSettingsHttpActors(deps: SettingsHttpDeps) {
 /** A 200 answer validated against its schema, or the failure it is. */
 function parse<T>(response: HttpResponse, schema: z.ZodType<T>): T {
   const { status } = response;
-  if (status === 401 || status === 403) throw new SettingsHttpError('unauthorized', `the hub refused the settings request (${status})`, status);
-  if (status !== 200) throw new SettingsHttpError(status >= 500 || status === 429 ? 'server' : 'invalid_response', `the hub answered ${status}`, status);
+  if (status === 401 || status === 403)
+    throw new SettingsHttpError('unauthorized', `the hub refused the settings request (${status})`, status);
+  if (status !== 200)
+    throw new SettingsHttpError(status >= 500 || status === 429 ? 'server' : 'invalid_response', `the hub answered ${status}`, status);
   const parsed = schema.safeParse(response.body);
-  if (!parsed.success) throw new SettingsHttpError('invalid_response', `unexpected settings answer: ${parsed.error.issues[0]?.message ?? 'invalid'}`, status);
+  if (!parsed.success)
+    throw new SettingsHttpError('invalid_response', `unexpected settings answer: ${parsed.error.issues[0]?.message ?? 'invalid'}`, status);
   return parsed.data;
 }

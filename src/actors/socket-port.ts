@@ -81,7 +81,13 @@ export class SocketPort {
    */
   deliver(connection: SocketConnection, message: Message): boolean {
     const receiver = this.#receiver;
-    if (receiver === undefined || receiver.connection !== connection || this.#connection !== connection || !DATA_FRAME_TYPES.has(message.type)) return false;
+    if (
+      receiver === undefined ||
+      receiver.connection !== connection ||
+      this.#connection !== connection ||
+      !DATA_FRAME_TYPES.has(message.type)
+    )
+      return false;
     receiver.receive(message);
     return true;
   }

@@ -59,38 +59,42 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
       }
     };
     try {
-      connection = adapter.open(input.url, {
-        onOpen: () => {
-          port?.attach(connection);
-          sendBack({ type: 'socket.open', generation });
+      connection = adapter.open(
+        input.url,
+        {
+          onOpen: () => {
+            port?.attach(connection);
+            sendBack({ type: 'socket.open', generation });
+          },
+          onMessage: (data) => {
+            const decoded = codec.decode(data);
+            if (decoded.ok) {
+              const answersHeartbeat = heartbeatUnanswered;
+              heartbeatUnanswered = false;
+              // A frame that goes through the machines tells the heartbeat itself.
+              if (!deliverData(decoded.value)) sendBack({ type: 'socket.frame', generation, message: decoded.value });
+              else if (answersHeartbeat) sendBack({ type: 'socket.activity', generation });
+            } else {
+              const { code, message, detail } = decoded.error;
+              logger?.warn({ code, type: detail.type, path: detail.path }, 'bad frame from hub');
+              sendBack({ type: 'socket.bad_frame', generation, code, message, ...(detail.messageId && { refId: detail.messageId }) });
+            }
+          },
+          onClose: (code, reason) => {
+            closed = true;
+            port?.detach(connection);
+            sendBack({ type: 'socket.closed', generation, code, reason, ...(failure && { failure }) });
+          },
+          onError: (error) => {
+            if (error instanceof NetworkFailure) {
+              failure = { reason: error.reason, message: error.message };
+              logger?.warn({ reason: error.reason, host: error.route.host, proxy: error.route.proxy }, error.message);
+            }
+            sendBack({ type: 'socket.error', generation, message: error.message });
+          },
         },
-        onMessage: (data) => {
-          const decoded = codec.decode(data);
-          if (decoded.ok) {
-            const answersHeartbeat = heartbeatUnanswered;
-            heartbeatUnanswered = false;
-            // A frame that goes through the machines tells the heartbeat itself.
-            if (!deliverData(decoded.value)) sendBack({ type: 'socket.frame', generation, message: decoded.value });
-            else if (answersHeartbeat) sendBack({ type: 'socket.activity', generation });
-          } else {
-            const { code, message, detail } = decoded.error;
-            logger?.warn({ code, type: detail.type, path: detail.path }, 'bad frame from hub');
-            sendBack({ type: 'socket.bad_frame', generation, code, message, ...(detail.messageId && { refId: detail.messageId }) });
-          }
-        },
-        onClose: (code, reason) => {
-          closed = true;
-          port?.detach(connection);
-          sendBack({ type: 'socket.closed', generation, code, reason, ...(failure && { failure }) });
-        },
-        onError: (error) => {
-          if (error instanceof NetworkFailure) {
-            failure = { reason: error.reason, message: error.message };
-            logger?.warn({ reason: error.reason, host: error.route.host, proxy: error.route.proxy }, error.message);
-          }
-          sendBack({ type: 'socket.error', generation, message: error.message });
-        },
-      }, { maxPayload: codec.maxFrameBytes });
+        { maxPayload: codec.maxFrameBytes },
+      );
     } catch (error) {
       logger?.error({ err: error }, 'socket adapter refused to open');
       sendBack({ type: 'socket.unusable', generation, message: (error as Error).message });
@@ -110,7 +114,8 @@ export function createSocketActor({ adapter, codec = createCodec(), logger, port
             connection.send(encoded.value.frame);
           }
           // An invalid outbound message is a bug in its producer: log it, never crash the link.
-          else logger?.error({ code: encoded.error.code, type: command.message.type, path: encoded.error.detail.path }, encoded.error.message);
+          else
+            logger?.error({ code: encoded.error.code, type: command.message.type, path: encoded.error.detail.path }, encoded.error.message);
           break;
         }
         case 'socket.send_frame':

@@ -56,7 +56,13 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export function createUserLoginActors(deps: UserLoginDeps) {
   const post = async (path: string, json: unknown, signal?: AbortSignal): Promise<HttpResponse> => {
     try {
-      return await deps.http.request({ method: 'POST', url: `${deps.hubOrigin}${path}`, json, timeoutMs: deps.timeoutMs ?? 10_000, ...(signal && { signal }) });
+      return await deps.http.request({
+        method: 'POST',
+        url: `${deps.hubOrigin}${path}`,
+        json,
+        timeoutMs: deps.timeoutMs ?? 10_000,
+        ...(signal && { signal }),
+      });
     } catch (error) {
       throw fetchFailure(error);
     }
@@ -78,10 +84,16 @@ export function createUserLoginActors(deps: UserLoginDeps) {
     }
     const token = body?.access_token;
     const refresh = body?.refresh_token;
-    if (typeof token !== 'string' || typeof refresh !== 'string') throw new AuthFetchError('invalid_response', 'token response without tokens');
+    if (typeof token !== 'string' || typeof refresh !== 'string')
+      throw new AuthFetchError('invalid_response', 'token response without tokens');
     await deps.secrets.set(REFRESH_TOKEN_ENTRY, refresh);
     const timing = tokenTiming(token, body?.expires_in);
-    return { token, expiresAt: timing.expiresAt ?? (typeof body?.expires_at === 'number' ? body.expires_at : undefined), lifetimeMs: timing.lifetimeMs, user: userFrom(body) };
+    return {
+      token,
+      expiresAt: timing.expiresAt ?? (typeof body?.expires_at === 'number' ? body.expires_at : undefined),
+      lifetimeMs: timing.lifetimeMs,
+      user: userFrom(body),
+    };
   };
 
   return {
@@ -91,7 +103,12 @@ export function createUserLoginActors(deps: UserLoginDeps) {
       if (refreshToken === undefined) throw new AuthFetchError('logged_out', 'no stored session: log in');
       const response = await post(
         '/v1/oauth/token',
-        { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: deps.clientId, ...(input.organization && { organization: input.organization }) },
+        {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+          client_id: deps.clientId,
+          ...(input.organization && { organization: input.organization }),
+        },
         signal,
       );
       return grantFrom(response);
@@ -101,7 +118,8 @@ export function createUserLoginActors(deps: UserLoginDeps) {
       const response = await post('/v1/oauth/device_authorization', { client_id: deps.clientId }, signal);
       const body = response.body as Record<string, unknown> | undefined;
       if (response.status !== 200 || typeof body?.device_code !== 'string' || typeof body.user_code !== 'string') {
-        if (response.status === 429 || response.status >= 500) throw new AuthFetchError('server', `device authorization answered ${response.status}`);
+        if (response.status === 429 || response.status >= 500)
+          throw new AuthFetchError('server', `device authorization answered ${response.status}`);
         throw new AuthFetchError('invalid_response', `device authorization answered ${response.status}`);
       }
       return {
@@ -115,9 +133,16 @@ export function createUserLoginActors(deps: UserLoginDeps) {
     }),
 
     pollLogin: fromPromise<TokenGrant, { deviceCode: string }>(async ({ input, signal }) => {
-      const response = await post('/v1/oauth/token', { grant_type: DEVICE_GRANT, device_code: input.deviceCode, client_id: deps.clientId }, signal);
+      const response = await post(
+        '/v1/oauth/token',
+        { grant_type: DEVICE_GRANT, device_code: input.deviceCode, client_id: deps.clientId },
+        signal,
+      );
       const error = (response.body as { error?: unknown } | undefined)?.error;
-      if (response.status === 400 && (error === 'authorization_pending' || error === 'slow_down' || error === 'access_denied' || error === 'expired_token')) {
+      if (
+        response.status === 400 &&
+        (error === 'authorization_pending' || error === 'slow_down' || error === 'access_denied' || error === 'expired_token')
+      ) {
         throw new LoginPollError(error);
       }
       return grantFrom(response);

@@ -148,14 +148,23 @@ export class ApiClient {
 
   /** Sends a telemetry batch (the telemetry client's transport). */
   sendTelemetry(batch: TelemetryEvent[]): Promise<z.infer<typeof TelemetryAccepted>> {
-    return this.request({ method: 'POST', path: '/v1/telemetry', json: { batch, sent_at: this.#options.clock.now() }, schema: TelemetryAccepted });
+    return this.request({
+      method: 'POST',
+      path: '/v1/telemetry',
+      json: { batch, sent_at: this.#options.clock.now() },
+      schema: TelemetryAccepted,
+    });
   }
 
   /** One call of the contract, with the limiter, the refresh and the retries. */
   async request<T>(call: Call<T>): Promise<T> {
     // Nothing to retry in standalone mode: there is no hub.
     if (this.#options.origin === undefined) {
-      throw new ApiError('network', `${call.method} ${call.path}: no hub configured (standalone mode)`, { method: call.method, path: call.path, attempts: 0 });
+      throw new ApiError('network', `${call.method} ${call.path}: no hub configured (standalone mode)`, {
+        method: call.method,
+        path: call.path,
+        attempts: 0,
+      });
     }
     const idempotent = call.method === 'GET' || call.method === 'PUT' || call.method === 'DELETE';
     let refreshed = false;

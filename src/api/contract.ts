@@ -43,7 +43,12 @@ export const CreateApiKey = z.object({
   name: z.string().min(1).max(128),
   permissions: z.array(Permission).min(1),
   /** Lifetime; unset: until revoked. */
-  expires_in_s: z.number().int().positive().max(10 * 365 * 86_400).optional(),
+  expires_in_s: z
+    .number()
+    .int()
+    .positive()
+    .max(10 * 365 * 86_400)
+    .optional(),
 });
 export type CreateApiKey = z.infer<typeof CreateApiKey>;
 
@@ -96,7 +101,12 @@ export const CreateShare = z.object({
   resource: z.object({ type: z.enum(['task', 'execution']), id: Id }),
   /** `organization`: members of the tenant; `public`: anyone with the link. */
   visibility: z.enum(['organization', 'public']),
-  expires_in_s: z.number().int().positive().max(365 * 86_400).optional(),
+  expires_in_s: z
+    .number()
+    .int()
+    .positive()
+    .max(365 * 86_400)
+    .optional(),
 });
 export type CreateShare = z.infer<typeof CreateShare>;
 
@@ -125,7 +135,10 @@ export type SharedView = z.infer<typeof SharedView>;
 export const TelemetryEvent = z.object({
   /** Unique per event: the hub drops duplicates of a retried batch. */
   id: Id,
-  event: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/).max(128),
+  event: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/)
+    .max(128),
   timestamp: Time,
   properties: z.record(z.string(), z.union([z.string().max(1024), z.number(), z.boolean(), z.null()])).default({}),
 });

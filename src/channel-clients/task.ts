@@ -5,8 +5,16 @@ import type { Connector } from '../connector/connector-types.ts';
 /** Task commands relayed from the cloud side, validated before a handler sees them. */
 export const TaskCommands = {
   message: z.object({ text: z.string().min(1).max(100_000), user_id: z.string().max(256).optional() }),
-  approve: z.object({ step_id: z.string().max(256).optional(), approved_by: z.string().max(256).optional(), comment: z.string().max(10_000).optional() }),
-  deny: z.object({ step_id: z.string().max(256).optional(), denied_by: z.string().max(256).optional(), reason: z.string().max(10_000).optional() }),
+  approve: z.object({
+    step_id: z.string().max(256).optional(),
+    approved_by: z.string().max(256).optional(),
+    comment: z.string().max(10_000).optional(),
+  }),
+  deny: z.object({
+    step_id: z.string().max(256).optional(),
+    denied_by: z.string().max(256).optional(),
+    reason: z.string().max(10_000).optional(),
+  }),
 };
 
 export interface TaskHandlers {

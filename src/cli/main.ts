@@ -75,10 +75,11 @@ export async function main(argv: string[], streams: CliStreams = { out: process.
     streams.out.write(USAGE);
     return 0;
   }
-  if (command === 'replay') return runReplay(rest[0], values, streams).catch((error: unknown) => {
-    streams.err.write(`cloudtether replay: ${(error as Error).message}\n`);
-    return 1;
-  });
+  if (command === 'replay')
+    return runReplay(rest[0], values, streams).catch((error: unknown) => {
+      streams.err.write(`cloudtether replay: ${(error as Error).message}\n`);
+      return 1;
+    });
   if (rest.length > 0 || command === undefined) {
     streams.err.write(command === undefined ? USAGE : `unexpected argument: ${rest[0]}\n\n${USAGE}`);
     return 2;

@@ -35,7 +35,11 @@ export function connectorCredentials(options: ConnectorCredentialsOptions): ApiC
   const headers = (): Record<string, string> | undefined => {
     const current = options.grant();
     if (!current) return undefined;
-    return { authorization: `Bearer ${current.token}`, 'x-device-id': options.deviceId, 'x-tenant-id': current.user?.organization.id ?? options.tenantId };
+    return {
+      authorization: `Bearer ${current.token}`,
+      'x-device-id': options.deviceId,
+      'x-tenant-id': current.user?.organization.id ?? options.tenantId,
+    };
   };
   let refreshing: { stale: string; result: Promise<boolean> } | undefined;
   /** A token other than `stale` is there. */

@@ -139,7 +139,11 @@ export class DeviceChannels {
         return child ? channelStateName(child.getSnapshot().value) : 'left';
       },
       on(event, schema, handler) {
-        const set = getOrCreate(getOrCreate(handlers, name, () => new Map<string, Set<Handler>>()), event, () => new Set<Handler>());
+        const set = getOrCreate(
+          getOrCreate(handlers, name, () => new Map<string, Set<Handler>>()),
+          event,
+          () => new Set<Handler>(),
+        );
         const entry: Handler = { schema, handler: handler as Handler['handler'] };
         set.add(entry);
         const remove = () => void set.delete(entry);

@@ -42,7 +42,10 @@ export function createCloudServices(options: {
     send: async (batch) => {
       await api.sendTelemetry(batch);
       // A mirror, best effort: the hub's acceptance is what acknowledges the batch.
-      if (posthog) void sendToPostHog(http, posthog, cfg.deviceId, batch).catch((error: unknown) => log.warn({ err: error }, 'telemetry mirror to PostHog failed'));
+      if (posthog)
+        void sendToPostHog(http, posthog, cfg.deviceId, batch).catch((error: unknown) =>
+          log.warn({ err: error }, 'telemetry mirror to PostHog failed'),
+        );
     },
     clock,
     logger: log,

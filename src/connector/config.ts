@@ -25,11 +25,14 @@ function checkHubUrl(value: string, ctx: z.RefinementCtx): void {
     return;
   }
   const problem =
-    url.protocol !== 'ws:' && url.protocol !== 'wss:' ? 'must be a ws:// or wss:// URL'
-    : url.hash !== '' ? 'must not have a #fragment (WebSocket URLs cannot)'
-    // Credentials in a URL end up in logs and proxies: they belong in `token`.
-    : url.username !== '' || url.password !== '' ? 'must not carry credentials; use token'
-    : undefined;
+    url.protocol !== 'ws:' && url.protocol !== 'wss:'
+      ? 'must be a ws:// or wss:// URL'
+      : url.hash !== ''
+        ? 'must not have a #fragment (WebSocket URLs cannot)'
+        : // Credentials in a URL end up in logs and proxies: they belong in `token`.
+          url.username !== '' || url.password !== ''
+          ? 'must not carry credentials; use token'
+          : undefined;
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 }
 
@@ -73,7 +76,12 @@ export const ConnectorConfig = z
     connectTimeoutMs: z.number().int().positive().default(10_000),
     /** `stop()` waits this long for the closing handshake. */
     closeTimeoutMs: z.number().int().positive().default(2_000),
-    maxFrameBytes: z.number().int().positive().max(16 * MAX_FRAME_BYTES).default(MAX_FRAME_BYTES),
+    maxFrameBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(16 * MAX_FRAME_BYTES)
+      .default(MAX_FRAME_BYTES),
     /** Seed for reconnect jitter; fixed in tests and recordings, random otherwise. */
     seed: z.number().int().optional(),
     /** Execution limits (src/execution/executor.ts `ExecutorLimits`). */
@@ -91,7 +99,13 @@ export const ConnectorConfig = z
      * 20 at once, 10/s), retries of idempotent requests (3 attempts, 250 ms to 5 s) and
      * per-request timeout (10 s).
      */
-    api: z.object({ rateLimit: RateLimit.optional(), retry: ApiRetryPolicy.partial().optional(), timeoutMs: z.number().int().positive().optional() }).default({}),
+    api: z
+      .object({
+        rateLimit: RateLimit.optional(),
+        retry: ApiRetryPolicy.partial().optional(),
+        timeoutMs: z.number().int().positive().optional(),
+      })
+      .default({}),
     /**
      * Telemetry (`connector.telemetry`): off unless `enabled` (the host's or user's consent);
      * `forceOff` (`CLOUDTETHER_TELEMETRY=off`, `DO_NOT_TRACK=1`) wins over consent. Batching,
@@ -215,7 +229,12 @@ function networkFromEnv(read: (name: string) => string | undefined): ConnectorCo
     ...(read('CLOUDTETHER_PROXY') && { proxy: read('CLOUDTETHER_PROXY') }),
     ...(read('CLOUDTETHER_CA_FILE') && { caFile: read('CLOUDTETHER_CA_FILE') }),
     ...((cert || key) && { clientCert: { ...(cert && { certFile: cert }), ...(key && { privateKeyFile: key }) } }),
-    ...(pins && { pins: pins.split(',').map((pin) => pin.trim()).filter((pin) => pin !== '') }),
+    ...(pins && {
+      pins: pins
+        .split(',')
+        .map((pin) => pin.trim())
+        .filter((pin) => pin !== ''),
+    }),
   };
   return Object.keys(network).length > 0 ? network : undefined;
 }

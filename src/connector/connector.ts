@@ -54,7 +54,10 @@ export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } fr
  * @throws {ConfigError} when `config` is invalid.
  * @throws {SettingsError} when the static settings or the settings defaults fail the settings schema.
  */
-export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>(config: ConnectorConfigInput, options: ConnectorOptions<S> = {}): Connector<z.output<S>> {
+export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>(
+  config: ConnectorConfigInput,
+  options: ConnectorOptions<S> = {},
+): Connector<z.output<S>> {
   const cfg = parseConnectorConfig(config);
   const seed = cfg.seed ?? randomSeed();
   const logger = options.logger ?? silentLogger();
@@ -70,7 +73,19 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const settingsDefaults = options.settings?.defaults ?? {};
   const port = new SocketPort();
   const store = options.store ?? createMemoryStore(now);
-  const plane = new DataPlane({ port, codec, clock, logger, log, store, deviceId: cfg.deviceId, limits: cfg.executions, outboxPolicy: cfg.outbox, notify, onStorage: () => feed.refresh() });
+  const plane = new DataPlane({
+    port,
+    codec,
+    clock,
+    logger,
+    log,
+    store,
+    deviceId: cfg.deviceId,
+    limits: cfg.executions,
+    outboxPolicy: cfg.outbox,
+    notify,
+    onStorage: () => feed.refresh(),
+  });
   const runtime = plane.work;
   const authMode = authModeOf(cfg);
   // HTTP requests (settings, the API client) authenticate with whatever token the auth actor holds now.
@@ -114,9 +129,25 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   // Annotated: the actor's input reads `channels` (handshake) and `channels` reads the actor, a cycle
   // TypeScript cannot infer through (implicit any on `actor` and everything it touches).
   const channelLogger = logger.child({ actor: 'channels' });
-  const channelSends = new ChannelSends({ log: store.channels ?? createMemoryRecordLog({ now }), now, logger: channelLogger, health: runtime.storage });
-  const channels: DeviceChannels = new DeviceChannels(actor, channelLogger, (notice) => notify({ type: 'channel', ...notice }), channelSends);
-  const feed: StatusFeed = new StatusFeed({ supervisor: actor, storage: () => runtime.storage.status, notify, logger, deviceId: cfg.deviceId });
+  const channelSends = new ChannelSends({
+    log: store.channels ?? createMemoryRecordLog({ now }),
+    now,
+    logger: channelLogger,
+    health: runtime.storage,
+  });
+  const channels: DeviceChannels = new DeviceChannels(
+    actor,
+    channelLogger,
+    (notice) => notify({ type: 'channel', ...notice }),
+    channelSends,
+  );
+  const feed: StatusFeed = new StatusFeed({
+    supervisor: actor,
+    storage: () => runtime.storage.status,
+    notify,
+    logger,
+    deviceId: cfg.deviceId,
+  });
   plane.attach(actor);
   forwardSupervisorEvents(actor, notify, log, () => feed.refresh());
 
@@ -170,7 +201,14 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       actor.send({ type: 'connect' });
       void settings.load();
       telemetry.start();
-      stopRuntimeEvents = trackRuntime({ telemetry, events$: events, status: () => feed.status, executions: () => connector.executions, clock, metricsIntervalMs: cfg.telemetry.metricsIntervalMs });
+      stopRuntimeEvents = trackRuntime({
+        telemetry,
+        events$: events,
+        status: () => feed.status,
+        executions: () => connector.executions,
+        clock,
+        metricsIntervalMs: cfg.telemetry.metricsIntervalMs,
+      });
       feed.refresh();
     },
     async stop() {
@@ -202,7 +240,13 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
       })();
       return stopping;
     },
-    send: hostSender({ actor, codec, status: () => feed.status, maxFrameBytes: cfg.maxFrameBytes, ...(recording && { record: (message) => recording.host('send', message) }) }),
+    send: hostSender({
+      actor,
+      codec,
+      status: () => feed.status,
+      maxFrameBytes: cfg.maxFrameBytes,
+      ...(recording && { record: (message) => recording.host('send', message) }),
+    }),
     on: listen(events, log),
     waitFor: (predicate) => firstValueFrom(feed.state$.pipe(filter(predicate))),
   };

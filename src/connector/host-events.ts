@@ -11,7 +11,12 @@ import type { Connector } from './connector-types.ts';
  * Tells the host what the supervisor says of logins and of its children, and keeps a supervisor
  * error from killing the host: without an error observer XState rethrows it in a timer.
  */
-export function forwardSupervisorEvents(actor: Actor<typeof supervisorMachine>, notify: (event: ConnectorEvent) => void, log: Logger, onError: () => void): void {
+export function forwardSupervisorEvents(
+  actor: Actor<typeof supervisorMachine>,
+  notify: (event: ConnectorEvent) => void,
+  log: Logger,
+  onError: () => void,
+): void {
   actor.on('auth.login_prompt', ({ login }) => notify({ type: 'login_prompt', ...login }));
   actor.on('auth.logged_out', ({ reason }) => notify({ type: 'logged_out', reason }));
   actor.on('auth.tenant_changed', ({ tenant }) => notify({ type: 'tenant_changed', tenant }));
@@ -78,13 +83,15 @@ export function userSession(
 /** The connector's `on`: a listener of one event type; one that throws is logged, never rethrown (RxJS would, in a timer, killing the host). */
 export function listen(events$: Observable<ConnectorEvent>, log: Logger): Connector['on'] {
   return (type, listener) => {
-    const subscription = events$.pipe(filter((e): e is Extract<ConnectorEvent, { type: typeof type }> => e.type === type)).subscribe((event) => {
-      try {
-        listener(event);
-      } catch (error) {
-        log.error({ err: error, event: type }, 'event listener threw');
-      }
-    });
+    const subscription = events$
+      .pipe(filter((e): e is Extract<ConnectorEvent, { type: typeof type }> => e.type === type))
+      .subscribe((event) => {
+        try {
+          listener(event);
+        } catch (error) {
+          log.error({ err: error, event: type }, 'event listener threw');
+        }
+      });
     return () => subscription.unsubscribe();
   };
 }

@@ -34,7 +34,17 @@ export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'ans
 }
 
 /** API client methods a host calls: each an `api.<method>` call in a recording. */
-const API_CALLS = ['whoami', 'limits', 'createApiKey', 'listApiKeys', 'revokeApiKey', 'rotateApiKey', 'usage', 'createShare', 'getShare'] as const satisfies ReadonlyArray<keyof ApiClient>;
+const API_CALLS = [
+  'whoami',
+  'limits',
+  'createApiKey',
+  'listApiKeys',
+  'revokeApiKey',
+  'rotateApiKey',
+  'usage',
+  'createShare',
+  'getShare',
+] as const satisfies ReadonlyArray<keyof ApiClient>;
 
 /** The API client with its host-facing methods recorded; everything else reaches the client as is. */
 export function recordedApi(api: ApiClient, recorder: HostCallRecorder): ApiClient {
@@ -44,7 +54,8 @@ export function recordedApi(api: ApiClient, recorder: HostCallRecorder): ApiClie
       const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       if (!calls.has(property)) return value.bind(target);
-      return (...args: unknown[]) => recorder.call(`api.${String(property)}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+      return (...args: unknown[]) =>
+        recorder.call(`api.${String(property)}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
     },
   });
 }
@@ -56,7 +67,8 @@ export function recordedTelemetry(telemetry: Telemetry, recorder: HostCallRecord
       const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       if (property !== 'setConsent' && property !== 'track') return value.bind(target);
-      return (...args: unknown[]) => recorder.call(`telemetry.${property}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+      return (...args: unknown[]) =>
+        recorder.call(`telemetry.${property}`, args, () => (value as (...a: unknown[]) => unknown).apply(target, args));
     },
   });
 }
@@ -75,7 +87,11 @@ export function recordedChannel(channel: Connector['channel'], recorder: HostCal
       },
       on: (event, schema, handler) => handle.on(event, schema, handler),
       send: (event, payload, sendOptions) =>
-        recorder.call('channel.send', sendOptions !== undefined ? [name, event, payload, sendOptions] : payload === undefined ? [name, event] : [name, event, payload], () => handle.send(event, payload, sendOptions)),
+        recorder.call(
+          'channel.send',
+          sendOptions !== undefined ? [name, event, payload, sendOptions] : payload === undefined ? [name, event] : [name, event, payload],
+          () => handle.send(event, payload, sendOptions),
+        ),
       leave: () => recorder.call('channel.leave', [name], () => handle.leave()),
     };
     return recorded;
@@ -83,10 +99,14 @@ export function recordedChannel(channel: Connector['channel'], recorder: HostCal
 }
 
 /** `login`, `logout` and `switchOrganization`, recorded with their answers. */
-export function recordedUserSession(session: Pick<Connector, 'login' | 'logout' | 'switchOrganization'>, recorder: HostCallRecorder): Pick<Connector, 'login' | 'logout' | 'switchOrganization'> {
+export function recordedUserSession(
+  session: Pick<Connector, 'login' | 'logout' | 'switchOrganization'>,
+  recorder: HostCallRecorder,
+): Pick<Connector, 'login' | 'logout' | 'switchOrganization'> {
   return {
     login: () => recorder.call('login', [], () => session.login()),
     logout: () => recorder.call('logout', [], () => session.logout()),
-    switchOrganization: (organization) => recorder.call('switchOrganization', [organization], () => session.switchOrganization(organization)),
+    switchOrganization: (organization) =>
+      recorder.call('switchOrganization', [organization], () => session.switchOrganization(organization)),
   };
 }

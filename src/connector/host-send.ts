@@ -30,7 +30,11 @@ export function hostSender(options: {
     const limit = connection.maxFrameBytes ?? options.maxFrameBytes;
     const { bytes } = encoded.value;
     if (bytes > limit) {
-      throw new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${limit}`, { bytes, type: message.type, messageId: encoded.value.message.id });
+      throw new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${limit}`, {
+        bytes,
+        type: message.type,
+        messageId: encoded.value.message.id,
+      });
     }
     actor.send({ type: 'send_frame', frame: encoded.value.frame });
     return true;

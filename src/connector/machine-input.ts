@@ -58,7 +58,9 @@ export function supervisorInputOf(cfg: ConnectorConfig, seed: number, host: Mach
     heartbeat: { now },
     auth: {
       mode: authModeOf(cfg),
-      ...(cfg.token !== undefined && { staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenTiming(cfg.token).expiresAt } }),
+      ...(cfg.token !== undefined && {
+        staticGrant: { token: cfg.token, expiresAt: cfg.tokenExpiresAt ?? tokenTiming(cfg.token).expiresAt },
+      }),
       policy: cfg.authPolicy,
       seed: seed ^ SEED_SALT.auth,
       now,

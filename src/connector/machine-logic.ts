@@ -47,7 +47,8 @@ export function connectorLogic(options: {
             }),
           }
         : {};
-  const settingsActors = cfg.url === undefined ? {} : createSettingsHttpActors({ http, origin: hubOrigin(cfg.url), headers: credentials.headers });
+  const settingsActors =
+    cfg.url === undefined ? {} : createSettingsHttpActors({ http, origin: hubOrigin(cfg.url), headers: credentials.headers });
   return supervisorMachine.provide({
     actors: {
       auth: authMachine.provide({ actors: authActors }),

@@ -18,7 +18,12 @@ import { CONNECTOR_VERSION } from './version.ts';
  * recording never see a token. One redactor serves both. The default adapters share one
  * {@link Network}: the socket and every HTTP path go through the same proxy with the same trust.
  */
-export function observeConnector(cfg: ConnectorConfig, seed: number, options: Pick<ConnectorOptions, 'clock' | 'socket' | 'http' | 'record' | 'inspect' | 'inspection' | 'store'>, log: Logger) {
+export function observeConnector(
+  cfg: ConnectorConfig,
+  seed: number,
+  options: Pick<ConnectorOptions, 'clock' | 'socket' | 'http' | 'record' | 'inspect' | 'inspection' | 'store'>,
+  log: Logger,
+) {
   const redact = createRedactor({
     secretKeys: options.inspection?.secretKeys ?? [],
     secretValues: [cfg.credential, cfg.token].filter((v): v is string => v !== undefined),
@@ -31,9 +36,22 @@ export function observeConnector(cfg: ConnectorConfig, seed: number, options: Pi
   };
   // A given store may hold work from an earlier run: its contents go in the header, for a replay.
   const store = options.record && options.store ? snapshotStore(options.store, redact) : undefined;
-  const recording = options.record ? startSessionRecording({ record: options.record, library: CONNECTOR_VERSION, config: { ...cfg, seed }, ...given, redact, ...(store && { store }) }) : undefined;
+  const recording = options.record
+    ? startSessionRecording({
+        record: options.record,
+        library: CONNECTOR_VERSION,
+        config: { ...cfg, seed },
+        ...given,
+        redact,
+        ...(store && { store }),
+      })
+    : undefined;
   const { clock, socket, http } = recording ?? given;
-  const inspection = new InspectionStream({ clock, redact, onListenerError: (error) => log.error({ err: error }, 'an inspection observer threw') });
+  const inspection = new InspectionStream({
+    clock,
+    redact,
+    onListenerError: (error) => log.error({ err: error }, 'an inspection observer threw'),
+  });
   recording?.follow(inspection);
   const hostInspect = options.inspect;
   if (hostInspect) inspection.observe((event) => (typeof hostInspect === 'function' ? hostInspect(event) : hostInspect.next?.(event)));

@@ -54,7 +54,9 @@ export interface ConnectorStore {
  */
 export async function openConnectorStore(dir: string): Promise<ConnectorStore> {
   if (typeof dir !== 'string' || dir === '') {
-    throw new TypeError(`openConnectorStore(dir): dir must be the store's directory path, got ${dir === '' ? 'an empty string' : typeof dir}`);
+    throw new TypeError(
+      `openConnectorStore(dir): dir must be the store's directory path, got ${dir === '' ? 'an empty string' : typeof dir}`,
+    );
   }
   const [outbox, journal, telemetry, channels] = await Promise.all([
     openRecordLog<OutboxEntry>(join(dir, 'outbox.log')),
@@ -87,7 +89,13 @@ async function probeDirectory(dir: string): Promise<void> {
 
 /** An in-memory store: nothing survives the process. */
 export function createMemoryStore(now: () => number): ConnectorStore {
-  return { outbox: createMemoryRecordLog({ now }), journal: createMemoryRecordLog({ now }), files: createMemoryStorage(), telemetry: createMemoryRecordLog({ now }), channels: createMemoryRecordLog({ now }) };
+  return {
+    outbox: createMemoryRecordLog({ now }),
+    journal: createMemoryRecordLog({ now }),
+    files: createMemoryStorage(),
+    telemetry: createMemoryRecordLog({ now }),
+    channels: createMemoryRecordLog({ now }),
+  };
 }
 
 export interface RemoteWorkOptions {
@@ -140,7 +148,8 @@ export class RemoteWork {
     this.#options = options;
     const { codec, clock, logger, store } = options;
     for (const log of [store.outbox, store.journal, store.telemetry, store.channels]) {
-      for (const repair of log?.repairs ?? []) logger.warn({ actor: 'store', ...repair }, 'damaged bytes dropped from a log; the records after them were kept');
+      for (const repair of log?.repairs ?? [])
+        logger.warn({ actor: 'store', ...repair }, 'damaged bytes dropped from a log; the records after them were kept');
     }
     this.storage = new StorageHealth({
       clock,
@@ -173,11 +182,20 @@ export class RemoteWork {
       ...(options.onExecutionEnded && { onEnded: options.onExecutionEnded }),
       ...(options.limits && { limits: options.limits }),
     });
-    this.messaging = new MessagingRouter({ health: this.storage, outbox: this.outbox, journal: store.journal, clock, logger: logger.child({ actor: 'messaging' }) });
+    this.messaging = new MessagingRouter({
+      health: this.storage,
+      outbox: this.outbox,
+      journal: store.journal,
+      clock,
+      logger: logger.child({ actor: 'messaging' }),
+    });
     // Inbound work waits for recovery, which waits for start: what a crash left running ends
     // (as `execution_ended` events) only once the host could subscribe to them.
     const started = new Promise<void>((resolve) => (this.#started = resolve));
-    this.#inbound = new InboundDelivery(logger.child({ actor: 'inbound' }), started.then(() => this.recover()));
+    this.#inbound = new InboundDelivery(
+      logger.child({ actor: 'inbound' }),
+      started.then(() => this.recover()),
+    );
   }
 
   /**

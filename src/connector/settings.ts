@@ -6,9 +6,23 @@ import { z } from 'zod';
 import type { StorageAdapter } from '../adapters/storage.ts';
 import type { Logger } from '../log/logger.ts';
 import type { supervisorMachine } from '../machines/supervisor.ts';
-import { applyPatch, changedKeys, effectiveSettings, SettingsDocument, SettingsPatch, type SettingsValues } from '../protocol/settings-document.ts';
+import {
+  applyPatch,
+  changedKeys,
+  effectiveSettings,
+  SettingsDocument,
+  SettingsPatch,
+  type SettingsValues,
+} from '../protocol/settings-document.ts';
 import type { SettingsConflict } from '../machines/settings-rebase.ts';
-import { effectiveOf, emptySettingsState, localUserSettings, type SettingsIssue, type SettingsState, type ValidateSettings } from '../machines/settings-sync-state.ts';
+import {
+  effectiveOf,
+  emptySettingsState,
+  localUserSettings,
+  type SettingsIssue,
+  type SettingsState,
+  type ValidateSettings,
+} from '../machines/settings-sync-state.ts';
 import { BehaviorSubject } from '../util/rx.ts';
 import type { SettingsNotice } from '../status/connector-event.ts';
 
@@ -94,7 +108,16 @@ const CacheFile = z.object({
     org: SettingsDocument,
     user: SettingsDocument,
     refused: z.object({ org: z.number().int().optional(), user: z.number().int().optional() }).default({}),
-    pending: z.array(z.object({ id: z.string(), patch: SettingsPatch, base: z.record(z.string(), z.unknown()), conflicts: z.array(z.any()).default([]) })).default([]),
+    pending: z
+      .array(
+        z.object({
+          id: z.string(),
+          patch: SettingsPatch,
+          base: z.record(z.string(), z.unknown()),
+          conflicts: z.array(z.any()).default([]),
+        }),
+      )
+      .default([]),
   }),
 });
 
@@ -132,7 +155,12 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
     this.#options = options;
     this.mode = options.mode;
     const first = options.validate(effectiveSettings(options.defaults, {}, options.staticSettings ?? {}));
-    if (!first.ok) throw new SettingsError(options.staticSettings ? 'invalid_static' : 'invalid_defaults', options.staticSettings ? 'the static settings fail the schema' : 'the default settings fail the schema', first.issues);
+    if (!first.ok)
+      throw new SettingsError(
+        options.staticSettings ? 'invalid_static' : 'invalid_defaults',
+        options.staticSettings ? 'the static settings fail the schema' : 'the default settings fail the schema',
+        first.issues,
+      );
     this.#value$ = new BehaviorSubject(first.value as T);
     this.ready = new Promise((resolve) => (this.#markReady = resolve));
     if (options.staticSettings) {
@@ -143,7 +171,10 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
     const { actor } = options;
     actor.on('settings.changed', ({ state, effective }) => this.#changed(state, effective as T));
     actor.on('settings.rejected', ({ rejection }) => {
-      options.logger.warn({ document: rejection.document, version: rejection.version, issues: rejection.issues }, 'remote settings refused: they fail the schema');
+      options.logger.warn(
+        { document: rejection.document, version: rejection.version, issues: rejection.issues },
+        'remote settings refused: they fail the schema',
+      );
       options.notify({ kind: 'rejected', ...rejection });
     });
     actor.on('settings.conflict', ({ conflicts }) => {
@@ -232,7 +263,10 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
   #changed(state: SettingsState, effective: T): void {
     const before = this.#state;
     this.#state = state;
-    const keys = changedKeys(effectiveSettings(this.#options.defaults, localUserSettings(before), before.org.settings), effectiveSettings(this.#options.defaults, localUserSettings(state), state.org.settings));
+    const keys = changedKeys(
+      effectiveSettings(this.#options.defaults, localUserSettings(before), before.org.settings),
+      effectiveSettings(this.#options.defaults, localUserSettings(state), state.org.settings),
+    );
     this.#persist(state);
     if (keys.length === 0) return;
     this.#value$.next(effective);

@@ -12,7 +12,10 @@ import { SettingsError } from './settings.ts';
  * @example
  * readStaticSettings({ staticSettings: Buffer.from('{"theme":"dark"}').toString('base64') }); // { theme: 'dark' }
  */
-export function readStaticSettings(config: { staticSettings?: string | undefined; staticSettingsFile?: string | undefined }): SettingsValues | undefined {
+export function readStaticSettings(config: {
+  staticSettings?: string | undefined;
+  staticSettingsFile?: string | undefined;
+}): SettingsValues | undefined {
   if (config.staticSettings !== undefined) {
     return parseObject(Buffer.from(config.staticSettings, 'base64').toString('utf8'), 'staticSettings (base64 JSON)');
   }
@@ -22,7 +25,10 @@ export function readStaticSettings(config: { staticSettings?: string | undefined
     // Once, at start, like reading any configuration file.
     text = readFileSync(config.staticSettingsFile, 'utf8');
   } catch (error) {
-    throw new SettingsError('invalid_static', `cannot read ${config.staticSettingsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new SettingsError(
+      'invalid_static',
+      `cannot read ${config.staticSettingsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   return parseObject(text, config.staticSettingsFile);
 }
@@ -34,6 +40,7 @@ function parseObject(text: string, source: string): SettingsValues {
   } catch {
     throw new SettingsError('invalid_static', `${source} is not JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SettingsError('invalid_static', `${source} is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SettingsError('invalid_static', `${source} is not a JSON object`);
   return value as SettingsValues;
 }

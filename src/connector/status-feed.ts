@@ -20,12 +20,20 @@ export class StatusFeed {
   readonly #storage: () => StorageStatus;
   readonly #notify: (event: ConnectorEvent) => void;
 
-  constructor(options: { supervisor: AnyActorRef; storage: () => StorageStatus; notify: (event: ConnectorEvent) => void; logger: Logger; deviceId: string }) {
+  constructor(options: {
+    supervisor: AnyActorRef;
+    storage: () => StorageStatus;
+    notify: (event: ConnectorEvent) => void;
+    logger: Logger;
+    deviceId: string;
+  }) {
     this.#supervisor = options.supervisor;
     this.#storage = options.storage;
     this.#notify = options.notify;
     // One child logger per actor: every line says which actor it is about.
-    this.#actorLog = Object.fromEntries(STATUS_ACTORS.map((name) => [name, options.logger.child({ actor: name, device_id: options.deviceId })])) as Record<StatusActor, Logger>;
+    this.#actorLog = Object.fromEntries(
+      STATUS_ACTORS.map((name) => [name, options.logger.child({ actor: name, device_id: options.deviceId })]),
+    ) as Record<StatusActor, Logger>;
     this.#status = readStatus(this.#supervisor, this.#storage());
     this.state$ = new BehaviorSubject(this.#status);
   }
@@ -36,7 +44,8 @@ export class StatusFeed {
 
   /** An inspection event: a new snapshot of an actor the status reads refreshes it. */
   inspect(event: InspectionEvent): void {
-    if (event.type !== '@xstate.snapshot' || !this.#reads(event.actorRef) || this.#lastSnapshot.get(event.actorRef) === event.snapshot) return;
+    if (event.type !== '@xstate.snapshot' || !this.#reads(event.actorRef) || this.#lastSnapshot.get(event.actorRef) === event.snapshot)
+      return;
     this.#lastSnapshot.set(event.actorRef, event.snapshot);
     this.refresh();
   }

@@ -73,7 +73,12 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
     case 'settings': {
       const s = status.settings;
       if (s.state === 'stopped') return {};
-      return { orgVersion: s.orgVersion, userVersion: s.userVersion, ...(s.pendingEdits && { pendingEdits: s.pendingEdits }), ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }) };
+      return {
+        orgVersion: s.orgVersion,
+        userVersion: s.userVersion,
+        ...(s.pendingEdits && { pendingEdits: s.pendingEdits }),
+        ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }),
+      };
     }
     case 'auth': {
       const a = status.auth;

@@ -13,9 +13,16 @@ const SNAPSHOT_FILES = [SETTINGS_CACHE];
  * cache. Taken when the recording starts, before `start()` reads or writes any of it.
  */
 export async function snapshotStore(store: ConnectorStore, redact: <T>(value: T) => T): Promise<StoreSnapshot> {
-  const records = <T>(log: RecordLog<T>) => ({ last_seq: log.lastSeq, records: log.pending().map(({ seq, at, value }) => ({ seq, at, value: redact(value) as unknown })) });
+  const records = <T>(log: RecordLog<T>) => ({
+    last_seq: log.lastSeq,
+    records: log.pending().map(({ seq, at, value }) => ({ seq, at, value: redact(value) as unknown })),
+  });
   // The logs now, before the first await: `start()` may append (a recovered request) right after.
-  const logs = { outbox: records(store.outbox), journal: records(store.journal), ...(store.telemetry && { telemetry: records(store.telemetry) }) };
+  const logs = {
+    outbox: records(store.outbox),
+    journal: records(store.journal),
+    ...(store.telemetry && { telemetry: records(store.telemetry) }),
+  };
   const files: Record<string, string> = {};
   for (const name of SNAPSHOT_FILES) {
     const data = await store.files?.read(name).catch(() => undefined);
@@ -32,7 +39,10 @@ export async function restoreStore(snapshot: StoreSnapshot | undefined, now: () 
   const files = createMemoryStorage();
   for (const [name, text] of Object.entries(snapshot?.files ?? {})) await files.write(name, text);
   const log = <T>(part: StoreSnapshot['outbox'] | undefined) =>
-    createMemoryRecordLog<T>({ now, ...(part && { initial: { lastSeq: part.last_seq, records: part.records as Array<{ seq: number; at: number; value: T }> } }) });
+    createMemoryRecordLog<T>({
+      now,
+      ...(part && { initial: { lastSeq: part.last_seq, records: part.records as Array<{ seq: number; at: number; value: T }> } }),
+    });
   return { outbox: log(snapshot?.outbox), journal: log(snapshot?.journal), telemetry: log(snapshot?.telemetry), files };
 }
 

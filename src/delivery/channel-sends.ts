@@ -87,7 +87,12 @@ export class ChannelSends {
    * number once it is on disk (rejects when it cannot be written); undefined when
    * `maxUnacked` messages already wait.
    */
-  add(channel: string, event: string, payload: Record<string, unknown>, id: string = randomUUID()): { id: string; stored: Promise<ReliableSend> } | undefined {
+  add(
+    channel: string,
+    event: string,
+    payload: Record<string, unknown>,
+    id: string = randomUUID(),
+  ): { id: string; stored: Promise<ReliableSend> } | undefined {
     if (this.depth >= this.#policy.maxUnacked) return undefined;
     this.#count += 1;
     const stored = untilStored(this.#health, () => this.#log.append({ channel, event, payload, id })).then(

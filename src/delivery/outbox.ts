@@ -25,7 +25,11 @@ export const OutboxPolicy = z.object({
    */
   maxEntries: z.number().int().positive().default(10_000),
   /** Entries older than this are dropped (and reported) instead of sent. */
-  ttlMs: z.number().int().positive().default(24 * 3_600_000),
+  ttlMs: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3_600_000),
   /** Entries sent and not acknowledged at any time; the rest go out as acks come in. */
   window: z.number().int().positive().max(100_000).default(512),
 });
@@ -192,7 +196,10 @@ export class Outbox {
     if (!encoded.ok) return encoded.error;
     const { frame, bytes } = encoded.value;
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {
-      return new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${this.#peerLimit}`, { bytes, type: message.type });
+      return new FrameError('too_large', `${message.type} of ${bytes} bytes exceeds the hub's limit of ${this.#peerLimit}`, {
+        bytes,
+        type: message.type,
+      });
     }
     return { frame, bytes };
   }
@@ -239,15 +246,21 @@ export class Outbox {
       if (record.seq > limit) break;
       let checked = this.#frames.get(record.seq) ?? this.#check(record.value.message, record.seq);
       // A frame checked on append may be over a limit learnt since: check the limit again.
-      if (!(checked instanceof FrameError) && this.#peerLimit !== undefined && checked.bytes > this.#peerLimit) checked = this.#check(record.value.message, record.seq);
+      if (!(checked instanceof FrameError) && this.#peerLimit !== undefined && checked.bytes > this.#peerLimit)
+        checked = this.#check(record.value.message, record.seq);
       // A hub that now accepts less (or a stored message this version no longer sends) would
       // close the session on this frame at every resend and block everything behind it: drop it, and say so.
       if (checked instanceof FrameError) {
-        this.#logger.error({ seq: record.seq, type: record.value.message.type, bytes: checked.detail.bytes ?? 0 }, 'stored message can no longer be sent; dropped');
+        this.#logger.error(
+          { seq: record.seq, type: record.value.message.type, bytes: checked.detail.bytes ?? 0 },
+          'stored message can no longer be sent; dropped',
+        );
         this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
         this.#frames.delete(record.seq);
-        void untilStored(this.#health, () => this.#log.settle(record.seq)).catch((error: unknown) => this.#logger.error({ err: error }, 'cannot drop an unsendable entry'));
+        void untilStored(this.#health, () => this.#log.settle(record.seq)).catch((error: unknown) =>
+          this.#logger.error({ err: error }, 'cannot drop an unsendable entry'),
+        );
         continue;
       }
       if (!send(checked.frame)) return;

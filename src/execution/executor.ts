@@ -151,7 +151,9 @@ export class Executor {
       const { request } = record.value;
       this.#o.logger.warn({ request_id: request.request_id }, 'execution interrupted by a restart');
       const run = this.#newRun(request, record.seq, []);
-      await this.#end(run, 'failed', { error: { code: 'interrupted', message: 'the device restarted while the execution was in progress' } });
+      await this.#end(run, 'failed', {
+        error: { code: 'interrupted', message: 'the device restarted while the execution was in progress' },
+      });
     }
   }
 
@@ -172,7 +174,8 @@ export class Executor {
       this.#o.logger.info({ request_id: id, state: seen.state }, 'duplicate delivery; not run again');
       // The stored outcome again, under the same ids: whichever copy reaches the hub counts once.
       // Never waiting for a failing store: refused instead, and the hub sends it again later.
-      if (seen.state === 'ended') await Promise.all([this.#o.outbox.append(seen.terminal, { wait: false }), this.#o.outbox.append(seen.usage, { wait: false })]);
+      if (seen.state === 'ended')
+        await Promise.all([this.#o.outbox.append(seen.terminal, { wait: false }), this.#o.outbox.append(seen.usage, { wait: false })]);
       return;
     }
     const plan = planJob(request, this.#o.handlers);
@@ -343,7 +346,13 @@ export class Executor {
     this.checkCapacity();
     logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
     const errorCode = (event.data as { error?: { code?: unknown } }).error?.code;
-    this.#o.onEnded?.({ requestId: id, jobType: run.request.job_type, outcome: event.event_type, durationMs, ...(typeof errorCode === 'string' && { errorCode }) });
+    this.#o.onEnded?.({
+      requestId: id,
+      jobType: run.request.job_type,
+      outcome: event.event_type,
+      durationMs,
+      ...(typeof errorCode === 'string' && { errorCode }),
+    });
     try {
       if (run.journalSeq === 0) {
         // A refusal (no journal entry) must not hold up the inbound line behind a failing store:
@@ -358,7 +367,11 @@ export class Executor {
       }
     } catch (error) {
       // Stopped while the store failed: the journal has it, and the next start reports it.
-      if (this.#stopped) logger.warn({ request_id: id, reason: error instanceof Error ? error.message : String(error) }, 'end of an execution not stored before the stop; reported interrupted on the next start');
+      if (this.#stopped)
+        logger.warn(
+          { request_id: id, reason: error instanceof Error ? error.message : String(error) },
+          'end of an execution not stored before the stop; reported interrupted on the next start',
+        );
       else logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
       // A refusal has no journal entry: fail the delivery, so it is not acknowledged and comes again.
       if (run.journalSeq === 0) {

@@ -71,13 +71,7 @@ export interface JobHandler<S extends z.ZodType = z.ZodType> {
  * Codes of a `failed` event's `error.code`. A handler may use its own codes too (through
  * {@link ExecutionError}); these are the runtime's.
  */
-export type ExecutionFailureCode =
-  | 'unknown_job_type'
-  | 'invalid_input'
-  | 'handler_error'
-  | 'step_failed'
-  | 'saturated'
-  | 'interrupted';
+export type ExecutionFailureCode = 'unknown_job_type' | 'invalid_input' | 'handler_error' | 'step_failed' | 'saturated' | 'interrupted';
 
 /** A structured failure a handler throws: its code, message and details reach the hub as is. */
 export class ExecutionError extends Error {
@@ -108,7 +102,9 @@ export class HandlerRegistry {
     }
     const { input, run } = (handler ?? {}) as Partial<JobHandler>;
     if (typeof (input as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
-      throw new TypeError(`the handler of ${jobType} '${name}' needs an input schema (a zod schema: z.object({ … }), or z.object({}) for none)`);
+      throw new TypeError(
+        `the handler of ${jobType} '${name}' needs an input schema (a zod schema: z.object({ … }), or z.object({}) for none)`,
+      );
     }
     if (typeof run !== 'function') throw new TypeError(`the handler of ${jobType} '${name}' needs a run function`);
     this.#handlers.set(`${jobType}:${name}`, handler);
@@ -121,6 +117,9 @@ export class HandlerRegistry {
   /** Names registered for a job type, sorted. */
   names(jobType: HandledJobType): string[] {
     const prefix = `${jobType}:`;
-    return [...this.#handlers.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort();
+    return [...this.#handlers.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .map((key) => key.slice(prefix.length))
+      .sort();
   }
 }

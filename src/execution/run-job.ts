@@ -1,6 +1,13 @@
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf } from '../protocol/messages.ts';
-import { ExecutionError, type ExecutionContext, type HandledJobType, type HandlerRegistry, type JobHandler, type UsageInput } from './handlers.ts';
+import {
+  ExecutionError,
+  type ExecutionContext,
+  type HandledJobType,
+  type HandlerRegistry,
+  type JobHandler,
+  type UsageInput,
+} from './handlers.ts';
 
 type Request = MessageOf<'execution_request'>;
 
@@ -64,8 +71,7 @@ export function planJob(request: Request, handlers: HandlerRegistry): JobStep[] 
 
 /** How a job ended, as the executor books it. */
 export type JobOutcome =
-  | { kind: 'completed'; result: unknown }
-  | { kind: 'failed'; error: { code: string; message: string; details?: Record<string, unknown> } };
+  { kind: 'completed'; result: unknown } | { kind: 'failed'; error: { code: string; message: string; details?: Record<string, unknown> } };
 
 export interface JobHooks {
   request: Request;

@@ -88,7 +88,7 @@ export function readableEvent(eventType: string): string {
   return eventType;
 }
 
-type GuardLike = string | { type: string } | ((...args: never[]) => unknown) & { type?: string; guards?: GuardLike[] };
+type GuardLike = string | { type: string } | (((...args: never[]) => unknown) & { type?: string; guards?: GuardLike[] });
 
 function guardLabel(guard: GuardLike): string {
   if (typeof guard === 'string') return guard;

@@ -97,7 +97,10 @@ export class Hub extends EventEmitter<HubEvents> {
       deny: (userCode) => this.denyDeviceLogin(userCode),
       revokeAccessToken: (jti) => void this.revokeToken(jti),
       fallbackHost: () => this.#listener.hostPort(),
-      stores: { revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs), signingKeys: (keys) => engine.signingKeys(keys) },
+      stores: {
+        revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs),
+        signingKeys: (keys) => engine.signingKeys(keys),
+      },
     });
     this.#auth = auth;
     const { faults, isSilenced } = createFaultHooks(sessions, auth.gate);
@@ -105,7 +108,11 @@ export class Hub extends EventEmitter<HubEvents> {
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
     this.#ledger = new LedgerSlot(() => engine.openUsage());
-    this.#settings = new SettingsSessions(() => engine.openSettings(), this.#log, () => resolved.clock.now());
+    this.#settings = new SettingsSessions(
+      () => engine.openSettings(),
+      this.#log,
+      () => resolved.clock.now(),
+    );
     this.settings = new HubSettings(this.#settings);
     this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys);
     const delivery = new HubDelivery({
@@ -120,7 +127,13 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     this.#delivery = delivery;
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
-    const channels = new HubChannels({ channels: resolved.channels, codec, clock: resolved.clock, logger: this.#log, onMessage: emitChannelMessage });
+    const channels = new HubChannels({
+      channels: resolved.channels,
+      codec,
+      clock: resolved.clock,
+      logger: this.#log,
+      onMessage: emitChannelMessage,
+    });
     this.#channels = channels;
     const host = createSessionHost({
       options: resolved,
@@ -136,7 +149,20 @@ export class Hub extends EventEmitter<HubEvents> {
       emit: (event, ...args) => this.#emitSafely(event, ...args),
     });
     const listening = { accepting: () => this.#listener.accepting, hostPort: () => this.#listener.hostPort() };
-    const routes = createHubRoutes({ options: resolved, auth, access, throttle, delivery, settings: this.settings, api: this.api, channels, sessions, host, hub: this, ...listening });
+    const routes = createHubRoutes({
+      options: resolved,
+      auth,
+      access,
+      throttle,
+      delivery,
+      settings: this.settings,
+      api: this.api,
+      channels,
+      sessions,
+      host,
+      hub: this,
+      ...listening,
+    });
     this.#listener = new Listener({
       ...(options.tls && { tls: options.tls }),
       clock: resolved.clock,
@@ -168,7 +194,10 @@ export class Hub extends EventEmitter<HubEvents> {
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
     const address = await this.#listener.listen(port, host);
     if (!this.#access.hasToken && !isLoopbackHost(host)) {
-      this.#log.warn({ host }, 'listening beyond loopback without an admin token: operator routes answer loopback clients only, and a reverse proxy on this machine is one');
+      this.#log.warn(
+        { host },
+        'listening beyond loopback without an admin token: operator routes answer loopback clients only, and a reverse proxy on this machine is one',
+      );
     }
     return address;
   }
@@ -200,7 +229,11 @@ export class Hub extends EventEmitter<HubEvents> {
    * }, { tenantId: 'acme' });
    * (await reply).text; // the agent's answer
    */
-  sendMessagingEvent(deviceId: string, event: MessagingEventInput, options: { tenantId?: string } = {}): { requestId: string; reply: Promise<MessagingResult> } {
+  sendMessagingEvent(
+    deviceId: string,
+    event: MessagingEventInput,
+    options: { tenantId?: string } = {},
+  ): { requestId: string; reply: Promise<MessagingResult> } {
     return this.#delivery.message(deviceId, event, options.tenantId);
   }
 
@@ -256,7 +289,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
    */
   reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<ReloadResult> {
-    return this.#reloads.request((reloadId) => dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to);
+    return this.#reloads.request(
+      (reloadId) => dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to,
+    );
   }
 
   /**

@@ -11,7 +11,17 @@ export interface RedactOptions {
   secretValues?: readonly string[];
 }
 
-const BUILT_IN_KEYS = [...SECRET_KEYS, 'credential', 'api_key', 'apikey', 'passphrase', 'private_key', 'client_secret', 'user_code', 'device_code'];
+const BUILT_IN_KEYS = [
+  ...SECRET_KEYS,
+  'credential',
+  'api_key',
+  'apikey',
+  'passphrase',
+  'private_key',
+  'client_secret',
+  'user_code',
+  'device_code',
+];
 // A JWT: three base64url parts, the first a JSON header (`eyJ`). The signature is what makes it a
 // credential; header and payload stay so a replay can still read `exp` (docs/recording.md).
 const JWT = /\beyJ[\w-]*\.[\w-]*\.[\w-]+/g;
@@ -57,9 +67,13 @@ export function createRedactor(options: RedactOptions = {}): <T>(value: T) => T 
     return out
       .replace(QUERY_PARAM, (all, separator: string, name: string, value: string) =>
         // A secret in a URL's query (`?user_code=…` in a login link); one already cut stays as it is.
-        secretKey.test(normalKey(name)) && value !== REDACTED && value !== ENCODED_REDACTED ? `${separator}${name}=${ENCODED_REDACTED}` : all,
+        secretKey.test(normalKey(name)) && value !== REDACTED && value !== ENCODED_REDACTED
+          ? `${separator}${name}=${ENCODED_REDACTED}`
+          : all,
       )
-      .replace(JWT, jwtWithoutSignature).replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`).replace(API_KEY, 'ctk_[redacted]')
+      .replace(JWT, jwtWithoutSignature)
+      .replace(BEARER, (_all, token: string) => `Bearer ${IS_JWT.test(token) ? token : REDACTED}`)
+      .replace(API_KEY, 'ctk_[redacted]')
       .replace(URL_CREDENTIALS, `$1${REDACTED}@`);
   };
 
@@ -104,7 +118,10 @@ function jwtWithoutSignature(jwt: string): string {
 
 /** `refreshToken`, `Refresh-Token` and `refresh_token` are one name. */
 function normalKey(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/-/g, '_')
+    .toLowerCase();
 }
 
 function escape(text: string): string {

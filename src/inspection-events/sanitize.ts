@@ -28,7 +28,9 @@ export function createInspectionSanitizer(redact: <T>(value: T) => T): (event: I
       ...('value' in s && { value: s.value }),
       ...('context' in s && { context: redact(s.context) }),
       ...(s.output !== undefined && { output: redact(s.output) }),
-      ...(s.error !== undefined && { error: redact(s.error instanceof Error ? { name: s.error.name, message: s.error.message } : s.error) }),
+      ...(s.error !== undefined && {
+        error: redact(s.error instanceof Error ? { name: s.error.name, message: s.error.message } : s.error),
+      }),
       ...(s.children !== undefined && { children: Object.keys(s.children as object) }),
     };
   };
@@ -64,14 +66,34 @@ export function createInspectionSanitizer(redact: <T>(value: T) => T): (event: I
       case '@xstate.actor':
         return { ...event, actorRef: standIn(event.actorRef as AnyActorRef)! };
       case '@xstate.event':
-        return { ...event, actorRef: standIn(event.actorRef as AnyActorRef)!, sourceRef: standIn(event.sourceRef as AnyActorRef | undefined), event: redact(event.event) };
+        return {
+          ...event,
+          actorRef: standIn(event.actorRef as AnyActorRef)!,
+          sourceRef: standIn(event.sourceRef as AnyActorRef | undefined),
+          event: redact(event.event),
+        };
       case '@xstate.snapshot':
       case '@xstate.transition':
-        return { ...event, actorRef: standIn(event.actorRef as AnyActorRef)!, event: redact(event.event), snapshot: snapshotOf(event.snapshot) as never };
+        return {
+          ...event,
+          actorRef: standIn(event.actorRef as AnyActorRef)!,
+          event: redact(event.event),
+          snapshot: snapshotOf(event.snapshot) as never,
+        };
       case '@xstate.microstep':
-        return { ...event, actorRef: standIn(event.actorRef as AnyActorRef)!, event: redact(event.event), snapshot: snapshotOf(event.snapshot) as never, _transitions: event._transitions };
+        return {
+          ...event,
+          actorRef: standIn(event.actorRef as AnyActorRef)!,
+          event: redact(event.event),
+          snapshot: snapshotOf(event.snapshot) as never,
+          _transitions: event._transitions,
+        };
       case '@xstate.action':
-        return { ...event, actorRef: standIn(event.actorRef as AnyActorRef)!, action: { type: event.action.type, params: redact(event.action.params) } };
+        return {
+          ...event,
+          actorRef: standIn(event.actorRef as AnyActorRef)!,
+          action: { type: event.action.type, params: redact(event.action.params) },
+        };
       default:
         return event;
     }

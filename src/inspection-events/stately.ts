@@ -18,7 +18,11 @@ interface StatelyPackage {
 let inspectPackage: Promise<StatelyPackage> | undefined;
 
 function loadInspectPackage(): Promise<StatelyPackage> {
-  return importOptional('@statelyai/inspect', "the connector's `stately` option needs it to send to Stately's inspector", () => import('@statelyai/inspect'));
+  return importOptional(
+    '@statelyai/inspect',
+    "the connector's `stately` option needs it to send to Stately's inspector",
+    () => import('@statelyai/inspect'),
+  );
 }
 
 /** Where to send the inspection stream for Stately's inspector (docs/inspector.md). */

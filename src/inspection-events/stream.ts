@@ -24,7 +24,15 @@ export type InspectionRecord =
   | { type: 'actor'; at: number; actor: InspectedActor }
   | { type: 'actor.stopped'; at: number; actor: string; status: 'done' | 'error' | 'stopped' }
   /** A machine moved to other states; `reason` is the machine's own `context.reason`, if it keeps one. */
-  | { type: 'transition'; at: number; actor: string; from: string[]; to: string[]; event: { type: string; [key: string]: unknown }; reason?: string };
+  | {
+      type: 'transition';
+      at: number;
+      actor: string;
+      from: string[];
+      to: string[];
+      event: { type: string; [key: string]: unknown };
+      reason?: string;
+    };
 
 /** The options of {@link InspectionStream}. */
 export interface InspectionStreamOptions extends RedactOptions {
@@ -167,7 +175,12 @@ export class InspectionStream {
     const tracked = this.#tracked.get(path);
     // A snapshot of an actor this stream did not see start (or of a replaced one): ignore.
     if (!tracked || tracked.ref !== ref) return;
-    const s = snapshot as { status?: InspectedActor['status']; _nodes?: Array<{ path: string[] }>; context?: { reason?: unknown }; children?: object };
+    const s = snapshot as {
+      status?: InspectedActor['status'];
+      _nodes?: Array<{ path: string[] }>;
+      context?: { reason?: unknown };
+      children?: object;
+    };
     const at = this.#clock.now();
     if (s._nodes) {
       const to = activeStates(s._nodes);
@@ -178,7 +191,15 @@ export class InspectionStream {
         if (from.length === 0) this.#emit({ type: 'actor', at, actor: tracked.actor });
         else {
           const reason = s.context?.reason;
-          this.#emit({ type: 'transition', at, actor: path, from, to, event: this.#redact(event), ...(typeof reason === 'string' && { reason }) });
+          this.#emit({
+            type: 'transition',
+            at,
+            actor: path,
+            from,
+            to,
+            event: this.#redact(event),
+            ...(typeof reason === 'string' && { reason }),
+          });
         }
       }
     }

@@ -31,7 +31,11 @@ export async function elkLayout(graph: ElkNode): Promise<ElkNode> {
 
 async function loadElk(): Promise<Elk> {
   // The bundled build has no worker of its own and needs no other file of the package.
-  const loaded: { default: unknown } = await importOptional('elkjs', 'the inspector needs it to lay out a statechart that has no precomputed layout', () => import('elkjs/lib/elk.bundled.js'));
+  const loaded: { default: unknown } = await importOptional(
+    'elkjs',
+    'the inspector needs it to lay out a statechart that has no precomputed layout',
+    () => import('elkjs/lib/elk.bundled.js'),
+  );
   // Node's ES import gives module.exports as `default`; a bundle's CommonJS interop may wrap it once more.
   const exported = loaded.default as { default?: unknown };
   const ELK = (typeof exported === 'function' ? exported : exported.default) as new () => Elk;

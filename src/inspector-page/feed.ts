@@ -4,7 +4,16 @@ import type { InspectedActor, InspectionRecord, InspectionStream } from '../insp
 import { readableEvent } from '../graph/statechart.ts';
 import type { ChartLayout } from './chart-layout.ts';
 import { layoutStatechart } from './layout.ts';
-import { BATCH_MS, type ChartError, type ExecutionsView, type ServerMessage, type SnapshotMessage, type StatusView, type TransitionRow, type TreeRecord } from './messages.ts';
+import {
+  BATCH_MS,
+  type ChartError,
+  type ExecutionsView,
+  type ServerMessage,
+  type SnapshotMessage,
+  type StatusView,
+  type TransitionRow,
+  type TreeRecord,
+} from './messages.ts';
 
 /** What the inspector reads of a connector. */
 export interface InspectableConnector {

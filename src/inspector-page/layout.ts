@@ -72,7 +72,11 @@ export async function layoutChart(chart: Statechart, overrides: Record<string, s
     const minWidth = Math.ceil(state.key.length * STATE_CHAR) + 28;
     return {
       id: nodeId(state.path),
-      layoutOptions: { ...COMPOUND_OPTIONS, 'elk.nodeSize.constraints': 'MINIMUM_SIZE', 'elk.nodeSize.minimum': `(${minWidth},${COMPOUND_TOP + 20})` },
+      layoutOptions: {
+        ...COMPOUND_OPTIONS,
+        'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+        'elk.nodeSize.minimum': `(${minWidth},${COMPOUND_TOP + 20})`,
+      },
       children,
     };
   };
@@ -106,7 +110,13 @@ export async function layoutChart(chart: Statechart, overrides: Record<string, s
       id,
       sources: [nodeId(source)],
       targets: [nodeId(target)],
-      labels: [{ text: lines.join('\n'), width: Math.ceil(Math.max(...lines.map((l) => l.length)) * EDGE_CHAR) + 6, height: lines.length * EDGE_LINE }],
+      labels: [
+        {
+          text: lines.join('\n'),
+          width: Math.ceil(Math.max(...lines.map((l) => l.length)) * EDGE_CHAR) + 6,
+          height: lines.length * EDGE_LINE,
+        },
+      ],
     });
     meta.set(id, { source, target, events: lines, details: [...details] });
   }
@@ -158,7 +168,9 @@ function flatten(
       id: edge.id,
       ...info,
       points: [at(section.startPoint), ...(section.bendPoints ?? []).map(at), at(section.endPoint)],
-      ...(label && { label: { x: round(ox + (label.x ?? 0)), y: round(oy + (label.y ?? 0)), width: label.width ?? 0, height: label.height ?? 0 } }),
+      ...(label && {
+        label: { x: round(ox + (label.x ?? 0)), y: round(oy + (label.y ?? 0)), width: label.width ?? 0, height: label.height ?? 0 },
+      }),
     });
   }
   return { machine, width: round(laid.width ?? 0), height: round(laid.height ?? 0), nodes, edges };

@@ -27,7 +27,9 @@ export function buildPage(): InspectorPage {
   const scripts = SCRIPTS.map((name) => pageAssets[name]);
   // One scope for all the files, strict, and nothing left on `window`.
   const script = `(() => {\n'use strict';\n${scripts.join('\n')}\n})();`;
-  const html = template.replace('<style></style>', () => `<style>${style}</style>`).replace('<script></script>', () => `<script>${script}</script>`);
+  const html = template
+    .replace('<style></style>', () => `<style>${style}</style>`)
+    .replace('<script></script>', () => `<script>${script}</script>`);
   const csp = [
     "default-src 'none'",
     `style-src '${sha256(style)}'`,

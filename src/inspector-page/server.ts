@@ -62,7 +62,9 @@ export async function startInspector(connector: InspectableConnector, options: I
   const token = resolveToken(host, options.token);
   const logger = (options.logger ?? silentLogger()).child({ component: 'inspector' });
   const page = buildPage();
-  const feed = new InspectorFeed(connector, { onError: (error, machine) => logger.warn({ err: error, machine }, 'cannot lay out a statechart') });
+  const feed = new InspectorFeed(connector, {
+    onError: (error, machine) => logger.warn({ err: error, machine }, 'cannot lay out a statechart'),
+  });
   const pages = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 4 * 1024 });
   let closing: Promise<void> | undefined;

@@ -52,8 +52,7 @@ function usableFor(context: AuthContext): boolean {
   return grant.expiresAt - context.now() >= floor;
 }
 
-const definitive = (error: unknown) =>
-  error instanceof AuthFetchError && (error.kind === 'rejected' || error.kind === 'revoked');
+const definitive = (error: unknown) => error instanceof AuthFetchError && (error.kind === 'rejected' || error.kind === 'revoked');
 
 /**
  * The auth machine: where every token comes from. In `device` mode it fetches short-lived tokens
@@ -128,7 +127,17 @@ export const authMachine = setup({
       const grant = { ...received, expiresAt };
       const fraction = context.policy.refreshAt + random * context.policy.refreshJitter;
       const refreshAt = expiresAt === undefined ? undefined : now + Math.max(MIN_REFRESH_DELAY_MS, (expiresAt - now) * fraction);
-      return { grant, receivedAt: now, rng, refreshAt, failures: 0, retryInMs: undefined, reason: 'token_issued', user: grant.user ?? context.user, login: undefined };
+      return {
+        grant,
+        receivedAt: now,
+        rng,
+        refreshAt,
+        failures: 0,
+        retryInMs: undefined,
+        reason: 'token_issued',
+        user: grant.user ?? context.user,
+        login: undefined,
+      };
     }),
     storeLogin: assign({ login: ({ event }) => (event as { output?: LoginInProgress }).output, reason: 'awaiting_approval' }),
     slowDown: assign({ login: ({ context }) => context.login && { ...context.login, intervalMs: context.login.intervalMs + 5_000 } }),
@@ -158,7 +167,12 @@ export const authMachine = setup({
       const error = (event as { error?: unknown }).error;
       const [random, rng] = nextRandom(context.rng);
       const backoff = { baseMs: context.policy.retryBaseMs, capMs: context.policy.retryCapMs };
-      const delay = retryDelayAfter(backoff, context.failures + 1, random, error instanceof AuthFetchError ? error.retryAfterMs : undefined);
+      const delay = retryDelayAfter(
+        backoff,
+        context.failures + 1,
+        random,
+        error instanceof AuthFetchError ? error.retryAfterMs : undefined,
+      );
       return {
         rng,
         failures: context.failures + 1,
@@ -213,11 +227,7 @@ export const authMachine = setup({
   },
   states: {
     initializing: {
-      always: [
-        { guard: 'isNone', target: 'disabled' },
-        { guard: 'isStatic', target: 'static' },
-        { target: 'attempting' },
-      ],
+      always: [{ guard: 'isNone', target: 'disabled' }, { guard: 'isStatic', target: 'static' }, { target: 'attempting' }],
     },
 
     // A configured token: handed out as is, never refreshed; its expiry is final.
@@ -243,11 +253,19 @@ export const authMachine = setup({
           },
           on: {
             'token.request': [
-              { guard: 'expired', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } } },
+              {
+                guard: 'expired',
+                target: '#auth.unauthorized',
+                actions: { type: 'becomeUnauthorized', params: { reason: 'static_token_expired' } },
+              },
               { actions: 'answer' },
             ],
             'token.rejected': [
-              { guard: 'alreadyRejected', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
+              {
+                guard: 'alreadyRejected',
+                target: '#auth.unauthorized',
+                actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } },
+              },
               // A static token cannot be refreshed: one more try (the hub may have restarted).
               { actions: assign({ rejectedOnce: true }) },
             ],
@@ -265,9 +283,17 @@ export const authMachine = setup({
         onDone: { target: 'active', actions: 'storeGrant' },
         onError: [
           { guard: 'loggedOutFailure', target: 'loggedOut', actions: { type: 'forgetSession', params: { reason: 'not_logged_in' } } },
-          { guard: 'sessionEnded', target: 'loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
+          {
+            guard: 'sessionEnded',
+            target: 'loggedOut',
+            actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'],
+          },
           { guard: 'revokedFailure', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'revoked' } } },
-          { guard: 'definitiveFailure', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } } },
+          {
+            guard: 'definitiveFailure',
+            target: 'unauthorized',
+            actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } },
+          },
           { target: 'inactive', actions: 'scheduleRetry' },
         ],
       },
@@ -353,7 +379,11 @@ export const authMachine = setup({
           { target: '.refreshing', actions: ['markPending', { type: 'setReason', params: { reason: 'token_expiring' } }] },
         ],
         'token.rejected': [
-          { guard: 'alreadyRejected', target: 'unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } } },
+          {
+            guard: 'alreadyRejected',
+            target: 'unauthorized',
+            actions: { type: 'becomeUnauthorized', params: { reason: 'rejected_by_hub' } },
+          },
           { target: '.refreshing', actions: 'discardGrant' },
         ],
       },
@@ -380,9 +410,21 @@ export const authMachine = setup({
             input: { attempt: 'refresh' as const },
             onDone: { target: 'valid', actions: ['storeGrant', 'announceRefresh'] },
             onError: [
-              { guard: 'sessionEnded', target: '#auth.loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
-              { guard: 'revokedFailure', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'revoked' } } },
-              { guard: 'definitiveFailure', target: '#auth.unauthorized', actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } } },
+              {
+                guard: 'sessionEnded',
+                target: '#auth.loggedOut',
+                actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'],
+              },
+              {
+                guard: 'revokedFailure',
+                target: '#auth.unauthorized',
+                actions: { type: 'becomeUnauthorized', params: { reason: 'revoked' } },
+              },
+              {
+                guard: 'definitiveFailure',
+                target: '#auth.unauthorized',
+                actions: { type: 'becomeUnauthorized', params: { reason: 'credentials_rejected' } },
+              },
               { guard: 'hasUsableGrant', target: 'waiting', actions: 'scheduleRetry' },
               { target: '#auth.inactive', actions: 'scheduleRetry' },
             ],
@@ -403,12 +445,23 @@ export const authMachine = setup({
             input: ({ context }) => ({ attempt: 'refresh' as const, organization: context.pendingOrganization! }),
             onDone: { target: 'valid', actions: ['storeGrant', 'clearSwitch', 'announceTenant'] },
             onError: [
-              { guard: 'sessionEnded', target: '#auth.loggedOut', actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'] },
+              {
+                guard: 'sessionEnded',
+                target: '#auth.loggedOut',
+                actions: [{ type: 'forgetSession', params: { reason: 'session_ended' } }, 'announceLoggedOut'],
+              },
               // Not a member, or a passing failure: the current organization stays, refreshed at
               // once if its refresh came due during the switch; else a live session holds an
               // expired token in that window (docs/verification.md, `npm run explore`).
-              { guard: 'refreshDue', target: 'refreshing', actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'refresh_due' } }] },
-              { target: 'valid', actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'switch_failed' } }] },
+              {
+                guard: 'refreshDue',
+                target: 'refreshing',
+                actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'refresh_due' } }],
+              },
+              {
+                target: 'valid',
+                actions: ['announceSwitchFailed', 'clearSwitch', { type: 'setReason', params: { reason: 'switch_failed' } }],
+              },
             ],
           },
           on: {

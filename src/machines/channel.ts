@@ -41,15 +41,7 @@ export interface BufferedSend {
 }
 
 export type ChannelReason =
-  | 'link_down'
-  | 'link_up'
-  | 'join_sent'
-  | 'joined'
-  | 'refused'
-  | 'join_timeout'
-  | 'retry'
-  | 'leave_requested'
-  | 'left';
+  'link_down' | 'link_up' | 'join_sent' | 'joined' | 'refused' | 'join_timeout' | 'retry' | 'leave_requested' | 'left';
 
 export interface ChannelContext extends Omit<ChannelInput, 'seed'> {
   rng: number;
@@ -84,7 +76,10 @@ export type ChannelOutput =
 
 type ChannelFrame = Extract<ChannelEvent, { type: 'frame' }>['message'];
 /** The frame of a send: a reliable one carries its own `id` (the hub drops a resend by it) and `seq`. */
-function messageOf(channel: string, send: { id: string; event: string; payload: Record<string, unknown>; seq?: number }): Outbound<'channel_message'> {
+function messageOf(
+  channel: string,
+  send: { id: string; event: string; payload: Record<string, unknown>; seq?: number },
+): Outbound<'channel_message'> {
   const message: Outbound<'channel_message'> = { type: 'channel_message', channel, event: send.event, payload: send.payload };
   return send.seq === undefined ? message : { ...message, id: send.id, seq: send.seq };
 }
@@ -146,7 +141,10 @@ export const channelMachine = setup({
         },
       } satisfies ChannelOutput);
     }),
-    sendLeave: sendParent(({ context }): ChannelOutput => ({ type: 'channel.out', message: { type: 'channel_leave', channel: context.channel } })),
+    sendLeave: sendParent(({ context }): ChannelOutput => ({
+      type: 'channel.out',
+      message: { type: 'channel_leave', channel: context.channel },
+    })),
     /** The hub's `channel_joined`: where offsets stand, and whether what was missed follows. */
     storeJoin: enqueueActions(({ context, event, enqueue }) => {
       const joined = frameOf(event, 'channel_joined')!;
@@ -164,7 +162,12 @@ export const channelMachine = setup({
     recordRefusal: enqueueActions(({ context, event, enqueue }) => {
       const refused = frameOf(event, 'channel_refused')!;
       enqueue.assign({ reason: 'refused', refusal: { reason: refused.reason, message: refused.message } });
-      enqueue.sendParent({ type: 'channel.refused', channel: context.channel, reason: refused.reason, message: refused.message } satisfies ChannelOutput);
+      enqueue.sendParent({
+        type: 'channel.refused',
+        channel: context.channel,
+        reason: refused.reason,
+        message: refused.message,
+      } satisfies ChannelOutput);
     }),
     scheduleRetry: assign(({ context }) => {
       const [random, rng] = nextRandom(context.rng);
@@ -177,7 +180,13 @@ export const channelMachine = setup({
       const offset = message.offset;
       if (offset !== undefined && offset <= context.offset) return;
       if (offset !== undefined) enqueue.assign({ offset });
-      enqueue.sendParent({ type: 'channel.deliver', channel: context.channel, event: message.event, payload: message.payload, offset: offset ?? 0 } satisfies ChannelOutput);
+      enqueue.sendParent({
+        type: 'channel.deliver',
+        channel: context.channel,
+        event: message.event,
+        payload: message.payload,
+        offset: offset ?? 0,
+      } satisfies ChannelOutput);
     }),
     sendNow: sendParent(({ context, event }): ChannelOutput => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
@@ -185,7 +194,12 @@ export const channelMachine = setup({
     }),
     buffer: assign(({ context, event }) => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
-      return { buffer: [...context.buffer, { id: send.id, event: send.event, payload: send.payload, at: context.now(), ...(send.seq !== undefined && { seq: send.seq }) }] };
+      return {
+        buffer: [
+          ...context.buffer,
+          { id: send.id, event: send.event, payload: send.payload, at: context.now(), ...(send.seq !== undefined && { seq: send.seq }) },
+        ],
+      };
     }),
     refuseSend: sendParent(({ context, event }): ChannelOutput => {
       const send = event as Extract<ChannelEvent, { type: 'send' }>;
@@ -195,7 +209,12 @@ export const channelMachine = setup({
     flush: enqueueActions(({ context, enqueue }) => {
       const cutoff = context.now() - context.policy.bufferTtlMs;
       const expired = context.buffer.filter((send) => send.at <= cutoff);
-      if (expired.length > 0) enqueue.sendParent({ type: 'channel.expired', channel: context.channel, sends: expired.map(({ id, event }) => ({ id, event })) } satisfies ChannelOutput);
+      if (expired.length > 0)
+        enqueue.sendParent({
+          type: 'channel.expired',
+          channel: context.channel,
+          sends: expired.map(({ id, event }) => ({ id, event })),
+        } satisfies ChannelOutput);
       for (const send of context.buffer) {
         if (send.at <= cutoff) continue;
         enqueue.sendParent({ type: 'channel.out', message: messageOf(context.channel, send) } satisfies ChannelOutput);
@@ -207,12 +226,20 @@ export const channelMachine = setup({
       const expired = context.buffer.filter((send) => send.at <= cutoff);
       if (expired.length === 0) return;
       enqueue.assign({ buffer: context.buffer.filter((send) => send.at > cutoff) });
-      enqueue.sendParent({ type: 'channel.expired', channel: context.channel, sends: expired.map(({ id, event }) => ({ id, event })) } satisfies ChannelOutput);
+      enqueue.sendParent({
+        type: 'channel.expired',
+        channel: context.channel,
+        sends: expired.map(({ id, event }) => ({ id, event })),
+      } satisfies ChannelOutput);
     }),
     /** Left: whatever still waits will never go out. */
     dropBuffer: enqueueActions(({ context, enqueue }) => {
       if (context.buffer.length > 0) {
-        enqueue.sendParent({ type: 'channel.expired', channel: context.channel, sends: context.buffer.map(({ id, event }) => ({ id, event })) } satisfies ChannelOutput);
+        enqueue.sendParent({
+          type: 'channel.expired',
+          channel: context.channel,
+          sends: context.buffer.map(({ id, event }) => ({ id, event })),
+        } satisfies ChannelOutput);
       }
       enqueue.assign({ buffer: [] });
     }),
@@ -223,7 +250,18 @@ export const channelMachine = setup({
   type: 'parallel',
   context: ({ input }) => {
     const { seed, linkUp, ...rest } = input;
-    return { ...rest, linkUp, rng: seed, attempt: 0, retryInMs: undefined, buffer: [], epoch: undefined, offset: 0, reason: 'link_down', refusal: undefined };
+    return {
+      ...rest,
+      linkUp,
+      rng: seed,
+      attempt: 0,
+      retryInMs: undefined,
+      buffer: [],
+      epoch: undefined,
+      offset: 0,
+      reason: 'link_down',
+      refusal: undefined,
+    };
   },
   states: {
     membership: {

@@ -129,15 +129,7 @@ export type ConnectionOutput =
 
 /** The connection's state as the host sees it: one flat name. */
 export type ConnectionStateName =
-  | 'initialized'
-  | 'standalone'
-  | 'connecting'
-  | 'connected'
-  | 'closing'
-  | 'disconnected'
-  | 'suspended'
-  | 'closed'
-  | 'failed';
+  'initialized' | 'standalone' | 'connecting' | 'connected' | 'closing' | 'disconnected' | 'suspended' | 'closed' | 'failed';
 
 /** The connection's part of the connector status; `stopped` while no connection machine runs. */
 export interface ConnectionStatus {

@@ -141,10 +141,10 @@ export const connectionMachine = setup({
     recordHubError: assign(({ event }) =>
       event.type === 'socket.frame' && event.message.type === 'error' ? { hubError: event.message.message } : {},
     ),
-    recordNetworkError: assign(({ event }) => (event.type === 'socket.closed' && event.failure ? { networkError: event.failure.message } : {})),
-    recordClose: assign(({ event }) =>
-      event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {},
+    recordNetworkError: assign(({ event }) =>
+      event.type === 'socket.closed' && event.failure ? { networkError: event.failure.message } : {},
     ),
+    recordClose: assign(({ event }) => (event.type === 'socket.closed' ? { lastClose: { code: event.code, reason: event.reason } } : {})),
     /**
      * Chooses the delay of the next attempt and counts the failure: at once after a failure of
      * `connected` (a session is set only there) unless the last retry was already such a first
@@ -252,8 +252,14 @@ export const connectionMachine = setup({
       },
       on: {
         // Nothing of the old tenant may arrive after a switch: this socket goes before any other opens.
-        'tenant.changed': { target: 'authorizing', actions: ['setTenant', 'forgetSession', { type: 'setReason', params: { reason: 'tenant_changed' } }] },
-        'credentials.revoked': { target: 'authorizing', actions: ['forgetSession', { type: 'setReason', params: { reason: 'logged_out' } }] },
+        'tenant.changed': {
+          target: 'authorizing',
+          actions: ['setTenant', 'forgetSession', { type: 'setReason', params: { reason: 'tenant_changed' } }],
+        },
+        'credentials.revoked': {
+          target: 'authorizing',
+          actions: ['forgetSession', { type: 'setReason', params: { reason: 'logged_out' } }],
+        },
         // The auth machine gave up for good (a static token expired, a revocation): end the session.
         'token.unavailable': { target: 'failed', actions: { type: 'setReason', params: ({ event }) => ({ reason: event.reason }) } },
         'token.refreshed': { actions: 'keepRefreshedToken' },
@@ -276,13 +282,19 @@ export const connectionMachine = setup({
           {
             guard: 'restartClose',
             target: 'retrying',
-            actions: ['recordClose', { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), spread: true }) }],
+            actions: [
+              'recordClose',
+              { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), spread: true }) },
+            ],
           },
           {
             target: 'retrying',
             actions: [
               'recordClose',
-              { type: 'scheduleRetry', params: ({ event }) => ({ reason: closeCodeName(event.code), drop: event.code === NO_CLOSE_FRAME }) },
+              {
+                type: 'scheduleRetry',
+                params: ({ event }) => ({ reason: closeCodeName(event.code), drop: event.code === NO_CLOSE_FRAME }),
+              },
             ],
           },
         ],
@@ -392,10 +404,7 @@ export const connectionMachine = setup({
 
     // Transient: a failed attempt goes on to `disconnected`, or to `suspended` when the outage is long.
     retrying: {
-      always: [
-        { guard: 'outageTooLong', target: 'suspended', actions: 'scheduleSuspendedRetry' },
-        { target: 'disconnected' },
-      ],
+      always: [{ guard: 'outageTooLong', target: 'suspended', actions: 'scheduleSuspendedRetry' }, { target: 'disconnected' }],
     },
 
     disconnected: retryPending,

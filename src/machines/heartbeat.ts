@@ -22,13 +22,7 @@ export interface HeartbeatContext extends Required<HeartbeatInput> {
   reason: HeartbeatReason;
 }
 
-export type HeartbeatReason =
-  | 'link_down'
-  | 'link_up'
-  | 'acknowledged'
-  | 'interval_elapsed'
-  | 'heartbeat_timeout'
-  | 'sleep_detected';
+export type HeartbeatReason = 'link_down' | 'link_up' | 'acknowledged' | 'interval_elapsed' | 'heartbeat_timeout' | 'sleep_detected';
 
 export type HeartbeatEvent =
   | { type: 'link.up'; intervalMs: number; timeoutMs: number }
@@ -47,9 +41,7 @@ export interface HeartbeatStatus {
 type DeadReason = 'heartbeat_timeout' | 'sleep_detected';
 
 /** Events the heartbeat machine sends to its parent. */
-export type HeartbeatOutput =
-  | { type: 'heartbeat.send'; seq: number }
-  | { type: 'heartbeat.dead'; reason: DeadReason };
+export type HeartbeatOutput = { type: 'heartbeat.send'; seq: number } | { type: 'heartbeat.dead'; reason: DeadReason };
 
 /**
  * The heartbeat machine. While the link is up it sends `heartbeat` every interval the hub
@@ -80,15 +72,12 @@ export const heartbeatMachine = setup({
   },
   guards: {
     // Beyond what the timers allow: interval + timeout (the timeout fires then), plus one check.
-    slept: ({ context }) =>
-      context.now() - context.intervalStartedAt > context.intervalMs + context.timeoutMs + context.wakeCheckMs,
+    slept: ({ context }) => context.now() - context.intervalStartedAt > context.intervalMs + context.timeoutMs + context.wakeCheckMs,
     acksCurrent: ({ context, event }) => event.type === 'activity' && event.ackSeq === context.seq,
   },
   actions: {
     startLink: assign(({ event }) =>
-      event.type === 'link.up'
-        ? { intervalMs: event.intervalMs, timeoutMs: event.timeoutMs, reason: 'link_up' as const }
-        : {},
+      event.type === 'link.up' ? { intervalMs: event.intervalMs, timeoutMs: event.timeoutMs, reason: 'link_up' as const } : {},
     ),
     countHeartbeat: assign(({ context }) => ({ seq: context.seq + 1, sentAt: context.now(), reason: 'interval_elapsed' as const })),
     sendHeartbeat: sendParent(({ context }): HeartbeatOutput => ({ type: 'heartbeat.send', seq: context.seq })),

@@ -1,4 +1,13 @@
-import { applyPatch, type DocumentKind, effectiveSettings, emptyDocument, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
+import {
+  applyPatch,
+  type DocumentKind,
+  effectiveSettings,
+  emptyDocument,
+  type SettingsDocument,
+  type SettingsPatch,
+  type SettingsSnapshot,
+  type SettingsValues,
+} from '../protocol/settings-document.ts';
 import { baseOf, type PendingEdit, rebase, type SettingsConflict } from './settings-rebase.ts';
 
 /*
@@ -77,7 +86,11 @@ export function localUserSettings(state: SettingsState): SettingsValues {
  * edits, the organization document on top. When the edits would make it invalid against a newer
  * remote document, the remote documents alone count.
  */
-export function effectiveOf(state: SettingsState, defaults: SettingsValues, validate: ValidateSettings): { ok: true; value: unknown } | { ok: false; issues: SettingsIssue[] } {
+export function effectiveOf(
+  state: SettingsState,
+  defaults: SettingsValues,
+  validate: ValidateSettings,
+): { ok: true; value: unknown } | { ok: false; issues: SettingsIssue[] } {
   const withEdits = validate(effectiveSettings(defaults, localUserSettings(state), state.org.settings));
   if (withEdits.ok || state.pending.length === 0) return withEdits;
   return validate(effectiveSettings(defaults, state.user.settings, state.org.settings));
@@ -87,7 +100,13 @@ export function effectiveOf(state: SettingsState, defaults: SettingsValues, vali
 export type Offer = { state: SettingsState; rejection?: Rejection };
 
 /** Takes a remote document if the effective settings with it pass the host's schema. */
-export function offerDocument(state: SettingsState, kind: DocumentKind, doc: SettingsDocument, defaults: SettingsValues, validate: ValidateSettings): Offer {
+export function offerDocument(
+  state: SettingsState,
+  kind: DocumentKind,
+  doc: SettingsDocument,
+  defaults: SettingsValues,
+  validate: ValidateSettings,
+): Offer {
   const candidate: SettingsState = { ...state, [kind]: doc };
   const checked = validate(effectiveSettings(defaults, candidate.user.settings, candidate.org.settings));
   if (checked.ok) {
@@ -105,9 +124,16 @@ export function offerDocument(state: SettingsState, kind: DocumentKind, doc: Set
  * Takes a full fetch. In the same epoch a document only moves forward; a new epoch (the hub lost
  * its store, or this is the first fetch) replaces both.
  */
-export function offerSnapshot(state: SettingsState, snapshot: SettingsSnapshot, defaults: SettingsValues, validate: ValidateSettings): { state: SettingsState; rejections: Rejection[] } {
+export function offerSnapshot(
+  state: SettingsState,
+  snapshot: SettingsSnapshot,
+  defaults: SettingsValues,
+  validate: ValidateSettings,
+): { state: SettingsState; rejections: Rejection[] } {
   const reset = snapshot.epoch !== state.epoch;
-  let next: SettingsState = reset ? { ...state, epoch: snapshot.epoch, refused: {}, org: { ...state.org, version: 0 }, user: { ...state.user, version: 0 } } : state;
+  let next: SettingsState = reset
+    ? { ...state, epoch: snapshot.epoch, refused: {}, org: { ...state.org, version: 0 }, user: { ...state.user, version: 0 } }
+    : state;
   const rejections: Rejection[] = [];
   for (const kind of ['org', 'user'] as const) {
     const doc = snapshot[kind];
@@ -137,7 +163,13 @@ export function offerPatch(state: SettingsState, patch: RemotePatch, defaults: S
   if (patch.version <= knownVersion(state, patch.document)) return { kind: 'stale' };
   const doc = state[patch.document];
   if (behind(state, patch.document) || patch.version !== doc.version + 1) return { kind: 'gap' };
-  const offer = offerDocument(state, patch.document, { version: patch.version, settings: applyPatch(doc.settings, patch.patch) }, defaults, validate);
+  const offer = offerDocument(
+    state,
+    patch.document,
+    { version: patch.version, settings: applyPatch(doc.settings, patch.patch) },
+    defaults,
+    validate,
+  );
   return { kind: 'offered', ...offer };
 }
 
@@ -160,7 +192,10 @@ export function writeOf(state: SettingsState, base: SettingsDocument): SettingsP
  * to send leave the queue (finished), conflicts are recorded, and the first edit with something
  * to send stays at the head with only those keys. Returns the conflicts found now.
  */
-export function rebaseQueue(state: SettingsState, against: SettingsDocument): { state: SettingsState; conflicts: SettingsConflict[]; finished: FinishedEdit[] } {
+export function rebaseQueue(
+  state: SettingsState,
+  against: SettingsDocument,
+): { state: SettingsState; conflicts: SettingsConflict[]; finished: FinishedEdit[] } {
   const pending = [...state.pending];
   const found: SettingsConflict[] = [];
   const finished: FinishedEdit[] = [];
@@ -193,11 +228,16 @@ export function acceptHead(
   const [head, ...rest] = state.pending;
   let offer: Offer = { state: { ...state, pending: rest } };
   // Newer than ours (the push of this change may not be here yet): take it whole, if it passes.
-  if (doc.epoch === offer.state.epoch && doc.version > knownVersion(offer.state, 'user')) offer = offerDocument(offer.state, 'user', doc, defaults, validate);
+  if (doc.epoch === offer.state.epoch && doc.version > knownVersion(offer.state, 'user'))
+    offer = offerDocument(offer.state, 'user', doc, defaults, validate);
   if (!head) return { ...offer, finished: undefined, conflicts: [] };
   // Keys `doc` would still take can only show in the answer to a retried write the hub had taken
   // (its idempotency key): they changed back after it. The edit went in; they stay as they are.
   const { conflicts } = rebase(head, doc.settings);
   const all = [...head.conflicts, ...conflicts];
-  return { ...offer, conflicts, finished: { id: head.id, status: all.length > 0 ? 'conflict' : 'accepted', conflicts: all, version: doc.version } };
+  return {
+    ...offer,
+    conflicts,
+    finished: { id: head.id, status: all.length > 0 ? 'conflict' : 'accepted', conflicts: all, version: doc.version },
+  };
 }

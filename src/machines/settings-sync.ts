@@ -1,7 +1,13 @@
 import { assign, enqueueActions, fromPromise, sendParent, setup, type SnapshotFrom } from 'xstate';
 import { z } from 'zod';
 import type { MessageOf, Outbound } from '../protocol/messages.ts';
-import { effectiveSettings, type SettingsDocument, type SettingsPatch, type SettingsSnapshot, type SettingsValues } from '../protocol/settings-document.ts';
+import {
+  effectiveSettings,
+  type SettingsDocument,
+  type SettingsPatch,
+  type SettingsSnapshot,
+  type SettingsValues,
+} from '../protocol/settings-document.ts';
 import { baseOf, type SettingsConflict } from '../machines/settings-rebase.ts';
 import {
   acceptHead,
@@ -133,7 +139,11 @@ interface Enqueue {
  * The one place state changes: stored, announced to the parent (to persist and to publish), and
  * reported to the hub when a session is up.
  */
-function publish(context: SettingsSyncContext, enqueue: Enqueue, params: { state: SettingsState; report?: boolean; rejection?: Rejection; announce?: boolean }): void {
+function publish(
+  context: SettingsSyncContext,
+  enqueue: Enqueue,
+  params: { state: SettingsState; report?: boolean; rejection?: Rejection; announce?: boolean },
+): void {
   const { state } = params;
   if (params.announce !== false) {
     enqueue.assign({ state });
@@ -243,7 +253,8 @@ export const settingsSyncMachine = setup({
       }
       enqueue.assign({ buffered: [], pushBase: undefined, failures: 0 });
       // Each refusal is told to the parent; the report to the hub names the last.
-      for (const rejection of rejections.slice(0, -1)) enqueue.sendParent({ type: 'settings.rejected', rejection } satisfies SettingsSyncOutput);
+      for (const rejection of rejections.slice(0, -1))
+        enqueue.sendParent({ type: 'settings.rejected', rejection } satisfies SettingsSyncOutput);
       const last = rejections.at(-1);
       publish(context, enqueue, { state, report: true, ...(last && { rejection: last }) });
     }),
@@ -273,7 +284,11 @@ export const settingsSyncMachine = setup({
     scheduleRetry: assign(({ context }) => {
       const [random, rng] = nextRandom(context.rng);
       const failures = context.failures + 1;
-      return { rng, failures, retryInMs: retryDelay({ baseMs: context.policy.retryBaseMs, capMs: context.policy.retryCapMs }, failures, random) };
+      return {
+        rng,
+        failures,
+        retryInMs: retryDelay({ baseMs: context.policy.retryBaseMs, capMs: context.policy.retryCapMs }, failures, random),
+      };
     }),
     report: enqueueActions(({ context, enqueue }) => publish(context, enqueue, { state: context.state, report: true, announce: false })),
   },
@@ -329,12 +344,18 @@ export const settingsSyncMachine = setup({
             onDone: { target: 'pushing', actions: 'takeSnapshot' },
             onError: { target: 'retrying', actions: { type: 'setReason', params: { reason: 'fetch_failed' } } },
           },
-          on: { frame: { guard: 'isPatch', actions: 'bufferPatch' }, 'link.up': { target: '#settings.online.subscribing', actions: 'newSession' } },
+          on: {
+            frame: { guard: 'isPatch', actions: 'bufferPatch' },
+            'link.up': { target: '#settings.online.subscribing', actions: 'newSession' },
+          },
         },
         retrying: {
           entry: 'scheduleRetry',
           after: { retryDelay: 'fetching' },
-          on: { frame: { guard: 'isPatch', actions: 'bufferPatch' }, 'link.up': { target: '#settings.online.subscribing', actions: 'newSession' } },
+          on: {
+            frame: { guard: 'isPatch', actions: 'bufferPatch' },
+            'link.up': { target: '#settings.online.subscribing', actions: 'newSession' },
+          },
         },
         synced: {
           entry: { type: 'setReason', params: { reason: 'synced' } },
@@ -368,7 +389,12 @@ export const settingsSyncMachine = setup({
                 // write: only the hub's answer says whether that document is still its own.
                 input: ({ context }): PushInput => {
                   const base = hubUserDocument(context);
-                  return { editId: context.state.pending[0]!.id, epoch: base.epoch, version: base.version, patch: writeOf(context.state, base) };
+                  return {
+                    editId: context.state.pending[0]!.id,
+                    epoch: base.epoch,
+                    version: base.version,
+                    patch: writeOf(context.state, base),
+                  };
                 },
                 onDone: [
                   { guard: 'accepted', target: 'next', actions: 'acceptHead' },
@@ -424,6 +450,7 @@ export function statusOf(snapshot: SnapshotFrom<SettingsSyncMachine>): SettingsS
     orgVersion: c.state.org.version,
     userVersion: c.state.user.version,
     pendingEdits: c.state.pending.length,
-    ...(c.retryInMs !== undefined && (state === 'retrying' || snapshot.matches({ online: { pushing: 'waiting' } })) && { retryInMs: c.retryInMs }),
+    ...(c.retryInMs !== undefined &&
+      (state === 'retrying' || snapshot.matches({ online: { pushing: 'waiting' } })) && { retryInMs: c.retryInMs }),
   };
 }

@@ -15,7 +15,10 @@ export const errorText = (error: unknown): string => (error instanceof Error ? e
  * a custom action that sends directly makes the child run its own actions inside ours, which
  * XState mistakes for misuse ("Custom actions should not call assign()").
  */
-export function sendToChild<C extends MachineContext, V extends EventObject, E extends EventObject>(child: string, make: (args: { context: C; event: V }) => E | undefined) {
+export function sendToChild<C extends MachineContext, V extends EventObject, E extends EventObject>(
+  child: string,
+  make: (args: { context: C; event: V }) => E | undefined,
+) {
   // The child and its events vary per use; xstate's enqueueActions has no wider type to name here.
   // oxlint-disable-next-line typescript/no-explicit-any
   return enqueueActions<C, V, any, any, any, any, any, any, any>(({ context, event, system, enqueue }) => {

@@ -85,7 +85,15 @@ export type HostEvent =
   | { type: 'api.token_rejected' | 'api.token_accepted' };
 
 type ChildErrorEvent = { type: `xstate.error.actor.${ChildName}`; error: unknown };
-export type SupervisorEvent = HostEvent | ConnectionOutput | HeartbeatOutput | AuthOutput | ChildErrorEvent | ChannelOutput | SettingsSyncOutput | { type: `xstate.error.actor.channel.${string}`; error: unknown };
+export type SupervisorEvent =
+  | HostEvent
+  | ConnectionOutput
+  | HeartbeatOutput
+  | AuthOutput
+  | ChildErrorEvent
+  | ChannelOutput
+  | SettingsSyncOutput
+  | { type: `xstate.error.actor.channel.${string}`; error: unknown };
 
 /** Events the supervisor emits to the host (`actor.on('message', …)`). */
 export type SupervisorEmitted =
@@ -101,8 +109,10 @@ export type SupervisorEmitted =
   | Exclude<SettingsSyncOutput, { type: 'settings.out' }>;
 
 /** `sendToChild` of supervisor-support.ts, typed for this machine. */
-const sendToChild = <E extends EventObject>(child: ChildName, make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined) =>
-  sendToLiveChild<SupervisorContext, SupervisorEvent, E>(child, make);
+const sendToChild = <E extends EventObject>(
+  child: ChildName,
+  make: (args: { context: SupervisorContext; event: SupervisorEvent }) => E | undefined,
+) => sendToLiveChild<SupervisorContext, SupervisorEvent, E>(child, make);
 
 /** The named actions that start, stop and resume each child. */
 const lifecycle = {
@@ -117,11 +127,7 @@ const lifecycle = {
  * though it never said `connection.down`: everyone who relies on the session is told here.
  */
 const stopDead = (child: ChildName) =>
-  [
-    { type: 'reap', params: { child } },
-    lifecycle[child].stop,
-    ...(child === 'connection' ? (['sessionLost'] as const) : []),
-  ] as const;
+  [{ type: 'reap', params: { child } }, lifecycle[child].stop, ...(child === 'connection' ? (['sessionLost'] as const) : [])] as const;
 
 /** A child's error: restart it within the budget, else go `degraded` with it stopped. */
 const restartOrDegrade = (child: ChildName) =>
@@ -159,7 +165,13 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
-  actors: { auth: authMachine, connection: connectionMachine, heartbeat: heartbeatMachine, channel: channelMachine, settings: settingsSyncMachine },
+  actors: {
+    auth: authMachine,
+    connection: connectionMachine,
+    heartbeat: heartbeatMachine,
+    channel: channelMachine,
+    settings: settingsSyncMachine,
+  },
   guards: {
     canRestart: ({ context }, params: { child: ChildName }) => {
       const since = context.now() - context.restartPolicy.windowMs;
@@ -230,7 +242,18 @@ export const supervisorMachine = setup({
       const e = event as Extract<HostEvent, { type: 'channel.leave' | 'channel.send' }>;
       const child = self.getSnapshot().children[channelId(e.channel)] as AnyActorRef | undefined;
       if (child?.getSnapshot().status !== 'active') return;
-      enqueue.sendTo(child, e.type === 'channel.leave' ? ({ type: 'leave' } satisfies ChannelEvent) : ({ type: 'send', id: e.id, event: e.event, payload: e.payload, ...(e.seq !== undefined && { seq: e.seq }) } satisfies ChannelEvent));
+      enqueue.sendTo(
+        child,
+        e.type === 'channel.leave'
+          ? ({ type: 'leave' } satisfies ChannelEvent)
+          : ({
+              type: 'send',
+              id: e.id,
+              event: e.event,
+              payload: e.payload,
+              ...(e.seq !== undefined && { seq: e.seq }),
+            } satisfies ChannelEvent),
+      );
     }),
     /** A send on a channel nobody asked to join: told to the sender at once. */
     refuseUnknownChannelSend: enqueueActions(({ event, enqueue, self }) => {
@@ -252,7 +275,10 @@ export const supervisorMachine = setup({
       const child = self.getSnapshot().children[route.id] as AnyActorRef | undefined;
       if (child?.getSnapshot().status === 'active') enqueue.sendTo(child, route.event);
     }),
-    channelOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<ChannelOutput, { type: 'channel.out' }>).message })),
+    channelOut: sendToChild('connection', ({ event }) => ({
+      type: 'send',
+      message: (event as Extract<ChannelOutput, { type: 'channel.out' }>).message,
+    })),
     emitChannelEvent: emit(({ event }) => event as Exclude<ChannelOutput, { type: 'channel.out' }>),
     stopLeftChannel: enqueueActions(({ event, enqueue }) => {
       enqueue.stopChild(channelId((event as Extract<ChannelOutput, { type: 'channel.left' }>).channel));
@@ -275,15 +301,27 @@ export const supervisorMachine = setup({
     stopSettings: stopChild('settings'),
     // A fresh settings child learns the link from its input.
     resumeSettings: assign({}),
-    loadSettings: assign(({ context, event }) => ({ settingsState: context.settingsState ?? (event as Extract<HostEvent, { type: 'settings.load' }>).state })),
-    rememberSettings: assign(({ event }) => ({ settingsState: (event as Extract<SettingsSyncOutput, { type: 'settings.changed' }>).state })),
+    loadSettings: assign(({ context, event }) => ({
+      settingsState: context.settingsState ?? (event as Extract<HostEvent, { type: 'settings.load' }>).state,
+    })),
+    rememberSettings: assign(({ event }) => ({
+      settingsState: (event as Extract<SettingsSyncOutput, { type: 'settings.changed' }>).state,
+    })),
     editSettings: sendToChild('settings', ({ event }) => {
       const { id, patch } = event as Extract<HostEvent, { type: 'settings.edit' }>;
       return { type: 'edit', id, patch } satisfies SettingsSyncEvent;
     }),
-    linkToSettings: sendToChild('settings', ({ event }) => ({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' }) satisfies SettingsSyncEvent),
-    routeSettingsFrame: sendToChild('settings', ({ event }) => (event.type === 'connection.frame' ? routeFrame(event.message).settings : undefined)),
-    settingsOut: sendToChild('connection', ({ event }) => ({ type: 'send', message: (event as Extract<SettingsSyncOutput, { type: 'settings.out' }>).message })),
+    linkToSettings: sendToChild(
+      'settings',
+      ({ event }) => ({ type: event.type === 'connection.up' ? 'link.up' : 'link.down' }) satisfies SettingsSyncEvent,
+    ),
+    routeSettingsFrame: sendToChild('settings', ({ event }) =>
+      event.type === 'connection.frame' ? routeFrame(event.message).settings : undefined,
+    ),
+    settingsOut: sendToChild('connection', ({ event }) => ({
+      type: 'send',
+      message: (event as Extract<SettingsSyncOutput, { type: 'settings.out' }>).message,
+    })),
     emitSettingsEvent: emit(({ event }) => event as Exclude<SettingsSyncOutput, { type: 'settings.out' }>),
     wantConnected: assign({ wanted: true }),
     wantDisconnected: assign({ wanted: false }),
@@ -303,13 +341,19 @@ export const supervisorMachine = setup({
         if (alive(ref)) enqueue.sendTo(ref, { type: 'link.down' });
       }
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-        if (id.startsWith('channel.') && alive(child as AnyActorRef)) enqueue.sendTo(child as AnyActorRef, { type: 'link.down' } satisfies ChannelEvent);
+        if (id.startsWith('channel.') && alive(child as AnyActorRef))
+          enqueue.sendTo(child as AnyActorRef, { type: 'link.down' } satisfies ChannelEvent);
       }
     }),
-    emitSessionUp: emit(({ event }) => ({ type: 'session.up' as const, session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session })),
+    emitSessionUp: emit(({ event }) => ({
+      type: 'session.up' as const,
+      session: (event as Extract<ConnectionOutput, { type: 'connection.up' }>).session,
+    })),
     emitSessionDown: emit({ type: 'session.down' as const }),
     // Every frame is a sign of life, and so is a data frame that skipped the machines (`connection.activity`).
-    reportActivity: sendToChild('heartbeat', ({ event }) => (event.type === 'connection.frame' ? routeFrame(event.message).heartbeat : { type: 'activity' })),
+    reportActivity: sendToChild('heartbeat', ({ event }) =>
+      event.type === 'connection.frame' ? routeFrame(event.message).heartbeat : { type: 'activity' },
+    ),
     emitMessage: enqueueActions(({ event, enqueue }) => {
       // Liveness and re-authentication replies are the runtime's business, not the host's.
       if (event.type === 'connection.frame' && routeFrame(event.message).host) enqueue.emit({ type: 'message', message: event.message });
@@ -383,8 +427,12 @@ export const supervisorMachine = setup({
     cancel_login: { actions: 'forwardToAuth' },
     logout: { actions: 'forwardToAuth' },
     switch_organization: { actions: 'forwardToAuth' },
-    'connection.up': { actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels', 'linkToSettings'] },
-    'connection.down': { actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels', 'linkToSettings'] },
+    'connection.up': {
+      actions: ['rememberSession', 'resumeHeartbeat', 'confirmToken', 'sessionUp', 'emitSessionUp', 'linkToChannels', 'linkToSettings'],
+    },
+    'connection.down': {
+      actions: ['forgetSession', 'resumeHeartbeat', 'sessionDown', 'emitSessionDown', 'linkToChannels', 'linkToSettings'],
+    },
     'connection.frame': { actions: ['reportActivity', 'routeAuthReply', 'routeChannelFrame', 'routeSettingsFrame', 'emitMessage'] },
     'connection.activity': { actions: 'reportActivity' },
     'settings.load': { actions: ['loadSettings', 'spawnSettings'] },

@@ -94,13 +94,21 @@ export class MessagingRouter {
     this.#forgetBefore(now - this.#windowMs);
     // Immediate answers never wait for a failing store: refused instead, sent again later.
     if (this.#seen.has(event.request_id)) {
-      return this.#reply(event, { status: 'duplicate', reason: `request ${event.request_id} was received within the last ${this.#windowMs / 1000} s` }, { wait: false });
+      return this.#reply(
+        event,
+        { status: 'duplicate', reason: `request ${event.request_id} was received within the last ${this.#windowMs / 1000} s` },
+        { wait: false },
+      );
     }
     this.#seen.set(event.request_id, now);
     const handler = this.#handlers.get(event.workspace_id ?? '') ?? this.#handlers.get('*');
     if (!handler) {
       try {
-        await this.#reply(event, { status: 'ignored', reason: `no messaging handler for workspace '${event.workspace_id ?? '(none)'}'` }, { wait: false });
+        await this.#reply(
+          event,
+          { status: 'ignored', reason: `no messaging handler for workspace '${event.workspace_id ?? '(none)'}'` },
+          { wait: false },
+        );
       } catch (error) {
         this.#seen.delete(event.request_id); // refused: its redelivery is no duplicate
         throw error;

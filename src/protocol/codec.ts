@@ -6,13 +6,7 @@ import { direction, type Message, type MessageType, messageSchemas, type Outboun
 import { withFields } from '../util/with-fields.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
-export type FrameErrorCode =
-  | 'not_json'
-  | 'invalid_envelope'
-  | 'unknown_type'
-  | 'schema_violation'
-  | 'too_large'
-  | 'unsupported_version';
+export type FrameErrorCode = 'not_json' | 'invalid_envelope' | 'unknown_type' | 'schema_violation' | 'too_large' | 'unsupported_version';
 
 /**
  * A frame that could not be decoded or encoded. Carries what a log line or an `error` frame
@@ -76,18 +70,17 @@ type AnySchema = z.ZodType<Message>;
  * if (decoded.ok) console.log(decoded.value.type); // 'heartbeat'
  * else console.error(decoded.error.code);          // e.g. 'schema_violation'
  */
-export function createCodec(
-  options: CodecOptions = {},
-  schemas: Readonly<Record<string, z.ZodType>> = messageSchemas,
-): Codec {
+export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record<string, z.ZodType>> = messageSchemas): Codec {
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const newId = options.newId ?? randomUUID;
   const now = options.now ?? Date.now;
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
   const accepted = options.receiver === 'hub' ? 'to_hub' : 'to_device';
   const wrongWay = (type: string) =>
-    options.receiver !== undefined && (direction as Record<string, string | undefined>)[type] !== undefined &&
-    direction[type as MessageType] !== 'both' && direction[type as MessageType] !== accepted;
+    options.receiver !== undefined &&
+    (direction as Record<string, string | undefined>)[type] !== undefined &&
+    direction[type as MessageType] !== 'both' &&
+    direction[type as MessageType] !== accepted;
 
   function validate(raw: unknown): CodecResult<Message> {
     // The version first: a future version may change the envelope itself, and its sender must

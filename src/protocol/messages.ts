@@ -44,9 +44,7 @@ export const ConnectMessage = defineMessage('connect', {
   tenant_id: Id,
   /** Bearer credential: a static token now, a device JWT from the auth machine later. */
   token: z.string().min(1).max(8192),
-  client: z
-    .object({ name: z.string().max(128), version: z.string().max(64) })
-    .optional(),
+  client: z.object({ name: z.string().max(128), version: z.string().max(64) }).optional(),
   /**
    * Where inbound delivery left off: the hub epoch of the last session (from its `connect_ack`)
    * and the last inbound `seq` the device processed. The hub redelivers what came after.
@@ -161,15 +159,7 @@ export const ExecutionRequestMessage = z.discriminatedUnion('job_type', [
   }),
 ]);
 
-export const ExecutionEventType = z.enum([
-  'accepted',
-  'started',
-  'progress',
-  'completed',
-  'failed',
-  'cancelled',
-  'timed_out',
-]);
+export const ExecutionEventType = z.enum(['accepted', 'started', 'progress', 'completed', 'failed', 'cancelled', 'timed_out']);
 
 /** Connector → hub: one step of an execution's lifecycle. */
 export const ExecutionEventMessage = defineMessage('execution_event', {
@@ -455,4 +445,3 @@ export const direction: Record<MessageType, 'to_hub' | 'to_device' | 'both'> = {
   settings_reported: 'to_hub',
   error: 'both',
 };
-

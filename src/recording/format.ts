@@ -61,14 +61,37 @@ export const SessionEntry = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('socket.send'), ...at, conn: z.number().int(), ...Frame }),
   z.object({ kind: z.literal('socket.close'), ...at, conn: z.number().int(), code: z.number().optional(), reason: z.string().optional() }),
   z.object({ kind: z.literal('socket.terminate'), ...at, conn: z.number().int() }),
-  z.object({ kind: z.literal('http.request'), ...at, req: z.number().int(), method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()).optional(), json: z.unknown().optional() }),
-  z.object({ kind: z.literal('transition'), ...at, actor: z.string(), from: z.array(z.string()), to: z.array(z.string()), event: z.string(), reason: z.string().optional() }),
+  z.object({
+    kind: z.literal('http.request'),
+    ...at,
+    req: z.number().int(),
+    method: z.string(),
+    url: z.string(),
+    headers: z.record(z.string(), z.string()).optional(),
+    json: z.unknown().optional(),
+  }),
+  z.object({
+    kind: z.literal('transition'),
+    ...at,
+    actor: z.string(),
+    from: z.array(z.string()),
+    to: z.array(z.string()),
+    event: z.string(),
+    reason: z.string().optional(),
+  }),
   // inputs
   z.object({ kind: z.literal('socket.opened'), ...at, conn: z.number().int() }),
   z.object({ kind: z.literal('socket.message'), ...at, conn: z.number().int(), ...Frame }),
   z.object({ kind: z.literal('socket.error'), ...at, conn: z.number().int(), message: z.string() }),
   z.object({ kind: z.literal('socket.closed'), ...at, conn: z.number().int(), code: z.number(), reason: z.string() }),
-  z.object({ kind: z.literal('http.response'), ...at, req: z.number().int(), status: z.number().int(), headers: z.record(z.string(), z.string()), body: z.unknown().optional() }),
+  z.object({
+    kind: z.literal('http.response'),
+    ...at,
+    req: z.number().int(),
+    status: z.number().int(),
+    headers: z.record(z.string(), z.string()),
+    body: z.unknown().optional(),
+  }),
   z.object({ kind: z.literal('http.failed'), ...at, req: z.number().int(), error: z.string(), message: z.string() }),
   /** A timer of `ms` set at `set_at` fired. */
   z.object({ kind: z.literal('timer'), ...at, ms: z.number(), set_at: z.number() }),
@@ -88,7 +111,15 @@ export type SessionEntry = z.infer<typeof SessionEntry>;
 export type SessionEntryOf<K extends SessionEntry['kind']> = Extract<SessionEntry, { kind: K }>;
 
 /** What the connector does (checked on replay), as opposed to what happens to it (fed on replay). */
-export const OUTPUT_KINDS: ReadonlySet<SessionEntry['kind']> = new Set(['socket.open', 'socket.send', 'socket.close', 'socket.terminate', 'http.request', 'transition', 'answer']);
+export const OUTPUT_KINDS: ReadonlySet<SessionEntry['kind']> = new Set([
+  'socket.open',
+  'socket.send',
+  'socket.close',
+  'socket.terminate',
+  'http.request',
+  'transition',
+  'answer',
+]);
 
 /** A session file that cannot be read: not a session, a newer version, or a bad line. */
 export class SessionFileError extends Error {
@@ -127,7 +158,11 @@ export function parseSession(text: string): SessionFile {
   const header = SessionHeader.safeParse(first);
   if (!header.success) throw new SessionFileError('not_a_session', 'the first line is not a cloudtether session header', 1);
   if (header.data.version > SESSION_VERSION) {
-    throw new SessionFileError('unsupported_version', `session format version ${header.data.version} is newer than this library reads (${SESSION_VERSION}); upgrade cloudtether`, 1);
+    throw new SessionFileError(
+      'unsupported_version',
+      `session format version ${header.data.version} is newer than this library reads (${SESSION_VERSION}); upgrade cloudtether`,
+      1,
+    );
   }
   const entries: SessionFile['entries'] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -140,7 +175,8 @@ export function parseSession(text: string): SessionFile {
       throw new SessionFileError('bad_entry', `line ${line} is not JSON`, line);
     }
     const entry = SessionEntry.safeParse(value);
-    if (!entry.success) throw new SessionFileError('bad_entry', `line ${line}: ${entry.error.issues[0]?.message ?? 'not a session entry'}`, line);
+    if (!entry.success)
+      throw new SessionFileError('bad_entry', `line ${line}: ${entry.error.issues[0]?.message ?? 'not a session entry'}`, line);
     entries.push({ line, entry: entry.data });
   }
   return { header: header.data, entries };

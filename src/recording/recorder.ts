@@ -52,7 +52,14 @@ export class SessionRecorder {
    * are in, entries wait in memory behind the header, in order, with the times they happened.
    */
   header(library: string, config: Record<string, unknown>, store?: Promise<StoreSnapshot | undefined>): void {
-    const header: SessionHeader = { kind: 'session', format: SESSION_FORMAT, version: SESSION_VERSION, library, started_at: this.#now(), config };
+    const header: SessionHeader = {
+      kind: 'session',
+      format: SESSION_FORMAT,
+      version: SESSION_VERSION,
+      library,
+      started_at: this.#now(),
+      config,
+    };
     if (!store) return this.#line(JSON.stringify(header));
     this.#held = [];
     this.#headerWritten = store

@@ -96,7 +96,13 @@ export function recordingHttp(adapter: HttpAdapter, recorder: SessionRecorder, r
       });
       try {
         const response = await adapter.request(request);
-        recorder.write({ kind: 'http.response', req, status: response.status, headers: redact(response.headers), ...(response.body !== undefined && { body: redact(response.body) }) });
+        recorder.write({
+          kind: 'http.response',
+          req,
+          status: response.status,
+          headers: redact(response.headers),
+          ...(response.body !== undefined && { body: redact(response.body) }),
+        });
         return response;
       } catch (error) {
         const kind = error instanceof HttpError ? error.kind : 'network';

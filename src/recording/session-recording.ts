@@ -47,13 +47,24 @@ export function startSessionRecording(options: {
       recorder.write({ kind: 'host', call, ...(args.length > 0 && { args: redact(args) }) });
     },
     answer(call, outcome) {
-      recorder.write({ kind: 'answer', call, ...('value' in outcome ? outcome.value !== undefined && { value: redact(outcome.value) } : { error: redact(outcome.error) }) });
+      recorder.write({
+        kind: 'answer',
+        call,
+        ...('value' in outcome ? outcome.value !== undefined && { value: redact(outcome.value) } : { error: redact(outcome.error) }),
+      });
     },
     follow(inspection) {
       unfollow = inspection.subscribe((record) => {
         if (record.type !== 'transition') return;
         const actor = record.actor;
-        recorder.write({ kind: 'transition', actor, from: record.from, to: record.to, event: record.event.type, ...(record.reason !== undefined && { reason: record.reason }) });
+        recorder.write({
+          kind: 'transition',
+          actor,
+          from: record.from,
+          to: record.to,
+          event: record.event.type,
+          ...(record.reason !== undefined && { reason: record.reason }),
+        });
       });
     },
     async end() {

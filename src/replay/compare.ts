@@ -61,9 +61,16 @@ export class IdPairs {
  * `ignore` (a key such as `ts`, or a dotted path suffix such as `runtime.version`) are skipped:
  * they measure time or name the library version, which a replay does not reproduce.
  */
-export function compareValues(expected: unknown, actual: unknown, ids: IdPairs, ignore: readonly string[], path = ''): Mismatch | undefined {
+export function compareValues(
+  expected: unknown,
+  actual: unknown,
+  ids: IdPairs,
+  ignore: readonly string[],
+  path = '',
+): Mismatch | undefined {
   if (ignored(path, ignore)) return undefined;
-  if (typeof expected === 'string' && typeof actual === 'string') return sameWithIds(expected, actual, ids) ? undefined : { path, expected, actual };
+  if (typeof expected === 'string' && typeof actual === 'string')
+    return sameWithIds(expected, actual, ids) ? undefined : { path, expected, actual };
   if (Array.isArray(expected) && Array.isArray(actual)) {
     if (expected.length !== actual.length) return { path, expected, actual };
     for (let i = 0; i < expected.length; i++) {

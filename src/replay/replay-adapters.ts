@@ -93,7 +93,10 @@ export class ReplayClock implements RuntimeClock {
     const close = this.pending()
       .filter((t) => t.setAt <= setAt + TIMER_SLACK_MS && Math.abs(t.ms - ms) < COMPUTED_DELAY_SLACK_MS)
       .sort((a, b) => Math.abs(a.ms - ms) - Math.abs(b.ms - ms));
-    return close.find((t) => fraction !== 0 && t.ms % 1 === fraction) ?? close.find((t) => Math.abs(t.setAt + t.ms - (setAt + ms)) <= TIMER_SLACK_MS);
+    return (
+      close.find((t) => fraction !== 0 && t.ms % 1 === fraction) ??
+      close.find((t) => Math.abs(t.setAt + t.ms - (setAt + ms)) <= TIMER_SLACK_MS)
+    );
   }
 }
 
@@ -118,7 +121,8 @@ export class ReplaySocketAdapter implements SocketAdapter {
     this.output({ kind: 'socket.open', conn, url });
     return {
       send: (data: string) => this.output({ kind: 'socket.send', conn, data }),
-      close: (code?: number, reason?: string) => this.output({ kind: 'socket.close', conn, ...(code !== undefined && { code }), ...(reason !== undefined && { reason }) }),
+      close: (code?: number, reason?: string) =>
+        this.output({ kind: 'socket.close', conn, ...(code !== undefined && { code }), ...(reason !== undefined && { reason }) }),
       terminate: () => this.output({ kind: 'socket.terminate', conn }),
       bufferedAmount: 0,
     };
@@ -154,7 +158,14 @@ export class ReplayHttpAdapter implements HttpAdapter {
     const req = ++this.#count;
     return new Promise((resolve, reject) => {
       this.#pending.set(req, { resolve, reject });
-      this.output({ kind: 'http.request', req, method: request.method, url: request.url, ...(request.headers && { headers: request.headers }), ...(request.json !== undefined && { json: request.json }) });
+      this.output({
+        kind: 'http.request',
+        req,
+        method: request.method,
+        url: request.url,
+        ...(request.headers && { headers: request.headers }),
+        ...(request.json !== undefined && { json: request.json }),
+      });
     });
   }
 

@@ -42,7 +42,14 @@ export interface ReplayDivergence {
   line: number;
   /** Recorded time of that line, ms since the session started. */
   at: number;
-  kind: 'different_output' | 'missing_output' | 'unexpected_output' | 'missing_timer' | 'missing_connection' | 'missing_request' | 'host_call_failed';
+  kind:
+    | 'different_output'
+    | 'missing_output'
+    | 'unexpected_output'
+    | 'missing_timer'
+    | 'missing_connection'
+    | 'missing_request'
+    | 'host_call_failed';
   /** The recorded entry (what should have happened). */
   expected?: unknown;
   /** What the replayed connector did instead, if anything. */
@@ -123,7 +130,10 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   });
   connector.inspection.subscribe((record) => {
     if (record.type !== 'transition') return;
-    push({ stream: `actor:${record.actor}`, value: { from: record.from, to: record.to, event: record.event.type, ...(record.reason !== undefined && { reason: record.reason }) } });
+    push({
+      stream: `actor:${record.actor}`,
+      value: { from: record.from, to: record.to, event: record.event.type, ...(record.reason !== undefined && { reason: record.reason }) },
+    });
   });
   // Channels by name, for the recorded `channel.send` and `channel.leave` calls: the ones setup
   // joined and the ones the recording joins.
@@ -136,7 +146,10 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   };
   options.setup?.(connector, clock);
 
-  const context = (index: number) => entries.slice(Math.max(0, index - 6), index + 1).map(({ line, entry }) => `${String(line).padStart(5)} ${formatEntry(entry, header.started_at)}`);
+  const context = (index: number) =>
+    entries
+      .slice(Math.max(0, index - 6), index + 1)
+      .map(({ line, entry }) => `${String(line).padStart(5)} ${formatEntry(entry, header.started_at)}`);
   const diverge = (index: number, d: Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'>): ReplayResult => {
     const { line, entry } = entries[index]!;
     const where = `line ${line} (+${((entry.at - header.started_at) / 1000).toFixed(3)}s)`;
@@ -149,7 +162,12 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       '  recorded timeline up to there:',
       ...timeline.map((l) => `  ${l}`),
     ];
-    return { ok: false, replayed: index, entries: entries.length, divergence: { line, at: entry.at - header.started_at, ...d, context: timeline, message: detail.join('\n') } };
+    return {
+      ok: false,
+      replayed: index,
+      entries: entries.length,
+      divergence: { line, at: entry.at - header.started_at, ...d, context: timeline, message: detail.join('\n') },
+    };
   };
 
   /**
@@ -178,7 +196,13 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       while (queue.length > 0 && done.length > 0) {
         const want = queue[0]!;
         const found = matchIn(done, comparableEntry(want.entry));
-        if (!found.ok) return diverge(entries.indexOf(want), { kind: 'different_output', expected: want.entry, actual: done[0]!.value, path: found.mismatch.path });
+        if (!found.ok)
+          return diverge(entries.indexOf(want), {
+            kind: 'different_output',
+            expected: want.entry,
+            actual: done[0]!.value,
+            path: found.mismatch.path,
+          });
         queue.shift();
         const [got] = done.splice(found.index, 1);
         if (want.entry.kind === 'http.request' && got!.req !== undefined) reqOf.set(want.entry.req, got!.req);
@@ -194,8 +218,16 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       // Covered by a recorded ack at or above it, unless a recorded ack of just that seq is still to come.
       dropAcks(done, maxAckOf.get(stream) ?? -1, ackLinesOf.get(stream));
       // An output the recording has nowhere (further) in its stream: the replay went its own way.
-      if (done.length > 0 && (expected.get(stream)?.length ?? 0) === 0 && (lastLineOf.get(stream) ?? 0) <= (entries[upTo]?.line ?? Infinity)) {
-        return diverge(Math.min(upTo, entries.length - 1), { kind: 'unexpected_output', expected: undefined, actual: { stream, ...done[0]!.value } });
+      if (
+        done.length > 0 &&
+        (expected.get(stream)?.length ?? 0) === 0 &&
+        (lastLineOf.get(stream) ?? 0) <= (entries[upTo]?.line ?? Infinity)
+      ) {
+        return diverge(Math.min(upTo, entries.length - 1), {
+          kind: 'unexpected_output',
+          expected: undefined,
+          actual: { stream, ...done[0]!.value },
+        });
       }
     }
     return undefined;
@@ -263,7 +295,11 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       case 'timer':
         if (!clock.fire(entry.ms, entry.set_at)) {
           if (isLeftover(entry.ms)) return undefined;
-          return { kind: 'missing_timer', expected: entry, actual: { pending: clock.pending().map((t) => ({ ms: t.ms, set_at: t.setAt })) } };
+          return {
+            kind: 'missing_timer',
+            expected: entry,
+            actual: { pending: clock.pending().map((t) => ({ ms: t.ms, set_at: t.setAt })) },
+          };
         }
         // The replayed connector may re-arm what is due now but for a fraction of a millisecond.
         await settle();
@@ -281,7 +317,9 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     }
   }
 
-  function hostCall(entry: Extract<SessionEntry, { kind: 'host' }>): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
+  function hostCall(
+    entry: Extract<SessionEntry, { kind: 'host' }>,
+  ): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
     const args = ids.translateValue(entry.args ?? []);
     const [arg] = args;
     try {
@@ -297,7 +335,11 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         if (result instanceof Promise) {
           result.then(
             (value: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ value }, redact) }),
-            (error: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact) }),
+            (error: unknown) =>
+              push({
+                stream: `answer:${entry.call}`,
+                value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact),
+              }),
           );
         }
       }
@@ -323,7 +365,12 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
       case 'channel.leave':
         return () => channel(first as string).leave();
       case 'channel.send':
-        return () => channel(first as string).send(second as string, third as Record<string, unknown> | undefined, fourth as { reliable?: boolean } | undefined);
+        return () =>
+          channel(first as string).send(
+            second as string,
+            third as Record<string, unknown> | undefined,
+            fourth as { reliable?: boolean } | undefined,
+          );
       case 'login':
         return () => connector.login();
       case 'logout':
@@ -360,12 +407,19 @@ function comparableOutput(out: ReplayOutput, redact: <T>(value: T) => T): Compar
     case 'socket.send':
       return { stream: `ws#${out.conn}`, value: frameEntry(out.data, redact) as Record<string, unknown> };
     case 'socket.close':
-      return { stream: `ws#${out.conn}`, value: { close: true, ...(out.code !== undefined && { code: out.code }), ...(out.reason !== undefined && { reason: out.reason }) } };
+      return {
+        stream: `ws#${out.conn}`,
+        value: { close: true, ...(out.code !== undefined && { code: out.code }), ...(out.reason !== undefined && { reason: out.reason }) },
+      };
     case 'socket.terminate':
       return { stream: `ws#${out.conn}`, value: { terminate: true } };
     case 'http.request': {
       const url = redactUrl(out.url, redact);
-      return { stream: `http ${out.method} ${url}`, req: out.req, value: { url, ...(out.headers && { headers: redact(out.headers) }), ...(out.json !== undefined && { json: redact(out.json) }) } };
+      return {
+        stream: `http ${out.method} ${url}`,
+        req: out.req,
+        value: { url, ...(out.headers && { headers: redact(out.headers) }), ...(out.json !== undefined && { json: redact(out.json) }) },
+      };
     }
   }
 }
@@ -378,7 +432,11 @@ function comparableEntry(entry: SessionEntry): Record<string, unknown> {
     case 'socket.send':
       return entry.frame !== undefined ? { frame: entry.frame } : { text: entry.text };
     case 'socket.close':
-      return { close: true, ...(entry.code !== undefined && { code: entry.code }), ...(entry.reason !== undefined && { reason: entry.reason }) };
+      return {
+        close: true,
+        ...(entry.code !== undefined && { code: entry.code }),
+        ...(entry.reason !== undefined && { reason: entry.reason }),
+      };
     case 'socket.terminate':
       return { terminate: true };
     case 'http.request':

@@ -419,7 +419,9 @@ function decode<T>(bytes: Buffer, start: number, end: number, parse: (v: unknown
  * @example
  * const outbox = createMemoryRecordLog<OutboxEntry>();
  */
-export function createMemoryRecordLog<T>(options: { now?: () => number; initial?: { lastSeq: number; records: ReadonlyArray<LogRecord<T>> } } = {}): RecordLog<T> {
+export function createMemoryRecordLog<T>(
+  options: { now?: () => number; initial?: { lastSeq: number; records: ReadonlyArray<LogRecord<T>> } } = {},
+): RecordLog<T> {
   const now = options.now ?? Date.now;
   // `initial`: what another log held (a session replay restores its recorded store).
   const pending: Array<LogRecord<T>> = [...(options.initial?.records ?? [])];

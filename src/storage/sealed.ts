@@ -35,7 +35,13 @@ export function seal(plaintext: string | Buffer, key: Buffer, name: string): str
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(name));
   const data = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  const envelope: SealedEnvelope = { sealed: 'A256GCM', v: 1, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+  const envelope: SealedEnvelope = {
+    sealed: 'A256GCM',
+    v: 1,
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    data: data.toString('base64'),
+  };
   return JSON.stringify(envelope);
 }
 

@@ -83,7 +83,15 @@ export class StorageHealth {
     if (this.#status.state === 'failing') return;
     const { path, code } = describe(error);
     this.#o.logger.error({ path, code }, 'storage is failing; work that needs it waits or is refused until it recovers');
-    this.#change({ state: 'failing', reason: 'write_failed', path, code, since: this.#o.clock.now(), attempt: 0, retryInMs: this.#backoff.firstMs });
+    this.#change({
+      state: 'failing',
+      reason: 'write_failed',
+      path,
+      code,
+      since: this.#o.clock.now(),
+      attempt: 0,
+      retryInMs: this.#backoff.firstMs,
+    });
     this.#schedule();
   }
 
@@ -120,7 +128,8 @@ export class StorageHealth {
     this.#stopped = true;
     this.#o.clock.clearTimeout(this.#timer);
     const waiters = this.#waiters;
-    if (waiters.length > 0) this.#o.logger.warn({ waiting: waiters.length }, 'stopped while storage was failing: what waited for it is not stored');
+    if (waiters.length > 0)
+      this.#o.logger.warn({ waiting: waiters.length }, 'stopped while storage was failing: what waited for it is not stored');
     this.#waiters = [];
     for (const waiter of waiters) waiter.reject(new StorageError('storage', 'the connector stopped while storage was failing'));
   }

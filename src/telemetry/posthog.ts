@@ -20,7 +20,12 @@ export async function sendToPostHog(http: HttpAdapter, target: PostHogTarget, di
   const path = '/batch/';
   const body = {
     api_key: target.apiKey,
-    batch: batch.map((e) => ({ event: e.event, uuid: e.id, timestamp: new Date(e.timestamp).toISOString(), properties: { ...e.properties, distinct_id: distinctId, $lib: 'cloudtether' } })),
+    batch: batch.map((e) => ({
+      event: e.event,
+      uuid: e.id,
+      timestamp: new Date(e.timestamp).toISOString(),
+      properties: { ...e.properties, distinct_id: distinctId, $lib: 'cloudtether' },
+    })),
   };
   let status: number;
   try {
@@ -28,5 +33,6 @@ export async function sendToPostHog(http: HttpAdapter, target: PostHogTarget, di
   } catch (error) {
     throw new ApiError('network', `POST ${path} (PostHog): ${(error as Error).message}`, { method: 'POST', path, attempts: 1 });
   }
-  if (status < 200 || status >= 300) throw new ApiError(kindOfStatus(status), `POST ${path} (PostHog): ${status}`, { method: 'POST', path, status, attempts: 1 });
+  if (status < 200 || status >= 300)
+    throw new ApiError(kindOfStatus(status), `POST ${path} (PostHog): ${status}`, { method: 'POST', path, status, attempts: 1 });
 }

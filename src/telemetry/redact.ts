@@ -4,7 +4,10 @@ import { SECRET_KEYS } from '../log/logger.ts';
 /** A telemetry property value after redaction: what the wire format allows. */
 export type TelemetryValue = string | number | boolean | null;
 
-const SECRET_KEY = new RegExp(`(^|_)(${[...SECRET_KEYS, 'credential', 'apikey', 'key', 'passphrase'].map((k) => k.toLowerCase()).join('|')})$`, 'i');
+const SECRET_KEY = new RegExp(
+  `(^|_)(${[...SECRET_KEYS, 'credential', 'apikey', 'key', 'passphrase'].map((k) => k.toLowerCase()).join('|')})$`,
+  'i',
+);
 // Bearer credentials, JWTs (three base64url parts, the first a JSON header), our API keys, and
 // long opaque secrets (hex or base64url runs of 32+ characters).
 const TOKENS = /\bBearer\s+\S+|\beyJ[\w-]+\.[\w-]+\.[\w-]*|\bctk_[\w-]+|\b[A-Fa-f0-9]{32,}\b|\b[\w-]{40,}\b/g;

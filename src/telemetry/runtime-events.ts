@@ -28,14 +28,27 @@ export function trackRuntime(options: RuntimeEventsOptions): () => void {
   const subscription = options.events$.subscribe((event) => {
     if (!telemetry.enabled) return;
     if (event.type === 'state' && event.actor === 'connection') {
-      telemetry.track('connection.state_changed', { state: event.state, reason: event.reason, attempt: options.status().connection.attempt });
+      telemetry.track('connection.state_changed', {
+        state: event.state,
+        reason: event.reason,
+        attempt: options.status().connection.attempt,
+      });
       if (event.state === 'connected' && ++connects > 1) telemetry.track('connection.reconnected', { reconnects: connects - 1 });
     }
-    if (event.type === 'state' && event.actor === 'auth' && (event.state === 'waiting' || event.state === 'inactive' || event.state === 'unauthorized')) {
+    if (
+      event.type === 'state' &&
+      event.actor === 'auth' &&
+      (event.state === 'waiting' || event.state === 'inactive' || event.state === 'unauthorized')
+    ) {
       telemetry.track('auth.refresh_failed', { state: event.state, reason: event.reason });
     }
     if (event.type === 'execution_ended') {
-      telemetry.track('execution.ended', { job_type: event.jobType, outcome: event.outcome, duration_ms: event.durationMs, ...(event.errorCode && { error_code: event.errorCode }) });
+      telemetry.track('execution.ended', {
+        job_type: event.jobType,
+        outcome: event.outcome,
+        duration_ms: event.durationMs,
+        ...(event.errorCode && { error_code: event.errorCode }),
+      });
     }
   });
   let timer: unknown;
@@ -44,7 +57,12 @@ export function trackRuntime(options: RuntimeEventsOptions): () => void {
     if (!telemetry.enabled) return;
     const { heartbeat } = options.status();
     const { outboxDepth, capacity } = options.executions();
-    telemetry.track('runtime.metrics', { ...(heartbeat.rttMs !== undefined && { rtt_ms: heartbeat.rttMs }), outbox_depth: outboxDepth, running: capacity.running, queued: capacity.queued });
+    telemetry.track('runtime.metrics', {
+      ...(heartbeat.rttMs !== undefined && { rtt_ms: heartbeat.rttMs }),
+      outbox_depth: outboxDepth,
+      running: capacity.running,
+      queued: capacity.queued,
+    });
   };
   timer = options.clock.setTimeout(sample, options.metricsIntervalMs ?? 60_000);
   return () => {

@@ -77,7 +77,12 @@ export class Telemetry {
   #rng: number;
   #failures = 0;
   #stopped = false;
-  readonly #stats: Omit<TelemetryStats, 'enabled' | 'queued'> = { sent: 0, batches: 0, dropped: { full: 0, rejected: 0, invalid: 0 }, failures: 0 };
+  readonly #stats: Omit<TelemetryStats, 'enabled' | 'queued'> = {
+    sent: 0,
+    batches: 0,
+    dropped: { full: 0, rejected: 0, invalid: 0 },
+    failures: 0,
+  };
   /** Drops not yet reported to the hub (in a `telemetry.dropped` event). */
   #unreported = 0;
   /** Appends in flight: a flush waits for them. */
@@ -132,7 +137,12 @@ export class Telemetry {
       throw new TelemetryError(`invalid telemetry event '${event.slice(0, 128)}': ${name.error.issues[0]?.message ?? 'invalid'}`);
     }
     if (!this.#enabled || this.#stopped) return false;
-    const parsed = TelemetryEvent.safeParse({ id: randomUUID(), event, timestamp: this.#options.clock.now(), properties: redactProperties(properties) });
+    const parsed = TelemetryEvent.safeParse({
+      id: randomUUID(),
+      event,
+      timestamp: this.#options.clock.now(),
+      properties: redactProperties(properties),
+    });
     if (!parsed.success) {
       this.#stats.dropped.invalid++;
       throw new TelemetryError(`invalid telemetry event '${event.slice(0, 128)}': ${parsed.error.issues[0]?.message ?? 'invalid'}`);
@@ -210,7 +220,12 @@ export class Telemetry {
       if (records.length === 0) return;
       const batch = records.map((r) => r.value);
       if (this.#unreported > 0) {
-        batch.push({ id: randomUUID(), event: 'telemetry.dropped', timestamp: this.#options.clock.now(), properties: { count: this.#unreported, reason: 'queue_full' } });
+        batch.push({
+          id: randomUUID(),
+          event: 'telemetry.dropped',
+          timestamp: this.#options.clock.now(),
+          properties: { count: this.#unreported, reason: 'queue_full' },
+        });
       }
       const reported = this.#unreported;
       try {
@@ -238,7 +253,12 @@ export class Telemetry {
         this.#stats.failures++;
         const [random, rng] = nextRandom(this.#rng);
         this.#rng = rng;
-        const delay = retryDelayAfter({ baseMs: this.#policy.retryBaseMs, capMs: this.#policy.retryCapMs }, this.#failures, random, error instanceof ApiError ? error.retryAfterMs : undefined);
+        const delay = retryDelayAfter(
+          { baseMs: this.#policy.retryBaseMs, capMs: this.#policy.retryCapMs },
+          this.#failures,
+          random,
+          error instanceof ApiError ? error.retryAfterMs : undefined,
+        );
         this.#options.logger.debug({ err: error, retryInMs: delay }, 'telemetry batch not sent; retrying');
         this.#schedule(delay);
       }

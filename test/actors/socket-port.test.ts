@@ -28,7 +28,7 @@ describe('SocketPort', () => {
     expect(open.sent).toEqual([]);
   });
 
-  it('never reaches a later connection through an earlier session\'s link', () => {
+  it("never reaches a later connection through an earlier session's link", () => {
     const port = new SocketPort();
     const first = connection();
     port.attach(first);

@@ -59,7 +59,17 @@ describe('socket actor', () => {
     const { h, peer, lines } = await openSocket(() => {
       throw new Error('bug in the runtime');
     });
-    peer.send(frame({ type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: {}, execution_context: {}, seq: 1 }));
+    peer.send(
+      frame({
+        type: 'execution_request',
+        request_id: 'r1',
+        job_type: 'tool',
+        tool_name: 'echo',
+        inputs: {},
+        execution_context: {},
+        seq: 1,
+      }),
+    );
     await flush();
     expect(peer.state).toBe('closed');
     expect(h.sent('socket.closed')).toEqual([expect.objectContaining({ code: 1011, reason: 'runtime_error' })]);

@@ -257,10 +257,7 @@ describe.each(adapters)('%s adapter: failures', (_name, adapter, withDefaultTime
   });
 
   it('rejects at once, sending nothing, when the signal is already aborted', async () => {
-    await expectHttpError(
-      adapter.request({ method: 'GET', url: `${base}/echo`, signal: AbortSignal.abort() }),
-      'aborted',
-    );
+    await expectHttpError(adapter.request({ method: 'GET', url: `${base}/echo`, signal: AbortSignal.abort() }), 'aborted');
     expect(seen).toHaveLength(0);
   });
 
@@ -271,7 +268,12 @@ describe.each(adapters)('%s adapter: failures', (_name, adapter, withDefaultTime
     await new Promise<void>((resolve) => closed.close(() => resolve()));
 
     const error = await expectHttpError(
-      adapter.request({ method: 'POST', url: `http://127.0.0.1:${port}/v1/token?api_key=k`, headers: { authorization: TOKEN }, json: { x: 1 } }),
+      adapter.request({
+        method: 'POST',
+        url: `http://127.0.0.1:${port}/v1/token?api_key=k`,
+        headers: { authorization: TOKEN },
+        json: { x: 1 },
+      }),
       'network',
     );
     expect(error.message).toContain('ECONNREFUSED');

@@ -91,7 +91,9 @@ describe('file storage', () => {
   it('names the directory when it cannot be created', async () => {
     const parent = await tempDir();
     await writeFile(join(parent, 'file'), 'not a directory');
-    const error = await createFileStorage(join(parent, 'file', 'state')).write('x', '1').catch((e: unknown) => e);
+    const error = await createFileStorage(join(parent, 'file', 'state'))
+      .write('x', '1')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toContain(join(parent, 'file', 'state'));
   });

@@ -33,12 +33,26 @@ const LIMITS = { burst: 20, per_second: 10 };
 
 function client(origin: string, options: { credentials?: ApiCredentials; timeoutMs?: number } = {}) {
   const clock = new SimulatedClock();
-  const api = new ApiClient({ http: fetchHttpAdapter, origin, credentials: options.credentials ?? apiKeyCredentials('ctk_k1_secret'), clock, retry: { attempts: 3, baseMs: 100, capMs: 400 }, timeoutMs: options.timeoutMs ?? 2_000, seed: 3 });
+  const api = new ApiClient({
+    http: fetchHttpAdapter,
+    origin,
+    credentials: options.credentials ?? apiKeyCredentials('ctk_k1_secret'),
+    clock,
+    retry: { attempts: 3, baseMs: 100, capMs: 400 },
+    timeoutMs: options.timeoutMs ?? 2_000,
+    seed: 3,
+  });
   /** Runs a call to its end, moving the simulated clock on while it waits (backoff, Retry-After). */
   const settle = async <T>(call: Promise<T>): Promise<T | ApiError> => {
     let outcome: { value: T } | { error: unknown } | undefined;
-    call.then((value) => (outcome = { value }), (error: unknown) => (outcome = { error }));
-    await until(() => outcome !== undefined, () => clock.increment(50));
+    call.then(
+      (value) => (outcome = { value }),
+      (error: unknown) => (outcome = { error }),
+    );
+    await until(
+      () => outcome !== undefined,
+      () => clock.increment(50),
+    );
     if ('error' in outcome!) {
       if (outcome.error instanceof ApiError) return outcome.error;
       throw outcome.error;
@@ -109,11 +123,19 @@ describe('API client retries', () => {
   });
 
   it('never retries a non-idempotent request, and reports the delay a 429 asked for', async () => {
-    const { origin, requests } = await serve((_req, res, n) => (n === 1 ? json(res, 503, { error: 'unavailable' }) : json(res, 429, { error: 'rate_limited' }, { 'retry-after': '7' })));
+    const { origin, requests } = await serve((_req, res, n) =>
+      n === 1 ? json(res, 503, { error: 'unavailable' }) : json(res, 429, { error: 'rate_limited' }, { 'retry-after': '7' }),
+    );
     const { api, settle } = client(origin);
-    expect(await settle(api.createShare({ resource: { type: 'task', id: 't1' }, visibility: 'organization' }))).toMatchObject({ kind: 'server', detail: { attempts: 1 } });
+    expect(await settle(api.createShare({ resource: { type: 'task', id: 't1' }, visibility: 'organization' }))).toMatchObject({
+      kind: 'server',
+      detail: { attempts: 1 },
+    });
     expect(requests).toHaveLength(1);
-    expect(await settle(api.createApiKey({ name: 'ci', permissions: ['usage:read'] }))).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7_000 });
+    expect(await settle(api.createApiKey({ name: 'ci', permissions: ['usage:read'] }))).toMatchObject({
+      kind: 'rate_limited',
+      retryAfterMs: 7_000,
+    });
     expect(requests).toHaveLength(2);
   });
 
@@ -128,9 +150,16 @@ describe('API client retries', () => {
         return true;
       },
     };
-    const { origin, requests } = await serve((req, res) => (req.headers.authorization === 'Bearer new1' ? json(res, 201, { accepted: 1, duplicates: 0 }) : json(res, 401, { error: 'unauthorized' })));
+    const { origin, requests } = await serve((req, res) =>
+      req.headers.authorization === 'Bearer new1'
+        ? json(res, 201, { accepted: 1, duplicates: 0 })
+        : json(res, 401, { error: 'unauthorized' }),
+    );
     const { api, settle } = client(origin, { credentials });
-    expect(await settle(api.sendTelemetry([{ id: 'e1', event: 'a.b', timestamp: 0, properties: {} }]))).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await settle(api.sendTelemetry([{ id: 'e1', event: 'a.b', timestamp: 0, properties: {} }]))).toEqual({
+      accepted: 1,
+      duplicates: 0,
+    });
     expect(requests.map((r) => r.authorization)).toEqual(['Bearer old', 'Bearer new1']);
     token = 'stale';
     expect(await settle(api.whoami())).toMatchObject({ kind: 'authentication', detail: { status: 401 } });

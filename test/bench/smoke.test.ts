@@ -17,7 +17,9 @@ describe('benchmarks (smoke)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-bench-smoke-'));
     try {
       const out = join(dir, 'reports.json');
-      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/main.ts', '--smoke', '--json', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/main.ts', '--smoke', '--json', out], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));

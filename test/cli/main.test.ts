@@ -89,17 +89,42 @@ describe('cloudtether CLI', () => {
     const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
     child.kill('SIGINT');
     expect([await exited, stderr]).toEqual([[0, null], '']);
-    const states = out.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.actor === 'connection').map((l) => l.state);
+    const states = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.actor === 'connection')
+      .map((l) => l.state);
     expect(states).toEqual(['standalone', 'closed', 'stopped']);
   });
 
   // The real binary on real time (a 6 s token refreshed, a hub restart): about 10 s alone, more on a busy 2-core machine.
   it('runs the demo scenario end to end through the real binary (demo --once --json)', async () => {
     const recording = join(mkdtempSync(join(tmpdir(), 'ct-demo-')), 'demo.jsonl');
-    const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json', '--record', recording], { timeout: 60_000 });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const { stdout } = await run(process.execPath, ['bin/cloudtether.js', 'demo', '--once', '--json', '--record', recording], {
+      timeout: 60_000,
+    });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.step).map((l) => l.step);
-    expect(steps).toEqual(['hub', 'connect', 'heartbeats', 'refresh', 'drop', 'silence', 'executions', 'survive', 'survive', 'chat', 'ledger', 'settings', 'settings', 'done']);
+    expect(steps).toEqual([
+      'hub',
+      'connect',
+      'heartbeats',
+      'refresh',
+      'drop',
+      'silence',
+      'executions',
+      'survive',
+      'survive',
+      'chat',
+      'ledger',
+      'settings',
+      'settings',
+      'done',
+    ]);
     const connection = lines.filter((l) => l.actor === 'connection').map((l) => `${l.state}:${l.reason}`);
     // Connected four times: at start, after the drop, after the silent hub, after the hub restart under r-long.
     expect(connection.filter((s) => s.startsWith('connected:'))).toHaveLength(4);
@@ -134,10 +159,28 @@ describe('cloudtether CLI', () => {
     // --record: the whole session, redacted, ending with the stop.
     const session = parseSession(readFileSync(recording, 'utf8'));
     const kinds = new Set(session.entries.map((e) => e.entry.kind));
-    expect([...kinds]).toEqual(expect.arrayContaining(['host', 'http.request', 'http.response', 'socket.open', 'socket.send', 'socket.message', 'socket.closed', 'timer', 'transition']));
+    expect([...kinds]).toEqual(
+      expect.arrayContaining([
+        'host',
+        'http.request',
+        'http.response',
+        'socket.open',
+        'socket.send',
+        'socket.message',
+        'socket.closed',
+        'timer',
+        'transition',
+      ]),
+    );
     expect(session.entries.at(-1)?.entry).toMatchObject({ kind: 'end', reason: 'stopped' });
     // Four sessions, as above: attempts while the hub restarts may open more sockets than that.
-    expect(session.entries.filter((e) => e.entry.kind === 'socket.message' && (e.entry.frame as { type?: string } | undefined)?.type === 'connect_ack')).toHaveLength(4);
-    expect((readFileSync(recording, 'utf8').match(/eyJ[\w-]*\.[\w-]*\.[\w-]+/g) ?? []).every((jwt) => jwt.endsWith('.redacted'))).toBe(true);
+    expect(
+      session.entries.filter(
+        (e) => e.entry.kind === 'socket.message' && (e.entry.frame as { type?: string } | undefined)?.type === 'connect_ack',
+      ),
+    ).toHaveLength(4);
+    expect((readFileSync(recording, 'utf8').match(/eyJ[\w-]*\.[\w-]*\.[\w-]+/g) ?? []).every((jwt) => jwt.endsWith('.redacted'))).toBe(
+      true,
+    );
   });
 });

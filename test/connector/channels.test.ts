@@ -13,12 +13,26 @@ function fixture(capabilities?: string[]) {
   const net = createMemoryNetwork();
   net.onConnection = (peer) => {
     peer.accept();
-    peer.send(frame({ type: 'connect_ack', session_id: 'sess-1', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20, ...(capabilities && { capabilities }) }));
+    peer.send(
+      frame({
+        type: 'connect_ack',
+        session_id: 'sess-1',
+        heartbeat_interval_ms: 1_000,
+        heartbeat_timeout_ms: 500,
+        server_time: 0,
+        max_frame_bytes: 1 << 20,
+        ...(capabilities && { capabilities }),
+      }),
+    );
   };
-  const connector = createConnector({ url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1 }, { socket: net.adapter, clock, logger: silentLogger() });
+  const connector = createConnector(
+    { url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1 },
+    { socket: net.adapter, clock, logger: silentLogger() },
+  );
   const events: ConnectorEvent[] = [];
   connector.events$.subscribe((e) => events.push(e));
-  const sent = (type: string) => (net.latest()?.received ?? []).map((f) => JSON.parse(f) as Record<string, unknown>).filter((f) => f.type === type);
+  const sent = (type: string) =>
+    (net.latest()?.received ?? []).map((f) => JSON.parse(f) as Record<string, unknown>).filter((f) => f.type === type);
   /** The hub accepts the join of `channel`. */
   const acceptJoin = async (channel: string) => {
     await until(() => sent('channel_join').length > 0);

@@ -33,13 +33,28 @@ describe('connector configuration', () => {
 
   it('requires a token with a url, and names every bad field at once', () => {
     expect(issuesOf({ url: 'wss://hub.example/v1/connect' })).toEqual(['token']);
-    expect(issuesOf({ url: 'ws://hub/v1/connect', token: 't', tenantId: '', connectTimeoutMs: 0 }).sort()).toEqual(['connectTimeoutMs', 'tenantId']);
+    expect(issuesOf({ url: 'ws://hub/v1/connect', token: 't', tenantId: '', connectTimeoutMs: 0 }).sort()).toEqual([
+      'connectTimeoutMs',
+      'tenantId',
+    ]);
   });
 
   it('reads the connector variables, treating empty ones as unset', () => {
-    const env = { CLOUD_WS_URL: ' ws://127.0.0.1:7070/v1/connect ', CLOUD_TOKEN: 'tok', DEVICE_ID: 'box-1', TENANT_ID: '', CLOUDTETHER_CONNECT_TIMEOUT_MS: '2500' };
+    const env = {
+      CLOUD_WS_URL: ' ws://127.0.0.1:7070/v1/connect ',
+      CLOUD_TOKEN: 'tok',
+      DEVICE_ID: 'box-1',
+      TENANT_ID: '',
+      CLOUDTETHER_CONNECT_TIMEOUT_MS: '2500',
+    };
     const config = parseConnectorConfig(connectorConfigFromEnv(env));
-    expect(config).toMatchObject({ url: 'ws://127.0.0.1:7070/v1/connect', token: 'tok', deviceId: 'box-1', tenantId: 'local', connectTimeoutMs: 2_500 });
+    expect(config).toMatchObject({
+      url: 'ws://127.0.0.1:7070/v1/connect',
+      token: 'tok',
+      deviceId: 'box-1',
+      tenantId: 'local',
+      connectTimeoutMs: 2_500,
+    });
   });
 
   it('lets overrides win over the environment and runs standalone without CLOUD_WS_URL', () => {
@@ -48,7 +63,9 @@ describe('connector configuration', () => {
   });
 
   it('refuses a refresh policy that could refresh after expiry', () => {
-    expect(issuesOf({ url: 'ws://h/v1/connect', credential: 'c', authPolicy: { refreshAt: 0.9, refreshJitter: 0.5 } })).toEqual(['authPolicy']);
+    expect(issuesOf({ url: 'ws://h/v1/connect', credential: 'c', authPolicy: { refreshAt: 0.9, refreshJitter: 0.5 } })).toEqual([
+      'authPolicy',
+    ]);
   });
 
   it('refuses a non-numeric timeout from the environment by name', () => {

@@ -12,9 +12,23 @@ import { flush } from '../support/harness.ts';
 import { frame } from '../support/frames.ts';
 import { until } from '../support/loopback.ts';
 
-const ack = frame({ type: 'connect_ack', session_id: 'sess-1', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 });
+const ack = frame({
+  type: 'connect_ack',
+  session_id: 'sess-1',
+  heartbeat_interval_ms: 1_000,
+  heartbeat_timeout_ms: 500,
+  server_time: 0,
+  max_frame_bytes: 1 << 20,
+});
 
-function fixture(config: Parameters<typeof createConnector>[0] = { url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1 }) {
+function fixture(
+  config: Parameters<typeof createConnector>[0] = {
+    url: 'ws://hub.test/v1/connect',
+    token: 'sekret-token-value',
+    deviceId: 'dev-1',
+    seed: 1,
+  },
+) {
   const clock = new SimulatedClock();
   const net = createMemoryNetwork();
   net.onConnection = (peer) => {
@@ -52,7 +66,9 @@ describe('createConnector', () => {
     expect(connected.connection).toMatchObject({ reason: 'handshake_complete', sessionId: 'sess-1' });
     expect(connected.heartbeat.state).toBe('waiting');
     expect(seen).toEqual(expect.arrayContaining(['initialized', 'connecting', 'connected']));
-    const changes = events.filter((e) => e.type === 'state' && e.actor === 'connection').map((e) => e.type === 'state' && [e.state, e.reason]);
+    const changes = events
+      .filter((e) => e.type === 'state' && e.actor === 'connection')
+      .map((e) => e.type === 'state' && [e.state, e.reason]);
     expect(changes).toEqual([
       ['connecting', 'host_connect'],
       ['connected', 'handshake_complete'],
@@ -68,7 +84,9 @@ describe('createConnector', () => {
     const sent = connector.send({ type: 'usage_report', request_id: 'r1', executor_device_id: 'dev-1', metrics: { duration_ms: 12 } });
     expect(sent).toBe(true);
     expect(JSON.parse(net.latest()!.received.at(-1)!)).toMatchObject({ type: 'usage_report', request_id: 'r1' });
-    expect(() => connector.send({ type: 'usage_report', request_id: 'r1', executor_device_id: 'dev-1', metrics: { duration_ms: -1 } })).toThrow(FrameError);
+    expect(() =>
+      connector.send({ type: 'usage_report', request_id: 'r1', executor_device_id: 'dev-1', metrics: { duration_ms: -1 } }),
+    ).toThrow(FrameError);
     await connector.stop();
   });
 
@@ -77,14 +95,27 @@ describe('createConnector', () => {
     const store = createMemoryStore(() => clock.now());
     // What a crashed process left in its journal.
     for (const id of ['left-1', 'left-2']) {
-      await store.journal.append({ request: ExecutionRequestMessage.parse({ v: 1, id: `m-${id}`, ts: 0, type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) });
+      await store.journal.append({
+        request: ExecutionRequestMessage.parse({
+          v: 1,
+          id: `m-${id}`,
+          ts: 0,
+          type: 'execution_request',
+          request_id: id,
+          job_type: 'tool',
+          tool_name: 'echo',
+        }),
+      });
     }
     const net = createMemoryNetwork();
     net.onConnection = (peer) => {
       peer.accept();
       peer.send(ack);
     };
-    const connector = createConnector({ url: 'ws://hub.test/v1/connect', token: 't', deviceId: 'dev-1', seed: 1 }, { socket: net.adapter, clock, store });
+    const connector = createConnector(
+      { url: 'ws://hub.test/v1/connect', token: 't', deviceId: 'dev-1', seed: 1 },
+      { socket: net.adapter, clock, store },
+    );
     await flush();
     const ended: string[] = [];
     connector.on('execution_ended', (e) => ended.push(`${e.requestId}:${e.errorCode}`));
@@ -131,8 +162,16 @@ describe('createConnector', () => {
     connector.on('message', ({ message }) => got.push(message.type));
     connector.start();
     await connector.waitFor((s) => s.connection.state === 'connected');
-    net.latest()!.send(frame({ type: 'messaging_event', request_id: 'm1', channel: 'line', event_type: 'message', message: { text: 'x' }, user_id: 'u' }));
-    net.latest()!.send(frame({ type: 'messaging_event', request_id: 'm2', channel: 'line', event_type: 'message', message: { text: 'y' }, user_id: 'u' }));
+    net
+      .latest()!
+      .send(
+        frame({ type: 'messaging_event', request_id: 'm1', channel: 'line', event_type: 'message', message: { text: 'x' }, user_id: 'u' }),
+      );
+    net
+      .latest()!
+      .send(
+        frame({ type: 'messaging_event', request_id: 'm2', channel: 'line', event_type: 'message', message: { text: 'y' }, user_id: 'u' }),
+      );
     expect(got).toEqual(['messaging_event', 'messaging_event']);
     expect(lines.some((l) => l.includes('event listener threw') && l.includes('host bug'))).toBe(true);
     expect(connector.status.connection.state).toBe('connected');
@@ -189,9 +228,14 @@ describe('createConnector', () => {
     expect(lines.length).toBeGreaterThan(3);
     expect(lines.join('\n')).not.toContain('sekret-token-value');
     const parsed = lines.map((l) => JSON.parse(l));
-    expect(new Set(parsed.map((l) => l.actor))).toEqual(new Set(['connector', 'auth', 'connection', 'heartbeat', 'supervisor', 'settings']));
+    expect(new Set(parsed.map((l) => l.actor))).toEqual(
+      new Set(['connector', 'auth', 'connection', 'heartbeat', 'supervisor', 'settings']),
+    );
     // Each line names one actor once (a child logger per actor, no duplicate keys).
     for (const line of lines) expect(line.match(/"actor":/g)).toHaveLength(1);
-    expect(parsed.find((l) => l.actor === 'connection' && l.state === 'connected')).toMatchObject({ reason: 'handshake_complete', msg: 'state' });
+    expect(parsed.find((l) => l.actor === 'connection' && l.state === 'connected')).toMatchObject({
+      reason: 'handshake_complete',
+      msg: 'state',
+    });
   });
 });

@@ -17,13 +17,29 @@ function plane() {
   const codec = createCodec({ now: () => clock.now() });
   const port = new SocketPort();
   const frames: string[] = [];
-  const connection: SocketConnection = { send: (frame) => void frames.push(frame), close: () => {}, terminate: () => {}, bufferedAmount: 0 };
+  const connection: SocketConnection = {
+    send: (frame) => void frames.push(frame),
+    close: () => {},
+    terminate: () => {},
+    bufferedAmount: 0,
+  };
   port.attach(connection);
   const notified: ConnectorEvent[] = [];
   const logger = silentLogger();
-  const dataPlane = new DataPlane({ port, codec, clock, logger, log: logger, store: createMemoryStore(() => clock.now()), deviceId: 'dev-1', notify: (e) => void notified.push(e) });
+  const dataPlane = new DataPlane({
+    port,
+    codec,
+    clock,
+    logger,
+    log: logger,
+    store: createMemoryStore(() => clock.now()),
+    deviceId: 'dev-1',
+    notify: (e) => void notified.push(e),
+  });
   const listeners = new Map<string, (event: never) => void>();
-  const actor = { on: (type: string, listener: (event: never) => void) => void listeners.set(type, listener) } as unknown as Actor<typeof supervisorMachine>;
+  const actor = { on: (type: string, listener: (event: never) => void) => void listeners.set(type, listener) } as unknown as Actor<
+    typeof supervisorMachine
+  >;
   dataPlane.attach(actor);
   const emit = (event: { type: string } & Record<string, unknown>) => listeners.get(event.type)!(event as never);
   const sent = () => frames.map((frame) => (JSON.parse(frame) as { type: string }).type);
@@ -66,7 +82,13 @@ describe('DataPlane', () => {
   it('describes itself for connect, and reports what it executes', () => {
     const p = plane();
     const handshake = p.dataPlane.handshake('1.2.3', ['extension']);
-    expect(handshake.runtime).toEqual({ version: '1.2.3', job_types: ['tool', 'playbook', 'chain'], tools: [], playbooks: [], channels: ['extension'] });
+    expect(handshake.runtime).toEqual({
+      version: '1.2.3',
+      job_types: ['tool', 'playbook', 'chain'],
+      tools: [],
+      playbooks: [],
+      channels: ['extension'],
+    });
     expect(handshake.capacity).toEqual(p.dataPlane.executions.capacity);
     expect(p.dataPlane.executions).toMatchObject({ active: [], outboxDepth: 0, waitingForStorage: 0 });
   });

@@ -20,7 +20,13 @@ function scriptedTokenEndpoint(clock: SimulatedClock, lifetimeS = 60) {
       const next = script.shift() ?? 'jwt';
       if (next !== 'jwt') return { status: 200, headers: {}, body: undefined, ...next };
       const nowS = Math.floor(clock.now() / 1000);
-      const token = await new SignJWT({ tenant: 'local' }).setProtectedHeader({ alg: 'HS256' }).setJti(crypto.randomUUID()).setSubject('dev-1').setIssuedAt(nowS).setExpirationTime(nowS + lifetimeS).sign(secret);
+      const token = await new SignJWT({ tenant: 'local' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setJti(crypto.randomUUID())
+        .setSubject('dev-1')
+        .setIssuedAt(nowS)
+        .setExpirationTime(nowS + lifetimeS)
+        .sign(secret);
       return { status: 200, headers: {}, body: { access_token: token, token_type: 'Bearer', expires_in: lifetimeS } };
     },
   };
@@ -34,7 +40,16 @@ function fixture(lifetimeS = 60) {
   const endpoint = scriptedTokenEndpoint(clock, lifetimeS);
   net.onConnection = (peer) => {
     peer.accept();
-    peer.send(frame({ type: 'connect_ack', session_id: `s${net.peers.length}`, heartbeat_interval_ms: 600_000, heartbeat_timeout_ms: 600_000, server_time: 0, max_frame_bytes: 1 << 20 }));
+    peer.send(
+      frame({
+        type: 'connect_ack',
+        session_id: `s${net.peers.length}`,
+        heartbeat_interval_ms: 600_000,
+        heartbeat_timeout_ms: 600_000,
+        server_time: 0,
+        max_frame_bytes: 1 << 20,
+      }),
+    );
   };
   const connector = createConnector(
     { url: 'ws://hub.test:7070/v1/connect', credential: 'enrollment-secret', deviceId: 'dev-1', seed: 9 },
@@ -49,7 +64,11 @@ describe('connector in device mode', () => {
     connector.start();
     const up = await connector.waitFor((s) => s.connection.state === 'connected');
     expect(endpoint.requests).toHaveLength(1);
-    expect(endpoint.requests[0]).toMatchObject({ method: 'POST', url: 'http://hub.test:7070/v1/device-token', json: { device_id: 'dev-1', tenant_id: 'local', credential: 'enrollment-secret' } });
+    expect(endpoint.requests[0]).toMatchObject({
+      method: 'POST',
+      url: 'http://hub.test:7070/v1/device-token',
+      json: { device_id: 'dev-1', tenant_id: 'local', credential: 'enrollment-secret' },
+    });
     const connect = JSON.parse(net.latest()!.received[0]!);
     expect(connect.token.split('.')).toHaveLength(3);
     expect(up.auth).toMatchObject({ state: 'valid', reason: 'token_issued' });
@@ -64,7 +83,10 @@ describe('connector in device mode', () => {
     const first = JSON.parse(net.latest()!.received[0]!).token;
     clock.increment(52_000); // past 70-85 % of 60 s
     await connector.waitFor((s) => s.auth.state === 'valid' && endpoint.requests.length === 2);
-    const refresh = net.latest()!.received.map((f) => JSON.parse(f)).find((m) => m.type === 'auth_refresh');
+    const refresh = net
+      .latest()!
+      .received.map((f) => JSON.parse(f))
+      .find((m) => m.type === 'auth_refresh');
     expect(refresh).toMatchObject({ id: 'auth_refresh:1' });
     expect(refresh.token).not.toBe(first);
     net.latest()!.send(frame({ type: 'auth_refresh_ack', expires_at: 0 }));

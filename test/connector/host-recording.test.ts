@@ -4,7 +4,11 @@ import { hostCallRecorder, recordedApi } from '../../src/connector/host-recordin
 
 function fakeRecording() {
   const lines: unknown[] = [];
-  return { lines, host: (call: string, ...args: unknown[]) => void lines.push(['host', call, ...args]), answer: (call: string, outcome: unknown) => void lines.push(['answer', call, outcome]) };
+  return {
+    lines,
+    host: (call: string, ...args: unknown[]) => void lines.push(['host', call, ...args]),
+    answer: (call: string, outcome: unknown) => void lines.push(['answer', call, outcome]),
+  };
 }
 
 describe('host calls in a session recording', () => {
@@ -37,7 +41,10 @@ describe('host calls in a session recording', () => {
         return Promise.resolve({ accepted: this.#secret.length });
       }
     }
-    const api = recordedApi(new Client() as unknown as ApiClient, hostCallRecorder(recording, () => true));
+    const api = recordedApi(
+      new Client() as unknown as ApiClient,
+      hostCallRecorder(recording, () => true),
+    );
     expect(await api.whoami()).toEqual({ device_id: 'x' });
     expect(await api.sendTelemetry([])).toEqual({ accepted: 1 });
     expect(api.sent).toBe(3);

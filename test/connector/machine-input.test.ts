@@ -4,7 +4,11 @@ import { authModeOf, SEED_SALT, supervisorInputOf } from '../../src/connector/ma
 
 const now = () => 0;
 const handshake = () => ({});
-const host = { now, handshake, settings: { defaults: { theme: 'light' }, validate: (s: Record<string, unknown>) => ({ ok: true as const, value: s }) } };
+const host = {
+  now,
+  handshake,
+  settings: { defaults: { theme: 'light' }, validate: (s: Record<string, unknown>) => ({ ok: true as const, value: s }) },
+};
 
 describe('authModeOf', () => {
   it('reads the credential the config gives', () => {
@@ -16,7 +20,14 @@ describe('authModeOf', () => {
 });
 
 describe('supervisorInputOf', () => {
-  const cfg = parseConnectorConfig({ url: 'ws://hub.test/v1/connect', token: 'tok', tokenExpiresAt: 9_000, deviceId: 'dev-1', tenantId: 'acme', client: { name: 'app', version: '2' } });
+  const cfg = parseConnectorConfig({
+    url: 'ws://hub.test/v1/connect',
+    token: 'tok',
+    tokenExpiresAt: 9_000,
+    deviceId: 'dev-1',
+    tenantId: 'acme',
+    client: { name: 'app', version: '2' },
+  });
 
   it('gives the connection the seed itself and every other jittered machine its own', () => {
     const input = supervisorInputOf(cfg, 42, host);

@@ -17,6 +17,8 @@ describe('openConnectorStore', () => {
     [undefined, 'got undefined'],
     ['', 'got an empty string'],
   ])('refuses %j with a TypeError that says what it needs, before touching the disk', async (dir, got) => {
-    await expect(openConnectorStore(dir as unknown as string)).rejects.toThrow(new TypeError(`openConnectorStore(dir): dir must be the store's directory path, ${got}`));
+    await expect(openConnectorStore(dir as unknown as string)).rejects.toThrow(
+      new TypeError(`openConnectorStore(dir): dir must be the store's directory path, ${got}`),
+    );
   });
 });

@@ -11,7 +11,11 @@ import { createMemoryStore } from '../../src/connector/remote-work.ts';
 import { SETTINGS_CACHE, SettingsError } from '../../src/connector/settings.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
-const schema = z.object({ theme: z.enum(['light', 'dark']).default('light'), max_tasks: z.number().int().min(1).max(10).default(3), features: z.record(z.string(), z.boolean()).default({}) });
+const schema = z.object({
+  theme: z.enum(['light', 'dark']).default('light'),
+  max_tasks: z.number().int().min(1).max(10).default(3),
+  features: z.record(z.string(), z.boolean()).default({}),
+});
 const base64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
 
 let dir: string;
@@ -32,7 +36,11 @@ function standalone(files = createMemoryStorage()) {
 
 describe('static settings', () => {
   it('come from base64 JSON in the environment, validated, read-only, never synced', async () => {
-    const config = connectorConfigFromEnv({ CLOUD_WS_URL: 'ws://127.0.0.1:9/v1/connect', CLOUD_TOKEN: 't', CLOUDTETHER_STATIC_SETTINGS: base64({ theme: 'dark', features: { beta: true } }) });
+    const config = connectorConfigFromEnv({
+      CLOUD_WS_URL: 'ws://127.0.0.1:9/v1/connect',
+      CLOUD_TOKEN: 't',
+      CLOUDTETHER_STATIC_SETTINGS: base64({ theme: 'dark', features: { beta: true } }),
+    });
     const connector = createConnector(config, { settings: { schema }, clock: new SimulatedClock() });
     expect(connector.settings.mode).toBe('static');
     await connector.settings.ready;
@@ -75,7 +83,9 @@ describe('static settings', () => {
   });
 
   it('cannot be given as a value and a file at once', () => {
-    expect(() => createConnector({ staticSettings: base64({}), staticSettingsFile: '/x.json' })).toThrow(/staticSettingsFile: give static settings as a value or as a file, not both/);
+    expect(() => createConnector({ staticSettings: base64({}), staticSettingsFile: '/x.json' })).toThrow(
+      /staticSettingsFile: give static settings as a value or as a file, not both/,
+    );
   });
 });
 
@@ -87,7 +97,9 @@ describe('settings of a standalone connector', () => {
     connector.start();
     await connector.settings.ready;
     expect(connector.settings.value).toEqual({ theme: 'light', max_tasks: 2, features: {} });
-    expect(() => connector.settings.update({ max_tasks: 0 })).toThrow(expect.objectContaining({ code: 'invalid', issues: [expect.objectContaining({ path: ['max_tasks'] })] }));
+    expect(() => connector.settings.update({ max_tasks: 0 })).toThrow(
+      expect.objectContaining({ code: 'invalid', issues: [expect.objectContaining({ path: ['max_tasks'] })] }),
+    );
     const edit = connector.settings.update({ theme: 'dark', features: { beta: true } });
     await Promise.resolve();
     expect(connector.settings.value).toMatchObject({ theme: 'dark', features: { beta: true } });
@@ -110,14 +122,26 @@ describe('settings of a standalone connector', () => {
     const logs = captureLogs();
     const files = createMemoryStorage({ [SETTINGS_CACHE]: '{"format":1,"state":' });
     const clock = new SimulatedClock();
-    const corrupt = createConnector({ seed: 1 }, { clock, logger: logs.logger, store: { ...createMemoryStore(() => 0), files }, settings: { schema } });
+    const corrupt = createConnector(
+      { seed: 1 },
+      { clock, logger: logs.logger, store: { ...createMemoryStore(() => 0), files }, settings: { schema } },
+    );
     corrupt.start();
     await corrupt.settings.ready;
     expect(corrupt.settings.value).toEqual({ theme: 'light', max_tasks: 3, features: {} });
     expect(logs.parsed().some((l) => l.msg === 'settings cache unreadable: starting without it')).toBe(true);
     await corrupt.stop();
 
-    const stale = { format: 1, state: { epoch: 'e1', org: { version: 4, settings: { max_tasks: 40 } }, user: { version: 0, settings: {} }, refused: {}, pending: [{ id: 'e', patch: { theme: 'dark' }, base: {}, conflicts: [] }] } };
+    const stale = {
+      format: 1,
+      state: {
+        epoch: 'e1',
+        org: { version: 4, settings: { max_tasks: 40 } },
+        user: { version: 0, settings: {} },
+        refused: {},
+        pending: [{ id: 'e', patch: { theme: 'dark' }, base: {}, conflicts: [] }],
+      },
+    };
     const older = createMemoryStorage({ [SETTINGS_CACHE]: JSON.stringify(stale) });
     const connector = createConnector({ seed: 1 }, { clock, store: { ...createMemoryStore(() => 0), files: older }, settings: { schema } });
     connector.start();

@@ -45,17 +45,28 @@ function oauthHub(clock: SimulatedClock) {
       if (next) return { status: 200, headers: {}, body: undefined, ...next };
       const json = request.json as Record<string, string>;
       if (path === '/v1/oauth/device_authorization') {
-        return { status: 200, headers: {}, body: { device_code: 'dc-secret', user_code: 'WDJB-MJHT', verification_uri: 'http://hub.test/v1/oauth/verify', expires_in: 600, interval: 5 } };
+        return {
+          status: 200,
+          headers: {},
+          body: {
+            device_code: 'dc-secret',
+            user_code: 'WDJB-MJHT',
+            verification_uri: 'http://hub.test/v1/oauth/verify',
+            expires_in: 600,
+            interval: 5,
+          },
+        };
       }
       if (path === '/v1/oauth/token') {
-        if (json.organization && !orgs.some((o) => o.id === json.organization)) return { status: 400, headers: {}, body: { error: 'invalid_scope' } };
+        if (json.organization && !orgs.some((o) => o.id === json.organization))
+          return { status: 400, headers: {}, body: { error: 'invalid_scope' } };
         return tokens(json.organization);
       }
       if (path === '/v1/oauth/revoke') return { status: 200, headers: {}, body: {} };
       return { status: 404, headers: {}, body: { error: 'not_found' } };
     },
   };
-  return { http, requests, queue: (path: string, ...r: Array<Partial<HttpResponse>>) => ((queued[path] ??= []).push(...r)) };
+  return { http, requests, queue: (path: string, ...r: Array<Partial<HttpResponse>>) => (queued[path] ??= []).push(...r) };
 }
 
 function fixture(refreshToken?: string) {
@@ -64,7 +75,16 @@ function fixture(refreshToken?: string) {
   const net = createMemoryNetwork();
   net.onConnection = (peer) => {
     peer.accept();
-    peer.send(frame({ type: 'connect_ack', session_id: `s${net.peers.length}`, heartbeat_interval_ms: 600_000, heartbeat_timeout_ms: 600_000, server_time: 0, max_frame_bytes: 1 << 20 }));
+    peer.send(
+      frame({
+        type: 'connect_ack',
+        session_id: `s${net.peers.length}`,
+        heartbeat_interval_ms: 600_000,
+        heartbeat_timeout_ms: 600_000,
+        server_time: 0,
+        max_frame_bytes: 1 << 20,
+      }),
+    );
   };
   const hub = oauthHub(clock);
   const storage = createMemoryStorage(refreshToken ? { refresh_token: refreshToken } : {});
@@ -80,7 +100,7 @@ function fixture(refreshToken?: string) {
 const connectFrame = (net: ReturnType<typeof createMemoryNetwork>, i: number) => JSON.parse(net.peers[i]!.received[0]!);
 
 describe('connector in user mode', () => {
-  it('waits logged out, then logs in with a device code: slow_down honoured, and connects to the user\'s organization', async () => {
+  it("waits logged out, then logs in with a device code: slow_down honoured, and connects to the user's organization", async () => {
     const { connector, net, hub, clock, storage } = fixture();
     connector.start();
     const out = await connector.waitFor((s) => s.auth.state === 'logged_out');
@@ -131,7 +151,16 @@ describe('connector in user mode', () => {
     expect(old.state).toBe('closed');
     expect(net.maxLive).toBe(1);
     expect(connectFrame(net, 1)).toMatchObject({ tenant_id: 'org-b' });
-    old.send(frame({ type: 'messaging_event', request_id: 'late', channel: 'line', event_type: 'message', message: { text: 'old tenant' }, user_id: 'u' }));
+    old.send(
+      frame({
+        type: 'messaging_event',
+        request_id: 'late',
+        channel: 'line',
+        event_type: 'message',
+        message: { text: 'old tenant' },
+        user_id: 'u',
+      }),
+    );
     expect(got).toEqual([]);
     expect(connector.status.auth.user?.organization.id).toBe('org-b');
     expect(events.some((e) => e.type === 'tenant_changed' && e.tenant === 'org-b')).toBe(true);
@@ -151,7 +180,10 @@ describe('connector in user mode', () => {
     connector.start();
     await connector.waitFor((s) => s.connection.state === 'connected');
     await connector.logout();
-    expect(hub.requests.at(-1)).toMatchObject({ url: 'http://hub.test/v1/oauth/revoke', json: { token: 'rt-1', token_type_hint: 'refresh_token' } });
+    expect(hub.requests.at(-1)).toMatchObject({
+      url: 'http://hub.test/v1/oauth/revoke',
+      json: { token: 'rt-1', token_type_hint: 'refresh_token' },
+    });
     expect(storage.entries.has('refresh_token')).toBe(false);
     const after = await connector.waitFor((s) => s.auth.state === 'logged_out');
     expect(after.auth.reason).toBe('logged_out');

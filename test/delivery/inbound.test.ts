@@ -72,7 +72,11 @@ describe('inbound delivery', () => {
     const inbound = new InboundDelivery(silentLogger());
     const acks: number[] = [];
     const nacks: number[] = [];
-    inbound.connected(answer('e1'), (seq) => acks.push(seq), (seq) => nacks.push(seq));
+    inbound.connected(
+      answer('e1'),
+      (seq) => acks.push(seq),
+      (seq) => nacks.push(seq),
+    );
     const full = async () => {
       throw new StorageError('/state/executions.log', 'cannot write (ENOSPC)');
     };
@@ -97,18 +101,31 @@ describe('inbound delivery', () => {
 
   it('resumes from below a refused message on a new session, so a nack lost with its connection loses nothing', async () => {
     const inbound = new InboundDelivery(silentLogger());
-    inbound.connected(answer('e1'), () => {}, () => {});
+    inbound.connected(
+      answer('e1'),
+      () => {},
+      () => {},
+    );
     await inbound.process(1, async () => {}, 'execution_request:a');
-    await inbound.process(2, async () => {
-      throw new StorageError('/state/executions.log', 'cannot write (ENOSPC)');
-    }, 'execution_request:b');
+    await inbound.process(
+      2,
+      async () => {
+        throw new StorageError('/state/executions.log', 'cannot write (ENOSPC)');
+      },
+      'execution_request:b',
+    );
     await inbound.process(3, async () => {}, 'execution_request:c');
-    inbound.connected(answer('e1'), () => {}, () => {});
+    inbound.connected(
+      answer('e1'),
+      () => {},
+      () => {},
+    );
     expect(inbound.cursor()).toEqual({ hub_epoch: 'e1', last_seq: 1 });
     expect(inbound.refused).toBe(0);
     // The hub never saw the nack: it sends 2 and 3 again under their numbers.
     const ran: number[] = [];
-    for (const seq of [2, 3]) await inbound.process(seq, async () => void ran.push(seq), seq === 2 ? 'execution_request:b' : 'execution_request:c');
+    for (const seq of [2, 3])
+      await inbound.process(seq, async () => void ran.push(seq), seq === 2 ? 'execution_request:b' : 'execution_request:c');
     expect(ran).toEqual([2, 3]);
     expect(inbound.cursor().last_seq).toBe(3);
   });

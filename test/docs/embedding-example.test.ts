@@ -9,8 +9,19 @@ describe('docs/embedding.md testing example', () => {
     const net = createMemoryNetwork();
     net.onConnection = (peer) => {
       peer.accept();
-      peer.send(JSON.stringify({ v: 1, id: 'a1', type: 'connect_ack', ts: 0, session_id: 's1',
-        heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: 0, max_frame_bytes: 1048576 }));
+      peer.send(
+        JSON.stringify({
+          v: 1,
+          id: 'a1',
+          type: 'connect_ack',
+          ts: 0,
+          session_id: 's1',
+          heartbeat_interval_ms: 25_000,
+          heartbeat_timeout_ms: 10_000,
+          server_time: 0,
+          max_frame_bytes: 1048576,
+        }),
+      );
     };
     const connector = createConnector({ url: 'ws://hub.test/v1/connect', token: 't', seed: 1 }, { socket: net.adapter, clock });
     connector.start();
@@ -30,7 +41,15 @@ describe('docs/embedding.md testing example', () => {
 describe('the public entry point', () => {
   it('exports what docs/embedding.md uses', async () => {
     const api = await import('../../src/index.ts');
-    for (const name of ['createConnector', 'connectorConfigFromEnv', 'createLogger', 'createFileStorage', 'createSecretStore', 'resolveDeviceIdentity', 'parseStateKey'] as const) {
+    for (const name of [
+      'createConnector',
+      'connectorConfigFromEnv',
+      'createLogger',
+      'createFileStorage',
+      'createSecretStore',
+      'resolveDeviceIdentity',
+      'parseStateKey',
+    ] as const) {
       expect(typeof api[name], name).toBe('function');
     }
   });

@@ -36,10 +36,14 @@ describe('executor on a failing store', () => {
   it('refuses a request it cannot journal, and every request after it at once, saying it is saturated', async () => {
     const { executor, health, diskFull } = fullDiskFixture();
     diskFull(true);
-    await expect(executor.receive(request({ request_id: 'a', job_type: 'tool', tool_name: 'echo', inputs: { n: 1 } }))).rejects.toThrow(StorageError);
+    await expect(executor.receive(request({ request_id: 'a', job_type: 'tool', tool_name: 'echo', inputs: { n: 1 } }))).rejects.toThrow(
+      StorageError,
+    );
     expect(health.failing).toBe(true);
     expect(executor.capacity.saturated).toBe(true);
-    await expect(executor.receive(request({ request_id: 'b', job_type: 'tool', tool_name: 'echo', inputs: { n: 2 } }))).rejects.toThrow(/storage is failing; request refused/);
+    await expect(executor.receive(request({ request_id: 'b', job_type: 'tool', tool_name: 'echo', inputs: { n: 2 } }))).rejects.toThrow(
+      /storage is failing; request refused/,
+    );
   });
 
   it('refuses, never waits, when the failure refusing a request (an unknown tool) cannot be stored, so the requests behind it are not held up', async () => {

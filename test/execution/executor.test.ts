@@ -62,7 +62,10 @@ describe('executor', () => {
       event_type: 'failed',
       data: { error: { code: 'quota_exceeded', message: 'the search quota is used up', details: { resets_at: 123 } } },
     });
-    expect(f.terminalOf('r2')).toMatchObject({ event_type: 'failed', data: { error: { code: 'handler_error', message: 'x is undefined' } } });
+    expect(f.terminalOf('r2')).toMatchObject({
+      event_type: 'failed',
+      data: { error: { code: 'handler_error', message: 'x is undefined' } },
+    });
     expect(f.usageOf('r1')).toHaveLength(1);
     expect(f.usageOf('r2')).toHaveLength(1);
   });
@@ -77,7 +80,9 @@ describe('executor', () => {
     expect(f.typesOf('r1')).toEqual(['failed']);
     expect(f.terminalOf('r1')!.data).toMatchObject({ error: { code: 'unknown_job_type', details: { job_type: 'tool', name: 'nope' } } });
     expect(f.typesOf('r2')).toEqual(['failed']);
-    expect(f.terminalOf('r2')!.data).toMatchObject({ error: { code: 'invalid_input', details: { issues: [expect.objectContaining({ path: ['text'] })] } } });
+    expect(f.terminalOf('r2')!.data).toMatchObject({
+      error: { code: 'invalid_input', details: { issues: [expect.objectContaining({ path: ['text'] })] } },
+    });
     expect(runs).toBe(0);
     expect(f.usageOf('r1')).toHaveLength(1);
   });
@@ -231,7 +236,14 @@ describe('executor', () => {
     });
     for (const id of ['a', 'b', 'c', 'd']) await f.executor.receive(request({ request_id: id, job_type: 'tool', tool_name: 'gate' }));
     await settle();
-    expect(f.executor.capacity).toEqual({ running: 2, queued: 1, max_concurrency: 2, max_queue: 1, saturated: true, active: ['a', 'b', 'c'] });
+    expect(f.executor.capacity).toEqual({
+      running: 2,
+      queued: 1,
+      max_concurrency: 2,
+      max_queue: 1,
+      saturated: true,
+      active: ['a', 'b', 'c'],
+    });
     expect(f.capacities.at(-1)).toMatchObject({ saturated: true });
     expect(f.terminalOf('d')!.data).toMatchObject({ error: { code: 'saturated', details: { retryable: true } } });
     expect(f.typesOf('c')).toEqual(['accepted']);
@@ -292,14 +304,20 @@ describe('executor', () => {
     );
     await settle();
     expect(seen).toEqual([{ step: 1, previous: { hits: ['q-1', 'q-2'] }, outputs: [{ hits: ['q-1', 'q-2'] }] }]);
-    const steps = f.eventsOf('c1').filter((e) => e.event_type === 'progress').map((e) => [e.data!.step_event, e.data!.step, e.data!.name]);
+    const steps = f
+      .eventsOf('c1')
+      .filter((e) => e.event_type === 'progress')
+      .map((e) => [e.data!.step_event, e.data!.step, e.data!.name]);
     expect(steps).toEqual([
       ['started', 0, 'search'],
       ['completed', 0, 'search'],
       ['started', 1, 'summarize'],
       ['completed', 1, 'summarize'],
     ]);
-    expect(f.terminalOf('c1')!.data!.result).toEqual({ output: { summary: 'short: q-1, q-2' }, steps: [{ hits: ['q-1', 'q-2'] }, { summary: 'short: q-1, q-2' }] });
+    expect(f.terminalOf('c1')!.data!.result).toEqual({
+      output: { summary: 'short: q-1, q-2' },
+      steps: [{ hits: ['q-1', 'q-2'] }, { summary: 'short: q-1, q-2' }],
+    });
     expect(f.usageOf('c1')[0]!.metrics.token_usage).toEqual({ input: 15, output: 7 });
   });
 
@@ -320,7 +338,16 @@ describe('executor', () => {
       { job_type: 'tool' as const, tool_name: 'never' },
     ];
     await f.executor.receive(request({ request_id: 'c1', job_type: 'chain', steps }));
-    await f.executor.receive(request({ request_id: 'c2', job_type: 'chain', steps: [{ job_type: 'tool', tool_name: 'ok' }, { job_type: 'tool', tool_name: 'missing' }] }));
+    await f.executor.receive(
+      request({
+        request_id: 'c2',
+        job_type: 'chain',
+        steps: [
+          { job_type: 'tool', tool_name: 'ok' },
+          { job_type: 'tool', tool_name: 'missing' },
+        ],
+      }),
+    );
     await settle();
     expect(f.terminalOf('c1')).toMatchObject({
       event_type: 'failed',
@@ -432,7 +459,12 @@ describe('executor under storage and size failures', () => {
     await f.executor.receive(delivery(5));
     await settle();
     expect(runs).toBe(5);
-    expect(f.eventsOf('r5').filter((e) => e.event_type === 'completed').map((e) => e.id)).toEqual([terminal!.id, terminal!.id]);
+    expect(
+      f
+        .eventsOf('r5')
+        .filter((e) => e.event_type === 'completed')
+        .map((e) => e.id),
+    ).toEqual([terminal!.id, terminal!.id]);
     // r1 and r2 were forgotten, oldest first: r1 runs again; r4, still among the last three, does not.
     await f.executor.receive(delivery(1));
     await settle();

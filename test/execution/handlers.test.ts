@@ -17,8 +17,13 @@ describe('HandlerRegistry', () => {
   it('refuses at registration what could never answer a request: no input schema, no run function, another job type', () => {
     const registry = new HandlerRegistry();
     // As plain JavaScript (or a cast) can pass them.
-    const register = (handler: unknown, jobType = 'tool') => () => registry.register(jobType as 'tool', 'x', handler as JobHandler);
-    expect(register({ run: () => 1 })).toThrow(new TypeError("the handler of tool 'x' needs an input schema (a zod schema: z.object({ … }), or z.object({}) for none)"));
+    const register =
+      (handler: unknown, jobType = 'tool') =>
+      () =>
+        registry.register(jobType as 'tool', 'x', handler as JobHandler);
+    expect(register({ run: () => 1 })).toThrow(
+      new TypeError("the handler of tool 'x' needs an input schema (a zod schema: z.object({ … }), or z.object({}) for none)"),
+    );
     expect(register({ input: { text: 'string' }, run: () => 1 })).toThrow(/needs an input schema/);
     expect(register({ input: z.object({}) })).toThrow(new TypeError("the handler of tool 'x' needs a run function"));
     expect(register(undefined)).toThrow(TypeError);

@@ -12,7 +12,8 @@ describe('chaos soak', () => {
     const report = await runChaos({ executions: 300, seed: 20_260_901 });
     console.log(formatReport(report));
     // Every kind of fault happened, and the connection really was broken many times.
-    for (const kind of ['cut', 'stall', 'delay', 'throttle', 'split', 'restart'] as const) expect(report.faults[kind], kind).toBeGreaterThan(0);
+    for (const kind of ['cut', 'stall', 'delay', 'throttle', 'split', 'restart'] as const)
+      expect(report.faults[kind], kind).toBeGreaterThan(0);
     expect(report.reconnects).toBeGreaterThanOrEqual(3);
     expect(report.tokenRefreshes).toBeGreaterThan(0);
     expect(report.lost).toEqual([]);

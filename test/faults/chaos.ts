@@ -123,7 +123,14 @@ export interface ChaosReport {
   tokenRefreshes: number;
   maxOutboxDepth: number;
   diskFull: DiskFullReport;
-  settings: { fromHub: number; fromDevice: number; outcomes: Partial<Record<EditOutcome['status'] | 'refused', number>>; converged: boolean; device: unknown; hub: unknown };
+  settings: {
+    fromHub: number;
+    fromDevice: number;
+    outcomes: Partial<Record<EditOutcome['status'] | 'refused', number>>;
+    converged: boolean;
+    device: unknown;
+    hub: unknown;
+  };
   channel: {
     published: number;
     delivered: number;
@@ -175,14 +182,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 /** The store's disk: 16 MiB. The logs (compacted every 1,000 acknowledged records) stay below a MiB: the report shows it. */
 const DISK_BYTES = 16 * 2 ** 20;
 
-async function scenario(options: ChaosOptions, onError: (error: unknown) => void): Promise<Omit<ChaosReport, 'errors' | 'before' | 'after' | 'durationMs'>> {
+async function scenario(
+  options: ChaosOptions,
+  onError: (error: unknown) => void,
+): Promise<Omit<ChaosReport, 'errors' | 'before' | 'after' | 'durationMs'>> {
   const { executions: total, seed, window = 48, ratePerSecond = 25, progress = () => {}, settleMs = 60_000 } = options;
   const diskFulls = options.diskFulls ?? Math.max(1, Math.round(total / 1_000));
   const [holdMin, holdMax] = options.diskFullMs ?? [2_500, 4_000];
   const started = performance.now();
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
   // One generator each, so the sequence of faults depends on the seed alone, not on how I/O interleaves.
-  const random = { faults: new Prng(seed), traffic: new Prng(seed ^ 0x5f3759df), downtime: new Prng(seed ^ 0x2545f491), disk: new Prng(seed ^ 0x68e31da4) };
+  const random = {
+    faults: new Prng(seed),
+    traffic: new Prng(seed ^ 0x5f3759df),
+    downtime: new Prng(seed ^ 0x2545f491),
+    disk: new Prng(seed ^ 0x68e31da4),
+  };
   // Disk-full spell i fills when the dispatching reaches a seeded point in the middle of its share
   // of the executions (20–60 % into it), so work is still being dispatched while the disk is full.
   const diskPlan = Array.from({ length: diskFulls }, (_, i) => ({
@@ -197,7 +212,8 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
       const line = String(chunk);
       if (line.includes('queued again')) {
         const entry = JSON.parse(line) as { msg: string; type: string; request_id: string };
-        if (entry.msg === 'device refused a message; queued again' && entry.type === 'execution_request') nacks.push({ at: performance.now(), requestId: entry.request_id });
+        if (entry.msg === 'device refused a message; queued again' && entry.type === 'execution_request')
+          nacks.push({ at: performance.now(), requestId: entry.request_id });
       }
       done();
     },
@@ -288,7 +304,11 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
     // Reliable messages from the device: each must reach the hub once, whatever the faults.
     const approvals: number[] = [];
     hub.on('channel_message', (_info, message) => void (message.event === 'approval' && approvals.push(message.payload.n as number)));
-    const triggers = [onEvents(hub, 'message', 'session_open', 'session_close', 'channel_message'), onValues(connector.state$), onValues(connector.events$)];
+    const triggers = [
+      onEvents(hub, 'message', 'session_open', 'session_close', 'channel_message'),
+      onValues(connector.state$),
+      onValues(connector.events$),
+    ];
 
     connector.start();
     await connector.settings.ready;
@@ -350,7 +370,8 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
     // The disk-full phase waits for the dispatching to reach each of its points.
     let reached: { at: number; resolve: () => void } | undefined;
     let diskFullNow = false;
-    const dispatchedAtLeast = (at: number) => (dispatched >= at ? Promise.resolve() : new Promise<void>((resolve) => (reached = { at, resolve })));
+    const dispatchedAtLeast = (at: number) =>
+      dispatched >= at ? Promise.resolve() : new Promise<void>((resolve) => (reached = { at, resolve }));
     const unfinished = () => Array.from({ length: dispatched }, (_, i) => `soak-${i}`).filter((id) => !finished.has(id));
 
     // The disk-full phase, beside the dispatching: at each point, fill the disk, hold it full (real
@@ -376,7 +397,10 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         // connection may keep work from moving for a while. Then a bounded hold of the full disk
         // (real time, not a wait for any state), while work keeps coming and is refused or held.
         let failing = true;
-        await waitUntil(() => storage.failing > failingBefore, triggers, { what: 'the connector to report its storage failing', timeoutMs: 120_000 }).catch(() => (failing = false));
+        await waitUntil(() => storage.failing > failingBefore, triggers, {
+          what: 'the connector to report its storage failing',
+          timeoutMs: 120_000,
+        }).catch(() => (failing = false));
         const toFailingMs = performance.now() - filled;
         const dispatchedAtFailing = dispatched;
         diskFullNow = true;
@@ -392,7 +416,16 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         diskFullNow = false;
         await disk.free();
         const freed = performance.now();
-        const spell: DiskFullSpell = { atExecution: firstExecution, fullMs: freed - filled, toFailingMs, failing, dispatchedWhileFull, refused: 0, atFree, usedBeforeFill };
+        const spell: DiskFullSpell = {
+          atExecution: firstExecution,
+          fullMs: freed - filled,
+          toFailingMs,
+          failing,
+          dispatchedWhileFull,
+          refused: 0,
+          atFree,
+          usedBeforeFill,
+        };
         spells.push(spell);
         if (diskStopped) return;
         try {
@@ -411,7 +444,9 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
         else if (failing) spell.recoveredWhileFull = true;
         for (let n = firstExecution; n < dispatched; n++) spanned.add(`soak-${n}`);
         spell.refused = nacks.length - nacksBefore;
-        progress(`disk freed at ${seconds()} s after ${spell.fullMs.toFixed(0)} ms full; storage ok ${spell.recoveryMs?.toFixed(0) ?? '-'} ms later; ${spell.refused} refused, unfinished at free() ${JSON.stringify(atFree)}`);
+        progress(
+          `disk freed at ${seconds()} s after ${spell.fullMs.toFixed(0)} ms full; storage ok ${spell.recoveryMs?.toFixed(0) ?? '-'} ms later; ${spell.refused} refused, unfinished at free() ${JSON.stringify(atFree)}`,
+        );
       }
     })().catch((error: unknown) => {
       diskBroken = `the disk-full phase failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -440,7 +475,11 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
       const due = dispatchStart + (dispatched * 1000) / ratePerSecond - performance.now();
       if (due > 0) await new Promise<void>((resolve) => setTimeout(resolve, due));
       const requestId = `soak-${dispatched}`;
-      const handle = hub.execute(DEVICE, { request_id: requestId, job_type: 'tool', tool_name: 'work', inputs: { n: dispatched }, timeout_ms: 600_000 }, { tenantId: TENANT });
+      const handle = hub.execute(
+        DEVICE,
+        { request_id: requestId, job_type: 'tool', tool_name: 'work', inputs: { n: dispatched }, timeout_ms: 600_000 },
+        { tenantId: TENANT },
+      );
       dispatched++;
       if (reached && dispatched >= reached.at) {
         reached.resolve();
@@ -454,7 +493,11 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
       });
     }
     progress(`all ${total} dispatched at ${seconds()} s`);
-    await waitUntil(() => finished.size === total || diskBroken !== undefined, triggers, { what: 'every execution to finish', timeoutMs: 600_000, describe: () => `${finished.size}/${total}` });
+    await waitUntil(() => finished.size === total || diskBroken !== undefined, triggers, {
+      what: 'every execution to finish',
+      timeoutMs: 600_000,
+      describe: () => `${finished.size}/${total}`,
+    });
     broken();
     await diskPhase;
     broken();
@@ -480,23 +523,40 @@ async function scenario(options: ChaosOptions, onError: (error: unknown) => void
       () => connector.status.connection.state === 'connected' && connector.executions.outboxDepth === 0,
       () => `${connector.status.connection.state}, outbox ${connector.executions.outboxDepth}`,
     );
-    await settle('a usage report per execution', () => hub.usage(TENANT).reports.length >= total, () => `${hub.usage(TENANT).reports.length}/${total}`);
+    await settle(
+      'a usage report per execution',
+      () => hub.usage(TENANT).reports.length >= total,
+      () => `${hub.usage(TENANT).reports.length}/${total}`,
+    );
     await settle(
       'the settings to converge',
       () => {
         const docs = connector.settings.documents;
         const hub = hubVersions();
-        return docs.pendingEdits === 0 && docs.orgVersion === hub.org && docs.userVersion === hub.user && isDeepStrictEqual(connector.settings.value, hubView());
+        return (
+          docs.pendingEdits === 0 &&
+          docs.orgVersion === hub.org &&
+          docs.userVersion === hub.user &&
+          isDeepStrictEqual(connector.settings.value, hubView())
+        );
       },
       () => JSON.stringify({ device: connector.settings.documents, hub: hubVersions() }),
     );
-    await settle('every ping to reach the device', () => new Set(pings).size >= published, () => `${new Set(pings).size}/${published}`);
+    await settle(
+      'every ping to reach the device',
+      () => new Set(pings).size >= published,
+      () => `${new Set(pings).size}/${published}`,
+    );
     await settle(
       'every reliable channel message to reach the hub and be acknowledged',
       () => new Set(approvals).size >= reliableSent && channel.unacked === 0,
       () => `${new Set(approvals).size}/${reliableSent}, ${channel.unacked} unacknowledged`,
     );
-    await settle('the connector\'s storage to be ok', () => connector.status.storage.state === 'ok', () => JSON.stringify(connector.status.storage));
+    await settle(
+      "the connector's storage to be ok",
+      () => connector.status.storage.state === 'ok',
+      () => JSON.stringify(connector.status.storage),
+    );
     progress(`settled at ${seconds()} s`);
     const outcomes: ChaosReport['settings']['outcomes'] = {};
     for (const outcome of await Promise.all(edits)) {
@@ -587,20 +647,27 @@ export function problemsOf(report: ChaosReport, { heapGrowthBytes }: { heapGrowt
   if (r.lost.length > 0) problems.push(`${r.lost.length} executions lost: ${r.lost.slice(0, 10).join(', ')}`);
   if (r.duplicates > 0) problems.push(`${r.duplicates} handler runs twice or more`);
   if (r.ledgerReports !== r.executions) problems.push(`${r.ledgerReports} usage reports for ${r.executions} executions`);
-  if (!r.settings.converged || !isDeepStrictEqual(r.settings.device, r.settings.hub)) problems.push(`settings diverged: device ${JSON.stringify(r.settings.device)} hub ${JSON.stringify(r.settings.hub)}`);
-  if (r.channel.duplicates > 0 || r.channel.missing.length > 0) problems.push(`channel: ${r.channel.duplicates} pings twice, missing ${JSON.stringify(r.channel.missing)}`);
+  if (!r.settings.converged || !isDeepStrictEqual(r.settings.device, r.settings.hub))
+    problems.push(`settings diverged: device ${JSON.stringify(r.settings.device)} hub ${JSON.stringify(r.settings.hub)}`);
+  if (r.channel.duplicates > 0 || r.channel.missing.length > 0)
+    problems.push(`channel: ${r.channel.duplicates} pings twice, missing ${JSON.stringify(r.channel.missing)}`);
   if (r.channel.received > r.channel.sent) problems.push(`channel: the hub got ${r.channel.received} pongs of ${r.channel.sent} sent`);
   const reliable = r.channel.reliable;
-  if (reliable.duplicates > 0 || reliable.missing.length > 0) problems.push(`channel: ${reliable.duplicates} reliable messages twice, missing ${JSON.stringify(reliable.missing.slice(0, 20))}`);
+  if (reliable.duplicates > 0 || reliable.missing.length > 0)
+    problems.push(`channel: ${reliable.duplicates} reliable messages twice, missing ${JSON.stringify(reliable.missing.slice(0, 20))}`);
   const d = r.diskFull;
   if (d.fills < d.scheduled) problems.push(`disk-full phase: the disk filled ${d.fills} times of ${d.scheduled} scheduled`);
   d.spells.forEach((spell, i) => {
     if (!spell.failing) problems.push(`disk-full ${i + 1}: the connector never reported its storage failing while the disk was full`);
-    else if (spell.recoveryMs === undefined && !spell.recoveredWhileFull) problems.push(`disk-full ${i + 1}: the connector never reported its storage ok again after free()`);
+    else if (spell.recoveryMs === undefined && !spell.recoveredWhileFull)
+      problems.push(`disk-full ${i + 1}: the connector never reported its storage ok again after free()`);
     if (spell.dispatchedWhileFull === 0) problems.push(`disk-full ${i + 1}: no execution was dispatched while the disk was full`);
   });
   if (d.recovered < d.failing) problems.push(`disk-full phase: storage failing ${d.failing} times, recovered ${d.recovered}`);
-  if (d.lost > 0 || d.duplicated > 0) problems.push(`disk-full phase: of ${d.spanned} executions through a full disk, ${d.lost} lost, ${d.duplicated} handler runs twice or more`);
+  if (d.lost > 0 || d.duplicated > 0)
+    problems.push(
+      `disk-full phase: of ${d.spanned} executions through a full disk, ${d.lost} lost, ${d.duplicated} handler runs twice or more`,
+    );
   for (const error of r.errors) problems.push(`unhandled: ${error}`);
   for (const unsettled of r.unsettled) problems.push(unsettled);
   const heapGrowth = r.after.heapUsed - r.before.heapUsed;
@@ -615,10 +682,13 @@ export function problemsOf(report: ChaosReport, { heapGrowthBytes }: { heapGrowt
 /** The figures of a run as one block of text. */
 export function formatReport(r: ChaosReport): string {
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  const count = (handles: string[]) => `${handles.length} (${[...new Set(handles)].map((h) => `${h}×${handles.filter((x) => x === h).length}`).join(' ')})`;
+  const count = (handles: string[]) =>
+    `${handles.length} (${[...new Set(handles)].map((h) => `${h}×${handles.filter((x) => x === h).length}`).join(' ')})`;
   return [
     `chaos soak, seed ${r.seed}`,
-    `  faults injected    ${Object.entries(r.faults).map(([kind, n]) => `${kind} ${n}`).join(', ')}`,
+    `  faults injected    ${Object.entries(r.faults)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', ')}`,
     `  reconnects         ${r.reconnects}   token refreshes in-band ${r.tokenRefreshes}`,
     `  max outbox depth   ${r.maxOutboxDepth}`,
     `  executions         ${r.executions} (completed ${r.completed}, usage reports ${r.ledgerReports})`,
@@ -641,7 +711,13 @@ function formatDiskFull(d: DiskFullReport): string[] {
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
   return [
     `  disk full          ${d.fills}/${d.scheduled} times, ${(d.fullMs / 1000).toFixed(1)} s in all (${d.spells.map((s) => `at execution ${s.atExecution} for ${ms(s.fullMs)}, failing after ${ms(s.toFailingMs)}`).join('; ')})`,
-    `    dispatched       ${d.spells.map((s) => s.dispatchedWhileFull).join(', ')} while full; unfinished at free() by hub status ${d.spells.map((s) => Object.entries(s.atFree).map(([status, n]) => `${status} ${n}`).join(' ')).join('; ')}`,
+    `    dispatched       ${d.spells.map((s) => s.dispatchedWhileFull).join(', ')} while full; unfinished at free() by hub status ${d.spells
+      .map((s) =>
+        Object.entries(s.atFree)
+          .map(([status, n]) => `${status} ${n}`)
+          .join(' '),
+      )
+      .join('; ')}`,
     `    refused (nack)   ${d.refused} execution requests queued again at the hub (${d.refusedExecutions} executions)`,
     `    storage          failing ${d.failing}, recovered ${d.recovered}; ok after free() in ${recoveries.length > 0 ? recoveries.map(ms).join(', ') : '-'}${d.spells.some((s) => s.recoveredWhileFull) ? `; ok while still full ${d.spells.filter((s) => s.recoveredWhileFull).length} times` : ''}`,
     `    through it       ${d.spanned} executions: lost ${d.lost}, duplicated ${d.duplicated}`,

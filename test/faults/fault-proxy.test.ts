@@ -245,7 +245,8 @@ describe('the fault proxy', () => {
           peer.close(() => resolve());
         }),
     );
-    const count = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout').length;
+    const count = () =>
+      process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout').length;
     const baseline = count();
     const proxy = await startFaultProxy({ target: { port: (peer.address() as AddressInfo).port } });
     // A connection whose data and FIN wait behind a stall, then go out and are cut in the same

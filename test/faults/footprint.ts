@@ -34,7 +34,8 @@ function collector(): (() => void) | undefined {
  * and measures anyway if they stay.
  */
 export async function footprint(handlesAtMost?: number): Promise<Footprint> {
-  if (handlesAtMost !== undefined) await until(() => process.getActiveResourcesInfo().length <= handlesAtMost, undefined, 10_000).catch(() => {});
+  if (handlesAtMost !== undefined)
+    await until(() => process.getActiveResourcesInfo().length <= handlesAtMost, undefined, 10_000).catch(() => {});
   const gc = collector();
   // Twice, with turns between: finalizers and weak callbacks free more on the second pass.
   for (let i = 0; i < 2; i++) {

@@ -41,7 +41,21 @@ const probes: Record<Receiver, { key: fc.Arbitrary<string | number>; fields(key:
 const RESERVED = new Set(['v', 'id', 'type', 'ts', 'seq', 'reload_id', 'packs']);
 
 /** JSON literals a non-negative (or positive) integer field refuses. */
-const BAD_INTEGERS = ['-1', '0.5', '1e309', '-1e309', '9007199254740993', '1.5e-7', '"NaN"', '"Infinity"', '"1"', 'null', 'true', '[]', '{}'];
+const BAD_INTEGERS = [
+  '-1',
+  '0.5',
+  '1e309',
+  '-1e309',
+  '9007199254740993',
+  '1.5e-7',
+  '"NaN"',
+  '"Infinity"',
+  '"1"',
+  'null',
+  'true',
+  '[]',
+  '{}',
+];
 /** JSON literals an id field (a string of 1 to 256 characters) refuses. */
 const BAD_IDS = ['""', `"${'i'.repeat(257)}"`, '42', '1e309', 'null', 'true', '[]', '{}'];
 /** Marks a required field: leaving it out is a violation too. */
@@ -78,7 +92,8 @@ function withRaw(fields: Fields, key: string, literal: string): string {
 }
 
 /** `levels` objects or arrays nested, as JSON text. */
-const nestedText = (levels: number, array: boolean) => (array ? `${'['.repeat(levels)}${']'.repeat(levels)}` : `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`);
+const nestedText = (levels: number, array: boolean) =>
+  array ? `${'['.repeat(levels)}${']'.repeat(levels)}` : `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 
 /**
  * Frames of a known type, valid but for one field, with the JSON literals that field refuses;
@@ -110,7 +125,9 @@ const BAD_FIELDS: Record<Receiver, Array<[type: MessageType, fields: Fields, fie
 export function hostileFrame(receiver: Receiver, maxFrameBytes: number): fc.Arbitrary<HostileFrame> {
   const probe = probes[receiver];
   const envelope = (type: string, fields: Fields, msgId: string): Fields => ({ v: 1, id: msgId, type, ts: 1_767_225_600_000, ...fields });
-  const probeFrame = fc.tuple(probe.key, id).map(([key, msgId]) => ({ key, fields: envelope(probe.fields(key).type as string, probe.fields(key), msgId) }));
+  const probeFrame = fc
+    .tuple(probe.key, id)
+    .map(([key, msgId]) => ({ key, fields: envelope(probe.fields(key).type as string, probe.fields(key), msgId) }));
   const refused = (code: ErrorCode, refId?: string): Outcome => ({ kind: 'refused', code, ...(refId !== undefined && { refId }) });
   const otherSide: MessageType[] = (Object.keys(direction) as MessageType[]).filter(
     (type) => direction[type] === (receiver === 'hub' ? 'to_device' : 'to_hub') || (receiver === 'hub' && type === 'connect'),
@@ -119,14 +136,16 @@ export function hostileFrame(receiver: Receiver, maxFrameBytes: number): fc.Arbi
   const categories: Array<{ weight: number; arbitrary: fc.Arbitrary<HostileFrame> }> = [
     {
       weight: 4,
-      arbitrary: fc.oneof(
-        fc.constantFrom(...NEAR_JSON),
-        fc.string({ maxLength: 200 }).filter((text) => !isJson(text)),
-        probeFrame.chain(({ fields }) => {
-          const text = JSON.stringify(fields);
-          return fc.integer({ min: 1, max: text.length - 1 }).map((cut) => text.slice(0, cut));
-        }),
-      ).map((data) => ({ category: 'not_json', data, outcome: refused('not_json') })),
+      arbitrary: fc
+        .oneof(
+          fc.constantFrom(...NEAR_JSON),
+          fc.string({ maxLength: 200 }).filter((text) => !isJson(text)),
+          probeFrame.chain(({ fields }) => {
+            const text = JSON.stringify(fields);
+            return fc.integer({ min: 1, max: text.length - 1 }).map((cut) => text.slice(0, cut));
+          }),
+        )
+        .map((data) => ({ category: 'not_json', data, outcome: refused('not_json') })),
     },
     {
       weight: 1,
@@ -140,39 +159,51 @@ export function hostileFrame(receiver: Receiver, maxFrameBytes: number): fc.Arbi
       weight: 2,
       arbitrary: fc
         .oneof(
-          fc.jsonValue({ maxDepth: 3 }).filter((value) => typeof value !== 'object' || value === null || Array.isArray(value)).map((value) => JSON.stringify(value)),
+          fc
+            .jsonValue({ maxDepth: 3 })
+            .filter((value) => typeof value !== 'object' || value === null || Array.isArray(value))
+            .map((value) => JSON.stringify(value)),
           fc.integer({ min: 1, max: 20_000 }).map((levels) => nestedText(levels, true)),
         )
         .map((data) => ({ category: 'not_an_object', data, outcome: refused('invalid_envelope') })),
     },
     {
       weight: 4,
-      arbitrary: fc
-        .tuple(probeFrame, fc.constantFrom('v', 'id', 'type', 'ts'), fc.nat())
-        .map(([{ fields }, key, pick]) => {
-          const bad: Record<string, string[]> = {
-            v: ['"1"', '1.5', 'null', 'true', '1e309', '-1e309', MISSING],
-            id: ['""', `"${'i'.repeat(129)}"`, '42', 'null', '{}', '[]', MISSING],
-            type: ['""', `"${'t'.repeat(65)}"`, '42', 'null', MISSING],
-            ts: ['-1', '1.5', '"0"', 'null', '1e309', MISSING],
-          };
-          const options = bad[key]!;
-          const literal = options[pick % options.length]!;
-          const data = literal === MISSING ? JSON.stringify({ ...fields, [key]: undefined }) : withRaw(fields, key, literal);
-          return { category: `bad_envelope.${key}`, data, outcome: refused('invalid_envelope') };
-        }),
+      arbitrary: fc.tuple(probeFrame, fc.constantFrom('v', 'id', 'type', 'ts'), fc.nat()).map(([{ fields }, key, pick]) => {
+        const bad: Record<string, string[]> = {
+          v: ['"1"', '1.5', 'null', 'true', '1e309', '-1e309', MISSING],
+          id: ['""', `"${'i'.repeat(129)}"`, '42', 'null', '{}', '[]', MISSING],
+          type: ['""', `"${'t'.repeat(65)}"`, '42', 'null', MISSING],
+          ts: ['-1', '1.5', '"0"', 'null', '1e309', MISSING],
+        };
+        const options = bad[key]!;
+        const literal = options[pick % options.length]!;
+        const data = literal === MISSING ? JSON.stringify({ ...fields, [key]: undefined }) : withRaw(fields, key, literal);
+        return { category: `bad_envelope.${key}`, data, outcome: refused('invalid_envelope') };
+      }),
     },
     {
       weight: 2,
       arbitrary: fc
         .tuple(probeFrame, fc.oneof(fc.integer({ min: -1_000_000, max: 0 }), fc.integer({ min: 2, max: 2 ** 31 })))
-        .map(([{ fields }, v]) => ({ category: 'unsupported_version', data: JSON.stringify({ ...fields, v }), outcome: refused('unsupported_version', fields.id as string) })),
+        .map(([{ fields }, v]) => ({
+          category: 'unsupported_version',
+          data: JSON.stringify({ ...fields, v }),
+          outcome: refused('unsupported_version', fields.id as string),
+        })),
     },
     {
       weight: 3,
       arbitrary: fc
-        .tuple(fc.string({ minLength: 1, maxLength: 64 }).filter((type) => !Object.hasOwn(messageSchemas, type)), id)
-        .map(([type, msgId]) => ({ category: 'unknown_type', data: JSON.stringify(envelope(type, { seq: 1 }, msgId)), outcome: refused('unknown_type', msgId) })),
+        .tuple(
+          fc.string({ minLength: 1, maxLength: 64 }).filter((type) => !Object.hasOwn(messageSchemas, type)),
+          id,
+        )
+        .map(([type, msgId]) => ({
+          category: 'unknown_type',
+          data: JSON.stringify(envelope(type, { seq: 1 }, msgId)),
+          outcome: refused('unknown_type', msgId),
+        })),
     },
     {
       weight: 5,
@@ -193,33 +224,50 @@ export function hostileFrame(receiver: Receiver, maxFrameBytes: number): fc.Arbi
     },
     {
       weight: 2,
-      arbitrary: fc.tuple(probeFrame, fc.integer({ min: MAX_JSON_DEPTH, max: 10_000 }), fc.boolean()).map(([{ fields }, levels, array]) => ({
-        category: 'too_deep',
-        data: withRaw(fields, 'deep', nestedText(levels, array)),
-        outcome: refused('schema_violation', fields.id as string),
-      })),
+      arbitrary: fc
+        .tuple(probeFrame, fc.integer({ min: MAX_JSON_DEPTH, max: 10_000 }), fc.boolean())
+        .map(([{ fields }, levels, array]) => ({
+          category: 'too_deep',
+          data: withRaw(fields, 'deep', nestedText(levels, array)),
+          outcome: refused('schema_violation', fields.id as string),
+        })),
     },
     {
       weight: 2,
-      arbitrary: fc.tuple(probeFrame, fc.integer({ min: 1, max: MAX_JSON_DEPTH - 1 }), fc.boolean()).map(([{ key, fields }, levels, array]) => ({
-        category: 'nested_within_bound',
-        data: withRaw(fields, 'nested', nestedText(levels, array)),
-        outcome: { kind: 'probe', key, id: fields.id as string },
-      })),
+      arbitrary: fc
+        .tuple(probeFrame, fc.integer({ min: 1, max: MAX_JSON_DEPTH - 1 }), fc.boolean())
+        .map(([{ key, fields }, levels, array]) => ({
+          category: 'nested_within_bound',
+          data: withRaw(fields, 'nested', nestedText(levels, array)),
+          outcome: { kind: 'probe', key, id: fields.id as string },
+        })),
     },
     {
       weight: 5,
       arbitrary: fc
-        .tuple(probeFrame, fc.dictionary(fc.string({ maxLength: 20 }).filter((key) => !RESERVED.has(key)), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 6 }))
-        .map(([{ key, fields }, extra]) => ({ category: 'probe_with_extra_fields', data: JSON.stringify({ ...extra, ...fields }), outcome: { kind: 'probe', key, id: fields.id as string } })),
+        .tuple(
+          probeFrame,
+          fc.dictionary(
+            fc.string({ maxLength: 20 }).filter((key) => !RESERVED.has(key)),
+            fc.jsonValue({ maxDepth: 4 }),
+            { maxKeys: 6 },
+          ),
+        )
+        .map(([{ key, fields }, extra]) => ({
+          category: 'probe_with_extra_fields',
+          data: JSON.stringify({ ...extra, ...fields }),
+          outcome: { kind: 'probe', key, id: fields.id as string },
+        })),
     },
     {
       weight: 1,
-      arbitrary: fc.tuple(probeFrame, fc.integer({ min: 10_000, max: maxFrameBytes - 1_000 }), fc.boolean()).map(([{ key, fields }, size, array]) => ({
-        category: array ? 'huge_array' : 'huge_string',
-        data: JSON.stringify({ ...fields, huge: array ? new Array<number>(Math.floor(size / 2)).fill(7) : 'x'.repeat(size) }),
-        outcome: { kind: 'probe', key, id: fields.id as string },
-      })),
+      arbitrary: fc
+        .tuple(probeFrame, fc.integer({ min: 10_000, max: maxFrameBytes - 1_000 }), fc.boolean())
+        .map(([{ key, fields }, size, array]) => ({
+          category: array ? 'huge_array' : 'huge_string',
+          data: JSON.stringify({ ...fields, huge: array ? new Array<number>(Math.floor(size / 2)).fill(7) : 'x'.repeat(size) }),
+          outcome: { kind: 'probe', key, id: fields.id as string },
+        })),
     },
     {
       weight: 1,
@@ -240,15 +288,34 @@ export function hostileFrame(receiver: Receiver, maxFrameBytes: number): fc.Arbi
     {
       weight: 2,
       arbitrary: fc
-        .tuple(id, fc.oneof(fc.constant<Fields>({ type: 'ack', seq: 0 }), fc.string({ maxLength: 100 }).map((message): Fields => ({ type: 'error', code: 'internal', message }))))
-        .map(([msgId, fields]) => ({ category: `silent.${fields.type as string}`, data: JSON.stringify(envelope(fields.type as string, fields, msgId)), outcome: { kind: 'silent', id: msgId } })),
+        .tuple(
+          id,
+          fc.oneof(
+            fc.constant<Fields>({ type: 'ack', seq: 0 }),
+            fc.string({ maxLength: 100 }).map((message): Fields => ({ type: 'error', code: 'internal', message })),
+          ),
+        )
+        .map(([msgId, fields]) => ({
+          category: `silent.${fields.type as string}`,
+          data: JSON.stringify(envelope(fields.type as string, fields, msgId)),
+          outcome: { kind: 'silent', id: msgId },
+        })),
     },
-    { weight: 6, arbitrary: probeFrame.map(({ key, fields }) => ({ category: 'probe', data: JSON.stringify(fields), outcome: { kind: 'probe', key, id: fields.id as string } })) },
+    {
+      weight: 6,
+      arbitrary: probeFrame.map(({ key, fields }) => ({
+        category: 'probe',
+        data: JSON.stringify(fields),
+        outcome: { kind: 'probe', key, id: fields.id as string },
+      })),
+    },
   ];
 
   return fc
     .tuple(fc.oneof(...categories), fc.boolean())
-    .map(([frame, binary]) => (binary && typeof frame.data === 'string' ? { ...frame, category: `${frame.category}(binary)`, data: Buffer.from(frame.data) } : frame));
+    .map(([frame, binary]) =>
+      binary && typeof frame.data === 'string' ? { ...frame, category: `${frame.category}(binary)`, data: Buffer.from(frame.data) } : frame,
+    );
 }
 
 /** A sequence of hostile frames, sometimes with a burst of probes (a flood) somewhere in it. */
@@ -257,11 +324,18 @@ export function hostileSequence(receiver: Receiver, maxFrameBytes: number, maxLe
   const burst = fc.tuple(fc.integer({ min: 50, max: 300 }), probe.key).map(([count, first]) =>
     Array.from({ length: count }, (_, i): HostileFrame => {
       const key = typeof first === 'number' ? first + i : `${first}-${i}`;
-      return { category: 'flood', data: JSON.stringify({ v: 1, id: `flood-${i}`, ts: 0, ...probe.fields(key) }), outcome: { kind: 'probe', key, id: `flood-${i}` } };
+      return {
+        category: 'flood',
+        data: JSON.stringify({ v: 1, id: `flood-${i}`, ts: 0, ...probe.fields(key) }),
+        outcome: { kind: 'probe', key, id: `flood-${i}` },
+      };
     }),
   );
   return fc
-    .tuple(fc.array(hostileFrame(receiver, maxFrameBytes), { minLength: 1, maxLength, size: 'max' }), fc.option(fc.tuple(burst, fc.nat()), { freq: 4 }))
+    .tuple(
+      fc.array(hostileFrame(receiver, maxFrameBytes), { minLength: 1, maxLength, size: 'max' }),
+      fc.option(fc.tuple(burst, fc.nat()), { freq: 4 }),
+    )
     .map(([frames, flood]) => {
       if (!flood) return frames;
       const [probesInBurst, at] = flood;

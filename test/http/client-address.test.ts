@@ -15,8 +15,10 @@ describe('clientAddress', () => {
 
 describe('isLoopback', () => {
   it('is 127.0.0.0/8 and ::1, mapped or not', () => {
-    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1']) expect(isLoopback(address), address).toBe(true);
-    for (const address of ['192.0.2.7', '10.0.0.1', '::ffff:192.0.2.7', '2001:db8::1', '', '128.0.0.1', '::']) expect(isLoopback(address), address).toBe(false);
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1'])
+      expect(isLoopback(address), address).toBe(true);
+    for (const address of ['192.0.2.7', '10.0.0.1', '::ffff:192.0.2.7', '2001:db8::1', '', '128.0.0.1', '::'])
+      expect(isLoopback(address), address).toBe(false);
   });
 });
 

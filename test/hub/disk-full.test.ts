@@ -7,7 +7,6 @@ import { SettingsStore } from '../../src/hub/settings/settings-store.ts';
 import { connected, startConnector, startHub, until } from '../support/loopback.ts';
 import { smallDiskForTest } from '../support/small-disk-for-test.ts';
 
-
 describe("the hub's own files on a full disk", () => {
   it('books no usage report it could not write, closes the session 1011 storage_failed so the device resends, and books each exactly once when space returns', async () => {
     const disk = await smallDiskForTest(512 * 1024);
@@ -48,7 +47,9 @@ describe("the hub's own files on a full disk", () => {
     await store.patch('acme', 'org', { theme: 'light' });
     const before = await readFile(path, 'utf8');
     await disk.fill();
-    await expect(store.patch('acme', 'org', { theme: 'dark', filler: 'x'.repeat(8_000) })).rejects.toThrow(/settings\.json: cannot write \(ENOSPC\)/);
+    await expect(store.patch('acme', 'org', { theme: 'dark', filler: 'x'.repeat(8_000) })).rejects.toThrow(
+      /settings\.json: cannot write \(ENOSPC\)/,
+    );
     expect(await readFile(path, 'utf8')).toBe(before);
     expect(store.document('acme', 'org').settings).toEqual({ theme: 'light' });
     await disk.free();

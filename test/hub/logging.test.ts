@@ -32,7 +32,7 @@ describe('hub logging', () => {
     expect(output).not.toContain(wrong);
   });
 
-  it('adds no binding of its own, so a caller\'s component appears once per line', async () => {
+  it("adds no binding of its own, so a caller's component appears once per line", async () => {
     const lines: string[] = [];
     const root = createLogger({ level: 'info', destination: { write: (line: string) => lines.push(line) } });
     const { url, hub } = await startHub({ staticToken: TOKEN, logger: root.child({ component: 'hub' }) });
@@ -103,7 +103,14 @@ describe('hub logging', () => {
     await hub.close();
 
     const output = log.output();
-    for (const line of ['device token issued', 'device token refused', 'session opened', 'token refreshed', 'token refresh refused', 'authentication failed']) {
+    for (const line of [
+      'device token issued',
+      'device token refused',
+      'session opened',
+      'token refreshed',
+      'token refresh refused',
+      'authentication failed',
+    ]) {
       expect(output).toContain(line);
     }
     expect(output).not.toContain(ENROLL_SECRET);

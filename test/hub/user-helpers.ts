@@ -65,8 +65,13 @@ export const authorize = (port: number, clientId: string, options?: { form?: boo
 export const poll = (port: number, deviceCode: string, clientId: string, options?: { form?: boolean }) =>
   post(port, '/v1/oauth/token', { grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: clientId }, options);
 
-export const refresh = (port: number, refreshToken: string, clientId: string, extra: Record<string, string> = {}, options?: { form?: boolean }) =>
-  post(port, '/v1/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId, ...extra }, options);
+export const refresh = (
+  port: number,
+  refreshToken: string,
+  clientId: string,
+  extra: Record<string, string> = {},
+  options?: { form?: boolean },
+) => post(port, '/v1/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId, ...extra }, options);
 
 /** POSTs an approval with the admin token, another bearer, or (`null`) none. */
 export const approve = (port: number, body: Record<string, unknown>, token: string | null = ADMIN) =>

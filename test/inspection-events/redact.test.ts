@@ -11,8 +11,26 @@ describe('createRedactor', () => {
 
   it('redacts fields that name a secret, in any case style, and configured ones', () => {
     expect(
-      redact({ token: 'abc', refreshToken: 'r', 'X-Api-Key': 'k', client_secret: 's', credential: 'c', licence: 'L-1', productLicence: 'L-2', note: 'kept' }),
-    ).toEqual({ token: REDACTED, refreshToken: REDACTED, 'X-Api-Key': REDACTED, client_secret: REDACTED, credential: REDACTED, licence: REDACTED, productLicence: REDACTED, note: 'kept' });
+      redact({
+        token: 'abc',
+        refreshToken: 'r',
+        'X-Api-Key': 'k',
+        client_secret: 's',
+        credential: 'c',
+        licence: 'L-1',
+        productLicence: 'L-2',
+        note: 'kept',
+      }),
+    ).toEqual({
+      token: REDACTED,
+      refreshToken: REDACTED,
+      'X-Api-Key': REDACTED,
+      client_secret: REDACTED,
+      credential: REDACTED,
+      licence: REDACTED,
+      productLicence: REDACTED,
+      note: 'kept',
+    });
   });
 
   it('keeps the claims of a JWT and drops its signature, wherever it is', () => {
@@ -30,7 +48,9 @@ describe('createRedactor', () => {
 
   it('cuts secret-named query parameters out of a link in any string, leaving ones already cut', () => {
     const redact = createRedactor();
-    expect(redact({ link: 'https://hub.example/device?user_code=ABCD-EFGH&lang=en' })).toEqual({ link: 'https://hub.example/device?user_code=%5Bredacted%5D&lang=en' });
+    expect(redact({ link: 'https://hub.example/device?user_code=ABCD-EFGH&lang=en' })).toEqual({
+      link: 'https://hub.example/device?user_code=%5Bredacted%5D&lang=en',
+    });
     expect(redact('open http://h/x?a=1&token=s3cr3t now')).toBe('open http://h/x?a=1&token=%5Bredacted%5D now');
     expect(redact('ws://h/ws?token=%5Bredacted%5D')).toBe('ws://h/ws?token=%5Bredacted%5D');
   });
@@ -44,14 +64,34 @@ describe('createRedactor', () => {
     const cyclic: Record<string, unknown> = { name: 'a' };
     cyclic.self = cyclic;
     const actor = createActor(createMachine({ id: 'm' })).start();
-    const out = redact({ cyclic, error: new Error(`failed with ${JWT}`), bytes: Buffer.from('xyz'), map: new Map([['token', 't']]), actor, fn: () => 1 });
-    expect(out).toMatchObject({ cyclic: { name: 'a', self: '[cycle]' }, error: { name: 'Error', message: `failed with ${HEADER}.${PAYLOAD}.redacted` }, bytes: '[3 bytes]', map: { token: REDACTED }, actor: { actor: actor.id } });
+    const out = redact({
+      cyclic,
+      error: new Error(`failed with ${JWT}`),
+      bytes: Buffer.from('xyz'),
+      map: new Map([['token', 't']]),
+      actor,
+      fn: () => 1,
+    });
+    expect(out).toMatchObject({
+      cyclic: { name: 'a', self: '[cycle]' },
+      error: { name: 'Error', message: `failed with ${HEADER}.${PAYLOAD}.redacted` },
+      bytes: '[3 bytes]',
+      map: { token: REDACTED },
+      actor: { actor: actor.id },
+    });
     expect('fn' in out).toBe(false);
     actor.stop();
   });
 
   it('is idempotent: redacting a redacted value changes nothing', () => {
-    const value = fc.oneof(fc.string(), fc.constant(JWT), fc.constant(`Bearer ${JWT}`), fc.constant('Bearer x'), fc.constant('ctk_abc'), fc.constant('enrollment-secret-1'));
+    const value = fc.oneof(
+      fc.string(),
+      fc.constant(JWT),
+      fc.constant(`Bearer ${JWT}`),
+      fc.constant('Bearer x'),
+      fc.constant('ctk_abc'),
+      fc.constant('enrollment-secret-1'),
+    );
     fc.assert(
       fc.property(fc.dictionary(fc.constantFrom('token', 'note', 'authorization', 'licence', 'id'), value), (input) => {
         const once = redact(input);

@@ -51,7 +51,9 @@ describe('the Stately inspector option', () => {
 
     const events = relay.received.map((m) => JSON.parse(m) as { type: string; name?: string; _version?: string; sessionId: string });
     // The root was created before the client existed: it is announced all the same.
-    expect(events.filter((e) => e.type === '@xstate.actor').map((e) => e.name)).toEqual(expect.arrayContaining(['supervisor', 'auth', 'connection', 'heartbeat']));
+    expect(events.filter((e) => e.type === '@xstate.actor').map((e) => e.name)).toEqual(
+      expect.arrayContaining(['supervisor', 'auth', 'connection', 'heartbeat']),
+    );
     expect(events.every((e) => typeof e._version === 'string' && typeof e.sessionId === 'string')).toBe(true);
     expect(relay.received.join('\n')).not.toContain(LOOPBACK_TOKEN);
 
@@ -89,7 +91,8 @@ describe('the Stately inspector option', () => {
     cleanups.push(() => inspector.stop());
     await until(() => inspector.status === 'waiting');
     const actorRef = { id: 'a', sessionId: 'x:1' } as never;
-    for (const n of [1, 2, 3, 4, 5]) inspector.inspect({ type: '@xstate.event', actorRef, rootId: 'x:0', sourceRef: undefined, event: { type: `e${n}` } });
+    for (const n of [1, 2, 3, 4, 5])
+      inspector.inspect({ type: '@xstate.event', actorRef, rootId: 'x:0', sourceRef: undefined, event: { type: `e${n}` } });
     await settleTimers();
     const wss = new WebSocketServer({ host: '127.0.0.1', port });
     await new Promise((resolve) => wss.once('listening', resolve));

@@ -59,7 +59,8 @@ async function setup() {
         seen.push(readable(event));
         if (event.type === '@xstate.event' && event.event.type === 'token.accepted') acceptedCount++;
       },
-      inspection: { secretKeys: ['licence'] } },
+      inspection: { secretKeys: ['licence'] },
+    },
   );
   const records: InspectionRecord[] = [];
   connector.inspection.subscribe((record) => void records.push(record));
@@ -101,9 +102,16 @@ describe('the inspection stream against the real hub', () => {
     const { connector, records } = await setup();
     await until(() => connector.status.connection.state === 'connected');
     const actors = connector.inspection.actors().map((a) => a.id);
-    expect(actors).toEqual(expect.arrayContaining(['supervisor', 'supervisor/auth', 'supervisor/connection', 'supervisor/heartbeat', 'supervisor/settings']));
-    expect(connector.inspection.actors().find((a) => a.id === 'supervisor/connection')).toMatchObject({ machine: 'connection', states: expect.arrayContaining(['online.connected']) });
-    const connection = records.filter((r): r is Extract<InspectionRecord, { type: 'transition' }> => r.type === 'transition' && r.actor === 'supervisor/connection');
+    expect(actors).toEqual(
+      expect.arrayContaining(['supervisor', 'supervisor/auth', 'supervisor/connection', 'supervisor/heartbeat', 'supervisor/settings']),
+    );
+    expect(connector.inspection.actors().find((a) => a.id === 'supervisor/connection')).toMatchObject({
+      machine: 'connection',
+      states: expect.arrayContaining(['online.connected']),
+    });
+    const connection = records.filter(
+      (r): r is Extract<InspectionRecord, { type: 'transition' }> => r.type === 'transition' && r.actor === 'supervisor/connection',
+    );
     expect(connection.at(-1)).toMatchObject({ to: expect.arrayContaining(['online.connected']), event: { type: 'socket.frame' } });
     expect(connection.map((t) => t.reason)).toEqual(['host_connect', 'host_connect', 'host_connect', 'host_connect', 'handshake_complete']);
     // A late subscriber learns the present first.

@@ -13,10 +13,13 @@ import { startConnector } from '../support/loopback.ts';
  */
 vi.mock('../../src/util/optional-package.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/util/optional-package.ts')>();
-  const notInstalled = Object.assign(new Error("Cannot find package 'elkjs' imported from /app/dist/inspector-page/elk-engine.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+  const notInstalled = Object.assign(new Error("Cannot find package 'elkjs' imported from /app/dist/inspector-page/elk-engine.js"), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
   return {
     ...real,
-    importOptional: <T,>(name: string, neededBy: string, load: () => Promise<T>) => real.importOptional(name, neededBy, name === 'elkjs' ? () => Promise.reject(notInstalled) : load),
+    importOptional: <T>(name: string, neededBy: string, load: () => Promise<T>) =>
+      real.importOptional(name, neededBy, name === 'elkjs' ? () => Promise.reject(notInstalled) : load),
   };
 });
 
@@ -41,7 +44,9 @@ describe('inspector page without elkjs', () => {
     await page.goto(inspector.url);
 
     await page.waitForSelector('#chart .chart-error');
-    expect(await page.textContent('#chart .chart-error')).toMatch(/^cannot draw the host-machine statechart: elkjs is not installed \(.+\); run `npm install elkjs`$/);
+    expect(await page.textContent('#chart .chart-error')).toMatch(
+      /^cannot draw the host-machine statechart: elkjs is not installed \(.+\); run `npm install elkjs`$/,
+    );
     expect(await page.locator('#tree [data-actor="host-machine"]').count()).toBe(1);
     expect(errors).toEqual([]);
   });

@@ -20,11 +20,21 @@ const CONNECTED: ConnectorStatus = {
 function fakeConnector() {
   const actors: InspectedActor[] = [
     { id: 'supervisor', name: 'x:0', machine: 'supervisor', status: 'active', states: ['running'] },
-    { id: 'supervisor/connection', name: 'connection', parent: 'supervisor', machine: 'connection', status: 'active', states: ['online', 'online.connected'] },
+    {
+      id: 'supervisor/connection',
+      name: 'connection',
+      parent: 'supervisor',
+      machine: 'connection',
+      status: 'active',
+      states: ['online', 'online.connected'],
+    },
   ];
   const listeners = new Set<(record: InspectionRecord) => void>();
   const state$ = new BehaviorSubject(CONNECTED);
-  const machines = { supervisor: supervisorMachine, connection: connectionMachine } as Record<string, typeof connectionMachine | typeof supervisorMachine>;
+  const machines = { supervisor: supervisorMachine, connection: connectionMachine } as Record<
+    string,
+    typeof connectionMachine | typeof supervisorMachine
+  >;
   const connector = {
     inspection: {
       actors: () => actors,
@@ -34,13 +44,18 @@ function fakeConnector() {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
-      redact: <T,>(value: T) => value,
+      redact: <T>(value: T) => value,
     },
     state$,
     get status() {
       return state$.value;
     },
-    executions: { capacity: { running: 0, queued: 0, max_concurrency: 4, max_queue: 64, saturated: false }, active: [], outboxDepth: 0, waitingForStorage: 0 },
+    executions: {
+      capacity: { running: 0, queued: 0, max_concurrency: 4, max_queue: 64, saturated: false },
+      active: [],
+      outboxDepth: 0,
+      waitingForStorage: 0,
+    },
   };
   const emit = (record: InspectionRecord) => listeners.forEach((listener) => listener(record));
   const transition = (i: number, to = ['online', 'online.connected']): InspectionRecord => ({
@@ -89,7 +104,11 @@ describe('inspector feed', () => {
     const { connector, emit } = fakeConnector();
     const feed = new InspectorFeed(connector);
     for (let i = 0; i < 100; i++) {
-      emit({ type: 'actor', at: i, actor: { id: `supervisor/token-${i}`, name: `token-${i}`, parent: 'supervisor', status: 'active', states: [] } });
+      emit({
+        type: 'actor',
+        at: i,
+        actor: { id: `supervisor/token-${i}`, name: `token-${i}`, parent: 'supervisor', status: 'active', states: [] },
+      });
       emit({ type: 'actor.stopped', at: i, actor: `supervisor/token-${i}`, status: 'done' });
     }
     const stopped = feed.snapshot().actors.filter((a) => a.status !== 'active');
@@ -105,8 +124,18 @@ describe('inspector feed', () => {
     for (let i = 1; i <= 5; i++) emit(transition(i));
     state$.next({ ...CONNECTED, heartbeat: { state: 'awaiting', reason: 'interval_elapsed' } });
     const batch = await next;
-    expect(batch).toMatchObject({ type: 'batch', status: { heartbeat: { state: 'awaiting' } }, executions: { maxConcurrency: 4, outboxDepth: 0, waitingForStorage: 0 } });
-    expect(batch.type === 'batch' && batch.records.map((r) => r.kind)).toEqual(['transition', 'transition', 'transition', 'transition', 'transition']);
+    expect(batch).toMatchObject({
+      type: 'batch',
+      status: { heartbeat: { state: 'awaiting' } },
+      executions: { maxConcurrency: 4, outboxDepth: 0, waitingForStorage: 0 },
+    });
+    expect(batch.type === 'batch' && batch.records.map((r) => r.kind)).toEqual([
+      'transition',
+      'transition',
+      'transition',
+      'transition',
+      'transition',
+    ]);
     feed.close();
   });
 
@@ -125,7 +154,10 @@ describe('inspector feed', () => {
     const { connector, state$ } = fakeConnector();
     let now = 10_000;
     const feed = new InspectorFeed(connector, { now: () => now });
-    const disconnected: ConnectorStatus = { ...CONNECTED, connection: { state: 'disconnected', reason: 'connection_lost', attempt: 2, retryInMs: 1_500 } };
+    const disconnected: ConnectorStatus = {
+      ...CONNECTED,
+      connection: { state: 'disconnected', reason: 'connection_lost', attempt: 2, retryInMs: 1_500 },
+    };
     state$.next(disconnected);
     expect(feed.snapshot().status.connection.retryAt).toBe(11_500);
     now = 10_400;

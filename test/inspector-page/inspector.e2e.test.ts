@@ -24,7 +24,9 @@ const leftAndBack = (selector: string): boolean => {
 
 /** In the page: the connection card says `connected`, in the tone the page gives that state. */
 const connectedCard = (): boolean => {
-  const page = globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null; className: string } | null } };
+  const page = globalThis as unknown as {
+    document: { querySelector(s: string): { textContent: string | null; className: string } | null };
+  };
   const card = page.document.querySelector('#conn-state');
   return card?.textContent === 'connected' && card.className.includes('ok');
 };
@@ -80,7 +82,12 @@ describe('inspector in a browser', () => {
   });
 
   it('serves the demo’s connector (`demo --inspect`): every actor of the supervisor in the tree', { timeout: 120_000 }, async () => {
-    const demo = await startDemo({ json: true, out: new Writable({ write: (_chunk, _encoding, done) => done() }), logger: silentLogger(), inspect: true });
+    const demo = await startDemo({
+      json: true,
+      out: new Writable({ write: (_chunk, _encoding, done) => done() }),
+      logger: silentLogger(),
+      inspect: true,
+    });
     onTestFinished(() => demo.stop());
     const browser = await launchBrowser();
     const page = await browser.newPage();

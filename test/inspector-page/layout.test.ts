@@ -9,7 +9,14 @@ import { heartbeatMachine } from '../../src/machines/heartbeat.ts';
 import { settingsSyncMachine } from '../../src/machines/settings-sync.ts';
 import { supervisorMachine } from '../../src/machines/supervisor.ts';
 
-const MACHINES: AnyStateMachine[] = [authMachine, connectionMachine, heartbeatMachine, channelMachine, settingsSyncMachine, supervisorMachine];
+const MACHINES: AnyStateMachine[] = [
+  authMachine,
+  connectionMachine,
+  heartbeatMachine,
+  channelMachine,
+  settingsSyncMachine,
+  supervisorMachine,
+];
 
 describe('statechart layout', () => {
   it.each(MACHINES.map((m) => [m.id, m] as const))('positions every state of %s, nested inside its parent', async (_id, machine) => {
@@ -37,21 +44,26 @@ describe('statechart layout', () => {
     }
   });
 
-  it.each(MACHINES.map((m) => [m.id, m] as const))('draws one edge per pair of states a transition of %s links, labelled with its events', async (_id, machine) => {
-    const chart = readStatechart(machine);
-    const layout = await layoutStatechart(machine);
-    const edges = new Map(layout.edges.filter((e) => e.events.length > 0).map((e) => [`${e.source} -> ${e.target}`, e]));
-    for (const t of chart.transitions.filter((t) => t.source !== '')) {
-      for (const target of t.targets) {
-        const edge = edges.get(`${t.source} -> ${target}`);
-        expect(edge, `${t.source} -> ${target}`).toBeDefined();
-        expect(edge!.events).toContain(t.event);
-        expect(edge!.points.length).toBeGreaterThanOrEqual(2);
+  it.each(MACHINES.map((m) => [m.id, m] as const))(
+    'draws one edge per pair of states a transition of %s links, labelled with its events',
+    async (_id, machine) => {
+      const chart = readStatechart(machine);
+      const layout = await layoutStatechart(machine);
+      const edges = new Map(layout.edges.filter((e) => e.events.length > 0).map((e) => [`${e.source} -> ${e.target}`, e]));
+      for (const t of chart.transitions.filter((t) => t.source !== '')) {
+        for (const target of t.targets) {
+          const edge = edges.get(`${t.source} -> ${target}`);
+          expect(edge, `${t.source} -> ${target}`).toBeDefined();
+          expect(edge!.events).toContain(t.event);
+          expect(edge!.points.length).toBeGreaterThanOrEqual(2);
+        }
       }
-    }
-    // Every compound state's initial child gets an arrow from a dot.
-    for (const state of chart.states.filter((s) => s.initial !== undefined)) {
-      expect(layout.edges).toContainEqual(expect.objectContaining({ source: `${state.path}#initial`, target: state.initial, events: [] }));
-    }
-  });
+      // Every compound state's initial child gets an arrow from a dot.
+      for (const state of chart.states.filter((s) => s.initial !== undefined)) {
+        expect(layout.edges).toContainEqual(
+          expect.objectContaining({ source: `${state.path}#initial`, target: state.initial, events: [] }),
+        );
+      }
+    },
+  );
 });

@@ -18,16 +18,23 @@ import { startConnector } from '../support/loopback.ts';
  */
 vi.mock('../../src/util/optional-package.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/util/optional-package.ts')>();
-  const notInstalled = (name: string) => Object.assign(new Error(`Cannot find package '${name}' imported from /app/dist/inspector-page/elk-engine.js`), { code: 'ERR_MODULE_NOT_FOUND' });
+  const notInstalled = (name: string) =>
+    Object.assign(new Error(`Cannot find package '${name}' imported from /app/dist/inspector-page/elk-engine.js`), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
   return {
     ...real,
-    importOptional: <T,>(name: string, neededBy: string, load: () => Promise<T>) =>
+    importOptional: <T>(name: string, neededBy: string, load: () => Promise<T>) =>
       real.importOptional(name, neededBy, ['elkjs', '@statelyai/inspect'].includes(name) ? () => Promise.reject(notInstalled(name)) : load),
   };
 });
 
 /** A machine none of the connector's: it has no precomputed layout. */
-const hostMachine = createMachine({ id: 'host-machine', initial: 'idle', states: { idle: { on: { go: 'busy' } }, busy: { on: { done: 'idle' } } } });
+const hostMachine = createMachine({
+  id: 'host-machine',
+  initial: 'idle',
+  states: { idle: { on: { go: 'busy' } }, busy: { on: { done: 'idle' } } },
+});
 
 // Names no package in node_modules; variables, so neither TypeScript nor Vite resolves them ahead.
 const ABSENT = 'cloudtether-absent-package';
@@ -37,7 +44,12 @@ describe('an optional package that is not installed', () => {
   it('an ES import of it fails with MissingPackageError, which names the command that installs it', async () => {
     const error = await importOptional(ABSENT, 'a test needs it', () => import(ABSENT)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MissingPackageError);
-    expect(error).toMatchObject({ name: 'MissingPackageError', code: 'ERR_CLOUDTETHER_MISSING_PACKAGE', packageName: ABSENT, install: `npm install ${ABSENT}` });
+    expect(error).toMatchObject({
+      name: 'MissingPackageError',
+      code: 'ERR_CLOUDTETHER_MISSING_PACKAGE',
+      packageName: ABSENT,
+      install: `npm install ${ABSENT}`,
+    });
     expect((error as Error).message).toBe(`${ABSENT} is not installed (a test needs it); run \`npm install ${ABSENT}\``);
     expect((error as Error).cause).toMatchObject({ code: 'ERR_MODULE_NOT_FOUND' });
   });
@@ -45,7 +57,11 @@ describe('an optional package that is not installed', () => {
   it('so does a require of one of its files (what a CommonJS bundle makes of the import)', async () => {
     const require = createRequire(import.meta.url);
     const error = await importOptional(ABSENT, 'a test needs it', async () => require(ABSENT_FILE) as unknown).catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'MissingPackageError', packageName: ABSENT, cause: expect.objectContaining({ code: 'MODULE_NOT_FOUND' }) });
+    expect(error).toMatchObject({
+      name: 'MissingPackageError',
+      packageName: ABSENT,
+      cause: expect.objectContaining({ code: 'MODULE_NOT_FOUND' }),
+    });
   });
 
   it('another module missing (a dependency of an installed package) is not reported as the package missing', async () => {
@@ -68,7 +84,9 @@ describe('the inspector without elkjs', () => {
     const stream = new InspectionStream({ clock: { now: Date.now } });
     const warnings: unknown[] = [];
     const host = withInspection(connector, stream);
-    const inspector = await startInspector(host, { logger: { child: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) } as never });
+    const inspector = await startInspector(host, {
+      logger: { child: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) } as never,
+    });
     onTestFinished(() => inspector.close());
     const early = await openPage(inspector.url);
     // Created after the page opened: the page is told of the failure as it happens.

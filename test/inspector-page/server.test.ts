@@ -41,7 +41,9 @@ async function dropAndReconnect(hub: Hub, connector: Connector, clock: Simulated
 }
 
 const transitionsOf = (messages: Array<SnapshotMessage | BatchMessage>, actor: string) =>
-  messages.flatMap((m) => (m.type === 'snapshot' ? m.transitions : m.records.filter((r) => r.kind === 'transition'))).filter((t) => t.actor === actor);
+  messages
+    .flatMap((m) => (m.type === 'snapshot' ? m.transitions : m.records.filter((r) => r.kind === 'transition')))
+    .filter((t) => t.actor === actor);
 
 describe('inspector server', () => {
   it('serves one self-contained page on loopback, with a policy that lets it load nothing else', async () => {
@@ -102,12 +104,25 @@ describe('inspector server', () => {
     const path = transitionsOf([snapshot], 'supervisor/connection').map((t) => `${t.from.at(-1)} > ${t.to.at(-1)}`);
     expect(path).toEqual(expect.arrayContaining(['online.connected > disconnected', 'online.connecting.handshaking > online.connected']));
     // The statecharts are in the snapshot or follow it.
-    await page.next((m) => (m.type === 'snapshot' && m.charts.some((c) => c.machine === 'connection')) || (m.type === 'chart' && m.chart.machine === 'connection'));
+    await page.next(
+      (m) =>
+        (m.type === 'snapshot' && m.charts.some((c) => c.machine === 'connection')) ||
+        (m.type === 'chart' && m.chart.machine === 'connection'),
+    );
 
     await dropAndReconnect(hub, connector, clock);
-    await page.next((m) => m.type === 'batch' && m.records.some((r) => r.kind === 'transition' && r.actor === 'supervisor/connection' && r.to.includes('disconnected')));
+    await page.next(
+      (m) =>
+        m.type === 'batch' &&
+        m.records.some((r) => r.kind === 'transition' && r.actor === 'supervisor/connection' && r.to.includes('disconnected')),
+    );
     const back = (await page.next(
-      (m) => m.type === 'batch' && m.records.some((r) => r.kind === 'transition' && r.actor === 'supervisor/connection' && r.to.includes('online.connected') && r.seq > snapshot.seq),
+      (m) =>
+        m.type === 'batch' &&
+        m.records.some(
+          (r) =>
+            r.kind === 'transition' && r.actor === 'supervisor/connection' && r.to.includes('online.connected') && r.seq > snapshot.seq,
+        ),
     )) as BatchMessage;
     expect(back.status?.connection.state).toBe('connected');
     // Nothing is repeated between the snapshot and the batches the page applies.

@@ -35,8 +35,16 @@ async function startHub(clock: SimulatedClock, options: Partial<HubOptions> = {}
 }
 
 /** A device-mode connector of tenant `acme` on the shared clock, connected; stopped after the test. */
-async function connectedDevice(url: string, clock: SimulatedClock, config: Partial<ConnectorConfigInput> = {}, options: Partial<ConnectorOptions> = {}) {
-  const connector = createConnector({ url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 3, ...config }, { clock, ...options });
+async function connectedDevice(
+  url: string,
+  clock: SimulatedClock,
+  config: Partial<ConnectorConfigInput> = {},
+  options: Partial<ConnectorOptions> = {},
+) {
+  const connector = createConnector(
+    { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 3, ...config },
+    { clock, ...options },
+  );
   cleanups.push(async () => {
     const stopped = connector.stop();
     clock.increment(5_000);
@@ -115,11 +123,20 @@ describe('the API client against the real hub', () => {
     const limit = { burst: 5, per_second: 5 };
     const { hub, origin } = await startHub(clock, { apiRateLimit: limit });
     const key = hub.api.createApiKey('acme', { name: 'burst', permissions: ['usage:read'] }).secret;
-    const client = (rateLimit: typeof limit) => new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(key), clock, rateLimit, retry: { attempts: 1 } });
+    const client = (rateLimit: typeof limit) =>
+      new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(key), clock, rateLimit, retry: { attempts: 1 } });
     const burst = async (api: ApiClient, n: number) => {
       const outcomes: Array<'ok' | string> = [];
-      const calls = Array.from({ length: n }, () => api.limits().then(() => outcomes.push('ok'), (error: ApiError) => outcomes.push(error.kind)));
-      await until(() => outcomes.length === n, () => clock.increment(20));
+      const calls = Array.from({ length: n }, () =>
+        api.limits().then(
+          () => outcomes.push('ok'),
+          (error: ApiError) => outcomes.push(error.kind),
+        ),
+      );
+      await until(
+        () => outcomes.length === n,
+        () => clock.increment(20),
+      );
       await Promise.all(calls);
       return outcomes;
     };
@@ -137,18 +154,28 @@ describe('the API client against the real hub', () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
     const { hub, origin } = await startHub(clock);
-    const admin = new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(hub.api.createApiKey('acme', { name: 'admin', permissions: ['api_keys:manage', 'usage:read'] }).secret), clock });
+    const admin = new ApiClient({
+      http: fetchHttpAdapter,
+      origin,
+      credentials: apiKeyCredentials(
+        hub.api.createApiKey('acme', { name: 'admin', permissions: ['api_keys:manage', 'usage:read'] }).secret,
+      ),
+      clock,
+    });
     const created = await admin.createApiKey({ name: 'ci', permissions: ['usage:read'] });
     expect((await admin.listApiKeys()).map((k) => [k.name, 'secret' in k])).toEqual([
       ['admin', false],
       ['ci', false],
     ]);
-    const as = (secret: string) => new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(secret), clock, retry: { attempts: 1 } });
+    const as = (secret: string) =>
+      new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(secret), clock, retry: { attempts: 1 } });
     expect(await as(created.secret).usage()).toMatchObject({ tenant_id: 'acme' });
     const rotated = await admin.rotateApiKey(created.id);
     await expect(as(created.secret).usage()).rejects.toMatchObject({ kind: 'authentication', detail: { status: 401 } });
     expect(await as(rotated.secret).whoami()).toMatchObject({ kind: 'api_key', api_key_id: created.id, permissions: ['usage:read'] });
-    await expect(as(rotated.secret).createShare({ resource: { type: 'task', id: 't' }, visibility: 'organization' })).rejects.toMatchObject({ kind: 'forbidden' });
+    await expect(as(rotated.secret).createShare({ resource: { type: 'task', id: 't' }, visibility: 'organization' })).rejects.toMatchObject(
+      { kind: 'forbidden' },
+    );
     await admin.revokeApiKey(created.id);
     await expect(as(rotated.secret).whoami()).rejects.toMatchObject({ kind: 'authentication' });
     // Another tenant's key sees none of it.
@@ -163,9 +190,20 @@ describe('API errors from the real hub', () => {
     clock.set(Date.now());
     const { hub, origin } = await startHub(clock, { apiRateLimit: { burst: 2, per_second: 1 } });
     const as = (secret: string, budget = { burst: 100, per_second: 100 }) =>
-      new ApiClient({ http: fetchHttpAdapter, origin, credentials: apiKeyCredentials(secret), clock, rateLimit: budget, retry: { attempts: 1 } });
+      new ApiClient({
+        http: fetchHttpAdapter,
+        origin,
+        credentials: apiKeyCredentials(secret),
+        clock,
+        rateLimit: budget,
+        retry: { attempts: 1 },
+      });
     const key = hub.api.createApiKey('acme', { name: 'k', permissions: ['api_keys:manage', 'shares:write'] });
-    const failure = (call: Promise<unknown>) => call.then(() => undefined, (error: ApiError) => ({ kind: error.kind, status: error.status, code: error.detail.code }));
+    const failure = (call: Promise<unknown>) =>
+      call.then(
+        () => undefined,
+        (error: ApiError) => ({ kind: error.kind, status: error.status, code: error.detail.code }),
+      );
     expect(await failure(as('ctk_0000000000000000_nope').whoami())).toEqual({ kind: 'authentication', status: 401, code: 'unauthorized' });
     clock.increment(5_000);
     expect(await failure(as(key.secret).usage())).toEqual({ kind: 'forbidden', status: 403, code: 'forbidden' });
@@ -177,7 +215,11 @@ describe('API errors from the real hub', () => {
     expect(await failure(as(key.secret).rotateApiKey(doomed.id))).toEqual({ kind: 'conflict', status: 409, code: 'key_revoked' });
     clock.increment(5_000);
     hub.openTask('acme', 't1');
-    expect(await failure(as(key.secret).createShare({ resource: { type: 'task', id: 't1' }, visibility: 'organization', expires_in_s: 364 * 86_400 }))).toEqual({
+    expect(
+      await failure(
+        as(key.secret).createShare({ resource: { type: 'task', id: 't1' }, visibility: 'organization', expires_in_s: 364 * 86_400 }),
+      ),
+    ).toEqual({
       kind: 'invalid_request',
       status: 400,
       code: 'expiry_too_long',
@@ -196,15 +238,29 @@ describe('telemetry to the real hub', () => {
     const connector = await connectedDevice(url, clock, { telemetry: { batchSize: 10, flushIntervalMs: 5_000 } });
     expect(connector.telemetry.track('task.completed', { n: 1 })).toBe(false);
     connector.telemetry.setConsent(true);
-    connector.telemetry.track('task.completed', { duration_ms: 1834, file: `${process.env.HOME ?? '/root'}/work/a.ts`, auth: 'Bearer abc' });
+    connector.telemetry.track('task.completed', {
+      duration_ms: 1834,
+      file: `${process.env.HOME ?? '/root'}/work/a.ts`,
+      auth: 'Bearer abc',
+    });
     hub.faults.dropDevice('dev-1');
     await connector.waitFor((s) => s.connection.state !== 'connected');
-    await until(() => connector.status.connection.state === 'connected', () => clock.increment(500));
+    await until(
+      () => connector.status.connection.state === 'connected',
+      () => clock.increment(500),
+    );
     // The first batch goes on its timer; the rest on demand.
-    await until(() => hub.api.telemetry('acme').events.length > 0, () => clock.increment(1_000));
+    await until(
+      () => hub.api.telemetry('acme').events.length > 0,
+      () => clock.increment(1_000),
+    );
     await connector.telemetry.flush();
     const events = hub.api.telemetry('acme').events;
-    expect(events.find((e) => e.event === 'task.completed')?.properties).toEqual({ duration_ms: 1834, file: '~/work/a.ts', auth: '[redacted]' });
+    expect(events.find((e) => e.event === 'task.completed')?.properties).toEqual({
+      duration_ms: 1834,
+      file: '~/work/a.ts',
+      auth: '[redacted]',
+    });
     expect(events.filter((e) => e.event === 'connection.state_changed').map((e) => e.properties.state)).toContain('disconnected');
     expect(connector.telemetry.stats).toMatchObject({ queued: 0, dropped: { full: 0, rejected: 0 } });
   });

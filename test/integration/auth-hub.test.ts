@@ -44,8 +44,6 @@ async function setup(lifetimeMs: number, config: Partial<ConnectorConfigInput> =
   return { clock, hub, connector, accepted: () => accepted };
 }
 
-
-
 const connected = (c: Connector) => c.waitFor((s) => s.connection.state === 'connected');
 
 describe('auth against the real hub', () => {

@@ -9,7 +9,8 @@ import { deferred, settle } from '../support/execution-fixture.ts';
 import { connected, startConnector as startLoopbackConnector, startHub, until } from '../support/loopback.ts';
 
 /** Loopback connectors of these tests belong to tenant `acme`. */
-const startConnector = (url: string, config: Partial<ConnectorConfigInput> = {}) => startLoopbackConnector(url, { tenantId: 'acme', seed: 5, ...config });
+const startConnector = (url: string, config: Partial<ConnectorConfigInput> = {}) =>
+  startLoopbackConnector(url, { tenantId: 'acme', seed: 5, ...config });
 const notices = (events: ConnectorEvent[], kind: string) => events.filter((e) => e.type === 'channel' && e.kind === kind);
 
 describe('channels between a connector and the real hub', () => {
@@ -46,7 +47,12 @@ describe('channels between a connector and the real hub', () => {
     });
     connector.start();
     await until(() => hub.instances('acme').length === 1);
-    expect(hub.instances('acme')[0]).toMatchObject({ instance_id: 'vscode-1', device_id: 'dev-1', app: { name: 'vscode' }, platform: 'linux' });
+    expect(hub.instances('acme')[0]).toMatchObject({
+      instance_id: 'vscode-1',
+      device_id: 'dev-1',
+      app: { name: 'vscode' },
+      platform: 'linux',
+    });
     hub.publish('acme', 'extension', 'start_task', { instance_id: 'other-window', task_id: 't-0' });
     hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 't-1', prompt: 'fix the build' });
     await until(() => started.length === 1);
@@ -92,7 +98,9 @@ describe('channels between a connector and the real hub', () => {
     await until(() => messages.length === 3);
     await settle();
     expect(messages).toEqual(['before', 'while away 1', 'while away 2']);
-    expect(notices(events, 'joined').slice(2)).toEqual(expect.arrayContaining([expect.objectContaining({ channel: 'task:tsk-1', recovery: 'recovered' })]));
+    expect(notices(events, 'joined').slice(2)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ channel: 'task:tsk-1', recovery: 'recovered' })]),
+    );
     // The extension registered again after the reconnect, and got the command sent while it was away.
     await until(() => registrations.length === 2 && resumed.length === 1);
     expect(resumed).toEqual(['tsk-1']);
@@ -117,7 +125,7 @@ describe('channels between a connector and the real hub', () => {
     expect(messages).toEqual([]);
   });
 
-  it("refuses a device of another tenant, which retries with backoff and is told each time", async () => {
+  it('refuses a device of another tenant, which retries with backoff and is told each time', async () => {
     const { hub, url } = await startHub();
     hub.openTask('globex', 'tsk-g');
     const { connector, clock, events } = startConnector(url);
@@ -133,7 +141,11 @@ describe('channels between a connector and the real hub', () => {
     expect(hub.channelMembers('globex', 'task:tsk-g')).toEqual([]);
     // Unknown channels are refused as such.
     joinTask(connector, 'nope', {});
-    await until(() => notices(events, 'refused').some((n) => n.type === 'channel' && n.channel === 'task:nope' && n.kind === 'refused' && n.reason === 'unknown_channel'));
+    await until(() =>
+      notices(events, 'refused').some(
+        (n) => n.type === 'channel' && n.channel === 'task:nope' && n.kind === 'refused' && n.reason === 'unknown_channel',
+      ),
+    );
   });
 
   it('runs each handler once after a task was left and joined again, and after an extension registered again', async () => {
@@ -143,7 +155,12 @@ describe('channels between a connector and the real hub', () => {
     const got: string[] = [];
     const first = joinTask(connector, 't1', { onMessage: ({ text }) => got.push(`first:${text}`) });
     const started: string[] = [];
-    const options = { instanceId: 'vscode-1', app: { name: 'vscode', version: '1' }, platform: 'linux', onCommand: { start_task: ({ task_id }: { task_id: string }) => void started.push(task_id) } };
+    const options = {
+      instanceId: 'vscode-1',
+      app: { name: 'vscode', version: '1' },
+      platform: 'linux',
+      onCommand: { start_task: ({ task_id }: { task_id: string }) => void started.push(task_id) },
+    };
     const extension = registerExtension(connector, clock, options);
     connector.start();
     await until(() => first.channel.state === 'joined' && hub.instances('acme').length === 1);
@@ -186,7 +203,14 @@ describe('messaging and capability reload between a connector and the real hub',
     });
     connector.start();
     await connected(connector);
-    const event = { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1', workspace_id: 'ws-1', reply_token: 'rt-1' };
+    const event = {
+      channel: 'line',
+      event_type: 'message',
+      message: { text: 'hi' },
+      user_id: 'U1',
+      workspace_id: 'ws-1',
+      reply_token: 'rt-1',
+    };
     const first = hub.sendMessagingEvent('dev-1', { ...event, request_id: 'm-1' });
     expect(await first.reply).toEqual({ status: 'completed', text: 'echo: hi (1)' });
     const again = hub.sendMessagingEvent('dev-1', { ...event, request_id: 'm-1' });
@@ -196,7 +220,10 @@ describe('messaging and capability reload between a connector and the real hub',
       status: 'ignored',
       reason: expect.stringContaining('ws-none'),
     });
-    expect(await hub.sendMessagingEvent('dev-1', { ...event, request_id: 'm-3', workspace_id: 'ws-bad' }).reply).toEqual({ status: 'error', error: 'the agent crashed' });
+    expect(await hub.sendMessagingEvent('dev-1', { ...event, request_id: 'm-3', workspace_id: 'ws-bad' }).reply).toEqual({
+      status: 'error',
+      error: 'the agent crashed',
+    });
     // The runtime kept going.
     expect((await hub.sendMessagingEvent('dev-1', { ...event, request_id: 'm-4' }).reply).status).toBe('completed');
   });
@@ -213,10 +240,17 @@ describe('messaging and capability reload between a connector and the real hub',
     });
     connector.start();
     const first = await connected(connector);
-    const { reply } = hub.sendMessagingEvent('dev-1', { channel: 'line', event_type: 'message', message: { text: 'think' }, user_id: 'U1' });
+    const { reply } = hub.sendMessagingEvent('dev-1', {
+      channel: 'line',
+      event_type: 'message',
+      message: { text: 'think' },
+      user_id: 'U1',
+    });
     await asked.promise;
     hub.faults.dropDevice('dev-1');
-    await until(() => connector.status.connection.sessionId !== first.connection.sessionId || connector.status.connection.state !== 'connected');
+    await until(
+      () => connector.status.connection.sessionId !== first.connection.sessionId || connector.status.connection.state !== 'connected',
+    );
     gate.resolve(); // answered while away: the reply waits in the outbox
     let answer: unknown;
     void reply.then((value) => (answer = value));

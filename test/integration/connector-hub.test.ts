@@ -59,14 +59,20 @@ describe('connector and hub over loopback', () => {
     expect(await atHub).toMatchObject({ type: 'execution_event', request_id: 'r-1', event_type: 'completed' });
   });
 
-  it('refuses to send a frame over the hub\'s announced limit instead of losing the session', async () => {
+  it("refuses to send a frame over the hub's announced limit instead of losing the session", async () => {
     const hub = createHub({ staticToken: TOKEN, maxFrameBytes: 2_048 });
     const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
     cleanups.push(() => hub.close());
     const { connector } = startConnector(url);
     const up = await connected(connector);
     expect(up.connection.maxFrameBytes).toBe(2_048);
-    const big = { type: 'execution_event', event_id: 'e', request_id: 'r', event_type: 'progress', data: { blob: 'x'.repeat(4_000) } } as const;
+    const big = {
+      type: 'execution_event',
+      event_id: 'e',
+      request_id: 'r',
+      event_type: 'progress',
+      data: { blob: 'x'.repeat(4_000) },
+    } as const;
     expect(() => connector.send(big)).toThrow(expect.objectContaining({ code: 'too_large' }));
     expect(connector.send({ ...big, data: { blob: 'small' } })).toBe(true);
     expect(connector.status.connection).toMatchObject({ state: 'connected', sessionId: up.connection.sessionId });
@@ -141,9 +147,18 @@ describe('connector and hub over loopback', () => {
     const { connector: a } = startConnector(url, { tenantId: 'acme' });
     const { connector: b } = startConnector(url, { tenantId: 'globex' });
     await Promise.all([connected(a), connected(b)]);
-    expect(hub.devices().map((d) => d.tenant_id).sort()).toEqual(['acme', 'globex']);
+    expect(
+      hub
+        .devices()
+        .map((d) => d.tenant_id)
+        .sort(),
+    ).toEqual(['acme', 'globex']);
     const got = new Promise((resolve) => b.on('message', ({ message }) => resolve(message)));
-    hub.dispatch('dev-1', { type: 'messaging_event', request_id: 'm-1', channel: 'line', event_type: 'message', message: { text: 'for globex' }, user_id: 'u' }, { tenantId: 'globex' });
+    hub.dispatch(
+      'dev-1',
+      { type: 'messaging_event', request_id: 'm-1', channel: 'line', event_type: 'message', message: { text: 'for globex' }, user_id: 'u' },
+      { tenantId: 'globex' },
+    );
     expect(await got).toMatchObject({ request_id: 'm-1' });
     expect(a.status.connection.state).toBe('connected');
   });

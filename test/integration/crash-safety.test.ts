@@ -33,7 +33,9 @@ describe('crash safety of a connector with a busy outbox', () => {
     let kills = 0;
     for (let round = 0; finished < total; round++) {
       const killAfter = killPoints[round];
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/connector-child.ts', url, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/connector-child.ts', url, dir], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       let seen = 0;
       onLines(child.stdout, (line) => {
@@ -77,6 +79,8 @@ describe('crash safety of a connector with a busy outbox', () => {
     expect(kills).toBe(killPoints.length);
     // A request journaled before its handler starts is never started again after a crash.
     expect([...runs.entries()].filter(([, count]) => count > 1)).toEqual([]);
-    console.log(`crash safety: ${kills} SIGKILLs, ${runs.size} handler runs, ${durable.size} reports promised, ${booked.length} booked once each, ${interrupted} interrupted`);
+    console.log(
+      `crash safety: ${kills} SIGKILLs, ${runs.size} handler runs, ${durable.size} reports promised, ${booked.length} booked once each, ${interrupted} interrupted`,
+    );
   }, 600_000);
 });

@@ -11,7 +11,6 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 const RESULT = 'r'.repeat(8_000);
 const TOTAL = 300;
 
-
 describe('a connector whose disk fills up', () => {
   it('refuses what it cannot store, reports it, resumes by itself when space returns, and every execution ends exactly once at the hub, also across a restart', async () => {
     const disk = await smallDiskForTest(4 * 1024 * 1024);
@@ -56,7 +55,9 @@ describe('a connector whose disk fills up', () => {
     expect(connector.status.connection.sessionId).toBe(sessionId);
     const sinceFull = events.slice(beforeFull);
     expect(sinceFull.filter((e) => e.type === 'state' && e.actor === 'connection')).toEqual([]);
-    const storageStates = sinceFull.filter((e): e is Extract<ConnectorEvent, { type: 'state' }> => e.type === 'state' && e.actor === 'storage').map((e) => e.state);
+    const storageStates = sinceFull
+      .filter((e): e is Extract<ConnectorEvent, { type: 'state' }> => e.type === 'state' && e.actor === 'storage')
+      .map((e) => e.state);
     expect(storageStates[0]).toBe('failing');
     expect(storageStates.at(-1)).toBe('ok');
 
@@ -72,7 +73,10 @@ describe('a connector whose disk fills up', () => {
     await until(() => hub.usage('local').totals.reports === TOTAL && again.connector.executions.outboxDepth === 0);
     for (const id of results.keys()) {
       const terminals = hub.execution(id)!.events.filter((e) => TERMINAL.has(e.event_type));
-      expect(terminals.map((e) => e.event_type), id).toEqual(['completed']);
+      expect(
+        terminals.map((e) => e.event_type),
+        id,
+      ).toEqual(['completed']);
     }
     expect(hub.usage('local').totals.reports).toBe(TOTAL);
     expect(again.events.some((e) => e.type === 'execution_ended')).toBe(false);

@@ -19,14 +19,21 @@ describe('executions between a connector and the real hub', () => {
         return { hits: [query] };
       },
     });
-    connector.handle('playbook', 'report', { input: z.object({}).passthrough(), run: (_input, ctx) => ({ from: ctx.chain?.previous ?? null }) });
+    connector.handle('playbook', 'report', {
+      input: z.object({}).passthrough(),
+      run: (_input, ctx) => ({ from: ctx.chain?.previous ?? null }),
+    });
     connector.start();
     await connected(connector);
 
     const tool = hub.execute('dev-1', { request_id: 'r-tool', job_type: 'tool', tool_name: 'search', inputs: { query: 'q' } });
     const seen: string[] = [];
     tool.events.subscribe((event) => seen.push(event.event_type));
-    expect(await tool.result).toEqual({ request_id: 'r-tool', status: 'completed', data: { result: { hits: ['q'] }, duration_ms: expect.any(Number) } });
+    expect(await tool.result).toEqual({
+      request_id: 'r-tool',
+      status: 'completed',
+      data: { result: { hits: ['q'] }, duration_ms: expect.any(Number) },
+    });
     expect(seen).toEqual(['accepted', 'started', 'progress', 'completed']);
     const playbook = await hub.execute('dev-1', { job_type: 'playbook', playbook_code: 'report' }).result;
     expect(playbook.status).toBe('completed');
@@ -40,7 +47,10 @@ describe('executions between a connector and the real hub', () => {
     }).result;
     expect(chain.data.result).toEqual({ output: { from: { hits: ['c'] } }, steps: [{ hits: ['c'] }, { from: { hits: ['c'] } }] });
 
-    const rest = (await (await fetch(`http://127.0.0.1:${port}/v1/executions/r-tool`)).json()) as { status: string; events: Array<{ event_type: string }> };
+    const rest = (await (await fetch(`http://127.0.0.1:${port}/v1/executions/r-tool`)).json()) as {
+      status: string;
+      events: Array<{ event_type: string }>;
+    };
     expect(rest.status).toBe('completed');
     expect(rest.events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
     // Reports reach the ledger after the terminal events: wait for the third.
@@ -69,7 +79,10 @@ describe('executions between a connector and the real hub', () => {
     const call = (path: string, init: RequestInit = {}) =>
       fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: 'Bearer admin', 'content-type': 'application/json' } });
     expect((await fetch(`http://127.0.0.1:${port}/v1/executions/x`)).status).toBe(401);
-    const created = await call('/v1/devices/dev-1/executions', { method: 'POST', body: JSON.stringify({ request_id: 'r-rest', job_type: 'tool', tool_name: 'wait' }) });
+    const created = await call('/v1/devices/dev-1/executions', {
+      method: 'POST',
+      body: JSON.stringify({ request_id: 'r-rest', job_type: 'tool', tool_name: 'wait' }),
+    });
     expect(created.status).toBe(202);
     expect(await created.json()).toMatchObject({ request_id: 'r-rest' });
     await until(async () => ((await (await call('/v1/executions/r-rest')).json()) as { status: string }).status === 'running');
@@ -113,7 +126,13 @@ describe('executions between a connector and the real hub', () => {
     };
     const handles = [];
     for (let i = 0; i < total; i++) {
-      handles.push(hub.execute('dev-1', { request_id: `r${i}`, job_type: 'tool', tool_name: 'work', inputs: { n: i }, timeout_ms: 86_400_000 }, { tenantId: 'local' }));
+      handles.push(
+        hub.execute(
+          'dev-1',
+          { request_id: `r${i}`, job_type: 'tool', tool_name: 'work', inputs: { n: i }, timeout_ms: 86_400_000 },
+          { tenantId: 'local' },
+        ),
+      );
       if (i % 10 === 0) {
         maybeDrop();
         await settle(1);
@@ -168,7 +187,11 @@ describe('executions between a connector and the real hub', () => {
   it('runs requests dispatched while the device was offline once it connects', async () => {
     const { hub, url } = await startHub();
     const ran: string[] = [];
-    const result = hub.execute('dev-1', { request_id: 'while-offline', job_type: 'tool', tool_name: 'note', inputs: {} }, { tenantId: 'local' });
+    const result = hub.execute(
+      'dev-1',
+      { request_id: 'while-offline', job_type: 'tool', tool_name: 'note', inputs: {} },
+      { tenantId: 'local' },
+    );
     expect(hub.execution('while-offline')!.status).toBe('queued');
     const { connector, events } = startConnector(url);
     connector.handle('tool', 'note', { input: z.object({}), run: (_input, ctx) => ran.push(ctx.requestId) });
@@ -232,7 +255,7 @@ describe('executions between a connector and the real hub', () => {
     expect(results.map((r) => r.status)).toEqual(Array(6).fill('completed'));
   });
 
-  it('keeps tenants apart: a device cannot report on, or bill, another tenant\'s request; its usage is booked to its own tenant', async () => {
+  it("keeps tenants apart: a device cannot report on, or bill, another tenant's request; its usage is booked to its own tenant", async () => {
     const { hub, url } = await startHub();
     const a = startConnector(url, { deviceId: 'dev-a', tenantId: 'acme' });
     const b = startConnector(url, { deviceId: 'dev-b', tenantId: 'globex' });
@@ -243,7 +266,13 @@ describe('executions between a connector and the real hub', () => {
     await Promise.all([connected(a.connector), connected(b.connector)]);
     const victim = hub.execute('dev-b', { request_id: 'globex-req', job_type: 'tool', tool_name: 'slow' }, { tenantId: 'globex' });
     await until(() => hub.execution('globex-req')!.status === 'running');
-    a.connector.send({ type: 'execution_event', event_id: 'forged', request_id: 'globex-req', event_type: 'completed', data: { result: 'forged' } });
+    a.connector.send({
+      type: 'execution_event',
+      event_id: 'forged',
+      request_id: 'globex-req',
+      event_type: 'completed',
+      data: { result: 'forged' },
+    });
     a.connector.send({ type: 'usage_report', request_id: 'globex-req', executor_device_id: 'dev-b', metrics: { duration_ms: 99_999 } });
     // A report of its own, applied after the forged ones: once it is booked, they were handled.
     a.connector.send({ type: 'usage_report', request_id: 'acme-own', executor_device_id: 'dev-b', metrics: { duration_ms: 5 } });

@@ -45,8 +45,17 @@ function sessionFile(): string {
 }
 
 /** A recording connector on the shared clock. */
-function recordingConnector(url: string, clock: SimulatedClock, file: string, config: Partial<ConnectorConfigInput> = {}, options: Partial<ConnectorOptions> = {}): Connector {
-  return createConnector({ url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11, ...config }, { clock, record: { file }, ...options });
+function recordingConnector(
+  url: string,
+  clock: SimulatedClock,
+  file: string,
+  config: Partial<ConnectorConfigInput> = {},
+  options: Partial<ConnectorOptions> = {},
+): Connector {
+  return createConnector(
+    { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11, ...config },
+    { clock, record: { file }, ...options },
+  );
 }
 
 /** Stops a connector on the simulated clock (past its close timeout) once its work is quiet. */
@@ -134,7 +143,14 @@ describe('host inputs recorded against the real hub replay', () => {
     connector.telemetry.setConsent(false);
     await stop(connector, clock);
 
-    expect(hostCalls(file)).toEqual(['start', 'settings.update', 'telemetry.setConsent', 'telemetry.track', 'telemetry.setConsent', 'stop']);
+    expect(hostCalls(file)).toEqual([
+      'start',
+      'settings.update',
+      'telemetry.setConsent',
+      'telemetry.track',
+      'telemetry.setConsent',
+      'stop',
+    ]);
     await expectReplays(file, { connector: { settings: { schema } } });
   });
 
@@ -145,11 +161,22 @@ describe('host inputs recorded against the real hub replay', () => {
       tokens: {
         lifetimeMs: 60_000,
         pollIntervalS: 1,
-        users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }, { id: 'org-b', name: 'Globex', role: 'member' }] }],
+        users: [
+          {
+            user_id: 'alice',
+            organizations: [
+              { id: 'org-a', name: 'Acme', role: 'owner' },
+              { id: 'org-b', name: 'Globex', role: 'member' },
+            ],
+          },
+        ],
       },
     });
     const file = sessionFile();
-    const connector = createConnector({ url, userLogin: true, deviceId: 'laptop-1', seed: 4 }, { clock, secrets: createSecretStore(createMemoryStorage()), record: { file } });
+    const connector = createConnector(
+      { url, userLogin: true, deviceId: 'laptop-1', seed: 4 },
+      { clock, secrets: createSecretStore(createMemoryStorage()), record: { file } },
+    );
     connector.start();
     await connector.waitFor((s) => s.auth.state === 'logged_out');
     const prompt = await connector.login();
@@ -174,10 +201,16 @@ describe('host inputs recorded against the real hub replay', () => {
     const { hub, url } = await startHub(clock);
     const dir = mkdtempSync(join(tmpdir(), 'ct-replay-store-'));
     const setup = (connector: Connector) =>
-      connector.handle('tool', 'forever', { input: z.object({}), run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))) });
+      connector.handle('tool', 'forever', {
+        input: z.object({}),
+        run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))),
+      });
 
     // A first run accepts a request and stops while it runs: the journal keeps it.
-    const first = createConnector({ url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11 }, { clock, store: await openConnectorStore(dir) });
+    const first = createConnector(
+      { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11 },
+      { clock, store: await openConnectorStore(dir) },
+    );
     setup(first);
     first.start();
     await first.waitFor((s) => s.connection.state === 'connected');
@@ -197,7 +230,9 @@ describe('host inputs recorded against the real hub replay', () => {
     const session = parseSession(readFileSync(file, 'utf8'));
     expect(session.header.version).toBe(2);
     expect(session.header.store?.journal.records).toHaveLength(1);
-    const sent = session.entries.flatMap(({ entry }) => (entry.kind === 'socket.send' ? [entry.frame as { type: string; event_type?: string; request_id?: string }] : []));
+    const sent = session.entries.flatMap(({ entry }) =>
+      entry.kind === 'socket.send' ? [entry.frame as { type: string; event_type?: string; request_id?: string }] : [],
+    );
     expect(sent).toContainEqual(expect.objectContaining({ type: 'execution_event', request_id: 'r-1', event_type: 'failed' }));
     await expectReplays(file, { setup });
 

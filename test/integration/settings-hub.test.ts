@@ -11,7 +11,10 @@ import { connected, startConnector as startLoopbackConnector, startHub, until } 
 const schema = z.object({
   theme: z.enum(['light', 'dark']).default('light'),
   max_tasks: z.number().int().min(1).max(10).default(3),
-  editor: z.object({ font: z.number().int().min(8).max(32) }).partial().default({}),
+  editor: z
+    .object({ font: z.number().int().min(8).max(32) })
+    .partial()
+    .default({}),
   features: z.record(z.string(), z.boolean()).default({}),
 });
 type Settings = z.output<typeof schema>;
@@ -30,7 +33,8 @@ const startConnector = async (url: string, options: { storeDir?: string } = {}) 
   return { ...started, connector: started.connector as Connector<Settings> };
 };
 const synced = (connector: Connector<Settings>) => until(() => connector.status.settings.state === 'synced');
-const settingsEvents = (events: ConnectorEvent[], kind: string) => events.filter((e) => e.type === 'settings' && e.kind === kind) as Array<Extract<ConnectorEvent, { type: 'settings' }>>;
+const settingsEvents = (events: ConnectorEvent[], kind: string) =>
+  events.filter((e) => e.type === 'settings' && e.kind === kind) as Array<Extract<ConnectorEvent, { type: 'settings' }>>;
 /** Takes the device offline (the host disconnects) and back. */
 const offline = async (connector: Connector<Settings>) => {
   connector.actor.send({ type: 'disconnect' });
@@ -65,7 +69,11 @@ describe('settings between a connector and the real hub', () => {
     expect(connector.settings.value).toMatchObject({ theme: 'dark', max_tasks: 7 });
     expect(connector.settings.documents).toMatchObject({ orgVersion: 2, userVersion: 0, pendingEdits: 0 });
     // Each change once, in order: no patch applied twice, none out of order.
-    expect(values.map((v) => [v.theme, v.max_tasks])).toEqual([['light', 3], ['dark', 3], ['dark', 7]]);
+    expect(values.map((v) => [v.theme, v.max_tasks])).toEqual([
+      ['light', 3],
+      ['dark', 3],
+      ['dark', 7],
+    ]);
     // The hub sees what the device applied: no drift.
     await until(() => hub.settings.reported('acme', 'dev-1').reported?.org_version === 2);
     expect(hub.settings.reported('acme', 'dev-1')).toMatchObject({ drift: false, reported: { settings: { theme: 'dark', max_tasks: 7 } } });
@@ -85,7 +93,10 @@ describe('settings between a connector and the real hub', () => {
     // Refused whole: the valid key of the same change is not taken either.
     expect(connector.settings.value).toMatchObject({ max_tasks: 5, theme: 'dark' });
     await until(() => hub.settings.reported('acme', 'dev-1').reported?.rejected !== undefined);
-    expect(hub.settings.reported('acme', 'dev-1')).toMatchObject({ drift: true, reported: { org_version: 1, rejected: { document: 'org', version: 2 } } });
+    expect(hub.settings.reported('acme', 'dev-1')).toMatchObject({
+      drift: true,
+      reported: { org_version: 1, rejected: { document: 'org', version: 2 } },
+    });
 
     // The operator fixes it: the next version comes after a refused one, so the device fetches it whole.
     await hub.settings.patchOrg('acme', { max_tasks: 6 });
@@ -101,7 +112,10 @@ describe('settings between a connector and the real hub', () => {
     await synced(connector);
     const first = await connector.settings.update({ theme: 'dark', editor: { font: 12 } });
     expect(first).toMatchObject({ status: 'accepted', conflicts: [], version: 1 });
-    expect(hub.settings.user('acme', { deviceId: 'dev-1' })).toMatchObject({ version: 1, settings: { theme: 'dark', editor: { font: 12 } } });
+    expect(hub.settings.user('acme', { deviceId: 'dev-1' })).toMatchObject({
+      version: 1,
+      settings: { theme: 'dark', editor: { font: 12 } },
+    });
 
     await offline(connector);
     // Offline edits apply locally at once and wait for the hub.
@@ -122,7 +136,12 @@ describe('settings between a connector and the real hub', () => {
     ]);
     expect(settingsEvents(events, 'conflict')).toHaveLength(1);
     // The hub's values stayed for the contested keys; the other edit merged.
-    expect(hub.settings.user('acme', { deviceId: 'dev-1' }).settings).toEqual({ theme: 'light', editor: { font: 20 }, max_tasks: 2, features: { beta: true } });
+    expect(hub.settings.user('acme', { deviceId: 'dev-1' }).settings).toEqual({
+      theme: 'light',
+      editor: { font: 20 },
+      max_tasks: 2,
+      features: { beta: true },
+    });
     expect(connector.settings.value).toMatchObject({ theme: 'light', editor: { font: 20 }, max_tasks: 2, features: { beta: true } });
   });
 

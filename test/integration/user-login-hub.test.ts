@@ -26,7 +26,15 @@ async function setup() {
     tokens: {
       lifetimeMs: 60_000,
       pollIntervalS: 1,
-      users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }, { id: 'org-b', name: 'Globex', role: 'member' }] }],
+      users: [
+        {
+          user_id: 'alice',
+          organizations: [
+            { id: 'org-a', name: 'Acme', role: 'owner' },
+            { id: 'org-b', name: 'Globex', role: 'member' },
+          ],
+        },
+      ],
     },
     clock: hubClockOf(clock),
   });
@@ -34,7 +42,10 @@ async function setup() {
   cleanups.push(() => hub.close());
   const storage = createMemoryStorage();
   const start = () => {
-    const connector = createConnector({ url, userLogin: true, deviceId: 'laptop-1', seed: 4 }, { clock, secrets: createSecretStore(storage) });
+    const connector = createConnector(
+      { url, userLogin: true, deviceId: 'laptop-1', seed: 4 },
+      { clock, secrets: createSecretStore(storage) },
+    );
     cleanups.push(async () => {
       const stopped = connector.stop();
       clock.increment(2_000);
@@ -49,7 +60,7 @@ async function setup() {
 const connected = (c: Connector) => c.waitFor((s) => s.connection.state === 'connected');
 
 describe('user login against the real hub', () => {
-  it('logs in with a device code, connects in the user\'s organization, switches, resumes after a restart, logs out', async () => {
+  it("logs in with a device code, connects in the user's organization, switches, resumes after a restart, logs out", async () => {
     const { clock, hub, storage, start } = await setup();
     const connector = start();
     await connector.waitFor((s) => s.auth.state === 'logged_out');
@@ -65,7 +76,9 @@ describe('user login against the real hub', () => {
 
     const orgAClosed = new Promise<void>((resolve) => hub.on('session_close', (session) => session.tenant_id === 'org-a' && resolve()));
     await connector.switchOrganization('org-b');
-    const switched = await connector.waitFor((s) => s.connection.state === 'connected' && s.connection.sessionId !== first.connection.sessionId);
+    const switched = await connector.waitFor(
+      (s) => s.connection.state === 'connected' && s.connection.sessionId !== first.connection.sessionId,
+    );
     expect(switched.auth.user?.organization.id).toBe('org-b');
     // The org-a session is gone and the device is connected in org-b only.
     await orgAClosed;

@@ -34,7 +34,8 @@ const START = 1_800_000_000_000;
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 /** A JWT-shaped token with an `exp` (unsigned: the connector only decodes it). */
 const jwt = (expMs: number, n: number) => `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(expMs / 1000), jti: `t${n}` })}.c2ln`;
-const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; tenant?: string };
+const claimsOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; tenant?: string };
 const expOf = (token: string) => claimsOf(token).exp * 1000;
 
 const authCoverage = createTransitionCoverage(authMachine, 'auth');
@@ -69,7 +70,11 @@ class World {
   readonly connector: Connector;
 
   /** `staticLifetimeMs`: null for a static token that never expires; may be negative (expired). */
-  constructor(readonly mode: Mode, staticLifetimeMs: number | null, storedSession = false) {
+  constructor(
+    readonly mode: Mode,
+    staticLifetimeMs: number | null,
+    storedSession = false,
+  ) {
     this.staticExpiry = staticLifetimeMs === null ? undefined : START + staticLifetimeMs;
     this.clock.set(START);
     const now = () => this.clock.now() + this.slept;
@@ -107,7 +112,8 @@ class World {
               if (exp !== undefined && exp <= now()) this.violations.push(`connect with a token expired ${now() - exp} ms ago`);
               // A user token is for one organization: the connection must go to that tenant.
               const tenant = frame.token === 'static-token' ? undefined : claimsOf(frame.token).tenant;
-              if (tenant !== undefined && tenant !== frame.tenant_id) this.violations.push(`connect to tenant ${frame.tenant_id} with a token for ${tenant}`);
+              if (tenant !== undefined && tenant !== frame.tenant_id)
+                this.violations.push(`connect to tenant ${frame.tenant_id} with a token for ${tenant}`);
             }
             conn.send(data);
           },
@@ -128,9 +134,9 @@ class World {
         ? { ...base, credential: 'secret' }
         : mode === 'user'
           ? { ...base, userLogin: true }
-        : mode === 'static'
-          ? { ...base, token: 'static-token', ...(this.staticExpiry !== undefined && { tokenExpiresAt: this.staticExpiry }) }
-          : {};
+          : mode === 'static'
+            ? { ...base, token: 'static-token', ...(this.staticExpiry !== undefined && { tokenExpiresAt: this.staticExpiry }) }
+            : {};
     this.loggedOutAllowed = !storedSession;
     this.connector = createConnector(config, {
       socket: adapter,
@@ -164,7 +170,16 @@ class World {
             return;
           }
           this.refusalsInARow = 0;
-          peer.send(encode({ type: 'connect_ack', session_id: `s${this.net.peers.length}`, heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: now(), max_frame_bytes: 1 << 20 }));
+          peer.send(
+            encode({
+              type: 'connect_ack',
+              session_id: `s${this.net.peers.length}`,
+              heartbeat_interval_ms: 25_000,
+              heartbeat_timeout_ms: 10_000,
+              server_time: now(),
+              max_frame_bytes: 1 << 20,
+            }),
+          );
         } else if (frame.type === 'heartbeat') {
           peer.send(encode({ type: 'heartbeat_ack', seq: frame.seq, server_time: now() }));
         } else if (frame.type === 'auth_refresh') {
@@ -187,16 +202,20 @@ type Command = fc.AsyncCommand<Model, World>;
 /** Every command made, by name, so directed examples can be written as lists of names. */
 const names = new CommandNames<Command>();
 
-const cmd = (name: string, check: (m: Readonly<Model>, w?: World) => boolean, run: (m: Model, w: World) => Promise<void> | void): Command => {
+const cmd = (
+  name: string,
+  check: (m: Readonly<Model>, w?: World) => boolean,
+  run: (m: Model, w: World) => Promise<void> | void,
+): Command => {
   const command: Command = {
-  check: (m) => check(m),
-  async run(m, w) {
-    if (process.env.MODEL_DEBUG) console.log('  >', name);
-    await run(m, w);
-    await w.settle();
-    checkInvariants(m, w);
-  },
-  toString: () => name,
+    check: (m) => check(m),
+    async run(m, w) {
+      if (process.env.MODEL_DEBUG) console.log('  >', name);
+      await run(m, w);
+      await w.settle();
+      checkInvariants(m, w);
+    },
+    toString: () => name,
   };
   return names.add(name, command);
 };
@@ -211,7 +230,9 @@ function checkInvariants(m: Model, w: World) {
   const now = w.clock.now() + w.slept;
   if (status.auth.state === 'unauthorized') {
     const staticExpired = status.auth.reason === 'static_token_expired' && w.staticExpiry !== undefined && now >= w.staticExpiry;
-    expect(m.definitive || w.refusalsInARow >= 2 || staticExpired, `unauthorized (${status.auth.reason}) without a definitive answer`).toBe(true);
+    expect(m.definitive || w.refusalsInARow >= 2 || staticExpired, `unauthorized (${status.auth.reason}) without a definitive answer`).toBe(
+      true,
+    );
   }
   // A live session's token is refreshed before it expires (an idle one may lapse: it is
   // refreshed on demand when the next attempt asks).
@@ -222,7 +243,10 @@ function checkInvariants(m: Model, w: World) {
 }
 
 const authContext = (w: World) =>
-  (w.connector.actor.system.get('auth') as { getSnapshot(): { context: { refreshAt?: number; retryInMs?: number; grant?: { expiresAt?: number } } } } | undefined)?.getSnapshot().context;
+  (
+    w.connector.actor.system.get('auth') as
+      { getSnapshot(): { context: { refreshAt?: number; retryInMs?: number; grant?: { expiresAt?: number } } } } | undefined
+  )?.getSnapshot().context;
 
 const respond = (w: World, response: HttpResponse | Error, path?: string) => {
   const next = w.pending.find((p) => !p.done && (path === undefined || p.path === path));
@@ -234,21 +258,43 @@ const hasPending = (w: World, path?: string) => w.pending.some((p) => !p.done &&
 
 function commands(world: () => World) {
   const token = (lifetimeMs: number) =>
-    cmd(`token ok (${lifetimeMs} ms)`, () => hasPending(world()), (_m, w) => {
-      const next = w.pending.find((p) => !p.done)!;
-      if (next.path === '/v1/oauth/device_authorization') {
-        return respond(w, { status: 200, headers: {}, body: { device_code: 'dc', user_code: 'ABCD-EFGH', verification_uri: 'http://hub.test/v1/oauth/verify', expires_in: 600, interval: 5 } });
-      }
-      const exp = w.clock.now() + w.slept + lifetimeMs;
-      if (w.mode !== 'user') return respond(w, { status: 200, headers: {}, body: { access_token: jwt(exp, ++w.tokens) } });
-      const access = `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(exp / 1000), jti: `t${++w.tokens}`, tenant: w.organization.id })}.c2ln`;
-      respond(w, { status: 200, headers: {}, body: { access_token: access, refresh_token: `rt${w.tokens}`, user_id: 'u-1', organization: w.organization, organizations: ORGS } });
-    });
+    cmd(
+      `token ok (${lifetimeMs} ms)`,
+      () => hasPending(world()),
+      (_m, w) => {
+        const next = w.pending.find((p) => !p.done)!;
+        if (next.path === '/v1/oauth/device_authorization') {
+          return respond(w, {
+            status: 200,
+            headers: {},
+            body: {
+              device_code: 'dc',
+              user_code: 'ABCD-EFGH',
+              verification_uri: 'http://hub.test/v1/oauth/verify',
+              expires_in: 600,
+              interval: 5,
+            },
+          });
+        }
+        const exp = w.clock.now() + w.slept + lifetimeMs;
+        if (w.mode !== 'user') return respond(w, { status: 200, headers: {}, body: { access_token: jwt(exp, ++w.tokens) } });
+        const access = `${b64({ alg: 'ES256' })}.${b64({ exp: Math.floor(exp / 1000), jti: `t${++w.tokens}`, tenant: w.organization.id })}.c2ln`;
+        respond(w, {
+          status: 200,
+          headers: {},
+          body: { access_token: access, refresh_token: `rt${w.tokens}`, user_id: 'u-1', organization: w.organization, organizations: ORGS },
+        });
+      },
+    );
   const fail = (name: string, response: () => HttpResponse | Error, definitive = false) =>
-    cmd(`token ${name}`, () => hasPending(world()), (m, w) => {
-      if (definitive) m.definitive = true;
-      respond(w, response());
-    });
+    cmd(
+      `token ${name}`,
+      () => hasPending(world()),
+      (m, w) => {
+        if (definitive) m.definitive = true;
+        respond(w, response());
+      },
+    );
   const transient = fc.constantFrom(
     fail('429', () => ({ status: 429, headers: {}, body: undefined })),
     fail('429 retry-after 20', () => ({ status: 429, headers: { 'retry-after': '20' }, body: undefined })),
@@ -261,102 +307,240 @@ function commands(world: () => World) {
     fail('401', () => ({ status: 401, headers: {}, body: { error: 'invalid_credentials' } }), true),
     fail('revoked', () => ({ status: 401, headers: {}, body: { error: 'revoked' } }), true),
   );
-  const w = <T,>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+  const w = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
   // Weighted toward the moments where auth and connection meet: refresh points, transient
   // failures while a token is still good, refusals and retries inside those windows.
   return [
     fc.oneof(
-      w(3, fc.constantFrom(...[100, 1_000, 5_000, 30_000, 120_000].map((ms) => cmd(`advance ${ms}`, () => true, (_m, w) => void w.clock.increment(ms))))),
-      w(1, fc.constant(cmd('advance 25 days', () => true, (_m, w) => void w.clock.increment(25 * 86_400_000)))),
+      w(
+        3,
+        fc.constantFrom(
+          ...[100, 1_000, 5_000, 30_000, 120_000].map((ms) =>
+            cmd(
+              `advance ${ms}`,
+              () => true,
+              (_m, w) => void w.clock.increment(ms),
+            ),
+          ),
+        ),
+      ),
       w(
         1,
-        fc.constantFrom(...[60_000, 3_600_000].map((ms) =>
-          cmd(`sleep ${ms}`, () => true, async (_m, w) => {
-            w.slept += ms;
-            await w.settle();
-            w.clock.increment(1_000); // the first wake check after the lid opens
-          }),
-        )),
+        fc.constant(
+          cmd(
+            'advance 25 days',
+            () => true,
+            (_m, w) => void w.clock.increment(25 * 86_400_000),
+          ),
+        ),
+      ),
+      w(
+        1,
+        fc.constantFrom(
+          ...[60_000, 3_600_000].map((ms) =>
+            cmd(
+              `sleep ${ms}`,
+              () => true,
+              async (_m, w) => {
+                w.slept += ms;
+                await w.settle();
+                w.clock.increment(1_000); // the first wake check after the lid opens
+              },
+            ),
+          ),
+        ),
       ),
       w(4, fc.constantFrom(...[3_000, 20_000, 120_000, 120_000].map(token))),
       w(1, definitiveFailure),
       w(4, transient),
-      w(2, fc.constant(cmd('hub refuses the next token (4001)', () => true, (_m, w) => void (w.refuseNextConnect = true)))),
       w(
         2,
         fc.constant(
-          cmd('hub: token expired (4002)', () => true, (_m, w) => {
-            const peer = w.net.latest();
-            if (peer?.state === 'open') {
-              w.refusalsInARow++;
-              peer.close(4002, 'token_expired');
-            }
-          }),
+          cmd(
+            'hub refuses the next token (4001)',
+            () => true,
+            (_m, w) => void (w.refuseNextConnect = true),
+          ),
+        ),
+      ),
+      w(
+        2,
+        fc.constant(
+          cmd(
+            'hub: token expired (4002)',
+            () => true,
+            (_m, w) => {
+              const peer = w.net.latest();
+              if (peer?.state === 'open') {
+                w.refusalsInARow++;
+                peer.close(4002, 'token_expired');
+              }
+            },
+          ),
         ),
       ),
       // Jumps to the moments that matter, as a schedule would reach them.
       w(
         3,
         fc.constant(
-          cmd('advance to the refresh point', () => true, (_m, w) => {
-            const at = authContext(w)?.refreshAt;
-            if (at !== undefined) w.clock.increment(Math.max(0, at - (w.clock.now() + w.slept)) + 1);
-          }),
+          cmd(
+            'advance to the refresh point',
+            () => true,
+            (_m, w) => {
+              const at = authContext(w)?.refreshAt;
+              if (at !== undefined) w.clock.increment(Math.max(0, at - (w.clock.now() + w.slept)) + 1);
+            },
+          ),
         ),
       ),
-      w(2, fc.constant(cmd('advance to the auth retry', () => true, (_m, w) => void w.clock.increment(authContext(w)?.retryInMs ?? 0)))),
       w(
         2,
-        fc.constant(cmd('advance to the connection retry', () => true, (_m, w) => void w.clock.increment(w.connector.status.connection.retryInMs ?? 0))),
+        fc.constant(
+          cmd(
+            'advance to the auth retry',
+            () => true,
+            (_m, w) => void w.clock.increment(authContext(w)?.retryInMs ?? 0),
+          ),
+        ),
       ),
       w(
         2,
-        fc.constantFrom(...[2_000, 0].map((before) =>
-          cmd(`advance to ${before} ms before expiry`, () => true, (_m, w) => {
-            const expiresAt = authContext(w)?.grant?.expiresAt;
-            const delta = expiresAt === undefined ? 0 : expiresAt - before - (w.clock.now() + w.slept);
-            if (delta > 0) w.clock.increment(delta);
-          }),
-        )),
+        fc.constant(
+          cmd(
+            'advance to the connection retry',
+            () => true,
+            (_m, w) => void w.clock.increment(w.connector.status.connection.retryInMs ?? 0),
+          ),
+        ),
       ),
-      w(2, fc.constant(cmd('network drops the socket', () => true, (_m, w) => void w.net.latest()?.drop()))),
+      w(
+        2,
+        fc.constantFrom(
+          ...[2_000, 0].map((before) =>
+            cmd(
+              `advance to ${before} ms before expiry`,
+              () => true,
+              (_m, w) => {
+                const expiresAt = authContext(w)?.grant?.expiresAt;
+                const delta = expiresAt === undefined ? 0 : expiresAt - before - (w.clock.now() + w.slept);
+                if (delta > 0) w.clock.increment(delta);
+              },
+            ),
+          ),
+        ),
+      ),
+      w(
+        2,
+        fc.constant(
+          cmd(
+            'network drops the socket',
+            () => true,
+            (_m, w) => void w.net.latest()?.drop(),
+          ),
+        ),
+      ),
       // User mode: the host and the user.
-      w(2, fc.constant(cmd('host: login', () => world().mode === 'user', (_m, w) => void w.connector.actor.send({ type: 'login' })))),
-      w(1, fc.constant(cmd('host: cancel login', () => world().mode === 'user', (_m, w) => {
-        w.loggedOutAllowed = true;
-        w.connector.actor.send({ type: 'cancel_login' });
-      }))),
-      w(1, fc.constant(cmd('host: logout', () => world().mode === 'user', (_m, w) => {
-        w.loggedOutAllowed = true;
-        w.connector.actor.send({ type: 'logout' });
-      }))),
       w(
         2,
-        fc.constantFrom(...['org-a', 'org-b', 'org-zzz'].map((org) =>
-          cmd(`host: switch to ${org}`, () => world().mode === 'user', (_m, w) => void w.connector.actor.send({ type: 'switch_organization', organization: org })),
-        )),
-      ),
-      w(
-        3,
-        fc.constantFrom(...['authorization_pending', 'slow_down', 'access_denied', 'expired_token'].map((error) =>
-          cmd(`login poll: ${error}`, () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user', (_m, w) => {
-            if (error === 'access_denied' || error === 'expired_token') w.loggedOutAllowed = true;
-            respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
-          }),
-        )),
+        fc.constant(
+          cmd(
+            'host: login',
+            () => world().mode === 'user',
+            (_m, w) => void w.connector.actor.send({ type: 'login' }),
+          ),
+        ),
       ),
       w(
         1,
-        fc.constantFrom(...['invalid_grant', 'invalid_scope'].map((error) =>
-          cmd(`token: ${error}`, () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user', (_m, w) => {
-            if (error === 'invalid_grant') w.loggedOutAllowed = true;
-            respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
-          }),
-        )),
+        fc.constant(
+          cmd(
+            'host: cancel login',
+            () => world().mode === 'user',
+            (_m, w) => {
+              w.loggedOutAllowed = true;
+              w.connector.actor.send({ type: 'cancel_login' });
+            },
+          ),
+        ),
+      ),
+      w(
+        1,
+        fc.constant(
+          cmd(
+            'host: logout',
+            () => world().mode === 'user',
+            (_m, w) => {
+              w.loggedOutAllowed = true;
+              w.connector.actor.send({ type: 'logout' });
+            },
+          ),
+        ),
+      ),
+      w(
+        2,
+        fc.constantFrom(
+          ...['org-a', 'org-b', 'org-zzz'].map((org) =>
+            cmd(
+              `host: switch to ${org}`,
+              () => world().mode === 'user',
+              (_m, w) => void w.connector.actor.send({ type: 'switch_organization', organization: org }),
+            ),
+          ),
+        ),
+      ),
+      w(
+        3,
+        fc.constantFrom(
+          ...['authorization_pending', 'slow_down', 'access_denied', 'expired_token'].map((error) =>
+            cmd(
+              `login poll: ${error}`,
+              () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user',
+              (_m, w) => {
+                if (error === 'access_denied' || error === 'expired_token') w.loggedOutAllowed = true;
+                respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
+              },
+            ),
+          ),
+        ),
+      ),
+      w(
+        1,
+        fc.constantFrom(
+          ...['invalid_grant', 'invalid_scope'].map((error) =>
+            cmd(
+              `token: ${error}`,
+              () => hasPending(world(), '/v1/oauth/token') && world().mode === 'user',
+              (_m, w) => {
+                if (error === 'invalid_grant') w.loggedOutAllowed = true;
+                respond(w, { status: 400, headers: {}, body: { error } }, '/v1/oauth/token');
+              },
+            ),
+          ),
+        ),
       ),
       // The next user token is for the organization a switch asked for (the hub re-scopes it).
-      w(1, fc.constantFrom(...[...ORGS].map((org) => cmd(`hub scopes tokens to ${org.id}`, () => world().mode === 'user', (_m, w) => void (w.organization = org))))),
-      w(1, fc.constant(cmd('host connects', () => true, (_m, w) => void w.connector.actor.send({ type: 'connect' })))),
+      w(
+        1,
+        fc.constantFrom(
+          ...[...ORGS].map((org) =>
+            cmd(
+              `hub scopes tokens to ${org.id}`,
+              () => world().mode === 'user',
+              (_m, w) => void (w.organization = org),
+            ),
+          ),
+        ),
+      ),
+      w(
+        1,
+        fc.constant(
+          cmd(
+            'host connects',
+            () => true,
+            (_m, w) => void w.connector.actor.send({ type: 'connect' }),
+          ),
+        ),
+      ),
     ),
   ];
 }
@@ -364,7 +548,7 @@ function commands(world: () => World) {
 describe('auth + connection, model-based', () => {
   afterAll(() => {
     authCoverage.report();
-    connectionCoverage.report('as auth\'s partner; see connection.model.test.ts');
+    connectionCoverage.report("as auth's partner; see connection.model.test.ts");
   });
 
   it('keeps its invariants under any interleaving', async () => {

@@ -3,7 +3,14 @@ import { AuthPolicy, defaultAuthPolicy } from '../../src/machines/auth-policy.ts
 
 describe('AuthPolicy', () => {
   it('fills in its defaults', () => {
-    expect(defaultAuthPolicy).toEqual({ refreshAt: 0.7, refreshJitter: 0.15, minValidityMs: 5_000, retryBaseMs: 1_000, retryCapMs: 300_000, wakeCheckMs: 1_000 });
+    expect(defaultAuthPolicy).toEqual({
+      refreshAt: 0.7,
+      refreshJitter: 0.15,
+      minValidityMs: 5_000,
+      retryBaseMs: 1_000,
+      retryCapMs: 300_000,
+      wakeCheckMs: 1_000,
+    });
     expect(AuthPolicy.parse({ retryCapMs: 10_000 })).toEqual({ ...defaultAuthPolicy, retryCapMs: 10_000 });
   });
 

@@ -75,7 +75,10 @@ describe('auth machine', () => {
     expect(f.state()).toBe('unauthorized');
     expect(f.ctx().unauthorized).toBe(reason);
     f.child.send({ type: 'token.request' });
-    expect(f.sent('auth.unavailable')).toEqual([{ type: 'auth.unavailable', reason }, { type: 'auth.unavailable', reason }]);
+    expect(f.sent('auth.unavailable')).toEqual([
+      { type: 'auth.unavailable', reason },
+      { type: 'auth.unavailable', reason },
+    ]);
   });
 
   it('falls back to inactive when refreshes fail past expiry, and recovers', async () => {
@@ -178,7 +181,11 @@ describe('auth machine on Node timers', () => {
       for (const expiresAt of [undefined, Date.now() + 365 * 86_400_000]) {
         const got: string[] = [];
         const parent = createMachine({
-          invoke: { id: 'auth', src: authMachine, input: { mode: 'static', staticGrant: { token: 't', expiresAt }, policy: defaultAuthPolicy, seed: 1, now: Date.now } },
+          invoke: {
+            id: 'auth',
+            src: authMachine,
+            input: { mode: 'static', staticGrant: { token: 't', expiresAt }, policy: defaultAuthPolicy, seed: 1, now: Date.now },
+          },
           on: { '*': { actions: ({ event }) => void got.push(event.type) } },
         });
         let timerEvents = 0;
@@ -198,7 +205,7 @@ describe('auth machine on Node timers', () => {
 });
 
 describe('auth machine: review regressions', () => {
-  it('counts a token\'s lifetime from receipt: a device clock ahead of the hub causes no fetch storm', async () => {
+  it("counts a token's lifetime from receipt: a device clock ahead of the hub causes no fetch storm", async () => {
     const f = authFixture();
     // The hub's clock is 2 min behind: by ours the token "expired" a minute ago, yet it lasts 60 s.
     f.fetch.open()[0]!.resolve({ token: 'skewed', expiresAt: f.now() - 60_000, lifetimeMs: 60_000 });
@@ -258,7 +265,13 @@ describe('auth statusOf and grantOf', () => {
 
   it('names a static token `static` and standalone `disabled`', () => {
     const run = (input: Parameters<typeof createActor<typeof authMachine>>[1]) => createActor(authMachine, input).start().getSnapshot();
-    expect(statusOf(run({ input: { mode: 'static', staticGrant: { token: 't', expiresAt: undefined }, policy: defaultAuthPolicy, seed: 1, now: () => 0 } })).state).toBe('static');
+    expect(
+      statusOf(
+        run({
+          input: { mode: 'static', staticGrant: { token: 't', expiresAt: undefined }, policy: defaultAuthPolicy, seed: 1, now: () => 0 },
+        }),
+      ).state,
+    ).toBe('static');
     expect(statusOf(run({ input: { mode: 'none', policy: defaultAuthPolicy, seed: 1, now: () => 0 } })).state).toBe('disabled');
   });
 });

@@ -5,7 +5,14 @@ import { ChannelPolicy, channelMachine, channelStateName } from '../../src/machi
 import { commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
-const policy = ChannelPolicy.parse({ joinTimeoutMs: 5_000, leaveTimeoutMs: 2_000, baseMs: 500, capMs: 8_000, bufferLimit: 3, bufferTtlMs: 20_000 });
+const policy = ChannelPolicy.parse({
+  joinTimeoutMs: 5_000,
+  leaveTimeoutMs: 2_000,
+  baseMs: 500,
+  capMs: 8_000,
+  bufferLimit: 3,
+  bufferTtlMs: 20_000,
+});
 const coverage = createTransitionCoverage(channelMachine, 'channel');
 
 /** A channel actor under a recording parent; the test plays the hub. */
@@ -52,8 +59,12 @@ function check(m: Model, w: World): void {
   const offsets = w.out.filter((e) => e.type === 'channel.deliver').map((e) => e.offset as number);
   for (let i = 1; i < offsets.length; i++) expect(offsets[i]).toBeGreaterThan(offsets[i - 1]!);
   // Every send is sent (in order) or reported, never both, never twice.
-  const sent = w.out.filter((e) => e.type === 'channel.out' && e.message.type === 'channel_message').map((e) => e.message.payload.n as number);
-  const reported = w.out.filter((e) => e.type === 'channel.expired').flatMap((e) => (e.sends as Array<{ id: string }>).map((s) => Number(s.id)));
+  const sent = w.out
+    .filter((e) => e.type === 'channel.out' && e.message.type === 'channel_message')
+    .map((e) => e.message.payload.n as number);
+  const reported = w.out
+    .filter((e) => e.type === 'channel.expired')
+    .flatMap((e) => (e.sends as Array<{ id: string }>).map((s) => Number(s.id)));
   expect([...sent].sort((a, b) => a - b)).toEqual(sent);
   expect(new Set([...sent, ...reported]).size).toBe(sent.length + reported.length);
   for (const n of [...sent, ...reported]) expect(m.sends).toContain(n);
@@ -63,7 +74,8 @@ function check(m: Model, w: World): void {
 /** Keeps `joinAt` on the join in flight after a command ran. */
 function track(m: Model, w: World, before: number): void {
   if (w.state() !== 'joining') m.joinAt = undefined;
-  else if (w.joinsSince(before).length > 0) m.joinAt = before + w.out.slice(before).findIndex((e) => e.type === 'channel.out' && e.message.type === 'channel_join');
+  else if (w.joinsSince(before).length > 0)
+    m.joinAt = before + w.out.slice(before).findIndex((e) => e.type === 'channel.out' && e.message.type === 'channel_join');
 }
 
 class Command implements fc.Command<Model, World> {
@@ -81,14 +93,18 @@ class Command implements fc.Command<Model, World> {
   toString = () => this.label;
 }
 
-const frame = (message: Record<string, unknown>) => ({ type: 'frame', message: { v: 1, id: 'f', ts: 0, channel: 'task:t1', ...message } }) as never;
+const frame = (message: Record<string, unknown>) =>
+  ({ type: 'frame', message: { v: 1, id: 'f', ts: 0, channel: 'task:t1', ...message } }) as never;
 
 const linkUp = new Command('link up', (m, w) => ((m.linkUp = true), w.channel.send({ type: 'link.up' })));
 const linkDown = new Command('link down', (m, w) => ((m.linkUp = false), w.channel.send({ type: 'link.down' })));
 const joinedWith = (recovery: string) =>
-  new Command(`hub: joined (${recovery})`, (m, w) => w.channel.send(frame({ type: 'channel_joined', epoch: 'e1', offset: m.hubOffset, recovery })));
+  new Command(`hub: joined (${recovery})`, (m, w) =>
+    w.channel.send(frame({ type: 'channel_joined', epoch: 'e1', offset: m.hubOffset, recovery })),
+  );
 const joined = fc.constantFrom('none', 'recovered', 'lost').map(joinedWith);
-const refusedWith = (reason: string) => new Command(`hub: refused (${reason})`, (_m, w) => w.channel.send(frame({ type: 'channel_refused', reason, message: reason })));
+const refusedWith = (reason: string) =>
+  new Command(`hub: refused (${reason})`, (_m, w) => w.channel.send(frame({ type: 'channel_refused', reason, message: reason })));
 const refused = fc.constantFrom('unauthorized', 'unknown_channel').map(refusedWith);
 const left = new Command('hub: left', (_m, w) => w.channel.send(frame({ type: 'channel_left' })));
 const message = fc.integer({ min: 0, max: 2 }).map(
@@ -135,7 +151,8 @@ describe('channel machine (model-based)', () => {
         // Settle: the link comes up and stays, the hub answers every join. Every wanted channel is joined.
         if (!m.linkUp) w.channel.send({ type: 'link.up' });
         for (let i = 0; i < 20 && !['joined', 'left'].includes(w.state()); i++) {
-          if (w.state() === 'joining') w.channel.send(frame({ type: 'channel_joined', epoch: 'e1', offset: m.hubOffset, recovery: 'none' }));
+          if (w.state() === 'joining')
+            w.channel.send(frame({ type: 'channel_joined', epoch: 'e1', offset: m.hubOffset, recovery: 'none' }));
           else w.clock.increment(10_000);
         }
         expect(w.state()).toBe(m.leaveAsked ? 'left' : 'joined');

@@ -20,13 +20,22 @@ describe('channel statusOf', () => {
   it('reports a channel waiting for the link, with what it buffers', () => {
     const w = world(false);
     w.channel.send({ type: 'send', id: 's1', event: 'note', payload: {} });
-    expect(w.status()).toEqual({ channel: 'task:t1', state: 'waiting', reason: w.channel.getSnapshot().context.reason, attempt: 0, buffered: 1 });
+    expect(w.status()).toEqual({
+      channel: 'task:t1',
+      state: 'waiting',
+      reason: w.channel.getSnapshot().context.reason,
+      attempt: 0,
+      buffered: 1,
+    });
   });
 
   it('reports the refusal and the delay before the next join while errored', () => {
     const w = world(true);
     expect(w.status().state).toBe('joining');
-    w.channel.send({ type: 'frame', message: { v: 1, id: 'r', ts: 0, type: 'channel_refused', channel: 'task:t1', reason: 'forbidden', message: 'no' } } as never);
+    w.channel.send({
+      type: 'frame',
+      message: { v: 1, id: 'r', ts: 0, type: 'channel_refused', channel: 'task:t1', reason: 'forbidden', message: 'no' },
+    } as never);
     const status = w.status();
     expect(status).toMatchObject({ state: 'errored', reason: 'refused', attempt: 1, refusal: { reason: 'forbidden', message: 'no' } });
     expect(status.retryInMs).toBe(w.channel.getSnapshot().context.retryInMs);
@@ -34,8 +43,12 @@ describe('channel statusOf', () => {
 });
 
 describe('channel reliable sends', () => {
-  const joinedFrame = { type: 'frame', message: { v: 1, id: 'j', ts: 0, type: 'channel_joined', channel: 'task:t1', epoch: 'e1', offset: 0, recovery: 'none' } } as never;
-  const sentMessages = (out: AnyEventObject[]) => out.filter((e) => e.type === 'channel.out' && e.message.type === 'channel_message').map((e) => e.message);
+  const joinedFrame = {
+    type: 'frame',
+    message: { v: 1, id: 'j', ts: 0, type: 'channel_joined', channel: 'task:t1', epoch: 'e1', offset: 0, recovery: 'none' },
+  } as never;
+  const sentMessages = (out: AnyEventObject[]) =>
+    out.filter((e) => e.type === 'channel.out' && e.message.type === 'channel_message').map((e) => e.message);
 
   it('sends a reliable send with its own id and seq; an unreliable one stays as v1 sends it', () => {
     const w = world(true);
@@ -54,6 +67,8 @@ describe('channel reliable sends', () => {
     w.clock.increment(1_000);
     w.channel.send({ type: 'link.up' });
     w.channel.send(joinedFrame);
-    expect(sentMessages(w.out)).toEqual([{ type: 'channel_message', channel: 'task:t1', event: 'approved', payload: {}, id: 'r1', seq: 2 }]);
+    expect(sentMessages(w.out)).toEqual([
+      { type: 'channel_message', channel: 'task:t1', event: 'approved', payload: {}, id: 'r1', seq: 2 },
+    ]);
   });
 });

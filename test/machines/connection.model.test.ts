@@ -80,13 +80,17 @@ class World {
         }
         const world = this;
         world.heartbeatUnanswered = false;
-        const conn = this.net.adapter.open(url, {
-          ...handlers,
-          onMessage: (data) => {
-            if (world.codec.decode(data).ok) world.heartbeatUnanswered = false;
-            handlers.onMessage(data);
+        const conn = this.net.adapter.open(
+          url,
+          {
+            ...handlers,
+            onMessage: (data) => {
+              if (world.codec.decode(data).ok) world.heartbeatUnanswered = false;
+              handlers.onMessage(data);
+            },
           },
-        }, options);
+          options,
+        );
         return {
           get bufferedAmount() {
             return conn.bufferedAmount;
@@ -160,7 +164,11 @@ class World {
 type Command = fc.AsyncCommand<Model, World>;
 const names = new CommandNames<Command>();
 
-const cmd = (name: string, run: (m: Model, w: World) => void | Promise<void>, check: (m: Readonly<Model>) => boolean = () => true): Command => {
+const cmd = (
+  name: string,
+  run: (m: Model, w: World) => void | Promise<void>,
+  check: (m: Readonly<Model>) => boolean = () => true,
+): Command => {
   const command: Command = {
     check,
     async run(m, w) {
@@ -222,7 +230,16 @@ const hub = (name: string, run: (w: World) => void) => cmd(`hub: ${name}`, (_m, 
 const acknowledge = (w: World) => {
   const peer = w.live();
   if (peer?.state === 'open') {
-    peer.send(w.frame({ type: 'connect_ack', session_id: `s${w.net.peers.length}`, heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: w.clock.now(), max_frame_bytes: 1 << 20 }));
+    peer.send(
+      w.frame({
+        type: 'connect_ack',
+        session_id: `s${w.net.peers.length}`,
+        heartbeat_interval_ms: 25_000,
+        heartbeat_timeout_ms: 10_000,
+        server_time: w.clock.now(),
+        max_frame_bytes: 1 << 20,
+      }),
+    );
   }
 };
 // The common path in one step, so random runs spend their length past the handshake too.
@@ -312,16 +329,31 @@ const commands = [
   fc.constantFrom(
     cmd('older socket: opened', (_m, w) => w.child.send({ type: 'socket.open', generation: stale(w) })),
     cmd('older socket: connect_ack', (_m, w) => {
-      const decoded = w.codec.decode(w.frame({ type: 'connect_ack', session_id: 'old', heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: 0, max_frame_bytes: 1024 }));
+      const decoded = w.codec.decode(
+        w.frame({
+          type: 'connect_ack',
+          session_id: 'old',
+          heartbeat_interval_ms: 25_000,
+          heartbeat_timeout_ms: 10_000,
+          server_time: 0,
+          max_frame_bytes: 1024,
+        }),
+      );
       if (decoded.ok) w.child.send({ type: 'socket.frame', generation: stale(w), message: decoded.value });
     }),
-    cmd('older socket: bad frame', (_m, w) => w.child.send({ type: 'socket.bad_frame', generation: stale(w), code: 'not_json', message: 'late' })),
+    cmd('older socket: bad frame', (_m, w) =>
+      w.child.send({ type: 'socket.bad_frame', generation: stale(w), code: 'not_json', message: 'late' }),
+    ),
     cmd('older socket: activity', (_m, w) => w.child.send({ type: 'socket.activity', generation: stale(w) })),
-    cmd('older socket: closed 4003', (_m, w) => w.child.send({ type: 'socket.closed', generation: stale(w), code: CloseCode.replaced, reason: 'late' })),
+    cmd('older socket: closed 4003', (_m, w) =>
+      w.child.send({ type: 'socket.closed', generation: stale(w), code: CloseCode.replaced, reason: 'late' }),
+    ),
     cmd('older socket: unusable', (_m, w) => w.child.send({ type: 'socket.unusable', generation: stale(w), message: 'late' })),
   ),
   fc.constantFrom(
-    ...[100, 1_000, CLOSE_TIMEOUT_MS, CONNECT_TIMEOUT_MS, POLICY.stableAfterMs, 60_000, 200_000].map((ms) => cmd(`advance ${ms}`, (_m, w) => void w.clock.increment(ms))),
+    ...[100, 1_000, CLOSE_TIMEOUT_MS, CONNECT_TIMEOUT_MS, POLICY.stableAfterMs, 60_000, 200_000].map((ms) =>
+      cmd(`advance ${ms}`, (_m, w) => void w.clock.increment(ms)),
+    ),
   ),
   fc.constant(cmd('advance to the retry', (_m, w) => void w.clock.increment(w.ctx.retryInMs ?? 0))),
   fc.constant(acceptAndAck),
@@ -339,48 +371,171 @@ describe('connection machine (model-based)', () => {
       [false, named('host: connect', 'host: disconnect')],
       // Found by `npm run explore` (seed -938175091), shrunk: a revocation overtook a close that never finished.
       [true, named('hub: never finishes a close handshake', 'host: connect', 'host: disconnect', 'auth: credentials revoked')],
-      [true, named('hub: never finishes a close handshake', 'host: connect', 'host: disconnect', 'auth: tenant changed', 'auth: gives up for good', 'advance 2000')],
-      [true, named('host: connect', 'advance 10000', 'host: disconnect', 'host: connect', 'hub: accept, then ack', 'auth: credentials revoked', 'auth: gives up for good')],
+      [
+        true,
+        named(
+          'hub: never finishes a close handshake',
+          'host: connect',
+          'host: disconnect',
+          'auth: tenant changed',
+          'auth: gives up for good',
+          'advance 2000',
+        ),
+      ],
+      [
+        true,
+        named(
+          'host: connect',
+          'advance 10000',
+          'host: disconnect',
+          'host: connect',
+          'hub: accept, then ack',
+          'auth: credentials revoked',
+          'auth: gives up for good',
+        ),
+      ],
       [true, named('host: connect', 'hub: refuse', 'advance to the retry', 'hub: accept', 'hub: garbage frame')],
-      [true, named('host: connect', 'hub: accept', 'hub: error frame', 'older socket: connect_ack', 'hub: ack', 'hub: garbage frame', 'auth: refreshed the token', 'older socket: closed 4003', 'older socket: unusable', 'hub: close 4003')],
-      [true, named('hub: never finishes a close handshake', 'host: connect', 'hub: accept', 'hub: ack', 'host: disconnect', 'host: disconnect', 'host: connect', 'hub: accept', 'hub: ack', 'host: disconnect', 'advance 2000', 'host: connect')],
-      [true, named('host: connect', 'hub: accept', 'hub: ack', 'auth: tenant changed', 'hub: accept', 'adapter: the next open throws', 'hub: close 1012')],
-      [true, named('auth: answer later', 'host: connect', 'auth: grants the pending request', 'hub: accept', 'hub: ack', 'hub: close 4001', 'advance to the retry', 'host: disconnect', 'host: connect')],
+      [
+        true,
+        named(
+          'host: connect',
+          'hub: accept',
+          'hub: error frame',
+          'older socket: connect_ack',
+          'hub: ack',
+          'hub: garbage frame',
+          'auth: refreshed the token',
+          'older socket: closed 4003',
+          'older socket: unusable',
+          'hub: close 4003',
+        ),
+      ],
+      [
+        true,
+        named(
+          'hub: never finishes a close handshake',
+          'host: connect',
+          'hub: accept',
+          'hub: ack',
+          'host: disconnect',
+          'host: disconnect',
+          'host: connect',
+          'hub: accept',
+          'hub: ack',
+          'host: disconnect',
+          'advance 2000',
+          'host: connect',
+        ),
+      ],
+      [
+        true,
+        named(
+          'host: connect',
+          'hub: accept',
+          'hub: ack',
+          'auth: tenant changed',
+          'hub: accept',
+          'adapter: the next open throws',
+          'hub: close 1012',
+        ),
+      ],
+      [
+        true,
+        named(
+          'auth: answer later',
+          'host: connect',
+          'auth: grants the pending request',
+          'hub: accept',
+          'hub: ack',
+          'hub: close 4001',
+          'advance to the retry',
+          'host: disconnect',
+          'host: connect',
+        ),
+      ],
       // A live session: frames, sends, a stable minute, a dead link, a graceful stop, a refresh mid-handshake, an orderly close.
-      [true, named('host: connect', 'hub: accept, then ack', 'hub: heartbeat_ack', 'hub: two data frames', 'host: send a message', 'hub: two data frames', 'older socket: activity', 'host: send a frame', 'advance 30000', 'heartbeat: link dead', 'advance to the retry', 'hub: accept, then ack', 'host: disconnect', 'host: connect', 'hub: accept', 'auth: refreshed the token', 'hub: ack', 'hub: close 1000')],
+      [
+        true,
+        named(
+          'host: connect',
+          'hub: accept, then ack',
+          'hub: heartbeat_ack',
+          'hub: two data frames',
+          'host: send a message',
+          'hub: two data frames',
+          'older socket: activity',
+          'host: send a frame',
+          'advance 30000',
+          'heartbeat: link dead',
+          'advance to the retry',
+          'hub: accept, then ack',
+          'host: disconnect',
+          'host: connect',
+          'hub: accept',
+          'auth: refreshed the token',
+          'hub: ack',
+          'hub: close 1000',
+        ),
+      ],
       // A long outage: suspended, then each way out of it.
       [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'auth: gives up for good', 'host: disconnect')],
       [true, named('host: connect', 'hub: refuse', 'auth: gives up for good')],
-      [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'host: connect', 'hub: refuse', 'advance to the retry', 'hub: refuse', 'host: disconnect')],
+      [
+        true,
+        named(
+          'host: connect',
+          'hub: refuse',
+          'advance 200000',
+          'hub: refuse',
+          'host: connect',
+          'hub: refuse',
+          'advance to the retry',
+          'hub: refuse',
+          'host: disconnect',
+        ),
+      ],
       [true, named('host: connect', 'hub: refuse', 'advance 200000', 'hub: refuse', 'auth: no token to be had', 'advance to the retry')],
     ];
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(true, true, true, true, false), fc.commands(commands, commandOptions({ maxCommands: 50, size: 'large' })), async (hasUrl, cmds) => {
-        const w = new World(hasUrl);
-        const m: Model = { wanted: undefined, failAllowed: false, peersAtDisconnect: 0 };
-        await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);
-        // Liveness: a host that wants the hub, with tokens and a hub that answers, gets there.
-        w.tokenPolicy = 'grant';
-        w.swallowCloses = false;
-        m.wanted = 'connect';
-        w.child.send({ type: 'connect' });
-        for (let i = 0; i < 30 && w.name() !== 'connected' && w.name() !== 'standalone'; i++) {
-          const snapshot = w.child.getSnapshot();
-          if (snapshot.matches('authorizing') || snapshot.matches({ online: { connecting: 'confirming' } })) w.child.send(w.grantToken());
-          w.live()?.accept();
-          await flush();
-          const peer = w.live();
-          if (peer?.state === 'open' && peer.received.length > 0) {
-            peer.send(w.frame({ type: 'connect_ack', session_id: 'final', heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: w.clock.now(), max_frame_bytes: 1 << 20 }));
+      fc.asyncProperty(
+        fc.constantFrom(true, true, true, true, false),
+        fc.commands(commands, commandOptions({ maxCommands: 50, size: 'large' })),
+        async (hasUrl, cmds) => {
+          const w = new World(hasUrl);
+          const m: Model = { wanted: undefined, failAllowed: false, peersAtDisconnect: 0 };
+          await fc.asyncModelRun(() => ({ model: m, real: w }), cmds);
+          // Liveness: a host that wants the hub, with tokens and a hub that answers, gets there.
+          w.tokenPolicy = 'grant';
+          w.swallowCloses = false;
+          m.wanted = 'connect';
+          w.child.send({ type: 'connect' });
+          for (let i = 0; i < 30 && w.name() !== 'connected' && w.name() !== 'standalone'; i++) {
+            const snapshot = w.child.getSnapshot();
+            if (snapshot.matches('authorizing') || snapshot.matches({ online: { connecting: 'confirming' } })) w.child.send(w.grantToken());
+            w.live()?.accept();
+            await flush();
+            const peer = w.live();
+            if (peer?.state === 'open' && peer.received.length > 0) {
+              peer.send(
+                w.frame({
+                  type: 'connect_ack',
+                  session_id: 'final',
+                  heartbeat_interval_ms: 25_000,
+                  heartbeat_timeout_ms: 10_000,
+                  server_time: w.clock.now(),
+                  max_frame_bytes: 1 << 20,
+                }),
+              );
+            }
+            if (['failed', 'closed'].includes(w.name())) w.child.send({ type: 'connect' });
+            w.clock.increment(w.ctx.retryInMs ?? 0);
+            await flush();
+            checkInvariants(m, w);
           }
-          if (['failed', 'closed'].includes(w.name())) w.child.send({ type: 'connect' });
-          w.clock.increment(w.ctx.retryInMs ?? 0);
-          await flush();
-          checkInvariants(m, w);
-        }
-        expect(w.name()).toBe(hasUrl ? 'connected' : 'standalone');
-        w.h.actor.stop();
-      }),
+          expect(w.name()).toBe(hasUrl ? 'connected' : 'standalone');
+          w.h.actor.stop();
+        },
+      ),
       { ...modelRunParameters('connection', 300), examples },
     );
   });

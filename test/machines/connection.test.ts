@@ -232,15 +232,19 @@ describe('connection machine', () => {
 
   it('spreads reconnects over the restart window when the hub restarts', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer(), fc.constantFrom(CloseCode.serverRestart, CloseCode.tryAgainLater, CloseCode.goingAway), async (seed, code) => {
-        const f = connectionFixture({ seed });
-        await f.connectFully();
-        await f.advance(60_000);
-        f.net.latest()!.close(code, 'restart');
-        expect(f.name()).toBe('disconnected');
-        expect(f.ctx().retryInMs).toBeGreaterThanOrEqual(0);
-        expect(f.ctx().retryInMs).toBeLessThan(f.ctx().policy.restartSpreadMs);
-      }),
+      fc.asyncProperty(
+        fc.integer(),
+        fc.constantFrom(CloseCode.serverRestart, CloseCode.tryAgainLater, CloseCode.goingAway),
+        async (seed, code) => {
+          const f = connectionFixture({ seed });
+          await f.connectFully();
+          await f.advance(60_000);
+          f.net.latest()!.close(code, 'restart');
+          expect(f.name()).toBe('disconnected');
+          expect(f.ctx().retryInMs).toBeGreaterThanOrEqual(0);
+          expect(f.ctx().retryInMs).toBeLessThan(f.ctx().policy.restartSpreadMs);
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -280,7 +284,7 @@ describe('connection machine', () => {
     expect(f.net.peers).toHaveLength(2);
   });
 
-  it('fails with the auth machine\'s reason when no token can be had', async () => {
+  it("fails with the auth machine's reason when no token can be had", async () => {
     const clock = new SimulatedClock();
     const logic = connectionMachine.provide({ actors: { socket: createSocketActor({ adapter: createMemoryNetwork().adapter }) } });
     const h = underParent(logic, connectionFixture().input, clock, (event) =>
@@ -405,7 +409,16 @@ describe('connection machine', () => {
     f.net.latest()!.drop();
     await f.advance(f.ctx().retryInMs!);
     expect(f.ctx().generation).toBe(2);
-    const stale = f.codec.decode(f.frame({ type: 'connect_ack', session_id: 'old', heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: 0, max_frame_bytes: 1024 }));
+    const stale = f.codec.decode(
+      f.frame({
+        type: 'connect_ack',
+        session_id: 'old',
+        heartbeat_interval_ms: 25_000,
+        heartbeat_timeout_ms: 10_000,
+        server_time: 0,
+        max_frame_bytes: 1024,
+      }),
+    );
     if (!stale.ok) throw stale.error;
     f.child.send({ type: 'socket.open', generation: 1 });
     f.child.send({ type: 'socket.frame', generation: 1, message: stale.value });
@@ -426,7 +439,13 @@ describe('connection statusOf', () => {
   it('reports the session while connected, and the pending retry and last close once it drops', async () => {
     const f = connectionFixture();
     await f.connectFully();
-    expect(statusOf(f.child.getSnapshot())).toEqual({ state: 'connected', reason: 'handshake_complete', attempt: 1, sessionId: 's-1', maxFrameBytes: 1 << 20 });
+    expect(statusOf(f.child.getSnapshot())).toEqual({
+      state: 'connected',
+      reason: 'handshake_complete',
+      attempt: 1,
+      sessionId: 's-1',
+      maxFrameBytes: 1 << 20,
+    });
     f.net.latest()!.close(CloseCode.tryAgainLater, 'busy');
     await f.advance(0);
     const dropped = statusOf(f.child.getSnapshot());

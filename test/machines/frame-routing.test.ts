@@ -7,7 +7,10 @@ const frame = <M extends Omit<Message, 'v' | 'id' | 'ts'>>(message: M) => ({ ...
 
 describe('routeFrame', () => {
   it('tells the heartbeat of every frame, and the round trip a heartbeat_ack ends; the host hears nothing of it', () => {
-    expect(routeFrame(frame({ type: 'heartbeat_ack', seq: 4, server_time: 0 }))).toEqual({ heartbeat: { type: 'activity', ackSeq: 4 }, host: false });
+    expect(routeFrame(frame({ type: 'heartbeat_ack', seq: 4, server_time: 0 }))).toEqual({
+      heartbeat: { type: 'activity', ackSeq: 4 },
+      host: false,
+    });
   });
 
   it('gives the answers to an in-band auth_refresh to the auth machine only', () => {

@@ -79,7 +79,8 @@ interface Model {
 }
 
 const now = (w: World) => ({ mono: w.clock.now(), wall: w.wall() });
-const newInterval = (m: Model, w: World) => Object.assign(m, { start: now(w), outstanding: undefined, paused: false, drift: 0, jumpedAt: -Infinity });
+const newInterval = (m: Model, w: World) =>
+  Object.assign(m, { start: now(w), outstanding: undefined, paused: false, drift: 0, jumpedAt: -Infinity });
 
 /** The latest monotonic time by which a link that is up must have been reported dead (invariant 4). */
 function deadline(m: Model): number {
@@ -147,7 +148,11 @@ const names = new CommandNames<Command>();
 const command = (label: string, apply: (m: Model, w: World) => void) => names.add(label, new Command(label, apply));
 const up = (m: Model) => m.link !== undefined && !m.dead;
 
-const links = [[1_000, 500], [5_000, 2_000], [25_000, 10_000]].map(([intervalMs, timeoutMs]) =>
+const links = [
+  [1_000, 500],
+  [5_000, 2_000],
+  [25_000, 10_000],
+].map(([intervalMs, timeoutMs]) =>
   command(`link up (interval ${intervalMs}, timeout ${timeoutMs})`, (m, w) => {
     m.link = { intervalMs: intervalMs!, timeoutMs: timeoutMs! };
     m.dead = false;
@@ -169,7 +174,9 @@ const jumpTo = (label: string, target: (m: Model) => number | undefined) =>
 const jumps = [
   jumpTo('advance to the next heartbeat', (m) => (up(m) && !m.outstanding ? m.start.mono + m.link!.intervalMs : undefined)),
   jumpTo('advance to the ack deadline', (m) => (up(m) && m.outstanding ? m.outstanding.mono + m.link!.timeoutMs : undefined)),
-  jumpTo('advance to 1 ms before the ack deadline', (m) => (up(m) && m.outstanding ? m.outstanding.mono + m.link!.timeoutMs - 1 : undefined)),
+  jumpTo('advance to 1 ms before the ack deadline', (m) =>
+    up(m) && m.outstanding ? m.outstanding.mono + m.link!.timeoutMs - 1 : undefined,
+  ),
 ];
 /** An inbound frame: a `heartbeat_ack` of `seq` (relative to the last heartbeat sent), or any other frame. */
 const frame = (label: string, seqOffset: number | undefined) =>
@@ -227,17 +234,54 @@ describe('heartbeat machine (model-based)', () => {
     // Every transition, whatever the seed: acked, answered by another frame, timed out, slept,
     // and the link coming up and going down from idle, active and dead.
     const examples: Array<[Command[]]> = [
-      [sequence('link up (interval 1000, timeout 500)', 'advance to the next heartbeat', 'hub acks the last heartbeat', 'advance to the next heartbeat', 'hub sends another frame',
-        'advance to the next heartbeat', 'advance to the ack deadline', 'link up (interval 1000, timeout 500)', 'link up (interval 5000, timeout 2000)', 'advance 1000',
-        'sleep 3600000 (wall clock jumps, timers do not)', 'advance 1000', 'link down', 'link up (interval 25000, timeout 10000)', 'link down')],
+      [
+        sequence(
+          'link up (interval 1000, timeout 500)',
+          'advance to the next heartbeat',
+          'hub acks the last heartbeat',
+          'advance to the next heartbeat',
+          'hub sends another frame',
+          'advance to the next heartbeat',
+          'advance to the ack deadline',
+          'link up (interval 1000, timeout 500)',
+          'link up (interval 5000, timeout 2000)',
+          'advance 1000',
+          'sleep 3600000 (wall clock jumps, timers do not)',
+          'advance 1000',
+          'link down',
+          'link up (interval 25000, timeout 10000)',
+          'link down',
+        ),
+      ],
       // A pause past the hub's tolerance while a heartbeat is outstanding; stale and unknown acks.
-      [sequence('link up (interval 5000, timeout 2000)', 'advance to the next heartbeat', 'hub acks an older heartbeat (seq - 1)', 'advance to the next heartbeat',
-        'hub acks a heartbeat never sent (seq + 1)', 'advance to the next heartbeat', 'pause 40000 (event loop blocked, timers fire late)', 'link up (interval 1000, timeout 500)')],
+      [
+        sequence(
+          'link up (interval 5000, timeout 2000)',
+          'advance to the next heartbeat',
+          'hub acks an older heartbeat (seq - 1)',
+          'advance to the next heartbeat',
+          'hub acks a heartbeat never sent (seq + 1)',
+          'advance to the next heartbeat',
+          'pause 40000 (event loop blocked, timers fire late)',
+          'link up (interval 1000, timeout 500)',
+        ),
+      ],
     ];
     fc.assert(
       fc.property(fc.commands(commands, commandOptions({ maxCommands: 50, size: 'large' })), (cmds) => {
         const w = world();
-        const m: Model = { link: undefined, dead: false, start: now(w), outstanding: undefined, lastSeq: 0, paused: false, drift: 0, jumpedAt: -Infinity, rttMs: undefined, seen: 0 };
+        const m: Model = {
+          link: undefined,
+          dead: false,
+          start: now(w),
+          outstanding: undefined,
+          lastSeq: 0,
+          paused: false,
+          drift: 0,
+          jumpedAt: -Infinity,
+          rttMs: undefined,
+          seen: 0,
+        };
         fc.modelRun(() => ({ model: m, real: w }), cmds);
         // However it ended: a link that goes silent now is reported dead by its deadline.
         if (up(m)) {

@@ -100,7 +100,7 @@ describe('heartbeat machine', () => {
     expect(f.state()).toBe('dead');
   });
 
-  it('reports a process paused past the hub\'s tolerance while awaiting an ack', () => {
+  it("reports a process paused past the hub's tolerance while awaiting an ack", () => {
     const f = heartbeatFixture();
     f.child.send({ type: 'link.up', intervalMs: 25_000, timeoutMs: 10_000 });
     f.clock.increment(25_000);

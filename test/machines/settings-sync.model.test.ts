@@ -2,21 +2,47 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AnyActorRef, type AnyEventObject, createActor, createMachine, fromPromise, SimulatedClock } from 'xstate';
 import { z } from 'zod';
-import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine } from '../../src/machines/settings-sync.ts';
-import { applyPatch, changedKeys, effectiveSettings, type SettingsPatch, type SettingsValues } from '../../src/protocol/settings-document.ts';
+import {
+  type PushAnswer,
+  type PushInput,
+  SettingsPolicy,
+  settingsStateName,
+  settingsSyncMachine,
+} from '../../src/machines/settings-sync.ts';
+import {
+  applyPatch,
+  changedKeys,
+  effectiveSettings,
+  type SettingsPatch,
+  type SettingsValues,
+} from '../../src/protocol/settings-document.ts';
 import type { SettingsConflict } from '../../src/machines/settings-rebase.ts';
-import { emptySettingsState, knownVersion, localUserSettings, type SettingsState, type ValidateSettings } from '../../src/machines/settings-sync-state.ts';
+import {
+  emptySettingsState,
+  knownVersion,
+  localUserSettings,
+  type SettingsState,
+  type ValidateSettings,
+} from '../../src/machines/settings-sync-state.ts';
 import { CommandNames, commandOptions, modelRunParameters } from '../support/model-run.ts';
 import { createTransitionCoverage } from '../support/transition-coverage.ts';
 
-const policy = SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000, pollAfterMs: 60_000, pollIntervalMs: 120_000 });
+const policy = SettingsPolicy.parse({
+  subscribeTimeoutMs: 5_000,
+  retryBaseMs: 500,
+  retryCapMs: 4_000,
+  pollAfterMs: 60_000,
+  pollIntervalMs: 120_000,
+});
 const coverage = createTransitionCoverage(settingsSyncMachine, 'settings', 'settings-sync');
 
 // The host's schema: every setting a digit. An operator writing 99 makes a document the device refuses.
 const schema = z.record(z.string(), z.number().int().min(0).max(9));
 const validate: ValidateSettings = (settings) => {
   const parsed = schema.safeParse(settings);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) };
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) };
 };
 const defaults = { a: 0 };
 const valid = (user: SettingsValues, org: SettingsValues) => validate(effectiveSettings(defaults, user, org)).ok;
@@ -50,19 +76,22 @@ class ModelHub {
     this[kind] = { version: doc.version + 1, settings };
     if (kind === 'user') for (const key of keys) this.userLog.push({ step: this.step, key, value: settings[key] });
     const applied = Object.fromEntries(keys.map((key) => [key, settings[key] ?? null]));
-    if (this.subscribed) this.wire.push(frame({ type: 'settings_patch', epoch: this.epoch, document: kind, version: doc.version + 1, patch: applied }));
+    if (this.subscribed)
+      this.wire.push(frame({ type: 'settings_patch', epoch: this.epoch, document: kind, version: doc.version + 1, patch: applied }));
   }
 
   /** `PATCH /v1/settings/user`; the edit id is its idempotency key. */
   write(input: PushInput): PushAnswer {
     // A write the hub already applied (its answer was lost) is answered again, not applied again.
     if (this.writes.has(`${this.epoch}/${input.editId}`)) return { status: 'accepted', document: { epoch: this.epoch, ...this.user } };
-    if (input.epoch !== this.epoch || input.version !== this.user.version) return { status: 'conflict', current: { epoch: this.epoch, ...this.user } };
+    if (input.epoch !== this.epoch || input.version !== this.user.version)
+      return { status: 'conflict', current: { epoch: this.epoch, ...this.user } };
     const before = this.user.version;
     const prior = Object.fromEntries(Object.keys(input.patch).map((k) => [k, this.user.settings[k]]));
     this.change('user', input.patch);
     if (this.user.version !== before) this.priors.set(input.editId, prior);
-    if (this.user.version !== before) this.writes.set(`${this.epoch}/${input.editId}`, (this.writes.get(`${this.epoch}/${input.editId}`) ?? 0) + 1);
+    if (this.user.version !== before)
+      this.writes.set(`${this.epoch}/${input.editId}`, (this.writes.get(`${this.epoch}/${input.editId}`) ?? 0) + 1);
     return { status: 'accepted', document: { epoch: this.epoch, ...this.user } };
   }
 
@@ -88,7 +117,9 @@ function world(linkUp: boolean) {
   const logic = settingsSyncMachine.provide({
     actors: {
       fetchSettings: fromPromise(() => new Promise((resolve, reject) => void hub.fetches.push({ resolve, reject }))) as never,
-      pushEdit: fromPromise<PushAnswer, PushInput>(({ input }) => new Promise((resolve, reject) => void hub.pushes.push({ resolve, reject, input }))) as never,
+      pushEdit: fromPromise<PushAnswer, PushInput>(
+        ({ input }) => new Promise((resolve, reject) => void hub.pushes.push({ resolve, reject, input })),
+      ) as never,
     },
   });
   const w = {
@@ -106,7 +137,11 @@ function world(linkUp: boolean) {
     boot() {
       w.root?.stop();
       const parent = createMachine({
-        invoke: { id: 'settings', src: logic, input: { state: w.saved, linkUp: w.linkUp, remote: true, policy, defaults, validate, seed: 7 } },
+        invoke: {
+          id: 'settings',
+          src: logic,
+          input: { state: w.saved, linkUp: w.linkUp, remote: true, policy, defaults, validate, seed: 7 },
+        },
         on: { '*': { actions: ({ event }) => void out.push(event) } },
       });
       w.root = createActor(parent, { clock, inspect: (e) => coverage.inspect(e) });
@@ -146,13 +181,16 @@ function pump(m: Model, w: World): void {
     if (event.type === 'settings.edit_done') m.finishedAt.set((event.edit as { id: string }).id, w.hub.step);
     if (event.type === 'settings.out' && event.message.type === 'settings_subscribe' && w.linkUp && !w.stale) {
       w.hub.subscribed = true;
-      w.hub.wire.push(frame({ type: 'settings_subscribed', epoch: w.hub.epoch, org_version: w.hub.org.version, user_version: w.hub.user.version }));
+      w.hub.wire.push(
+        frame({ type: 'settings_subscribed', epoch: w.hub.epoch, org_version: w.hub.org.version, user_version: w.hub.user.version }),
+      );
     }
   }
   m.processed = w.out.length;
 }
 
-const doneEvents = (w: World) => w.out.filter((e) => e.type === 'settings.edit_done').map((e) => e.edit as { id: string; status: string; conflicts: SettingsConflict[] });
+const doneEvents = (w: World) =>
+  w.out.filter((e) => e.type === 'settings.edit_done').map((e) => e.edit as { id: string; status: string; conflicts: SettingsConflict[] });
 
 function check(m: Model, w: World): void {
   pump(m, w);
@@ -232,12 +270,15 @@ for (const k of KEYS) {
     cmd(`hub: user ${k}=${value} from elsewhere`, (_m, w) => w.hub.change('user', { [k]: value }));
   }
 }
-for (const k of ['a', 'x']) for (const value of [null, 1, 5, 99]) cmd(`operator: org ${k}=${value}`, (_m, w) => w.hub.change('org', { [k]: value }));
+for (const k of ['a', 'x'])
+  for (const value of [null, 1, 5, 99]) cmd(`operator: org ${k}=${value}`, (_m, w) => w.hub.change('org', { [k]: value }));
 const key = fc.constantFrom(...KEYS);
 const digit = fc.option(fc.integer({ min: 0, max: 9 }), { nil: null, freq: 4 });
 const edit = fc.tuple(key, digit).map(([k, value]) => named(`host: set ${k}=${value}`));
 const remoteUser = fc.tuple(key, digit).map(([k, value]) => named(`hub: user ${k}=${value} from elsewhere`));
-const remoteOrg = fc.tuple(fc.constantFrom('a', 'x'), fc.option(fc.constantFrom(1, 5, 99), { nil: null })).map(([k, value]) => named(`operator: org ${k}=${value}`));
+const remoteOrg = fc
+  .tuple(fc.constantFrom('a', 'x'), fc.option(fc.constantFrom(1, 5, 99), { nil: null }))
+  .map(([k, value]) => named(`operator: org ${k}=${value}`));
 const restart = cmd('device restarts from its cache', (_m, w) => {
   w.hub.subscribed = false;
   w.hub.wire = [];
@@ -333,7 +374,10 @@ async function scenario(up: boolean, cmds: Iterable<fc.AsyncCommand<Model, World
         expect(conflict.remote).not.toEqual(conflict.local);
         expect(conflict.remote).not.toEqual(made.seen[k]);
         // …and the hub really held it while the edit was pending (not a stale copy of it).
-        expect(w.hub.held(k, conflict.remote, made.step, m.finishedAt.get(id)!), `edit ${id}: conflict on ${k} with a value the hub no longer held`).toBe(true);
+        expect(
+          w.hub.held(k, conflict.remote, made.step, m.finishedAt.get(id)!),
+          `edit ${id}: conflict on ${k} with a value the hub no longer held`,
+        ).toBe(true);
         continue;
       }
       // Not lost: the hub held the value at some moment between the edit and its end.
@@ -351,11 +395,29 @@ describe('settings-sync machine (model-based)', () => {
 
   it('keeps versions moving forward, applies no edit twice, loses none, surfaces every same-key conflict, and converges', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.commands(commands, commandOptions({ maxCommands: 80, size: 'large' })), async (up, cmds) => void (await scenario(up, cmds))),
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.commands(commands, commandOptions({ maxCommands: 80, size: 'large' })),
+        async (up, cmds) => void (await scenario(up, cmds)),
+      ),
       // A gap while synced (found and shrunk by fast-check), so full coverage does not depend on the seed.
       {
         ...modelRunParameters('settings-sync', 150),
-        examples: [[true, names.sequence('host: set a=null', 'socket: deliver a frame', 'http: answer a fetch', 'http: answer a write', 'operator: org a=99', 'operator: org a=null', 'socket: deliver a frame', 'socket: deliver a frame')]],
+        examples: [
+          [
+            true,
+            names.sequence(
+              'host: set a=null',
+              'socket: deliver a frame',
+              'http: answer a fetch',
+              'http: answer a write',
+              'operator: org a=99',
+              'operator: org a=null',
+              'socket: deliver a frame',
+              'socket: deliver a frame',
+            ),
+          ],
+        ],
       },
     );
   });
@@ -411,7 +473,9 @@ describe('settings-sync machine (model-based)', () => {
         'advance 5000 ms',
       ),
     );
-    expect(doneEvents(w)).toEqual([{ id: 'e1', status: 'conflict', conflicts: [{ editId: 'e1', key: 'a', base: undefined, local: 1, remote: 2 }], version: 2 }]);
+    expect(doneEvents(w)).toEqual([
+      { id: 'e1', status: 'conflict', conflicts: [{ editId: 'e1', key: 'a', base: undefined, local: 1, remote: 2 }], version: 2 },
+    ]);
   });
 
   it('covers every transition of the settings-sync machine', () => {

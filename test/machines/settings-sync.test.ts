@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, createMachine, fromPromise } from 'xstate';
-import { type PushAnswer, type PushInput, SettingsPolicy, settingsStateName, settingsSyncMachine, statusOf } from '../../src/machines/settings-sync.ts';
+import {
+  type PushAnswer,
+  type PushInput,
+  SettingsPolicy,
+  settingsStateName,
+  settingsSyncMachine,
+  statusOf,
+} from '../../src/machines/settings-sync.ts';
 import { emptySettingsState } from '../../src/machines/settings-sync-state.ts';
 import { flush } from '../support/harness.ts';
 
@@ -15,8 +22,18 @@ function synced() {
     },
   });
   const out: AnyEventObject[] = [];
-  const input = { state: emptySettingsState(), linkUp: true, remote: true, policy: SettingsPolicy.parse({}), defaults: {}, validate: (s: Record<string, unknown>) => ({ ok: true as const, value: s }), seed: 1 };
-  const root = createActor(createMachine({ invoke: { id: 'settings', src: logic, input }, on: { '*': { actions: ({ event }) => void out.push(event) } } }));
+  const input = {
+    state: emptySettingsState(),
+    linkUp: true,
+    remote: true,
+    policy: SettingsPolicy.parse({}),
+    defaults: {},
+    validate: (s: Record<string, unknown>) => ({ ok: true as const, value: s }),
+    seed: 1,
+  };
+  const root = createActor(
+    createMachine({ invoke: { id: 'settings', src: logic, input }, on: { '*': { actions: ({ event }) => void out.push(event) } } }),
+  );
   root.start();
   const actor = root.getSnapshot().children.settings!;
   const frame = (message: object) => actor.send({ type: 'frame', message: { v: 1, id: 'f', ts: 0, ...message } } as never);
@@ -51,7 +68,13 @@ describe('settings-sync statusOf', () => {
   it('reports the versions in force and the edits not yet at the hub', () => {
     const f = synced();
     const status = statusOf(f.actor.getSnapshot());
-    expect(status).toEqual({ state: f.state(), reason: f.actor.getSnapshot().context.reason, orgVersion: 0, userVersion: 0, pendingEdits: 0 });
+    expect(status).toEqual({
+      state: f.state(),
+      reason: f.actor.getSnapshot().context.reason,
+      orgVersion: 0,
+      userVersion: 0,
+      pendingEdits: 0,
+    });
     f.actor.send({ type: 'edit', id: 'e1', patch: { theme: 'dark' } });
     expect(statusOf(f.actor.getSnapshot()).pendingEdits).toBe(1);
   });

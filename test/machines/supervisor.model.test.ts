@@ -71,18 +71,31 @@ interface Model {
   seen: number;
 }
 
-const perChild = <T,>(make: () => T): Record<Core, T> => ({ auth: make(), connection: make(), heartbeat: make(), settings: make() });
+const perChild = <T>(make: () => T): Record<Core, T> => ({ auth: make(), connection: make(), heartbeat: make(), settings: make() });
 const initialModel = (): Model => ({
-  state: 'running', restarts: perChild(() => []), restarted: perChild(() => 0), failed: [], down: new Set(),
-  failures: { auth: 0, connection: 0, heartbeat: 0, settings: 0, channel: 0 }, restartTimes: perChild(() => []),
-  wanted: false, settingsLoaded: false, channels: new Map(), unreported: new Set(), sessionUp: false, messagesSent: 0, messagesReceived: 0, seen: 0,
+  state: 'running',
+  restarts: perChild(() => []),
+  restarted: perChild(() => 0),
+  failed: [],
+  down: new Set(),
+  failures: { auth: 0, connection: 0, heartbeat: 0, settings: 0, channel: 0 },
+  restartTimes: perChild(() => []),
+  wanted: false,
+  settingsLoaded: false,
+  channels: new Map(),
+  unreported: new Set(),
+  sessionUp: false,
+  messagesSent: 0,
+  messagesReceived: 0,
+  seen: 0,
 });
 
 const ref = (w: SupervisorWorld, id: string) => {
   const actor = (id.startsWith('channel.') ? w.actor.getSnapshot().children[id] : w.actor.system.get(id)) as AnyActorRef | undefined;
   return actor?.getSnapshot().status === 'active' ? actor : undefined;
 };
-const snapshotOf = (w: SupervisorWorld, id: string) => ref(w, id)?.getSnapshot() as { value: unknown; context: Record<string, unknown> } | undefined;
+const snapshotOf = (w: SupervisorWorld, id: string) =>
+  ref(w, id)?.getSnapshot() as { value: unknown; context: Record<string, unknown> } | undefined;
 const connectionState = (w: SupervisorWorld) => {
   const s = snapshotOf(w, 'connection');
   return s && connectionStateName(s.value);
@@ -135,7 +148,9 @@ function observe(m: Model, w: SupervisorWorld): void {
     } else if (event.type === 'child.restarted') {
       const times = m.restartTimes[event.child];
       times.push(at);
-      expect(times.filter((t) => t > at - RESTART.windowMs).length, `${event.child} restarted too often`).toBeLessThanOrEqual(RESTART.maxRestarts);
+      expect(times.filter((t) => t > at - RESTART.windowMs).length, `${event.child} restarted too often`).toBeLessThanOrEqual(
+        RESTART.maxRestarts,
+      );
     }
   }
   m.seen = w.journal.length;
@@ -151,7 +166,10 @@ function check(m: Model, w: SupervisorWorld): void {
   const core: Core[] = ['auth', 'connection', 'heartbeat', ...(m.settingsLoaded ? (['settings'] as const) : [])];
   for (const child of core) expect(ref(w, child) !== undefined, `${child} alive`).toBe(!(m.state === 'degraded' && m.down.has(child)));
   const emitted = w.journal.flatMap((e) => (e.kind === 'emitted' ? [e.event] : []));
-  for (const child of core) expect(emitted.filter((e) => e.type === 'child.restarted' && e.child === child).length, `${child} restarts told`).toBe(m.restarted[child]);
+  for (const child of core)
+    expect(emitted.filter((e) => e.type === 'child.restarted' && e.child === child).length, `${child} restarts told`).toBe(
+      m.restarted[child],
+    );
   expect(emitted.flatMap((e) => (e.type === 'child.failed' ? [e.child] : []))).toEqual(m.failed);
   expect(m.failures, 'a child failed without an injected fault').toEqual(faults.fired);
   // One link.
@@ -194,7 +212,18 @@ class Command implements fc.AsyncCommand<Model, SupervisorWorld> {
   ) {}
   check = (m: Readonly<Model>) => this.applies(m);
   async run(m: Model, w: SupervisorWorld): Promise<void> {
-    if (process.env.MODEL_DEBUG) console.log('  >', this.label, '| connection', connectionState(w), JSON.stringify(snapshotOf(w, 'connection')?.context.reason), '| auth', authState(w), '| t', w.clock.now() % 1e6);
+    if (process.env.MODEL_DEBUG)
+      console.log(
+        '  >',
+        this.label,
+        '| connection',
+        connectionState(w),
+        JSON.stringify(snapshotOf(w, 'connection')?.context.reason),
+        '| auth',
+        authState(w),
+        '| t',
+        w.clock.now() % 1e6,
+      );
     await this.apply(m, w);
     await w.settle();
     check(m, w);
@@ -203,7 +232,8 @@ class Command implements fc.AsyncCommand<Model, SupervisorWorld> {
 }
 
 const names = new CommandNames<Command>();
-const cmd = (label: string, apply: Command['apply'], applies: Command['applies'] = () => true) => names.add(label, new Command(label, apply, applies));
+const cmd = (label: string, apply: Command['apply'], applies: Command['applies'] = () => true) =>
+  names.add(label, new Command(label, apply, applies));
 const advance = (w: SupervisorWorld, ms: number) => advanceOnTimeAsync(w.clock, ms, () => w.settle());
 /** Arms a one-off fault, does what hits it, and disarms it if nothing did (the child was not there, or not in that state). */
 const oneOff = (site: string, trigger: (w: SupervisorWorld) => void | Promise<void>) => async (_m: Model, w: SupervisorWorld) => {
@@ -225,7 +255,8 @@ const hostCalls = [
   cmd('host: API call refused the token', (_m, w) => w.actor.send({ type: 'api.token_rejected' })),
   cmd('host: API call accepted the token', (_m, w) => w.actor.send({ type: 'api.token_accepted' })),
   cmd('host: recover', (m, w) => {
-    if (m.state === 'degraded') Object.assign(m, { state: 'running', down: new Set(), restarts: perChild(() => []), restartTimes: perChild(() => []) });
+    if (m.state === 'degraded')
+      Object.assign(m, { state: 'running', down: new Set(), restarts: perChild(() => []), restartTimes: perChild(() => []) });
     w.actor.send({ type: 'recover' });
   }),
 ];
@@ -233,15 +264,24 @@ const userCalls = [
   cmd('host: login', (_m, w) => w.actor.send({ type: 'login' })),
   cmd('host: cancel login', (_m, w) => w.actor.send({ type: 'cancel_login' })),
   cmd('host: logout', (_m, w) => w.actor.send({ type: 'logout' })),
-  ...['org-a', 'org-b', 'org-zzz'].map((organization) => cmd(`host: switch to ${organization}`, (_m, w) => w.actor.send({ type: 'switch_organization', organization }))),
+  ...['org-a', 'org-b', 'org-zzz'].map((organization) =>
+    cmd(`host: switch to ${organization}`, (_m, w) => w.actor.send({ type: 'switch_organization', organization })),
+  ),
   cmd('user approves the login', (_m, w) => void (w.hub.loginApproved = true)),
   cmd('hub ends the user session', (_m, w) => void (w.hub.sessionValid = false)),
 ];
 const settingsCalls = [
-  cmd('host: load settings', (m, w) => ((m.settingsLoaded = true), w.actor.send({ type: 'settings.load', state: emptySettingsState() })), (m) => !m.settingsLoaded),
+  cmd(
+    'host: load settings',
+    (m, w) => ((m.settingsLoaded = true), w.actor.send({ type: 'settings.load', state: emptySettingsState() })),
+    (m) => !m.settingsLoaded,
+  ),
   ...[1, 2, 3].map((a) => cmd(`host: edit a=${a}`, (_m, w) => w.actor.send({ type: 'settings.edit', id: `e${++ids}`, patch: { a } }))),
   ...[4, 99].map((a) => cmd(`operator sets org a=${a}`, (_m, w) => w.orgChange(a))),
-  cmd('another device sets user a=7', (_m, w) => void (w.hub.user = { version: w.hub.user.version + 1, settings: { ...w.hub.user.settings, a: 7 } })),
+  cmd(
+    'another device sets user a=7',
+    (_m, w) => void (w.hub.user = { version: w.hub.user.version + 1, settings: { ...w.hub.user.settings, a: 7 } }),
+  ),
 ];
 const channelCalls = CHANNELS.flatMap((channel) => [
   cmd(`host: join ${channel}`, (m, w) => {
@@ -257,12 +297,27 @@ const channelCalls = CHANNELS.flatMap((channel) => [
 
 // ─── children failing ───────────────────────────────────────────────────────────────────
 const failures = [
-  cmd('auth child throws', oneOff(SITES.auth, (w) => w.actor.send({ type: 'api.token_accepted' }))),
-  cmd('connection child throws on a frame', oneOff(SITES.connectionFrame, (w) => w.send({ type: 'heartbeat_ack', seq: 0, server_time: 0 }))),
-  cmd('heartbeat child throws at its next wake check', oneOff(SITES.heartbeatWake, (w) => advance(w, HEARTBEAT_WAKE_MS))),
-  cmd('settings child throws on an edit', oneOff(SITES.settings, (w) => w.actor.send({ type: 'settings.edit', id: 'boom', patch: { a: 5 } }))),
+  cmd(
+    'auth child throws',
+    oneOff(SITES.auth, (w) => w.actor.send({ type: 'api.token_accepted' })),
+  ),
+  cmd(
+    'connection child throws on a frame',
+    oneOff(SITES.connectionFrame, (w) => w.send({ type: 'heartbeat_ack', seq: 0, server_time: 0 })),
+  ),
+  cmd(
+    'heartbeat child throws at its next wake check',
+    oneOff(SITES.heartbeatWake, (w) => advance(w, HEARTBEAT_WAKE_MS)),
+  ),
+  cmd(
+    'settings child throws on an edit',
+    oneOff(SITES.settings, (w) => w.actor.send({ type: 'settings.edit', id: 'boom', patch: { a: 5 } })),
+  ),
   ...CHANNELS.map((channel) =>
-    cmd(`${channel} child throws on a send`, oneOff(SITES.channel, (w) => w.actor.send({ type: 'channel.send', channel, id: 'boom', event: 'note', payload: {} }))),
+    cmd(
+      `${channel} child throws on a send`,
+      oneOff(SITES.channel, (w) => w.actor.send({ type: 'channel.send', channel, id: 'boom', event: 'note', payload: {} })),
+    ),
   ),
   cmd('bug: heartbeat throws on every link up', () => faults.arm(SITES.heartbeatLinkUp, Infinity)),
   cmd('bug: connection throws on every session up', () => faults.arm(SITES.connectionUp, Infinity)),
@@ -272,7 +327,11 @@ const failures = [
 // ─── the hub and the network ────────────────────────────────────────────────────────────
 const hubActs = [
   cmd('network drops the socket', (_m, w) => w.peer()?.drop()),
-  ...[[4001, 'auth failed'], [1012, 'restarting'], [4003, 'replaced']].map(([code, why]) => cmd(`hub closes ${code} (${why})`, (_m, w) => w.peer()?.close(code as number, String(why)))),
+  ...[
+    [4001, 'auth failed'],
+    [1012, 'restarting'],
+    [4003, 'replaced'],
+  ].map(([code, why]) => cmd(`hub closes ${code} (${why})`, (_m, w) => w.peer()?.close(code as number, String(why)))),
   cmd('hub refuses the next socket (error)', (_m, w) => void (w.hub.refuseNextSocket = true)),
   cmd('hub refuses the next token (4001 on connect)', (_m, w) => void (w.hub.refuseNextConnect = true)),
   cmd('hub ignores the next connect (no connect_ack)', (_m, w) => void (w.hub.ignoreNextConnect = true)),
@@ -281,7 +340,14 @@ const hubActs = [
   cmd('hub answers heartbeats again', (_m, w) => void (w.hub.silent = false)),
   cmd('hub: messaging event', (m, w) => {
     if (connectionState(w) === 'connected') m.messagesSent++;
-    w.send({ type: 'messaging_event', request_id: `r${m.messagesSent}`, channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'u1' } as never);
+    w.send({
+      type: 'messaging_event',
+      request_id: `r${m.messagesSent}`,
+      channel: 'line',
+      event_type: 'message',
+      message: { text: 'hi' },
+      user_id: 'u1',
+    } as never);
   }),
   cmd('hub: invalid frame', (_m, w) => w.peer()?.send('{"v":1,')),
   cmd('hub: frame of an unknown type', (_m, w) => w.peer()?.send(JSON.stringify({ v: 1, id: 'x', ts: 0, type: 'no_such_type' }))),
@@ -320,7 +386,13 @@ const sequence = names.sequence;
 /** Bugs fixed, the hub cooperating, the host recovering and connecting: the link and the channels the host wants come back. */
 async function eventually(m: Model, w: SupervisorWorld): Promise<void> {
   await run(m, w, 'bugs fixed');
-  Object.assign(w.hub, { silent: false, refuseNextConnect: false, ignoreNextConnect: false, refuseNextSocket: false, refuseNextRefresh: false });
+  Object.assign(w.hub, {
+    silent: false,
+    refuseNextConnect: false,
+    ignoreNextConnect: false,
+    refuseNextSocket: false,
+    refuseNextRefresh: false,
+  });
   if (m.state === 'degraded') await run(m, w, 'host: recover');
   // Two refusals of the hub in a row are final by design (auth.ts): the device stays unauthorized.
   if (authState(w) === '"unauthorized"') {
@@ -352,24 +424,86 @@ describe('supervisor (model-based)', () => {
     const examples: Array<[Command[]]> = [
       // A connected life: channels, settings (pushed, refused, conflicting), heartbeats, a token
       // refresh, buffered sends expiring, a silent hub, a refused token, the host leaving.
-      [sequence('host: load settings', 'host: connect', 'host: join task:a', 'hub: answers the joins', 'hub: messages on joined channels', 'hub: messaging event',
-        'host: send a message', 'host: send a raw frame', 'host: edit a=1', 'operator sets org a=99', 'another device sets user a=7', 'host: edit a=2',
-        'host: join task:b', 'hub: refuses a join', 'host: send on task:b', 'host: leave task:a', 'hub: answers the leaves',
-        'hub refuses the next in-band token refresh', 'advance 30000', 'advance 30000',
-        'hub goes silent', 'advance 30000', 'host: API call refused the token', 'host: API call accepted the token', 'hub closes 4001 (auth failed)', 'host: disconnect')],
+      [
+        sequence(
+          'host: load settings',
+          'host: connect',
+          'host: join task:a',
+          'hub: answers the joins',
+          'hub: messages on joined channels',
+          'hub: messaging event',
+          'host: send a message',
+          'host: send a raw frame',
+          'host: edit a=1',
+          'operator sets org a=99',
+          'another device sets user a=7',
+          'host: edit a=2',
+          'host: join task:b',
+          'hub: refuses a join',
+          'host: send on task:b',
+          'host: leave task:a',
+          'hub: answers the leaves',
+          'hub refuses the next in-band token refresh',
+          'advance 30000',
+          'advance 30000',
+          'hub goes silent',
+          'advance 30000',
+          'host: API call refused the token',
+          'host: API call accepted the token',
+          'hub closes 4001 (auth failed)',
+          'host: disconnect',
+        ),
+      ],
       // The user: switching organizations, logging out and in, and the hub refusing two tokens in a row.
-      [sequence('host: connect', 'host: switch to org-b', 'host: switch to org-zzz', 'host: logout', 'host: login', 'host: cancel login', 'host: login',
-        'user approves the login', 'advance 10000', 'hub refuses the next token (4001 on connect)', 'network drops the socket', 'advance to the next timer',
-        'hub refuses the next token (4001 on connect)', 'advance 30000')],
+      [
+        sequence(
+          'host: connect',
+          'host: switch to org-b',
+          'host: switch to org-zzz',
+          'host: logout',
+          'host: login',
+          'host: cancel login',
+          'host: login',
+          'user approves the login',
+          'advance 10000',
+          'hub refuses the next token (4001 on connect)',
+          'network drops the socket',
+          'advance to the next timer',
+          'hub refuses the next token (4001 on connect)',
+          'advance 30000',
+        ),
+      ],
       // Auth fails past its budget; then every other child fails while degraded; recover.
-      [sequence('host: load settings', 'host: connect', 'host: join task:a', 'auth child throws', 'auth child throws', 'auth child throws', 'auth child throws',
-        'heartbeat child throws at its next wake check', 'connection child throws on a frame', 'settings child throws on an edit', 'task:a child throws on a send', 'host: recover')],
+      [
+        sequence(
+          'host: load settings',
+          'host: connect',
+          'host: join task:a',
+          'auth child throws',
+          'auth child throws',
+          'auth child throws',
+          'auth child throws',
+          'heartbeat child throws at its next wake check',
+          'connection child throws on a frame',
+          'settings child throws on an edit',
+          'task:a child throws on a send',
+          'host: recover',
+        ),
+      ],
       // Crash loops: a connection that throws on every session up, a heartbeat on every link up.
       [sequence('bug: connection throws on every session up', 'host: connect', 'auth child throws', 'bugs fixed', 'host: recover')],
       [sequence('bug: heartbeat throws on every link up', 'host: connect')],
       // A data frame answers a heartbeat the hub left unanswered: it skips the machines, and the heartbeat hears of it.
       [sequence('host: connect', 'hub goes silent', 'advance 30000', 'hub: messaging event', 'advance 10000')],
-      [sequence('host: load settings', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit', 'settings child throws on an edit')],
+      [
+        sequence(
+          'host: load settings',
+          'settings child throws on an edit',
+          'settings child throws on an edit',
+          'settings child throws on an edit',
+          'settings child throws on an edit',
+        ),
+      ],
     ];
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, commandOptions({ maxCommands: 40, size: 'large' })), async (cmds) => {

@@ -28,7 +28,14 @@ function failing(failures: number, message = 'boom') {
   };
 }
 
-function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; connection?: typeof connectionMachine; settings?: SupervisorInput['settings']; linkPort?: boolean } = {}) {
+function supervisorFixture(
+  overrides: {
+    heartbeat?: typeof heartbeatMachine;
+    connection?: typeof connectionMachine;
+    settings?: SupervisorInput['settings'];
+    linkPort?: boolean;
+  } = {},
+) {
   const clock = new SimulatedClock();
   const net = createMemoryNetwork();
   net.onConnection = (peer) => peer.accept();
@@ -92,7 +99,16 @@ function supervisorFixture(overrides: { heartbeat?: typeof heartbeatMachine; con
     async connect() {
       actor.send({ type: 'connect' });
       await flush();
-      net.latest()!.send(frame({ type: 'connect_ack', session_id: 's', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 }));
+      net.latest()!.send(
+        frame({
+          type: 'connect_ack',
+          session_id: 's',
+          heartbeat_interval_ms: 1_000,
+          heartbeat_timeout_ms: 500,
+          server_time: 0,
+          max_frame_bytes: 1 << 20,
+        }),
+      );
     },
     frame,
   };
@@ -133,7 +149,17 @@ describe('supervisor', () => {
     expect(JSON.parse(peer.received.at(-1)!)).toMatchObject({ type: 'heartbeat', seq: 1 });
     expect(f.heartbeat()).toEqual({ active: { beat: 'awaiting', wake: 'watching' } });
     // No heartbeat_ack, but an execution request: it goes to the runtime, and the heartbeat hears of it.
-    peer.send(f.frame({ type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: {}, execution_context: {}, seq: 1 }));
+    peer.send(
+      f.frame({
+        type: 'execution_request',
+        request_id: 'r1',
+        job_type: 'tool',
+        tool_name: 'echo',
+        inputs: {},
+        execution_context: {},
+        seq: 1,
+      }),
+    );
     expect(f.dataFrames.map((m) => m.type)).toEqual(['execution_request']);
     expect(f.emitted.filter((e) => e.type === 'message')).toEqual([]);
     expect(f.heartbeat()).toEqual({ active: { beat: 'waiting', wake: 'watching' } });
@@ -147,7 +173,16 @@ describe('supervisor', () => {
     // No session linked to the port: the data frames take the machines' way too.
     const f = supervisorFixture({ linkPort: false });
     await f.connect();
-    f.net.latest()!.send(f.frame({ type: 'messaging_event', request_id: 'r1', channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'u1' }));
+    f.net.latest()!.send(
+      f.frame({
+        type: 'messaging_event',
+        request_id: 'r1',
+        channel: 'line',
+        event_type: 'message',
+        message: { text: 'hi' },
+        user_id: 'u1',
+      }),
+    );
     const messages = f.emitted.filter((e) => e.type === 'message');
     expect(messages.map((e) => e.type === 'message' && e.message.type)).toEqual(['messaging_event']);
   });
@@ -258,13 +293,23 @@ describe('supervisor', () => {
 });
 
 describe('supervisor channels', () => {
-  const connectAck = { type: 'connect_ack', session_id: 's', heartbeat_interval_ms: 1_000, heartbeat_timeout_ms: 500, server_time: 0, max_frame_bytes: 1 << 20 } as const;
+  const connectAck = {
+    type: 'connect_ack',
+    session_id: 's',
+    heartbeat_interval_ms: 1_000,
+    heartbeat_timeout_ms: 500,
+    server_time: 0,
+    max_frame_bytes: 1 << 20,
+  } as const;
   const channelState = (f: ReturnType<typeof supervisorFixture>, name: string) => {
     const child = f.actor.getSnapshot().children[`channel.${name}`];
     return child ? channelStateName(child.getSnapshot().value) : 'gone';
   };
   const joinsSent = (f: ReturnType<typeof supervisorFixture>) =>
-    f.net.latest()!.received.map((frame) => JSON.parse(frame) as { type: string }).filter((m) => m.type === 'channel_join').length;
+    f.net
+      .latest()!
+      .received.map((frame) => JSON.parse(frame) as { type: string })
+      .filter((m) => m.type === 'channel_join').length;
   /** Connected, with `task:t1` joined through the hub's `channel_joined` (routed by `answer`). */
   async function joined(f: ReturnType<typeof supervisorFixture>, answer: (frame: string) => void) {
     await f.connect();
@@ -280,7 +325,13 @@ describe('supervisor channels', () => {
     const fault = { on: false };
     // forwardFrame throws on demand (a bug in the connection machine); channel frames are routed by hand.
     const f = supervisorFixture({
-      connection: connectionMachine.provide({ actions: { forwardFrame: () => { if (fault.on) throw new Error('bug'); } } }) as typeof connectionMachine,
+      connection: connectionMachine.provide({
+        actions: {
+          forwardFrame: () => {
+            if (fault.on) throw new Error('bug');
+          },
+        },
+      }) as typeof connectionMachine,
     });
     await joined(f, (frame) => f.actor.send({ type: 'connection.frame', message: JSON.parse(frame) }));
     const firstPeer = f.net.latest()!;
@@ -314,7 +365,6 @@ describe('supervisor channels', () => {
     expect(channelState(f, 'task:t1')).toBe('joining');
     expect(joinsSent(f)).toBe(2);
   });
-
 });
 
 describe('supervisor settings', () => {
@@ -342,12 +392,17 @@ describe('supervisor settings', () => {
     expect(f.child('settings')!.getSnapshot().value).toEqual({ online: 'synced' });
     f.net.latest()!.send(f.frame({ type: 'settings_patch', epoch: 'e1', document: 'org', version: 3, patch: { max_tasks: 4 } }));
     await flush();
-    expect(f.emitted.filter((e) => e.type === 'settings.changed').at(-1)).toMatchObject({ state: { org: { version: 3, settings: { theme: 'dark', max_tasks: 4 } } } });
+    expect(f.emitted.filter((e) => e.type === 'settings.changed').at(-1)).toMatchObject({
+      state: { org: { version: 3, settings: { theme: 'dark', max_tasks: 4 } } },
+    });
 
     throwOnce = true;
     f.net.latest()!.send(f.frame({ type: 'settings_patch', epoch: 'e1', document: 'org', version: 4, patch: { max_tasks: 5 } }));
     await flush();
-    expect(f.emitted.find((e) => e.type === 'child.restarted')).toMatchObject({ child: 'settings', error: expect.stringContaining('validator bug') });
+    expect(f.emitted.find((e) => e.type === 'child.restarted')).toMatchObject({
+      child: 'settings',
+      error: expect.stringContaining('validator bug'),
+    });
     // The new child starts from the last state the old one reported, on the live link.
     const restarted: SnapshotFrom<typeof settingsSyncMachine> = f.actor.system.get('settings')!.getSnapshot();
     expect(restarted.context.state.org).toEqual({ version: 3, settings: { theme: 'dark', max_tasks: 4 } });
@@ -361,7 +416,11 @@ describe('supervisor statusOf', () => {
     const f = supervisorFixture({ heartbeat: heartbeatMachine.provide({ actions: { startLink: failing(Infinity) } }) });
     expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'running', reason: 'started' });
     await f.connect();
-    expect(statusOf(f.actor.getSnapshot())).toEqual({ state: 'degraded', reason: 'child_failed', failure: { child: 'heartbeat', error: 'boom' } });
+    expect(statusOf(f.actor.getSnapshot())).toEqual({
+      state: 'degraded',
+      reason: 'child_failed',
+      failure: { child: 'heartbeat', error: 'boom' },
+    });
     f.actor.stop();
     expect(statusOf(f.actor.getSnapshot())).toMatchObject({ state: 'stopped', reason: 'stopped' });
   });

@@ -5,13 +5,27 @@ import { MessagingEventMessage } from '../../src/protocol/messages.ts';
 import { deferred, executorFixture, settle } from '../support/execution-fixture.ts';
 
 const event = (request_id: string, workspace_id = 'ws-1') =>
-  MessagingEventMessage.parse({ v: 1, id: `m-${request_id}`, ts: 0, type: 'messaging_event', request_id, channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1', workspace_id, reply_token: 'rt' });
+  MessagingEventMessage.parse({
+    v: 1,
+    id: `m-${request_id}`,
+    ts: 0,
+    type: 'messaging_event',
+    request_id,
+    channel: 'line',
+    event_type: 'message',
+    message: { text: 'hi' },
+    user_id: 'U1',
+    workspace_id,
+    reply_token: 'rt',
+  });
 
 function routerFixture() {
   const f = executorFixture();
   const router = new MessagingRouter({ outbox: f.outbox, journal: f.journal, clock: f.clock, logger: silentLogger() });
   const replies = () =>
-    f.messages().flatMap((m) => (m.type === 'messaging_reply' ? [{ request_id: m.request_id, reply_token: m.reply_token, ...m.result }] : []));
+    f
+      .messages()
+      .flatMap((m) => (m.type === 'messaging_reply' ? [{ request_id: m.request_id, reply_token: m.reply_token, ...m.result }] : []));
   return { ...f, router, replies };
 }
 
@@ -47,7 +61,9 @@ describe('messaging router', () => {
     const router = new MessagingRouter({ outbox: again.outbox, journal: again.journal, clock: again.clock, logger: silentLogger() });
     await router.recover();
     const replies = again.messages().filter((m) => m.type === 'messaging_reply');
-    expect(replies).toEqual([expect.objectContaining({ request_id: 'r1', result: { status: 'error', error: expect.stringContaining('interrupted') } })]);
+    expect(replies).toEqual([
+      expect.objectContaining({ request_id: 'r1', result: { status: 'error', error: expect.stringContaining('interrupted') } }),
+    ]);
     expect(again.journal.pending()).toEqual([]);
   });
 });

@@ -148,40 +148,46 @@ function run(file: string): Promise<{ code: number | null; signal: string | null
 }
 
 describe('cloudtether bundled into a host (esbuild, platform node)', () => {
-  it.each(['cjs', 'esm'] as const)('%s: serves the inspector page and the connection statechart, without elkjs or @statelyai/inspect', { timeout: 120_000 }, async (format) => {
-    const outfile = join(dir, `out-${format}`, format === 'cjs' ? 'host.cjs' : 'host.mjs');
-    const built = await build({
-      entryPoints: [join(dir, 'host.mjs')],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format,
-      external: EXTERNAL,
-      // An ES module bundle of CommonJS packages (ws, pino) needs a real `require` for Node's
-      // built-ins; esbuild's stand-in throws "Dynamic require of "events" is not supported".
-      ...(format === 'esm' && { banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } }),
-      logLevel: 'silent',
-      metafile: true,
-    });
-    expect(built.errors).toEqual([]);
-    // A CommonJS bundle empties import.meta with a warning: nothing in the package may need it.
-    expect(built.warnings.map((w) => `${w.location?.file}: ${w.text}`)).toEqual([]);
-    // The package's code came from dist/ (through its exports), and no optional package came in.
-    const inputs = Object.keys(built.metafile.inputs);
-    expect(inputs).toContain('dist/inspector-page/page-assets.js');
-    expect(inputs.filter((path) => path.startsWith('src/') || /(^|\/)node_modules\/(elkjs|@statelyai)\//.test(path))).toEqual([]);
-    sizes[format] = statSync(outfile).size;
+  it.each(['cjs', 'esm'] as const)(
+    '%s: serves the inspector page and the connection statechart, without elkjs or @statelyai/inspect',
+    { timeout: 120_000 },
+    async (format) => {
+      const outfile = join(dir, `out-${format}`, format === 'cjs' ? 'host.cjs' : 'host.mjs');
+      const built = await build({
+        entryPoints: [join(dir, 'host.mjs')],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format,
+        external: EXTERNAL,
+        // An ES module bundle of CommonJS packages (ws, pino) needs a real `require` for Node's
+        // built-ins; esbuild's stand-in throws "Dynamic require of "events" is not supported".
+        ...(format === 'esm' && {
+          banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+        }),
+        logLevel: 'silent',
+        metafile: true,
+      });
+      expect(built.errors).toEqual([]);
+      // A CommonJS bundle empties import.meta with a warning: nothing in the package may need it.
+      expect(built.warnings.map((w) => `${w.location?.file}: ${w.text}`)).toEqual([]);
+      // The package's code came from dist/ (through its exports), and no optional package came in.
+      const inputs = Object.keys(built.metafile.inputs);
+      expect(inputs).toContain('dist/inspector-page/page-assets.js');
+      expect(inputs.filter((path) => path.startsWith('src/') || /(^|\/)node_modules\/(elkjs|@statelyai)\//.test(path))).toEqual([]);
+      sizes[format] = statSync(outfile).size;
 
-    const { code, signal, stdout, stderr } = await run(outfile);
-    expect({ code, signal }, `host exited badly; stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
-    const result = JSON.parse(stdout.trim().split('\n').pop()!);
-    expect(result.page).toEqual({ status: 200, bytes: expect.any(Number), title: true, script: true });
-    expect(result.connectionChart).toMatchObject({ connected: true });
-    expect(result.connectionChart.nodes).toBeGreaterThan(5);
-    expect(result.hostChartError).toMatch(/^elkjs is not installed \(.+\); run `npm install elkjs`$/);
-    expect(result.stately).toMatchObject({ code: 'ERR_CLOUDTETHER_MISSING_PACKAGE', status: 'stopped' });
-    expect(result.stately.message).toMatch(/run `npm install @statelyai\/inspect`$/);
-    // Nothing warned either (a missing package is handed to onError, not emitted as a warning).
-    expect(stderr).toBe('');
-  });
+      const { code, signal, stdout, stderr } = await run(outfile);
+      expect({ code, signal }, `host exited badly; stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
+      const result = JSON.parse(stdout.trim().split('\n').pop()!);
+      expect(result.page).toEqual({ status: 200, bytes: expect.any(Number), title: true, script: true });
+      expect(result.connectionChart).toMatchObject({ connected: true });
+      expect(result.connectionChart.nodes).toBeGreaterThan(5);
+      expect(result.hostChartError).toMatch(/^elkjs is not installed \(.+\); run `npm install elkjs`$/);
+      expect(result.stately).toMatchObject({ code: 'ERR_CLOUDTETHER_MISSING_PACKAGE', status: 'stopped' });
+      expect(result.stately.message).toMatch(/run `npm install @statelyai\/inspect`$/);
+      // Nothing warned either (a missing package is handed to onError, not emitted as a warning).
+      expect(stderr).toBe('');
+    },
+  );
 });

@@ -63,7 +63,11 @@ export class Child {
   }
 
   /** Resolves with the first line of `stream` (past or future) that `match` accepts; fails at `timeoutMs` or when the process exits first. */
-  waitForLine(stream: 'stdout' | 'stderr', match: (line: string) => boolean, { what, timeoutMs = 15_000 }: { what: string; timeoutMs?: number }): Promise<string> {
+  waitForLine(
+    stream: 'stdout' | 'stderr',
+    match: (line: string) => boolean,
+    { what, timeoutMs = 15_000 }: { what: string; timeoutMs?: number },
+  ): Promise<string> {
     return this.#waitFor(() => this.lines[stream].find(match), what, timeoutMs);
   }
 
@@ -84,9 +88,13 @@ export class Child {
       const check = () => {
         const value = found();
         if (value !== undefined) return finish(() => resolve(value));
-        if (failOnExit && this.#exit) finish(() => reject(new Error(`exited (${JSON.stringify(this.#exit)}) before ${what}\n${this.output}`)));
+        if (failOnExit && this.#exit)
+          finish(() => reject(new Error(`exited (${JSON.stringify(this.#exit)}) before ${what}\n${this.output}`)));
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output}`))), timeoutMs);
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output}`))),
+        timeoutMs,
+      );
       const finish = (settle: () => void) => {
         clearTimeout(timer);
         this.#listeners.delete(check);

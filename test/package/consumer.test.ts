@@ -40,14 +40,22 @@ afterAll(async () => {
 
 describe('the packed package on plain node', () => {
   it('imports all four entry points', async () => {
-    project.write('imports.js', `for (const entry of ${JSON.stringify(ENTRIES)}) console.log(entry, Object.keys(await import(entry)).length);\n`);
+    project.write(
+      'imports.js',
+      `for (const entry of ${JSON.stringify(ENTRIES)}) console.log(entry, Object.keys(await import(entry)).length);\n`,
+    );
     const run = await runToEnd(process.execPath, ['imports.js'], { cwd: project.dir, env: childEnv(), timeoutMs: 60_000 });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const counts = Object.fromEntries(run.stdout.split('\n').map((line) => line.split(' ')));
     // As many values as dist's entry points (test/package/surface.test.ts holds dist to the sources).
     const expected: Record<string, string> = {};
-    for (const [entry, path] of [['cloudtether', 'index'], ['cloudtether/hub', 'hub/index'], ['cloudtether/protocol', 'protocol/index'], ['cloudtether/testing', 'testing/index']] as const) {
+    for (const [entry, path] of [
+      ['cloudtether', 'index'],
+      ['cloudtether/hub', 'hub/index'],
+      ['cloudtether/protocol', 'protocol/index'],
+      ['cloudtether/testing', 'testing/index'],
+    ] as const) {
       expected[entry] = String(Object.keys(await import(join(REPO, 'dist', `${path}.js`))).length);
     }
     expect(counts).toEqual(expected);
@@ -67,7 +75,9 @@ describe('the packed package on plain node', () => {
         env: childEnv({ CLOUDTETHER_HUB_TOKEN: DEVICE_TOKEN, CLOUDTETHER_HUB_ADMIN_TOKEN: ADMIN }),
       });
       children.push(hub);
-      const listening = await hub.waitForLine('stderr', (line) => line.startsWith('hub listening on '), { what: "the hub's listening line" });
+      const listening = await hub.waitForLine('stderr', (line) => line.startsWith('hub listening on '), {
+        what: "the hub's listening line",
+      });
       const wsUrl = listening.slice('hub listening on '.length);
       const origin = new URL(wsUrl.replace(/^ws/, 'http')).origin;
 
@@ -265,17 +275,21 @@ describe('a strict TypeScript host (skipLibCheck false)', () => {
   };
   for (const [compiler, home] of Object.entries(compilers)) {
     for (const resolution of Object.keys(RESOLUTIONS)) {
-      it.concurrent(`${compiler}, ${resolution} resolution`, async () => {
-        const version = (JSON.parse(readFileSync(join(home(), 'package.json'), 'utf8')) as { version: string }).version;
-        expect(version).toMatch(compiler === 'TypeScript 5.9' ? /^5\.9\./ : /^7\./);
-        const run = await runToEnd(process.execPath, [join(home(), 'bin', 'tsc'), '-p', `tsconfig.${resolution}.json`], {
-          cwd: project.dir,
-          env: childEnv(),
-          timeoutMs: TSC_TIMEOUT_MS,
-        });
-        expect(`${run.stdout}${run.stderr}`).toBe('');
-        expect(run.code).toBe(0);
-      }, TSC_TIMEOUT_MS + 10_000);
+      it.concurrent(
+        `${compiler}, ${resolution} resolution`,
+        async () => {
+          const version = (JSON.parse(readFileSync(join(home(), 'package.json'), 'utf8')) as { version: string }).version;
+          expect(version).toMatch(compiler === 'TypeScript 5.9' ? /^5\.9\./ : /^7\./);
+          const run = await runToEnd(process.execPath, [join(home(), 'bin', 'tsc'), '-p', `tsconfig.${resolution}.json`], {
+            cwd: project.dir,
+            env: childEnv(),
+            timeoutMs: TSC_TIMEOUT_MS,
+          });
+          expect(`${run.stdout}${run.stderr}`).toBe('');
+          expect(run.code).toBe(0);
+        },
+        TSC_TIMEOUT_MS + 10_000,
+      );
     }
   }
 });
@@ -288,7 +302,11 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ se
 }
 
 /** Reads `read()` until `done` accepts its value, every 25 ms, failing after `timeoutMs` with the last value. */
-async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, { what, timeoutMs }: { what: string; timeoutMs: number }): Promise<T> {
+async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  { what, timeoutMs }: { what: string; timeoutMs: number },
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();

@@ -22,7 +22,12 @@ export function declaredExports(file: string, seen: Set<string> = new Set()): Se
   const text = stripComments(readFileSync(file, 'utf8'));
   for (const [, list] of text.matchAll(/\bexport\s+(?:type\s+)?\{([^}]*)\}/g)) {
     for (const specifier of list!.split(',')) {
-      const name = specifier.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop()!.trim();
+      const name = specifier
+        .trim()
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/)
+        .pop()!
+        .trim();
       if (name) names.add(name);
     }
   }
@@ -30,7 +35,8 @@ export function declaredExports(file: string, seen: Set<string> = new Set()): Se
     if (!from!.startsWith('.')) throw new Error(`${file}: export * from a package (${from}) cannot be listed`);
     for (const name of declaredExports(resolveModule(file, from!), seen)) names.add(name);
   }
-  const declaration = /^\s*export\s+(?:declare\s+)?(?:default\s+)?(?:abstract\s+)?(?:async\s+)?(?:const\s+enum|const|let|var|function\*?|class|interface|type|enum|namespace)\s+([A-Za-z_$][\w$]*)/gm;
+  const declaration =
+    /^\s*export\s+(?:declare\s+)?(?:default\s+)?(?:abstract\s+)?(?:async\s+)?(?:const\s+enum|const|let|var|function\*?|class|interface|type|enum|namespace)\s+([A-Za-z_$][\w$]*)/gm;
   for (const [, name] of text.matchAll(declaration)) names.add(name!);
   return names;
 }

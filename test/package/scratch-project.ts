@@ -8,7 +8,9 @@ import { runToEnd } from './child.ts';
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 /** What `npm pack` must find built: every entry point of package.json's `exports`, and the CLI's. */
-const BUILT = ['index', 'hub/index', 'protocol/index', 'testing/index'].flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.d.ts`]).concat('dist/cli/main.js');
+const BUILT = ['index', 'hub/index', 'protocol/index', 'testing/index']
+  .flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.d.ts`])
+  .concat('dist/cli/main.js');
 
 /**
  * The environment for a child process: this one's without what `npm test` and vitest put there

@@ -10,7 +10,12 @@ import { declaredExports } from './declared-exports.ts';
  * update with `npx vitest run test/package/surface.test.ts -u` once it is the intended one.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRIES = { cloudtether: 'index', 'cloudtether/hub': 'hub/index', 'cloudtether/protocol': 'protocol/index', 'cloudtether/testing': 'testing/index' } as const;
+const ENTRIES = {
+  cloudtether: 'index',
+  'cloudtether/hub': 'hub/index',
+  'cloudtether/protocol': 'protocol/index',
+  'cloudtether/testing': 'testing/index',
+} as const;
 type Entry = keyof typeof ENTRIES;
 
 /** The runtime exports of a module, sorted. */
@@ -24,7 +29,10 @@ async function surfaceOf(entry: Entry): Promise<string[]> {
   const values = await runtimeNames(file);
   const declared = declaredExports(file);
   // Every value must be among the declared names: else the reader missed a construct.
-  expect(values.filter((name) => !declared.has(name)), `${entry}: values the declaration reader did not see`).toEqual([]);
+  expect(
+    values.filter((name) => !declared.has(name)),
+    `${entry}: values the declaration reader did not see`,
+  ).toEqual([]);
   const types = [...declared].filter((name) => !values.includes(name)).sort();
   return [...values, ...types.map((name) => `type ${name}`)];
 }
@@ -419,7 +427,8 @@ describe('dist exports what the sources export', () => {
     it(entry, async () => {
       const js = `${root}dist/${path}.js`;
       const dts = `${root}dist/${path}.d.ts`;
-      if (!existsSync(js) || !existsSync(dts)) throw new Error(`dist/${path}.js or .d.ts is missing: run \`npm run build\` (npm test does it first)`);
+      if (!existsSync(js) || !existsSync(dts))
+        throw new Error(`dist/${path}.js or .d.ts is missing: run \`npm run build\` (npm test does it first)`);
       const src = `${root}src/${path}.ts`;
       expect(await runtimeNames(js), 'values (dist/*.js)').toEqual(await runtimeNames(src));
       expect([...declaredExports(dts)].sort(), 'names with types (dist/*.d.ts)').toEqual([...declaredExports(src)].sort());

@@ -122,13 +122,10 @@ describe('decode: refused frames', () => {
     expectFrameError(codec.decode(text), 'invalid_envelope');
   });
 
-  it.each(['telemetry_batch', 'toString', '__proto__', 'constructor'])(
-    'unknown_type: %s, naming the id and type',
-    (type) => {
-      const error = expectFrameError(codec.decode(frame({ type })), 'unknown_type');
-      expect(error.detail).toMatchObject({ messageId: 'msg_in_1', type });
-    },
-  );
+  it.each(['telemetry_batch', 'toString', '__proto__', 'constructor'])('unknown_type: %s, naming the id and type', (type) => {
+    const error = expectFrameError(codec.decode(frame({ type })), 'unknown_type');
+    expect(error.detail).toMatchObject({ messageId: 'msg_in_1', type });
+  });
 
   it('schema_violation: points at the bad field, naming the id and type', () => {
     const bad = { ...messageExamples.usage_report, metrics: { duration_ms: 'fast' } };
@@ -245,11 +242,14 @@ describe('encode: refused messages', () => {
 
   it.each([
     ['a BigInt', { n: 10n }],
-    ['a cycle', (() => {
-      const cyclic: Record<string, unknown> = {};
-      cyclic.self = cyclic;
-      return cyclic;
-    })()],
+    [
+      'a cycle',
+      (() => {
+        const cyclic: Record<string, unknown> = {};
+        cyclic.self = cyclic;
+        return cyclic;
+      })(),
+    ],
   ])('refuses a free-form field holding %s instead of throwing', (_name, data) => {
     const message: Outbound<'execution_event'> = { ...messageExamples.execution_event, data };
     const error = expectFrameError(codec.encode(message), 'schema_violation');
@@ -289,9 +289,7 @@ describe('properties', () => {
         type: fc.constantFrom(...types),
         ts: fc.oneof(fc.nat(), fc.integer()),
       })
-      .chain((envelope) =>
-        fc.dictionary(fc.string(), fc.jsonValue()).map((extra) => ({ ...extra, ...envelope })),
-      );
+      .chain((envelope) => fc.dictionary(fc.string(), fc.jsonValue()).map((extra) => ({ ...extra, ...envelope })));
     fc.assert(fc.property(envelopeLike, (value) => isOkOrFrameError(codec.decode(JSON.stringify(value)))));
   });
 

@@ -27,7 +27,10 @@ describe('nesting bound', () => {
       `{"v":1,"id":"deep-1","type":"execution_event","ts":0,"event_id":"e","request_id":"r","event_type":"progress","data":${nestedText(levels)}}`;
     expect(codec.decode(frame(MAX_JSON_DEPTH - 1)).ok).toBe(true);
     const refused = codec.decode(frame(MAX_JSON_DEPTH));
-    expect(refused).toMatchObject({ ok: false, error: { code: 'schema_violation', detail: { messageId: 'deep-1', type: 'execution_event' } } });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: 'schema_violation', detail: { messageId: 'deep-1', type: 'execution_event' } },
+    });
     // The regression: 10,000 levels parse, but a copy of them (the hub's execution snapshot) overflowed the stack.
     expect(codec.decode(frame(10_000))).toMatchObject({ ok: false, error: { code: 'schema_violation' } });
   });

@@ -6,7 +6,15 @@ import { parseSession, SESSION_VERSION, SessionFileError } from '../../src/recor
 import { SessionRecorder } from '../../src/recording/recorder.ts';
 import { formatTimeline } from '../../src/recording/timeline.ts';
 
-const header = (version = SESSION_VERSION) => JSON.stringify({ kind: 'session', format: 'cloudtether-session', version, library: '0.1.0', started_at: 1_000, config: { deviceId: 'd', seed: 3 } });
+const header = (version = SESSION_VERSION) =>
+  JSON.stringify({
+    kind: 'session',
+    format: 'cloudtether-session',
+    version,
+    library: '0.1.0',
+    started_at: 1_000,
+    config: { deviceId: 'd', seed: 3 },
+  });
 const entry = (at: number) => JSON.stringify({ kind: 'host', call: 'start', at });
 
 function errorOf(text: string): SessionFileError {
@@ -43,8 +51,17 @@ describe('parseSession across versions', () => {
     const v1 = parseSession([header(1), entry(1_000)].join('\n'));
     expect(v1.header).toMatchObject({ version: 1 });
     expect(v1.header.store).toBeUndefined();
-    const store = { outbox: { last_seq: 4, records: [{ seq: 4, at: 900, value: { message: { type: 'usage_report' } } }] }, journal: { last_seq: 0, records: [] }, files: { 'settings.json': '{}' } };
-    const v2 = parseSession([JSON.stringify({ ...JSON.parse(header(2)), store }), JSON.stringify({ kind: 'answer', at: 1_200, call: 'api.whoami', value: { device_id: 'd' } })].join('\n'));
+    const store = {
+      outbox: { last_seq: 4, records: [{ seq: 4, at: 900, value: { message: { type: 'usage_report' } } }] },
+      journal: { last_seq: 0, records: [] },
+      files: { 'settings.json': '{}' },
+    };
+    const v2 = parseSession(
+      [
+        JSON.stringify({ ...JSON.parse(header(2)), store }),
+        JSON.stringify({ kind: 'answer', at: 1_200, call: 'api.whoami', value: { device_id: 'd' } }),
+      ].join('\n'),
+    );
     expect(v2.header.store).toEqual(store);
     expect(v2.entries[0]!.entry).toMatchObject({ kind: 'answer', call: 'api.whoami' });
     expect(SESSION_VERSION).toBe(2);
@@ -71,7 +88,6 @@ describe('SessionRecorder', () => {
       ['end', 1_005],
     ]);
   });
-
 
   it('stops at its size limit with a last line that says so', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ct-rec-')), 's.jsonl');
@@ -115,7 +131,15 @@ describe('formatTimeline', () => {
       header(),
       JSON.stringify({ kind: 'socket.send', conn: 1, frame: { type: 'connect', device_id: 'd' }, at: 1_250 }),
       JSON.stringify({ kind: 'timer', ms: 500, set_at: 1_250, at: 1_751 }),
-      JSON.stringify({ kind: 'transition', actor: 'supervisor/connection', from: ['online', 'online.connected'], to: ['waiting'], event: 'socket.closed', reason: 'connection_lost', at: 2_000 }),
+      JSON.stringify({
+        kind: 'transition',
+        actor: 'supervisor/connection',
+        from: ['online', 'online.connected'],
+        to: ['waiting'],
+        event: 'socket.closed',
+        reason: 'connection_lost',
+        at: 2_000,
+      }),
     ].join('\n');
     expect(formatTimeline(parseSession(text)).slice(2)).toEqual([
       '+   0.250s  ws#1 → connect {"type":"connect","device_id":"d"}',

@@ -30,7 +30,16 @@ describe('replaySession on the recorded fixtures', () => {
     expect(refresh.some((e) => e.kind === 'socket.send' && (e.frame as { type?: string }).type === 'auth_refresh')).toBe(true);
     expect(refresh.filter((e) => e.kind === 'http.request' && e.url.endsWith('/v1/device-token'))).toHaveLength(2);
     const interrupted = kinds('execution-interrupted.jsonl');
-    const sends = interrupted.filter((e) => e.kind === 'socket.send').map((e) => e.kind === 'socket.send' && { conn: e.conn, type: (e.frame as { type: string }).type, event: (e.frame as { event_type?: string }).event_type });
+    const sends = interrupted
+      .filter((e) => e.kind === 'socket.send')
+      .map(
+        (e) =>
+          e.kind === 'socket.send' && {
+            conn: e.conn,
+            type: (e.frame as { type: string }).type,
+            event: (e.frame as { event_type?: string }).event_type,
+          },
+      );
     // Started on the first connection, completed on the second.
     expect(sends).toContainEqual({ conn: 1, type: 'execution_event', event: 'started' });
     expect(sends).toContainEqual({ conn: 2, type: 'execution_event', event: 'completed' });

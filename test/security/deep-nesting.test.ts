@@ -19,8 +19,14 @@ describe('deeply nested frames (regression)', () => {
     expect(await client.next()).toMatchObject({ type: 'execution_request', request_id: 'req-deep' });
 
     const cases: Array<[id: string, frame: string]> = [
-      ['deep-event', deepFrame('deep-event', 'execution_event', '"event_id":"e1","request_id":"req-deep","event_type":"progress"', 'data', 10_000)],
-      ['deep-report', deepFrame('deep-report', 'settings_reported', '"epoch":"x","org_version":0,"user_version":0,"pending_edits":0', 'settings', 10_000)],
+      [
+        'deep-event',
+        deepFrame('deep-event', 'execution_event', '"event_id":"e1","request_id":"req-deep","event_type":"progress"', 'data', 10_000),
+      ],
+      [
+        'deep-report',
+        deepFrame('deep-report', 'settings_reported', '"epoch":"x","org_version":0,"user_version":0,"pending_edits":0', 'settings', 10_000),
+      ],
       // One level over the bound is enough.
       ['deep-channel', deepFrame('deep-channel', 'channel_message', '"channel":"extension","event":"register"', 'payload', MAX_JSON_DEPTH)],
     ];

@@ -53,7 +53,9 @@ describe('slow clients (slowloris)', () => {
     const { port } = await slowHub();
     const client = rawClient(port);
     // An operators' route that reads its body (no admin token on this hub).
-    client.socket.write('POST /v1/devices/device-1/executions?tenant_id=tenant-1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{');
+    client.socket.write(
+      'POST /v1/devices/device-1/executions?tenant_id=tenant-1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{',
+    );
     trickle(client.socket, () => ' ');
 
     expect(await client.closed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 10);
@@ -63,7 +65,13 @@ describe('slow clients (slowloris)', () => {
   it('leaves alone what only looks slow: a device session, and an answer that waits for the device', async () => {
     const { url, port } = await slowHub();
     const { client: device } = await TestClient.connect(url);
-    const reply = api(port, 'POST', '/v1/devices/device-1/messages?tenant_id=tenant-1&wait=1', {}, { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' });
+    const reply = api(
+      port,
+      'POST',
+      '/v1/devices/device-1/messages?tenant_id=tenant-1&wait=1',
+      {},
+      { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' },
+    );
     const event = await device.next();
     expect(event).toMatchObject({ type: 'messaging_event', request_id: expect.any(String) });
 
@@ -75,7 +83,14 @@ describe('slow clients (slowloris)', () => {
 
     const seq = device.heartbeat();
     expect(await device.next()).toMatchObject({ type: 'heartbeat_ack', seq });
-    device.send(envelope('messaging_reply', { seq: 1, request_id: event.request_id, channel: 'line', result: { status: 'completed', text: 'hello' } }));
+    device.send(
+      envelope('messaging_reply', {
+        seq: 1,
+        request_id: event.request_id,
+        channel: 'line',
+        result: { status: 'completed', text: 'hello' },
+      }),
+    );
     expect(await reply).toMatchObject({ status: 200, body: { reply: { status: 'completed', text: 'hello' } } });
   });
 
@@ -91,7 +106,13 @@ describe('oversized HTTP bodies', () => {
   /** Declares a body of 100 MiB, sends `sent` bytes of it, and resolves with the hub's answer, which must come without the rest. */
   async function declaredHuge(port: number, method: string, path: string, headers: Record<string, string>, sent: number): Promise<string> {
     const client = rawClient(port);
-    const head = [`${method} ${path} HTTP/1.1`, 'host: 127.0.0.1', 'content-type: application/json', `content-length: ${HUGE}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    const head = [
+      `${method} ${path} HTTP/1.1`,
+      'host: 127.0.0.1',
+      'content-type: application/json',
+      `content-length: ${HUGE}`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
     client.socket.write(`${head.join('\r\n')}\r\n\r\n{"pad":"${'x'.repeat(sent)}`);
     const answer = await client.answered;
     client.socket.destroy();
@@ -114,9 +135,17 @@ describe('oversized HTTP bodies', () => {
     expect(await declaredHuge(port, 'POST', '/v1/oauth/token', {}, 17 * 1024)).toBe('HTTP/1.1 400 Bad Request');
     expect(await declaredHuge(port, 'POST', '/v1/oauth/device_authorization', {}, 17 * 1024)).toBe('HTTP/1.1 400 Bad Request');
     // Operators' routes take up to 1 MiB (an execution's inputs).
-    expect(await declaredHuge(port, 'POST', '/v1/devices/device-1/executions?tenant_id=tenant-1', {}, 1024 * 1024 + 16)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await declaredHuge(port, 'POST', '/v1/devices/device-1/executions?tenant_id=tenant-1', {}, 1024 * 1024 + 16)).toBe(
+      'HTTP/1.1 400 Bad Request',
+    );
     // The hub is none the worse.
-    const token = await api(port, 'POST', '/v1/device-token', {}, { device_id: 'device-1', tenant_id: 'tenant-1', credential: ENROLL_SECRET });
+    const token = await api(
+      port,
+      'POST',
+      '/v1/device-token',
+      {},
+      { device_id: 'device-1', tenant_id: 'tenant-1', credential: ENROLL_SECRET },
+    );
     expect(token.status).toBe(200);
   });
 });

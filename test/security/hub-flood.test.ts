@@ -34,7 +34,11 @@ describe('a hub that floods bad frames and reads nothing', () => {
     for (let i = 0; i < 200_000; i++) socket.ws.send('x');
     socket.ws.send(hub.frame('error', { code: 'internal', message: 'the last frame', ref_id: 'fence' }));
     // Every frame is handled in order: once the last one reached the host, so had the bad ones.
-    await until(() => events.some((e) => e.type === 'message' && e.message.type === 'error' && e.message.ref_id === 'fence'), undefined, 300_000);
+    await until(
+      () => events.some((e) => e.type === 'message' && e.message.type === 'error' && e.message.ref_id === 'fence'),
+      undefined,
+      300_000,
+    );
 
     expect(connections.at(-1)!.bufferedAmount).toBeLessThanOrEqual(MAX_ERROR_BACKLOG_BYTES + 1024);
     expect(connector.status.connection.state).toBe('connected');

@@ -21,7 +21,8 @@ const registration = (instanceId: string) => ({ instance_id: instanceId, app: { 
 async function drain(client: TestClient): Promise<Frame[]> {
   const seq = client.heartbeat();
   const frames: Frame[] = [];
-  for (let frame = await client.next(); !(frame.type === 'heartbeat_ack' && frame.seq === seq); frame = await client.next()) frames.push(frame);
+  for (let frame = await client.next(); !(frame.type === 'heartbeat_ack' && frame.seq === seq); frame = await client.next())
+    frames.push(frame);
   return frames;
 }
 
@@ -62,7 +63,7 @@ describe('tenants over the WebSocket', () => {
     expect(hub.channelMembers('acme', 'task:tsk-acme')).toEqual([]);
   });
 
-  it("cannot acknowledge away the work queued for the same device id in another tenant", async () => {
+  it('cannot acknowledge away the work queued for the same device id in another tenant', async () => {
     const { hub, url } = await startHub();
     const run = hub.execute('laptop', { request_id: 'acme-req', job_type: 'tool', tool_name: 'x' }, { tenantId: 'acme' });
     const impostor = (await TestClient.connect(url, { device_id: 'laptop', tenant_id: 'globex' })).client;
@@ -75,7 +76,15 @@ describe('tenants over the WebSocket', () => {
     const owner = (await TestClient.connect(url, { device_id: 'laptop', tenant_id: 'acme' })).client;
     const delivered = await owner.next();
     expect(delivered).toMatchObject({ type: 'execution_request', request_id: 'acme-req' });
-    owner.send(envelope('execution_event', { seq: 1, event_id: 'acme-req:end', request_id: 'acme-req', event_type: 'completed', data: { result: 'real' } }));
+    owner.send(
+      envelope('execution_event', {
+        seq: 1,
+        event_id: 'acme-req:end',
+        request_id: 'acme-req',
+        event_type: 'completed',
+        data: { result: 'real' },
+      }),
+    );
     expect(await run.result).toMatchObject({ status: 'completed', data: { result: 'real' } });
   });
 });
@@ -90,12 +99,19 @@ describe('tenants over HTTP', () => {
       ['GET', '/v1/executions/globex-req'],
       ['POST', '/v1/executions/globex-req/cancel'],
       ['POST', '/v1/devices/laptop/executions?tenant_id=globex', { job_type: 'tool', tool_name: 'x' }],
-      ['POST', '/v1/devices/laptop/messages?tenant_id=globex', { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' }],
+      [
+        'POST',
+        '/v1/devices/laptop/messages?tenant_id=globex',
+        { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' },
+      ],
       ['GET', '/v1/devices'],
       ['POST', '/v1/devices/laptop/revoke?tenant_id=globex'],
     ];
     for (const [method, path, body] of attempts) {
-      expect(await api(port, method, path, device, body), `${method} ${path}`).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+      expect(await api(port, method, path, device, body), `${method} ${path}`).toMatchObject({
+        status: 401,
+        body: { error: 'unauthorized' },
+      });
     }
     expect(hub.execution('globex-req')).toMatchObject({ status: 'queued' });
     expect(hub.capacityOf({ device_id: 'laptop', tenant_id: 'globex' }).waiting).toBe(1);
@@ -105,15 +121,25 @@ describe('tenants over HTTP', () => {
   it("refuses another tenant's usage: 403 for ?tenant= of another, 401 for another tenant claimed with a hub token", async () => {
     const { hub, port } = await startTokenHub();
     const { token } = await hub.issueToken({ device_id: 'device-1', tenant_id: 'tenant-1' });
-    expect(await api(port, 'GET', '/v1/usage?tenant=tenant-2', asDevice({ token }))).toMatchObject({ status: 403, body: { error: 'forbidden' } });
-    expect(await api(port, 'GET', '/v1/usage', asDevice({ tenant_id: 'tenant-2', token }))).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+    expect(await api(port, 'GET', '/v1/usage?tenant=tenant-2', asDevice({ token }))).toMatchObject({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+    expect(await api(port, 'GET', '/v1/usage', asDevice({ tenant_id: 'tenant-2', token }))).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized' },
+    });
     expect(await api(port, 'GET', '/v1/usage', asDevice({ token }))).toMatchObject({ status: 200, body: { tenant_id: 'tenant-1' } });
   });
 
   it("refuses a device credential on the operators' settings routes of any tenant (401), and changes nothing", async () => {
     const { hub, port } = await startHub({ staticToken: TOKEN, adminToken: ADMIN });
     const device = asDevice({ tenant_id: 'tenant-1' });
-    for (const path of ['/v1/tenants/tenant-2/settings', '/v1/tenants/tenant-2/devices/device-9/settings', '/v1/tenants/tenant-2/users/ada/settings']) {
+    for (const path of [
+      '/v1/tenants/tenant-2/settings',
+      '/v1/tenants/tenant-2/devices/device-9/settings',
+      '/v1/tenants/tenant-2/users/ada/settings',
+    ]) {
       expect(await api(port, 'GET', path, device), path).toMatchObject({ status: 401 });
       expect(await api(port, 'PATCH', path, device, { patch: { theme: 'pwned' } }), path).toMatchObject({ status: 401 });
     }

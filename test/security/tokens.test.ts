@@ -88,7 +88,12 @@ describe('replayed connect', () => {
     client.send(text);
     client.send(text);
     expect(await client.next()).toMatchObject({ type: 'connect_ack' });
-    expect(await client.next()).toMatchObject({ type: 'error', code: 'schema_violation', ref_id: JSON.parse(text).id, message: expect.stringContaining('already established') });
+    expect(await client.next()).toMatchObject({
+      type: 'error',
+      code: 'schema_violation',
+      ref_id: JSON.parse(text).id,
+      message: expect.stringContaining('already established'),
+    });
     const seq = client.heartbeat();
     expect(await client.next()).toMatchObject({ type: 'heartbeat_ack', seq });
     expect(hub.devices()).toHaveLength(1);
@@ -97,7 +102,9 @@ describe('replayed connect', () => {
   /** A session opened with a recorded connect frame, then moved on to a fresh token in band. */
   async function refreshedSession(started: Started) {
     const { hub, url, clock } = started;
-    const recorded = JSON.stringify(connectFrame({ token: (await hub.issueToken({ device_id: 'device-1', tenant_id: 'tenant-1' })).token }));
+    const recorded = JSON.stringify(
+      connectFrame({ token: (await hub.issueToken({ device_id: 'device-1', tenant_id: 'tenant-1' })).token }),
+    );
     const device = await TestClient.open(url);
     device.send(recorded);
     expect(await device.next()).toMatchObject({ type: 'connect_ack' });

@@ -24,23 +24,28 @@ describe('device identity', () => {
 
   it('prefers the configured id, then DEVICE_ID, then the file, and writes nothing for the first two', async () => {
     const storage = createMemoryStorage({ device_id: 'from-file\n' });
-    expect(await resolveDeviceIdentity({ storage, configured: 'from-config', env: { DEVICE_ID: 'from-env' } })).toEqual({ deviceId: 'from-config', source: 'config' });
+    expect(await resolveDeviceIdentity({ storage, configured: 'from-config', env: { DEVICE_ID: 'from-env' } })).toEqual({
+      deviceId: 'from-config',
+      source: 'config',
+    });
     expect(await resolveDeviceIdentity({ storage, env: { DEVICE_ID: ' from-env ' } })).toEqual({ deviceId: 'from-env', source: 'env' });
     expect(await resolveDeviceIdentity({ storage, env: { DEVICE_ID: '' } })).toEqual({ deviceId: 'from-file', source: 'file' });
     expect(storage.entries.get('device_id')!.toString()).toBe('from-file\n');
   });
 
-  it.each([['', 'empty'], ['has spaces in it', 'spaces'], ['\u0000\u0001binary', 'binary'], ['x'.repeat(300), 'too long']])(
-    'refuses a corrupt file (%s: %s) with an error naming the path, never a new identity',
-    async (content) => {
-      dir = await mkdtemp(join(tmpdir(), 'cloudtether-id-'));
-      await writeFile(join(dir, 'device_id'), content, { mode: 0o600 });
-      const error = await resolveDeviceIdentity({ storage: createFileStorage(dir), env: {} }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StorageError);
-      expect((error as StorageError).path).toBe(join(dir, 'device_id'));
-      expect(await readFile(join(dir, 'device_id'), 'utf8')).toBe(content);
-    },
-  );
+  it.each([
+    ['', 'empty'],
+    ['has spaces in it', 'spaces'],
+    ['\u0000\u0001binary', 'binary'],
+    ['x'.repeat(300), 'too long'],
+  ])('refuses a corrupt file (%s: %s) with an error naming the path, never a new identity', async (content) => {
+    dir = await mkdtemp(join(tmpdir(), 'cloudtether-id-'));
+    await writeFile(join(dir, 'device_id'), content, { mode: 0o600 });
+    const error = await resolveDeviceIdentity({ storage: createFileStorage(dir), env: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).path).toBe(join(dir, 'device_id'));
+    expect(await readFile(join(dir, 'device_id'), 'utf8')).toBe(content);
+  });
 
   it('refuses an invalid DEVICE_ID rather than sending it to the hub', async () => {
     await expect(resolveDeviceIdentity({ storage: createMemoryStorage(), env: { DEVICE_ID: 'a b' } })).rejects.toThrow('DEVICE_ID');

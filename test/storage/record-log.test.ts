@@ -195,7 +195,9 @@ describe('record log', () => {
     let acking = 0; // an ack up to here may have reached the disk
     let acked = 0; // an ack up to here did
     for (let round = 0; round < 8; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/record-log-child.ts', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/record-log-child.ts', path], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const killAfter = 20 + Math.floor(Math.random() * 200); // durable records this round
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       let seen = 0;

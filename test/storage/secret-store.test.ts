@@ -30,7 +30,9 @@ describe('secret store', () => {
   it('refuses a wrong key, a tampered file and an entry moved to another name, naming the path', async () => {
     const storage = createMemoryStorage();
     await createSecretStore(storage, { key }).set('refresh_token', 'rt');
-    await expect(createSecretStore(storage, { key: randomBytes(32) }).get('refresh_token')).rejects.toThrow('memory:refresh_token: cannot decrypt');
+    await expect(createSecretStore(storage, { key: randomBytes(32) }).get('refresh_token')).rejects.toThrow(
+      'memory:refresh_token: cannot decrypt',
+    );
 
     const envelope = JSON.parse(storage.entries.get('refresh_token')!.toString());
     const flipped = Buffer.from(envelope.data, 'base64');

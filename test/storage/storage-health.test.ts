@@ -5,7 +5,8 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { StorageHealth, type StorageStatus } from '../../src/storage/storage-health.ts';
 import { settle } from '../support/execution-fixture.ts';
 
-const enospc = (path = '/state/outbox.log') => new StorageError(path, 'cannot write (ENOSPC)', Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+const enospc = (path = '/state/outbox.log') =>
+  new StorageError(path, 'cannot write (ENOSPC)', Object.assign(new Error('no space'), { code: 'ENOSPC' }));
 
 function healthFixture() {
   const clock = new SimulatedClock();
@@ -31,7 +32,9 @@ describe('storage health', () => {
     expect(health.status).toEqual({ state: 'ok', reason: 'started' });
     health.failed(enospc());
     health.failed(enospc('/state/executions.log')); // the same spell: no second report
-    expect(changes).toEqual([{ state: 'failing', reason: 'write_failed', path: '/state/outbox.log', code: 'ENOSPC', since: 1_000, attempt: 0, retryInMs: 200 }]);
+    expect(changes).toEqual([
+      { state: 'failing', reason: 'write_failed', path: '/state/outbox.log', code: 'ENOSPC', since: 1_000, attempt: 0, retryInMs: 200 },
+    ]);
     const delays: number[] = [];
     for (let i = 0; i < 7; i++) {
       const status = health.status as Extract<StorageStatus, { state: 'failing' }>;

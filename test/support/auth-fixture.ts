@@ -47,7 +47,10 @@ export function authFixture(input: Partial<AuthInput> = {}) {
     sleep: (ms: number) => void (slept += ms),
     ctx: () => h.child.getSnapshot().context as ReturnType<typeof authMachine.getInitialSnapshot>['context'],
     /** A grant valid for `lifetimeMs` from now. */
-    grant: (lifetimeMs: number, token = `tok-${Math.random().toString(36).slice(2)}`): TokenGrant => ({ token, expiresAt: now() + lifetimeMs }),
+    grant: (lifetimeMs: number, token = `tok-${Math.random().toString(36).slice(2)}`): TokenGrant => ({
+      token,
+      expiresAt: now() + lifetimeMs,
+    }),
     advance: async (ms: number) => {
       clock.increment(ms);
       await flush();

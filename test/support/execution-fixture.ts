@@ -22,7 +22,13 @@ export function request(body: DistributiveOmit<Outbound<'execution_request'>, 't
 
 /** An executor over in-memory logs on a SimulatedClock, with its outbox and what it reported. */
 export function executorFixture(
-  options: { limits?: Partial<ExecutorLimits>; outbox?: Partial<OutboxPolicy>; log?: RecordLog<OutboxEntry>; journal?: RecordLog<JournalEntry>; health?: StorageHealth } = {},
+  options: {
+    limits?: Partial<ExecutorLimits>;
+    outbox?: Partial<OutboxPolicy>;
+    log?: RecordLog<OutboxEntry>;
+    journal?: RecordLog<JournalEntry>;
+    health?: StorageHealth;
+  } = {},
 ) {
   const clock = new SimulatedClock();
   clock.set(1_767_225_600_000);
@@ -32,7 +38,15 @@ export function executorFixture(
   const journal = options.journal ?? createMemoryRecordLog<JournalEntry>({ now });
   const losses: OutboxLoss[] = [];
   const health = options.health;
-  const outbox = new Outbox({ log, codec, now, logger: silentLogger(), onLoss: (loss) => losses.push(loss), ...(options.outbox && { policy: options.outbox }), ...(health && { health }) });
+  const outbox = new Outbox({
+    log,
+    codec,
+    now,
+    logger: silentLogger(),
+    onLoss: (loss) => losses.push(loss),
+    ...(options.outbox && { policy: options.outbox }),
+    ...(health && { health }),
+  });
   const handlers = new HandlerRegistry();
   const capacities: Capacity[] = [];
   const executor = new Executor({
@@ -48,11 +62,14 @@ export function executorFixture(
   });
   const messages = () => outbox.entries().map((record) => record.value.message);
   const eventsOf = (requestId: string) =>
-    messages().filter((m): m is Extract<typeof m, { type: 'execution_event' }> => m.type === 'execution_event' && m.request_id === requestId);
+    messages().filter(
+      (m): m is Extract<typeof m, { type: 'execution_event' }> => m.type === 'execution_event' && m.request_id === requestId,
+    );
   const usageOf = (requestId: string) =>
     messages().filter((m): m is Extract<typeof m, { type: 'usage_report' }> => m.type === 'usage_report' && m.request_id === requestId);
   const typesOf = (requestId: string) => eventsOf(requestId).map((e) => e.event_type);
-  const terminalOf = (requestId: string) => eventsOf(requestId).find((e) => ['completed', 'failed', 'cancelled', 'timed_out'].includes(e.event_type));
+  const terminalOf = (requestId: string) =>
+    eventsOf(requestId).find((e) => ['completed', 'failed', 'cancelled', 'timed_out'].includes(e.event_type));
   return { clock, codec, log, journal, outbox, handlers, executor, capacities, losses, messages, eventsOf, usageOf, typesOf, terminalOf };
 }
 
@@ -73,7 +90,8 @@ export function deferred<T = void>() {
  * tmpfs (test/storage/record-log.disk-full.test.ts, test/integration/disk-full.test.ts).
  */
 export function fillableLog<T>(inner: RecordLog<T>, name: string): RecordLog<T> & { full: boolean } {
-  const refuse = () => Promise.reject(new StorageError(`/state/${name}`, 'cannot write (ENOSPC)', Object.assign(new Error('no space'), { code: 'ENOSPC' })));
+  const refuse = () =>
+    Promise.reject(new StorageError(`/state/${name}`, 'cannot write (ENOSPC)', Object.assign(new Error('no space'), { code: 'ENOSPC' })));
   const log = {
     full: false,
     path: inner.path,

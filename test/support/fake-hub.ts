@@ -35,23 +35,28 @@ export function startFakeHub() {
       if (message.type === 'connect') {
         state.sockets += 1;
         state.current = socket;
-        ws.send(frame('connect_ack', {
-          session_id: `fake-${state.sockets}`,
-          heartbeat_interval_ms: 600_000,
-          heartbeat_timeout_ms: 600_000,
-          server_time: Date.now(),
-          max_frame_bytes: 1024 * 1024,
-          resume: { status: 'resumed', hub_epoch: 'fake-hub', missed: 0 },
-        }));
+        ws.send(
+          frame('connect_ack', {
+            session_id: `fake-${state.sockets}`,
+            heartbeat_interval_ms: 600_000,
+            heartbeat_timeout_ms: 600_000,
+            server_time: Date.now(),
+            max_frame_bytes: 1024 * 1024,
+            resume: { status: 'resumed', hub_epoch: 'fake-hub', missed: 0 },
+          }),
+        );
         return;
       }
       socket.frames.push(message);
       if (message.type === 'heartbeat') ws.send(frame('heartbeat_ack', { seq: message.seq, server_time: Date.now() }));
       if (message.type === 'execution_event') state.events.push(message);
-      if (typeof message.seq === 'number' && ['execution_event', 'usage_report', 'messaging_reply'].includes(message.type)) ws.send(frame('ack', { seq: message.seq }));
+      if (typeof message.seq === 'number' && ['execution_event', 'usage_report', 'messaging_reply'].includes(message.type))
+        ws.send(frame('ack', { seq: message.seq }));
     });
   });
-  const url = new Promise<string>((resolve) => server.once('listening', () => resolve(`ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/connect`)));
+  const url = new Promise<string>((resolve) =>
+    server.once('listening', () => resolve(`ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/connect`)),
+  );
   onTestFinished(
     () =>
       new Promise<void>((resolve) => {
@@ -62,4 +67,3 @@ export function startFakeHub() {
   /** `state.seq` numbers the hub's reliable messages; `state.events` holds every `execution_event`, from any socket. */
   return { state, url, frame };
 }
-

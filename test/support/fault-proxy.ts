@@ -173,7 +173,11 @@ class Link {
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   let target = checkedTarget(options.target);
   const controls: Controls = { stalled: false, delayMs: 0, bytesPerSecond: 0, split: undefined };
-  const counters: FaultCounters = { accepted: 0, bytes: { up: 0, down: 0 }, faults: { cut: 0, stall: 0, delay: 0, throttle: 0, split: 0, restart: 0 } };
+  const counters: FaultCounters = {
+    accepted: 0,
+    bytes: { up: 0, down: 0 },
+    faults: { cut: 0, stall: 0, delay: 0, throttle: 0, split: 0, restart: 0 },
+  };
   const links = new Set<Link>();
   let random = options.seed ?? 1;
   let closing: Promise<void> | undefined;
@@ -226,15 +230,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (index === 0) counters.bytes.up += piece.length;
       else counters.bytes.down += piece.length;
       const flowing = to.write(piece);
-      if (!flowing) await new Promise<void>((resolve) => {
-        const done = () => {
-          to.off('drain', done);
-          link.cancels.delete(done);
-          resolve();
-        };
-        to.on('drain', done);
-        link.cancels.add(done);
-      });
+      if (!flowing)
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            to.off('drain', done);
+            link.cancels.delete(done);
+            resolve();
+          };
+          to.on('drain', done);
+          link.cancels.add(done);
+        });
       // One piece per turn, so the peer reads them apart.
       if (split) await new Promise<void>((resolve) => setImmediate(resolve));
       // Reading stopped while too much waited here: take more now.

@@ -1,4 +1,12 @@
-import { type AnyActorLogic, type AnyActorRef, type AnyEventObject, createActor, createMachine, type InspectionEvent, SimulatedClock } from 'xstate';
+import {
+  type AnyActorLogic,
+  type AnyActorRef,
+  type AnyEventObject,
+  createActor,
+  createMachine,
+  type InspectionEvent,
+  SimulatedClock,
+} from 'xstate';
 
 /**
  * Runs a child machine under a parent that records every event the child sends it, on a

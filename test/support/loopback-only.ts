@@ -28,7 +28,9 @@ for (const module of [http, https]) {
     const host = (target?.hostname ?? options.hostname ?? options.host ?? 'localhost').replace(/^\[|\]$/g, '');
     if (!LOOPBACK.has(host) && host !== '::1') {
       const lookup: http.RequestOptions['lookup'] = (name, _options, callback) =>
-        (callback as (error: Error) => void)(Object.assign(new Error(`getaddrinfo ENOTFOUND ${name} (tests reach loopback only)`), { code: 'ENOTFOUND' }));
+        (callback as (error: Error) => void)(
+          Object.assign(new Error(`getaddrinfo ENOTFOUND ${name} (tests reach loopback only)`), { code: 'ENOTFOUND' }),
+        );
       if (target) return realRequest(target, { ...options, lookup }, ...(args.slice(typeof second === 'object' ? 2 : 1) as []));
       return realRequest({ ...options, lookup }, ...(args.slice(1) as []));
     }

@@ -20,7 +20,12 @@ export async function startHub(options: Partial<HubOptions> = {}, port = 0): Pro
  * A real connector (ws adapter, real sockets) whose timers run on a SimulatedClock, with every
  * event it emits recorded; stopped when the test ends. Not started.
  */
-export function startConnector(url: string, config: Partial<ConnectorConfigInput> = {}, clock = new SimulatedClock(), options: Omit<ConnectorOptions, 'clock'> = {}) {
+export function startConnector(
+  url: string,
+  config: Partial<ConnectorConfigInput> = {},
+  clock = new SimulatedClock(),
+  options: Omit<ConnectorOptions, 'clock'> = {},
+) {
   if (clock.now() === 0) clock.set(Date.now());
   const connector = createConnector({ url, token: LOOPBACK_TOKEN, deviceId: 'dev-1', seed: 7, ...config }, { ...options, clock });
   const events: ConnectorEvent[] = [];
@@ -64,6 +69,14 @@ export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) =>
 }
 
 /** A SimulatedClock as the hub's clock, so hub and connector share one simulated time. */
-export function hubClockOf(clock: SimulatedClock): { now(): number; setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown; clearTimeout(id: unknown): void } {
-  return { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (id) => clock.clearTimeout(id as number) };
+export function hubClockOf(clock: SimulatedClock): {
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+} {
+  return {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (id) => clock.clearTimeout(id as number),
+  };
 }

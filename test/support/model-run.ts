@@ -27,7 +27,7 @@ export function modelRunParameters(
   const path = process.env.FC_PATH;
   console.log(`${name}: seed ${seed}, ${numRuns} runs (replay: FC_SEED=${seed})`);
   // A reporter replaces fast-check's throwing one: this one throws the same error, plus the line.
-  const reporter = <Ts,>(details: fc.RunDetails<Ts>): void => {
+  const reporter = <Ts>(details: fc.RunDetails<Ts>): void => {
     if (!details.failed) return;
     const line = reproduceLine(details, numRuns);
     const out = process.env.EXPLORE_OUT;
@@ -58,7 +58,15 @@ export function reproduceLine<Ts>(details: fc.RunDetails<Ts>, numRuns: number): 
   ];
   const file = testPath === undefined ? '<test file>' : relative(process.cwd(), testPath);
   // vitest matches -t against the suite and test names joined by spaces, as a regular expression.
-  const test = currentTestName === undefined ? '' : ` -t ${shellQuote(`^${currentTestName.split(' > ').join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)}`;
+  const test =
+    currentTestName === undefined
+      ? ''
+      : ` -t ${shellQuote(
+          `^${currentTestName
+            .split(' > ')
+            .join(' ')
+            .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+        )}`;
   return `reproduce: ${env.join(' ')} npx vitest run ${file}${test}`;
 }
 

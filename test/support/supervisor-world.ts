@@ -40,7 +40,9 @@ export const faults = new Faults();
 const schema = z.record(z.string(), z.number().int().min(0).max(9));
 const validate: ValidateSettings = (settings) => {
   const parsed = schema.safeParse(settings);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) };
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) };
 };
 
 const world = () => SupervisorWorld.current;
@@ -53,7 +55,11 @@ const port: SocketActorDeps['port'] = {
   detach: (connection) => world().port.detach(connection),
   deliver: (connection, message) => world().port.deliver(connection, message),
 };
-const socket = createSocketActor({ adapter: { open: (url, handlers, options) => world().net.adapter.open(url, handlers, options) }, codec, port });
+const socket = createSocketActor({
+  adapter: { open: (url, handlers, options) => world().net.adapter.open(url, handlers, options) },
+  codec,
+  port,
+});
 const pending = () => Object.assign(new Error('authorization pending'), { kind: 'authorization_pending' });
 const impl = <M extends { implementations: { actions: object; guards: object } }>(machine: M, kind: 'actions' | 'guards', name: string) =>
   (machine.implementations[kind] as Record<string, unknown>)[name];
@@ -73,7 +79,9 @@ const logic = supervisorMachine.provide({
   actors: {
     auth: authMachine.provide({
       actors: {
-        fetchToken: fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async ({ input }) => world().issue(input.organization)),
+        fetchToken: fromPromise<TokenGrant, { attempt: 'initial' | 'refresh'; organization?: string }>(async ({ input }) =>
+          world().issue(input.organization),
+        ),
         startLogin: fromPromise<LoginInProgress, { now: number }>(async ({ input }) => ({
           userCode: 'ABCD-EFGH',
           verificationUri: 'http://hub.test/verify',
@@ -105,7 +113,12 @@ const logic = supervisorMachine.provide({
       actions: { startLink: faults.action('heartbeat', SITES.heartbeatLinkUp, impl(heartbeatMachine, 'actions', 'startLink')) },
     }) as typeof heartbeatMachine,
     channel: channelMachine.provide({
-      actions: Object.fromEntries(['sendNow', 'buffer', 'refuseSend'].map((name) => [name, faults.action('channel', SITES.channel, impl(channelMachine, 'actions', name))])),
+      actions: Object.fromEntries(
+        ['sendNow', 'buffer', 'refuseSend'].map((name) => [
+          name,
+          faults.action('channel', SITES.channel, impl(channelMachine, 'actions', name)),
+        ]),
+      ),
     }) as typeof channelMachine,
     settings: settingsSyncMachine.provide({
       actors: {
@@ -120,7 +133,8 @@ const logic = supervisorMachine.provide({
 /** What the device sent, as far as the hub reads it. */
 type Sent = { type: string; id?: string; seq?: number; channel?: string };
 
-export type JournalEntry = { kind: 'emitted'; event: SupervisorEmitted; at: number } | { kind: 'handled'; child: string; at: number; value: unknown };
+export type JournalEntry =
+  { kind: 'emitted'; event: SupervisorEmitted; at: number } | { kind: 'handled'; child: string; at: number; value: unknown };
 
 export class SupervisorWorld {
   static current: SupervisorWorld;
@@ -177,7 +191,12 @@ export class SupervisorWorld {
         const ref = event.actorRef as AnyActorRef;
         if (event.type === '@xstate.actor' && ref.id === 'connection') this.connections.push(ref);
         if (event.type === '@xstate.microstep' && ref.id === 'supervisor' && event.event.type.startsWith('xstate.error.actor.')) {
-          this.journal.push({ kind: 'handled', child: event.event.type.slice('xstate.error.actor.'.length), at: now(), value: event.snapshot.status === 'active' ? (event.snapshot as { value?: unknown }).value : 'crashed' });
+          this.journal.push({
+            kind: 'handled',
+            child: event.event.type.slice('xstate.error.actor.'.length),
+            at: now(),
+            value: event.snapshot.status === 'active' ? (event.snapshot as { value?: unknown }).value : 'crashed',
+          });
         }
       },
       input: {
@@ -185,15 +204,32 @@ export class SupervisorWorld {
         restartPolicy: RESTART,
         heartbeat: { now, wakeCheckMs: HEARTBEAT_WAKE_MS },
         auth: { mode: 'user', policy: { ...defaultAuthPolicy, wakeCheckMs: 10_000 }, seed: 1, now },
-        connection: { url: 'ws://hub.test/v1/connect', deviceId: 'dev-1', tenantId: 'org-a', policy: BackoffPolicy.parse({}), connectTimeoutMs: 10_000, closeTimeoutMs: 2_000, seed: 7, now },
+        connection: {
+          url: 'ws://hub.test/v1/connect',
+          deviceId: 'dev-1',
+          tenantId: 'org-a',
+          policy: BackoffPolicy.parse({}),
+          connectTimeoutMs: 10_000,
+          closeTimeoutMs: 2_000,
+          seed: 7,
+          now,
+        },
         channelPolicy: ChannelPolicy.parse({ joinTimeoutMs: 10_000, leaveTimeoutMs: 5_000, bufferTtlMs: 20_000 }),
         seed: 3,
-        settings: { remote: true, policy: SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000 }), defaults: { a: 0 }, validate, seed: 5 },
+        settings: {
+          remote: true,
+          policy: SettingsPolicy.parse({ subscribeTimeoutMs: 5_000, retryBaseMs: 500, retryCapMs: 4_000 }),
+          defaults: { a: 0 },
+          validate,
+          seed: 5,
+        },
       },
     });
     this.actor.on('*', (event) => void this.journal.push({ kind: 'emitted', event, at: now() }));
     // As the connector does: linked for the session, its data frames reach the host as messages too.
-    this.actor.on('session.up', () => this.port.link((message) => void this.journal.push({ kind: 'emitted', event: { type: 'message', message }, at: now() })));
+    this.actor.on('session.up', () =>
+      this.port.link((message) => void this.journal.push({ kind: 'emitted', event: { type: 'message', message }, at: now() })),
+    );
     this.actor.on('session.down', () => this.port.unlink());
     this.actor.subscribe({ error: (error) => void this.actorErrors.push(error) });
     this.actor.start();
@@ -206,7 +242,12 @@ export class SupervisorWorld {
     if (!this.hub.sessionValid) throw new AuthFetchError('rejected', 'the session ended');
     this.hub.organization = org;
     const now = this.clock.now();
-    return { token: `tok-${++this.hub.tokens}`, expiresAt: now + TOKEN_LIFETIME_MS, lifetimeMs: TOKEN_LIFETIME_MS, user: { userId: 'u-1', organization: org, organizations: ORGS } };
+    return {
+      token: `tok-${++this.hub.tokens}`,
+      expiresAt: now + TOKEN_LIFETIME_MS,
+      lifetimeMs: TOKEN_LIFETIME_MS,
+      user: { userId: 'u-1', organization: org, organizations: ORGS },
+    };
   }
 
   settingsSnapshot(): SettingsSnapshot {
@@ -217,7 +258,8 @@ export class SupervisorWorld {
   /** `PATCH /v1/settings/user`: on the version the device names, or a 409 with the current document. */
   write(input: PushInput): PushAnswer {
     const { hub } = this;
-    if (input.epoch !== hub.epoch || input.version !== hub.user.version) return { status: 'conflict', current: { epoch: hub.epoch, ...structuredClone(hub.user) } };
+    if (input.epoch !== hub.epoch || input.version !== hub.user.version)
+      return { status: 'conflict', current: { epoch: hub.epoch, ...structuredClone(hub.user) } };
     hub.user = { version: hub.user.version + 1, settings: applyPatch(hub.user.settings, input.patch) };
     return { status: 'accepted', document: { epoch: hub.epoch, ...structuredClone(hub.user) } };
   }
@@ -258,7 +300,16 @@ export class SupervisorWorld {
         if (hub.ignoreNextConnect) return void (hub.ignoreNextConnect = false);
         // A new session: the hub forgets the old one's memberships and subscription.
         Object.assign(hub, { joins: [], leaves: [], joined: new Set(), subscribed: false, sessions: hub.sessions + 1 });
-        return peer.send(frame({ type: 'connect_ack', session_id: `s${hub.sessions}`, heartbeat_interval_ms: 25_000, heartbeat_timeout_ms: 10_000, server_time: now, max_frame_bytes: 1 << 20 }));
+        return peer.send(
+          frame({
+            type: 'connect_ack',
+            session_id: `s${hub.sessions}`,
+            heartbeat_interval_ms: 25_000,
+            heartbeat_timeout_ms: 10_000,
+            server_time: now,
+            max_frame_bytes: 1 << 20,
+          }),
+        );
       case 'heartbeat':
         if (!hub.silent) peer.send(frame({ type: 'heartbeat_ack', seq: message.seq!, server_time: now }));
         return;
@@ -270,7 +321,9 @@ export class SupervisorWorld {
         return peer.send(frame({ type: 'auth_refresh_ack', expires_at: now + TOKEN_LIFETIME_MS }));
       case 'settings_subscribe':
         hub.subscribed = true;
-        return peer.send(frame({ type: 'settings_subscribed', epoch: hub.epoch, org_version: hub.org.version, user_version: hub.user.version }));
+        return peer.send(
+          frame({ type: 'settings_subscribed', epoch: hub.epoch, org_version: hub.org.version, user_version: hub.user.version }),
+        );
       case 'channel_join':
         hub.joins.push(message.channel!);
         return;
@@ -321,6 +374,7 @@ export class SupervisorWorld {
   orgChange(value: number): void {
     const { hub } = this;
     hub.org = { version: hub.org.version + 1, settings: { ...hub.org.settings, a: value } };
-    if (hub.subscribed) this.send({ type: 'settings_patch', epoch: hub.epoch, document: 'org', version: hub.org.version, patch: { a: value } });
+    if (hub.subscribed)
+      this.send({ type: 'settings_patch', epoch: hub.epoch, document: 'org', version: hub.org.version, patch: { a: value } });
   }
 }

@@ -38,7 +38,9 @@ export function createTransitionCoverage(machine: AnyStateMachine, actorId: stri
     inspect(event: InspectionEvent): void {
       if (event.type !== '@xstate.microstep' || (event.actorRef as { id?: string }).id !== actorId) return;
       for (const t of (event as { _transitions?: TransitionDefinition[] })._transitions ?? []) {
-        const siblings = (t.eventType === '' ? (t.source.always ?? []) : (t.source.transitions.get(t.eventType) ?? [])) as TransitionDefinition[];
+        const siblings = (
+          t.eventType === '' ? (t.source.always ?? []) : (t.source.transitions.get(t.eventType) ?? [])
+        ) as TransitionDefinition[];
         const index = siblings.findIndex((s) => s === t || (s.eventType === t.eventType && s.guard === t.guard && s.target === t.target));
         covered.add(keyOf(t.source, t.eventType, Math.max(0, index)));
       }
@@ -56,7 +58,9 @@ export function createTransitionCoverage(machine: AnyStateMachine, actorId: stri
      */
     report(via?: string): void {
       const missing = coverage.uncovered();
-      console.log(`${name}${via ? ` (${via})` : ''}: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`);
+      console.log(
+        `${name}${via ? ` (${via})` : ''}: ${coverage.covered}/${coverage.total} transitions${missing.length > 0 ? ` (missing: ${missing.join(', ')})` : ''}`,
+      );
       const out = process.env.EXPLORE_OUT;
       if (out === undefined) return;
       mkdirSync(out, { recursive: true });

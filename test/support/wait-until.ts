@@ -5,7 +5,10 @@ import { settle } from './execution-fixture.ts';
 export type Trigger = (wake: () => void) => () => void;
 
 /** A trigger on events of a Node emitter (a socket's `message`, a hub's `session_open`, …). */
-export function onEvents(emitter: EventEmitter | { on(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown }, ...events: string[]): Trigger {
+export function onEvents(
+  emitter: EventEmitter | { on(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown },
+  ...events: string[]
+): Trigger {
   return (wake) => {
     for (const event of events) emitter.on(event, wake);
     return () => {
@@ -47,7 +50,10 @@ export async function waitUntil(
   );
   let deadline: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    deadline = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ''}`)), timeoutMs);
+    deadline = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ''}`)),
+      timeoutMs,
+    );
     deadline.unref();
   });
   expired.catch(() => {}); // raced below; may fire between two races

@@ -3,7 +3,11 @@ import { redactProperties, redactString } from '../../src/telemetry/redact.ts';
 
 describe('telemetry redaction', () => {
   it('drops values of keys that name secrets', () => {
-    expect(redactProperties({ accessToken: 'a', clientSecret: 'b', dbPassword: 'c' }, '/home/ada')).toEqual({ accessToken: '[redacted]', clientSecret: '[redacted]', dbPassword: '[redacted]' });
+    expect(redactProperties({ accessToken: 'a', clientSecret: 'b', dbPassword: 'c' }, '/home/ada')).toEqual({
+      accessToken: '[redacted]',
+      clientSecret: '[redacted]',
+      dbPassword: '[redacted]',
+    });
     expect(redactProperties({ token: 'x', api_key: 'y', refresh_token: 'z', user_password: 'p', count: 3 }, '/home/ada')).toEqual({
       token: '[redacted]',
       api_key: '[redacted]',
@@ -25,6 +29,10 @@ describe('telemetry redaction', () => {
   });
 
   it('keeps flat values only', () => {
-    expect(redactProperties({ a: { b: 1 }, c: [1], d: undefined, e: null, f: Number.NaN, g: false }, '/home/ada')).toEqual({ e: null, f: null, g: false });
+    expect(redactProperties({ a: { b: 1 }, c: [1], d: undefined, e: null, f: Number.NaN, g: false }, '/home/ada')).toEqual({
+      e: null,
+      f: null,
+      g: false,
+    });
   });
 });

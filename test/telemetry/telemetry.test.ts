@@ -34,14 +34,23 @@ function sink(auto: true | Error = true) {
 function telemetry(options: Partial<TelemetryOptions> & { log?: RecordLog<TelemetryEvent> } = {}) {
   const clock = new SimulatedClock();
   const out = sink();
-  const client = new Telemetry({ log: createMemoryRecordLog(), send: out.send, clock, logger: silentLogger(), enabled: true, policy: { batchSize: 3, flushIntervalMs: 10_000, maxQueue: 5, retryBaseMs: 1_000, retryCapMs: 8_000 }, ...options });
+  const client = new Telemetry({
+    log: createMemoryRecordLog(),
+    send: out.send,
+    clock,
+    logger: silentLogger(),
+    enabled: true,
+    policy: { batchSize: 3, flushIntervalMs: 10_000, maxQueue: 5, retryBaseMs: 1_000, retryCapMs: 8_000 },
+    ...options,
+  });
   return { clock, client, ...out };
 }
 
 const settle = async () => {
   for (let i = 0; i < 5; i++) await flush();
 };
-const serverError = () => new ApiError('server', 'POST /v1/telemetry: 503', { method: 'POST', path: '/v1/telemetry', status: 503, attempts: 1 });
+const serverError = () =>
+  new ApiError('server', 'POST /v1/telemetry: 503', { method: 'POST', path: '/v1/telemetry', status: 503, attempts: 1 });
 
 describe('telemetry client', () => {
   it('batches by count and by time', async () => {
@@ -69,7 +78,11 @@ describe('telemetry client', () => {
   it('keeps its queue across a restart (a file log) and sends it after', async () => {
     const path = join(dir, 'telemetry.log');
     const first = telemetry({ log: await openRecordLog<TelemetryEvent>(path) });
-    first.behaviour.auto = new ApiError('network', 'POST /v1/telemetry: ECONNREFUSED', { method: 'POST', path: '/v1/telemetry', attempts: 1 });
+    first.behaviour.auto = new ApiError('network', 'POST /v1/telemetry: ECONNREFUSED', {
+      method: 'POST',
+      path: '/v1/telemetry',
+      attempts: 1,
+    });
     first.client.track('a.b', { n: 1 });
     first.client.track('a.b', { n: 2 });
     await settle();
@@ -123,7 +136,13 @@ describe('telemetry client', () => {
 
   it('redacts properties before they are queued, and refuses a bad event name', async () => {
     const { client, clock, batches } = telemetry();
-    client.track('auth.refresh_failed', { reason: 'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln', email: 'ada@example.com', token: 'abc', nested: { x: 1 }, ok: true });
+    client.track('auth.refresh_failed', {
+      reason: 'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln',
+      email: 'ada@example.com',
+      token: 'abc',
+      nested: { x: 1 },
+      ok: true,
+    });
     expect(() => client.track('Bad Name')).toThrow(TelemetryError);
     await client.flush();
     clock.increment(0);
@@ -134,7 +153,10 @@ describe('telemetry client', () => {
 
   it('backs off on 5xx, 429 (at least its Retry-After) and network errors, and drops a batch the hub refuses', async () => {
     const { client, clock, batches, behaviour } = telemetry();
-    behaviour.next.push(serverError(), new ApiError('rate_limited', '429', { method: 'POST', path: '/v1/telemetry', status: 429, retryAfterMs: 20_000, attempts: 1 }));
+    behaviour.next.push(
+      serverError(),
+      new ApiError('rate_limited', '429', { method: 'POST', path: '/v1/telemetry', status: 429, retryAfterMs: 20_000, attempts: 1 }),
+    );
     client.track('a.b', { n: 1 });
     await client.flush();
     expect(batches).toHaveLength(1);
@@ -198,7 +220,9 @@ describe('telemetry client', () => {
 
   it('keeps a batch that found no credential yet and sends it once there is one', async () => {
     const { client, clock, batches, behaviour } = telemetry();
-    behaviour.next.push(new ApiError('authentication', 'POST /v1/telemetry: no credential yet', { method: 'POST', path: '/v1/telemetry', attempts: 1 }));
+    behaviour.next.push(
+      new ApiError('authentication', 'POST /v1/telemetry: no credential yet', { method: 'POST', path: '/v1/telemetry', attempts: 1 }),
+    );
     client.track('a.b', { n: 1 });
     await client.flush();
     expect(client.stats).toMatchObject({ queued: 1, dropped: { rejected: 0 } });

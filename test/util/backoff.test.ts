@@ -5,7 +5,9 @@ const policy = { baseMs: 1_000, capMs: 30_000 };
 
 describe('backoffCeiling', () => {
   it('doubles from the base per attempt and stops at the cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => backoffCeiling(policy, attempt))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => backoffCeiling(policy, attempt))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000,
+    ]);
   });
 
   it('stays finite for absurd attempt counts', () => {

@@ -12,7 +12,12 @@ describe('src/util/rx', () => {
   it('hands out observables that root rxjs operators and instanceof accept', async () => {
     const subject = new rx.BehaviorSubject(1);
     expect(subject).toBeInstanceOf(rxjs.Observable);
-    const next = rxjs.firstValueFrom(subject.pipe(rxjs.filter((value) => value > 1), rxjs.map((value) => value * 10)));
+    const next = rxjs.firstValueFrom(
+      subject.pipe(
+        rxjs.filter((value) => value > 1),
+        rxjs.map((value) => value * 10),
+      ),
+    );
     subject.next(2);
     await expect(next).resolves.toBe(20);
   });

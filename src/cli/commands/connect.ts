@@ -51,7 +51,8 @@ export async function runConnect(values: CliValues, { out, err }: CliStreams, lo
   let connector;
   try {
     // Connected, the outbox and the execution journal live in the state directory and survive a crash.
-    const store = config.url === undefined ? undefined : await openConnectorStore(join(stateDirOf(values['state-dir'], process.env), 'delivery'));
+    const store =
+      config.url === undefined ? undefined : await openConnectorStore(join(stateDirOf(values['state-dir'], process.env), 'delivery'));
     connector = createConnector(config, {
       ...(secrets && { secrets }),
       ...(store && { store }),

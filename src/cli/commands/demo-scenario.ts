@@ -65,7 +65,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
   const connector = createConnector(
     // A short restart spread: after the hub restart in step 7 the device is back within 2 s.
     { url, credential, deviceId: DEVICE_ID, client: { name: 'cloudtether-demo', version: '0.1.0' }, backoff: { restartSpreadMs: 2_000 } },
-    { logger: logger.child({ component: 'connector' }), settings: { schema: demoSettingsSchema }, ...(options.record && { record: { file: options.record } }) },
+    {
+      logger: logger.child({ component: 'connector' }),
+      settings: { schema: demoSettingsSchema },
+      ...(options.record && { record: { file: options.record } }),
+    },
   );
   registerDemoHandlers(connector);
   // Before the scenario starts, so the page has every transition from the first one.
@@ -102,7 +106,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
     ]).finally(() => clearTimeout(timer));
   };
   const printExecution = (requestId: string, event: string, data: Record<string, unknown>) => {
-    out.write(json ? `${JSON.stringify({ execution: requestId, event, data })}\n` : `  ${requestId.padEnd(11)} ${event.padEnd(9)} ${JSON.stringify(data)}\n`);
+    out.write(
+      json
+        ? `${JSON.stringify({ execution: requestId, event, data })}\n`
+        : `  ${requestId.padEnd(11)} ${event.padEnd(9)} ${JSON.stringify(data)}\n`,
+    );
   };
 
   const scenario = (async () => {
@@ -134,13 +142,23 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       hub.faults.silence(DEVICE_ID, false);
       await waitFor('reconnected', (s) => s.connection.state === 'connected');
 
-      narrate('executions', 'step 6: the hub runs a tool, a playbook and a chain on the device; each reports its events and one usage report');
+      narrate(
+        'executions',
+        'step 6: the hub runs a tool, a playbook and a chain on the device; each reports its events and one usage report',
+      );
       const follow = (run: ReturnType<Hub['execute']>) => {
         run.events.subscribe((event) => printExecution(run.requestId, event.event_type, event.data));
         return withTimeout(`${run.requestId} to end`, run.result);
       };
       const results = await Promise.all([
-        follow(hub.execute(DEVICE_ID, { request_id: 'r-tool', job_type: 'tool', tool_name: 'web_search', inputs: { query: 'LINE rate limits' } })),
+        follow(
+          hub.execute(DEVICE_ID, {
+            request_id: 'r-tool',
+            job_type: 'tool',
+            tool_name: 'web_search',
+            inputs: { query: 'LINE rate limits' },
+          }),
+        ),
         follow(hub.execute(DEVICE_ID, { request_id: 'r-playbook', job_type: 'playbook', playbook_code: 'summarize_findings', inputs: {} })),
         follow(
           hub.execute(DEVICE_ID, {
@@ -155,18 +173,32 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       ]);
       if (results.some((r) => r.status !== 'completed')) throw new Error('an execution did not complete');
 
-      narrate('survive', 'step 7: the hub restarts while a playbook runs; the playbook keeps running, and its events wait in the outbox for the new connection');
-      const long = hub.execute(DEVICE_ID, { request_id: 'r-long', job_type: 'playbook', playbook_code: 'weekly_campaign_report', inputs: { weeks: 4 } });
+      narrate(
+        'survive',
+        'step 7: the hub restarts while a playbook runs; the playbook keeps running, and its events wait in the outbox for the new connection',
+      );
+      const long = hub.execute(DEVICE_ID, {
+        request_id: 'r-long',
+        job_type: 'playbook',
+        playbook_code: 'weekly_campaign_report',
+        inputs: { weeks: 4 },
+      });
       const longResult = follow(long);
       await withTimeout('r-long to report progress', firstValueFrom(long.events.pipe(filter((e) => e.event_type === 'progress'))));
       await hub.restart({ downMs: 800 });
       const back = await waitFor('reconnected', (s) => s.connection.state === 'connected');
       // Sent on the new session and not acknowledged yet: what waited while the hub was down.
-      narrate('survive', `reconnected (session ${back.connection.sessionId}); ${connector.executions.outboxDepth} outbox entries went out on it`);
+      narrate(
+        'survive',
+        `reconnected (session ${back.connection.sessionId}); ${connector.executions.outboxDepth} outbox entries went out on it`,
+      );
       const survived = await longResult;
       if (survived.status !== 'completed') throw new Error(`r-long ended ${survived.status}`);
 
-      narrate('chat', 'step 8: a LINE message arrives through the hub (messaging_event); the local agent answers (messaging_reply, through the outbox)');
+      narrate(
+        'chat',
+        'step 8: a LINE message arrives through the hub (messaging_event); the local agent answers (messaging_reply, through the outbox)',
+      );
       const chat = {
         channel: 'line',
         event_type: 'message',
@@ -183,17 +215,31 @@ export async function startDemo(options: DemoOptions): Promise<DemoRun> {
       narrate('ledger', 'step 9: the hub booked one usage report per execution in its ledger (GET /v1/usage?tenant=local)');
       await waitFor('every usage report acknowledged', () => connector.executions.outboxDepth === 0);
       const { totals } = hub.usage('local');
-      out.write(json ? `${JSON.stringify({ ledger: totals })}\n` : `  ${totals.reports} reports, ${totals.duration_ms} ms, ${totals.input_tokens} tokens in, ${totals.output_tokens} out, cost ${totals.cost_estimate.toFixed(4)}\n`);
+      out.write(
+        json
+          ? `${JSON.stringify({ ledger: totals })}\n`
+          : `  ${totals.reports} reports, ${totals.duration_ms} ms, ${totals.input_tokens} tokens in, ${totals.output_tokens} out, cost ${totals.cost_estimate.toFixed(4)}\n`,
+      );
 
-      narrate('settings', 'step 10: an operator changes the organization settings at the hub (PATCH /v1/tenants/local/settings); the connector applies them live');
-      const shown = (settings: unknown) => out.write(json ? `${JSON.stringify({ settings })}\n` : `  settings ${JSON.stringify(settings)}\n`);
+      narrate(
+        'settings',
+        'step 10: an operator changes the organization settings at the hub (PATCH /v1/tenants/local/settings); the connector applies them live',
+      );
+      const shown = (settings: unknown) =>
+        out.write(json ? `${JSON.stringify({ settings })}\n` : `  settings ${JSON.stringify(settings)}\n`);
       await waitFor('settings synced', (s) => s.settings.state === 'synced');
       shown(connector.settings.value);
       await hub.settings.patchOrg('local', { max_concurrent_tasks: 2, features: { task_sharing: true } });
-      await withTimeout('the org settings to apply', firstValueFrom(connector.settings.value$.pipe(filter((v) => v.max_concurrent_tasks === 2))));
+      await withTimeout(
+        'the org settings to apply',
+        firstValueFrom(connector.settings.value$.pipe(filter((v) => v.max_concurrent_tasks === 2))),
+      );
       shown(connector.settings.value);
       const edit = await withTimeout('the user edit', connector.settings.update({ theme: 'dark' }));
-      narrate('settings', `the user picks the dark theme on the device: ${edit.status} by the hub at version ${edit.version}; task_sharing is ${connector.settings.flag('task_sharing') ? 'on' : 'off'}`);
+      narrate(
+        'settings',
+        `the user picks the dark theme on the device: ${edit.status} by the hub at version ${edit.version}; task_sharing is ${connector.settings.flag('task_sharing') ? 'on' : 'off'}`,
+      );
 
       narrate('done', `scenario complete; devices on the hub: ${JSON.stringify(hub.devices().map((d) => d.device_id))}`);
       quietHeartbeats = true;

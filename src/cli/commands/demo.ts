@@ -13,7 +13,13 @@ export async function runDemo(values: CliValues, { out, err }: CliStreams, logge
     return 2;
   }
   const signal = untilSignal();
-  const demo = await startDemo({ json: values.json, out, logger, ...(inspect && { inspect }), ...(values.record && { record: values.record }) }).catch((error: unknown) => {
+  const demo = await startDemo({
+    json: values.json,
+    out,
+    logger,
+    ...(inspect && { inspect }),
+    ...(values.record && { record: values.record }),
+  }).catch((error: unknown) => {
     signal.cancel();
     throw error;
   });

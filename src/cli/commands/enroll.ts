@@ -8,7 +8,12 @@ import { DEVICE_CREDENTIAL_ENTRY, openState } from './state.ts';
  * `CLOUD_DEVICE_CREDENTIAL`, else the first line of standard input) in the secret store, `0600`,
  * sealed when `CLOUDTETHER_STATE_KEY` is set. Never from a flag: argv is visible to every user.
  */
-export async function runEnroll(values: CliValues, { out, err }: CliStreams, _logger: Logger, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+export async function runEnroll(
+  values: CliValues,
+  { out, err }: CliStreams,
+  _logger: Logger,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<number> {
   const credential = process.env.CLOUD_DEVICE_CREDENTIAL?.trim() || (await firstLine(stdin));
   if (!credential) {
     err.write('no credential: set CLOUD_DEVICE_CREDENTIAL or pipe it on standard input\n');

@@ -32,7 +32,9 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     return 2;
   }
   if (!token && !enrollment && !users) {
-    err.write('the hub needs a static token (--token, CLOUDTETHER_HUB_TOKEN), an enrollment secret (CLOUDTETHER_HUB_ENROLLMENT_SECRET) or users (CLOUDTETHER_HUB_USERS)\n');
+    err.write(
+      'the hub needs a static token (--token, CLOUDTETHER_HUB_TOKEN), an enrollment secret (CLOUDTETHER_HUB_ENROLLMENT_SECRET) or users (CLOUDTETHER_HUB_USERS)\n',
+    );
     return 2;
   }
   const port = Number(values.port ?? 7070);
@@ -42,7 +44,9 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   }
   const host = values.host ?? '127.0.0.1';
   if (!adminToken && !isLoopbackHost(host)) {
-    err.write(`refusing --host ${host} without CLOUDTETHER_HUB_ADMIN_TOKEN: the operator routes (dispatch, revoke, settings, approvals, usage) need an admin token on a hub reachable from other machines\n`);
+    err.write(
+      `refusing --host ${host} without CLOUDTETHER_HUB_ADMIN_TOKEN: the operator routes (dispatch, revoke, settings, approvals, usage) need an admin token on a hub reachable from other machines\n`,
+    );
     return 2;
   }
   const tls = readTls(values, err);
@@ -63,8 +67,14 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     ...(redis && { engine: { redis } }),
     logger: logger.child({ component: 'hub' }),
   });
-  hub.on('session_open', (s) => out.write(`${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`));
-  hub.on('session_close', (s, code, reason) => out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`));
+  hub.on('session_open', (s) =>
+    out.write(
+      `${line(values.json, { event: 'session_open', device_id: s.device_id, tenant_id: s.tenant_id, session_id: s.session_id })}\n`,
+    ),
+  );
+  hub.on('session_close', (s, code, reason) =>
+    out.write(`${line(values.json, { event: 'session_close', device_id: s.device_id, code, reason })}\n`),
+  );
   const signal = untilSignal();
   try {
     const { url } = await hub.listen({ port, host });
@@ -98,5 +108,9 @@ function readTls(values: CliValues, err: CliStreams['err']): { cert: string; key
 }
 
 function line(json: boolean, fields: Record<string, unknown>): string {
-  return json ? JSON.stringify(fields) : Object.entries(fields).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  return json
+    ? JSON.stringify(fields)
+    : Object.entries(fields)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ');
 }

@@ -21,7 +21,9 @@ export async function runLogin(values: CliValues, { out, err }: CliStreams, logg
     }
     const prompt = await connector.login();
     out.write(`To log in, open ${prompt.verificationUriComplete ?? prompt.verificationUri} and enter the code ${prompt.userCode}\n`);
-    const done = await connector.waitFor((s) => s.auth.state === 'valid' || (s.auth.state === 'logged_out' && s.auth.reason !== 'not_logged_in'));
+    const done = await connector.waitFor(
+      (s) => s.auth.state === 'valid' || (s.auth.state === 'logged_out' && s.auth.reason !== 'not_logged_in'),
+    );
     if (done.auth.state !== 'valid') {
       err.write(`login failed: ${done.auth.reason}\n`);
       return 1;
@@ -58,7 +60,10 @@ async function userConnector(verb: string, values: CliValues, err: NodeJS.Writab
     err.write(`${verb} needs the hub: --url or CLOUD_WS_URL\n`);
     return 2;
   }
-  const connector = createConnector({ ...config, userLogin: true }, { ...(secrets && { secrets }), logger: logger.child({ component: 'connector' }) });
+  const connector = createConnector(
+    { ...config, userLogin: true },
+    { ...(secrets && { secrets }), logger: logger.child({ component: 'connector' }) },
+  );
   connector.start();
   return connector;
 }

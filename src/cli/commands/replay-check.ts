@@ -19,7 +19,12 @@ const DEMO_CLIENT = 'cloudtether-demo';
  * `connectorOptions`, e.g. its settings schema); a recording of `cloudtether demo` brings the
  * demo's. Without them a session that ran handlers diverges at its `connect` frame's tool list.
  */
-export async function checkReplay(file: string, session: SessionFile, setupModule: string | undefined, { out }: CliStreams): Promise<number> {
+export async function checkReplay(
+  file: string,
+  session: SessionFile,
+  setupModule: string | undefined,
+  { out }: CliStreams,
+): Promise<number> {
   const options = await replayOptionsFor(session, setupModule);
   const result = await replayParsed(session, options);
   if (result.ok) {
@@ -27,13 +32,19 @@ export async function checkReplay(file: string, session: SessionFile, setupModul
     return 0;
   }
   out.write(`${file}: ${result.divergence!.message}\n`);
-  out.write(`replayed ${result.replayed} of ${result.entries} entries; to keep this as a failing test, see docs/recording.md (From a field report to a failing test)\n`);
+  out.write(
+    `replayed ${result.replayed} of ${result.entries} entries; to keep this as a failing test, see docs/recording.md (From a field report to a failing test)\n`,
+  );
   return 1;
 }
 
 async function replayOptionsFor(session: SessionFile, setupModule: string | undefined): Promise<ReplayOptions> {
   if (setupModule !== undefined) {
-    const host = (await import(pathToFileURL(resolve(setupModule)).href)) as { setup?: unknown; default?: unknown; connectorOptions?: ReplayOptions['connector'] };
+    const host = (await import(pathToFileURL(resolve(setupModule)).href)) as {
+      setup?: unknown;
+      default?: unknown;
+      connectorOptions?: ReplayOptions['connector'];
+    };
     const setup = host.setup ?? host.default;
     if (typeof setup !== 'function') throw new TypeError(`${setupModule} exports no setup(connector) function`);
     return { setup: setup as (connector: Connector) => void, ...(host.connectorOptions && { connector: host.connectorOptions }) };

@@ -11,7 +11,10 @@ export const DEVICE_CREDENTIAL_ENTRY = 'device_credential';
  * `CLOUDTETHER_STATE_DIR`, else `~/.cloudtether`; secrets sealed with `CLOUDTETHER_STATE_KEY`
  * when it is set.
  */
-export function openState(stateDir: string | undefined, env: Record<string, string | undefined>): { storage: StorageAdapter; secrets: SecretStore } {
+export function openState(
+  stateDir: string | undefined,
+  env: Record<string, string | undefined>,
+): { storage: StorageAdapter; secrets: SecretStore } {
   const storage = createFileStorage(stateDirOf(stateDir, env));
   const key = env.CLOUDTETHER_STATE_KEY ? parseStateKey(env.CLOUDTETHER_STATE_KEY) : undefined;
   return { storage, secrets: createSecretStore(storage, { key }) };

@@ -85,7 +85,12 @@ export function createAdminHandler(source: AdminSource): (req: IncomingMessage, 
 }
 
 /** Answers a request that may use its route. */
-function answer(req: IncomingMessage, res: ServerResponse, source: AdminSource, found: { route: Route; groups: Array<string | undefined> }): void {
+function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  source: AdminSource,
+  found: { route: Route; groups: Array<string | undefined> },
+): void {
   const { route } = found;
   if (!route.methods.includes(req.method ?? '')) {
     return reply(res, 405, { error: 'method_not_allowed' }, { allow: route.methods.join(', ') });

@@ -59,7 +59,10 @@ export class OperatorAccess {
     if (adminToken === undefined) {
       if (isLoopback(address)) return true;
       logger.warn({ path, address }, 'operator request refused: no admin token, and not a loopback client');
-      reply(res, 403, { error: 'operator_loopback_only', message: 'this hub has no admin token: its operator routes answer loopback clients only' });
+      reply(res, 403, {
+        error: 'operator_loopback_only',
+        message: 'this hub has no admin token: its operator routes answer loopback clients only',
+      });
       return false;
     }
     const bearer = bearerOf(req);

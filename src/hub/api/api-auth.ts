@@ -64,17 +64,32 @@ export function permissionsOfRole(role: OrganizationRole): Permission[] {
  * const verdict = await authenticateApiRequest(req, { device: auth, keys: hub.api.keys, users, now: () => clock.now() });
  * if (verdict.ok) verdict.caller.permissions.includes('usage:read');
  */
-export async function authenticateApiRequest(req: IncomingMessage, parts: ApiAuthParts): Promise<{ ok: true; caller: ApiCaller } | ApiAuthRefusal> {
+export async function authenticateApiRequest(
+  req: IncomingMessage,
+  parts: ApiAuthParts,
+): Promise<{ ok: true; caller: ApiCaller } | ApiAuthRefusal> {
   const presented = apiKeyOf(req);
   if (presented !== undefined) {
     const keyId = apiKeyIdOf(presented);
     const attempt: Attempt = { kind: 'api_key', address: clientAddress(req), ...(keyId !== undefined && { id: keyId }) };
     const admitted = await parts.throttle.admit(attempt);
-    if (!admitted.ok) return { ok: false, error: 'throttled', reason: 'too_many_attempts', retryAfterMs: admitted.retryAfterMs, ...(keyId !== undefined && { api_key_id: keyId }) };
+    if (!admitted.ok)
+      return {
+        ok: false,
+        error: 'throttled',
+        reason: 'too_many_attempts',
+        retryAfterMs: admitted.retryAfterMs,
+        ...(keyId !== undefined && { api_key_id: keyId }),
+      };
     const verdict = parts.keys.authenticate(presented, parts.now());
     if (!verdict.ok) {
       if (COUNTED_KEY_REFUSALS.has(verdict.reason)) await parts.throttle.fail(attempt);
-      return { ok: false, error: 'unauthorized', reason: `api_key_${verdict.reason}`, ...(verdict.id !== undefined && { api_key_id: verdict.id }) };
+      return {
+        ok: false,
+        error: 'unauthorized',
+        reason: `api_key_${verdict.reason}`,
+        ...(verdict.id !== undefined && { api_key_id: verdict.id }),
+      };
     }
     await parts.throttle.succeed(attempt);
     const { id, tenant_id, permissions } = verdict.key;
@@ -89,7 +104,10 @@ export async function authenticateApiRequest(req: IncomingMessage, parts: ApiAut
   const organization = user?.organizations.find((org) => org.id === tenant_id);
   if (!user || !organization || user_id === undefined) return { ok: false, error: 'unauthorized', reason: 'not_a_member' };
   const organizations = user.organizations.map(({ id, name, role }) => ({ id, name, role }));
-  return { ok: true, caller: { kind, tenant_id, device_id, user_id, permissions: permissionsOfRole(organization.role), organizations, bucket } };
+  return {
+    ok: true,
+    caller: { kind, tenant_id, device_id, user_id, permissions: permissionsOfRole(organization.role), organizations, bucket },
+  };
 }
 
 /**

@@ -182,7 +182,12 @@ export class ApiKeyStore {
       }
     }
     if (dead.length <= MAX_DEAD_KEYS_PER_TENANT) return keys;
-    const gone = new Set(dead.sort((a, b) => diedAtOf(a, now)! - diedAtOf(b, now)!).slice(0, dead.length - MAX_DEAD_KEYS_PER_TENANT).map((k) => k.id));
+    const gone = new Set(
+      dead
+        .sort((a, b) => diedAtOf(a, now)! - diedAtOf(b, now)!)
+        .slice(0, dead.length - MAX_DEAD_KEYS_PER_TENANT)
+        .map((k) => k.id),
+    );
     for (const id of gone) forget(id);
     return keys.filter((key) => !gone.has(key.id));
   }

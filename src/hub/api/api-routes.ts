@@ -100,9 +100,13 @@ export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, r
     const caller = verdict?.ok ? verdict.caller : undefined;
     const rate = limiter.take(caller?.bucket ?? `addr:${req.socket.remoteAddress ?? ''}`);
     const headers = rateLimitHeaders(rate);
-    const answer = (status: number, body: unknown, extra: Record<string, string> = {}) => reply(res, status, body, { ...headers, ...extra });
+    const answer = (status: number, body: unknown, extra: Record<string, string> = {}) =>
+      reply(res, status, body, { ...headers, ...extra });
     if (!rate.ok) {
-      parts.logger.warn({ path, kind: caller?.kind ?? 'anonymous', tenant_id: caller?.tenant_id, api_key_id: caller?.api_key_id }, 'api request rate limited');
+      parts.logger.warn(
+        { path, kind: caller?.kind ?? 'anonymous', tenant_id: caller?.tenant_id, api_key_id: caller?.api_key_id },
+        'api request rate limited',
+      );
       return answer(429, { error: 'rate_limited', message: `retry in ${rate.retryAfterS} s` });
     }
     if (verdict && !verdict.ok) {
@@ -146,7 +150,9 @@ function routeTable(parts: ApiRoutesParts): Route[] {
   const overreach = (call: Call): { status: number; body: unknown } | undefined => {
     const target = api.keys.get(tenantOf(call), call.params[0] ?? '');
     const beyond = target?.permissions.filter((permission) => !call.caller?.permissions.includes(permission)) ?? [];
-    return beyond.length > 0 ? { status: 403, body: { error: 'forbidden', message: `this credential cannot manage a key with ${beyond.join(', ')}` } } : undefined;
+    return beyond.length > 0
+      ? { status: 403, body: { error: 'forbidden', message: `this credential cannot manage a key with ${beyond.join(', ')}` } }
+      : undefined;
   };
   return [
     { pattern: /^\/v1\/whoami$/, methods: { GET: { handle: ({ caller }) => ({ status: 200, body: whoami(caller as ApiCaller) }) } } },
@@ -162,7 +168,8 @@ function routeTable(parts: ApiRoutesParts): Route[] {
             const request = call.body as CreateApiKey;
             const beyond = request.permissions.filter((permission) => !call.caller?.permissions.includes(permission));
             // A key never does more than its creator may.
-            if (beyond.length > 0) return { status: 403, body: { error: 'forbidden', message: `this credential cannot give ${beyond.join(', ')}` } };
+            if (beyond.length > 0)
+              return { status: 403, body: { error: 'forbidden', message: `this credential cannot give ${beyond.join(', ')}` } };
             return { status: 201, body: api.createApiKey(tenantOf(call), request) };
           },
         },
@@ -174,13 +181,20 @@ function routeTable(parts: ApiRoutesParts): Route[] {
         DELETE: {
           permission: 'api_keys:manage',
           // Another tenant's key is as unknown as a key that never was.
-          handle: (call) => overreach(call) ?? (api.revokeApiKey(tenantOf(call), call.params[0] ?? '') ? { status: 204 } : { status: 404, body: { error: 'not_found' } }),
+          handle: (call) =>
+            overreach(call) ??
+            (api.revokeApiKey(tenantOf(call), call.params[0] ?? '') ? { status: 204 } : { status: 404, body: { error: 'not_found' } }),
         },
       },
     },
     {
       pattern: /^\/v1\/api-keys\/([^/]+)\/rotate$/,
-      methods: { POST: { permission: 'api_keys:manage', handle: (call) => overreach(call) ?? { status: 200, body: api.rotateApiKey(tenantOf(call), call.params[0] ?? '') } } },
+      methods: {
+        POST: {
+          permission: 'api_keys:manage',
+          handle: (call) => overreach(call) ?? { status: 200, body: api.rotateApiKey(tenantOf(call), call.params[0] ?? '') },
+        },
+      },
     },
     {
       pattern: /^\/v1\/usage$/,
@@ -190,7 +204,8 @@ function routeTable(parts: ApiRoutesParts): Route[] {
           handle: (call) => {
             const tenantId = tenantOf(call);
             const asked = queryOf(call.req.url).get('tenant');
-            if (asked !== null && asked !== tenantId) return { status: 403, body: { error: 'forbidden', message: 'a tenant credential reads its own tenant only' } };
+            if (asked !== null && asked !== tenantId)
+              return { status: 403, body: { error: 'forbidden', message: 'a tenant credential reads its own tenant only' } };
             const { totals, reports } = parts.usage(tenantId);
             return { status: 200, body: { tenant_id: tenantId, totals, entries: reports } };
           },
@@ -199,7 +214,13 @@ function routeTable(parts: ApiRoutesParts): Route[] {
     },
     {
       pattern: /^\/v1\/shares$/,
-      methods: { POST: { permission: 'shares:write', body: { schema: CreateShare, limit: SMALL_BODY }, handle: (call) => createShare(shareParts, call.req, tenantOf(call), call.body as CreateShare) } },
+      methods: {
+        POST: {
+          permission: 'shares:write',
+          body: { schema: CreateShare, limit: SMALL_BODY },
+          handle: (call) => createShare(shareParts, call.req, tenantOf(call), call.body as CreateShare),
+        },
+      },
     },
     {
       pattern: /^\/v1\/shares\/([^/]+)$/,
@@ -213,7 +234,10 @@ function routeTable(parts: ApiRoutesParts): Route[] {
           body: { schema: TelemetryBatch, limit: TELEMETRY_BODY },
           handle: ({ caller, body }) => {
             const { tenant_id: tenantId, device_id: deviceId, api_key_id: apiKeyId } = caller as ApiCaller;
-            const from = { ...(deviceId !== undefined && { device_id: deviceId }), ...(apiKeyId !== undefined && { api_key_id: apiKeyId }) };
+            const from = {
+              ...(deviceId !== undefined && { device_id: deviceId }),
+              ...(apiKeyId !== undefined && { api_key_id: apiKeyId }),
+            };
             return { status: 202, body: api.ingestTelemetry(tenantId, (body as TelemetryBatch).batch, from) };
           },
         },
@@ -253,13 +277,18 @@ function isTenantUsageRequest(req: IncomingMessage, access: Pick<OperatorAccess,
 }
 
 /** Reads a JSON body of at most `limit` bytes and checks it against `schema`. */
-async function readJson(req: IncomingMessage, schema: z.ZodType, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: Record<string, string> }> {
+async function readJson(
+  req: IncomingMessage,
+  schema: z.ZodType,
+  limit: number,
+): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: Record<string, string> }> {
   const tooLarge = { ok: false, status: 413, error: { error: 'too_large', message: `the body is over ${limit} bytes` } } as const;
   if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge;
   const text = await readBody(req, limit);
   // Undefined is also a client that went away; the answer then goes nowhere.
   if (text === undefined) return tooLarge;
   const parsed = schema.safeParse(parseParams('application/json', text));
-  if (!parsed.success) return { ok: false, status: 400, error: { error: 'invalid_request', message: z.prettifyError(parsed.error).slice(0, 4_000) } };
+  if (!parsed.success)
+    return { ok: false, status: 400, error: { error: 'invalid_request', message: z.prettifyError(parsed.error).slice(0, 4_000) } };
   return { ok: true, value: parsed.data };
 }

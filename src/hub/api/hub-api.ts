@@ -92,7 +92,11 @@ export class HubApi {
    * hub.api.ingestTelemetry('acme', [{ id: 'evt_1', event: 'connection.state_changed', timestamp: Date.now(), properties: { to: 'connected' } }]);
    * // { accepted: 1, duplicates: 0 }
    */
-  ingestTelemetry(tenantId: string, batch: TelemetryEvent[], from: { device_id?: string; api_key_id?: string } = {}): { accepted: number; duplicates: number } {
+  ingestTelemetry(
+    tenantId: string,
+    batch: TelemetryEvent[],
+    from: { device_id?: string; api_key_id?: string } = {},
+  ): { accepted: number; duplicates: number } {
     return this.#telemetry.ingest(tenantId, batch, { received_at: this.#clock.now(), ...from });
   }
 
@@ -108,4 +112,3 @@ export class HubApi {
     return this.#telemetry.of(tenantId);
   }
 }
-

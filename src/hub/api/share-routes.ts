@@ -41,9 +41,13 @@ export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenant
     const message = policy ? 'the organization has sharing turned off' : "the organization's sharing settings are not valid";
     return { status: 403, body: { error: 'sharing_disabled', message } };
   }
-  if (request.visibility === 'public' && !policy.allow_public) return { status: 403, body: { error: 'public_sharing_disabled', message: 'the organization allows organization shares only' } };
+  if (request.visibility === 'public' && !policy.allow_public)
+    return { status: 403, body: { error: 'public_sharing_disabled', message: 'the organization allows organization shares only' } };
   if (request.expires_in_s !== undefined && request.expires_in_s > policy.max_expiry_s) {
-    return { status: 400, body: { error: 'expiry_too_long', message: `the organization allows shares of at most ${policy.max_expiry_s} s` } };
+    return {
+      status: 400,
+      body: { error: 'expiry_too_long', message: `the organization allows shares of at most ${policy.max_expiry_s} s` },
+    };
   }
   const { resource } = request;
   const owner = resource.type === 'execution' ? parts.execution(resource.id)?.tenant_id : parts.taskTenant(resource.id);
@@ -57,8 +61,12 @@ export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenant
     now,
     (id) => `http://${host}/v1/shares/${id}`,
   );
-  if (!share) return { status: 409, body: { error: 'limit_reached', message: 'the organization holds as many live shares as the hub keeps' } };
-  parts.logger.info({ tenant_id: tenantId, share_id: share.id, resource_type: resource.type, visibility: share.visibility, expires_at: share.expires_at }, 'share created');
+  if (!share)
+    return { status: 409, body: { error: 'limit_reached', message: 'the organization holds as many live shares as the hub keeps' } };
+  parts.logger.info(
+    { tenant_id: tenantId, share_id: share.id, resource_type: resource.type, visibility: share.visibility, expires_at: share.expires_at },
+    'share created',
+  );
   return { status: 201, body: share };
 }
 
@@ -75,12 +83,18 @@ export function readShare(parts: ShareRouteParts, id: string, caller: ApiCaller 
   const notFound: ApiAnswer = { status: 404, body: { error: 'not_found' } };
   if (!share) return notFound;
   if (share.visibility === 'organization') {
-    if (!caller) return { status: 401, body: { error: 'unauthorized', message: 'an organization share needs a credential of its organization' } };
+    if (!caller)
+      return { status: 401, body: { error: 'unauthorized', message: 'an organization share needs a credential of its organization' } };
     if (caller.tenant_id !== share.tenant_id) return notFound;
   }
   const { resource } = share;
   // Only the status: events and outcomes may hold what the share's audience should not see.
-  const status = resource.type === 'execution' ? (parts.execution(resource.id)?.status ?? null) : parts.taskTenant(resource.id) === share.tenant_id ? 'open' : 'closed';
+  const status =
+    resource.type === 'execution'
+      ? (parts.execution(resource.id)?.status ?? null)
+      : parts.taskTenant(resource.id) === share.tenant_id
+        ? 'open'
+        : 'closed';
   const view: SharedView = { ...share, resource_status: status };
   return { status: 200, body: view };
 }

@@ -12,7 +12,11 @@ export const DEFAULT_SHARE_EXPIRY_S = 7 * 86_400;
 export const SharingPolicy = z.object({
   enabled: z.boolean().default(true),
   allow_public: z.boolean().default(false),
-  max_expiry_s: z.number().int().positive().default(30 * 86_400),
+  max_expiry_s: z
+    .number()
+    .int()
+    .positive()
+    .default(30 * 86_400),
 });
 export type SharingPolicy = z.infer<typeof SharingPolicy>;
 
@@ -49,7 +53,15 @@ export class ShareStore {
     if (ids.size >= MAX_SHARES_PER_TENANT) this.#forgetExpired(ids, now);
     if (ids.size >= MAX_SHARES_PER_TENANT) return undefined;
     const id = `shr_${randomBytes(16).toString('base64url')}`;
-    const created: Share = { id, tenant_id: share.tenant_id, resource: { ...share.resource }, visibility: share.visibility, url: urlOf(id), created_at: now, expires_at: share.expires_at };
+    const created: Share = {
+      id,
+      tenant_id: share.tenant_id,
+      resource: { ...share.resource },
+      visibility: share.visibility,
+      url: urlOf(id),
+      created_at: now,
+      expires_at: share.expires_at,
+    };
     this.#shares.set(id, created);
     ids.add(id);
     return structuredClone(created);

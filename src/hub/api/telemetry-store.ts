@@ -55,8 +55,17 @@ export class TelemetryStore {
   }
 
   /** Stores a batch for a tenant; copies of events seen before (in this batch too) are counted, not stored. */
-  ingest(tenantId: string, batch: TelemetryEvent[], from: Omit<StoredTelemetryEvent, keyof TelemetryEvent>): { accepted: number; duplicates: number } {
-    const log = getOrCreate(this.#tenants, tenantId, () => ({ events: [], bytes: 0, dropped: 0, recent: new RecentIds(this.#bounds.dedupeWindow) }));
+  ingest(
+    tenantId: string,
+    batch: TelemetryEvent[],
+    from: Omit<StoredTelemetryEvent, keyof TelemetryEvent>,
+  ): { accepted: number; duplicates: number } {
+    const log = getOrCreate(this.#tenants, tenantId, () => ({
+      events: [],
+      bytes: 0,
+      dropped: 0,
+      recent: new RecentIds(this.#bounds.dedupeWindow),
+    }));
     let accepted = 0;
     for (const event of batch) {
       if (log.recent.has(event.id)) continue;

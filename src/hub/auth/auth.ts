@@ -98,7 +98,11 @@ export class HubAuth {
         generateKeyPair: tokens.generateKeyPair,
         now,
         ...(parts.stores && {
-          signingKeys: parts.stores.signingKeys({ generateKeyPair: tokens.generateKeyPair, now, retireAfterMs: tokens.lifetimeMs + tokens.leewayMs }),
+          signingKeys: parts.stores.signingKeys({
+            generateKeyPair: tokens.generateKeyPair,
+            now,
+            retireAfterMs: tokens.lifetimeMs + tokens.leewayMs,
+          }),
         }),
         // A user token speaks for its user on one device: that device's revocation counts.
         isRevoked: (claims) => this.isRevoked(claims.tenant, claims.kind === 'user' ? claims.device : claims.sub, claims.jti),

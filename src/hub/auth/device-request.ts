@@ -27,7 +27,12 @@ export interface DeviceRequestAuth {
  * (`authenticate` threw) or `throttled` (too many failed attempts: `retryAfterMs` says how long
  * until the next one is looked at).
  */
-export type DeviceRequestRefusal = { ok: false; error: 'unauthorized' | 'unavailable' | 'throttled'; reason: string; retryAfterMs?: number };
+export type DeviceRequestRefusal = {
+  ok: false;
+  error: 'unauthorized' | 'unavailable' | 'throttled';
+  reason: string;
+  retryAfterMs?: number;
+};
 
 // The headers carry what `connect` does, within the same bounds.
 const Headers = z.object({
@@ -46,7 +51,10 @@ const Headers = z.object({
  * if (!caller.ok) return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
  * caller.tenant_id; // 'acme'
  */
-export async function authenticateDeviceRequest(req: IncomingMessage, auth: DeviceRequestAuth): Promise<({ ok: true } & DeviceCaller) | DeviceRequestRefusal> {
+export async function authenticateDeviceRequest(
+  req: IncomingMessage,
+  auth: DeviceRequestAuth,
+): Promise<({ ok: true } & DeviceCaller) | DeviceRequestRefusal> {
   const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const headers = Headers.safeParse({ token: bearer, device_id: req.headers['x-device-id'], tenant_id: req.headers['x-tenant-id'] });
   if (!headers.success) return { ok: false, error: 'unauthorized', reason: 'missing_credentials' };
@@ -57,7 +65,8 @@ export async function authenticateDeviceRequest(req: IncomingMessage, auth: Devi
   } catch {
     return { ok: false, error: 'unavailable', reason: 'authenticate_threw' };
   }
-  if (!verdict.ok && verdict.code === 'too_many_attempts') return { ok: false, error: 'throttled', reason: verdict.code, retryAfterMs: verdict.retryAfterMs };
+  if (!verdict.ok && verdict.code === 'too_many_attempts')
+    return { ok: false, error: 'throttled', reason: verdict.code, retryAfterMs: verdict.retryAfterMs };
   if (!verdict.ok) return { ok: false, error: 'unauthorized', reason: verdict.code };
   const claims = verdict.credential.via === 'token' ? verdict.credential.claims : undefined;
   if (auth.isRevoked(who.tenant_id, who.device_id, claims?.jti)) return { ok: false, error: 'unauthorized', reason: 'revoked' };

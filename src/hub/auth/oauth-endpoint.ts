@@ -172,7 +172,13 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     const deviceCode = grant.data.grant_type === DEVICE_CODE_GRANT_TYPE;
     if (!deviceCode && grant.data.grant_type !== 'refresh_token') return fail(res, 400, 'unsupported_grant_type');
     const request = deviceCode ? DeviceCodeRequest.safeParse(params) : RefreshRequest.safeParse(params);
-    if (!request.success) return fail(res, 400, 'invalid_request', deviceCode ? 'device_code and client_id are required' : 'refresh_token and client_id are required');
+    if (!request.success)
+      return fail(
+        res,
+        400,
+        'invalid_request',
+        deviceCode ? 'device_code and client_id are required' : 'refresh_token and client_id are required',
+      );
     const clientId = request.data.client_id;
     const attempt: Attempt = { kind: 'oauth_grant', address: clientAddress(req), id: clientId };
     const admitted = await throttle.admit(attempt);
@@ -311,18 +317,22 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
           return false;
       }
       if (path === OAUTH_APPROVE_PATH) {
-        source.access.admit(req, res).then((admitted) => {
-          if (!admitted) return;
-          if (req.method !== 'POST') reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
-          else withParams(req, res, (params) => approve(res, params));
-        }, internal(res, 'oauth approval'));
+        source.access.admit(req, res).then(
+          (admitted) => {
+            if (!admitted) return;
+            if (req.method !== 'POST') reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
+            else withParams(req, res, (params) => approve(res, params));
+          },
+          internal(res, 'oauth approval'),
+        );
         return true;
       }
       if (req.method !== 'POST') {
         reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
         return true;
       }
-      if (path === DEVICE_AUTHORIZATION_PATH) withParams(req, res, (params) => void deviceAuthorization(req, res, params).catch(internal(res, 'device authorization')));
+      if (path === DEVICE_AUTHORIZATION_PATH)
+        withParams(req, res, (params) => void deviceAuthorization(req, res, params).catch(internal(res, 'device authorization')));
       else if (path === OAUTH_REVOKE_PATH) withParams(req, res, (params) => void revoke(res, params).catch(internal(res, 'revocation')));
       else withParams(req, res, (params) => void token(req, res, params).catch(internal(res, 'user token endpoint')), true);
       return true;

@@ -45,9 +45,11 @@ export class RevocationList {
    * it is here (newer than the journal's); a token id keeps the later time to forget it.
    */
   restore(state: RevocationState): void {
-    for (const [deviceId, tenants] of state.devices) if (tenants.length > 0 && !this.#devices.has(deviceId)) this.#devices.set(deviceId, new Set(tenants));
+    for (const [deviceId, tenants] of state.devices)
+      if (tenants.length > 0 && !this.#devices.has(deviceId)) this.#devices.set(deviceId, new Set(tenants));
     const now = this.#now();
-    for (const [jti, forgetAt] of state.tokens) if (now < forgetAt && !((this.#tokens.get(jti) ?? 0) >= forgetAt)) this.#tokens.set(jti, forgetAt);
+    for (const [jti, forgetAt] of state.tokens)
+      if (now < forgetAt && !((this.#tokens.get(jti) ?? 0) >= forgetAt)) this.#tokens.set(jti, forgetAt);
   }
 
   /** Revokes a device id in one tenant, or in every tenant without `tenantId`. */

@@ -167,7 +167,10 @@ export class UserLogins {
    *
    * @throws {HubError} `unknown_user_code`, `unknown_user` or `not_a_member`.
    */
-  approve(userCode: string, { userId, organization }: { userId: string; organization?: string }): { loginId: string; organization: string } {
+  approve(
+    userCode: string,
+    { userId, organization }: { userId: string; organization?: string },
+  ): { loginId: string; organization: string } {
     const login = this.#pendingByUserCode(userCode);
     if (!login) throw new HubError('unknown_user_code', 'no login waits for that user code (unknown, expired or already decided)');
     const user = this.#users.get(userId);

@@ -171,7 +171,10 @@ export class HubChannels {
       this.#lastSweep = now;
       for (const [device, taken] of this.#taken) if (taken.lastAt <= now - ttl) this.#taken.delete(device);
     }
-    const taken = getOrCreate(this.#taken, keyOf(info.tenant_id, info.device_id), () => ({ ids: new RecentIds(this.#options.dedupeWindow), lastAt: now }));
+    const taken = getOrCreate(this.#taken, keyOf(info.tenant_id, info.device_id), () => ({
+      ids: new RecentIds(this.#options.dedupeWindow),
+      lastAt: now,
+    }));
     taken.lastAt = now;
     if (taken.ids.has(id)) return false;
     taken.ids.add(id);
@@ -234,7 +237,11 @@ export class HubChannels {
     }
   }
 
-  #authorize(info: Who, channel: string, workspaceId: string | undefined): { reason: 'unauthorized' | 'unknown_channel'; message: string } | undefined {
+  #authorize(
+    info: Who,
+    channel: string,
+    workspaceId: string | undefined,
+  ): { reason: 'unauthorized' | 'unknown_channel'; message: string } | undefined {
     if (channel === 'extension') return undefined;
     const task = this.#tasks.get(channel.slice('task:'.length));
     if (!task) return { reason: 'unknown_channel', message: `no channel '${channel}'` };
@@ -263,14 +270,27 @@ export class HubChannels {
     const previous = byId.get(parsed.data.instance_id);
     // An instance belongs to the device that registered it until it unregisters or goes quiet.
     if (previous && previous.device_id !== info.device_id && previous.last_seen > now - this.#options.instanceTtlMs) {
-      this.#log.warn({ device_id: info.device_id, instance_id: parsed.data.instance_id, owner: previous.device_id }, 'extension instance belongs to another device');
+      this.#log.warn(
+        { device_id: info.device_id, instance_id: parsed.data.instance_id, owner: previous.device_id },
+        'extension instance belongs to another device',
+      );
       return;
     }
-    byId.set(parsed.data.instance_id, { ...parsed.data, device_id: info.device_id, registered_at: previous?.registered_at ?? now, last_seen: now });
+    byId.set(parsed.data.instance_id, {
+      ...parsed.data,
+      device_id: info.device_id,
+      registered_at: previous?.registered_at ?? now,
+      last_seen: now,
+    });
   }
 
   #channel(tenantId: string, channel: string): Channel {
-    return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({ epoch: `ch_${randomUUID()}`, offset: 0, log: [], members: new Set() }));
+    return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({
+      epoch: `ch_${randomUUID()}`,
+      offset: 0,
+      log: [],
+      members: new Set(),
+    }));
   }
 
   /** Keeps the replay window: at most `replayWindow` messages, none older than `replayMaxAgeMs`. */

@@ -9,10 +9,7 @@ import { HubError } from './errors.ts';
 import type { SigningKeyPair } from './signing-key-pair.ts';
 
 /** Decides whether a `connect` may open a session. Throwing means "cannot tell right now". */
-export type Authenticate = (
-  token: string,
-  who: { device_id: string; tenant_id: string },
-) => boolean | Promise<boolean>;
+export type Authenticate = (token: string, who: { device_id: string; tenant_id: string }) => boolean | Promise<boolean>;
 
 /** The hub's source of time. Tests inject a manual clock; the default is the real one. */
 export interface HubClock {
@@ -271,9 +268,7 @@ const isStorableFile = (path: string): boolean => {
 const hasMethods =
   (...names: string[]) =>
   (value: unknown): boolean =>
-    typeof value === 'object' &&
-    value !== null &&
-    names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+    typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
 
 const HubOptionsSchema = z.object({
   authenticate: z.custom<Authenticate>(isFunction, 'authenticate must be a function').optional(),
@@ -301,7 +296,12 @@ const HubOptionsSchema = z.object({
         )
         .refine((users) => new Set(users.map((user) => user.user_id)).size === users.length, 'user ids must be unique')
         .default([]),
-      refreshTokenLifetimeMs: z.number().int().min(1_000).max(366 * 86_400_000).default(30 * 86_400_000),
+      refreshTokenLifetimeMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .max(366 * 86_400_000)
+        .default(30 * 86_400_000),
       deviceCodeLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(600_000),
       pollIntervalS: z.number().int().min(1).max(300).default(5),
     })
@@ -320,7 +320,12 @@ const HubOptionsSchema = z.object({
   clock: z.custom<HubClock>(hasMethods('now', 'setTimeout', 'clearTimeout'), 'clock must have now, setTimeout and clearTimeout').optional(),
   delivery: z
     .object({
-      resumeWindowMs: z.number().int().positive().max(7 * 86_400_000).default(600_000),
+      resumeWindowMs: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 86_400_000)
+        .default(600_000),
       maxQueuedPerDevice: z.number().int().positive().default(10_000),
       defaultCredit: z.number().int().positive().default(16),
       dedupeWindow: z.number().int().positive().default(50_000),
@@ -328,7 +333,11 @@ const HubOptionsSchema = z.object({
     })
     .default({ resumeWindowMs: 600_000, maxQueuedPerDevice: 10_000, defaultCredit: 16, dedupeWindow: 50_000, retainExecutions: 10_000 }),
   usageLedgerPath: z.string().min(1).optional(),
-  settingsPath: z.string().min(1).refine(isStorableFile, 'settingsPath must end in a file name of letters, digits, ".", "_" and "-"').optional(),
+  settingsPath: z
+    .string()
+    .min(1)
+    .refine(isStorableFile, 'settingsPath must end in a file name of letters, digits, ".", "_" and "-"')
+    .optional(),
   channels: z
     .object({
       replayWindow: z.number().int().nonnegative().max(1_000_000).default(1_000),
@@ -346,12 +355,26 @@ const HubOptionsSchema = z.object({
       freeFailuresPerAddress: z.number().int().nonnegative().max(1_000_000).default(10),
       freeFailuresPerCredential: z.number().int().nonnegative().max(1_000_000).default(20),
       baseLockoutMs: z.number().int().positive().max(86_400_000).default(1_000),
-      maxLockoutMs: z.number().int().positive().max(7 * 86_400_000).default(900_000),
+      maxLockoutMs: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 86_400_000)
+        .default(900_000),
       maxRecords: z.number().int().positive().max(10_000_000).default(50_000),
     })
     .refine((throttle) => throttle.baseLockoutMs <= throttle.maxLockoutMs, 'throttle.baseLockoutMs must not exceed throttle.maxLockoutMs')
-    .default({ freeFailuresPerAddress: 10, freeFailuresPerCredential: 20, baseLockoutMs: 1_000, maxLockoutMs: 900_000, maxRecords: 50_000 }),
-  apiRateLimit: RateLimit.extend({ burst: RateLimit.shape.burst.max(1_000_000), per_second: RateLimit.shape.per_second.max(1_000_000) }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
+    .default({
+      freeFailuresPerAddress: 10,
+      freeFailuresPerCredential: 20,
+      baseLockoutMs: 1_000,
+      maxLockoutMs: 900_000,
+      maxRecords: 50_000,
+    }),
+  apiRateLimit: RateLimit.extend({
+    burst: RateLimit.shape.burst.max(1_000_000),
+    per_second: RateLimit.shape.per_second.max(1_000_000),
+  }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
   engine: z
     .union([z.literal('memory'), z.strictObject({ redis: z.string().min(1), keyPrefix: z.string().min(1).max(128).optional() })])
     .default('memory'),
@@ -377,7 +400,10 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
   const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, engine, ...limits } = parsed.data;
   if (engine !== 'memory' && (usageLedgerPath !== undefined || settingsPath !== undefined)) {
-    throw new HubError('invalid_options', 'invalid hub options: usageLedgerPath and settingsPath are files of the memory engine; the redis engine keeps the ledger and the settings in Redis');
+    throw new HubError(
+      'invalid_options',
+      'invalid hub options: usageLedgerPath and settingsPath are files of the memory engine; the redis engine keeps the ledger and the settings in Redis',
+    );
   }
   if (authenticate && staticToken !== undefined) {
     throw new HubError('invalid_options', 'invalid hub options: pass authenticate or staticToken, not both');

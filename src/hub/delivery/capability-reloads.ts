@@ -27,7 +27,10 @@ export class CapabilityReloads {
     const reloadId = `rld_${randomUUID()}`;
     let settle: (result: ReloadResult) => void = () => {};
     const result = new Promise<ReloadResult>((resolve) => {
-      const timer = this.clock.setTimeout(() => this.#settle(reloadId, { ok: false, error: `no answer from the device within ${this.timeoutMs / 1000} s` }), this.timeoutMs);
+      const timer = this.clock.setTimeout(
+        () => this.#settle(reloadId, { ok: false, error: `no answer from the device within ${this.timeoutMs / 1000} s` }),
+        this.timeoutMs,
+      );
       settle = (answer) => {
         this.clock.clearTimeout(timer);
         resolve(answer);

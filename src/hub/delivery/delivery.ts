@@ -18,7 +18,9 @@ import { RecentIds } from './recent-ids.ts';
 type Who = { device_id: string; tenant_id: string };
 
 /** What `hub.execute` takes: an `execution_request` without `type`; `request_id` is generated when absent. */
-export type ExecutionRequestInput = DistributiveOmit<Outbound<'execution_request'>, 'type' | 'request_id' | 'seq'> & { request_id?: string };
+export type ExecutionRequestInput = DistributiveOmit<Outbound<'execution_request'>, 'type' | 'request_id' | 'seq'> & {
+  request_id?: string;
+};
 
 /** What `hub.sendMessagingEvent` takes: a `messaging_event` without `type`; `request_id` is generated when absent. */
 export type MessagingEventInput = Omit<Outbound<'messaging_event'>, 'type' | 'request_id' | 'seq'> & { request_id?: string };
@@ -96,7 +98,10 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     for (const { who, queue } of this.#queues.all()) {
       const { waiting, unacked } = queue.entries();
-      for (const [entries, status] of [[waiting, 'queued'], [unacked, 'delivered']] as const) {
+      for (const [entries, status] of [
+        [waiting, 'queued'],
+        [unacked, 'delivered'],
+      ] as const) {
         for (const { message, enqueuedAt } of entries) {
           if (message.type !== 'execution_request' || this.executions.has(message.request_id)) continue;
           this.executions.create(message, who, enqueuedAt);
@@ -117,7 +122,8 @@ export class HubDelivery {
     this.#expire(who, queue);
     const sameEpoch = cursor?.hub_epoch === this.epoch;
     if (sameEpoch) queue.ack(cursor.last_seq);
-    const status = cursor?.hub_epoch !== undefined && !sameEpoch && cursor.last_seq > 0 ? 'reset' : queue.expired > 0 ? 'expired' : 'resumed';
+    const status =
+      cursor?.hub_epoch !== undefined && !sameEpoch && cursor.last_seq > 0 ? 'reset' : queue.expired > 0 ? 'expired' : 'resumed';
     const missed = queue.takeExpired();
     // What the device announced; one that announces nothing gets the default credit.
     const capacity = connect.capacity;
@@ -149,13 +155,20 @@ export class HubDelivery {
    */
   execute(deviceId: string, input: ExecutionRequestInput, tenantId: string | undefined): ExecutionHandle {
     const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
-    const request = withFields(input, { type: 'execution_request', request_id: input.request_id ?? `req_${randomUUID()}` }) as Outbound<'execution_request'>;
+    const request = withFields(input, {
+      type: 'execution_request',
+      request_id: input.request_id ?? `req_${randomUUID()}`,
+    }) as Outbound<'execution_request'>;
     const encoded = this.#host.codec.encode(request);
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
-    if (this.executions.has(request.request_id)) throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
+    if (this.executions.has(request.request_id))
+      throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
     const queue = this.#queue(who);
     if (queue.size >= this.#host.options.maxQueuedPerDevice) {
-      throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting; the limit is ${this.#host.options.maxQueuedPerDevice}`);
+      throw new HubError(
+        'queue_full',
+        `device '${deviceId}' has ${queue.size} messages waiting; the limit is ${this.#host.options.maxQueuedPerDevice}`,
+      );
     }
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
@@ -174,15 +187,24 @@ export class HubDelivery {
    *
    * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.
    */
-  message(deviceId: string, input: MessagingEventInput, tenantId: string | undefined): { requestId: string; reply: Promise<MessagingResult> } {
+  message(
+    deviceId: string,
+    input: MessagingEventInput,
+    tenantId: string | undefined,
+  ): { requestId: string; reply: Promise<MessagingResult> } {
     const who = { device_id: deviceId, tenant_id: this.#tenantOf(deviceId, tenantId) };
-    const event = withFields(input, { type: 'messaging_event', request_id: input.request_id ?? `msg_${randomUUID()}` }) as Outbound<'messaging_event'>;
+    const event = withFields(input, {
+      type: 'messaging_event',
+      request_id: input.request_id ?? `msg_${randomUUID()}`,
+    }) as Outbound<'messaging_event'>;
     const encoded = this.#host.codec.encode(event);
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     const replyKey = `${keyOf(who)}\u0000${event.request_id}`;
-    if (this.#replies.has(replyKey)) throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
+    if (this.#replies.has(replyKey))
+      throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
     const queue = this.#queue(who);
-    if (queue.size >= this.#host.options.maxQueuedPerDevice) throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
+    if (queue.size >= this.#host.options.maxQueuedPerDevice)
+      throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
     const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(replyKey, { resolve, resent: false }));
     this.#enqueue(who, queue, event);
     return { requestId: event.request_id, reply };
@@ -245,7 +267,10 @@ export class HubDelivery {
     const entry = queue.refused(nack.seq);
     if (!entry) return;
     const requestId = entry.message.request_id;
-    this.#host.logger.warn({ ...who, seq: nack.seq, type: entry.message.type, request_id: requestId, reason: nack.reason }, 'device refused a message; queued again');
+    this.#host.logger.warn(
+      { ...who, seq: nack.seq, type: entry.message.type, request_id: requestId, reason: nack.reason },
+      'device refused a message; queued again',
+    );
     if (entry.message.type === 'execution_request') this.executions.mark(requestId, 'queued', this.#host.clock.now());
     this.#armExpiry(who, queue);
   }
@@ -270,12 +295,21 @@ export class HubDelivery {
     if (recent.has(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
       if (!previous) return this.#applied(session, message);
-      return this.#inTurn(key, previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)));
+      return this.#inTurn(
+        key,
+        previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)),
+      );
     }
     recent.add(message.id);
     if (previous) {
       const applied = previous.then(() => this.#apply(info, message));
-      return this.#inTurn(key, applied.then(() => this.#applied(session, message), (error: unknown) => this.#notStored(session, info, message, error)));
+      return this.#inTurn(
+        key,
+        applied.then(
+          () => this.#applied(session, message),
+          (error: unknown) => this.#notStored(session, info, message, error),
+        ),
+      );
     }
     let applying: void | Promise<void>;
     try {
@@ -283,7 +317,14 @@ export class HubDelivery {
     } catch (error) {
       return this.#notStored(session, info, message, error);
     }
-    if (applying) this.#inTurn(key, applying.then(() => this.#applied(session, message), (error: unknown) => this.#notStored(session, info, message, error)));
+    if (applying)
+      this.#inTurn(
+        key,
+        applying.then(
+          () => this.#applied(session, message),
+          (error: unknown) => this.#notStored(session, info, message, error),
+        ),
+      );
     else this.#applied(session, message);
   }
 
@@ -323,10 +364,15 @@ export class HubDelivery {
       const owner = this.executions.ownerOf(message.request_id);
       if (owner && (owner.device_id !== info.device_id || owner.tenant_id !== info.tenant_id)) {
         // Another device's request: not booked (it would take the real report's place), but acknowledged.
-        this.#host.logger.warn({ device_id: info.device_id, request_id: message.request_id }, 'usage report for another device\'s request refused');
+        this.#host.logger.warn(
+          { device_id: info.device_id, request_id: message.request_id },
+          "usage report for another device's request refused",
+        );
         return;
       }
-      return ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now).then(() => this.#host.emitMessage(info, message));
+      return ledger
+        .book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now)
+        .then(() => this.#host.emitMessage(info, message));
     } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
       const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
       const waiting = this.#replies.get(replyKey);
@@ -433,7 +479,12 @@ export class HubDelivery {
       }
       if (entry.message.type !== 'execution_request') continue;
       this.#host.logger.warn({ ...who, request_id: entry.message.request_id }, 'request expired before delivery');
-      this.executions.end(entry.message.request_id, 'undelivered', { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt }, now);
+      this.executions.end(
+        entry.message.request_id,
+        'undelivered',
+        { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt },
+        now,
+      );
     }
   }
 
@@ -466,8 +517,16 @@ export class HubDelivery {
   #tenantOf(deviceId: string, tenantId: string | undefined): string {
     if (tenantId !== undefined) return tenantId;
     const [only, ...others] = this.#host.sessions.withDevice(deviceId);
-    if (!only) throw new HubError('tenant_required', `device '${deviceId}' is not connected; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`);
-    if (others.length > 0) throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`);
+    if (!only)
+      throw new HubError(
+        'tenant_required',
+        `device '${deviceId}' is not connected; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`,
+      );
+    if (others.length > 0)
+      throw new HubError(
+        'ambiguous_device',
+        `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`,
+      );
     return only.info.tenant_id;
   }
 }

@@ -203,7 +203,10 @@ export class DeviceQueue {
     if (expired.length === 0) return expired;
     this.#waiting = this.#waiting.filter((entry) => !expires(entry));
     this.#expired += expired.length;
-    this.#journal?.removed(expired.map((entry) => entry.id), expired.length);
+    this.#journal?.removed(
+      expired.map((entry) => entry.id),
+      expired.length,
+    );
     return expired;
   }
 
@@ -219,7 +222,8 @@ export class DeviceQueue {
   /** When the oldest waiting message that can expire was enqueued, if any. */
   oldestWaiting(): number | undefined {
     return this.#waiting.reduce<number | undefined>(
-      (oldest, entry) => (entry.message.type !== 'execution_cancel' && (oldest === undefined || entry.enqueuedAt < oldest) ? entry.enqueuedAt : oldest),
+      (oldest, entry) =>
+        entry.message.type !== 'execution_cancel' && (oldest === undefined || entry.enqueuedAt < oldest) ? entry.enqueuedAt : oldest,
       undefined,
     );
   }

@@ -15,7 +15,12 @@ const dispatchable: ReadonlySet<MessageType> = new Set(['execution_request', 'me
  * @example
  * dispatch(sessions, 'laptop-1', { type: 'execution_request', request_id: 'r1', job_type: 'tool', tool_name: 'echo' }, 'acme');
  */
-export function dispatch(sessions: OpenSessions, deviceId: string, message: DispatchMessage, tenantId: string | undefined): { id: string; to: { device_id: string; tenant_id: string } } {
+export function dispatch(
+  sessions: OpenSessions,
+  deviceId: string,
+  message: DispatchMessage,
+  tenantId: string | undefined,
+): { id: string; to: { device_id: string; tenant_id: string } } {
   if (!dispatchable.has(message.type)) {
     const why = direction[message.type] === 'to_hub' ? 'is sent by devices' : 'is sent by the hub itself';
     throw new HubError('invalid_message', `cannot dispatch '${message.type}': it ${why}`);
@@ -39,7 +44,10 @@ function findSession(sessions: OpenSessions, deviceId: string, tenantId: string 
   const [only, ...others] = sessions.withDevice(deviceId);
   if (!only) throw new HubError('not_connected', `device '${deviceId}' is not connected`);
   if (others.length > 0) {
-    throw new HubError('ambiguous_device', `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`);
+    throw new HubError(
+      'ambiguous_device',
+      `device '${deviceId}' is connected in ${others.length + 1} tenants; name its tenant ('?tenant_id=' over REST, 'tenantId' in code)`,
+    );
   }
   return only.session;
 }

@@ -109,7 +109,13 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
   }
 }
 
-async function dispatchFromBody(req: IncomingMessage, res: ServerResponse, delivery: RouteDelivery, deviceId: string, tenantId: string | undefined): Promise<void> {
+async function dispatchFromBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  delivery: RouteDelivery,
+  deviceId: string,
+  tenantId: string | undefined,
+): Promise<void> {
   const text = await readBody(req, MAX_BODY_BYTES);
   const body = text === undefined ? undefined : parseParams('application/json', text);
   if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
@@ -135,12 +141,20 @@ async function cancelFromBody(req: IncomingMessage, res: ServerResponse, deliver
   const params = text.trim() === '' ? {} : parseParams('application/json', text);
   const body = params && CancelBody.safeParse(params);
   if (!body?.success) {
-    return reply(res, 400, { error: 'invalid_request', message: `the body must be empty or a JSON object with an optional reason of 1 to ${MAX_CANCEL_REASON} characters` });
+    return reply(res, 400, {
+      error: 'invalid_request',
+      message: `the body must be empty or a JSON object with an optional reason of 1 to ${MAX_CANCEL_REASON} characters`,
+    });
   }
   const known = delivery.snapshot(requestId);
   if (!known) return reply(res, 404, { error: 'not_found' });
   if (!delivery.cancel(requestId, body.data.reason)) {
-    return reply(res, 409, { error: 'already_ended', message: `execution '${requestId}' has ended`, request_id: requestId, status: known.status });
+    return reply(res, 409, {
+      error: 'already_ended',
+      message: `execution '${requestId}' has ended`,
+      request_id: requestId,
+      status: known.status,
+    });
   }
   reply(res, 202, { request_id: requestId, cancelling: true });
 }

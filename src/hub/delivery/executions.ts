@@ -109,13 +109,25 @@ export class ExecutionStore {
   }
 
   /** Starts tracking a request. */
-  create(request: MessageOf<'execution_request'> | { request_id: string; job_type: ExecutionSnapshot['job_type'] }, where: { device_id: string; tenant_id: string }, now: number): Tracked {
+  create(
+    request: MessageOf<'execution_request'> | { request_id: string; job_type: ExecutionSnapshot['job_type'] },
+    where: { device_id: string; tenant_id: string },
+    now: number,
+  ): Tracked {
     let settle: (result: ExecutionResult) => void = () => {};
     const result = new Promise<ExecutionResult>((resolve) => {
       settle = resolve;
     });
     const tracked: Tracked = {
-      snapshot: { request_id: request.request_id, ...where, job_type: request.job_type, status: 'queued', created_at: now, updated_at: now, events: [] },
+      snapshot: {
+        request_id: request.request_id,
+        ...where,
+        job_type: request.job_type,
+        status: 'queued',
+        created_at: now,
+        updated_at: now,
+        events: [],
+      },
       seen: new Set(),
       watchers: undefined,
       result,

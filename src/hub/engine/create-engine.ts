@@ -12,7 +12,11 @@ import { RedisEngine } from './redis/redis-engine.ts';
 export function createEngine(options: ResolvedHubOptions): HubEngine {
   const { engine, delivery, logger } = options;
   if (engine === 'memory') {
-    return new MemoryEngine({ defaultCredit: delivery.defaultCredit, usageLedgerPath: options.usageLedgerPath, settingsPath: options.settingsPath });
+    return new MemoryEngine({
+      defaultCredit: delivery.defaultCredit,
+      usageLedgerPath: options.usageLedgerPath,
+      settingsPath: options.settingsPath,
+    });
   }
   return new RedisEngine({ url: engine.redis, keyPrefix: engine.keyPrefix, defaultCredit: delivery.defaultCredit, logger });
 }

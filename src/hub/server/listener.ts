@@ -69,7 +69,12 @@ export class Listener {
     const { tls } = parts;
     this.#server = tls
       ? createTlsServer(
-          { ...serverOptions, cert: tls.cert, key: tls.key, ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }) },
+          {
+            ...serverOptions,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+          },
           handle,
         )
       : createServer(serverOptions, handle);

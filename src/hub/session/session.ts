@@ -242,7 +242,10 @@ export class Session {
    */
   #refuseThrottled(retryAfterMs: number, refId: string): void {
     const retryAfterS = retryAfterSeconds(retryAfterMs);
-    this.#sendError('auth_failed', `too_many_attempts: retry in ${retryAfterS} s`, refId, { reason: 'too_many_attempts', retry_after_s: retryAfterS });
+    this.#sendError('auth_failed', `too_many_attempts: retry in ${retryAfterS} s`, refId, {
+      reason: 'too_many_attempts',
+      retry_after_s: retryAfterS,
+    });
     this.close(CloseCode.tryAgainLater, 'too_many_attempts');
   }
 
@@ -316,9 +319,7 @@ export class Session {
       return this.#sendError('auth_failed', 'static credentials do not refresh', message.id);
     }
     const who = { device_id: info.device_id, tenant_id: info.tenant_id };
-    this.#refreshing = this.#refreshing
-      .then(() => this.#applyRefresh(message, who))
-      .catch((error: unknown) => this.#internalError(error));
+    this.#refreshing = this.#refreshing.then(() => this.#applyRefresh(message, who)).catch((error: unknown) => this.#internalError(error));
   }
 
   async #applyRefresh(message: MessageOf<'auth_refresh'>, who: Who): Promise<void> {
@@ -346,11 +347,14 @@ export class Session {
     const { clock, tokens } = this.#host.options;
     if (!token || !tokens) return;
     const at = token.expiresAt + tokens.leewayMs;
-    this.#expiryTimer = clock.setTimeout(() => {
-      this.#expiryTimer = undefined;
-      this.#log.info({ jti: token.jti, expires_at: token.expiresAt }, 'token expired');
-      this.close(CloseCode.tokenExpired, 'token_expired');
-    }, Math.max(0, at - clock.now()));
+    this.#expiryTimer = clock.setTimeout(
+      () => {
+        this.#expiryTimer = undefined;
+        this.#log.info({ jti: token.jti, expires_at: token.expiresAt }, 'token expired');
+        this.close(CloseCode.tokenExpired, 'token_expired');
+      },
+      Math.max(0, at - clock.now()),
+    );
   }
 
   #disarmExpiry(): void {

@@ -28,7 +28,12 @@ export interface PatchConditions {
  * its `editId` was taken before), or refused for its version or epoch.
  */
 export type SettingsPatchResult =
-  | { ok: true; document: HubSettingsDocument; /** The keys that changed, `null` for removed ones: what subscribers are pushed. */ changes: SettingsPatch; replayed?: true }
+  | {
+      ok: true;
+      document: HubSettingsDocument;
+      /** The keys that changed, `null` for removed ones: what subscribers are pushed. */ changes: SettingsPatch;
+      replayed?: true;
+    }
   | { ok: false; reason: 'version_conflict'; current: HubSettingsDocument };
 
 /** Told of every change once it is stored (on disk when the store has a file), before anyone can read it. */

@@ -73,7 +73,9 @@ export function createSettingsRoutes(parts: SettingsRoutesParts): (req: Incoming
     const device = DEVICE.exec(path);
     const operator = device ? undefined : operatorPath(path);
     if (!device && !operator) return false;
-    const answer = operator ? operatorRoute(parts, req, res, path, operator) : deviceRoute(parts, req, res, device?.[1] as 'org' | 'user' | undefined);
+    const answer = operator
+      ? operatorRoute(parts, req, res, path, operator)
+      : deviceRoute(parts, req, res, device?.[1] as 'org' | 'user' | undefined);
     answer.catch((error: unknown) => {
       parts.logger.error({ err: error, path }, 'settings request failed');
       reply(res, 500, { error: 'internal' });
@@ -82,7 +84,12 @@ export function createSettingsRoutes(parts: SettingsRoutesParts): (req: Incoming
   };
 }
 
-async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res: ServerResponse, document: 'org' | 'user' | undefined): Promise<void> {
+async function deviceRoute(
+  parts: SettingsRoutesParts,
+  req: IncomingMessage,
+  res: ServerResponse,
+  document: 'org' | 'user' | undefined,
+): Promise<void> {
   const caller = await authenticateDeviceRequest(req, parts.auth);
   if (!caller.ok) {
     if (caller.error === 'throttled') return replyThrottled(res, caller.retryAfterMs ?? 0);
@@ -94,7 +101,8 @@ async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res
   const { tenant_id: tenantId } = caller;
   const subject = subjectOf(caller);
   const method = req.method ?? '';
-  if (document === 'org' && WRITES.has(method)) return reply(res, 403, { error: 'forbidden', message: 'organization settings are read-only to devices' });
+  if (document === 'org' && WRITES.has(method))
+    return reply(res, 403, { error: 'forbidden', message: 'organization settings are read-only to devices' });
   const allow = document === 'user' ? 'GET, PATCH' : 'GET';
   if (!allow.split(', ').includes(method)) return reply(res, 405, { error: 'method_not_allowed' }, { allow });
   if (method === 'GET') {
@@ -109,10 +117,18 @@ async function deviceRoute(parts: SettingsRoutesParts, req: IncomingMessage, res
   const deviceEpoch = settings.deviceEpoch(tenantId, subject);
   const epoch = body.epoch === undefined ? undefined : body.epoch === deviceEpoch ? settings.epoch : body.epoch;
   const conditions = { version: body.version, ...(epoch !== undefined && { epoch }), ...(editId.success && { editId: editId.data }) };
-  await answerPatch(parts, res, { tenant_id: tenantId, subject, by: 'device', epoch: deviceEpoch }, () => settings.patchUser(tenantId, subject, body.patch, conditions));
+  await answerPatch(parts, res, { tenant_id: tenantId, subject, by: 'device', epoch: deviceEpoch }, () =>
+    settings.patchUser(tenantId, subject, body.patch, conditions),
+  );
 }
 
-async function operatorRoute(parts: SettingsRoutesParts, req: IncomingMessage, res: ServerResponse, path: string, route: OperatorPath): Promise<void> {
+async function operatorRoute(
+  parts: SettingsRoutesParts,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  route: OperatorPath,
+): Promise<void> {
   if (!(await parts.access.admit(req, res))) return;
   const segments = decodeAll(route.segments);
   if (!segments) return reply(res, 400, { error: 'invalid_request', message: 'bad percent-encoding in the path' });
@@ -125,7 +141,8 @@ async function operatorRoute(parts: SettingsRoutesParts, req: IncomingMessage, r
   }
   // `…/settings` of a tenant, or of a subject: `…/users/{id}/settings`, `…/devices/{id}/settings`.
   const [tenantId = '', collection, id = ''] = segments;
-  const subject: SettingsSubject | undefined = route.kind === 'org' ? undefined : collection === 'users' ? { userId: id } : { deviceId: id };
+  const subject: SettingsSubject | undefined =
+    route.kind === 'org' ? undefined : collection === 'users' ? { userId: id } : { deviceId: id };
   if (method === 'GET') return reply(res, 200, subject ? settings.user(tenantId, subject) : settings.org(tenantId));
   if (method !== 'PATCH') return reply(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, PATCH' });
   const body = await readPatchBody(req, res, OperatorPatchBody);
@@ -137,7 +154,11 @@ async function operatorRoute(parts: SettingsRoutesParts, req: IncomingMessage, r
 }
 
 /** Reads and checks a patch body; answers 413 or 400 itself and resolves undefined then. */
-async function readPatchBody<T extends { patch: Record<string, unknown> }>(req: IncomingMessage, res: ServerResponse, schema: z.ZodType<T>): Promise<T | undefined> {
+async function readPatchBody<T extends { patch: Record<string, unknown> }>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  schema: z.ZodType<T>,
+): Promise<T | undefined> {
   const tooLarge = () => reply(res, 413, { error: 'too_large', message: `the body is over ${MAX_BODY_BYTES} bytes` });
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return void tooLarge();
   const text = await readBody(req, MAX_BODY_BYTES);
@@ -145,7 +166,11 @@ async function readPatchBody<T extends { patch: Record<string, unknown> }>(req: 
   if (text === undefined) return void tooLarge();
   const raw = parseParams('application/json', text);
   const parsed = schema.safeParse(raw);
-  if (!parsed.success || !raw) return void reply(res, 400, { error: 'invalid_request', message: 'the body must be { "version": <integer>, "patch": { "key": value, … } }' });
+  if (!parsed.success || !raw)
+    return void reply(res, 400, {
+      error: 'invalid_request',
+      message: 'the body must be { "version": <integer>, "patch": { "key": value, … } }',
+    });
   // zod's record drops a `__proto__` key; the store takes the parsed body's own, as a plain key.
   return { ...parsed.data, patch: raw.patch as SettingsPatch };
 }
@@ -154,7 +179,12 @@ async function readPatchBody<T extends { patch: Record<string, unknown> }>(req: 
 async function answerPatch(
   parts: SettingsRoutesParts,
   res: ServerResponse,
-  target: { tenant_id: string; subject?: SettingsSubject; by: 'device' | 'operator'; /** Devices are answered in their scope's epoch. */ epoch?: string },
+  target: {
+    tenant_id: string;
+    subject?: SettingsSubject;
+    by: 'device' | 'operator';
+    /** Devices are answered in their scope's epoch. */ epoch?: string;
+  },
   run: () => Promise<SettingsPatchResult>,
 ): Promise<void> {
   let result: SettingsPatchResult;
@@ -162,8 +192,10 @@ async function answerPatch(
     result = await run();
   } catch (error) {
     if (error instanceof HubError && error.code === 'too_large') return reply(res, 413, { error: 'too_large', message: error.message });
-    if (error instanceof HubError && error.code === 'invalid_settings') return reply(res, 400, { error: 'invalid_request', message: error.message });
-    if (error instanceof HubError && error.code === 'invalid_state') return reply(res, 503, { error: 'unavailable', message: error.message });
+    if (error instanceof HubError && error.code === 'invalid_settings')
+      return reply(res, 400, { error: 'invalid_request', message: error.message });
+    if (error instanceof HubError && error.code === 'invalid_state')
+      return reply(res, 503, { error: 'unavailable', message: error.message });
     if (!(error instanceof StorageError)) throw error;
     parts.logger.error({ err: error, tenant_id: target.tenant_id }, 'settings could not be stored');
     return reply(res, 500, { error: 'storage_failed', message: 'the settings could not be stored' });
@@ -172,7 +204,11 @@ async function answerPatch(
   const scoped = <D extends { epoch: string }>(doc: D): D => (epoch === undefined ? doc : { ...doc, epoch });
   if (!result.ok) {
     const { current } = result;
-    return reply(res, 409, { error: 'version_conflict', message: `the document is at version ${current.version}`, current: scoped(current) });
+    return reply(res, 409, {
+      error: 'version_conflict',
+      message: `the document is at version ${current.version}`,
+      current: scoped(current),
+    });
   }
   const { document, changes } = result;
   const keys = Object.keys(changes);
@@ -187,7 +223,11 @@ interface OperatorPath {
 }
 
 function operatorPath(path: string): OperatorPath | undefined {
-  for (const [kind, pattern] of [['org', TENANT], ['subject', SUBJECT], ['reported', REPORTED]] as const) {
+  for (const [kind, pattern] of [
+    ['org', TENANT],
+    ['subject', SUBJECT],
+    ['reported', REPORTED],
+  ] as const) {
     const match = pattern.exec(path);
     if (match) return { kind, segments: match.slice(1).map((segment) => segment ?? '') };
   }

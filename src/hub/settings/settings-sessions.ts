@@ -101,7 +101,10 @@ export class SettingsSessions {
     const { v: _v, id: _id, type: _type, ts: _ts, ...reported } = message;
     const subject = subjectKey(subjectOf(info));
     this.store.report(info.tenant_id, info.device_id, { reported, subject, received_at: this.now() });
-    this.#log.debug({ org_version: reported.org_version, user_version: reported.user_version, rejected: reported.rejected?.document }, 'settings reported');
+    this.#log.debug(
+      { org_version: reported.org_version, user_version: reported.user_version, rejected: reported.rejected?.document },
+      'settings reported',
+    );
   }
 
   /** Ends a closed session's subscriptions. */
@@ -120,7 +123,12 @@ export class SettingsSessions {
     const user = subjectKey(subjectOf(info));
     const epoch = scopedEpoch(store.epoch, tenantId, user);
     // Answer and register in the same tick: every change stored after the answer is pushed.
-    session.send({ type: 'settings_subscribed', epoch, org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, user) });
+    session.send({
+      type: 'settings_subscribed',
+      epoch,
+      org_version: store.version(tenantId, 'org'),
+      user_version: store.version(tenantId, user),
+    });
     const keys = [`${tenantId}${SEP}org`, `${tenantId}${SEP}${user}`];
     for (const key of keys) getOrCreate(this.#subscribers, key, () => new Set<Session>()).add(session);
     this.#bySession.set(session, { keys, epoch });
@@ -130,7 +138,12 @@ export class SettingsSessions {
   #push(tenantId: string, key: DocumentKey, document: HubSettingsDocument, changes: SettingsPatch): void {
     const sessions = this.#subscribers.get(`${tenantId}${SEP}${key}`);
     if (!sessions) return;
-    const message = { type: 'settings_patch', document: key === 'org' ? 'org' : 'user', version: document.version, patch: changes } as const;
+    const message = {
+      type: 'settings_patch',
+      document: key === 'org' ? 'org' : 'user',
+      version: document.version,
+      patch: changes,
+    } as const;
     for (const session of sessions) {
       try {
         // Each session in the epoch it was told (an org change reaches every subject of the tenant).

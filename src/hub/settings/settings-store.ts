@@ -166,7 +166,12 @@ export class SettingsStore implements SettingsDocuments {
     await this.#queue;
   }
 
-  async #apply(tenantId: string, key: DocumentKey, patch: SettingsPatch, { version, epoch, editId }: PatchConditions): Promise<SettingsPatchResult> {
+  async #apply(
+    tenantId: string,
+    key: DocumentKey,
+    patch: SettingsPatch,
+    { version, epoch, editId }: PatchConditions,
+  ): Promise<SettingsPatchResult> {
     const current: StoredDocument = this.#tenants.get(tenantId)?.get(key) ?? emptyDocument();
     // Taken before, its answer lost: answering again must not apply it over later changes.
     if (editId !== undefined && epoch === this.epoch && current.edits?.includes(editId)) {
@@ -230,7 +235,8 @@ function cleanPatch(patch: SettingsPatch): SettingsPatch {
   if (!checked.success || typeof copy !== 'object' || copy === null || Array.isArray(copy)) {
     throw new HubError('invalid_settings', 'the settings patch must be an object of keys (1 to 128 characters) to JSON values');
   }
-  if (jsonBytes(copy) > MAX_SETTINGS_BYTES) throw new HubError('too_large', `the settings patch is over ${MAX_SETTINGS_BYTES} bytes of JSON`);
+  if (jsonBytes(copy) > MAX_SETTINGS_BYTES)
+    throw new HubError('too_large', `the settings patch is over ${MAX_SETTINGS_BYTES} bytes of JSON`);
   // zod drops a `__proto__` key from its output; the parsed copy keeps it as a plain key.
   return copy as SettingsPatch;
 }
@@ -257,7 +263,8 @@ function parseFile(path: string, text: string): { epoch: string; tenants: Map<st
     if (!isObject(documents)) throw invalid(`tenant '${tenantId}'`);
     const byKey = new Map<string, StoredDocument>();
     for (const [key, document] of Object.entries(documents)) {
-      const valid = isObject(document) && Number.isSafeInteger(document.version) && (document.version as number) >= 0 && isObject(document.settings);
+      const valid =
+        isObject(document) && Number.isSafeInteger(document.version) && (document.version as number) >= 0 && isObject(document.settings);
       if (!valid || !/^(org|user:.+|device:.+)$/s.test(key)) throw invalid(`document '${key}' of tenant '${tenantId}'`);
       const edits = Array.isArray(document.edits) ? document.edits.filter((id): id is string => typeof id === 'string') : undefined;
       byKey.set(key, { version: document.version as number, settings: document.settings as SettingsValues, ...(edits && { edits }) });

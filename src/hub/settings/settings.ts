@@ -119,7 +119,12 @@ export class HubSettings {
    * @example
    * await hub.settings.patchUser('acme', { userId: 'ada' }, { editor_font: 14 }, { version: 2 });
    */
-  async patchUser(tenantId: string, subject: SettingsSubject, patch: SettingsPatch, conditions: PatchConditions = {}): Promise<SettingsPatchResult> {
+  async patchUser(
+    tenantId: string,
+    subject: SettingsSubject,
+    patch: SettingsPatch,
+    conditions: PatchConditions = {},
+  ): Promise<SettingsPatchResult> {
     return this.#sessions.store.patch(tenantId, subjectKey(subject), patch, conditions);
   }
 
@@ -135,7 +140,11 @@ export class HubSettings {
     const store = this.#sessions.store;
     const entry = store.reportOf(tenantId, deviceId);
     const subject = entry?.subject ?? subjectKey({ deviceId });
-    const current = { epoch: scopedEpoch(store.epoch, tenantId, subject), org_version: store.version(tenantId, 'org'), user_version: store.version(tenantId, subject) };
+    const current = {
+      epoch: scopedEpoch(store.epoch, tenantId, subject),
+      org_version: store.version(tenantId, 'org'),
+      user_version: store.version(tenantId, subject),
+    };
     if (!entry) return { reported: null, received_at: null, subject, current, drift: false };
     const { reported } = entry;
     const drift =

@@ -72,7 +72,19 @@ export class FailureThrottle {
    * `store` counts failures; `familiar` remembers where credentials succeeded, apart, so that a
    * fleet's successes never push an attacker's count out of a bounded store.
    */
-  constructor({ store, familiar, policy, now, logger }: { store: AttemptStore; familiar: AttemptStore; policy: ThrottlePolicy; now: () => number; logger: Logger }) {
+  constructor({
+    store,
+    familiar,
+    policy,
+    now,
+    logger,
+  }: {
+    store: AttemptStore;
+    familiar: AttemptStore;
+    policy: ThrottlePolicy;
+    now: () => number;
+    logger: Logger;
+  }) {
     this.#store = store;
     this.#familiar = familiar;
     this.#policy = policy;
@@ -99,7 +111,9 @@ export class FailureThrottle {
     const byAddress = await this.#store.fail(addressKey(attempt), now, (failures) => this.#next(failures, freeFailuresPerAddress, now));
     if (byAddress.lockedUntil > now) this.#logLockout(attempt, 'address', byAddress.failures, byAddress.lockedUntil - now);
     if (attempt.id === undefined) return;
-    const byCredential = await this.#store.fail(credentialKey(attempt), now, (failures) => this.#next(failures, freeFailuresPerCredential, now));
+    const byCredential = await this.#store.fail(credentialKey(attempt), now, (failures) =>
+      this.#next(failures, freeFailuresPerCredential, now),
+    );
     if (byCredential.lockedUntil > now) this.#logLockout(attempt, 'credential', byCredential.failures, byCredential.lockedUntil - now);
   }
 
@@ -116,7 +130,14 @@ export class FailureThrottle {
   }
 
   #logLockout(attempt: Attempt, scope: 'address' | 'credential', failures: number, lockoutMs: number): void {
-    const line = { kind: attempt.kind, scope, address: attempt.address, ...(attempt.id !== undefined && { credential_id: attempt.id }), failures, retry_after_s: Math.ceil(lockoutMs / 1_000) };
+    const line = {
+      kind: attempt.kind,
+      scope,
+      address: attempt.address,
+      ...(attempt.id !== undefined && { credential_id: attempt.id }),
+      failures,
+      retry_after_s: Math.ceil(lockoutMs / 1_000),
+    };
     this.#log.warn(line, 'failed credentials throttled');
   }
 }

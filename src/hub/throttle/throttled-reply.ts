@@ -20,9 +20,15 @@ export function replyThrottled(res: ServerResponse, retryAfterMs: number, header
  * @example
  * throttledAnswer(1_500); // { body: { error: 'too_many_attempts', message: 'too many failed attempts: retry in 2 s', retry_after_s: 2 }, headers: { 'retry-after': '2' } }
  */
-export function throttledAnswer(retryAfterMs: number): { body: { error: 'too_many_attempts'; message: string; retry_after_s: number }; headers: { 'retry-after': string } } {
+export function throttledAnswer(retryAfterMs: number): {
+  body: { error: 'too_many_attempts'; message: string; retry_after_s: number };
+  headers: { 'retry-after': string };
+} {
   const seconds = retryAfterSeconds(retryAfterMs);
-  return { body: { error: 'too_many_attempts', message: `too many failed attempts: retry in ${seconds} s`, retry_after_s: seconds }, headers: { 'retry-after': String(seconds) } };
+  return {
+    body: { error: 'too_many_attempts', message: `too many failed attempts: retry in ${seconds} s`, retry_after_s: seconds },
+    headers: { 'retry-after': String(seconds) },
+  };
 }
 
 /** A lock-out's remaining time in whole seconds, rounded up, at least 1 (as `retry-after` says it). */

@@ -26,7 +26,9 @@ export class UsageLedger implements UsageStore {
   /** Opens the ledger at `path` (in memory without one). */
   static async open(path: string | undefined): Promise<UsageLedger> {
     // Nothing is ever acknowledged: the ledger keeps every entry, so never compacts.
-    return new UsageLedger(path === undefined ? createMemoryRecordLog() : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }));
+    return new UsageLedger(
+      path === undefined ? createMemoryRecordLog() : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }),
+    );
   }
 
   /**
@@ -39,7 +41,14 @@ export class UsageLedger implements UsageStore {
     const reportId = report.report_id ?? report.id;
     const tenant = this.#byTenant.get(where.tenant_id);
     if (tenant?.has(reportId)) return false;
-    const entry: UsageEntry = { tenant_id: where.tenant_id, device_id: where.device_id, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
+    const entry: UsageEntry = {
+      tenant_id: where.tenant_id,
+      device_id: where.device_id,
+      report_id: reportId,
+      request_id: report.request_id,
+      metrics: report.metrics,
+      booked_at: now,
+    };
     // Indexed before the write, so a copy arriving meanwhile is not booked twice.
     this.#index(entry);
     try {

@@ -16,7 +16,15 @@ function drawChart(container, layout) {
   });
   svg.dataset.machine = layout.machine;
   const defs = svgEl('defs');
-  const marker = svgEl('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+  const marker = svgEl('marker', {
+    id: 'arrow',
+    viewBox: '0 0 10 10',
+    refX: 9,
+    refY: 5,
+    markerWidth: 7,
+    markerHeight: 7,
+    orient: 'auto-start-reverse',
+  });
   marker.append(svgEl('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead' }));
   const firedMarker = marker.cloneNode(true);
   firedMarker.setAttribute('id', 'arrow-fired');
@@ -48,7 +56,8 @@ function drawChart(container, layout) {
     const title = svgEl('title');
     title.textContent = node.path;
     g.append(title, rect, label);
-    if (node.kind === 'final') g.append(svgEl('rect', { x: node.x + 3, y: node.y + 3, width: node.width - 6, height: node.height - 6, rx: 5, class: 'final-ring' }));
+    if (node.kind === 'final')
+      g.append(svgEl('rect', { x: node.x + 3, y: node.y + 3, width: node.width - 6, height: node.height - 6, rx: 5, class: 'final-ring' }));
     (compound ? boxes : states).append(g);
     nodes.set(node.path, g);
   }
@@ -69,7 +78,17 @@ function drawChart(container, layout) {
         line.textContent = event;
         text.append(line);
       });
-      g.append(svgEl('rect', { x: edge.label.x, y: edge.label.y - 1, width: edge.label.width, height: edge.label.height + 2, rx: 3, class: 'edge-label-bg' }), text);
+      g.append(
+        svgEl('rect', {
+          x: edge.label.x,
+          y: edge.label.y - 1,
+          width: edge.label.width,
+          height: edge.label.height + 2,
+          rx: 3,
+          class: 'edge-label-bg',
+        }),
+        text,
+      );
     }
     edges.append(g);
     edgeGroups.push(g);

@@ -33,7 +33,10 @@ function renderConnection(status) {
     c.networkError && ['network', c.networkError],
     ['heartbeat', `${status.heartbeat.state}${status.heartbeat.rttMs !== undefined ? ` · rtt ${status.heartbeat.rttMs} ms` : ''}`],
     ['auth', `${status.auth.state}${status.auth.expiresAt ? ` · token until ${clockTime(status.auth.expiresAt)}` : ''}`],
-    status.storage?.state === 'failing' && ['storage', `failing · ${status.storage.code} · ${status.storage.path} · probe in ${status.storage.retryInMs} ms`],
+    status.storage?.state === 'failing' && [
+      'storage',
+      `failing · ${status.storage.code} · ${status.storage.path} · probe in ${status.storage.retryInMs} ms`,
+    ],
   ].filter(Boolean);
   fillList(document.getElementById('conn-details'), rows);
 }
@@ -106,7 +109,10 @@ function renderTabs(actors, selected, select) {
       const tab = el('button', `tab${actor.id === selected ? ' selected' : ''}${actor.status === 'active' ? '' : ' gone'}`);
       tab.type = 'button';
       tab.dataset.actor = actor.id;
-      tab.append(el('span', 'tab-name', actorName(actor)), el('span', `tab-state ${tone(leafKey(actor.states))}`, statesLabel(actor.states).split('.').pop()));
+      tab.append(
+        el('span', 'tab-name', actorName(actor)),
+        el('span', `tab-state ${tone(leafKey(actor.states))}`, statesLabel(actor.states).split('.').pop()),
+      );
       tab.addEventListener('click', () => select(actor.id));
       return tab;
     }),

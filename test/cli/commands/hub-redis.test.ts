@@ -3,10 +3,18 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { startRedis, startRedisOfVersion } from '../../support/redis-server.ts';
 
 const SECRET = 'enroll-cli-redis-7a2c';
-const ENV = { CLOUDTETHER_HUB_TOKEN: '', CLOUDTETHER_HUB_USERS: '', CLOUDTETHER_HUB_REDIS_URL: '', CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET };
+const ENV = {
+  CLOUDTETHER_HUB_TOKEN: '',
+  CLOUDTETHER_HUB_USERS: '',
+  CLOUDTETHER_HUB_REDIS_URL: '',
+  CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET,
+};
 
 /** Runs `cloudtether hub --port 0 …args` (the built CLI); resolves with its HTTP base once it listens, or its exit code and stderr. */
-function runHub(args: string[], env: Record<string, string> = {}): Promise<{ base: string; stop: () => Promise<void> } | { code: number | null; stderr: string }> {
+function runHub(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ base: string; stop: () => Promise<void> } | { code: number | null; stderr: string }> {
   const child = spawn(process.execPath, ['bin/cloudtether.js', 'hub', '--port', '0', '--log-level', 'silent', ...args], {
     env: { ...process.env, ...ENV, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -34,7 +42,7 @@ async function kids(base: string): Promise<string[]> {
 }
 
 describe('cloudtether hub --redis', () => {
-  it('keeps the hub on Redis: a second run signs with the first run\'s key (also from CLOUDTETHER_HUB_REDIS_URL)', async () => {
+  it("keeps the hub on Redis: a second run signs with the first run's key (also from CLOUDTETHER_HUB_REDIS_URL)", async () => {
     const redis = await startRedis();
     const first = await runHub(['--redis', redis.url]);
     if (!('base' in first)) throw new Error(`the hub did not start: ${first.stderr}`);
@@ -56,9 +64,25 @@ describe('cloudtether hub --redis', () => {
       runHub([], { CLOUDTETHER_HUB_REDIS_URL: old.url }),
       runHub(['--redis', refusing.url], { CLOUDTETHER_HUB_LEDGER: '/tmp/ledger.log' }),
     ]);
-    expect(bad).toEqual({ code: 1, stderr: 'cloudtether hub: invalid_options: invalid Redis URL localhost:6379: the scheme must be redis:// or rediss://\n' });
-    expect(down).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`^cloudtether hub: engine_unavailable: cannot reach Redis at ${refusing.url}: connect ECONNREFUSED [^\\n]+\\n$`)) });
-    expect(tooOld).toEqual({ code: 1, stderr: `cloudtether hub: engine_unavailable: Redis at ${old.url} is 6.0.16; the hub needs Redis 6.2.0 or newer\n` });
-    expect(withFile).toMatchObject({ code: 1, stderr: expect.stringMatching(/^cloudtether hub: invalid_options: invalid hub options: usageLedgerPath and settingsPath are files of the memory engine[^\n]*\n$/) });
+    expect(bad).toEqual({
+      code: 1,
+      stderr: 'cloudtether hub: invalid_options: invalid Redis URL localhost:6379: the scheme must be redis:// or rediss://\n',
+    });
+    expect(down).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(
+        new RegExp(`^cloudtether hub: engine_unavailable: cannot reach Redis at ${refusing.url}: connect ECONNREFUSED [^\\n]+\\n$`),
+      ),
+    });
+    expect(tooOld).toEqual({
+      code: 1,
+      stderr: `cloudtether hub: engine_unavailable: Redis at ${old.url} is 6.0.16; the hub needs Redis 6.2.0 or newer\n`,
+    });
+    expect(withFile).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(
+        /^cloudtether hub: invalid_options: invalid hub options: usageLedgerPath and settingsPath are files of the memory engine[^\n]*\n$/,
+      ),
+    });
   });
 });

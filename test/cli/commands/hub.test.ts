@@ -6,7 +6,14 @@ const SECRET = 'enroll-cli-5e1b';
 /** Runs `cloudtether hub --port 0 …args` (the built CLI, as a user runs it); resolves with its HTTP base once it listens. */
 async function runHub(args: string[], env: Record<string, string | undefined>): Promise<string> {
   const child = spawn(process.execPath, ['bin/cloudtether.js', 'hub', '--port', '0', '--log-level', 'silent', ...args], {
-    env: { ...process.env, CLOUDTETHER_HUB_TOKEN: '', CLOUDTETHER_HUB_USERS: '', TENANT_ID: undefined, CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET, ...env },
+    env: {
+      ...process.env,
+      CLOUDTETHER_HUB_TOKEN: '',
+      CLOUDTETHER_HUB_USERS: '',
+      TENANT_ID: undefined,
+      CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET,
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -46,7 +53,10 @@ describe('cloudtether hub: the tenant of the enrollment secret', () => {
   });
 
   it('is TENANT_ID when set, and --tenant-id over it', async () => {
-    const [fromEnv, fromFlag] = await Promise.all([runHub([], { TENANT_ID: 'globex' }), runHub(['--tenant-id', 'acme'], { TENANT_ID: 'globex' })]);
+    const [fromEnv, fromFlag] = await Promise.all([
+      runHub([], { TENANT_ID: 'globex' }),
+      runHub(['--tenant-id', 'acme'], { TENANT_ID: 'globex' }),
+    ]);
     expect(await tokenStatus(fromEnv, 'globex')).toEqual(issued);
     expect(await tokenStatus(fromEnv, 'local')).toEqual(refused);
 

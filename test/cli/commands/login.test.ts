@@ -17,7 +17,9 @@ afterEach(async () => {
 describe('cloudtether login / logout', () => {
   it('logs in with the code it prints, keeps the session for connect, and logs out', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cloudtether-login-'));
-    hub = createHub({ tokens: { pollIntervalS: 1, users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }] }] } });
+    hub = createHub({
+      tokens: { pollIntervalS: 1, users: [{ user_id: 'alice', organizations: [{ id: 'org-a', name: 'Acme', role: 'owner' }] }] },
+    });
     const { url } = await hub.listen({ port: 0, host: '127.0.0.1' });
     const out = new PassThrough();
     const err = new PassThrough();

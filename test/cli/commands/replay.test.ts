@@ -33,7 +33,10 @@ describe('cloudtether replay FILE', () => {
   it('prints the entries as JSON lines with --json', async () => {
     const { code, out } = await cli(['replay', fixture, '--json']);
     expect(code).toBe(0);
-    const kinds = out.trim().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind);
+    const kinds = out
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { kind: string }).kind);
     expect(kinds.at(-1)).toBe('end');
     expect(kinds).toContain('socket.message');
   });
@@ -76,7 +79,10 @@ describe('cloudtether replay FILE --check', () => {
   it('exits 2 for a file that is not a session, or none', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ct-check-')), 'x.jsonl');
     writeFileSync(file, '{"hello":"world"}\n');
-    expect(await cli(['replay', file, '--check'])).toMatchObject({ code: 2, err: `${file}: the first line is not a cloudtether session header\n` });
+    expect(await cli(['replay', file, '--check'])).toMatchObject({
+      code: 2,
+      err: `${file}: the first line is not a cloudtether session header\n`,
+    });
     expect((await cli(['replay', join(tmpdir(), 'no-such-session.jsonl'), '--check'])).code).toBe(2);
   });
 

@@ -60,7 +60,10 @@ describe('CLI state: device identity and enrolled credential', () => {
     dir = await mkdtemp(join(tmpdir(), 'cloudtether-cli-'));
     const base = { json: false, help: false, once: false, 'state-dir': dir };
     const env = { CLOUD_WS_URL: 'ws://h/v1/connect', DEVICE_ID: 'from-env', CLOUD_TOKEN: 'static' };
-    expect((await connectConfig({ ...base, 'device-id': 'from-flag' }, env)).config).toMatchObject({ deviceId: 'from-flag', token: 'static' });
+    expect((await connectConfig({ ...base, 'device-id': 'from-flag' }, env)).config).toMatchObject({
+      deviceId: 'from-flag',
+      token: 'static',
+    });
     const { config: fromEnv } = await connectConfig(base, env);
     expect(fromEnv).toMatchObject({ deviceId: 'from-env', token: 'static' });
     expect(fromEnv.credential).toBeUndefined();
@@ -80,7 +83,9 @@ describe('CLI state: device identity and enrolled credential', () => {
     process.env.DEVICE_ID = '';
     const { code, err } = await cli(['connect', '--state-dir', dir, '--log-level', 'silent']);
     expect(code).toBe(1);
-    expect(err.trim().split('\n')).toEqual([`cloudtether connect: ${join(dir, 'device_id')}: does not hold a valid device id; fix or remove it (removing it gives this device a new identity)`]);
+    expect(err.trim().split('\n')).toEqual([
+      `cloudtether connect: ${join(dir, 'device_id')}: does not hold a valid device id; fix or remove it (removing it gives this device a new identity)`,
+    ]);
   });
 
   it('refuses to enroll nothing', async () => {

@@ -9,7 +9,11 @@ import { ADMIN, startUserHub } from '../user-helpers.ts';
 // The hub sees the address a test names (throttle/client-address-header.ts); inline, as the factory may import nothing that imports the hub.
 vi.mock('../../../src/http/client-address.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../../src/http/client-address.ts')>();
-  return { ...real, clientAddress: (req: import('node:http').IncomingMessage) => (req.headers['x-test-client-address'] as string | undefined) ?? real.clientAddress(req) };
+  return {
+    ...real,
+    clientAddress: (req: import('node:http').IncomingMessage) =>
+      (req.headers['x-test-client-address'] as string | undefined) ?? real.clientAddress(req),
+  };
 });
 
 const REMOTE = '192.0.2.44';

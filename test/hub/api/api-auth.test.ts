@@ -12,16 +12,31 @@ describe('REST API credentials: who am I', () => {
 
     const asStatic = await api(port, 'GET', '/v1/whoami', asDevice());
     expect(asStatic.status).toBe(200);
-    expect(WhoAmI.parse(asStatic.body)).toEqual({ kind: 'static', tenant_id: 'tenant-1', device_id: 'device-1', permissions: ALL_BUT_MANAGE });
+    expect(WhoAmI.parse(asStatic.body)).toEqual({
+      kind: 'static',
+      tenant_id: 'tenant-1',
+      device_id: 'device-1',
+      permissions: ALL_BUT_MANAGE,
+    });
 
     const { token } = await hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' });
     const asDeviceToken = await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-1', tenant_id: 'acme', token }));
-    expect(WhoAmI.parse(asDeviceToken.body)).toEqual({ kind: 'device', tenant_id: 'acme', device_id: 'laptop-1', permissions: ALL_BUT_MANAGE });
+    expect(WhoAmI.parse(asDeviceToken.body)).toEqual({
+      kind: 'device',
+      tenant_id: 'acme',
+      device_id: 'laptop-1',
+      permissions: ALL_BUT_MANAGE,
+    });
 
     const key = keyOf(hub, 'acme', ['telemetry:write', 'usage:read']);
     const asKey = await api(port, 'GET', '/v1/whoami', withKey(key.secret));
     // A key's permissions are its own, in the contract's order.
-    expect(WhoAmI.parse(asKey.body)).toEqual({ kind: 'api_key', tenant_id: 'acme', api_key_id: key.id, permissions: ['usage:read', 'telemetry:write'] });
+    expect(WhoAmI.parse(asKey.body)).toEqual({
+      kind: 'api_key',
+      tenant_id: 'acme',
+      api_key_id: key.id,
+      permissions: ['usage:read', 'telemetry:write'],
+    });
 
     const ada = await login(hub, port, { deviceId: 'laptop-2' });
     const asAda = await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-2', tenant_id: 'acme', token: ada.access_token }));
@@ -36,7 +51,12 @@ describe('REST API credentials: who am I', () => {
 
     // ada is a member (not an owner) in globex: everything but managing keys.
     const inGlobex = await login(hub, port, { deviceId: 'laptop-3', organization: 'globex' });
-    const asMember = await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-3', tenant_id: 'globex', token: inGlobex.access_token }));
+    const asMember = await api(
+      port,
+      'GET',
+      '/v1/whoami',
+      asDevice({ device_id: 'laptop-3', tenant_id: 'globex', token: inGlobex.access_token }),
+    );
     expect(WhoAmI.parse(asMember.body)).toMatchObject({ kind: 'user', tenant_id: 'globex', permissions: ALL_BUT_MANAGE });
   });
 
@@ -64,7 +84,9 @@ describe('REST API credentials: who am I', () => {
     expect((await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-1', tenant_id: 'acme', token }))).status).toBe(401);
     const fresh = await hub.issueToken({ device_id: 'laptop-1', tenant_id: 'acme' });
     clock.advance(10_000); // past the 2 s lifetime and the 1 s leeway
-    expect((await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-1', tenant_id: 'acme', token: fresh.token }))).status).toBe(401);
+    expect((await api(port, 'GET', '/v1/whoami', asDevice({ device_id: 'laptop-1', tenant_id: 'acme', token: fresh.token }))).status).toBe(
+      401,
+    );
   });
 
   it('refuses an expired API key', async () => {

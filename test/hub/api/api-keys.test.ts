@@ -15,10 +15,23 @@ describe('API keys', () => {
     const ada = await login(hub, port, { deviceId: 'laptop-1' }); // owner of acme
     const owner = asDevice({ device_id: 'laptop-1', tenant_id: 'acme', token: ada.access_token });
 
-    const created = await api(port, 'POST', '/v1/api-keys', owner, { name: 'ci', permissions: ['usage:read', 'telemetry:write'], expires_in_s: 3600 });
+    const created = await api(port, 'POST', '/v1/api-keys', owner, {
+      name: 'ci',
+      permissions: ['usage:read', 'telemetry:write'],
+      expires_in_s: 3600,
+    });
     expect(created.status).toBe(201);
     const key = ApiKeyWithSecret.parse(created.body);
-    expect(key).toMatchObject({ name: 'ci', tenant_id: 'acme', permissions: ['usage:read', 'telemetry:write'], created_at: clock.now(), expires_at: clock.now() + 3_600_000, revoked_at: null, last_used_at: null, use_count: 0 });
+    expect(key).toMatchObject({
+      name: 'ci',
+      tenant_id: 'acme',
+      permissions: ['usage:read', 'telemetry:write'],
+      created_at: clock.now(),
+      expires_at: clock.now() + 3_600_000,
+      revoked_at: null,
+      last_used_at: null,
+      use_count: 0,
+    });
     const [, id, secretPart] = SECRET_SHAPE.exec(key.secret) ?? [];
     expect(id).toBe(key.id);
     expect(secretPart).toBeDefined();
@@ -51,7 +64,10 @@ describe('API keys', () => {
     expect(keys.find((k) => k.id === victim.id)?.revoked_at).toEqual(expect.any(Number));
     // Revoking again is harmless; rotating a revoked key is a conflict.
     expect((await api(port, 'DELETE', `/v1/api-keys/${victim.id}`, withKey(manager.secret))).status).toBe(204);
-    expect(await api(port, 'POST', `/v1/api-keys/${victim.id}/rotate`, withKey(manager.secret))).toMatchObject({ status: 409, body: { error: 'key_revoked' } });
+    expect(await api(port, 'POST', `/v1/api-keys/${victim.id}/rotate`, withKey(manager.secret))).toMatchObject({
+      status: 409,
+      body: { error: 'key_revoked' },
+    });
   });
 
   it("refuses a rotated key's old secret at once and takes the new one", async () => {
@@ -76,7 +92,15 @@ describe('API keys', () => {
   it("keeps tenants apart: another tenant's key cannot list, revoke or rotate this tenant's keys, nor read its usage", async () => {
     const { hub, port, url } = await startHub();
     const { client } = await TestClient.connect(url);
-    client.send(envelope('usage_report', { seq: 1, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'device-1', metrics: { duration_ms: 7, token_usage: { input: 10, output: 20 }, cost_estimate: 0.5 } }));
+    client.send(
+      envelope('usage_report', {
+        seq: 1,
+        report_id: 'usage:r1',
+        request_id: 'r1',
+        executor_device_id: 'device-1',
+        metrics: { duration_ms: 7, token_usage: { input: 10, output: 20 }, cost_estimate: 0.5 },
+      }),
+    );
     expect(await client.next()).toMatchObject({ type: 'ack', seq: 1 });
     const mine = keyOf(hub, 'tenant-1');
     const theirs = keyOf(hub, 'tenant-2');
@@ -92,12 +116,24 @@ describe('API keys', () => {
 
     const listed = ApiKeyList.parse((await api(port, 'GET', '/v1/api-keys', withKey(theirs.secret))).body);
     expect(listed.keys.map((k) => k.id)).toEqual([theirs.id]);
-    expect(await api(port, 'DELETE', `/v1/api-keys/${mine.id}`, withKey(theirs.secret))).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await api(port, 'POST', `/v1/api-keys/${mine.id}/rotate`, withKey(theirs.secret))).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await api(port, 'DELETE', '/v1/api-keys/0123456789abcdef', withKey(theirs.secret))).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await api(port, 'DELETE', `/v1/api-keys/${mine.id}`, withKey(theirs.secret))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
+    expect(await api(port, 'POST', `/v1/api-keys/${mine.id}/rotate`, withKey(theirs.secret))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
+    expect(await api(port, 'DELETE', '/v1/api-keys/0123456789abcdef', withKey(theirs.secret))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
     expect((await api(port, 'GET', '/v1/usage', withKey(mine.secret))).status).toBe(200); // untouched
 
-    expect(await api(port, 'GET', '/v1/usage?tenant=tenant-1', withKey(theirs.secret))).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+    expect(await api(port, 'GET', '/v1/usage?tenant=tenant-1', withKey(theirs.secret))).toMatchObject({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
     const theirUsage = UsageAnswer.parse((await api(port, 'GET', '/v1/usage', withKey(theirs.secret))).body);
     expect(theirUsage).toMatchObject({ tenant_id: 'tenant-2', totals: { reports: 0 }, entries: [] });
   });
@@ -117,10 +153,18 @@ describe('API keys', () => {
     const narrower = await api(port, 'POST', '/v1/api-keys', withKey(limited.secret), { name: 'reader', permissions: ['usage:read'] });
     expect(narrower.status).toBe(201);
     expect(ApiKeyWithSecret.parse(narrower.body).tenant_id).toBe('tenant-1');
-    const wider = await api(port, 'POST', '/v1/api-keys', withKey(limited.secret), { name: 'writer', permissions: ['usage:read', 'telemetry:write'] });
+    const wider = await api(port, 'POST', '/v1/api-keys', withKey(limited.secret), {
+      name: 'writer',
+      permissions: ['usage:read', 'telemetry:write'],
+    });
     expect(wider).toMatchObject({ status: 403, body: { error: 'forbidden', message: expect.stringContaining('telemetry:write') } });
 
-    for (const body of [{ name: 'x', permissions: [] }, { name: 'x', permissions: ['root'] }, { permissions: ['usage:read'] }, 'not json']) {
+    for (const body of [
+      { name: 'x', permissions: [] },
+      { name: 'x', permissions: ['root'] },
+      { permissions: ['usage:read'] },
+      'not json',
+    ]) {
       const answer = await api(port, 'POST', '/v1/api-keys', withKey(limited.secret), body);
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect(answer.body).toMatchObject({ error: 'invalid_request', message: expect.any(String) });
@@ -132,7 +176,10 @@ describe('API keys', () => {
     const manager = keyOf(hub, 'tenant-1', ['api_keys:manage']);
     const wide = keyOf(hub, 'tenant-1', ['usage:read', 'shares:write']);
     const narrow = keyOf(hub, 'tenant-1', ['api_keys:manage']);
-    expect(await api(port, 'POST', `/v1/api-keys/${wide.id}/rotate`, withKey(manager.secret))).toMatchObject({ status: 403, body: { error: 'forbidden', message: expect.stringContaining('usage:read') } });
+    expect(await api(port, 'POST', `/v1/api-keys/${wide.id}/rotate`, withKey(manager.secret))).toMatchObject({
+      status: 403,
+      body: { error: 'forbidden', message: expect.stringContaining('usage:read') },
+    });
     expect((await api(port, 'DELETE', `/v1/api-keys/${wide.id}`, withKey(manager.secret))).status).toBe(403);
     // The wide key still works with its own secret.
     expect((await api(port, 'GET', '/v1/usage', withKey(wide.secret))).status).toBe(200);
@@ -155,7 +202,9 @@ describe('API keys', () => {
     const logger = createLogger({ level: 'trace', destination: { write: (line: string) => lines.push(line) } });
     const { hub, port } = await startHub({ staticToken: TOKEN, logger });
     const manager = keyOf(hub, 'tenant-1');
-    const created = ApiKeyWithSecret.parse((await api(port, 'POST', '/v1/api-keys', withKey(manager.secret), { name: 'ci', permissions: ['usage:read'] })).body);
+    const created = ApiKeyWithSecret.parse(
+      (await api(port, 'POST', '/v1/api-keys', withKey(manager.secret), { name: 'ci', permissions: ['usage:read'] })).body,
+    );
     const rotated = ApiKeyWithSecret.parse((await api(port, 'POST', `/v1/api-keys/${created.id}/rotate`, withKey(manager.secret))).body);
     expect((await api(port, 'GET', '/v1/usage', withKey(created.secret))).status).toBe(401);
     expect((await api(port, 'DELETE', `/v1/api-keys/${created.id}`, withKey(manager.secret))).status).toBe(204);
@@ -163,7 +212,8 @@ describe('API keys', () => {
     await hub.close();
 
     const output = lines.join('');
-    for (const message of ['api key created', 'api key rotated', 'api key revoked', 'api request refused']) expect(output).toContain(message);
+    for (const message of ['api key created', 'api key rotated', 'api key revoked', 'api request refused'])
+      expect(output).toContain(message);
     expect(output).toContain(created.id);
     for (const secret of [manager.secret, created.secret, rotated.secret]) expect(output).not.toContain(secret.slice(21));
   });

@@ -42,7 +42,12 @@ describe('REST API rate limit', () => {
     const { secret } = keyOf(hub, 'tenant-1', ['usage:read']);
     const limits = await api(port, 'GET', '/v1/limits', withKey(secret));
     expect(RateLimit.parse(limits.body)).toEqual(LIMIT);
-    for (const answer of [limits, await api(port, 'GET', '/v1/whoami'), await api(port, 'GET', '/v1/api-keys', withKey(secret)), await api(port, 'GET', '/v1/shares/shr_unknown')]) {
+    for (const answer of [
+      limits,
+      await api(port, 'GET', '/v1/whoami'),
+      await api(port, 'GET', '/v1/api-keys', withKey(secret)),
+      await api(port, 'GET', '/v1/shares/shr_unknown'),
+    ]) {
       expect(answer.headers.get('ratelimit-limit')).toBe('5');
       expect(answer.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
       expect(answer.headers.get('ratelimit-reset')).toMatch(/^\d+$/);
@@ -66,7 +71,11 @@ describe('REST API rate limit', () => {
     const { hub, port } = await startHub();
     const { secret } = keyOf(hub, 'tenant-1');
     expect((await api(port, 'GET', '/v1/limits', withKey(secret))).body).toEqual(DEFAULT_RATE_LIMIT);
-    for (const apiRateLimit of [{ burst: 0, per_second: 1 }, { burst: 1.5, per_second: 1 }, { burst: 5, per_second: 0 }]) {
+    for (const apiRateLimit of [
+      { burst: 0, per_second: 1 },
+      { burst: 1.5, per_second: 1 },
+      { burst: 5, per_second: 0 },
+    ]) {
       expect(() => createHub({ staticToken: TOKEN, apiRateLimit })).toThrow(HubError);
     }
   });

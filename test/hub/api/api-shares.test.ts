@@ -21,10 +21,19 @@ async function sharingHub(sharing?: Record<string, unknown>) {
 describe('share links', () => {
   it('creates an organization share by default, readable by the organization only, until it expires', async () => {
     const { port, clock, hub, key } = await sharingHub();
-    const created = await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource: { type: 'execution', id: 'req_1' }, visibility: 'organization' });
+    const created = await api(port, 'POST', '/v1/shares', withKey(key.secret), {
+      resource: { type: 'execution', id: 'req_1' },
+      visibility: 'organization',
+    });
     expect(created.status).toBe(201);
     const share = Share.parse(created.body);
-    expect(share).toMatchObject({ tenant_id: 'tenant-1', resource: { type: 'execution', id: 'req_1' }, visibility: 'organization', created_at: clock.now(), expires_at: clock.now() + 7 * DAY_MS });
+    expect(share).toMatchObject({
+      tenant_id: 'tenant-1',
+      resource: { type: 'execution', id: 'req_1' },
+      visibility: 'organization',
+      created_at: clock.now(),
+      expires_at: clock.now() + 7 * DAY_MS,
+    });
     expect(share.url).toBe(`http://127.0.0.1:${port}/v1/shares/${share.id}`);
 
     const read = await api(port, 'GET', `/v1/shares/${share.id}`, asDevice({ device_id: 'device-9' }));
@@ -37,13 +46,19 @@ describe('share links', () => {
     expect(otherTenant).toMatchObject({ status: 404, body: { error: 'not_found' } });
 
     clock.advance(7 * DAY_MS);
-    expect(await api(port, 'GET', `/v1/shares/${share.id}`, withKey(key.secret))).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await api(port, 'GET', `/v1/shares/${share.id}`, withKey(key.secret))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
   });
 
   it('refuses when the organization turned sharing off (403 sharing_disabled), or has unreadable sharing settings', async () => {
     for (const sharing of [{ enabled: false }, { enabled: 'no' }]) {
       const { port, key } = await sharingHub(sharing);
-      const answer = await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource: { type: 'execution', id: 'req_1' }, visibility: 'organization' });
+      const answer = await api(port, 'POST', '/v1/shares', withKey(key.secret), {
+        resource: { type: 'execution', id: 'req_1' },
+        visibility: 'organization',
+      });
       expect(answer, JSON.stringify(sharing)).toMatchObject({ status: 403, body: { error: 'sharing_disabled' } });
     }
   });
@@ -51,7 +66,10 @@ describe('share links', () => {
   it('refuses public shares unless the organization allows them, then anyone may read them', async () => {
     const refused = await sharingHub();
     const body = { resource: { type: 'task', id: 'tsk_1' }, visibility: 'public' };
-    expect(await api(refused.port, 'POST', '/v1/shares', withKey(refused.key.secret), body)).toMatchObject({ status: 403, body: { error: 'public_sharing_disabled' } });
+    expect(await api(refused.port, 'POST', '/v1/shares', withKey(refused.key.secret), body)).toMatchObject({
+      status: 403,
+      body: { error: 'public_sharing_disabled' },
+    });
 
     const { port, key, hub, clock } = await sharingHub({ allow_public: true, max_expiry_s: 3_600 });
     const created = await api(port, 'POST', '/v1/shares', withKey(key.secret), body);
@@ -73,13 +91,20 @@ describe('share links', () => {
     const resource = { type: 'execution', id: 'req_1' };
     const tooLong = await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource, visibility: 'organization', expires_in_s: 601 });
     expect(tooLong).toMatchObject({ status: 400, body: { error: 'expiry_too_long' } });
-    expect((await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource, visibility: 'organization', expires_in_s: 600 })).status).toBe(201);
+    expect(
+      (await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource, visibility: 'organization', expires_in_s: 600 })).status,
+    ).toBe(201);
   });
 
   it("answers 404 for another tenant's execution or task, or none", async () => {
     const { port, hub, key } = await sharingHub();
     hub.openTask('tenant-2', 'tsk_2');
-    for (const resource of [{ type: 'execution', id: 'req_2' }, { type: 'execution', id: 'req_none' }, { type: 'task', id: 'tsk_2' }, { type: 'task', id: 'tsk_none' }]) {
+    for (const resource of [
+      { type: 'execution', id: 'req_2' },
+      { type: 'execution', id: 'req_none' },
+      { type: 'task', id: 'tsk_2' },
+      { type: 'task', id: 'tsk_none' },
+    ]) {
       const answer = await api(port, 'POST', '/v1/shares', withKey(key.secret), { resource, visibility: 'organization' });
       expect(answer, JSON.stringify(resource)).toMatchObject({ status: 404, body: { error: 'not_found' } });
     }

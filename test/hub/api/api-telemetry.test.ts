@@ -4,13 +4,20 @@ import { TelemetryStore } from '../../../src/hub/api/telemetry-store.ts';
 import { ManualClock, startHub, TOKEN } from '../helpers.ts';
 import { api, asDevice, keyOf, withKey } from '../api-helpers.ts';
 
-const event = (id: string, name = 'connection.state_changed', properties: Record<string, string | number | boolean | null> = { to: 'connected' }) => ({ id, event: name, timestamp: 1_700_000_000_000, properties });
+const event = (
+  id: string,
+  name = 'connection.state_changed',
+  properties: Record<string, string | number | boolean | null> = { to: 'connected' },
+) => ({ id, event: name, timestamp: 1_700_000_000_000, properties });
 
 describe('telemetry ingest', () => {
   it('accepts a batch (202), drops the copies of a retried one, and stores events per tenant', async () => {
     const clock = new ManualClock();
     const { hub, port } = await startHub({ staticToken: TOKEN, clock });
-    const batch = { batch: [event('e1'), event('e2', 'execution.ended', { duration_ms: 12, ok: true, error: null })], sent_at: clock.now() };
+    const batch = {
+      batch: [event('e1'), event('e2', 'execution.ended', { duration_ms: 12, ok: true, error: null })],
+      sent_at: clock.now(),
+    };
 
     const first = await api(port, 'POST', '/v1/telemetry', asDevice(), batch);
     expect(first.status).toBe(202);
@@ -19,7 +26,10 @@ describe('telemetry ingest', () => {
     expect(retried.body).toEqual({ accepted: 1, duplicates: 2 });
 
     const { secret } = keyOf(hub, 'tenant-2', ['telemetry:write']);
-    expect((await api(port, 'POST', '/v1/telemetry', withKey(secret), { batch: [event('e1')], sent_at: 0 })).body).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await api(port, 'POST', '/v1/telemetry', withKey(secret), { batch: [event('e1')], sent_at: 0 })).body).toEqual({
+      accepted: 1,
+      duplicates: 0,
+    });
 
     const mine = hub.api.telemetry('tenant-1');
     expect(mine.dropped).toBe(0);
@@ -40,7 +50,11 @@ describe('telemetry ingest', () => {
       expect(answer.status, name).toBe(400);
       expect(answer.body).toMatchObject({ error: 'invalid_request', message: expect.any(String) });
     }
-    for (const body of [{ batch: [], sent_at: 0 }, { batch: [{ ...event('e1'), properties: { nested: { no: 1 } } }], sent_at: 0 }, 'not json']) {
+    for (const body of [
+      { batch: [], sent_at: 0 },
+      { batch: [{ ...event('e1'), properties: { nested: { no: 1 } } }], sent_at: 0 },
+      'not json',
+    ]) {
       expect((await api(port, 'POST', '/v1/telemetry', asDevice(), body)).status, JSON.stringify(body)).toBe(400);
     }
     const huge = { batch: [event('e1', 'big', { blob: 'x'.repeat(1000) })], sent_at: 0, padding: 'x'.repeat(1024 * 1024) };

@@ -137,7 +137,9 @@ describe('device authorization (RFC 8628)', () => {
     expect(await poll(port, second.device_code!, 'device-2')).toMatchObject({ status: 400, body: { error: 'access_denied' } });
     // A decided code cannot be decided again.
     expect(await approve(port, { user_code: first.user_code, user_id: 'ada' })).toMatchObject({ status: 404 });
-    expect(() => hub.approveDeviceLogin(second.user_code!, { userId: 'ada' })).toThrow(expect.objectContaining({ code: 'unknown_user_code' }));
+    expect(() => hub.approveDeviceLogin(second.user_code!, { userId: 'ada' })).toThrow(
+      expect.objectContaining({ code: 'unknown_user_code' }),
+    );
     clock.advance(1_000);
     expect(await poll(port, first.device_code!, 'device-1')).toMatchObject({ body: { error: 'access_denied' } });
   });
@@ -189,7 +191,9 @@ describe('device authorization (RFC 8628)', () => {
     expect(await approve(port, { user_code: pending.user_code })).toMatchObject(invalid);
     expect(await approve(port, { user_id: 'ada' })).toMatchObject(invalid);
     expect(await approve(port, { user_code: 'BBBB-BBBB', user_id: 'ada' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(() => hub.approveDeviceLogin(pending.user_code!, { userId: 'mallory' })).toThrow(expect.objectContaining({ code: 'unknown_user' }));
+    expect(() => hub.approveDeviceLogin(pending.user_code!, { userId: 'mallory' })).toThrow(
+      expect.objectContaining({ code: 'unknown_user' }),
+    );
     expect(() => hub.approveDeviceLogin(pending.user_code!, { userId: 'bob', organization: 'globex' })).toThrow(
       expect.objectContaining({ code: 'not_a_member' }),
     );
@@ -205,7 +209,10 @@ describe('device authorization (RFC 8628)', () => {
     expect(await token({ grant_type: DEVICE_CODE_GRANT, client_id: 'device-1' })).toMatchObject({ body: { error: 'invalid_request' } });
     expect(await token({ grant_type: DEVICE_CODE_GRANT, device_code: 'x' })).toMatchObject({ body: { error: 'invalid_request' } });
     expect(await token({ grant_type: 'refresh_token', client_id: 'device-1' })).toMatchObject({ body: { error: 'invalid_request' } });
-    expect(await token({ grant_type: 'password', username: 'ada' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
+    expect(await token({ grant_type: 'password', username: 'ada' })).toMatchObject({
+      status: 400,
+      body: { error: 'unsupported_grant_type' },
+    });
   });
 
   it('has no OAuth routes, and no login methods, on a hub without the tokens option', async () => {

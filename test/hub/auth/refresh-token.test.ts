@@ -66,7 +66,9 @@ describe('refresh tokens', () => {
       status: 400,
       body: { error: 'invalid_scope' },
     });
-    expect(await refresh(port, bob.refresh_token, 'device-1', { organization: 'initech' })).toMatchObject({ body: { error: 'invalid_scope' } });
+    expect(await refresh(port, bob.refresh_token, 'device-1', { organization: 'initech' })).toMatchObject({
+      body: { error: 'invalid_scope' },
+    });
     expect((await refresh(port, bob.refresh_token, 'device-1')).status).toBe(200);
   });
 

@@ -9,7 +9,10 @@ describe('hub revocation', () => {
     const { hub, url, port } = await startTokenHub();
     const { token } = await hub.issueToken(who);
     const { client } = await TestClient.connect(url, { token });
-    const { client: bystander } = await TestClient.connect(url, { device_id: 'device-2', token: (await hub.issueToken({ ...who, device_id: 'device-2' })).token });
+    const { client: bystander } = await TestClient.connect(url, {
+      device_id: 'device-2',
+      token: (await hub.issueToken({ ...who, device_id: 'device-2' })).token,
+    });
     const closed = nextEvent(hub, 'session_close');
 
     expect(hub.revokeDevice('device-1')).toBe(1);

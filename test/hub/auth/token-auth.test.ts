@@ -22,7 +22,12 @@ describe('hub-issued tokens on connect', () => {
     await TestClient.connect(url, { device_id: 'd-static', token: TOKEN });
     const { token } = await hub.issueToken({ device_id: 'd-jwt', tenant_id: 'tenant-1' });
     await TestClient.connect(url, { device_id: 'd-jwt', token });
-    expect(hub.devices().map((d) => d.device_id).sort()).toEqual(['d-jwt', 'd-static']);
+    expect(
+      hub
+        .devices()
+        .map((d) => d.device_id)
+        .sort(),
+    ).toEqual(['d-jwt', 'd-static']);
 
     // Neither the static token nor a hub token: refused for what the token check found.
     const { reply, closed } = await connectWith(url, 'not-the-static-token');
@@ -143,11 +148,7 @@ describe('hub-issued tokens on connect', () => {
         async ({ hub, pairs }) => signAsHub(hub, pairs, claims(1_700_000_000_000, { aud: 'billing' })),
         'wrong_audience',
       ],
-      [
-        'another issuer',
-        async ({ hub, pairs }) => signAsHub(hub, pairs, claims(1_700_000_000_000, { iss: 'evil-hub' })),
-        'wrong_issuer',
-      ],
+      ['another issuer', async ({ hub, pairs }) => signAsHub(hub, pairs, claims(1_700_000_000_000, { iss: 'evil-hub' })), 'wrong_issuer'],
       [
         'a token of another tenant',
         async ({ hub }) => (await hub.issueToken({ device_id: 'device-1', tenant_id: 'tenant-2' })).token,
@@ -165,8 +166,7 @@ describe('hub-issued tokens on connect', () => {
       ],
       [
         'nbf ahead by more than the leeway',
-        async ({ hub, pairs, clock }) =>
-          signAsHub(hub, pairs, claims(clock.now(), { nbf: (clock.now() + LEEWAY_MS + 2_000) / 1000 })),
+        async ({ hub, pairs, clock }) => signAsHub(hub, pairs, claims(clock.now(), { nbf: (clock.now() + LEEWAY_MS + 2_000) / 1000 })),
         'not_yet_valid',
       ],
       ['garbage', async () => 'eyJhbGciOiJFUzI1NiJ9.garbage', 'malformed'],

@@ -36,7 +36,10 @@ describe('hub token endpoint', () => {
       status: 401,
       body: { error: 'invalid_credentials' },
     });
-    expect(await postToken(port, request({ tenant_id: 'tenant-2' }))).toMatchObject({ status: 401, body: { error: 'invalid_credentials' } });
+    expect(await postToken(port, request({ tenant_id: 'tenant-2' }))).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_credentials' },
+    });
     expect(await postToken(port, request({ credential: `${ENROLL_SECRET}x` }))).toMatchObject({
       status: 401,
       body: { error: 'invalid_credentials' },

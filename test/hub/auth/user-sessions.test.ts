@@ -1,21 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { envelope, nextEvent, TestClient } from '../helpers.ts';
 import { captureLog, connectWith, LEEWAY_MS, LIFETIME_MS } from '../token-helpers.ts';
-import {
-  ACME,
-  authorize,
-  claimsOf,
-  GLOBEX,
-  login,
-  poll,
-  post,
-  refresh,
-  revoke,
-  startUserHub,
-  type UserTokens,
-} from '../user-helpers.ts';
+import { ACME, authorize, claimsOf, GLOBEX, login, poll, post, refresh, revoke, startUserHub, type UserTokens } from '../user-helpers.ts';
 
-const adaOn = (deviceId: string, tokens: UserTokens) => ({ device_id: deviceId, tenant_id: tokens.organization.id, token: tokens.access_token });
+const adaOn = (deviceId: string, tokens: UserTokens) => ({
+  device_id: deviceId,
+  tenant_id: tokens.organization.id,
+  token: tokens.access_token,
+});
 
 async function me(port: number, authorization?: string) {
   const response = await fetch(`http://127.0.0.1:${port}/v1/me`, { headers: authorization === undefined ? {} : { authorization } });
@@ -146,7 +138,14 @@ describe('GET /v1/me', () => {
     const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claimsOf(tokens.access_token), sub: 'bob' })).toString('base64url')}.${signature}`;
     expect(payload).not.toBe(tampered.split('.')[1]);
 
-    for (const authorization of [undefined, 'Bearer', 'Bearer garbage', `Basic ${tokens.access_token}`, `Bearer ${device.token}`, `Bearer ${tampered}`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer',
+      'Bearer garbage',
+      `Basic ${tokens.access_token}`,
+      `Bearer ${device.token}`,
+      `Bearer ${tampered}`,
+    ]) {
       const answer = await me(port, authorization);
       expect([answer.status, answer.body, answer.headers.get('www-authenticate')]).toEqual([
         401,
@@ -183,10 +182,24 @@ describe('user login logging', () => {
     await hub.close();
 
     const output = log.output();
-    for (const line of ['device login started', 'device login approved', 'device login denied', 'user token issued', 'user token refused', 'user login revoked']) {
+    for (const line of [
+      'device login started',
+      'device login approved',
+      'device login denied',
+      'user token issued',
+      'user token refused',
+      'user login revoked',
+    ]) {
       expect(output).toContain(line);
     }
-    const secrets = [started.device_code, started.user_code, denied.device_code, denied.user_code, first.refresh_token, second.refresh_token];
+    const secrets = [
+      started.device_code,
+      started.user_code,
+      denied.device_code,
+      denied.user_code,
+      first.refresh_token,
+      second.refresh_token,
+    ];
     for (const secret of secrets) expect(output).not.toContain(secret);
     // Nor the user code without its dash.
     expect(output).not.toContain(started.user_code!.replace('-', ''));

@@ -47,7 +47,7 @@ describe('hub channels', () => {
     expect(await client.next()).toMatchObject({ type: 'channel_refused', reason: 'unknown_channel' });
   });
 
-  it("keeps an extension instance with the device that registered it", async () => {
+  it('keeps an extension instance with the device that registered it', async () => {
     const { hub, url } = await startHub();
     const a = await TestClient.connect(url, { device_id: 'dev-a' });
     a.client.send(join('extension'));
@@ -64,15 +64,21 @@ describe('hub channels', () => {
     expect(hub.instances('tenant-1')).toEqual([expect.objectContaining({ instance_id: 'vscode-a', device_id: 'dev-a' })]);
   });
 
-  it("does not take a messaging reply or a reload result from a device the request did not go to", async () => {
+  it('does not take a messaging reply or a reload result from a device the request did not go to', async () => {
     const { hub, url } = await startHub();
     const victim = await TestClient.connect(url, { device_id: 'dev-a', tenant_id: 'acme' });
-    const { reply } = hub.sendMessagingEvent('dev-a', { request_id: 'line-123', channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' }, { tenantId: 'acme' });
+    const { reply } = hub.sendMessagingEvent(
+      'dev-a',
+      { request_id: 'line-123', channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1' },
+      { tenantId: 'acme' },
+    );
     expect(await victim.client.next()).toMatchObject({ type: 'messaging_event', request_id: 'line-123' });
     const reload = hub.reloadCapabilities('dev-a', ['p@1'], { tenantId: 'acme' });
     const reloadFrame = await victim.client.next();
     const attacker = await TestClient.connect(url, { device_id: 'dev-x', tenant_id: 'globex' });
-    attacker.client.send(envelope('messaging_reply', { seq: 1, request_id: 'line-123', channel: 'line', result: { status: 'completed', text: 'spoofed' } }));
+    attacker.client.send(
+      envelope('messaging_reply', { seq: 1, request_id: 'line-123', channel: 'line', result: { status: 'completed', text: 'spoofed' } }),
+    );
     attacker.client.send(envelope('capability_reload_result', { reload_id: reloadFrame.reload_id, ok: false, error: 'spoofed' }));
     expect(await attacker.client.next()).toMatchObject({ type: 'ack', seq: 1 });
     // The real device reconnects before acknowledging: the hub resends the event, the device answers
@@ -80,8 +86,12 @@ describe('hub channels', () => {
     await victim.client.close();
     const back = await TestClient.connect(url, { device_id: 'dev-a', tenant_id: 'acme' });
     expect(await back.client.next()).toMatchObject({ type: 'messaging_event', request_id: 'line-123' });
-    back.client.send(envelope('messaging_reply', { seq: 1, request_id: 'line-123', channel: 'line', result: { status: 'duplicate', reason: 'resend' } }));
-    back.client.send(envelope('messaging_reply', { seq: 2, request_id: 'line-123', channel: 'line', result: { status: 'completed', text: 'real' } }));
+    back.client.send(
+      envelope('messaging_reply', { seq: 1, request_id: 'line-123', channel: 'line', result: { status: 'duplicate', reason: 'resend' } }),
+    );
+    back.client.send(
+      envelope('messaging_reply', { seq: 2, request_id: 'line-123', channel: 'line', result: { status: 'completed', text: 'real' } }),
+    );
     back.client.send(envelope('capability_reload_result', { reload_id: reloadFrame.reload_id, ok: true }));
     expect(await reply).toEqual({ status: 'completed', text: 'real' });
     expect(await reload).toEqual({ ok: true });

@@ -103,7 +103,13 @@ describe('hub delivery', () => {
     const { client } = await device(url);
     const messages: string[] = [];
     hub.on('message', (_session, message) => messages.push(message.id));
-    const report = envelope('usage_report', { seq: 1, report_id: 'usage:x', request_id: 'x', executor_device_id: 'device-1', metrics: { duration_ms: 5 } });
+    const report = envelope('usage_report', {
+      seq: 1,
+      report_id: 'usage:x',
+      request_id: 'x',
+      executor_device_id: 'device-1',
+      metrics: { duration_ms: 5 },
+    });
     client.send(report);
     expect(await client.next()).toMatchObject({ type: 'ack', seq: 1 });
     client.send(report);
@@ -119,7 +125,15 @@ describe('hub delivery', () => {
     const { hub, url } = await startHub();
     hub.execute('device-2', tool('theirs'), { tenantId: 'tenant-1' });
     const { client } = await device(url);
-    client.send(envelope('usage_report', { seq: 1, report_id: 'usage:theirs', request_id: 'theirs', executor_device_id: 'device-2', metrics: { duration_ms: 1 } }));
+    client.send(
+      envelope('usage_report', {
+        seq: 1,
+        report_id: 'usage:theirs',
+        request_id: 'theirs',
+        executor_device_id: 'device-2',
+        metrics: { duration_ms: 1 },
+      }),
+    );
     expect(await client.next()).toMatchObject({ type: 'ack', seq: 1 }); // acknowledged, so not resent for ever
     expect(hub.usage('tenant-1').totals.reports).toBe(0);
   });
@@ -130,15 +144,33 @@ describe('hub delivery', () => {
       const path = join(dir, 'usage.log');
       const { hub, url } = await startHub({ staticToken: TOKEN, usageLedgerPath: path });
       const { client } = await device(url);
-      client.send(envelope('usage_report', { seq: 1, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'device-1', metrics: { duration_ms: 7, cost_estimate: 0.5 } }));
+      client.send(
+        envelope('usage_report', {
+          seq: 1,
+          report_id: 'usage:r1',
+          request_id: 'r1',
+          executor_device_id: 'device-1',
+          metrics: { duration_ms: 7, cost_estimate: 0.5 },
+        }),
+      );
       expect(await client.next()).toMatchObject({ type: 'ack', seq: 1 });
       await hub.close();
 
       const restarted = await startHub({ staticToken: TOKEN, usageLedgerPath: path });
-      expect(restarted.hub.usage('tenant-1').reports).toEqual([expect.objectContaining({ report_id: 'usage:r1', device_id: 'device-1', metrics: { duration_ms: 7, cost_estimate: 0.5 } })]);
+      expect(restarted.hub.usage('tenant-1').reports).toEqual([
+        expect.objectContaining({ report_id: 'usage:r1', device_id: 'device-1', metrics: { duration_ms: 7, cost_estimate: 0.5 } }),
+      ]);
       // A resend after the restart is still booked once.
       const again = await device(restarted.url);
-      again.client.send(envelope('usage_report', { seq: 1, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'device-1', metrics: { duration_ms: 7 } }));
+      again.client.send(
+        envelope('usage_report', {
+          seq: 1,
+          report_id: 'usage:r1',
+          request_id: 'r1',
+          executor_device_id: 'device-1',
+          metrics: { duration_ms: 7 },
+        }),
+      );
       expect(await again.client.next()).toMatchObject({ type: 'ack', seq: 1 });
       expect(restarted.hub.usage('tenant-1').totals.reports).toBe(1);
     } finally {
@@ -177,7 +209,11 @@ describe('hub delivery', () => {
     await until(() => hub.execution('c')!.status === 'queued');
     expect(hub.execution('b')!.status).toBe('queued');
     // A messaging event is held too (it would be refused the same way); a cancel is not.
-    const chat = hub.sendMessagingEvent('device-1', { channel: 'line', event_type: 'message', user_id: 'u-1', message: { text: 'hi' } }, { tenantId: 'tenant-1' });
+    const chat = hub.sendMessagingEvent(
+      'device-1',
+      { channel: 'line', event_type: 'message', user_id: 'u-1', message: { text: 'hi' } },
+      { tenantId: 'tenant-1' },
+    );
     hub.cancelExecution('a');
     expect(await client.next()).toMatchObject({ type: 'execution_cancel', request_id: 'a', seq: 4 });
     // Room again: what was refused goes first, then what waited behind it.
@@ -268,8 +304,27 @@ describe('hub delivery', () => {
 
 describe('hub delivery acknowledgements', () => {
   const info = { device_id: 'd1', tenant_id: 't1', session_id: 's1', connected_since: 0 };
-  const event = { v: 1, id: 'ev-1', ts: 0, type: 'execution_event', event_id: 'r0:accepted', request_id: 'r0', event_type: 'accepted', data: {} } as const;
-  const report = { v: 1, id: 'u-1', ts: 0, type: 'usage_report', seq: 2, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'd1', metrics: { duration_ms: 1 } } as const;
+  const event = {
+    v: 1,
+    id: 'ev-1',
+    ts: 0,
+    type: 'execution_event',
+    event_id: 'r0:accepted',
+    request_id: 'r0',
+    event_type: 'accepted',
+    data: {},
+  } as const;
+  const report = {
+    v: 1,
+    id: 'u-1',
+    ts: 0,
+    type: 'usage_report',
+    seq: 2,
+    report_id: 'usage:r1',
+    request_id: 'r1',
+    executor_device_id: 'd1',
+    metrics: { duration_ms: 1 },
+  } as const;
 
   function delivery(book: () => Promise<boolean>) {
     const acks: number[] = [];

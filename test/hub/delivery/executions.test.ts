@@ -5,7 +5,17 @@ import type { MessageOf } from '../../../src/protocol/index.ts';
 const where = { device_id: 'd1', tenant_id: 't1' };
 
 function event(eventType: MessageOf<'execution_event'>['event_type'], n = 0): MessageOf<'execution_event'> {
-  return { v: 1, id: `m-${eventType}-${n}`, ts: 0, type: 'execution_event', event_id: `r1:${eventType}:${n}`, request_id: 'r1', event_type: eventType, data: { n }, seq: n + 1 };
+  return {
+    v: 1,
+    id: `m-${eventType}-${n}`,
+    ts: 0,
+    type: 'execution_event',
+    event_id: `r1:${eventType}:${n}`,
+    request_id: 'r1',
+    event_type: eventType,
+    data: { n },
+    seq: n + 1,
+  };
 }
 
 function watch(store: ExecutionStore, tracked: ReturnType<ExecutionStore['create']>) {

@@ -70,11 +70,24 @@ const engines: Record<string, () => Promise<EngineUnderTest>> = {
   },
 };
 
-const request = (id: string): ReliableDeviceMessage => ({ type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) as ReliableDeviceMessage;
-const cancel = (id: string): ReliableDeviceMessage => ({ type: 'execution_cancel', request_id: id, reason: 'stop' }) as ReliableDeviceMessage;
+const request = (id: string): ReliableDeviceMessage =>
+  ({ type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) as ReliableDeviceMessage;
+const cancel = (id: string): ReliableDeviceMessage =>
+  ({ type: 'execution_cancel', request_id: id, reason: 'stop' }) as ReliableDeviceMessage;
 const report = (reportId: string, duration = 5): MessageOf<'usage_report'> =>
-  ({ v: 1, id: `u-${reportId}`, ts: 0, type: 'usage_report', seq: 1, report_id: reportId, request_id: 'r1', executor_device_id: 'laptop-1', metrics: { duration_ms: duration } }) as MessageOf<'usage_report'>;
-const ids = (entries: readonly { message: ReliableDeviceMessage }[]) => entries.map(({ message }) => `${message.type === 'execution_cancel' ? 'cancel:' : ''}${message.request_id}`);
+  ({
+    v: 1,
+    id: `u-${reportId}`,
+    ts: 0,
+    type: 'usage_report',
+    seq: 1,
+    report_id: reportId,
+    request_id: 'r1',
+    executor_device_id: 'laptop-1',
+    metrics: { duration_ms: duration },
+  }) as MessageOf<'usage_report'>;
+const ids = (entries: readonly { message: ReliableDeviceMessage }[]) =>
+  entries.map(({ message }) => `${message.type === 'execution_cancel' ? 'cancel:' : ''}${message.request_id}`);
 const settled = async (stores: Stores) => {
   for (const { queue } of stores.engine.deviceQueues.all()) await queue.settled();
 };
@@ -156,13 +169,23 @@ describe.each(Object.keys(engines))('the %s engine', (name) => {
     const epoch = first.settings.epoch;
     const taken = await first.settings.patch('acme', 'org', { theme: 'dark' }, { editId: 'e1', epoch });
     expect(taken).toMatchObject({ ok: true, document: { version: 1, epoch } });
-    expect(await first.settings.patch('acme', 'org', { theme: 'light' }, { version: 0 })).toMatchObject({ ok: false, reason: 'version_conflict' });
+    expect(await first.settings.patch('acme', 'org', { theme: 'light' }, { version: 0 })).toMatchObject({
+      ok: false,
+      reason: 'version_conflict',
+    });
 
     const again = await engine.reopen(first);
     expect(again.settings.epoch).toBe(epoch);
     expect(again.settings.document('acme', 'org')).toEqual({ epoch, version: 1, settings: { theme: 'dark' } });
-    expect(await again.settings.patch('acme', 'org', { theme: 'dark' }, { editId: 'e1', epoch })).toMatchObject({ ok: true, replayed: true, document: { version: 1 } });
-    expect(await again.settings.patch('acme', 'org', { theme: 'light' }, { version: 1 })).toMatchObject({ ok: true, document: { version: 2 } });
+    expect(await again.settings.patch('acme', 'org', { theme: 'dark' }, { editId: 'e1', epoch })).toMatchObject({
+      ok: true,
+      replayed: true,
+      document: { version: 1 },
+    });
+    expect(await again.settings.patch('acme', 'org', { theme: 'light' }, { version: 1 })).toMatchObject({
+      ok: true,
+      document: { version: 2 },
+    });
     expect(again.settings.version('acme', 'user:ada')).toBe(0);
     await closeStores(again);
   });
@@ -215,7 +238,10 @@ describe.each(Object.keys(engines))('the %s engine', (name) => {
     first.engine.apiKeys.revoke('acme', gone.id, clock.now + 2);
 
     const again = await engine.reopen(first);
-    expect(again.engine.apiKeys.authenticate(kept.secret, clock.now + 3)).toMatchObject({ ok: true, key: { id: kept.id, use_count: 2, last_used_at: clock.now + 3 } });
+    expect(again.engine.apiKeys.authenticate(kept.secret, clock.now + 3)).toMatchObject({
+      ok: true,
+      key: { id: kept.id, use_count: 2, last_used_at: clock.now + 3 },
+    });
     expect(again.engine.apiKeys.authenticate(gone.secret, clock.now + 3)).toEqual({ ok: false, reason: 'revoked', id: gone.id });
     expect(again.engine.apiKeys.list('acme', clock.now).map((key) => key.name)).toEqual(['ci', 'old']);
     await closeStores(again);

@@ -8,10 +8,13 @@ import { createHub } from '../../../src/hub/index.ts';
  */
 vi.mock('../../../src/util/optional-package.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../../src/util/optional-package.ts')>();
-  const notInstalled = Object.assign(new Error("Cannot find package 'ioredis' imported from /app/dist/hub/engine/redis/redis-client.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+  const notInstalled = Object.assign(new Error("Cannot find package 'ioredis' imported from /app/dist/hub/engine/redis/redis-client.js"), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
   return {
     ...real,
-    importOptional: <T,>(name: string, neededBy: string, load: () => Promise<T>) => real.importOptional(name, neededBy, name === 'ioredis' ? () => Promise.reject(notInstalled) : load),
+    importOptional: <T>(name: string, neededBy: string, load: () => Promise<T>) =>
+      real.importOptional(name, neededBy, name === 'ioredis' ? () => Promise.reject(notInstalled) : load),
   };
 });
 
@@ -21,6 +24,8 @@ describe('a hub on Redis without ioredis installed', () => {
     const error = await hub.listen({ port: 0, host: '127.0.0.1' }).catch((e: unknown) => e);
     await hub.close();
     expect(error).toMatchObject({ name: 'MissingPackageError', packageName: 'ioredis', install: 'npm install ioredis' });
-    expect((error as Error).message).toMatch(/^ioredis is not installed \(a hub keeps its state in Redis through it .*\); run `npm install ioredis`$/);
+    expect((error as Error).message).toMatch(
+      /^ioredis is not installed \(a hub keeps its state in Redis through it .*\); run `npm install ioredis`$/,
+    );
   });
 });

@@ -35,9 +35,7 @@ describe('hub sessions', () => {
     // a's first frame is its own request: globex's never reached it.
     expect(await a.next()).toMatchObject({ id: toA, request_id: 'for-acme' });
     expect(() => hub.dispatch('d1', request('r'))).toThrow(expect.objectContaining({ code: 'ambiguous_device' }));
-    expect(() => hub.dispatch('d1', request('r'), { tenantId: 'initech' })).toThrow(
-      expect.objectContaining({ code: 'not_connected' }),
-    );
+    expect(() => hub.dispatch('d1', request('r'), { tenantId: 'initech' })).toThrow(expect.objectContaining({ code: 'not_connected' }));
   });
 
   it('dispatches without tenantId when the device id is unambiguous, with defaults applied', async () => {

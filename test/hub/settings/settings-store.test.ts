@@ -17,7 +17,10 @@ afterEach(async () => {
 describe('SettingsStore', () => {
   it('runs changes one at a time, so two writers on the same version get one success and one conflict', async () => {
     const store = await SettingsStore.open(undefined);
-    const [first, second] = await Promise.all([store.patch('acme', 'user:ada', { a: 1 }, { version: 0 }), store.patch('acme', 'user:ada', { a: 2 }, { version: 0 })]);
+    const [first, second] = await Promise.all([
+      store.patch('acme', 'user:ada', { a: 1 }, { version: 0 }),
+      store.patch('acme', 'user:ada', { a: 2 }, { version: 0 }),
+    ]);
     expect(first).toMatchObject({ ok: true, document: { version: 1, settings: { a: 1 } }, changes: { a: 1 } });
     expect(second).toEqual({ ok: false, reason: 'version_conflict', current: { epoch: store.epoch, version: 1, settings: { a: 1 } } });
   });
@@ -33,7 +36,10 @@ describe('SettingsStore', () => {
     expect(retry).toMatchObject({ ok: true, replayed: true, changes: {}, document: { version: 2, settings: {} } });
     await store.close();
     const reopened = await SettingsStore.open(path);
-    expect(await reopened.patch('acme', 'user:ada', { a: 1 }, { version: 0, epoch, editId: 'edit-1' })).toMatchObject({ ok: true, replayed: true });
+    expect(await reopened.patch('acme', 'user:ada', { a: 1 }, { version: 0, epoch, editId: 'edit-1' })).toMatchObject({
+      ok: true,
+      replayed: true,
+    });
     expect(reopened.document('acme', 'user:ada')).toMatchObject({ version: 2, settings: {} });
   });
 
@@ -112,7 +118,11 @@ describe('SettingsStore', () => {
     const reported = { org_version: 1, user_version: 0, pending_edits: 0, settings: { a: 1 } };
     store.report('acme', 'laptop-1', { reported, subject: 'device:laptop-1', received_at: 5 });
     reported.settings.a = 2;
-    expect(store.reportOf('acme', 'laptop-1')).toEqual({ reported: { ...reported, settings: { a: 1 } }, subject: 'device:laptop-1', received_at: 5 });
+    expect(store.reportOf('acme', 'laptop-1')).toEqual({
+      reported: { ...reported, settings: { a: 1 } },
+      subject: 'device:laptop-1',
+      received_at: 5,
+    });
     expect(store.reportOf('globex', 'laptop-1')).toBeUndefined();
   });
 });

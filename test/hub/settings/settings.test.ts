@@ -17,7 +17,11 @@ type Who = { device_id: string; tenant_id: string; token: string };
 const DEVICE_1: Who = { device_id: 'device-1', tenant_id: 'tenant-1', token: TOKEN };
 
 /** A request as a device: its bearer and the `x-device-id` / `x-tenant-id` headers. */
-const asDevice = (who: Who): Record<string, string> => ({ authorization: `Bearer ${who.token}`, 'x-device-id': who.device_id, 'x-tenant-id': who.tenant_id });
+const asDevice = (who: Who): Record<string, string> => ({
+  authorization: `Bearer ${who.token}`,
+  'x-device-id': who.device_id,
+  'x-tenant-id': who.tenant_id,
+});
 const asAdmin: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
 
 async function call(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
@@ -52,14 +56,22 @@ describe('device settings routes', () => {
     const first = await call(port, 'GET', '/v1/settings', device);
     expect(first.status).toBe(200);
     const epoch = first.body.epoch as string;
-    expect(first.body).toEqual({ epoch: expect.stringMatching(/^set_/), org: { version: 0, settings: {} }, user: { version: 0, settings: {} } });
+    expect(first.body).toEqual({
+      epoch: expect.stringMatching(/^set_/),
+      org: { version: 0, settings: {} },
+      user: { version: 0, settings: {} },
+    });
 
     const patched = await call(port, 'PATCH', '/v1/settings/user', device, { version: 0, patch: { theme: 'dark', font: 12 } });
     expect(patched).toMatchObject({ status: 200, body: { epoch, version: 1, settings: { theme: 'dark', font: 12 } } });
 
     const stale = await call(port, 'PATCH', '/v1/settings/user', device, { version: 0, patch: { theme: 'light' } });
     expect(stale.status).toBe(409);
-    expect(stale.body).toEqual({ error: 'version_conflict', message: expect.any(String), current: { epoch, version: 1, settings: { theme: 'dark', font: 12 } } });
+    expect(stale.body).toEqual({
+      error: 'version_conflict',
+      message: expect.any(String),
+      current: { epoch, version: 1, settings: { theme: 'dark', font: 12 } },
+    });
 
     // Values equal to what is there change nothing: the version stays.
     const same = await call(port, 'PATCH', '/v1/settings/user', device, { version: 1, patch: { theme: 'dark', gone: null } });
@@ -73,7 +85,11 @@ describe('device settings routes', () => {
     expect(epoch).toBe(hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }));
     expect(hub.settings.deviceEpoch('tenant-2', { deviceId: 'device-1' })).not.toBe(epoch);
     // A write made in another scope's epoch is a conflict even at the right version.
-    const elsewhere = await call(port, 'PATCH', '/v1/settings/user', device, { version: 2, epoch: hub.settings.deviceEpoch('tenant-1', { userId: 'ada' }), patch: { font: 9 } });
+    const elsewhere = await call(port, 'PATCH', '/v1/settings/user', device, {
+      version: 2,
+      epoch: hub.settings.deviceEpoch('tenant-1', { userId: 'ada' }),
+      patch: { font: 9 },
+    });
     expect(elsewhere).toMatchObject({ status: 409, body: { current: { epoch, version: 2 } } });
     expect(hub.settings.user('tenant-1', { deviceId: 'device-2' }).version).toBe(0);
   });
@@ -83,7 +99,15 @@ describe('device settings routes', () => {
     const device = asDevice(DEVICE_1);
     const patch = (body: unknown) => call(port, 'PATCH', '/v1/settings/user', device, body);
 
-    for (const body of ['not json', [], { patch: { a: 1 } }, { version: -1, patch: {} }, { version: 0, patch: [1] }, { version: 0, patch: { '': 1 } }, { version: 0, patch: { ['k'.repeat(129)]: 1 } }]) {
+    for (const body of [
+      'not json',
+      [],
+      { patch: { a: 1 } },
+      { version: -1, patch: {} },
+      { version: 0, patch: [1] },
+      { version: 0, patch: { '': 1 } },
+      { version: 0, patch: { ['k'.repeat(129)]: 1 } },
+    ]) {
       const answer = await patch(body);
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect(answer.body).toMatchObject({ error: 'invalid_request', message: expect.any(String) });
@@ -150,7 +174,12 @@ describe('pushes to subscribed sessions', () => {
     await hub.settings.patchUser('tenant-1', { deviceId: 'device-1' }, { b: true });
     await hub.settings.patchUser('tenant-1', { deviceId: 'device-2' }, { b: false });
     const { answer } = await subscribed(url);
-    expect(answer).toMatchObject({ type: 'settings_subscribed', epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), org_version: 2, user_version: 1 });
+    expect(answer).toMatchObject({
+      type: 'settings_subscribed',
+      epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }),
+      org_version: 2,
+      user_version: 1,
+    });
     const other = await subscribed(url, { device_id: 'device-3', tenant_id: 'tenant-2' });
     expect(other.answer).toMatchObject({ org_version: 0, user_version: 0 });
   });
@@ -165,14 +194,25 @@ describe('pushes to subscribed sessions', () => {
     expect(patched).toMatchObject({ status: 200, body: { version: 1, settings: { theme: 'dark' } } });
     const epoch = patched.body.epoch;
     // Only the keys that changed are pushed, in the epoch the device was told (its scope's).
-    expect(await subscriber.next()).toMatchObject({ type: 'settings_patch', epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), document: 'org', version: 1, patch: { theme: 'dark' } });
+    expect(await subscriber.next()).toMatchObject({
+      type: 'settings_patch',
+      epoch: hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }),
+      document: 'org',
+      version: 1,
+      patch: { theme: 'dark' },
+    });
     await expectNothingPushed(otherTenant);
     await expectNothingPushed(unsubscribed);
 
     // A patch that changes nothing is not pushed; the hub API pushes like the route.
-    expect(await call(port, 'PATCH', '/v1/tenants/tenant-1/settings', asAdmin, { patch: { theme: 'dark' }, version: 1 })).toMatchObject({ status: 200, body: { version: 1 } });
+    expect(await call(port, 'PATCH', '/v1/tenants/tenant-1/settings', asAdmin, { patch: { theme: 'dark' }, version: 1 })).toMatchObject({
+      status: 200,
+      body: { version: 1 },
+    });
     await hub.settings.patchOrg('tenant-1', { theme: null });
-    expect(await subscriber.next()).toEqual(expect.objectContaining({ type: 'settings_patch', document: 'org', version: 2, patch: { theme: null } }));
+    expect(await subscriber.next()).toEqual(
+      expect.objectContaining({ type: 'settings_patch', document: 'org', version: 2, patch: { theme: null } }),
+    );
 
     expect(await call(port, 'PATCH', '/v1/tenants/tenant-1/settings', asAdmin, { patch: { theme: 'light' }, version: 1 })).toMatchObject({
       status: 409,
@@ -198,7 +238,10 @@ describe('pushes to subscribed sessions', () => {
     await call(port, 'PATCH', '/v1/settings/user', asDevice(DEVICE_1), { version: 0, patch: { font: 10 } });
     expect(await one.next()).toMatchObject({ type: 'settings_patch', document: 'user', version: 1, patch: { font: 10 } });
     await expectNothingPushed(two);
-    expect((await call(port, 'GET', '/v1/tenants/tenant-1/devices/device-1/settings', asAdmin)).body).toMatchObject({ version: 1, settings: { font: 10 } });
+    expect((await call(port, 'GET', '/v1/tenants/tenant-1/devices/device-1/settings', asAdmin)).body).toMatchObject({
+      version: 1,
+      settings: { font: 10 },
+    });
     // Path segments are URI-decoded: this is the user document of `user:ada@example.com`.
     await call(port, 'PATCH', '/v1/tenants/tenant-1/users/ada%40example.com/settings', asAdmin, { patch: { font: 9 } });
     expect(hub.settings.user('tenant-1', { userId: 'ada@example.com' })).toMatchObject({ version: 1, settings: { font: 9 } });
@@ -217,14 +260,20 @@ describe('pushes to subscribed sessions', () => {
 
     const answer = await call(port, 'PATCH', '/v1/settings/user', asDevice(ada1), { version: 0, patch: { theme: 'dark' } });
     expect(answer.body).toMatchObject({ version: 1, settings: { theme: 'dark' } });
-    for (const client of [first, second]) expect(await client.next()).toMatchObject({ type: 'settings_patch', document: 'user', version: 1, patch: { theme: 'dark' } });
+    for (const client of [first, second])
+      expect(await client.next()).toMatchObject({ type: 'settings_patch', document: 'user', version: 1, patch: { theme: 'dark' } });
     await expectNothingPushed(other);
     expect(hub.settings.user('acme', { userId: 'ada' }).settings).toEqual({ theme: 'dark' });
     expect(hub.settings.user('acme', { deviceId: 'device-1' }).version).toBe(0);
 
     await call(port, 'PATCH', '/v1/tenants/acme/users/ada/settings', asAdmin, { patch: { theme: 'light' }, version: 1 });
     expect(await second.next()).toMatchObject({ type: 'settings_patch', version: 2, patch: { theme: 'light' } });
-    const snapshot = await call(port, 'GET', '/v1/settings', asDevice({ device_id: 'device-2', tenant_id: 'acme', token: onTwo.access_token }));
+    const snapshot = await call(
+      port,
+      'GET',
+      '/v1/settings',
+      asDevice({ device_id: 'device-2', tenant_id: 'acme', token: onTwo.access_token }),
+    );
     expect(snapshot.body).toMatchObject({ user: { version: 2, settings: { theme: 'light' } } });
   });
 
@@ -244,14 +293,26 @@ describe('reported settings', () => {
     const path = '/v1/tenants/tenant-1/devices/device-1/settings/reported';
     const none = await call(port, 'GET', path, asAdmin);
     const epoch = hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' });
-    expect(none.body).toEqual({ reported: null, received_at: null, subject: 'device:device-1', current: { epoch, org_version: 0, user_version: 0 }, drift: false });
+    expect(none.body).toEqual({
+      reported: null,
+      received_at: null,
+      subject: 'device:device-1',
+      current: { epoch, org_version: 0, user_version: 0 },
+      drift: false,
+    });
 
     const { client } = await subscribed(url);
     const report = { epoch, org_version: 0, user_version: 0, pending_edits: 0, settings: { theme: 'light' } };
     client.send(envelope('settings_reported', report));
     await expectNothingPushed(client); // the report was handled before the heartbeat
     const inSync = await call(port, 'GET', path, asAdmin);
-    expect(inSync.body).toEqual({ reported: report, received_at: expect.any(Number), subject: 'device:device-1', current: { epoch, org_version: 0, user_version: 0 }, drift: false });
+    expect(inSync.body).toEqual({
+      reported: report,
+      received_at: expect.any(Number),
+      subject: 'device:device-1',
+      current: { epoch, org_version: 0, user_version: 0 },
+      drift: false,
+    });
 
     await hub.settings.patchOrg('tenant-1', { theme: 'dark' });
     expect(await client.next()).toMatchObject({ type: 'settings_patch', version: 1 });
@@ -264,7 +325,10 @@ describe('reported settings', () => {
 
     client.send(envelope('settings_reported', { epoch: 'set_other', org_version: 1, user_version: 0 }));
     await expectNothingPushed(client);
-    expect(hub.settings.reported('tenant-1', 'device-1')).toMatchObject({ reported: { epoch: 'set_other', pending_edits: 0 }, drift: true });
+    expect(hub.settings.reported('tenant-1', 'device-1')).toMatchObject({
+      reported: { epoch: 'set_other', pending_edits: 0 },
+      drift: true,
+    });
     client.send(envelope('settings_reported', { epoch, org_version: 1, user_version: 0 }));
     await expectNothingPushed(client);
     expect(hub.settings.reported('tenant-1', 'device-1').drift).toBe(false);
@@ -294,7 +358,11 @@ describe('the settings store of a hub', () => {
     expect(second.hub.settings.org('tenant-1')).toEqual({ epoch, version: 2, settings: { theme: 'dark', beta: true } });
     expect(second.hub.settings.user('tenant-1', { userId: 'ada' })).toEqual({ epoch, version: 1, settings: { font: 12 } });
     const { answer } = await subscribed(second.url);
-    expect(answer).toMatchObject({ epoch: second.hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }), org_version: 2, user_version: 0 });
+    expect(answer).toMatchObject({
+      epoch: second.hub.settings.deviceEpoch('tenant-1', { deviceId: 'device-1' }),
+      org_version: 2,
+      user_version: 0,
+    });
     expect(answer.epoch).toBe(`${epoch}.${(answer.epoch as string).split('.').at(-1)}`);
   });
 

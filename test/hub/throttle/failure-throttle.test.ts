@@ -13,7 +13,11 @@ function throttleOnClock(policy: ThrottlePolicy = POLICY, store = new MemoryAtte
 }
 
 const from = (address: string, id = 'tenant-1/device-1'): Attempt => ({ kind: 'device_secret', address, id });
-const lines = (output: string) => output.split('\n').filter((line) => line.includes('failed credentials throttled')).map((line) => JSON.parse(line) as Record<string, unknown>);
+const lines = (output: string) =>
+  output
+    .split('\n')
+    .filter((line) => line.includes('failed credentials throttled'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe('FailureThrottle', () => {
   it('admits the free failures, then locks the address for windows that double up to the cap', async () => {
@@ -78,7 +82,15 @@ describe('FailureThrottle', () => {
     // Refused attempts in the window log nothing.
     for (let i = 0; i < 50; i++) await throttle.admit(a);
     expect(lines(log.output())).toEqual([
-      expect.objectContaining({ level: 40, kind: 'device_secret', scope: 'address', address: '192.0.2.1', credential_id: 'tenant-1/device-1', failures: 4, retry_after_s: 1 }),
+      expect.objectContaining({
+        level: 40,
+        kind: 'device_secret',
+        scope: 'address',
+        address: '192.0.2.1',
+        credential_id: 'tenant-1/device-1',
+        failures: 4,
+        retry_after_s: 1,
+      }),
     ]);
     advance(1_000);
     await throttle.fail(a);
@@ -88,7 +100,8 @@ describe('FailureThrottle', () => {
   it('keeps its store bounded under failures from 100k addresses', async () => {
     const store = new MemoryAttemptStore(1_000);
     const { throttle } = throttleOnClock(POLICY, store);
-    for (let i = 0; i < 100_000; i++) await throttle.fail({ kind: 'admin_token', address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
+    for (let i = 0; i < 100_000; i++)
+      await throttle.fail({ kind: 'admin_token', address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
     expect(store.size).toBe(1_000);
   });
 });

@@ -8,7 +8,11 @@ import { CLIENT_ADDRESS_HEADER, connectFrom, fromAddress } from './client-addres
 // The hub sees the address a test names (client-address-header.ts); inline, as the factory may import nothing that imports the hub.
 vi.mock('../../../src/http/client-address.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../../src/http/client-address.ts')>();
-  return { ...real, clientAddress: (req: import('node:http').IncomingMessage) => (req.headers['x-test-client-address'] as string | undefined) ?? real.clientAddress(req) };
+  return {
+    ...real,
+    clientAddress: (req: import('node:http').IncomingMessage) =>
+      (req.headers['x-test-client-address'] as string | undefined) ?? real.clientAddress(req),
+  };
 });
 
 /** 3 free failures per address, 5 per credential id, then 1 s, 2 s, 4 s, 8 s at most. */
@@ -22,7 +26,11 @@ async function tokenFrom(port: number, address: string, body: Record<string, unk
     headers: { 'content-type': 'application/json', [CLIENT_ADDRESS_HEADER]: address },
     body: JSON.stringify(body),
   });
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as Record<string, unknown> };
+  return {
+    status: response.status,
+    retryAfter: response.headers.get('retry-after'),
+    body: (await response.json()) as Record<string, unknown>,
+  };
 }
 
 const wrong = { device_id: 'device-1', tenant_id: 'tenant-1', credential: 'not-the-secret' };
@@ -84,10 +92,27 @@ describe('POST /v1/device-token: failed secrets', () => {
     clock.advance(1_000);
     for (let i = 0; i < 40; i++) await tokenFrom(port, ATTACKER, wrong);
     await tokenFrom(port, ATTACKER, right);
-    const lines = log.output().split('\n').filter((line) => line.includes('failed credentials throttled'));
+    const lines = log
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('failed credentials throttled'));
     expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
-      expect.objectContaining({ kind: 'device_secret', scope: 'address', address: ATTACKER, credential_id: 'tenant-1/device-1', failures: 4, retry_after_s: 1 }),
-      expect.objectContaining({ kind: 'device_secret', scope: 'address', address: ATTACKER, credential_id: 'tenant-1/device-1', failures: 5, retry_after_s: 2 }),
+      expect.objectContaining({
+        kind: 'device_secret',
+        scope: 'address',
+        address: ATTACKER,
+        credential_id: 'tenant-1/device-1',
+        failures: 4,
+        retry_after_s: 1,
+      }),
+      expect.objectContaining({
+        kind: 'device_secret',
+        scope: 'address',
+        address: ATTACKER,
+        credential_id: 'tenant-1/device-1',
+        failures: 5,
+        retry_after_s: 2,
+      }),
     ]);
     expect(log.output()).not.toContain('not-the-secret');
     expect(log.output()).not.toContain(ENROLL_SECRET);
@@ -110,7 +135,12 @@ describe('connect: failed credentials', () => {
       expect((await closed).code).toBe(4001);
     }
     const refused = await connectFrom(url, ATTACKER, TOKEN);
-    expect(refused.reply).toMatchObject({ type: 'error', code: 'auth_failed', message: 'too_many_attempts: retry in 1 s', details: { reason: 'too_many_attempts', retry_after_s: 1 } });
+    expect(refused.reply).toMatchObject({
+      type: 'error',
+      code: 'auth_failed',
+      message: 'too_many_attempts: retry in 1 s',
+      details: { reason: 'too_many_attempts', retry_after_s: 1 },
+    });
     expect(await refused.closed).toEqual({ code: 1013, reason: 'too_many_attempts' });
     const other = await connectFrom(url, OTHER, TOKEN);
     expect(other.reply).toMatchObject({ type: 'connect_ack' });
@@ -121,7 +151,12 @@ describe('connect: failed credentials', () => {
 
   it('device token: an unreadable or forged token counts; an expired one does not', async () => {
     const { url, hub, clock } = await startTokenHub({ throttle });
-    for (let i = 0; i < 4; i++) expect((await connectFrom(url, ATTACKER, 'not-a-jwt')).reply).toMatchObject({ type: 'error', code: 'auth_failed', message: 'malformed' });
+    for (let i = 0; i < 4; i++)
+      expect((await connectFrom(url, ATTACKER, 'not-a-jwt')).reply).toMatchObject({
+        type: 'error',
+        code: 'auth_failed',
+        message: 'malformed',
+      });
     const { token } = await hub.issueToken({ device_id: 'device-1', tenant_id: 'tenant-1' });
     expect((await connectFrom(url, ATTACKER, token)).reply).toMatchObject({ details: { reason: 'too_many_attempts' } });
     const other = await connectFrom(url, OTHER, token);
@@ -142,11 +177,14 @@ describe("devices' HTTP requests: failed credentials", () => {
     const { port, url } = await startHub({ staticToken: TOKEN, throttle });
     for (let i = 0; i < 2; i++) await connectFrom(url, ATTACKER, 'wrong-token');
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push((await api(port, 'GET', '/v1/settings', { ...asDevice({ token: 'wrong-token' }), ...fromAddress(ATTACKER) })).status);
+    for (let i = 0; i < 3; i++)
+      statuses.push((await api(port, 'GET', '/v1/settings', { ...asDevice({ token: 'wrong-token' }), ...fromAddress(ATTACKER) })).status);
     expect(statuses).toEqual([401, 401, 429]);
     const refused = await api(port, 'GET', '/v1/settings', { ...asDevice(), ...fromAddress(ATTACKER) });
     expect([refused.status, refused.headers.get('retry-after'), refused.body?.error]).toEqual([429, '1', 'too_many_attempts']);
-    expect((await api(port, 'GET', '/v1/whoami', { ...asDevice({ token: 'wrong-token' }), ...fromAddress(ATTACKER) })).body).toMatchObject({ error: 'too_many_attempts' });
+    expect((await api(port, 'GET', '/v1/whoami', { ...asDevice({ token: 'wrong-token' }), ...fromAddress(ATTACKER) })).body).toMatchObject({
+      error: 'too_many_attempts',
+    });
     expect((await api(port, 'GET', '/v1/settings', { ...asDevice(), ...fromAddress(OTHER) })).status).toBe(200);
   });
 });
@@ -169,7 +207,12 @@ describe('OAuth device grant', () => {
   it('token: polls with unknown device codes are slowed down; pending polls of a real one are not', async () => {
     const { port, clock } = await startUserHub({ throttle });
     const pollFrom = (address: string, deviceCode: string, clientId = 'laptop-1') =>
-      post(port, '/v1/oauth/token', { grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: clientId }, { headers: fromAddress(address) });
+      post(
+        port,
+        '/v1/oauth/token',
+        { grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: clientId },
+        { headers: fromAddress(address) },
+      );
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await pollFrom(ATTACKER, `guess-${i}`)).status);
     expect(statuses).toEqual([400, 400, 400, 400, 429, 429]);
@@ -187,7 +230,8 @@ describe('API keys', () => {
     const key = keyOf(hub, 'tenant-1');
     const forged = `ctk_${key.id}_${'A'.repeat(43)}`;
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await api(port, 'GET', '/v1/whoami', { ...withKey(forged), ...fromAddress(ATTACKER) })).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await api(port, 'GET', '/v1/whoami', { ...withKey(forged), ...fromAddress(ATTACKER) })).status);
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
     const refused = await api(port, 'GET', '/v1/whoami', { ...withKey(key.secret), ...fromAddress(ATTACKER) });
     expect(refused.status).toBe(429);
@@ -201,7 +245,8 @@ describe('the admin token', () => {
   it('wrong bearers are slowed down per address; the right one from another address gets in', async () => {
     const clock = new ManualClock();
     const { port } = await startHub({ staticToken: TOKEN, adminToken: 'admin-5f1e', throttle, clock });
-    const devices = (address: string, bearer: string) => api(port, 'GET', '/v1/devices', { authorization: `Bearer ${bearer}`, ...fromAddress(address) });
+    const devices = (address: string, bearer: string) =>
+      api(port, 'GET', '/v1/devices', { authorization: `Bearer ${bearer}`, ...fromAddress(address) });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await devices(ATTACKER, `guess-${i}`)).status);
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);

@@ -33,7 +33,8 @@ export function checkRedisUrl(url: string): URL {
   }
   if (!parsed.hostname) throw new HubError('invalid_options', `invalid Redis URL ${redactedUrl(url)}: no host`);
   const db = parsed.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new HubError('invalid_options', `invalid Redis URL ${redactedUrl(url)}: the path must be a database number`);
+  if (db !== '' && !/^\d+$/.test(db))
+    throw new HubError('invalid_options', `invalid Redis URL ${redactedUrl(url)}: the path must be a database number`);
   return parsed;
 }
 
@@ -58,7 +59,11 @@ export function isAtLeast(version: string, minimum: string): boolean {
  */
 export async function connectRedis(url: string): Promise<Redis> {
   checkRedisUrl(url);
-  const { Redis } = await importOptional('ioredis', 'a hub keeps its state in Redis through it (`engine: { redis }`, `--redis`)', () => import('ioredis'));
+  const { Redis } = await importOptional(
+    'ioredis',
+    'a hub keeps its state in Redis through it (`engine: { redis }`, `--redis`)',
+    () => import('ioredis'),
+  );
   let connected = false;
   const client = new Redis(url, {
     lazyConnect: true,
@@ -75,7 +80,10 @@ export async function connectRedis(url: string): Promise<Redis> {
     const info = await client.info('server');
     const version = /^redis_version:(\S+)/m.exec(info)?.[1];
     if (version === undefined || !isAtLeast(version, MIN_REDIS_VERSION)) {
-      throw new HubError('engine_unavailable', `Redis at ${redactedUrl(url)} is ${version ?? 'of an unknown version'}; the hub needs Redis ${MIN_REDIS_VERSION} or newer`);
+      throw new HubError(
+        'engine_unavailable',
+        `Redis at ${redactedUrl(url)} is ${version ?? 'of an unknown version'}; the hub needs Redis ${MIN_REDIS_VERSION} or newer`,
+      );
     }
   } catch (error) {
     client.disconnect();

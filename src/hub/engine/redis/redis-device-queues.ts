@@ -178,7 +178,12 @@ export class RedisDeviceQueues implements DeviceQueues {
     for (const device of await client.smembers(keys.queues)) {
       const [tenant_id, device_id] = device.split(SEP) as [string, string];
       const { m, w, u, s } = keys.queue(device);
-      const [entries, waiting, unacked, state] = await Promise.all([client.hgetall(m), client.lrange(w, 0, -1), client.zrange(u, 0, -1, 'WITHSCORES'), client.hgetall(s)]);
+      const [entries, waiting, unacked, state] = await Promise.all([
+        client.hgetall(m),
+        client.lrange(w, 0, -1),
+        client.zrange(u, 0, -1, 'WITHSCORES'),
+        client.hgetall(s),
+      ]);
       const entryOf = (id: string, seq: number): QueuedMessage[] => {
         const text = entries[id];
         if (text === undefined) return [];
@@ -189,7 +194,12 @@ export class RedisDeviceQueues implements DeviceQueues {
       for (let i = 0; i + 1 < unacked.length; i += 2) out.push(...entryOf(unacked[i]!, Number(unacked[i + 1])));
       const queue = DeviceQueue.restore(
         this.#defaultCredit,
-        { lastSeq: Number(state.seq ?? 0), waiting: waiting.flatMap((id) => entryOf(id, 0)), unacked: out, expired: Number(state.expired ?? 0) },
+        {
+          lastSeq: Number(state.seq ?? 0),
+          waiting: waiting.flatMap((id) => entryOf(id, 0)),
+          unacked: out,
+          expired: Number(state.expired ?? 0),
+        },
         new RedisDeviceJournal(client, scripts, keys, device, this.#log),
       );
       this.#queues.set(device, { who: { tenant_id, device_id }, queue });

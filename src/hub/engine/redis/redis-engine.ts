@@ -112,7 +112,10 @@ export class RedisEngine implements HubEngine {
     this.apiKeys.restore(apiKeys);
     this.#writes.connected(client);
     this.#opened = true;
-    this.#log.info({ engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length }, 'hub state read back from Redis');
+    this.#log.info(
+      { engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length },
+      'hub state read back from Redis',
+    );
   }
 
   /** Waits for every write issued, then quits (or drops a connection that is down). Idempotent. */

@@ -31,7 +31,10 @@ export class RedisRevocationJournal implements RevocationJournal {
   static async load(client: Redis, keys: RedisKeys): Promise<RevocationState> {
     const { devices, tokens } = keys.revocations;
     const [byDevice, scored] = await Promise.all([client.hgetall(devices), client.zrange(tokens, 0, -1, 'WITHSCORES')]);
-    const state: RevocationState = { devices: Object.entries(byDevice).map(([id, text]) => [id, JSON.parse(text) as string[]]), tokens: [] };
+    const state: RevocationState = {
+      devices: Object.entries(byDevice).map(([id, text]) => [id, JSON.parse(text) as string[]]),
+      tokens: [],
+    };
     for (let i = 0; i + 1 < scored.length; i += 2) state.tokens.push([scored[i]!, Number(scored[i + 1])]);
     return state;
   }

@@ -51,6 +51,11 @@ export class RedisSettingsBacking implements SettingsBacking {
 
   async write(tenantId: string, key: DocumentKey, document: StoredDocument): Promise<boolean> {
     const { documents, versions } = this.#keys.settingsOf(tenantId);
-    return (await this.#write([documents, versions, this.#keys.settings.tenants], [key, JSON.stringify(document), document.version, tenantId])) === 1;
+    return (
+      (await this.#write(
+        [documents, versions, this.#keys.settings.tenants],
+        [key, JSON.stringify(document), document.version, tenantId],
+      )) === 1
+    );
   }
 }

@@ -80,7 +80,10 @@ export class RedisSigningKeys implements SigningKeys {
 
   /** Key calls wait for the engine to open; before `listen()` started it they are refused. */
   #whenOpen(): Promise<void> {
-    return this.#opened ?? Promise.reject(new HubError('invalid_state', 'the Redis engine opens with listen(): issue tokens once the hub listens'));
+    return (
+      this.#opened ??
+      Promise.reject(new HubError('invalid_state', 'the Redis engine opens with listen(): issue tokens once the hub listens'))
+    );
   }
 
   /** Reads back every key still verifying, and which one signs. */
@@ -100,7 +103,11 @@ export class RedisSigningKeys implements SigningKeys {
       if (dropAt !== undefined && now >= dropAt) continue;
       const key = JSON.parse(text) as StoredKey;
       this.#keys.set(id, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt });
-      if (id === kid) this.#stored = importJWK(key.private, TOKEN_ALG, { extractable: false }).then((privateKey) => ({ kid: id, privateKey: privateKey as CryptoKey }));
+      if (id === kid)
+        this.#stored = importJWK(key.private, TOKEN_ALG, { extractable: false }).then((privateKey) => ({
+          kid: id,
+          privateKey: privateKey as CryptoKey,
+        }));
     }
     this.#settleOpened?.resolve();
   }
@@ -170,7 +177,8 @@ export class RedisSigningKeys implements SigningKeys {
     const { jwks, current } = store.keys.signingKeys;
     const [winner, text] = (await store.first([jwks, current], [kid, JSON.stringify(stored)])) as [string, string];
     const key = JSON.parse(text) as StoredKey;
-    if (!this.#keys.has(winner)) this.#keys.set(winner, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt: undefined });
+    if (!this.#keys.has(winner))
+      this.#keys.set(winner, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt: undefined });
     if (winner !== kid) this.#keys.delete(kid);
     return { kid: winner, privateKey: (await importJWK(key.private, TOKEN_ALG, { extractable: false })) as CryptoKey };
   }

@@ -49,7 +49,14 @@ export class RedisUsageLedger implements UsageStore {
     const reportId = report.report_id ?? report.id;
     const booked = getOrCreate(this.#byTenant, where.tenant_id, () => new Map<string, UsageEntry>());
     if (booked.has(reportId)) return false;
-    const entry: UsageEntry = { tenant_id: where.tenant_id, device_id: where.device_id, report_id: reportId, request_id: report.request_id, metrics: report.metrics, booked_at: now };
+    const entry: UsageEntry = {
+      tenant_id: where.tenant_id,
+      device_id: where.device_id,
+      report_id: reportId,
+      request_id: report.request_id,
+      metrics: report.metrics,
+      booked_at: now,
+    };
     // Held before the write, so a copy arriving meanwhile is not booked twice.
     booked.set(reportId, entry);
     const { entries, order } = this.#keys.usage(where.tenant_id);

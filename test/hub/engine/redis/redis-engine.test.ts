@@ -7,7 +7,17 @@ import type { MessageOf } from '../../../../src/protocol/index.ts';
 import { startRedis, startRedisOfVersion } from '../../../support/redis-server.ts';
 
 const now = () => 1_767_225_600_000;
-const report = { v: 1, id: 'u-1', ts: 0, type: 'usage_report', seq: 1, report_id: 'usage:r1', request_id: 'r1', executor_device_id: 'd', metrics: { duration_ms: 1 } } as MessageOf<'usage_report'>;
+const report = {
+  v: 1,
+  id: 'u-1',
+  ts: 0,
+  type: 'usage_report',
+  seq: 1,
+  report_id: 'usage:r1',
+  request_id: 'r1',
+  executor_device_id: 'd',
+  metrics: { duration_ms: 1 },
+} as MessageOf<'usage_report'>;
 const who = { tenant_id: 'acme', device_id: 'laptop-1' };
 
 /** Two engines on one Redis, as two hub processes would be: the atomic steps decide between them. */
@@ -40,7 +50,8 @@ describe('the Redis engine', () => {
 
   it('never gives one sequence number to two messages of a device', async () => {
     const { a, b, close } = await twoEngines();
-    const message = (id: string) => ({ type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) as ReliableDeviceMessage;
+    const message = (id: string) =>
+      ({ type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) as ReliableDeviceMessage;
     const [queueA, queueB] = [a.deviceQueues.of(who), b.deviceQueues.of(who)];
     queueA.enqueue(message('ra'), now());
     queueB.enqueue(message('rb'), now());
@@ -122,7 +133,9 @@ describe('a hub on Redis that cannot start', () => {
       expect(made).toThrow(HubError);
       expect(made).toThrow(why);
     }
-    expect(() => createHub({ staticToken: 't', engine: { redis: 'redis://127.0.0.1' }, usageLedgerPath: '/tmp/x.log' })).toThrow(/files of the memory engine/);
+    expect(() => createHub({ staticToken: 't', engine: { redis: 'redis://127.0.0.1' }, usageLedgerPath: '/tmp/x.log' })).toThrow(
+      /files of the memory engine/,
+    );
   });
 
   it('fails listen() at once with engine_unavailable when Redis refuses, without the password', async () => {
@@ -132,7 +145,9 @@ describe('a hub on Redis that cannot start', () => {
     const failed = await hub.listen({ port: 0 }).catch((error: unknown) => error);
     expect(failed).toBeInstanceOf(HubError);
     expect(failed).toMatchObject({ code: 'engine_unavailable' });
-    expect((failed as Error).message).toMatch(new RegExp(`^cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}: .*ECONNREFUSED`));
+    expect((failed as Error).message).toMatch(
+      new RegExp(`^cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}: .*ECONNREFUSED`),
+    );
     expect((failed as Error).message).not.toContain('hunter2');
     expect((failed as Error).message).not.toContain('\n');
     await hub.close();
