@@ -39,7 +39,11 @@ describe('benchmarks (smoke)', () => {
         }
         // Each benchmark with baselines measured something in them: not all zero.
         const baselines = report.rows.flatMap((row) => (row.baseline ? [row.baseline.median] : []));
-        if (baselines.length > 0) expect(baselines.some((median) => median !== 0), report.title).toBe(true);
+        if (baselines.length > 0)
+          expect(
+            baselines.some((median) => median !== 0),
+            report.title,
+          ).toBe(true);
       }
       expect(reports.some((r) => r.rows.some((row) => row.baseline))).toBe(true);
     } finally {
