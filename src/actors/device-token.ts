@@ -3,6 +3,7 @@ import { fromPromise } from 'xstate';
 import { HttpError, type HttpAdapter, type HttpResponse } from '../adapters/http.ts';
 import { retryAfterMs } from '../adapters/retry-after.ts';
 import { AuthFetchError, type TokenGrant } from '../machines/auth.ts';
+import { isNetworkFailureReason } from '../util/network-failure-reason.ts';
 
 export interface DeviceTokenDeps {
   http: HttpAdapter;
@@ -47,10 +48,8 @@ export function createDeviceTokenActor(deps: DeviceTokenDeps) {
 /** A request that got no answer, as the failure the auth machine classifies. */
 export function fetchFailure(error: unknown): AuthFetchError {
   if (!(error instanceof HttpError)) return new AuthFetchError('network', (error as Error).message);
-  return new AuthFetchError(
-    error.kind === 'timeout' ? 'timeout' : error.kind === 'invalid_response' ? 'invalid_response' : 'network',
-    error.message,
-  );
+  const kind = error.kind === 'timeout' || error.kind === 'invalid_response' || isNetworkFailureReason(error.kind) ? error.kind : 'network';
+  return new AuthFetchError(kind, error.message);
 }
 
 /** A 429 or 5xx: retried later, never sooner than the server's `Retry-After`. */

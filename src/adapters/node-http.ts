@@ -87,7 +87,7 @@ export function createNodeHttpAdapter(options: NodeHttpAdapterOptions = {}): Htt
           method,
           headers,
           ...(route && { agent: route.agent }),
-          ...(secure && network?.tls),
+          ...(secure && network?.tlsFor(url)),
         });
         req.on('error', failNetwork);
         req.on('response', (res: IncomingMessage) => {

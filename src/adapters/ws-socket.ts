@@ -46,7 +46,7 @@ function openWs(url: string, handlers: SocketHandlers, options: SocketOpenOption
     ...(options.maxPayload !== undefined && { maxPayload: options.maxPayload }),
     ...(options.headers && { headers: options.headers }),
     ...(route && { agent: route.agent }),
-    ...(url.startsWith('wss:') && network?.tls),
+    ...(url.startsWith('wss:') && network?.tlsFor(url)),
   });
   let closed = false;
   // Set once this side called close() or terminate(): ws then reports its own abort as an

@@ -59,7 +59,12 @@ function detailsOf(status: ConnectorStatus, actor: StatusActor): Record<string, 
       const c = status.connection;
       if (c.state === 'connected') return { sessionId: c.sessionId };
       if (c.state === 'disconnected' || c.state === 'suspended') {
-        return { retryInMs: c.retryInMs, attempt: c.attempt, ...(c.lastClose && { lastClose: c.lastClose.code }) };
+        return {
+          retryInMs: c.retryInMs,
+          attempt: c.attempt,
+          ...(c.lastClose && { lastClose: c.lastClose.code }),
+          ...(c.networkError && { networkError: c.networkError }),
+        };
       }
       if (c.state === 'failed') return { lastClose: c.lastClose?.code, hubError: c.hubError };
       return {};

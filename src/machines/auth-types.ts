@@ -5,6 +5,7 @@
  */
 
 import type { AuthPolicy } from './auth-policy.ts';
+import type { NetworkFailureReason } from '../util/network-failure-reason.ts';
 
 /** A user's identity and organizations, from a user login (organization id = tenant id). */
 export interface UserInfo {
@@ -51,6 +52,8 @@ export type AuthFetchErrorKind =
   | 'timeout'
   | 'network'
   | 'invalid_response'
+  /** The network named why (docs/operations.md, "Networks"): retried like `network`, reported as itself. */
+  | NetworkFailureReason
   /** User mode: no stored session, the user has to log in. */
   | 'logged_out'
   /** User mode: an organization switch to one the user is not a member of. */

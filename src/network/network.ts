@@ -6,6 +6,7 @@ import { classifyNetworkError, type FailedRoute, type NetworkFailure } from './n
 import { NetworkPolicy, type NetworkPolicyInput } from './network-policy.ts';
 import { proxyForUrl, shownProxy } from './proxy-for-url.ts';
 import { type TlsRequestOptions, tlsOptionsOf } from './tls-options.ts';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 
 /** How one URL is reached. */
 export interface NetworkRoute {
@@ -28,6 +29,12 @@ export interface Network {
   route(url: string | URL): NetworkRoute;
   /** TLS options for requests to TLS endpoints (CA, client certificate, pins). */
   readonly tls: TlsRequestOptions;
+  /**
+   * The TLS options for a request to `url`: {@link Network.tls}, checking the certificate against
+   * `url`'s host. Through a CONNECT tunnel the TLS connection is made without a host name, and for
+   * an IP address without SNI either, so Node would check the certificate against `localhost`.
+   */
+  tlsFor(url: string | URL): TlsRequestOptions;
   /** The default timeout of an HTTP request. */
   readonly requestTimeoutMs: number;
   /**
@@ -63,8 +70,13 @@ export function createNetwork(policy: NetworkPolicyInput = {}, env: Record<strin
   const refusals = new WeakMap<ClientRequest, number>();
   const settings = { env, ...(parsed.proxy !== undefined && { proxy: parsed.proxy }), ...(parsed.noProxy && { noProxy: parsed.noProxy }) };
 
+  const check = tls.checkServerIdentity ?? checkServerIdentity;
   return {
     tls,
+    tlsFor(url) {
+      const host = (typeof url === 'string' ? new URL(url) : url).hostname.replace(/^\[|\]$/g, '');
+      return { ...tls, checkServerIdentity: (_named: string, cert: PeerCertificate) => check(host, cert) };
+    },
     requestTimeoutMs: parsed.requestTimeoutMs,
     route(url) {
       const target = typeof url === 'string' ? new URL(url) : url;

@@ -20,3 +20,18 @@ export interface NetworkFailureReport {
   reason: NetworkFailureReason;
   message: string;
 }
+
+/** Every {@link NetworkFailureReason}, for telling one apart from other error kinds. */
+export const NETWORK_FAILURE_REASONS: readonly NetworkFailureReason[] = [
+  'tls_untrusted_certificate',
+  'tls_hostname_mismatch',
+  'tls_pin_mismatch',
+  'tls_client_certificate_rejected',
+  'proxy_auth_required',
+  'proxy_unreachable',
+];
+
+/** Whether `kind` (an `HttpError` kind, a close reason) is one of the {@link NetworkFailureReason}s. */
+export function isNetworkFailureReason(kind: string): kind is NetworkFailureReason {
+  return (NETWORK_FAILURE_REASONS as readonly string[]).includes(kind);
+}

@@ -19,7 +19,7 @@ export interface Issued {
 export interface TestPki {
   dir: string;
   ca: Issued;
-  /** For 127.0.0.1 and localhost. */
+  /** For 127.0.0.1 only (no DNS name): through a CONNECT tunnel, Node would check an IP host against `localhost`. */
   server: Issued;
   /** Signed by the CA, for another host name only (`other.test`). */
   otherHost: Issued;
@@ -29,7 +29,7 @@ export interface TestPki {
 }
 
 /**
- * Makes a private CA, a server certificate for 127.0.0.1 and localhost, one for another host,
+ * Makes a private CA, a server certificate for 127.0.0.1, one for another host,
  * and a client certificate, with the system's `openssl` (EC P-256, valid one day). Nothing is
  * committed: each test run makes its own.
  */
@@ -85,7 +85,7 @@ export function makeTestPki(): TestPki {
       `${name}.crt`,
     );
   };
-  sign('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  sign('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   sign('other', '/CN=other.test', 'subjectAltName=DNS:other.test\nextendedKeyUsage=serverAuth\n');
   sign('client', '/CN=device-1', 'extendedKeyUsage=clientAuth\n');
   return {
