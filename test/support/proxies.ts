@@ -61,7 +61,11 @@ function follow(child: ChildProcess, port: number, url: string, cleanup: () => v
     stop() {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        // A proxy may wait on its open tunnels before it exits on SIGTERM (a busy run saw tinyproxy
+        // hold a test's teardown for 120 s): after a grace period, SIGKILL.
+        const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;
+        clearTimeout(grace);
         cleanup();
       })();
       return stopping;
