@@ -1,7 +1,7 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
-import type { UsageEntry, UsageStore, UsageSummary } from './usage-store.ts';
+import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
 import { summarize } from './usage-summary.ts';
 
 /**
@@ -38,23 +38,15 @@ export class UsageLedger implements UsageStore {
    * @throws {StorageError} when it cannot be written (it is then not booked).
    */
   async book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
-    const reportId = report.report_id ?? report.id;
     const tenant = this.#byTenant.get(where.tenant_id);
-    if (tenant?.has(reportId)) return false;
-    const entry: UsageEntry = {
-      tenant_id: where.tenant_id,
-      device_id: where.device_id,
-      report_id: reportId,
-      request_id: report.request_id,
-      metrics: report.metrics,
-      booked_at: now,
-    };
+    const entry = usageEntryOf(where, report, now);
+    if (tenant?.has(entry.report_id)) return false;
     // Indexed before the write, so a copy arriving meanwhile is not booked twice.
     this.#index(entry);
     try {
       await this.#log.append(entry);
     } catch (error) {
-      this.#byTenant.get(where.tenant_id)?.delete(reportId);
+      this.#byTenant.get(where.tenant_id)?.delete(entry.report_id);
       throw error;
     }
     return true;

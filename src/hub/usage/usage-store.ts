@@ -10,6 +10,18 @@ export interface UsageEntry {
   booked_at: number;
 }
 
+/** The entry `report` books for the device `where`, at `now`; keyed by its `report_id` (else its frame id). */
+export function usageEntryOf(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): UsageEntry {
+  return {
+    tenant_id: where.tenant_id,
+    device_id: where.device_id,
+    report_id: report.report_id ?? report.id,
+    request_id: report.request_id,
+    metrics: report.metrics,
+    booked_at: now,
+  };
+}
+
 /** What `GET /v1/usage?tenant=…` answers. */
 export interface UsageSummary {
   tenant_id: string;

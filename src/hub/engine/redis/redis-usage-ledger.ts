@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { MessageOf } from '../../../protocol/index.ts';
 import { getOrCreate } from '../../../util/get-or-create.ts';
-import type { UsageEntry, UsageStore, UsageSummary } from '../../usage/usage-store.ts';
+import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from '../../usage/usage-store.ts';
 import { summarize } from '../../usage/usage-summary.ts';
 import { defineScript, type RedisScript } from './redis-client.ts';
 import type { RedisKeys } from './redis-keys.ts';
@@ -46,29 +46,21 @@ export class RedisUsageLedger implements UsageStore {
   }
 
   async book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
-    const reportId = report.report_id ?? report.id;
     const booked = getOrCreate(this.#byTenant, where.tenant_id, () => new Map<string, UsageEntry>());
-    if (booked.has(reportId)) return false;
-    const entry: UsageEntry = {
-      tenant_id: where.tenant_id,
-      device_id: where.device_id,
-      report_id: reportId,
-      request_id: report.request_id,
-      metrics: report.metrics,
-      booked_at: now,
-    };
+    const entry = usageEntryOf(where, report, now);
+    if (booked.has(entry.report_id)) return false;
     // Held before the write, so a copy arriving meanwhile is not booked twice.
-    booked.set(reportId, entry);
+    booked.set(entry.report_id, entry);
     const { entries, order } = this.#keys.usage(where.tenant_id);
     let added: unknown;
     try {
-      added = await this.#book([entries, order, this.#keys.usageTenants], [reportId, JSON.stringify(entry), where.tenant_id]);
+      added = await this.#book([entries, order, this.#keys.usageTenants], [entry.report_id, JSON.stringify(entry), where.tenant_id]);
     } catch (error) {
-      booked.delete(reportId);
+      booked.delete(entry.report_id);
       throw error;
     }
     // Booked by another hub first: that entry is the one kept.
-    if (added !== 1) booked.delete(reportId);
+    if (added !== 1) booked.delete(entry.report_id);
     return added === 1;
   }
 
