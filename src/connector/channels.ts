@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from 'xstate';
 import type { z } from 'zod';
-import { ChannelSends, type ReliableSend } from '../delivery/channel-sends.ts';
+import { ChannelSends, type ChannelSendsOptions, type ReliableSend } from '../delivery/channel-sends.ts';
 import type { Logger } from '../log/logger.ts';
 import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
 import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
@@ -71,11 +71,17 @@ export class DeviceChannels {
   #hubAcks: boolean | undefined;
 
   /** `sends`: where reliable messages wait for their ack (the connector's store); in memory by default. */
-  constructor(actor: Actor<typeof supervisorMachine>, logger: Logger, notify: (notice: ChannelNotice) => void, sends?: ChannelSends) {
+  /** `sends` says where reliable messages are kept; without it, in memory on the wall clock. */
+  constructor(
+    actor: Actor<typeof supervisorMachine>,
+    logger: Logger,
+    notify: (notice: ChannelNotice) => void,
+    sends: Omit<ChannelSendsOptions, 'logger'> = { log: createMemoryRecordLog(), now: Date.now },
+  ) {
     this.#actor = actor;
     this.#logger = logger;
     this.#notify = notify;
-    this.#sends = sends ?? new ChannelSends({ log: createMemoryRecordLog(), now: Date.now, logger });
+    this.#sends = new ChannelSends({ ...sends, logger });
     actor.on('channel.deliver', (e) => this.#deliver(e));
     actor.on('channel.joined', ({ channel, recovery }) => {
       notify({ kind: 'joined', channel, recovery });

@@ -6,7 +6,6 @@ import { createMemoryStorage } from '../adapters/storage.ts';
 import type { JobHandler } from '../execution/handlers.ts';
 import { silentLogger } from '../log/logger.ts';
 import { grantOf } from '../machines/auth.ts';
-import { reapOrphans } from '../machines/supervisor.ts';
 import { createCodec } from '../protocol/codec.ts';
 import { SettingsValues } from '../protocol/settings-document.ts';
 import type { z } from 'zod';
@@ -14,13 +13,11 @@ import { randomSeed } from '../util/random.ts';
 import { type ConnectorConfigInput, parseConnectorConfig } from './config.ts';
 import type { Connector, ConnectorEvent, ConnectorOptions } from './connector-types.ts';
 import { DeviceChannels } from './channels.ts';
-import { ChannelSends } from '../delivery/channel-sends.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
 import { createMemoryStore } from './remote-work.ts';
 import { DeviceSettings, validatorOf } from './settings.ts';
 import { readStaticSettings } from './static-settings.ts';
 import { connectorCredentials } from './api-credentials.ts';
-import { trackRuntime } from '../telemetry/runtime-events.ts';
 import { createCloudServices } from './cloud-services.ts';
 import { CONNECTOR_VERSION } from './version.ts';
 import { DataPlane } from './data-plane.ts';
@@ -29,9 +26,9 @@ import { connectorLogic } from './machine-logic.ts';
 import { StatusFeed } from './status-feed.ts';
 import { forwardSupervisorEvents, listen, userSession } from './host-events.ts';
 import { hostSender } from './host-send.ts';
-import { hostCallRecorder, recordedApi, recordedChannel, recordedTelemetry, recordedUserSession } from './host-recording.ts';
+import { hostCallRecorder, hostFacing } from './host-recording.ts';
+import { ConnectorLifecycle } from './lifecycle.ts';
 import { observeConnector } from './observation.ts';
-import { createStatelyInspector, type StatelyInspector } from '../inspection-events/stately.ts';
 
 export type { RuntimeClock } from '../util/clock.ts';
 export type { Connector, ConnectorEvent, ConnectorOptions, ExecutionsStatus } from './connector-types.ts';
@@ -101,10 +98,10 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const socket = createSocketActor({ adapter: socketAdapter, codec, port, logger: logger.child({ actor: 'socket' }) });
   const logic = connectorLogic({ cfg, authMode, http, secrets: options.secrets, credentials, socket });
 
-  let started = false;
-  let stopping: Promise<void> | undefined;
+  // Inspection starts with the actor's creation, before the lifecycle exists to say it started.
+  let started = (): boolean => false;
   const onInspect = (event: InspectionEvent) => {
-    if (started) feed.inspect(event);
+    if (started()) feed.inspect(event);
     inspection.inspect(event);
   };
 
@@ -128,18 +125,11 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   });
   // Annotated: the actor's input reads `channels` (handshake) and `channels` reads the actor, a cycle
   // TypeScript cannot infer through (implicit any on `actor` and everything it touches).
-  const channelLogger = logger.child({ actor: 'channels' });
-  const channelSends = new ChannelSends({
-    log: store.channels ?? createMemoryRecordLog({ now }),
-    now,
-    logger: channelLogger,
-    health: runtime.storage,
-  });
   const channels: DeviceChannels = new DeviceChannels(
     actor,
-    channelLogger,
+    logger.child({ actor: 'channels' }),
     (notice) => notify({ type: 'channel', ...notice }),
-    channelSends,
+    { log: store.channels ?? createMemoryRecordLog({ now }), now, health: runtime.storage },
   );
   const feed: StatusFeed = new StatusFeed({
     supervisor: actor,
@@ -152,21 +142,26 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   forwardSupervisorEvents(actor, notify, log, () => feed.refresh());
 
   const { api, telemetry, telemetryLog } = createCloudServices({ cfg, http, credentials, clock, logger, store, seed });
+  const lifecycle = new ConnectorLifecycle({
+    ...{ cfg, actor, feed, settings, runtime, telemetry, recording, network, inspection, clock, log, events },
+    logs: [
+      { what: 'telemetry queue', close: () => telemetryLog.close() },
+      { what: 'channel messages log', close: async () => store.channels?.close() },
+    ],
+    stately: options.stately,
+    executions: () => plane.executions,
+  });
+  started = () => lifecycle.started;
   // A recording keeps every host call made while the connector runs (docs/recording.md).
-  const hostCalls = recording && hostCallRecorder(recording, () => started && !stopping);
+  const hostCalls = recording && hostCallRecorder(recording, () => lifecycle.running);
   const session = userSession(actor, events, () => feed.status, authMode);
   const channel: Connector['channel'] = (name, channelOptions) => channels.join(name, channelOptions);
-  let stopRuntimeEvents: () => void = () => {};
-  let stately: StatelyInspector | undefined;
   const connector: Connector<z.output<S>> = {
     actor,
     settings,
-    api: hostCalls ? recordedApi(api, hostCalls) : api,
-    telemetry: hostCalls ? recordedTelemetry(telemetry, hostCalls) : telemetry,
     inspection,
-    ...(hostCalls ? recordedUserSession(session, hostCalls) : session),
+    ...hostFacing({ api, telemetry, channel, ...session }, hostCalls),
     handle: (jobType, name, handler) => runtime.handlers.register(jobType, name, handler as JobHandler),
-    channel: hostCalls ? recordedChannel(channel, hostCalls) : channel,
     onMessaging: (workspaceId, handler) => runtime.messaging.handle(workspaceId, handler),
     onCapabilityReload(hook) {
       runtime.reloadHook = hook;
@@ -183,63 +178,8 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     get events$() {
       return events.asObservable();
     },
-    start() {
-      if (started) return;
-      started = true;
-      // Origin and path only: a query string may carry a secret.
-      const where = cfg.url === undefined ? null : `${new URL(cfg.url).origin}${new URL(cfg.url).pathname}`;
-      log.info({ url: where, standalone: cfg.url === undefined }, 'starting');
-      recording?.host('start');
-      if (options.stately) {
-        const inspector = createStatelyInspector(options.stately);
-        inspection.observe((event) => inspector.inspect(event));
-        stately = inspector;
-      }
-      // What a crash left running ends now, with the host listening (inbound delivery logs a failure).
-      runtime.recover().catch(() => undefined);
-      actor.start();
-      actor.send({ type: 'connect' });
-      void settings.load();
-      telemetry.start();
-      stopRuntimeEvents = trackRuntime({
-        telemetry,
-        events$: events,
-        status: () => feed.status,
-        executions: () => connector.executions,
-        clock,
-        metricsIntervalMs: cfg.telemetry.metricsIntervalMs,
-      });
-      feed.refresh();
-    },
-    async stop() {
-      if (!started) return;
-      if (!stopping) recording?.host('stop');
-      stopping ??= (async () => {
-        if (actor.getSnapshot().status === 'active') {
-          actor.send({ type: 'disconnect' });
-          feed.refresh();
-          await firstValueFrom(feed.state$.pipe(filter((s) => s.connection.state === 'closed' || s.connection.state === 'stopped')));
-        } else {
-          // A supervisor that died on an error takes no events, and XState leaves its children running.
-          reapOrphans(actor);
-        }
-        actor.stop();
-        feed.refresh();
-        stately?.stop();
-        await settings.stop();
-        stopRuntimeEvents();
-        await telemetry.stop();
-        await telemetryLog.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the telemetry queue'));
-        await store.channels?.close().catch((error: unknown) => log.error({ err: error }, 'cannot close the channel messages log'));
-        await runtime.stop().catch((error: unknown) => log.error({ err: error }, 'cannot close the store'));
-        await recording?.end().catch((error: unknown) => log.error({ err: error }, 'cannot close the session recording'));
-        network?.close();
-        log.info('stopped');
-        feed.state$.complete();
-        events.complete();
-      })();
-      return stopping;
-    },
+    start: () => lifecycle.start(),
+    stop: () => lifecycle.stop(),
     send: hostSender({
       actor,
       codec,

@@ -110,3 +110,17 @@ export function recordedUserSession(
       recorder.call('switchOrganization', [organization], () => session.switchOrganization(organization)),
   };
 }
+
+/** The calls a host makes on a connector whose answers a recording keeps. */
+export type HostFacing = Pick<Connector, 'api' | 'telemetry' | 'channel' | 'login' | 'logout' | 'switchOrganization'>;
+
+/** `facing` as it is, or, with a recorder, each call recorded with its answer. */
+export function hostFacing(facing: HostFacing, recorder: HostCallRecorder | undefined): HostFacing {
+  if (!recorder) return facing;
+  return {
+    api: recordedApi(facing.api, recorder),
+    telemetry: recordedTelemetry(facing.telemetry, recorder),
+    channel: recordedChannel(facing.channel, recorder),
+    ...recordedUserSession(facing, recorder),
+  };
+}
