@@ -26,11 +26,23 @@ const SAFE_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
  * The request's `Host`, when it is safe to put in a URL (a link the hub hands out).
  *
  * @example
- * const url = `http://${hostOf(req) ?? fallbackHost()}/v1/oauth/device`;
+ * const link = hostOf(req) ?? 'localhost';
  */
 export function hostOf(req: IncomingMessage): string | undefined {
   const host = req.headers.host;
   return host !== undefined && SAFE_HOST.test(host) ? host : undefined;
+}
+
+/**
+ * The origin a link handed back on this request should use: `https` when the request came over
+ * TLS, the request's safe `Host`, else `fallbackHost`.
+ *
+ * @example
+ * const url = `${originOf(req, fallbackHost)}/v1/oauth/device`; // https://hub.example:7443/v1/oauth/device
+ */
+export function originOf(req: IncomingMessage, fallbackHost: () => string): string {
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${secure ? 'https' : 'http'}://${hostOf(req) ?? fallbackHost()}`;
 }
 
 /**

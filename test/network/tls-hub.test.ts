@@ -5,6 +5,7 @@ import type { NetworkPolicyInput } from '../../src/network/network-policy.ts';
 import { createNetwork } from '../../src/network/network.ts';
 import { connected, startConnector, startHub } from '../support/loopback.ts';
 import { makeTestPki, type TestPki } from '../support/test-pki.ts';
+import { startUserHub } from '../hub/user-helpers.ts';
 
 /*
  * A hub that terminates TLS with a private CA's certificate, on loopback: the connector's socket
@@ -75,6 +76,22 @@ describe('a hub that terminates TLS', () => {
     await connected(connector);
     expect(connector.status.connection.networkError).toBeUndefined();
     expect(await httpGet(port, { ca: pki.ca.cert })).toMatchObject({ status: 200, body: { ok: true } });
+  });
+
+  it("hands out https:// links: the device login's verification URI", async () => {
+    const { port } = await startUserHub({ tls: { cert: pki.server.cert, key: pki.server.key } });
+    const net = createNetwork({ proxy: 'none', ca: pki.ca.cert });
+    try {
+      const answer = await createNodeHttpAdapter({ network: net }).request({
+        method: 'POST',
+        url: `https://127.0.0.1:${port}/v1/oauth/device_authorization`,
+        json: { client_id: 'device-1' },
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ verification_uri: `https://127.0.0.1:${port}/v1/oauth/verify` });
+    } finally {
+      net.close();
+    }
   });
 
   it('refuses a certificate for another host name with tls_hostname_mismatch', async () => {

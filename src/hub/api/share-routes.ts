@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { CreateShare, SharedView } from '../../api/contract.ts';
-import { hostOf } from '../../http/request.ts';
+import { originOf } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { HubClock } from '../core/options.ts';
 import type { ExecutionSnapshot } from '../delivery/executions.ts';
@@ -55,11 +55,11 @@ export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenant
   if (owner !== tenantId) return { status: 404, body: { error: 'not_found', message: `no ${resource.type} '${resource.id}'` } };
   const now = parts.clock.now();
   const expiresInS = request.expires_in_s ?? Math.min(DEFAULT_SHARE_EXPIRY_S, policy.max_expiry_s);
-  const host = hostOf(req) ?? parts.fallbackHost();
+  const origin = originOf(req, () => parts.fallbackHost());
   const share = parts.shares.create(
     { tenant_id: tenantId, resource, visibility: request.visibility, expires_at: now + expiresInS * 1_000 },
     now,
-    (id) => `http://${host}/v1/shares/${id}`,
+    (id) => `${origin}/v1/shares/${id}`,
   );
   if (!share)
     return { status: 409, body: { error: 'limit_reached', message: 'the organization holds as many live shares as the hub keeps' } };

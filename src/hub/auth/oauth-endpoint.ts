@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { clientAddress } from '../../http/client-address.ts';
 import { reply } from '../../http/reply.ts';
-import { hostOf, parseParams, pathOf, readBody } from '../../http/request.ts';
+import { originOf, parseParams, pathOf, readBody } from '../../http/request.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
@@ -130,7 +130,7 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
     await throttle.fail(attempt);
     const started = logins.startDeviceAuthorization(clientId);
-    const verificationUri = `http://${hostOf(req) ?? source.fallbackHost()}${VERIFICATION_PATH}`;
+    const verificationUri = `${originOf(req, () => source.fallbackHost())}${VERIFICATION_PATH}`;
     logger.info({ login: started.loginId, device_id: clientId, expires_in: started.expiresInS }, 'device login started');
     reply(
       res,
