@@ -118,7 +118,6 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     validate: validateSettings,
     defaults: settingsDefaults,
     ...(staticSettings !== undefined && { staticSettings }),
-    ...(recording && { onUpdate: (patch) => recording.host('settings.update', patch) }),
     files: store.files ?? createMemoryStorage(),
     logger: logger.child({ actor: 'settings' }),
     notify: (notice) => notify({ type: 'settings', ...notice }),
@@ -158,9 +157,8 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const channel: Connector['channel'] = (name, channelOptions) => channels.join(name, channelOptions);
   const connector: Connector<z.output<S>> = {
     actor,
-    settings,
     inspection,
-    ...hostFacing({ api, telemetry, channel, ...session }, hostCalls),
+    ...hostFacing({ api, telemetry, channel, settings, ...session }, hostCalls),
     handle: (jobType, name, handler) => runtime.handlers.register(jobType, name, handler as JobHandler),
     onMessaging: (workspaceId, handler) => runtime.messaging.handle(workspaceId, handler),
     onCapabilityReload(hook) {

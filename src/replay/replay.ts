@@ -322,37 +322,38 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   ): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
     const args = ids.translateValue(entry.args ?? []);
     const [arg] = args;
+    const answer = (outcome: { value: unknown } | { error: string }) =>
+      push({ stream: `answer:${entry.call}`, value: answerValue(outcome, redact) });
+    // From version 3 a settings edit is answered, and so is a call that throws at once.
+    const answersThrows = header.version >= 3 && !UNANSWERED_CALLS.has(entry.call);
     try {
       if (entry.call === 'start') connector.start();
       else if (entry.call === 'stop') void connector.stop();
       else if (entry.call === 'send') connector.send(arg as never);
-      else if (entry.call === 'settings.update') void connector.settings.update(arg as never).catch(() => {});
+      else if (entry.call === 'settings.update' && header.version < 3) void connector.settings.update(arg as never).catch(() => {});
       else {
-        const call = versionTwoCall(entry.call, args);
+        const call = recordedCall(entry.call, args);
         if (!call) return { kind: 'host_call_failed', expected: entry, actual: { error: `this version has no host call '${entry.call}'` } };
         const result = call();
         // Answered (an `answer` line follows in the file): the answer is an output, compared.
         if (result instanceof Promise) {
           result.then(
-            (value: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ value }, redact) }),
-            (error: unknown) =>
-              push({
-                stream: `answer:${entry.call}`,
-                value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact),
-              }),
+            (value: unknown) => answer({ value }),
+            (error: unknown) => answer({ error: error instanceof Error ? error.message : String(error) }),
           );
         }
       }
       return undefined;
     } catch (error) {
+      if (answersThrows) answer({ error: (error as Error).message });
       // The recorded call may have thrown too; that is behaviour, and the outputs will tell.
       if (entry.call !== 'start' && entry.call !== 'stop') return undefined;
       return { kind: 'host_call_failed', expected: entry, actual: { error: (error as Error).message } };
     }
   }
 
-  /** A host call a version 2 recording keeps (src/connector/host-recording.ts), ready to make. */
-  function versionTwoCall(call: string, args: unknown[]): (() => unknown) | undefined {
+  /** A host call a recording of version 2 or later keeps (src/connector/host-recording.ts), ready to make. */
+  function recordedCall(call: string, args: unknown[]): (() => unknown) | undefined {
     const [first, second, third, fourth] = args;
     const channel = (name: string) => channelHandles.get(name) ?? connector.channel(name);
     if (call.startsWith('api.')) {
@@ -377,6 +378,8 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         return () => connector.logout();
       case 'switchOrganization':
         return () => connector.switchOrganization(first as string);
+      case 'settings.update':
+        return () => connector.settings.update(first as never);
       case 'telemetry.setConsent':
         return () => connector.telemetry.setConsent(first as boolean);
       case 'telemetry.track':
@@ -399,6 +402,9 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     }
   }
 }
+
+/** Host calls recorded without an answer: the connector's own `start`, `stop` and `send`. */
+const UNANSWERED_CALLS: ReadonlySet<string> = new Set(['start', 'stop', 'send']);
 
 function comparableOutput(out: ReplayOutput, redact: <T>(value: T) => T): Comparable {
   switch (out.kind) {

@@ -29,6 +29,20 @@ describe('host calls in a session recording', () => {
     ]);
   });
 
+  it('answers a call that throws at once with its error, and still throws it', () => {
+    const recording = fakeRecording();
+    const recorder = hostCallRecorder(recording, () => true);
+    expect(() =>
+      recorder.call('settings.update', [{ theme: 'blue' }], () => {
+        throw new Error('the edit would make the settings invalid');
+      }),
+    ).toThrow('the edit would make the settings invalid');
+    expect(recording.lines).toEqual([
+      ['host', 'settings.update', { theme: 'blue' }],
+      ['answer', 'settings.update', { error: 'the edit would make the settings invalid' }],
+    ]);
+  });
+
   it('records the API client methods a host calls, and leaves the rest as they are', async () => {
     const recording = fakeRecording();
     class Client {
