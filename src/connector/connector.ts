@@ -151,8 +151,8 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     executions: () => plane.executions,
   });
   started = () => lifecycle.started;
-  // A recording keeps every host call made while the connector runs (docs/recording.md).
-  const hostCalls = recording && hostCallRecorder(recording, () => lifecycle.running);
+  // A recording keeps every host call made until stop(), the host's setup before start() too (docs/recording.md).
+  const hostCalls = recording && hostCallRecorder(recording, () => !lifecycle.stopping);
   const session = userSession(actor, events, () => feed.status, authMode);
   const channel: Connector['channel'] = (name, channelOptions) => channels.join(name, channelOptions);
   const connector: Connector<z.output<S>> = {

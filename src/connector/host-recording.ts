@@ -6,24 +6,24 @@ import type { Connector } from './connector-types.ts';
 import type { SettingsHandle } from './settings.ts';
 
 /**
- * Host calls as a session recording keeps them (docs/recording.md): each call after `start()` is
- * an input (`host`, with its arguments) and what it resolves with an output (`answer`), so a
- * replay makes the same calls at the same moments and checks their answers. A call that throws
- * at once is answered with its error too. Calls before `start()` are the host's setup, which a
- * replay's `setup` repeats.
+ * Host calls as a session recording keeps them (docs/recording.md): each call until `stop()`,
+ * those before `start()` too (channels joined, consent given, as the host sets itself up), is an
+ * input (`host`, with its arguments) and what it resolves with an output (`answer`), so a replay
+ * makes the same calls in the same order and checks their answers. A call that throws at once is
+ * answered with its error too.
  */
 export interface HostCallRecorder {
-  /** Records the call when the connector runs, then makes it; a promise it returns, or an error it throws, is answered. */
+  /** Records the call while `live()`, then makes it; a promise it returns, or an error it throws, is answered. */
   call<R>(name: string, args: unknown[], run: () => R): R;
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** A recorder of host calls over a session recording, live while `running()` says so. */
-export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'answer'>, running: () => boolean): HostCallRecorder {
+/** A recorder of host calls over a session recording, live while `live()` says so (until the connector stops). */
+export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'answer'>, live: () => boolean): HostCallRecorder {
   return {
     call(name, args, run) {
-      if (!running()) return run();
+      if (!live()) return run();
       recording.host(name, ...args);
       let result: ReturnType<typeof run>;
       try {

@@ -14,7 +14,8 @@ export const SESSION_FORMAT = 'cloudtether-session';
  * (`api.*`, `channel.*`, `login`, `logout`, `switchOrganization`, `telemetry.*`), and the
  * store's contents in the header (`store`).
  * 3: `settings.update` is answered like the other host calls (its outcome, or the error it threw),
- * and a host call that throws at once is answered with its error.
+ * a host call that throws at once is answered with its error, and host calls made before `start`
+ * are recorded (in order, before the `start` line).
  */
 export const SESSION_VERSION = 3;
 

@@ -16,10 +16,12 @@ import { getOrCreate } from '../util/get-or-create.ts';
 /** Options of {@link replaySession}. */
 export interface ReplayOptions {
   /**
-   * Sets the connector up as the recorded host did before `start()`: the same handlers
-   * (`connector.handle`), messaging handlers, channel joins. Host calls made later are replayed
-   * from the file (`start`, `stop`, `send`, `settings.update`; from version 2 also the API
-   * client, channel joins, leaves and sends, `login`, `logout`, `switchOrganization`, telemetry).
+   * Sets the connector up as the recorded host did: the same handlers (`connector.handle`),
+   * messaging handlers, capability reload hook. Host calls are replayed from the file (`start`,
+   * `stop`, `send`, `settings.update`; from version 2 also the API client, channel joins, leaves
+   * and sends, `login`, `logout`, `switchOrganization`, telemetry; from version 3 those made
+   * before `start()` too). For a version 1 or 2 file, `setup` also joins the channels the
+   * recorded host joined before `start()`.
    */
   setup?: (connector: Connector, clock: ReplayClock) => void;
   /** Config on top of the recorded one: to check what a changed policy would do to this session. */

@@ -12,13 +12,13 @@ function fakeRecording() {
 }
 
 describe('host calls in a session recording', () => {
-  it('records a call and its answer while the connector runs, and nothing before', async () => {
+  it('records a call and its answer while live (from creation to stop), and nothing once stopped', async () => {
     const recording = fakeRecording();
-    let running = false;
-    const recorder = hostCallRecorder(recording, () => running);
+    let live = false;
+    const recorder = hostCallRecorder(recording, () => live);
     expect(recorder.call('login', [], () => 1)).toBe(1);
     expect(recording.lines).toEqual([]);
-    running = true;
+    live = true;
     await recorder.call('api.whoami', [], async () => ({ device_id: 'd' }));
     await recorder.call('switchOrganization', ['org-b'], async () => Promise.reject(new Error('unknown organization'))).catch(() => {});
     expect(recording.lines).toEqual([

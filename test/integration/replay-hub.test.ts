@@ -197,6 +197,52 @@ describe('host inputs recorded against the real hub replay', () => {
     expect(result.divergence).toMatchObject({ kind: 'different_output', path: 'value.status', expected: { kind: 'answer' } });
   });
 
+  it('host calls made before start are recorded in order and replay without a setup', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, url } = await startHub(clock);
+    hub.openTask('acme', 'tsk_1');
+    const file = sessionFile();
+    const connector = recordingConnector(url, clock, file);
+    // The host sets itself up: a channel joined from the start, consent given, an edit too early.
+    const channel = connector.channel('task:tsk_1', { workspaceId: 'ws_1' });
+    connector.telemetry.setConsent(true);
+    expect(() => connector.settings.update({ theme: 'dark' })).toThrow(SettingsError);
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    await until(() => channel.state === 'joined');
+    channel.send('progress', { done: 1, of: 2 });
+    connector.telemetry.track('app.opened', { screen: 'home' });
+    await settle(20);
+    await stop(connector, clock);
+
+    expect(hostCalls(file)).toEqual([
+      'channel.join',
+      'telemetry.setConsent',
+      'settings.update',
+      'start',
+      'channel.send',
+      'telemetry.track',
+      'stop',
+    ]);
+    expect(answers(file)[0]).toMatchObject({ call: 'settings.update', error: expect.stringContaining('not loaded yet') });
+    const frames = entries(file).flatMap((e) => (e.kind === 'socket.send' ? [(e.frame as { type: string }).type] : []));
+    expect(frames).toContain('channel_join');
+    await expectReplays(file);
+
+    // The join is the file's now, not a setup's: without its line the replay never joins.
+    const withoutJoin = sessionFile();
+    writeFileSync(
+      withoutJoin,
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => !line.includes('"call":"channel.join"'))
+        .join('\n'),
+    );
+    const result = await replaySession(withoutJoin);
+    expect(result.divergence).toMatchObject({ kind: 'different_output', path: 'frame.runtime.channels' });
+  });
+
   it('login, switchOrganization and logout', async () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
