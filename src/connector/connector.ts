@@ -128,7 +128,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     actor,
     logger.child({ actor: 'channels' }),
     (notice) => notify({ type: 'channel', ...notice }),
-    { log: store.channels ?? createMemoryRecordLog({ now }), now, health: runtime.storage },
+    { log: store.channels ?? createMemoryRecordLog({ now }), now, clock, health: runtime.storage, policy: cfg.reliableChannels },
   );
   const feed: StatusFeed = new StatusFeed({
     supervisor: actor,
@@ -145,7 +145,13 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     ...{ cfg, actor, feed, settings, runtime, telemetry, recording, network, inspection, clock, log, events },
     logs: [
       { what: 'telemetry queue', close: () => telemetryLog.close() },
-      { what: 'channel messages log', close: async () => store.channels?.close() },
+      {
+        what: 'channel messages log',
+        close: async () => {
+          channels.stop();
+          await store.channels?.close();
+        },
+      },
     ],
     stately: options.stately,
     executions: () => plane.executions,
