@@ -99,4 +99,25 @@ describe('ChannelSends', () => {
     const after = await open();
     expect(after.pending('task:a')).toEqual([kept]);
   });
+
+  it('arms the expiry timer for messages its log already held (an earlier run left them)', async () => {
+    const clock = new SimulatedClock();
+    const now = () => clock.now();
+    const log = createMemoryRecordLog<ChannelSendEntry>({ now });
+    const left = await new ChannelSends({ log, now, logger: silentLogger() }).add('task:a', 'x', {})!.stored;
+    clock.increment(400);
+    const reported: ChannelSendEntry[][] = [];
+    const restarted = new ChannelSends({
+      log,
+      now,
+      logger: silentLogger(),
+      policy: { ttlMs: 1_000 },
+      expiry: { clock, onExpired: (expired) => reported.push(expired) },
+    });
+    clock.increment(599);
+    expect(reported).toEqual([]);
+    clock.increment(1);
+    expect(reported).toEqual([[expect.objectContaining({ id: left.id })]]);
+    expect(restarted.depth).toBe(0);
+  });
 });

@@ -191,6 +191,19 @@ describe('host inputs recorded against the real hub replay', () => {
     ]);
     await expectReplays(file, { connector: { settings: { schema } } });
 
+    // The same session as a version 2 file (no answers to settings.update) replays as before.
+    const asVersion2 = sessionFile();
+    const [head, ...lines] = readFileSync(file, 'utf8').split('\n');
+    writeFileSync(
+      asVersion2,
+      [
+        head!.replace(/"version":\d+/, '"version":2'),
+        ...lines.filter((line) => !line.includes('"kind":"answer","call":"settings.update"')),
+      ].join('\n'),
+    );
+    expect(parseSession(readFileSync(asVersion2, 'utf8')).entries.some(({ entry }) => entry.kind === 'answer')).toBe(false);
+    await expectReplays(asVersion2, { connector: { settings: { schema } } });
+
     // An outcome the code no longer gives is caught where the answer was recorded.
     writeFileSync(file, readFileSync(file, 'utf8').replace('"status":"conflict"', '"status":"accepted"'));
     const result = await replaySession(file, { connector: { settings: { schema } } });
