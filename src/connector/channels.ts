@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from 'xstate';
 import type { z } from 'zod';
-import { ChannelSends, type ChannelSendsOptions, type ReliableSend } from '../delivery/channel-sends.ts';
+import { type ChannelSendEntry, ChannelSends, type ChannelSendsOptions, type ReliableSend } from '../delivery/channel-sends.ts';
 import type { Logger } from '../log/logger.ts';
 import { type ChannelOutput, channelStateName, type ChannelStateName } from '../machines/channel.ts';
 import { channelId, type supervisorMachine } from '../machines/supervisor.ts';
 import { CHANNEL_ACK } from '../protocol/capabilities.ts';
 import { createMemoryRecordLog } from '../storage/record-log.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 import { getOrCreate } from '../util/get-or-create.ts';
 import type { ChannelNotice } from '../status/connector-event.ts';
 
@@ -70,18 +71,29 @@ export class DeviceChannels {
    */
   #hubAcks: boolean | undefined;
 
-  /** `sends`: where reliable messages wait for their ack (the connector's store); in memory by default. */
-  /** `sends` says where reliable messages are kept; without it, in memory on the wall clock. */
+  /**
+   * `sends` says where reliable messages are kept, their bounds (`policy`) and the clock whose
+   * timer expires them when their TTL passes; without it, in memory on the wall clock, expired
+   * only when their channel is joined again.
+   */
   constructor(
     actor: Actor<typeof supervisorMachine>,
     logger: Logger,
     notify: (notice: ChannelNotice) => void,
-    sends: Omit<ChannelSendsOptions, 'logger'> = { log: createMemoryRecordLog(), now: Date.now },
+    sends: Omit<ChannelSendsOptions, 'logger' | 'expiry'> & { clock?: Pick<RuntimeClock, 'setTimeout' | 'clearTimeout'> } = {
+      log: createMemoryRecordLog(),
+      now: Date.now,
+    },
   ) {
     this.#actor = actor;
     this.#logger = logger;
     this.#notify = notify;
-    this.#sends = new ChannelSends({ ...sends, logger });
+    const { clock, ...kept } = sends;
+    this.#sends = new ChannelSends({
+      ...kept,
+      logger,
+      ...(clock && { expiry: { clock, onExpired: (expired: ChannelSendEntry[]) => this.#reportExpired(expired) } }),
+    });
     actor.on('channel.deliver', (e) => this.#deliver(e));
     actor.on('channel.joined', ({ channel, recovery }) => {
       notify({ kind: 'joined', channel, recovery });
@@ -121,6 +133,11 @@ export class DeviceChannels {
   /** Reliable messages stored and not acknowledged. */
   get unacked(): number {
     return this.#sends.depth;
+  }
+
+  /** Stops the expiry timer of reliable messages (the connector stops). */
+  stop(): void {
+    this.#sends.close();
   }
 
   /** `reliable`: every send through this handle is reliable (see {@link ChannelHandle.send}). */
@@ -194,11 +211,15 @@ export class DeviceChannels {
 
   /** Joined (again): what the hub has not acknowledged goes out, in order, minus what expired. */
   #resend(channel: string): void {
-    const expired = this.#sends.expire();
+    this.#reportExpired(this.#sends.expire());
+    for (const send of this.#sends.pending(channel)) this.#transmit(send);
+  }
+
+  /** One `expired` notice (`ttl`) per channel for the messages dropped past their TTL. */
+  #reportExpired(expired: ChannelSendEntry[]): void {
     const byChannel = new Map<string, Array<{ id: string; event: string }>>();
     for (const { channel: name, id, event } of expired) getOrCreate(byChannel, name, () => []).push({ id, event });
     for (const [name, sends] of byChannel) this.#notify({ kind: 'expired', channel: name, sends, reason: 'ttl' });
-    for (const send of this.#sends.pending(channel)) this.#transmit(send);
   }
 
   #transmit(send: ReliableSend): void {

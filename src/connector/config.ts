@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AuthPolicy } from '../machines/auth-policy.ts';
 import { BackoffPolicy } from '../machines/backoff.ts';
 import { OutboxPolicy } from '../delivery/outbox.ts';
+import { ChannelSendsPolicy } from '../delivery/channel-sends.ts';
 import { ExecutorLimits } from '../execution/executor.ts';
 import { ChannelPolicy } from '../machines/channel.ts';
 import { SettingsPolicy } from '../machines/settings-sync.ts';
@@ -120,6 +121,12 @@ export const ConnectorConfig = z
     }).prefault({}),
     /** Outbox policy (src/delivery/outbox.ts `OutboxPolicy`). */
     outbox: OutboxPolicy.prefault({}),
+    /**
+     * Reliable channel messages (src/delivery/channel-sends.ts `ChannelSendsPolicy`): at most
+     * `maxUnacked` (default 1 000) waiting for the hub's ack, each dropped `ttlMs` (default 1 h)
+     * after it was sent if still unacknowledged.
+     */
+    reliableChannels: ChannelSendsPolicy.prefault({}),
     /**
      * The network policy of every outbound connection (src/network/network-policy.ts
      * `NetworkPolicy`): proxy (default the `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment),

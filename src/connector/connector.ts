@@ -118,7 +118,6 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     validate: validateSettings,
     defaults: settingsDefaults,
     ...(staticSettings !== undefined && { staticSettings }),
-    ...(recording && { onUpdate: (patch) => recording.host('settings.update', patch) }),
     files: store.files ?? createMemoryStorage(),
     logger: logger.child({ actor: 'settings' }),
     notify: (notice) => notify({ type: 'settings', ...notice }),
@@ -129,7 +128,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     actor,
     logger.child({ actor: 'channels' }),
     (notice) => notify({ type: 'channel', ...notice }),
-    { log: store.channels ?? createMemoryRecordLog({ now }), now, health: runtime.storage },
+    { log: store.channels ?? createMemoryRecordLog({ now }), now, clock, health: runtime.storage, policy: cfg.reliableChannels },
   );
   const feed: StatusFeed = new StatusFeed({
     supervisor: actor,
@@ -146,21 +145,26 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
     ...{ cfg, actor, feed, settings, runtime, telemetry, recording, network, inspection, clock, log, events },
     logs: [
       { what: 'telemetry queue', close: () => telemetryLog.close() },
-      { what: 'channel messages log', close: async () => store.channels?.close() },
+      {
+        what: 'channel messages log',
+        close: async () => {
+          channels.stop();
+          await store.channels?.close();
+        },
+      },
     ],
     stately: options.stately,
     executions: () => plane.executions,
   });
   started = () => lifecycle.started;
-  // A recording keeps every host call made while the connector runs (docs/recording.md).
-  const hostCalls = recording && hostCallRecorder(recording, () => lifecycle.running);
+  // A recording keeps every host call made until stop(), the host's setup before start() too (docs/recording.md).
+  const hostCalls = recording && hostCallRecorder(recording, () => !lifecycle.stopping);
   const session = userSession(actor, events, () => feed.status, authMode);
   const channel: Connector['channel'] = (name, channelOptions) => channels.join(name, channelOptions);
   const connector: Connector<z.output<S>> = {
     actor,
-    settings,
     inspection,
-    ...hostFacing({ api, telemetry, channel, ...session }, hostCalls),
+    ...hostFacing({ api, telemetry, channel, settings, ...session }, hostCalls),
     handle: (jobType, name, handler) => runtime.handlers.register(jobType, name, handler as JobHandler),
     onMessaging: (workspaceId, handler) => runtime.messaging.handle(workspaceId, handler),
     onCapabilityReload(hook) {

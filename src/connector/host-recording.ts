@@ -3,29 +3,39 @@ import type { SessionRecording } from '../recording/session-recording.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { ChannelHandle } from './channels.ts';
 import type { Connector } from './connector-types.ts';
+import type { SettingsHandle } from './settings.ts';
 
 /**
- * Host calls as a session recording keeps them (docs/recording.md): each call after `start()` is
- * an input (`host`, with its arguments) and what it resolves with an output (`answer`), so a
- * replay makes the same calls at the same moments and checks their answers. Calls before
- * `start()` are the host's setup, which a replay's `setup` repeats.
+ * Host calls as a session recording keeps them (docs/recording.md): each call until `stop()`,
+ * those before `start()` too (channels joined, consent given, as the host sets itself up), is an
+ * input (`host`, with its arguments) and what it resolves with an output (`answer`), so a replay
+ * makes the same calls in the same order and checks their answers. A call that throws at once is
+ * answered with its error too.
  */
 export interface HostCallRecorder {
-  /** Records the call when the connector runs, then makes it; a promise it returns is answered. */
+  /** Records the call while `live()`, then makes it; a promise it returns, or an error it throws, is answered. */
   call<R>(name: string, args: unknown[], run: () => R): R;
 }
 
-/** A recorder of host calls over a session recording, live while `running()` says so. */
-export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'answer'>, running: () => boolean): HostCallRecorder {
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** A recorder of host calls over a session recording, live while `live()` says so (until the connector stops). */
+export function hostCallRecorder(recording: Pick<SessionRecording, 'host' | 'answer'>, live: () => boolean): HostCallRecorder {
   return {
     call(name, args, run) {
-      if (!running()) return run();
+      if (!live()) return run();
       recording.host(name, ...args);
-      const result = run();
+      let result: ReturnType<typeof run>;
+      try {
+        result = run();
+      } catch (error) {
+        recording.answer(name, { error: messageOf(error) });
+        throw error;
+      }
       if (result instanceof Promise) {
         result.then(
           (value: unknown) => recording.answer(name, { value }),
-          (error: unknown) => recording.answer(name, { error: error instanceof Error ? error.message : String(error) }),
+          (error: unknown) => recording.answer(name, { error: messageOf(error) }),
         );
       }
       return result;
@@ -98,6 +108,21 @@ export function recordedChannel(channel: Connector['channel'], recorder: HostCal
   };
 }
 
+/**
+ * Settings with `update` recorded: the patch, and how the edit ended (`accepted`, `conflict`,
+ * `deferred`) or why it was refused at once (a `SettingsError`'s message).
+ */
+export function recordedSettings<T>(settings: SettingsHandle<T>, recorder: HostCallRecorder): SettingsHandle<T> {
+  return new Proxy(settings, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (property !== 'update') return value.bind(target);
+      return (patch: unknown) => recorder.call('settings.update', [patch], () => (value as (p: unknown) => unknown).call(target, patch));
+    },
+  });
+}
+
 /** `login`, `logout` and `switchOrganization`, recorded with their answers. */
 export function recordedUserSession(
   session: Pick<Connector, 'login' | 'logout' | 'switchOrganization'>,
@@ -112,13 +137,17 @@ export function recordedUserSession(
 }
 
 /** The calls a host makes on a connector whose answers a recording keeps. */
-export type HostFacing = Pick<Connector, 'api' | 'telemetry' | 'channel' | 'login' | 'logout' | 'switchOrganization'>;
+export type HostFacing<T = unknown> = Pick<
+  Connector<T>,
+  'api' | 'telemetry' | 'channel' | 'settings' | 'login' | 'logout' | 'switchOrganization'
+>;
 
 /** `facing` as it is, or, with a recorder, each call recorded with its answer. */
-export function hostFacing(facing: HostFacing, recorder: HostCallRecorder | undefined): HostFacing {
+export function hostFacing<T>(facing: HostFacing<T>, recorder: HostCallRecorder | undefined): HostFacing<T> {
   if (!recorder) return facing;
   return {
     api: recordedApi(facing.api, recorder),
+    settings: recordedSettings(facing.settings, recorder),
     telemetry: recordedTelemetry(facing.telemetry, recorder),
     channel: recordedChannel(facing.channel, recorder),
     ...recordedUserSession(facing, recorder),

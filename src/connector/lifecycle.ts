@@ -56,9 +56,14 @@ export class ConnectorLifecycle {
     return this.#started;
   }
 
-  /** Started and not stopping: host calls made now belong to the running session. */
+  /** Started and not stopping. */
   get running(): boolean {
     return this.#started && !this.#stopping;
+  }
+
+  /** `stop()` was called: host calls made now come after the session's end. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
   }
 
   start(): void {

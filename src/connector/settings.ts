@@ -128,8 +128,6 @@ export interface DeviceSettingsOptions {
   defaults: SettingsValues;
   /** Static mode: the fixed document (it plays the organization's). */
   staticSettings?: SettingsValues;
-  /** Told of each `update()` call before it is checked (a session recording keeps host calls). */
-  onUpdate?: (patch: SettingsPatch) => void;
   /** Where the cache lives. */
   files: StorageAdapter;
   logger: Logger;
@@ -207,7 +205,6 @@ export class DeviceSettings<T> implements SettingsHandle<T> {
   }
 
   update(patch: SettingsPatch): Promise<EditOutcome> {
-    this.#options.onUpdate?.(patch);
     if (this.mode === 'static') throw new SettingsError('read_only', 'static settings cannot be changed');
     if (!this.#loaded) throw new SettingsError('not_ready', 'settings are not loaded yet: await connector.settings.ready');
     const shape = SettingsPatch.safeParse(patch);

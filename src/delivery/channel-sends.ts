@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { LogRecord, RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
+import type { RuntimeClock } from '../util/clock.ts';
 
 /** One reliable channel message, stored until the hub acknowledges it. `id` is its envelope id on every send. */
 export interface ChannelSendEntry {
@@ -17,7 +18,10 @@ export interface ReliableSend extends ChannelSendEntry {
   seq: number;
 }
 
-/** The bounds of reliable channel messages, with their defaults. */
+/**
+ * The bounds of reliable channel messages, with their defaults: `reliableChannels` in the
+ * connector's configuration (src/connector/config.ts).
+ */
 export const ChannelSendsPolicy = z.object({
   /**
    * Messages stored and not acknowledged, over all channels. One more is refused at once
@@ -38,6 +42,12 @@ export interface ChannelSendsOptions {
   policy?: Partial<ChannelSendsPolicy>;
   /** With it, a store that fails does not lose a message: its write waits until storage recovers. */
   health?: StorageHealth;
+  /**
+   * With it, a timer on `clock` drops a message when its TTL passes and hands what it dropped to
+   * `onExpired`, whether or not its channel is joined again. Without it, messages expire only
+   * when {@link ChannelSends.expire} is called.
+   */
+  expiry?: { clock: Pick<RuntimeClock, 'setTimeout' | 'clearTimeout'>; onExpired(sends: ChannelSendEntry[]): void };
 }
 
 /**
@@ -56,6 +66,7 @@ export interface ChannelSendsOptions {
  * const added = sends.add('task:t1', 'approved', { step: 3 }); // { id, stored } or undefined when full
  * const send = await added!.stored;                           // on disk: send it with its seq
  * sends.ack('task:t1', send.seq);                              // the hub's channel_ack
+ * sends.close();                                               // no expiry timer left behind
  */
 export class ChannelSends {
   readonly #log: RecordLog<ChannelSendEntry>;
@@ -67,6 +78,10 @@ export class ChannelSends {
   #count: number;
   /** Records settled here whose removal from the log may still be in flight. */
   readonly #settled = new Set<number>();
+  readonly #expiry: ChannelSendsOptions['expiry'];
+  /** The expiry timer, and when the message it waits for passes its TTL. */
+  #timer: { id: unknown; due: number } | undefined;
+  #closed = false;
 
   constructor(options: ChannelSendsOptions) {
     this.#log = options.log;
@@ -75,6 +90,9 @@ export class ChannelSends {
     this.#policy = ChannelSendsPolicy.parse(options.policy ?? {});
     this.#count = this.#log.pending().length;
     this.#health = options.health;
+    this.#expiry = options.expiry;
+    // Messages a store kept from an earlier run expire on time too.
+    this.#arm();
   }
 
   /** Messages stored (or being stored) and not acknowledged. */
@@ -96,7 +114,10 @@ export class ChannelSends {
     if (this.depth >= this.#policy.maxUnacked) return undefined;
     this.#count += 1;
     const stored = untilStored(this.#health, () => this.#log.append({ channel, event, payload, id })).then(
-      (record) => ({ ...record.value, seq: record.seq }),
+      (record) => {
+        this.#arm();
+        return { ...record.value, seq: record.seq };
+      },
       (error: unknown) => {
         this.#count -= 1;
         throw error;
@@ -118,16 +139,30 @@ export class ChannelSends {
       if (record.seq > seq) break;
       if (record.value.channel === channel) this.#settle(record.seq);
     }
+    this.#arm();
   }
 
   /** Drops one message without delivery (sent once to a hub that does not acknowledge). */
   forget(seq: number): void {
     this.#settle(seq);
+    this.#arm();
   }
 
   /** Drops and returns the messages past their TTL. */
   expire(): ChannelSendEntry[] {
-    const cutoff = this.#now() - this.#policy.ttlMs;
+    return this.#expireBy(this.#now());
+  }
+
+  /** Stops the expiry timer; messages left wait in the log (a store keeps them for the next run). */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) this.#expiry?.clock.clearTimeout(this.#timer.id);
+    this.#timer = undefined;
+  }
+
+  /** Drops and returns the messages whose TTL has passed at `now`. */
+  #expireBy(now: number): ChannelSendEntry[] {
+    const cutoff = now - this.#policy.ttlMs;
     const expired: ChannelSendEntry[] = [];
     for (const record of this.#live()) {
       if (record.at > cutoff) break;
@@ -135,7 +170,32 @@ export class ChannelSends {
       this.#settle(record.seq);
     }
     if (expired.length > 0) this.#logger.warn({ count: expired.length }, 'reliable channel messages expired unacknowledged');
+    this.#arm();
     return expired;
+  }
+
+  /** Points the expiry timer at the oldest message left (the log keeps them in the order stored). */
+  #arm(): void {
+    const expiry = this.#expiry;
+    if (!expiry || this.#closed) return;
+    const oldest = this.#live()[0];
+    const due = oldest === undefined ? undefined : oldest.at + this.#policy.ttlMs;
+    if (due === this.#timer?.due) return;
+    if (this.#timer) expiry.clock.clearTimeout(this.#timer.id);
+    this.#timer = undefined;
+    if (due === undefined) return;
+    const id = expiry.clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        // Fired means due: a clock that reads a little early (a replay) must not re-arm for the rest.
+        const expired = this.#expireBy(Math.max(this.#now(), due));
+        if (expired.length > 0) expiry.onExpired(expired);
+      },
+      Math.max(0, due - this.#now()),
+    );
+    // A real timer must not keep the process alive: what it would drop waits in the log.
+    (id as { unref?: () => void } | undefined)?.unref?.();
+    this.#timer = { id, due };
   }
 
   #live(): Array<LogRecord<ChannelSendEntry>> {

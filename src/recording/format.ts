@@ -13,8 +13,11 @@ export const SESSION_FORMAT = 'cloudtether-session';
  * 2: `answer` entries (what a host call resolved with), every host call after `start`
  * (`api.*`, `channel.*`, `login`, `logout`, `switchOrganization`, `telemetry.*`), and the
  * store's contents in the header (`store`).
+ * 3: `settings.update` is answered like the other host calls (its outcome, or the error it threw),
+ * a host call that throws at once is answered with its error, and host calls made before `start`
+ * are recorded (in order, before the `start` line).
  */
-export const SESSION_VERSION = 2;
+export const SESSION_VERSION = 3;
 
 const LogRecords = z.object({
   /** The highest sequence number the log had handed out. */
@@ -102,7 +105,7 @@ export const SessionEntry = z.discriminatedUnion('kind', [
    * `login`, `logout`, `switchOrganization`, `telemetry.setConsent`, `telemetry.track`.
    */
   z.object({ kind: z.literal('host'), ...at, call: z.string(), args: z.array(z.unknown()).optional() }),
-  /** What a host call of version 2 resolved with (`value`) or the error it rejected with. */
+  /** What a host call of version 2 resolved with (`value`) or the error it rejected with (from version 3: or threw). */
   z.object({ kind: z.literal('answer'), ...at, call: z.string(), value: z.unknown().optional(), error: z.string().optional() }),
   /** The last line: the connector stopped, or the file reached its size limit. */
   z.object({ kind: z.literal('end'), ...at, reason: z.enum(['stopped', 'size_limit']) }),

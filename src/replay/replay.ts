@@ -16,10 +16,12 @@ import { getOrCreate } from '../util/get-or-create.ts';
 /** Options of {@link replaySession}. */
 export interface ReplayOptions {
   /**
-   * Sets the connector up as the recorded host did before `start()`: the same handlers
-   * (`connector.handle`), messaging handlers, channel joins. Host calls made later are replayed
-   * from the file (`start`, `stop`, `send`, `settings.update`; from version 2 also the API
-   * client, channel joins, leaves and sends, `login`, `logout`, `switchOrganization`, telemetry).
+   * Sets the connector up as the recorded host did: the same handlers (`connector.handle`),
+   * messaging handlers, capability reload hook. Host calls are replayed from the file (`start`,
+   * `stop`, `send`, `settings.update`; from version 2 also the API client, channel joins, leaves
+   * and sends, `login`, `logout`, `switchOrganization`, telemetry; from version 3 those made
+   * before `start()` too). For a version 1 or 2 file, `setup` also joins the channels the
+   * recorded host joined before `start()`.
    */
   setup?: (connector: Connector, clock: ReplayClock) => void;
   /** Config on top of the recorded one: to check what a changed policy would do to this session. */
@@ -322,37 +324,38 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
   ): Omit<ReplayDivergence, 'context' | 'message' | 'line' | 'at'> | undefined {
     const args = ids.translateValue(entry.args ?? []);
     const [arg] = args;
+    const answer = (outcome: { value: unknown } | { error: string }) =>
+      push({ stream: `answer:${entry.call}`, value: answerValue(outcome, redact) });
+    // From version 3 a settings edit is answered, and so is a call that throws at once.
+    const answersThrows = header.version >= 3 && !UNANSWERED_CALLS.has(entry.call);
     try {
       if (entry.call === 'start') connector.start();
       else if (entry.call === 'stop') void connector.stop();
       else if (entry.call === 'send') connector.send(arg as never);
-      else if (entry.call === 'settings.update') void connector.settings.update(arg as never).catch(() => {});
+      else if (entry.call === 'settings.update' && header.version < 3) void connector.settings.update(arg as never).catch(() => {});
       else {
-        const call = versionTwoCall(entry.call, args);
+        const call = recordedCall(entry.call, args);
         if (!call) return { kind: 'host_call_failed', expected: entry, actual: { error: `this version has no host call '${entry.call}'` } };
         const result = call();
         // Answered (an `answer` line follows in the file): the answer is an output, compared.
         if (result instanceof Promise) {
           result.then(
-            (value: unknown) => push({ stream: `answer:${entry.call}`, value: answerValue({ value }, redact) }),
-            (error: unknown) =>
-              push({
-                stream: `answer:${entry.call}`,
-                value: answerValue({ error: error instanceof Error ? error.message : String(error) }, redact),
-              }),
+            (value: unknown) => answer({ value }),
+            (error: unknown) => answer({ error: error instanceof Error ? error.message : String(error) }),
           );
         }
       }
       return undefined;
     } catch (error) {
+      if (answersThrows) answer({ error: (error as Error).message });
       // The recorded call may have thrown too; that is behaviour, and the outputs will tell.
       if (entry.call !== 'start' && entry.call !== 'stop') return undefined;
       return { kind: 'host_call_failed', expected: entry, actual: { error: (error as Error).message } };
     }
   }
 
-  /** A host call a version 2 recording keeps (src/connector/host-recording.ts), ready to make. */
-  function versionTwoCall(call: string, args: unknown[]): (() => unknown) | undefined {
+  /** A host call a recording of version 2 or later keeps (src/connector/host-recording.ts), ready to make. */
+  function recordedCall(call: string, args: unknown[]): (() => unknown) | undefined {
     const [first, second, third, fourth] = args;
     const channel = (name: string) => channelHandles.get(name) ?? connector.channel(name);
     if (call.startsWith('api.')) {
@@ -377,6 +380,8 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
         return () => connector.logout();
       case 'switchOrganization':
         return () => connector.switchOrganization(first as string);
+      case 'settings.update':
+        return () => connector.settings.update(first as never);
       case 'telemetry.setConsent':
         return () => connector.telemetry.setConsent(first as boolean);
       case 'telemetry.track':
@@ -399,6 +404,9 @@ export async function replayParsed(session: SessionFile, options: ReplayOptions 
     }
   }
 }
+
+/** Host calls recorded without an answer: the connector's own `start`, `stop` and `send`. */
+const UNANSWERED_CALLS: ReadonlySet<string> = new Set(['start', 'stop', 'send']);
 
 function comparableOutput(out: ReplayOutput, redact: <T>(value: T) => T): Comparable {
   switch (out.kind) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createMemoryNetwork } from '../../src/adapters/memory-socket.ts';
+import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { type ConnectorEvent, createConnector } from '../../src/connector/connector.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { flush } from '../support/harness.ts';
@@ -8,7 +9,7 @@ import { frame } from '../support/frames.ts';
 import { until } from '../support/loopback.ts';
 
 /** A connector on a memory network; the test plays the hub, answering `connect` with `capabilities` (or none: a v1 hub). */
-function fixture(capabilities?: string[]) {
+function fixture(capabilities?: string[], config: Partial<ConnectorConfigInput> = {}) {
   const clock = new SimulatedClock();
   const net = createMemoryNetwork();
   net.onConnection = (peer) => {
@@ -26,7 +27,7 @@ function fixture(capabilities?: string[]) {
     );
   };
   const connector = createConnector(
-    { url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1 },
+    { url: 'ws://hub.test/v1/connect', token: 'sekret-token-value', deviceId: 'dev-1', seed: 1, ...config },
     { socket: net.adapter, clock, logger: silentLogger() },
   );
   const events: ConnectorEvent[] = [];
@@ -88,6 +89,46 @@ describe('DeviceChannels reliable sends', () => {
     task.send('approved', { step: 3 });
     await until(() => f.sent('channel_message').length === 1);
     expect(f.sent('channel_message')[0]).not.toHaveProperty('seq');
+    expect(task.unacked).toBe(0);
+    const stopped = f.connector.stop();
+    f.clock.increment(5_000);
+    await stopped;
+  });
+
+  it('drops reliable messages when their TTL passes on the connector clock, though their channel is never joined again', async () => {
+    const f = fixture(['channel_ack'], { reliableChannels: { ttlMs: 60_000, maxUnacked: 2 } });
+    const expired = () => f.events.filter((e) => e.type === 'channel' && e.kind === 'expired');
+    const task = f.connector.channel('task:t1', { reliable: true });
+    f.connector.start();
+    await f.acceptJoin('task:t1');
+    const sent = task.send('approved', { step: 3 });
+    await until(() => f.sent('channel_message').length === 1);
+    // Left before the hub acknowledged; one more waits for a join that never comes.
+    task.leave();
+    const waiting = task.send('approved', { step: 4 });
+    await flush();
+    expect(task.unacked).toBe(2);
+    // The configured cap: a third is refused at once.
+    const refused = task.send('approved', { step: 5 });
+    expect(expired()).toEqual([
+      { type: 'channel', kind: 'expired', channel: 'task:t1', sends: [{ id: refused, event: 'approved' }], reason: 'unacked_full' },
+    ]);
+
+    f.clock.increment(59_999);
+    await flush();
+    expect(expired()).toHaveLength(1);
+    f.clock.increment(1);
+    await until(() => expired().length === 2);
+    expect(expired()[1]).toEqual({
+      type: 'channel',
+      kind: 'expired',
+      channel: 'task:t1',
+      sends: [
+        { id: sent, event: 'approved' },
+        { id: waiting, event: 'approved' },
+      ],
+      reason: 'ttl',
+    });
     expect(task.unacked).toBe(0);
     const stopped = f.connector.stop();
     f.clock.increment(5_000);

@@ -31,6 +31,15 @@ describe('connector configuration', () => {
     expect(issuesOf({ url, token: 't' })).toEqual(['url']);
   });
 
+  it('bounds reliable channel messages by the reliableChannels policy: defaults, overrides, refusals by name', () => {
+    expect(parseConnectorConfig({}).reliableChannels).toEqual({ maxUnacked: 1_000, ttlMs: 3_600_000 });
+    expect(parseConnectorConfig({ reliableChannels: { ttlMs: 60_000 } }).reliableChannels).toEqual({ maxUnacked: 1_000, ttlMs: 60_000 });
+    expect(issuesOf({ reliableChannels: { maxUnacked: 0, ttlMs: -1 } }).sort()).toEqual([
+      'reliableChannels.maxUnacked',
+      'reliableChannels.ttlMs',
+    ]);
+  });
+
   it('requires a token with a url, and names every bad field at once', () => {
     expect(issuesOf({ url: 'wss://hub.example/v1/connect' })).toEqual(['token']);
     expect(issuesOf({ url: 'ws://hub/v1/connect', token: 't', tenantId: '', connectTimeoutMs: 0 }).sort()).toEqual([

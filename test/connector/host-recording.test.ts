@@ -12,13 +12,13 @@ function fakeRecording() {
 }
 
 describe('host calls in a session recording', () => {
-  it('records a call and its answer while the connector runs, and nothing before', async () => {
+  it('records a call and its answer while live (from creation to stop), and nothing once stopped', async () => {
     const recording = fakeRecording();
-    let running = false;
-    const recorder = hostCallRecorder(recording, () => running);
+    let live = false;
+    const recorder = hostCallRecorder(recording, () => live);
     expect(recorder.call('login', [], () => 1)).toBe(1);
     expect(recording.lines).toEqual([]);
-    running = true;
+    live = true;
     await recorder.call('api.whoami', [], async () => ({ device_id: 'd' }));
     await recorder.call('switchOrganization', ['org-b'], async () => Promise.reject(new Error('unknown organization'))).catch(() => {});
     expect(recording.lines).toEqual([
@@ -26,6 +26,20 @@ describe('host calls in a session recording', () => {
       ['answer', 'api.whoami', { value: { device_id: 'd' } }],
       ['host', 'switchOrganization', 'org-b'],
       ['answer', 'switchOrganization', { error: 'unknown organization' }],
+    ]);
+  });
+
+  it('answers a call that throws at once with its error, and still throws it', () => {
+    const recording = fakeRecording();
+    const recorder = hostCallRecorder(recording, () => true);
+    expect(() =>
+      recorder.call('settings.update', [{ theme: 'blue' }], () => {
+        throw new Error('the edit would make the settings invalid');
+      }),
+    ).toThrow('the edit would make the settings invalid');
+    expect(recording.lines).toEqual([
+      ['host', 'settings.update', { theme: 'blue' }],
+      ['answer', 'settings.update', { error: 'the edit would make the settings invalid' }],
     ]);
   });
 

@@ -52,6 +52,39 @@ describe('ChannelSends', () => {
     expect(sends.pending('task:b')).toHaveLength(1);
   });
 
+  it('with an expiry clock, drops each message when its TTL passes, re-arming for the next and stopping on close', async () => {
+    const clock = new SimulatedClock();
+    const now = () => clock.now();
+    const reported: ChannelSendEntry[][] = [];
+    const sends = new ChannelSends({
+      log: createMemoryRecordLog<ChannelSendEntry>({ now }),
+      now,
+      logger: silentLogger(),
+      policy: { ttlMs: 1_000 },
+      expiry: { clock, onExpired: (expired) => reported.push(expired) },
+    });
+    const old = await sends.add('task:a', 'old', {})!.stored;
+    clock.increment(600);
+    const acked = await sends.add('task:b', 'acked', {})!.stored;
+    const young = await sends.add('task:b', 'young', {})!.stored;
+    clock.increment(399);
+    expect(reported).toEqual([]);
+    clock.increment(1);
+    expect(reported).toEqual([[{ channel: 'task:a', event: 'old', payload: {}, id: old.id }]]);
+    // Acknowledged in time: only the other one of its moment expires.
+    sends.ack('task:b', acked.seq);
+    clock.increment(600);
+    expect(reported).toEqual([[{ channel: 'task:a', event: 'old', payload: {}, id: old.id }], [expect.objectContaining({ id: young.id })]]);
+    expect(sends.depth).toBe(0);
+
+    // Closed: what is left stays in the log, and no timer reports it.
+    await sends.add('task:c', 'kept', {})!.stored;
+    sends.close();
+    clock.increment(10_000);
+    expect(reported).toHaveLength(2);
+    expect(sends.pending('task:c')).toHaveLength(1);
+  });
+
   it('keeps what was not acknowledged across a restart when its log is a file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cloudtether-channel-sends-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
@@ -65,5 +98,26 @@ describe('ChannelSends', () => {
     await log.close();
     const after = await open();
     expect(after.pending('task:a')).toEqual([kept]);
+  });
+
+  it('arms the expiry timer for messages its log already held (an earlier run left them)', async () => {
+    const clock = new SimulatedClock();
+    const now = () => clock.now();
+    const log = createMemoryRecordLog<ChannelSendEntry>({ now });
+    const left = await new ChannelSends({ log, now, logger: silentLogger() }).add('task:a', 'x', {})!.stored;
+    clock.increment(400);
+    const reported: ChannelSendEntry[][] = [];
+    const restarted = new ChannelSends({
+      log,
+      now,
+      logger: silentLogger(),
+      policy: { ttlMs: 1_000 },
+      expiry: { clock, onExpired: (expired) => reported.push(expired) },
+    });
+    clock.increment(599);
+    expect(reported).toEqual([]);
+    clock.increment(1);
+    expect(reported).toEqual([[expect.objectContaining({ id: left.id })]]);
+    expect(restarted.depth).toBe(0);
   });
 });

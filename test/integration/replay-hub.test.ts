@@ -8,8 +8,9 @@ import { createMemoryStorage } from '../../src/adapters/storage.ts';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { createConnector, type Connector, type ConnectorOptions } from '../../src/connector/connector.ts';
 import { openConnectorStore } from '../../src/connector/remote-work.ts';
+import { SettingsError } from '../../src/connector/settings.ts';
 import { createHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
-import { parseSession, type SessionEntry } from '../../src/recording/format.ts';
+import { parseSession, SESSION_VERSION, type SessionEntry } from '../../src/recording/format.ts';
 import { replaySession, type ReplayOptions } from '../../src/replay/replay.ts';
 import { createSecretStore } from '../../src/storage/secret-store.ts';
 import { settle } from '../support/execution-fixture.ts';
@@ -154,6 +155,107 @@ describe('host inputs recorded against the real hub replay', () => {
     await expectReplays(file, { connector: { settings: { schema } } });
   });
 
+  it('settings updates with their answers: accepted, in conflict, refused at once', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, url } = await startHub(clock);
+    const file = sessionFile();
+    const schema = z.object({
+      theme: z.enum(['light', 'dark']).default('light'),
+      max_tasks: z.number().int().min(1).max(10).default(3),
+    });
+    const connector = recordingConnector(url, clock, file, {}, { settings: { schema } });
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected' && s.settings.state === 'synced');
+    expect(await connector.settings.update({ theme: 'dark' })).toMatchObject({ status: 'accepted', version: 1 });
+    expect(() => connector.settings.update({ theme: 'blue' })).toThrow(SettingsError);
+    // The hub drops the socket; while the device is away the key it edits changes at the hub too.
+    hub.faults.dropDevice('dev-1');
+    await connector.waitFor((s) => s.connection.state !== 'connected');
+    const contested = connector.settings.update({ max_tasks: 4 });
+    await hub.settings.patchUser('acme', { deviceId: 'dev-1' }, { max_tasks: 2 });
+    await until(
+      () => connector.status.connection.state === 'connected',
+      () => clock.increment(500),
+    );
+    const outcome = await contested;
+    expect(outcome).toMatchObject({ status: 'conflict', conflicts: [{ key: 'max_tasks', local: 4, remote: 2 }] });
+    await stop(connector, clock);
+
+    expect(hostCalls(file)).toEqual(['start', 'settings.update', 'settings.update', 'settings.update', 'stop']);
+    const recorded = answers(file).filter((a) => a.call === 'settings.update');
+    expect(recorded.map((a) => (a.value as { status?: string } | undefined)?.status ?? a.error)).toEqual([
+      'accepted',
+      expect.stringContaining('the edit would make the settings invalid'),
+      'conflict',
+    ]);
+    await expectReplays(file, { connector: { settings: { schema } } });
+
+    // The same session as a version 2 file (no answers to settings.update) replays as before.
+    const asVersion2 = sessionFile();
+    const [head, ...lines] = readFileSync(file, 'utf8').split('\n');
+    writeFileSync(
+      asVersion2,
+      [
+        head!.replace(/"version":\d+/, '"version":2'),
+        ...lines.filter((line) => !line.includes('"kind":"answer","call":"settings.update"')),
+      ].join('\n'),
+    );
+    expect(parseSession(readFileSync(asVersion2, 'utf8')).entries.some(({ entry }) => entry.kind === 'answer')).toBe(false);
+    await expectReplays(asVersion2, { connector: { settings: { schema } } });
+
+    // An outcome the code no longer gives is caught where the answer was recorded.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"status":"conflict"', '"status":"accepted"'));
+    const result = await replaySession(file, { connector: { settings: { schema } } });
+    expect(result.divergence).toMatchObject({ kind: 'different_output', path: 'value.status', expected: { kind: 'answer' } });
+  });
+
+  it('host calls made before start are recorded in order and replay without a setup', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, url } = await startHub(clock);
+    hub.openTask('acme', 'tsk_1');
+    const file = sessionFile();
+    const connector = recordingConnector(url, clock, file);
+    // The host sets itself up: a channel joined from the start, consent given, an edit too early.
+    const channel = connector.channel('task:tsk_1', { workspaceId: 'ws_1' });
+    connector.telemetry.setConsent(true);
+    expect(() => connector.settings.update({ theme: 'dark' })).toThrow(SettingsError);
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    await until(() => channel.state === 'joined');
+    channel.send('progress', { done: 1, of: 2 });
+    connector.telemetry.track('app.opened', { screen: 'home' });
+    await settle(20);
+    await stop(connector, clock);
+
+    expect(hostCalls(file)).toEqual([
+      'channel.join',
+      'telemetry.setConsent',
+      'settings.update',
+      'start',
+      'channel.send',
+      'telemetry.track',
+      'stop',
+    ]);
+    expect(answers(file)[0]).toMatchObject({ call: 'settings.update', error: expect.stringContaining('not loaded yet') });
+    const frames = entries(file).flatMap((e) => (e.kind === 'socket.send' ? [(e.frame as { type: string }).type] : []));
+    expect(frames).toContain('channel_join');
+    await expectReplays(file);
+
+    // The join is the file's now, not a setup's: without its line the replay never joins.
+    const withoutJoin = sessionFile();
+    writeFileSync(
+      withoutJoin,
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => !line.includes('"call":"channel.join"'))
+        .join('\n'),
+    );
+    const result = await replaySession(withoutJoin);
+    expect(result.divergence).toMatchObject({ kind: 'different_output', path: 'frame.runtime.channels' });
+  });
+
   it('login, switchOrganization and logout', async () => {
     const clock = new SimulatedClock();
     clock.set(Date.now());
@@ -228,7 +330,7 @@ describe('host inputs recorded against the real hub replay', () => {
     await stop(second, clock);
 
     const session = parseSession(readFileSync(file, 'utf8'));
-    expect(session.header.version).toBe(2);
+    expect(session.header.version).toBe(SESSION_VERSION);
     expect(session.header.store?.journal.records).toHaveLength(1);
     const sent = session.entries.flatMap(({ entry }) =>
       entry.kind === 'socket.send' ? [entry.frame as { type: string; event_type?: string; request_id?: string }] : [],

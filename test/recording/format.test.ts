@@ -47,7 +47,7 @@ describe('parseSession', () => {
 });
 
 describe('parseSession across versions', () => {
-  it('reads a version 1 file (no store, no answers) and a version 2 header with the store and an answer', () => {
+  it('reads a version 1 file (no store, no answers) a version 2 header with the store and an answer, and a version 3 answer', () => {
     const v1 = parseSession([header(1), entry(1_000)].join('\n'));
     expect(v1.header).toMatchObject({ version: 1 });
     expect(v1.header.store).toBeUndefined();
@@ -64,7 +64,15 @@ describe('parseSession across versions', () => {
     );
     expect(v2.header.store).toEqual(store);
     expect(v2.entries[0]!.entry).toMatchObject({ kind: 'answer', call: 'api.whoami' });
-    expect(SESSION_VERSION).toBe(2);
+    // Version 3 adds no field: a settings edit and a call that threw are answered like the rest.
+    const v3 = parseSession(
+      [
+        header(3),
+        JSON.stringify({ kind: 'answer', at: 1_300, call: 'settings.update', error: 'the edit would make the settings invalid' }),
+      ].join('\n'),
+    );
+    expect(v3.entries[0]!.entry).toMatchObject({ kind: 'answer', call: 'settings.update', error: expect.any(String) });
+    expect(SESSION_VERSION).toBe(3);
   });
 });
 
