@@ -86,6 +86,8 @@ export class HubDelivery {
     this.#host = host;
     this.#cluster = host.cluster;
     this.executions = new ExecutionStore(host.options.retainExecutions);
+    const cluster = host.cluster;
+    if (cluster) this.executions.mirror = (snapshot, event) => cluster.recorded(snapshot, event);
     this.#queues = host.queues ?? new MemoryDeviceQueues(host.options.defaultCredit);
   }
 
@@ -183,7 +185,7 @@ export class HubDelivery {
     }
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
-    cluster?.dispatched(request.request_id, who, request.job_type);
+    cluster?.dispatched(request.request_id, who, request.job_type, now);
     this.#enqueue(who, queue, request);
     return {
       requestId: request.request_id,
@@ -258,6 +260,18 @@ export class HubDelivery {
 
   snapshot(requestId: string): ExecutionSnapshot | undefined {
     return this.executions.snapshot(requestId);
+  }
+
+  /**
+   * An execution as any node knows it (several nodes: the copy in the store, kept by the node
+   * that holds its device, when this node's is not final or it has none); else this node's.
+   */
+  async snapshotAnywhere(requestId: string): Promise<ExecutionSnapshot | undefined> {
+    const local = this.executions.snapshot(requestId);
+    if (!this.#cluster || (local && isEnded(local))) return local;
+    const stored = await this.#cluster.snapshotOf(requestId);
+    if (!stored) return local;
+    return !local || stored.updated_at >= local.updated_at ? stored : local;
   }
 
   /** Whether `(tenant, device)` said it is saturated, and the credit it gave. */
@@ -572,7 +586,7 @@ export class HubDelivery {
     if (note.t === 'event') {
       const { event } = note;
       const message = { type: 'execution_event', request_id: note.request_id, ...event } as unknown as MessageOf<'execution_event'>;
-      this.executions.record(message, note.who, event.received_at);
+      this.executions.record(message, note.who, event.received_at, true);
       return;
     }
     const replyKey = `${keyOf(note.who)}\u0000${note.request_id}`;
@@ -589,7 +603,7 @@ export class HubDelivery {
   ): ExecutionHandle {
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded, who, now);
-    cluster.dispatched(request.request_id, who, request.job_type);
+    cluster.dispatched(request.request_id, who, request.job_type, now);
     this.#appendElsewhere(cluster, who, request, () =>
       this.executions.end(request.request_id, 'undelivered', { reason: 'queue_full' }, this.#host.clock.now()),
     );

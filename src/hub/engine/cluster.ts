@@ -1,6 +1,6 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-queue.ts';
-import type { ExecutionEventRecord } from '../delivery/executions.ts';
+import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
@@ -82,5 +82,9 @@ export interface HubCluster {
   /** Who dispatched a request (its origin node), when a node recorded it; for events of requests this node did not queue. */
   originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined>;
   /** Records who dispatched a request, so the node holding its device later can send its events there. */
-  dispatched(requestId: string, who: Who, jobType: string): void;
+  dispatched(requestId: string, who: Who, jobType: string, now: number): void;
+  /** Keeps the copy of an execution any node answers from: its status, outcome, and the event just recorded. */
+  recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void;
+  /** The copy of an execution in the store, if one was kept (for the executions' retention). */
+  snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined>;
 }

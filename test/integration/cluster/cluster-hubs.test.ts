@@ -59,6 +59,17 @@ describe('hub nodes on one Redis', () => {
     expect(seen).toEqual(['accepted', 'started', 'progress', 'completed']);
     expect(a.hub.execution('r-echo')?.status).toBe('completed');
     expect(b.hub.execution('r-echo')?.status).toBe('completed');
+    // A node that neither dispatched it nor holds the device answers for it over REST, from Redis.
+    const c = await node(redis, 'node-c');
+    expect(c.hub.execution('r-echo')).toBeUndefined();
+    const rest = async () =>
+      (await (await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-echo`)).json()) as {
+        status: string;
+        events: Array<{ event_type: string }>;
+      };
+    await until(async () => (await rest()).status === 'completed');
+    expect((await rest()).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
+    expect((await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-none`)).status).toBe(404);
 
     const waiting = a.hub.execute('dev-1', { request_id: 'r-wait', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
     await until(() => a.hub.execution('r-wait')?.status === 'running');

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../log/logger.ts';
 import type { ReliableDeviceMessage } from '../../delivery/device-queue.ts';
+import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '../../delivery/executions.ts';
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
 import { connectRedis } from './redis-client.ts';
 import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
@@ -9,8 +10,10 @@ import type { WriteThrough } from './write-through.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
-/** How long a request's origin is kept: past any execution's life (a tool job times out in minutes). */
+/** How long a request's origin and copy are kept: past any execution's life (a tool job times out in minutes). */
 const ORIGIN_TTL_MS = 24 * 60 * 60 * 1000;
+/** The events of an execution its copy keeps, the last ones (a long run's progress events are many). */
+const MAX_STORED_EVENTS = 200;
 
 /** A note as it travels: the note and the node it came from. */
 type Wire = ClusterNote & { from: string };
@@ -100,15 +103,61 @@ export class RedisCluster implements HubCluster {
     this.#publish(this.#keys.channel(undefined), note);
   }
 
-  dispatched(requestId: string, who: Who, jobType: string): void {
+  dispatched(requestId: string, who: Who, jobType: string, now: number): void {
     const key = this.#keys.execution(requestId);
     this.#writes.run((client) =>
       client
         .multi()
-        .hset(key, { node: this.nodeId, tenant_id: who.tenant_id, device_id: who.device_id, job_type: jobType })
+        .hset(key, {
+          node: this.nodeId,
+          tenant_id: who.tenant_id,
+          device_id: who.device_id,
+          job_type: jobType,
+          status: 'queued',
+          created_at: now,
+          updated_at: now,
+        })
         .pexpire(key, ORIGIN_TTL_MS)
         .exec(),
     );
+  }
+
+  recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
+    const key = this.#keys.execution(snapshot.request_id);
+    const events = `${key}:events`;
+    const fields: Record<string, string> = {
+      tenant_id: snapshot.tenant_id,
+      device_id: snapshot.device_id,
+      job_type: snapshot.job_type,
+      status: snapshot.status,
+      created_at: String(snapshot.created_at),
+      updated_at: String(snapshot.updated_at),
+      ...(snapshot.outcome !== undefined && { outcome: JSON.stringify(snapshot.outcome) }),
+    };
+    this.#writes.run((client) => {
+      const steps = client.multi().hset(key, fields).pexpire(key, ORIGIN_TTL_MS);
+      if (event) steps.rpush(events, JSON.stringify(event)).ltrim(events, -MAX_STORED_EVENTS, -1).pexpire(events, ORIGIN_TTL_MS);
+      return steps.exec();
+    });
+  }
+
+  async snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined> {
+    const client = this.#client;
+    if (!client) return undefined;
+    const key = this.#keys.execution(requestId);
+    const [fields, events] = await Promise.all([client.hgetall(key), client.lrange(`${key}:events`, 0, -1)]);
+    if (!fields.tenant_id || !fields.device_id) return undefined;
+    return {
+      request_id: requestId,
+      device_id: fields.device_id,
+      tenant_id: fields.tenant_id,
+      job_type: (fields.job_type ?? 'tool') as ExecutionSnapshot['job_type'],
+      status: (fields.status ?? 'queued') as ExecutionStatus,
+      created_at: Number(fields.created_at ?? 0),
+      updated_at: Number(fields.updated_at ?? 0),
+      events: events.map((text) => JSON.parse(text) as ExecutionEventRecord),
+      ...(fields.outcome !== undefined && { outcome: JSON.parse(fields.outcome) as Record<string, unknown> }),
+    };
   }
 
   async originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined> {
