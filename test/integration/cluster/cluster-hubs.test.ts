@@ -23,7 +23,7 @@ function follow(run: { events: { subscribe(next: (event: ExecutionEventRecord) =
 }
 
 describe('hub nodes on one Redis', () => {
-  it('runs work dispatched on one node on a device connected to another; the first node follows it to its end and can cancel it', async () => {
+  it('runs work dispatched on one node on a device connected to another; the first node follows it to its end can cancel it, and gets its chat replies', async () => {
     const redis = await startRedis();
     const a = await node(redis, 'node-a');
     const b = await node(redis, 'node-b');
@@ -39,6 +39,7 @@ describe('hub nodes on one Redis', () => {
       input: z.object({}),
       run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))),
     });
+    connector.onMessaging('ws-1', (event) => ({ text: `echo: ${event.message.text}` }));
     connector.start();
     await connected(connector);
     expect(b.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
@@ -70,6 +71,11 @@ describe('hub nodes on one Redis', () => {
     await until(async () => (await rest()).status === 'completed');
     expect((await rest()).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
     expect((await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-none`)).status).toBe(404);
+
+    // A chat message sent on node a: the device's reply comes back to a.
+    const message = { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1', workspace_id: 'ws-1' } as const;
+    const { reply } = a.hub.sendMessagingEvent('dev-1', message, { tenantId: 'local' });
+    expect(await reply).toEqual({ status: 'completed', text: 'echo: hi' });
 
     const waiting = a.hub.execute('dev-1', { request_id: 'r-wait', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
     await until(() => a.hub.execution('r-wait')?.status === 'running');
