@@ -16,8 +16,10 @@ import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type
 import { dispatch, type DispatchMessage } from './delivery/dispatch.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.ts';
 import { createEngine } from './engine/create-engine.ts';
+import type { ClusterNote } from './engine/cluster.ts';
 import type { HubEngine } from './engine/hub-engine.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
+import { clusterNotes } from './cluster-notes.ts';
 import { createHubRoutes } from './hub-routes.ts';
 import { createSessionHost } from './hub-session-host.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './server/listener.ts';
@@ -66,12 +68,17 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #engine: HubEngine;
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Whether settings changes are told to the other nodes (once the store is open). */
+  #settingsShared = false;
+  /** This node's name among the hub nodes on one store (`HubOptions.nodeId`). */
+  readonly nodeId: string;
 
   constructor(options: HubOptions) {
     super();
     const resolved = resolveHubOptions(options);
     const engine = createEngine(resolved);
     this.#engine = engine;
+    this.nodeId = resolved.nodeId;
     this.#reloads = new CapabilityReloads(resolved.clock);
     // No bindings of our own: the caller names the component (`logger.child({ component: 'hub' })`),
     // and a key bound by both would be written twice on every line.
@@ -96,6 +103,9 @@ export class Hub extends EventEmitter<HubEvents> {
       approve: (userCode, approval) => this.approveDeviceLogin(userCode, approval),
       deny: (userCode) => this.denyDeviceLogin(userCode),
       revokeAccessToken: (jti) => void this.revokeToken(jti),
+      loginRevoked: (jtis) => {
+        for (const jti of jtis) engine.cluster?.broadcast({ t: 'revoke_token', jti });
+      },
       fallbackHost: () => this.#listener.hostPort(),
       stores: {
         revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs),
@@ -103,7 +113,11 @@ export class Hub extends EventEmitter<HubEvents> {
       },
     });
     this.#auth = auth;
-    const { faults, isSilenced } = createFaultHooks(sessions, auth.gate);
+    const { faults, isSilenced } = createFaultHooks(sessions, auth.gate, () => {
+      engine.crash?.();
+      this.#delivery.close();
+      this.#listener.crash();
+    });
     this.faults = faults;
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
@@ -122,6 +136,7 @@ export class Hub extends EventEmitter<HubEvents> {
       logger: this.#log,
       options: resolved.delivery,
       queues: engine.deviceQueues,
+      cluster: engine.cluster,
       ledger: () => this.#ledger.current,
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
@@ -135,6 +150,10 @@ export class Hub extends EventEmitter<HubEvents> {
       onMessage: emitChannelMessage,
     });
     this.#channels = channels;
+    const cluster = engine.cluster;
+    cluster?.listen(
+      clusterNotes({ sessions, delivery, auth, channels, reloads: this.#reloads, settings: this.#settings, cluster, logger: this.#log }),
+    );
     const host = createSessionHost({
       options: resolved,
       codec,
@@ -192,6 +211,16 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
+    const cluster = this.#engine.cluster;
+    // Several nodes: a change stored here is pushed by every node to the devices it holds.
+    if (cluster && !this.#settingsShared) {
+      this.#settingsShared = true;
+      const store = this.#settings.store;
+      store.listeners.add((tenantId, key, _document, changes) => {
+        const stored = store.stored(tenantId, key);
+        if (stored) cluster.broadcast({ t: 'settings', tenant_id: tenantId, key, document: stored, changes });
+      });
+    }
     const address = await this.#listener.listen(port, host);
     if (!this.#access.hasToken && !isLoopbackHost(host)) {
       this.#log.warn(
@@ -246,6 +275,14 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   openTask(tenantId: string, taskId: string, { workspaceId }: { workspaceId?: string } = {}): void {
     this.#channels.openTask(tenantId, taskId, workspaceId);
+    const note = {
+      t: 'task',
+      tenant_id: tenantId,
+      task_id: taskId,
+      open: true,
+      ...(workspaceId !== undefined && { workspace_id: workspaceId }),
+    };
+    this.#engine.cluster?.broadcast(note as ClusterNote);
   }
 
   /**
@@ -257,7 +294,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
    */
   publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
-    return this.#channels.publish(tenantId, channel, event, payload);
+    const offset = this.#channels.publish(tenantId, channel, event, payload);
+    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload });
+    return offset;
   }
 
   /**
@@ -274,6 +313,7 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Closes a task channel: members get `channel_left`, joins are refused, its replay window goes. */
   closeTask(tenantId: string, taskId: string): void {
     this.#channels.closeTask(tenantId, taskId);
+    this.#engine.cluster?.broadcast({ t: 'task', tenant_id: tenantId, task_id: taskId, open: false });
   }
 
   /** Device ids joined to a channel of a tenant. */
@@ -289,9 +329,19 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
    */
   reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<ReloadResult> {
-    return this.#reloads.request(
-      (reloadId) => dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to,
-    );
+    const cluster = this.#engine.cluster;
+    const send = (reloadId: string) =>
+      dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to;
+    if (!cluster || tenantId === undefined || this.#sessions.get(tenantId, deviceId)) return this.#reloads.request(send);
+    // Several nodes: the node holding the device sends it and relays the answer back here.
+    const who = { tenant_id: tenantId, device_id: deviceId };
+    return cluster.holderOf(who).then((holder) => {
+      if (!holder || holder.node === cluster.nodeId) return this.#reloads.request(send);
+      return this.#reloads.request((reloadId) => {
+        cluster.send(holder.node, { t: 'reload', who, reload_id: reloadId, packs, from: cluster.nodeId });
+        return who;
+      });
+    });
   }
 
   /**
@@ -412,7 +462,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.revokeDevice('laptop-1', { tenantId: 'acme' }); // 1
    */
   revokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): number {
-    return this.#auth.revokeDevice(deviceId, tenantId);
+    const closed = this.#auth.revokeDevice(deviceId, tenantId);
+    this.#engine.cluster?.broadcast({ t: 'revoke_device', device_id: deviceId, ...(tenantId !== undefined && { tenant_id: tenantId }) });
+    return closed;
   }
 
   /**
@@ -424,6 +476,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   unrevokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): void {
     this.#auth.unrevokeDevice(deviceId, tenantId);
+    this.#engine.cluster?.broadcast({ t: 'unrevoke_device', device_id: deviceId, ...(tenantId !== undefined && { tenant_id: tenantId }) });
   }
 
   /**
@@ -436,7 +489,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.revokeToken(jti);
    */
   revokeToken(jti: string): number {
-    return this.#auth.revokeToken(jti);
+    const closed = this.#auth.revokeToken(jti);
+    this.#engine.cluster?.broadcast({ t: 'revoke_token', jti });
+    return closed;
   }
 
   /**
