@@ -9,8 +9,8 @@ const SNAPSHOT_FILES = [SETTINGS_CACHE];
 
 /**
  * What `store` holds now, redacted, for a session recording's header: the pending records of the
- * outbox, the journal and the telemetry queue with their sequence numbers, and the settings
- * cache. Taken when the recording starts, before `start()` reads or writes any of it.
+ * outbox, the journal, the telemetry queue and the reliable channel messages with their sequence
+ * numbers, and the settings cache. Taken when the recording starts, before `start()` reads or writes any of it.
  */
 export async function snapshotStore(store: ConnectorStore, redact: <T>(value: T) => T): Promise<StoreSnapshot> {
   const records = <T>(log: RecordLog<T>) => ({
@@ -22,6 +22,7 @@ export async function snapshotStore(store: ConnectorStore, redact: <T>(value: T)
     outbox: records(store.outbox),
     journal: records(store.journal),
     ...(store.telemetry && { telemetry: records(store.telemetry) }),
+    ...(store.channels && { channels: records(store.channels) }),
   };
   const files: Record<string, string> = {};
   for (const name of SNAPSHOT_FILES) {
@@ -33,7 +34,7 @@ export async function snapshotStore(store: ConnectorStore, redact: <T>(value: T)
 
 /**
  * A memory store holding what a recording's header says the recorded store held: a replay starts
- * from the same outbox, journal, telemetry queue and settings cache.
+ * from the same outbox, journal, telemetry queue, reliable channel messages and settings cache.
  */
 export async function restoreStore(snapshot: StoreSnapshot | undefined, now: () => number): Promise<ConnectorStore> {
   const files = createMemoryStorage();
@@ -43,7 +44,13 @@ export async function restoreStore(snapshot: StoreSnapshot | undefined, now: () 
       now,
       ...(part && { initial: { lastSeq: part.last_seq, records: part.records as Array<{ seq: number; at: number; value: T }> } }),
     });
-  return { outbox: log(snapshot?.outbox), journal: log(snapshot?.journal), telemetry: log(snapshot?.telemetry), files };
+  return {
+    outbox: log(snapshot?.outbox),
+    journal: log(snapshot?.journal),
+    telemetry: log(snapshot?.telemetry),
+    channels: log(snapshot?.channels),
+    files,
+  };
 }
 
 /** A file's text redacted field by field when it is JSON (a secret-named key), else as text. */

@@ -34,6 +34,8 @@ export const StoreSnapshot = z.object({
   outbox: LogRecords,
   journal: LogRecords,
   telemetry: LogRecords.optional(),
+  /** Reliable channel messages waiting for the hub's `channel_ack`, and their numbering. */
+  channels: LogRecords.optional(),
   /** Small files by name (`settings.json`), as text. */
   files: z.record(z.string(), z.string()).default({}),
 });

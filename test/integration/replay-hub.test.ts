@@ -345,3 +345,64 @@ describe('host inputs recorded against the real hub replay', () => {
     expect((await replaySession(emptied, { setup })).ok).toBe(false);
   });
 });
+
+describe('recordings the host did not curate', () => {
+  it('a store whose reliable channel messages were numbered before: the replay numbers on from the header', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { hub, url } = await startHub(clock);
+    hub.openTask('acme', 'tsk_1');
+    let received = 0;
+    hub.on('channel_message', () => received++);
+    const dir = mkdtempSync(join(tmpdir(), 'ct-replay-channels-'));
+    const sendTwice = async (connector: Connector) => {
+      // Joined before start: the connect announces channel_ack, so the hub acknowledges them.
+      const channel = connector.channel('task:tsk_1', { workspaceId: 'ws_1', reliable: true });
+      connector.start();
+      await until(() => channel.state === 'joined');
+      channel.send('note', { n: 1 });
+      channel.send('note', { n: 2 });
+      const before = received;
+      await until(() => received === before + 2 && channel.unacked === 0);
+      await stop(connector, clock);
+    };
+
+    // A first run numbers two reliable messages in the store's channels log.
+    await sendTwice(
+      createConnector(
+        { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11 },
+        { clock, store: await openConnectorStore(dir) },
+      ),
+    );
+    // The recorded run over the same store numbers on: 3 and 4.
+    const file = sessionFile();
+    await sendTwice(recordingConnector(url, clock, file, {}, { store: await openConnectorStore(dir) }));
+
+    const session = parseSession(readFileSync(file, 'utf8'));
+    expect(session.header.store?.channels?.last_seq).toBe(2);
+    const seqs = entries(file).flatMap((e) =>
+      e.kind === 'socket.send' && (e.frame as { type: string }).type === 'channel_message' ? [(e.frame as { seq?: number }).seq] : [],
+    );
+    expect(seqs).toEqual([3, 4]);
+    await expectReplays(file);
+  });
+
+  it.each([3_000, 5_000, 8_000])('a recording cut at its size limit (%i bytes) replays up to the cut', async (maxBytes) => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const { url } = await startHub(clock);
+    const file = sessionFile();
+    const connector = createConnector(
+      { url, credential: SECRET, deviceId: 'dev-1', tenantId: 'acme', seed: 11 },
+      { clock, record: { file, maxBytes } },
+    );
+    connector.start();
+    await connector.waitFor((s) => s.connection.state === 'connected');
+    await connector.settings.ready;
+    await stop(connector, clock);
+
+    const recorded = entries(file);
+    expect(recorded.at(-1)).toMatchObject({ kind: 'end', reason: 'size_limit' });
+    await expectReplays(file);
+  });
+});
