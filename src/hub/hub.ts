@@ -24,7 +24,6 @@ import { type HubAddress, type HubListenOptions, Listener } from './server/liste
 import { OpenSessions } from './session/open-sessions.ts';
 import { SettingsSessions } from './settings/settings-sessions.ts';
 import { HubSettings } from './settings/settings.ts';
-import { MemoryAttemptStore } from './throttle/attempt-store.ts';
 import { FailureThrottle } from './throttle/failure-throttle.ts';
 import { LedgerSlot } from './usage/usage-ledger.ts';
 import type { UsageSummary } from './usage/usage-store.ts';
@@ -79,8 +78,8 @@ export class Hub extends EventEmitter<HubEvents> {
     const sessions = this.#sessions;
     const { maxRecords, ...policy } = resolved.throttle;
     const throttle = new FailureThrottle({
-      store: new MemoryAttemptStore(maxRecords),
-      familiar: new MemoryAttemptStore(maxRecords),
+      store: engine.attemptStore('failures', maxRecords),
+      familiar: engine.attemptStore('familiar', maxRecords),
       policy,
       now: () => resolved.clock.now(),
       logger: this.#log,

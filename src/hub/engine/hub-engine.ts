@@ -4,6 +4,7 @@ import type { MemorySigningKeysOptions, SigningKeys } from '../auth/signing-keys
 import type { DeviceQueues } from '../delivery/device-queues.ts';
 import type { SettingsDocuments } from '../settings/settings-documents.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
+import type { AttemptStore } from '../throttle/attempt-store.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -36,4 +37,11 @@ export interface HubEngine {
   open(): Promise<void>;
   /** Waits for every change written through, then lets go of the engine's connections. */
   close(): Promise<void>;
+
+  // State asked while the hub serves, shared by every hub node on a durable engine (docs/scaling.md).
+  /**
+   * Where the failure throttle counts failed credentials (`failures`) and remembers where
+   * credentials succeeded (`familiar`); the memory engine holds at most `maxRecords` in each.
+   */
+  attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore;
 }

@@ -119,7 +119,8 @@ export class FailureThrottle {
 
   /** Remembers that the credential succeeded from this address: its id's lock-outs do not hold there. */
   async succeed(attempt: Attempt): Promise<void> {
-    if (attempt.id !== undefined) await this.#familiar.mark(familiarKey(attempt), this.#now() + FAMILIAR_MS);
+    const now = this.#now();
+    if (attempt.id !== undefined) await this.#familiar.mark(familiarKey(attempt), now + FAMILIAR_MS, now);
   }
 
   #next(failures: number, free: number, now: number): { lockedUntil: number; expiresAt: number } {

@@ -16,6 +16,9 @@ import { RedisSettingsBacking } from './redis-settings.ts';
 import { RedisSigningKeys } from './redis-signing-keys.ts';
 import { RedisUsageLedger } from './redis-usage-ledger.ts';
 import { WriteThrough } from './write-through.ts';
+import type { AttemptStore } from '../../throttle/attempt-store.ts';
+import { RedisAttemptStore } from './redis-attempt-store.ts';
+import { RedisConnection } from './redis-connection.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -52,6 +55,8 @@ export class RedisEngine implements HubEngine {
   #signingKeys: RedisSigningKeys | undefined;
   #opened = false;
   #closing: Promise<void> | undefined;
+  /** For the stores asked while the hub serves: they wait for the connection `open()` makes. */
+  readonly #serving = new RedisConnection();
 
   /** @throws {HubError} `invalid_options` for a URL that is not a Redis URL. */
   constructor(options: RedisEngineOptions) {
@@ -111,6 +116,7 @@ export class RedisEngine implements HubEngine {
     this.#revocations?.restore(revocations);
     this.apiKeys.restore(apiKeys);
     this.#writes.connected(client);
+    this.#serving.connected(client);
     this.#opened = true;
     this.#log.info(
       { engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length },
@@ -124,11 +130,17 @@ export class RedisEngine implements HubEngine {
       if (this.#opened) {
         await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
       }
+      this.#serving.closed();
       const client = this.#client;
       if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
       else client?.disconnect();
     })();
     return this.#closing;
+  }
+
+  // State asked while the hub serves, in Redis so every node on it shares it.
+  attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {
+    return new RedisAttemptStore(this.#serving, this.#keys.throttle(name));
   }
 
   /** The connection, once `listen()` made it. */

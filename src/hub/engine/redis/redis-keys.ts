@@ -56,4 +56,10 @@ export class RedisKeys {
   settingsOf(tenantId: string): { documents: string; versions: string } {
     return { documents: `${this.prefix}settings:${tenantId}:documents`, versions: `${this.prefix}settings:${tenantId}:versions` };
   }
+
+  // State asked while the hub serves.
+  /** The failure throttle's records (`failures`) and marks (`familiar`): one hash per key is this plus the key. */
+  throttle(name: 'failures' | 'familiar'): string {
+    return `${this.prefix}throttle:${name}:`;
+  }
 }
