@@ -113,7 +113,9 @@ export class Hub extends EventEmitter<HubEvents> {
       () => resolved.clock.now(),
     );
     this.settings = new HubSettings(this.#settings);
-    this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys);
+    this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys, {
+      rateBuckets: engine.rateBuckets(resolved.apiRateLimit, () => resolved.clock.now()),
+    });
     const delivery = new HubDelivery({
       sessions,
       codec,

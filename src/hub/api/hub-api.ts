@@ -4,6 +4,7 @@ import type { Logger } from '../../log/logger.ts';
 import { HubError } from '../core/errors.ts';
 import type { HubClock } from '../core/options.ts';
 import { ApiKeyStore, MAX_LIVE_KEYS_PER_TENANT } from './api-keys.ts';
+import type { RateBuckets } from './api-rate-limit.ts';
 import { ShareStore } from './shares.ts';
 import { TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
 
@@ -20,10 +21,13 @@ export class HubApi {
   readonly #telemetry = new TelemetryStore();
   readonly #clock: HubClock;
   readonly #log: Logger;
+  /** The requests' token buckets (the hub engine's); the routes make their own in memory without. */
+  readonly rateBuckets: RateBuckets | undefined;
 
-  /** `keys`: where API keys are kept (the hub engine's). Default: this process's memory. */
-  constructor(clock: HubClock, logger: Logger, keys: ApiKeyStore = new ApiKeyStore()) {
+  /** `keys`, `stores`: where API keys and the rest are kept (the hub engine's). Default: this process's memory. */
+  constructor(clock: HubClock, logger: Logger, keys: ApiKeyStore = new ApiKeyStore(), stores: { rateBuckets?: RateBuckets } = {}) {
     this.keys = keys;
+    this.rateBuckets = stores.rateBuckets;
     this.#clock = clock;
     this.#log = logger;
   }

@@ -5,6 +5,8 @@ import type { DeviceQueues } from '../delivery/device-queues.ts';
 import type { SettingsDocuments } from '../settings/settings-documents.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
 import type { AttemptStore } from '../throttle/attempt-store.ts';
+import type { RateBuckets } from '../api/api-rate-limit.ts';
+import type { RateLimit } from '../../api/contract.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -44,4 +46,6 @@ export interface HubEngine {
    * credentials succeeded (`familiar`); the memory engine holds at most `maxRecords` in each.
    */
   attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore;
+  /** The REST API's token buckets (`HubOptions.apiRateLimit`): one budget per credential, whichever node answers. */
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
 }

@@ -7,6 +7,8 @@ import { SettingsStore } from '../settings/settings-store.ts';
 import { UsageLedger } from '../usage/usage-ledger.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
 import { type AttemptStore, MemoryAttemptStore } from '../throttle/attempt-store.ts';
+import { type RateBuckets, RateLimiter } from '../api/api-rate-limit.ts';
+import type { RateLimit } from '../../api/contract.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import type { HubEngine } from './hub-engine.ts';
 
@@ -63,5 +65,11 @@ export class MemoryEngine implements HubEngine {
 
   attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore {
     return getOrCreate(this.#attempts, name, () => new MemoryAttemptStore(maxRecords));
+  }
+
+  readonly #rateBuckets = new Map<string, RateLimiter>();
+
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
+    return getOrCreate(this.#rateBuckets, `${limit.burst}/${limit.per_second}`, () => new RateLimiter(limit, now));
   }
 }

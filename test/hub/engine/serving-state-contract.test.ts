@@ -107,6 +107,44 @@ describe.each(Object.keys(setups))('the %s engine, as several nodes', (name) => 
   });
 });
 
+describe.each(Object.keys(setups))('the %s engine, as several nodes: the REST API budget', (name) => {
+  const setup = setups[name]!;
+
+  it('is one budget per key across nodes: burst requests in all, then refused, refilled by the clock', async () => {
+    const nodes = await setup();
+    const clock = { now: NOW };
+    const limit = { burst: 5, per_second: 2 };
+    const [a, b] = [nodes.a.rateBuckets(limit, () => clock.now), nodes.b.rateBuckets(limit, () => clock.now)];
+    const verdicts = [];
+    for (let i = 0; i < 7; i++) verdicts.push(await (i % 2 ? a : b).take('key:k1'));
+    expect(verdicts.map((verdict) => [verdict.ok, verdict.remaining])).toEqual([
+      [true, 4],
+      [true, 3],
+      [true, 2],
+      [true, 1],
+      [true, 0],
+      [false, 0],
+      [false, 0],
+    ]);
+    expect(verdicts[5]).toEqual({ ok: false, limit: 5, remaining: 0, resetS: 3, retryAfterS: 1 });
+    // Another key has its own bucket.
+    expect((await a.take('key:k2')).remaining).toBe(4);
+    clock.now += 1_000; // two requests' worth
+    const after = await Promise.all([a.take('key:k1'), b.take('key:k1'), a.take('key:k1')]);
+    expect(after.filter((verdict) => verdict.ok)).toHaveLength(2);
+    if (name === 'redis') await Promise.all([nodes.a.close(), nodes.b.close()]);
+  });
+
+  it('takes exactly burst requests when nodes ask at once', async () => {
+    const nodes = await setup();
+    const limit = { burst: 10, per_second: 1 };
+    const [a, b] = [nodes.a.rateBuckets(limit, () => NOW), nodes.b.rateBuckets(limit, () => NOW)];
+    const verdicts = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).take('addr:192.0.2.1')));
+    expect(verdicts.filter((verdict) => verdict.ok)).toHaveLength(10);
+    if (name === 'redis') await Promise.all([nodes.a.close(), nodes.b.close()]);
+  });
+});
+
 describe('the Redis engine: the throttle is bounded', () => {
   it('keeps each record only until it expires: Redis drops it itself (a TTL on every key)', async () => {
     const redis = await startRedis();

@@ -19,6 +19,9 @@ import { WriteThrough } from './write-through.ts';
 import type { AttemptStore } from '../../throttle/attempt-store.ts';
 import { RedisAttemptStore } from './redis-attempt-store.ts';
 import { RedisConnection } from './redis-connection.ts';
+import type { RateBuckets } from '../../api/api-rate-limit.ts';
+import type { RateLimit } from '../../../api/contract.ts';
+import { RedisRateBuckets } from './redis-rate-buckets.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -141,6 +144,10 @@ export class RedisEngine implements HubEngine {
   // State asked while the hub serves, in Redis so every node on it shares it.
   attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {
     return new RedisAttemptStore(this.#serving, this.#keys.throttle(name));
+  }
+
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
+    return new RedisRateBuckets(this.#serving, this.#keys.rateBuckets, limit, now);
   }
 
   /** The connection, once `listen()` made it. */

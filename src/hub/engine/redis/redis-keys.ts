@@ -62,4 +62,9 @@ export class RedisKeys {
   throttle(name: 'failures' | 'familiar'): string {
     return `${this.prefix}throttle:${name}:`;
   }
+
+  /** The REST API's token buckets: one hash per bucket key is this plus the key. */
+  get rateBuckets(): string {
+    return `${this.prefix}api:rate:`;
+  }
 }
