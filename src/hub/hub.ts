@@ -115,6 +115,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.settings = new HubSettings(this.#settings);
     this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys, {
       rateBuckets: engine.rateBuckets(resolved.apiRateLimit, () => resolved.clock.now()),
+      shares: engine.shares,
     });
     const delivery = new HubDelivery({
       sessions,

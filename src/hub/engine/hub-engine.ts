@@ -7,6 +7,7 @@ import type { UsageStore } from '../usage/usage-store.ts';
 import type { AttemptStore } from '../throttle/attempt-store.ts';
 import type { RateBuckets } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
+import type { Shares } from '../api/shares.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -48,4 +49,6 @@ export interface HubEngine {
   attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore;
   /** The REST API's token buckets (`HubOptions.apiRateLimit`): one budget per credential, whichever node answers. */
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
+  /** Share links (`POST /v1/shares`): a link made through one node opens through every node. */
+  readonly shares: Shares;
 }

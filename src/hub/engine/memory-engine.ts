@@ -9,6 +9,7 @@ import type { UsageStore } from '../usage/usage-store.ts';
 import { type AttemptStore, MemoryAttemptStore } from '../throttle/attempt-store.ts';
 import { type RateBuckets, RateLimiter } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
+import { ShareStore } from '../api/shares.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import type { HubEngine } from './hub-engine.ts';
 
@@ -68,6 +69,8 @@ export class MemoryEngine implements HubEngine {
   }
 
   readonly #rateBuckets = new Map<string, RateLimiter>();
+
+  readonly shares = new ShareStore();
 
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
     return getOrCreate(this.#rateBuckets, `${limit.burst}/${limit.per_second}`, () => new RateLimiter(limit, now));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_SHARES_PER_TENANT } from '../../../src/hub/api/shares.ts';
 import type { HubEngine } from '../../../src/hub/engine/hub-engine.ts';
 import { MemoryEngine } from '../../../src/hub/engine/memory-engine.ts';
 import { RedisEngine } from '../../../src/hub/engine/redis/redis-engine.ts';
@@ -141,6 +142,46 @@ describe.each(Object.keys(setups))('the %s engine, as several nodes: the REST AP
     const [a, b] = [nodes.a.rateBuckets(limit, () => NOW), nodes.b.rateBuckets(limit, () => NOW)];
     const verdicts = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).take('addr:192.0.2.1')));
     expect(verdicts.filter((verdict) => verdict.ok)).toHaveLength(10);
+    if (name === 'redis') await Promise.all([nodes.a.close(), nodes.b.close()]);
+  });
+});
+
+describe.each(Object.keys(setups))('the %s engine, as several nodes: share links', (name) => {
+  const setup = setups[name]!;
+  const share = (expiresInMs: number) => ({
+    tenant_id: 'acme',
+    resource: { type: 'execution' as const, id: 'req_1' },
+    visibility: 'public' as const,
+    expires_at: NOW + expiresInMs,
+  });
+
+  it('a link made through one node opens through the other until it expires, and after a restart of all', async () => {
+    const nodes = await setup();
+    const made = await nodes.a.shares.create(share(60_000), NOW, (id) => `https://hub.example/v1/shares/${id}`);
+    expect(made).toMatchObject({ tenant_id: 'acme', created_at: NOW, expires_at: NOW + 60_000, visibility: 'public' });
+    expect(made?.id).toMatch(/^shr_[\w-]{22}$/);
+    expect(made?.url).toBe(`https://hub.example/v1/shares/${made?.id}`);
+    expect(await nodes.b.shares.get(made!.id, NOW + 59_999)).toEqual(made);
+    expect(await nodes.b.shares.get(made!.id, NOW + 60_000)).toBeUndefined();
+    expect(await nodes.a.shares.get('shr_unknown', NOW)).toBeUndefined();
+    const again = await nodes.again();
+    expect(await again.shares.get(made!.id, NOW + 1_000)).toEqual(nodes.durable ? made : undefined);
+    await again.close();
+  });
+
+  it('holds a tenant to its live shares across nodes; expired ones make room', async () => {
+    const nodes = await setup();
+    const url = (id: string) => `/v1/shares/${id}`;
+    for (let i = 0; i < MAX_SHARES_PER_TENANT; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => (j % 2 ? nodes.a : nodes.b).shares.create(share(i === 0 ? 1_000 : 60_000), NOW, url)),
+      );
+    }
+    expect(await nodes.a.shares.create(share(60_000), NOW, url)).toBeUndefined();
+    expect(await nodes.b.shares.create({ ...share(60_000), tenant_id: 'other' }, NOW, url)).toBeDefined();
+    // The first 100 expired at NOW + 1 s: room for 100 more.
+    const later = await Promise.all(Array.from({ length: 101 }, () => nodes.b.shares.create(share(60_000), NOW + 1_000, url)));
+    expect(later.filter(Boolean)).toHaveLength(100);
     if (name === 'redis') await Promise.all([nodes.a.close(), nodes.b.close()]);
   });
 });

@@ -22,6 +22,8 @@ import { RedisConnection } from './redis-connection.ts';
 import type { RateBuckets } from '../../api/api-rate-limit.ts';
 import type { RateLimit } from '../../../api/contract.ts';
 import { RedisRateBuckets } from './redis-rate-buckets.ts';
+import { RedisShares } from './redis-shares.ts';
+import type { Shares } from '../../api/shares.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -142,6 +144,11 @@ export class RedisEngine implements HubEngine {
   }
 
   // State asked while the hub serves, in Redis so every node on it shares it.
+  #shares: RedisShares | undefined;
+  get shares(): Shares {
+    return (this.#shares ??= new RedisShares(this.#serving, this.#keys.shares));
+  }
+
   attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {
     return new RedisAttemptStore(this.#serving, this.#keys.throttle(name));
   }

@@ -63,6 +63,11 @@ export class RedisKeys {
     return `${this.prefix}throttle:${name}:`;
   }
 
+  /** Share links: each share by id, and each tenant's live share ids by expiry. */
+  get shares(): { share(id: string): string; tenant(tenantId: string): string } {
+    return { share: (id) => `${this.prefix}api:share:${id}`, tenant: (tenantId) => `${this.prefix}api:shares:${tenantId}` };
+  }
+
   /** The REST API's token buckets: one hash per bucket key is this plus the key. */
   get rateBuckets(): string {
     return `${this.prefix}api:rate:`;
