@@ -135,6 +135,7 @@ export class Hub extends EventEmitter<HubEvents> {
       clock: resolved.clock,
       logger: this.#log,
       onMessage: emitChannelMessage,
+      dedupe: engine.channelDedupe,
     });
     this.#channels = channels;
     const host = createSessionHost({

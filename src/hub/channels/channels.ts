@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../../log/logger.ts';
-import type { Codec, MessageOf } from '../../protocol/index.ts';
+import { CloseCode, type Codec, type MessageOf } from '../../protocol/index.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { HubClock } from '../core/options.ts';
 import { RecentIds } from '../delivery/recent-ids.ts';
 import type { Session } from '../session/session.ts';
+import type { DedupeJournal } from './dedupe-journal.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -68,6 +69,8 @@ export interface HubChannelsOptions {
   logger: Logger;
   /** Every message a device sends on a channel it joined: the relay to the cloud side. */
   onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+  /** Where the dedupe windows are kept beyond this process (the hub engine's); without one, in memory only. */
+  dedupe?: DedupeJournal | undefined;
 }
 
 const keyOf = (tenant: string, channel: string) => `${tenant}\u0000${channel}`;
@@ -94,6 +97,9 @@ export class HubChannels {
   readonly #clock: HubClock;
   readonly #log: Logger;
   readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+  readonly #dedupe: DedupeJournal | undefined;
+  /** Sessions closed: a join that was reading its dedupe window when they closed is dropped. */
+  readonly #dropped = new WeakSet<Session>();
 
   constructor(options: HubChannelsOptions) {
     this.#options = { ...defaultChannelOptions, ...options.channels };
@@ -101,6 +107,7 @@ export class HubChannels {
     this.#log = options.logger;
     this.#onMessage = options.onMessage;
     this.#codec = options.codec;
+    this.#dedupe = options.dedupe;
   }
 
   /** Opens a task channel in a tenant (and workspace). Idempotent for the same tenant. */
@@ -156,7 +163,13 @@ export class HubChannels {
     }
     if (message.channel === 'extension') this.#extension(info, message);
     this.#onMessage(info, message);
-    if (seq !== undefined) session.send({ type: 'channel_ack', channel: message.channel, seq });
+    if (seq === undefined) return;
+    const ack = (): void => void session.send({ type: 'channel_ack', channel: message.channel, seq });
+    const { dedupeWindow, dedupeTtlMs } = this.#options;
+    const stored = this.#dedupe?.taken(keyOf(info.tenant_id, info.device_id), message.id, this.#clock.now(), dedupeWindow, dedupeTtlMs);
+    // Acknowledged once its id is stored: a resend after a restart (or to another node) is then dropped.
+    if (!stored) return ack();
+    stored.then(ack, (error: unknown) => this.#storageFailed(session, info, error, 'cannot store a channel message id'));
   }
 
   /**
@@ -171,18 +184,26 @@ export class HubChannels {
       this.#lastSweep = now;
       for (const [device, taken] of this.#taken) if (taken.lastAt <= now - ttl) this.#taken.delete(device);
     }
-    const taken = getOrCreate(this.#taken, keyOf(info.tenant_id, info.device_id), () => ({
-      ids: new RecentIds(this.#options.dedupeWindow),
-      lastAt: now,
-    }));
+    const taken = this.#takenOf(keyOf(info.tenant_id, info.device_id), now);
     taken.lastAt = now;
     if (taken.ids.has(id)) return false;
     taken.ids.add(id);
     return true;
   }
 
+  #takenOf(device: string, now: number): { ids: RecentIds; lastAt: number } {
+    return getOrCreate(this.#taken, device, () => ({ ids: new RecentIds(this.#options.dedupeWindow), lastAt: now }));
+  }
+
+  /** The engine refused a read or a write: closed, so the device resends what was not acknowledged on its next session. */
+  #storageFailed(session: Session, info: Who, error: unknown, what: string): void {
+    this.#log.error({ err: error, device_id: info.device_id, tenant_id: info.tenant_id }, `${what}; closing the session`);
+    session.close(CloseCode.internalError, 'storage_failed');
+  }
+
   /** A session closed: it is a member of nothing any more. */
   drop(session: Session): void {
+    this.#dropped.add(session);
     for (const key of this.#joined.get(session) ?? []) this.#channels.get(key)?.members.delete(session);
     this.#joined.delete(session);
   }
@@ -213,7 +234,26 @@ export class HubChannels {
     return [...(this.#channels.get(keyOf(tenantId, channel))?.members ?? [])].map((session) => session.info?.device_id ?? '?');
   }
 
+  /**
+   * With a dedupe journal, the device's window is read back first (what it sent before a restart,
+   * or through another node), then the join is answered; the device sends reliable messages only
+   * on a channel it joined.
+   */
   #join(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
+    if (!this.#dedupe) return this.#admit(session, info, message);
+    const device = keyOf(info.tenant_id, info.device_id);
+    this.#dedupe.load(device).then(
+      (ids) => {
+        if (this.#dropped.has(session)) return;
+        const { ids: window } = this.#takenOf(device, this.#clock.now());
+        for (const id of ids) window.add(id);
+        this.#admit(session, info, message);
+      },
+      (error: unknown) => this.#storageFailed(session, info, error, 'cannot read the channel dedupe window'),
+    );
+  }
+
+  #admit(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
     const { channel } = message;
     const refusal = this.#authorize(info, channel, message.workspace_id);
     if (refusal) {

@@ -8,6 +8,7 @@ import type { AttemptStore } from '../throttle/attempt-store.ts';
 import type { RateBuckets } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
 import type { Shares } from '../api/shares.ts';
+import type { DedupeJournal } from '../channels/dedupe-journal.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -51,4 +52,6 @@ export interface HubEngine {
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
   /** Share links (`POST /v1/shares`): a link made through one node opens through every node. */
   readonly shares: Shares;
+  /** The reliable channel messages' dedupe windows beyond this process; undefined: the process's own. */
+  readonly channelDedupe: DedupeJournal | undefined;
 }

@@ -71,6 +71,7 @@ export class MemoryEngine implements HubEngine {
   readonly #rateBuckets = new Map<string, RateLimiter>();
 
   readonly shares = new ShareStore();
+  readonly channelDedupe = undefined;
 
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
     return getOrCreate(this.#rateBuckets, `${limit.burst}/${limit.per_second}`, () => new RateLimiter(limit, now));

@@ -24,6 +24,8 @@ import type { RateLimit } from '../../../api/contract.ts';
 import { RedisRateBuckets } from './redis-rate-buckets.ts';
 import { RedisShares } from './redis-shares.ts';
 import type { Shares } from '../../api/shares.ts';
+import type { DedupeJournal } from '../../channels/dedupe-journal.ts';
+import { RedisDedupeJournal } from './redis-dedupe-journal.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -147,6 +149,11 @@ export class RedisEngine implements HubEngine {
   #shares: RedisShares | undefined;
   get shares(): Shares {
     return (this.#shares ??= new RedisShares(this.#serving, this.#keys.shares));
+  }
+
+  #channelDedupe: RedisDedupeJournal | undefined;
+  get channelDedupe(): DedupeJournal {
+    return (this.#channelDedupe ??= new RedisDedupeJournal(this.#serving, this.#keys.channelDedupe));
   }
 
   attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {

@@ -68,6 +68,11 @@ export class RedisKeys {
     return { share: (id) => `${this.prefix}api:share:${id}`, tenant: (tenantId) => `${this.prefix}api:shares:${tenantId}` };
   }
 
+  /** Reliable channel messages' dedupe windows: one sorted set per device (`tenant NUL device`) is this plus the device. */
+  get channelDedupe(): string {
+    return `${this.prefix}channels:dedupe:`;
+  }
+
   /** The REST API's token buckets: one hash per bucket key is this plus the key. */
   get rateBuckets(): string {
     return `${this.prefix}api:rate:`;
