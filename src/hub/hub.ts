@@ -136,6 +136,7 @@ export class Hub extends EventEmitter<HubEvents> {
       logger: this.#log,
       onMessage: emitChannelMessage,
       dedupe: engine.channelDedupe,
+      history: engine.channelHistory,
     });
     this.#channels = channels;
     const host = createSessionHost({
@@ -192,6 +193,7 @@ export class Hub extends EventEmitter<HubEvents> {
     // The engine's state, the ledger and the settings are read back before the first device can reach them.
     this.#opening ??= this.#engine.open().then(() => {
       this.#delivery.restored();
+      return this.#channels.restore();
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);

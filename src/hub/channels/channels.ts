@@ -9,6 +9,7 @@ import type { HubClock } from '../core/options.ts';
 import { RecentIds } from '../delivery/recent-ids.ts';
 import type { Session } from '../session/session.ts';
 import type { DedupeJournal } from './dedupe-journal.ts';
+import type { ChannelHistory, StoredChannel } from './channel-history.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -71,9 +72,12 @@ export interface HubChannelsOptions {
   onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
   /** Where the dedupe windows are kept beyond this process (the hub engine's); without one, in memory only. */
   dedupe?: DedupeJournal | undefined;
+  /** Where offsets and replay windows are kept beyond this process (the hub engine's); without one, in memory only. */
+  history?: ChannelHistory | undefined;
 }
 
 const keyOf = (tenant: string, channel: string) => `${tenant}\u0000${channel}`;
+const newEpoch = () => `ch_${randomUUID()}`;
 
 /**
  * The hub's channels: membership per session, join authorisation by tenant (and workspace),
@@ -98,6 +102,7 @@ export class HubChannels {
   readonly #log: Logger;
   readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
   readonly #dedupe: DedupeJournal | undefined;
+  readonly #history: ChannelHistory | undefined;
   /** Sessions closed: a join that was reading its dedupe window when they closed is dropped. */
   readonly #dropped = new WeakSet<Session>();
 
@@ -108,6 +113,12 @@ export class HubChannels {
     this.#onMessage = options.onMessage;
     this.#codec = options.codec;
     this.#dedupe = options.dedupe;
+    this.#history = options.history;
+  }
+
+  /** Takes back the channels the history kept (a hub that starts, `listen()`); nothing without one. */
+  async restore(): Promise<void> {
+    for (const stored of (await this.#history?.restore()) ?? []) this.#adopt(stored);
   }
 
   /** Opens a task channel in a tenant (and workspace). Idempotent for the same tenant. */
@@ -135,8 +146,10 @@ export class HubChannels {
     const state = this.#channel(tenantId, channel);
     const now = this.#clock.now();
     const offset = ++state.offset;
-    state.log.push({ offset, event, payload, at: now });
+    const entry = { offset, event, payload, at: now };
+    state.log.push(entry);
     this.#trim(state, now);
+    this.#keep(keyOf(tenantId, channel), state, entry);
     for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
     return offset;
   }
@@ -218,6 +231,9 @@ export class HubChannels {
       session.send({ type: 'channel_left', channel: `task:${taskId}` });
     }
     this.#channels.delete(key);
+    this.#history
+      ?.forget(key)
+      .catch((error: unknown) => this.#log.error({ err: error, task_id: taskId }, 'cannot forget a channel history'));
   }
 
   /** The extension instances of a tenant heard from within the instance TTL. */
@@ -240,16 +256,43 @@ export class HubChannels {
    * on a channel it joined.
    */
   #join(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
-    if (!this.#dedupe) return this.#admit(session, info, message);
     const device = keyOf(info.tenant_id, info.device_id);
-    this.#dedupe.load(device).then(
-      (ids) => {
+    const authorized = this.#authorize(info, message.channel, message.workspace_id) === undefined;
+    const window = this.#dedupe?.load(device);
+    const history = authorized ? this.#history?.read(keyOf(info.tenant_id, message.channel), newEpoch()) : undefined;
+    if (!window && !history) return this.#admit(session, info, message);
+    Promise.all([window, history]).then(
+      ([ids, stored]) => {
         if (this.#dropped.has(session)) return;
-        const { ids: window } = this.#takenOf(device, this.#clock.now());
-        for (const id of ids) window.add(id);
+        const { ids: taken } = this.#takenOf(device, this.#clock.now());
+        for (const id of ids ?? []) taken.add(id);
+        if (stored) this.#adopt(stored);
         this.#admit(session, info, message);
       },
-      (error: unknown) => this.#storageFailed(session, info, error, 'cannot read the channel dedupe window'),
+      (error: unknown) => this.#storageFailed(session, info, error, 'cannot read the channel state'),
+    );
+  }
+
+  /** What the history kept replaces this process's copy, unless this process is ahead (its appends not stored yet). */
+  #adopt(stored: StoredChannel): void {
+    const state = this.#channels.get(stored.key);
+    if (!state) {
+      this.#channels.set(stored.key, { epoch: stored.epoch, offset: stored.offset, log: stored.log, members: new Set() });
+      return;
+    }
+    if (stored.offset < state.offset) return;
+    state.epoch = stored.epoch;
+    state.offset = stored.offset;
+    state.log = stored.log;
+  }
+
+  /** Writes a published message through to the history; a new epoch it answers (the history was lost) is the channel's from now on. */
+  #keep(key: string, state: Channel, entry: Channel['log'][number]): void {
+    this.#history?.append(key, state.epoch, entry, this.#options.replayWindow).then(
+      (epoch) => {
+        state.epoch = epoch;
+      },
+      (error: unknown) => this.#log.error({ err: error, offset: entry.offset }, 'cannot store a channel message in the channel history'),
     );
   }
 
@@ -326,7 +369,7 @@ export class HubChannels {
 
   #channel(tenantId: string, channel: string): Channel {
     return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({
-      epoch: `ch_${randomUUID()}`,
+      epoch: newEpoch(),
       offset: 0,
       log: [],
       members: new Set(),

@@ -9,6 +9,7 @@ import type { RateBuckets } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
 import type { Shares } from '../api/shares.ts';
 import type { DedupeJournal } from '../channels/dedupe-journal.ts';
+import type { ChannelHistory } from '../channels/channel-history.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -54,4 +55,6 @@ export interface HubEngine {
   readonly shares: Shares;
   /** The reliable channel messages' dedupe windows beyond this process; undefined: the process's own. */
   readonly channelDedupe: DedupeJournal | undefined;
+  /** The channels' offsets and replay windows beyond this process, with their epochs; undefined: the process's own. */
+  readonly channelHistory: ChannelHistory | undefined;
 }

@@ -72,6 +72,7 @@ export class MemoryEngine implements HubEngine {
 
   readonly shares = new ShareStore();
   readonly channelDedupe = undefined;
+  readonly channelHistory = undefined;
 
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
     return getOrCreate(this.#rateBuckets, `${limit.burst}/${limit.per_second}`, () => new RateLimiter(limit, now));

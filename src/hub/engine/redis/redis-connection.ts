@@ -38,13 +38,27 @@ export class RedisConnection {
     for (const { reject } of this.#waiting.splice(0)) reject(error);
   }
 
+  /** Scripts issued and not answered yet: `close()` waits for them. */
+  readonly #pending = new Set<Promise<unknown>>();
+
   /** A script run on the connection once there is one (defined on it at the first call). */
   script(name: string, lua: string): RedisScript {
     let defined: { client: Redis; run: RedisScript } | undefined;
-    return async (keys, args) => {
+    const run = async (keys: readonly string[], args: ReadonlyArray<string | number>) => {
       const client = await this.ready();
       if (defined?.client !== client) defined = { client, run: defineScript(client, name, lua) };
       return defined.run(keys, args);
     };
+    return (keys, args) => {
+      const running = run(keys, args);
+      const tracked = running.finally(() => this.#pending.delete(tracked)).catch(() => undefined);
+      this.#pending.add(tracked);
+      return running;
+    };
+  }
+
+  /** Resolves once every script issued so far is answered (whatever the answer). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#pending]);
   }
 }

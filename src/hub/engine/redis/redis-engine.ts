@@ -26,6 +26,8 @@ import { RedisShares } from './redis-shares.ts';
 import type { Shares } from '../../api/shares.ts';
 import type { DedupeJournal } from '../../channels/dedupe-journal.ts';
 import { RedisDedupeJournal } from './redis-dedupe-journal.ts';
+import type { ChannelHistory } from '../../channels/channel-history.ts';
+import { RedisChannelHistory } from './redis-channel-history.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -137,6 +139,9 @@ export class RedisEngine implements HubEngine {
       if (this.#opened) {
         await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
       }
+      // Never connected: what waits for the connection is refused, not waited for.
+      if (!this.#opened) this.#serving.closed();
+      await this.#serving.settled();
       this.#serving.closed();
       const client = this.#client;
       if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
@@ -154,6 +159,11 @@ export class RedisEngine implements HubEngine {
   #channelDedupe: RedisDedupeJournal | undefined;
   get channelDedupe(): DedupeJournal {
     return (this.#channelDedupe ??= new RedisDedupeJournal(this.#serving, this.#keys.channelDedupe));
+  }
+
+  #channelHistory: RedisChannelHistory | undefined;
+  get channelHistory(): ChannelHistory {
+    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory));
   }
 
   attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {

@@ -73,6 +73,15 @@ export class RedisKeys {
     return `${this.prefix}channels:dedupe:`;
   }
 
+  /** Channel histories: each channel's meta hash (`epoch`, `offset`) and stream (`tenant NUL channel`), and the set of channels kept. */
+  get channelHistory(): { meta(key: string): string; stream(key: string): string; all: string } {
+    return {
+      meta: (key) => `${this.prefix}channels:meta:${key}`,
+      stream: (key) => `${this.prefix}channels:stream:${key}`,
+      all: `${this.prefix}channels:all`,
+    };
+  }
+
   /** The REST API's token buckets: one hash per bucket key is this plus the key. */
   get rateBuckets(): string {
     return `${this.prefix}api:rate:`;
