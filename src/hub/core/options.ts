@@ -175,8 +175,10 @@ export interface HubOptions {
    * its devices (`resume.status: resumed`), verifies the tokens it issued, and keeps its usage ledger,
    * settings documents, revocations and API keys; `keyPrefix` (default `cloudtether:`) lets several
    * hubs share one Redis. `listen()` connects, and fails with `engine_unavailable` when it cannot.
+   * `sharedThrottle` (default true): the failed-credential counts are in Redis, shared by every node;
+   * false keeps them in this process (no Redis round trip while a device connects).
    */
-  engine?: 'memory' | { redis: string; keyPrefix?: string };
+  engine?: 'memory' | { redis: string; keyPrefix?: string; sharedThrottle?: boolean };
 }
 
 /**
@@ -237,7 +239,7 @@ export interface ResolvedHubOptions {
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number; dedupeWindow?: number; dedupeTtlMs?: number };
   apiRateLimit: RateLimit;
   throttle: Required<HubThrottleOptions>;
-  engine: 'memory' | { redis: string; keyPrefix: string | undefined };
+  engine: 'memory' | { redis: string; keyPrefix: string | undefined; sharedThrottle: boolean };
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -376,7 +378,14 @@ const HubOptionsSchema = z.object({
     per_second: RateLimit.shape.per_second.max(1_000_000),
   }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
   engine: z
-    .union([z.literal('memory'), z.strictObject({ redis: z.string().min(1), keyPrefix: z.string().min(1).max(128).optional() })])
+    .union([
+      z.literal('memory'),
+      z.strictObject({
+        redis: z.string().min(1),
+        keyPrefix: z.string().min(1).max(128).optional(),
+        sharedThrottle: z.boolean().default(true),
+      }),
+    ])
     .default('memory'),
 });
 
@@ -421,7 +430,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     adminToken,
     usageLedgerPath,
     settingsPath,
-    engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix },
+    engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix, sharedThrottle: engine.sharedThrottle },
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,
   };

@@ -16,7 +16,8 @@ import { RedisSettingsBacking } from './redis-settings.ts';
 import { RedisSigningKeys } from './redis-signing-keys.ts';
 import { RedisUsageLedger } from './redis-usage-ledger.ts';
 import { WriteThrough } from './write-through.ts';
-import type { AttemptStore } from '../../throttle/attempt-store.ts';
+import { type AttemptStore, MemoryAttemptStore } from '../../throttle/attempt-store.ts';
+import { getOrCreate } from '../../../util/get-or-create.ts';
 import { RedisAttemptStore } from './redis-attempt-store.ts';
 import { RedisConnection } from './redis-connection.ts';
 import type { RateBuckets } from '../../api/api-rate-limit.ts';
@@ -37,6 +38,8 @@ export interface RedisEngineOptions {
   keyPrefix?: string | undefined;
   defaultCredit: number;
   logger: Logger;
+  /** The failed-credential counts in Redis, shared by every node (default); false: in this process. */
+  sharedThrottle?: boolean | undefined;
 }
 
 /**
@@ -74,6 +77,7 @@ export class RedisEngine implements HubEngine {
     this.#keys = new RedisKeys(options.keyPrefix ?? 'cloudtether:');
     this.#log = options.logger;
     this.#writes = new WriteThrough(options.logger, 'hub state');
+    this.#sharedThrottle = options.sharedThrottle ?? true;
     this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger);
     this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
   }
@@ -166,7 +170,11 @@ export class RedisEngine implements HubEngine {
     return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory));
   }
 
-  attemptStore(name: 'failures' | 'familiar', _maxRecords: number): AttemptStore {
+  #sharedThrottle = true;
+  #attempts = new Map<string, AttemptStore>();
+
+  attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore {
+    if (!this.#sharedThrottle) return getOrCreate(this.#attempts, name, () => new MemoryAttemptStore(maxRecords));
     return new RedisAttemptStore(this.#serving, this.#keys.throttle(name));
   }
 
