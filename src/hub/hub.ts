@@ -26,7 +26,6 @@ import { type HubAddress, type HubListenOptions, Listener } from './server/liste
 import { OpenSessions } from './session/open-sessions.ts';
 import { SettingsSessions } from './settings/settings-sessions.ts';
 import { HubSettings } from './settings/settings.ts';
-import { MemoryAttemptStore } from './throttle/attempt-store.ts';
 import { FailureThrottle } from './throttle/failure-throttle.ts';
 import { LedgerSlot } from './usage/usage-ledger.ts';
 import type { UsageSummary } from './usage/usage-store.ts';
@@ -86,8 +85,8 @@ export class Hub extends EventEmitter<HubEvents> {
     const sessions = this.#sessions;
     const { maxRecords, ...policy } = resolved.throttle;
     const throttle = new FailureThrottle({
-      store: new MemoryAttemptStore(maxRecords),
-      familiar: new MemoryAttemptStore(maxRecords),
+      store: engine.attemptStore('failures', maxRecords),
+      familiar: engine.attemptStore('familiar', maxRecords),
       policy,
       now: () => resolved.clock.now(),
       logger: this.#log,
@@ -128,7 +127,10 @@ export class Hub extends EventEmitter<HubEvents> {
       () => resolved.clock.now(),
     );
     this.settings = new HubSettings(this.#settings);
-    this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys);
+    this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys, {
+      rateBuckets: engine.rateBuckets(resolved.apiRateLimit, () => resolved.clock.now()),
+      shares: engine.shares,
+    });
     const delivery = new HubDelivery({
       sessions,
       codec,
@@ -148,6 +150,8 @@ export class Hub extends EventEmitter<HubEvents> {
       clock: resolved.clock,
       logger: this.#log,
       onMessage: emitChannelMessage,
+      dedupe: engine.channelDedupe,
+      history: engine.channelHistory,
     });
     this.#channels = channels;
     const cluster = engine.cluster;
@@ -208,6 +212,7 @@ export class Hub extends EventEmitter<HubEvents> {
     // The engine's state, the ledger and the settings are read back before the first device can reach them.
     this.#opening ??= this.#engine.open().then(() => {
       this.#delivery.restored();
+      return this.#channels.restore();
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);

@@ -13,6 +13,32 @@ export interface RateVerdict {
   retryAfterS: number;
 }
 
+/**
+ * Where the REST API's token buckets are kept: {@link RateLimiter} in this process, or a store
+ * every hub node shares (the Redis engine's), so one budget holds across nodes.
+ */
+export interface RateBuckets {
+  /** Takes one request from `key`'s bucket, when there is one to take. */
+  take(key: string): RateVerdict | Promise<RateVerdict>;
+}
+
+/**
+ * The verdict of a bucket left holding `tokens` after a request (`ok`: the request took one).
+ *
+ * @example
+ * verdictOf({ burst: 20, per_second: 10 }, 19, true); // { ok: true, limit: 20, remaining: 19, resetS: 1, retryAfterS: 0 }
+ */
+export function verdictOf(limit: RateLimit, tokens: number, ok: boolean): RateVerdict {
+  const { burst, per_second: perSecond } = limit;
+  return {
+    ok,
+    limit: burst,
+    remaining: Math.floor(tokens),
+    resetS: Math.ceil((burst - tokens) / perSecond),
+    retryAfterS: ok ? 0 : Math.max(1, Math.ceil((1 - tokens) / perSecond)),
+  };
+}
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -29,7 +55,7 @@ interface Bucket {
  * const verdict = limiter.take('key:3f9a…');
  * if (!verdict.ok) return reply(res, 429, { error: 'rate_limited' }, rateLimitHeaders(verdict));
  */
-export class RateLimiter {
+export class RateLimiter implements RateBuckets {
   readonly #buckets = new Map<string, Bucket>();
   readonly #limit: RateLimit;
   readonly #now: () => number;
@@ -47,20 +73,13 @@ export class RateLimiter {
   take(key: string): RateVerdict {
     const now = this.#now();
     this.#sweep(now);
-    const { burst, per_second: perSecond } = this.#limit;
-    const bucket = this.#buckets.get(key) ?? { tokens: burst, at: now };
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#limit.burst, at: now };
     bucket.tokens = this.#level(bucket, now);
     bucket.at = now;
     const ok = bucket.tokens >= 1;
     if (ok) bucket.tokens -= 1;
     this.#buckets.set(key, bucket);
-    return {
-      ok,
-      limit: burst,
-      remaining: Math.floor(bucket.tokens),
-      resetS: Math.ceil((burst - bucket.tokens) / perSecond),
-      retryAfterS: ok ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond)),
-    };
+    return verdictOf(this.#limit, bucket.tokens, ok);
   }
 
   /** How many buckets are kept (full ones may linger until the next sweep). */

@@ -77,7 +77,7 @@ const STATUS_OF_ERROR: Partial<Record<HubError['code'], [number, string]>> = {
  */
 export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, res: ServerResponse) => boolean {
   const now = () => parts.clock.now();
-  const limiter = new RateLimiter(parts.rateLimit, now);
+  const limiter = parts.api.rateBuckets ?? new RateLimiter(parts.rateLimit, now);
   const auth: ApiAuthParts = { ...parts.auth, keys: parts.api.keys };
   const routes = routeTable(parts);
   return (req, res) => {
@@ -98,7 +98,7 @@ export function createApiRoutes(parts: ApiRoutesParts): (req: IncomingMessage, r
     const anonymous = method?.open === true && req.headers.authorization === undefined;
     const verdict = anonymous ? undefined : await authenticateApiRequest(req, auth);
     const caller = verdict?.ok ? verdict.caller : undefined;
-    const rate = limiter.take(caller?.bucket ?? `addr:${req.socket.remoteAddress ?? ''}`);
+    const rate = await limiter.take(caller?.bucket ?? `addr:${req.socket.remoteAddress ?? ''}`);
     const headers = rateLimitHeaders(rate);
     const answer = (status: number, body: unknown, extra: Record<string, string> = {}) =>
       reply(res, status, body, { ...headers, ...extra });

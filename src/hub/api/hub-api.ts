@@ -4,7 +4,8 @@ import type { Logger } from '../../log/logger.ts';
 import { HubError } from '../core/errors.ts';
 import type { HubClock } from '../core/options.ts';
 import { ApiKeyStore, MAX_LIVE_KEYS_PER_TENANT } from './api-keys.ts';
-import { ShareStore } from './shares.ts';
+import type { RateBuckets } from './api-rate-limit.ts';
+import { ShareStore, type Shares } from './shares.ts';
 import { TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
 
 /**
@@ -16,14 +17,23 @@ export class HubApi {
   /** The API keys as held: hashes of secrets, never secrets. */
   readonly keys: ApiKeyStore;
   /** Share links (`POST /v1/shares`). */
-  readonly shares = new ShareStore();
+  readonly shares: Shares;
   readonly #telemetry = new TelemetryStore();
   readonly #clock: HubClock;
   readonly #log: Logger;
+  /** The requests' token buckets (the hub engine's); the routes make their own in memory without. */
+  readonly rateBuckets: RateBuckets | undefined;
 
-  /** `keys`: where API keys are kept (the hub engine's). Default: this process's memory. */
-  constructor(clock: HubClock, logger: Logger, keys: ApiKeyStore = new ApiKeyStore()) {
+  /** `keys`, `stores`: where API keys and the rest are kept (the hub engine's). Default: this process's memory. */
+  constructor(
+    clock: HubClock,
+    logger: Logger,
+    keys: ApiKeyStore = new ApiKeyStore(),
+    stores: { rateBuckets?: RateBuckets; shares?: Shares } = {},
+  ) {
     this.keys = keys;
+    this.shares = stores.shares ?? new ShareStore();
+    this.rateBuckets = stores.rateBuckets;
     this.#clock = clock;
     this.#log = logger;
   }

@@ -7,11 +7,11 @@ import type { ExecutionSnapshot } from '../delivery/executions.ts';
 import type { HubSettings } from '../settings/settings.ts';
 import type { ApiAnswer } from './api-answer.ts';
 import type { ApiCaller } from './api-auth.ts';
-import { DEFAULT_SHARE_EXPIRY_S, sharingPolicyOf, type ShareStore } from './shares.ts';
+import { DEFAULT_SHARE_EXPIRY_S, sharingPolicyOf, type Shares } from './shares.ts';
 
 /** What the share routes consult. */
 export interface ShareRouteParts {
-  shares: ShareStore;
+  shares: Shares;
   logger: Logger;
   clock: HubClock;
   /** Organization documents: the `sharing` key decides what may be shared. */
@@ -32,10 +32,15 @@ export interface ShareRouteParts {
  * share lasts 7 days, or `max_expiry_s` when that is shorter.
  *
  * @example
- * const answer = createShare(parts, req, 'acme', { resource: { type: 'execution', id: 'req_1' }, visibility: 'organization' });
+ * const answer = await createShare(parts, req, 'acme', { resource: { type: 'execution', id: 'req_1' }, visibility: 'organization' });
  * answer.status; // 201
  */
-export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenantId: string, request: CreateShare): ApiAnswer {
+export async function createShare(
+  parts: ShareRouteParts,
+  req: IncomingMessage,
+  tenantId: string,
+  request: CreateShare,
+): Promise<ApiAnswer> {
   const policy = sharingPolicyOf(parts.settings.org(tenantId).settings);
   if (!policy?.enabled) {
     const message = policy ? 'the organization has sharing turned off' : "the organization's sharing settings are not valid";
@@ -56,7 +61,7 @@ export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenant
   const now = parts.clock.now();
   const expiresInS = request.expires_in_s ?? Math.min(DEFAULT_SHARE_EXPIRY_S, policy.max_expiry_s);
   const origin = originOf(req, () => parts.fallbackHost());
-  const share = parts.shares.create(
+  const share = await parts.shares.create(
     { tenant_id: tenantId, resource, visibility: request.visibility, expires_at: now + expiresInS * 1_000 },
     now,
     (id) => `${origin}/v1/shares/${id}`,
@@ -76,10 +81,10 @@ export function createShare(parts: ShareRouteParts, req: IncomingMessage, tenant
  * and where its resource is now ({@link SharedView}).
  *
  * @example
- * readShare(parts, 'shr_…', undefined); // { status: 200, body: { id, …, resource_status: 'completed' } } for a public share
+ * await readShare(parts, 'shr_…', undefined); // { status: 200, body: { id, …, resource_status: 'completed' } } for a public share
  */
-export function readShare(parts: ShareRouteParts, id: string, caller: ApiCaller | undefined): ApiAnswer {
-  const share = parts.shares.get(id, parts.clock.now());
+export async function readShare(parts: ShareRouteParts, id: string, caller: ApiCaller | undefined): Promise<ApiAnswer> {
+  const share = await parts.shares.get(id, parts.clock.now());
   const notFound: ApiAnswer = { status: 404, body: { error: 'not_found' } };
   if (!share) return notFound;
   if (share.visibility === 'organization') {

@@ -34,25 +34,50 @@ export function sharingPolicyOf(settings: Record<string, unknown>): SharingPolic
 }
 
 /**
+ * Where share links are kept: {@link ShareStore} in this process, or a store every hub node
+ * shares (the Redis engine's), so a link made through one node opens through any.
+ */
+export interface Shares {
+  /** Makes a share; undefined when the tenant holds {@link MAX_SHARES_PER_TENANT} live shares already. */
+  create(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Promise<Share | undefined>;
+  /** A share until it expires; undefined for an unknown or expired one. */
+  get(id: string, now: number): Promise<Share | undefined>;
+}
+
+/** A new share's id: 128 random bits, since a public share is readable by whoever holds its link. */
+export function newShareId(): string {
+  return `shr_${randomBytes(16).toString('base64url')}`;
+}
+
+/**
  * Share links, in memory: each of one tenant's task or execution, until it expires. Ids are 128
  * random bits, since a public share is readable by whoever holds its link. Expired shares are
  * answered as unknown and forgotten lazily.
  *
  * @example
  * const shares = new ShareStore();
- * const share = shares.create({ tenant_id: 'acme', resource: { type: 'execution', id: 'req_1' }, visibility: 'public', expires_at }, now, (id) => `http://hub/v1/shares/${id}`);
- * shares.get(share.id, now); // the share, until expires_at
+ * const share = await shares.create({ tenant_id: 'acme', resource: { type: 'execution', id: 'req_1' }, visibility: 'public', expires_at }, now, (id) => `http://hub/v1/shares/${id}`);
+ * await shares.get(share.id, now); // the share, until expires_at
  */
-export class ShareStore {
+export class ShareStore implements Shares {
   readonly #shares = new Map<string, Share>();
   readonly #byTenant = new Map<string, Set<string>>();
 
   /** Makes a share; undefined when the tenant holds {@link MAX_SHARES_PER_TENANT} live shares already. */
-  create(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Share | undefined {
+  create(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Promise<Share | undefined> {
+    return Promise.resolve(this.#create(share, now, urlOf));
+  }
+
+  /** A share until it expires; undefined for an unknown or expired one. */
+  get(id: string, now: number): Promise<Share | undefined> {
+    return Promise.resolve(this.#get(id, now));
+  }
+
+  #create(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Share | undefined {
     const ids = getOrCreate(this.#byTenant, share.tenant_id, () => new Set());
     if (ids.size >= MAX_SHARES_PER_TENANT) this.#forgetExpired(ids, now);
     if (ids.size >= MAX_SHARES_PER_TENANT) return undefined;
-    const id = `shr_${randomBytes(16).toString('base64url')}`;
+    const id = newShareId();
     const created: Share = {
       id,
       tenant_id: share.tenant_id,
@@ -67,8 +92,7 @@ export class ShareStore {
     return structuredClone(created);
   }
 
-  /** A share until it expires; undefined for an unknown or expired one. */
-  get(id: string, now: number): Share | undefined {
+  #get(id: string, now: number): Share | undefined {
     const share = this.#shares.get(id);
     if (!share) return undefined;
     if (now < share.expires_at) return structuredClone(share);
@@ -78,6 +102,6 @@ export class ShareStore {
   }
 
   #forgetExpired(ids: Set<string>, now: number): void {
-    for (const id of ids) this.get(id, now);
+    for (const id of ids) this.#get(id, now);
   }
 }

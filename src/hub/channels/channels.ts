@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../../log/logger.ts';
-import type { Codec, MessageOf } from '../../protocol/index.ts';
+import { CloseCode, type Codec, type MessageOf } from '../../protocol/index.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { HubClock } from '../core/options.ts';
 import { RecentIds } from '../delivery/recent-ids.ts';
 import type { Session } from '../session/session.ts';
+import type { DedupeJournal } from './dedupe-journal.ts';
+import type { ChannelHistory, StoredChannel } from './channel-history.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -68,9 +70,14 @@ export interface HubChannelsOptions {
   logger: Logger;
   /** Every message a device sends on a channel it joined: the relay to the cloud side. */
   onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+  /** Where the dedupe windows are kept beyond this process (the hub engine's); without one, in memory only. */
+  dedupe?: DedupeJournal | undefined;
+  /** Where offsets and replay windows are kept beyond this process (the hub engine's); without one, in memory only. */
+  history?: ChannelHistory | undefined;
 }
 
 const keyOf = (tenant: string, channel: string) => `${tenant}\u0000${channel}`;
+const newEpoch = () => `ch_${randomUUID()}`;
 
 /**
  * The hub's channels: membership per session, join authorisation by tenant (and workspace),
@@ -94,6 +101,10 @@ export class HubChannels {
   readonly #clock: HubClock;
   readonly #log: Logger;
   readonly #onMessage: (info: SessionInfo, message: MessageOf<'channel_message'>) => void;
+  readonly #dedupe: DedupeJournal | undefined;
+  readonly #history: ChannelHistory | undefined;
+  /** Sessions closed: a join that was reading its dedupe window when they closed is dropped. */
+  readonly #dropped = new WeakSet<Session>();
 
   constructor(options: HubChannelsOptions) {
     this.#options = { ...defaultChannelOptions, ...options.channels };
@@ -101,6 +112,13 @@ export class HubChannels {
     this.#log = options.logger;
     this.#onMessage = options.onMessage;
     this.#codec = options.codec;
+    this.#dedupe = options.dedupe;
+    this.#history = options.history;
+  }
+
+  /** Takes back the channels the history kept (a hub that starts, `listen()`); nothing without one. */
+  async restore(): Promise<void> {
+    for (const stored of (await this.#history?.restore()) ?? []) this.#adopt(stored);
   }
 
   /** Opens a task channel in a tenant (and workspace). Idempotent for the same tenant. */
@@ -128,8 +146,10 @@ export class HubChannels {
     const state = this.#channel(tenantId, channel);
     const now = this.#clock.now();
     const offset = ++state.offset;
-    state.log.push({ offset, event, payload, at: now });
+    const entry = { offset, event, payload, at: now };
+    state.log.push(entry);
     this.#trim(state, now);
+    this.#keep(keyOf(tenantId, channel), state, entry);
     for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
     return offset;
   }
@@ -156,7 +176,13 @@ export class HubChannels {
     }
     if (message.channel === 'extension') this.#extension(info, message);
     this.#onMessage(info, message);
-    if (seq !== undefined) session.send({ type: 'channel_ack', channel: message.channel, seq });
+    if (seq === undefined) return;
+    const ack = (): void => void session.send({ type: 'channel_ack', channel: message.channel, seq });
+    const { dedupeWindow, dedupeTtlMs } = this.#options;
+    const stored = this.#dedupe?.taken(keyOf(info.tenant_id, info.device_id), message.id, this.#clock.now(), dedupeWindow, dedupeTtlMs);
+    // Acknowledged once its id is stored: a resend after a restart (or to another node) is then dropped.
+    if (!stored) return ack();
+    stored.then(ack, (error: unknown) => this.#storageFailed(session, info, error, 'cannot store a channel message id'));
   }
 
   /**
@@ -171,18 +197,26 @@ export class HubChannels {
       this.#lastSweep = now;
       for (const [device, taken] of this.#taken) if (taken.lastAt <= now - ttl) this.#taken.delete(device);
     }
-    const taken = getOrCreate(this.#taken, keyOf(info.tenant_id, info.device_id), () => ({
-      ids: new RecentIds(this.#options.dedupeWindow),
-      lastAt: now,
-    }));
+    const taken = this.#takenOf(keyOf(info.tenant_id, info.device_id), now);
     taken.lastAt = now;
     if (taken.ids.has(id)) return false;
     taken.ids.add(id);
     return true;
   }
 
+  #takenOf(device: string, now: number): { ids: RecentIds; lastAt: number } {
+    return getOrCreate(this.#taken, device, () => ({ ids: new RecentIds(this.#options.dedupeWindow), lastAt: now }));
+  }
+
+  /** The engine refused a read or a write: closed, so the device resends what was not acknowledged on its next session. */
+  #storageFailed(session: Session, info: Who, error: unknown, what: string): void {
+    this.#log.error({ err: error, device_id: info.device_id, tenant_id: info.tenant_id }, `${what}; closing the session`);
+    session.close(CloseCode.internalError, 'storage_failed');
+  }
+
   /** A session closed: it is a member of nothing any more. */
   drop(session: Session): void {
+    this.#dropped.add(session);
     for (const key of this.#joined.get(session) ?? []) this.#channels.get(key)?.members.delete(session);
     this.#joined.delete(session);
   }
@@ -197,6 +231,9 @@ export class HubChannels {
       session.send({ type: 'channel_left', channel: `task:${taskId}` });
     }
     this.#channels.delete(key);
+    this.#history
+      ?.forget(key)
+      .catch((error: unknown) => this.#log.error({ err: error, task_id: taskId }, 'cannot forget a channel history'));
   }
 
   /** The extension instances of a tenant heard from within the instance TTL. */
@@ -213,7 +250,53 @@ export class HubChannels {
     return [...(this.#channels.get(keyOf(tenantId, channel))?.members ?? [])].map((session) => session.info?.device_id ?? '?');
   }
 
+  /**
+   * With a dedupe journal, the device's window is read back first (what it sent before a restart,
+   * or through another node), then the join is answered; the device sends reliable messages only
+   * on a channel it joined.
+   */
   #join(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
+    const device = keyOf(info.tenant_id, info.device_id);
+    const authorized = this.#authorize(info, message.channel, message.workspace_id) === undefined;
+    const window = this.#dedupe?.load(device);
+    const history = authorized ? this.#history?.read(keyOf(info.tenant_id, message.channel), newEpoch()) : undefined;
+    if (!window && !history) return this.#admit(session, info, message);
+    Promise.all([window, history]).then(
+      ([ids, stored]) => {
+        if (this.#dropped.has(session)) return;
+        const { ids: taken } = this.#takenOf(device, this.#clock.now());
+        for (const id of ids ?? []) taken.add(id);
+        if (stored) this.#adopt(stored);
+        this.#admit(session, info, message);
+      },
+      (error: unknown) => this.#storageFailed(session, info, error, 'cannot read the channel state'),
+    );
+  }
+
+  /** What the history kept replaces this process's copy, unless this process is ahead (its appends not stored yet). */
+  #adopt(stored: StoredChannel): void {
+    const state = this.#channels.get(stored.key);
+    if (!state) {
+      this.#channels.set(stored.key, { epoch: stored.epoch, offset: stored.offset, log: stored.log, members: new Set() });
+      return;
+    }
+    if (stored.offset < state.offset) return;
+    state.epoch = stored.epoch;
+    state.offset = stored.offset;
+    state.log = stored.log;
+  }
+
+  /** Writes a published message through to the history; a new epoch it answers (the history was lost) is the channel's from now on. */
+  #keep(key: string, state: Channel, entry: Channel['log'][number]): void {
+    this.#history?.append(key, state.epoch, entry, this.#options.replayWindow).then(
+      (epoch) => {
+        state.epoch = epoch;
+      },
+      (error: unknown) => this.#log.error({ err: error, offset: entry.offset }, 'cannot store a channel message in the channel history'),
+    );
+  }
+
+  #admit(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
     const { channel } = message;
     const refusal = this.#authorize(info, channel, message.workspace_id);
     if (refusal) {
@@ -286,7 +369,7 @@ export class HubChannels {
 
   #channel(tenantId: string, channel: string): Channel {
     return getOrCreate(this.#channels, keyOf(tenantId, channel), () => ({
-      epoch: `ch_${randomUUID()}`,
+      epoch: newEpoch(),
       offset: 0,
       log: [],
       members: new Set(),

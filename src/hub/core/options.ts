@@ -176,8 +176,10 @@ export interface HubOptions {
    * its devices (`resume.status: resumed`), verifies the tokens it issued, and keeps its usage ledger,
    * settings documents, revocations and API keys; `keyPrefix` (default `cloudtether:`) lets several
    * hubs share one Redis. `listen()` connects, and fails with `engine_unavailable` when it cannot.
+   * `sharedThrottle` (default true): the failed-credential counts are in Redis, shared by every node;
+   * false keeps them in this process (no Redis round trip while a device connects).
    */
-  engine?: 'memory' | { redis: string; keyPrefix?: string };
+  engine?: 'memory' | { redis: string; keyPrefix?: string; sharedThrottle?: boolean };
   /**
    * This hub node's name among the nodes on one Redis (docs/scaling.md, "Several nodes"): in its
    * presence entries, its broker channel and its log lines. Default `node_<random>`, new per process.
@@ -243,7 +245,7 @@ export interface ResolvedHubOptions {
   channels: { replayWindow: number; replayMaxAgeMs: number; instanceTtlMs: number; dedupeWindow?: number; dedupeTtlMs?: number };
   apiRateLimit: RateLimit;
   throttle: Required<HubThrottleOptions>;
-  engine: 'memory' | { redis: string; keyPrefix: string | undefined };
+  engine: 'memory' | { redis: string; keyPrefix: string | undefined; sharedThrottle: boolean };
   nodeId: string;
 }
 
@@ -383,7 +385,14 @@ const HubOptionsSchema = z.object({
     per_second: RateLimit.shape.per_second.max(1_000_000),
   }).default(() => ({ ...DEFAULT_RATE_LIMIT })),
   engine: z
-    .union([z.literal('memory'), z.strictObject({ redis: z.string().min(1), keyPrefix: z.string().min(1).max(128).optional() })])
+    .union([
+      z.literal('memory'),
+      z.strictObject({
+        redis: z.string().min(1),
+        keyPrefix: z.string().min(1).max(128).optional(),
+        sharedThrottle: z.boolean().default(true),
+      }),
+    ])
     .default('memory'),
   nodeId: z
     .string()
@@ -433,7 +442,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     adminToken,
     usageLedgerPath,
     settingsPath,
-    engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix },
+    engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix, sharedThrottle: engine.sharedThrottle },
     nodeId: nodeId ?? `node_${randomUUID().slice(0, 8)}`,
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,

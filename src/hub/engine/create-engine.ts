@@ -21,6 +21,7 @@ export function createEngine(options: ResolvedHubOptions): HubEngine {
   return new RedisEngine({
     url: engine.redis,
     keyPrefix: engine.keyPrefix,
+    sharedThrottle: engine.sharedThrottle,
     defaultCredit: delivery.defaultCredit,
     logger,
     nodeId: options.nodeId,

@@ -5,6 +5,12 @@ import type { DeviceQueues } from '../delivery/device-queues.ts';
 import type { SettingsDocuments } from '../settings/settings-documents.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
 import type { HubCluster } from './cluster.ts';
+import type { AttemptStore } from '../throttle/attempt-store.ts';
+import type { RateBuckets } from '../api/api-rate-limit.ts';
+import type { RateLimit } from '../../api/contract.ts';
+import type { Shares } from '../api/shares.ts';
+import type { DedupeJournal } from '../channels/dedupe-journal.ts';
+import type { ChannelHistory } from '../channels/channel-history.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -43,4 +49,19 @@ export interface HubEngine {
   readonly cluster?: HubCluster | undefined;
   /** Drops the engine's connections at once, nothing flushed, as a node that dies would (`hub.faults.crash`). */
   crash?(): void;
+
+  // State asked while the hub serves, shared by every hub node on a durable engine (docs/scaling.md).
+  /**
+   * Where the failure throttle counts failed credentials (`failures`) and remembers where
+   * credentials succeeded (`familiar`); the memory engine holds at most `maxRecords` in each.
+   */
+  attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore;
+  /** The REST API's token buckets (`HubOptions.apiRateLimit`): one budget per credential, whichever node answers. */
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
+  /** Share links (`POST /v1/shares`): a link made through one node opens through every node. */
+  readonly shares: Shares;
+  /** The reliable channel messages' dedupe windows beyond this process; undefined: the process's own. */
+  readonly channelDedupe: DedupeJournal | undefined;
+  /** The channels' offsets and replay windows beyond this process, with their epochs; undefined: the process's own. */
+  readonly channelHistory: ChannelHistory | undefined;
 }

@@ -6,6 +6,11 @@ import type { SettingsDocuments } from '../settings/settings-documents.ts';
 import { SettingsStore } from '../settings/settings-store.ts';
 import { UsageLedger } from '../usage/usage-ledger.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
+import { type AttemptStore, MemoryAttemptStore } from '../throttle/attempt-store.ts';
+import { type RateBuckets, RateLimiter } from '../api/api-rate-limit.ts';
+import type { RateLimit } from '../../api/contract.ts';
+import { ShareStore } from '../api/shares.ts';
+import { getOrCreate } from '../../util/get-or-create.ts';
 import type { HubEngine } from './hub-engine.ts';
 
 /** Options of {@link MemoryEngine}: the files two of its stores may keep (`HubOptions`). */
@@ -55,4 +60,21 @@ export class MemoryEngine implements HubEngine {
   async open(): Promise<void> {}
 
   async close(): Promise<void> {}
+
+  // State asked while the hub serves: this process's own.
+  readonly #attempts = new Map<string, MemoryAttemptStore>();
+
+  attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore {
+    return getOrCreate(this.#attempts, name, () => new MemoryAttemptStore(maxRecords));
+  }
+
+  readonly #rateBuckets = new Map<string, RateLimiter>();
+
+  readonly shares = new ShareStore();
+  readonly channelDedupe = undefined;
+  readonly channelHistory = undefined;
+
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
+    return getOrCreate(this.#rateBuckets, `${limit.burst}/${limit.per_second}`, () => new RateLimiter(limit, now));
+  }
 }

@@ -21,8 +21,8 @@ export interface AttemptStore {
    * makes of the new count: its lock-out and its expiry. Resolves with the stored record.
    */
   fail(key: string, now: number, next: (failures: number) => Omit<AttemptRecord, 'failures'>): Promise<AttemptRecord>;
-  /** Stores a mark (a record without failures) that expires at `expiresAt`. */
-  mark(key: string, expiresAt: number): Promise<void>;
+  /** Stores a mark (a record without failures) that expires at `expiresAt`; `now` is when (a shared store's TTL counts from it). */
+  mark(key: string, expiresAt: number, now: number): Promise<void>;
 }
 
 /** Records the in-memory store holds at most by default: a few MiB. */
@@ -62,7 +62,7 @@ export class MemoryAttemptStore implements AttemptStore {
     return Promise.resolve(record);
   }
 
-  mark(key: string, expiresAt: number): Promise<void> {
+  mark(key: string, expiresAt: number, _now?: number): Promise<void> {
     this.#write(key, { failures: 0, lockedUntil: 0, expiresAt });
     return Promise.resolve();
   }

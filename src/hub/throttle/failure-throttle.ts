@@ -95,12 +95,14 @@ export class FailureThrottle {
   /** Whether the attempt may be checked now: neither its address nor (from an unfamiliar address) its credential id is locked. */
   async admit(attempt: Attempt): Promise<ThrottleVerdict> {
     const now = this.#now();
-    const byAddress = await this.#store.get(addressKey(attempt), now);
+    // Asked together: a shared store answers the three in one round trip.
+    const [byAddress, byCredential, familiar] = await Promise.all([
+      this.#store.get(addressKey(attempt), now),
+      attempt.id === undefined ? undefined : this.#store.get(credentialKey(attempt), now),
+      attempt.id === undefined ? undefined : this.#familiar.get(familiarKey(attempt), now),
+    ]);
     if (byAddress && byAddress.lockedUntil > now) return { ok: false, retryAfterMs: byAddress.lockedUntil - now, scope: 'address' };
-    if (attempt.id === undefined) return { ok: true };
-    const byCredential = await this.#store.get(credentialKey(attempt), now);
-    if (!byCredential || byCredential.lockedUntil <= now) return { ok: true };
-    if (await this.#familiar.get(familiarKey(attempt), now)) return { ok: true };
+    if (!byCredential || byCredential.lockedUntil <= now || familiar) return { ok: true };
     return { ok: false, retryAfterMs: byCredential.lockedUntil - now, scope: 'credential' };
   }
 
@@ -119,7 +121,8 @@ export class FailureThrottle {
 
   /** Remembers that the credential succeeded from this address: its id's lock-outs do not hold there. */
   async succeed(attempt: Attempt): Promise<void> {
-    if (attempt.id !== undefined) await this.#familiar.mark(familiarKey(attempt), this.#now() + FAMILIAR_MS);
+    const now = this.#now();
+    if (attempt.id !== undefined) await this.#familiar.mark(familiarKey(attempt), now + FAMILIAR_MS, now);
   }
 
   #next(failures: number, free: number, now: number): { lockedUntil: number; expiresAt: number } {

@@ -17,6 +17,19 @@ import { RedisSettingsBacking } from './redis-settings.ts';
 import { RedisSigningKeys } from './redis-signing-keys.ts';
 import { RedisUsageLedger } from './redis-usage-ledger.ts';
 import { WriteThrough } from './write-through.ts';
+import { type AttemptStore, MemoryAttemptStore } from '../../throttle/attempt-store.ts';
+import { getOrCreate } from '../../../util/get-or-create.ts';
+import { RedisAttemptStore } from './redis-attempt-store.ts';
+import { RedisConnection } from './redis-connection.ts';
+import type { RateBuckets } from '../../api/api-rate-limit.ts';
+import type { RateLimit } from '../../../api/contract.ts';
+import { RedisRateBuckets } from './redis-rate-buckets.ts';
+import { RedisShares } from './redis-shares.ts';
+import type { Shares } from '../../api/shares.ts';
+import type { DedupeJournal } from '../../channels/dedupe-journal.ts';
+import { RedisDedupeJournal } from './redis-dedupe-journal.ts';
+import type { ChannelHistory } from '../../channels/channel-history.ts';
+import { RedisChannelHistory } from './redis-channel-history.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -28,6 +41,8 @@ export interface RedisEngineOptions {
   logger: Logger;
   /** This node's name among the hub nodes on this Redis. Default `node`. */
   nodeId?: string | undefined;
+  /** The failed-credential counts in Redis, shared by every node (default); false: in this process. */
+  sharedThrottle?: boolean | undefined;
 }
 
 /**
@@ -55,6 +70,8 @@ export class RedisEngine implements HubEngine {
   #signingKeys: RedisSigningKeys | undefined;
   #opened = false;
   #closing: Promise<void> | undefined;
+  /** For the stores asked while the hub serves: they wait for the connection `open()` makes. */
+  readonly #serving = new RedisConnection();
 
   // Several nodes on one Redis (docs/scaling.md, "Several nodes").
   readonly cluster: RedisCluster;
@@ -66,6 +83,7 @@ export class RedisEngine implements HubEngine {
     this.#keys = new RedisKeys(options.keyPrefix ?? 'cloudtether:');
     this.#log = options.logger;
     this.#writes = new WriteThrough(options.logger, 'hub state');
+    this.#sharedThrottle = options.sharedThrottle ?? true;
     const nodeId = options.nodeId ?? 'node';
     this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger, nodeId);
     this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
@@ -124,6 +142,7 @@ export class RedisEngine implements HubEngine {
     this.#revocations?.restore(revocations);
     this.apiKeys.restore(apiKeys);
     this.#writes.connected(client);
+    this.#serving.connected(client);
     this.#opened = true;
     this.#log.info(
       { engine: 'redis', prefix: this.#keys.prefix, node: this.cluster.nodeId, devices: this.deviceQueues.all().length },
@@ -137,6 +156,10 @@ export class RedisEngine implements HubEngine {
       if (this.#opened) {
         await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
       }
+      // Never connected: what waits for the connection is refused, not waited for.
+      if (!this.#opened) this.#serving.closed();
+      await this.#serving.settled();
+      this.#serving.closed();
       await this.cluster.close();
       const client = this.#client;
       if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
@@ -150,6 +173,34 @@ export class RedisEngine implements HubEngine {
     this.#closing ??= Promise.resolve();
     this.cluster.crash();
     this.#client?.disconnect();
+  }
+
+  // State asked while the hub serves, in Redis so every node on it shares it.
+  #shares: RedisShares | undefined;
+  get shares(): Shares {
+    return (this.#shares ??= new RedisShares(this.#serving, this.#keys.shares));
+  }
+
+  #channelDedupe: RedisDedupeJournal | undefined;
+  get channelDedupe(): DedupeJournal {
+    return (this.#channelDedupe ??= new RedisDedupeJournal(this.#serving, this.#keys.channelDedupe));
+  }
+
+  #channelHistory: RedisChannelHistory | undefined;
+  get channelHistory(): ChannelHistory {
+    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory));
+  }
+
+  #sharedThrottle = true;
+  #attempts = new Map<string, AttemptStore>();
+
+  attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore {
+    if (!this.#sharedThrottle) return getOrCreate(this.#attempts, name, () => new MemoryAttemptStore(maxRecords));
+    return new RedisAttemptStore(this.#serving, this.#keys.throttle(name));
+  }
+
+  rateBuckets(limit: RateLimit, now: () => number): RateBuckets {
+    return new RedisRateBuckets(this.#serving, this.#keys.rateBuckets, limit, now);
   }
 
   /** The connection, once `listen()` made it. */

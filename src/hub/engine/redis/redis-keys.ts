@@ -75,4 +75,34 @@ export class RedisKeys {
   settingsOf(tenantId: string): { documents: string; versions: string } {
     return { documents: `${this.prefix}settings:${tenantId}:documents`, versions: `${this.prefix}settings:${tenantId}:versions` };
   }
+
+  // State asked while the hub serves.
+  /** The failure throttle's records (`failures`) and marks (`familiar`): one hash per key is this plus the key. */
+  throttle(name: 'failures' | 'familiar'): string {
+    return `${this.prefix}throttle:${name}:`;
+  }
+
+  /** Share links: each share by id, and each tenant's live share ids by expiry. */
+  get shares(): { share(id: string): string; tenant(tenantId: string): string } {
+    return { share: (id) => `${this.prefix}api:share:${id}`, tenant: (tenantId) => `${this.prefix}api:shares:${tenantId}` };
+  }
+
+  /** Reliable channel messages' dedupe windows: one sorted set per device (`tenant NUL device`) is this plus the device. */
+  get channelDedupe(): string {
+    return `${this.prefix}channels:dedupe:`;
+  }
+
+  /** Channel histories: each channel's meta hash (`epoch`, `offset`) and stream (`tenant NUL channel`), and the set of channels kept. */
+  get channelHistory(): { meta(key: string): string; stream(key: string): string; all: string } {
+    return {
+      meta: (key) => `${this.prefix}channels:meta:${key}`,
+      stream: (key) => `${this.prefix}channels:stream:${key}`,
+      all: `${this.prefix}channels:all`,
+    };
+  }
+
+  /** The REST API's token buckets: one hash per bucket key is this plus the key. */
+  get rateBuckets(): string {
+    return `${this.prefix}api:rate:`;
+  }
 }

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { createHub, type Hub } from '../../../src/hub/index.ts';
+import { startRedis, type RedisServer } from '../../support/redis-server.ts';
+import { envelope, startHub, TestClient, TOKEN, type Frame } from '../helpers.ts';
+
+const join = (channel: string, recover?: { epoch: unknown; offset: number }) =>
+  envelope('channel_join', { channel, ...(recover && { recover }) });
+
+/** A hub on `redis` with task t1 open in tenant-1. */
+async function hubOn(redis: RedisServer, channels: { replayWindow?: number } = {}): Promise<{ hub: Hub; url: string }> {
+  const started = await startHub({
+    staticToken: TOKEN,
+    engine: { redis: redis.url },
+    ...(channels.replayWindow !== undefined && { channels: { replayWindow: channels.replayWindow } }),
+  });
+  started.hub.openTask('tenant-1', 't1');
+  return started;
+}
+
+/** A device joins task:t1 (recovering from `recover`), and reads the answer. */
+async function joinTask(url: string, recover?: { epoch: unknown; offset: number }): Promise<{ client: TestClient; joined: Frame }> {
+  const { client } = await TestClient.connect(url);
+  client.send(join('task:t1', recover));
+  const joined = await client.next();
+  expect(joined).toMatchObject({ type: 'channel_joined', channel: 'task:t1' });
+  return { client, joined };
+}
+
+/** A first session: joined, two messages seen, gone; a third published after. Returns where the device stopped. */
+async function firstSession(hub: Hub, url: string): Promise<{ epoch: unknown; offset: number }> {
+  const { client, joined } = await joinTask(url);
+  for (const text of ['a', 'b']) hub.publish('tenant-1', 'task:t1', 'message', { text });
+  expect(await client.next()).toMatchObject({ type: 'channel_message', offset: 1 });
+  expect(await client.next()).toMatchObject({ type: 'channel_message', offset: 2 });
+  await client.close();
+  hub.publish('tenant-1', 'task:t1', 'message', { text: 'c' });
+  return { epoch: joined.epoch, offset: 2 };
+}
+
+describe('channel offsets and history on the Redis engine', () => {
+  it('a device rejoining after a restart of the hub and of Redis recovers what it missed, under the same epoch', async () => {
+    const redis = await startRedis({ persistent: true });
+    const first = createHub({ staticToken: TOKEN, engine: { redis: redis.url } });
+    first.openTask('tenant-1', 't1');
+    const { url } = await first.listen({ port: 0 });
+    const stopped = await firstSession(first, url);
+    await first.close();
+    await redis.restart();
+
+    const second = await hubOn(redis);
+    const { client, joined } = await joinTask(second.url, stopped);
+    expect(joined).toMatchObject({ recovery: 'recovered', epoch: stopped.epoch, offset: 3 });
+    expect(await client.next()).toMatchObject({ type: 'channel_message', offset: 3, payload: { text: 'c' } });
+    expect(second.hub.publish('tenant-1', 'task:t1', 'message', { text: 'd' })).toBe(4);
+    expect(await client.next()).toMatchObject({ type: 'channel_message', offset: 4, payload: { text: 'd' } });
+  });
+
+  it('a device is told `lost` when the stream was deleted between its sessions: a new epoch, offsets go on', async () => {
+    const redis = await startRedis();
+    const first = createHub({ staticToken: TOKEN, engine: { redis: redis.url } });
+    first.openTask('tenant-1', 't1');
+    const { url } = await first.listen({ port: 0 });
+    const stopped = await firstSession(first, url);
+    await first.close();
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    expect(await admin.del('cloudtether:channels:stream:tenant-1\u0000task:t1')).toBe(1);
+    admin.disconnect();
+
+    const second = await hubOn(redis);
+    const { joined } = await joinTask(second.url, stopped);
+    expect(joined).toMatchObject({ recovery: 'lost', offset: 3 });
+    expect(joined.epoch).not.toBe(stopped.epoch);
+    expect(second.hub.publish('tenant-1', 'task:t1', 'message', { text: 'd' })).toBe(4);
+  });
+
+  it('a device is told `lost` after FLUSHALL between its sessions', async () => {
+    const redis = await startRedis();
+    const first = createHub({ staticToken: TOKEN, engine: { redis: redis.url } });
+    first.openTask('tenant-1', 't1');
+    const { url } = await first.listen({ port: 0 });
+    const stopped = await firstSession(first, url);
+    await first.close();
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    await admin.flushall();
+    admin.disconnect();
+
+    const second = await hubOn(redis);
+    const { joined } = await joinTask(second.url, stopped);
+    expect(joined.recovery).toBe('lost');
+    expect(joined.epoch).not.toBe(stopped.epoch);
+  });
+
+  it('a device rejoining through another hub node, started before the first went down, recovers what the first published', async () => {
+    const redis = await startRedis();
+    const [a, b] = [await hubOn(redis), await hubOn(redis)];
+    const stopped = await firstSession(a.hub, a.url);
+    // A goes down; its writes were answered before its connection quit (Redis answers in order).
+    await a.hub.close();
+    const { client, joined } = await joinTask(b.url, stopped);
+    expect(joined).toMatchObject({ recovery: 'recovered', epoch: stopped.epoch, offset: 3 });
+    expect(await client.next()).toMatchObject({ type: 'channel_message', offset: 3, payload: { text: 'c' } });
+  });
+
+  it('keeps about the replay window in the stream (XADD MAXLEN ~)', async () => {
+    const redis = await startRedis();
+    const { hub } = await hubOn(redis, { replayWindow: 200 });
+    for (let i = 0; i < 2_000; i++) hub.publish('tenant-1', 'task:t1', 'message', { i });
+    await hub.close();
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    const length = await admin.xlen('cloudtether:channels:stream:tenant-1\u0000task:t1');
+    expect(await admin.hget('cloudtether:channels:meta:tenant-1\u0000task:t1', 'offset')).toBe('2000');
+    admin.disconnect();
+    expect(length).toBeGreaterThanOrEqual(200);
+    expect(length).toBeLessThan(400);
+  });
+});
