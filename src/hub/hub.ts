@@ -300,7 +300,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
     const offset = this.#channels.publish(tenantId, channel, event, payload);
-    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload });
+    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload, offset });
     return offset;
   }
 

@@ -154,6 +154,20 @@ export class HubChannels {
     return offset;
   }
 
+  /**
+   * A message another hub node published, under the offset it took there (and kept in the
+   * history there): sent to the devices that joined on this node and kept in this node's replay
+   * window, so every node numbers a channel's messages alike and the history holds each once.
+   */
+  published(tenantId: string, channel: string, event: string, payload: Record<string, unknown>, offset: number): void {
+    const state = this.#channel(tenantId, channel);
+    const now = this.#clock.now();
+    if (offset > state.offset) state.offset = offset;
+    state.log.push({ offset, event, payload, at: now });
+    this.#trim(state, now);
+    for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
+  }
+
   /** A channel frame from a device. */
   receive(session: Session, info: SessionInfo, message: MessageOf<'channel_join' | 'channel_leave' | 'channel_message'>): void {
     if (message.type === 'channel_join') return this.#join(session, info, message);

@@ -50,7 +50,7 @@ export type ClusterNote =
   /** A settings document changed on another node: stored already; its subscribers here are pushed the change. */
   | { t: 'settings'; tenant_id: string; key: DocumentKey; document: StoredDocumentValue; changes: SettingsPatch }
   /** A channel message published on another node, for the members here. */
-  | { t: 'publish'; tenant_id: string; channel: string; event: string; payload: Record<string, unknown> }
+  | { t: 'publish'; tenant_id: string; channel: string; event: string; payload: Record<string, unknown>; offset: number }
   /** A task channel opened or closed on another node. */
   | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
   /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ExecutionEventRecord, ExecutionResult } from '../../../src/hub/delivery/executions.ts';
 import { ManualClock } from '../../hub/helpers.ts';
 import { settle } from '../../support/execution-fixture.ts';
+import { captureLogs } from '../../support/log-capture.ts';
 import { connected, startConnector, startHub, until } from '../../support/loopback.ts';
 import { type RedisServer, startRedis } from '../../support/redis-server.ts';
 
@@ -172,6 +173,28 @@ describe('hub nodes on one Redis', () => {
     expect(await a.hub.reloadCapabilities('dev-1', ['pack@2'], { tenantId: 'local' })).toEqual({ ok: true });
     expect(loaded).toEqual([['pack@2']]);
     await expect(a.hub.reloadCapabilities('dev-9', ['pack@2'], { tenantId: 'local' })).rejects.toMatchObject({ code: 'not_connected' });
+  });
+
+  it('a channel message published on one node reaches a device on another under the same offset, stored in the history once', async () => {
+    const redis = await startRedis();
+    const a = await node(redis, 'node-a');
+    const logs = captureLogs('info');
+    const b = await startHub({ engine: { redis: redis.url }, nodeId: 'node-b', logger: logs.logger });
+    const { connector } = startConnector(b.url);
+    const extension = connector.channel('extension');
+    const got: unknown[] = [];
+    extension.on('note', z.object({ n: z.number() }), (payload) => got.push(payload));
+    connector.start();
+    await connected(connector);
+    await until(() => extension.state === 'joined');
+
+    expect([a.hub.publish('local', 'extension', 'note', { n: 1 }), a.hub.publish('local', 'extension', 'note', { n: 2 })]).toEqual([1, 2]);
+    await until(() => got.length === 2);
+    // Node b numbers on from node a's offsets, and stored nothing twice (nothing refused, nothing logged).
+    expect(b.hub.publish('local', 'extension', 'note', { n: 3 })).toBe(3);
+    await until(() => got.length === 3);
+    await settle(20);
+    expect(logs.lines.filter((line) => line.includes('channel history'))).toEqual([]);
   });
 
   it('work that waits past the resume window on the node holding the device ends undelivered on the node that dispatched it', async () => {
