@@ -1,7 +1,7 @@
 import { onTestFinished } from 'vitest';
 import { z } from 'zod';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
-import { type Connector, createConnector } from '../../src/connector/connector.ts';
+import { type Connector, type ConnectorOptions, createConnector } from '../../src/connector/connector.ts';
 import { CLUSTER_TENANT, CLUSTER_TOKEN } from './cluster.ts';
 import { onValues, waitUntil } from './wait-until.ts';
 
@@ -27,22 +27,28 @@ export interface ClusterDevice {
 export async function startClusterDevices(
   url: string,
   count: number,
-  config: Partial<ConnectorConfigInput> = {},
-  prefix = 'dev',
+  {
+    config = {},
+    options = {},
+    prefix = 'dev',
+  }: { config?: Partial<ConnectorConfigInput>; options?: ConnectorOptions; prefix?: string } = {},
 ): Promise<ClusterDevice[]> {
   const devices: ClusterDevice[] = [];
   for (let i = 1; i <= count; i++) {
     const id = `${prefix}-${i}`;
-    const connector = createConnector({
-      url,
-      token: CLUSTER_TOKEN,
-      deviceId: id,
-      tenantId: CLUSTER_TENANT,
-      seed: i,
-      backoff: FAST_BACKOFF,
-      executions: { maxConcurrency: 16, maxQueue: 256 },
-      ...config,
-    });
+    const connector = createConnector(
+      {
+        url,
+        token: CLUSTER_TOKEN,
+        deviceId: id,
+        tenantId: CLUSTER_TENANT,
+        seed: i,
+        backoff: FAST_BACKOFF,
+        executions: { maxConcurrency: 16, maxQueue: 256 },
+        ...config,
+      },
+      options,
+    );
     const ran: string[] = [];
     connector.handle('tool', 'echo', {
       input: z.object({ n: z.number() }),

@@ -21,8 +21,8 @@ describe('a hub cluster of CLI processes (test/support/cluster.ts)', () => {
     expect(cluster.live()).toHaveLength(2);
 
     // The shared static token works on either node.
-    const [a] = await startClusterDevices(n1.url, 1, {}, 'a');
-    const [b] = await startClusterDevices(n2.url, 1, {}, 'b');
+    const [a] = await startClusterDevices(n1.url, 1, { prefix: 'a' });
+    const [b] = await startClusterDevices(n2.url, 1, { prefix: 'b' });
     const held = () =>
       cluster
         .holders('a-1')

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Connector } from '../../../src/connector/connector.ts';
+import { startClusterDevices } from '../../support/cluster-devices.ts';
+import { CLUSTER_TENANT, type HubCluster, startCluster } from '../../support/cluster.ts';
+import { until } from '../../support/loopback.ts';
+import { type ExecutionAnswer, operatorCall } from '../../support/operator-rest.ts';
+import { onEvents, onValues, waitUntil } from '../../support/wait-until.ts';
+
+/*
+ * Three hub nodes (the CLI, separate processes) on one redis-server, each device connected to
+ * one node by its URL, and an operator calling another node's REST routes: what one node is told
+ * takes effect on the devices the others hold.
+ */
+
+const schema = z.object({ theme: z.enum(['light', 'dark']).default('light') });
+
+describe('a hub cluster: work and changes cross nodes', () => {
+  it('runs work dispatched on one node on a device held by another; its status is the same from every node', async () => {
+    const cluster = await startCluster({ nodes: 3 });
+    const [n1, n2, n3] = cluster.nodes as [HubCluster['nodes'][0], HubCluster['nodes'][0], HubCluster['nodes'][0]];
+    const [device] = await startClusterDevices(n1.url, 1);
+    await waitUntil(() => n1.devices.has('dev-1'), [onEvents(cluster.events, 'session')], { what: 'dev-1 on n1' });
+
+    const dispatched = await operatorCall(n2.base, 'POST', `/v1/devices/dev-1/executions?tenant_id=${CLUSTER_TENANT}`, {
+      request_id: 'x-1',
+      job_type: 'tool',
+      tool_name: 'echo',
+      input: { n: 7 },
+    });
+    expect(dispatched.status).toBe(202);
+    const statuses = () => Promise.all([n1, n2, n3].map((n) => operatorCall<ExecutionAnswer>(n.base, 'GET', '/v1/executions/x-1')));
+    // Each node's answer, read again after each turn of the event loop (the nodes are other processes).
+    await until(async () => (await statuses()).every((answer) => answer.status === 200 && answer.body.status === 'completed'));
+    for (const answer of await statuses()) {
+      expect(answer.body.events.filter((e) => e.event_type === 'completed')).toHaveLength(1);
+    }
+    expect(device!.ran).toEqual(['x-1']);
+    const usage = await operatorCall<{ totals: { reports: number } }>(n3.base, 'GET', `/v1/usage?tenant=${CLUSTER_TENANT}`);
+    expect(usage.body.totals.reports).toBe(1);
+  });
+
+  it('applies a settings patch and a revocation made on one node to devices held by the others', async () => {
+    const cluster = await startCluster({ nodes: 3 });
+    const [n1, n2, n3] = cluster.nodes as [HubCluster['nodes'][0], HubCluster['nodes'][0], HubCluster['nodes'][0]];
+    const [a] = await startClusterDevices(n1.url, 1, { prefix: 'a', options: { settings: { schema } } });
+    const [b] = await startClusterDevices(n3.url, 1, { prefix: 'b', options: { settings: { schema } } });
+    const settingsOf = (connector: Connector) => (connector as unknown as Connector<z.output<typeof schema>>).settings.value;
+    const bothSynced = () => [a!, b!].every((d) => d.connector.status.settings.state === 'synced');
+    await waitUntil(bothSynced, [onValues(a!.connector.state$), onValues(b!.connector.state$)], { what: 'settings synced' });
+    expect([settingsOf(a!.connector).theme, settingsOf(b!.connector).theme]).toEqual(['light', 'light']);
+
+    const patched = await operatorCall(n2.base, 'PATCH', `/v1/tenants/${CLUSTER_TENANT}/settings`, { patch: { theme: 'dark' } });
+    expect(patched.status).toBe(200);
+    await waitUntil(
+      () => settingsOf(a!.connector).theme === 'dark' && settingsOf(b!.connector).theme === 'dark',
+      [onValues(a!.connector.events$), onValues(b!.connector.events$)],
+      { what: 'the patch on the devices of n1 and n3', timeoutMs: 60_000 },
+    );
+
+    // Revoked on n2, held by n3: its session closes with 4007 and it stays out; a-1 stays up.
+    const revoked = await operatorCall(n2.base, 'POST', `/v1/devices/b-1/revoke?tenant_id=${CLUSTER_TENANT}`);
+    expect(revoked.status).toBe(200);
+    await waitUntil(() => b!.connector.status.connection.state === 'failed', [onValues(b!.connector.state$)], {
+      what: 'b-1 cut off',
+      timeoutMs: 60_000,
+      describe: () => JSON.stringify(b!.connector.status.connection),
+    });
+    expect(b!.connector.status.connection).toMatchObject({ reason: 'revoked', lastClose: { code: 4007 } });
+    expect(cluster.holders('b-1')).toEqual([]);
+    expect(a!.connector.status.connection.state).toBe('connected');
+  });
+});
