@@ -50,6 +50,8 @@ hub:      --port N          port (default 7070; 0 picks a free one)
                             CLOUDTETHER_HUB_ADMIN_TOKEN: admin routes need this bearer
           --redis URL       keep the hub's state in Redis, so a restart resumes devices
                             (default: CLOUDTETHER_HUB_REDIS_URL; docs/scaling.md)
+          --node-id ID      this node's name among the nodes on one Redis
+                            (default: CLOUDTETHER_HUB_NODE_ID, else node_<random>)
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
           --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
                             credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used

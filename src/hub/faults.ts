@@ -36,6 +36,15 @@ export interface HubFaults {
    * hub.faults.tokenEndpoint('ok');
    */
   tokenEndpoint(behaviour: TokenEndpointBehaviour): void;
+  /**
+   * Dies as a killed process would: every socket destroyed without a close frame, the port let
+   * go, the engine's connections dropped with nothing flushed and no presence released. Only
+   * `close()` is left to call. For tests of several nodes on one store (docs/scaling.md).
+   *
+   * @example
+   * nodeA.faults.crash(); // the device reconnects to node B, which claims it and resumes its queue
+   */
+  crash(): void;
 }
 
 /** A hub's {@link HubFaults}, and the silence they set, which its sessions consult. */
@@ -54,7 +63,7 @@ export interface FaultHooks {
  * faults.silence('*', true);
  * isSilenced(undefined); // true
  */
-export function createFaultHooks(sessions: OpenSessions, gate: FaultGate | undefined): FaultHooks {
+export function createFaultHooks(sessions: OpenSessions, gate: FaultGate | undefined, crash: () => void = () => {}): FaultHooks {
   const silenced = { all: false, devices: new Set<string>() };
   return {
     faults: {
@@ -71,6 +80,10 @@ export function createFaultHooks(sessions: OpenSessions, gate: FaultGate | undef
         else silenced.devices.delete(deviceId);
       },
       tokenEndpoint: (behaviour) => gate?.setBehaviour(behaviour),
+      crash: () => {
+        crash();
+        sessions.terminateAll();
+      },
     },
     isSilenced: (deviceId) => silenced.all || (deviceId !== undefined && silenced.devices.has(deviceId)),
   };

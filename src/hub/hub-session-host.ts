@@ -40,9 +40,13 @@ export function createSessionHost(parts: SessionHostParts): SessionHost {
     checkCredential: (token, who, address) => auth.checkCredential(token, who, address),
     verifyToken: (token, who) => auth.verifyToken(token, who),
     isRevoked: (who, jti) => auth.isRevoked(who.tenant_id, who.device_id, jti),
-    register: (session, info) => sessions.register(session, info),
+    register: (session, info) => {
+      sessions.register(session, info);
+      return delivery.claim(info);
+    },
     forget: (session) => {
       sessions.forget(session);
+      if (session.info) delivery.release(session.info);
       channels.drop(session);
       settings.drop(session);
     },

@@ -18,6 +18,7 @@ import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.t
 import { createEngine } from './engine/create-engine.ts';
 import type { HubEngine } from './engine/hub-engine.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
+import { clusterNotes } from './cluster-notes.ts';
 import { createHubRoutes } from './hub-routes.ts';
 import { createSessionHost } from './hub-session-host.ts';
 import { type HubAddress, type HubListenOptions, Listener } from './server/listener.ts';
@@ -66,12 +67,15 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #engine: HubEngine;
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** This node's name among the hub nodes on one store (`HubOptions.nodeId`). */
+  readonly nodeId: string;
 
   constructor(options: HubOptions) {
     super();
     const resolved = resolveHubOptions(options);
     const engine = createEngine(resolved);
     this.#engine = engine;
+    this.nodeId = resolved.nodeId;
     this.#reloads = new CapabilityReloads(resolved.clock);
     // No bindings of our own: the caller names the component (`logger.child({ component: 'hub' })`),
     // and a key bound by both would be written twice on every line.
@@ -103,7 +107,11 @@ export class Hub extends EventEmitter<HubEvents> {
       },
     });
     this.#auth = auth;
-    const { faults, isSilenced } = createFaultHooks(sessions, auth.gate);
+    const { faults, isSilenced } = createFaultHooks(sessions, auth.gate, () => {
+      engine.crash?.();
+      this.#delivery.close();
+      this.#listener.crash();
+    });
     this.faults = faults;
     // Called through the clock object: an injected clock may be a class instance.
     const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
@@ -122,10 +130,12 @@ export class Hub extends EventEmitter<HubEvents> {
       logger: this.#log,
       options: resolved.delivery,
       queues: engine.deviceQueues,
+      cluster: engine.cluster,
       ledger: () => this.#ledger.current,
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
+    engine.cluster?.listen(clusterNotes({ sessions, delivery, auth, logger: this.#log }));
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
     const channels = new HubChannels({
       channels: resolved.channels,
@@ -412,7 +422,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.revokeDevice('laptop-1', { tenantId: 'acme' }); // 1
    */
   revokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): number {
-    return this.#auth.revokeDevice(deviceId, tenantId);
+    const closed = this.#auth.revokeDevice(deviceId, tenantId);
+    this.#engine.cluster?.broadcast({ t: 'revoke_device', device_id: deviceId, ...(tenantId !== undefined && { tenant_id: tenantId }) });
+    return closed;
   }
 
   /**
@@ -424,6 +436,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   unrevokeDevice(deviceId: string, { tenantId }: { tenantId?: string } = {}): void {
     this.#auth.unrevokeDevice(deviceId, tenantId);
+    this.#engine.cluster?.broadcast({ t: 'unrevoke_device', device_id: deviceId, ...(tenantId !== undefined && { tenant_id: tenantId }) });
   }
 
   /**
@@ -436,7 +449,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.revokeToken(jti);
    */
   revokeToken(jti: string): number {
-    return this.#auth.revokeToken(jti);
+    const closed = this.#auth.revokeToken(jti);
+    this.#engine.cluster?.broadcast({ t: 'revoke_token', jti });
+    return closed;
   }
 
   /**

@@ -18,7 +18,8 @@ import type { CliStreams } from './output.ts';
  * tenants) behind that bearer; without it they answer loopback clients only, and a `--host` beyond
  * loopback is refused (exit 2).
  * `--redis URL` (or `CLOUDTETHER_HUB_REDIS_URL`) keeps the hub's state in Redis instead
- * (docs/scaling.md); the ledger and settings files are then refused.
+ * (docs/scaling.md); the ledger and settings files are then refused. Several nodes on one Redis
+ * serve one fleet; `--node-id ID` (or `CLOUDTETHER_HUB_NODE_ID`) names this one.
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -53,6 +54,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   if (tls === null) return 2;
   const tenant = values['tenant-id'] ?? process.env.TENANT_ID ?? 'local';
   const redis = values.redis ?? (process.env.CLOUDTETHER_HUB_REDIS_URL || undefined);
+  const nodeId = values['node-id'] ?? (process.env.CLOUDTETHER_HUB_NODE_ID || undefined);
   // A malformed users list is refused by the hub's own validation, as one line (HubError).
   const hub = createHub({
     ...(token && { staticToken: token }),
@@ -65,6 +67,7 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     ...(process.env.CLOUDTETHER_HUB_LEDGER && { usageLedgerPath: process.env.CLOUDTETHER_HUB_LEDGER }),
     ...(process.env.CLOUDTETHER_HUB_SETTINGS && { settingsPath: process.env.CLOUDTETHER_HUB_SETTINGS }),
     ...(redis && { engine: { redis } }),
+    ...(nodeId && { nodeId }),
     logger: logger.child({ component: 'hub' }),
   });
   hub.on('session_open', (s) =>
@@ -78,6 +81,8 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
   const signal = untilSignal();
   try {
     const { url } = await hub.listen({ port, host });
+    // The URL ends its own line: scripts take the rest of that line as the URL.
+    if (redis) err.write(`hub node ${hub.nodeId}\n`);
     err.write(`hub listening on ${url}\n`);
     await signal;
   } finally {

@@ -15,6 +15,7 @@ export const cliOptions = {
   host: { type: 'string' },
   token: { type: 'string' },
   redis: { type: 'string' },
+  'node-id': { type: 'string' },
   url: { type: 'string' },
   'device-id': { type: 'string' },
   'tenant-id': { type: 'string' },

@@ -108,3 +108,17 @@ export class TokenError extends Error {
     super(message);
   }
 }
+
+/**
+ * A write to a device's queue refused because this hub node no longer holds the device: another
+ * node claimed it (its fence moved on). The node ends its session of the device (4003 `replaced`);
+ * the new holder has the queue as the store kept it.
+ */
+export class StaleHolderError extends Error {
+  override readonly name = 'StaleHolderError';
+}
+
+/** Whether an error is a refused write of a node that no longer holds the device (from the store, or ours). */
+export function isStaleHolder(error: unknown): boolean {
+  return error instanceof StaleHolderError || (error instanceof Error && error.message.startsWith('FENCED'));
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { assertEntryName } from '../../adapters/storage.ts';
@@ -177,6 +178,11 @@ export interface HubOptions {
    * hubs share one Redis. `listen()` connects, and fails with `engine_unavailable` when it cannot.
    */
   engine?: 'memory' | { redis: string; keyPrefix?: string };
+  /**
+   * This hub node's name among the nodes on one Redis (docs/scaling.md, "Several nodes"): in its
+   * presence entries, its broker channel and its log lines. Default `node_<random>`, new per process.
+   */
+  nodeId?: string;
 }
 
 /**
@@ -238,6 +244,7 @@ export interface ResolvedHubOptions {
   apiRateLimit: RateLimit;
   throttle: Required<HubThrottleOptions>;
   engine: 'memory' | { redis: string; keyPrefix: string | undefined };
+  nodeId: string;
 }
 
 /** {@link HubTokenOptions} with every default filled in. */
@@ -378,6 +385,10 @@ const HubOptionsSchema = z.object({
   engine: z
     .union([z.literal('memory'), z.strictObject({ redis: z.string().min(1), keyPrefix: z.string().min(1).max(128).optional() })])
     .default('memory'),
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits and . _ : - (1 to 64)')
+    .optional(),
 });
 
 /** The real clock. */
@@ -398,7 +409,8 @@ export const realClock: HubClock = {
 export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
   const parsed = HubOptionsSchema.safeParse(input);
   if (!parsed.success) throw new HubError('invalid_options', `invalid hub options:\n${z.prettifyError(parsed.error)}`);
-  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, engine, ...limits } = parsed.data;
+  const { authenticate, staticToken, tokens, adminToken, logger, clock, usageLedgerPath, settingsPath, engine, nodeId, ...limits } =
+    parsed.data;
   if (engine !== 'memory' && (usageLedgerPath !== undefined || settingsPath !== undefined)) {
     throw new HubError(
       'invalid_options',
@@ -422,6 +434,7 @@ export function resolveHubOptions(input: HubOptions): ResolvedHubOptions {
     usageLedgerPath,
     settingsPath,
     engine: engine === 'memory' ? engine : { redis: engine.redis, keyPrefix: engine.keyPrefix },
+    nodeId: nodeId ?? `node_${randomUUID().slice(0, 8)}`,
     logger: logger ?? silentLogger(),
     clock: clock ?? realClock,
   };

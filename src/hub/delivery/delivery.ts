@@ -4,15 +4,16 @@ import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from
 import type { DistributiveOmit } from '../../protocol/messages.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { withFields } from '../../util/with-fields.ts';
-import { HubError } from '../core/errors.ts';
+import { HubError, isStaleHolder } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
 import type { HubClock, ResolvedDeliveryOptions } from '../core/options.ts';
+import type { ClusterNote, HubCluster } from '../engine/cluster.ts';
 import type { OpenSessions } from '../session/open-sessions.ts';
 import type { Session } from '../session/session.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
-import type { DeviceQueue, ReliableDeviceMessage } from './device-queue.ts';
+import type { DeviceQueue, QueuedMessage, ReliableDeviceMessage } from './device-queue.ts';
 import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
-import { type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
+import { type ExecutionEventRecord, type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
 import { RecentIds } from './recent-ids.ts';
 
 type Who = { device_id: string; tenant_id: string };
@@ -41,6 +42,8 @@ export interface DeliveryHost {
   queues?: DeviceQueues;
   /** The ledger, once `listen()` has opened it. */
   ledger(): UsageStore | undefined;
+  /** The other hub nodes on the engine's store (docs/scaling.md, "Several nodes"); none on a single node. */
+  cluster?: HubCluster | undefined;
   emitMessage(info: SessionInfo, message: DeviceMessage): void;
 }
 
@@ -75,10 +78,16 @@ export class HubDelivery {
   readonly #failed = new WeakSet<Session>();
   /** Messaging events waiting for their reply, by (tenant, device, request id): only that device may answer. */
   readonly #replies = new Map<string, { resolve: (result: MessagingResult) => void; resent: boolean }>();
+  /** With several nodes: the node each request held here was dispatched on, when another one (its events go there). */
+  readonly #origins = new Map<string, string>();
+  readonly #cluster: HubCluster | undefined;
 
   constructor(host: DeliveryHost) {
     this.#host = host;
+    this.#cluster = host.cluster;
     this.executions = new ExecutionStore(host.options.retainExecutions);
+    const cluster = host.cluster;
+    if (cluster) this.executions.mirror = (snapshot, event) => cluster.recorded(snapshot, event);
     this.#queues = host.queues ?? new MemoryDeviceQueues(host.options.defaultCredit);
   }
 
@@ -163,7 +172,11 @@ export class HubDelivery {
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     if (this.executions.has(request.request_id))
       throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
+    // Before a durable engine is open this throws `invalid_state`: no work is taken then.
     const queue = this.#queue(who);
+    const cluster = this.#cluster;
+    if (cluster && !cluster.holds(who))
+      return this.#executeElsewhere(cluster, who, request, encoded.value.message as MessageOf<'execution_request'>);
     if (queue.size >= this.#host.options.maxQueuedPerDevice) {
       throw new HubError(
         'queue_full',
@@ -172,6 +185,7 @@ export class HubDelivery {
     }
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
+    cluster?.dispatched(request.request_id, who, request.job_type, now);
     this.#enqueue(who, queue, request);
     return {
       requestId: request.request_id,
@@ -202,6 +216,15 @@ export class HubDelivery {
     const replyKey = `${keyOf(who)}\u0000${event.request_id}`;
     if (this.#replies.has(replyKey))
       throw new HubError('duplicate_request', `messaging event '${event.request_id}' is waiting for its reply`);
+    const cluster = this.#cluster;
+    if (cluster && !cluster.holds(who)) {
+      const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(replyKey, { resolve, resent: false }));
+      this.#appendElsewhere(cluster, who, event, () => {
+        this.#replies.get(replyKey)?.resolve({ status: 'undelivered', reason: 'queue_full' });
+        this.#replies.delete(replyKey);
+      });
+      return { requestId: event.request_id, reply };
+    }
     const queue = this.#queue(who);
     if (queue.size >= this.#host.options.maxQueuedPerDevice)
       throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
@@ -218,18 +241,37 @@ export class HubDelivery {
     const snapshot = this.executions.snapshot(requestId);
     if (!snapshot || isEnded(snapshot)) return false;
     const who = { device_id: snapshot.device_id, tenant_id: snapshot.tenant_id };
+    const cluster = this.#cluster;
+    const cancelMessage: ReliableDeviceMessage = { type: 'execution_cancel', request_id: requestId, reason };
+    if (cluster && !cluster.holds(who)) {
+      // Its holder withdraws it if it still waits, or sends the cancel (see #applyCancel).
+      this.#appendElsewhere(cluster, who, cancelMessage);
+      return true;
+    }
     const queue = this.#queue(who);
     const now = this.#host.clock.now();
     if (snapshot.status === 'queued' && queue.withdraw((m) => m.type === 'execution_request' && m.request_id === requestId)) {
       this.executions.end(requestId, 'cancelled', { reason, duration_ms: 0 }, now);
       return true;
     }
-    this.#enqueue(who, queue, { type: 'execution_cancel', request_id: requestId, reason });
+    this.#enqueue(who, queue, cancelMessage);
     return true;
   }
 
   snapshot(requestId: string): ExecutionSnapshot | undefined {
     return this.executions.snapshot(requestId);
+  }
+
+  /**
+   * An execution as any node knows it (several nodes: the copy in the store, kept by the node
+   * that holds its device, when this node's is not final or it has none); else this node's.
+   */
+  async snapshotAnywhere(requestId: string): Promise<ExecutionSnapshot | undefined> {
+    const local = this.executions.snapshot(requestId);
+    if (!this.#cluster || (local && isEnded(local))) return local;
+    const stored = await this.#cluster.snapshotOf(requestId);
+    if (!stored) return local;
+    return !local || stored.updated_at >= local.updated_at ? stored : local;
   }
 
   /** Whether `(tenant, device)` said it is saturated, and the credit it gave. */
@@ -355,7 +397,8 @@ export class HubDelivery {
   #apply(info: SessionInfo, message: ReliableFromDevice): void | Promise<void> {
     const now = this.#host.clock.now();
     if (message.type === 'execution_event') {
-      this.executions.record(message, info, now);
+      if (this.#cluster && !this.executions.has(message.request_id)) return this.#eventOfElsewhere(this.#cluster, info, message);
+      if (this.executions.record(message, info, now) && this.#cluster) this.#forward(info, message, now);
       this.#queue(info).reportedOn(message.request_id);
       if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
     } else if (message.type === 'usage_report') {
@@ -376,6 +419,11 @@ export class HubDelivery {
     } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
       const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
       const waiting = this.#replies.get(replyKey);
+      const origin = this.#origins.get(replyKey);
+      if (origin && !waiting) {
+        this.#origins.delete(replyKey);
+        this.#cluster?.send(origin, { t: 'reply', who: pick(info), request_id: message.request_id, result: message.result });
+      }
       // After a resend on a new session, `duplicate` answers the copy: the real answer follows.
       if (!waiting || (waiting.resent && message.result.status === 'duplicate')) return this.#host.emitMessage(info, message);
       waiting.resolve(message.result);
@@ -424,6 +472,7 @@ export class HubDelivery {
       .then(
         () => this.#sendNow(session, message),
         (error: unknown) => {
+          if (isStaleHolder(error)) return session.close(CloseCode.replaced, 'replaced');
           this.#host.logger.error({ err: error, ...who, type: message.type }, 'cannot store the device queue; closing the session');
           session.close(CloseCode.internalError, 'storage_failed');
         },
@@ -470,6 +519,8 @@ export class HubDelivery {
 
   /** Drops requests that waited past the resume window, and books them `undelivered`. */
   #expire(who: Who, queue: DeviceQueue): void {
+    // A device held by another node: that node expires its queue.
+    if (this.#cluster && !this.#cluster.holds(who)) return;
     const now = this.#host.clock.now();
     for (const entry of queue.expire(now - this.#host.options.resumeWindowMs)) {
       if (entry.message.type === 'messaging_event') {
@@ -499,10 +550,171 @@ export class HubDelivery {
       key,
       clock.setTimeout(() => {
         this.#expiryTimers.delete(key);
-        this.#expire(who, queue);
-        this.#armExpiry(who, queue);
+        // The queue as it is now: a claim (several nodes) reads a device's queue afresh.
+        const current = this.#queue(who);
+        this.#expire(who, current);
+        this.#armExpiry(who, current);
       }, delay),
     );
+  }
+
+  /**
+   * A session of the device opens on this node (several nodes): the device is claimed, its queue
+   * read from the store, its executions tracked here, and the cancels other nodes queued applied.
+   * Undefined without a cluster: a single node has nothing to wait for.
+   */
+  claim(info: SessionInfo): Promise<void> | undefined {
+    const cluster = this.#cluster;
+    if (!cluster) return undefined;
+    return cluster.claim(info, info.session_id).then(({ cancels }) => {
+      const queue = this.#queue(info);
+      const { waiting, unacked } = queue.entries();
+      this.#adopt(info, waiting, 'queued');
+      this.#adopt(info, unacked, 'delivered');
+      for (const entry of cancels) this.#applyCancel(info, queue, entry);
+    });
+  }
+
+  /** A session of the device ended (several nodes): the device is let go once its writes are stored. */
+  release(info: SessionInfo): void {
+    void this.#cluster?.release(info, info.session_id);
+  }
+
+  /** A note from another node that is delivery's: work to pull, an event or a reply of a request dispatched here. */
+  note(note: Extract<ClusterNote, { t: 'poke' | 'event' | 'reply' }>): void {
+    if (note.t === 'poke') return this.#pull(note.who);
+    if (note.t === 'event') {
+      const { event } = note;
+      const message = { type: 'execution_event', request_id: note.request_id, ...event } as unknown as MessageOf<'execution_event'>;
+      this.executions.record(message, note.who, event.received_at, true);
+      return;
+    }
+    const replyKey = `${keyOf(note.who)}\u0000${note.request_id}`;
+    this.#replies.get(replyKey)?.resolve(note.result);
+    this.#replies.delete(replyKey);
+  }
+
+  /** Work for a device held elsewhere (or nowhere): tracked here, queued in the store, its events sent back here. */
+  #executeElsewhere(
+    cluster: HubCluster,
+    who: Who,
+    request: Outbound<'execution_request'>,
+    encoded: MessageOf<'execution_request'>,
+  ): ExecutionHandle {
+    const now = this.#host.clock.now();
+    const tracked = this.executions.create(encoded, who, now);
+    cluster.dispatched(request.request_id, who, request.job_type, now);
+    this.#appendElsewhere(cluster, who, request, () =>
+      this.executions.end(request.request_id, 'undelivered', { reason: 'queue_full' }, this.#host.clock.now()),
+    );
+    return {
+      requestId: request.request_id,
+      events: this.executions.events(tracked),
+      result: tracked.result,
+      cancel: (reason) => this.cancel(request.request_id, reason),
+    };
+  }
+
+  /** Queues a message in the store for the device's holder; `full` runs when its queue is full (or the store refuses). */
+  #appendElsewhere(cluster: HubCluster, who: Who, message: ReliableDeviceMessage, full?: () => void): void {
+    cluster.append(who, message, this.#host.clock.now(), this.#host.options.maxQueuedPerDevice).then(
+      (queued) => {
+        if (queued) return;
+        this.#host.logger.warn({ ...who, type: message.type, request_id: message.request_id }, 'device queue full; not queued');
+        full?.();
+      },
+      (error: unknown) => {
+        this.#host.logger.error({ err: error, ...who, type: message.type }, 'cannot queue work for a device held elsewhere');
+        full?.();
+      },
+    );
+  }
+
+  /** Takes what other nodes queued for a device held here, and sends it. */
+  #pull(who: Who): void {
+    const cluster = this.#cluster;
+    if (!cluster?.holds(who)) return;
+    cluster.pull(who).then(
+      ({ requests, cancels }) => {
+        if (requests.length === 0 && cancels.length === 0) return;
+        const queue = this.#queue(who);
+        this.#adopt(who, requests, 'queued');
+        for (const entry of cancels) this.#applyCancel(who, queue, entry);
+        this.#armExpiry(who, queue);
+        const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
+        if (session) this.#drain(session, queue, who);
+      },
+      (error: unknown) => this.#host.logger.warn({ err: error, ...who }, 'cannot take the work other nodes queued'),
+    );
+  }
+
+  /** Tracks the executions of entries read from the store, and where their events go. */
+  #adopt(who: Who, entries: readonly QueuedMessage[], status: 'queued' | 'delivered'): void {
+    const self = this.#cluster?.nodeId;
+    const now = this.#host.clock.now();
+    for (const { message, enqueuedAt, origin } of entries) {
+      const remote = origin !== undefined && origin !== self ? origin : undefined;
+      if (message.type === 'messaging_event') {
+        if (remote) this.#origins.set(`${keyOf(who)}\u0000${message.request_id}`, remote);
+        continue;
+      }
+      if (message.type !== 'execution_request') continue;
+      if (remote) this.#origins.set(message.request_id, remote);
+      if (this.executions.has(message.request_id)) continue;
+      this.executions.create(message, who, enqueuedAt);
+      if (status === 'delivered') this.executions.mark(message.request_id, 'delivered', now);
+    }
+  }
+
+  /** A cancel another node queued: the request is withdrawn if it still waits here, else the cancel goes out. */
+  #applyCancel(who: Who, queue: DeviceQueue, entry: QueuedMessage): void {
+    const requestId = entry.message.request_id;
+    if (!queue.withdraw((m) => m.type === 'execution_request' && m.request_id === requestId)) return;
+    queue.withdraw((m) => m.type === 'execution_cancel' && m.request_id === requestId);
+    const now = this.#host.clock.now();
+    const reason = entry.message.type === 'execution_cancel' ? entry.message.reason : undefined;
+    const data = { reason: reason ?? 'cancelled at the hub', duration_ms: 0 };
+    this.executions.end(requestId, 'cancelled', data, now);
+    const origin = this.#origins.get(requestId);
+    if (origin) {
+      const event: ExecutionEventRecord = { event_id: `hub-cancel:${requestId}`, event_type: 'cancelled', data, received_at: now };
+      this.#cluster?.send(origin, { t: 'event', who: pick(who), request_id: requestId, event });
+      this.#origins.delete(requestId);
+    }
+  }
+
+  /** An event recorded here of a request dispatched on another node: sent there too. */
+  #forward(who: Who, message: MessageOf<'execution_event'>, now: number): void {
+    const origin = this.#origins.get(message.request_id);
+    if (!origin) return;
+    const event: ExecutionEventRecord = {
+      event_id: message.event_id,
+      event_type: message.event_type,
+      data: message.data,
+      received_at: now,
+    };
+    this.#cluster?.send(origin, { t: 'event', who: pick(who), request_id: message.request_id, event });
+    if (isTerminalEvent(message.event_type)) this.#origins.delete(message.request_id);
+  }
+
+  /**
+   * An event of a request this node never queued (it reached the device through another node,
+   * which then lost it): its origin is read from the store, then it is recorded and sent there.
+   */
+  async #eventOfElsewhere(cluster: HubCluster, info: SessionInfo, message: MessageOf<'execution_event'>): Promise<void> {
+    const origin = await cluster.originOf(message.request_id);
+    if (origin && origin.who.tenant_id === info.tenant_id && origin.who.device_id === info.device_id) {
+      if (!this.executions.has(message.request_id)) {
+        const jobType = origin.job_type as ExecutionSnapshot['job_type'];
+        this.executions.create({ request_id: message.request_id, job_type: jobType }, origin.who, this.#host.clock.now());
+      }
+      if (origin.node !== cluster.nodeId) this.#origins.set(message.request_id, origin.node);
+    }
+    const now = this.#host.clock.now();
+    if (this.executions.record(message, info, now)) this.#forward(info, message, now);
+    this.#queue(info).reportedOn(message.request_id);
+    if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
+    this.#host.emitMessage(info, message);
   }
 
   #queue(who: Who): DeviceQueue {
@@ -529,6 +741,10 @@ export class HubDelivery {
       );
     return only.info.tenant_id;
   }
+}
+
+function pick(who: Who): Who {
+  return { tenant_id: who.tenant_id, device_id: who.device_id };
 }
 
 function isTerminalEvent(type: MessageOf<'execution_event'>['event_type']): boolean {

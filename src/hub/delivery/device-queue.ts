@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Outbound } from '../../protocol/index.ts';
 import { withFields } from '../../util/with-fields.ts';
 
@@ -13,6 +14,8 @@ export interface QueuedMessage {
   enqueuedAt: number;
   /** Sent, refused by the device (`nack`), and waiting again: it goes before what was never sent. */
   returned?: boolean;
+  /** The hub node that queued it, when several share one store (its events go back there). */
+  origin?: string;
 }
 
 /**
@@ -51,7 +54,16 @@ export interface DeviceQueueState {
 
 /** Entry ids of this process: a counter, never reused within it. */
 let entryCounter = 0;
-const ENTRY_PREFIX = `${process.pid.toString(36)}.${Date.now().toString(36)}.`;
+// A random part too: hub nodes on other machines share the store.
+const ENTRY_PREFIX = `${process.pid.toString(36)}.${Date.now().toString(36)}.${randomUUID().slice(0, 6)}.`;
+
+/**
+ * A new entry id, unique across the hub nodes of one store (process id, start time, counter); a
+ * cancel's starts with `c.`, so a store can put it first without reading the entry.
+ */
+export function entryId(cancel: boolean): string {
+  return `${cancel ? 'c.' : ''}${ENTRY_PREFIX}${(entryCounter++).toString(36)}`;
+}
 
 /**
  * What the hub holds for one device of one tenant. Messages wait (`waiting`) until the device is
@@ -123,11 +135,22 @@ export class DeviceQueue {
   }
 
   enqueue(message: ReliableDeviceMessage, now: number): void {
-    const queued: QueuedMessage = { id: `${ENTRY_PREFIX}${(entryCounter++).toString(36)}`, seq: 0, message, enqueuedAt: now };
     const atFront = message.type === 'execution_cancel';
+    const queued: QueuedMessage = { id: entryId(atFront), seq: 0, message, enqueuedAt: now };
     if (atFront) this.#waiting.unshift(queued);
     else this.#waiting.push(queued);
     this.#journal?.enqueued(queued, atFront);
+  }
+
+  /**
+   * Messages another hub node queued, already stored where this queue's journal writes: they
+   * wait at the back, in the order given, and are not written again.
+   */
+  adopt(entries: readonly QueuedMessage[]): void {
+    for (const entry of entries) {
+      if (entry.message.type === 'execution_cancel') this.#waiting.unshift({ ...entry, seq: 0 });
+      else this.#waiting.push({ ...entry, seq: 0 });
+    }
   }
 
   /** The device has everything up to `seq`. */

@@ -9,7 +9,7 @@ import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
 
 /** What the routes ask of reliable delivery. */
-type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'cancel' | 'message'>;
+type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'snapshotAnywhere' | 'cancel' | 'message'>;
 
 /** The route a request matched: one of these is set. */
 interface Matched {
@@ -97,8 +97,10 @@ export function createExecutionRoutes(parts: ExecutionRoutesParts): (req: Incomi
       if (!tenant) reply(res, 400, { error: 'invalid_request', message: 'tenant is required' });
       else reply(res, 200, parts.usage(tenant));
     } else if (single) {
-      const snapshot = delivery.snapshot(id);
-      reply(res, snapshot ? 200 : 404, snapshot ?? { error: 'not_found' });
+      void delivery.snapshotAnywhere(id).then(
+        (snapshot) => reply(res, snapshot ? 200 : 404, snapshot ?? { error: 'not_found' }),
+        () => reply(res, 503, { error: 'unavailable', message: 'the execution store cannot be read now' }),
+      );
     } else if (cancel) {
       void cancelFromBody(req, res, delivery, id);
     } else if (messages) {

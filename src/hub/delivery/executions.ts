@@ -93,6 +93,11 @@ const STATUS_OF: Partial<Record<EventType, ExecutionStatus>> = {
  * kept up to `retain`, oldest forgotten first.
  */
 export class ExecutionStore {
+  /**
+   * Told of each event recorded and each end made here (several hub nodes keep a copy in their
+   * store, so any node answers for an execution); not of copies of another node's.
+   */
+  mirror: ((snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined) => void) | undefined;
   readonly #records = new Map<string, Tracked>();
   /** Ids of finished records, oldest first: the order they are forgotten in. */
   readonly #finished: string[] = [];
@@ -184,7 +189,7 @@ export class ExecutionStore {
    * Records an event from the device that ran the request. Returns false when it was not
    * recorded: unknown request, another device's or tenant's, a duplicate, or after the end.
    */
-  record(event: MessageOf<'execution_event'>, from: { device_id: string; tenant_id: string }, now: number): boolean {
+  record(event: MessageOf<'execution_event'>, from: { device_id: string; tenant_id: string }, now: number, copy = false): boolean {
     const tracked = this.#records.get(event.request_id);
     if (!tracked) return false;
     const { snapshot } = tracked;
@@ -203,6 +208,7 @@ export class ExecutionStore {
     if (status && !(status === 'accepted' && snapshot.status === 'running')) snapshot.status = status;
     if (tracked.watchers) for (const watcher of tracked.watchers) watcher.next(record);
     if (TERMINAL.has(snapshot.status)) this.#finish(tracked, event.data);
+    if (!copy) this.mirror?.(snapshot, record);
     return true;
   }
 
@@ -213,6 +219,7 @@ export class ExecutionStore {
     tracked.snapshot.status = status;
     tracked.snapshot.updated_at = now;
     this.#finish(tracked, data);
+    this.mirror?.(tracked.snapshot, undefined);
   }
 
   #finish(tracked: Tracked, data: Record<string, unknown>): void {

@@ -18,5 +18,11 @@ export function createEngine(options: ResolvedHubOptions): HubEngine {
       settingsPath: options.settingsPath,
     });
   }
-  return new RedisEngine({ url: engine.redis, keyPrefix: engine.keyPrefix, defaultCredit: delivery.defaultCredit, logger });
+  return new RedisEngine({
+    url: engine.redis,
+    keyPrefix: engine.keyPrefix,
+    defaultCredit: delivery.defaultCredit,
+    logger,
+    nodeId: options.nodeId,
+  });
 }

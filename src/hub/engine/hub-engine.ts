@@ -4,6 +4,7 @@ import type { MemorySigningKeysOptions, SigningKeys } from '../auth/signing-keys
 import type { DeviceQueues } from '../delivery/device-queues.ts';
 import type { SettingsDocuments } from '../settings/settings-documents.ts';
 import type { UsageStore } from '../usage/usage-store.ts';
+import type { HubCluster } from './cluster.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -36,4 +37,10 @@ export interface HubEngine {
   open(): Promise<void>;
   /** Waits for every change written through, then lets go of the engine's connections. */
   close(): Promise<void>;
+
+  // Several nodes on one store (docs/scaling.md, "Several nodes").
+  /** Presence, the queues of devices held elsewhere, and notes between nodes; none on a single-node engine. */
+  readonly cluster?: HubCluster | undefined;
+  /** Drops the engine's connections at once, nothing flushed, as a node that dies would (`hub.faults.crash`). */
+  crash?(): void;
 }

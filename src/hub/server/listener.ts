@@ -142,6 +142,14 @@ export class Listener {
     return this.#closing;
   }
 
+  /** Stops at once, as a killed process would: the port let go, connections cut, nothing closed in order. */
+  crash(): void {
+    this.#state = 'closed';
+    this.#closing ??= Promise.resolve().then(() => this.#parts.closed());
+    this.#server.close();
+    this.#server.closeAllConnections();
+  }
+
   #bind(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);

@@ -65,6 +65,11 @@ export class OpenSessions {
     return Array.from(this.#registry.values(), ({ info }) => ({ ...info }));
   }
 
+  /** Destroys every socket without a close frame (`hub.faults.crash`). */
+  terminateAll(): void {
+    for (const session of this.#sockets) session.terminate();
+  }
+
   /** Closes every socket, authenticated or not, with `code`; resolves once all are closed. */
   async closeAll(code: number, reason: string): Promise<void> {
     const sessions = [...this.#sockets];

@@ -32,8 +32,12 @@ export interface SessionHost {
   readonly logger: Logger;
   /** Whether the hub plays dead towards this device (`faults.silence`); `undefined` before `connect`. */
   isSilenced(deviceId: string | undefined): boolean;
-  /** Registers a newly authenticated session, closing an older one of the same device. */
-  register(session: Session, info: SessionInfo): void;
+  /**
+   * Registers a newly authenticated session, closing an older one of the same device. A promise
+   * when the hub must first claim the device from other nodes (docs/scaling.md): the session is
+   * acknowledged once it resolves, and closed when it rejects.
+   */
+  register(session: Session, info: SessionInfo): void | Promise<void>;
   /** Forgets a closed session. */
   forget(session: Session): void;
   /**

@@ -14,7 +14,7 @@ import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
 import { withFields } from '../../util/with-fields.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
-import { TokenError, type TokenErrorCode } from '../core/errors.ts';
+import { isStaleHolder, TokenError, type TokenErrorCode } from '../core/errors.ts';
 import { retryAfterSeconds } from '../throttle/throttled-reply.ts';
 import type { SessionInfo } from '../core/events.ts';
 import { createRateWindow, type RateWindow } from './rate-window.ts';
@@ -251,7 +251,7 @@ export class Session {
 
   /** `userId`: the user a user token speaks for (settings follow the user, not the device). */
   #open(who: Who, connect: MessageOf<'connect'>, userId: string | undefined): void {
-    const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
+    const { clock } = this.#host.options;
     const info: SessionInfo = {
       ...who,
       ...(userId !== undefined && { user_id: userId }),
@@ -265,7 +265,28 @@ export class Session {
     this.#logBindings = withFields(this.#logBindings, info);
     this.#logger = undefined;
     // Register before acknowledging: the replaced session closes after this one is listed.
-    this.#host.register(this, info);
+    const registered = this.#host.register(this, info);
+    if (!registered) return this.#acknowledge(who, connect, info);
+    // Several nodes: acknowledged once the device is this node's; frames wait meanwhile.
+    this.#phase = 'authenticating';
+    registered.then(
+      () => {
+        if (this.#phase === 'authenticating') this.#acknowledge(who, connect, info);
+      },
+      (error: unknown) => {
+        if (this.#phase !== 'authenticating') return;
+        if (isStaleHolder(error)) return this.close(CloseCode.replaced, 'replaced');
+        this.#log.error({ err: error }, 'cannot claim the device for this session');
+        this.#sendError('internal', 'the hub cannot take the session now, try again later', connect.id);
+        this.close(CloseCode.tryAgainLater, 'claim_failed');
+      },
+    );
+  }
+
+  /** The session is the device's: `connect_ack` with where delivery resumes, then what waits. */
+  #acknowledge(who: Who, connect: MessageOf<'connect'>, info: SessionInfo): void {
+    const { clock, heartbeatIntervalMs, heartbeatTimeoutMs, maxFrameBytes } = this.#host.options;
+    this.#phase = 'open';
     this.send({
       type: 'connect_ack',
       session_id: info.session_id,

@@ -10,6 +10,7 @@ import type { UsageStore } from '../../usage/usage-store.ts';
 import type { HubEngine } from '../hub-engine.ts';
 import { checkRedisUrl, connectRedis } from './redis-client.ts';
 import { RedisDeviceQueues } from './redis-device-queues.ts';
+import { RedisCluster } from './redis-cluster.ts';
 import { RedisApiKeyJournal, RedisRevocationJournal } from './redis-journals.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { RedisSettingsBacking } from './redis-settings.ts';
@@ -25,6 +26,8 @@ export interface RedisEngineOptions {
   keyPrefix?: string | undefined;
   defaultCredit: number;
   logger: Logger;
+  /** This node's name among the hub nodes on this Redis. Default `node`. */
+  nodeId?: string | undefined;
 }
 
 /**
@@ -53,6 +56,9 @@ export class RedisEngine implements HubEngine {
   #opened = false;
   #closing: Promise<void> | undefined;
 
+  // Several nodes on one Redis (docs/scaling.md, "Several nodes").
+  readonly cluster: RedisCluster;
+
   /** @throws {HubError} `invalid_options` for a URL that is not a Redis URL. */
   constructor(options: RedisEngineOptions) {
     this.#url = options.url;
@@ -60,8 +66,10 @@ export class RedisEngine implements HubEngine {
     this.#keys = new RedisKeys(options.keyPrefix ?? 'cloudtether:');
     this.#log = options.logger;
     this.#writes = new WriteThrough(options.logger, 'hub state');
-    this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger);
+    const nodeId = options.nodeId ?? 'node';
+    this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger, nodeId);
     this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
+    this.cluster = new RedisCluster({ queues: this.deviceQueues, keys: this.#keys, nodeId, writes: this.#writes, logger: options.logger });
   }
 
   revocations(now: () => number, forgetAfterMs: number): RevocationList {
@@ -102,6 +110,7 @@ export class RedisEngine implements HubEngine {
         RedisApiKeyJournal.load(client, this.#keys),
         this.deviceQueues.open(client, this.#keys),
         this.#signingKeys?.open(client, this.#keys),
+        this.cluster.open(client, this.#url),
       ]);
     } catch (error) {
       this.#signingKeys?.failed(error);
@@ -113,7 +122,7 @@ export class RedisEngine implements HubEngine {
     this.#writes.connected(client);
     this.#opened = true;
     this.#log.info(
-      { engine: 'redis', prefix: this.#keys.prefix, devices: this.deviceQueues.all().length },
+      { engine: 'redis', prefix: this.#keys.prefix, node: this.cluster.nodeId, devices: this.deviceQueues.all().length },
       'hub state read back from Redis',
     );
   }
@@ -124,11 +133,19 @@ export class RedisEngine implements HubEngine {
       if (this.#opened) {
         await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
       }
+      await this.cluster.close();
       const client = this.#client;
       if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
       else client?.disconnect();
     })();
     return this.#closing;
+  }
+
+  /** Drops every connection at once, nothing flushed: what a node that dies leaves behind (tests). */
+  crash(): void {
+    this.#closing ??= Promise.resolve();
+    this.cluster.crash();
+    this.#client?.disconnect();
   }
 
   /** The connection, once `listen()` made it. */

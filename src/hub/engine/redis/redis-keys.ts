@@ -16,10 +16,29 @@ export class RedisKeys {
     return `${this.prefix}delivery:queues`;
   }
 
-  /** One device's queue: `m` entries by id, `w` waiting ids, `u` unacknowledged ids by seq, `s` its last seq and missed count. */
-  queue(device: string): { m: string; w: string; u: string; s: string } {
+  /**
+   * One device's queue: `m` entries by id, `w` waiting ids, `u` unacknowledged ids by seq, `s` its
+   * last seq and missed count, `i` ids other hub nodes queued that its holder has not taken yet.
+   */
+  queue(device: string): { m: string; w: string; u: string; s: string; i: string } {
     const base = `${this.prefix}delivery:queue:${device}`;
-    return { m: `${base}:m`, w: `${base}:w`, u: `${base}:u`, s: `${base}:s` };
+    return { m: `${base}:m`, w: `${base}:w`, u: `${base}:u`, s: `${base}:s`, i: `${base}:i` };
+  }
+
+  /** Which node holds a device's session (`node|session`, with a TTL), and its owner fence (a counter). */
+  presence(device: string): { p: string; f: string } {
+    const base = `${this.prefix}presence:${device}`;
+    return { p: base, f: `${base}:fence` };
+  }
+
+  /** Broker channels: one node's, and every node's. */
+  channel(node: string | undefined): string {
+    return node === undefined ? `${this.prefix}broker:all` : `${this.prefix}broker:node:${node}`;
+  }
+
+  /** Who dispatched a request: its origin node, device and job type (kept for the retention of executions). */
+  execution(requestId: string): string {
+    return `${this.prefix}exec:${requestId}`;
   }
 
   /** Signing keys: their JWKs by kid, when each is dropped, and the kid that signs now. */

@@ -1,0 +1,90 @@
+import type { MessageOf } from '../../protocol/index.ts';
+import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-queue.ts';
+import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
+
+type Who = { tenant_id: string; device_id: string };
+
+/** Who held a device before a claim: a node and its session of the device. */
+export interface Holder {
+  node: string;
+  session: string;
+}
+
+/** What a claim found and took: the previous holder, and the device's waiting cancels taken from other nodes. */
+export interface Claimed {
+  previous: Holder | undefined;
+  /** Cancels other nodes queued for the device: the holder applies them (withdraws, or sends them). */
+  cancels: QueuedMessage[];
+}
+
+/** What {@link HubCluster.pull} moved into the holder's queue, and the cancels it took. */
+export interface Pulled {
+  requests: QueuedMessage[];
+  cancels: QueuedMessage[];
+}
+
+/**
+ * A note from one hub node to another (`to` a node) or to every node, through the engine's broker.
+ * Notes are hints and copies: losing one never loses work (the waiting work is in the store, and
+ * the holder reads it again on its presence renewal).
+ */
+export type ClusterNote =
+  /** Another node took the device: close this node's session `session` of it (4003 `replaced`). */
+  | { t: 'takeover'; who: Who; session: string }
+  /** Work for the device waits in the store: the holder pulls it. */
+  | { t: 'poke'; who: Who }
+  /** An event of an execution dispatched on the node it is sent to, from the node that holds the device. */
+  | { t: 'event'; who: Who; request_id: string; event: ExecutionEventRecord }
+  /** The device's reply to a messaging event queued on the node it is sent to. */
+  | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] }
+  /** A device (in a tenant, or in every tenant) was revoked on another node. */
+  | { t: 'revoke_device'; device_id: string; tenant_id?: string }
+  /** A device revocation was lifted on another node. */
+  | { t: 'unrevoke_device'; device_id: string; tenant_id?: string }
+  /** A token id was revoked on another node. */
+  | { t: 'revoke_token'; jti: string };
+
+/**
+ * Several hub nodes on one store serving one fleet (docs/scaling.md, "Several nodes"): which node
+ * holds which device's session (presence, with a fence), the waiting work of devices held
+ * elsewhere, and notes between the nodes (a broker). The Redis engine has one; the memory engine
+ * none, and a hub without one is a single node, as it always was.
+ *
+ * @example
+ * const { previous } = await cluster.claim(who, session.id); // the device's queue is now this node's
+ * if (previous && previous.node !== cluster.nodeId) cluster.send(previous.node, { t: 'takeover', who, session: previous.session });
+ */
+export interface HubCluster {
+  readonly nodeId: string;
+  /**
+   * Makes this node the holder of the device for `sessionId`: the presence entry names it, the
+   * device's fence moves on (a write of the previous holder is refused from then on, see
+   * {@link StaleHolderError}), and its queue is read from the store into `deviceQueues`.
+   */
+  claim(who: Who, sessionId: string): Promise<Claimed>;
+  /** The session ended: once its writes are stored, the presence entry goes (if still its) and the queue is dropped here. */
+  release(who: Who, sessionId: string): Promise<void>;
+  /** Whether this node holds the device now (claimed, for a session still open). */
+  holds(who: Who): boolean;
+  /**
+   * Queues work for a device this node does not hold, in one atomic step of the store (refused
+   * past `limit` messages), and pokes its holder. Resolves false when the device's queue is full.
+   */
+  append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<boolean>;
+  /** Moves the work other nodes queued into the held queue (in the store and here). */
+  pull(who: Who): Promise<Pulled>;
+  /** Sends a note to one node. */
+  send(node: string, note: ClusterNote): void;
+  /** Sends a note to every other node. */
+  broadcast(note: ClusterNote): void;
+  /** Where notes to this node go; and where it learns that it lost a device (a renewal or a write refused). */
+  listen(handlers: { note(note: ClusterNote): void; lost(who: Who): void }): void;
+  /** Who dispatched a request (its origin node), when a node recorded it; for events of requests this node did not queue. */
+  originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined>;
+  /** Records who dispatched a request, so the node holding its device later can send its events there. */
+  dispatched(requestId: string, who: Who, jobType: string, now: number): void;
+  /** Keeps the copy of an execution any node answers from: its status, outcome, and the event just recorded. */
+  recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void;
+  /** The copy of an execution in the store, if one was kept (for the executions' retention). */
+  snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined>;
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { ReliableDeviceMessage } from '../../../../src/hub/delivery/device-queue.ts';
+import { RedisEngine } from '../../../../src/hub/engine/redis/redis-engine.ts';
+import { silentLogger } from '../../../../src/log/logger.ts';
+import { startRedis } from '../../../support/redis-server.ts';
+
+const who = { tenant_id: 'acme', device_id: 'laptop-1' };
+const TTL = 15_000;
+const request = (id: string) =>
+  ({ type: 'execution_request', request_id: id, job_type: 'tool', tool_name: 'echo' }) as ReliableDeviceMessage;
+const cancel = (id: string) => ({ type: 'execution_cancel', request_id: id, reason: 'stop' }) as ReliableDeviceMessage;
+const ids = (entries: readonly { message: ReliableDeviceMessage }[]) =>
+  entries.map(({ message }) => `${message.type === 'execution_cancel' ? 'cancel:' : ''}${message.request_id}`);
+
+/** Two hub nodes' engines on one Redis, each told of the devices it lost. */
+async function twoNodes() {
+  const redis = await startRedis();
+  const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
+  const [a, b] = [make('node-a'), make('node-b')];
+  await Promise.all([a.open(), b.open()]);
+  const lost = { a: [] as string[], b: [] as string[] };
+  a.cluster.listen({ note: () => {}, lost: (w) => lost.a.push(w.device_id) });
+  b.cluster.listen({ note: () => {}, lost: (w) => lost.b.push(w.device_id) });
+  return { a, b, lost, close: () => Promise.all([a.close(), b.close()]) };
+}
+
+describe('device queues held by one of several nodes', () => {
+  it('a claim moves the fence: the node that lost the device cannot write its queue, and what it queued is not lost', async () => {
+    const { a, b, lost, close } = await twoNodes();
+    expect(await a.deviceQueues.claim(who, 's-a', TTL)).toEqual({ previous: '', cancels: [] });
+    const queueA = a.deviceQueues.of(who);
+    queueA.enqueue(request('r1'), 1);
+    queueA.enqueue(request('r2'), 2);
+    expect(queueA.next()?.seq).toBe(1);
+    await queueA.settled();
+
+    // B claims the device: it reads the queue as A stored it, and names A as the previous holder.
+    const claimed = await b.deviceQueues.claim(who, 's-b', TTL);
+    expect(claimed.previous).toBe('node-a|s-a');
+    const queueB = b.deviceQueues.of(who);
+    expect(ids(queueB.entries().unacked)).toEqual(['r1']);
+    expect(ids(queueB.entries().waiting)).toEqual(['r2']);
+
+    // A still thinks it holds it: its next send is refused by the fence, and it learns it lost the device.
+    expect(queueA.next()?.seq).toBe(2);
+    await expect(queueA.settled()).rejects.toThrow(/^FENCED/);
+    expect(lost.a).toEqual(['laptop-1']);
+    expect(a.deviceQueues.holds(who)).toBe(false);
+    // B numbers on from what is stored: seq 2 was never stored by A.
+    expect(queueB.next()?.seq).toBe(2);
+    await queueB.settled();
+
+    // A node that does not hold the device queues in its inbox; the holder takes it, in order, cancels first.
+    expect(await a.deviceQueues.append(who, request('r3'), 3, 100)).toEqual({ queued: true, holder: 'node-b|s-b' });
+    expect(await a.deviceQueues.append(who, cancel('r1'), 4, 100)).toMatchObject({ queued: true });
+    const pulled = await b.deviceQueues.pull(who);
+    expect([ids(pulled.requests), ids(pulled.cancels)]).toEqual([['r3'], ['cancel:r1']]);
+    expect(ids(queueB.entries().waiting)).toEqual(['cancel:r1', 'r3']);
+    expect(ids((await b.deviceQueues.pull(who)).requests)).toEqual([]);
+    await close();
+  });
+
+  it('refuses work past the limit across nodes, counting what waits, what is out and what the inbox holds', async () => {
+    const { a, b, close } = await twoNodes();
+    await b.deviceQueues.claim(who, 's-b', TTL);
+    const queueB = b.deviceQueues.of(who);
+    queueB.enqueue(request('r1'), 1);
+    queueB.next();
+    queueB.enqueue(request('r2'), 2);
+    await queueB.settled();
+    expect((await a.deviceQueues.append(who, request('r3'), 3, 3)).queued).toBe(true);
+    expect((await a.deviceQueues.append(who, request('r4'), 4, 3)).queued).toBe(false);
+    // A cancel is never refused: it concerns a request the device may have.
+    expect((await a.deviceQueues.append(who, cancel('r1'), 5, 3)).queued).toBe(true);
+    await close();
+  });
+
+  it('a release lets the device go only while it is still this session’s, and the next claim reads what waits', async () => {
+    const { a, b, close } = await twoNodes();
+    await a.deviceQueues.claim(who, 's-a', TTL);
+    a.deviceQueues.of(who).enqueue(request('r1'), 1);
+    await a.deviceQueues.release(who, 's-a');
+    expect(a.deviceQueues.holds(who)).toBe(false);
+    // Nobody holds it: work queued meanwhile waits in the inbox, and no holder is named.
+    expect(await b.deviceQueues.append(who, request('r2'), 2, 100)).toEqual({ queued: true, holder: '' });
+    const claimed = await b.deviceQueues.claim(who, 's-b', TTL);
+    expect(claimed.previous).toBe('');
+    expect(ids(b.deviceQueues.of(who).entries().waiting)).toEqual(['r1', 'r2']);
+    // A late release of A's old session changes nothing for B.
+    await a.deviceQueues.release(who, 's-a');
+    expect((await b.deviceQueues.renew(TTL)).lost).toEqual([]);
+    await close();
+  });
+});

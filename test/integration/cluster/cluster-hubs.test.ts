@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { ExecutionEventRecord, ExecutionResult } from '../../../src/hub/delivery/executions.ts';
+import { settle } from '../../support/execution-fixture.ts';
+import { connected, startConnector, startHub, until } from '../../support/loopback.ts';
+import { type RedisServer, startRedis } from '../../support/redis-server.ts';
+
+/**
+ * Several hub nodes on one real Redis, in this process, each on its own loopback port, with real
+ * connectors: a device connected to any node is reached from every node (docs/scaling.md,
+ * "Several nodes").
+ */
+const node = (redis: RedisServer, nodeId: string, port = 0) => startHub({ engine: { redis: redis.url }, nodeId }, port);
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
+
+/** Follows a handle: its events as they come, and its result once there. */
+function follow(run: { events: { subscribe(next: (event: ExecutionEventRecord) => void): unknown }; result: Promise<ExecutionResult> }) {
+  const events: ExecutionEventRecord[] = [];
+  run.events.subscribe((event) => events.push(event));
+  const followed = { events, result: undefined as ExecutionResult | undefined };
+  void run.result.then((result) => (followed.result = result));
+  return followed;
+}
+
+describe('hub nodes on one Redis', () => {
+  it('runs work dispatched on one node on a device connected to another; the first node follows it to its end and can cancel it', async () => {
+    const redis = await startRedis();
+    const a = await node(redis, 'node-a');
+    const b = await node(redis, 'node-b');
+    const { connector } = startConnector(b.url);
+    connector.handle('tool', 'echo', {
+      input: z.object({ text: z.string() }),
+      run: ({ text }, ctx) => {
+        ctx.progress({ stage: 'echoing' });
+        return { text };
+      },
+    });
+    connector.handle('tool', 'wait', {
+      input: z.object({}),
+      run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))),
+    });
+    connector.start();
+    await connected(connector);
+    expect(b.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
+    expect(a.hub.devices()).toEqual([]);
+
+    const run = a.hub.execute(
+      'dev-1',
+      { request_id: 'r-echo', job_type: 'tool', tool_name: 'echo', inputs: { text: 'hi' } },
+      { tenantId: 'local' },
+    );
+    const seen: string[] = [];
+    run.events.subscribe((event) => seen.push(event.event_type));
+    expect(await run.result).toEqual({
+      request_id: 'r-echo',
+      status: 'completed',
+      data: { result: { text: 'hi' }, duration_ms: expect.any(Number) },
+    });
+    expect(seen).toEqual(['accepted', 'started', 'progress', 'completed']);
+    expect(a.hub.execution('r-echo')?.status).toBe('completed');
+    expect(b.hub.execution('r-echo')?.status).toBe('completed');
+    // A node that neither dispatched it nor holds the device answers for it over REST, from Redis.
+    const c = await node(redis, 'node-c');
+    expect(c.hub.execution('r-echo')).toBeUndefined();
+    const rest = async () =>
+      (await (await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-echo`)).json()) as {
+        status: string;
+        events: Array<{ event_type: string }>;
+      };
+    await until(async () => (await rest()).status === 'completed');
+    expect((await rest()).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
+    expect((await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-none`)).status).toBe(404);
+
+    const waiting = a.hub.execute('dev-1', { request_id: 'r-wait', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
+    await until(() => a.hub.execution('r-wait')?.status === 'running');
+    expect(a.hub.cancelExecution('r-wait', 'stop from node a')).toBe(true);
+    expect((await waiting.result).status).toBe('cancelled');
+  });
+
+  it('a device that connects to another node is replaced on the first with 4003, and the work follows it', async () => {
+    const redis = await startRedis();
+    const a = await node(redis, 'node-a');
+    const b = await node(redis, 'node-b');
+    const { connector: first } = startConnector(a.url);
+    await (first.start(), connected(first));
+    const { connector: second } = startConnector(b.url);
+    second.handle('tool', 'echo', { input: z.object({ text: z.string() }), run: ({ text }) => ({ text, on: 'second' }) });
+    second.start();
+    const secondUp = await connected(second);
+    const failed = await first.waitFor((s) => s.connection.state === 'failed');
+    expect(failed.connection).toMatchObject({ reason: 'replaced', lastClose: { code: 4003 } });
+    await until(() => a.hub.devices().length === 0);
+    expect(b.hub.devices()).toEqual([expect.objectContaining({ session_id: secondUp.connection.sessionId })]);
+
+    // Work dispatched on the node that lost the device reaches the one that has it.
+    const result = await a.hub.execute('dev-1', { job_type: 'tool', tool_name: 'echo', inputs: { text: 'x' } }, { tenantId: 'local' })
+      .result;
+    expect(result).toMatchObject({ status: 'completed', data: { result: { text: 'x', on: 'second' } } });
+  });
+
+  it('a revocation made on one node closes the device on another, and it is refused there until lifted', async () => {
+    const redis = await startRedis();
+    const a = await node(redis, 'node-a');
+    const b = await node(redis, 'node-b');
+    const { connector } = startConnector(b.url);
+    connector.start();
+    await connected(connector);
+    a.hub.revokeDevice('dev-1', { tenantId: 'local' });
+    const failed = await connector.waitFor((s) => s.connection.state === 'failed');
+    expect(failed.connection).toMatchObject({ reason: 'revoked', lastClose: { code: 4007 } });
+    await until(() => b.hub.devices().length === 0);
+    const { connector: again } = startConnector(b.url);
+    again.start();
+    expect((await again.waitFor((s) => s.connection.state === 'failed')).connection).toMatchObject({ reason: 'revoked' });
+
+    a.hub.unrevokeDevice('dev-1', { tenantId: 'local' });
+    // The lift reaches node b through the broker: a device tries again until it is let in.
+    await until(async () => {
+      const { connector: lifted } = startConnector(b.url);
+      lifted.start();
+      const state = await lifted.waitFor((s) => s.connection.state === 'connected' || s.connection.state === 'failed');
+      return state.connection.state === 'connected';
+    });
+    expect(b.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
+  });
+
+  it(
+    'a node that dies: its device reconnects to another node and resumes, no execution lost or run twice, every handle ends once',
+    { timeout: 120_000 },
+    async () => {
+      const redis = await startRedis({ persistent: true });
+      const origin = await node(redis, 'node-origin');
+      const doomed = await node(redis, 'node-doomed');
+      // One slot and one place in its queue: two requests out at the device, the rest wait in Redis.
+      const { connector, clock, events } = startConnector(doomed.url, { executions: { maxConcurrency: 1, maxQueue: 1 } });
+      const gates: Array<() => void> = [];
+      const ran: string[] = [];
+      connector.handle('tool', 'gate', {
+        input: z.object({}),
+        run: (_input, ctx) =>
+          new Promise<string>((resolve) => {
+            ran.push(ctx.requestId);
+            ctx.reportUsage({ inputTokens: 1, outputTokens: 1 });
+            gates.push(() => resolve(ctx.requestId));
+          }),
+      });
+      connector.start();
+      await connected(connector);
+      const ids = Array.from({ length: 8 }, (_, i) => `g${i}`);
+      const runs = ids.map((request_id) =>
+        follow(origin.hub.execute('dev-1', { request_id, job_type: 'tool', tool_name: 'gate' }, { tenantId: 'local' })),
+      );
+      await until(() => gates.length === 1);
+      gates[0]!();
+      await until(() => gates.length === 2);
+      await settle();
+
+      // The node dies: no flush, no release, no close frames. Another takes its port.
+      doomed.hub.faults.crash();
+      const heir = await node(redis, 'node-heir', doomed.port);
+      await until(
+        () => events.filter((e) => e.type === 'resume').length >= 2,
+        () => clock.increment(1_000),
+      );
+      expect(heir.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
+
+      for (let released = 1; released < ids.length; released++) {
+        await until(() => gates.length > released);
+        gates[released]!();
+      }
+      await until(() => runs.every((r) => r.result !== undefined));
+      expect(runs.map((r) => r.result?.status)).toEqual(ids.map(() => 'completed'));
+      expect(ran).toEqual(ids);
+      for (const r of runs) expect(r.events.filter((e) => TERMINAL.has(e.event_type))).toHaveLength(1);
+      // Each report booked once in Redis, whichever node it reached (the heir read back what the dead node booked).
+      await until(() => heir.hub.usage('local').totals.reports === ids.length);
+      await until(() => connector.executions.outboxDepth === 0);
+      await settle();
+      expect(
+        heir.hub
+          .usage('local')
+          .reports.map((r) => r.request_id)
+          .sort(),
+      ).toEqual(ids);
+    },
+  );
+});
