@@ -68,7 +68,7 @@ async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement:
         request_id: `${label}-${n}`,
         job_type: 'tool',
         tool_name: 'echo',
-        input: { n },
+        inputs: { n },
       }).then((answer) => {
         if (answer.status !== 202)
           throw new Error(`dispatch ${label}-${n} on ${nodes[on]!.id}: ${answer.status} ${JSON.stringify(answer.body)}`);

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { ClusterDevice } from './cluster-devices.ts';
 import { CLUSTER_TENANT, type HubCluster, type HubNode } from './cluster.ts';
 import { until } from './loopback.ts';
@@ -34,11 +35,11 @@ export interface ClusterLoadReport {
   accepted: number;
   /** Answers that were not an acceptance, by HTTP status (`network` when the node could not answer); each was tried again. */
   retried: Record<string, number>;
-  /** Accepted executions without a terminal status at the hub, or without a usage-ledger entry. */
+  /** Accepted executions not `completed` at the hub, or without a usage-ledger entry. */
   lost: string[];
   /** Executions with more than one terminal event, more than one ledger entry, or run more than once on the device. */
   duplicated: string[];
-  /** Ledger entries in all (one per execution when nothing was lost or doubled). */
+  /** Ledger entries in all, in Redis (one per execution when nothing was lost or doubled). */
   ledgerEntries: number;
 }
 
@@ -65,7 +66,7 @@ async function dispatch(
             request_id: requestId,
             job_type: 'tool',
             tool_name: 'echo',
-            input: { n: turn },
+            inputs: { n: turn },
           },
         );
         if (answer.status === 202 || (answer.status === 409 && answer.body.error === 'duplicate_request')) return;
@@ -145,6 +146,29 @@ export async function runClusterLoad(options: ClusterLoadOptions): Promise<Clust
   return verify(cluster, ids, ended, retried);
 }
 
+/**
+ * The usage ledger the nodes share, read from Redis (`<prefix>usage:<tenant>:order`, the booking
+ * order, and `…:entries`): bookings per request id. A node answers `GET /v1/usage` from its own
+ * copy, read when it started, so no one node's answer is the cluster's ledger.
+ */
+async function ledgerInRedis(url: string, prefix = 'cloudtether:'): Promise<Map<string, number>> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    const key = `${prefix}usage:${CLUSTER_TENANT}`;
+    const [entries, order] = await Promise.all([redis.hgetall(`${key}:entries`), redis.lrange(`${key}:order`, 0, -1)]);
+    const ledger = new Map<string, number>();
+    for (const reportId of order) {
+      const entry = entries[reportId];
+      const requestId = entry ? (JSON.parse(entry) as { request_id: string }).request_id : reportId;
+      ledger.set(requestId, (ledger.get(requestId) ?? 0) + 1);
+    }
+    return ledger;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Reads every execution and the ledger from the live nodes (in turn) and counts what was lost or doubled. */
 async function verify(
   cluster: HubCluster,
@@ -160,13 +184,12 @@ async function verify(
         const node = live[(from + i) % live.length]!;
         const answer = await operatorCall<ExecutionAnswer>(node.base, 'GET', `/v1/executions/${id}`);
         const events = answer.status === 200 ? answer.body.events.filter((e) => TERMINAL.has(e.event_type)).length : 0;
-        terminal.set(id, answer.status === 200 && TERMINAL.has(answer.body.status) ? events : 0);
+        // The echo tool always completes: any other end is work gone wrong.
+        terminal.set(id, answer.status === 200 && answer.body.status === 'completed' ? events : 0);
       }),
     );
   }
-  const usage = await operatorCall<{ reports: Array<{ request_id: string }> }>(live[0]!.base, 'GET', `/v1/usage?tenant=${CLUSTER_TENANT}`);
-  const ledger = new Map<string, number>();
-  for (const report of usage.body.reports) ledger.set(report.request_id, (ledger.get(report.request_id) ?? 0) + 1);
+  const ledger = await ledgerInRedis(cluster.redis.url);
   const wanted = new Set(ids);
   return {
     executions: ids.length,
@@ -174,6 +197,6 @@ async function verify(
     retried,
     lost: ids.filter((id) => !terminal.get(id) || !ledger.get(id)),
     duplicated: ids.filter((id) => (terminal.get(id) ?? 0) > 1 || (ledger.get(id) ?? 0) > 1 || (ended.get(id) ?? 0) > 1),
-    ledgerEntries: usage.body.reports.filter((report) => wanted.has(report.request_id)).length,
+    ledgerEntries: [...ledger].filter(([id]) => wanted.has(id)).reduce((sum, [, count]) => sum + count, 0),
   };
 }

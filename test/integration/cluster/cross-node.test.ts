@@ -26,7 +26,7 @@ describe('a hub cluster: work and changes cross nodes', () => {
       request_id: 'x-1',
       job_type: 'tool',
       tool_name: 'echo',
-      input: { n: 7 },
+      inputs: { n: 7 },
     });
     expect(dispatched.status).toBe(202);
     const statuses = () => Promise.all([n1, n2, n3].map((n) => operatorCall<ExecutionAnswer>(n.base, 'GET', '/v1/executions/x-1')));
@@ -36,7 +36,8 @@ describe('a hub cluster: work and changes cross nodes', () => {
       expect(answer.body.events.filter((e) => e.event_type === 'completed')).toHaveLength(1);
     }
     expect(device!.ran).toEqual(['x-1']);
-    const usage = await operatorCall<{ totals: { reports: number } }>(n3.base, 'GET', `/v1/usage?tenant=${CLUSTER_TENANT}`);
+    // Booked by the node holding the device (each node answers the ledger from its own copy).
+    const usage = await operatorCall<{ totals: { reports: number } }>(n1.base, 'GET', `/v1/usage?tenant=${CLUSTER_TENANT}`);
     expect(usage.body.totals.reports).toBe(1);
   });
 
