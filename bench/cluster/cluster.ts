@@ -31,7 +31,7 @@ interface Sizes {
   idleSessions: number;
 }
 
-const FULL: Sizes = { executions: 3_000, rounds: 3, warmup: 1, window: 128, devices: 6, idleSessions: 500 };
+const FULL: Sizes = { executions: 1_000, rounds: 3, warmup: 1, window: 128, devices: 6, idleSessions: 500 };
 const SMOKE: Sizes = { executions: 150, rounds: 1, warmup: 0, window: 32, devices: 3, idleSessions: 30 };
 
 /** Where each execution is dispatched: on any node in turn, on the device's node, or on the node after it. */
