@@ -9,7 +9,7 @@
  * cross-node ones.
  */
 import { Redis } from 'ioredis';
-import { CLUSTER_TENANT, CLUSTER_TOKEN, type HubCluster, openCluster } from '../../test/support/cluster.ts';
+import { CLUSTER_TENANT, CLUSTER_TOKEN, type HubCluster, type HubNode, openCluster } from '../../test/support/cluster.ts';
 import { operatorCall } from '../../test/support/operator-rest.ts';
 import { machineLoad, sampleMachine } from '../support/machine-load.ts';
 import { type BenchOptions, figure, inRounds, type Report, type Row } from '../support/rounds.ts';
@@ -43,6 +43,33 @@ interface Run {
   commandsPerExecution: number;
 }
 
+/**
+ * Dispatches one execution by REST. A request the node's socket dropped (a kept-alive connection
+ * the server closed as it was reused) is sent again with the same id: 409 `duplicate_request`
+ * then says the first one was taken.
+ */
+async function dispatch(node: HubNode, deviceId: string, requestId: string, n: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const answer = await operatorCall<{ error?: string }>(
+        node.base,
+        'POST',
+        `/v1/devices/${deviceId}/executions?tenant_id=${CLUSTER_TENANT}`,
+        {
+          request_id: requestId,
+          job_type: 'tool',
+          tool_name: 'echo',
+          inputs: { n },
+        },
+      );
+      if (answer.status === 202 || (attempt > 1 && answer.status === 409 && answer.body.error === 'duplicate_request')) return;
+      throw new Error(`dispatch ${requestId} on ${node.id}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof TypeError)) throw error; // fetch's network failure is a TypeError
+    }
+  }
+}
+
 /** Dispatches `count` executions by REST, at most `window` unfinished, and measures the run. */
 async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement: Placement, label: string, sizes: Sizes): Promise<Run> {
   const nodes = cluster.live();
@@ -63,17 +90,9 @@ async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement:
         : placement === 'same'
           ? home
           : (home + 1) % nodes.length;
-    posts.push(
-      operatorCall(nodes[on]!.base, 'POST', `/v1/devices/${device.id}/executions?tenant_id=${CLUSTER_TENANT}`, {
-        request_id: `${label}-${n}`,
-        job_type: 'tool',
-        tool_name: 'echo',
-        inputs: { n },
-      }).then((answer) => {
-        if (answer.status !== 202)
-          throw new Error(`dispatch ${label}-${n} on ${nodes[on]!.id}: ${answer.status} ${JSON.stringify(answer.body)}`);
-      }),
-    );
+    const post = dispatch(nodes[on]!, device.id, `${label}-${n}`, n);
+    post.catch(() => {}); // awaited below, with the others; not an unhandled rejection meanwhile
+    posts.push(post);
   }
   await Promise.all(posts);
   await fleet.whenEnded(startEnded + sizes.executions);
