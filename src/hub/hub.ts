@@ -16,6 +16,7 @@ import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type
 import { dispatch, type DispatchMessage } from './delivery/dispatch.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.ts';
 import { createEngine } from './engine/create-engine.ts';
+import type { ClusterNote } from './engine/cluster.ts';
 import type { HubEngine } from './engine/hub-engine.ts';
 import { createFaultHooks, type HubFaults } from './faults.ts';
 import { clusterNotes } from './cluster-notes.ts';
@@ -67,6 +68,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #engine: HubEngine;
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Whether settings changes are told to the other nodes (once the store is open). */
+  #settingsShared = false;
   /** This node's name among the hub nodes on one store (`HubOptions.nodeId`). */
   readonly nodeId: string;
 
@@ -135,7 +138,6 @@ export class Hub extends EventEmitter<HubEvents> {
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
-    engine.cluster?.listen(clusterNotes({ sessions, delivery, auth, logger: this.#log }));
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
     const channels = new HubChannels({
       channels: resolved.channels,
@@ -145,6 +147,10 @@ export class Hub extends EventEmitter<HubEvents> {
       onMessage: emitChannelMessage,
     });
     this.#channels = channels;
+    const cluster = engine.cluster;
+    cluster?.listen(
+      clusterNotes({ sessions, delivery, auth, channels, reloads: this.#reloads, settings: this.#settings, cluster, logger: this.#log }),
+    );
     const host = createSessionHost({
       options: resolved,
       codec,
@@ -202,6 +208,16 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
+    const cluster = this.#engine.cluster;
+    // Several nodes: a change stored here is pushed by every node to the devices it holds.
+    if (cluster && !this.#settingsShared) {
+      this.#settingsShared = true;
+      const store = this.#settings.store;
+      store.listeners.add((tenantId, key, _document, changes) => {
+        const stored = store.stored(tenantId, key);
+        if (stored) cluster.broadcast({ t: 'settings', tenant_id: tenantId, key, document: stored, changes });
+      });
+    }
     const address = await this.#listener.listen(port, host);
     if (!this.#access.hasToken && !isLoopbackHost(host)) {
       this.#log.warn(
@@ -256,6 +272,14 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   openTask(tenantId: string, taskId: string, { workspaceId }: { workspaceId?: string } = {}): void {
     this.#channels.openTask(tenantId, taskId, workspaceId);
+    const note = {
+      t: 'task',
+      tenant_id: tenantId,
+      task_id: taskId,
+      open: true,
+      ...(workspaceId !== undefined && { workspace_id: workspaceId }),
+    };
+    this.#engine.cluster?.broadcast(note as ClusterNote);
   }
 
   /**
@@ -267,7 +291,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
    */
   publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
-    return this.#channels.publish(tenantId, channel, event, payload);
+    const offset = this.#channels.publish(tenantId, channel, event, payload);
+    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload });
+    return offset;
   }
 
   /**
@@ -284,6 +310,7 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Closes a task channel: members get `channel_left`, joins are refused, its replay window goes. */
   closeTask(tenantId: string, taskId: string): void {
     this.#channels.closeTask(tenantId, taskId);
+    this.#engine.cluster?.broadcast({ t: 'task', tenant_id: tenantId, task_id: taskId, open: false });
   }
 
   /** Device ids joined to a channel of a tenant. */
@@ -299,9 +326,19 @@ export class Hub extends EventEmitter<HubEvents> {
    * const { ok, error } = await hub.reloadCapabilities('laptop-1', ['marketing-pack@2.3.0']);
    */
   reloadCapabilities(deviceId: string, packs: string[] = [], { tenantId }: { tenantId?: string } = {}): Promise<ReloadResult> {
-    return this.#reloads.request(
-      (reloadId) => dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to,
-    );
+    const cluster = this.#engine.cluster;
+    const send = (reloadId: string) =>
+      dispatch(this.#sessions, deviceId, { type: 'capability_reload', reload_id: reloadId, packs }, tenantId).to;
+    if (!cluster || tenantId === undefined || this.#sessions.get(tenantId, deviceId)) return this.#reloads.request(send);
+    // Several nodes: the node holding the device sends it and relays the answer back here.
+    const who = { tenant_id: tenantId, device_id: deviceId };
+    return cluster.holderOf(who).then((holder) => {
+      if (!holder || holder.node === cluster.nodeId) return this.#reloads.request(send);
+      return this.#reloads.request((reloadId) => {
+        cluster.send(holder.node, { t: 'reload', who, reload_id: reloadId, packs, from: cluster.nodeId });
+        return who;
+      });
+    });
   }
 
   /**

@@ -22,9 +22,11 @@ export class CapabilityReloads {
     readonly timeoutMs = 30_000,
   ) {}
 
-  /** Sends a reload through `send` (which may throw: nothing then waits) and resolves with the answer. */
-  request(send: (reloadId: string) => { tenant_id: string; device_id: string }): Promise<ReloadResult> {
-    const reloadId = `rld_${randomUUID()}`;
+  /**
+   * Sends a reload through `send` (which may throw: nothing then waits) and resolves with the
+   * answer. `reloadId`: one given by another hub node, whose caller waits for the answer there.
+   */
+  request(send: (reloadId: string) => { tenant_id: string; device_id: string }, reloadId = `rld_${randomUUID()}`): Promise<ReloadResult> {
     let settle: (result: ReloadResult) => void = () => {};
     const result = new Promise<ReloadResult>((resolve) => {
       const timer = this.clock.setTimeout(
@@ -50,6 +52,11 @@ export class CapabilityReloads {
   settle(message: MessageOf<'capability_reload_result'>, from: { tenant_id: string; device_id: string }): void {
     if (this.#waiting.get(message.reload_id)?.from !== `${from.tenant_id}\u0000${from.device_id}`) return;
     this.#settle(message.reload_id, { ok: message.ok, ...(message.error !== undefined && { error: message.error }) });
+  }
+
+  /** An answer that came another way: from the hub node holding the device (several nodes). */
+  answer(reloadId: string, result: ReloadResult): void {
+    this.#settle(reloadId, result);
   }
 
   #settle(reloadId: string, result: ReloadResult): void {

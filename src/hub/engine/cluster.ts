@@ -1,6 +1,8 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-queue.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
+import type { SettingsPatch } from '../../protocol/settings-document.ts';
+import type { DocumentKey, StoredDocumentValue } from '../settings/settings-documents.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
@@ -42,7 +44,17 @@ export type ClusterNote =
   /** A device revocation was lifted on another node. */
   | { t: 'unrevoke_device'; device_id: string; tenant_id?: string }
   /** A token id was revoked on another node. */
-  | { t: 'revoke_token'; jti: string };
+  | { t: 'revoke_token'; jti: string }
+  /** A settings document changed on another node: stored already; its subscribers here are pushed the change. */
+  | { t: 'settings'; tenant_id: string; key: DocumentKey; document: StoredDocumentValue; changes: SettingsPatch }
+  /** A channel message published on another node, for the members here. */
+  | { t: 'publish'; tenant_id: string; channel: string; event: string; payload: Record<string, unknown> }
+  /** A task channel opened or closed on another node. */
+  | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
+  /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */
+  | { t: 'reload'; who: Who; reload_id: string; packs: string[]; from: string }
+  /** The answer to a capability reload asked here. */
+  | { t: 'reload_result'; reload_id: string; result: { ok: boolean; error?: string } };
 
 /**
  * Several hub nodes on one store serving one fleet (docs/scaling.md, "Several nodes"): which node
@@ -83,6 +95,8 @@ export interface HubCluster {
   originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined>;
   /** Records who dispatched a request, so the node holding its device later can send its events there. */
   dispatched(requestId: string, who: Who, jobType: string, now: number): void;
+  /** Which node holds a device now, if any (its presence entry). */
+  holderOf(who: Who): Promise<Holder | undefined>;
   /** Keeps the copy of an execution any node answers from: its status, outcome, and the event just recorded. */
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void;
   /** The copy of an execution in the store, if one was kept (for the executions' retention). */

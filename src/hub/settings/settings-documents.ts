@@ -39,6 +39,13 @@ export type SettingsPatchResult =
 /** Told of every change once it is stored (on disk when the store has a file), before anyone can read it. */
 export type SettingsChangeListener = (tenantId: string, key: DocumentKey, document: HubSettingsDocument, changes: SettingsPatch) => void;
 
+/** A document as a store keeps it: its version, settings, and the idempotency keys it took. */
+export interface StoredDocumentValue {
+  version: number;
+  settings: SettingsDocument['settings'];
+  edits?: string[];
+}
+
 /** What a device last reported (`settings_reported`, without the envelope), and when. */
 export interface ReportedEntry {
   reported: ReportedSettings;
@@ -67,6 +74,14 @@ export interface SettingsDocuments {
   version(tenantId: string, key: DocumentKey): number;
   /** Applies a merge patch once the changes before it are done (see {@link PatchConditions}). */
   patch(tenantId: string, key: DocumentKey, patch: SettingsPatch, conditions?: PatchConditions): Promise<SettingsPatchResult>;
+  /**
+   * Takes a change another hub node stored (several nodes on one store): kept when newer than
+   * this copy. Returns the document as now held, or undefined when this copy had it already.
+   * Listeners are not told (the change is not this store's).
+   */
+  adopt(tenantId: string, key: DocumentKey, stored: StoredDocumentValue): HubSettingsDocument | undefined;
+  /** The document as stored (version, settings, idempotency keys), for other nodes to adopt; undefined for an unknown one. */
+  stored(tenantId: string, key: DocumentKey): StoredDocumentValue | undefined;
   /** Keeps what a device last reported. */
   report(tenantId: string, deviceId: string, entry: ReportedEntry): void;
   /** What a device last reported, if anything. */

@@ -6,7 +6,7 @@ import { getOrCreate } from '../../util/get-or-create.ts';
 import { HubError } from '../core/errors.ts';
 import type { SessionInfo } from '../core/events.ts';
 import type { Session } from '../session/session.ts';
-import type { DocumentKey, HubSettingsDocument, SettingsDocuments } from './settings-documents.ts';
+import type { DocumentKey, HubSettingsDocument, SettingsDocuments, StoredDocumentValue } from './settings-documents.ts';
 import { SettingsStore } from './settings-store.ts';
 
 /** Whose user document: a user's (signed in with a user token) or a device's. */
@@ -81,6 +81,15 @@ export class SettingsSessions {
   }
 
   /** Resolves once the last change is stored. */
+  /**
+   * A change another hub node stored (several nodes): this copy takes it when newer, and the
+   * sessions here subscribed to the document are pushed it.
+   */
+  adopt(tenantId: string, key: DocumentKey, stored: StoredDocumentValue, changes: SettingsPatch): void {
+    const document = this.#store?.adopt(tenantId, key, stored);
+    if (document) this.#push(tenantId, key, document, changes);
+  }
+
   close(): Promise<void> {
     return this.#store?.close() ?? Promise.resolve();
   }

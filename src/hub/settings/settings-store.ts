@@ -149,6 +149,22 @@ export class SettingsStore implements SettingsDocuments {
     return run;
   }
 
+  adopt(tenantId: string, key: DocumentKey, stored: StoredDocument): HubSettingsDocument | undefined {
+    if (stored.version <= this.version(tenantId, key)) return undefined;
+    const copy: StoredDocument = structuredClone(stored);
+    getOrCreate(this.#tenants, tenantId, () => new Map<string, StoredDocument>()).set(key, copy);
+    return this.document(tenantId, key);
+  }
+
+  /**
+   * The stored document as this store keeps it (version, settings, idempotency keys): what
+   * another hub node on the same store adopts ({@link SettingsStore.adopt}).
+   */
+  stored(tenantId: string, key: DocumentKey): StoredDocument | undefined {
+    const stored = this.#tenants.get(tenantId)?.get(key);
+    return stored && structuredClone(stored);
+  }
+
   /** Records what a device reported, replacing its previous report. */
   report(tenantId: string, deviceId: string, entry: ReportedEntry): void {
     this.#reported.set(`${tenantId}${SEP}${deviceId}`, structuredClone(entry));

@@ -14,7 +14,7 @@ const ENV = {
 function runHub(
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ base: string; stop: () => Promise<void> } | { code: number | null; stderr: string }> {
+): Promise<{ base: string; stop: () => Promise<void>; stderr: () => string } | { code: number | null; stderr: string }> {
   const child = spawn(process.execPath, ['bin/cloudtether.js', 'hub', '--port', '0', '--log-level', 'silent', ...args], {
     env: { ...process.env, ...ENV, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -30,7 +30,7 @@ function runHub(
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
       const host = /hub listening on ws:\/\/([^/\s]+)\//.exec(stderr)?.[1];
-      if (host) resolve({ base: `http://${host}`, stop });
+      if (host) resolve({ base: `http://${host}`, stop, stderr: () => stderr });
     });
     void exited.then((code) => resolve({ code, stderr }));
   });
@@ -52,6 +52,23 @@ describe('cloudtether hub --redis', () => {
     const second = await runHub([], { CLOUDTETHER_HUB_REDIS_URL: redis.url });
     if (!('base' in second)) throw new Error(`the hub did not start: ${second.stderr}`);
     expect(await kids(second.base)).toEqual(kept);
+  });
+
+  it('names its node: --node-id, else CLOUDTETHER_HUB_NODE_ID, else node_<random>; a bad id is refused in one line', async () => {
+    const redis = await startRedis();
+    const named = await runHub(['--redis', redis.url, '--node-id', 'eu-1'], { CLOUDTETHER_HUB_NODE_ID: 'ignored' });
+    if (!('base' in named)) throw new Error(`the hub did not start: ${named.stderr}`);
+    expect(named.stderr()).toMatch(/^hub node eu-1\nhub listening on ws:\/\//m);
+    const fromEnv = await runHub(['--redis', redis.url], { CLOUDTETHER_HUB_NODE_ID: 'eu-2' });
+    if (!('base' in fromEnv)) throw new Error(`the hub did not start: ${fromEnv.stderr}`);
+    expect(fromEnv.stderr()).toContain('hub node eu-2\n');
+    const generated = await runHub(['--redis', redis.url]);
+    if (!('base' in generated)) throw new Error(`the hub did not start: ${generated.stderr}`);
+    expect(generated.stderr()).toMatch(/hub node node_[0-9a-f]{8}\n/);
+    const bad = await runHub(['--redis', redis.url, '--node-id', 'eu 1|x']);
+    if ('base' in bad) throw new Error('a node id with a space and a bar was taken');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/nodeId/);
   });
 
   it('says in one line what is wrong: a bad URL, a Redis that refuses, a Redis too old', async () => {

@@ -23,7 +23,7 @@ function follow(run: { events: { subscribe(next: (event: ExecutionEventRecord) =
 }
 
 describe('hub nodes on one Redis', () => {
-  it('runs work dispatched on one node on a device connected to another; the first node follows it to its end and can cancel it', async () => {
+  it('runs work dispatched on one node on a device connected to another; the first node follows it to its end can cancel it, and gets its chat replies', async () => {
     const redis = await startRedis();
     const a = await node(redis, 'node-a');
     const b = await node(redis, 'node-b');
@@ -39,6 +39,7 @@ describe('hub nodes on one Redis', () => {
       input: z.object({}),
       run: (_input, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))),
     });
+    connector.onMessaging('ws-1', (event) => ({ text: `echo: ${event.message.text}` }));
     connector.start();
     await connected(connector);
     expect(b.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
@@ -70,6 +71,11 @@ describe('hub nodes on one Redis', () => {
     await until(async () => (await rest()).status === 'completed');
     expect((await rest()).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
     expect((await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-none`)).status).toBe(404);
+
+    // A chat message sent on node a: the device's reply comes back to a.
+    const message = { channel: 'line', event_type: 'message', message: { text: 'hi' }, user_id: 'U1', workspace_id: 'ws-1' } as const;
+    const { reply } = a.hub.sendMessagingEvent('dev-1', message, { tenantId: 'local' });
+    expect(await reply).toEqual({ status: 'completed', text: 'echo: hi' });
 
     const waiting = a.hub.execute('dev-1', { request_id: 'r-wait', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
     await until(() => a.hub.execution('r-wait')?.status === 'running');
@@ -124,6 +130,39 @@ describe('hub nodes on one Redis', () => {
     expect(b.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
   });
 
+  it('settings changes, channel messages and capability reloads made on one node reach the device on another', async () => {
+    const redis = await startRedis();
+    const a = await node(redis, 'node-a');
+    const b = await node(redis, 'node-b');
+    const schema = z.object({ theme: z.enum(['light', 'dark']).default('light') });
+    const { connector } = startConnector(b.url, {}, undefined, { settings: { schema } });
+    const extension = connector.channel('extension');
+    const commands: unknown[] = [];
+    extension.on('start_task', z.object({ task_id: z.string() }), (payload) => commands.push(payload));
+    const loaded: string[][] = [];
+    connector.onCapabilityReload((packs) => {
+      loaded.push(packs);
+    });
+    connector.start();
+    await connected(connector);
+    await until(() => connector.status.settings.state === 'synced' && extension.state === 'joined');
+
+    await a.hub.settings.patchOrg('local', { theme: 'dark' });
+    await until(() => (connector.settings.value as { theme: string }).theme === 'dark');
+    // Node b's copy took the change too: a patch made there is on top of it, not refused.
+    await until(() => b.hub.settings.org('local').version === 1);
+    expect(await b.hub.settings.patchOrg('local', { theme: 'light' })).toMatchObject({ ok: true, document: { version: 2 } });
+    await until(() => a.hub.settings.org('local').version === 2);
+
+    a.hub.publish('local', 'extension', 'start_task', { task_id: 't-1' });
+    await until(() => commands.length === 1);
+    expect(commands).toEqual([{ task_id: 't-1' }]);
+
+    expect(await a.hub.reloadCapabilities('dev-1', ['pack@2'], { tenantId: 'local' })).toEqual({ ok: true });
+    expect(loaded).toEqual([['pack@2']]);
+    await expect(a.hub.reloadCapabilities('dev-9', ['pack@2'], { tenantId: 'local' })).rejects.toMatchObject({ code: 'not_connected' });
+  });
+
   it(
     'a node that dies: its device reconnects to another node and resumes, no execution lost or run twice, every handle ends once',
     { timeout: 120_000 },
@@ -160,7 +199,8 @@ describe('hub nodes on one Redis', () => {
       const heir = await node(redis, 'node-heir', doomed.port);
       await until(
         () => events.filter((e) => e.type === 'resume').length >= 2,
-        () => clock.increment(1_000),
+        // Time moves only while the device waits to retry: pumped during a handshake it would time out.
+        () => connector.status.connection.state === 'disconnected' && clock.increment(1_000),
       );
       expect(heir.hub.devices().map((d) => d.device_id)).toEqual(['dev-1']);
 

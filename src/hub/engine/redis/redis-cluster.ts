@@ -122,6 +122,12 @@ export class RedisCluster implements HubCluster {
     );
   }
 
+  async holderOf(who: Who): Promise<Holder | undefined> {
+    const client = this.#client;
+    if (!client) return undefined;
+    return holderOf((await client.get(this.#keys.presence(`${who.tenant_id}\u0000${who.device_id}`).p)) ?? '');
+  }
+
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
     const key = this.#keys.execution(snapshot.request_id);
     const events = `${key}:events`;
