@@ -41,6 +41,8 @@ interface Run {
   perSecond: number;
   cpuMicrosPerExecution: number;
   commandsPerExecution: number;
+  /** Redis `used_memory` growth per execution: what each one leaves there (its copy is kept 24 h). */
+  bytesPerExecution: number;
 }
 
 /**
@@ -76,6 +78,7 @@ async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement:
   const indexOf = new Map(nodes.map((node, i) => [node.id, i]));
   const startEnded = fleet.ended();
   const commandsBefore = await redis.info('commandstats');
+  const memoryBefore = usedMemory(await redis.info('memory'));
   const cpuBefore = nodes.reduce((sum, node) => sum + cluster.cpuMicros(node.id), 0);
   const started = performance.now();
   const posts: Array<Promise<void>> = [];
@@ -101,10 +104,12 @@ async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement:
   while (fleet.devices.some(({ connector }) => connector.executions.outboxDepth > 0)) await new Promise((resolve) => setImmediate(resolve));
   const cpu = nodes.reduce((sum, node) => sum + cluster.cpuMicros(node.id), 0) - cpuBefore;
   const commands = commandsBetween(commandsBefore, await redis.info('commandstats'));
+  const bytes = usedMemory(await redis.info('memory')) - memoryBefore;
   return {
     perSecond: sizes.executions / seconds,
     cpuMicrosPerExecution: cpu / sizes.executions,
     commandsPerExecution: commands / sizes.executions,
+    bytesPerExecution: bytes / sizes.executions,
   };
 }
 
@@ -187,6 +192,7 @@ export async function run(options: BenchOptions): Promise<Report[]> {
   const sameCommands = figure('Redis commands per execution, same node', 'cmds', of(threeOf('same'), commands), 'lower');
   const crossCommands = figure('Redis commands per execution, cross-node', 'cmds', of(threeOf('cross'), commands), 'lower');
   const idle = figure('Redis memory per idle session', 'B', [three.idle], 'lower');
+  const kept = (r: Run) => r.bytesPerExecution;
   const judge = (met: boolean, text: string) => (options.smoke ? {} : { target: { text, met } });
   const rows: Row[] = [
     {
@@ -208,6 +214,10 @@ export async function run(options: BenchOptions): Promise<Report[]> {
       figure: crossCommands,
       baseline: sameCommands,
       ...judge(crossCommands.median <= TARGET_COMMANDS_PER_EXECUTION, `≤ ${TARGET_COMMANDS_PER_EXECUTION}`),
+    },
+    {
+      figure: figure('Redis memory per execution (cross-node)', 'B', of(threeOf('cross'), kept), 'lower'),
+      baseline: figure('1 node', 'B', of(one, kept), 'lower'),
     },
     { figure: idle, ...judge(idle.median <= TARGET_BYTES_PER_IDLE_SESSION, `≤ ${TARGET_BYTES_PER_IDLE_SESSION / 1024} KiB`) },
   ];

@@ -70,6 +70,8 @@ export interface ClusterOptions {
   args?: readonly string[];
   /** `--log-level` of the nodes. Default `warn`. */
   logLevel?: string;
+  /** Node flags for every node process, e.g. `--cpu-prof` (which NODE_OPTIONS does not take). */
+  nodeFlags?: readonly string[];
 }
 
 class NodeProcess implements HubNode {
@@ -81,7 +83,7 @@ class NodeProcess implements HubNode {
 
   constructor(
     readonly id: string,
-    private readonly spawnArgs: (port: number) => { args: string[]; env: NodeJS.ProcessEnv },
+    private readonly spawnArgs: (port: number) => { args: string[]; env: NodeJS.ProcessEnv; nodeFlags: readonly string[] },
     private readonly events: EventEmitter<ClusterEvents>,
   ) {}
 
@@ -100,8 +102,8 @@ class NodeProcess implements HubNode {
 
   /** Spawns the process and resolves once it printed `hub listening on <url>`. */
   start(): Promise<void> {
-    const { args, env } = this.spawnArgs(this.port);
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { args, env, nodeFlags } = this.spawnArgs(this.port);
+    const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     running.add(child);
     this.#exited = new Promise<void>((resolve) =>
@@ -198,6 +200,7 @@ export async function openCluster(options: ClusterOptions): Promise<HubCluster> 
   const events = new EventEmitter<ClusterEvents>();
   events.setMaxListeners(0);
   const spawnArgs = (id: string) => (port: number) => ({
+    nodeFlags: options.nodeFlags ?? [],
     args: [
       'hub',
       '--json',
