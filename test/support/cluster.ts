@@ -260,8 +260,8 @@ export async function openCluster(options: ClusterOptions): Promise<HubCluster> 
     },
   };
   try {
-    // One at a time: the first node makes the signing key, the others read it.
-    for (const node of nodes) await node.start();
+    // All at once: the first signing key stored wins, and every node signs with it (docs/scaling.md).
+    await Promise.all(nodes.map((node) => node.start()));
   } catch (error) {
     await cluster.stop();
     throw error;
