@@ -82,6 +82,9 @@ export function clusterNotes(parts: ClusterNoteParts): { note(note: ClusterNote)
           return channels.closeTask(note.tenant_id, note.task_id);
         case 'reload':
           return relayReload(note);
+        case 'keys':
+          // The engine's own: its signing keys read again (redis-cluster.ts).
+          return;
         case 'reload_result':
           return reloads.answer(note.reload_id, note.result);
       }

@@ -103,6 +103,9 @@ export class Hub extends EventEmitter<HubEvents> {
       approve: (userCode, approval) => this.approveDeviceLogin(userCode, approval),
       deny: (userCode) => this.denyDeviceLogin(userCode),
       revokeAccessToken: (jti) => void this.revokeToken(jti),
+      loginRevoked: (jtis) => {
+        for (const jti of jtis) engine.cluster?.broadcast({ t: 'revoke_token', jti });
+      },
       fallbackHost: () => this.#listener.hostPort(),
       stores: {
         revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs),

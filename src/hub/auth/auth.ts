@@ -46,6 +46,8 @@ export interface HubAuthParts {
   revokeAccessToken(jti: string): void;
   /** `host:port` of the hub, for a request without a usable `Host` header. */
   fallbackHost(): string;
+  /** Told of the access tokens a revoked user login took with it (other hub nodes revoke them too). */
+  loginRevoked?(jtis: readonly string[]): void;
   /** Where revocations and signing keys are kept (the hub engine). Default: this process's memory. */
   stores?: {
     revocations(now: () => number, forgetAfterMs: number): RevocationList;
@@ -72,6 +74,7 @@ export class HubAuth {
   readonly checkCredential: (token: string, who: Who, address: string) => Promise<ThrottledVerdict>;
   readonly #log: Logger;
   readonly #sessions: RevocableSessions;
+  readonly #loginRevoked: ((jtis: readonly string[]) => void) | undefined;
   readonly #revocations: RevocationList;
   /** Present when the hub issues tokens (the `tokens` option). */
   readonly #authority: TokenAuthority | undefined;
@@ -83,6 +86,7 @@ export class HubAuth {
     const { options, sessions, throttle } = parts;
     const { clock, tokens } = options;
     this.#log = options.logger;
+    this.#loginRevoked = parts.loginRevoked;
     this.#sessions = sessions;
     const now = () => clock.now();
     // A revoked jti can be forgotten once no token issued before the revocation is still valid.
@@ -230,6 +234,7 @@ export class HubAuth {
     if (!revoked) return 0;
     const jtis = new Set(revoked.accessTokens);
     for (const jti of jtis) this.#revocations.revokeToken(jti);
+    if (jtis.size > 0) this.#loginRevoked?.([...jtis]);
     const open = this.#sessions.all().filter(({ session }) => session.tokenId !== undefined && jtis.has(session.tokenId));
     for (const { session } of open) session.close(CloseCode.revoked, 'revoked');
     const line = { family: familyId, user_id: revoked.userId, device_id: revoked.clientId, reason, closed: open.length };

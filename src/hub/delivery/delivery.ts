@@ -237,8 +237,9 @@ export class HubDelivery {
    * Cancels an execution: withdrawn at once if it never left the hub, else an `execution_cancel`
    * goes to the device ahead of anything waiting. Returns false for an unknown or ended one.
    */
-  cancel(requestId: string, reason = 'cancelled at the hub'): boolean {
-    const snapshot = this.executions.snapshot(requestId);
+  cancel(requestId: string, reason = 'cancelled at the hub', stored?: ExecutionSnapshot): boolean {
+    // Several nodes: one this node knows only from the store's copy (`snapshotAnywhere`) is cancelled through its device's holder.
+    const snapshot = this.executions.snapshot(requestId) ?? (this.#cluster ? stored : undefined);
     if (!snapshot || isEnded(snapshot)) return false;
     const who = { device_id: snapshot.device_id, tenant_id: snapshot.tenant_id };
     const cluster = this.#cluster;

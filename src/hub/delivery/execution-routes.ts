@@ -7,6 +7,7 @@ import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
+import type { ExecutionSnapshot } from './executions.ts';
 
 /** What the routes ask of reliable delivery. */
 type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'snapshotAnywhere' | 'cancel' | 'message'>;
@@ -148,9 +149,14 @@ async function cancelFromBody(req: IncomingMessage, res: ServerResponse, deliver
       message: `the body must be empty or a JSON object with an optional reason of 1 to ${MAX_CANCEL_REASON} characters`,
     });
   }
-  const known = delivery.snapshot(requestId);
+  let known: ExecutionSnapshot | undefined;
+  try {
+    known = delivery.snapshot(requestId) ?? (await delivery.snapshotAnywhere(requestId));
+  } catch {
+    return reply(res, 503, { error: 'unavailable', message: 'the execution store cannot be read now' });
+  }
   if (!known) return reply(res, 404, { error: 'not_found' });
-  if (!delivery.cancel(requestId, body.data.reason)) {
+  if (!delivery.cancel(requestId, body.data.reason, known)) {
     return reply(res, 409, {
       error: 'already_ended',
       message: `execution '${requestId}' has ended`,

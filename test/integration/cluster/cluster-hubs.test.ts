@@ -63,13 +63,13 @@ describe('hub nodes on one Redis', () => {
     // A node that neither dispatched it nor holds the device answers for it over REST, from Redis.
     const c = await node(redis, 'node-c');
     expect(c.hub.execution('r-echo')).toBeUndefined();
-    const rest = async () =>
-      (await (await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-echo`)).json()) as {
+    const rest = async (id: string) =>
+      (await (await fetch(`http://127.0.0.1:${c.port}/v1/executions/${id}`)).json()) as {
         status: string;
         events: Array<{ event_type: string }>;
       };
-    await until(async () => (await rest()).status === 'completed');
-    expect((await rest()).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
+    await until(async () => (await rest('r-echo')).status === 'completed');
+    expect((await rest('r-echo')).events.map((e) => e.event_type)).toEqual(['accepted', 'started', 'progress', 'completed']);
     expect((await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-none`)).status).toBe(404);
 
     // A chat message sent on node a: the device's reply comes back to a.
@@ -81,6 +81,16 @@ describe('hub nodes on one Redis', () => {
     await until(() => a.hub.execution('r-wait')?.status === 'running');
     expect(a.hub.cancelExecution('r-wait', 'stop from node a')).toBe(true);
     expect((await waiting.result).status).toBe('cancelled');
+
+    // Cancelled over REST on node c, which knows it only from Redis: a's handle ends cancelled.
+    const other = a.hub.execute('dev-1', { request_id: 'r-wait-2', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
+    await until(async () => (await rest('r-wait-2')).status === 'running');
+    const cancel = await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-wait-2/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(202);
+    expect((await other.result).status).toBe('cancelled');
+    await until(async () => (await rest('r-wait-2')).status === 'cancelled');
+    const again = await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-wait-2/cancel`, { method: 'POST' });
+    expect(again.status).toBe(409);
   });
 
   it('a device that connects to another node is replaced on the first with 4003, and the work follows it', async () => {

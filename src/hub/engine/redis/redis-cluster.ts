@@ -41,6 +41,8 @@ export class RedisCluster implements HubCluster {
   #subscriber: Redis | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #handlers: { note(note: ClusterNote): void; lost(who: Who): void } = { note: () => {}, lost: () => {} };
+  /** Another node made a signing key: the engine reads the keys again. */
+  #onKeys: () => void = () => {};
 
   constructor(options: { queues: RedisDeviceQueues; keys: RedisKeys; nodeId: string; writes: WriteThrough; logger: Logger }) {
     this.nodeId = options.nodeId;
@@ -59,6 +61,11 @@ export class RedisCluster implements HubCluster {
     await subscriber.subscribe(this.#keys.channel(this.nodeId), this.#keys.channel(undefined));
     this.#timer = setInterval(() => void this.#renew(), PRESENCE_RENEW_MS);
     this.#timer.unref();
+  }
+
+  /** Where a note that another node made a signing key goes (the engine's signing keys). */
+  onKeys(handler: () => void): void {
+    this.#onKeys = handler;
   }
 
   listen(handlers: { note(note: ClusterNote): void; lost(who: Who): void }): void {
@@ -208,6 +215,7 @@ export class RedisCluster implements HubCluster {
     // The shared channel carries this node's own broadcasts too: applied here already.
     if (wire.from === this.nodeId) return;
     const { from: _from, ...note } = wire;
+    if (note.t === 'keys') return this.#onKeys();
     try {
       this.#handlers.note(note as ClusterNote);
     } catch (error) {

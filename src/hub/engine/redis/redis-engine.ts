@@ -78,7 +78,11 @@ export class RedisEngine implements HubEngine {
   }
 
   signingKeys(options: MemorySigningKeysOptions): SigningKeys {
-    this.#signingKeys = new RedisSigningKeys(options, this.#log);
+    this.#signingKeys = new RedisSigningKeys(options, this.#log, () => this.cluster.broadcast({ t: 'keys' }));
+    const keys = this.#signingKeys;
+    this.cluster.onKeys(() =>
+      keys.reload().catch((error: unknown) => this.#log.warn({ err: error }, 'cannot read the signing keys again')),
+    );
     return this.#signingKeys;
   }
 

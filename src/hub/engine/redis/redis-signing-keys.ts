@@ -61,9 +61,45 @@ export class RedisSigningKeys implements SigningKeys {
   #opened: Promise<void> | undefined;
   #settleOpened: { resolve: () => void; reject: (error: unknown) => void } | undefined;
 
-  constructor(options: MemorySigningKeysOptions, logger: Logger) {
+  /** Told when this process made a key that signs (the first, or a rotation): other hub nodes read it (`reload`). */
+  readonly #changed: () => void;
+
+  constructor(options: MemorySigningKeysOptions, logger: Logger, changed: () => void = () => {}) {
     this.#options = options;
     this.#writes = new WriteThrough(logger, 'signing keys');
+    this.#changed = changed;
+  }
+
+  /**
+   * Reads the keys again (another hub node made one): keys it did not know verify from now on,
+   * and the key that signs is the one Redis names.
+   */
+  async reload(): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const { jwks, drop, current } = store.keys.signingKeys;
+    // A signer made here meanwhile (a rotation) is newer than what this read finds: it stays.
+    const before = this.#signing;
+    const [stored, drops, kid] = await Promise.all([store.client.hgetall(jwks), store.client.hgetall(drop), store.client.get(current)]);
+    // The signer first: once a new key is listed, tokens signed here use it.
+    const signing = await before?.catch(() => undefined);
+    const text = kid === null ? undefined : stored[kid];
+    if (kid !== null && text !== undefined && signing?.kid !== kid) {
+      const key = JSON.parse(text) as StoredKey;
+      const privateKey = (await importJWK(key.private, TOKEN_ALG, { extractable: false })) as CryptoKey;
+      if (this.#signing === before) this.#signing = Promise.resolve({ kid, privateKey });
+    }
+    for (const [id, text] of Object.entries(stored)) {
+      const dropAt = drops[id] === undefined ? undefined : Number(drops[id]);
+      const known = this.#keys.get(id);
+      if (known) {
+        if (dropAt !== undefined) known.dropAt = Math.max(known.dropAt ?? 0, dropAt);
+        continue;
+      }
+      const key = JSON.parse(text) as StoredKey;
+      this.#keys.set(id, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt });
+    }
+    this.#prune();
   }
 
   /** The engine starts to open: key calls from now on wait for it. */
@@ -140,6 +176,7 @@ export class RedisSigningKeys implements SigningKeys {
       if (this.#signing === signing) this.#signing = previous;
       throw error;
     }
+    this.#changed();
     const old = await previous?.catch(() => undefined);
     const retired = old && this.#keys.get(old.kid);
     if (retired && retired.dropAt === undefined) retired.dropAt = this.#options.now() + this.#options.retireAfterMs;
@@ -180,6 +217,7 @@ export class RedisSigningKeys implements SigningKeys {
     if (!this.#keys.has(winner))
       this.#keys.set(winner, { publicKey: (await importJWK(key.public, TOKEN_ALG)) as CryptoKey, jwk: key.public, dropAt: undefined });
     if (winner !== kid) this.#keys.delete(kid);
+    else this.#changed();
     return { kid: winner, privateKey: (await importJWK(key.private, TOKEN_ALG, { extractable: false })) as CryptoKey };
   }
 

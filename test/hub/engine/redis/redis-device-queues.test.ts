@@ -60,7 +60,7 @@ describe('device queues held by one of several nodes', () => {
     await close();
   });
 
-  it('refuses work past the limit across nodes, counting what waits, what is out and what the inbox holds', async () => {
+  it('refuses work past the limit across nodes, counting what waits, what is out and what the inbox holds; a renewal finds what waits', async () => {
     const { a, b, close } = await twoNodes();
     await b.deviceQueues.claim(who, 's-b', TTL);
     const queueB = b.deviceQueues.of(who);
@@ -70,12 +70,14 @@ describe('device queues held by one of several nodes', () => {
     await queueB.settled();
     expect((await a.deviceQueues.append(who, request('r3'), 3, 3)).queued).toBe(true);
     expect((await a.deviceQueues.append(who, request('r4'), 4, 3)).queued).toBe(false);
+    // Were the poke lost, the holder's next renewal finds the work waiting in the inbox.
+    expect(await b.deviceQueues.renew(TTL)).toEqual({ lost: [], waiting: [who] });
     // A cancel is never refused: it concerns a request the device may have.
     expect((await a.deviceQueues.append(who, cancel('r1'), 5, 3)).queued).toBe(true);
     await close();
   });
 
-  it('a release lets the device go only while it is still this session’s, and the next claim reads what waits', async () => {
+  it('a release lets the device go only while it is still this session’s, the next claim reads what waits, and a renewal finds a takeover', async () => {
     const { a, b, close } = await twoNodes();
     await a.deviceQueues.claim(who, 's-a', TTL);
     a.deviceQueues.of(who).enqueue(request('r1'), 1);
@@ -89,6 +91,9 @@ describe('device queues held by one of several nodes', () => {
     // A late release of A's old session changes nothing for B.
     await a.deviceQueues.release(who, 's-a');
     expect((await b.deviceQueues.renew(TTL)).lost).toEqual([]);
+    // A node whose claim was taken over learns it on its next renewal.
+    await a.deviceQueues.claim(who, 's-a2', TTL);
+    expect(await b.deviceQueues.renew(TTL)).toEqual({ lost: [who], waiting: [] });
     await close();
   });
 });
