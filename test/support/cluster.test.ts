@@ -19,6 +19,9 @@ describe('a hub cluster of CLI processes (test/support/cluster.ts)', () => {
     expect([n1.id, n2.id]).toEqual(['n1', 'n2']);
     expect(n1.port).not.toBe(n2.port);
     expect(cluster.live()).toHaveLength(2);
+    // Each named by --node-id, as it says before its URL.
+    expect(n1.log).toContain('hub node n1');
+    expect(n2.log).toContain('hub node n2');
 
     // The shared static token works on either node.
     const [a] = await startClusterDevices(n1.url, 1, { prefix: 'a' });

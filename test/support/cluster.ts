@@ -206,6 +206,8 @@ export async function openCluster(options: ClusterOptions): Promise<HubCluster> 
       '--json',
       '--redis',
       redis.url,
+      '--node-id',
+      id,
       '--port',
       String(port),
       '--token',
@@ -225,9 +227,8 @@ export async function openCluster(options: ClusterOptions): Promise<HubCluster> 
       CLOUDTETHER_HUB_LEDGER: '',
       CLOUDTETHER_HUB_SETTINGS: '',
       CLOUDTETHER_HUB_ADMIN_TOKEN: '',
+      CLOUDTETHER_HUB_NODE_ID: '',
       ...options.env,
-      // The node's name (the CLI's `--node-id`, by its variable).
-      CLOUDTETHER_HUB_NODE_ID: id,
     },
   });
   const nodes = ids.map((id) => new NodeProcess(id, spawnArgs(id), events));
