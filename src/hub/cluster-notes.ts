@@ -62,6 +62,7 @@ export function clusterNotes(parts: ClusterNoteParts): { note(note: ClusterNote)
           return replace(note.who, note.session);
         case 'poke':
         case 'event':
+        case 'ended':
         case 'reply':
           return delivery.note(note);
         case 'revoke_device':

@@ -252,7 +252,7 @@ export class HubDelivery {
     const queue = this.#queue(who);
     const now = this.#host.clock.now();
     if (snapshot.status === 'queued' && queue.withdraw((m) => m.type === 'execution_request' && m.request_id === requestId)) {
-      this.executions.end(requestId, 'cancelled', { reason, duration_ms: 0 }, now);
+      this.#endHere(who, requestId, 'cancelled', { reason, duration_ms: 0 }, now);
       return true;
     }
     this.#enqueue(who, queue, cancelMessage);
@@ -531,7 +531,8 @@ export class HubDelivery {
       }
       if (entry.message.type !== 'execution_request') continue;
       this.#host.logger.warn({ ...who, request_id: entry.message.request_id }, 'request expired before delivery');
-      this.executions.end(
+      this.#endHere(
+        who,
         entry.message.request_id,
         'undelivered',
         { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt },
@@ -582,8 +583,9 @@ export class HubDelivery {
   }
 
   /** A note from another node that is delivery's: work to pull, an event or a reply of a request dispatched here. */
-  note(note: Extract<ClusterNote, { t: 'poke' | 'event' | 'reply' }>): void {
+  note(note: Extract<ClusterNote, { t: 'poke' | 'event' | 'ended' | 'reply' }>): void {
     if (note.t === 'poke') return this.#pull(note.who);
+    if (note.t === 'ended') return this.executions.end(note.request_id, note.status, note.data, this.#host.clock.now(), true);
     if (note.t === 'event') {
       const { event } = note;
       const message = { type: 'execution_event', request_id: note.request_id, ...event } as unknown as MessageOf<'execution_event'>;
@@ -675,13 +677,16 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     const reason = entry.message.type === 'execution_cancel' ? entry.message.reason : undefined;
     const data = { reason: reason ?? 'cancelled at the hub', duration_ms: 0 };
-    this.executions.end(requestId, 'cancelled', data, now);
+    this.#endHere(who, requestId, 'cancelled', data, now);
+  }
+
+  /** Ends a request that never reached the device; with several nodes, the node that dispatched it is told. */
+  #endHere(who: Who, requestId: string, status: 'undelivered' | 'cancelled', data: Record<string, unknown>, now: number): void {
+    this.executions.end(requestId, status, data, now);
     const origin = this.#origins.get(requestId);
-    if (origin) {
-      const event: ExecutionEventRecord = { event_id: `hub-cancel:${requestId}`, event_type: 'cancelled', data, received_at: now };
-      this.#cluster?.send(origin, { t: 'event', who: pick(who), request_id: requestId, event });
-      this.#origins.delete(requestId);
-    }
+    if (!origin) return;
+    this.#origins.delete(requestId);
+    this.#cluster?.send(origin, { t: 'ended', who: pick(who), request_id: requestId, status, data });
   }
 
   /** An event recorded here of a request dispatched on another node: sent there too. */

@@ -213,13 +213,13 @@ export class ExecutionStore {
   }
 
   /** Ends a request the device never got (resume window passed, or withdrawn before delivery). */
-  end(requestId: string, status: 'undelivered' | 'cancelled', data: Record<string, unknown>, now: number): void {
+  end(requestId: string, status: 'undelivered' | 'cancelled', data: Record<string, unknown>, now: number, copy = false): void {
     const tracked = this.#records.get(requestId);
     if (!tracked || TERMINAL.has(tracked.snapshot.status)) return;
     tracked.snapshot.status = status;
     tracked.snapshot.updated_at = now;
     this.#finish(tracked, data);
-    this.mirror?.(tracked.snapshot, undefined);
+    if (!copy) this.mirror?.(tracked.snapshot, undefined);
   }
 
   #finish(tracked: Tracked, data: Record<string, unknown>): void {

@@ -37,6 +37,8 @@ export type ClusterNote =
   | { t: 'poke'; who: Who }
   /** An event of an execution dispatched on the node it is sent to, from the node that holds the device. */
   | { t: 'event'; who: Who; request_id: string; event: ExecutionEventRecord }
+  /** An execution dispatched on the node it is sent to ended at the holder without reaching the device (withdrawn, or expired). */
+  | { t: 'ended'; who: Who; request_id: string; status: 'undelivered' | 'cancelled'; data: Record<string, unknown> }
   /** The device's reply to a messaging event queued on the node it is sent to. */
   | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] }
   /** A device (in a tenant, or in every tenant) was revoked on another node. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ExecutionEventRecord, ExecutionResult } from '../../../src/hub/delivery/executions.ts';
+import { ManualClock } from '../../hub/helpers.ts';
 import { settle } from '../../support/execution-fixture.ts';
 import { connected, startConnector, startHub, until } from '../../support/loopback.ts';
 import { type RedisServer, startRedis } from '../../support/redis-server.ts';
@@ -171,6 +172,32 @@ describe('hub nodes on one Redis', () => {
     expect(await a.hub.reloadCapabilities('dev-1', ['pack@2'], { tenantId: 'local' })).toEqual({ ok: true });
     expect(loaded).toEqual([['pack@2']]);
     await expect(a.hub.reloadCapabilities('dev-9', ['pack@2'], { tenantId: 'local' })).rejects.toMatchObject({ code: 'not_connected' });
+  });
+
+  it('work that waits past the resume window on the node holding the device ends undelivered on the node that dispatched it', async () => {
+    const redis = await startRedis();
+    // Both hubs on manual clocks that start at the same instant: the holder times the wait from when the work was queued.
+    const options = { heartbeatIntervalMs: 600_000, heartbeatTimeoutMs: 600_000, delivery: { resumeWindowMs: 60_000 } };
+    const a = await startHub({ engine: { redis: redis.url }, nodeId: 'node-a', clock: new ManualClock(), ...options });
+    const clockB = new ManualClock();
+    const b = await startHub({ engine: { redis: redis.url }, nodeId: 'node-b', clock: clockB, ...options });
+    const { connector } = startConnector(b.url, { executions: { maxConcurrency: 1, maxQueue: 1 } });
+    connector.handle('tool', 'hold', { input: z.object({}), run: () => new Promise(() => {}) });
+    connector.start();
+    await connected(connector);
+    for (const request_id of ['h1', 'h2'])
+      a.hub.execute('dev-1', { request_id, job_type: 'tool', tool_name: 'hold' }, { tenantId: 'local' });
+    await until(() => b.hub.capacityOf({ device_id: 'dev-1', tenant_id: 'local' }).outstanding === 2);
+    const late = follow(a.hub.execute('dev-1', { request_id: 'h3', job_type: 'tool', tool_name: 'hold' }, { tenantId: 'local' }));
+    await until(() => b.hub.execution('h3')?.status === 'queued');
+    clockB.advance(61_000);
+    await until(() => late.result !== undefined);
+    expect(late.result).toEqual({
+      request_id: 'h3',
+      status: 'undelivered',
+      data: { reason: 'resume_window_passed', waited_ms: expect.any(Number) },
+    });
+    expect(a.hub.execution('h3')?.status).toBe('undelivered');
   });
 
   it(
