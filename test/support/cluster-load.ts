@@ -39,6 +39,8 @@ export interface ClusterLoadReport {
   lost: string[];
   /** Executions with more than one terminal event, more than one ledger entry, or run more than once on the device. */
   duplicated: string[];
+  /** The duplicated ones by what was doubled: terminal events at the hub, ledger entries, runs on the device. */
+  doubled: { terminal: string[]; ledger: string[]; ran: string[] };
   /** Ledger entries in all, in Redis (one per execution when nothing was lost or doubled). */
   ledgerEntries: number;
 }
@@ -197,6 +199,11 @@ async function verify(
     retried,
     lost: ids.filter((id) => !terminal.get(id) || !ledger.get(id)),
     duplicated: ids.filter((id) => (terminal.get(id) ?? 0) > 1 || (ledger.get(id) ?? 0) > 1 || (ended.get(id) ?? 0) > 1),
+    doubled: {
+      terminal: ids.filter((id) => (terminal.get(id) ?? 0) > 1),
+      ledger: ids.filter((id) => (ledger.get(id) ?? 0) > 1),
+      ran: ids.filter((id) => (ended.get(id) ?? 0) > 1),
+    },
     ledgerEntries: [...ledger].filter(([id]) => wanted.has(id)).reduce((sum, [, count]) => sum + count, 0),
   };
 }

@@ -61,6 +61,7 @@ describe('cluster chaos', () => {
       expect(killed).toBe(1);
       expect(moved).toHaveLength(2);
       expect(report.lost).toEqual([]);
+      expect(report.doubled).toEqual({ terminal: [], ledger: [], ran: [] });
       expect(report.duplicated).toEqual([]);
       expect(report.ledgerEntries).toBe(EXECUTIONS);
       // The restarted node listens again and is a backend of the balancer like the others.

@@ -45,6 +45,7 @@ describe('a hub cluster across a Redis restart', () => {
       );
       expect(restarts).toBe(1);
       expect(report.lost).toEqual([]);
+      expect(report.doubled).toEqual({ terminal: [], ledger: [], ran: [] });
       expect(report.duplicated).toEqual([]);
       expect(report.ledgerEntries).toBe(EXECUTIONS);
       // Every node lived through it.
