@@ -22,6 +22,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   storm: async () => (await import('./storm/storm.ts')).run,
   outbox: async () => (await import('./outbox/outbox.ts')).run,
   footprint: async () => (await import('./footprint/footprint.ts')).run,
+  cluster: async () => (await import('./cluster/cluster.ts')).run,
 };
 
 const { values, positionals } = parseArgs({

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Report } from '../../bench/support/rounds.ts';
 
-const BENCHMARKS = ['round-trip', 'scale', 'storm', 'outbox', 'footprint'];
+const BENCHMARKS = ['round-trip', 'scale', 'storm', 'outbox', 'footprint', 'cluster'];
 
 /**
  * `npm run bench -- --smoke`: every benchmark runs end to end at small sizes, so they keep

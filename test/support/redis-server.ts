@@ -67,15 +67,21 @@ function terminate(child: ChildProcess): Promise<void> {
   });
 }
 
+/** A {@link RedisServer} the caller stops: `close()` stops it and removes its directory. */
+export interface OwnedRedisServer extends RedisServer {
+  close(): Promise<void>;
+}
+
 /**
  * Starts a redis-server on a free loopback port (retrying on a port another process took
- * meanwhile) with a temporary directory; stopped, and its directory removed, when the test ends.
+ * meanwhile) with a temporary directory, for code outside a test (a benchmark): the caller
+ * closes it. In a test, {@link startRedis}.
  *
  * @example
- * const redis = await startRedis({ persistent: true });
- * const hub = createHub({ staticToken: 't', engine: { redis: redis.url } });
+ * const redis = await openRedis({ persistent: true });
+ * try { … } finally { await redis.close(); }
  */
-export async function startRedis({ persistent = false }: RedisServerOptions = {}): Promise<RedisServer> {
+export async function openRedis({ persistent = false }: RedisServerOptions = {}): Promise<OwnedRedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ct-redis-'));
   let child: ChildProcess | undefined;
   let port = 0;
@@ -93,7 +99,7 @@ export async function startRedis({ persistent = false }: RedisServerOptions = {}
     throw lastError;
   }
   let running: ChildProcess | undefined = child;
-  const server: RedisServer = {
+  const server: OwnedRedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
@@ -105,11 +111,25 @@ export async function startRedis({ persistent = false }: RedisServerOptions = {}
       await server.stop();
       running = await launch(port, dir, persistent);
     },
+    async close() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
-  onTestFinished(async () => {
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  return server;
+}
+
+/**
+ * Starts a redis-server on a free loopback port (retrying on a port another process took
+ * meanwhile) with a temporary directory; stopped, and its directory removed, when the test ends.
+ *
+ * @example
+ * const redis = await startRedis({ persistent: true });
+ * const hub = createHub({ staticToken: 't', engine: { redis: redis.url } });
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const server = await openRedis(options);
+  onTestFinished(() => server.close());
   return server;
 }
 

@@ -1,0 +1,32 @@
+/**
+ * What Redis reports of its own work: commands run (`INFO commandstats`) and memory in use
+ * (`INFO memory`), read as numbers so a benchmark can take deltas over a run.
+ */
+
+/** Calls per command, from the text of `INFO commandstats` (`cmdstat_get:calls=3,usec=…`). */
+export function commandCalls(info: string): Map<string, number> {
+  const calls = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+  return calls;
+}
+
+/**
+ * Commands run between two readings of `INFO commandstats`, in all, leaving out `ignore` (the
+ * reader's own `info`, `ping`, …).
+ *
+ * @example
+ * commandsBetween(before, after, ['info']); // 12_000
+ */
+export function commandsBetween(before: string, after: string, ignore: readonly string[] = ['info']): number {
+  const was = commandCalls(before);
+  let total = 0;
+  for (const [command, calls] of commandCalls(after)) if (!ignore.includes(command)) total += calls - (was.get(command) ?? 0);
+  return total;
+}
+
+/** `used_memory` in bytes, from the text of `INFO memory`. */
+export function usedMemory(info: string): number {
+  const match = /^used_memory:(\d+)/m.exec(info);
+  if (!match) throw new Error('INFO memory has no used_memory');
+  return Number(match[1]);
+}
