@@ -3,12 +3,27 @@ import type { Logger } from '../../../log/logger.ts';
 import type { ReliableDeviceMessage } from '../../delivery/device-queue.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '../../delivery/executions.ts';
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
-import { connectRedis } from './redis-client.ts';
+import { connectRedis, defineScript, type RedisScript } from './redis-client.ts';
 import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import type { WriteThrough } from './write-through.ts';
 
 type Who = { tenant_id: string; device_id: string };
+
+// KEYS copy events; ARGV ttl max event field value... An ended copy takes nothing more: the device
+// resends an end the node that died recorded but never acknowledged, and it must not count twice.
+const RECORD = `
+local ended = { completed = true, failed = true, cancelled = true, timed_out = true, undelivered = true }
+local status = redis.call('HGET', KEYS[1], 'status')
+if status and ended[status] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+return 1`;
 
 /** How long a request's origin and copy are kept: past any execution's life (a tool job times out in minutes). */
 const ORIGIN_TTL_MS = 24 * 60 * 60 * 1000;
@@ -38,6 +53,7 @@ export class RedisCluster implements HubCluster {
   readonly #writes: WriteThrough;
   readonly #log: Logger;
   #client: Redis | undefined;
+  #record: RedisScript | undefined;
   #subscriber: Redis | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #handlers: { note(note: ClusterNote): void; lost(who: Who): void } = { note: () => {}, lost: () => {} };
@@ -147,11 +163,12 @@ export class RedisCluster implements HubCluster {
       updated_at: String(snapshot.updated_at),
       ...(snapshot.outcome !== undefined && { outcome: JSON.stringify(snapshot.outcome) }),
     };
-    this.#writes.run((client) => {
-      const steps = client.multi().hset(key, fields).pexpire(key, ORIGIN_TTL_MS);
-      if (event) steps.rpush(events, JSON.stringify(event)).ltrim(events, -MAX_STORED_EVENTS, -1).pexpire(events, ORIGIN_TTL_MS);
-      return steps.exec();
-    });
+    this.#writes.run((client) =>
+      (this.#record ??= defineScript(client, 'ctRecordExecution', RECORD))(
+        [key, events],
+        [ORIGIN_TTL_MS, MAX_STORED_EVENTS, event ? JSON.stringify(event) : '', ...Object.entries(fields).flat()],
+      ),
+    );
   }
 
   async snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined> {

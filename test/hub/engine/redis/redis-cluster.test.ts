@@ -1,0 +1,43 @@
+import { expect, it } from 'vitest';
+import type { ExecutionEventRecord, ExecutionSnapshot } from '../../../../src/hub/delivery/executions.ts';
+import { RedisEngine } from '../../../../src/hub/engine/redis/redis-engine.ts';
+import { silentLogger } from '../../../../src/log/logger.ts';
+import { startRedis } from '../../../support/redis-server.ts';
+
+const snapshot = (status: ExecutionSnapshot['status']): ExecutionSnapshot => ({
+  request_id: 'r-1',
+  device_id: 'laptop-1',
+  tenant_id: 'acme',
+  job_type: 'tool',
+  status,
+  created_at: 1,
+  updated_at: 2,
+  events: [],
+});
+const event = (event_type: string, seq: number) =>
+  ({ event_id: `r-1:${seq}`, event_type, seq, data: {} }) as unknown as ExecutionEventRecord;
+
+it("an execution's copy in Redis takes nothing after its end: an end the device resends to a second node is not kept twice", async () => {
+  const redis = await startRedis();
+  const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
+  const [a, b] = [make('node-a'), make('node-b')];
+  await Promise.all([a.open(), b.open()]);
+  try {
+    // Node a records the run to its end, then dies before the device hears the ack.
+    a.cluster.recorded(snapshot('running'), event('started', 1));
+    a.cluster.recorded(snapshot('completed'), event('completed', 2));
+    await a.close();
+    // The device resends the end to node b, which records it again.
+    b.cluster.recorded(snapshot('completed'), event('completed', 2));
+    await b.close();
+
+    const reader = make('node-c');
+    await reader.open();
+    const copy = await reader.cluster.snapshotOf('r-1');
+    await reader.close();
+    expect(copy?.status).toBe('completed');
+    expect(copy?.events.map((e) => e.event_type)).toEqual(['started', 'completed']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
