@@ -43,8 +43,10 @@ if stale then return 0 end
 return 1`;
 
 // KEYS m w u s f; ARGV fence id seq entry. The seq is the next one of this queue, or nothing changes.
+// The same send again is done already: ioredis resends a command whose reply a reconnect lost.
 const SEND = `${FENCE}
 local last = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
+if last == tonumber(ARGV[3]) and redis.call('ZSCORE', KEYS[3], ARGV[2]) == ARGV[3] then return 1 end
 if last + 1 ~= tonumber(ARGV[3]) then return redis.error_reply('seq ' .. ARGV[3] .. ' does not follow the stored ' .. last) end
 redis.call('HSET', KEYS[4], 'seq', ARGV[3])
 redis.call('LREM', KEYS[2], 1, ARGV[2])
