@@ -191,6 +191,7 @@ export class HubDelivery {
       requestId: request.request_id,
       events: this.executions.events(tracked),
       result: tracked.result,
+      stored: queue.settled() ?? Promise.resolve(),
       cancel: (reason) => this.cancel(request.request_id, reason),
     };
   }
@@ -607,20 +608,21 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded, who, now);
     cluster.dispatched(request.request_id, who, request.job_type, now);
-    this.#appendElsewhere(cluster, who, request, () =>
+    const stored = this.#appendElsewhere(cluster, who, request, () =>
       this.executions.end(request.request_id, 'undelivered', { reason: 'queue_full' }, this.#host.clock.now()),
     );
     return {
       requestId: request.request_id,
       events: this.executions.events(tracked),
       result: tracked.result,
+      stored,
       cancel: (reason) => this.cancel(request.request_id, reason),
     };
   }
 
   /** Queues a message in the store for the device's holder; `full` runs when its queue is full (or the store refuses). */
-  #appendElsewhere(cluster: HubCluster, who: Who, message: ReliableDeviceMessage, full?: () => void): void {
-    cluster.append(who, message, this.#host.clock.now(), this.#host.options.maxQueuedPerDevice).then(
+  #appendElsewhere(cluster: HubCluster, who: Who, message: ReliableDeviceMessage, full?: () => void): Promise<void> {
+    return cluster.append(who, message, this.#host.clock.now(), this.#host.options.maxQueuedPerDevice).then(
       (queued) => {
         if (queued) return;
         this.#host.logger.warn({ ...who, type: message.type, request_id: message.request_id }, 'device queue full; not queued');

@@ -123,7 +123,15 @@ async function dispatchFromBody(
   const body = text === undefined ? undefined : parseParams('application/json', text);
   if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
   try {
-    const { requestId } = delivery.execute(deviceId, body as ExecutionRequestInput, tenantId);
+    const { requestId, stored } = delivery.execute(deviceId, body as ExecutionRequestInput, tenantId);
+    // Accepted only once stored: a 202 must not be lost with a node that dies right after it.
+    if (
+      !(await stored.then(
+        () => true,
+        () => false,
+      ))
+    )
+      return reply(res, 503, { error: 'engine_unavailable', message: `request '${requestId}' could not be stored; try again later` });
     reply(res, 202, { request_id: requestId, status: delivery.snapshot(requestId)?.status ?? 'queued' });
   } catch (error) {
     if (!(error instanceof HubError)) throw error;

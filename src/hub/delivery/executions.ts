@@ -64,6 +64,13 @@ export interface ExecutionHandle {
   readonly requestId: string;
   readonly events: Observable<ExecutionEventRecord>;
   readonly result: Promise<ExecutionResult>;
+  /**
+   * Settles once the request is kept where the hub's engine keeps its queues: at once on the
+   * memory engine, after the write on Redis. `POST /v1/devices/{id}/executions` answers 202 only
+   * then, so an accepted request is not lost with a node that dies right after answering. Rejects
+   * when the engine could not store it.
+   */
+  readonly stored: Promise<void>;
   /** Asks the device to cancel (or withdraws the request if it never left the hub). */
   cancel(reason?: string): void;
 }
