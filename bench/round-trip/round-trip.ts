@@ -5,8 +5,8 @@
  * (one at a time, p50 and p99), for the runtime and, in the same run, its baselines: raw `ws`
  * moving the same frames, raw `ws` echoing one frame, and socket.io with acknowledgements.
  */
-import { fileURLToPath } from 'node:url';
 import { startChild } from '../support/child.ts';
+import { benchScript, RUNTIME_FORM } from '../support/script.ts';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
 import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
 
@@ -66,7 +66,7 @@ async function sequential(side: ServerSide, count: number): Promise<number[]> {
 
 async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
   const side = await startServerSide(contender);
-  const device = await startChild(fileURLToPath(new URL('./device.ts', import.meta.url)), { args: [contender, side.url] });
+  const device = await startChild(benchScript('./device.ts', import.meta.url), { args: [contender, side.url] });
   try {
     await side.deviceReady();
     const rounds = await inRounds(sizes.rounds, async () => {
@@ -140,7 +140,7 @@ export async function run({ smoke }: BenchOptions): Promise<Report[]> {
   );
   latencyRows.push({ figure: overhead, ...(!smoke && { target: { text: '< 100 µs', met: overhead.median < 100 } }) });
 
-  const setup = `device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
+  const setup = `${RUNTIME_FORM}; device in a second process on loopback; a tool that returns at once; frames 244 B down, 274/254/290/281 B up`;
   return [
     {
       title: 'Execution round trip: pipelined throughput',
