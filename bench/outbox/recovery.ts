@@ -79,7 +79,7 @@ async function restart(dir: string): Promise<{ ms: number; recovered: number; se
   await runtime.recover();
   let sent = 0;
   const sendFrame = () => ++sent > 0;
-  runtime.connected({ resume: undefined, maxFrameBytes: MAX_FRAME_BYTES, sendFrame, send: () => true });
+  runtime.connected({ resume: undefined, maxFrameBytes: MAX_FRAME_BYTES, sendFrame, send: () => true, sendBuilt: () => true });
   const ms = performance.now() - start;
   const recovered = runtime.outbox.depth;
   await runtime.stop();
