@@ -132,6 +132,16 @@ export function capacityMessage(capacity: CapacityFields): Built<'capacity'> {
   return { type: 'capacity', ...capacity } as Built<'capacity'>;
 }
 
+/**
+ * `heartbeat_ack`: the hub's answer to `heartbeat{seq}` (a non-negative integer) at `serverTime` (epoch ms, an integer).
+ *
+ * @example
+ * session.sendBuilt(heartbeatAckMessage(message.seq, clock.now()));
+ */
+export function heartbeatAckMessage(seq: number, serverTime: number): Built<'heartbeat_ack'> {
+  return { type: 'heartbeat_ack', seq, server_time: serverTime } as Built<'heartbeat_ack'>;
+}
+
 function isTerminal(type: z.infer<typeof ExecutionEventType>): boolean {
   return type === 'completed' || type === 'failed' || type === 'cancelled' || type === 'timed_out';
 }

@@ -4,13 +4,14 @@ import type { z } from 'zod';
 import {
   ackMessage,
   type Built,
+  heartbeatAckMessage,
   capacityMessage,
   type EventKind,
   executionEventMessage,
   nackMessage,
   usageReportMessage,
 } from '../../src/protocol/built-messages.ts';
-import { createCodec } from '../../src/protocol/codec.ts';
+import { type Codec, createCodec } from '../../src/protocol/codec.ts';
 import { messageSchemas } from '../../src/protocol/messages.ts';
 
 /*
@@ -25,6 +26,7 @@ const ID = 'a1b2c3d4-0000-4000-8000-000000000000';
 const TS = 1_767_225_600_000;
 const device = createCodec({ receiver: 'device', newId: () => ID, now: () => TS });
 const hub = createCodec({ receiver: 'hub' });
+const device2 = createCodec({ receiver: 'device' });
 
 /**
  * A valid protocol id (`Id`: 1 to 256 characters), as a request id from a validated frame is;
@@ -45,19 +47,26 @@ const data = fc.dictionary(
 );
 const stamp = fc.option(fc.record({ id: fc.uuid(), ts: count }), { nil: undefined });
 
-/** What must hold for every built message. */
+/** What must hold for every built message the device sends. */
 function holds(message: Built): void {
+  holdsAt(message, device, hub);
+}
+
+const hubSide = createCodec({ receiver: 'hub', newId: () => ID, now: () => TS });
+
+/** The message passes its schema, `sender` encodes it as its validating `encode` would, and `receiver` decodes it. */
+function holdsAt(message: Built, sender: Codec, receiver: Codec): void {
   const schema = messageSchemas[message.type] as z.ZodType;
   const stamped = { v: 1, id: ID, ts: TS, ...message };
   const parsed = schema.safeParse(stamped);
   expect(parsed.success, JSON.stringify(parsed.error?.issues[0])).toBe(true);
-  const built = device.encodeBuilt(message);
-  const checked = device.encode(message);
+  const built = sender.encodeBuilt(message);
+  const checked = sender.encode(message);
   if (!built.ok || !checked.ok) throw new Error(`did not encode: ${JSON.stringify([built, checked])}`);
   // The same JSON value: the schema pass would have added or dropped nothing.
   expect(JSON.parse(built.value.frame)).toEqual(JSON.parse(checked.value.frame));
   expect(built.value.bytes).toBe(Buffer.byteLength(built.value.frame));
-  const decoded = hub.decode(built.value.frame);
+  const decoded = receiver.decode(built.value.frame);
   expect(decoded.ok, decoded.ok ? '' : decoded.error.message).toBe(true);
 }
 
@@ -90,6 +99,13 @@ describe('built messages (src/protocol/built-messages.ts) against their schemas'
     });
     fc.assert(
       fc.property(id, id, totals, stamp, (requestId, deviceId, t, s) => holds(usageReportMessage(requestId, deviceId, t, s))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('heartbeat_ack: any heartbeat seq and server time', () => {
+    fc.assert(
+      fc.property(count, count, (seq, serverTime) => holdsAt(heartbeatAckMessage(seq, serverTime), hubSide, device2)),
       { numRuns: RUNS },
     );
   });
