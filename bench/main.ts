@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: every benchmark, or those named, one after another in this process (a
+ * `npm run bench`: every benchmark, or those named (built: the runtime is the package's dist/ under
+ * plain node; support/script.ts), one after another in this process (a
  * benchmark that needs a second process starts it). `--smoke` runs each for seconds with small
  * sizes and judges no targets (CI runs it so the benchmarks keep working); `--json FILE` also
  * writes the reports as JSON.
@@ -12,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BenchOptions, formatReport, type Report } from './support/rounds.ts';
+import { RUNTIME_FORM } from './support/script.ts';
 
 type Benchmark = (options: BenchOptions) => Promise<Report[]>;
 
@@ -37,7 +39,7 @@ if (unknown.length > 0) {
 const selected = positionals.length > 0 ? positionals : Object.keys(BENCHMARKS);
 const options: BenchOptions = { smoke: values.smoke };
 
-console.log(`# cloudtether benchmarks${options.smoke ? ' (smoke: small sizes, no targets)' : ''}`);
+console.log(`# cloudtether benchmarks${options.smoke ? ' (smoke: small sizes, no targets)' : ''}; ${RUNTIME_FORM}`);
 console.log(
   `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}\n`,
 );

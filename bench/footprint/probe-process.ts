@@ -6,11 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { plainEnv } from './package.ts';
 import type { ProbeResult } from './probe.ts';
+import { benchScript } from '../support/script.ts';
 
-const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
+const PROBE = benchScript('./probe.ts', import.meta.url);
 
 /** How a probe runs: its script and the node flags before it. */
 export interface ProbeRunner {

@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process';
 import { appendFile, cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { realClock } from '../../src/util/clock.ts';
 import { openConnectorStore, RemoteWork } from '../../src/connector/remote-work.ts';
 import { MAX_FRAME_BYTES } from '../../src/protocol/envelope.ts';
@@ -20,12 +19,13 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { openRecordLog } from '../../src/storage/record-log.ts';
 import { type BenchOptions, figure, inRounds, type Report } from '../support/rounds.ts';
+import { benchScript, scriptNodeFlags } from '../support/script.ts';
 
-const WRITER = fileURLToPath(new URL('./crash-writer.ts', import.meta.url));
+const WRITER = benchScript('./crash-writer.ts', import.meta.url);
 
 /** Runs the writer in `dir` until `entries` appends are durable, then SIGKILLs it. Returns how many it had acknowledged. */
 async function crashAfter(dir: string, entries: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), WRITER, dir, String(entries)], {
+  const child = spawn(process.execPath, [...scriptNodeFlags(), WRITER, dir, String(entries)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
@@ -79,7 +79,7 @@ async function restart(dir: string): Promise<{ ms: number; recovered: number; se
   await runtime.recover();
   let sent = 0;
   const sendFrame = () => ++sent > 0;
-  runtime.connected({ resume: undefined, maxFrameBytes: MAX_FRAME_BYTES, sendFrame, send: () => true });
+  runtime.connected({ resume: undefined, maxFrameBytes: MAX_FRAME_BYTES, sendFrame, send: () => true, sendBuilt: () => true });
   const ms = performance.now() - start;
   const recovered = runtime.outbox.depth;
   await runtime.stop();

@@ -16,13 +16,19 @@ import { z } from 'zod';
 import { createConnector } from '../../src/connector/connector.ts';
 import { createCodec, type Outbound } from '../../src/protocol/index.ts';
 import { serveCommands } from '../support/child.ts';
+import { type GcStats, startGcStats } from '../support/gc-stats.ts';
 import { COMPLETED_INDEX, exchangeFrames, TOOL } from './frames.ts';
 import { BENCH_TOKEN, type Contender, DEVICE_ID, TENANT_ID } from './contenders.ts';
 import { withFields } from '../../src/util/with-fields.ts';
 
 const [contender, url] = process.argv.slice(2) as [Contender, string];
-// No commands: the parent only needs to know when work can start (and `exit()` for `--cpu-prof`).
-const ready = () => serveCommands({});
+// The parent needs to know when work can start, and what this process allocated and promoted while it measured.
+let gc: { stop(): GcStats } | undefined;
+const ready = () =>
+  serveCommands({
+    'gc.start': () => void (gc = startGcStats()),
+    'gc.stop': () => gc?.stop(),
+  });
 
 switch (contender) {
   case 'runtime': {

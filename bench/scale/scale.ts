@@ -7,8 +7,8 @@
  * run: the ratio is what the hub adds on top of the WebSocket transport.
  */
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { type BenchChild, startChild } from '../support/child.ts';
+import { benchScript } from '../support/script.ts';
 import { type MachineLoad, machineLoad, sampleMachine } from '../support/machine-load.ts';
 import { type BenchOptions, figure, inRounds, median, type Report, type Row } from '../support/rounds.ts';
 import type { OpenResult } from './clients.ts';
@@ -52,7 +52,7 @@ interface Measurement {
   load: MachineLoad | undefined;
 }
 
-const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+const here = (name: string) => benchScript(name, import.meta.url);
 
 /** `BENCH_PROFILE=dir`: each server process writes a CPU profile (`node --cpu-prof`) there. */
 const PROFILE_DIR = process.env.BENCH_PROFILE;

@@ -8,9 +8,9 @@
  * reconnects slower than separate devices would, which flattens the baseline's peak).
  */
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { BackoffPolicyInput } from '../../src/machines/backoff.ts';
 import { type BenchChild, startChild } from '../support/child.ts';
+import { benchScript } from '../support/script.ts';
 import { type MachineLoad, machineLoad, sampleMachine } from '../support/machine-load.ts';
 import { type BenchOptions, figure, inRounds, median, type Report, type Row } from '../support/rounds.ts';
 import type { FleetArgs } from './connectors.ts';
@@ -76,7 +76,7 @@ interface Storm {
   load: MachineLoad | undefined;
 }
 
-const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+const here = (name: string) => benchScript(name, import.meta.url);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {

@@ -1,10 +1,11 @@
 /**
- * A benchmark's second process: a TypeScript module forked with tsx's loader and an IPC
- * channel, driven by named commands (`call`) that resolve with the child's answer. The child
+ * A benchmark's second process: a benchmark script forked with an IPC channel (under tsx's
+ * loader when the run is from sources, plain node when built: ./script.ts), driven by named commands (`call`) that resolve with the child's answer. The child
  * side is {@link serveCommands}. Keeps the load generator (clients, connectors) off the
  * process being measured, so one's CPU and memory do not count as the other's.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { scriptNodeFlags } from './script.ts';
 
 /** The command every child answers by exiting. */
 const EXIT = '__exit';
@@ -37,16 +38,15 @@ export interface ChildOptions {
 }
 
 /**
- * Forks `modulePath` (a `.ts` file) under tsx and resolves once it is ready for commands.
+ * Forks `modulePath` (from {@link benchScript}) and resolves once it is ready for commands.
  *
  * @example
- * const server = await startChild(new URL('./server.ts', import.meta.url).pathname, { nodeFlags: ['--expose-gc'] });
+ * const server = await startChild(benchScript('./server.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
  * const { port } = await server.call<{ port: number }>('start', { mode: 'hub' });
  */
 export async function startChild(modulePath: string, { nodeFlags = [], args = [] }: ChildOptions = {}): Promise<BenchChild> {
-  // tsx's loader by file URL, so the child finds it whatever the working directory.
   const child = fork(modulePath, args, {
-    execArgv: ['--import', import.meta.resolve('tsx'), ...nodeFlags],
+    execArgv: [...scriptNodeFlags(), ...nodeFlags],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();

@@ -99,7 +99,8 @@ export function formatReport(report: Report): string {
       `n=${f.rounds}`,
     ];
     // Always subject / baseline: for a rate above 1 is better, for a time or a size below 1 is.
-    if (baseline) parts.push(`${(f.median / baseline.median).toFixed(2)}x ${baseline.name}`);
+    // A baseline of 0 (no scavenge in a smoke run) has no ratio.
+    if (baseline && baseline.median !== 0) parts.push(`${(f.median / baseline.median).toFixed(2)}x ${baseline.name}`);
     if (target) parts.push(`target ${target.text}: ${target.met ? 'met' : 'MISSED'}`);
     lines.push(parts.join('  '));
   }

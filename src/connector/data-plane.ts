@@ -86,6 +86,10 @@ export class DataPlane {
         const encoded = this.#codec.encode(message);
         return encoded.ok && sendFrame(encoded.value.frame);
       },
+      sendBuilt: (message) => {
+        const encoded = this.#codec.encodeBuilt(message);
+        return encoded.ok && sendFrame(encoded.value.frame);
+      },
     });
   }
 

@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.ts';
 import { MessagingRouter } from '../messaging/router.ts';
 import type { Codec } from '../protocol/codec.ts';
 import type { Message, Outbound } from '../protocol/messages.ts';
+import { ackMessage, type Built, capacityMessage, nackMessage } from '../protocol/built-messages.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../storage/record-log.ts';
 import { StorageHealth, type StorageStatus } from '../storage/storage-health.ts';
 import type { RuntimeClock } from '../util/clock.ts';
@@ -121,8 +122,10 @@ export interface SessionLink {
   maxFrameBytes: number;
   /** Sends an encoded frame; false when the connection is gone. */
   sendFrame(frame: string): boolean;
-  /** Sends a message that is not kept (`ack`, `nack`, `capacity`); false when the connection is gone. */
+  /** Sends a message that is not kept (`capability_reload_result`), checked by its schema; false when the connection is gone. */
   send(message: Outbound): boolean;
+  /** Sends a message that is not kept and was made by a typed constructor (`ack`, `nack`, `capacity`); false when the connection is gone. */
+  sendBuilt(message: Built): boolean;
 }
 
 /**
@@ -218,10 +221,10 @@ export class RemoteWork {
     if (link.resume) this.#options.onResume(link.resume);
     this.#inbound.connected(
       link.resume,
-      (seq) => link.send({ type: 'ack', seq }),
-      (seq) => link.send({ type: 'nack', seq, reason: 'storage_unavailable' }),
+      (seq) => link.sendBuilt(ackMessage(seq)),
+      (seq) => link.sendBuilt(nackMessage(seq)),
     );
-    link.send({ type: 'capacity', ...this.executor.capacity });
+    link.sendBuilt(capacityMessage(this.executor.capacity));
     this.outbox.attach((frame) => link.sendFrame(frame), link.maxFrameBytes);
   }
 
@@ -289,6 +292,6 @@ export class RemoteWork {
   }
 
   #announce(capacity: Capacity): void {
-    this.#link?.send({ type: 'capacity', ...capacity });
+    this.#link?.sendBuilt(capacityMessage(capacity));
   }
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
 import type { Outbound } from '../protocol/messages.ts';
+import type { Built } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
@@ -95,7 +96,7 @@ export class Outbox {
    * after a restart have none: they are encoded (and checked) when first sent.
    */
   readonly #frames = new Map<number, { frame: string; bytes: number }>();
-  #lastCheck: { message: Outbound<ReliableType>; seq: number; checked: { frame: string; bytes: number } | FrameError } | undefined;
+  #lastCheck: { message: Built<ReliableType>; seq: number; checked: { frame: string; bytes: number } | FrameError } | undefined;
 
   constructor(options: OutboxOptions) {
     this.#log = options.log;
@@ -139,7 +140,22 @@ export class Outbox {
    * @throws {FrameError} when the message does not encode (checked before it is stored).
    * @throws {StorageError} when it cannot be written (without `health`, or with `wait: false`).
    */
-  async append(message: Outbound<ReliableType>, { wait = true }: { wait?: boolean } = {}): Promise<boolean> {
+  append(message: Outbound<ReliableType>, options: { wait?: boolean } = {}): Promise<boolean> {
+    return this.#append(message, false, options);
+  }
+
+  /**
+   * {@link append} for a message made by a typed constructor (src/protocol/built-messages.ts):
+   * encoded without the schema pass its constructor stands in for (`Codec.encodeBuilt`).
+   *
+   * @example
+   * await outbox.appendBuilt(usageReportMessage(requestId, deviceId, totals));
+   */
+  appendBuilt(message: Built<ReliableType>, options: { wait?: boolean } = {}): Promise<boolean> {
+    return this.#append(message, true, options);
+  }
+
+  async #append(message: Outbound<ReliableType>, built: boolean, { wait = true }: { wait?: boolean }): Promise<boolean> {
     const health = wait ? this.#health : undefined;
     if (!wait && this.#health?.failing) throw this.#health.refusal(message.type);
     if ((this.full || health?.failing) && message.type === 'execution_event' && message.event_type === 'progress') {
@@ -155,7 +171,7 @@ export class Outbox {
       }
       // Check the frame now: a message that cannot be sent must not wait in the store forever.
       // Its sequence number is the log's next one: nothing runs between this check and the append.
-      const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1);
+      const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1, built);
       if (checked instanceof FrameError) throw checked;
       const stored = this.#log.append({ message: stamped });
       const seq = this.#log.lastSeq;
@@ -174,10 +190,10 @@ export class Outbox {
     return true;
   }
 
-  /** Why a message could not be stored and sent (too large, not valid), or undefined when it can. */
-  problemWith(message: Outbound<ReliableType>): FrameError | undefined {
+  /** Why a built message could not be stored and sent (too large, not serialisable), or undefined when it can. */
+  problemWith(message: Built<ReliableType>): FrameError | undefined {
     const seq = this.#log.lastSeq + 1;
-    const checked = this.#check(message, seq);
+    const checked = this.#check(message, seq, true);
     // The executor asks about a terminal event and then appends it: keep the answer for that.
     if (message.id !== undefined && message.ts !== undefined) this.#lastCheck = { message, seq, checked };
     return checked instanceof FrameError ? checked : undefined;
@@ -190,9 +206,13 @@ export class Outbox {
     return last?.message === message && last.seq === seq ? last.checked : undefined;
   }
 
-  /** The message's frame as sequence number `seq`, or why it cannot be sent. */
-  #check(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError {
-    const encoded = this.#codec.encode(withFields(message, { seq }));
+  /**
+   * The message's frame as sequence number `seq`, or why it cannot be sent. A `built` one skips
+   * the schema pass; anything else (a host's message, an entry read back from disk) has it.
+   */
+  #check(message: Outbound<ReliableType>, seq: number, built = false): { frame: string; bytes: number } | FrameError {
+    const numbered = withFields(message, { seq });
+    const encoded = built ? this.#codec.encodeBuilt(numbered as Built<ReliableType>) : this.#codec.encode(numbered);
     if (!encoded.ok) return encoded.error;
     const { frame, bytes } = encoded.value;
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {

@@ -3,17 +3,18 @@ import { z } from 'zod';
 import { type RuntimeClock, sleepOn } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
-import type { MessageOf, Outbound } from '../protocol/messages.ts';
+import type { MessageOf } from '../protocol/messages.ts';
+import { type Built, executionEventMessage, type Stamp, usageReportMessage } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import type { RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
-import type { HandlerRegistry, UsageInput } from './handlers.ts';
+import { addUsage, type HandlerRegistry, type UsageInput } from './handlers.ts';
 import { type JobHooks, type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
 import { withFields } from '../util/with-fields.ts';
 
 type Request = MessageOf<'execution_request'>;
 type Terminal = 'completed' | 'failed' | 'cancelled' | 'timed_out';
-type Event = Outbound<'execution_event'>;
+type Event = Built<'execution_event'>;
 
 /**
  * What the journal keeps of accepted work until its outcome is stored: an execution until its
@@ -90,7 +91,7 @@ type Seen =
   | { state: 'active' }
   /** Known from the outbox after a restart: its events are on their way; a redelivery is ignored. */
   | { state: 'known' }
-  | { state: 'ended'; terminal: Event; usage: Outbound<'usage_report'> };
+  | { state: 'ended'; terminal: Event; usage: Built<'usage_report'> };
 
 /**
  * Runs execution requests: validates them against the registered handlers, queues them under a
@@ -175,7 +176,10 @@ export class Executor {
       // The stored outcome again, under the same ids: whichever copy reaches the hub counts once.
       // Never waiting for a failing store: refused instead, and the hub sends it again later.
       if (seen.state === 'ended')
-        await Promise.all([this.#o.outbox.append(seen.terminal, { wait: false }), this.#o.outbox.append(seen.usage, { wait: false })]);
+        await Promise.all([
+          this.#o.outbox.appendBuilt(seen.terminal, { wait: false }),
+          this.#o.outbox.appendBuilt(seen.usage, { wait: false }),
+        ]);
       return;
     }
     const plan = planJob(request, this.#o.handlers);
@@ -284,9 +288,8 @@ export class Executor {
       },
       reportUsage(usage: UsageInput) {
         if (run.ended) return;
-        run.usage.inputTokens += usage.inputTokens ?? 0;
-        run.usage.outputTokens += usage.outputTokens ?? 0;
-        run.usage.costEstimate += usage.costEstimate ?? 0;
+        // Checked here, where the handler hands it in: the usage report is built from it unchecked.
+        run.usage = addUsage(run.usage, usage);
       },
       sleep(ms: number) {
         return sleepOn(clock, ms, signalOf(run));
@@ -326,21 +329,8 @@ export class Executor {
       const code = problem.code === 'too_large' ? 'result_too_large' : 'invalid_result';
       event = this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }, stamp);
     }
-    const { inputTokens, outputTokens, costEstimate } = run.usage;
-    const usage: Outbound<'usage_report'> = {
-      type: 'usage_report',
-      id: randomUUID(),
-      ts: stamp.ts,
-      // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
-      report_id: `usage:${id}`,
-      request_id: id,
-      executor_device_id: deviceId,
-      metrics: {
-        duration_ms: durationMs,
-        ...((inputTokens > 0 || outputTokens > 0) && { token_usage: { input: inputTokens, output: outputTokens } }),
-        ...(costEstimate > 0 && { cost_estimate: costEstimate }),
-      },
-    };
+    // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
+    const usage = usageReportMessage(id, deviceId, { durationMs, ...run.usage }, { id: randomUUID(), ts: stamp.ts });
     this.#remember(id, { state: 'ended', terminal: event, usage });
     this.#startNext();
     this.checkCapacity();
@@ -357,10 +347,10 @@ export class Executor {
       if (run.journalSeq === 0) {
         // A refusal (no journal entry) must not hold up the inbound line behind a failing store:
         // its terminal event is stored now, or the request itself is refused back to the hub.
-        await outbox.append(event, { wait: false });
-        await outbox.append(usage);
+        await outbox.appendBuilt(event, { wait: false });
+        await outbox.appendBuilt(usage);
       } else {
-        await Promise.all([outbox.append(event), outbox.append(usage)]);
+        await Promise.all([outbox.appendBuilt(event), outbox.appendBuilt(usage)]);
         // Settled only once the end is stored; a settle the disk refused is written when it has
         // room again (left in the journal, a restart would fail a finished execution `interrupted`).
         await untilStored(this.#o.health, () => journal.settle(run.journalSeq));
@@ -384,7 +374,7 @@ export class Executor {
 
   async #emit(run: Run, type: Exclude<Event['event_type'], Terminal>, data: Record<string, unknown>): Promise<void> {
     try {
-      await this.#o.outbox.append(this.#event(run, type, data));
+      await this.#o.outbox.appendBuilt(this.#event(run, type, data));
     } catch (error) {
       this.#o.logger.error({ err: error, request_id: run.request.request_id, event_type: type }, 'cannot store an execution event');
     }
@@ -394,10 +384,9 @@ export class Executor {
    * Event ids are derived from the request: a rewritten event (after a crash) has the same one.
    * `stamp` fixes the envelope's id and time now (the outbox stamps an event without one).
    */
-  #event(run: Run, type: Event['event_type'], data: Record<string, unknown>, stamp?: { id: string; ts: number }): Event {
-    const id = run.request.request_id;
-    const suffix = type === 'progress' ? `progress:${run.progressCount}` : isTerminal(type) ? 'end' : type;
-    return { type: 'execution_event', event_id: `${id}:${suffix}`, request_id: id, event_type: type, data, ...stamp };
+  #event(run: Run, type: Event['event_type'], data: Record<string, unknown>, stamp?: Stamp): Event {
+    const kind = type === 'progress' ? { type, n: run.progressCount } : { type };
+    return executionEventMessage(run.request.request_id, kind, data, stamp);
   }
 
   /**
@@ -447,8 +436,4 @@ function signalOf(run: Run): AbortSignal {
     if (run.abortReason) run.controller.abort(run.abortReason);
   }
   return run.controller.signal;
-}
-
-function isTerminal(type: Event['event_type']): type is Terminal {
-  return type === 'completed' || type === 'failed' || type === 'cancelled' || type === 'timed_out';
 }

@@ -13,6 +13,48 @@ export interface UsageInput {
   costEstimate?: number;
 }
 
+/**
+ * `total` with `usage` added: what `ctx.reportUsage` does. Token counts must stay non-negative
+ * safe integers and the cost a non-negative finite number, as the `usage_report` schema wants;
+ * anything else is refused here, where the handler hands it in.
+ *
+ * @throws {TypeError} naming the field, when `usage` holds something else; `total` is unchanged.
+ * @example
+ * addUsage({ inputTokens: 1, outputTokens: 0, costEstimate: 0 }, { inputTokens: 2 }); // { inputTokens: 3, outputTokens: 0, costEstimate: 0 }
+ */
+export function addUsage(total: Readonly<Required<UsageInput>>, usage: UsageInput): Required<UsageInput> {
+  const sum = {
+    inputTokens: total.inputTokens + tokens(usage, 'inputTokens'),
+    outputTokens: total.outputTokens + tokens(usage, 'outputTokens'),
+    costEstimate: total.costEstimate + cost(usage),
+  };
+  if (!Number.isSafeInteger(sum.inputTokens) || !Number.isSafeInteger(sum.outputTokens) || !Number.isFinite(sum.costEstimate)) {
+    throw new TypeError("reportUsage: the execution's usage no longer fits a usage report (tokens past 2^53, or cost not finite)");
+  }
+  return sum;
+}
+
+function tokens(usage: UsageInput, field: 'inputTokens' | 'outputTokens'): number {
+  const value = (usage as Record<string, unknown> | null | undefined)?.[field] ?? 0;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`reportUsage: ${field} must be a non-negative integer, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function cost(usage: UsageInput): number {
+  const value = (usage as Record<string, unknown> | null | undefined)?.costEstimate ?? 0;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`reportUsage: costEstimate must be a non-negative number, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** A value for an error message: its type, and the number itself (never a host's string or object). */
+function describeValue(value: unknown): string {
+  return typeof value === 'number' ? String(value) : typeof value;
+}
+
 /** What a handler gets besides its validated input. */
 export interface ExecutionContext {
   readonly requestId: string;
@@ -31,7 +73,11 @@ export interface ExecutionContext {
   readonly logger: Logger;
   /** Emits a `progress` event. Ignored once the execution has ended. */
   progress(data?: Record<string, unknown>): void;
-  /** Adds token usage and cost to this execution's `usage_report`. */
+  /**
+   * Adds token usage and cost to this execution's `usage_report`.
+   *
+   * @throws {TypeError} when a token count is not a non-negative integer or the cost not a non-negative number.
+   */
   reportUsage(usage: UsageInput): void;
   /**
    * Waits `ms` on the connector's clock; rejects (an `AbortError`) when {@link signal} aborts.

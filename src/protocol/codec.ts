@@ -4,6 +4,7 @@ import { nestedDeeperThan } from './depth.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 import { withFields } from '../util/with-fields.ts';
+import type { Built } from './built-messages.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
 export type FrameErrorCode = 'not_json' | 'invalid_envelope' | 'unknown_type' | 'schema_violation' | 'too_large' | 'unsupported_version';
@@ -55,6 +56,13 @@ export interface Codec {
   decode(data: string | Buffer): CodecResult<Message>;
   /** Stamps the envelope (`v`, `id`, `ts`), validates and serialises. Never throws. `bytes` is the frame's UTF-8 size. */
   encode(message: Outbound): CodecResult<{ frame: string; message: Message; bytes: number }>;
+  /**
+   * {@link encode} for a message made by a typed constructor (src/protocol/built-messages.ts):
+   * stamps and serialises it without the schema pass, which its constructor stands in for. What
+   * a constructor cannot vouch for, the data a host put inside it, is still checked: that it
+   * serialises, its depth and the frame's size. Never throws.
+   */
+  encodeBuilt(message: Built): CodecResult<{ frame: string; message: Message; bytes: number }>;
   readonly maxFrameBytes: number;
 }
 
@@ -146,26 +154,40 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     encode(message) {
       const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() });
       const checked = validate(stamped);
-      if (!checked.ok) return checked;
-      let frame: string;
-      try {
-        frame = JSON.stringify(checked.value);
-      } catch {
-        // A BigInt or a cycle inside a free-form field (`inputs`, `data`, …): the schema lets
-        // `unknown` through, JSON does not.
-        return fail('schema_violation', `${message.type}: not serialisable as JSON`, { messageId: stamped.id, type: message.type });
-      }
-      const bytes = Buffer.byteLength(frame);
-      if (bytes > maxFrameBytes) {
-        return fail('too_large', `${message.type} of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, {
-          bytes,
+      return checked.ok ? serialise(checked.value) : checked;
+    },
+    encodeBuilt(message) {
+      const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() }) as Message;
+      if (nestedDeeperThan(stamped, MAX_JSON_DEPTH)) {
+        return fail('schema_violation', `${message.type}: nested deeper than ${MAX_JSON_DEPTH} levels`, {
           messageId: stamped.id,
           type: message.type,
         });
       }
-      return { ok: true, value: { frame, message: checked.value, bytes } };
+      return serialise(stamped);
     },
   };
+
+  /** JSON, within the frame limit. */
+  function serialise(message: Message): CodecResult<{ frame: string; message: Message; bytes: number }> {
+    let frame: string;
+    try {
+      frame = JSON.stringify(message);
+    } catch {
+      // A BigInt or a cycle inside a free-form field (`inputs`, `data`, …): the schema lets
+      // `unknown` through, JSON does not.
+      return fail('schema_violation', `${message.type}: not serialisable as JSON`, { messageId: message.id, type: message.type });
+    }
+    const bytes = Buffer.byteLength(frame);
+    if (bytes > maxFrameBytes) {
+      return fail('too_large', `${message.type} of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, {
+        bytes,
+        messageId: message.id,
+        type: message.type,
+      });
+    }
+    return { ok: true, value: { frame, message, bytes } };
+  }
 }
 
 function fail(code: FrameErrorCode, message: string, detail?: FrameError['detail']): { ok: false; error: FrameError } {

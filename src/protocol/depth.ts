@@ -8,12 +8,32 @@
  * nestedDeeperThan(JSON.parse('['.repeat(200) + ']'.repeat(200)), 128); // true
  */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: Array<{ node: object; depth: number }> = [];
-  if (typeof value === 'object' && value !== null) stack.push({ node: value, depth: 1 });
-  for (let top = stack.pop(); top; top = stack.pop()) {
-    if (top.depth > max) return true;
-    for (const child of Object.values(top.node)) {
-      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: top.depth + 1 });
+  if (typeof value !== 'object' || value === null) return false;
+  // Two parallel stacks and no array of values per node: this runs on every frame, both ways,
+  // and an object per node was a share of each frame's allocation (bench/round-trip).
+  const nodes: object[] = [value];
+  const depths: number[] = [1];
+  for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i];
+        if (typeof child === 'object' && child !== null) {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+      continue;
+    }
+    // Own enumerable string keys, as `Object.values` reads them.
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
+      const child: unknown = (node as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
     }
   }
   return false;

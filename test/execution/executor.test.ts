@@ -486,4 +486,55 @@ describe('executor under storage and size failures', () => {
     expect(f.terminalOf('r1')).toBeUndefined();
     expect(f.journal.pending()).toHaveLength(1);
   });
+
+  it('runs a request whose id is as long as the protocol allows: every event and the usage report are stored, the journal settled', async () => {
+    const f = executorFixture();
+    const id = 'r'.repeat(256);
+    f.handlers.register('tool', 'chatty', {
+      input: z.object({}),
+      run: (_input, ctx) => {
+        ctx.progress({ step: 1 });
+        return 'done';
+      },
+    });
+    await f.executor.receive(request({ request_id: id, job_type: 'tool', tool_name: 'chatty' }));
+    await settle();
+    expect(f.typesOf(id)).toEqual(['accepted', 'started', 'progress', 'completed']);
+    expect(f.eventsOf(id).every((e) => e.event_id.length <= 256)).toBe(true);
+    expect(new Set(f.eventsOf(id).map((e) => e.event_id)).size).toBe(4);
+    expect(f.usageOf(id)).toHaveLength(1);
+    expect(f.journal.pending()).toEqual([]);
+  });
+
+  it('refuses usage a usage report cannot carry where the handler reports it, with a TypeError naming the field', async () => {
+    const f = executorFixture();
+    const refusals: string[] = [];
+    f.handlers.register('tool', 'metered', {
+      input: z.object({}),
+      run: (_input, ctx) => {
+        ctx.reportUsage({ inputTokens: 3, costEstimate: 0.5 });
+        for (const bad of [{ inputTokens: 1.5 }, { outputTokens: -1 }, { costEstimate: Number.NaN }, { inputTokens: '4' as never }]) {
+          try {
+            ctx.reportUsage(bad);
+          } catch (error) {
+            refusals.push(error instanceof TypeError ? error.message : 'not a TypeError');
+          }
+        }
+        return 'ok';
+      },
+    });
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'metered' }));
+    await settle();
+    expect(refusals).toEqual([
+      'reportUsage: inputTokens must be a non-negative integer, got 1.5',
+      'reportUsage: outputTokens must be a non-negative integer, got -1',
+      'reportUsage: costEstimate must be a non-negative number, got NaN',
+      'reportUsage: inputTokens must be a non-negative integer, got string',
+    ]);
+    // What was refused was not added; the valid report stands.
+    expect(f.usageOf('r1')).toEqual([
+      expect.objectContaining({ metrics: { duration_ms: 0, token_usage: { input: 3, output: 0 }, cost_estimate: 0.5 } }),
+    ]);
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'completed']);
+  });
 });

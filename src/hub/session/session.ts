@@ -11,6 +11,7 @@ import {
   type Outbound,
 } from '../../protocol/index.ts';
 import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
+import { type Built, heartbeatAckMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
@@ -121,10 +122,23 @@ export class Session {
   send(message: Outbound): string {
     const encoded = this.#host.codec.encode(message);
     if (!encoded.ok) throw encoded.error;
-    if (this.#ws.readyState === WebSocket.OPEN && !this.#host.isSilenced(this.#deviceId)) {
-      this.#ws.send(encoded.value.frame, this.#gate.written);
-    }
+    this.#write(encoded.value.frame);
     return encoded.value.message.id;
+  }
+
+  /**
+   * {@link send} for a message made by a typed constructor (src/protocol/built-messages.ts):
+   * encoded without the schema pass its constructor stands in for.
+   */
+  sendBuilt(message: Built): string {
+    const encoded = this.#host.codec.encodeBuilt(message);
+    if (!encoded.ok) throw encoded.error;
+    this.#write(encoded.value.frame);
+    return encoded.value.message.id;
+  }
+
+  #write(frame: string): void {
+    if (this.#ws.readyState === WebSocket.OPEN && !this.#host.isSilenced(this.#deviceId)) this.#ws.send(frame, this.#gate.written);
   }
 
   /** Starts the closing handshake. Idempotent; the first close wins. */
@@ -163,7 +177,7 @@ export class Session {
       case 'connect':
         return this.#refuse(violation(message, 'connect: this session is already established'));
       case 'heartbeat':
-        this.send({ type: 'heartbeat_ack', seq: message.seq, server_time: this.#host.options.clock.now() });
+        this.sendBuilt(heartbeatAckMessage(message.seq, this.#host.options.clock.now()));
         return;
       case 'auth_refresh':
         return this.#refresh(message, info);

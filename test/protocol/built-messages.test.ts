@@ -1,0 +1,168 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import {
+  ackMessage,
+  type Built,
+  heartbeatAckMessage,
+  capacityMessage,
+  type EventKind,
+  executionEventMessage,
+  nackMessage,
+  usageReportMessage,
+} from '../../src/protocol/built-messages.ts';
+import { type Codec, createCodec } from '../../src/protocol/codec.ts';
+import { messageSchemas } from '../../src/protocol/messages.ts';
+
+/*
+ * The runtime's own frames skip the schema pass (`Codec.encodeBuilt`): their constructors stand
+ * in for it. Here, over generated inputs from each constructor's domain, every message they
+ * make passes its zod schema, encodes to the same JSON value as the validating `encode` gives,
+ * and decodes at the hub.
+ */
+
+const RUNS = 300;
+const ID = 'a1b2c3d4-0000-4000-8000-000000000000';
+const TS = 1_767_225_600_000;
+const device = createCodec({ receiver: 'device', newId: () => ID, now: () => TS });
+const hub = createCodec({ receiver: 'hub' });
+const device2 = createCodec({ receiver: 'device' });
+
+/**
+ * A valid protocol id (`Id`: 1 to 256 characters), as a request id from a validated frame is;
+ * often near the limit, where what is derived from it (`<id>:progress:<n>`) would not fit.
+ */
+const id = fc
+  .oneof(fc.string({ minLength: 1, maxLength: 40, unit: 'binary' }), fc.string({ minLength: 230, maxLength: 256 }))
+  .filter((s) => s.length >= 1 && s.length <= 256);
+const count = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+/**
+ * A host's free-form data. Without an own `__proto__` key: zod's record turns one into the
+ * prototype (so the validating path drops it), where the built path sends it as JSON would.
+ */
+const data = fc.dictionary(
+  fc.string().filter((key) => key !== '__proto__'),
+  fc.jsonValue({ maxDepth: 4 }),
+  { maxKeys: 6 },
+);
+const stamp = fc.option(fc.record({ id: fc.uuid(), ts: count }), { nil: undefined });
+
+/** What must hold for every built message the device sends. */
+function holds(message: Built): void {
+  holdsAt(message, device, hub);
+}
+
+const hubSide = createCodec({ receiver: 'hub', newId: () => ID, now: () => TS });
+
+/** The message passes its schema, `sender` encodes it as its validating `encode` would, and `receiver` decodes it. */
+function holdsAt(message: Built, sender: Codec, receiver: Codec): void {
+  const schema = messageSchemas[message.type] as z.ZodType;
+  const stamped = { v: 1, id: ID, ts: TS, ...message };
+  const parsed = schema.safeParse(stamped);
+  expect(parsed.success, JSON.stringify(parsed.error?.issues[0])).toBe(true);
+  const built = sender.encodeBuilt(message);
+  const checked = sender.encode(message);
+  if (!built.ok || !checked.ok) throw new Error(`did not encode: ${JSON.stringify([built, checked])}`);
+  // The same JSON value: the schema pass would have added or dropped nothing.
+  expect(JSON.parse(built.value.frame)).toEqual(JSON.parse(checked.value.frame));
+  expect(built.value.bytes).toBe(Buffer.byteLength(built.value.frame));
+  const decoded = receiver.decode(built.value.frame);
+  expect(decoded.ok, decoded.ok ? '' : decoded.error.message).toBe(true);
+}
+
+const kind: fc.Arbitrary<EventKind> = fc.oneof(
+  fc.constantFrom<EventKind>(
+    { type: 'accepted' },
+    { type: 'started' },
+    { type: 'completed' },
+    { type: 'failed' },
+    { type: 'cancelled' },
+    { type: 'timed_out' },
+  ),
+  fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((n): EventKind => ({ type: 'progress', n })),
+);
+
+describe('built messages (src/protocol/built-messages.ts) against their schemas', () => {
+  it('execution_event: any request id, event, data and stamp', () => {
+    fc.assert(
+      fc.property(id, kind, data, stamp, (requestId, k, d, s) => holds(executionEventMessage(requestId, k, d, s))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('usage_report: any request and device id, and totals a usage report can carry', () => {
+    const totals = fc.record({
+      durationMs: fc.double({ min: 0, max: 1e12, noNaN: true }),
+      inputTokens: count,
+      outputTokens: count,
+      costEstimate: fc.double({ min: 0, max: 1e12, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(id, id, totals, stamp, (requestId, deviceId, t, s) => holds(usageReportMessage(requestId, deviceId, t, s))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('heartbeat_ack: any heartbeat seq and server time', () => {
+    fc.assert(
+      fc.property(count, count, (seq, serverTime) => holdsAt(heartbeatAckMessage(seq, serverTime), hubSide, device2)),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('ack, nack and capacity', () => {
+    fc.assert(
+      fc.property(count, (seq) => {
+        holds(ackMessage(seq));
+        holds(nackMessage(seq));
+      }),
+      { numRuns: RUNS },
+    );
+    const capacity = fc.record({
+      running: count,
+      queued: count,
+      max_concurrency: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      max_queue: count,
+      saturated: fc.boolean(),
+      active: fc.option(fc.array(id, { maxLength: 20 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(capacity, (c) => holds(capacityMessage(c))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('derives ids within 256 characters from the longest request ids, the same every time and distinct per request', () => {
+    const long = 'r'.repeat(256);
+    const other = `${'r'.repeat(255)}s`;
+    const end = executionEventMessage(long, { type: 'completed' }, {});
+    expect(end.event_id.length).toBeLessThanOrEqual(256);
+    expect(executionEventMessage(long, { type: 'failed' }, {}).event_id).toBe(end.event_id);
+    expect(executionEventMessage(other, { type: 'completed' }, {}).event_id).not.toBe(end.event_id);
+    expect(executionEventMessage(long, { type: 'progress', n: 3 }, {}).event_id).toMatch(/^[0-9a-f]{64}:progress:3$/);
+    const report = usageReportMessage(long, 'd', { durationMs: 0, inputTokens: 0, outputTokens: 0, costEstimate: 0 });
+    expect(report.report_id).toMatch(/^usage:[0-9a-f]{64}$/);
+    // A request id that fits keeps the ids a v1 hub has always seen.
+    expect(executionEventMessage('req_1', { type: 'progress', n: 2 }, {}).event_id).toBe('req_1:progress:2');
+    expect(usageReportMessage('req_1', 'd', { durationMs: 0, inputTokens: 0, outputTokens: 0, costEstimate: 0 }).report_id).toBe(
+      'usage:req_1',
+    );
+  });
+
+  it('still refuses what a host put inside a built message and the schema cannot vouch for: a BigInt, a cycle, too deep, too large', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) deep = { deep };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ result: 1n }, 'schema_violation'],
+      [{ result: cyclic }, 'schema_violation'],
+      [{ result: deep }, 'schema_violation'],
+      [{ result: 'x'.repeat(device.maxFrameBytes) }, 'too_large'],
+    ];
+    for (const [d, code] of cases) {
+      const encoded = device.encodeBuilt(executionEventMessage('req_1', { type: 'completed' }, d));
+      expect(encoded.ok ? 'ok' : encoded.error.code).toBe(code);
+    }
+  });
+});
