@@ -1,6 +1,7 @@
 /**
  * Builds the benchmarks to run on plain node against the package as it ships: every file of
- * bench/ becomes JavaScript in .bench-build/bench/ (esbuild, one output per source, nothing
+ * bench/ (and of test/support/, which the cluster benchmark starts its nodes with) becomes
+ * JavaScript in .bench-build/ (esbuild, one output per source, nothing
  * bundled), with its imports of src/*.ts pointed at the compiled dist/*.js (`npm run build`
  * makes dist/) and its own relative imports at the sibling .js files. Packages stay imports of
  * node_modules. `npm run bench` runs this, then `node .bench-build/bench/main.js`.
@@ -16,9 +17,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = resolve(process.argv[2] ?? join(root, '.bench-build'));
 const src = join(root, 'src') + sep;
 
-const entryPoints = readdirSync(join(root, 'bench'), { recursive: true, withFileTypes: true })
-  .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
-  .map((entry) => join(entry.parentPath, entry.name));
+/** The .ts files under `dir` (of the repository). */
+const sourcesIn = (dir) =>
+  readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts'))
+    .map((entry) => join(entry.parentPath, entry.name));
+
+// The cluster benchmark starts its hub nodes with the tests' support (test/support/cluster.ts).
+const entryPoints = [...sourcesIn('bench'), ...sourcesIn(join('test', 'support'))];
 
 /** Where esbuild writes the output of `source` (outbase is the repository). */
 const outputOf = (source) => join(outdir, relative(root, source)).replace(/\.ts$/, '.js');

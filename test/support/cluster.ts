@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 import { onLines } from './loopback.ts';
@@ -12,8 +13,10 @@ export const CLUSTER_TOKEN = 'cluster-token';
 export const CLUSTER_ENROLLMENT_SECRET = 'cluster-enrollment-secret';
 export const CLUSTER_TENANT = 'cluster';
 
-const CLI = fileURLToPath(new URL('../../bin/cloudtether.js', import.meta.url));
-const DIST = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The repository: two folders up from this file, or three when it runs built (.bench-build/test/support/). */
+const ROOT = fileURLToPath(new URL(import.meta.url.includes('/.bench-build/') ? '../../../' : '../../', import.meta.url));
+const CLI = join(ROOT, 'bin', 'cloudtether.js');
+const DIST = join(ROOT, 'dist', 'cli', 'main.js');
 /** Linux's USER_HZ: /proc counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
 /** Hang guard of a node's start: a node that has not listened by then is killed and the start fails. */

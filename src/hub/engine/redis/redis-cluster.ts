@@ -145,6 +145,16 @@ export class RedisCluster implements HubCluster {
     );
   }
 
+  async reserve(requestId: string): Promise<boolean> {
+    const client = this.#client;
+    if (!client) return true;
+    return (await client.set(`${this.#keys.execution(requestId)}:taken`, this.nodeId, 'PX', ORIGIN_TTL_MS, 'NX')) === 'OK';
+  }
+
+  unreserve(requestId: string): void {
+    this.#writes.run((client) => client.del(`${this.#keys.execution(requestId)}:taken`));
+  }
+
   async holderOf(who: Who): Promise<Holder | undefined> {
     const client = this.#client;
     if (!client) return undefined;
