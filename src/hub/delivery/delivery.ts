@@ -158,20 +158,6 @@ export class HubDelivery {
   }
 
   /**
-   * Whether a request id is new to the hub, on every node sharing its engine, and takes it for
-   * a dispatch when it is: one atomic step, so the same id sent to two nodes is taken once.
-   */
-  async reserve(requestId: string): Promise<boolean> {
-    if (this.executions.has(requestId)) return false;
-    return this.#cluster ? this.#cluster.reserve(requestId) : true;
-  }
-
-  /** Gives back a request id {@link HubDelivery.reserve} took, for a dispatch that was refused. */
-  unreserve(requestId: string): void {
-    this.#cluster?.unreserve(requestId);
-  }
-
-  /**
    * Queues an execution for a device (connected or not) and returns its handle.
    *
    * @throws {HubError} `tenant_required`, `ambiguous_device`, `duplicate_request`, `queue_full` or `invalid_message`.

@@ -10,7 +10,7 @@ import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, Messaging
 import type { ExecutionSnapshot } from './executions.ts';
 
 /** What the routes ask of reliable delivery. */
-type RouteDelivery = Pick<HubDelivery, 'execute' | 'reserve' | 'unreserve' | 'snapshot' | 'snapshotAnywhere' | 'cancel' | 'message'>;
+type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'snapshotAnywhere' | 'cancel' | 'message'>;
 
 /** The route a request matched: one of these is set. */
 interface Matched {
@@ -122,10 +122,6 @@ async function dispatchFromBody(
   const text = await readBody(req, MAX_BODY_BYTES);
   const body = text === undefined ? undefined : parseParams('application/json', text);
   if (!body) return reply(res, 400, { error: 'invalid_request', message: 'the body must be a JSON object' });
-  // A request id sent before, to this node or another: not queued again.
-  const given = (body as { request_id?: unknown }).request_id;
-  if (typeof given === 'string' && !(await delivery.reserve(given).catch(() => true)))
-    return reply(res, 409, { error: 'duplicate_request', message: `request '${given}' was dispatched already` });
   try {
     const { requestId, stored } = delivery.execute(deviceId, body as ExecutionRequestInput, tenantId);
     // Accepted only once stored: a 202 must not be lost with a node that dies right after it.
@@ -138,7 +134,6 @@ async function dispatchFromBody(
       return reply(res, 503, { error: 'engine_unavailable', message: `request '${requestId}' could not be stored; try again later` });
     reply(res, 202, { request_id: requestId, status: delivery.snapshot(requestId)?.status ?? 'queued' });
   } catch (error) {
-    if (typeof given === 'string' && !(error instanceof HubError && error.code === 'duplicate_request')) delivery.unreserve(given);
     if (!(error instanceof HubError)) throw error;
     reply(res, STATUS_OF_ERROR[error.code] ?? 400, { error: error.code, message: error.message });
   }

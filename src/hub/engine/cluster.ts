@@ -99,10 +99,6 @@ export interface HubCluster {
   originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined>;
   /** Records who dispatched a request, so the node holding its device later can send its events there. */
   dispatched(requestId: string, who: Who, jobType: string, now: number): void;
-  /** Takes a request id for a dispatch on this node, once across every node: false when one took it before. */
-  reserve(requestId: string): Promise<boolean>;
-  /** Gives a reserved request id back: the dispatch was refused (a bad request), and a corrected one may take it. */
-  unreserve(requestId: string): void;
   /** Which node holds a device now, if any (its presence entry). */
   holderOf(who: Who): Promise<Holder | undefined>;
   /** Keeps the copy of an execution any node answers from: its status, outcome, and the event just recorded. */

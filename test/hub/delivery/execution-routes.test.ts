@@ -29,22 +29,3 @@ it("a dispatch's `stored` settles (and REST answers 202) only once Redis holds t
   );
   expect(values.flat().some((value) => value.includes('"request_id":"r-stored"') && value.includes('execution_request'))).toBe(true);
 });
-
-it('a request id dispatched on one node is refused 409 on another; one refused as a bad request can be sent again corrected', async () => {
-  const redis = await startRedis();
-  const a = await startHub({ engine: { redis: redis.url }, nodeId: 'node-a' });
-  const b = await startHub({ engine: { redis: redis.url }, nodeId: 'node-b' });
-  const baseOf = (url: string) => url.replace(/^ws/, 'http').replace(/\/v1\/connect$/, '');
-  const request = (id: string) => ({ request_id: id, job_type: 'tool', tool_name: 'echo', inputs: {} });
-
-  expect((await operatorCall(baseOf(a.url), 'POST', '/v1/devices/dev-1/executions?tenant_id=local', request('r-dup'))).status).toBe(202);
-  expect(await operatorCall(baseOf(b.url), 'POST', '/v1/devices/dev-1/executions?tenant_id=local', request('r-dup'))).toMatchObject({
-    status: 409,
-    body: { error: 'duplicate_request' },
-  });
-  expect(b.hub.execution('r-dup')).toBeUndefined();
-
-  // Without a tenant the device (connected nowhere) cannot be named: refused, and the id is free again.
-  expect((await operatorCall(baseOf(b.url), 'POST', '/v1/devices/dev-1/executions', request('r-fixed'))).status).toBe(400);
-  expect((await operatorCall(baseOf(b.url), 'POST', '/v1/devices/dev-1/executions?tenant_id=local', request('r-fixed'))).status).toBe(202);
-});

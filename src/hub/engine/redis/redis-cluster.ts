@@ -10,6 +10,14 @@ import type { WriteThrough } from './write-through.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
+// KEYS copy; ARGV ttl field value... The same request id dispatched again (to another node, its
+// first answer lost) keeps the copy it has: its origin, its status, its events.
+const DISPATCHED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
 // KEYS copy events; ARGV ttl max event field value... An ended copy takes nothing more: the device
 // resends an end the node that died recorded but never acknowledged, and it must not count twice.
 const RECORD = `
@@ -54,6 +62,7 @@ export class RedisCluster implements HubCluster {
   readonly #log: Logger;
   #client: Redis | undefined;
   #record: RedisScript | undefined;
+  #dispatch: RedisScript | undefined;
   #subscriber: Redis | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #handlers: { note(note: ClusterNote): void; lost(who: Who): void } = { note: () => {}, lost: () => {} };
@@ -128,31 +137,18 @@ export class RedisCluster implements HubCluster {
 
   dispatched(requestId: string, who: Who, jobType: string, now: number): void {
     const key = this.#keys.execution(requestId);
+    const fields = {
+      node: this.nodeId,
+      tenant_id: who.tenant_id,
+      device_id: who.device_id,
+      job_type: jobType,
+      status: 'queued',
+      created_at: String(now),
+      updated_at: String(now),
+    };
     this.#writes.run((client) =>
-      client
-        .multi()
-        .hset(key, {
-          node: this.nodeId,
-          tenant_id: who.tenant_id,
-          device_id: who.device_id,
-          job_type: jobType,
-          status: 'queued',
-          created_at: now,
-          updated_at: now,
-        })
-        .pexpire(key, ORIGIN_TTL_MS)
-        .exec(),
+      (this.#dispatch ??= defineScript(client, 'ctDispatched', DISPATCHED))([key], [ORIGIN_TTL_MS, ...Object.entries(fields).flat()]),
     );
-  }
-
-  async reserve(requestId: string): Promise<boolean> {
-    const client = this.#client;
-    if (!client) return true;
-    return (await client.set(`${this.#keys.execution(requestId)}:taken`, this.nodeId, 'PX', ORIGIN_TTL_MS, 'NX')) === 'OK';
-  }
-
-  unreserve(requestId: string): void {
-    this.#writes.run((client) => client.del(`${this.#keys.execution(requestId)}:taken`));
   }
 
   async holderOf(who: Who): Promise<Holder | undefined> {

@@ -41,3 +41,28 @@ it("an execution's copy in Redis takes nothing after its end: an end the device 
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+it('the same request id dispatched again on another node keeps the copy it has: its status and its events', async () => {
+  const redis = await startRedis();
+  const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
+  const [a, b] = [make('node-a'), make('node-b')];
+  await Promise.all([a.open(), b.open()]);
+  try {
+    a.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 1);
+    a.cluster.recorded(snapshot('completed'), event('completed', 1));
+    // Its 202 was lost: the client sends it again, to node b.
+    b.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 5);
+    await Promise.all([a.close(), b.close()]);
+
+    const reader = make('node-c');
+    await reader.open();
+    const copy = await reader.cluster.snapshotOf('r-1');
+    const origin = await reader.cluster.originOf('r-1');
+    await reader.close();
+    expect(copy).toMatchObject({ status: 'completed', created_at: 1 });
+    expect(copy?.events.map((e) => e.event_type)).toEqual(['completed']);
+    expect(origin?.node).toBe('node-a');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
