@@ -49,6 +49,20 @@ export function newShareId(): string {
   return `shr_${randomBytes(16).toString('base64url')}`;
 }
 
+/** A share made now from what was asked, under a new id: what either store keeps. */
+export function newShare(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Share {
+  const id = newShareId();
+  return {
+    id,
+    tenant_id: share.tenant_id,
+    resource: { ...share.resource },
+    visibility: share.visibility,
+    url: urlOf(id),
+    created_at: now,
+    expires_at: share.expires_at,
+  };
+}
+
 /**
  * Share links, in memory: each of one tenant's task or execution, until it expires. Ids are 128
  * random bits, since a public share is readable by whoever holds its link. Expired shares are
@@ -77,16 +91,8 @@ export class ShareStore implements Shares {
     const ids = getOrCreate(this.#byTenant, share.tenant_id, () => new Set());
     if (ids.size >= MAX_SHARES_PER_TENANT) this.#forgetExpired(ids, now);
     if (ids.size >= MAX_SHARES_PER_TENANT) return undefined;
-    const id = newShareId();
-    const created: Share = {
-      id,
-      tenant_id: share.tenant_id,
-      resource: { ...share.resource },
-      visibility: share.visibility,
-      url: urlOf(id),
-      created_at: now,
-      expires_at: share.expires_at,
-    };
+    const created = newShare(share, now, urlOf);
+    const { id } = created;
     this.#shares.set(id, created);
     ids.add(id);
     return structuredClone(created);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Share } from '../../../api/contract.ts';
-import { MAX_SHARES_PER_TENANT, newShareId, type Shares } from '../../api/shares.ts';
+import { MAX_SHARES_PER_TENANT, newShare, type Shares } from '../../api/shares.ts';
 import type { RedisConnection } from './redis-connection.ts';
 
 /**
@@ -42,16 +42,8 @@ export class RedisShares implements Shares {
   }
 
   async create(share: Omit<Share, 'id' | 'url' | 'created_at'>, now: number, urlOf: (id: string) => string): Promise<Share | undefined> {
-    const id = newShareId();
-    const created: Share = {
-      id,
-      tenant_id: share.tenant_id,
-      resource: { ...share.resource },
-      visibility: share.visibility,
-      url: urlOf(id),
-      created_at: now,
-      expires_at: share.expires_at,
-    };
+    const created = newShare(share, now, urlOf);
+    const { id } = created;
     const ttl = Math.max(1, share.expires_at - now);
     const stored = await this.#create(
       [this.#keys.share(id), this.#keys.tenant(share.tenant_id)],
