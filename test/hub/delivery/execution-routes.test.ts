@@ -2,7 +2,6 @@ import { Redis } from 'ioredis';
 import { expect, it, onTestFinished } from 'vitest';
 import { settle } from '../../support/execution-fixture.ts';
 import { startHub } from '../../support/loopback.ts';
-import { operatorCall } from '../../support/operator-rest.ts';
 import { startRedis } from '../../support/redis-server.ts';
 
 it("a dispatch's `stored` settles (and REST answers 202) only once Redis holds the request", async () => {
