@@ -17,11 +17,17 @@ const snapshot = (status: ExecutionSnapshot['status']): ExecutionSnapshot => ({
 const event = (event_type: string, seq: number) =>
   ({ event_id: `r-1:${seq}`, event_type, seq, data: {} }) as unknown as ExecutionEventRecord;
 
-it("an execution's copy in Redis takes nothing after its end: an end the device resends to a second node is not kept twice", async () => {
+/** Two nodes' engines on one real Redis, open; `make` names a third (a reader) on it. */
+async function twoNodes() {
   const redis = await startRedis();
   const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
   const [a, b] = [make('node-a'), make('node-b')];
   await Promise.all([a.open(), b.open()]);
+  return { a, b, make };
+}
+
+it("an execution's copy in Redis takes nothing after its end: an end the device resends to a second node is not kept twice", async () => {
+  const { a, b, make } = await twoNodes();
   try {
     // Node a records the run to its end, then dies before the device hears the ack.
     a.cluster.recorded(snapshot('running'), event('started', 1));
@@ -43,10 +49,7 @@ it("an execution's copy in Redis takes nothing after its end: an end the device 
 });
 
 it('the same request id dispatched again on another node keeps the copy it has: its status and its events', async () => {
-  const redis = await startRedis();
-  const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
-  const [a, b] = [make('node-a'), make('node-b')];
-  await Promise.all([a.open(), b.open()]);
+  const { a, b, make } = await twoNodes();
   try {
     a.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 1);
     a.cluster.recorded(snapshot('completed'), event('completed', 1));
