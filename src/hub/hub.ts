@@ -109,6 +109,7 @@ export class Hub extends EventEmitter<HubEvents> {
       stores: {
         revocations: (now, forgetAfterMs) => engine.revocations(now, forgetAfterMs),
         signingKeys: (keys) => engine.signingKeys(keys),
+        logins: engine.logins,
       },
     });
     this.#auth = auth;
@@ -505,25 +506,28 @@ export class Hub extends EventEmitter<HubEvents> {
    * `organization` (default: the user's first) and a refresh token. Case, dashes and spaces
    * in the user code do not matter. Also `POST /v1/oauth/approve`.
    *
-   * @throws {HubError} `unknown_user_code` (unknown, expired, or already approved or denied),
-   *   `unknown_user`, `not_a_member`, or `tokens_disabled`.
+   * On the Redis engine the login may have been started on any hub node on the same Redis.
+   * Resolves once the approval is stored.
+   *
+   * @throws {HubError} (rejects) `unknown_user_code` (unknown, expired, or already approved or
+   *   denied), `unknown_user`, `not_a_member`, or `tokens_disabled`.
    * @example
    * // the device showed "WDJB-MJHT" to its user
-   * hub.approveDeviceLogin('WDJB-MJHT', { userId: 'ada', organization: 'acme' });
+   * await hub.approveDeviceLogin('WDJB-MJHT', { userId: 'ada', organization: 'acme' });
    */
-  approveDeviceLogin(userCode: string, { userId, organization }: { userId: string; organization?: string }): void {
-    this.#auth.approveDeviceLogin(userCode, organization === undefined ? { userId } : { userId, organization });
+  approveDeviceLogin(userCode: string, { userId, organization }: { userId: string; organization?: string }): Promise<void> {
+    return this.#auth.approveDeviceLogin(userCode, organization === undefined ? { userId } : { userId, organization });
   }
 
   /**
    * Denies a device login waiting on `userCode`: the device's next poll gets `access_denied`.
    *
-   * @throws {HubError} `unknown_user_code` or `tokens_disabled`.
+   * @throws {HubError} (rejects) `unknown_user_code` or `tokens_disabled`.
    * @example
-   * hub.denyDeviceLogin('WDJB-MJHT');
+   * await hub.denyDeviceLogin('WDJB-MJHT');
    */
-  denyDeviceLogin(userCode: string): void {
-    this.#auth.denyDeviceLogin(userCode);
+  denyDeviceLogin(userCode: string): Promise<void> {
+    return this.#auth.denyDeviceLogin(userCode);
   }
 
   /**

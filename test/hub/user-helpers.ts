@@ -110,7 +110,7 @@ export async function login(
   { deviceId = 'device-1', userId = 'ada', organization }: { deviceId?: string; userId?: string; organization?: string } = {},
 ): Promise<UserTokens> {
   const started = await authorize(port, deviceId);
-  hub.approveDeviceLogin(started.body.user_code as string, organization === undefined ? { userId } : { userId, organization });
+  await hub.approveDeviceLogin(started.body.user_code as string, organization === undefined ? { userId } : { userId, organization });
   const answer = await poll(port, started.body.device_code as string, deviceId);
   if (answer.status !== 200) throw new Error(`login failed: ${JSON.stringify(answer.body)}`);
   return answer.body as unknown as UserTokens;

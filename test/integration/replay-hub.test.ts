@@ -282,7 +282,7 @@ describe('host inputs recorded against the real hub replay', () => {
     connector.start();
     await connector.waitFor((s) => s.auth.state === 'logged_out');
     const prompt = await connector.login();
-    hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' });
+    await hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' });
     clock.increment(1_000);
     const first = await connector.waitFor((s) => s.connection.state === 'connected');
     await connector.switchOrganization('org-b');

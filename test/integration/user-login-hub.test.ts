@@ -67,7 +67,7 @@ describe('user login against the real hub', () => {
 
     const prompt = await connector.login();
     expect(prompt.userCode).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
-    hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' }); // the user, in a browser
+    await hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' }); // the user, in a browser
     clock.increment(1_000); // the next poll
     const first = await connected(connector);
     expect(first.auth.user).toMatchObject({ userId: 'alice', organization: { id: 'org-a' } });
@@ -107,7 +107,7 @@ describe('user login against the real hub', () => {
     const connector = start();
     await connector.waitFor((s) => s.auth.state === 'logged_out');
     const prompt = await connector.login();
-    hub.denyDeviceLogin(prompt.userCode);
+    await hub.denyDeviceLogin(prompt.userCode);
     clock.increment(1_000);
     const denied = await connector.waitFor((s) => s.auth.state === 'logged_out' && s.auth.reason !== 'not_logged_in');
     expect(denied.auth.reason).toBe('login_denied');

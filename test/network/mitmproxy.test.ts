@@ -94,7 +94,7 @@ describe('through mitmproxy, which decrypts TLS', () => {
     connector.start();
     await connector.waitFor((s) => s.auth.state === 'logged_out');
     const prompt = await connector.login();
-    hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' });
+    await hub.approveDeviceLogin(prompt.userCode, { userId: 'alice' });
     // The poll timer runs on the simulated clock: advance it until the login is through.
     await until(
       () => connector.status.connection.state === 'connected',

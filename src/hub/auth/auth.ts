@@ -13,6 +13,7 @@ import { RevocationList } from './revocations.ts';
 import type { MemorySigningKeysOptions, SigningKeys } from './signing-keys.ts';
 import { createTokenAuthority, type HubTokenClaims, type IssuedToken, type TokenAuthority } from './token-authority.ts';
 import { createTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
+import type { LoginStore } from './login-store.ts';
 import { UserLogins } from './user-logins.ts';
 
 type Who = { device_id: string; tenant_id: string };
@@ -41,17 +42,18 @@ export interface HubAuthParts {
   /** Who may approve device logins (`POST /v1/oauth/approve`). */
   access: Pick<OperatorAccess, 'admit'>;
   // The hub's own methods: an OAuth route does exactly what the same call on the hub does.
-  approve(userCode: string, approval: { userId: string; organization?: string }): void;
-  deny(userCode: string): void;
+  approve(userCode: string, approval: { userId: string; organization?: string }): Promise<void>;
+  deny(userCode: string): Promise<void>;
   revokeAccessToken(jti: string): void;
   /** `host:port` of the hub, for a request without a usable `Host` header. */
   fallbackHost(): string;
   /** Told of the access tokens a revoked user login took with it (other hub nodes revoke them too). */
   loginRevoked?(jtis: readonly string[]): void;
-  /** Where revocations and signing keys are kept (the hub engine). Default: this process's memory. */
+  /** Where revocations, signing keys and user logins are kept (the hub engine). Default: this process's memory. */
   stores?: {
     revocations(now: () => number, forgetAfterMs: number): RevocationList;
     signingKeys(options: MemorySigningKeysOptions): SigningKeys;
+    logins?: LoginStore | undefined;
   };
 }
 
@@ -124,6 +126,7 @@ export class HubAuth {
         deviceCodeLifetimeMs: tokens.deviceCodeLifetimeMs,
         pollIntervalS: tokens.pollIntervalS,
         accessTokenGraceMs: tokens.leewayMs,
+        store: parts.stores?.logins,
       });
     this.#logins = logins;
     this.#tokenEndpoint =
@@ -215,13 +218,13 @@ export class HubAuth {
     return open.length;
   }
 
-  approveDeviceLogin(userCode: string, approval: { userId: string; organization?: string }): void {
-    const approved = this.#requireLogins().approve(userCode, approval);
+  async approveDeviceLogin(userCode: string, approval: { userId: string; organization?: string }): Promise<void> {
+    const approved = await this.#requireLogins().approve(userCode, approval);
     this.#log.info({ login: approved.loginId, user_id: approval.userId, organization: approved.organization }, 'device login approved');
   }
 
-  denyDeviceLogin(userCode: string): void {
-    const { loginId } = this.#requireLogins().deny(userCode);
+  async denyDeviceLogin(userCode: string): Promise<void> {
+    const { loginId } = await this.#requireLogins().deny(userCode);
     this.#log.info({ login: loginId }, 'device login denied');
   }
 
@@ -229,8 +232,8 @@ export class HubAuth {
    * Revokes a login (a refresh-token family): its refresh tokens stop working, its access
    * tokens are refused, and sessions living on one close with `4007 revoked`.
    */
-  #revokeLogin(familyId: string, reason: 'logout' | 'refresh_token_replay'): number {
-    const revoked = this.#logins?.revokeFamily(familyId);
+  async #revokeLogin(familyId: string, reason: 'logout' | 'refresh_token_replay'): Promise<number> {
+    const revoked = await this.#logins?.revokeFamily(familyId);
     if (!revoked) return 0;
     const jtis = new Set(revoked.accessTokens);
     for (const jti of jtis) this.#revocations.revokeToken(jti);

@@ -41,12 +41,12 @@ export interface OAuthSource {
    */
   throttle: FailureThrottle;
   isDeviceRevoked(tenantId: string, deviceId: string): boolean;
-  /** Approves a user code; throws a {@link HubError} (`unknown_user_code`, `unknown_user`, `not_a_member`). */
-  approve(userCode: string, approval: { userId: string; organization?: string }): void;
-  /** Denies a user code; throws a {@link HubError} `unknown_user_code`. */
-  deny(userCode: string): void;
-  /** Revokes a login: its refresh tokens, its access tokens and the sessions living on them (`4007`). */
-  revokeFamily(familyId: string, reason: 'logout' | 'refresh_token_replay'): void;
+  /** Approves a user code; rejects with a {@link HubError} (`unknown_user_code`, `unknown_user`, `not_a_member`). */
+  approve(userCode: string, approval: { userId: string; organization?: string }): Promise<void>;
+  /** Denies a user code; rejects with a {@link HubError} `unknown_user_code`. */
+  deny(userCode: string): Promise<void>;
+  /** Revokes a login: its refresh tokens, its access tokens and the sessions living on them (`4007`), on every hub node. */
+  revokeFamily(familyId: string, reason: 'logout' | 'refresh_token_replay'): Promise<unknown>;
   /** Revokes one access token by `jti`; sessions living on it close with `4007`. */
   revokeAccessToken(jti: string): void;
   /** `host:port` of the hub, for a request without a usable `Host` header. */
@@ -129,7 +129,7 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     const admitted = await throttle.admit(attempt);
     if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
     await throttle.fail(attempt);
-    const started = logins.startDeviceAuthorization(clientId);
+    const started = await logins.startDeviceAuthorization(clientId);
     const verificationUri = `${originOf(req, () => source.fallbackHost())}${VERIFICATION_PATH}`;
     logger.info({ login: started.loginId, device_id: clientId, expires_in: started.expiresInS }, 'device login started');
     reply(
@@ -147,17 +147,17 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     );
   }
 
-  function approve(res: ServerResponse, params: Params): void {
+  async function approve(res: ServerResponse, params: Params): Promise<void> {
     const request = ApproveRequest.safeParse(params);
     if (!request.success) return fail(res, 400, 'invalid_request', 'user_code, and user_id or deny, are required');
     const { user_code: userCode, user_id: userId, organization, deny } = request.data;
     try {
       if (deny === true || deny === 'true') {
-        source.deny(userCode);
+        await source.deny(userCode);
         return reply(res, 200, { denied: true });
       }
       if (userId === undefined) return fail(res, 400, 'invalid_request', 'user_id is required to approve');
-      source.approve(userCode, organization === undefined ? { userId } : { userId, organization });
+      await source.approve(userCode, organization === undefined ? { userId } : { userId, organization });
       reply(res, 200, { approved: true });
     } catch (error) {
       if (!(error instanceof HubError)) throw error;
@@ -185,11 +185,11 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     if (!admitted.ok) return replyThrottled(res, admitted.retryAfterMs, NO_STORE);
     let check: GrantCheck<string>;
     if ('device_code' in request.data) {
-      check = logins.checkDeviceCode(request.data.device_code, clientId);
+      check = await logins.checkDeviceCode(request.data.device_code, clientId);
     } else {
       const { refresh_token: refreshToken, organization } = request.data;
-      check = logins.checkRefreshToken(refreshToken, clientId, organization);
-      if (!check.ok && check.replay && check.familyId !== undefined) source.revokeFamily(check.familyId, 'refresh_token_replay');
+      check = await logins.checkRefreshToken(refreshToken, clientId, organization);
+      if (!check.ok && check.replay && check.familyId !== undefined) await source.revokeFamily(check.familyId, 'refresh_token_replay');
     }
     // An unknown device code or refresh token is a guess; pending, slow_down, expired or denied are not.
     if (!check.ok && check.error === 'invalid_grant') await throttle.fail(attempt);
@@ -218,7 +218,7 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
       return fail(res, 400, 'invalid_grant', 'the device is revoked');
     }
     const issued = await authority.issue({ kind: 'user', sub: subject.userId, tenant: subject.organization.id, device: clientId });
-    const committed = check.commit({ jti: issued.jti, expiresAt: issued.expiresAt });
+    const committed = await check.commit({ jti: issued.jti, expiresAt: issued.expiresAt });
     if (!committed.ok) {
       // Used up or revoked while the token was signed: that token must never work.
       source.revokeAccessToken(issued.jti);
@@ -249,9 +249,9 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
     if (!request.success) return fail(res, 400, 'invalid_request', 'token is required');
     const { token: presented, client_id: clientId } = request.data;
     // The hint only orders the search (RFC 7009 §2.1); both kinds are looked for.
-    const family = logins.familyOf(presented);
+    const family = await logins.familyOf(presented);
     if (family) {
-      if (clientId === undefined || clientId === family.clientId) source.revokeFamily(family.familyId, 'logout');
+      if (clientId === undefined || clientId === family.clientId) await source.revokeFamily(family.familyId, 'logout');
       return reply(res, 200, {}, NO_STORE);
     }
     const claims = await authority.verifyUser(presented).catch(() => undefined);
@@ -321,7 +321,7 @@ export function createOAuthEndpoint(source: OAuthSource): OAuthEndpoint {
           (admitted) => {
             if (!admitted) return;
             if (req.method !== 'POST') reply(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
-            else withParams(req, res, (params) => approve(res, params));
+            else withParams(req, res, (params) => void approve(res, params).catch(internal(res, 'oauth approval')));
           },
           internal(res, 'oauth approval'),
         );

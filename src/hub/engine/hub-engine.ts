@@ -11,6 +11,7 @@ import type { RateLimit } from '../../api/contract.ts';
 import type { Shares } from '../api/shares.ts';
 import type { DedupeJournal } from '../channels/dedupe-journal.ts';
 import type { ChannelHistory } from '../channels/channel-history.ts';
+import type { LoginStore } from '../auth/login-store.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -58,6 +59,8 @@ export interface HubEngine {
   attemptStore(name: 'failures' | 'familiar', maxRecords: number): AttemptStore;
   /** The REST API's token buckets (`HubOptions.apiRateLimit`): one budget per credential, whichever node answers. */
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
+  /** Pending device logins and refresh-token families: a login started on one node is approved and redeemed on any. */
+  readonly logins: LoginStore;
   /** Share links (`POST /v1/shares`): a link made through one node opens through every node. */
   readonly shares: Shares;
   /** The reliable channel messages' dedupe windows beyond this process; undefined: the process's own. */

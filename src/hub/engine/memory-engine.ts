@@ -10,6 +10,7 @@ import { type AttemptStore, MemoryAttemptStore } from '../throttle/attempt-store
 import { type RateBuckets, RateLimiter } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
 import { ShareStore } from '../api/shares.ts';
+import { MemoryLoginStore } from '../auth/login-store.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import type { HubEngine } from './hub-engine.ts';
 
@@ -71,6 +72,7 @@ export class MemoryEngine implements HubEngine {
   readonly #rateBuckets = new Map<string, RateLimiter>();
 
   readonly shares = new ShareStore();
+  readonly logins = new MemoryLoginStore();
   readonly channelDedupe = undefined;
   readonly channelHistory = undefined;
 

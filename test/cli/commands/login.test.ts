@@ -30,7 +30,7 @@ describe('cloudtether login / logout', () => {
       const code = /enter the code ([A-Z]{4}-[A-Z]{4})/.exec(printed)?.[1];
       if (code && !printed.includes('approved')) {
         printed += 'approved';
-        hub.approveDeviceLogin(code, { userId: 'alice' });
+        void hub.approveDeviceLogin(code, { userId: 'alice' });
       }
     });
     const args = ['--url', url, '--state-dir', dir, '--device-id', 'laptop-1', '--log-level', 'silent'];

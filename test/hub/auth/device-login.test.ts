@@ -100,7 +100,7 @@ describe('device authorization (RFC 8628)', () => {
     expect(started.status).toBe(200);
     // Case, dashes and spaces in what the user types do not matter.
     const typed = (started.body.user_code as string).toLowerCase().replace('-', ' ');
-    hub.approveDeviceLogin(typed, { userId: 'bob' });
+    await hub.approveDeviceLogin(typed, { userId: 'bob' });
 
     const granted = await poll(port, started.body.device_code as string, 'device-1', { form: true });
     expect(granted).toMatchObject({ status: 200, body: { user_id: 'bob', organization: { id: 'acme', role: 'member' } } });
@@ -131,13 +131,13 @@ describe('device authorization (RFC 8628)', () => {
     const second = (await authorize(port, 'device-2')).body as Record<string, string>;
 
     expect(await approve(port, { user_code: first.user_code, deny: true })).toMatchObject({ status: 200, body: { denied: true } });
-    hub.denyDeviceLogin(second.user_code!);
+    await hub.denyDeviceLogin(second.user_code!);
 
     expect(await poll(port, first.device_code!, 'device-1')).toMatchObject({ status: 400, body: { error: 'access_denied' } });
     expect(await poll(port, second.device_code!, 'device-2')).toMatchObject({ status: 400, body: { error: 'access_denied' } });
     // A decided code cannot be decided again.
     expect(await approve(port, { user_code: first.user_code, user_id: 'ada' })).toMatchObject({ status: 404 });
-    expect(() => hub.approveDeviceLogin(second.user_code!, { userId: 'ada' })).toThrow(
+    await expect(hub.approveDeviceLogin(second.user_code!, { userId: 'ada' })).rejects.toThrow(
       expect.objectContaining({ code: 'unknown_user_code' }),
     );
     clock.advance(1_000);
@@ -151,7 +151,7 @@ describe('device authorization (RFC 8628)', () => {
     expect(await poll(port, device_code!, 'device-1')).toMatchObject({ body: { error: 'authorization_pending' } });
 
     clock.advance(1);
-    expect(() => hub.approveDeviceLogin(user_code!, { userId: 'ada' })).toThrow(HubError);
+    await expect(hub.approveDeviceLogin(user_code!, { userId: 'ada' })).rejects.toThrow(HubError);
     expect(await approve(port, { user_code, user_id: 'ada' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
     expect(await poll(port, device_code!, 'device-1')).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   });
@@ -159,7 +159,7 @@ describe('device authorization (RFC 8628)', () => {
   it('an approval that came in time still expires with its device code', async () => {
     const { hub, port, clock } = await startUserHub();
     const { device_code, user_code } = (await authorize(port, 'device-1')).body as Record<string, string>;
-    hub.approveDeviceLogin(user_code!, { userId: 'ada' });
+    await hub.approveDeviceLogin(user_code!, { userId: 'ada' });
     clock.advance(DEVICE_CODE_LIFETIME_MS);
     expect(await poll(port, device_code!, 'device-1')).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   });
@@ -167,7 +167,7 @@ describe('device authorization (RFC 8628)', () => {
   it('invalid_grant for an unknown device code or another client_id; the real client still gets its tokens', async () => {
     const { hub, port } = await startUserHub();
     const { device_code, user_code } = (await authorize(port, 'device-1')).body as Record<string, string>;
-    hub.approveDeviceLogin(user_code!, { userId: 'ada' });
+    await hub.approveDeviceLogin(user_code!, { userId: 'ada' });
 
     expect(await poll(port, 'not-a-device-code', 'device-1')).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await poll(port, device_code!, 'device-2')).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
@@ -191,10 +191,10 @@ describe('device authorization (RFC 8628)', () => {
     expect(await approve(port, { user_code: pending.user_code })).toMatchObject(invalid);
     expect(await approve(port, { user_id: 'ada' })).toMatchObject(invalid);
     expect(await approve(port, { user_code: 'BBBB-BBBB', user_id: 'ada' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(() => hub.approveDeviceLogin(pending.user_code!, { userId: 'mallory' })).toThrow(
+    await expect(hub.approveDeviceLogin(pending.user_code!, { userId: 'mallory' })).rejects.toThrow(
       expect.objectContaining({ code: 'unknown_user' }),
     );
-    expect(() => hub.approveDeviceLogin(pending.user_code!, { userId: 'bob', organization: 'globex' })).toThrow(
+    await expect(hub.approveDeviceLogin(pending.user_code!, { userId: 'bob', organization: 'globex' })).rejects.toThrow(
       expect.objectContaining({ code: 'not_a_member' }),
     );
     // Refusals leave the code waiting.
@@ -219,6 +219,8 @@ describe('device authorization (RFC 8628)', () => {
     const { hub, port } = await startHub({ staticToken: TOKEN });
     expect((await authorize(port, 'device-1')).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${port}/v1/me`)).status).toBe(404);
-    expect(() => hub.approveDeviceLogin('BBBB-BBBB', { userId: 'ada' })).toThrow(expect.objectContaining({ code: 'tokens_disabled' }));
+    await expect(hub.approveDeviceLogin('BBBB-BBBB', { userId: 'ada' })).rejects.toThrow(
+      expect.objectContaining({ code: 'tokens_disabled' }),
+    );
   });
 });

@@ -165,12 +165,12 @@ describe('user login logging', () => {
     const started = (await authorize(port, 'device-1')).body as Record<string, string>;
     await poll(port, started.device_code!, 'device-1');
     await post(port, '/v1/oauth/approve', { user_code: started.user_code, user_id: 'ada' }, { headers: { authorization: 'Bearer nope' } });
-    hub.approveDeviceLogin(started.user_code!, { userId: 'ada' });
+    await hub.approveDeviceLogin(started.user_code!, { userId: 'ada' });
     clock.advance(1_000);
     const first = (await poll(port, started.device_code!, 'device-1')).body as unknown as UserTokens;
     await poll(port, started.device_code!, 'device-1');
     const denied = (await authorize(port, 'device-2')).body as Record<string, string>;
-    hub.denyDeviceLogin(denied.user_code!);
+    await hub.denyDeviceLogin(denied.user_code!);
     await poll(port, denied.device_code!, 'device-2');
     const second = (await refresh(port, first.refresh_token, 'device-1')).body as unknown as UserTokens;
     await TestClient.connect(url, adaOn('device-1', second));

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_SHARES_PER_TENANT } from '../../../src/hub/api/shares.ts';
-import type { HubEngine } from '../../../src/hub/engine/hub-engine.ts';
-import { MemoryEngine } from '../../../src/hub/engine/memory-engine.ts';
 import { RedisEngine } from '../../../src/hub/engine/redis/redis-engine.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
+import { engineNodes } from '../../support/engine-nodes.ts';
 import { startRedis } from '../../support/redis-server.ts';
 
 /**
@@ -16,41 +15,7 @@ import { startRedis } from '../../support/redis-server.ts';
 
 const NOW = 1_767_225_600_000;
 
-interface Nodes {
-  a: HubEngine;
-  b: HubEngine;
-  /** A node made after `a` and `b` closed. */
-  again(): Promise<HubEngine>;
-  /** Whether the state outlives every node. */
-  durable: boolean;
-}
-
-const setups: Record<string, () => Promise<Nodes>> = {
-  memory: async () => {
-    const engine = new MemoryEngine({ defaultCredit: 16 });
-    await engine.open();
-    return { a: engine, b: engine, again: async () => new MemoryEngine({ defaultCredit: 16 }), durable: false };
-  },
-  redis: async () => {
-    const redis = await startRedis({ persistent: true });
-    const make = async () => {
-      const engine = new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger() });
-      await engine.open();
-      return engine;
-    };
-    const [a, b] = await Promise.all([make(), make()]);
-    return {
-      a,
-      b,
-      again: async () => {
-        await Promise.all([a.close(), b.close()]);
-        await redis.restart();
-        return make();
-      },
-      durable: true,
-    };
-  },
-};
+const setups = engineNodes;
 
 /** 3 free failures, then 1 s doubling to 8 s at most; a record is forgotten 8 s after its lock-out ends. */
 const next = (failures: number, now: number) => {

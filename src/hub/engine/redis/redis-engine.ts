@@ -30,6 +30,8 @@ import type { DedupeJournal } from '../../channels/dedupe-journal.ts';
 import { RedisDedupeJournal } from './redis-dedupe-journal.ts';
 import type { ChannelHistory } from '../../channels/channel-history.ts';
 import { RedisChannelHistory } from './redis-channel-history.ts';
+import type { LoginStore } from '../../auth/login-store.ts';
+import { RedisLogins } from './redis-logins.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -179,6 +181,11 @@ export class RedisEngine implements HubEngine {
   #shares: RedisShares | undefined;
   get shares(): Shares {
     return (this.#shares ??= new RedisShares(this.#serving, this.#keys.shares));
+  }
+
+  #logins: RedisLogins | undefined;
+  get logins(): LoginStore {
+    return (this.#logins ??= new RedisLogins(this.#serving, this.#keys));
   }
 
   #channelDedupe: RedisDedupeJournal | undefined;

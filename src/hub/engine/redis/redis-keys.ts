@@ -51,6 +51,30 @@ export class RedisKeys {
     return { devices: `${this.prefix}auth:revoked:devices`, tokens: `${this.prefix}auth:revoked:tokens` };
   }
 
+  /**
+   * User logins: a pending login by device-code hash, its user code (`expiresAt SP device-code
+   * hash`), a refresh-token family (its hash, its tokens' hashes, its access tokens by expiry),
+   * and a refresh token by hash (its family and expiry).
+   */
+  get logins(): {
+    device(hash: string): string;
+    user(hash: string): string;
+    devicePrefix: string;
+    family(id: string): { f: string; t: string; a: string };
+    refresh(hash: string): string;
+    refreshPrefix: string;
+  } {
+    const p = this.prefix;
+    return {
+      device: (hash) => `${p}auth:login:d:${hash}`,
+      user: (hash) => `${p}auth:login:u:${hash}`,
+      devicePrefix: `${p}auth:login:d:`,
+      family: (id) => ({ f: `${p}auth:family:${id}`, t: `${p}auth:family:${id}:t`, a: `${p}auth:family:${id}:a` }),
+      refresh: (hash) => `${p}auth:refresh:${hash}`,
+      refreshPrefix: `${p}auth:refresh:`,
+    };
+  }
+
   /** The REST API's keys by id. */
   get apiKeys(): string {
     return `${this.prefix}api:keys`;
