@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.ts';
+import type { ApiKeyStore } from './api/api-keys.ts';
 import { CloseCode } from '../protocol/index.ts';
 import type { HubAuth } from './auth/auth.ts';
 import type { HubChannels } from './channels/channels.ts';
@@ -19,6 +20,8 @@ export interface ClusterNoteParts {
   channels: HubChannels;
   reloads: CapabilityReloads;
   settings: SettingsSessions;
+  /** The REST API's keys: one made, rotated or revoked on another node is read again. */
+  apiKeys: Pick<ApiKeyStore, 'refresh'>;
   /** Where answers go back to. */
   cluster: HubCluster;
   logger: Logger;
@@ -83,6 +86,11 @@ export function clusterNotes(parts: ClusterNoteParts): { note(note: ClusterNote)
           return channels.closeTask(note.tenant_id, note.task_id);
         case 'reload':
           return relayReload(note);
+        case 'api_key':
+          parts.apiKeys
+            .refresh(note.id)
+            .catch((error: unknown) => logger.warn({ err: error, api_key_id: note.id }, 'cannot read an API key again'));
+          return;
         case 'keys':
           // The engine's own: its signing keys read again (redis-cluster.ts).
           return;

@@ -157,7 +157,10 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#channels = channels;
     const cluster = engine.cluster;
     cluster?.listen(
-      clusterNotes({ sessions, delivery, auth, channels, reloads: this.#reloads, settings: this.#settings, cluster, logger: this.#log }),
+      clusterNotes({
+        ...{ sessions, delivery, auth, channels, reloads: this.#reloads, settings: this.#settings, cluster, logger: this.#log },
+        apiKeys: engine.apiKeys,
+      }),
     );
     const host = createSessionHost({
       options: resolved,

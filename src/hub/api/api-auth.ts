@@ -81,7 +81,7 @@ export async function authenticateApiRequest(
         retryAfterMs: admitted.retryAfterMs,
         ...(keyId !== undefined && { api_key_id: keyId }),
       };
-    const verdict = parts.keys.authenticate(presented, parts.now());
+    const verdict = await parts.keys.authenticate(presented, parts.now());
     if (!verdict.ok) {
       if (COUNTED_KEY_REFUSALS.has(verdict.reason)) await parts.throttle.fail(attempt);
       return {

@@ -34,11 +34,30 @@ export interface StoredApiKey extends ApiKeyInfo {
 
 /** Where an {@link ApiKeyStore} writes its changes through to (a hub engine's store), in call order. */
 export interface ApiKeyJournal {
-  /** A key was made or changed (revoked, rotated, used): it is now `key`. */
+  /** A key was made: it is `key`. */
   stored(key: StoredApiKey): void;
+  /**
+   * A key changed (it is now `key`): written as the change alone, so a shared store merges it with
+   * what other hub nodes did meanwhile (a use never undoes a revocation, a rotation never revives a revoked key).
+   */
+  changed(key: StoredApiKey, change: ApiKeyChange): void;
   /** A dead key was forgotten. */
   forgotten(key: StoredApiKey): void;
+  /**
+   * The key as the store holds it now, when the store is shared by several hub nodes: read on
+   * each presented key, so a key made or revoked on another node counts at once.
+   */
+  read?(id: string): Promise<StoredApiKey | undefined>;
+  /** Resolves once every change so far is stored; rejects when the last one failed. */
+  settled?(): Promise<void>;
 }
+
+/** One change of a kept key. */
+export type ApiKeyChange =
+  | { kind: 'used'; at: number }
+  | { kind: 'revoked'; at: number }
+  /** A new secret: its hash. */
+  | { kind: 'rotated'; secret_hash: string };
 
 /** Why a presented key was refused. */
 export type ApiKeyRefusal = 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired';
@@ -62,6 +81,28 @@ export class ApiKeyStore {
 
   constructor(journal?: ApiKeyJournal) {
     this.#journal = journal;
+  }
+
+  /**
+   * Reads one key again from a shared journal and takes it as it is there (made, revoked or
+   * rotated on another hub node); nothing without a shared journal, or when the journal has none.
+   */
+  async refresh(id: string): Promise<void> {
+    const stored = await this.#journal?.read?.(id);
+    if (stored) this.#adopt(stored);
+  }
+
+  /**
+   * Resolves once every key made or changed so far is stored (on a shared journal: seen by every
+   * hub node from then on); rejects when the store refused the last change.
+   */
+  settled(): Promise<void> {
+    return this.#journal?.settled?.() ?? Promise.resolve();
+  }
+
+  #adopt(stored: StoredApiKey): void {
+    this.#keys.set(stored.id, structuredClone(stored));
+    getOrCreate(this.#byTenant, stored.tenant_id, () => new Set()).add(stored.id);
   }
 
   /** Takes back keys a journal kept (a restarted hub); a key held here already is newer and stays. */
@@ -116,7 +157,7 @@ export class ApiKeyStore {
     if (!key) return false;
     if (key.revoked_at !== null) return true;
     key.revoked_at = now;
-    this.#journal?.stored(key);
+    this.#journal?.changed(key, { kind: 'revoked', at: now });
     return true;
   }
 
@@ -128,14 +169,22 @@ export class ApiKeyStore {
     if (isExpired(key, now)) return 'expired';
     const secret = randomBytes(32).toString('base64url');
     key.secret_hash = hashOf(secret);
-    this.#journal?.stored(key);
+    this.#journal?.changed(key, { kind: 'rotated', secret_hash: key.secret_hash });
     return { ...infoOf(key), secret: `ctk_${id}_${secret}` };
   }
 
-  /** Checks a presented `ctk_…` key; a use counts (`last_used_at`, `use_count`). */
-  authenticate(presented: string, now: number): { ok: true; key: ApiKeyInfo } | { ok: false; reason: ApiKeyRefusal; id?: string } {
+  /**
+   * Checks a presented `ctk_…` key; a use counts (`last_used_at`, `use_count`). With a shared
+   * journal the key is read from it first: one made, rotated or revoked on another hub node
+   * counts at once, and a key is answered `unknown` only once the store does not have it either.
+   */
+  async authenticate(
+    presented: string,
+    now: number,
+  ): Promise<{ ok: true; key: ApiKeyInfo } | { ok: false; reason: ApiKeyRefusal; id?: string }> {
     const [, id, secret] = PRESENTED.exec(presented) ?? [];
     if (id === undefined || secret === undefined) return { ok: false, reason: 'malformed' };
+    await this.refresh(id);
     const key = this.#keys.get(id);
     if (!key) return { ok: false, reason: 'unknown', id };
     if (!safeEqual(hashOf(secret), key.secret_hash)) return { ok: false, reason: 'wrong_secret', id };
@@ -143,7 +192,7 @@ export class ApiKeyStore {
     if (isExpired(key, now)) return { ok: false, reason: 'expired', id };
     key.last_used_at = now;
     key.use_count += 1;
-    this.#journal?.stored(key);
+    this.#journal?.changed(key, { kind: 'used', at: now });
     return { ok: true, key: infoOf(key) };
   }
 

@@ -147,7 +147,9 @@ function routeTable(parts: ApiRoutesParts): Route[] {
    * Rotating a key hands out its secret, and revoking it locks its holder out: a credential may
    * do either only to keys that do no more than it may itself (as when creating one).
    */
-  const overreach = (call: Call): { status: number; body: unknown } | undefined => {
+  const overreach = async (call: Call): Promise<{ status: number; body: unknown } | undefined> => {
+    // A key made or changed on another hub node (on a shared engine), as it is now.
+    await api.keys.refresh(call.params[0] ?? '');
     const target = api.keys.get(tenantOf(call), call.params[0] ?? '');
     const beyond = target?.permissions.filter((permission) => !call.caller?.permissions.includes(permission)) ?? [];
     return beyond.length > 0
@@ -164,13 +166,16 @@ function routeTable(parts: ApiRoutesParts): Route[] {
         POST: {
           permission: 'api_keys:manage',
           body: { schema: CreateApiKey, limit: SMALL_BODY },
-          handle: (call) => {
+          handle: async (call) => {
             const request = call.body as CreateApiKey;
             const beyond = request.permissions.filter((permission) => !call.caller?.permissions.includes(permission));
             // A key never does more than its creator may.
             if (beyond.length > 0)
               return { status: 403, body: { error: 'forbidden', message: `this credential cannot give ${beyond.join(', ')}` } };
-            return { status: 201, body: api.createApiKey(tenantOf(call), request) };
+            const created = api.createApiKey(tenantOf(call), request);
+            // Answered once stored: the key works on every hub node from then on.
+            await api.keys.settled();
+            return { status: 201, body: created };
           },
         },
       },
@@ -181,9 +186,14 @@ function routeTable(parts: ApiRoutesParts): Route[] {
         DELETE: {
           permission: 'api_keys:manage',
           // Another tenant's key is as unknown as a key that never was.
-          handle: (call) =>
-            overreach(call) ??
-            (api.revokeApiKey(tenantOf(call), call.params[0] ?? '') ? { status: 204 } : { status: 404, body: { error: 'not_found' } }),
+          handle: async (call) => {
+            const refused = await overreach(call);
+            if (refused) return refused;
+            if (!api.revokeApiKey(tenantOf(call), call.params[0] ?? '')) return { status: 404, body: { error: 'not_found' } };
+            // Answered once stored: every hub node refuses the key from then on.
+            await api.keys.settled();
+            return { status: 204 };
+          },
         },
       },
     },
@@ -192,7 +202,13 @@ function routeTable(parts: ApiRoutesParts): Route[] {
       methods: {
         POST: {
           permission: 'api_keys:manage',
-          handle: (call) => overreach(call) ?? { status: 200, body: api.rotateApiKey(tenantOf(call), call.params[0] ?? '') },
+          handle: async (call) => {
+            const refused = await overreach(call);
+            if (refused) return refused;
+            const rotated = api.rotateApiKey(tenantOf(call), call.params[0] ?? '');
+            await api.keys.settled();
+            return { status: 200, body: rotated };
+          },
         },
       },
     },

@@ -55,6 +55,8 @@ export type ClusterNote =
   | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
   /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */
   | { t: 'reload'; who: Who; reload_id: string; packs: string[]; from: string }
+  /** An API key was made, rotated or revoked on another node: read it again (stored already). */
+  | { t: 'api_key'; id: string }
   /** Another node made a signing key (the first, or a rotation): the engine reads the keys again. */
   | { t: 'keys' }
   /** The answer to a capability reload asked here. */

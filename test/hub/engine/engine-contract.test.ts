@@ -234,15 +234,15 @@ describe.each(Object.keys(engines))('the %s engine', (name) => {
     const first = await engine.open();
     const kept = first.engine.apiKeys.create('acme', { name: 'ci', permissions: ['usage:read'] }, clock.now)!;
     const gone = first.engine.apiKeys.create('acme', { name: 'old', permissions: ['usage:read'] }, clock.now + 1)!;
-    expect(first.engine.apiKeys.authenticate(kept.secret, clock.now + 1)).toMatchObject({ ok: true });
+    expect(await first.engine.apiKeys.authenticate(kept.secret, clock.now + 1)).toMatchObject({ ok: true });
     first.engine.apiKeys.revoke('acme', gone.id, clock.now + 2);
 
     const again = await engine.reopen(first);
-    expect(again.engine.apiKeys.authenticate(kept.secret, clock.now + 3)).toMatchObject({
+    expect(await again.engine.apiKeys.authenticate(kept.secret, clock.now + 3)).toMatchObject({
       ok: true,
       key: { id: kept.id, use_count: 2, last_used_at: clock.now + 3 },
     });
-    expect(again.engine.apiKeys.authenticate(gone.secret, clock.now + 3)).toEqual({ ok: false, reason: 'revoked', id: gone.id });
+    expect(await again.engine.apiKeys.authenticate(gone.secret, clock.now + 3)).toEqual({ ok: false, reason: 'revoked', id: gone.id });
     expect(again.engine.apiKeys.list('acme', clock.now).map((key) => key.name)).toEqual(['ci', 'old']);
     await closeStores(again);
   });

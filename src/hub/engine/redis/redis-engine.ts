@@ -88,8 +88,10 @@ export class RedisEngine implements HubEngine {
     this.#sharedThrottle = options.sharedThrottle ?? true;
     const nodeId = options.nodeId ?? 'node';
     this.deviceQueues = new RedisDeviceQueues(options.defaultCredit, options.logger, nodeId);
-    this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes));
     this.cluster = new RedisCluster({ queues: this.deviceQueues, keys: this.#keys, nodeId, writes: this.#writes, logger: options.logger });
+    // Other nodes read a key made, rotated or revoked here again on this note (their listings); a presented key is read anyway.
+    const notify = (id: string) => this.cluster.broadcast({ t: 'api_key', id });
+    this.apiKeys = new ApiKeyStore(new RedisApiKeyJournal(this.#keys, this.#writes, this.#serving, notify));
   }
 
   revocations(now: () => number, forgetAfterMs: number): RevocationList {
