@@ -131,6 +131,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.api = new HubApi(resolved.clock, this.#log, engine.apiKeys, {
       rateBuckets: engine.rateBuckets(resolved.apiRateLimit, () => resolved.clock.now()),
       shares: engine.shares,
+      telemetry: engine.telemetry,
     });
     const delivery = new HubDelivery({
       sessions,

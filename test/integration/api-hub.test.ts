@@ -251,11 +251,11 @@ describe('telemetry to the real hub', () => {
     );
     // The first batch goes on its timer; the rest on demand.
     await until(
-      () => hub.api.telemetry('acme').events.length > 0,
+      async () => (await hub.api.telemetry('acme')).events.length > 0,
       () => clock.increment(1_000),
     );
     await connector.telemetry.flush();
-    const events = hub.api.telemetry('acme').events;
+    const events = (await hub.api.telemetry('acme')).events;
     expect(events.find((e) => e.event === 'task.completed')?.properties).toEqual({
       duration_ms: 1834,
       file: '~/work/a.ts',

@@ -83,6 +83,8 @@ export async function useEveryPath(connector: Connector, hub: Hub, posthog: { re
   if (!me) throw new Error('whoami answered nothing');
   connector.telemetry.track('network.test', { request });
   await connector.telemetry.flush();
-  await until(() => hub.api.telemetry('local').events.some((e) => e.event === 'network.test' && e.properties.request === request));
+  await until(async () =>
+    (await hub.api.telemetry('local')).events.some((e) => e.event === 'network.test' && e.properties.request === request),
+  );
   await until(() => posthog.requests.some((r) => r === 'POST /batch/'));
 }

@@ -248,13 +248,13 @@ function routeTable(parts: ApiRoutesParts): Route[] {
         POST: {
           permission: 'telemetry:write',
           body: { schema: TelemetryBatch, limit: TELEMETRY_BODY },
-          handle: ({ caller, body }) => {
+          handle: async ({ caller, body }) => {
             const { tenant_id: tenantId, device_id: deviceId, api_key_id: apiKeyId } = caller as ApiCaller;
             const from = {
               ...(deviceId !== undefined && { device_id: deviceId }),
               ...(apiKeyId !== undefined && { api_key_id: apiKeyId }),
             };
-            return { status: 202, body: api.ingestTelemetry(tenantId, (body as TelemetryBatch).batch, from) };
+            return { status: 202, body: await api.ingestTelemetry(tenantId, (body as TelemetryBatch).batch, from) };
           },
         },
       },

@@ -6,11 +6,12 @@ import type { HubClock } from '../core/options.ts';
 import { ApiKeyStore, MAX_LIVE_KEYS_PER_TENANT } from './api-keys.ts';
 import type { RateBuckets } from './api-rate-limit.ts';
 import { ShareStore, type Shares } from './shares.ts';
-import { TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
+import { type TelemetryLog, TelemetryStore, type TenantTelemetry } from './telemetry-store.ts';
 
 /**
  * The state behind the hub's REST API (`hub.api`, docs/api.md): API keys, share links and
- * telemetry of each tenant, in memory. The routes call these methods, so an operator's call and
+ * telemetry of each tenant, kept by the hub engine (this process's memory, or Redis shared by
+ * every hub node). The routes call these methods, so an operator's call and
  * a request do (and log) the same; logs name key ids, never secrets.
  */
 export class HubApi {
@@ -18,7 +19,7 @@ export class HubApi {
   readonly keys: ApiKeyStore;
   /** Share links (`POST /v1/shares`). */
   readonly shares: Shares;
-  readonly #telemetry = new TelemetryStore();
+  readonly #telemetry: TelemetryLog;
   readonly #clock: HubClock;
   readonly #log: Logger;
   /** The requests' token buckets (the hub engine's); the routes make their own in memory without. */
@@ -29,9 +30,10 @@ export class HubApi {
     clock: HubClock,
     logger: Logger,
     keys: ApiKeyStore = new ApiKeyStore(),
-    stores: { rateBuckets?: RateBuckets; shares?: Shares } = {},
+    stores: { rateBuckets?: RateBuckets; shares?: Shares; telemetry?: TelemetryLog } = {},
   ) {
     this.keys = keys;
+    this.#telemetry = stores.telemetry ?? new TelemetryStore();
     this.shares = stores.shares ?? new ShareStore();
     this.rateBuckets = stores.rateBuckets;
     this.#clock = clock;
@@ -96,29 +98,31 @@ export class HubApi {
 
   /**
    * Stores a batch of telemetry events for a tenant, as `POST /v1/telemetry` does: events whose
-   * id was seen recently are counted as duplicates and not stored again.
+   * id was seen recently are counted as duplicates and not stored again. Resolves once stored
+   * (on the Redis engine: readable through every hub node).
    *
    * @example
-   * hub.api.ingestTelemetry('acme', [{ id: 'evt_1', event: 'connection.state_changed', timestamp: Date.now(), properties: { to: 'connected' } }]);
+   * await hub.api.ingestTelemetry('acme', [{ id: 'evt_1', event: 'connection.state_changed', timestamp: Date.now(), properties: { to: 'connected' } }]);
    * // { accepted: 1, duplicates: 0 }
    */
   ingestTelemetry(
     tenantId: string,
     batch: TelemetryEvent[],
     from: { device_id?: string; api_key_id?: string } = {},
-  ): { accepted: number; duplicates: number } {
+  ): Promise<{ accepted: number; duplicates: number }> {
     return this.#telemetry.ingest(tenantId, batch, { received_at: this.#clock.now(), ...from });
   }
 
   /**
    * A tenant's telemetry: the last 10 000 events (at most 16 MiB of them), oldest first, and how
-   * many older ones were evicted.
+   * many older ones were evicted. On the Redis engine, what devices reported through any hub node
+   * (docs/scaling.md).
    *
    * @example
-   * const { events, dropped } = hub.api.telemetry('acme');
+   * const { events, dropped } = await hub.api.telemetry('acme');
    * events[0]; // { id: 'evt_1', event: 'connection.state_changed', timestamp, properties: { to: 'connected' }, received_at, device_id: 'laptop-1' }
    */
-  telemetry(tenantId: string): TenantTelemetry {
+  telemetry(tenantId: string): Promise<TenantTelemetry> {
     return this.#telemetry.of(tenantId);
   }
 }

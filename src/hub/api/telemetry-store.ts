@@ -16,7 +16,7 @@ export interface StoredTelemetryEvent extends TelemetryEvent {
 export interface TenantTelemetry {
   /** The events kept, oldest first. */
   events: StoredTelemetryEvent[];
-  /** Events evicted to keep within the bounds, since the hub started. */
+  /** Events evicted to keep within the bounds, since the hub started (on Redis: since the tenant's log was made). */
   dropped: number;
 }
 
@@ -28,6 +28,24 @@ export interface TelemetryBounds {
   maxBytes: number;
   /** Event ids remembered to drop the copies of a retried batch. Default 50 000. */
   dedupeWindow: number;
+}
+
+/** The bounds a hub keeps telemetry within, per tenant, unless told otherwise. */
+export const DEFAULT_TELEMETRY_BOUNDS: TelemetryBounds = { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024, dedupeWindow: 50_000 };
+
+/**
+ * Where telemetry is kept: {@link TelemetryStore} in this process, or a store every hub node
+ * shares (the Redis engine's), so events reported through one node are read through any.
+ */
+export interface TelemetryLog {
+  /** Stores a batch for a tenant; copies of events seen before (in this batch too) are counted, not stored. */
+  ingest(
+    tenantId: string,
+    batch: TelemetryEvent[],
+    from: Omit<StoredTelemetryEvent, keyof TelemetryEvent>,
+  ): Promise<{ accepted: number; duplicates: number }>;
+  /** A tenant's events, oldest first, and how many were evicted. */
+  of(tenantId: string): Promise<TenantTelemetry>;
 }
 
 interface TenantLog {
@@ -43,23 +61,23 @@ interface TenantLog {
  *
  * @example
  * const store = new TelemetryStore();
- * store.ingest('acme', batch, { received_at: Date.now(), device_id: 'laptop-1' }); // { accepted: 2, duplicates: 0 }
- * store.of('acme'); // { events: [...], dropped: 0 }
+ * await store.ingest('acme', batch, { received_at: Date.now(), device_id: 'laptop-1' }); // { accepted: 2, duplicates: 0 }
+ * await store.of('acme'); // { events: [...], dropped: 0 }
  */
-export class TelemetryStore {
+export class TelemetryStore implements TelemetryLog {
   readonly #tenants = new Map<string, TenantLog>();
   readonly #bounds: TelemetryBounds;
 
   constructor(bounds: Partial<TelemetryBounds> = {}) {
-    this.#bounds = { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024, dedupeWindow: 50_000, ...bounds };
+    this.#bounds = { ...DEFAULT_TELEMETRY_BOUNDS, ...bounds };
   }
 
   /** Stores a batch for a tenant; copies of events seen before (in this batch too) are counted, not stored. */
-  ingest(
+  async ingest(
     tenantId: string,
     batch: TelemetryEvent[],
     from: Omit<StoredTelemetryEvent, keyof TelemetryEvent>,
-  ): { accepted: number; duplicates: number } {
+  ): Promise<{ accepted: number; duplicates: number }> {
     const log = getOrCreate(this.#tenants, tenantId, () => ({
       events: [],
       bytes: 0,
@@ -88,7 +106,7 @@ export class TelemetryStore {
   }
 
   /** A tenant's events and how many were evicted. */
-  of(tenantId: string): TenantTelemetry {
+  async of(tenantId: string): Promise<TenantTelemetry> {
     const log = this.#tenants.get(tenantId);
     return { events: structuredClone(log?.events.map(({ event }) => event) ?? []), dropped: log?.dropped ?? 0 };
   }

@@ -12,6 +12,7 @@ import type { Shares } from '../api/shares.ts';
 import type { DedupeJournal } from '../channels/dedupe-journal.ts';
 import type { ChannelHistory } from '../channels/channel-history.ts';
 import type { LoginStore } from '../auth/login-store.ts';
+import type { TelemetryLog } from '../api/telemetry-store.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -61,6 +62,8 @@ export interface HubEngine {
   rateBuckets(limit: RateLimit, now: () => number): RateBuckets;
   /** Pending device logins and refresh-token families: a login started on one node is approved and redeemed on any. */
   readonly logins: LoginStore;
+  /** Telemetry (`POST /v1/telemetry`, `hub.api.telemetry`): reported through one node, read through every node. */
+  readonly telemetry: TelemetryLog;
   /** Share links (`POST /v1/shares`): a link made through one node opens through every node. */
   readonly shares: Shares;
   /** The reliable channel messages' dedupe windows beyond this process; undefined: the process's own. */

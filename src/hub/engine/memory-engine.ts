@@ -11,6 +11,7 @@ import { type RateBuckets, RateLimiter } from '../api/api-rate-limit.ts';
 import type { RateLimit } from '../../api/contract.ts';
 import { ShareStore } from '../api/shares.ts';
 import { MemoryLoginStore } from '../auth/login-store.ts';
+import { TelemetryStore } from '../api/telemetry-store.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import type { HubEngine } from './hub-engine.ts';
 
@@ -73,6 +74,7 @@ export class MemoryEngine implements HubEngine {
 
   readonly shares = new ShareStore();
   readonly logins = new MemoryLoginStore();
+  readonly telemetry = new TelemetryStore();
   readonly channelDedupe = undefined;
   readonly channelHistory = undefined;
 

@@ -31,16 +31,16 @@ describe('telemetry ingest', () => {
       duplicates: 0,
     });
 
-    const mine = hub.api.telemetry('tenant-1');
+    const mine = await hub.api.telemetry('tenant-1');
     expect(mine.dropped).toBe(0);
     expect(mine.events).toEqual([
       { ...event('e1'), received_at: clock.now(), device_id: 'device-1' },
       { ...event('e2', 'execution.ended', { duration_ms: 12, ok: true, error: null }), received_at: clock.now(), device_id: 'device-1' },
       { ...event('e3'), received_at: clock.now(), device_id: 'device-1' },
     ]);
-    const theirs = hub.api.telemetry('tenant-2');
+    const theirs = await hub.api.telemetry('tenant-2');
     expect(theirs.events).toEqual([{ ...event('e1'), received_at: clock.now(), api_key_id: expect.any(String) }]);
-    expect(hub.api.telemetry('tenant-3')).toEqual({ events: [], dropped: 0 });
+    expect(await hub.api.telemetry('tenant-3')).toEqual({ events: [], dropped: 0 });
   });
 
   it('refuses an invalid event (400), a body over 1 MiB (413), and a credential without telemetry:write (403)', async () => {
@@ -61,28 +61,28 @@ describe('telemetry ingest', () => {
     expect(await api(port, 'POST', '/v1/telemetry', asDevice(), huge)).toMatchObject({ status: 413, body: { error: 'too_large' } });
     const reader = keyOf(hub, 'tenant-1', ['usage:read']);
     expect((await api(port, 'POST', '/v1/telemetry', withKey(reader.secret), { batch: [event('e1')], sent_at: 0 })).status).toBe(403);
-    expect(hub.api.telemetry('tenant-1').events).toEqual([]);
+    expect((await hub.api.telemetry('tenant-1')).events).toEqual([]);
   });
 });
 
 describe('TelemetryStore', () => {
-  it('keeps the newest events within its count and byte bounds, and counts what it evicts', () => {
+  it('keeps the newest events within its count and byte bounds, and counts what it evicts', async () => {
     const store = new TelemetryStore({ maxEvents: 3, maxBytes: 10_000, dedupeWindow: 100 });
-    store.ingest('acme', [event('a'), event('b')], { received_at: 1 });
-    store.ingest('acme', [event('c'), event('d'), event('e')], { received_at: 2 });
-    expect(store.of('acme').events.map((e) => e.id)).toEqual(['c', 'd', 'e']);
-    expect(store.of('acme').dropped).toBe(2);
+    await store.ingest('acme', [event('a'), event('b')], { received_at: 1 });
+    await store.ingest('acme', [event('c'), event('d'), event('e')], { received_at: 2 });
+    expect((await store.of('acme')).events.map((e) => e.id)).toEqual(['c', 'd', 'e']);
+    expect((await store.of('acme')).dropped).toBe(2);
 
     const bytes = new TelemetryStore({ maxEvents: 100, maxBytes: 2_500, dedupeWindow: 100 });
     const big = (id: string) => event(id, 'big', { blob: 'x'.repeat(1000) });
-    bytes.ingest('acme', [big('a'), big('b'), big('c')], { received_at: 1 });
-    expect(bytes.of('acme')).toMatchObject({ events: [{ id: 'b' }, { id: 'c' }], dropped: 1 });
+    await bytes.ingest('acme', [big('a'), big('b'), big('c')], { received_at: 1 });
+    expect(await bytes.of('acme')).toMatchObject({ events: [{ id: 'b' }, { id: 'c' }], dropped: 1 });
   });
 
-  it('forgets ids past its dedupe window, and counts copies within one batch', () => {
+  it('forgets ids past its dedupe window, and counts copies within one batch', async () => {
     const store = new TelemetryStore({ maxEvents: 100, maxBytes: 1_000_000, dedupeWindow: 2 });
-    expect(store.ingest('acme', [event('a'), event('a'), event('b')], { received_at: 1 })).toEqual({ accepted: 2, duplicates: 1 });
-    store.ingest('acme', [event('c')], { received_at: 1 });
-    expect(store.ingest('acme', [event('a')], { received_at: 1 })).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await store.ingest('acme', [event('a'), event('a'), event('b')], { received_at: 1 })).toEqual({ accepted: 2, duplicates: 1 });
+    await store.ingest('acme', [event('c')], { received_at: 1 });
+    expect(await store.ingest('acme', [event('a')], { received_at: 1 })).toEqual({ accepted: 1, duplicates: 0 });
   });
 });

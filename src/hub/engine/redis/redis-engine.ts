@@ -32,6 +32,8 @@ import type { ChannelHistory } from '../../channels/channel-history.ts';
 import { RedisChannelHistory } from './redis-channel-history.ts';
 import type { LoginStore } from '../../auth/login-store.ts';
 import { RedisLogins } from './redis-logins.ts';
+import { DEFAULT_TELEMETRY_BOUNDS, type TelemetryLog } from '../../api/telemetry-store.ts';
+import { RedisTelemetry } from './redis-telemetry.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -188,6 +190,11 @@ export class RedisEngine implements HubEngine {
   #logins: RedisLogins | undefined;
   get logins(): LoginStore {
     return (this.#logins ??= new RedisLogins(this.#serving, this.#keys));
+  }
+
+  #telemetry: RedisTelemetry | undefined;
+  get telemetry(): TelemetryLog {
+    return (this.#telemetry ??= new RedisTelemetry(this.#serving, (tenantId) => this.#keys.telemetry(tenantId), DEFAULT_TELEMETRY_BOUNDS));
   }
 
   #channelDedupe: RedisDedupeJournal | undefined;

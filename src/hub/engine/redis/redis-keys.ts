@@ -75,6 +75,12 @@ export class RedisKeys {
     };
   }
 
+  /** A tenant's telemetry: its events (a list of JSON), its recent event ids, and its meta hash. */
+  telemetry(tenantId: string): { events: string; ids: string; meta: string } {
+    const base = `${this.prefix}api:telemetry:${tenantId}`;
+    return { events: `${base}:events`, ids: `${base}:ids`, meta: `${base}:meta` };
+  }
+
   /** The REST API's keys by id. */
   get apiKeys(): string {
     return `${this.prefix}api:keys`;
