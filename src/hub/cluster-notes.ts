@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { ApiKeyStore } from './api/api-keys.ts';
+import type { UsageStore } from './usage/usage-store.ts';
 import { CloseCode } from '../protocol/index.ts';
 import type { HubAuth } from './auth/auth.ts';
 import type { HubChannels } from './channels/channels.ts';
@@ -22,6 +23,8 @@ export interface ClusterNoteParts {
   settings: SettingsSessions;
   /** The REST API's keys: one made, rotated or revoked on another node is read again. */
   apiKeys: Pick<ApiKeyStore, 'refresh'>;
+  /** The usage ledger, once open: entries other nodes booked join its summaries. */
+  usage(): UsageStore | undefined;
   /** Where answers go back to. */
   cluster: HubCluster;
   logger: Logger;
@@ -86,6 +89,8 @@ export function clusterNotes(parts: ClusterNoteParts): { note(note: ClusterNote)
           return channels.closeTask(note.tenant_id, note.task_id);
         case 'reload':
           return relayReload(note);
+        case 'usage':
+          return parts.usage()?.adopt?.(note.entry);
         case 'api_key':
           parts.apiKeys
             .refresh(note.id)

@@ -161,6 +161,7 @@ export class Hub extends EventEmitter<HubEvents> {
       clusterNotes({
         ...{ sessions, delivery, auth, channels, reloads: this.#reloads, settings: this.#settings, cluster, logger: this.#log },
         apiKeys: engine.apiKeys,
+        usage: () => this.#ledger.current,
       }),
     );
     const host = createSessionHost({

@@ -3,6 +3,7 @@ import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-qu
 import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
 import type { SettingsPatch } from '../../protocol/settings-document.ts';
 import type { DocumentKey, StoredDocumentValue } from '../settings/settings-documents.ts';
+import type { UsageEntry } from '../usage/usage-store.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
@@ -55,6 +56,8 @@ export type ClusterNote =
   | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
   /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */
   | { t: 'reload'; who: Who; reload_id: string; packs: string[]; from: string }
+  /** A usage report booked in the store by another node: this node's summaries count it too. */
+  | { t: 'usage'; entry: UsageEntry }
   /** An API key was made, rotated or revoked on another node: read it again (stored already). */
   | { t: 'api_key'; id: string }
   /** Another node made a signing key (the first, or a rotation): the engine reads the keys again. */

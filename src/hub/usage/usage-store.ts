@@ -42,5 +42,10 @@ export interface UsageStore {
   book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean>;
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary;
+  /**
+   * Takes an entry another hub node booked in the shared store (its note), so this node's
+   * summaries count it too; a report id held already is kept. Only a store shared by nodes has it.
+   */
+  adopt?(entry: UsageEntry): void;
   close(): Promise<void>;
 }

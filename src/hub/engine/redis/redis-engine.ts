@@ -111,7 +111,8 @@ export class RedisEngine implements HubEngine {
   }
 
   async openUsage(): Promise<UsageStore> {
-    return RedisUsageLedger.open(this.#connected(), this.#keys);
+    // Every other node's summaries count what this one books (a note per entry, after Redis has it).
+    return RedisUsageLedger.open(this.#connected(), this.#keys, (entry) => this.cluster.broadcast({ t: 'usage', entry }));
   }
 
   async openSettings(): Promise<SettingsDocuments> {

@@ -17,7 +17,8 @@ return 1`;
  * The usage ledger in Redis: each report booked once per (tenant, report id) by one script
  * (`HSETNX` decides, whichever hub asks first), answered once Redis has it, so a report is
  * acknowledged to the device only once it is booked. Summaries read this process's copy,
- * loaded on open and kept with every booking.
+ * loaded on open and kept with every booking: this node's, and the other nodes' from the note
+ * each sends once Redis booked an entry (`booked`).
  *
  * @example
  * const ledger = await RedisUsageLedger.open(client, keys);
@@ -28,14 +29,17 @@ export class RedisUsageLedger implements UsageStore {
   readonly #keys: RedisKeys;
   readonly #book: RedisScript;
 
-  private constructor(client: Redis, keys: RedisKeys) {
+  readonly #booked: (entry: UsageEntry) => void;
+
+  private constructor(client: Redis, keys: RedisKeys, booked: (entry: UsageEntry) => void) {
     this.#keys = keys;
     this.#book = defineScript(client, 'ctUsageBook', BOOK);
+    this.#booked = booked;
   }
 
-  /** Reads back every tenant's reports, in booking order. */
-  static async open(client: Redis, keys: RedisKeys): Promise<RedisUsageLedger> {
-    const ledger = new RedisUsageLedger(client, keys);
+  /** Reads back every tenant's reports, in booking order; `booked` is told of each entry this node books. */
+  static async open(client: Redis, keys: RedisKeys, booked: (entry: UsageEntry) => void = () => {}): Promise<RedisUsageLedger> {
+    const ledger = new RedisUsageLedger(client, keys, booked);
     for (const tenantId of await client.smembers(keys.usageTenants)) {
       const { entries, order } = keys.usage(tenantId);
       const [byId, ids] = await Promise.all([client.hgetall(entries), client.lrange(order, 0, -1)]);
@@ -59,9 +63,15 @@ export class RedisUsageLedger implements UsageStore {
       booked.delete(entry.report_id);
       throw error;
     }
-    // Booked by another hub first: that entry is the one kept.
+    // Booked by another hub first: that entry is the one kept (its note brings it here).
     if (added !== 1) booked.delete(entry.report_id);
+    else this.#booked(entry);
     return added === 1;
+  }
+
+  adopt(entry: UsageEntry): void {
+    const booked = getOrCreate(this.#byTenant, entry.tenant_id, () => new Map<string, UsageEntry>());
+    if (!booked.has(entry.report_id)) booked.set(entry.report_id, entry);
   }
 
   summary(tenantId: string): UsageSummary {
