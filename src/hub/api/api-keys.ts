@@ -63,7 +63,9 @@ export type ApiKeyChange =
 export type ApiKeyRefusal = 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired';
 
 /**
- * The hub's API keys, in memory: each scoped to one tenant and a set of permissions, shown with
+ * The hub's API keys, held in memory and written through to a journal when the engine has one
+ * (Redis: read again from it on each presented key, so every hub node on it sees a key made,
+ * rotated or revoked on any other at once): each scoped to one tenant and a set of permissions, shown with
  * its secret once (at creation and at each rotation), kept as a hash of that secret. The secret
  * is 32 random bytes, so a fast hash (SHA-256) is as good as a slow one here: there is nothing to
  * guess by brute force. Revocation and rotation apply to the very next request.
@@ -71,7 +73,7 @@ export type ApiKeyRefusal = 'malformed' | 'unknown' | 'wrong_secret' | 'revoked'
  * @example
  * const keys = new ApiKeyStore();
  * const { secret } = keys.create('acme', { name: 'ci', permissions: ['usage:read'] }, Date.now());
- * keys.authenticate(secret, Date.now()); // { ok: true, key: { id, tenant_id: 'acme', … } }
+ * await keys.authenticate(secret, Date.now()); // { ok: true, key: { id, tenant_id: 'acme', … } }
  */
 export class ApiKeyStore {
   readonly #keys = new Map<string, StoredApiKey>();

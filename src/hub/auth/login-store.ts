@@ -161,8 +161,9 @@ export class MemoryLoginStore implements LoginStore {
     const login = this.#byDeviceCode.get(deviceCodeHash);
     if (login?.loginId !== loginId || now >= login.expiresAt || login.decision === undefined || login.decision === 'denied') return false;
     this.#byDeviceCode.delete(deviceCodeHash);
-    this.#families.set(family.id, { ...family, current: '', tokens: new Set(), accessTokens: new Map() });
-    this.#issue(this.#families.get(family.id)!, first);
+    const made: Family = { ...family, current: '', tokens: new Set(), accessTokens: new Map() };
+    this.#families.set(family.id, made);
+    this.#issue(made, first);
     return true;
   }
 
