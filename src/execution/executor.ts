@@ -116,6 +116,11 @@ export class Executor {
   readonly #forgettable: Array<[string, Seen]> = [];
   #saturated = false;
   #stopped = false;
+  /** A handler's `ctx.progress`, once per executor rather than a closure per run. */
+  readonly #progress = (run: Run, data: Record<string, unknown>): void => {
+    run.progressCount += 1;
+    void this.#emit(run, 'progress', { n: run.progressCount, ...data });
+  };
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
@@ -269,35 +274,7 @@ export class Executor {
       void this.#end(run, 'timed_out', { timeout_ms: timeoutMs });
     }, timeoutMs);
     void this.#emit(run, 'started', {});
-    let runLogger: Logger | undefined;
-    const executor = this;
-    // Methods, not arrow properties: tsx names each of those with a defineProperty per execution.
-    const hooks: JobHooks = {
-      request: run.request,
-      // Both made on first use: most handlers read neither.
-      get signal() {
-        return signalOf(run);
-      },
-      get logger() {
-        return (runLogger ??= logger.child({ request_id: run.request.request_id }));
-      },
-      progress(data: Record<string, unknown>) {
-        if (run.ended) return;
-        run.progressCount += 1;
-        void executor.#emit(run, 'progress', { n: run.progressCount, ...data });
-      },
-      reportUsage(usage: UsageInput) {
-        if (run.ended) return;
-        // Checked here, where the handler hands it in: the usage report is built from it unchecked.
-        run.usage = addUsage(run.usage, usage);
-      },
-      sleep(ms: number) {
-        return sleepOn(clock, ms, signalOf(run));
-      },
-      now() {
-        return clock.now();
-      },
-    };
+    const hooks = new RunHooks(run, clock, logger, this.#progress);
     void runJob(run.plan, hooks).then((outcome: JobOutcome) => {
       // Cancelled or timed out first: a late result is discarded. Stopped: the journal keeps it,
       // and the next start reports it `interrupted`.
@@ -415,6 +392,49 @@ export class Executor {
     if (saturated === this.#saturated) return;
     this.#saturated = saturated;
     this.#o.onCapacity?.(this.capacity);
+  }
+}
+
+/**
+ * What a run hands its steps. A class, not an object literal with getters: V8 gives each
+ * literal that defines accessors a hidden class of its own, whose descriptors hold the getters'
+ * closures and, through them, the run. Those hidden classes live in the old generation, so
+ * every run stayed reachable until the next full collection and each scavenge promoted every
+ * run since the last one (bench/round-trip, docs/performance.md). Functions a handler may take
+ * off the context (`const { reportUsage } = ctx`) are own properties, bound to the run.
+ */
+class RunHooks implements JobHooks {
+  readonly request: Request;
+  readonly progress: (data: Record<string, unknown>) => void;
+  readonly reportUsage: (usage: UsageInput) => void;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+  readonly #run: Run;
+  readonly #logger: Logger;
+  #runLogger: Logger | undefined;
+
+  constructor(run: Run, clock: RuntimeClock, logger: Logger, progress: (run: Run, data: Record<string, unknown>) => void) {
+    this.request = run.request;
+    this.#run = run;
+    this.#logger = logger;
+    this.progress = (data) => {
+      if (!run.ended) progress(run, data);
+    };
+    this.reportUsage = (usage) => {
+      // Checked here, where the handler hands it in: the usage report is built from it unchecked.
+      if (!run.ended) run.usage = addUsage(run.usage, usage);
+    };
+    this.sleep = (ms) => sleepOn(clock, ms, signalOf(run));
+    this.now = () => clock.now();
+  }
+
+  // Both made on first use: most handlers read neither.
+  get signal(): AbortSignal {
+    return signalOf(this.#run);
+  }
+
+  get logger(): Logger {
+    return (this.#runLogger ??= this.#logger.child({ request_id: this.request.request_id }));
   }
 }
 
