@@ -7,6 +7,7 @@ import type { Built } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
+import { SeqSlots } from '../util/seq-slots.ts';
 import { withFields } from '../util/with-fields.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
@@ -95,7 +96,7 @@ export class Outbox {
    * until acknowledged, so a send does not validate and serialise them again. Entries read back
    * after a restart have none: they are encoded (and checked) when first sent.
    */
-  readonly #frames = new Map<number, { frame: string; bytes: number }>();
+  readonly #frames = new SeqSlots<{ frame: string; bytes: number }>();
   #lastCheck: { message: Built<ReliableType>; seq: number; checked: { frame: string; bytes: number } | FrameError } | undefined;
 
   constructor(options: OutboxOptions) {
@@ -240,10 +241,7 @@ export class Outbox {
 
   /** The hub's `ack{seq}`: everything up to `seq` is stored at the hub. */
   ack(seq: number): Promise<void> {
-    for (const record of this.#log.pending()) {
-      if (record.seq > seq) break;
-      this.#frames.delete(record.seq);
-    }
+    this.#frames.deleteUpTo(seq);
     this.#acking = this.#acking
       .then(() => untilStored(this.#health, () => this.#log.ack(seq)))
       .then(() => this.#pump())

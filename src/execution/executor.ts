@@ -109,7 +109,13 @@ type Seen =
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #limits: ExecutorLimits;
-  readonly #running = new Map<string, Run>();
+  /**
+   * Running executions, oldest first. An array, not a Map: a Map that takes and drops an entry
+   * per execution replaces its hash table every few executions, and V8 links each replaced table
+   * to the next, so a table that reached the old generation kept every later table, and the runs
+   * in them, alive through the scavenges until a full collection (docs/performance.md).
+   */
+  readonly #running: Run[] = [];
   readonly #queue: Run[] = [];
   readonly #seen = new Map<string, Seen>();
   /** Entries that may be forgotten (ended, or known from the outbox), oldest first. */
@@ -129,7 +135,7 @@ export class Executor {
 
   get capacity(): Capacity {
     return {
-      running: this.#running.size,
+      running: this.#running.length,
       queued: this.#queue.length,
       max_concurrency: this.#limits.maxConcurrency,
       max_queue: this.#limits.maxQueue,
@@ -140,7 +146,7 @@ export class Executor {
 
   /** Request ids running or queued now. */
   get active(): string[] {
-    return [...this.#running.keys(), ...this.#queue.map((run) => run.request.request_id)];
+    return [...this.#running, ...this.#queue].map((run) => run.request.request_id);
   }
 
   /**
@@ -220,7 +226,7 @@ export class Executor {
   /** `execution_cancel`: a queued request ends at once; a running one has its signal aborted. */
   async cancel(requestId: string, reason = 'cancelled'): Promise<void> {
     const queued = this.#queue.findIndex((run) => run.request.request_id === requestId);
-    const run = queued === -1 ? this.#running.get(requestId) : this.#queue.splice(queued, 1)[0];
+    const run = queued === -1 ? this.#running.find((r) => r.request.request_id === requestId) : this.#queue.splice(queued, 1)[0];
     if (!run) {
       this.#o.logger.debug({ request_id: requestId }, 'cancel for an execution not running here; ignored');
       return;
@@ -235,7 +241,7 @@ export class Executor {
    */
   stop(): void {
     this.#stopped = true;
-    for (const run of [...this.#running.values(), ...this.#queue]) {
+    for (const run of [...this.#running, ...this.#queue]) {
       this.#o.clock.clearTimeout(run.timer);
       abort(run, { kind: 'shutdown' });
     }
@@ -257,7 +263,7 @@ export class Executor {
   }
 
   #startNext(): void {
-    while (!this.#stopped && this.#running.size < this.#limits.maxConcurrency) {
+    while (!this.#stopped && this.#running.length < this.#limits.maxConcurrency) {
       const run = this.#queue.shift();
       if (!run) return;
       this.#start(run);
@@ -266,7 +272,7 @@ export class Executor {
 
   #start(run: Run): void {
     const { clock, logger } = this.#o;
-    this.#running.set(run.request.request_id, run);
+    this.#running.push(run);
     run.startedAt = clock.now();
     const timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
     run.timer = clock.setTimeout(() => {
@@ -294,7 +300,9 @@ export class Executor {
     const { clock, outbox, journal, deviceId, logger } = this.#o;
     clock.clearTimeout(run.timer);
     const id = run.request.request_id;
-    this.#running.delete(id);
+    // Runs mostly end in the order they started: the search stops near the front.
+    const index = this.#running.indexOf(run);
+    if (index !== -1) this.#running.splice(index, 1);
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
     const stamp = { id: randomUUID(), ts: clock.now() };
@@ -382,7 +390,7 @@ export class Executor {
   }
 
   #isSaturated(): boolean {
-    const slotsFull = this.#running.size >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
+    const slotsFull = this.#running.length >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
     return slotsFull || this.#o.outbox.full || this.#o.health?.failing === true;
   }
 
