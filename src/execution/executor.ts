@@ -71,19 +71,28 @@ export interface ExecutionEnded {
   errorCode?: string;
 }
 
-interface Run {
-  request: Request;
-  journalSeq: number;
+/**
+ * One execution the executor took. A class, not an object literal: V8 may decide to allocate a
+ * literal's objects in the old generation once many of them outlive a scavenge (as runs do with
+ * hundreds in flight), and a run born old that ends keeps its request and plan alive through
+ * the next scavenge; objects made by `new` are always born young.
+ */
+class Run {
   /** Made when the handler first reads its signal ({@link signalOf}); most never do. */
-  controller: AbortController | undefined;
+  controller: AbortController | undefined = undefined;
   /** Why the run was aborted, once it was: a signal made later starts aborted with it. */
-  abortReason: AbortReason | undefined;
-  plan: JobStep[];
-  startedAt: number | undefined;
-  progressCount: number;
-  usage: Required<UsageInput>;
-  timer: unknown;
-  ended: boolean;
+  abortReason: AbortReason | undefined = undefined;
+  startedAt: number | undefined = undefined;
+  progressCount = 0;
+  usage: Required<UsageInput> = { inputTokens: 0, outputTokens: 0, costEstimate: 0 };
+  timer: unknown = undefined;
+  ended = false;
+
+  constructor(
+    readonly request: Request,
+    readonly journalSeq: number,
+    readonly plan: JobStep[],
+  ) {}
 }
 
 /** What the executor remembers of a request it has seen. */
@@ -248,18 +257,7 @@ export class Executor {
   }
 
   #newRun(request: Request, journalSeq: number, plan: JobStep[]): Run {
-    return {
-      request,
-      journalSeq,
-      plan,
-      controller: undefined,
-      abortReason: undefined,
-      startedAt: undefined,
-      progressCount: 0,
-      usage: { inputTokens: 0, outputTokens: 0, costEstimate: 0 },
-      timer: undefined,
-      ended: false,
-    };
+    return new Run(request, journalSeq, plan);
   }
 
   #startNext(): void {
