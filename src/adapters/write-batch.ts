@@ -13,7 +13,9 @@ import type { WebSocket } from 'ws';
  * watches a slow reader's progress write by write, and a batch leaves the buffer all at once.
  */
 
-const held = new Set<Socket>();
+// An array, not a Set: a Set cleared every turn gets a new hash table every turn, and V8 links
+// each replaced table to the next, which kept a chain of them alive through the scavenges.
+const held: Socket[] = [];
 let scheduled = false;
 
 /** The TCP socket under a `ws` WebSocket (its `_socket`; ws has no public accessor for it). */
@@ -23,8 +25,8 @@ function tcpOf(ws: WebSocket): Socket | undefined {
 
 function releaseAll(): void {
   scheduled = false;
-  for (const socket of held) socket.uncork();
-  held.clear();
+  const sockets = held.splice(0);
+  for (const socket of sockets) socket.uncork();
 }
 
 /**
@@ -37,8 +39,8 @@ function releaseAll(): void {
 export function holdWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
   // A socket with a backlog is not written to at once anyway: its frames queue behind it.
-  if (socket === undefined || held.has(socket) || socket.destroyed || socket.writableLength > 0) return;
-  held.add(socket);
+  if (socket === undefined || held.includes(socket) || socket.destroyed || socket.writableLength > 0) return;
+  held.push(socket);
   socket.cork();
   if (!scheduled) {
     scheduled = true;
@@ -49,6 +51,9 @@ export function holdWrites(ws: WebSocket): void {
 /** Writes what is held for `ws` now: before `terminate()`, which would discard it. */
 export function releaseWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
-  if (socket === undefined || !held.delete(socket)) return;
+  if (socket === undefined) return;
+  const index = held.indexOf(socket);
+  if (index === -1) return;
+  held.splice(index, 1);
   socket.uncork();
 }

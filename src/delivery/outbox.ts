@@ -7,6 +7,7 @@ import type { Built } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
 import { firstAfter, type LogRecord, type RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
+import { SeqSlots } from '../util/seq-slots.ts';
 import { withFields } from '../util/with-fields.ts';
 
 /** Message types that go through the outbox: what the hub must get exactly once. */
@@ -60,6 +61,19 @@ export interface OutboxOptions {
 }
 
 /**
+ * A message's frame, checked and kept until the hub acknowledges it. A class, not an object
+ * literal: V8 may allocate a literal's objects straight in the old generation once many of them
+ * outlive a scavenge (as these do with hundreds of frames in flight), and a frame's holder born
+ * old keeps its string alive through the scavenge after the `ack`; `new` always allocates young.
+ */
+class CheckedFrame {
+  constructor(
+    readonly frame: string,
+    readonly bytes: number,
+  ) {}
+}
+
+/**
  * The durable outbox: reliable messages get a per-device sequence number and are on disk before
  * they are sent; they leave the store when the hub acknowledges them (`ack{seq}`), and the
  * unacknowledged tail is sent again, in order, on every new connection. The hub drops what it
@@ -95,8 +109,8 @@ export class Outbox {
    * until acknowledged, so a send does not validate and serialise them again. Entries read back
    * after a restart have none: they are encoded (and checked) when first sent.
    */
-  readonly #frames = new Map<number, { frame: string; bytes: number }>();
-  #lastCheck: { message: Built<ReliableType>; seq: number; checked: { frame: string; bytes: number } | FrameError } | undefined;
+  readonly #frames = new SeqSlots<CheckedFrame>();
+  #lastCheck: { message: Built<ReliableType>; seq: number; checked: CheckedFrame | FrameError } | undefined;
 
   constructor(options: OutboxOptions) {
     this.#log = options.log;
@@ -200,7 +214,7 @@ export class Outbox {
   }
 
   /** The frame {@link problemWith} made for this very message, if it would still carry `seq`. */
-  #checkedBefore(message: Outbound<ReliableType>, seq: number): { frame: string; bytes: number } | FrameError | undefined {
+  #checkedBefore(message: Outbound<ReliableType>, seq: number): CheckedFrame | FrameError | undefined {
     const last = this.#lastCheck;
     this.#lastCheck = undefined;
     return last?.message === message && last.seq === seq ? last.checked : undefined;
@@ -210,7 +224,7 @@ export class Outbox {
    * The message's frame as sequence number `seq`, or why it cannot be sent. A `built` one skips
    * the schema pass; anything else (a host's message, an entry read back from disk) has it.
    */
-  #check(message: Outbound<ReliableType>, seq: number, built = false): { frame: string; bytes: number } | FrameError {
+  #check(message: Outbound<ReliableType>, seq: number, built = false): CheckedFrame | FrameError {
     const numbered = withFields(message, { seq });
     const encoded = built ? this.#codec.encodeBuilt(numbered as Built<ReliableType>) : this.#codec.encode(numbered);
     if (!encoded.ok) return encoded.error;
@@ -221,7 +235,7 @@ export class Outbox {
         type: message.type,
       });
     }
-    return { frame, bytes };
+    return new CheckedFrame(frame, bytes);
   }
 
   /** A connection is up: everything not acknowledged goes out again, in order. */
@@ -240,10 +254,7 @@ export class Outbox {
 
   /** The hub's `ack{seq}`: everything up to `seq` is stored at the hub. */
   ack(seq: number): Promise<void> {
-    for (const record of this.#log.pending()) {
-      if (record.seq > seq) break;
-      this.#frames.delete(record.seq);
-    }
+    this.#frames.deleteUpTo(seq);
     this.#acking = this.#acking
       .then(() => untilStored(this.#health, () => this.#log.ack(seq)))
       .then(() => this.#pump())

@@ -71,19 +71,28 @@ export interface ExecutionEnded {
   errorCode?: string;
 }
 
-interface Run {
-  request: Request;
-  journalSeq: number;
+/**
+ * One execution the executor took. A class, not an object literal: V8 may decide to allocate a
+ * literal's objects in the old generation once many of them outlive a scavenge (as runs do with
+ * hundreds in flight), and a run born old that ends keeps its request and plan alive through
+ * the next scavenge; objects made by `new` are always born young.
+ */
+class Run {
   /** Made when the handler first reads its signal ({@link signalOf}); most never do. */
-  controller: AbortController | undefined;
+  controller: AbortController | undefined = undefined;
   /** Why the run was aborted, once it was: a signal made later starts aborted with it. */
-  abortReason: AbortReason | undefined;
-  plan: JobStep[];
-  startedAt: number | undefined;
-  progressCount: number;
-  usage: Required<UsageInput>;
-  timer: unknown;
-  ended: boolean;
+  abortReason: AbortReason | undefined = undefined;
+  startedAt: number | undefined = undefined;
+  progressCount = 0;
+  usage: Required<UsageInput> = { inputTokens: 0, outputTokens: 0, costEstimate: 0 };
+  timer: unknown = undefined;
+  ended = false;
+
+  constructor(
+    readonly request: Request,
+    readonly journalSeq: number,
+    readonly plan: JobStep[],
+  ) {}
 }
 
 /** What the executor remembers of a request it has seen. */
@@ -109,13 +118,24 @@ type Seen =
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #limits: ExecutorLimits;
-  readonly #running = new Map<string, Run>();
+  /**
+   * Running executions, oldest first. An array, not a Map: a Map that takes and drops an entry
+   * per execution replaces its hash table every few executions, and V8 links each replaced table
+   * to the next, so a table that reached the old generation kept every later table, and the runs
+   * in them, alive through the scavenges until a full collection (docs/performance.md).
+   */
+  readonly #running: Run[] = [];
   readonly #queue: Run[] = [];
   readonly #seen = new Map<string, Seen>();
   /** Entries that may be forgotten (ended, or known from the outbox), oldest first. */
   readonly #forgettable: Array<[string, Seen]> = [];
   #saturated = false;
   #stopped = false;
+  /** A handler's `ctx.progress`, once per executor rather than a closure per run. */
+  readonly #progress = (run: Run, data: Record<string, unknown>): void => {
+    run.progressCount += 1;
+    void this.#emit(run, 'progress', { n: run.progressCount, ...data });
+  };
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
@@ -124,7 +144,7 @@ export class Executor {
 
   get capacity(): Capacity {
     return {
-      running: this.#running.size,
+      running: this.#running.length,
       queued: this.#queue.length,
       max_concurrency: this.#limits.maxConcurrency,
       max_queue: this.#limits.maxQueue,
@@ -135,7 +155,7 @@ export class Executor {
 
   /** Request ids running or queued now. */
   get active(): string[] {
-    return [...this.#running.keys(), ...this.#queue.map((run) => run.request.request_id)];
+    return [...this.#running, ...this.#queue].map((run) => run.request.request_id);
   }
 
   /**
@@ -215,7 +235,7 @@ export class Executor {
   /** `execution_cancel`: a queued request ends at once; a running one has its signal aborted. */
   async cancel(requestId: string, reason = 'cancelled'): Promise<void> {
     const queued = this.#queue.findIndex((run) => run.request.request_id === requestId);
-    const run = queued === -1 ? this.#running.get(requestId) : this.#queue.splice(queued, 1)[0];
+    const run = queued === -1 ? this.#running.find((r) => r.request.request_id === requestId) : this.#queue.splice(queued, 1)[0];
     if (!run) {
       this.#o.logger.debug({ request_id: requestId }, 'cancel for an execution not running here; ignored');
       return;
@@ -230,29 +250,18 @@ export class Executor {
    */
   stop(): void {
     this.#stopped = true;
-    for (const run of [...this.#running.values(), ...this.#queue]) {
+    for (const run of [...this.#running, ...this.#queue]) {
       this.#o.clock.clearTimeout(run.timer);
       abort(run, { kind: 'shutdown' });
     }
   }
 
   #newRun(request: Request, journalSeq: number, plan: JobStep[]): Run {
-    return {
-      request,
-      journalSeq,
-      plan,
-      controller: undefined,
-      abortReason: undefined,
-      startedAt: undefined,
-      progressCount: 0,
-      usage: { inputTokens: 0, outputTokens: 0, costEstimate: 0 },
-      timer: undefined,
-      ended: false,
-    };
+    return new Run(request, journalSeq, plan);
   }
 
   #startNext(): void {
-    while (!this.#stopped && this.#running.size < this.#limits.maxConcurrency) {
+    while (!this.#stopped && this.#running.length < this.#limits.maxConcurrency) {
       const run = this.#queue.shift();
       if (!run) return;
       this.#start(run);
@@ -261,7 +270,7 @@ export class Executor {
 
   #start(run: Run): void {
     const { clock, logger } = this.#o;
-    this.#running.set(run.request.request_id, run);
+    this.#running.push(run);
     run.startedAt = clock.now();
     const timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
     run.timer = clock.setTimeout(() => {
@@ -269,35 +278,7 @@ export class Executor {
       void this.#end(run, 'timed_out', { timeout_ms: timeoutMs });
     }, timeoutMs);
     void this.#emit(run, 'started', {});
-    let runLogger: Logger | undefined;
-    const executor = this;
-    // Methods, not arrow properties: tsx names each of those with a defineProperty per execution.
-    const hooks: JobHooks = {
-      request: run.request,
-      // Both made on first use: most handlers read neither.
-      get signal() {
-        return signalOf(run);
-      },
-      get logger() {
-        return (runLogger ??= logger.child({ request_id: run.request.request_id }));
-      },
-      progress(data: Record<string, unknown>) {
-        if (run.ended) return;
-        run.progressCount += 1;
-        void executor.#emit(run, 'progress', { n: run.progressCount, ...data });
-      },
-      reportUsage(usage: UsageInput) {
-        if (run.ended) return;
-        // Checked here, where the handler hands it in: the usage report is built from it unchecked.
-        run.usage = addUsage(run.usage, usage);
-      },
-      sleep(ms: number) {
-        return sleepOn(clock, ms, signalOf(run));
-      },
-      now() {
-        return clock.now();
-      },
-    };
+    const hooks = new RunHooks(run, clock, logger, this.#progress);
     void runJob(run.plan, hooks).then((outcome: JobOutcome) => {
       // Cancelled or timed out first: a late result is discarded. Stopped: the journal keeps it,
       // and the next start reports it `interrupted`.
@@ -317,7 +298,9 @@ export class Executor {
     const { clock, outbox, journal, deviceId, logger } = this.#o;
     clock.clearTimeout(run.timer);
     const id = run.request.request_id;
-    this.#running.delete(id);
+    // Runs mostly end in the order they started: the search stops near the front.
+    const index = this.#running.indexOf(run);
+    if (index !== -1) this.#running.splice(index, 1);
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
     const stamp = { id: randomUUID(), ts: clock.now() };
@@ -405,7 +388,7 @@ export class Executor {
   }
 
   #isSaturated(): boolean {
-    const slotsFull = this.#running.size >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
+    const slotsFull = this.#running.length >= this.#limits.maxConcurrency && this.#queue.length >= this.#limits.maxQueue;
     return slotsFull || this.#o.outbox.full || this.#o.health?.failing === true;
   }
 
@@ -415,6 +398,49 @@ export class Executor {
     if (saturated === this.#saturated) return;
     this.#saturated = saturated;
     this.#o.onCapacity?.(this.capacity);
+  }
+}
+
+/**
+ * What a run hands its steps. A class, not an object literal with getters: V8 gives each
+ * literal that defines accessors a hidden class of its own, whose descriptors hold the getters'
+ * closures and, through them, the run. Those hidden classes live in the old generation, so
+ * every run stayed reachable until the next full collection and each scavenge promoted every
+ * run since the last one (bench/round-trip, docs/performance.md). Functions a handler may take
+ * off the context (`const { reportUsage } = ctx`) are own properties, bound to the run.
+ */
+class RunHooks implements JobHooks {
+  readonly request: Request;
+  readonly progress: (data: Record<string, unknown>) => void;
+  readonly reportUsage: (usage: UsageInput) => void;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+  readonly #run: Run;
+  readonly #logger: Logger;
+  #runLogger: Logger | undefined;
+
+  constructor(run: Run, clock: RuntimeClock, logger: Logger, progress: (run: Run, data: Record<string, unknown>) => void) {
+    this.request = run.request;
+    this.#run = run;
+    this.#logger = logger;
+    this.progress = (data) => {
+      if (!run.ended) progress(run, data);
+    };
+    this.reportUsage = (usage) => {
+      // Checked here, where the handler hands it in: the usage report is built from it unchecked.
+      if (!run.ended) run.usage = addUsage(run.usage, usage);
+    };
+    this.sleep = (ms) => sleepOn(clock, ms, signalOf(run));
+    this.now = () => clock.now();
+  }
+
+  // Both made on first use: most handlers read neither.
+  get signal(): AbortSignal {
+    return signalOf(this.#run);
+  }
+
+  get logger(): Logger {
+    return (this.#runLogger ??= this.#logger.child({ request_id: this.request.request_id }));
   }
 }
 

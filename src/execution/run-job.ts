@@ -92,27 +92,7 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
   const chain = hooks.request.job_type === 'chain';
   const outputs: unknown[] = [];
   for (const [index, step] of plan.entries()) {
-    let stepLogger: Logger | undefined;
-    const ctx: ExecutionContext = {
-      requestId: hooks.request.request_id,
-      jobType: step.jobType,
-      name: step.name,
-      executionContext: hooks.request.execution_context,
-      // Read through: the executor makes the signal and the logger only for a handler that uses them.
-      get signal() {
-        return hooks.signal;
-      },
-      get logger() {
-        return chain ? (stepLogger ??= hooks.logger.child({ step: index })) : hooks.logger;
-      },
-      progress(data = {}) {
-        hooks.progress(chain ? { step: index, ...data } : data);
-      },
-      reportUsage: hooks.reportUsage,
-      sleep: hooks.sleep,
-      now: hooks.now,
-      ...(chain && { chain: { step: index, previous: outputs.at(-1), outputs: [...outputs] } }),
-    };
+    const ctx = new StepContext(hooks, step, index, chain ? outputs : undefined);
     const named = { step: index, job_type: step.jobType, name: step.name };
     if (chain) hooks.progress({ step_event: 'started', ...named });
     try {
@@ -132,6 +112,53 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
     if (chain) hooks.progress({ step_event: 'completed', ...named });
   }
   return { kind: 'completed', result: chain ? { output: outputs.at(-1), steps: outputs } : outputs[0] };
+}
+
+/**
+ * The `ctx` a handler gets for one step. A class, not an object literal with getters: V8 gives
+ * each literal that defines accessors a hidden class of its own, which kept every run reachable
+ * from the old generation until a full collection (see `RunHooks` in ./executor.ts). The
+ * functions are own properties, so a handler may take them off the context.
+ */
+class StepContext implements ExecutionContext {
+  readonly requestId: string;
+  readonly jobType: HandledJobType;
+  readonly name: string;
+  readonly executionContext: ExecutionContext['executionContext'];
+  readonly progress: (data?: Record<string, unknown>) => void;
+  readonly reportUsage: (usage: UsageInput) => void;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+  // Declared, not initialised: a step outside a chain has no `chain` property at all.
+  declare readonly chain?: ExecutionContext['chain'];
+  readonly #hooks: JobHooks;
+  readonly #step: number | undefined;
+  #stepLogger: Logger | undefined;
+
+  /** `outputs`: inside a chain, the outputs of the steps before this one. */
+  constructor(hooks: JobHooks, step: JobStep, index: number, outputs: unknown[] | undefined) {
+    this.requestId = hooks.request.request_id;
+    this.jobType = step.jobType;
+    this.name = step.name;
+    this.executionContext = hooks.request.execution_context;
+    this.progress = outputs ? (data = {}) => hooks.progress({ step: index, ...data }) : (data = {}) => hooks.progress(data);
+    this.reportUsage = hooks.reportUsage;
+    this.sleep = hooks.sleep;
+    this.now = hooks.now;
+    this.#hooks = hooks;
+    this.#step = outputs ? index : undefined;
+    if (outputs) (this as { chain?: ExecutionContext['chain'] }).chain = { step: index, previous: outputs.at(-1), outputs: [...outputs] };
+  }
+
+  // Read through: the executor makes the signal and the logger only for a handler that uses them.
+  get signal(): AbortSignal {
+    return this.#hooks.signal;
+  }
+
+  get logger(): Logger {
+    if (this.#step === undefined) return this.#hooks.logger;
+    return (this.#stepLogger ??= this.#hooks.logger.child({ step: this.#step }));
+  }
 }
 
 function failureOf(error: unknown): { code: string; message: string; details?: Record<string, unknown> } {

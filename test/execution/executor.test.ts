@@ -41,6 +41,32 @@ describe('executor', () => {
     expect(f.journal.pending()).toEqual([]);
   });
 
+  it('ctx functions work taken off the context, and a step outside a chain has no chain property', async () => {
+    const f = executorFixture();
+    let seen: { hasChain: boolean; now: number; aborted: boolean } | undefined;
+    f.handlers.register('tool', 'detached', {
+      input: z.object({}),
+      async run(_input, ctx) {
+        // Destructured, as handlers do: each function must still reach its own run.
+        const { progress, reportUsage, sleep, now, signal } = ctx;
+        progress({ stage: 'one' });
+        reportUsage({ inputTokens: 7 });
+        const waited = sleep(10);
+        f.clock.increment(10);
+        await waited;
+        seen = { hasChain: 'chain' in ctx, now: now(), aborted: signal.aborted };
+        return {};
+      },
+    });
+    const started = f.clock.now();
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'detached' }));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'progress', 'completed']);
+    expect(f.eventsOf('r1').find((e) => e.event_type === 'progress')!.data).toEqual({ n: 1, stage: 'one' });
+    expect(f.usageOf('r1')[0]!.metrics.token_usage).toEqual({ input: 7, output: 0 });
+    expect(seen).toEqual({ hasChain: false, now: started + 10, aborted: false });
+  });
+
   it('fails with the structured error a handler throws, and with handler_error for anything else', async () => {
     const f = executorFixture();
     f.handlers.register('tool', 'strict', {
