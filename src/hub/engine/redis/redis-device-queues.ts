@@ -335,7 +335,7 @@ function recordOf(flat: readonly string[]): Record<string, string> {
   return record;
 }
 
-/** The counter at the end of an entry id (`…​.<base 36>`), for entries of one node queued in the same millisecond. */
+/** The counter at the end of an entry id (after its last dot, base 36): orders the entries one node queued in the same millisecond. */
 function counterOf(id: string): number {
   return parseInt(id.slice(id.lastIndexOf('.') + 1), 36);
 }
