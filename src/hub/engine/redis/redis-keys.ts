@@ -61,9 +61,9 @@ export class RedisKeys {
     return `${this.prefix}usage:tenants`;
   }
 
-  /** A tenant's usage: entries by report id, and report ids in booking order. */
-  usage(tenantId: string): { entries: string; order: string } {
-    return { entries: `${this.prefix}usage:${tenantId}:entries`, order: `${this.prefix}usage:${tenantId}:order` };
+  /** A tenant's usage: entries by report id (each with its booking time). */
+  usage(tenantId: string): { entries: string } {
+    return { entries: `${this.prefix}usage:${tenantId}:entries` };
   }
 
   /** The settings documents' epoch, and the tenants that have documents. */
