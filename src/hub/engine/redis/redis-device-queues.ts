@@ -410,6 +410,9 @@ export class RedisDeviceQueues implements DeviceQueues {
   readonly #held = new Map<string, Hold>();
   /** Messages for devices held elsewhere, waiting for the end of this turn of the event loop (see {@link RedisDeviceQueues.append}). */
   readonly #appends = new Map<string, PendingAppend[]>();
+  /** Each device's last pull (see {@link RedisDeviceQueues.pull}), and the devices whose next pull has not started. */
+  readonly #pulling = new Map<string, Promise<void>>();
+  readonly #pullWaiting = new Set<string>();
   readonly #defaultCredit: number;
   readonly #log: Logger;
   readonly #node: string;
@@ -554,9 +557,31 @@ export class RedisDeviceQueues implements DeviceQueues {
     this.#queues.delete(device);
   }
 
-  /** Takes what other nodes queued for a held device into its queue; nothing when it is not held here. */
-  async pull(who: Who): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
+  /**
+   * Takes what other nodes queued for a held device into its queue; nothing when it is not held
+   * here. Pulls of one device run one after another, and a pull asked while another waits to
+   * start resolves empty: the waiting one takes its work too (many pokes, one read).
+   */
+  pull(who: Who): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
     const device = deviceOf(who);
+    if (this.#pullWaiting.has(device)) return Promise.resolve({ requests: [], cancels: [] });
+    this.#pullWaiting.add(device);
+    const run = (this.#pulling.get(device) ?? Promise.resolve()).then(() => {
+      this.#pullWaiting.delete(device);
+      return this.#pullNow(device);
+    });
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pulling.set(device, done);
+    void done.then(() => {
+      if (this.#pulling.get(device) === done) this.#pulling.delete(device);
+    });
+    return run;
+  }
+
+  async #pullNow(device: string): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
     const fence = this.#held.get(device)?.fence;
     const none = { requests: [], cancels: [] };
     if (fence === undefined) return none;
