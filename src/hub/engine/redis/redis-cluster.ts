@@ -153,6 +153,13 @@ export class RedisCluster implements HubCluster {
     if (this.#outbox) this.#flushNotes(this.#outbox);
   }
 
+  /** One `SET NX PX` per id: the first node to ask stores it. */
+  async firstSeen(who: Who, id: string): Promise<boolean> {
+    const client = this.#client;
+    if (!client) return true;
+    return (await client.set(this.#keys.seen(`${who.tenant_id}\u0000${who.device_id}`, id), '1', 'PX', ORIGIN_TTL_MS, 'NX')) === 'OK';
+  }
+
   async holderOf(who: Who): Promise<Holder | undefined> {
     const client = this.#client;
     if (!client) return undefined;
@@ -180,13 +187,18 @@ export class RedisCluster implements HubCluster {
     return copyOf(requestId, await client.hgetall(this.#keys.execution(requestId)));
   }
 
-  async originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined> {
+  async originOf(
+    requestId: string,
+    eventId?: string,
+  ): Promise<{ who: Who; node: string; job_type: string; recorded: boolean } | undefined> {
     const client = this.#client;
     if (!client) return undefined;
-    const text = await client.hget(this.#keys.execution(requestId), 'meta');
-    if (text === null) return undefined;
+    const [text, event, end] = await client.hmget(this.#keys.execution(requestId), 'meta', `ev:${eventId ?? ''}`, 'end');
+    if (!text) return undefined;
     const meta = JSON.parse(text) as CopyMeta;
-    return { who: { tenant_id: meta.tenant_id, device_id: meta.device_id }, node: meta.node, job_type: meta.job_type };
+    const ended = end ? (JSON.parse(end) as CopyEnd).event?.event_id : undefined;
+    const recorded = eventId !== undefined && (Boolean(event) || ended === eventId);
+    return { who: { tenant_id: meta.tenant_id, device_id: meta.device_id }, node: meta.node, job_type: meta.job_type, recorded };
   }
 
   /** Stops renewing and unsubscribes. */

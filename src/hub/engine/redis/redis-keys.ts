@@ -26,6 +26,11 @@ export class RedisKeys {
     return { m: `${base}:m`, s: `${base}:s`, i: `${base}:i` };
   }
 
+  /** A device's message (`tenant NUL device`, message id) some node applied: for those not to apply twice across nodes. */
+  seen(device: string, id: string): string {
+    return `${this.prefix}delivery:seen:${device}:${id}`;
+  }
+
   /** Which node holds a device's session (`node|session`, with a TTL). */
   presence(device: string): { p: string } {
     return { p: `${this.prefix}presence:${device}` };
