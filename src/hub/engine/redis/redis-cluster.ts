@@ -22,6 +22,8 @@ return 1`;
 
 /** How long a request's origin and copy are kept: past any execution's life (a tool job times out in minutes). */
 const ORIGIN_TTL_MS = 24 * 60 * 60 * 1000;
+/** The events before the end an execution's copy keeps, the first ones (a long run's progress events are many); the end always. */
+const MAX_STORED_EVENTS = 200;
 
 /** The notes to one channel in one turn of the event loop, as they travel: one `PUBLISH`, and the node they came from. */
 interface Wire {
@@ -169,7 +171,7 @@ export class RedisCluster implements HubCluster {
   /**
    * One `HSETNX` per event: the field is the event's id, so the same event recorded again (resent
    * by the device, to this node or another) is kept once; the end is field `end`, so an execution
-   * keeps one end, the first.
+   * keeps one end, the first. Past {@link MAX_STORED_EVENTS} events only the end is kept.
    */
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
     const key = this.#keys.execution(snapshot.request_id);
@@ -177,7 +179,7 @@ export class RedisCluster implements HubCluster {
     const [field, value] = !ended
       ? [`ev:${event?.event_id ?? ''}`, JSON.stringify({ ...event, n: snapshot.events.length - 1 })]
       : ['end', JSON.stringify(event ? { status: snapshot.status, at: snapshot.updated_at, event } : endOf(snapshot))];
-    if (!ended && !event) return;
+    if (!ended && (!event || snapshot.events.length > MAX_STORED_EVENTS)) return;
     this.#writes.run((client) => client.hsetnx(key, field, value));
   }
 

@@ -72,3 +72,27 @@ it('the same request id dispatched again on another node keeps the copy it has: 
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+it("an execution's copy keeps its first 200 events and its end: a long run's progress does not grow it without bound", async () => {
+  const { a, make } = await twoNodes();
+  try {
+    a.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 1);
+    const recorded: ExecutionEventRecord[] = [];
+    for (let seq = 1; seq <= 205; seq++) {
+      recorded.push(event('progress', seq));
+      a.cluster.recorded({ ...snapshot('running'), events: recorded }, event('progress', seq));
+    }
+    a.cluster.recorded({ ...snapshot('completed'), events: [...recorded, event('completed', 206)] }, event('completed', 206));
+    await a.close();
+
+    const reader = make('node-c');
+    await reader.open();
+    const copy = await reader.cluster.snapshotOf('r-1');
+    await reader.close();
+    expect(copy?.status).toBe('completed');
+    expect(copy?.events).toHaveLength(201);
+    expect(copy?.events.at(-1)?.event_id).toBe('r-1:206');
+  } finally {
+    await a.close();
+  }
+});
