@@ -170,8 +170,8 @@ interface JournalPlace {
 
 /** The changes a queue made in one turn of the event loop, written as one step. */
 interface Batch {
-  /** Entries by id as they are to be stored (queued, numbered, returned). */
-  put: Map<string, string>;
+  /** Entries by id to store as they are when the batch is written (queued, numbered, returned): encoded once. */
+  put: Map<string, QueuedMessage>;
   /** Ids first queued in this batch: what a stale holder still stores, for the holder. */
   fresh: Set<string>;
   /** Ids withdrawn or expired (fenced). */
@@ -208,13 +208,13 @@ class RedisDeviceJournal implements DeviceJournal {
 
   enqueued(entry: QueuedMessage): void {
     const batch = this.#open();
-    batch.put.set(entry.id, stored(entry, this.#place.node));
+    batch.put.set(entry.id, entry);
     batch.fresh.add(entry.id);
   }
 
   sent(entry: QueuedMessage): void {
     const batch = this.#open();
-    batch.put.set(entry.id, stored(entry, this.#place.node));
+    batch.put.set(entry.id, entry);
     batch.sent = { first: batch.sent?.first ?? entry.seq, last: entry.seq, lastId: entry.id };
   }
 
@@ -227,7 +227,7 @@ class RedisDeviceJournal implements DeviceJournal {
   }
 
   returned(entry: QueuedMessage): void {
-    this.#open().put.set(entry.id, stored(entry, this.#place.node));
+    this.#open().put.set(entry.id, entry);
   }
 
   removed(ids: string[], expired: number): void {
@@ -291,7 +291,7 @@ class RedisDeviceJournal implements DeviceJournal {
       this.#unregistered ? '1' : '',
       put.size,
     ];
-    for (const [id, value] of put) args.push(id, value);
+    for (const [id, entry] of put) args.push(id, stored(entry, this.#place.node));
     const freshPut = [...fresh].filter((id) => put.has(id));
     args.push(freshPut.length, ...freshPut, gone.size + done.size, ...gone, ...done);
     this.#unregistered = false;
