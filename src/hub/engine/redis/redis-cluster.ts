@@ -217,9 +217,21 @@ export class RedisCluster implements HubCluster {
     this.#subscriber?.disconnect();
   }
 
-  /** Queues a note for its channel; the notes of one turn of the event loop go out together, in order, one `PUBLISH` a channel. */
+  /**
+   * Queues a note for one node's channel; the notes of one turn of the event loop go out together,
+   * in order, one `PUBLISH` a channel (pokes, forwarded events: many per execution under load).
+   * A note to every node (rare: revocations, settings, keys) goes out at once, as its own.
+   */
   #publish(channel: string, note: ClusterNote): void {
-    if (!this.#client) return;
+    const client = this.#client;
+    if (!client) return;
+    if (channel === this.#keys.channel(undefined)) {
+      const wire: Wire = { from: this.nodeId, notes: [note] };
+      client
+        .publish(channel, JSON.stringify(wire))
+        .catch((error: unknown) => this.#log.warn({ err: error, note: note.t }, 'cannot send a note'));
+      return;
+    }
     if (!this.#outbox) {
       const outbox = new Map<string, ClusterNote[]>();
       this.#outbox = outbox;
