@@ -14,7 +14,7 @@ import { operatorCall } from '../../test/support/operator-rest.ts';
 import { machineLoad, sampleMachine } from '../support/machine-load.ts';
 import { type BenchOptions, figure, inRounds, type Report, type Row } from '../support/rounds.ts';
 import { type Fleet, startFleet } from './fleet.ts';
-import { commandsBetween, usedMemory } from './redis-stats.ts';
+import { commandDeltas, usedMemory } from './redis-stats.ts';
 
 const TARGET_CROSS_CPU_RATIO = 2;
 const TARGET_COMMANDS_PER_EXECUTION = 12;
@@ -41,6 +41,10 @@ interface Run {
   perSecond: number;
   cpuMicrosPerExecution: number;
   commandsPerExecution: number;
+  /** Round trips: the scripts called (`EVALSHA`, `EVAL`) per execution; their inner commands count in `commandsPerExecution`. */
+  scriptsPerExecution: number;
+  /** Calls per command, per execution. */
+  byCommand: Map<string, number>;
   /** Redis `used_memory` growth per execution: what each one leaves there (its copy is kept 24 h). */
   bytesPerExecution: number;
 }
@@ -103,12 +107,17 @@ async function drive(cluster: HubCluster, fleet: Fleet, redis: Redis, placement:
   // The devices' last usage reports and acknowledgements settle before Redis and the CPU are read.
   while (fleet.devices.some(({ connector }) => connector.executions.outboxDepth > 0)) await new Promise((resolve) => setImmediate(resolve));
   const cpu = nodes.reduce((sum, node) => sum + cluster.cpuMicros(node.id), 0) - cpuBefore;
-  const commands = commandsBetween(commandsBefore, await redis.info('commandstats'));
+  const deltas = commandDeltas(commandsBefore, await redis.info('commandstats'));
+  let commands = 0;
+  for (const calls of deltas.values()) commands += calls;
+  const byCommand = new Map([...deltas].map(([command, calls]) => [command, calls / sizes.executions]));
   const bytes = usedMemory(await redis.info('memory')) - memoryBefore;
   return {
     perSecond: sizes.executions / seconds,
     cpuMicrosPerExecution: cpu / sizes.executions,
     commandsPerExecution: commands / sizes.executions,
+    scriptsPerExecution: ((deltas.get('evalsha') ?? 0) + (deltas.get('eval') ?? 0)) / sizes.executions,
+    byCommand,
     bytesPerExecution: bytes / sizes.executions,
   };
 }
@@ -155,6 +164,15 @@ async function idleSessionBytes(cluster: HubCluster, redis: Redis, count: number
   }
 }
 
+/** A run's commands per execution, most called first: `hsetnx 3.0, evalsha 2.0, …` (a script's inner commands counted too). */
+function breakdown(run: Run): string {
+  return [...run.byCommand]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([, calls]) => calls >= 0.01)
+    .map(([command, calls]) => `${command} ${calls.toFixed(2)}`)
+    .join(', ');
+}
+
 export async function run(options: BenchOptions): Promise<Report[]> {
   const sizes = options.smoke ? SMOKE : FULL;
   const load = sampleMachine([process.pid]);
@@ -191,6 +209,8 @@ export async function run(options: BenchOptions): Promise<Report[]> {
   const crossCpu = figure('hub CPU per execution, cross-node (3 nodes)', 'µs', of(threeOf('cross'), cpu), 'lower');
   const sameCommands = figure('Redis commands per execution, same node', 'cmds', of(threeOf('same'), commands), 'lower');
   const crossCommands = figure('Redis commands per execution, cross-node', 'cmds', of(threeOf('cross'), commands), 'lower');
+  const scripts = (r: Run) => r.scriptsPerExecution;
+  const sameScripts = figure('Redis scripts called (EVALSHA) per execution, same node', 'calls', of(threeOf('same'), scripts), 'lower');
   const idle = figure('Redis memory per idle session', 'B', [three.idle], 'lower');
   const kept = (r: Run) => r.bytesPerExecution;
   const judge = (met: boolean, text: string) => (options.smoke ? {} : { target: { text, met } });
@@ -215,6 +235,11 @@ export async function run(options: BenchOptions): Promise<Report[]> {
       baseline: sameCommands,
       ...judge(crossCommands.median <= TARGET_COMMANDS_PER_EXECUTION, `≤ ${TARGET_COMMANDS_PER_EXECUTION}`),
     },
+    { figure: sameScripts, baseline: figure('1 node', 'calls', of(one, scripts), 'lower') },
+    {
+      figure: figure('Redis scripts called (EVALSHA) per execution, cross-node', 'calls', of(threeOf('cross'), scripts), 'lower'),
+      baseline: sameScripts,
+    },
     {
       figure: figure('Redis memory per execution (cross-node)', 'B', of(threeOf('cross'), kept), 'lower'),
       baseline: figure('1 node', 'B', of(one, kept), 'lower'),
@@ -230,6 +255,9 @@ export async function run(options: BenchOptions): Promise<Report[]> {
         `Redis commands from INFO commandstats; ${sizes.warmup} warm-up + ${sizes.rounds} rounds; idle memory over ${sizes.idleSessions} sessions`,
       rows,
       notes: [
+        `Redis commands per execution, last round, 1 node: ${breakdown(one.at(-1)!)}`,
+        `same node (3 nodes): ${breakdown(three.rounds.at(-1)!.same)}`,
+        `cross-node (3 nodes): ${breakdown(three.rounds.at(-1)!.cross)}`,
         machine
           ? `machine during the run: ${machine.busyPercent.toFixed(0)}% busy, other processes ${machine.foreignPercent.toFixed(0)}% of all cores (the nodes count as other processes here)`
           : 'machine load: not measured (no /proc)',

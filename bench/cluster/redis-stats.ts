@@ -18,10 +18,20 @@ export function commandCalls(info: string): Map<string, number> {
  * commandsBetween(before, after, ['info']); // 12_000
  */
 export function commandsBetween(before: string, after: string, ignore: readonly string[] = ['info']): number {
-  const was = commandCalls(before);
   let total = 0;
-  for (const [command, calls] of commandCalls(after)) if (!ignore.includes(command)) total += calls - (was.get(command) ?? 0);
+  for (const calls of commandDeltas(before, after, ignore).values()) total += calls;
   return total;
+}
+
+/** Calls per command between two readings of `INFO commandstats` (those that ran), leaving out `ignore`. */
+export function commandDeltas(before: string, after: string, ignore: readonly string[] = ['info']): Map<string, number> {
+  const was = commandCalls(before);
+  const deltas = new Map<string, number>();
+  for (const [command, calls] of commandCalls(after)) {
+    const delta = calls - (was.get(command) ?? 0);
+    if (!ignore.includes(command) && delta > 0) deltas.set(command, delta);
+  }
+  return deltas;
 }
 
 /** `used_memory` in bytes, from the text of `INFO memory`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commandCalls, commandsBetween, usedMemory } from '../../bench/cluster/redis-stats.ts';
+import { commandCalls, commandDeltas, commandsBetween, usedMemory } from '../../bench/cluster/redis-stats.ts';
 
 const BEFORE = '# Commandstats\r\ncmdstat_evalsha:calls=10,usec=50,usec_per_call=5.00\r\ncmdstat_info:calls=1,usec=9\r\n';
 const AFTER =
@@ -17,6 +17,12 @@ describe('Redis INFO figures (bench/cluster/redis-stats.ts)', () => {
     // 15 more evalsha, 4 new publish; the INFO that read it is not the cluster's.
     expect(commandsBetween(BEFORE, AFTER)).toBe(19);
     expect(commandsBetween(BEFORE, AFTER, [])).toBe(20);
+    expect(commandDeltas(BEFORE, AFTER)).toEqual(
+      new Map([
+        ['evalsha', 15],
+        ['publish', 4],
+      ]),
+    );
   });
 
   it('reads used_memory, and says so when it is missing', () => {

@@ -149,20 +149,18 @@ export async function runClusterLoad(options: ClusterLoadOptions): Promise<Clust
 }
 
 /**
- * The usage ledger the nodes share, read from Redis (`<prefix>usage:<tenant>:order`, the booking
- * order, and `…:entries`): bookings per request id. A node answers `GET /v1/usage` from its own
+ * The usage ledger the nodes share, read from Redis (`<prefix>usage:<tenant>:entries`, the
+ * entries by report id): bookings per request id. A node answers `GET /v1/usage` from its own
  * copy, read when it started, so no one node's answer is the cluster's ledger.
  */
 async function ledgerInRedis(url: string, prefix = 'cloudtether:'): Promise<Map<string, number>> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
-    const key = `${prefix}usage:${CLUSTER_TENANT}`;
-    const [entries, order] = await Promise.all([redis.hgetall(`${key}:entries`), redis.lrange(`${key}:order`, 0, -1)]);
+    const entries = await redis.hgetall(`${prefix}usage:${CLUSTER_TENANT}:entries`);
     const ledger = new Map<string, number>();
-    for (const reportId of order) {
-      const entry = entries[reportId];
-      const requestId = entry ? (JSON.parse(entry) as { request_id: string }).request_id : reportId;
+    for (const entry of Object.values(entries)) {
+      const requestId = (JSON.parse(entry) as { request_id: string }).request_id;
       ledger.set(requestId, (ledger.get(requestId) ?? 0) + 1);
     }
     return ledger;

@@ -415,10 +415,23 @@ export class HubDelivery {
         );
         return;
       }
-      return ledger
-        .book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now)
-        .then(() => this.#host.emitMessage(info, message));
-    } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
+      // A copy (resent past the dedupe window, or to another node) is not booked, nor told again.
+      return ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now).then((booked) => {
+        if (booked) this.#host.emitMessage(info, message);
+      });
+    } else if (message.type === 'messaging_reply') {
+      // Several nodes: a reply resent to another node after its node died is applied there only if it is news.
+      if (!this.#cluster) return this.#applyReply(info, message);
+      return this.#cluster.firstSeen(info, message.id).then((first) => {
+        if (first) this.#applyReply(info, message);
+      });
+    }
+    this.#host.emitMessage(info, message);
+  }
+
+  /** A messaging reply: a final one answers who waits for it (here, or on the node that queued it); the host hears each. */
+  #applyReply(info: SessionInfo, message: MessageOf<'messaging_reply'>): void {
+    if (message.result.status !== 'processing') {
       const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
       const waiting = this.#replies.get(replyKey);
       const origin = this.#origins.get(replyKey);
@@ -710,7 +723,7 @@ export class HubDelivery {
    * which then lost it): its origin is read from the store, then it is recorded and sent there.
    */
   async #eventOfElsewhere(cluster: HubCluster, info: SessionInfo, message: MessageOf<'execution_event'>): Promise<void> {
-    const origin = await cluster.originOf(message.request_id);
+    const origin = await cluster.originOf(message.request_id, message.event_id);
     if (origin && origin.who.tenant_id === info.tenant_id && origin.who.device_id === info.device_id) {
       if (!this.executions.has(message.request_id)) {
         const jobType = origin.job_type as ExecutionSnapshot['job_type'];
@@ -722,7 +735,8 @@ export class HubDelivery {
     if (this.executions.record(message, info, now)) this.#forward(info, message, now);
     this.#queue(info).reportedOn(message.request_id);
     if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
-    this.#host.emitMessage(info, message);
+    // Resent here after the node that recorded it died: its host heard it there.
+    if (!origin?.recorded) this.#host.emitMessage(info, message);
   }
 
   #queue(who: Who): DeviceQueue {

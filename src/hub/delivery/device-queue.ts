@@ -29,8 +29,11 @@ export interface DeviceJournal {
   enqueued(entry: QueuedMessage, atFront: boolean): void;
   /** A waiting message was numbered `entry.seq` and is out, unacknowledged. */
   sent(entry: QueuedMessage): void;
-  /** The device has everything up to `seq`. */
-  acked(seq: number): void;
+  /**
+   * The device has these entries (it acknowledged up to their `seq`, or reported on the request):
+   * they go, whichever node holds the device now.
+   */
+  acked(entries: readonly QueuedMessage[]): void;
   /** A message out was refused: it waits again, before `before` (an entry id) or at the back. */
   returned(entry: QueuedMessage, before: string | undefined): void;
   /** Entries dropped (reported on, withdrawn, or expired: `expired` of them count as missed). */
@@ -157,8 +160,9 @@ export class DeviceQueue {
   ack(seq: number): void {
     const keep = this.#unacked.findIndex((entry) => entry.seq > seq);
     if (keep === 0 || this.#unacked.length === 0) return;
+    const acked = keep === -1 ? this.#unacked : this.#unacked.slice(0, keep);
     this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
-    this.#journal?.acked(seq);
+    this.#journal?.acked(acked);
   }
 
   /**
@@ -189,7 +193,7 @@ export class DeviceQueue {
     if (index === -1) return;
     // A request is sent once per turn in the queue, so it is out at most once.
     const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
-    this.#journal?.removed([entry.id], 0);
+    this.#journal?.acked([entry]);
   }
 
   /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */

@@ -100,10 +100,20 @@ export interface HubCluster {
   broadcast(note: ClusterNote): void;
   /** Where notes to this node go; and where it learns that it lost a device (a renewal or a write refused). */
   listen(handlers: { note(note: ClusterNote): void; lost(who: Who): void }): void;
-  /** Who dispatched a request (its origin node), when a node recorded it; for events of requests this node did not queue. */
-  originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined>;
+  /**
+   * Who dispatched a request (its origin node), when a node recorded it; for events of requests
+   * this node did not queue. With `eventId`, also whether the execution's copy has that event
+   * already (recorded by a node that died before acknowledging it to the device).
+   */
+  originOf(requestId: string, eventId?: string): Promise<{ who: Who; node: string; job_type: string; recorded: boolean } | undefined>;
   /** Records who dispatched a request, so the node holding its device later can send its events there. */
   dispatched(requestId: string, who: Who, jobType: string, now: number): void;
+  /**
+   * Whether a device's message `id` is news to every node: true the first time any node asks
+   * (within a day). For messages a node must not apply twice when the device resends them to
+   * another node after the first died before acknowledging them (messaging replies).
+   */
+  firstSeen(who: Who, id: string): Promise<boolean>;
   /** Which node holds a device now, if any (its presence entry). */
   holderOf(who: Who): Promise<Holder | undefined>;
   /** Keeps the copy of an execution any node answers from: its status, outcome, and the event just recorded. */

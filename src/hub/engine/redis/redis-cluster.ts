@@ -3,6 +3,7 @@ import type { Logger } from '../../../log/logger.ts';
 import type { ReliableDeviceMessage } from '../../delivery/device-queue.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '../../delivery/executions.ts';
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
+import { getOrCreate } from '../../../util/get-or-create.ts';
 import { connectRedis, defineScript, type RedisScript } from './redis-client.ts';
 import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
 import type { RedisKeys } from './redis-keys.ts';
@@ -10,36 +11,25 @@ import type { WriteThrough } from './write-through.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
-// KEYS copy; ARGV ttl field value... The same request id dispatched again (to another node, its
-// first answer lost) keeps the copy it has: its origin, its status, its events.
+// KEYS copy...; ARGV ttl meta... The copies of the executions dispatched in one turn of the event
+// loop, each made with its TTL. The same request id dispatched again (to another node, its first
+// answer lost) keeps the copy it has: its origin, its status, its events.
 const DISPATCHED = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`;
-
-// KEYS copy events; ARGV ttl max event field value... An ended copy takes nothing more: the device
-// resends an end the node that died recorded but never acknowledged, and it must not count twice.
-const RECORD = `
-local ended = { completed = true, failed = true, cancelled = true, timed_out = true, undelivered = true }
-local status = redis.call('HGET', KEYS[1], 'status')
-if status and ended[status] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if ARGV[3] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+for i = 1, #KEYS do
+  if redis.call('HSETNX', KEYS[i], 'meta', ARGV[i + 1]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 end
 return 1`;
 
 /** How long a request's origin and copy are kept: past any execution's life (a tool job times out in minutes). */
 const ORIGIN_TTL_MS = 24 * 60 * 60 * 1000;
-/** The events of an execution its copy keeps, the last ones (a long run's progress events are many). */
+/** The events before the end an execution's copy keeps, the first ones (a long run's progress events are many); the end always. */
 const MAX_STORED_EVENTS = 200;
 
-/** A note as it travels: the note and the node it came from. */
-type Wire = ClusterNote & { from: string };
+/** The notes to one channel in one turn of the event loop, as they travel: one `PUBLISH`, and the node they came from. */
+interface Wire {
+  from: string;
+  notes: ClusterNote[];
+}
 
 /**
  * The hub nodes on one Redis (docs/scaling.md, "Several nodes"): presence with a fence and the
@@ -61,8 +51,11 @@ export class RedisCluster implements HubCluster {
   readonly #writes: WriteThrough;
   readonly #log: Logger;
   #client: Redis | undefined;
-  #record: RedisScript | undefined;
   #dispatch: RedisScript | undefined;
+  /** Copies to make (key, meta) at the end of this turn of the event loop: one script for all. */
+  #copies: Array<[string, string]> | undefined;
+  /** Notes to publish at the end of this turn of the event loop, by channel: one `PUBLISH` each. */
+  #outbox: Map<string, ClusterNote[]> | undefined;
   #subscriber: Redis | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #handlers: { note(note: ClusterNote): void; lost(who: Who): void } = { note: () => {}, lost: () => {} };
@@ -136,19 +129,37 @@ export class RedisCluster implements HubCluster {
   }
 
   dispatched(requestId: string, who: Who, jobType: string, now: number): void {
-    const key = this.#keys.execution(requestId);
-    const fields = {
-      node: this.nodeId,
-      tenant_id: who.tenant_id,
-      device_id: who.device_id,
-      job_type: jobType,
-      status: 'queued',
-      created_at: String(now),
-      updated_at: String(now),
-    };
+    const meta: CopyMeta = { node: this.nodeId, tenant_id: who.tenant_id, device_id: who.device_id, job_type: jobType, created_at: now };
+    const entry: [string, string] = [this.#keys.execution(requestId), JSON.stringify(meta)];
+    if (this.#copies) return void this.#copies.push(entry);
+    this.#copies = [entry];
+    // Issued before the queue's write of the same turn (scheduled after this): an event never finds no copy.
+    setImmediate(() => this.#flushCopies());
+  }
+
+  #flushCopies(): void {
+    const copies = this.#copies;
+    this.#copies = undefined;
+    if (!copies) return;
     this.#writes.run((client) =>
-      (this.#dispatch ??= defineScript(client, 'ctDispatched', DISPATCHED))([key], [ORIGIN_TTL_MS, ...Object.entries(fields).flat()]),
+      (this.#dispatch ??= defineScript(client, 'ctDispatched3', DISPATCHED))(
+        copies.map(([key]) => key),
+        [ORIGIN_TTL_MS, ...copies.map(([, value]) => value)],
+      ),
     );
+  }
+
+  /** Issues now what waits for the end of this turn of the event loop (copies to make, notes to send): before a close. */
+  flush(): void {
+    this.#flushCopies();
+    if (this.#outbox) this.#flushNotes(this.#outbox);
+  }
+
+  /** One `SET NX PX` per id: the first node to ask stores it. */
+  async firstSeen(who: Who, id: string): Promise<boolean> {
+    const client = this.#client;
+    if (!client) return true;
+    return (await client.set(this.#keys.seen(`${who.tenant_id}\u0000${who.device_id}`, id), '1', 'PX', ORIGIN_TTL_MS, 'NX')) === 'OK';
   }
 
   async holderOf(who: Who): Promise<Holder | undefined> {
@@ -157,51 +168,39 @@ export class RedisCluster implements HubCluster {
     return holderOf((await client.get(this.#keys.presence(`${who.tenant_id}\u0000${who.device_id}`).p)) ?? '');
   }
 
+  /**
+   * One `HSETNX` per event: the field is the event's id, so the same event recorded again (resent
+   * by the device, to this node or another) is kept once; the end is field `end`, so an execution
+   * keeps one end, the first. Past {@link MAX_STORED_EVENTS} events only the end is kept.
+   */
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
     const key = this.#keys.execution(snapshot.request_id);
-    const events = `${key}:events`;
-    const fields: Record<string, string> = {
-      tenant_id: snapshot.tenant_id,
-      device_id: snapshot.device_id,
-      job_type: snapshot.job_type,
-      status: snapshot.status,
-      created_at: String(snapshot.created_at),
-      updated_at: String(snapshot.updated_at),
-      ...(snapshot.outcome !== undefined && { outcome: JSON.stringify(snapshot.outcome) }),
-    };
-    this.#writes.run((client) =>
-      (this.#record ??= defineScript(client, 'ctRecordExecution', RECORD))(
-        [key, events],
-        [ORIGIN_TTL_MS, MAX_STORED_EVENTS, event ? JSON.stringify(event) : '', ...Object.entries(fields).flat()],
-      ),
-    );
+    const ended = ENDED.has(snapshot.status);
+    const [field, value] = !ended
+      ? [`ev:${event?.event_id ?? ''}`, JSON.stringify({ ...event, n: snapshot.events.length - 1 })]
+      : ['end', JSON.stringify(event ? { status: snapshot.status, at: snapshot.updated_at, event } : endOf(snapshot))];
+    if (!ended && (!event || snapshot.events.length > MAX_STORED_EVENTS)) return;
+    this.#writes.run((client) => client.hsetnx(key, field, value));
   }
 
   async snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined> {
     const client = this.#client;
     if (!client) return undefined;
-    const key = this.#keys.execution(requestId);
-    const [fields, events] = await Promise.all([client.hgetall(key), client.lrange(`${key}:events`, 0, -1)]);
-    if (!fields.tenant_id || !fields.device_id) return undefined;
-    return {
-      request_id: requestId,
-      device_id: fields.device_id,
-      tenant_id: fields.tenant_id,
-      job_type: (fields.job_type ?? 'tool') as ExecutionSnapshot['job_type'],
-      status: (fields.status ?? 'queued') as ExecutionStatus,
-      created_at: Number(fields.created_at ?? 0),
-      updated_at: Number(fields.updated_at ?? 0),
-      events: events.map((text) => JSON.parse(text) as ExecutionEventRecord),
-      ...(fields.outcome !== undefined && { outcome: JSON.parse(fields.outcome) as Record<string, unknown> }),
-    };
+    return copyOf(requestId, await client.hgetall(this.#keys.execution(requestId)));
   }
 
-  async originOf(requestId: string): Promise<{ who: Who; node: string; job_type: string } | undefined> {
+  async originOf(
+    requestId: string,
+    eventId?: string,
+  ): Promise<{ who: Who; node: string; job_type: string; recorded: boolean } | undefined> {
     const client = this.#client;
     if (!client) return undefined;
-    const fields = await client.hgetall(this.#keys.execution(requestId));
-    if (!fields.node || !fields.tenant_id || !fields.device_id) return undefined;
-    return { who: { tenant_id: fields.tenant_id, device_id: fields.device_id }, node: fields.node, job_type: fields.job_type ?? 'tool' };
+    const [text, event, end] = await client.hmget(this.#keys.execution(requestId), 'meta', `ev:${eventId ?? ''}`, 'end');
+    if (!text) return undefined;
+    const meta = JSON.parse(text) as CopyMeta;
+    const ended = end ? (JSON.parse(end) as CopyEnd).event?.event_id : undefined;
+    const recorded = eventId !== undefined && (Boolean(event) || ended === eventId);
+    return { who: { tenant_id: meta.tenant_id, device_id: meta.device_id }, node: meta.node, job_type: meta.job_type, recorded };
   }
 
   /** Stops renewing and unsubscribes. */
@@ -218,13 +217,41 @@ export class RedisCluster implements HubCluster {
     this.#subscriber?.disconnect();
   }
 
+  /**
+   * Queues a note for one node's channel; the notes of one turn of the event loop go out together,
+   * in order, one `PUBLISH` a channel (pokes, forwarded events: many per execution under load).
+   * A note to every node (rare: revocations, settings, keys) goes out at once, as its own.
+   */
   #publish(channel: string, note: ClusterNote): void {
     const client = this.#client;
     if (!client) return;
-    const wire: Wire = { ...note, from: this.nodeId };
-    client
-      .publish(channel, JSON.stringify(wire))
-      .catch((error: unknown) => this.#log.warn({ err: error, note: note.t }, 'cannot send a note'));
+    if (channel === this.#keys.channel(undefined)) {
+      const wire: Wire = { from: this.nodeId, notes: [note] };
+      client
+        .publish(channel, JSON.stringify(wire))
+        .catch((error: unknown) => this.#log.warn({ err: error, note: note.t }, 'cannot send a note'));
+      return;
+    }
+    if (!this.#outbox) {
+      const outbox = new Map<string, ClusterNote[]>();
+      this.#outbox = outbox;
+      setImmediate(() => this.#flushNotes(outbox));
+    }
+    getOrCreate(this.#outbox, channel, () => []).push(note);
+  }
+
+  #flushNotes(outbox: Map<string, ClusterNote[]>): void {
+    // Sent already (a flush before a close).
+    if (this.#outbox !== outbox) return;
+    this.#outbox = undefined;
+    const client = this.#client;
+    if (!client) return;
+    for (const [channel, notes] of outbox) {
+      const wire: Wire = { from: this.nodeId, notes };
+      client
+        .publish(channel, JSON.stringify(wire))
+        .catch((error: unknown) => this.#log.warn({ err: error, notes: notes.length }, 'cannot send a note'));
+    }
   }
 
   #receive(text: string): void {
@@ -236,13 +263,17 @@ export class RedisCluster implements HubCluster {
       return;
     }
     // The shared channel carries this node's own broadcasts too: applied here already.
-    if (wire.from === this.nodeId) return;
-    const { from: _from, ...note } = wire;
-    if (note.t === 'keys') return this.#onKeys();
-    try {
-      this.#handlers.note(note as ClusterNote);
-    } catch (error) {
-      this.#log.error({ err: error, note: note.t }, 'a broker note could not be applied');
+    if (wire.from === this.nodeId || !Array.isArray(wire.notes)) return;
+    for (const note of wire.notes) {
+      if (note.t === 'keys') {
+        this.#onKeys();
+        continue;
+      }
+      try {
+        this.#handlers.note(note);
+      } catch (error) {
+        this.#log.error({ err: error, note: note.t }, 'a broker note could not be applied');
+      }
     }
   }
 
@@ -262,6 +293,59 @@ export class RedisCluster implements HubCluster {
     this.#log.warn({ ...who, node: this.nodeId }, 'another hub node holds the device now; closing its session here');
     this.#handlers.lost(who);
   }
+}
+
+/** Who dispatched an execution, where: its copy's field `meta`. */
+interface CopyMeta {
+  node: string;
+  tenant_id: string;
+  device_id: string;
+  job_type: string;
+  created_at: number;
+}
+
+/** An execution's end in its copy (field `end`): the device's terminal event, or the hub's end (`data`). */
+interface CopyEnd {
+  status: ExecutionStatus;
+  at: number;
+  event?: ExecutionEventRecord;
+  data?: Record<string, unknown>;
+}
+
+const ENDED: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'undelivered']);
+
+function endOf(snapshot: ExecutionSnapshot): CopyEnd {
+  return { status: snapshot.status, at: snapshot.updated_at, ...(snapshot.outcome !== undefined && { data: snapshot.outcome }) };
+}
+
+/**
+ * An execution as its copy keeps it: its events in the order they were received, the end last;
+ * its status the end's, else what its events say (as {@link ExecutionStore} moves it).
+ */
+function copyOf(requestId: string, fields: Record<string, string>): ExecutionSnapshot | undefined {
+  if (fields.meta === undefined) return undefined;
+  const meta = JSON.parse(fields.meta) as CopyMeta;
+  const events: Array<ExecutionEventRecord & { n?: number }> = [];
+  for (const [field, text] of Object.entries(fields)) if (field.startsWith('ev:')) events.push(JSON.parse(text) as ExecutionEventRecord);
+  events.sort((a, b) => (a.received_at ?? 0) - (b.received_at ?? 0) || (a.n ?? 0) - (b.n ?? 0));
+  const end = fields.end === undefined ? undefined : (JSON.parse(fields.end) as CopyEnd);
+  const kept: ExecutionEventRecord[] = events.map(({ n: _n, ...event }) => event);
+  if (end?.event) kept.push(end.event);
+  const types = new Set(kept.map((event) => event.event_type));
+  const status: ExecutionStatus =
+    end?.status ?? (types.has('started') || types.has('progress') ? 'running' : types.has('accepted') ? 'accepted' : 'queued');
+  const outcome = end?.event?.data ?? end?.data;
+  return {
+    request_id: requestId,
+    device_id: meta.device_id,
+    tenant_id: meta.tenant_id,
+    job_type: meta.job_type as ExecutionSnapshot['job_type'],
+    status,
+    created_at: meta.created_at,
+    updated_at: Math.max(meta.created_at, end?.at ?? 0, ...kept.map((event) => event.received_at ?? 0)),
+    events: kept,
+    ...(outcome !== undefined && { outcome }),
+  };
 }
 
 function holderOf(value: string): Holder | undefined {

@@ -11,8 +11,9 @@ import { WriteThrough } from './write-through.ts';
 
 type Who = { tenant_id: string; device_id: string };
 
-/** An entry as Redis keeps it; its `seq` is its score among the unacknowledged. */
+/** An entry as Redis keeps it: `seq` (first, so a script can strip it) once it is out, unacknowledged. */
 interface StoredEntry {
+  seq?: number;
   message: ReliableDeviceMessage;
   enqueuedAt: number;
   returned?: true;
@@ -22,66 +23,61 @@ interface StoredEntry {
 
 /**
  * Refuses a write of a node that no longer holds the device: its fence (`ARGV[1]`) is not the
- * device's (`KEYS[#KEYS]`). An empty fence writes unfenced (a queue no node claimed).
+ * device's (field `fence` of the state hash, `KEYS[2]`). An empty fence writes unfenced (a queue
+ * no node claimed).
  */
 const FENCE = `
-if ARGV[1] ~= '' and redis.call('GET', KEYS[#KEYS]) ~= ARGV[1] then
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[2], 'fence') ~= ARGV[1] then
   return redis.error_reply('FENCED the device is held by another hub node')
 end
 `;
 
-// KEYS m w queues i f; ARGV fence id entry atFront device. A stale holder's entry goes to the
-// inbox instead, for the node that holds the device now: nothing queued is lost.
-const ENQUEUE = `
-local stale = ARGV[1] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[1]
-local list = KEYS[2]
-if stale then list = KEYS[4] end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if ARGV[4] == '1' then redis.call('LPUSH', list, ARGV[2]) else redis.call('RPUSH', list, ARGV[2]) end
-redis.call('SADD', KEYS[3], ARGV[5])
-if stale then return 0 end
-return 1`;
-
-// KEYS m w u s f; ARGV fence id seq entry. The seq is the next one of this queue, or nothing changes.
-// The same send again is done already: ioredis resends a command whose reply a reconnect lost.
-const SEND = `${FENCE}
-local last = tonumber(redis.call('HGET', KEYS[4], 'seq') or '0')
-if last == tonumber(ARGV[3]) and redis.call('ZSCORE', KEYS[3], ARGV[2]) == ARGV[3] then return 1 end
-if last + 1 ~= tonumber(ARGV[3]) then return redis.error_reply('seq ' .. ARGV[3] .. ' does not follow the stored ' .. last) end
-redis.call('HSET', KEYS[4], 'seq', ARGV[3])
-redis.call('LREM', KEYS[2], 1, ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-return 1`;
-
-// KEYS m u f; ARGV fence seq
-const ACK = `${FENCE}
-local ids = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[2], 'BYSCORE')
-for _, id in ipairs(ids) do redis.call('HDEL', KEYS[1], id) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-return #ids`;
-
-// KEYS m w u f; ARGV fence id entry before
-const RETURNED = `${FENCE}
-redis.call('ZREM', KEYS[3], ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if ARGV[4] ~= '' and redis.call('LINSERT', KEYS[2], 'BEFORE', ARGV[4], ARGV[2]) > 0 then return 1 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-return 1`;
-
-// KEYS m w u s f; ARGV fence expired id...
-const REMOVED = `${FENCE}
-for i = 3, #ARGV do
-  redis.call('LREM', KEYS[2], 1, ARGV[i])
-  redis.call('ZREM', KEYS[3], ARGV[i])
-  redis.call('HDEL', KEYS[1], ARGV[i])
+// KEYS m s i queues; ARGV fence device first last lastId expiredReset expiredAdd register nPut (id value)... nFresh id... nDel id...
+// Every change a queue made in one turn of the event loop, in one step: the entries put (queued,
+// numbered, returned) with one HSET, those gone with one HDEL, the last seq and the missed count
+// with one more. The first seq must follow the stored one; the same batch again (ioredis resends
+// a script whose reply a reconnect lost) is done already. A stale holder writes nothing but the
+// entries it queued in this batch, which go to the inbox of the node that holds the device now.
+const WRITE = `
+local meta = redis.call('HMGET', KEYS[2], 'fence', 'seq')
+local nPut = tonumber(ARGV[9])
+local at = 10
+local put = {}
+for i = 1, nPut * 2 do put[i] = ARGV[at + i - 1] end
+at = at + nPut * 2
+local nFresh = tonumber(ARGV[at])
+local fresh = {}
+for i = 1, nFresh do fresh[i] = ARGV[at + i] end
+at = at + nFresh + 1
+local nDel = tonumber(ARGV[at])
+local gone = {}
+for i = 1, nDel do gone[i] = ARGV[at + i] end
+if ARGV[1] ~= '' and meta[1] ~= ARGV[1] then
+  if nFresh == 0 then return redis.error_reply('FENCED the device is held by another hub node') end
+  local values = {}
+  for i = 1, nPut * 2, 2 do values[put[i]] = put[i + 1] end
+  for _, id in ipairs(fresh) do
+    local waiting = string.gsub(values[id], '^{"seq":%d+,', '{', 1)
+    redis.call('HSET', KEYS[1], id, waiting)
+  end
+  redis.call('RPUSH', KEYS[3], unpack(fresh))
+  if nPut == nFresh and nDel == 0 and ARGV[3] == '' and ARGV[6] == '' and ARGV[7] == '0' then return 0 end
+  return redis.error_reply('FENCED the device is held by another hub node')
 end
-if tonumber(ARGV[2]) > 0 then redis.call('HINCRBY', KEYS[4], 'expired', ARGV[2]) end
-return 1`;
-
-// KEYS s f; ARGV fence
-const EXPIRED_TOLD = `${FENCE}
-redis.call('HSET', KEYS[1], 'expired', 0)
+if ARGV[3] ~= '' then
+  local last = tonumber(meta[2] or '0')
+  if last + 1 ~= tonumber(ARGV[3]) then
+    if last == tonumber(ARGV[4]) and redis.call('HEXISTS', KEYS[1], ARGV[5]) == 1 then return 1 end
+    return redis.error_reply('seq ' .. ARGV[3] .. ' does not follow the stored ' .. last)
+  end
+end
+if nDel > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+if nPut > 0 then redis.call('HSET', KEYS[1], unpack(put)) end
+if ARGV[3] ~= '' and ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'expired', ARGV[7])
+elseif ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'seq', ARGV[4])
+elseif ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'expired', ARGV[7]) end
+if ARGV[6] == '' and ARGV[7] ~= '0' then redis.call('HINCRBY', KEYS[2], 'expired', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('SADD', KEYS[4], ARGV[2]) end
 return 1`;
 
 // KEYS epoch; ARGV fresh
@@ -89,48 +85,53 @@ const EPOCH = `
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])`;
 
-/** Moves the inbox (KEYS[1]) to the waiting list (KEYS[2]): cancels first, the rest in order. Returns the ids moved. */
-const TAKE_INBOX = `
-local function takeInbox(inbox, waiting)
-  local ids = redis.call('LRANGE', inbox, 0, -1)
-  if #ids == 0 then return ids end
-  redis.call('DEL', inbox)
-  for _, id in ipairs(ids) do
-    if string.sub(id, 1, 2) == 'c.' then redis.call('LPUSH', waiting, id) else redis.call('RPUSH', waiting, id) end
-  end
-  return ids
-end
-`;
-
-// KEYS p f m w u s i; ARGV holder ttl. The device is this node's from now on: the presence entry
-// names it, the fence moves on (the previous holder's writes are refused), the inbox joins the
-// waiting list, and the queue is read back, all in one step.
-const CLAIM = `${TAKE_INBOX}
+// KEYS p s m i queues; ARGV holder ttl device. The device is this node's from now on: the presence
+// entry names it, the fence moves on (the previous holder's writes are refused), the inbox is
+// taken (its entries are in the queue's hash already), and the queue is read back, in one step.
+const CLAIM = `
 local previous = redis.call('GET', KEYS[1]) or ''
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local fence = redis.call('INCR', KEYS[2])
-local taken = takeInbox(KEYS[7], KEYS[4])
-return { previous, fence, redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1),
-  redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[6]), taken }`;
+local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
+redis.call('SADD', KEYS[5], ARGV[3])
+local taken = redis.call('LRANGE', KEYS[4], 0, -1)
+if #taken > 0 then redis.call('DEL', KEYS[4]) end
+return { previous, fence, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[2]), taken }`;
 
-// KEYS i w m f; ARGV fence. The holder takes what other nodes queued: the ids with their entries.
-const PULL = `${TAKE_INBOX}${FENCE}
-local ids = takeInbox(KEYS[1], KEYS[2])
+// KEYS i s m; ARGV fence. The holder takes what other nodes queued: the ids with their entries.
+const PULL = `${FENCE}
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+if #ids == 0 then return ids end
+redis.call('DEL', KEYS[1])
+local values = redis.call('HMGET', KEYS[3], unpack(ids))
 local out = {}
-for _, id in ipairs(ids) do
+for i, id in ipairs(ids) do
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  out[#out + 1] = values[i] or ''
 end
 return out`;
 
-// KEYS m i w u queues p; ARGV id entry atFront device limit. Work queued by a node that does not
-// hold the device: refused past the limit, else in the inbox; answers who holds the device.
+// KEYS m i queues p; ARGV device (id value limit)... Work queued by a node that does not hold the
+// device, several messages in one step: each refused once the queue holds its limit, else in the
+// queue's hash and named in the inbox; answers which were queued and who holds the device.
 const APPEND = `
-if redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then return { 0, '' } end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('LPUSH', KEYS[2], ARGV[1]) else redis.call('RPUSH', KEYS[2], ARGV[1]) end
-redis.call('SADD', KEYS[5], ARGV[4])
-return { 1, redis.call('GET', KEYS[6]) or '' }`;
+local count = redis.call('HLEN', KEYS[1])
+if count == 0 then redis.call('SADD', KEYS[3], ARGV[1]) end
+local put, ids, queued = {}, {}, {}
+for i = 2, #ARGV, 3 do
+  if count < tonumber(ARGV[i + 2]) then
+    count = count + 1
+    put[#put + 1] = ARGV[i]
+    put[#put + 1] = ARGV[i + 1]
+    ids[#ids + 1] = ARGV[i]
+    queued[#queued + 1] = 1
+  else
+    queued[#queued + 1] = 0
+  end
+end
+if #ids == 0 then return { queued, '' } end
+redis.call('HSET', KEYS[1], unpack(put))
+redis.call('RPUSH', KEYS[2], unpack(ids))
+return { queued, redis.call('GET', KEYS[4]) or '' }`;
 
 // KEYS p i; ARGV holder ttl. -1 when the device is no longer this holder's, else how many wait in its inbox.
 const RENEW = `
@@ -144,12 +145,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 interface Scripts {
-  enqueue: RedisScript;
-  send: RedisScript;
-  ack: RedisScript;
-  returned: RedisScript;
-  removed: RedisScript;
-  expiredTold: RedisScript;
+  write: RedisScript;
   epoch: RedisScript;
   claim: RedisScript;
   pull: RedisScript;
@@ -172,77 +168,151 @@ interface JournalPlace {
   stale(): void;
 }
 
-/** One queue's journal in Redis: each change one script, issued in order on the engine's connection. */
+/** The changes a queue made in one turn of the event loop, written as one step. */
+interface Batch {
+  /** Entries by id to store as they are when the batch is written (queued, numbered, returned): encoded once. */
+  put: Map<string, QueuedMessage>;
+  /** Ids first queued in this batch: what a stale holder still stores, for the holder. */
+  fresh: Set<string>;
+  /** Ids withdrawn or expired (fenced). */
+  gone: Set<string>;
+  /** Ids the device has (acknowledged, reported on): removing them is always right, fenced or not. */
+  done: Set<string>;
+  sent: { first: number; last: number; lastId: string } | undefined;
+  /** The missed count: told (reset to 0), then `added` more. */
+  expired: { reset: boolean; added: number };
+  /** Resolves once the batch is issued. */
+  issued: Promise<void>;
+  issue: () => void;
+}
+
+/**
+ * One queue's journal in Redis. The changes of one turn of the event loop are written together
+ * (one `HSET` for every entry queued or numbered, one `HDEL` for every entry gone), issued in
+ * order on the engine's connection: under load a device's many executions share the steps.
+ */
 class RedisDeviceJournal implements DeviceJournal {
   readonly #writes: WriteThrough;
-  readonly #keys: { m: string; w: string; u: string; s: string; i: string };
-  readonly #f: string;
+  readonly #keys: { m: string; s: string; i: string };
   readonly #place: JournalPlace;
+  #batch: Batch | undefined;
+  /** Not yet named in the set of queues (an unclaimed queue's first write names it). */
+  #unregistered: boolean;
 
   constructor(place: JournalPlace, logger: Logger) {
     this.#place = place;
     this.#keys = place.keys.queue(place.device);
-    this.#f = place.keys.presence(place.device).f;
     this.#writes = new WriteThrough(logger, 'device queue');
+    this.#unregistered = place.fence === '';
   }
 
-  /** Issues a write; one refused by the fence tells the queue's owner that the device is held elsewhere. */
-  #issue(write: Promise<unknown>): void {
-    this.#writes.issue(
-      write.catch((error: unknown) => {
-        if (isStaleHolder(error)) this.#place.stale();
-        throw error;
-      }),
-    );
-  }
-
-  enqueued(entry: QueuedMessage, atFront: boolean): void {
-    const { m, w, i } = this.#keys;
-    const { scripts, keys, fence, device } = this.#place;
-    this.#issue(
-      scripts
-        .enqueue([m, w, keys.queues, i, this.#f], [fence, entry.id, this.#stored(entry), atFront ? '1' : '0', device])
-        .then((fresh) => {
-          if (fresh === 0) this.#place.stale();
-        }),
-    );
+  enqueued(entry: QueuedMessage): void {
+    const batch = this.#open();
+    batch.put.set(entry.id, entry);
+    batch.fresh.add(entry.id);
   }
 
   sent(entry: QueuedMessage): void {
-    const { m, w, u, s } = this.#keys;
-    this.#issue(this.#place.scripts.send([m, w, u, s, this.#f], [this.#place.fence, entry.id, entry.seq, this.#stored(entry)]));
+    const batch = this.#open();
+    batch.put.set(entry.id, entry);
+    batch.sent = { first: batch.sent?.first ?? entry.seq, last: entry.seq, lastId: entry.id };
   }
 
-  acked(seq: number): void {
-    const { m, u } = this.#keys;
-    this.#issue(this.#place.scripts.ack([m, u, this.#f], [this.#place.fence, seq]));
+  acked(entries: readonly QueuedMessage[]): void {
+    const batch = this.#open();
+    for (const { id } of entries) {
+      batch.put.delete(id);
+      batch.done.add(id);
+    }
   }
 
-  returned(entry: QueuedMessage, before: string | undefined): void {
-    const { m, w, u } = this.#keys;
-    this.#issue(this.#place.scripts.returned([m, w, u, this.#f], [this.#place.fence, entry.id, this.#stored(entry), before ?? '']));
+  returned(entry: QueuedMessage): void {
+    this.#open().put.set(entry.id, entry);
   }
 
   removed(ids: string[], expired: number): void {
-    const { m, w, u, s } = this.#keys;
-    this.#issue(this.#place.scripts.removed([m, w, u, s, this.#f], [this.#place.fence, expired, ...ids]));
+    const batch = this.#open();
+    for (const id of ids) {
+      batch.put.delete(id);
+      batch.gone.add(id);
+    }
+    batch.expired.added += expired;
   }
 
   expiredTold(): void {
-    this.#issue(this.#place.scripts.expiredTold([this.#keys.s, this.#f], [this.#place.fence]));
+    this.#open().expired = { reset: true, added: 0 };
   }
 
   settled(): Promise<void> | undefined {
+    const batch = this.#batch;
+    if (batch) return batch.issued.then(() => this.#writes.settled());
     return this.#writes.settled();
   }
 
-  #stored(entry: QueuedMessage): string {
-    return stored(entry, this.#place.node);
+  #open(): Batch {
+    if (this.#batch) return this.#batch;
+    let issue = () => {};
+    const issued = new Promise<void>((resolve) => {
+      issue = resolve;
+    });
+    const batch: Batch = {
+      put: new Map(),
+      fresh: new Set(),
+      gone: new Set(),
+      done: new Set(),
+      sent: undefined,
+      expired: { reset: false, added: 0 },
+      issued,
+      issue,
+    };
+    this.#batch = batch;
+    setImmediate(() => this.#flush(batch));
+    return batch;
+  }
+
+  #flush(batch: Batch): void {
+    this.#batch = undefined;
+    const { m, s, i } = this.#keys;
+    const { scripts, keys, fence, device, client } = this.#place;
+    const { put, fresh, gone, done, sent, expired } = batch;
+    // Only what the device has: one HDEL, no fence to read.
+    if (put.size === 0 && gone.size === 0 && !sent && !expired.reset && expired.added === 0) {
+      if (done.size > 0) this.#writes.issue(client.hdel(m, ...done));
+      return batch.issue();
+    }
+    const args: Array<string | number> = [
+      fence,
+      device,
+      sent?.first ?? '',
+      sent?.last ?? '',
+      sent?.lastId ?? '',
+      expired.reset ? '1' : '',
+      expired.added,
+      this.#unregistered ? '1' : '',
+      put.size,
+    ];
+    for (const [id, entry] of put) args.push(id, stored(entry, this.#place.node));
+    const freshPut = [...fresh].filter((id) => put.has(id));
+    args.push(freshPut.length, ...freshPut, gone.size + done.size, ...gone, ...done);
+    this.#unregistered = false;
+    this.#writes.issue(
+      scripts
+        .write([m, s, i, keys.queues], args)
+        .then((reply) => {
+          if (reply === 0) this.#place.stale();
+        })
+        .catch((error: unknown) => {
+          if (isStaleHolder(error)) this.#place.stale();
+          throw error;
+        }),
+    );
+    batch.issue();
   }
 }
 
 function stored(entry: QueuedMessage, node: string): string {
   const value: StoredEntry = {
+    ...(entry.seq > 0 && { seq: entry.seq }),
     message: entry.message,
     enqueuedAt: entry.enqueuedAt,
     ...(entry.returned && { returned: true as const }),
@@ -252,10 +322,10 @@ function stored(entry: QueuedMessage, node: string): string {
 }
 
 /** An entry read back from its stored JSON. */
-function entryOf(id: string, seq: number, text: string | undefined): QueuedMessage[] {
+function entryOf(id: string, text: string | undefined): QueuedMessage[] {
   if (text === undefined || text === '') return [];
-  const { message, enqueuedAt, returned, origin } = JSON.parse(text) as StoredEntry;
-  return [{ id, seq, message, enqueuedAt, ...(returned && { returned }), ...(origin !== undefined && { origin }) }];
+  const { seq, message, enqueuedAt, returned, origin } = JSON.parse(text) as StoredEntry;
+  return [{ id, seq: seq ?? 0, message, enqueuedAt, ...(returned && { returned }), ...(origin !== undefined && { origin }) }];
 }
 
 /** A flat `[field, value, …]` reply as a record. */
@@ -265,14 +335,34 @@ function recordOf(flat: readonly string[]): Record<string, string> {
   return record;
 }
 
-/** The queue state of a read-back: entries by id, the waiting ids, `[id, seq, …]` of the unacknowledged, and `s`. */
-function stateOf(entries: Record<string, string>, waiting: readonly string[], unacked: readonly string[], state: Record<string, string>) {
-  const out: QueuedMessage[] = [];
-  for (let i = 0; i + 1 < unacked.length; i += 2) out.push(...entryOf(unacked[i]!, Number(unacked[i + 1]), entries[unacked[i]!]));
+/** The counter at the end of an entry id (after its last dot, base 36): orders the entries one node queued in the same millisecond. */
+function counterOf(id: string): number {
+  return parseInt(id.slice(id.lastIndexOf('.') + 1), 36);
+}
+
+/** The order entries wait in: cancels, then those refused and waiting again, then the rest, each oldest first. */
+function waitingOrder(a: QueuedMessage, b: QueuedMessage): number {
+  const rank = (entry: QueuedMessage) => (entry.message.type === 'execution_cancel' ? 0 : entry.returned ? 1 : 2);
+  return (
+    rank(a) - rank(b) ||
+    a.enqueuedAt - b.enqueuedAt ||
+    (a.id.slice(0, a.id.lastIndexOf('.')) === b.id.slice(0, b.id.lastIndexOf('.'))
+      ? counterOf(a.id) - counterOf(b.id)
+      : a.id < b.id
+        ? -1
+        : 1)
+  );
+}
+
+/** The queue state of a read-back: the entries by id (those numbered are out, the rest wait) and the state hash. */
+function stateOf(entries: Record<string, string>, state: Record<string, string>) {
+  const waiting: QueuedMessage[] = [];
+  const unacked: QueuedMessage[] = [];
+  for (const [id, text] of Object.entries(entries)) for (const entry of entryOf(id, text)) (entry.seq > 0 ? unacked : waiting).push(entry);
   return {
     lastSeq: Number(state.seq ?? 0),
-    waiting: waiting.flatMap((id) => entryOf(id, 0, entries[id])),
-    unacked: out,
+    waiting: waiting.sort(waitingOrder),
+    unacked: unacked.sort((a, b) => a.seq - b.seq),
     expired: Number(state.expired ?? 0),
   };
 }
@@ -280,6 +370,15 @@ function stateOf(entries: Record<string, string>, waiting: readonly string[], un
 /** How long a presence entry lives without renewal, and how often its holder renews it. */
 export const PRESENCE_TTL_MS = 15_000;
 export const PRESENCE_RENEW_MS = 5_000;
+
+/** A message waiting to be appended to a device's inbox, and who waits for the answer. */
+interface PendingAppend {
+  id: string;
+  value: string;
+  limit: number;
+  resolve(answer: { queued: boolean; holder: string }): void;
+  reject(error: unknown): void;
+}
 
 /** A device this node holds: the session it holds it for, and the fence its writes go under once claimed. */
 interface Hold {
@@ -309,6 +408,11 @@ interface Hold {
 export class RedisDeviceQueues implements DeviceQueues {
   readonly #queues = new Map<string, { who: Who; queue: DeviceQueue }>();
   readonly #held = new Map<string, Hold>();
+  /** Messages for devices held elsewhere, waiting for the end of this turn of the event loop (see {@link RedisDeviceQueues.append}). */
+  readonly #appends = new Map<string, PendingAppend[]>();
+  /** Each device's last pull (see {@link RedisDeviceQueues.pull}), and the devices whose next pull has not started. */
+  readonly #pulling = new Map<string, Promise<void>>();
+  readonly #pullWaiting = new Set<string>();
   readonly #defaultCredit: number;
   readonly #log: Logger;
   readonly #node: string;
@@ -343,16 +447,11 @@ export class RedisDeviceQueues implements DeviceQueues {
   /** Reads back the epoch (made now when there is none) and the queue of every device no node holds. */
   async open(client: Redis, keys: RedisKeys): Promise<void> {
     const scripts: Scripts = {
-      enqueue: defineScript(client, 'ctQueueEnqueue2', ENQUEUE),
-      send: defineScript(client, 'ctQueueSend2', SEND),
-      ack: defineScript(client, 'ctQueueAck2', ACK),
-      returned: defineScript(client, 'ctQueueReturned2', RETURNED),
-      removed: defineScript(client, 'ctQueueRemoved2', REMOVED),
-      expiredTold: defineScript(client, 'ctQueueExpiredTold', EXPIRED_TOLD),
+      write: defineScript(client, 'ctQueueWrite', WRITE),
       epoch: defineScript(client, 'ctDeliveryEpoch', EPOCH),
-      claim: defineScript(client, 'ctPresenceClaim', CLAIM),
-      pull: defineScript(client, 'ctQueuePull', PULL),
-      append: defineScript(client, 'ctQueueAppend', APPEND),
+      claim: defineScript(client, 'ctPresenceClaim3', CLAIM),
+      pull: defineScript(client, 'ctQueuePull3', PULL),
+      append: defineScript(client, 'ctQueueAppend3', APPEND),
       renew: defineScript(client, 'ctPresenceRenew', RENEW),
       release: defineScript(client, 'ctPresenceRelease', RELEASE),
     };
@@ -360,23 +459,12 @@ export class RedisDeviceQueues implements DeviceQueues {
     this.#store = { client, scripts, keys };
     for (const device of await client.smembers(keys.queues)) {
       const [tenant_id, device_id] = device.split(SEP) as [string, string];
-      const { m, w, u, s, i } = keys.queue(device);
-      const [holder, entries, waiting, inbox, unacked, state] = await Promise.all([
-        client.get(keys.presence(device).p),
-        client.hgetall(m),
-        client.lrange(w, 0, -1),
-        client.lrange(i, 0, -1),
-        client.zrange(u, 0, -1, 'WITHSCORES'),
-        client.hgetall(s),
-      ]);
+      const { m, s } = keys.queue(device);
+      const [holder, entries, state] = await Promise.all([client.get(keys.presence(device).p), client.hgetall(m), client.hgetall(s)]);
       // Held by a live node: that node has it; this one reads it when it claims the device.
       if (holder !== null) continue;
-      const restored = stateOf(
-        entries,
-        [...inbox.filter((id) => id.startsWith('c.')), ...waiting, ...inbox.filter((id) => !id.startsWith('c.'))],
-        unacked,
-        state,
-      );
+      // What other nodes queued is in the hash already: it waits with the rest.
+      const restored = stateOf(entries, state);
       const queue = DeviceQueue.restore(this.#defaultCredit, restored, this.#journal(device, '', { tenant_id, device_id }));
       this.#queues.set(device, { who: { tenant_id, device_id }, queue });
     }
@@ -425,22 +513,20 @@ export class RedisDeviceQueues implements DeviceQueues {
     const { scripts, keys } = this.#ready();
     const device = deviceOf(who);
     this.#held.set(device, { session, fence: undefined });
-    const { p, f } = keys.presence(device);
-    const { m, w, u, s, i } = keys.queue(device);
-    const reply = (await scripts.claim([p, f, m, w, u, s, i], [`${this.#node}|${session}`, ttlMs])) as [
+    const { p } = keys.presence(device);
+    const { m, s, i } = keys.queue(device);
+    const reply = (await scripts.claim([p, s, m, i, keys.queues], [`${this.#node}|${session}`, ttlMs, device])) as [
       string,
       number,
-      string[],
-      string[],
       string[],
       string[],
       string[],
     ];
     const hold = this.#held.get(device);
     if (hold?.session !== session) throw new StaleHolderError(`a newer session of ${who.device_id} claimed it`);
-    const [previous, fence, entries, waiting, unacked, state, taken] = reply;
+    const [previous, fence, entries, state, taken] = reply;
     hold.fence = String(fence);
-    const restored = stateOf(recordOf(entries), waiting, unacked, recordOf(state));
+    const restored = stateOf(recordOf(entries), recordOf(state));
     const queue = DeviceQueue.restore(this.#defaultCredit, restored, this.#journal(device, hold.fence, who));
     this.#queues.set(device, { who: { tenant_id: who.tenant_id, device_id: who.device_id }, queue });
     const takenCancels = new Set(taken.filter((id) => id.startsWith('c.')));
@@ -471,19 +557,42 @@ export class RedisDeviceQueues implements DeviceQueues {
     this.#queues.delete(device);
   }
 
-  /** Takes what other nodes queued for a held device into its queue; nothing when it is not held here. */
-  async pull(who: Who): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
+  /**
+   * Takes what other nodes queued for a held device into its queue; nothing when it is not held
+   * here. Pulls of one device run one after another, and a pull asked while another waits to
+   * start resolves empty: the waiting one takes its work too (many pokes, one read).
+   */
+  pull(who: Who): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
     const device = deviceOf(who);
+    if (this.#pullWaiting.has(device)) return Promise.resolve({ requests: [], cancels: [] });
+    this.#pullWaiting.add(device);
+    const run = (this.#pulling.get(device) ?? Promise.resolve()).then(() => {
+      this.#pullWaiting.delete(device);
+      return this.#pullNow(device);
+    });
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pulling.set(device, done);
+    void done.then(() => {
+      if (this.#pulling.get(device) === done) this.#pulling.delete(device);
+    });
+    return run;
+  }
+
+  async #pullNow(device: string): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
     const fence = this.#held.get(device)?.fence;
     const none = { requests: [], cancels: [] };
     if (fence === undefined) return none;
     const { scripts, keys } = this.#ready();
-    const { m, w, i } = keys.queue(device);
-    const flat = (await scripts.pull([i, w, m, keys.presence(device).f], [fence])) as string[];
-    // Lost or released meanwhile: what was taken is in the waiting list, where the next holder reads it.
+    const { m, s, i } = keys.queue(device);
+    const flat = (await scripts.pull([i, s, m], [fence])) as string[];
+    // Lost or released meanwhile: what was taken is in the queue's hash, where the next holder reads it.
     if (this.#held.get(device)?.fence !== fence) return none;
     const taken: QueuedMessage[] = [];
-    for (let index = 0; index + 1 < flat.length; index += 2) taken.push(...entryOf(flat[index]!, 0, flat[index + 1]));
+    for (let index = 0; index + 1 < flat.length; index += 2) taken.push(...entryOf(flat[index]!, flat[index + 1]));
+    taken.sort(waitingOrder);
     this.#queues.get(device)?.queue.adopt(taken);
     return {
       requests: taken.filter((entry) => entry.message.type !== 'execution_cancel'),
@@ -496,17 +605,32 @@ export class RedisDeviceQueues implements DeviceQueues {
    * waiting and unacknowledged messages. Resolves with whether it was queued and the holder
    * (`node|session`, '' for none).
    */
-  async append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<{ queued: boolean; holder: string }> {
-    const { scripts, keys } = this.#ready();
+  append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<{ queued: boolean; holder: string }> {
+    this.#ready();
     const device = deviceOf(who);
-    const { m, w, u, i } = keys.queue(device);
     const cancel = message.type === 'execution_cancel';
     const entry: QueuedMessage = { id: entryId(cancel), seq: 0, message, enqueuedAt: now };
-    const [queued, holder] = (await scripts.append(
-      [m, i, w, u, keys.queues, keys.presence(device).p],
-      [entry.id, stored(entry, this.#node), cancel ? '1' : '0', device, cancel ? Number.MAX_SAFE_INTEGER : limit],
-    )) as [number, string];
-    return { queued: queued === 1, holder };
+    const appends = getOrCreate(this.#appends, device, () => {
+      setImmediate(() => this.#appendNow(device));
+      return [];
+    });
+    return new Promise((resolve, reject) =>
+      appends.push({ id: entry.id, value: stored(entry, this.#node), limit: cancel ? Number.MAX_SAFE_INTEGER : limit, resolve, reject }),
+    );
+  }
+
+  /** The messages queued for a device held elsewhere in this turn of the event loop: one step for all. */
+  #appendNow(device: string): void {
+    const appends = this.#appends.get(device) ?? [];
+    this.#appends.delete(device);
+    const { scripts, keys } = this.#ready();
+    const { m, i } = keys.queue(device);
+    const args: Array<string | number> = [device];
+    for (const { id, value, limit } of appends) args.push(id, value, limit);
+    (scripts.append([m, i, keys.queues, keys.presence(device).p], args) as Promise<[number[], string]>).then(
+      ([queued, holder]) => appends.forEach((append, index) => append.resolve({ queued: queued[index] === 1, holder })),
+      (error: unknown) => appends.forEach((append) => append.reject(error)),
+    );
   }
 
   /**

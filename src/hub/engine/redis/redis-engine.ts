@@ -161,6 +161,7 @@ export class RedisEngine implements HubEngine {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#opened) {
+        this.cluster.flush();
         await Promise.allSettled([this.#writes.settled(), this.deviceQueues.settled(), this.#signingKeys?.settled()]);
       }
       // Never connected: what waits for the connection is refused, not waited for.

@@ -17,18 +17,23 @@ export class RedisKeys {
   }
 
   /**
-   * One device's queue: `m` entries by id, `w` waiting ids, `u` unacknowledged ids by seq, `s` its
-   * last seq and missed count, `i` ids other hub nodes queued that its holder has not taken yet.
+   * One device's queue: `m` its entries by id (each with its `seq` once sent: those wait that have
+   * none), `s` its last seq, missed count and owner fence (a counter), `i` the ids other hub nodes
+   * queued that its holder has not taken yet.
    */
-  queue(device: string): { m: string; w: string; u: string; s: string; i: string } {
+  queue(device: string): { m: string; s: string; i: string } {
     const base = `${this.prefix}delivery:queue:${device}`;
-    return { m: `${base}:m`, w: `${base}:w`, u: `${base}:u`, s: `${base}:s`, i: `${base}:i` };
+    return { m: `${base}:m`, s: `${base}:s`, i: `${base}:i` };
   }
 
-  /** Which node holds a device's session (`node|session`, with a TTL), and its owner fence (a counter). */
-  presence(device: string): { p: string; f: string } {
-    const base = `${this.prefix}presence:${device}`;
-    return { p: base, f: `${base}:fence` };
+  /** A device's message (`tenant NUL device`, message id) some node applied: for those not to apply twice across nodes. */
+  seen(device: string, id: string): string {
+    return `${this.prefix}delivery:seen:${device}:${id}`;
+  }
+
+  /** Which node holds a device's session (`node|session`, with a TTL). */
+  presence(device: string): { p: string } {
+    return { p: `${this.prefix}presence:${device}` };
   }
 
   /** Broker channels: one node's, and every node's. */
@@ -91,9 +96,9 @@ export class RedisKeys {
     return `${this.prefix}usage:tenants`;
   }
 
-  /** A tenant's usage: entries by report id, and report ids in booking order. */
-  usage(tenantId: string): { entries: string; order: string } {
-    return { entries: `${this.prefix}usage:${tenantId}:entries`, order: `${this.prefix}usage:${tenantId}:order` };
+  /** A tenant's usage: entries by report id (each with its booking time). */
+  usage(tenantId: string): { entries: string } {
+    return { entries: `${this.prefix}usage:${tenantId}:entries` };
   }
 
   /** The settings documents' epoch, and the tenants that have documents. */

@@ -3,22 +3,15 @@ import type { MessageOf } from '../../../protocol/index.ts';
 import { getOrCreate } from '../../../util/get-or-create.ts';
 import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from '../../usage/usage-store.ts';
 import { summarize } from '../../usage/usage-summary.ts';
-import { defineScript, type RedisScript } from './redis-client.ts';
 import type { RedisKeys } from './redis-keys.ts';
 
-// KEYS entries order tenants; ARGV reportId entry tenant. Booked once: the report id decides, in one step.
-const BOOK = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[3])
-return 1`;
-
 /**
- * The usage ledger in Redis: each report booked once per (tenant, report id) by one script
- * (`HSETNX` decides, whichever hub asks first), answered once Redis has it, so a report is
- * acknowledged to the device only once it is booked. Summaries read this process's copy,
- * loaded on open and kept with every booking: this node's, and the other nodes' from the note
- * each sends once Redis booked an entry (`booked`).
+ * The usage ledger in Redis: each report booked once per (tenant, report id) by one `HSETNX`
+ * (whichever hub asks first), answered once Redis has it, so a report is acknowledged to the
+ * device only once it is booked; a copy resent to another node is refused there the same way.
+ * The set of tenants is written once per tenant and process. Summaries read this process's copy,
+ * loaded on open (in booking time order) and kept with every booking: this node's, and the other
+ * nodes' from the note each sends once Redis booked an entry (`booked`).
  *
  * @example
  * const ledger = await RedisUsageLedger.open(client, keys);
@@ -27,24 +20,26 @@ return 1`;
 export class RedisUsageLedger implements UsageStore {
   readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
   readonly #keys: RedisKeys;
-  readonly #book: RedisScript;
-
+  readonly #client: Redis;
+  /** Tenants named in the set of tenants by this process (or read from it). */
+  readonly #listed = new Set<string>();
   readonly #booked: (entry: UsageEntry) => void;
 
   private constructor(client: Redis, keys: RedisKeys, booked: (entry: UsageEntry) => void) {
     this.#keys = keys;
-    this.#book = defineScript(client, 'ctUsageBook', BOOK);
+    this.#client = client;
     this.#booked = booked;
   }
 
-  /** Reads back every tenant's reports, in booking order; `booked` is told of each entry this node books. */
+  /** Reads back every tenant's reports, in booking time order; `booked` is told of each entry this node books. */
   static async open(client: Redis, keys: RedisKeys, booked: (entry: UsageEntry) => void = () => {}): Promise<RedisUsageLedger> {
     const ledger = new RedisUsageLedger(client, keys, booked);
     for (const tenantId of await client.smembers(keys.usageTenants)) {
-      const { entries, order } = keys.usage(tenantId);
-      const [byId, ids] = await Promise.all([client.hgetall(entries), client.lrange(order, 0, -1)]);
+      ledger.#listed.add(tenantId);
+      const entries = Object.values(await client.hgetall(keys.usage(tenantId).entries)).map((text) => JSON.parse(text) as UsageEntry);
+      entries.sort((a, b) => a.booked_at - b.booked_at || (a.report_id < b.report_id ? -1 : a.report_id > b.report_id ? 1 : 0));
       const booked = getOrCreate(ledger.#byTenant, tenantId, () => new Map<string, UsageEntry>());
-      for (const id of ids) if (byId[id] !== undefined) booked.set(id, JSON.parse(byId[id]) as UsageEntry);
+      for (const entry of entries) booked.set(entry.report_id, entry);
     }
     return ledger;
   }
@@ -55,10 +50,15 @@ export class RedisUsageLedger implements UsageStore {
     if (booked.has(entry.report_id)) return false;
     // Held before the write, so a copy arriving meanwhile is not booked twice.
     booked.set(entry.report_id, entry);
-    const { entries, order } = this.#keys.usage(where.tenant_id);
+    const { entries } = this.#keys.usage(where.tenant_id);
     let added: unknown;
     try {
-      added = await this.#book([entries, order, this.#keys.usageTenants], [entry.report_id, JSON.stringify(entry), where.tenant_id]);
+      // Pipelined with the booking: a tenant is listed before (or with) its first entry.
+      if (!this.#listed.has(where.tenant_id)) {
+        this.#listed.add(where.tenant_id);
+        void this.#client.sadd(this.#keys.usageTenants, where.tenant_id).catch(() => this.#listed.delete(where.tenant_id));
+      }
+      added = await this.#client.hsetnx(entries, entry.report_id, JSON.stringify(entry));
     } catch (error) {
       booked.delete(entry.report_id);
       throw error;

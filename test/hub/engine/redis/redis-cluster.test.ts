@@ -26,15 +26,18 @@ async function twoNodes() {
   return { a, b, make };
 }
 
-it("an execution's copy in Redis takes nothing after its end: an end the device resends to a second node is not kept twice", async () => {
+it("an execution's copy in Redis keeps each event once and one end: events and an end the device resends to a second node are not kept twice", async () => {
   const { a, b, make } = await twoNodes();
   try {
+    a.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 1);
     // Node a records the run to its end, then dies before the device hears the ack.
     a.cluster.recorded(snapshot('running'), event('started', 1));
     a.cluster.recorded(snapshot('completed'), event('completed', 2));
     await a.close();
-    // The device resends the end to node b, which records it again.
+    // The device resends the events to node b, which records them again; a second end (another id) is not an end.
+    b.cluster.recorded(snapshot('running'), event('started', 1));
     b.cluster.recorded(snapshot('completed'), event('completed', 2));
+    b.cluster.recorded(snapshot('failed'), event('failed', 3));
     await b.close();
 
     const reader = make('node-c');
@@ -42,7 +45,7 @@ it("an execution's copy in Redis takes nothing after its end: an end the device 
     const copy = await reader.cluster.snapshotOf('r-1');
     await reader.close();
     expect(copy?.status).toBe('completed');
-    expect(copy?.events.map((e) => e.event_type)).toEqual(['started', 'completed']);
+    expect(copy?.events.map((e) => e.event_id)).toEqual(['r-1:1', 'r-1:2']);
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
@@ -67,5 +70,29 @@ it('the same request id dispatched again on another node keeps the copy it has: 
     expect(origin?.node).toBe('node-a');
   } finally {
     await Promise.all([a.close(), b.close()]);
+  }
+});
+
+it("an execution's copy keeps its first 200 events and its end: a long run's progress does not grow it without bound", async () => {
+  const { a, make } = await twoNodes();
+  try {
+    a.cluster.dispatched('r-1', { tenant_id: 'acme', device_id: 'laptop-1' }, 'tool', 1);
+    const recorded: ExecutionEventRecord[] = [];
+    for (let seq = 1; seq <= 205; seq++) {
+      recorded.push(event('progress', seq));
+      a.cluster.recorded({ ...snapshot('running'), events: recorded }, event('progress', seq));
+    }
+    a.cluster.recorded({ ...snapshot('completed'), events: [...recorded, event('completed', 206)] }, event('completed', 206));
+    await a.close();
+
+    const reader = make('node-c');
+    await reader.open();
+    const copy = await reader.cluster.snapshotOf('r-1');
+    await reader.close();
+    expect(copy?.status).toBe('completed');
+    expect(copy?.events).toHaveLength(201);
+    expect(copy?.events.at(-1)?.event_id).toBe('r-1:206');
+  } finally {
+    await a.close();
   }
 });

@@ -60,6 +60,21 @@ describe('device queues held by one of several nodes', () => {
     await close();
   });
 
+  it('work a stale holder queues (nothing sent) is stored for the holder: its write succeeds, it learns it lost the device, the holder pulls it', async () => {
+    const { a, b, lost, close } = await twoNodes();
+    await a.deviceQueues.claim(who, 's-a', TTL);
+    const queueA = a.deviceQueues.of(who);
+    await b.deviceQueues.claim(who, 's-b', TTL);
+    queueA.enqueue(request('r9'), 1);
+    queueA.enqueue(cancel('r8'), 2);
+    await queueA.settled();
+    expect(lost.a).toEqual(['laptop-1']);
+    const pulled = await b.deviceQueues.pull(who);
+    expect([ids(pulled.requests), ids(pulled.cancels)]).toEqual([['r9'], ['cancel:r8']]);
+    expect(ids(b.deviceQueues.of(who).entries().waiting)).toEqual(['cancel:r8', 'r9']);
+    await close();
+  });
+
   it('refuses work past the limit across nodes, counting what waits, what is out and what the inbox holds; a renewal finds what waits', async () => {
     const { a, b, close } = await twoNodes();
     await b.deviceQueues.claim(who, 's-b', TTL);
