@@ -219,13 +219,15 @@ export class RedisCluster implements HubCluster {
 
   /**
    * Queues a note for one node's channel; the notes of one turn of the event loop go out together,
-   * in order, one `PUBLISH` a channel (pokes, forwarded events: many per execution under load).
-   * A note to every node (rare: revocations, settings, keys) goes out at once, as its own.
+   * in order, one `PUBLISH` a channel (pokes, forwarded events, usage bookings: many per execution
+   * under load). Any other note to every node (rare: revocations, settings, keys) goes out at once,
+   * as its own: a signing key's note held to the end of the turn lets tokens signed with it reach
+   * the other nodes first.
    */
   #publish(channel: string, note: ClusterNote): void {
     const client = this.#client;
     if (!client) return;
-    if (channel === this.#keys.channel(undefined)) {
+    if (note.t !== 'usage' && channel === this.#keys.channel(undefined)) {
       const wire: Wire = { from: this.nodeId, notes: [note] };
       client
         .publish(channel, JSON.stringify(wire))
