@@ -362,15 +362,18 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Cancels an execution: withdrawn if it never left the hub, else the device is sent
-   * `execution_cancel`. Returns false when it has already ended.
+   * `execution_cancel`. Resolves false when it has already ended. With several nodes it works on
+   * any node: one that knows the execution only from its copy in Redis routes the cancel to the
+   * node holding its device, as `POST /v1/executions/{id}/cancel` does.
    *
-   * @throws {HubError} `unknown_execution`.
+   * @throws {HubError} `unknown_execution` (a rejection) when no node knows it.
    * @example
-   * hub.cancelExecution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4', 'user pressed stop');
+   * await hub.cancelExecution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4', 'user pressed stop'); // true
    */
-  cancelExecution(requestId: string, reason?: string): boolean {
-    if (!this.#delivery.snapshot(requestId)) throw new HubError('unknown_execution', `no execution '${requestId}'`);
-    return this.#delivery.cancel(requestId, reason);
+  async cancelExecution(requestId: string, reason?: string): Promise<boolean> {
+    const { outcome } = await this.#delivery.cancelAnywhere(requestId, reason);
+    if (outcome === 'unknown') throw new HubError('unknown_execution', `no execution '${requestId}'`);
+    return outcome === 'cancelling';
   }
 
   /**

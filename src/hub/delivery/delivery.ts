@@ -260,6 +260,22 @@ export class HubDelivery {
     return true;
   }
 
+  /**
+   * Cancels an execution any node knows: this node's record, else (several nodes) the copy in the
+   * store, routed through its device's holder. The one path of `hub.cancelExecution` and
+   * `POST /v1/executions/{id}/cancel`. Resolves `unknown` for an execution no node knows,
+   * `ended` (with the snapshot that says so) for one that has ended. Rejects when the store
+   * cannot be read.
+   */
+  async cancelAnywhere(
+    requestId: string,
+    reason: string | undefined,
+  ): Promise<{ outcome: 'cancelling' | 'ended' | 'unknown'; snapshot?: ExecutionSnapshot }> {
+    const known = this.executions.snapshot(requestId) ?? (await this.snapshotAnywhere(requestId));
+    if (!known) return { outcome: 'unknown' };
+    return { outcome: this.cancel(requestId, reason, known) ? 'cancelling' : 'ended', snapshot: known };
+  }
+
   snapshot(requestId: string): ExecutionSnapshot | undefined {
     return this.executions.snapshot(requestId);
   }
@@ -737,11 +753,14 @@ export class HubDelivery {
   #tenantOf(deviceId: string, tenantId: string | undefined): string {
     if (tenantId !== undefined) return tenantId;
     const [only, ...others] = this.#host.sessions.withDevice(deviceId);
-    if (!only)
+    if (!only) {
+      // Several nodes: this node sees only its own sessions; the device may be connected to another.
+      const where = this.#cluster ? 'is not connected to this hub node (it may be to another)' : 'is not connected';
       throw new HubError(
         'tenant_required',
-        `device '${deviceId}' is not connected; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`,
+        `device '${deviceId}' ${where}; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`,
       );
+    }
     if (others.length > 0)
       throw new HubError(
         'ambiguous_device',
