@@ -292,16 +292,19 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Sends a message on a channel to every device of the tenant that joined it, and keeps it in
-   * the channel's replay window for devices that rejoin. Returns its offset.
+   * the channel's replay window for devices that rejoin. Resolves with its offset. On Redis the
+   * offset is taken in Redis, so any number of nodes may publish to one channel at once: each
+   * message gets one offset, and the members on every node get the messages in offset order; it
+   * resolves once Redis keeps the message, and rejects when Redis refused it (it then reached no
+   * one). On the memory engine the members are sent it before this returns.
    *
+   * @throws {HubError} `invalid_message` (thrown, not a rejection) when it would not encode.
    * @example
-   * hub.publish('acme', 'task:tsk_42', 'approve', { step_id: 'stp_7' });
-   * hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
+   * await hub.publish('acme', 'task:tsk_42', 'approve', { step_id: 'stp_7' }); // 1
+   * await hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
    */
-  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
-    const offset = this.#channels.publish(tenantId, channel, event, payload);
-    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload, offset });
-    return offset;
+  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): Promise<number> {
+    return this.#channels.publish(tenantId, channel, event, payload);
   }
 
   /**

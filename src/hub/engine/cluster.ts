@@ -1,6 +1,7 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-queue.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
+import type { PublishedMessage } from '../channels/channel-history.ts';
 import type { SettingsPatch } from '../../protocol/settings-document.ts';
 import type { DocumentKey, StoredDocumentValue } from '../settings/settings-documents.ts';
 
@@ -49,8 +50,12 @@ export type ClusterNote =
   | { t: 'revoke_token'; jti: string }
   /** A settings document changed on another node: stored already; its subscribers here are pushed the change. */
   | { t: 'settings'; tenant_id: string; key: DocumentKey; document: StoredDocumentValue; changes: SettingsPatch }
-  /** A channel message published on another node, for the members here. */
-  | { t: 'publish'; tenant_id: string; channel: string; event: string; payload: Record<string, unknown>; offset: number }
+  /**
+   * A channel message kept in the history, for the members on every node (the publishing one
+   * too): sent by the history's append itself, so each node hears a channel's messages in offset
+   * order (src/hub/engine/redis/redis-channel-history.ts).
+   */
+  | ({ t: 'publish' } & PublishedMessage)
   /** A task channel opened or closed on another node. */
   | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
   /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */

@@ -202,10 +202,13 @@ describe('hub nodes on one Redis', () => {
     await connected(connector);
     await until(() => extension.state === 'joined');
 
-    expect([a.hub.publish('local', 'extension', 'note', { n: 1 }), a.hub.publish('local', 'extension', 'note', { n: 2 })]).toEqual([1, 2]);
+    expect([
+      await a.hub.publish('local', 'extension', 'note', { n: 1 }),
+      await a.hub.publish('local', 'extension', 'note', { n: 2 }),
+    ]).toEqual([1, 2]);
     await until(() => got.length === 2);
     // Node b numbers on from node a's offsets, and stored nothing twice (nothing refused, nothing logged).
-    expect(b.hub.publish('local', 'extension', 'note', { n: 3 })).toBe(3);
+    expect(await b.hub.publish('local', 'extension', 'note', { n: 3 })).toBe(3);
     await until(() => got.length === 3);
     await settle(20);
     expect(logs.lines.filter((line) => line.includes('channel history'))).toEqual([]);

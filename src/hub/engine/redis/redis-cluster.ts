@@ -235,8 +235,9 @@ export class RedisCluster implements HubCluster {
       this.#log.warn('a broker note that is not JSON was dropped');
       return;
     }
-    // The shared channel carries this node's own broadcasts too: applied here already.
-    if (wire.from === this.nodeId) return;
+    // The shared channel carries this node's own broadcasts too: applied here already. Not a channel
+    // message: the history's append announces it to every node, this one too (redis-channel-history.ts).
+    if (wire.from === this.nodeId && wire.t !== 'publish') return;
     const { from: _from, ...note } = wire;
     if (note.t === 'keys') return this.#onKeys();
     try {

@@ -188,7 +188,10 @@ export class RedisEngine implements HubEngine {
 
   #channelHistory: RedisChannelHistory | undefined;
   get channelHistory(): ChannelHistory {
-    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory));
+    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory, {
+      broker: this.#keys.channel(undefined),
+      node: this.cluster.nodeId,
+    }));
   }
 
   #sharedThrottle = true;
