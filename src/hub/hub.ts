@@ -12,6 +12,7 @@ import { HubError } from './core/errors.ts';
 import type { HubEvents, SessionInfo } from './core/events.ts';
 import { type HubOptions, resolveHubOptions } from './core/options.ts';
 import { CapabilityReloads, type ReloadResult } from './delivery/capability-reloads.ts';
+import { UnheldExpiry } from './delivery/unheld-expiry.ts';
 import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type MessagingResult } from './delivery/delivery.ts';
 import { dispatch, type DispatchMessage } from './delivery/dispatch.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.ts';
@@ -58,6 +59,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #auth: HubAuth;
   readonly #listener: Listener;
   readonly #delivery: HubDelivery;
+  /** Several nodes: expires the work of devices no node holds, while this node has the lease. */
+  readonly #unheldExpiry: UnheldExpiry | undefined;
   readonly #channels: HubChannels;
   readonly #reloads: CapabilityReloads;
   readonly #ledger: LedgerSlot;
@@ -114,6 +117,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#auth = auth;
     const { faults, isSilenced } = createFaultHooks(sessions, auth.gate, () => {
       engine.crash?.();
+      void this.#unheldExpiry?.stop(false);
       this.#delivery.close();
       this.#listener.crash();
     });
@@ -143,6 +147,17 @@ export class Hub extends EventEmitter<HubEvents> {
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
+    const unheldWork = engine.unheldWork;
+    this.#unheldExpiry =
+      unheldWork &&
+      new UnheldExpiry({
+        work: unheldWork,
+        node: resolved.nodeId,
+        clock: resolved.clock,
+        logger: this.#log,
+        resumeWindowMs: resolved.delivery.resumeWindowMs,
+        expired: (work) => delivery.expiredUnheld(work),
+      });
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
     const channels = new HubChannels({
       channels: resolved.channels,
@@ -216,6 +231,7 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
+    this.#unheldExpiry?.start();
     const cluster = this.#engine.cluster;
     // Several nodes: a change stored here is pushed by every node to the devices it holds.
     if (cluster && !this.#settingsShared) {
@@ -554,7 +570,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#delivery.close();
     this.#closing ??= this.#listener
       .close()
-      .then(() => Promise.all([this.#ledger.close(), this.#settings.close()]))
+      .then(() => Promise.all([this.#ledger.close(), this.#settings.close(), this.#unheldExpiry?.stop(true)]))
       .then(() => this.#engine.close());
     return this.#closing;
   }

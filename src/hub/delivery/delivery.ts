@@ -15,6 +15,7 @@ import type { DeviceQueue, QueuedMessage, ReliableDeviceMessage } from './device
 import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
 import { type ExecutionEventRecord, type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
 import { RecentIds } from './recent-ids.ts';
+import type { ExpiredWork } from './unheld-work.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -614,6 +615,32 @@ export class HubDelivery {
     this.#replies.delete(replyKey);
   }
 
+  /**
+   * Work that waited past the resume window for a device no node holds, taken out of its queue
+   * in the store by the node holding the expiry lease (unheld-expiry.ts): it ends
+   * `undelivered` (`resume_window_passed`) here, in the copy every node answers from, and on every
+   * other node that tracks it (the one that dispatched it settles its handle); a messaging
+   * event's reply is `undelivered` wherever it is awaited.
+   */
+  expiredUnheld({ who, entry }: ExpiredWork): void {
+    const cluster = this.#cluster;
+    const { message } = entry;
+    const now = this.#host.clock.now();
+    if (message.type === 'messaging_event') {
+      const note = { t: 'reply', who: pick(who), request_id: message.request_id, result: UNDELIVERED } as const;
+      this.note(note);
+      cluster?.broadcast(note);
+      return;
+    }
+    if (message.type !== 'execution_request') return;
+    const data = { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt };
+    this.#host.logger.warn({ ...who, request_id: message.request_id }, 'request expired before delivery; its device is held by no node');
+    const ended = { request_id: message.request_id, ...pick(who), job_type: message.job_type, created_at: entry.enqueuedAt };
+    cluster?.recorded({ ...ended, status: 'undelivered', updated_at: now, events: [], outcome: data }, undefined);
+    this.executions.end(message.request_id, 'undelivered', data, now, true);
+    cluster?.broadcast({ t: 'ended', who: pick(who), request_id: message.request_id, status: 'undelivered', data });
+  }
+
   /** Work for a device held elsewhere (or nowhere): tracked here, queued in the store, its events sent back here. */
   #executeElsewhere(
     cluster: HubCluster,
@@ -769,6 +796,8 @@ export class HubDelivery {
     return only.info.tenant_id;
   }
 }
+
+const UNDELIVERED = { status: 'undelivered', reason: 'resume_window_passed' } as const;
 
 function pick(who: Who): Who {
   return { tenant_id: who.tenant_id, device_id: who.device_id };

@@ -40,8 +40,8 @@ export type ClusterNote =
   | { t: 'event'; who: Who; request_id: string; event: ExecutionEventRecord }
   /** An execution dispatched on the node it is sent to ended at the holder without reaching the device (withdrawn, or expired). */
   | { t: 'ended'; who: Who; request_id: string; status: 'undelivered' | 'cancelled'; data: Record<string, unknown> }
-  /** The device's reply to a messaging event queued on the node it is sent to. */
-  | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] }
+  /** The device's reply to a messaging event queued on the node it is sent to (or `undelivered`: it expired, never sent). */
+  | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] | { status: 'undelivered'; reason: string } }
   /** A device (in a tenant, or in every tenant) was revoked on another node. */
   | { t: 'revoke_device'; device_id: string; tenant_id?: string }
   /** A device revocation was lifted on another node. */

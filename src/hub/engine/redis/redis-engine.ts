@@ -30,6 +30,8 @@ import type { DedupeJournal } from '../../channels/dedupe-journal.ts';
 import { RedisDedupeJournal } from './redis-dedupe-journal.ts';
 import type { ChannelHistory } from '../../channels/channel-history.ts';
 import { RedisChannelHistory } from './redis-channel-history.ts';
+import type { UnheldWork } from '../../delivery/unheld-work.ts';
+import { RedisUnheldWork } from './redis-unheld-work.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -184,6 +186,11 @@ export class RedisEngine implements HubEngine {
   #channelDedupe: RedisDedupeJournal | undefined;
   get channelDedupe(): DedupeJournal {
     return (this.#channelDedupe ??= new RedisDedupeJournal(this.#serving, this.#keys.channelDedupe));
+  }
+
+  #unheldWork: RedisUnheldWork | undefined;
+  get unheldWork(): UnheldWork {
+    return (this.#unheldWork ??= new RedisUnheldWork(this.#serving, this.#keys));
   }
 
   #channelHistory: RedisChannelHistory | undefined;

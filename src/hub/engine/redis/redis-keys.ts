@@ -25,6 +25,11 @@ export class RedisKeys {
     return { m: `${base}:m`, w: `${base}:w`, u: `${base}:u`, s: `${base}:s`, i: `${base}:i` };
   }
 
+  /** The lease of the node that expires the waiting work of devices no node holds (`node|until`). */
+  get expiryLease(): string {
+    return `${this.prefix}delivery:expiry-lease`;
+  }
+
   /** Which node holds a device's session (`node|session`, with a TTL), and its owner fence (a counter). */
   presence(device: string): { p: string; f: string } {
     const base = `${this.prefix}presence:${device}`;
