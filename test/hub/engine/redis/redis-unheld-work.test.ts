@@ -32,7 +32,7 @@ describe('the waiting work of devices no node holds, in Redis', () => {
     expect(await a.unheldWork.lease('node-a', T0 + 20_003, 15_000)).toBe(true);
   });
 
-  it('takes out what waited past the cutoff of a device no node holds, counted missed for its next session; cancels stay, and a held device is its holder's', async () => {
+  it('takes out what waited past the cutoff of a device no node holds, counted missed for its next session; cancels stay, and a held device is left to its holder', async () => {
     const { a, b, make } = await twoNodes();
     a.cluster.listen({ note: () => {}, lost: () => {} });
     // Work queued for a device connected nowhere, from two nodes, at two times; and a cancel.
