@@ -60,6 +60,8 @@ interface Channel {
   log: Array<{ offset: number; event: string; payload: Record<string, unknown>; at: number }>;
   /** The sessions joined, each with the last offset it was sent (a message at or below it is not sent again). */
   members: Map<Session, number>;
+  /** Announcements heard while the members are sent what a gap before them held (from the history), in order. */
+  filling?: PublishedMessage[];
 }
 
 export interface HubChannelsOptions {
@@ -168,13 +170,25 @@ export class HubChannels {
    * announces a channel's messages in offset order, so every node numbers and orders them alike.
    */
   published(message: PublishedMessage): void {
+    this.#announced(message, true);
+  }
+
+  #announced(message: PublishedMessage, fill: boolean): void {
     const { tenant_id, channel, event, payload, offset, epoch } = message;
     const state = this.#channel(tenant_id, channel);
+    if (state.filling) {
+      state.filling.push(message);
+      return;
+    }
+    // Announcements this node did not hear (its broker connection dropped): its members get them from the history first.
+    if (fill && this.#history && state.members.size > 0 && epoch === state.epoch && offset > state.offset + 1) {
+      return this.#fill(state, message);
+    }
     const now = this.#clock.now();
     if (offset > state.offset) {
       const entry = { offset, event, payload, at: message.at };
-      // A new epoch (the history was lost), or a message this node did not hear (its broker
-      // connection dropped): what it kept before is not followed by this one, so it is not replayed.
+      // A new epoch (the history was lost), or a gap not filled: what this node kept before is
+      // not followed by this one, so it is not replayed.
       if (epoch !== state.epoch || offset !== state.offset + 1) state.log = [];
       state.epoch = epoch;
       state.offset = offset;
@@ -183,6 +197,37 @@ export class HubChannels {
     // At or below the offset known here: a join read the history before this note came, and its
     // replay had it; members joined earlier still get it, once.
     this.#send(state, channel, event, payload, offset);
+  }
+
+  /**
+   * Reads the history for a gap before `message`, sends the members what they missed in offset
+   * order (what the replay window still holds), then what was announced meanwhile. When the
+   * history cannot be read, the members go on from `message` (they miss the gap).
+   */
+  #fill(state: Channel, message: PublishedMessage): void {
+    const { tenant_id, channel } = message;
+    state.filling = [message];
+    const key = keyOf(tenant_id, channel);
+    this.#history!.read(key, { epoch: state.epoch, offset: state.offset })
+      .then(
+        (stored) => {
+          // Closed meanwhile (closeTask): nothing to send, and nothing to keep.
+          if (this.#channels.get(key) !== state) return true;
+          this.#adopt(stored);
+          for (const entry of state.log) this.#send(state, channel, entry.event, entry.payload, entry.offset);
+          return true;
+        },
+        (error: unknown) => {
+          this.#log.warn({ err: error, tenant_id, channel }, 'cannot read the channel history for messages this node did not hear');
+          return false;
+        },
+      )
+      .then((filled) => {
+        const waiting = state.filling ?? [];
+        state.filling = undefined;
+        for (const next of waiting) this.#announced(next, filled);
+      })
+      .catch((error: unknown) => this.#log.error({ err: error, tenant_id, channel }, 'cannot send channel messages'));
   }
 
   #add(state: Channel, entry: Channel['log'][number], now: number): void {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { until } from '../../support/loopback.ts';
 import { createHub, type Hub } from '../../../src/hub/index.ts';
 import { startRedis, type RedisServer } from '../../support/redis-server.ts';
 import { envelope, startHub, TestClient, TOKEN, type Frame } from '../helpers.ts';
@@ -148,6 +149,34 @@ describe('channel offsets and history on the Redis engine', () => {
     for (let offset = count / 2 + 1; offset <= count; offset++) {
       expect(await again.client.next()).toMatchObject({ type: 'channel_message', offset, payload: { i: seenA[offset - 1]![1] } });
     }
+  });
+
+  it('members on every node get every message across a dropped broker connection: what a node did not hear is read from the history', async () => {
+    const redis = await startRedis();
+    const [a, b] = [await hubOn(redis), await hubOn(redis)];
+    const onA = await joinTask(a.url);
+    const onB = await joinTask(b.url, undefined, 'device-2');
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    onTestFinished(() => admin.disconnect());
+    const offsetsOf = async (client: TestClient, count: number) => {
+      const offsets: unknown[] = [];
+      for (let k = 0; k < count; k++) offsets.push((await client.next()).offset);
+      return offsets;
+    };
+    expect(await a.hub.publish('tenant-1', 'task:t1', 'message', { i: 1 })).toBe(1);
+    expect([await offsetsOf(onA.client, 1), await offsetsOf(onB.client, 1)]).toEqual([[1], [1]]);
+
+    // Both nodes' broker connections dropped: what is published before they are back reaches no node's notes.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    for (const i of [2, 3, 4]) await b.hub.publish('tenant-1', 'task:t1', 'message', { i });
+    const listening = async () => ((await admin.pubsub('NUMSUB', 'cloudtether:broker:all')) as [string, number])[1] === 2;
+    await until(listening);
+    expect(await a.hub.publish('tenant-1', 'task:t1', 'message', { i: 5 })).toBe(5);
+    expect([await offsetsOf(onA.client, 4), await offsetsOf(onB.client, 4)]).toEqual([
+      [2, 3, 4, 5],
+      [2, 3, 4, 5],
+    ]);
   });
 
   it('keeps about the replay window in the stream (XADD MAXLEN ~)', async () => {

@@ -26,12 +26,14 @@ const upTo = (offset: number): StoredChannel => ({
   log: Array.from({ length: offset }, (_, i) => entry(i + 1)),
 });
 
-/** A history whose next read answers what the test says. */
-function scriptedHistory(): ChannelHistory & { next: StoredChannel } {
+/** A history whose next read answers what the test says (or fails, with `failing`). */
+function scriptedHistory(): ChannelHistory & { next: StoredChannel; failing: boolean } {
   return {
     next: upTo(0),
+    failing: false,
     restore: () => Promise.resolve([]),
     read(): Promise<StoredChannel> {
+      if (this.failing) return Promise.reject(new Error('Redis refused the read'));
       return Promise.resolve(structuredClone(this.next));
     },
     append: () => Promise.reject(new Error('not in this test')),
@@ -48,7 +50,7 @@ function member(id: string): { session: Session; info: SessionInfo; frames: Arra
 }
 
 describe('channel messages announced by the history', () => {
-  it('sends each member every offset once, in order, whatever its join read; never replays across a gap', async () => {
+  it('sends each member every offset once, in order, whatever its join read; fills a gap from the history, and never replays across one it could not fill', async () => {
     const history = scriptedHistory();
     const channels = new HubChannels({
       channels: { replayWindow: 100, replayMaxAgeMs: 3_600_000, instanceTtlMs: 60_000 },
@@ -102,12 +104,33 @@ describe('channel messages announced by the history', () => {
     expect(await join(third, { epoch: EPOCH, offset: 6 })).toMatchObject({ type: 'channel_joined', offset: 9, recovery: 'recovered' });
     expect(offsets(third)).toEqual([7, 8, 9]);
 
-    // 10 and 11 were never heard here: members go on from 12, and no replay spans the gap.
+    // 10 and 11 were never heard here (the broker connection dropped): the members get them from the history first.
+    history.next = upTo(12);
     announce(12);
-    expect([offsets(first), offsets(second), offsets(third)]).toEqual([[12], [12], [12]]);
+    await settle();
+    expect([offsets(first), offsets(second), offsets(third)]).toEqual([
+      [10, 11, 12],
+      [10, 11, 12],
+      [10, 11, 12],
+    ]);
+    announce(10);
+    announce(11);
+    expect([offsets(first), offsets(second), offsets(third)]).toEqual([[], [], []]);
+
+    // 13 and 14 missed too, and the history cannot be read now: the members go on from 15, and no replay spans the gap.
+    history.failing = true;
+    announce(15);
+    announce(16);
+    await settle();
+    expect([offsets(first), offsets(second), offsets(third)]).toEqual([
+      [15, 16],
+      [15, 16],
+      [15, 16],
+    ]);
+    history.failing = false;
     const fourth = member('fourth');
-    history.next = upTo(9);
-    expect(await join(fourth, { epoch: EPOCH, offset: 9 })).toMatchObject({ type: 'channel_joined', offset: 12, recovery: 'lost' });
+    history.next = upTo(12);
+    expect(await join(fourth, { epoch: EPOCH, offset: 12 })).toMatchObject({ type: 'channel_joined', offset: 16, recovery: 'lost' });
     expect(offsets(fourth)).toEqual([]);
   });
 });
