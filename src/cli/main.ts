@@ -23,7 +23,8 @@ Commands:
             or check that this version still does what it recorded: cloudtether replay FILE --check
 
 Options:
-  --json              one JSON line per state change on stdout
+  --json              one JSON line per event on stdout: each state change (demo, connect),
+                            each session opened or closed (hub)
   --log-level LEVEL   log level on stderr: fatal, error, warn, info, debug, trace, silent
                       (default: LOG_LEVEL, else warn)
   -h, --help          show this help
@@ -44,14 +45,22 @@ hub:      --port N          port (default 7070; 0 picks a free one)
                             (default: TENANT_ID, else "local")
           --tls-cert FILE   serve wss:// and https:// with this certificate (PEM) ...
           --tls-key FILE    ... and this key (PEM); both or neither
-          --tls-client-ca FILE  require client certificates signed by this CA (mutual TLS)
-                            CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
+          --tls-client-ca FILE
+                            require client certificates signed by this CA (mutual TLS)
+          --redis URL       keep the hub's state in Redis, so a restart resumes devices and
+                            several nodes on one Redis serve one fleet
+                            (default: CLOUDTETHER_HUB_REDIS_URL; docs/scaling.md)
+          --node-id ID      with --redis: this node's name among the nodes on one Redis,
+                            printed as "hub node ID" (default: CLOUDTETHER_HUB_NODE_ID,
+                            else node_<random>)
+          --json            session_open and session_close as JSON lines on stdout
+                            (else as key=value lines)
+          environment:      CLOUDTETHER_HUB_ENROLLMENT_SECRET: issue device tokens to holders of it
                             CLOUDTETHER_HUB_USERS: users for login, as JSON
                             CLOUDTETHER_HUB_ADMIN_TOKEN: admin routes need this bearer
-          --redis URL       keep the hub's state in Redis, so a restart resumes devices
-                            (default: CLOUDTETHER_HUB_REDIS_URL; docs/scaling.md)
-          --node-id ID      this node's name among the nodes on one Redis
-                            (default: CLOUDTETHER_HUB_NODE_ID, else node_<random>)
+                            CLOUDTETHER_HUB_LEDGER: keep the usage ledger in this file
+                            CLOUDTETHER_HUB_SETTINGS: keep the settings documents in this file
+                            (these two files not with --redis, which keeps both)
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
           --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
                             credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used

@@ -82,7 +82,7 @@ export function clusterNotes(parts: ClusterNoteParts): { note(note: ClusterNote)
         case 'settings':
           return settings.adopt(note.tenant_id, note.key, note.document, note.changes);
         case 'publish':
-          channels.published(note.tenant_id, note.channel, note.event, note.payload, note.offset);
+          channels.published(note);
           return;
         case 'task':
           if (note.open) return channels.openTask(note.tenant_id, note.task_id, note.workspace_id);

@@ -12,6 +12,7 @@ import { HubError } from './core/errors.ts';
 import type { HubEvents, SessionInfo } from './core/events.ts';
 import { type HubOptions, resolveHubOptions } from './core/options.ts';
 import { CapabilityReloads, type ReloadResult } from './delivery/capability-reloads.ts';
+import { UnheldExpiry } from './delivery/unheld-expiry.ts';
 import { type ExecutionRequestInput, HubDelivery, type MessagingEventInput, type MessagingResult } from './delivery/delivery.ts';
 import { dispatch, type DispatchMessage } from './delivery/dispatch.ts';
 import type { ExecutionHandle, ExecutionSnapshot } from './delivery/executions.ts';
@@ -58,6 +59,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #auth: HubAuth;
   readonly #listener: Listener;
   readonly #delivery: HubDelivery;
+  /** Several nodes: expires the work of devices no node holds, while this node has the lease. */
+  readonly #unheldExpiry: UnheldExpiry | undefined;
   readonly #channels: HubChannels;
   readonly #reloads: CapabilityReloads;
   readonly #ledger: LedgerSlot;
@@ -115,6 +118,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#auth = auth;
     const { faults, isSilenced } = createFaultHooks(sessions, auth.gate, () => {
       engine.crash?.();
+      void this.#unheldExpiry?.stop(false);
       this.#delivery.close();
       this.#listener.crash();
     });
@@ -145,6 +149,17 @@ export class Hub extends EventEmitter<HubEvents> {
       emitMessage: (info, message) => this.#emitSafely('message', info, message),
     });
     this.#delivery = delivery;
+    const unheldWork = engine.unheldWork;
+    this.#unheldExpiry =
+      unheldWork &&
+      new UnheldExpiry({
+        work: unheldWork,
+        node: resolved.nodeId,
+        clock: resolved.clock,
+        logger: this.#log,
+        resumeWindowMs: resolved.delivery.resumeWindowMs,
+        expired: (work) => delivery.expiredUnheld(work),
+      });
     const emitChannelMessage: HubChannelsOptions['onMessage'] = (info, message) => this.#emitSafely('channel_message', info, message);
     const channels = new HubChannels({
       channels: resolved.channels,
@@ -222,6 +237,7 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     await this.#opening;
     await Promise.all([this.#ledger.open(), this.#settings.open()]);
+    this.#unheldExpiry?.start();
     const cluster = this.#engine.cluster;
     // Several nodes: a change stored here is pushed by every node to the devices it holds.
     if (cluster && !this.#settingsShared) {
@@ -298,16 +314,19 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Sends a message on a channel to every device of the tenant that joined it, and keeps it in
-   * the channel's replay window for devices that rejoin. Returns its offset.
+   * the channel's replay window for devices that rejoin. Resolves with its offset. On Redis the
+   * offset is taken in Redis, so any number of nodes may publish to one channel at once: each
+   * message gets one offset, and the members on every node get the messages in offset order; it
+   * resolves once Redis keeps the message, and rejects when Redis refused it (it then reached no
+   * one). On the memory engine the members are sent it before this returns.
    *
+   * @throws {HubError} `invalid_message` (thrown, not a rejection) when it would not encode.
    * @example
-   * hub.publish('acme', 'task:tsk_42', 'approve', { step_id: 'stp_7' });
-   * hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
+   * await hub.publish('acme', 'task:tsk_42', 'approve', { step_id: 'stp_7' }); // 1
+   * await hub.publish('acme', 'extension', 'start_task', { instance_id: 'vscode-1', task_id: 'tsk_42' });
    */
-  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): number {
-    const offset = this.#channels.publish(tenantId, channel, event, payload);
-    this.#engine.cluster?.broadcast({ t: 'publish', tenant_id: tenantId, channel, event, payload, offset });
-    return offset;
+  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown> = {}): Promise<number> {
+    return this.#channels.publish(tenantId, channel, event, payload);
   }
 
   /**
@@ -368,15 +387,18 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Cancels an execution: withdrawn if it never left the hub, else the device is sent
-   * `execution_cancel`. Returns false when it has already ended.
+   * `execution_cancel`. Resolves false when it has already ended. With several nodes it works on
+   * any node: one that knows the execution only from its copy in Redis routes the cancel to the
+   * node holding its device, as `POST /v1/executions/{id}/cancel` does.
    *
-   * @throws {HubError} `unknown_execution`.
+   * @throws {HubError} `unknown_execution` (a rejection) when no node knows it.
    * @example
-   * hub.cancelExecution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4', 'user pressed stop');
+   * await hub.cancelExecution('req_01JGX2N3D7K9W2E4R6T8Y0U2I4', 'user pressed stop'); // true
    */
-  cancelExecution(requestId: string, reason?: string): boolean {
-    if (!this.#delivery.snapshot(requestId)) throw new HubError('unknown_execution', `no execution '${requestId}'`);
-    return this.#delivery.cancel(requestId, reason);
+  async cancelExecution(requestId: string, reason?: string): Promise<boolean> {
+    const { outcome } = await this.#delivery.cancelAnywhere(requestId, reason);
+    if (outcome === 'unknown') throw new HubError('unknown_execution', `no execution '${requestId}'`);
+    return outcome === 'cancelling';
   }
 
   /**
@@ -557,7 +579,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#delivery.close();
     this.#closing ??= this.#listener
       .close()
-      .then(() => Promise.all([this.#ledger.close(), this.#settings.close()]))
+      .then(() => Promise.all([this.#ledger.close(), this.#settings.close(), this.#unheldExpiry?.stop(true)]))
       .then(() => this.#engine.close());
     return this.#closing;
   }

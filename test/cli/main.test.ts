@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { cliOptions } from '../../src/cli/commands/options.ts';
 import { main } from '../../src/cli/main.ts';
 import { parseSession } from '../../src/recording/format.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -32,6 +33,27 @@ describe('cloudtether CLI', () => {
     const { code, out } = await cli(['--help']);
     expect(code).toBe(0);
     expect(out).toContain('Usage: cloudtether <command>');
+  });
+
+  it('lists every flag the CLI takes, and the hub section its own', async () => {
+    const { out } = await cli(['hub', '--help']);
+    for (const flag of Object.keys(cliOptions)) expect(out).toMatch(new RegExp(`--${flag}\\b`));
+    const hub = out.slice(out.indexOf('\nhub:'), out.indexOf('\nconnect:'));
+    for (const flag of [
+      '--port',
+      '--host',
+      '--token',
+      '--tenant-id',
+      '--tls-cert',
+      '--tls-key',
+      '--tls-client-ca',
+      '--redis',
+      '--node-id',
+      '--json',
+    ])
+      expect(hub).toContain(flag);
+    for (const name of ['CLOUDTETHER_HUB_REDIS_URL', 'CLOUDTETHER_HUB_NODE_ID', 'CLOUDTETHER_HUB_LEDGER', 'CLOUDTETHER_HUB_SETTINGS'])
+      expect(hub).toContain(name);
   });
 
   it.each([[['bogus']], [[]], [['demo', 'extra']], [['demo', '--no-such-flag']]])('refuses %j with exit 2 and usage', async (args) => {

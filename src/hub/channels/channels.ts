@@ -9,7 +9,7 @@ import type { HubClock } from '../core/options.ts';
 import { RecentIds } from '../delivery/recent-ids.ts';
 import type { Session } from '../session/session.ts';
 import type { DedupeJournal } from './dedupe-journal.ts';
-import type { ChannelHistory, StoredChannel } from './channel-history.ts';
+import type { ChannelHistory, PublishedMessage, StoredChannel } from './channel-history.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -58,7 +58,10 @@ interface Channel {
   epoch: string;
   offset: number;
   log: Array<{ offset: number; event: string; payload: Record<string, unknown>; at: number }>;
-  members: Set<Session>;
+  /** The sessions joined, each with the last offset it was sent (a message at or below it is not sent again). */
+  members: Map<Session, number>;
+  /** Announcements heard while the members are sent what a gap before them held (from the history), in order. */
+  filling?: PublishedMessage[];
 }
 
 export interface HubChannelsOptions {
@@ -134,38 +137,111 @@ export class HubChannels {
   }
 
   /**
-   * Sends a message to every device that joined the channel, and keeps it for rejoins. Returns
-   * its offset.
+   * Sends a message to every device that joined the channel, and keeps it for rejoins. Resolves
+   * with its offset. With a history (the Redis engine) the history takes the offset, so several
+   * nodes may publish to one channel at once; the message reaches the members, on every node,
+   * when the history announces it (see {@link HubChannels.published}); it resolves once kept,
+   * and rejects when the history refused it (then it reached no one).
    *
    * @throws {HubError} `invalid_message` when it would not encode (a bad channel name, too large):
    *   checked before it takes an offset, so a bad message never reaches the replay window.
    */
-  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown>): number {
+  publish(tenantId: string, channel: string, event: string, payload: Record<string, unknown>): Promise<number> {
     const encoded = this.#codec.encode({ type: 'channel_message', channel, event, payload, offset: Number.MAX_SAFE_INTEGER });
     if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
     const state = this.#channel(tenantId, channel);
     const now = this.#clock.now();
+    const history = this.#history;
+    if (history) {
+      const ref = { key: keyOf(tenantId, channel), tenant_id: tenantId, channel };
+      return history
+        .append(ref, { epoch: state.epoch, offset: state.offset }, { event, payload, at: now }, this.#options.replayWindow)
+        .then(({ offset }) => offset);
+    }
     const offset = ++state.offset;
-    const entry = { offset, event, payload, at: now };
-    state.log.push(entry);
-    this.#trim(state, now);
-    this.#keep(keyOf(tenantId, channel), state, entry);
-    for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
-    return offset;
+    this.#add(state, { offset, event, payload, at: now }, now);
+    this.#send(state, channel, event, payload, offset);
+    return Promise.resolve(offset);
   }
 
   /**
-   * A message another hub node published, under the offset it took there (and kept in the
-   * history there): sent to the devices that joined on this node and kept in this node's replay
-   * window, so every node numbers a channel's messages alike and the history holds each once.
+   * A message the history kept (on this node or another), under the offset it took there: sent
+   * to the devices that joined on this node and kept in this node's replay window. The history
+   * announces a channel's messages in offset order, so every node numbers and orders them alike.
    */
-  published(tenantId: string, channel: string, event: string, payload: Record<string, unknown>, offset: number): void {
-    const state = this.#channel(tenantId, channel);
+  published(message: PublishedMessage): void {
+    this.#announced(message, true);
+  }
+
+  #announced(message: PublishedMessage, fill: boolean): void {
+    const { tenant_id, channel, event, payload, offset, epoch } = message;
+    const state = this.#channel(tenant_id, channel);
+    if (state.filling) {
+      state.filling.push(message);
+      return;
+    }
+    // Announcements this node did not hear (its broker connection dropped): its members get them from the history first.
+    if (fill && this.#history && state.members.size > 0 && epoch === state.epoch && offset > state.offset + 1) {
+      return this.#fill(state, message);
+    }
     const now = this.#clock.now();
-    if (offset > state.offset) state.offset = offset;
-    state.log.push({ offset, event, payload, at: now });
+    if (offset > state.offset) {
+      const entry = { offset, event, payload, at: message.at };
+      // A new epoch (the history was lost), or a gap not filled: what this node kept before is
+      // not followed by this one, so it is not replayed.
+      if (epoch !== state.epoch || offset !== state.offset + 1) state.log = [];
+      state.epoch = epoch;
+      state.offset = offset;
+      this.#add(state, entry, now);
+    }
+    // At or below the offset known here: a join read the history before this note came, and its
+    // replay had it; members joined earlier still get it, once.
+    this.#send(state, channel, event, payload, offset);
+  }
+
+  /**
+   * Reads the history for a gap before `message`, sends the members what they missed in offset
+   * order (what the replay window still holds), then what was announced meanwhile. When the
+   * history cannot be read, the members go on from `message` (they miss the gap).
+   */
+  #fill(state: Channel, message: PublishedMessage): void {
+    const { tenant_id, channel } = message;
+    state.filling = [message];
+    const key = keyOf(tenant_id, channel);
+    this.#history!.read(key, { epoch: state.epoch, offset: state.offset })
+      .then(
+        (stored) => {
+          // Closed meanwhile (closeTask): nothing to send, and nothing to keep.
+          if (this.#channels.get(key) !== state) return true;
+          this.#adopt(stored);
+          for (const entry of state.log) this.#send(state, channel, entry.event, entry.payload, entry.offset);
+          return true;
+        },
+        (error: unknown) => {
+          this.#log.warn({ err: error, tenant_id, channel }, 'cannot read the channel history for messages this node did not hear');
+          return false;
+        },
+      )
+      .then((filled) => {
+        const waiting = state.filling ?? [];
+        state.filling = undefined;
+        for (const next of waiting) this.#announced(next, filled);
+      })
+      .catch((error: unknown) => this.#log.error({ err: error, tenant_id, channel }, 'cannot send channel messages'));
+  }
+
+  #add(state: Channel, entry: Channel['log'][number], now: number): void {
+    state.log.push(entry);
     this.#trim(state, now);
-    for (const session of state.members) session.send({ type: 'channel_message', channel, event, payload, offset });
+  }
+
+  /** Sends a message to the members that were not sent it yet. */
+  #send(state: Channel, channel: string, event: string, payload: Record<string, unknown>, offset: number): void {
+    for (const [session, sent] of state.members) {
+      if (offset <= sent) continue;
+      state.members.set(session, offset);
+      session.send({ type: 'channel_message', channel, event, payload, offset });
+    }
   }
 
   /** A channel frame from a device. */
@@ -240,7 +316,7 @@ export class HubChannels {
     if (this.#tasks.get(taskId)?.tenant_id !== tenantId) return;
     this.#tasks.delete(taskId);
     const key = keyOf(tenantId, `task:${taskId}`);
-    for (const session of this.#channels.get(key)?.members ?? []) {
+    for (const session of this.#channels.get(key)?.members.keys() ?? []) {
       this.#joined.get(session)?.delete(key);
       session.send({ type: 'channel_left', channel: `task:${taskId}` });
     }
@@ -261,7 +337,7 @@ export class HubChannels {
 
   /** Devices joined to a channel of a tenant. */
   members(tenantId: string, channel: string): string[] {
-    return [...(this.#channels.get(keyOf(tenantId, channel))?.members ?? [])].map((session) => session.info?.device_id ?? '?');
+    return [...(this.#channels.get(keyOf(tenantId, channel))?.members.keys() ?? [])].map((session) => session.info?.device_id ?? '?');
   }
 
   /**
@@ -273,7 +349,10 @@ export class HubChannels {
     const device = keyOf(info.tenant_id, info.device_id);
     const authorized = this.#authorize(info, message.channel, message.workspace_id) === undefined;
     const window = this.#dedupe?.load(device);
-    const history = authorized ? this.#history?.read(keyOf(info.tenant_id, message.channel), newEpoch()) : undefined;
+    const known = this.#channels.get(keyOf(info.tenant_id, message.channel));
+    const history = authorized
+      ? this.#history?.read(keyOf(info.tenant_id, message.channel), { epoch: known?.epoch ?? newEpoch(), offset: known?.offset ?? 0 })
+      : undefined;
     if (!window && !history) return this.#admit(session, info, message);
     Promise.all([window, history]).then(
       ([ids, stored]) => {
@@ -287,27 +366,24 @@ export class HubChannels {
     );
   }
 
-  /** What the history kept replaces this process's copy, unless this process is ahead (its appends not stored yet). */
+  /**
+   * What the history kept replaces this process's copy. The history numbers the messages, so
+   * this process is ahead only by announcements heard after the read: those follow the stored
+   * log, which they extend.
+   */
   #adopt(stored: StoredChannel): void {
     const state = this.#channels.get(stored.key);
     if (!state) {
-      this.#channels.set(stored.key, { epoch: stored.epoch, offset: stored.offset, log: stored.log, members: new Set() });
+      this.#channels.set(stored.key, { epoch: stored.epoch, offset: stored.offset, log: stored.log, members: new Map() });
       return;
     }
-    if (stored.offset < state.offset) return;
+    const newer = stored.epoch === state.epoch ? state.log.filter((entry) => entry.offset > stored.offset) : [];
+    const follows = newer.length > 0 && newer[0]!.offset === stored.offset + 1 && newer.at(-1)!.offset === state.offset;
+    // Ahead by messages that do not follow the stored log: this copy stays (its log is whole from its oldest entry).
+    if (stored.offset < state.offset && !follows) return;
     state.epoch = stored.epoch;
-    state.offset = stored.offset;
-    state.log = stored.log;
-  }
-
-  /** Writes a published message through to the history; a new epoch it answers (the history was lost) is the channel's from now on. */
-  #keep(key: string, state: Channel, entry: Channel['log'][number]): void {
-    this.#history?.append(key, state.epoch, entry, this.#options.replayWindow).then(
-      (epoch) => {
-        state.epoch = epoch;
-      },
-      (error: unknown) => this.#log.error({ err: error, offset: entry.offset }, 'cannot store a channel message in the channel history'),
-    );
+    state.offset = Math.max(stored.offset, state.offset);
+    state.log = [...stored.log, ...newer];
   }
 
   #admit(session: Session, info: SessionInfo, message: MessageOf<'channel_join'>): void {
@@ -320,7 +396,7 @@ export class HubChannels {
     }
     const state = this.#channel(info.tenant_id, channel);
     this.#trim(state, this.#clock.now());
-    state.members.add(session);
+    state.members.set(session, state.offset);
     getOrCreate(this.#joined, session, () => new Set<string>()).add(keyOf(info.tenant_id, channel));
     const recover = message.recover;
     const oldest = state.log[0]?.offset ?? state.offset + 1;
@@ -386,7 +462,7 @@ export class HubChannels {
       epoch: newEpoch(),
       offset: 0,
       log: [],
-      members: new Set(),
+      members: new Map(),
     }));
   }
 

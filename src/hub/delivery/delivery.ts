@@ -15,6 +15,7 @@ import type { DeviceQueue, QueuedMessage, ReliableDeviceMessage } from './device
 import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
 import { type ExecutionEventRecord, type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
 import { RecentIds } from './recent-ids.ts';
+import type { ExpiredWork } from './unheld-work.ts';
 
 type Who = { device_id: string; tenant_id: string };
 
@@ -258,6 +259,22 @@ export class HubDelivery {
     }
     this.#enqueue(who, queue, cancelMessage);
     return true;
+  }
+
+  /**
+   * Cancels an execution any node knows: this node's record, else (several nodes) the copy in the
+   * store, routed through its device's holder. The one path of `hub.cancelExecution` and
+   * `POST /v1/executions/{id}/cancel`. Resolves `unknown` for an execution no node knows,
+   * `ended` (with the snapshot that says so) for one that has ended. Rejects when the store
+   * cannot be read.
+   */
+  async cancelAnywhere(
+    requestId: string,
+    reason: string | undefined,
+  ): Promise<{ outcome: 'cancelling' | 'ended' | 'unknown'; snapshot?: ExecutionSnapshot }> {
+    const known = this.executions.snapshot(requestId) ?? (await this.snapshotAnywhere(requestId));
+    if (!known) return { outcome: 'unknown' };
+    return { outcome: this.cancel(requestId, reason, known) ? 'cancelling' : 'ended', snapshot: known };
   }
 
   snapshot(requestId: string): ExecutionSnapshot | undefined {
@@ -611,6 +628,32 @@ export class HubDelivery {
     this.#replies.delete(replyKey);
   }
 
+  /**
+   * Work that waited past the resume window for a device no node holds, taken out of its queue
+   * in the store by the node holding the expiry lease (unheld-expiry.ts): it ends
+   * `undelivered` (`resume_window_passed`) here, in the copy every node answers from, and on every
+   * other node that tracks it (the one that dispatched it settles its handle); a messaging
+   * event's reply is `undelivered` wherever it is awaited.
+   */
+  expiredUnheld({ who, entry }: ExpiredWork): void {
+    const cluster = this.#cluster;
+    const { message } = entry;
+    const now = this.#host.clock.now();
+    if (message.type === 'messaging_event') {
+      const note = { t: 'reply', who: pick(who), request_id: message.request_id, result: UNDELIVERED } as const;
+      this.note(note);
+      cluster?.broadcast(note);
+      return;
+    }
+    if (message.type !== 'execution_request') return;
+    const data = { reason: 'resume_window_passed', waited_ms: now - entry.enqueuedAt };
+    this.#host.logger.warn({ ...who, request_id: message.request_id }, 'request expired before delivery; its device is held by no node');
+    const ended = { request_id: message.request_id, ...pick(who), job_type: message.job_type, created_at: entry.enqueuedAt };
+    cluster?.recorded({ ...ended, status: 'undelivered', updated_at: now, events: [], outcome: data }, undefined);
+    this.executions.end(message.request_id, 'undelivered', data, now, true);
+    cluster?.broadcast({ t: 'ended', who: pick(who), request_id: message.request_id, status: 'undelivered', data });
+  }
+
   /** Work for a device held elsewhere (or nowhere): tracked here, queued in the store, its events sent back here. */
   #executeElsewhere(
     cluster: HubCluster,
@@ -751,11 +794,14 @@ export class HubDelivery {
   #tenantOf(deviceId: string, tenantId: string | undefined): string {
     if (tenantId !== undefined) return tenantId;
     const [only, ...others] = this.#host.sessions.withDevice(deviceId);
-    if (!only)
+    if (!only) {
+      // Several nodes: this node sees only its own sessions; the device may be connected to another.
+      const where = this.#cluster ? 'is not connected to this hub node (it may be to another)' : 'is not connected';
       throw new HubError(
         'tenant_required',
-        `device '${deviceId}' is not connected; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`,
+        `device '${deviceId}' ${where}; name its tenant to queue work for it ('?tenant_id=' over REST, 'tenantId' in code)`,
       );
+    }
     if (others.length > 0)
       throw new HubError(
         'ambiguous_device',
@@ -764,6 +810,8 @@ export class HubDelivery {
     return only.info.tenant_id;
   }
 }
+
+const UNDELIVERED = { status: 'undelivered', reason: 'resume_window_passed' } as const;
 
 function pick(who: Who): Who {
   return { tenant_id: who.tenant_id, device_id: who.device_id };

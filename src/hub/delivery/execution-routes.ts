@@ -7,10 +7,9 @@ import type { OperatorAccess } from '../admin/operator-access.ts';
 import { HubError } from '../core/errors.ts';
 import type { UsageSummary } from '../usage/usage-store.ts';
 import type { ExecutionRequestInput, HubDelivery, MessagingEventInput, MessagingResult } from './delivery.ts';
-import type { ExecutionSnapshot } from './executions.ts';
 
 /** What the routes ask of reliable delivery. */
-type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'snapshotAnywhere' | 'cancel' | 'message'>;
+type RouteDelivery = Pick<HubDelivery, 'execute' | 'snapshot' | 'snapshotAnywhere' | 'cancelAnywhere' | 'message'>;
 
 /** The route a request matched: one of these is set. */
 interface Matched {
@@ -157,19 +156,19 @@ async function cancelFromBody(req: IncomingMessage, res: ServerResponse, deliver
       message: `the body must be empty or a JSON object with an optional reason of 1 to ${MAX_CANCEL_REASON} characters`,
     });
   }
-  let known: ExecutionSnapshot | undefined;
+  let cancelled: Awaited<ReturnType<RouteDelivery['cancelAnywhere']>>;
   try {
-    known = delivery.snapshot(requestId) ?? (await delivery.snapshotAnywhere(requestId));
+    cancelled = await delivery.cancelAnywhere(requestId, body.data.reason);
   } catch {
     return reply(res, 503, { error: 'unavailable', message: 'the execution store cannot be read now' });
   }
-  if (!known) return reply(res, 404, { error: 'not_found' });
-  if (!delivery.cancel(requestId, body.data.reason, known)) {
+  if (cancelled.outcome === 'unknown') return reply(res, 404, { error: 'not_found' });
+  if (cancelled.outcome === 'ended') {
     return reply(res, 409, {
       error: 'already_ended',
       message: `execution '${requestId}' has ended`,
       request_id: requestId,
-      status: known.status,
+      status: cancelled.snapshot?.status,
     });
   }
   reply(res, 202, { request_id: requestId, cancelling: true });

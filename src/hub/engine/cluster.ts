@@ -1,6 +1,7 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import type { QueuedMessage, ReliableDeviceMessage } from '../delivery/device-queue.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot } from '../delivery/executions.ts';
+import type { PublishedMessage } from '../channels/channel-history.ts';
 import type { SettingsPatch } from '../../protocol/settings-document.ts';
 import type { DocumentKey, StoredDocumentValue } from '../settings/settings-documents.ts';
 import type { UsageEntry } from '../usage/usage-store.ts';
@@ -40,8 +41,8 @@ export type ClusterNote =
   | { t: 'event'; who: Who; request_id: string; event: ExecutionEventRecord }
   /** An execution dispatched on the node it is sent to ended at the holder without reaching the device (withdrawn, or expired). */
   | { t: 'ended'; who: Who; request_id: string; status: 'undelivered' | 'cancelled'; data: Record<string, unknown> }
-  /** The device's reply to a messaging event queued on the node it is sent to. */
-  | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] }
+  /** The device's reply to a messaging event queued on the node it is sent to (or `undelivered`: it expired, never sent). */
+  | { t: 'reply'; who: Who; request_id: string; result: MessageOf<'messaging_reply'>['result'] | { status: 'undelivered'; reason: string } }
   /** A device (in a tenant, or in every tenant) was revoked on another node. */
   | { t: 'revoke_device'; device_id: string; tenant_id?: string }
   /** A device revocation was lifted on another node. */
@@ -50,8 +51,12 @@ export type ClusterNote =
   | { t: 'revoke_token'; jti: string }
   /** A settings document changed on another node: stored already; its subscribers here are pushed the change. */
   | { t: 'settings'; tenant_id: string; key: DocumentKey; document: StoredDocumentValue; changes: SettingsPatch }
-  /** A channel message published on another node, for the members here. */
-  | { t: 'publish'; tenant_id: string; channel: string; event: string; payload: Record<string, unknown>; offset: number }
+  /**
+   * A channel message kept in the history, for the members on every node (the publishing one
+   * too): sent by the history's append itself, so each node hears a channel's messages in offset
+   * order (src/hub/engine/redis/redis-channel-history.ts).
+   */
+  | ({ t: 'publish' } & PublishedMessage)
   /** A task channel opened or closed on another node. */
   | { t: 'task'; tenant_id: string; task_id: string; open: boolean; workspace_id?: string }
   /** A capability reload for a device this node holds, asked on node `from`, where the answer goes. */

@@ -13,6 +13,7 @@ import type { DedupeJournal } from '../channels/dedupe-journal.ts';
 import type { ChannelHistory } from '../channels/channel-history.ts';
 import type { LoginStore } from '../auth/login-store.ts';
 import type { TelemetryLog } from '../api/telemetry-store.ts';
+import type { UnheldWork } from '../delivery/unheld-work.ts';
 
 /**
  * Where a hub keeps the state that can outlive its process: the stores behind the interfaces each
@@ -49,6 +50,8 @@ export interface HubEngine {
   // Several nodes on one store (docs/scaling.md, "Several nodes").
   /** Presence, the queues of devices held elsewhere, and notes between nodes; none on a single-node engine. */
   readonly cluster?: HubCluster | undefined;
+  /** The waiting work of devices no node holds, which one node at a time expires; none on a single-node engine. */
+  readonly unheldWork?: UnheldWork | undefined;
   /** Drops the engine's connections at once, nothing flushed, as a node that dies would (`hub.faults.crash`). */
   crash?(): void;
 

@@ -12,7 +12,7 @@ describe('hub channels', () => {
     hub.openTask('tenant-1', 't1');
     expect(() => hub.publish('tenant-1', 'task:t1', 'message', { text: 'x'.repeat(10_000) })).toThrow(HubError);
     expect(() => hub.publish('tenant-1', 'no such channel', 'message', {})).toThrow(HubError);
-    expect(hub.publish('tenant-1', 'task:t1', 'message', { text: 'ok' })).toBe(1);
+    expect(await hub.publish('tenant-1', 'task:t1', 'message', { text: 'ok' })).toBe(1);
     const { client } = await TestClient.connect(url);
     client.send(join('task:t1', { recover: { epoch: 'other-epoch', offset: 0 } }));
     expect(await client.next()).toMatchObject({ type: 'channel_joined', offset: 1, recovery: 'lost' });

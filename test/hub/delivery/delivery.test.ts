@@ -274,14 +274,14 @@ describe('hub delivery', () => {
   it('withdraws a request cancelled before it left the hub, and sends a cancel ahead of waiting work otherwise', async () => {
     const { hub, url } = await startHub();
     const waiting = hub.execute('device-1', tool('w'), { tenantId: 'tenant-1' });
-    expect(hub.cancelExecution('w', 'changed my mind')).toBe(true);
+    expect(await hub.cancelExecution('w', 'changed my mind')).toBe(true);
     expect(await waiting.result).toEqual({ request_id: 'w', status: 'cancelled', data: { reason: 'changed my mind', duration_ms: 0 } });
     for (const id of ['a', 'b', 'c', 'd', 'e']) hub.execute('device-1', tool(id), { tenantId: 'tenant-1' });
     const { client } = await device(url);
     for (let i = 0; i < 4; i++) await client.next();
     hub.cancelExecution('a');
     expect(await client.next()).toMatchObject({ type: 'execution_cancel', request_id: 'a', seq: 5 });
-    expect(hub.cancelExecution('w')).toBe(false);
+    expect(await hub.cancelExecution('w')).toBe(false);
   });
 
   it('refuses what it cannot queue, with typed errors', async () => {
@@ -298,7 +298,7 @@ describe('hub delivery', () => {
     hub.execute('offline', tool('dup'), { tenantId: 't' });
     expect(code(() => hub.execute('offline', tool('dup'), { tenantId: 't' }))).toBe('duplicate_request');
     expect(code(() => hub.execute('offline', { job_type: 'tool' } as never, { tenantId: 't' }))).toBe('invalid_message');
-    expect(code(() => hub.cancelExecution('nope'))).toBe('unknown_execution');
+    await expect(hub.cancelExecution('nope')).rejects.toMatchObject({ code: 'unknown_execution' });
   });
 });
 

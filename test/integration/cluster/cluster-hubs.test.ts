@@ -65,6 +65,10 @@ describe('hub nodes on one Redis', () => {
     // A node that neither dispatched it nor holds the device answers for it over REST, from Redis.
     const c = await node(redis, 'node-c');
     expect(c.hub.execution('r-echo')).toBeUndefined();
+    // Without its tenant, work for a device held elsewhere is refused, and the message says what c knows.
+    expect(() => c.hub.execute('dev-1', { job_type: 'tool', tool_name: 'echo' })).toThrow(
+      "device 'dev-1' is not connected to this hub node (it may be to another); name its tenant",
+    );
     const rest = async (id: string) =>
       (await (await fetch(`http://127.0.0.1:${c.port}/v1/executions/${id}`)).json()) as {
         status: string;
@@ -81,7 +85,7 @@ describe('hub nodes on one Redis', () => {
 
     const waiting = a.hub.execute('dev-1', { request_id: 'r-wait', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
     await until(() => a.hub.execution('r-wait')?.status === 'running');
-    expect(a.hub.cancelExecution('r-wait', 'stop from node a')).toBe(true);
+    expect(await a.hub.cancelExecution('r-wait', 'stop from node a')).toBe(true);
     expect((await waiting.result).status).toBe('cancelled');
 
     // Cancelled over REST on node c, which knows it only from Redis: a's handle ends cancelled.
@@ -93,6 +97,16 @@ describe('hub nodes on one Redis', () => {
     await until(async () => (await rest('r-wait-2')).status === 'cancelled');
     const again = await fetch(`http://127.0.0.1:${c.port}/v1/executions/r-wait-2/cancel`, { method: 'POST' });
     expect(again.status).toBe(409);
+
+    // Cancelled in code on node c, which knows it only from Redis: routed to the holder (b), a's handle ends cancelled.
+    const third = a.hub.execute('dev-1', { request_id: 'r-wait-3', job_type: 'tool', tool_name: 'wait' }, { tenantId: 'local' });
+    await until(async () => (await rest('r-wait-3')).status === 'running');
+    expect(c.hub.execution('r-wait-3')).toBeUndefined();
+    expect(await c.hub.cancelExecution('r-wait-3', 'stop from node c')).toBe(true);
+    expect(await third.result).toMatchObject({ status: 'cancelled' });
+    await until(async () => (await rest('r-wait-3')).status === 'cancelled');
+    expect(await c.hub.cancelExecution('r-wait-3')).toBe(false);
+    await expect(c.hub.cancelExecution('r-none')).rejects.toMatchObject({ code: 'unknown_execution' });
   });
 
   it('a device that connects to another node is replaced on the first with 4003, and the work follows it', async () => {
@@ -188,10 +202,13 @@ describe('hub nodes on one Redis', () => {
     await connected(connector);
     await until(() => extension.state === 'joined');
 
-    expect([a.hub.publish('local', 'extension', 'note', { n: 1 }), a.hub.publish('local', 'extension', 'note', { n: 2 })]).toEqual([1, 2]);
+    expect([
+      await a.hub.publish('local', 'extension', 'note', { n: 1 }),
+      await a.hub.publish('local', 'extension', 'note', { n: 2 }),
+    ]).toEqual([1, 2]);
     await until(() => got.length === 2);
     // Node b numbers on from node a's offsets, and stored nothing twice (nothing refused, nothing logged).
-    expect(b.hub.publish('local', 'extension', 'note', { n: 3 })).toBe(3);
+    expect(await b.hub.publish('local', 'extension', 'note', { n: 3 })).toBe(3);
     await until(() => got.length === 3);
     await settle(20);
     expect(logs.lines.filter((line) => line.includes('channel history'))).toEqual([]);

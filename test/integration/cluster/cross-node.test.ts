@@ -102,7 +102,8 @@ describe('a hub cluster: work and changes cross nodes', () => {
     channel.on('note', z.object({ text: z.string() }), (payload) => received.push(payload));
     await waitUntil(() => channel.state === 'joined', [onValues(device!.connector.events$)], { what: 'the extension channel joined' });
 
-    publisher.publish(CLUSTER_TENANT, 'extension', 'note', { text: 'from n0' });
+    // Redis took the offset: the first message of the channel the device's join started there.
+    expect(await publisher.publish(CLUSTER_TENANT, 'extension', 'note', { text: 'from n0' })).toBe(1);
     await waitUntil(() => received.length > 0, [onValues(device!.connector.events$)], {
       what: 'the message published on n0 at the device on n1',
       timeoutMs: 30_000,

@@ -264,9 +264,12 @@ export class RedisCluster implements HubCluster {
       this.#log.warn('a broker note that is not JSON was dropped');
       return;
     }
-    // The shared channel carries this node's own broadcasts too: applied here already.
-    if (wire.from === this.nodeId || !Array.isArray(wire.notes)) return;
+    if (!Array.isArray(wire.notes)) return;
+    // The shared channel carries this node's own broadcasts too: applied here already. Not a channel
+    // message: the history's append announces it to every node, this one too (redis-channel-history.ts).
+    const own = wire.from === this.nodeId;
     for (const note of wire.notes) {
+      if (own && note.t !== 'publish') continue;
       if (note.t === 'keys') {
         this.#onKeys();
         continue;

@@ -34,6 +34,8 @@ import type { LoginStore } from '../../auth/login-store.ts';
 import { RedisLogins } from './redis-logins.ts';
 import { DEFAULT_TELEMETRY_BOUNDS, type TelemetryLog } from '../../api/telemetry-store.ts';
 import { RedisTelemetry } from './redis-telemetry.ts';
+import type { UnheldWork } from '../../delivery/unheld-work.ts';
+import { RedisUnheldWork } from './redis-unheld-work.ts';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -204,9 +206,17 @@ export class RedisEngine implements HubEngine {
     return (this.#channelDedupe ??= new RedisDedupeJournal(this.#serving, this.#keys.channelDedupe));
   }
 
+  #unheldWork: RedisUnheldWork | undefined;
+  get unheldWork(): UnheldWork {
+    return (this.#unheldWork ??= new RedisUnheldWork(this.#serving, this.#keys));
+  }
+
   #channelHistory: RedisChannelHistory | undefined;
   get channelHistory(): ChannelHistory {
-    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory));
+    return (this.#channelHistory ??= new RedisChannelHistory(this.#serving, this.#keys.channelHistory, {
+      broker: this.#keys.channel(undefined),
+      node: this.cluster.nodeId,
+    }));
   }
 
   #sharedThrottle = true;

@@ -26,6 +26,11 @@ export class RedisKeys {
     return { m: `${base}:m`, s: `${base}:s`, i: `${base}:i` };
   }
 
+  /** The lease of the node that expires the waiting work of devices no node holds (`node|until`). */
+  get expiryLease(): string {
+    return `${this.prefix}delivery:expiry-lease`;
+  }
+
   /** A device's message (`tenant NUL device`, message id) some node applied: for those not to apply twice across nodes. */
   seen(device: string, id: string): string {
     return `${this.prefix}delivery:seen:${device}:${id}`;
