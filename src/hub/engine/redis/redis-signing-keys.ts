@@ -78,11 +78,13 @@ export class RedisSigningKeys implements SigningKeys {
     const store = this.#store;
     if (!store) return;
     const { jwks, drop, current } = store.keys.signingKeys;
-    // A signer made here meanwhile (a rotation) is newer than what this read finds: it stays.
+    // A signer made here meanwhile (a rotation) is newer than what this read finds: it stays. One
+    // being made when the note came is waited for first, so the read finds its key stored: read
+    // before, the key it replaces would be taken back as the one that signs.
     const before = this.#signing;
+    const signing = await before?.catch(() => undefined);
     const [stored, drops, kid] = await Promise.all([store.client.hgetall(jwks), store.client.hgetall(drop), store.client.get(current)]);
     // The signer first: once a new key is listed, tokens signed here use it.
-    const signing = await before?.catch(() => undefined);
     const text = kid === null ? undefined : stored[kid];
     if (kid !== null && text !== undefined && signing?.kid !== kid) {
       const key = JSON.parse(text) as StoredKey;
