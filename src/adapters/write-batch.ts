@@ -9,9 +9,14 @@ import type { WebSocket } from 'ws';
  * every promise they started) sends them together (bench/round-trip: writev was 13 % of the
  * device's CPU). It adds no timer delay: the write happens before the loop waits again.
  *
- * The connector's socket adapter uses it; the hub does not: its read gate (src/hub/session/read-gate.ts)
- * watches a slow reader's progress write by write, and a batch leaves the buffer all at once.
+ * A batch is written once it holds {@link MAX_HELD_BYTES}: a write's callbacks run when all of
+ * it has gone out, so the hub's read gate (src/hub/session/read-gate.ts), which watches a slow
+ * reader's progress by them, would otherwise see a turn's megabytes of answers leave at once.
+ * The connector's socket adapter and the hub's sessions use it.
  */
+
+/** What a socket holds before it is written anyway: a few dozen frames of an execution. */
+export const MAX_HELD_BYTES = 16 * 1024;
 
 const held = new Set<Socket>();
 let scheduled = false;
@@ -36,8 +41,14 @@ function releaseAll(): void {
  */
 export function holdWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
+  if (socket === undefined) return;
+  if (held.has(socket)) {
+    if (socket.writableLength < MAX_HELD_BYTES) return;
+    held.delete(socket);
+    socket.uncork();
+  }
   // A socket with a backlog is not written to at once anyway: its frames queue behind it.
-  if (socket === undefined || held.has(socket) || socket.destroyed || socket.writableLength > 0) return;
+  if (socket.destroyed || socket.writableLength > 0) return;
   held.add(socket);
   socket.cork();
   if (!scheduled) {
