@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
+import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
 import { getOrCreate } from '../../util/get-or-create.ts';
 import { withFields } from '../../util/with-fields.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';
@@ -184,9 +185,11 @@ export class HubDelivery {
       );
     }
     const now = this.#host.clock.now();
-    const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
+    const valid = encoded.value.message as MessageOf<'execution_request'>;
+    const tracked = this.executions.create(valid, who, now);
     cluster?.dispatched(request.request_id, who, request.job_type, now);
-    this.#enqueue(who, queue, request);
+    // Validated here, once: each send of it (#sendNow) skips the schema pass.
+    this.#enqueue(who, queue, executionRequestMessage(valid, input));
     return {
       requestId: request.request_id,
       events: this.executions.events(tracked),
@@ -489,7 +492,9 @@ export class HubDelivery {
 
   #sendNow(session: Session, message: ReliableDeviceMessage): void {
     try {
-      session.send(message);
+      // A request was validated where the host handed it in (execute); a durable engine gives back what it stored.
+      if (message.type === 'execution_request') session.sendBuilt(message as Built<'execution_request'>);
+      else session.send(message);
     } catch (error) {
       // Encoded once already on the way in; a failure here is a bug, not bad input.
       if (!(error instanceof FrameError)) throw error;
@@ -512,7 +517,7 @@ export class HubDelivery {
       state.scheduled = false;
       if (this.#failed.has(session)) return;
       try {
-        session.send({ type: 'ack', seq: state.seq });
+        session.sendBuilt(ackMessage(state.seq));
       } catch (error) {
         this.#host.logger.error({ err: error }, 'cannot send an ack');
       }
