@@ -3,7 +3,6 @@ import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
 import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
-import { getOrCreate } from '../../util/get-or-create.ts';
 import { withFields } from '../../util/with-fields.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
@@ -62,6 +61,7 @@ export class HubDelivery {
   readonly #host: DeliveryHost;
   readonly #queues: DeviceQueues;
   readonly #recent = new Map<string, RecentIds>();
+  readonly #sessionKeys = new WeakMap<SessionInfo, string>();
   readonly #expiryTimers = new Map<string, unknown>();
   /**
    * Per device, across its sessions: messages are applied one after the other and each is
@@ -335,11 +335,11 @@ export class HubDelivery {
    * were a large share of the hub's CPU on the execution path (bench/round-trip).
    */
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
-    const key = keyOf(info);
-    const recent = this.#recentOf(info);
+    const key = this.#keyOfSession(info);
+    const recent = this.#recentOf(key);
     const previous = this.#applying.get(key);
     // Callbacks inline, not named consts: tsx names those with a defineProperty on every call.
-    if (recent.has(message.id)) {
+    if (!recent.add(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
       if (!previous) return this.#applied(session, message);
       return this.#inTurn(
@@ -347,7 +347,6 @@ export class HubDelivery {
         previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)),
       );
     }
-    recent.add(message.id);
     if (previous) {
       const applied = previous.then(() => this.#apply(info, message));
       return this.#inTurn(
@@ -384,7 +383,7 @@ export class HubDelivery {
    * Closing the session makes the device resend from here on the next one.
    */
   #notStored(session: Session, info: SessionInfo, message: ReliableFromDevice, error: unknown): void {
-    this.#recentOf(info).delete(message.id);
+    this.#recentOf(this.#keyOfSession(info)).delete(message.id);
     this.#failed.add(session);
     this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
     session.close(CloseCode.internalError, 'storage_failed');
@@ -734,8 +733,24 @@ export class HubDelivery {
     return this.#queues.of(who);
   }
 
-  #recentOf(who: Who): RecentIds {
-    return getOrCreate(this.#recent, keyOf(who), () => new RecentIds(this.#host.options.dedupeWindow));
+  /** The ids seen from the device of `key` ({@link keyOf}), across its sessions. */
+  #recentOf(key: string): RecentIds {
+    let recent = this.#recent.get(key);
+    if (!recent) {
+      recent = new RecentIds(this.#host.options.dedupeWindow);
+      this.#recent.set(key, recent);
+    }
+    return recent;
+  }
+
+  /** {@link keyOf} a session's device, made once per session rather than once per frame. */
+  #keyOfSession(info: SessionInfo): string {
+    let key = this.#sessionKeys.get(info);
+    if (key === undefined) {
+      key = keyOf(info);
+      this.#sessionKeys.set(info, key);
+    }
+    return key;
   }
 
   /** The tenant to queue for: the one given, else the only one the device is connected in. */

@@ -37,19 +37,26 @@ export class UsageLedger implements UsageStore {
    *
    * @throws {StorageError} when it cannot be written (it is then not booked).
    */
-  async book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
+  book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
     const tenant = this.#byTenant.get(where.tenant_id);
     const entry = usageEntryOf(where, report, now);
-    if (tenant?.has(entry.report_id)) return false;
+    if (tenant?.has(entry.report_id)) return Promise.resolve(false);
     // Indexed before the write, so a copy arriving meanwhile is not booked twice.
     this.#index(entry);
+    // The write's own promise, not an async function around it: one promise less per report (bench/round-trip).
+    let written: Promise<unknown>;
     try {
-      await this.#log.append(entry);
+      written = this.#log.append(entry);
     } catch (error) {
-      this.#byTenant.get(where.tenant_id)?.delete(entry.report_id);
-      throw error;
+      written = Promise.reject(error);
     }
-    return true;
+    return written.then(
+      () => true,
+      (error: unknown) => {
+        this.#byTenant.get(where.tenant_id)?.delete(entry.report_id);
+        throw error;
+      },
+    );
   }
 
   /** A tenant's reports, oldest first, and their totals. */
