@@ -417,9 +417,10 @@ export class HubDelivery {
         );
         return;
       }
-      return ledger
-        .book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now)
-        .then(() => this.#host.emitMessage(info, message));
+      const where = { tenant_id: info.tenant_id, device_id: info.device_id };
+      // In memory, booked at once: no promise for what comes after it to wait on.
+      if (ledger.bookAtOnce?.(where, message, now) === undefined)
+        return ledger.book(where, message, now).then(() => this.#host.emitMessage(info, message));
     } else if (message.type === 'messaging_reply' && message.result.status !== 'processing') {
       const replyKey = `${keyOf(info)}\u0000${message.request_id}`;
       const waiting = this.#replies.get(replyKey);

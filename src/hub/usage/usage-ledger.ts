@@ -18,8 +18,13 @@ export class UsageLedger implements UsageStore {
   readonly #log: RecordLog<UsageEntry>;
   readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
 
-  private constructor(log: RecordLog<UsageEntry>) {
+  /** The log is in memory: booking needs no I/O ({@link bookAtOnce}). */
+  readonly #inMemory: boolean;
+  #closed = false;
+
+  private constructor(log: RecordLog<UsageEntry>, inMemory: boolean) {
     this.#log = log;
+    this.#inMemory = inMemory;
     for (const { value } of log.pending()) this.#index(value);
   }
 
@@ -28,6 +33,7 @@ export class UsageLedger implements UsageStore {
     // Nothing is ever acknowledged: the ledger keeps every entry, so never compacts.
     return new UsageLedger(
       path === undefined ? createMemoryRecordLog() : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }),
+      path === undefined,
     );
   }
 
@@ -59,12 +65,25 @@ export class UsageLedger implements UsageStore {
     );
   }
 
+  /** Without a path, books at once: the memory log keeps the entry as it is appended. */
+  bookAtOnce(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined {
+    // Closed, `book` gives the log's error.
+    if (!this.#inMemory || this.#closed) return undefined;
+    const entry = usageEntryOf(where, report, now);
+    if (this.#byTenant.get(where.tenant_id)?.has(entry.report_id)) return false;
+    this.#index(entry);
+    // A memory log fails only once closed, and it is open here.
+    void this.#log.append(entry);
+    return true;
+  }
+
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary {
     return summarize(tenantId, [...(this.#byTenant.get(tenantId)?.values() ?? [])]);
   }
 
   close(): Promise<void> {
+    this.#closed = true;
     return this.#log.close();
   }
 
