@@ -287,18 +287,19 @@ export class HubDelivery {
 
   /** A message from an open session that is delivery's business (and `error`, passed on). */
   receive(session: Session, info: SessionInfo, message: MessageOf<'ack' | 'nack' | 'capacity' | 'error'> | ReliableFromDevice): void {
-    const queue = this.#queue(info);
     switch (message.type) {
       case 'ack':
-        return queue.ack(message.seq);
+        return this.#queue(info).ack(message.seq);
       case 'nack':
-        return this.#refused(info, queue, message);
-      case 'capacity':
+        return this.#refused(info, this.#queue(info), message);
+      case 'capacity': {
+        const queue = this.#queue(info);
         queue.saturated = message.saturated;
         if (!message.saturated) queue.held = false;
         queue.credit = message.max_concurrency + message.max_queue;
         if (message.active) queue.recount(message.active);
         return this.#drain(session, queue, info);
+      }
       case 'error':
         return this.#host.emitMessage(info, message);
       default:

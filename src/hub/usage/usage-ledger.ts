@@ -1,6 +1,5 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
-import { getOrCreate } from '../../util/get-or-create.ts';
 import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
 import { summarize } from './usage-summary.ts';
 
@@ -88,7 +87,12 @@ export class UsageLedger implements UsageStore {
   }
 
   #index(entry: UsageEntry): void {
-    getOrCreate(this.#byTenant, entry.tenant_id, () => new Map<string, UsageEntry>()).set(entry.report_id, entry);
+    let tenant = this.#byTenant.get(entry.tenant_id);
+    if (!tenant) {
+      tenant = new Map<string, UsageEntry>();
+      this.#byTenant.set(entry.tenant_id, tenant);
+    }
+    tenant.set(entry.report_id, entry);
   }
 }
 
