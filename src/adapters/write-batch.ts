@@ -9,13 +9,21 @@ import type { WebSocket } from 'ws';
  * every promise they started) sends them together (bench/round-trip: writev was 13 % of the
  * device's CPU). It adds no timer delay: the write happens before the loop waits again.
  *
- * The connector's socket adapter uses it; the hub does not: its read gate (src/hub/session/read-gate.ts)
- * watches a slow reader's progress write by write, and a batch leaves the buffer all at once.
+ * A batch is written once it holds {@link MAX_HELD_BYTES}: a write's callbacks run when all of
+ * it has gone out, so the hub's read gate (src/hub/session/read-gate.ts), which watches a slow
+ * reader's progress by them, would otherwise see a turn's megabytes of answers leave at once.
+ * The connector's socket adapter and the hub's sessions use it.
  */
 
+/** What a socket holds before it is written anyway: a few dozen frames of an execution. */
+export const MAX_HELD_BYTES = 16 * 1024;
+
 // An array, not a Set: a Set cleared every turn gets a new hash table every turn, and V8 links
-// each replaced table to the next, which kept a chain of them alive through the scavenges.
+// each replaced table to the next, which kept a chain of them alive through the scavenges. Which
+// sockets are held is a mark on the socket, so a hub holding thousands in a turn finds one at once.
 const held: Socket[] = [];
+const HELD = Symbol('cloudtether.heldWrites');
+type Markable = Socket & { [HELD]?: boolean };
 let scheduled = false;
 
 /** The TCP socket under a `ws` WebSocket (its `_socket`; ws has no public accessor for it). */
@@ -26,7 +34,12 @@ function tcpOf(ws: WebSocket): Socket | undefined {
 function releaseAll(): void {
   scheduled = false;
   const sockets = held.splice(0);
-  for (const socket of sockets) socket.uncork();
+  for (const socket of sockets) release(socket);
+}
+
+function release(socket: Socket): void {
+  (socket as Markable)[HELD] = false;
+  socket.uncork();
 }
 
 /**
@@ -38,8 +51,15 @@ function releaseAll(): void {
  */
 export function holdWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
+  if (socket === undefined) return;
+  if ((socket as Markable)[HELD]) {
+    if (socket.writableLength < MAX_HELD_BYTES) return;
+    // Written now; it stays in the list, and is held again below only if nothing waits.
+    release(socket);
+  }
   // A socket with a backlog is not written to at once anyway: its frames queue behind it.
-  if (socket === undefined || held.includes(socket) || socket.destroyed || socket.writableLength > 0) return;
+  if (socket.destroyed || socket.writableLength > 0) return;
+  (socket as Markable)[HELD] = true;
   held.push(socket);
   socket.cork();
   if (!scheduled) {
@@ -51,9 +71,7 @@ export function holdWrites(ws: WebSocket): void {
 /** Writes what is held for `ws` now: before `terminate()`, which would discard it. */
 export function releaseWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
-  if (socket === undefined) return;
-  const index = held.indexOf(socket);
-  if (index === -1) return;
-  held.splice(index, 1);
-  socket.uncork();
+  if (socket === undefined || !(socket as Markable)[HELD]) return;
+  held.splice(held.indexOf(socket), 1);
+  release(socket);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import type { ExecutionEventType, MessageType, Outbound } from './messages.ts';
+import type { ExecutionEventType, MessageOf, MessageType, Outbound } from './messages.ts';
 
 /** Only this file's constructors make a {@link Built} message (a type-only brand: no cost at run time). */
 declare const built: unique symbol;
@@ -144,4 +144,27 @@ export function heartbeatAckMessage(seq: number, serverTime: number): Built<'hea
 
 function isTerminal(type: z.infer<typeof ExecutionEventType>): boolean {
   return type === 'completed' || type === 'failed' || type === 'cancelled' || type === 'timed_out';
+}
+
+// ─── the hub's own frames ───────────────────────────────────────────────────────────────
+
+/**
+ * The `execution_request` the hub queues for a device, from the one `Codec.encode` validated
+ * where a host handed it in (`hub.execute`): its fields as the schema gave them back (defaults
+ * filled in, unknown keys dropped), the envelope left for each send to stamp afresh (a resend
+ * gets a new message id), except the `id` and `ts` the host fixed, if any.
+ *
+ * @example
+ * const encoded = codec.encode(request); // the boundary: refuses a bad request at the caller
+ * if (encoded.ok) queue.enqueue(executionRequestMessage(encoded.value.message, request), now);
+ */
+export function executionRequestMessage(
+  validated: MessageOf<'execution_request'>,
+  fixed: { id?: string | undefined; ts?: number | undefined } = {},
+): Built<'execution_request'> {
+  const { v: _v, id: _id, ts: _ts, ...fields } = validated;
+  const message: Outbound<'execution_request'> = fields;
+  if (fixed.id !== undefined) message.id = fixed.id;
+  if (fixed.ts !== undefined) message.ts = fixed.ts;
+  return message as Built<'execution_request'>;
 }

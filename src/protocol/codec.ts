@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { type AsIsCheck, compileAsIsCheck } from './as-is-check.ts';
 import { nestedDeeperThan } from './depth.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
@@ -83,6 +84,8 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
   const newId = options.newId ?? randomUUID;
   const now = options.now ?? Date.now;
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
+  const asIs = new Map<string, AsIsCheck | undefined>();
+  for (const [type, schema] of table) asIs.set(type, asIsCheckOf(schema));
   const accepted = options.receiver === 'hub' ? 'to_hub' : 'to_device';
   const wrongWay = (type: string) =>
     options.receiver !== undefined &&
@@ -90,7 +93,8 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     direction[type as MessageType] !== 'both' &&
     direction[type as MessageType] !== accepted;
 
-  function validate(raw: unknown): CodecResult<Message> {
+  /** `fromJson`: `raw` came from `JSON.parse` here, so nobody else holds it and it may be the decoded message itself. */
+  function validate(raw: unknown, fromJson = false): CodecResult<Message> {
     // The version first: a future version may change the envelope itself, and its sender must
     // hear "unsupported version" (fatal) rather than "invalid envelope" (retried).
     const v = (raw as { v?: unknown } | null)?.v;
@@ -108,8 +112,10 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     const claimed = (raw as { type?: unknown } | null)?.type;
     const known = typeof claimed === 'string' ? table.get(claimed) : undefined;
     if (known && !nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
-      const parsed = known.safeParse(raw);
-      if (parsed.success) return { ok: true, value: parsed.data };
+      // What zod would give back unchanged needs no copy by zod (src/protocol/as-is-check.ts).
+      if (fromJson && asIs.get(claimed as string)?.(raw)) return { ok: true, value: raw as Message };
+      const result = known.safeParse(raw);
+      if (result.success) return { ok: true, value: result.data };
     }
     const envelope = Envelope.safeParse(raw);
     if (!envelope.success) {
@@ -144,7 +150,7 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       } catch {
         return fail('not_json', 'frame is not valid JSON');
       }
-      const result = validate(raw);
+      const result = validate(raw, true);
       if (result.ok && wrongWay(result.value.type)) {
         const { type, id } = result.value;
         return fail('schema_violation', `wrong direction: '${type}' is never sent to a ${options.receiver}`, { messageId: id, type });
@@ -188,6 +194,18 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     }
     return { ok: true, value: { frame, message, bytes } };
   }
+}
+
+/** Compiled once per schema, whatever number of codecs use it. */
+const compiled = new WeakMap<z.ZodType, AsIsCheck | null>();
+
+function asIsCheckOf(schema: z.ZodType): AsIsCheck | undefined {
+  let check = compiled.get(schema);
+  if (check === undefined) {
+    check = compileAsIsCheck(schema) ?? null;
+    compiled.set(schema, check);
+  }
+  return check ?? undefined;
 }
 
 function fail(code: FrameErrorCode, message: string, detail?: FrameError['detail']): { ok: false; error: FrameError } {

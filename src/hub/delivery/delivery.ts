@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
-import { getOrCreate } from '../../util/get-or-create.ts';
+import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
@@ -62,6 +62,7 @@ export class HubDelivery {
   readonly #host: DeliveryHost;
   readonly #queues: DeviceQueues;
   readonly #recent = new Map<string, RecentIds>();
+  readonly #sessionKeys = new WeakMap<SessionInfo, string>();
   readonly #expiryTimers = new Map<string, unknown>();
   /**
    * Per device, across its sessions: messages are applied one after the other and each is
@@ -185,9 +186,11 @@ export class HubDelivery {
       );
     }
     const now = this.#host.clock.now();
-    const tracked = this.executions.create(encoded.value.message as MessageOf<'execution_request'>, who, now);
+    const valid = encoded.value.message as MessageOf<'execution_request'>;
+    const tracked = this.executions.create(valid, who, now);
     cluster?.dispatched(request.request_id, who, request.job_type, now);
-    this.#enqueue(who, queue, request);
+    // Validated here, once: each send of it (#sendNow) skips the schema pass.
+    this.#enqueue(who, queue, executionRequestMessage(valid, input));
     return {
       requestId: request.request_id,
       events: this.executions.events(tracked),
@@ -301,18 +304,19 @@ export class HubDelivery {
 
   /** A message from an open session that is delivery's business (and `error`, passed on). */
   receive(session: Session, info: SessionInfo, message: MessageOf<'ack' | 'nack' | 'capacity' | 'error'> | ReliableFromDevice): void {
-    const queue = this.#queue(info);
     switch (message.type) {
       case 'ack':
-        return queue.ack(message.seq);
+        return this.#queue(info).ack(message.seq);
       case 'nack':
-        return this.#refused(info, queue, message);
-      case 'capacity':
+        return this.#refused(info, this.#queue(info), message);
+      case 'capacity': {
+        const queue = this.#queue(info);
         queue.saturated = message.saturated;
         if (!message.saturated) queue.held = false;
         queue.credit = message.max_concurrency + message.max_queue;
         if (message.active) queue.recount(message.active);
         return this.#drain(session, queue, info);
+      }
       case 'error':
         return this.#host.emitMessage(info, message);
       default:
@@ -349,11 +353,11 @@ export class HubDelivery {
    * were a large share of the hub's CPU on the execution path (bench/round-trip).
    */
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
-    const key = keyOf(info);
-    const recent = this.#recentOf(info);
+    const key = this.#keyOfSession(info);
+    const recent = this.#recentOf(key);
     const previous = this.#applying.get(key);
     // Callbacks inline, not named consts: tsx names those with a defineProperty on every call.
-    if (recent.has(message.id)) {
+    if (!recent.add(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
       if (!previous) return this.#applied(session, message);
       return this.#inTurn(
@@ -361,7 +365,6 @@ export class HubDelivery {
         previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)),
       );
     }
-    recent.add(message.id);
     if (previous) {
       const applied = previous.then(() => this.#apply(info, message));
       return this.#inTurn(
@@ -398,7 +401,7 @@ export class HubDelivery {
    * Closing the session makes the device resend from here on the next one.
    */
   #notStored(session: Session, info: SessionInfo, message: ReliableFromDevice, error: unknown): void {
-    this.#recentOf(info).delete(message.id);
+    this.#recentOf(this.#keyOfSession(info)).delete(message.id);
     this.#failed.add(session);
     this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
     session.close(CloseCode.internalError, 'storage_failed');
@@ -432,10 +435,16 @@ export class HubDelivery {
         );
         return;
       }
+      const where = { tenant_id: info.tenant_id, device_id: info.device_id };
       // A copy (resent past the dedupe window, or to another node) is not booked, nor told again.
-      return ledger.book({ tenant_id: info.tenant_id, device_id: info.device_id }, message, now).then((booked) => {
-        if (booked) this.#host.emitMessage(info, message);
-      });
+      // In memory, booked at once: no promise for what comes after it to wait on.
+      const booked = ledger.bookAtOnce?.(where, message, now);
+      if (booked === undefined)
+        return ledger.book(where, message, now).then((fresh) => {
+          if (fresh) this.#host.emitMessage(info, message);
+        });
+      if (booked) this.#host.emitMessage(info, message);
+      return;
     } else if (message.type === 'messaging_reply') {
       // Several nodes: a reply resent to another node after its node died is applied there only if it is news.
       if (!this.#cluster) return this.#applyReply(info, message);
@@ -519,7 +528,9 @@ export class HubDelivery {
 
   #sendNow(session: Session, message: ReliableDeviceMessage): void {
     try {
-      session.send(message);
+      // A request was validated where the host handed it in (execute); a durable engine gives back what it stored.
+      if (message.type === 'execution_request') session.sendBuilt(message as Built<'execution_request'>);
+      else session.send(message);
     } catch (error) {
       // Encoded once already on the way in; a failure here is a bug, not bad input.
       if (!(error instanceof FrameError)) throw error;
@@ -542,7 +553,7 @@ export class HubDelivery {
       state.scheduled = false;
       if (this.#failed.has(session)) return;
       try {
-        session.send({ type: 'ack', seq: state.seq });
+        session.sendBuilt(ackMessage(state.seq));
       } catch (error) {
         this.#host.logger.error({ err: error }, 'cannot send an ack');
       }
@@ -786,8 +797,24 @@ export class HubDelivery {
     return this.#queues.of(who);
   }
 
-  #recentOf(who: Who): RecentIds {
-    return getOrCreate(this.#recent, keyOf(who), () => new RecentIds(this.#host.options.dedupeWindow));
+  /** The ids seen from the device of `key` ({@link keyOf}), across its sessions. */
+  #recentOf(key: string): RecentIds {
+    let recent = this.#recent.get(key);
+    if (!recent) {
+      recent = new RecentIds(this.#host.options.dedupeWindow);
+      this.#recent.set(key, recent);
+    }
+    return recent;
+  }
+
+  /** {@link keyOf} a session's device, made once per session rather than once per frame. */
+  #keyOfSession(info: SessionInfo): string {
+    let key = this.#sessionKeys.get(info);
+    if (key === undefined) {
+      key = keyOf(info);
+      this.#sessionKeys.set(info, key);
+    }
+    return key;
   }
 
   /** The tenant to queue for: the one given, else the only one the device is connected in. */

@@ -75,13 +75,22 @@ export interface ExecutionHandle {
   cancel(reason?: string): void;
 }
 
+/** Events an execution may have before its event ids get a set of their own; fewer are found by a scan. */
+const SCAN_EVENTS = 8;
+
 interface Tracked {
   snapshot: ExecutionSnapshot;
-  seen: Set<string>;
+  /**
+   * The event ids recorded, once there are more than {@link SCAN_EVENTS}. Most executions have
+   * four events and are kept for a while after their end (`retain`): a set each was a share of
+   * what every scavenge had to copy (bench/round-trip).
+   */
+  seen: Set<string> | undefined;
   /** Who follows the events live (see {@link ExecutionStore.events}); none until someone subscribes. */
   watchers: Set<Subscriber<ExecutionEventRecord>> | undefined;
   result: Promise<ExecutionResult>;
-  settle: (result: ExecutionResult) => void;
+  /** Until the end: then dropped, as is nothing else the finished record needs. */
+  settle: ((result: ExecutionResult) => void) | undefined;
 }
 
 const STATUS_OF: Partial<Record<EventType, ExecutionStatus>> = {
@@ -140,7 +149,7 @@ export class ExecutionStore {
         updated_at: now,
         events: [],
       },
-      seen: new Set(),
+      seen: undefined,
       watchers: undefined,
       result,
       settle,
@@ -202,13 +211,14 @@ export class ExecutionStore {
     const { snapshot } = tracked;
     // Isolation: a device reports on its own requests only, whatever the frame says.
     if (snapshot.device_id !== from.device_id || snapshot.tenant_id !== from.tenant_id) return false;
-    if (tracked.seen.has(event.event_id) || TERMINAL.has(snapshot.status)) {
+    if (TERMINAL.has(snapshot.status) || seenIn(tracked, event.event_id)) {
       this.duplicates += 1;
       return false;
     }
-    tracked.seen.add(event.event_id);
     const record: ExecutionEventRecord = { event_id: event.event_id, event_type: event.event_type, data: event.data, received_at: now };
-    snapshot.events.push(record);
+    const count = snapshot.events.push(record);
+    if (tracked.seen) tracked.seen.add(event.event_id);
+    else if (count > SCAN_EVENTS) tracked.seen = new Set(snapshot.events.map((e) => e.event_id));
     snapshot.updated_at = now;
     const status = STATUS_OF[event.event_type];
     // A late `accepted` or `started` (after a resend) does not move a running request back.
@@ -233,7 +243,10 @@ export class ExecutionStore {
     tracked.snapshot.outcome = data;
     if (tracked.watchers) for (const watcher of tracked.watchers) watcher.complete();
     tracked.watchers = undefined;
-    tracked.settle({ request_id: tracked.snapshot.request_id, status: tracked.snapshot.status as ExecutionResult['status'], data });
+    tracked.settle?.({ request_id: tracked.snapshot.request_id, status: tracked.snapshot.status as ExecutionResult['status'], data });
+    // Ended: no more events are recorded, nor is it settled again.
+    tracked.settle = undefined;
+    tracked.seen = undefined;
     this.#finished.push(tracked.snapshot.request_id);
     this.#trim();
   }
@@ -246,4 +259,12 @@ export class ExecutionStore {
   #trim(): void {
     while (this.#records.size > this.#retain && this.#finished.length > 0) this.#records.delete(this.#finished.shift()!);
   }
+}
+
+/** Whether `eventId` was recorded for `tracked`. */
+function seenIn(tracked: Tracked, eventId: string): boolean {
+  if (tracked.seen) return tracked.seen.has(eventId);
+  const { events } = tracked.snapshot;
+  for (let i = 0; i < events.length; i++) if (events[i]!.event_id === eventId) return true;
+  return false;
 }

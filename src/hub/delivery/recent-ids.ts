@@ -9,7 +9,7 @@
  *
  * @example
  * const recent = new RecentIds(50_000);
- * if (!recent.has(message.id)) { recent.add(message.id); apply(message); }
+ * if (recent.add(message.id)) apply(message);
  */
 export class RecentIds {
   /** Each id and its slot in the ring. */
@@ -26,13 +26,15 @@ export class RecentIds {
     return this.#slots.has(id);
   }
 
-  add(id: string): void {
-    if (this.#slots.has(id)) return;
+  /** Remembers `id`; false (and nothing changes) when it is remembered already: one lookup for both questions. */
+  add(id: string): boolean {
+    if (this.#slots.has(id)) return false;
     const oldest = this.#ring[this.#next];
     if (oldest !== undefined) this.#slots.delete(oldest);
     this.#ring[this.#next] = id;
     this.#slots.set(id, this.#next);
     this.#next = (this.#next + 1) % this.#ring.length;
+    return true;
   }
 
   /** Forgets `id` (it was not applied after all). */

@@ -13,6 +13,7 @@ import {
 import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
 import { type Built, heartbeatAckMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
+import { holdWrites, releaseWrites } from '../../adapters/write-batch.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
 import type { HubTokenClaims } from '../auth/token-authority.ts';
 import { isStaleHolder, TokenError, type TokenErrorCode } from '../core/errors.ts';
@@ -138,7 +139,10 @@ export class Session {
   }
 
   #write(frame: string): void {
-    if (this.#ws.readyState === WebSocket.OPEN && !this.#host.isSilenced(this.#deviceId)) this.#ws.send(frame, this.#gate.written);
+    if (this.#ws.readyState !== WebSocket.OPEN || this.#host.isSilenced(this.#deviceId)) return;
+    // This turn's frames to the device leave in one write (src/adapters/write-batch.ts).
+    holdWrites(this.#ws);
+    this.#ws.send(frame, this.#gate.written);
   }
 
   /** Starts the closing handshake. Idempotent; the first close wins. */
@@ -150,6 +154,7 @@ export class Session {
 
   /** Destroys the socket without a close frame, like a network drop. */
   terminate(): void {
+    releaseWrites(this.#ws);
     this.#ws.terminate();
   }
 

@@ -40,6 +40,13 @@ export interface UsageStore {
    * when it was booked already; rejects when it cannot be written (it is then not booked).
    */
   book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean>;
+  /**
+   * {@link book} at once, for a store that needs no I/O to book (a ledger in memory): true or
+   * false as `book` would resolve. Undefined when the report must be written first: the caller
+   * then uses `book`. Saves a device's frames from waiting in a promise chain behind every
+   * usage report (bench/round-trip).
+   */
+  bookAtOnce?(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined;
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary;
   /**

@@ -329,8 +329,10 @@ describe('hub delivery acknowledgements', () => {
   function delivery(book: () => Promise<boolean>) {
     const acks: number[] = [];
     const closes: string[] = [];
+    const sent = (m: { type: string; seq: number }) => void (m.type === 'ack' && acks.push(m.seq));
     const session = {
-      send: (m: { type: string; seq: number }) => void (m.type === 'ack' && acks.push(m.seq)),
+      send: sent,
+      sendBuilt: sent,
       close: (_code: number, reason: string) => void closes.push(reason),
     } as never;
     const hubDelivery = new HubDelivery({

@@ -56,4 +56,26 @@ describe('ExecutionStore events', () => {
     expect(w.seen).toEqual([]);
     expect(w.completed()).toBe(true);
   });
+
+  it('drops every duplicate, however many events came before it, and anything after the end', async () => {
+    const store = new ExecutionStore(10);
+    const tracked = store.create({ request_id: 'r1', job_type: 'tool' }, where, 0);
+    store.record(event('accepted'), where, 1);
+    // Past the few a scan covers, and each resent at once and again later.
+    for (let n = 1; n <= 20; n++) {
+      expect(store.record(event('progress', n), where, 1 + n)).toBe(true);
+      expect(store.record(event('progress', n), where, 1 + n)).toBe(false);
+    }
+    for (let n = 1; n <= 20; n++) expect(store.record(event('progress', n), where, 30)).toBe(false);
+    expect(store.record(event('accepted'), where, 31)).toBe(false);
+    expect(store.record(event('completed'), where, 32)).toBe(true);
+    expect(store.record(event('progress', 21), where, 33)).toBe(false);
+    expect(store.duplicates).toBe(20 + 20 + 1 + 1);
+    expect(store.snapshot('r1')?.events.map((e) => e.event_id)).toEqual([
+      'r1:accepted:0',
+      ...Array.from({ length: 20 }, (_, i) => `r1:progress:${i + 1}`),
+      'r1:completed:0',
+    ]);
+    expect(await tracked.result).toEqual({ request_id: 'r1', status: 'completed', data: { n: 0 } });
+  });
 });

@@ -1,0 +1,54 @@
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
+import { until } from '../support/loopback.ts';
+
+const open: Array<{ close(): void }> = [];
+afterEach(() => {
+  for (const thing of open.splice(0)) thing.close();
+});
+
+/** A connected pair on loopback: the server's socket (which writes) and every frame the client received. */
+async function pair() {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  open.push(server);
+  await new Promise((resolve) => server.once('listening', resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+  open.push(client);
+  const received: string[] = [];
+  client.on('message', (data: Buffer) => received.push(data.toString('utf8')));
+  const sender = await new Promise<WebSocket>((resolve) => server.once('connection', resolve));
+  await new Promise((resolve) => client.once('open', resolve));
+  return { sender, tcp: (sender as unknown as { _socket: Socket })._socket, received };
+}
+
+describe('holdWrites', () => {
+  it('holds the frames of one turn and writes them all at its end', async () => {
+    const { sender, tcp, received } = await pair();
+    for (const n of [1, 2, 3]) {
+      holdWrites(sender);
+      sender.send(`frame ${n}`);
+    }
+    expect([tcp.writableCorked, tcp.writableLength > 0]).toEqual([1, true]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tcp.writableCorked).toBe(0);
+    await until(() => received.length === 3);
+    expect(received).toEqual(['frame 1', 'frame 2', 'frame 3']);
+  });
+
+  it('writes a batch once it holds MAX_HELD_BYTES, without waiting for the turn to end', async () => {
+    const { sender, tcp, received } = await pair();
+    const frame = 'x'.repeat(1024);
+    const count = Math.ceil((3 * MAX_HELD_BYTES) / frame.length);
+    for (let i = 0; i < count; i++) {
+      holdWrites(sender);
+      sender.send(frame);
+    }
+    // Loopback takes a few dozen KiB at once: only the last batch (and a frame past the bound) is still held.
+    expect(tcp.writableCorked).toBe(1);
+    expect(tcp.writableLength).toBeLessThanOrEqual(MAX_HELD_BYTES + 2 * (frame.length + 8));
+    await until(() => received.length === count);
+    expect(new Set(received)).toEqual(new Set([frame]));
+  });
+});

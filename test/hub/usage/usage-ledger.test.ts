@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UsageLedger } from '../../../src/hub/usage/usage-ledger.ts';
+import type { MessageOf } from '../../../src/protocol/index.ts';
+
+const where = { tenant_id: 't1', device_id: 'd1' };
+
+function report(requestId: string): MessageOf<'usage_report'> {
+  return {
+    v: 1,
+    id: `m-${requestId}`,
+    ts: 0,
+    type: 'usage_report',
+    report_id: `usage:${requestId}`,
+    request_id: requestId,
+    executor_device_id: 'd1',
+    metrics: { duration_ms: 5 },
+  };
+}
+
+describe('UsageLedger.bookAtOnce', () => {
+  it('books in memory at once, once per report id, as book would', async () => {
+    const ledger = await UsageLedger.open(undefined);
+    expect(ledger.bookAtOnce(where, report('r1'), 1)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r1'), 2)).toBe(false);
+    expect(await ledger.book(where, report('r1'), 3)).toBe(false);
+    expect(await ledger.book(where, report('r2'), 4)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r2'), 5)).toBe(false);
+    const summary = ledger.summary('t1');
+    expect(summary.reports.map((r) => [r.request_id, r.booked_at])).toEqual([
+      ['r1', 1],
+      ['r2', 4],
+    ]);
+    expect(summary.totals.duration_ms).toBe(10);
+    await ledger.close();
+    // Closed: left to `book`, which refuses.
+    expect(ledger.bookAtOnce(where, report('r3'), 6)).toBeUndefined();
+    await expect(ledger.book(where, report('r3'), 6)).rejects.toThrow();
+  });
+
+  it('leaves a ledger on disk to book, which writes first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ledger-'));
+    try {
+      const ledger = await UsageLedger.open(join(dir, 'usage.log'));
+      expect(ledger.bookAtOnce(where, report('r1'), 1)).toBeUndefined();
+      expect(ledger.summary('t1').reports).toEqual([]);
+      expect(await ledger.book(where, report('r1'), 1)).toBe(true);
+      await ledger.close();
+      const reopened = await UsageLedger.open(join(dir, 'usage.log'));
+      expect(reopened.summary('t1').reports.map((r) => r.request_id)).toEqual(['r1']);
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
