@@ -61,6 +61,8 @@ hub:      --port N          port (default 7070; 0 picks a free one)
                             CLOUDTETHER_HUB_LEDGER: keep the usage ledger in this file
                             CLOUDTETHER_HUB_SETTINGS: keep the settings documents in this file
                             (these two files not with --redis, which keeps both)
+                            CLOUDTETHER_HUB_REDIS_PREFIX: with --redis, the prefix of every key
+                            (default "cloudtether:"; the same on every node of one fleet)
 connect:  --url URL         hub URL (default: CLOUD_WS_URL; unset: standalone mode)
           --token TOKEN     static token (default: CLOUD_TOKEN); without one, the device
                             credential (CLOUD_DEVICE_CREDENTIAL, else the one enrolled) is used

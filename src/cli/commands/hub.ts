@@ -19,7 +19,8 @@ import type { CliStreams } from './output.ts';
  * loopback is refused (exit 2).
  * `--redis URL` (or `CLOUDTETHER_HUB_REDIS_URL`) keeps the hub's state in Redis instead
  * (docs/scaling.md); the ledger and settings files are then refused. Several nodes on one Redis
- * serve one fleet; `--node-id ID` (or `CLOUDTETHER_HUB_NODE_ID`) names this one.
+ * serve one fleet; `--node-id ID` (or `CLOUDTETHER_HUB_NODE_ID`) names this one, and
+ * `CLOUDTETHER_HUB_REDIS_PREFIX` sets the prefix of their keys (the same on every node).
  */
 export async function runHub(values: CliValues, { out, err }: CliStreams, logger: Logger): Promise<number> {
   const token = values.token ?? process.env.CLOUDTETHER_HUB_TOKEN;
@@ -66,7 +67,9 @@ export async function runHub(values: CliValues, { out, err }: CliStreams, logger
     // The usage ledger survives hub restarts when it has a file; on Redis everything does (the hub refuses both).
     ...(process.env.CLOUDTETHER_HUB_LEDGER && { usageLedgerPath: process.env.CLOUDTETHER_HUB_LEDGER }),
     ...(process.env.CLOUDTETHER_HUB_SETTINGS && { settingsPath: process.env.CLOUDTETHER_HUB_SETTINGS }),
-    ...(redis && { engine: { redis } }),
+    ...(redis && {
+      engine: { redis, ...(process.env.CLOUDTETHER_HUB_REDIS_PREFIX && { keyPrefix: process.env.CLOUDTETHER_HUB_REDIS_PREFIX }) },
+    }),
     ...(nodeId && { nodeId }),
     logger: logger.child({ component: 'hub' }),
   });
