@@ -7,6 +7,7 @@ const ENV = {
   CLOUDTETHER_HUB_TOKEN: '',
   CLOUDTETHER_HUB_USERS: '',
   CLOUDTETHER_HUB_REDIS_URL: '',
+  CLOUDTETHER_HUB_REDIS_PREFIX: '',
   CLOUDTETHER_HUB_ENROLLMENT_SECRET: SECRET,
 };
 
@@ -52,6 +53,23 @@ describe('cloudtether hub --redis', () => {
     const second = await runHub([], { CLOUDTETHER_HUB_REDIS_URL: redis.url });
     if (!('base' in second)) throw new Error(`the hub did not start: ${second.stderr}`);
     expect(await kids(second.base)).toEqual(kept);
+  });
+
+  it('keeps its keys under CLOUDTETHER_HUB_REDIS_PREFIX: two fleets on one Redis sign with keys of their own', async () => {
+    const redis = await startRedis();
+    const east = await runHub(['--redis', redis.url], { CLOUDTETHER_HUB_REDIS_PREFIX: 'fleet-east:' });
+    if (!('base' in east)) throw new Error(`the hub did not start: ${east.stderr}`);
+    const west = await runHub(['--redis', redis.url], { CLOUDTETHER_HUB_REDIS_PREFIX: 'fleet-west:' });
+    if (!('base' in west)) throw new Error(`the hub did not start: ${west.stderr}`);
+    const [eastKids, westKids] = [await kids(east.base), await kids(west.base)];
+    expect(eastKids).toHaveLength(1);
+    expect(westKids).toHaveLength(1);
+    expect(westKids).not.toEqual(eastKids);
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redis.url);
+    onTestFinished(() => void client.disconnect());
+    expect((await client.keys('fleet-east:*')).length).toBeGreaterThan(0);
+    expect(await client.keys('cloudtether:*')).toEqual([]);
   });
 
   it('names its node: --node-id, else CLOUDTETHER_HUB_NODE_ID, else node_<random>; a bad id is refused in one line', async () => {
