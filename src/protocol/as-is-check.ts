@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { nestedDeeperThan } from './depth.ts';
 
 /**
  * A test compiled from a zod schema: true when zod would accept `value` **and give back a value
@@ -13,8 +14,16 @@ import type { z } from 'zod';
  * for) makes the whole schema unsupported: {@link compileAsIsCheck} returns undefined and zod
  * checks every frame of that type. test/protocol/as-is-check.test.ts holds it to zod over
  * generated and mutated frames.
+ *
+ * With a depth bound, true also says the value nests no deeper than that (as
+ * {@link nestedDeeperThan} counts): the schema's own levels are counted as the check walks them,
+ * and only free-form data (`unknown`, records of unknown values) is walked for its depth. One
+ * walk of a frame, not two.
  */
 export type AsIsCheck = (value: unknown) => boolean;
+
+/** A compiled part: `level` is how deep `value` sits in the checked value (the value itself is 1). */
+type PartCheck = (value: unknown, level: number) => boolean;
 
 type Def = {
   type: string;
@@ -47,22 +56,38 @@ class Unsupported extends Error {}
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
 /**
- * Compiles `schema`; undefined when some part of it has no exact rule here.
+ * Compiles `schema`; undefined when some part of it has no exact rule here. `maxDepth`: the check
+ * also says false for a value nested deeper than that (default: no bound).
  *
  * @example
- * const check = compileAsIsCheck(HeartbeatMessage);
+ * const check = compileAsIsCheck(HeartbeatMessage, MAX_JSON_DEPTH);
  * check?.(JSON.parse('{"v":1,"id":"a","type":"heartbeat","ts":0,"seq":1}')); // true
  */
-export function compileAsIsCheck(schema: z.ZodType): AsIsCheck | undefined {
+export function compileAsIsCheck(schema: z.ZodType, maxDepth = Infinity): AsIsCheck | undefined {
   try {
-    return compile(schema);
+    const check = new Compiler(maxDepth).compile(schema);
+    return (value) => check(value, 1);
   } catch (error) {
     if (error instanceof Unsupported) return undefined;
     throw error;
   }
 }
 
-function compile(schema: z.ZodType): AsIsCheck {
+/** The compiler of one check: its depth bound is what the free-form parts are held to. */
+class Compiler {
+  constructor(readonly maxDepth: number) {}
+
+  /** Whether free-form data at `level` (object or array) nests past the bound. */
+  tooDeep(value: object, level: number): boolean {
+    return this.maxDepth !== Infinity && nestedDeeperThan(value, this.maxDepth - level + 1);
+  }
+
+  compile(schema: z.ZodType): PartCheck {
+    return compilePart(this, schema);
+  }
+}
+
+function compilePart(compiler: Compiler, schema: z.ZodType): PartCheck {
   const def = defOf(schema);
   switch (def.type) {
     case 'string':
@@ -74,7 +99,8 @@ function compile(schema: z.ZodType): AsIsCheck {
       return (value) => typeof value === 'boolean';
     case 'unknown':
       noChecks(def);
-      return () => true;
+      if (compiler.maxDepth === Infinity) return () => true;
+      return (value, level) => typeof value !== 'object' || value === null || !compiler.tooDeep(value, level);
     case 'literal': {
       noChecks(def);
       const values = new Set(def.values);
@@ -87,24 +113,24 @@ function compile(schema: z.ZodType): AsIsCheck {
     }
     case 'optional': {
       noChecks(def);
-      const inner = compile(def.innerType!);
+      const inner = compiler.compile(def.innerType!);
       // Present means `inner`; absent stays absent in zod's output too (only `default` adds a key).
-      return (value) => value === undefined || inner(value);
+      return (value, level) => value === undefined || inner(value, level);
     }
     case 'default': {
       noChecks(def);
-      const inner = compile(def.innerType!);
+      const inner = compiler.compile(def.innerType!);
       // Absent, zod fills the default in: not as is.
-      return (value) => value !== undefined && inner(value);
+      return (value, level) => value !== undefined && inner(value, level);
     }
     case 'array':
-      return arrayCheck(def);
+      return arrayCheck(compiler, def);
     case 'record':
-      return recordCheck(def);
+      return recordCheck(compiler, def);
     case 'object':
-      return objectCheck(def);
+      return objectCheck(compiler, def);
     case 'union':
-      return discriminatedCheck(def);
+      return discriminatedCheck(compiler, def);
     default:
       throw new Unsupported(def.type);
   }
@@ -127,7 +153,7 @@ function checkDefs(def: Def): CheckDef[] {
  * is taken here only where both agree whatever it holds (at least twice the floor in units, at
  * most the ceiling); in between, zod decides.
  */
-function stringCheck(def: Def): AsIsCheck {
+function stringCheck(def: Def): PartCheck {
   let min = 0;
   let max = Infinity;
   const patterns: RegExp[] = [];
@@ -149,7 +175,7 @@ function stringCheck(def: Def): AsIsCheck {
   };
 }
 
-function numberCheck(def: Def): AsIsCheck {
+function numberCheck(def: Def): PartCheck {
   let integer = false;
   const bounds: Array<(value: number) => boolean> = [];
   for (const check of checkDefs(def)) {
@@ -166,7 +192,7 @@ function numberCheck(def: Def): AsIsCheck {
   };
 }
 
-function arrayCheck(def: Def): AsIsCheck {
+function arrayCheck(compiler: Compiler, def: Def): PartCheck {
   let min = 0;
   let max = Infinity;
   for (const check of checkDefs(def)) {
@@ -174,10 +200,11 @@ function arrayCheck(def: Def): AsIsCheck {
     else if (check.check === 'max_length') max = Math.min(max, check.maximum!);
     else throw new Unsupported(`array ${check.check}`);
   }
-  const element = compile(def.element!);
-  return (value) => {
-    if (!Array.isArray(value) || value.length < min || value.length > max) return false;
-    for (let i = 0; i < value.length; i++) if (!element(value[i])) return false;
+  const element = compiler.compile(def.element!);
+  const maxDepth = compiler.maxDepth;
+  return (value, level) => {
+    if (!Array.isArray(value) || value.length < min || value.length > max || level > maxDepth) return false;
+    for (let i = 0; i < value.length; i++) if (!element(value[i], level + 1)) return false;
     return true;
   };
 }
@@ -187,49 +214,50 @@ function isObjectLike(value: unknown): value is Record<string, unknown> {
 }
 
 /** `z.record(z.string(), z.unknown())`, the protocol's free-form data: any JSON object zod copies key for key. */
-function recordCheck(def: Def): AsIsCheck {
+function recordCheck(compiler: Compiler, def: Def): PartCheck {
   noChecks(def);
   const key = defOf(def.keyType!);
   const value = defOf(def.valueType!);
   if (key.type !== 'string' || (key.checks?.length ?? 0) > 0 || value.type !== 'unknown') throw new Unsupported('record');
   // zod leaves an own `__proto__` key out of its copy.
-  return (record) => isObjectLike(record) && !Object.hasOwn(record, '__proto__');
+  return (record, level) => isObjectLike(record) && !Object.hasOwn(record, '__proto__') && !compiler.tooDeep(record, level);
 }
 
-function objectCheck(def: Def): AsIsCheck {
+function objectCheck(compiler: Compiler, def: Def): PartCheck {
   noChecks(def);
   if (def.catchall !== undefined) throw new Unsupported('catchall');
   const keys = Object.keys(def.shape!);
   const known = new Set(keys);
-  const fields = keys.map((key) => compile(def.shape![key]!));
-  return (value) => {
-    if (!isObjectLike(value)) return false;
+  const fields = keys.map((key) => compiler.compile(def.shape![key]!));
+  const maxDepth = compiler.maxDepth;
+  return (value, level) => {
+    if (!isObjectLike(value) || level > maxDepth) return false;
     // A key the schema does not know is stripped from zod's copy.
     for (const key in value) if (!known.has(key)) return false;
-    for (let i = 0; i < keys.length; i++) if (!fields[i]!(value[keys[i]!])) return false;
+    for (let i = 0; i < keys.length; i++) if (!fields[i]!(value[keys[i]!], level + 1)) return false;
     return true;
   };
 }
 
 /** A discriminated union: the option whose literal the discriminator names, as zod picks it. */
-function discriminatedCheck(def: Def): AsIsCheck {
+function discriminatedCheck(compiler: Compiler, def: Def): PartCheck {
   noChecks(def);
   const discriminator = def.discriminator;
   if (discriminator === undefined) throw new Unsupported('union without a discriminator');
-  const byValue = new Map<unknown, AsIsCheck>();
+  const byValue = new Map<unknown, PartCheck>();
   for (const option of def.options!) {
     const shape = defOf(option).shape;
     const literal = shape?.[discriminator] && defOf(shape[discriminator]);
     if (literal?.type !== 'literal') throw new Unsupported('discriminator');
-    const check = compile(option);
+    const check = compiler.compile(option);
     for (const value of literal.values ?? []) {
       if (byValue.has(value)) throw new Unsupported('discriminator value twice');
       byValue.set(value, check);
     }
   }
-  return (value) => {
+  return (value, level) => {
     if (!isObjectLike(value)) return false;
     const option = byValue.get(value[discriminator]);
-    return option !== undefined && option(value);
+    return option !== undefined && option(value, level);
   };
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { type AsIsCheck, compileAsIsCheck } from './as-is-check.ts';
 import { nestedDeeperThan } from './depth.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
+import { newMessageId } from './message-ids.ts';
 import { withFields } from '../util/with-fields.ts';
 import type { Built } from './built-messages.ts';
 
@@ -39,7 +39,7 @@ export type CodecResult<T> = { ok: true; value: T } | { ok: false; error: FrameE
 export interface CodecOptions {
   /** Frames larger than this (UTF-8 bytes) are refused. Default {@link MAX_FRAME_BYTES}. */
   maxFrameBytes?: number;
-  /** Message id generator for outbound frames. Default `crypto.randomUUID`. */
+  /** Message id generator for outbound frames. Default {@link newMessageId} (a per-process random prefix and a counter). */
   newId?: () => string;
   /** Clock for the `ts` of outbound frames. Default `Date.now`. */
   now?: () => number;
@@ -81,7 +81,7 @@ type AnySchema = z.ZodType<Message>;
  */
 export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record<string, z.ZodType>> = messageSchemas): Codec {
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
-  const newId = options.newId ?? randomUUID;
+  const newId = options.newId ?? newMessageId;
   const now = options.now ?? Date.now;
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
   const asIs = new Map<string, AsIsCheck | undefined>();
@@ -111,11 +111,14 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     // finds the first thing wrong in the documented order.
     const claimed = (raw as { type?: unknown } | null)?.type;
     const known = typeof claimed === 'string' ? table.get(claimed) : undefined;
-    if (known && !nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
-      // What zod would give back unchanged needs no copy by zod (src/protocol/as-is-check.ts).
+    if (known) {
+      // What zod would give back unchanged needs no copy by zod (src/protocol/as-is-check.ts);
+      // the check walks the depth too, so a frame it takes is walked once.
       if (fromJson && asIs.get(claimed as string)?.(raw)) return { ok: true, value: raw as Message };
-      const result = known.safeParse(raw);
-      if (result.success) return { ok: true, value: result.data };
+      if (!nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+        const result = known.safeParse(raw);
+        if (result.success) return { ok: true, value: result.data };
+      }
     }
     const envelope = Envelope.safeParse(raw);
     if (!envelope.success) {
@@ -196,13 +199,13 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
   }
 }
 
-/** Compiled once per schema, whatever number of codecs use it. */
+/** Compiled once per schema (bound to the protocol's depth limit), whatever number of codecs use it. */
 const compiled = new WeakMap<z.ZodType, AsIsCheck | null>();
 
 function asIsCheckOf(schema: z.ZodType): AsIsCheck | undefined {
   let check = compiled.get(schema);
   if (check === undefined) {
-    check = compileAsIsCheck(schema) ?? null;
+    check = compileAsIsCheck(schema, MAX_JSON_DEPTH) ?? null;
     compiled.set(schema, check);
   }
   return check ?? undefined;

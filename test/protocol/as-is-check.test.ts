@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { type AsIsCheck, compileAsIsCheck } from '../../src/protocol/as-is-check.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
+import { nestedDeeperThan } from '../../src/protocol/depth.ts';
+import { MAX_JSON_DEPTH } from '../../src/protocol/envelope.ts';
 import { messageExamples } from '../../src/protocol/examples.ts';
 import { type MessageType, messageSchemas } from '../../src/protocol/messages.ts';
 import { hostileFrame } from '../fuzz/hostile-frames.ts';
@@ -178,6 +180,54 @@ describe('the as-is check (src/protocol/as-is-check.ts) against zod', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it('with a depth bound, says yes exactly when the unbounded check does and the frame is no deeper (depth.ts)', () => {
+    // Small bounds, so the frames' own levels and their free-form data both cross them.
+    const bounded = new Map<string, AsIsCheck[]>(
+      types.map((type) => [type, [1, 2, 3, 4, 5, 6].map((d) => compileAsIsCheck(schemaOf(type), d)!)]),
+    );
+    /** Free-form data nested `n` levels, put where a mutation lands. */
+    const nested = fc.nat({ max: 8 }).map((n) => JSON.parse('{"a":'.repeat(n) + '[1]' + '}'.repeat(n)) as unknown);
+    let taken = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...examples),
+        fc.array(mutation, { maxLength: 2 }),
+        nested,
+        fc.array(fc.nat(), { minLength: 1, maxLength: 5 }),
+        ({ type, value }, mutations, deep, path) => {
+          const unbounded = checks.get(type);
+          if (!unbounded) return;
+          const frame = mutate(
+            mutations.reduce<unknown>((current, m) => mutate(current, m), value),
+            { path, value: deep },
+          );
+          for (const [i, check] of bounded.get(type)!.entries()) {
+            const expected = unbounded(frame) && !nestedDeeperThan(frame, i + 1);
+            expect(check(frame), `${type}, bound ${i + 1}: ${JSON.stringify(frame)}`).toBe(expected);
+            if (expected) taken += 1;
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    expect(taken).toBeGreaterThan(0);
+  });
+
+  it('lets the codec refuse a frame nested past the protocol limit, in free-form data the check takes', () => {
+    const codec = createCodec({ receiver: 'hub' });
+    const event = examples.find((example) => example.type === 'execution_event')!.value;
+    const at = (depth: number) => JSON.parse('{"a":'.repeat(depth) + '1' + '}'.repeat(depth)) as unknown;
+    // The frame is level 1 and `data` level 2: data nested 127 levels more is at the limit.
+    for (const [depth, ok] of [
+      [MAX_JSON_DEPTH - 1, true],
+      [MAX_JSON_DEPTH, false],
+    ] as const) {
+      const decoded = codec.decode(JSON.stringify({ ...event, data: at(depth) }));
+      expect(decoded.ok, `data nested ${depth} levels`).toBe(ok);
+      if (!decoded.ok) expect(decoded.error.message).toMatch(/nested deeper/);
+    }
   });
 
   it('refuses to compile what it has no exact rule for, so zod checks it', () => {
