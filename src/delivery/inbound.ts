@@ -38,6 +38,10 @@ export class InboundDelivery {
   /** Work runs one message at a time, in arrival order, so acks are cumulative. */
   #chain: Promise<void>;
   #ackScheduled = false;
+  /** Highest seq acknowledged on this session: a turn's end sends an ack only when it has news. */
+  #ackedUpTo = 0;
+  /** A redelivery came: the hub is told again even without news (its ack may have been lost). */
+  #ackAgain = false;
   /**
    * A message failed: acks are cumulative, so none may pass it. Work goes on (the executor drops
    * copies), and the next session gets everything from the failed one again.
@@ -81,6 +85,8 @@ export class InboundDelivery {
       this.#received = 0;
       this.#processed = 0;
     }
+    // The hub resumes from the cursor `connect` carried: that much it knows.
+    this.#ackedUpTo = this.#acknowledgeable();
   }
 
   disconnected(): void {
@@ -96,6 +102,7 @@ export class InboundDelivery {
   process(seq: number | undefined, work: () => Promise<void>, key?: string): Promise<void> {
     if (seq !== undefined && seq <= this.#received) {
       this.#logger.debug({ seq }, 'redelivered message; acknowledged again');
+      this.#ackAgain = true;
       this.#scheduleAck();
       return Promise.resolve();
     }
@@ -103,6 +110,10 @@ export class InboundDelivery {
     // Sent again after a refusal: the hub has the nack, and acks may pass the old number.
     if (key !== undefined && seq !== undefined && (this.#refused.get(key) ?? seq) < seq) this.#refused.delete(key);
     const epoch = this.#hubEpoch;
+    // Queued now, before the work sends anything: the check comes ahead of the write batch's
+    // flush in the same check phase (src/adapters/write-batch.ts), so work done within this turn
+    // is acknowledged in the same write as the events it produced, not in a write of its own.
+    this.#scheduleAck();
     const run = this.#chain.then(work).then(
       () => {
         if (seq === undefined || epoch !== this.#hubEpoch || this.#stuck) return;
@@ -140,13 +151,20 @@ export class InboundDelivery {
     return upTo;
   }
 
-  /** One `ack` per burst of messages: sent after the I/O callbacks that delivered them. */
+  /**
+   * One `ack` per burst of messages: sent after the I/O callbacks that delivered them, once their
+   * work is done. A check whose work is still running sends nothing; its end schedules another.
+   */
   #scheduleAck(): void {
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;
-      this.#sendAck?.(this.#acknowledgeable());
+      const upTo = this.#acknowledgeable();
+      if (upTo <= this.#ackedUpTo && !this.#ackAgain) return;
+      this.#ackAgain = false;
+      this.#ackedUpTo = upTo;
+      this.#sendAck?.(upTo);
     });
   }
 }

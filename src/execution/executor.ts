@@ -85,7 +85,9 @@ class Run {
   startedAt: number | undefined = undefined;
   progressCount = 0;
   usage: Required<UsageInput> = { inputTokens: 0, outputTokens: 0, costEstimate: 0 };
-  timer: unknown = undefined;
+  /** When it times out (clock time), and after how long: set when it starts. */
+  deadline = Infinity;
+  timeoutMs = 0;
   ended = false;
 
   constructor(
@@ -131,6 +133,14 @@ export class Executor {
   readonly #forgettable: Array<[string, Seen]> = [];
   #saturated = false;
   #stopped = false;
+  /**
+   * One timer for every run's timeout, armed for the earliest deadline, not one per run: arming
+   * and clearing a timer per execution was a list insert and removal in Node's timers each time
+   * (bench/round-trip). A run that ends leaves it armed; when it fires it times out what is due
+   * and arms itself for the next deadline of what still runs.
+   */
+  #deadlineTimer: unknown = undefined;
+  #deadlineAt = Infinity;
   /** A handler's `ctx.progress`, once per executor rather than a closure per run. */
   readonly #progress = (run: Run, data: Record<string, unknown>): void => {
     run.progressCount += 1;
@@ -250,10 +260,8 @@ export class Executor {
    */
   stop(): void {
     this.#stopped = true;
-    for (const run of [...this.#running, ...this.#queue]) {
-      this.#o.clock.clearTimeout(run.timer);
-      abort(run, { kind: 'shutdown' });
-    }
+    this.#disarm();
+    for (const run of [...this.#running, ...this.#queue]) abort(run, { kind: 'shutdown' });
   }
 
   #newRun(request: Request, journalSeq: number, plan: JobStep[]): Run {
@@ -272,11 +280,9 @@ export class Executor {
     const { clock, logger } = this.#o;
     this.#running.push(run);
     run.startedAt = clock.now();
-    const timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
-    run.timer = clock.setTimeout(() => {
-      abort(run, { kind: 'timed_out', timeoutMs });
-      void this.#end(run, 'timed_out', { timeout_ms: timeoutMs });
-    }, timeoutMs);
+    run.timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
+    run.deadline = run.startedAt + run.timeoutMs;
+    if (run.deadline < this.#deadlineAt) this.#arm(run.deadline);
     void this.#emit(run, 'started', {});
     const hooks = new RunHooks(run, clock, logger, this.#progress);
     void runJob(run.plan, hooks).then((outcome: JobOutcome) => {
@@ -296,7 +302,6 @@ export class Executor {
     if (run.ended) return;
     run.ended = true;
     const { clock, outbox, journal, deviceId, logger } = this.#o;
-    clock.clearTimeout(run.timer);
     const id = run.request.request_id;
     // Runs mostly end in the order they started: the search stops near the front.
     const index = this.#running.indexOf(run);
@@ -385,6 +390,38 @@ export class Executor {
       // Unless it was replaced since (an outcome that could not be stored is run again).
       if (this.#seen.get(oldest) === entry) this.#seen.delete(oldest);
     }
+  }
+
+  #arm(at: number): void {
+    const { clock } = this.#o;
+    this.#disarm();
+    this.#deadlineAt = at;
+    this.#deadlineTimer = clock.setTimeout(() => this.#timeOut(), Math.max(0, at - clock.now()));
+    // Bookkeeping, not work: it must not keep the host's process alive after the last run ends.
+    (this.#deadlineTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  #disarm(): void {
+    if (this.#deadlineTimer !== undefined) this.#o.clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+  }
+
+  /** Times out every run whose deadline has come, then waits for the next one's. */
+  #timeOut(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    const now = this.#o.clock.now();
+    let next = Infinity;
+    for (const run of [...this.#running]) {
+      if (run.ended) continue;
+      if (run.deadline <= now) {
+        abort(run, { kind: 'timed_out', timeoutMs: run.timeoutMs });
+        void this.#end(run, 'timed_out', { timeout_ms: run.timeoutMs });
+      } else next = Math.min(next, run.deadline);
+    }
+    // Ending a run starts the next from the queue, which may have armed the timer already.
+    if (next < this.#deadlineAt && !this.#stopped) this.#arm(next);
   }
 
   #isSaturated(): boolean {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/adapters/storage.ts';
 import { InboundDelivery } from '../../src/delivery/inbound.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { settle } from '../support/execution-fixture.ts';
+import { deferred, settle } from '../support/execution-fixture.ts';
 
 const answer = (hubEpoch: string) => ({ status: 'resumed' as const, hubEpoch, missed: 0 });
 
@@ -128,5 +128,29 @@ describe('inbound delivery', () => {
       await inbound.process(seq, async () => void ran.push(seq), seq === 2 ? 'execution_request:b' : 'execution_request:c');
     expect(ran).toEqual([2, 3]);
     expect(inbound.cursor().last_seq).toBe(3);
+  });
+
+  it("acknowledges work done within the turn ahead of what that work queued for the turn's end, so both leave in one write", async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    const order: string[] = [];
+    inbound.connected(answer('e1'), (seq) => order.push(`ack ${seq}`));
+    // The work's first send queues the write batch's flush (src/adapters/write-batch.ts) this way.
+    void inbound.process(1, async () => void setImmediate(() => order.push('flush')));
+    await settle();
+    expect(order).toEqual(['ack 1', 'flush']);
+  });
+
+  it('sends no ack while the work is still running, and one once it is done', async () => {
+    const inbound = new InboundDelivery(silentLogger());
+    const acks: number[] = [];
+    inbound.connected(answer('e1'), (seq) => acks.push(seq));
+    const stored = deferred();
+    void inbound.process(1, () => stored.promise);
+    await settle();
+    expect(acks).toEqual([]);
+    stored.resolve();
+    await inbound.idle();
+    await settle();
+    expect(acks).toEqual([1]);
   });
 });

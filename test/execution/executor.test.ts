@@ -223,6 +223,34 @@ describe('executor', () => {
     expect(f.typesOf('short')).toEqual(['accepted', 'started', 'timed_out']);
   });
 
+  it('times out each run at its own deadline, whatever ran and ended before it, and whichever started first', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'quick', { input: z.object({}), run: () => 'done' });
+    f.handlers.register('tool', 'hang', { input: z.object({}), run: () => new Promise(() => {}) });
+    // Ends at once: its deadline (t=1,000) passes with nothing due.
+    await f.executor.receive(request({ request_id: 'quick', job_type: 'tool', tool_name: 'quick', timeout_ms: 1_000 }));
+    await settle();
+    expect(f.terminalOf('quick')).toMatchObject({ event_type: 'completed' });
+    f.clock.increment(500);
+    await f.executor.receive(request({ request_id: 'long', job_type: 'tool', tool_name: 'hang', timeout_ms: 1_000 }));
+    f.clock.increment(100);
+    // Started later, due earlier (t=800, before long's t=1,500).
+    await f.executor.receive(request({ request_id: 'short', job_type: 'tool', tool_name: 'hang', timeout_ms: 200 }));
+    await settle();
+    f.clock.increment(199);
+    await settle();
+    expect(f.terminalOf('short')).toBeUndefined();
+    f.clock.increment(1);
+    await settle();
+    expect(f.terminalOf('short')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 200, duration_ms: 200 } });
+    f.clock.increment(699);
+    await settle();
+    expect(f.terminalOf('long')).toBeUndefined();
+    f.clock.increment(1);
+    await settle();
+    expect(f.terminalOf('long')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 1_000, duration_ms: 1_000 } });
+  });
+
   it('gives a handler that looks at its signal only after a cancel an aborted signal with the reason, once', async () => {
     const f = executorFixture();
     const looked = deferred();
