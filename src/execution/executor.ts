@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { type RuntimeClock, sleepOn } from '../util/clock.ts';
+import { monotonicOf, type RuntimeClock, sleepOn } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { Logger } from '../log/logger.ts';
 import type { MessageOf } from '../protocol/messages.ts';
@@ -281,7 +281,8 @@ export class Executor {
     this.#running.push(run);
     run.startedAt = clock.now();
     run.timeoutMs = run.request.timeout_ms ?? this.#limits.defaultTimeoutMs;
-    run.deadline = run.startedAt + run.timeoutMs;
+    // On the monotonic clock: a wall clock stepped meanwhile neither hastens nor delays a timeout.
+    run.deadline = monotonicOf(this.#o.clock) + run.timeoutMs;
     if (run.deadline < this.#deadlineAt) this.#arm(run.deadline);
     void this.#emit(run, 'started', {});
     const hooks = new RunHooks(run, clock, logger, this.#progress);
@@ -396,7 +397,7 @@ export class Executor {
     const { clock } = this.#o;
     this.#disarm();
     this.#deadlineAt = at;
-    this.#deadlineTimer = clock.setTimeout(() => this.#timeOut(), Math.max(0, at - clock.now()));
+    this.#deadlineTimer = clock.setTimeout(() => this.#timeOut(), Math.max(0, at - monotonicOf(clock)));
     // Bookkeeping, not work: it must not keep the host's process alive after the last run ends.
     (this.#deadlineTimer as { unref?: () => void } | undefined)?.unref?.();
   }
@@ -411,7 +412,7 @@ export class Executor {
   #timeOut(): void {
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
-    const now = this.#o.clock.now();
+    const now = monotonicOf(this.#o.clock);
     let next = Infinity;
     for (const run of [...this.#running]) {
       if (run.ended) continue;

@@ -1,13 +1,25 @@
 /** A clock: XState's timer interface plus the wall clock. `SimulatedClock` is one. */
 export interface RuntimeClock {
   now(): number;
+  /**
+   * Milliseconds on a clock that never jumps (the real clock's `performance.now()`), for
+   * deadlines kept across runs: the wall clock can be stepped (NTP) under them. A clock without
+   * it is read by `now()` ({@link monotonicOf}).
+   */
+  monotonic?(): number;
   setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
   clearTimeout(id: unknown): void;
+}
+
+/** `clock`'s monotonic reading: its own when it has one, else its `now()` (a simulated clock does not jump). */
+export function monotonicOf(clock: RuntimeClock): number {
+  return clock.monotonic ? clock.monotonic() : clock.now();
 }
 
 /** The process's own clock. */
 export const realClock: RuntimeClock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
 };

@@ -251,6 +251,33 @@ describe('executor', () => {
     expect(f.terminalOf('long')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 1_000, duration_ms: 1_000 } });
   });
 
+  it('keeps timeouts on the monotonic clock: a wall clock stepped an hour ahead times out nothing early', async () => {
+    let stepped = 0;
+    const f = executorFixture({
+      clockOver: (sim) => ({
+        now: () => sim.now() + stepped,
+        monotonic: () => sim.now(),
+        setTimeout: (fn, ms) => sim.setTimeout(fn, ms),
+        clearTimeout: (id) => sim.clearTimeout(id as number),
+      }),
+    });
+    f.handlers.register('tool', 'hang', { input: z.object({}), run: () => new Promise(() => {}) });
+    await f.executor.receive(request({ request_id: 'short', job_type: 'tool', tool_name: 'hang', timeout_ms: 1_000 }));
+    await f.executor.receive(request({ request_id: 'long', job_type: 'tool', tool_name: 'hang', timeout_ms: 300_000 }));
+    await settle();
+    stepped = 3_600_000; // NTP steps the wall clock while both run
+    f.clock.increment(1_000);
+    await settle();
+    expect(f.terminalOf('short')).toMatchObject({ event_type: 'timed_out' });
+    expect(f.terminalOf('long')).toBeUndefined();
+    f.clock.increment(298_999);
+    await settle();
+    expect(f.terminalOf('long')).toBeUndefined();
+    f.clock.increment(1);
+    await settle();
+    expect(f.terminalOf('long')).toMatchObject({ event_type: 'timed_out', data: { timeout_ms: 300_000 } });
+  });
+
   it('gives a handler that looks at its signal only after a cancel an aborted signal with the reason, once', async () => {
     const f = executorFixture();
     const looked = deferred();

@@ -7,6 +7,7 @@ import { createCodec } from '../../src/protocol/codec.ts';
 import { type DistributiveOmit, ExecutionRequestMessage, type MessageOf, type Outbound } from '../../src/protocol/messages.ts';
 import { createMemoryRecordLog, type RecordLog } from '../../src/storage/record-log.ts';
 import type { StorageHealth } from '../../src/storage/storage-health.ts';
+import type { RuntimeClock } from '../../src/util/clock.ts';
 import { StorageError } from '../../src/adapters/storage.ts';
 
 /** Lets promise chains and setImmediate callbacks run; no timers advance. */
@@ -28,6 +29,8 @@ export function executorFixture(
     log?: RecordLog<OutboxEntry>;
     journal?: RecordLog<JournalEntry>;
     health?: StorageHealth;
+    /** The executor's clock made over the fixture's SimulatedClock (a wall clock that jumps, say). */
+    clockOver?: (clock: SimulatedClock) => RuntimeClock;
   } = {},
 ) {
   const clock = new SimulatedClock();
@@ -54,7 +57,7 @@ export function executorFixture(
     handlers,
     outbox,
     journal,
-    clock,
+    clock: options.clockOver?.(clock) ?? clock,
     logger: silentLogger(),
     onCapacity: (capacity) => capacities.push(capacity),
     ...(options.limits && { limits: options.limits }),
