@@ -5,7 +5,7 @@ import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '.
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
 import { getOrCreate } from '../../../util/get-or-create.ts';
 import { connectRedis, defineScript, type RedisScript } from './redis-client.ts';
-import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
+import { MAX_POKE_ENTRIES_CHARS, PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import type { WriteThrough } from './write-through.ts';
 
@@ -107,11 +107,13 @@ export class RedisCluster implements HubCluster {
   }
 
   async append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<boolean> {
-    const { queued, holder } = await this.#queues.append(who, message, now, limit);
+    const { queued, holder, entry } = await this.#queues.append(who, message, now, limit);
     const node = holderOf(holder)?.node;
     if (queued && node !== undefined) {
-      if (node === this.nodeId) this.#handlers.note({ t: 'poke', who: pick(who) });
-      else this.send(node, { t: 'poke', who: pick(who) });
+      // The poke carries the work (the holder need not read it back), unless it is large.
+      const poke: ClusterNote = { t: 'poke', who: pick(who), ...(entry[1].length <= MAX_POKE_ENTRIES_CHARS && { entries: [entry] }) };
+      if (node === this.nodeId) this.#poke(poke);
+      else this.send(node, poke);
     }
     return queued;
   }
@@ -275,11 +277,19 @@ export class RedisCluster implements HubCluster {
         continue;
       }
       try {
-        this.#handlers.note(note);
+        if (note.t === 'poke') this.#poke(note);
+        else this.#handlers.note(note);
       } catch (error) {
         this.#log.error({ err: error, note: note.t }, 'a broker note could not be applied');
       }
     }
+  }
+
+  /** A poke for a device held here: the entries it carries (none: the inbox is read) go to the queue's next pull. */
+  #poke(note: Extract<ClusterNote, { t: 'poke' }>): void {
+    const entries = Array.isArray(note.entries) ? note.entries.filter(isEntry) : undefined;
+    this.#queues.poked(note.who, entries);
+    this.#handlers.note({ t: 'poke', who: pick(note.who) });
   }
 
   async #renew(): Promise<void> {
@@ -357,6 +367,11 @@ function holderOf(value: string): Holder | undefined {
   const bar = value.lastIndexOf('|');
   if (bar <= 0) return undefined;
   return { node: value.slice(0, bar), session: value.slice(bar + 1) };
+}
+
+/** An entry as a poke carries it: its id and its stored JSON. */
+function isEntry(entry: unknown): entry is [string, string] {
+  return Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'string';
 }
 
 function pick(who: Who): Who {
