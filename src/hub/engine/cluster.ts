@@ -35,8 +35,12 @@ export interface Pulled {
 export type ClusterNote =
   /** Another node took the device: close this node's session `session` of it (4003 `replaced`). */
   | { t: 'takeover'; who: Who; session: string }
-  /** Work for the device waits in the store: the holder pulls it. */
-  | { t: 'poke'; who: Who }
+  /**
+   * Work for the device waits in the store: the holder pulls it. `entries` (id and stored entry,
+   * as the engine keeps them) are the work itself, when small: the holder takes them without
+   * reading the store back; the store still holds them, read on the holder's presence renewal.
+   */
+  | { t: 'poke'; who: Who; entries?: Array<[string, string]> }
   /** An event of an execution dispatched on the node it is sent to, from the node that holds the device. */
   | { t: 'event'; who: Who; request_id: string; event: ExecutionEventRecord }
   /** An execution dispatched on the node it is sent to ended at the holder without reaching the device (withdrawn, or expired). */

@@ -5,7 +5,7 @@ import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '.
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
 import { getOrCreate } from '../../../util/get-or-create.ts';
 import { connectRedis, defineScript, type RedisScript } from './redis-client.ts';
-import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
+import { MAX_POKE_ENTRIES_CHARS, PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type RedisDeviceQueues } from './redis-device-queues.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import type { WriteThrough } from './write-through.ts';
 
@@ -25,10 +25,15 @@ const ORIGIN_TTL_MS = 24 * 60 * 60 * 1000;
 /** The events before the end an execution's copy keeps, the first ones (a long run's progress events are many); the end always. */
 const MAX_STORED_EVENTS = 200;
 
-/** The notes to one channel in one turn of the event loop, as they travel: one `PUBLISH`, and the node they came from. */
+/**
+ * The notes to one channel in one turn of the event loop, as they travel: one `PUBLISH`, and the
+ * node they came from. On the channel every node hears, `to` carries the turn's notes for single
+ * nodes too (by node id), which then need no `PUBLISH` of their own.
+ */
 interface Wire {
   from: string;
   notes: ClusterNote[];
+  to?: Record<string, ClusterNote[]>;
 }
 
 /**
@@ -54,8 +59,8 @@ export class RedisCluster implements HubCluster {
   #dispatch: RedisScript | undefined;
   /** Copies to make (key, meta) at the end of this turn of the event loop: one script for all. */
   #copies: Array<[string, string]> | undefined;
-  /** Notes to publish at the end of this turn of the event loop, by channel: one `PUBLISH` each. */
-  #outbox: Map<string, ClusterNote[]> | undefined;
+  /** Notes to publish at the end of this turn of the event loop, by node (`undefined`: every node). */
+  #outbox: Map<string | undefined, ClusterNote[]> | undefined;
   #subscriber: Redis | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #handlers: { note(note: ClusterNote): void; lost(who: Who): void } = { note: () => {}, lost: () => {} };
@@ -107,11 +112,13 @@ export class RedisCluster implements HubCluster {
   }
 
   async append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<boolean> {
-    const { queued, holder } = await this.#queues.append(who, message, now, limit);
+    const { queued, holder, entry } = await this.#queues.append(who, message, now, limit);
     const node = holderOf(holder)?.node;
     if (queued && node !== undefined) {
-      if (node === this.nodeId) this.#handlers.note({ t: 'poke', who: pick(who) });
-      else this.send(node, { t: 'poke', who: pick(who) });
+      // The poke carries the work (the holder need not read it back), unless it is large.
+      const poke: ClusterNote = { t: 'poke', who: pick(who), ...(entry[1].length <= MAX_POKE_ENTRIES_CHARS && { entries: [entry] }) };
+      if (node === this.nodeId) this.#poke(poke);
+      else this.send(node, poke);
     }
     return queued;
   }
@@ -121,11 +128,11 @@ export class RedisCluster implements HubCluster {
   }
 
   send(node: string, note: ClusterNote): void {
-    this.#publish(this.#keys.channel(node), note);
+    this.#publish(node, note);
   }
 
   broadcast(note: ClusterNote): void {
-    this.#publish(this.#keys.channel(undefined), note);
+    this.#publish(undefined, note);
   }
 
   dispatched(requestId: string, who: Who, jobType: string, now: number): void {
@@ -224,36 +231,51 @@ export class RedisCluster implements HubCluster {
    * as its own: a signing key's note held to the end of the turn lets tokens signed with it reach
    * the other nodes first.
    */
-  #publish(channel: string, note: ClusterNote): void {
+  #publish(node: string | undefined, note: ClusterNote): void {
     const client = this.#client;
     if (!client) return;
-    if (note.t !== 'usage' && channel === this.#keys.channel(undefined)) {
+    if (note.t !== 'usage' && node === undefined) {
       const wire: Wire = { from: this.nodeId, notes: [note] };
       client
-        .publish(channel, JSON.stringify(wire))
+        .publish(this.#keys.channel(undefined), JSON.stringify(wire))
         .catch((error: unknown) => this.#log.warn({ err: error, note: note.t }, 'cannot send a note'));
       return;
     }
     if (!this.#outbox) {
-      const outbox = new Map<string, ClusterNote[]>();
+      const outbox = new Map<string | undefined, ClusterNote[]>();
       this.#outbox = outbox;
       setImmediate(() => this.#flushNotes(outbox));
     }
-    getOrCreate(this.#outbox, channel, () => []).push(note);
+    getOrCreate(this.#outbox, node, () => []).push(note);
   }
 
-  #flushNotes(outbox: Map<string, ClusterNote[]>): void {
+  #flushNotes(outbox: Map<string | undefined, ClusterNote[]>): void {
     // Sent already (a flush before a close).
     if (this.#outbox !== outbox) return;
     this.#outbox = undefined;
     const client = this.#client;
     if (!client) return;
-    for (const [channel, notes] of outbox) {
-      const wire: Wire = { from: this.nodeId, notes };
+    const publish = (channel: string, wire: Wire, count: number) =>
       client
         .publish(channel, JSON.stringify(wire))
-        .catch((error: unknown) => this.#log.warn({ err: error, notes: notes.length }, 'cannot send a note'));
+        .catch((error: unknown) => this.#log.warn({ err: error, notes: count }, 'cannot send a note'));
+    const everyNode = outbox.get(undefined);
+    // A turn with notes for every node (usage bookings) carries its notes for single nodes along: one PUBLISH in all.
+    if (everyNode) {
+      const to: Record<string, ClusterNote[]> = {};
+      let count = everyNode.length;
+      for (const [node, notes] of outbox) {
+        if (node === undefined) continue;
+        to[node] = notes;
+        count += notes.length;
+      }
+      return void publish(
+        this.#keys.channel(undefined),
+        { from: this.nodeId, notes: everyNode, ...(count > everyNode.length && { to }) },
+        count,
+      );
     }
+    for (const [node, notes] of outbox) publish(this.#keys.channel(node), { from: this.nodeId, notes }, notes.length);
   }
 
   #receive(text: string): void {
@@ -268,18 +290,28 @@ export class RedisCluster implements HubCluster {
     // The shared channel carries this node's own broadcasts too: applied here already. Not a channel
     // message: the history's append announces it to every node, this one too (redis-channel-history.ts).
     const own = wire.from === this.nodeId;
-    for (const note of wire.notes) {
+    const mine = wire.to?.[this.nodeId];
+    const notes = Array.isArray(mine) ? [...wire.notes, ...mine] : wire.notes;
+    for (const note of notes) {
       if (own && note.t !== 'publish') continue;
       if (note.t === 'keys') {
         this.#onKeys();
         continue;
       }
       try {
-        this.#handlers.note(note);
+        if (note.t === 'poke') this.#poke(note);
+        else this.#handlers.note(note);
       } catch (error) {
         this.#log.error({ err: error, note: note.t }, 'a broker note could not be applied');
       }
     }
+  }
+
+  /** A poke for a device held here: the entries it carries (none: the inbox is read) go to the queue's next pull. */
+  #poke(note: Extract<ClusterNote, { t: 'poke' }>): void {
+    const entries = Array.isArray(note.entries) ? note.entries.filter(isEntry) : undefined;
+    this.#queues.poked(note.who, entries);
+    this.#handlers.note({ t: 'poke', who: pick(note.who) });
   }
 
   async #renew(): Promise<void> {
@@ -357,6 +389,11 @@ function holderOf(value: string): Holder | undefined {
   const bar = value.lastIndexOf('|');
   if (bar <= 0) return undefined;
   return { node: value.slice(0, bar), session: value.slice(bar + 1) };
+}
+
+/** An entry as a poke carries it: its id and its stored JSON. */
+function isEntry(entry: unknown): entry is [string, string] {
+  return Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'string';
 }
 
 function pick(who: Who): Who {

@@ -384,7 +384,20 @@ interface PendingAppend {
 interface Hold {
   session: string;
   fence: string | undefined;
+  /** Entries pokes carried, not yet taken into the queue. */
+  poked: QueuedMessage[];
+  /** Ids taken from pokes that the inbox still names (a read of the inbox skips them, and forgets them). */
+  adopted: Set<string>;
+  /** Ids taken from the inbox (a read, the claim) whose poke has not come: a poke carrying one is skipped. */
+  taken: Set<string>;
+  /** The next pull reads the inbox (a poke that carried no entries, a renewal that found the inbox not empty). */
+  read: boolean;
 }
+
+/** Ids a hold remembers as taken from the inbox ahead of their poke, at most: the oldest are forgotten (a poke comes within moments, or never). */
+const MAX_TAKEN = 4096;
+/** A poke carries its entries up to this size (JSON characters); larger work is read from the store. */
+export const MAX_POKE_ENTRIES_CHARS = 64 * 1024;
 
 /**
  * The device queues kept in Redis: the queues themselves stay in this process (delivery's hot
@@ -512,7 +525,7 @@ export class RedisDeviceQueues implements DeviceQueues {
   async claim(who: Who, session: string, ttlMs: number): Promise<{ previous: string; cancels: QueuedMessage[] }> {
     const { scripts, keys } = this.#ready();
     const device = deviceOf(who);
-    this.#held.set(device, { session, fence: undefined });
+    this.#held.set(device, { session, fence: undefined, poked: [], adopted: new Set(), taken: new Set(), read: false });
     const { p } = keys.presence(device);
     const { m, s, i } = keys.queue(device);
     const reply = (await scripts.claim([p, s, m, i, keys.queues], [`${this.#node}|${session}`, ttlMs, device])) as [
@@ -526,6 +539,8 @@ export class RedisDeviceQueues implements DeviceQueues {
     if (hold?.session !== session) throw new StaleHolderError(`a newer session of ${who.device_id} claimed it`);
     const [previous, fence, entries, state, taken] = reply;
     hold.fence = String(fence);
+    // What the inbox named is in the queue read back: a poke that carried it comes too late.
+    for (const id of taken) remember(hold.taken, id);
     const restored = stateOf(recordOf(entries), recordOf(state));
     const queue = DeviceQueue.restore(this.#defaultCredit, restored, this.#journal(device, hold.fence, who));
     this.#queues.set(device, { who: { tenant_id: who.tenant_id, device_id: who.device_id }, queue });
@@ -582,16 +597,33 @@ export class RedisDeviceQueues implements DeviceQueues {
   }
 
   async #pullNow(device: string): Promise<{ requests: QueuedMessage[]; cancels: QueuedMessage[] }> {
-    const fence = this.#held.get(device)?.fence;
+    const hold = this.#held.get(device);
+    const fence = hold?.fence;
     const none = { requests: [], cancels: [] };
-    if (fence === undefined) return none;
-    const { scripts, keys } = this.#ready();
-    const { m, s, i } = keys.queue(device);
-    const flat = (await scripts.pull([i, s, m], [fence])) as string[];
-    // Lost or released meanwhile: what was taken is in the queue's hash, where the next holder reads it.
-    if (this.#held.get(device)?.fence !== fence) return none;
-    const taken: QueuedMessage[] = [];
-    for (let index = 0; index + 1 < flat.length; index += 2) taken.push(...entryOf(flat[index]!, flat[index + 1]));
+    if (!hold || fence === undefined) return none;
+    const taken = hold.poked;
+    hold.poked = [];
+    for (const entry of taken) hold.adopted.add(entry.id);
+    // A pull with no entries carried (a poke without them, a renewal, a caller's own) reads the inbox.
+    if (hold.read || taken.length === 0) {
+      hold.read = false;
+      const { scripts, keys } = this.#ready();
+      const { m, s, i } = keys.queue(device);
+      const flat = (await scripts.pull([i, s, m], [fence])) as string[];
+      // Lost or released meanwhile: what was taken is in the queue's hash, where the next holder reads it.
+      if (this.#held.get(device) !== hold || hold.fence !== fence) return none;
+      for (let index = 0; index + 1 < flat.length; index += 2) {
+        const id = flat[index]!;
+        // Taken from its poke already (it may be out, or acknowledged and gone, since).
+        if (hold.adopted.delete(id)) continue;
+        if (taken.some((entry) => entry.id === id)) continue;
+        // Its poke came while the inbox was read: taken here, not from the poke.
+        const waiting = hold.poked.findIndex((entry) => entry.id === id);
+        if (waiting !== -1) hold.poked.splice(waiting, 1);
+        else remember(hold.taken, id);
+        taken.push(...entryOf(id, flat[index + 1]));
+      }
+    }
     taken.sort(waitingOrder);
     this.#queues.get(device)?.queue.adopt(taken);
     return {
@@ -601,11 +633,34 @@ export class RedisDeviceQueues implements DeviceQueues {
   }
 
   /**
+   * Entries a poke carried for a device held here: taken at the next pull without reading the
+   * store (those the inbox gave up already skipped); `undefined` for a poke that carried none,
+   * whose pull reads the inbox. Nothing when the device is not held here: its holder reads them.
+   */
+  poked(who: Who, entries: ReadonlyArray<readonly [string, string]> | undefined): void {
+    const hold = this.#held.get(deviceOf(who));
+    if (hold?.fence === undefined) return;
+    if (entries === undefined) {
+      hold.read = true;
+      return;
+    }
+    for (const [id, value] of entries) {
+      if (hold.taken.delete(id)) continue;
+      hold.poked.push(...entryOf(id, value));
+    }
+  }
+
+  /**
    * Queues a message for a device this node does not hold: in its inbox, refused past `limit`
    * waiting and unacknowledged messages. Resolves with whether it was queued and the holder
    * (`node|session`, '' for none).
    */
-  append(who: Who, message: ReliableDeviceMessage, now: number, limit: number): Promise<{ queued: boolean; holder: string }> {
+  append(
+    who: Who,
+    message: ReliableDeviceMessage,
+    now: number,
+    limit: number,
+  ): Promise<{ queued: boolean; holder: string; entry: [string, string] }> {
     this.#ready();
     const device = deviceOf(who);
     const cancel = message.type === 'execution_cancel';
@@ -614,8 +669,15 @@ export class RedisDeviceQueues implements DeviceQueues {
       setImmediate(() => this.#appendNow(device));
       return [];
     });
+    const value = stored(entry, this.#node);
     return new Promise((resolve, reject) =>
-      appends.push({ id: entry.id, value: stored(entry, this.#node), limit: cancel ? Number.MAX_SAFE_INTEGER : limit, resolve, reject }),
+      appends.push({
+        id: entry.id,
+        value,
+        limit: cancel ? Number.MAX_SAFE_INTEGER : limit,
+        resolve: (answer) => resolve({ ...answer, entry: [entry.id, value] }),
+        reject,
+      }),
     );
   }
 
@@ -652,7 +714,10 @@ export class RedisDeviceQueues implements DeviceQueues {
       const { who, session } = held[index]!;
       if (this.#held.get(deviceOf(who))?.session !== session) return;
       if (reply === -1) result.lost.push(who);
-      else if (reply > 0) result.waiting.push(who);
+      else if (reply > 0) {
+        this.#held.get(deviceOf(who))!.read = true;
+        result.waiting.push(who);
+      }
     });
     return result;
   }
@@ -681,6 +746,12 @@ export class RedisDeviceQueues implements DeviceQueues {
     if (!this.#store) throw new HubError('invalid_state', 'the Redis engine opens with listen(): queue work once the hub listens');
     return this.#store;
   }
+}
+
+/** Adds `id` to a hold's ids taken ahead of their poke, forgetting the oldest past {@link MAX_TAKEN}. */
+function remember(taken: Set<string>, id: string): void {
+  taken.add(id);
+  if (taken.size > MAX_TAKEN) taken.delete(taken.values().next().value!);
 }
 
 function deviceOf(who: Who): string {

@@ -1,5 +1,8 @@
-import { expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { expect, it, vi } from 'vitest';
+import { commandDeltas } from '../../../../bench/cluster/redis-stats.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot } from '../../../../src/hub/delivery/executions.ts';
+import type { ClusterNote } from '../../../../src/hub/engine/cluster.ts';
 import { RedisEngine } from '../../../../src/hub/engine/redis/redis-engine.ts';
 import { silentLogger } from '../../../../src/log/logger.ts';
 import { startRedis } from '../../../support/redis-server.ts';
@@ -94,5 +97,40 @@ it("an execution's copy keeps its first 200 events and its end: a long run's pro
     expect(copy?.events.at(-1)?.event_id).toBe('r-1:206');
   } finally {
     await a.close();
+  }
+});
+
+it("a turn's notes to single nodes ride with its notes to every node: one PUBLISH, each node applies what is its own", async () => {
+  const redis = await startRedis();
+  const make = (nodeId: string) => new RedisEngine({ url: redis.url, defaultCredit: 16, logger: silentLogger(), nodeId });
+  const nodes = [make('node-a'), make('node-b'), make('node-c')];
+  await Promise.all(nodes.map((node) => node.open()));
+  const heard = nodes.map(() => [] as ClusterNote[]);
+  nodes.forEach((node, index) => node.cluster.listen({ note: (note) => heard[index]!.push(note), lost: () => {} }));
+  const reader = new Redis(redis.url);
+  try {
+    const who = { tenant_id: 'acme', device_id: 'laptop-1' };
+    const usage = { t: 'usage', entry: { id: 'u-1' } } as unknown as ClusterNote;
+    const toB: ClusterNote = { t: 'ended', who, request_id: 'r-b', status: 'cancelled', data: {} };
+    const toC: ClusterNote = { t: 'ended', who, request_id: 'r-c', status: 'cancelled', data: {} };
+    const before = await reader.info('commandstats');
+    const [a] = nodes;
+    a!.cluster.broadcast(usage);
+    a!.cluster.send('node-b', toB);
+    a!.cluster.send('node-c', toC);
+    await vi.waitFor(() => expect(heard[1]!.length + heard[2]!.length).toBe(4));
+    expect(heard[1]).toEqual([usage, toB]);
+    expect(heard[2]).toEqual([usage, toC]);
+    expect(heard[0]).toEqual([]);
+    expect(commandDeltas(before, await reader.info('commandstats')).get('publish')).toBe(1);
+    // A turn without notes to every node: one PUBLISH per node, as before.
+    a!.cluster.send('node-b', toB);
+    a!.cluster.send('node-c', toC);
+    await vi.waitFor(() => expect(heard[1]!.length + heard[2]!.length).toBe(6));
+    expect(heard[1]!.at(-1)).toEqual(toB);
+    expect(heard[2]!.at(-1)).toEqual(toC);
+  } finally {
+    reader.disconnect();
+    await Promise.all(nodes.map((node) => node.close()));
   }
 });

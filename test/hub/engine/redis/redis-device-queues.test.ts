@@ -51,7 +51,7 @@ describe('device queues held by one of several nodes', () => {
     await queueB.settled();
 
     // A node that does not hold the device queues in its inbox; the holder takes it, in order, cancels first.
-    expect(await a.deviceQueues.append(who, request('r3'), 3, 100)).toEqual({ queued: true, holder: 'node-b|s-b' });
+    expect(await a.deviceQueues.append(who, request('r3'), 3, 100)).toMatchObject({ queued: true, holder: 'node-b|s-b' });
     expect(await a.deviceQueues.append(who, cancel('r1'), 4, 100)).toMatchObject({ queued: true });
     const pulled = await b.deviceQueues.pull(who);
     expect([ids(pulled.requests), ids(pulled.cancels)]).toEqual([['r3'], ['cancel:r1']]);
@@ -92,6 +92,54 @@ describe('device queues held by one of several nodes', () => {
     await close();
   });
 
+  it('a poke carrying the work is taken without reading the inbox; the inbox read later skips it, and a poke late after the read is skipped', async () => {
+    const { a, b, close } = await twoNodes();
+    await b.deviceQueues.claim(who, 's-b', TTL);
+    const queueB = b.deviceQueues.of(who);
+    const first = await a.deviceQueues.append(who, request('r1'), 1, 100);
+    const second = await a.deviceQueues.append(who, request('r2'), 2, 100);
+
+    // The poke of r1 arrives: it is taken from the poke; the inbox still names r1 and r2 (nothing read).
+    b.deviceQueues.poked(who, [first.entry]);
+    expect(ids((await b.deviceQueues.pull(who)).requests)).toEqual(['r1']);
+    expect(ids(queueB.entries().waiting)).toEqual(['r1']);
+    // r1 goes out (the device has not acknowledged it yet).
+    expect(queueB.next()?.seq).toBe(1);
+    await queueB.settled();
+
+    // The poke of r2 was lost: the renewal finds the inbox not empty and the pull reads it, taking r2 and not r1 again.
+    expect(await b.deviceQueues.renew(TTL)).toEqual({ lost: [], waiting: [who] });
+    expect(ids((await b.deviceQueues.pull(who)).requests)).toEqual(['r2']);
+    expect([ids(queueB.entries().unacked), ids(queueB.entries().waiting)]).toEqual([['r1'], ['r2']]);
+    queueB.ack(1);
+    // Its poke comes late after all: skipped, r2 waits once.
+    b.deviceQueues.poked(who, [second.entry]);
+    expect(ids((await b.deviceQueues.pull(who)).requests)).toEqual([]);
+    expect(ids(queueB.entries().waiting)).toEqual(['r2']);
+    expect(await b.deviceQueues.renew(TTL)).toEqual({ lost: [], waiting: [] });
+
+    // A poke for a device this node does not hold is ignored: its holder reads the work.
+    a.deviceQueues.poked(who, [second.entry]);
+    expect(await a.deviceQueues.pull(who)).toEqual({ requests: [], cancels: [] });
+    await close();
+  });
+
+  it('a poke for work a claim read already is skipped: the claim read the inbox', async () => {
+    const { a, b, close } = await twoNodes();
+    const appended = await a.deviceQueues.append(who, request('r1'), 1, 100);
+    await b.deviceQueues.claim(who, 's-b', TTL);
+    const queueB = b.deviceQueues.of(who);
+    expect(ids(queueB.entries().waiting)).toEqual(['r1']);
+    expect(queueB.next()?.seq).toBe(1);
+    await queueB.settled();
+    queueB.ack(1);
+    await queueB.settled();
+    b.deviceQueues.poked(who, [appended.entry]);
+    await b.deviceQueues.pull(who);
+    expect(queueB.entries()).toEqual({ waiting: [], unacked: [] });
+    await close();
+  });
+
   it('a release lets the device go only while it is still this session’s, the next claim reads what waits, and a renewal finds a takeover', async () => {
     const { a, b, close } = await twoNodes();
     await a.deviceQueues.claim(who, 's-a', TTL);
@@ -99,7 +147,7 @@ describe('device queues held by one of several nodes', () => {
     await a.deviceQueues.release(who, 's-a');
     expect(a.deviceQueues.holds(who)).toBe(false);
     // Nobody holds it: work queued meanwhile waits in the inbox, and no holder is named.
-    expect(await b.deviceQueues.append(who, request('r2'), 2, 100)).toEqual({ queued: true, holder: '' });
+    expect(await b.deviceQueues.append(who, request('r2'), 2, 100)).toMatchObject({ queued: true, holder: '' });
     const claimed = await b.deviceQueues.claim(who, 's-b', TTL);
     expect(claimed.previous).toBe('');
     expect(ids(b.deviceQueues.of(who).entries().waiting)).toEqual(['r1', 'r2']);
