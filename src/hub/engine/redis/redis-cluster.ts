@@ -59,6 +59,8 @@ export class RedisCluster implements HubCluster {
   #dispatch: RedisScript | undefined;
   /** Copies to make (key, meta) at the end of this turn of the event loop: one script for all. */
   #copies: Array<[string, string]> | undefined;
+  /** Events recorded in this turn of the event loop, by copy: one `HSET` each at its end. */
+  #events: Map<string, string[]> | undefined;
   /** Notes to publish at the end of this turn of the event loop, by node (`undefined`: every node). */
   #outbox: Map<string | undefined, ClusterNote[]> | undefined;
   #subscriber: Redis | undefined;
@@ -159,6 +161,7 @@ export class RedisCluster implements HubCluster {
   /** Issues now what waits for the end of this turn of the event loop (copies to make, notes to send): before a close. */
   flush(): void {
     this.#flushCopies();
+    this.#flushEvents();
     if (this.#outbox) this.#flushNotes(this.#outbox);
   }
 
@@ -176,18 +179,38 @@ export class RedisCluster implements HubCluster {
   }
 
   /**
-   * One `HSETNX` per event: the field is the event's id, so the same event recorded again (resent
-   * by the device, to this node or another) is kept once; the end is field `end`, so an execution
-   * keeps one end, the first. Past {@link MAX_STORED_EVENTS} events only the end is kept.
+   * An event is a field named by its id, so the same event recorded again (resent by the device,
+   * to this node or another) is kept once: the events of one execution in one turn of the event
+   * loop are one `HSET` (a device's frames of one execution usually come in one read). The end is
+   * field `end`, written by `HSETNX` after them, so an execution keeps one end, the first. Past
+   * {@link MAX_STORED_EVENTS} events only the end is kept.
    */
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
     const key = this.#keys.execution(snapshot.request_id);
-    const ended = ENDED.has(snapshot.status);
-    const [field, value] = !ended
-      ? [`ev:${event?.event_id ?? ''}`, JSON.stringify({ ...event, n: snapshot.events.length - 1 })]
-      : ['end', JSON.stringify(event ? { status: snapshot.status, at: snapshot.updated_at, event } : endOf(snapshot))];
-    if (!ended && (!event || snapshot.events.length > MAX_STORED_EVENTS)) return;
-    this.#writes.run((client) => client.hsetnx(key, field, value));
+    if (!ENDED.has(snapshot.status)) {
+      if (!event || snapshot.events.length > MAX_STORED_EVENTS) return;
+      const value = JSON.stringify({ ...event, n: snapshot.events.length - 1 });
+      if (!this.#events) {
+        this.#events = new Map();
+        setImmediate(() => this.#flushEvents());
+      }
+      getOrCreate(this.#events, key, () => []).push(`ev:${event.event_id}`, value);
+      return;
+    }
+    const end = JSON.stringify(event ? { status: snapshot.status, at: snapshot.updated_at, event } : endOf(snapshot));
+    const before = this.#events?.get(key);
+    if (before) {
+      this.#events!.delete(key);
+      this.#writes.run((client) => client.hset(key, ...before));
+    }
+    this.#writes.run((client) => client.hsetnx(key, 'end', end));
+  }
+
+  #flushEvents(): void {
+    const events = this.#events;
+    this.#events = undefined;
+    if (!events) return;
+    for (const [key, fields] of events) this.#writes.run((client) => client.hset(key, ...fields));
   }
 
   async snapshotOf(requestId: string): Promise<ExecutionSnapshot | undefined> {
