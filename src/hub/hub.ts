@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from '../log/logger.ts';
 import { createCodec } from '../protocol/index.ts';
+import { newMessageId } from '../protocol/message-ids.ts';
 import { isLoopbackHost } from '../http/client-address.ts';
 import { OperatorAccess } from './admin/operator-access.ts';
 import { HubApi } from './api/hub-api.ts';
@@ -124,7 +125,13 @@ export class Hub extends EventEmitter<HubEvents> {
     });
     this.faults = faults;
     // Called through the clock object: an injected clock may be a class instance.
-    const codec = createCodec({ maxFrameBytes: resolved.maxFrameBytes, now: () => resolved.clock.now(), receiver: 'hub' });
+    // Its message ids are a prefix and a counter: a UUID per frame was a share of each frame's cost.
+    const codec = createCodec({
+      maxFrameBytes: resolved.maxFrameBytes,
+      now: () => resolved.clock.now(),
+      receiver: 'hub',
+      newId: newMessageId,
+    });
     this.#ledger = new LedgerSlot(() => engine.openUsage());
     this.#settings = new SettingsSessions(
       () => engine.openSettings(),

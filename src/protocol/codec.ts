@@ -3,7 +3,7 @@ import { type AsIsCheck, compileAsIsCheck } from './as-is-check.ts';
 import { nestedDeeperThan } from './depth.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
-import { newMessageId } from './message-ids.ts';
+import { randomUUID } from 'node:crypto';
 import { withFields } from '../util/with-fields.ts';
 import type { Built } from './built-messages.ts';
 
@@ -39,7 +39,12 @@ export type CodecResult<T> = { ok: true; value: T } | { ok: false; error: FrameE
 export interface CodecOptions {
   /** Frames larger than this (UTF-8 bytes) are refused. Default {@link MAX_FRAME_BYTES}. */
   maxFrameBytes?: number;
-  /** Message id generator for outbound frames. Default {@link newMessageId} (a per-process random prefix and a counter). */
+  /**
+   * Message id generator for outbound frames. Default `randomUUID`: a connector's ids stay UUIDs,
+   * which a session replay pairs with the recording's (src/replay/compare.ts). The hub passes
+   * `newMessageId` (src/protocol/message-ids.ts: a per-process random prefix and a counter),
+   * cheaper per frame.
+   */
   newId?: () => string;
   /** Clock for the `ts` of outbound frames. Default `Date.now`. */
   now?: () => number;
@@ -81,7 +86,7 @@ type AnySchema = z.ZodType<Message>;
  */
 export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record<string, z.ZodType>> = messageSchemas): Codec {
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
-  const newId = options.newId ?? newMessageId;
+  const newId = options.newId ?? randomUUID;
   const now = options.now ?? Date.now;
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
   const asIs = new Map<string, AsIsCheck | undefined>();
