@@ -321,8 +321,8 @@ function stored(entry: QueuedMessage, node: string): string {
   return JSON.stringify(value);
 }
 
-/** An entry read back from its stored JSON. */
-function entryOf(id: string, text: string | undefined): QueuedMessage[] {
+/** An entry read back from its stored JSON (none for an empty value); also how the unheld-work sweep reads what it took. */
+export function entryOf(id: string, text: string | undefined): QueuedMessage[] {
   if (text === undefined || text === '') return [];
   const { seq, message, enqueuedAt, returned, origin } = JSON.parse(text) as StoredEntry;
   return [{ id, seq: seq ?? 0, message, enqueuedAt, ...(returned && { returned }), ...(origin !== undefined && { origin }) }];

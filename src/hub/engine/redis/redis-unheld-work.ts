@@ -1,6 +1,7 @@
-import type { QueuedMessage, ReliableDeviceMessage } from '../../delivery/device-queue.ts';
+import type { QueuedMessage } from '../../delivery/device-queue.ts';
 import type { ExpiredWork, UnheldWork } from '../../delivery/unheld-work.ts';
 import type { RedisConnection } from './redis-connection.ts';
+import { entryOf } from './redis-device-queues.ts';
 import type { RedisKeys } from './redis-keys.ts';
 
 /** KEYS lease; ARGV node now until. The lease is `node|until` (the hub's clock); taken when free, run out, or already the node's. */
@@ -112,8 +113,7 @@ export class RedisUnheldWork implements UnheldWork {
       replies.forEach(([flat, left], index) => {
         const [tenant_id, device_id] = devices[index]!.split(SEP) as [string, string];
         for (let k = 0; k + 1 < flat.length; k += 2) {
-          const entry = entryOf(flat[k]!, flat[k + 1]!);
-          if (entry) expired.push({ who: { tenant_id, device_id }, entry });
+          for (const entry of readEntry(flat[k]!, flat[k + 1]!)) expired.push({ who: { tenant_id, device_id }, entry });
         }
         if (left >= 0 && (oldest === undefined || left < oldest)) oldest = left;
       });
@@ -122,12 +122,11 @@ export class RedisUnheldWork implements UnheldWork {
   }
 }
 
-/** An entry as the device queues store it (src/hub/engine/redis/redis-device-queues.ts); undefined when it does not parse. */
-function entryOf(id: string, text: string): QueuedMessage | undefined {
+/** What the sweep took, as the device queues read an entry; an entry that does not parse is skipped (it is gone from Redis either way). */
+function readEntry(id: string, text: string): QueuedMessage[] {
   try {
-    const { message, enqueuedAt, origin } = JSON.parse(text) as { message: ReliableDeviceMessage; enqueuedAt: number; origin?: string };
-    return { id, seq: 0, message, enqueuedAt, ...(origin !== undefined && { origin }) };
+    return entryOf(id, text);
   } catch {
-    return undefined;
+    return [];
   }
 }
