@@ -675,7 +675,8 @@ export class HubDelivery {
     const now = this.#host.clock.now();
     const tracked = this.executions.create(encoded, who, now);
     cluster.dispatched(request.request_id, who, request.job_type, now);
-    const stored = this.#appendElsewhere(cluster, who, request, () =>
+    // Validated here, once, as on the local path: the holder sends it without a schema pass.
+    const stored = this.#appendElsewhere(cluster, who, executionRequestMessage(encoded, request), () =>
       this.executions.end(request.request_id, 'undelivered', { reason: 'queue_full' }, this.#host.clock.now()),
     );
     return {

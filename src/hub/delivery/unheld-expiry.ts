@@ -75,7 +75,14 @@ export class UnheldExpiry {
       const now = clock.now();
       if (this.#holder && !this.#stopped && now >= this.#sweepAt) {
         const { expired, oldest } = await work.expire(now - resumeWindowMs);
-        for (const piece of expired) this.#parts.expired(piece);
+        // Each on its own: what the sweep took is gone from Redis, so one that fails must not leave the rest unended.
+        for (const piece of expired) {
+          try {
+            this.#parts.expired(piece);
+          } catch (error) {
+            logger.error({ err: error, ...piece.who, id: piece.entry.id }, 'expired work could not be ended');
+          }
+        }
         // Work queued after this sweep waits at least a window: one sweep a window finds it in time.
         const due = Math.min(oldest === undefined ? Infinity : oldest + resumeWindowMs + 1, now + resumeWindowMs);
         this.#sweepAt = Math.max(due, now + MIN_SWEEP_MS);

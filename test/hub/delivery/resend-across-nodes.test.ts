@@ -74,3 +74,16 @@ it('a device message resent to another node (its acks lost with the first) reach
   await first.close();
   await second.close();
 });
+
+it('a request dispatched on a node that does not hold the device reaches it as validated: unknown keys dropped, defaults in', async () => {
+  const redis = await startRedis();
+  const node = (nodeId: string) => startHub({ staticToken: TOKEN, engine: { redis: redis.url }, nodeId });
+  const [a, b] = [await node('node-a'), await node('node-b')];
+  const held = await device(b.url);
+  const input = { request_id: 'r2', job_type: 'tool', tool_name: 'echo', surplus: 'not in the protocol' };
+  const run = a.hub.execute('device-1', input as never, { tenantId: 'tenant-1' });
+  await run.stored;
+  const request = await next(held, 'execution_request');
+  expect(request).toMatchObject({ request_id: 'r2', tool_name: 'echo', inputs: {} });
+  expect(request).not.toHaveProperty('surplus');
+});
