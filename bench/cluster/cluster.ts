@@ -10,6 +10,7 @@
  */
 import { Redis } from 'ioredis';
 import { CLUSTER_TENANT, CLUSTER_TOKEN, type HubCluster, type HubNode, openCluster } from '../../test/support/cluster.ts';
+import { dispatchEcho } from '../../test/support/cluster-load.ts';
 import { operatorCall } from '../../test/support/operator-rest.ts';
 import { machineLoad, sampleMachine } from '../support/machine-load.ts';
 import { type BenchOptions, figure, inRounds, type Report, type Row } from '../support/rounds.ts';
@@ -57,17 +58,7 @@ interface Run {
 async function dispatch(node: HubNode, deviceId: string, requestId: string, n: number): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const answer = await operatorCall<{ error?: string }>(
-        node.base,
-        'POST',
-        `/v1/devices/${deviceId}/executions?tenant_id=${CLUSTER_TENANT}`,
-        {
-          request_id: requestId,
-          job_type: 'tool',
-          tool_name: 'echo',
-          inputs: { n },
-        },
-      );
+      const answer = await dispatchEcho(node.base, deviceId, requestId, n);
       if (answer.status === 202 || (attempt > 1 && answer.status === 409 && answer.body.error === 'duplicate_request')) return;
       throw new Error(`dispatch ${requestId} on ${node.id}: ${answer.status} ${JSON.stringify(answer.body)}`);
     } catch (error) {

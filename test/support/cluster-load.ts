@@ -5,6 +5,16 @@ import { until } from './loopback.ts';
 import { type ExecutionAnswer, operatorCall } from './operator-rest.ts';
 import { onValues, waitUntil } from './wait-until.ts';
 
+/** Dispatches one `echo` execution (`inputs: { n }`) by REST to a device of the cluster's tenant on the node at `base`. */
+export function dispatchEcho(base: string, deviceId: string, requestId: string, n: number) {
+  return operatorCall<{ error?: string }>(base, 'POST', `/v1/devices/${deviceId}/executions?tenant_id=${CLUSTER_TENANT}`, {
+    request_id: requestId,
+    job_type: 'tool',
+    tool_name: 'echo',
+    inputs: { n },
+  });
+}
+
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 /** A dispatch a node refused with a retryable answer (or could not answer) is tried again on the next node after this. */
 const RETRY_MS = 50;
@@ -60,17 +70,7 @@ async function dispatch(
     if (!node) outcome = 'no_node';
     else {
       try {
-        const answer = await operatorCall<{ error?: string }>(
-          node.base,
-          'POST',
-          `/v1/devices/${deviceId}/executions?tenant_id=${CLUSTER_TENANT}`,
-          {
-            request_id: requestId,
-            job_type: 'tool',
-            tool_name: 'echo',
-            inputs: { n: turn },
-          },
-        );
+        const answer = await dispatchEcho(node.base, deviceId, requestId, turn);
         if (answer.status === 202 || (answer.status === 409 && answer.body.error === 'duplicate_request')) return;
         outcome = String(answer.status);
       } catch {
