@@ -19,7 +19,8 @@ export type ExecutionStatus =
   /** Waited past the resume window without reaching the device. */
   | 'undelivered';
 
-const TERMINAL: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'undelivered']);
+/** The statuses an execution ends in: nothing moves it on from them. */
+export const TERMINAL: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'undelivered']);
 
 /** One execution event as the hub received it. */
 export interface ExecutionEventRecord {

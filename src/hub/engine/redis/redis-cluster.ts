@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../log/logger.ts';
 import type { ReliableDeviceMessage } from '../../delivery/device-queue.ts';
-import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from '../../delivery/executions.ts';
+import { type ExecutionEventRecord, type ExecutionSnapshot, type ExecutionStatus, TERMINAL } from '../../delivery/executions.ts';
 import type { Claimed, ClusterNote, Holder, HubCluster, Pulled } from '../cluster.ts';
 import { getOrCreate } from '../../../util/get-or-create.ts';
 import { connectRedis, defineScript, type RedisScript } from './redis-client.ts';
@@ -187,7 +187,7 @@ export class RedisCluster implements HubCluster {
    */
   recorded(snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined): void {
     const key = this.#keys.execution(snapshot.request_id);
-    if (!ENDED.has(snapshot.status)) {
+    if (!TERMINAL.has(snapshot.status)) {
       if (!event || snapshot.events.length > MAX_STORED_EVENTS) return;
       const value = JSON.stringify({ ...event, n: snapshot.events.length - 1 });
       if (!this.#events) {
@@ -371,8 +371,6 @@ interface CopyEnd {
   event?: ExecutionEventRecord;
   data?: Record<string, unknown>;
 }
-
-const ENDED: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'undelivered']);
 
 function endOf(snapshot: ExecutionSnapshot): CopyEnd {
   return { status: snapshot.status, at: snapshot.updated_at, ...(snapshot.outcome !== undefined && { data: snapshot.outcome }) };
