@@ -297,16 +297,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     forward(link, 1);
     upstream.connect({ port: target.port, host: target.host, noDelay: true });
   });
-  server.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const port = await listenOnLoopback(server);
 
   /** Cuts short every pump's wait, so each reads the controls again. */
   const wakeAll = () => {
@@ -368,4 +359,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return closing;
     },
   };
+}
+
+/**
+ * Listens on a free loopback port; resolves with it. An error after listening (a client's reset
+ * surfacing on the server) is expected of a proxy and ignored; one before it rejects.
+ */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  server.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as { port: number }).port;
 }

@@ -1,5 +1,5 @@
 import { createServer, type Server, Socket } from 'node:net';
-import { isLoopback } from './fault-proxy.ts';
+import { isLoopback, listenOnLoopback } from './fault-proxy.ts';
 
 /** A backend of a {@link TcpBalancer}: a loopback port. */
 export interface Backend {
@@ -112,15 +112,7 @@ export async function startTcpBalancer(backends: readonly Backend[]): Promise<Tc
     client.on('error', () => client.destroy());
     void splice(link);
   });
-  server.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listenOnLoopback(server);
 
   return {
     port,
