@@ -2,8 +2,9 @@ import { onTestFinished } from 'vitest';
 import { z } from 'zod';
 import type { ConnectorConfigInput } from '../../src/connector/config.ts';
 import { type Connector, type ConnectorOptions, createConnector } from '../../src/connector/connector.ts';
-import { CLUSTER_TENANT, CLUSTER_TOKEN } from './cluster.ts';
-import { onValues, waitUntil } from './wait-until.ts';
+import { CLUSTER_TENANT, CLUSTER_TOKEN, startCluster } from './cluster.ts';
+import { startTcpBalancer } from './tcp-balancer.ts';
+import { onEvents, onValues, waitUntil } from './wait-until.ts';
 
 /** Reconnect at once after a drop or a node's restart (tests wait on the reconnect, not on the jitter). */
 export const FAST_BACKOFF = { baseMs: 20, capMs: 250, restartSpreadMs: 0, dropSpreadMs: 0 } as const;
@@ -73,4 +74,20 @@ export function whenConnected(connector: Connector): Promise<void> {
     timeoutMs: 60_000,
     describe: () => JSON.stringify(connector.status.connection),
   });
+}
+
+/**
+ * The cluster tests' start: `nodes` hub nodes (CLI processes) on one redis-server, behind a TCP
+ * balancer, with `perNode` devices connected to each of them through it.
+ */
+export async function startBalancedCluster(nodes = 3, perNode = 2) {
+  const cluster = await startCluster({ nodes });
+  const balancer = await startTcpBalancer(cluster.nodes.map((node) => ({ port: node.port })));
+  const devices = await startClusterDevices(balancer.url('/v1/connect'), nodes * perNode);
+  const spread = () => cluster.nodes.map((node) => node.devices.size);
+  await waitUntil(() => spread().every((held) => held === perNode), [onEvents(cluster.events, 'session')], {
+    what: `${perNode} devices on each node`,
+    describe: () => spread().join(),
+  });
+  return { cluster, balancer, devices };
 }

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { startClusterDevices } from '../../support/cluster-devices.ts';
+import { startBalancedCluster } from '../../support/cluster-devices.ts';
 import { runClusterLoad } from '../../support/cluster-load.ts';
-import { startCluster } from '../../support/cluster.ts';
-import { startTcpBalancer } from '../../support/tcp-balancer.ts';
 import { onEvents, waitUntil } from '../../support/wait-until.ts';
 
 const EXECUTIONS = 2_000;
@@ -19,14 +17,7 @@ describe('cluster chaos', () => {
     '2,000 executions across 3 nodes, one killed with SIGKILL and restarted: none lost, none duplicated',
     { timeout: 240_000 },
     async () => {
-      const cluster = await startCluster({ nodes: 3 });
-      const balancer = await startTcpBalancer(cluster.nodes.map((node) => ({ port: node.port })));
-      const devices = await startClusterDevices(balancer.url('/v1/connect'), 6);
-      const spread = () => cluster.nodes.map((node) => node.devices.size);
-      await waitUntil(() => spread().every((held) => held === 2), [onEvents(cluster.events, 'session')], {
-        what: 'two devices on each node',
-        describe: () => spread().join(),
-      });
+      const { cluster, devices } = await startBalancedCluster();
       const victim = cluster.node('n2');
       let moved: string[] = [];
       let killed = 0;

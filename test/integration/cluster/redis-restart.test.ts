@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { startClusterDevices } from '../../support/cluster-devices.ts';
+import { startBalancedCluster } from '../../support/cluster-devices.ts';
 import { runClusterLoad } from '../../support/cluster-load.ts';
-import { startCluster } from '../../support/cluster.ts';
-import { startTcpBalancer } from '../../support/tcp-balancer.ts';
-import { onEvents, waitUntil } from '../../support/wait-until.ts';
 
 const EXECUTIONS = 600;
 
@@ -18,12 +15,7 @@ describe('a hub cluster across a Redis restart', () => {
     '600 executions across 3 nodes, Redis restarted from its AOF a third of the way in: none lost, none duplicated',
     { timeout: 240_000 },
     async () => {
-      const cluster = await startCluster({ nodes: 3 });
-      const balancer = await startTcpBalancer(cluster.nodes.map((node) => ({ port: node.port })));
-      const devices = await startClusterDevices(balancer.url('/v1/connect'), 6);
-      await waitUntil(() => cluster.nodes.every((node) => node.devices.size === 2), [onEvents(cluster.events, 'session')], {
-        what: 'two devices on each node',
-      });
+      const { cluster, devices } = await startBalancedCluster();
       let restarts = 0;
       const report = await runClusterLoad({
         cluster,
