@@ -9,7 +9,8 @@ import { startChild } from '../support/child.ts';
 import { benchScript, RUNTIME_FORM } from '../support/script.ts';
 import { type GcStats, startGcStats } from '../support/gc-stats.ts';
 import { type BenchOptions, figure, type Figure, inRounds, quantile, type Report, type Row } from '../support/rounds.ts';
-import { type Contender, type ServerSide, startServerSide } from './contenders.ts';
+import { type Contender, startServerSide } from './contenders.ts';
+import { pipelined, sequential } from './drive.ts';
 
 const CONTENDERS: Contender[] = ['runtime', 'ws-frames', 'ws-codec', 'ws-echo', 'socket.io'];
 const LABEL: Record<Contender, string> = {
@@ -45,33 +46,6 @@ interface Measured {
   /** Scavenges per 1,000 sequential executions, each side. */
   hubScavenges: number[];
   deviceScavenges: number[];
-}
-
-/** Keeps `window` executions in flight until `total` have ended; executions per second. */
-async function pipelined(side: ServerSide, total: number, window: number): Promise<number> {
-  const start = performance.now();
-  let started = 0;
-  let ended = 0;
-  await new Promise<void>((resolve, reject) => {
-    const next = (): void => {
-      if (started === total) return;
-      started++;
-      side.execute().then(() => (++ended === total ? resolve() : next()), reject);
-    };
-    for (let i = 0; i < Math.min(window, total); i++) next();
-  });
-  return (total / (performance.now() - start)) * 1_000;
-}
-
-/** `count` executions one after another; each one's time in microseconds. */
-async function sequential(side: ServerSide, count: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const start = process.hrtime.bigint();
-    await side.execute();
-    times.push(Number(process.hrtime.bigint() - start) / 1_000);
-  }
-  return times;
 }
 
 async function measure(contender: Contender, sizes: Sizes): Promise<Measured> {
