@@ -79,8 +79,38 @@ export interface ExecutionHandle {
 /** Events an execution may have before its event ids get a set of their own; fewer are found by a scan. */
 const SCAN_EVENTS = 8;
 
+/**
+ * An event id kept as what follows its request id (`:accepted`, `:end`; the form
+ * built-messages.ts gives every event): one shared object per distinct suffix instead of a
+ * string per event. An id of another form is kept as the string it is.
+ */
+interface EventIdSuffix {
+  readonly suffix: string;
+}
+
+/** Distinct suffixes kept shared, at most: past that, new ones are kept as whole ids (progress events number theirs). */
+const MAX_SUFFIXES = 256;
+const SUFFIXES = new Map<string, EventIdSuffix>();
+
+/** Fields per event in {@link Tracked.events}: its id (or suffix), type, data and time of receipt. */
+const STRIDE = 4;
+
 interface Tracked {
-  snapshot: ExecutionSnapshot;
+  readonly request_id: string;
+  readonly device_id: string;
+  readonly tenant_id: string;
+  readonly job_type: ExecutionSnapshot['job_type'];
+  status: ExecutionStatus;
+  readonly created_at: number;
+  updated_at: number;
+  /**
+   * The events, {@link STRIDE} fields each, in one array: a record kept for `retain`
+   * executions after its end is copied by every scavenge until it is old, and an object per
+   * event (with a string of its id) was most of what it copied (bench/round-trip).
+   */
+  readonly events: unknown[];
+  /** The terminal event's data, once there is one. */
+  outcome: Record<string, unknown> | undefined;
   /**
    * The event ids recorded, once there are more than {@link SCAN_EVENTS}. Most executions have
    * four events and are kept for a while after their end (`retain`): a set each was a share of
@@ -89,9 +119,11 @@ interface Tracked {
   seen: Set<string> | undefined;
   /** Who follows the events live (see {@link ExecutionStore.events}); none until someone subscribes. */
   watchers: Set<Subscriber<ExecutionEventRecord>> | undefined;
-  result: Promise<ExecutionResult>;
+  readonly result: Promise<ExecutionResult>;
   /** Until the end: then dropped, as is nothing else the finished record needs. */
   settle: ((result: ExecutionResult) => void) | undefined;
+  /** With a {@link ExecutionStore.mirror}: the record as the mirror reads it, kept up to date until the end. */
+  view: ExecutionSnapshot | undefined;
 }
 
 const STATUS_OF: Partial<Record<EventType, ExecutionStatus>> = {
@@ -116,8 +148,13 @@ export class ExecutionStore {
    */
   mirror: ((snapshot: ExecutionSnapshot, event: ExecutionEventRecord | undefined) => void) | undefined;
   readonly #records = new Map<string, Tracked>();
-  /** Ids of finished records, oldest first: the order they are forgotten in. */
-  readonly #finished: string[] = [];
+  /**
+   * Ids of finished records, oldest first from {@link #oldest}: the order they are forgotten in.
+   * Read from an index and cut back now and then, not shifted: a shift per finished record was
+   * a share of the hub's CPU (bench/round-trip).
+   */
+  #finished: string[] = [];
+  #oldest = 0;
   readonly #retain: number;
   /** Events dropped as duplicates or as arriving after the terminal one. */
   duplicates = 0;
@@ -141,19 +178,20 @@ export class ExecutionStore {
       settle = resolve;
     });
     const tracked: Tracked = {
-      snapshot: {
-        request_id: request.request_id,
-        ...where,
-        job_type: request.job_type,
-        status: 'queued',
-        created_at: now,
-        updated_at: now,
-        events: [],
-      },
+      request_id: request.request_id,
+      device_id: where.device_id,
+      tenant_id: where.tenant_id,
+      job_type: request.job_type,
+      status: 'queued',
+      created_at: now,
+      updated_at: now,
+      events: [],
+      outcome: undefined,
       seen: undefined,
       watchers: undefined,
       result,
       settle,
+      view: undefined,
     };
     this.#records.set(request.request_id, tracked);
     this.#trim();
@@ -167,8 +205,8 @@ export class ExecutionStore {
    */
   events(tracked: Tracked): Observable<ExecutionEventRecord> {
     return new Observable((subscriber) => {
-      for (const record of tracked.snapshot.events) subscriber.next(record);
-      if (TERMINAL.has(tracked.snapshot.status)) {
+      for (let i = 0; i < tracked.events.length; i += STRIDE) subscriber.next(eventAt(tracked, i));
+      if (TERMINAL.has(tracked.status)) {
         subscriber.complete();
         return undefined;
       }
@@ -178,28 +216,24 @@ export class ExecutionStore {
     });
   }
 
-  get(requestId: string): Tracked | undefined {
-    return this.#records.get(requestId);
-  }
-
   /** Who a request was dispatched to, if the hub knows it. */
   ownerOf(requestId: string): { device_id: string; tenant_id: string } | undefined {
-    return this.#records.get(requestId)?.snapshot;
+    return this.#records.get(requestId);
   }
 
   /** A copy of a record, safe to hand out. */
   snapshot(requestId: string): ExecutionSnapshot | undefined {
     const tracked = this.#records.get(requestId);
-    return tracked && structuredClone(tracked.snapshot);
+    return tracked && structuredClone(snapshotOf(tracked));
   }
 
   /** Moves a request to `status` unless it has ended (delivery bookkeeping). */
   mark(requestId: string, status: 'delivered' | 'queued', now: number): void {
     const tracked = this.#records.get(requestId);
-    if (!tracked || TERMINAL.has(tracked.snapshot.status)) return;
-    if (status === 'delivered' && tracked.snapshot.status !== 'queued') return;
-    tracked.snapshot.status = status;
-    tracked.snapshot.updated_at = now;
+    if (!tracked || TERMINAL.has(tracked.status)) return;
+    if (status === 'delivered' && tracked.status !== 'queued') return;
+    tracked.status = status;
+    tracked.updated_at = now;
   }
 
   /**
@@ -209,46 +243,67 @@ export class ExecutionStore {
   record(event: MessageOf<'execution_event'>, from: { device_id: string; tenant_id: string }, now: number, copy = false): boolean {
     const tracked = this.#records.get(event.request_id);
     if (!tracked) return false;
-    const { snapshot } = tracked;
     // Isolation: a device reports on its own requests only, whatever the frame says.
-    if (snapshot.device_id !== from.device_id || snapshot.tenant_id !== from.tenant_id) return false;
-    if (TERMINAL.has(snapshot.status) || seenIn(tracked, event.event_id)) {
+    if (tracked.device_id !== from.device_id || tracked.tenant_id !== from.tenant_id) return false;
+    if (TERMINAL.has(tracked.status) || seenIn(tracked, event.event_id)) {
       this.duplicates += 1;
       return false;
     }
-    const record: ExecutionEventRecord = { event_id: event.event_id, event_type: event.event_type, data: event.data, received_at: now };
-    const count = snapshot.events.push(record);
+    const { events } = tracked;
+    events.push(keptId(tracked.request_id, event.event_id), event.event_type, event.data, now);
     if (tracked.seen) tracked.seen.add(event.event_id);
-    else if (count > SCAN_EVENTS) tracked.seen = new Set(snapshot.events.map((e) => e.event_id));
-    snapshot.updated_at = now;
+    else if (events.length > SCAN_EVENTS * STRIDE) tracked.seen = new Set(eventIds(tracked));
+    tracked.updated_at = now;
     const status = STATUS_OF[event.event_type];
     // A late `accepted` or `started` (after a resend) does not move a running request back.
-    if (status && !(status === 'accepted' && snapshot.status === 'running')) snapshot.status = status;
-    if (tracked.watchers) for (const watcher of tracked.watchers) watcher.next(record);
-    if (TERMINAL.has(snapshot.status)) this.#finish(tracked, event.data);
-    if (!copy) this.mirror?.(snapshot, record);
+    if (status && !(status === 'accepted' && tracked.status === 'running')) tracked.status = status;
+    // A copy (another node's event) is not mirrored: the view is built afresh when one next is.
+    if (copy) tracked.view = undefined;
+    const mirror = copy ? undefined : this.mirror;
+    // The event as handed out: made only for who reads it.
+    const record = tracked.watchers || mirror ? eventAt(tracked, events.length - STRIDE) : undefined;
+    if (tracked.watchers) for (const watcher of tracked.watchers) watcher.next(record!);
+    if (TERMINAL.has(tracked.status)) this.#finish(tracked, event.data);
+    if (mirror) this.#mirror(mirror, tracked, record);
     return true;
   }
 
   /** Ends a request the device never got (resume window passed, or withdrawn before delivery). */
   end(requestId: string, status: 'undelivered' | 'cancelled', data: Record<string, unknown>, now: number, copy = false): void {
     const tracked = this.#records.get(requestId);
-    if (!tracked || TERMINAL.has(tracked.snapshot.status)) return;
-    tracked.snapshot.status = status;
-    tracked.snapshot.updated_at = now;
+    if (!tracked || TERMINAL.has(tracked.status)) return;
+    tracked.status = status;
+    tracked.updated_at = now;
     this.#finish(tracked, data);
-    if (!copy) this.mirror?.(tracked.snapshot, undefined);
+    if (!copy && this.mirror) this.#mirror(this.mirror, tracked, undefined);
+  }
+
+  /**
+   * Tells the mirror: the record as a snapshot, built once and then kept up to date while the
+   * execution runs (a build per event would cost the square of a long run's events), dropped at the end.
+   */
+  #mirror(mirror: NonNullable<ExecutionStore['mirror']>, tracked: Tracked, record: ExecutionEventRecord | undefined): void {
+    let view = tracked.view;
+    if (!view) view = snapshotOf(tracked);
+    else {
+      if (record) view.events.push(record);
+      view.status = tracked.status;
+      view.updated_at = tracked.updated_at;
+      if (tracked.outcome !== undefined) view.outcome = tracked.outcome;
+    }
+    tracked.view = TERMINAL.has(tracked.status) ? undefined : view;
+    mirror(view, record);
   }
 
   #finish(tracked: Tracked, data: Record<string, unknown>): void {
-    tracked.snapshot.outcome = data;
+    tracked.outcome = data;
     if (tracked.watchers) for (const watcher of tracked.watchers) watcher.complete();
     tracked.watchers = undefined;
-    tracked.settle?.({ request_id: tracked.snapshot.request_id, status: tracked.snapshot.status as ExecutionResult['status'], data });
+    tracked.settle?.({ request_id: tracked.request_id, status: tracked.status as ExecutionResult['status'], data });
     // Ended: no more events are recorded, nor is it settled again.
     tracked.settle = undefined;
     tracked.seen = undefined;
-    this.#finished.push(tracked.snapshot.request_id);
+    this.#finished.push(tracked.request_id);
     this.#trim();
   }
 
@@ -258,14 +313,87 @@ export class ExecutionStore {
    * deleted before, a cost that grew with the hub's age (bench/round-trip).
    */
   #trim(): void {
-    while (this.#records.size > this.#retain && this.#finished.length > 0) this.#records.delete(this.#finished.shift()!);
+    const finished = this.#finished;
+    while (this.#records.size > this.#retain && this.#oldest < finished.length) {
+      this.#records.delete(finished[this.#oldest]!);
+      finished[this.#oldest++] = '';
+    }
+    // Cut back once the forgotten part is most of it: each id is moved at most once more.
+    if (this.#oldest > 1_024 && this.#oldest * 2 > finished.length) {
+      this.#finished = finished.slice(this.#oldest);
+      this.#oldest = 0;
+    }
   }
+}
+
+/** What a record keeps of `eventId`: its suffix, shared, when it is `requestId` and a suffix; else the id itself. */
+function keptId(requestId: string, eventId: string): string | EventIdSuffix {
+  if (eventId.length <= requestId.length || !eventId.startsWith(requestId)) return eventId;
+  const text = eventId.slice(requestId.length);
+  let suffix = SUFFIXES.get(text);
+  if (suffix === undefined) {
+    if (SUFFIXES.size >= MAX_SUFFIXES) return eventId;
+    suffix = Object.freeze({ suffix: text });
+    SUFFIXES.set(text, suffix);
+  }
+  return suffix;
+}
+
+/** The id of the event at `index` in `tracked.events`. */
+function eventIdAt(tracked: Tracked, index: number): string {
+  const kept = tracked.events[index] as string | EventIdSuffix;
+  return typeof kept === 'string' ? kept : tracked.request_id + kept.suffix;
+}
+
+function eventIds(tracked: Tracked): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < tracked.events.length; i += STRIDE) ids.push(eventIdAt(tracked, i));
+  return ids;
+}
+
+/** The event at `index` in `tracked.events`, as handed out. */
+function eventAt(tracked: Tracked, index: number): ExecutionEventRecord {
+  const { events } = tracked;
+  return {
+    event_id: eventIdAt(tracked, index),
+    event_type: events[index + 1] as EventType,
+    data: events[index + 2] as Record<string, unknown>,
+    received_at: events[index + 3] as number,
+  };
+}
+
+/** A record as `hub.execution(id)` reports it (its event data shared, not copied). */
+function snapshotOf(tracked: Tracked): ExecutionSnapshot {
+  const events: ExecutionEventRecord[] = [];
+  for (let i = 0; i < tracked.events.length; i += STRIDE) events.push(eventAt(tracked, i));
+  const snapshot: ExecutionSnapshot = {
+    request_id: tracked.request_id,
+    device_id: tracked.device_id,
+    tenant_id: tracked.tenant_id,
+    job_type: tracked.job_type,
+    status: tracked.status,
+    created_at: tracked.created_at,
+    updated_at: tracked.updated_at,
+    events,
+  };
+  if (tracked.outcome !== undefined) snapshot.outcome = tracked.outcome;
+  return snapshot;
 }
 
 /** Whether `eventId` was recorded for `tracked`. */
 function seenIn(tracked: Tracked, eventId: string): boolean {
   if (tracked.seen) return tracked.seen.has(eventId);
-  const { events } = tracked.snapshot;
-  for (let i = 0; i < events.length; i++) if (events[i]!.event_id === eventId) return true;
+  const { events, request_id: requestId } = tracked;
+  for (let i = 0; i < events.length; i += STRIDE) {
+    const kept = events[i] as string | EventIdSuffix;
+    if (typeof kept === 'string') {
+      if (kept === eventId) return true;
+    } else if (
+      eventId.length === requestId.length + kept.suffix.length &&
+      eventId.endsWith(kept.suffix) &&
+      eventId.startsWith(requestId)
+    )
+      return true;
+  }
   return false;
 }

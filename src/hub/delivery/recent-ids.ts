@@ -1,47 +1,211 @@
+/** Slots the ring starts with; it doubles as ids come, up to `limit`. */
+const FIRST_CAPACITY = 64;
+/** What a ring slot holds: nothing (never written, or deleted), a UUID kept as four words, or an id kept as its string. */
+const EMPTY = 0;
+const WORDS = 1;
+const TEXT = 2;
+
+/** The four 32-bit words of the last id {@link uuidWords} read. */
+const scratch = new Uint32Array(4);
+
 /**
  * A bounded set of recent ids, oldest forgotten first: what makes a resend harmless without
  * remembering every id ever seen.
  *
- * The ids' arrival order lives in a ring beside the set, so forgetting the oldest is a delete
- * by key. Taking it from the set's own iterator instead (`values().next()`) walks over every
- * id deleted before it until the set rehashes: up to 57 µs per add at 50,000 ids, four times
- * per execution (bench/round-trip).
+ * The ids' arrival order lives in a ring, so forgetting the oldest is a delete by slot. An id in
+ * the form devices give theirs (a UUID, lowercase and hyphenated: `randomUUID()`) is kept as its
+ * 128 bits, four words of a typed array, and found through an open-addressing table of ring
+ * slots: no object per id. A window of 50,000 ids held as strings in a `Map` was a string, an
+ * entry and a ring slot per id, every one copied by scavenges until old (bench/round-trip). Any
+ * other id is kept as its string in a `Map`. The two never meet: only the one exact spelling of
+ * 128 bits is kept as words, so no two ids are ever taken for one another.
  *
  * @example
  * const recent = new RecentIds(50_000);
  * if (recent.add(message.id)) apply(message);
  */
 export class RecentIds {
-  /** Each id and its slot in the ring. */
-  readonly #slots = new Map<string, number>();
-  /** Ids in the order they were added; `undefined` where one was deleted or not yet written. */
-  readonly #ring: Array<string | undefined>;
+  /** Ring slot by id, for ids not kept as words. */
+  readonly #texts = new Map<string, number>();
+  /** Per ring slot: {@link EMPTY}, {@link WORDS} or {@link TEXT}. */
+  #kinds: Uint8Array;
+  /** Per ring slot, four words: the UUID kept there. */
+  #words: Uint32Array;
+  /** Per ring slot, the id kept there as a string (made when the first such id comes). */
+  #textAt: Array<string | undefined> | undefined;
+  /** Open addressing, linear probing: a ring slot + 1 per entry, 0 where empty. At most half full. */
+  #table: Int32Array;
   #next = 0;
 
   constructor(readonly limit: number) {
-    this.#ring = new Array<string | undefined>(Math.max(1, limit));
+    const capacity = Math.min(Math.max(1, limit), FIRST_CAPACITY);
+    this.#kinds = new Uint8Array(capacity);
+    this.#words = new Uint32Array(capacity * 4);
+    this.#table = new Int32Array(tableSizeFor(capacity));
   }
 
   has(id: string): boolean {
-    return this.#slots.has(id);
+    if (uuidWords(id)) return this.#find() !== -1;
+    return this.#texts.has(id);
   }
 
   /** Remembers `id`; false (and nothing changes) when it is remembered already: one lookup for both questions. */
   add(id: string): boolean {
-    if (this.#slots.has(id)) return false;
-    const oldest = this.#ring[this.#next];
-    if (oldest !== undefined) this.#slots.delete(oldest);
-    this.#ring[this.#next] = id;
-    this.#slots.set(id, this.#next);
-    this.#next = (this.#next + 1) % this.#ring.length;
+    const words = uuidWords(id);
+    if (words ? this.#find() !== -1 : this.#texts.has(id)) return false;
+    // `scratch` still holds the words: nothing below reads another id before they are stored.
+    if (this.#next === this.#kinds.length) {
+      if (this.#kinds.length < this.limit) this.#grow();
+      else this.#next = 0;
+    }
+    const slot = this.#next++;
+    this.#forget(slot);
+    if (words) {
+      this.#words.set(scratch, slot * 4);
+      this.#kinds[slot] = WORDS;
+      this.#place(slot);
+    } else {
+      const textAt = (this.#textAt ??= new Array<string | undefined>(this.#kinds.length));
+      textAt[slot] = id;
+      this.#kinds[slot] = TEXT;
+      this.#texts.set(id, slot);
+    }
     return true;
   }
 
   /** Forgets `id` (it was not applied after all). */
   delete(id: string): void {
-    const slot = this.#slots.get(id);
-    if (slot === undefined) return;
-    this.#ring[slot] = undefined;
-    this.#slots.delete(id);
+    const slot = uuidWords(id) ? this.#find() : (this.#texts.get(id) ?? -1);
+    if (slot !== -1) this.#forget(slot);
   }
+
+  /** Empties `slot` of the ring, whatever it holds. */
+  #forget(slot: number): void {
+    const kind = this.#kinds[slot];
+    if (kind === EMPTY) return;
+    this.#kinds[slot] = EMPTY;
+    if (kind === TEXT) {
+      this.#texts.delete(this.#textAt![slot]!);
+      this.#textAt![slot] = undefined;
+      return;
+    }
+    // Backward-shift deletion: entries after the emptied one move up, so no probe ever stops short.
+    const table = this.#table;
+    const mask = table.length - 1;
+    let hole = this.#entryOf(slot);
+    table[hole] = 0;
+    for (let i = (hole + 1) & mask; table[i] !== 0; i = (i + 1) & mask) {
+      const home = this.#homeOf(table[i]! - 1);
+      // Moves up when its home is not in (hole, i], cyclically.
+      if (((i - home) & mask) >= ((i - hole) & mask)) {
+        table[hole] = table[i]!;
+        table[i] = 0;
+        hole = i;
+      }
+    }
+  }
+
+  /** The ring slot holding the words in `scratch`, or -1. */
+  #find(): number {
+    const table = this.#table;
+    const words = this.#words;
+    const mask = table.length - 1;
+    const [w0, w1, w2, w3] = scratch as unknown as [number, number, number, number];
+    for (let i = hash(w0, w1, w2, w3) & mask; ; i = (i + 1) & mask) {
+      const entry = table[i]!;
+      if (entry === 0) return -1;
+      const at = (entry - 1) * 4;
+      if (words[at] === w0 && words[at + 1] === w1 && words[at + 2] === w2 && words[at + 3] === w3) return entry - 1;
+    }
+  }
+
+  /** Where the table holds `slot` (it does). */
+  #entryOf(slot: number): number {
+    const table = this.#table;
+    const mask = table.length - 1;
+    let i = this.#homeOf(slot);
+    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    return i;
+  }
+
+  /** The table position the words of `slot` hash to. */
+  #homeOf(slot: number): number {
+    const words = this.#words;
+    const at = slot * 4;
+    return hash(words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!) & (this.#table.length - 1);
+  }
+
+  #place(slot: number): void {
+    const table = this.#table;
+    const mask = table.length - 1;
+    let i = this.#homeOf(slot);
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  /** Doubles the ring (up to `limit`); it is full and in order, so slots keep their places. */
+  #grow(): void {
+    const capacity = Math.min(this.limit, this.#kinds.length * 2);
+    const kinds = new Uint8Array(capacity);
+    kinds.set(this.#kinds);
+    const words = new Uint32Array(capacity * 4);
+    words.set(this.#words);
+    this.#kinds = kinds;
+    this.#words = words;
+    if (this.#textAt) this.#textAt.length = capacity;
+    this.#table = new Int32Array(tableSizeFor(capacity));
+    for (let slot = 0; slot < this.#next; slot++) if (kinds[slot] === WORDS) this.#place(slot);
+  }
+}
+
+/** A power of two at least twice `capacity`: probes stay short. */
+function tableSizeFor(capacity: number): number {
+  let size = 2;
+  while (size < capacity * 2) size *= 2;
+  return size;
+}
+
+/** Mixes all four words: a time-ordered UUID (v1, v7) has few distinct bits in any one. */
+function hash(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * Reads `id` into {@link scratch} when it is a UUID spelled as `randomUUID()` spells it
+ * (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase hex): false for anything else, an
+ * uppercase spelling included, so the words stand for that one string only.
+ */
+function uuidWords(id: string): boolean {
+  if (id.length !== 36) return false;
+  if (id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false;
+  const w0 = hex(id, 0, 8);
+  const w1a = hex(id, 9, 4);
+  const w1b = hex(id, 14, 4);
+  const w2a = hex(id, 19, 4);
+  const w2b = hex(id, 24, 4);
+  const w3 = hex(id, 28, 8);
+  if (w0 < 0 || w1a < 0 || w1b < 0 || w2a < 0 || w2b < 0 || w3 < 0) return false;
+  scratch[0] = w0;
+  scratch[1] = w1a * 0x10000 + w1b;
+  scratch[2] = w2a * 0x10000 + w2b;
+  scratch[3] = w3;
+  return true;
+}
+
+/** The value of `length` lowercase hex digits of `text` from `start`; -1 when one is not. */
+function hex(text: string, start: number, length: number): number {
+  let value = 0;
+  for (let i = start; i < start + length; i++) {
+    const c = text.charCodeAt(i);
+    let digit: number;
+    if (c >= 48 && c <= 57) digit = c - 48;
+    else if (c >= 97 && c <= 102) digit = c - 87;
+    else return -1;
+    value = value * 16 + digit;
+  }
+  return value;
 }

@@ -48,4 +48,52 @@ describe('RecentIds', () => {
       { numRuns: 300 },
     );
   });
+
+  it('keeps UUIDs apart from every other spelling, through growth and wrap-around', () => {
+    // UUIDs that differ in one digit, one uppercase spelling, and ids of other forms.
+    const base = '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
+    const pool = [
+      base,
+      base.replace(/9$/, '8'),
+      base.replace(/^0/, '1'),
+      base.replace('4978', '4979'),
+      base.toUpperCase(),
+      base.replace(/-/g, '_'),
+      'id-1',
+      'id-2',
+    ];
+    const op = fc.record({
+      kind: fc.constantFrom('add' as const, 'add' as const, 'delete' as const),
+      // Fresh UUIDs fill the window so it grows and wraps; the pool's ids come back to be looked up.
+      id: fc.oneof(fc.constantFrom(...pool), fc.uuid()),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 150 }), fc.array(op, { maxLength: 400 }), (limit, ops) => {
+        const recent = new RecentIds(limit);
+        const slots: Array<string | undefined> = [];
+        for (const { kind, id } of ops) {
+          const live = slots.slice(-limit);
+          if (kind === 'add') expect(recent.add(id)).toBe(!live.includes(id));
+          else recent.delete(id);
+          if (kind === 'add' && !live.includes(id)) slots.push(id);
+          if (kind === 'delete') {
+            const at = slots.lastIndexOf(id);
+            if (at >= slots.length - limit && at >= 0) slots[at] = undefined;
+          }
+        }
+        const window = new Set(slots.slice(-limit).filter((s): s is string => s !== undefined));
+        for (const id of [...pool, ...slots.filter((s): s is string => s !== undefined)]) expect(recent.has(id)).toBe(window.has(id));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('holds a window of 50,000 UUIDs: each found until 50,000 more came', () => {
+    const recent = new RecentIds(50_000);
+    const ids = Array.from({ length: 60_000 }, (_, i) => `${i.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    for (const id of ids) expect(recent.add(id)).toBe(true);
+    expect(recent.has(ids[9_999]!)).toBe(false);
+    expect(ids.slice(10_000).every((id) => recent.has(id))).toBe(true);
+    expect(recent.add(ids[59_999]!)).toBe(false);
+  });
 });
