@@ -435,6 +435,8 @@ export class HubDelivery {
         );
         return;
       }
+      // The same id as the hub's own string: the ledger keeps it for the hub's life, and the frame's copy can die young.
+      if (owner) message.request_id = owner.request_id;
       const where = { tenant_id: info.tenant_id, device_id: info.device_id };
       // A copy (resent past the dedupe window, or to another node) is not booked, nor told again.
       // In memory, booked at once: no promise for what comes after it to wait on.

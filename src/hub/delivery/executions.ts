@@ -217,7 +217,7 @@ export class ExecutionStore {
   }
 
   /** Who a request was dispatched to, if the hub knows it. */
-  ownerOf(requestId: string): { device_id: string; tenant_id: string } | undefined {
+  ownerOf(requestId: string): { request_id: string; device_id: string; tenant_id: string } | undefined {
     return this.#records.get(requestId);
   }
 

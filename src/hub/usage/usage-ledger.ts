@@ -1,5 +1,6 @@
 import type { MessageOf } from '../../protocol/index.ts';
-import { createMemoryRecordLog, openRecordLog, type RecordLog } from '../../storage/record-log.ts';
+import { StorageError } from '../../adapters/storage.ts';
+import { openRecordLog, type RecordLog } from '../../storage/record-log.ts';
 import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
 import { summarize } from './usage-summary.ts';
 
@@ -14,25 +15,24 @@ import { summarize } from './usage-summary.ts';
  * ledger.summary('acme').totals.reports; // 1
  */
 export class UsageLedger implements UsageStore {
-  readonly #log: RecordLog<UsageEntry>;
+  /**
+   * The file, with a path. Without one there is none: the index is the ledger. A memory log
+   * beside it held a second record of every entry, never read, for the hub's life (bench/round-trip).
+   */
+  readonly #log: RecordLog<UsageEntry> | undefined;
   readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
-
-  /** The log is in memory: booking needs no I/O ({@link bookAtOnce}). */
-  readonly #inMemory: boolean;
   #closed = false;
 
-  private constructor(log: RecordLog<UsageEntry>, inMemory: boolean) {
+  private constructor(log: RecordLog<UsageEntry> | undefined) {
     this.#log = log;
-    this.#inMemory = inMemory;
-    for (const { value } of log.pending()) this.#index(value);
+    for (const { value } of log?.pending() ?? []) this.#index(value);
   }
 
   /** Opens the ledger at `path` (in memory without one). */
   static async open(path: string | undefined): Promise<UsageLedger> {
     // Nothing is ever acknowledged: the ledger keeps every entry, so never compacts.
     return new UsageLedger(
-      path === undefined ? createMemoryRecordLog() : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }),
-      path === undefined,
+      path === undefined ? undefined : await openRecordLog<UsageEntry>(path, { compactAfter: Number.MAX_SAFE_INTEGER }),
     );
   }
 
@@ -43,6 +43,11 @@ export class UsageLedger implements UsageStore {
    * @throws {StorageError} when it cannot be written (it is then not booked).
    */
   book(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): Promise<boolean> {
+    const log = this.#log;
+    if (!log) {
+      if (this.#closed) return Promise.reject(new StorageError('memory:', 'the ledger is closed'));
+      return Promise.resolve(this.bookAtOnce(where, report, now)!);
+    }
     const tenant = this.#byTenant.get(where.tenant_id);
     const entry = usageEntryOf(where, report, now);
     if (tenant?.has(entry.report_id)) return Promise.resolve(false);
@@ -51,7 +56,7 @@ export class UsageLedger implements UsageStore {
     // The write's own promise, not an async function around it: one promise less per report (bench/round-trip).
     let written: Promise<unknown>;
     try {
-      written = this.#log.append(entry);
+      written = log.append(entry);
     } catch (error) {
       written = Promise.reject(error);
     }
@@ -64,15 +69,13 @@ export class UsageLedger implements UsageStore {
     );
   }
 
-  /** Without a path, books at once: the memory log keeps the entry as it is appended. */
+  /** Without a path, books at once: the index is all there is to write. */
   bookAtOnce(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined {
-    // Closed, `book` gives the log's error.
-    if (!this.#inMemory || this.#closed) return undefined;
-    const entry = usageEntryOf(where, report, now);
-    if (this.#byTenant.get(where.tenant_id)?.has(entry.report_id)) return false;
-    this.#index(entry);
-    // A memory log fails only once closed, and it is open here.
-    void this.#log.append(entry);
+    // Closed, `book` gives the error.
+    if (this.#log || this.#closed) return undefined;
+    const reportId = report.report_id ?? report.id;
+    if (this.#byTenant.get(where.tenant_id)?.has(reportId)) return false;
+    this.#index(usageEntryOf(where, report, now));
     return true;
   }
 
@@ -83,7 +86,7 @@ export class UsageLedger implements UsageStore {
 
   close(): Promise<void> {
     this.#closed = true;
-    return this.#log.close();
+    return this.#log?.close() ?? Promise.resolve();
   }
 
   #index(entry: UsageEntry): void {
