@@ -33,7 +33,10 @@ export class RecentIds {
   #words: Uint32Array;
   /** Per ring slot, the id kept there as a string (made when the first such id comes). */
   #textAt: Array<string | undefined> | undefined;
-  /** Open addressing, linear probing: a ring slot + 1 per entry, 0 where empty. At most half full. */
+  /**
+   * Open addressing, linear probing, at most half full: per entry a ring slot + 1 (0 where
+   * empty) and its id's hash, side by side, so a probe reads one place in memory.
+   */
   #table: Int32Array;
   #next = 0;
 
@@ -91,15 +94,16 @@ export class RecentIds {
     }
     // Backward-shift deletion: entries after the emptied one move up, so no probe ever stops short.
     const table = this.#table;
-    const mask = table.length - 1;
+    const mask = (table.length >> 1) - 1;
     let hole = this.#entryOf(slot);
-    table[hole] = 0;
-    for (let i = (hole + 1) & mask; table[i] !== 0; i = (i + 1) & mask) {
-      const home = this.#homeOf(table[i]! - 1);
+    table[hole * 2] = 0;
+    for (let i = (hole + 1) & mask; table[i * 2] !== 0; i = (i + 1) & mask) {
+      const home = table[i * 2 + 1]! & mask;
       // Moves up when its home is not in (hole, i], cyclically.
       if (((i - home) & mask) >= ((i - hole) & mask)) {
-        table[hole] = table[i]!;
-        table[i] = 0;
+        table[hole * 2] = table[i * 2]!;
+        table[hole * 2 + 1] = table[i * 2 + 1]!;
+        table[i * 2] = 0;
         hole = i;
       }
     }
@@ -109,11 +113,14 @@ export class RecentIds {
   #find(): number {
     const table = this.#table;
     const words = this.#words;
-    const mask = table.length - 1;
+    const mask = (table.length >> 1) - 1;
     const [w0, w1, w2, w3] = scratch as unknown as [number, number, number, number];
-    for (let i = hash(w0, w1, w2, w3) & mask; ; i = (i + 1) & mask) {
-      const entry = table[i]!;
+    const h = hash(w0, w1, w2, w3);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const entry = table[i * 2]!;
       if (entry === 0) return -1;
+      // The hash first: the words (elsewhere in memory) are read only when it matches.
+      if (table[i * 2 + 1] !== h) continue;
       const at = (entry - 1) * 4;
       if (words[at] === w0 && words[at + 1] === w1 && words[at + 2] === w2 && words[at + 3] === w3) return entry - 1;
     }
@@ -122,25 +129,27 @@ export class RecentIds {
   /** Where the table holds `slot` (it does). */
   #entryOf(slot: number): number {
     const table = this.#table;
-    const mask = table.length - 1;
-    let i = this.#homeOf(slot);
-    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    const mask = (table.length >> 1) - 1;
+    let i = this.#hashOf(slot) & mask;
+    while (table[i * 2] !== slot + 1) i = (i + 1) & mask;
     return i;
   }
 
-  /** The table position the words of `slot` hash to. */
-  #homeOf(slot: number): number {
+  /** The hash of the words of `slot`. */
+  #hashOf(slot: number): number {
     const words = this.#words;
     const at = slot * 4;
-    return hash(words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!) & (this.#table.length - 1);
+    return hash(words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!);
   }
 
   #place(slot: number): void {
     const table = this.#table;
-    const mask = table.length - 1;
-    let i = this.#homeOf(slot);
-    while (table[i] !== 0) i = (i + 1) & mask;
-    table[i] = slot + 1;
+    const mask = (table.length >> 1) - 1;
+    const h = this.#hashOf(slot);
+    let i = h & mask;
+    while (table[i * 2] !== 0) i = (i + 1) & mask;
+    table[i * 2] = slot + 1;
+    table[i * 2 + 1] = h;
   }
 
   /** Doubles the ring (up to `limit`); it is full and in order, so slots keep their places. */
@@ -162,7 +171,8 @@ export class RecentIds {
 function tableSizeFor(capacity: number): number {
   let size = 2;
   while (size < capacity * 2) size *= 2;
-  return size;
+  // Two numbers an entry.
+  return size * 2;
 }
 
 /** Mixes all four words: a time-ordered UUID (v1, v7) has few distinct bits in any one. */
@@ -171,7 +181,7 @@ function hash(w0: number, w1: number, w2: number, w3: number): number {
   h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return (h ^ (h >>> 16)) | 0;
 }
 
 /**
