@@ -388,11 +388,7 @@ function seenIn(tracked: Tracked, eventId: string): boolean {
     const kept = events[i] as string | EventIdSuffix;
     if (typeof kept === 'string') {
       if (kept === eventId) return true;
-    } else if (
-      eventId.length === requestId.length + kept.suffix.length &&
-      eventId.endsWith(kept.suffix) &&
-      eventId.startsWith(requestId)
-    )
+    } else if (eventId.length === requestId.length + kept.suffix.length && eventId.endsWith(kept.suffix) && eventId.startsWith(requestId))
       return true;
   }
   return false;

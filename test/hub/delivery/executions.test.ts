@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ExecutionStore } from '../../../src/hub/delivery/executions.ts';
+import { type ExecutionEventRecord, type ExecutionSnapshot, ExecutionStore, TERMINAL } from '../../../src/hub/delivery/executions.ts';
 import type { MessageOf } from '../../../src/protocol/index.ts';
 
 const where = { device_id: 'd1', tenant_id: 't1' };
@@ -77,5 +78,97 @@ describe('ExecutionStore events', () => {
       'r1:completed:0',
     ]);
     expect(await tracked.result).toEqual({ request_id: 'r1', status: 'completed', data: { n: 0 } });
+  });
+});
+
+describe('ExecutionStore records', () => {
+  type EventType = MessageOf<'execution_event'>['event_type'];
+  const STATUS: Record<EventType, ExecutionSnapshot['status']> = {
+    accepted: 'accepted',
+    started: 'running',
+    progress: 'running',
+    completed: 'completed',
+    failed: 'failed',
+    cancelled: 'cancelled',
+    timed_out: 'timed_out',
+  };
+  // Ids of the form events are given (`<request id>:<suffix>`), ids of other forms, and ids a
+  // suffix could be mistaken for: each must come back as it was sent.
+  const eventId = fc.oneof(
+    fc.constantFrom(':accepted', ':started', ':end', ':progress:1', '0:accepted', ':', ''),
+    fc.integer({ min: 1, max: 400 }).map((n) => `:progress:${n}`),
+  );
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant('event' as const),
+      request: fc.constantFrom('r1', 'r10'),
+      // Prefixed with the request's id, or not (a whole id of another form).
+      prefixed: fc.boolean(),
+      id: eventId,
+      type: fc.constantFrom<EventType>('accepted', 'started', 'progress', 'progress', 'completed', 'failed'),
+      // Another node's event, copied here: recorded, not mirrored.
+      copy: fc.boolean(),
+    }),
+    fc.record({ kind: fc.constant('end' as const), request: fc.constantFrom('r1', 'r10') }),
+  );
+
+  it('keeps events as sent, however their ids are kept: snapshots, replays and the mirror agree with the plain record', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const store = new ExecutionStore(10);
+        const mirrored: Array<{ snapshot: ExecutionSnapshot; event: ExecutionEventRecord | undefined }> = [];
+        store.mirror = (snapshot, event) => mirrored.push({ snapshot: structuredClone(snapshot), event });
+        const model = new Map<string, ExecutionSnapshot>();
+        const expectedMirror: typeof mirrored = [];
+        const tracked = new Map<string, ReturnType<ExecutionStore['create']>>();
+        for (const request of ['r1', 'r10']) {
+          tracked.set(request, store.create({ request_id: request, job_type: 'tool' }, where, 0));
+          model.set(request, {
+            request_id: request,
+            ...where,
+            job_type: 'tool',
+            status: 'queued',
+            created_at: 0,
+            updated_at: 0,
+            events: [],
+          });
+        }
+        let now = 0;
+        for (const step of ops) {
+          now += 1;
+          const kept = model.get(step.request)!;
+          if (step.kind === 'end') {
+            store.end(step.request, 'cancelled', { at: now }, now);
+            if (TERMINAL.has(kept.status)) continue;
+            Object.assign(kept, { status: 'cancelled', updated_at: now, outcome: { at: now } });
+            expectedMirror.push({ snapshot: structuredClone(kept), event: undefined });
+            continue;
+          }
+          const id = step.prefixed ? `${step.request}${step.id}` : step.id || 'x';
+          const message = { v: 1, id: `m${now}`, ts: 0, type: 'execution_event', event_id: id, request_id: step.request } as const;
+          const recorded = store.record({ ...message, event_type: step.type, data: { now }, seq: now }, where, now, step.copy);
+          const fresh = !TERMINAL.has(kept.status) && !kept.events.some((e) => e.event_id === id);
+          expect(recorded).toBe(fresh);
+          if (!fresh) continue;
+          const record = { event_id: id, event_type: step.type, data: { now }, received_at: now };
+          kept.events.push(record);
+          kept.updated_at = now;
+          if (!(step.type === 'accepted' && kept.status === 'running')) kept.status = STATUS[step.type];
+          if (TERMINAL.has(kept.status)) kept.outcome = { now };
+          if (!step.copy) expectedMirror.push({ snapshot: structuredClone(kept), event: record });
+        }
+        for (const [request, kept] of model) {
+          expect(store.snapshot(request)).toEqual(kept);
+          const replayed: ExecutionEventRecord[] = [];
+          store
+            .events(tracked.get(request)!)
+            .subscribe((e) => replayed.push(e))
+            .unsubscribe();
+          expect(replayed).toEqual(kept.events);
+        }
+        expect(mirrored).toEqual(expectedMirror);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
