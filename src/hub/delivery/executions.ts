@@ -119,8 +119,11 @@ interface Tracked {
   seen: Set<string> | undefined;
   /** Who follows the events live (see {@link ExecutionStore.events}); none until someone subscribes. */
   watchers: Set<Subscriber<ExecutionEventRecord>> | undefined;
-  readonly result: Promise<ExecutionResult>;
-  /** Until the end: then dropped, as is nothing else the finished record needs. */
+  /**
+   * The handle's result, until the end: then dropped, with the rest the finished record does not
+   * need (whoever awaits it holds the promise; the record kept for `retain` executions need not).
+   */
+  result: Promise<ExecutionResult> | undefined;
   settle: ((result: ExecutionResult) => void) | undefined;
   /** With a {@link ExecutionStore.mirror}: the record as the mirror reads it, kept up to date until the end. */
   view: ExecutionSnapshot | undefined;
@@ -172,20 +175,20 @@ export class ExecutionStore {
     request: MessageOf<'execution_request'> | { request_id: string; job_type: ExecutionSnapshot['job_type'] },
     where: { device_id: string; tenant_id: string },
     now: number,
-  ): Tracked {
+  ): Tracked & { result: Promise<ExecutionResult> } {
     let settle: (result: ExecutionResult) => void = () => {};
     const result = new Promise<ExecutionResult>((resolve) => {
       settle = resolve;
     });
-    const tracked: Tracked = {
+    const tracked = {
       request_id: request.request_id,
       device_id: where.device_id,
       tenant_id: where.tenant_id,
       job_type: request.job_type,
-      status: 'queued',
+      status: 'queued' as ExecutionStatus,
       created_at: now,
       updated_at: now,
-      events: [],
+      events: [] as unknown[],
       outcome: undefined,
       seen: undefined,
       watchers: undefined,
@@ -302,6 +305,7 @@ export class ExecutionStore {
     tracked.settle?.({ request_id: tracked.request_id, status: tracked.status as ExecutionResult['status'], data });
     // Ended: no more events are recorded, nor is it settled again.
     tracked.settle = undefined;
+    tracked.result = undefined;
     tracked.seen = undefined;
     this.#finished.push(tracked.request_id);
     this.#trim();
