@@ -421,8 +421,10 @@ export class HubDelivery {
     if (message.type === 'execution_event') {
       if (this.#cluster && !this.executions.has(message.request_id)) return this.#eventOfElsewhere(this.#cluster, info, message);
       if (this.executions.record(message, info, now) && this.#cluster) this.#forward(info, message, now);
-      this.#queue(info).reportedOn(message.request_id);
-      if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
+      // One look-up of the device's queue for both.
+      const queue = this.#queue(info);
+      queue.reportedOn(message.request_id);
+      if (isTerminalEvent(message.event_type)) this.#ended(info, queue, message.request_id);
     } else if (message.type === 'usage_report') {
       const ledger = this.#host.ledger();
       if (!ledger) throw new Error('the usage ledger is not open');
@@ -476,8 +478,7 @@ export class HubDelivery {
   }
 
   /** A request ended: the device has room for another. */
-  #ended(who: Who, requestId: string): void {
-    const queue = this.#queue(who);
+  #ended(who: Who, queue: DeviceQueue, requestId: string): void {
     if (!queue.outstanding.delete(requestId)) return;
     const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
     if (session) this.#drain(session, queue, who);
@@ -790,8 +791,9 @@ export class HubDelivery {
     }
     const now = this.#host.clock.now();
     if (this.executions.record(message, info, now)) this.#forward(info, message, now);
-    this.#queue(info).reportedOn(message.request_id);
-    if (isTerminalEvent(message.event_type)) this.#ended(info, message.request_id);
+    const queue = this.#queue(info);
+    queue.reportedOn(message.request_id);
+    if (isTerminalEvent(message.event_type)) this.#ended(info, queue, message.request_id);
     // Resent here after the node that recorded it died: its host heard it there.
     if (!origin?.recorded) this.#host.emitMessage(info, message);
   }

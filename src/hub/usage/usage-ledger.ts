@@ -1,7 +1,7 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { StorageError } from '../../adapters/storage.ts';
 import { openRecordLog, type RecordLog } from '../../storage/record-log.ts';
-import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
+import { reportIdOf, type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
 import { summarize } from './usage-summary.ts';
 
 /**
@@ -73,8 +73,7 @@ export class UsageLedger implements UsageStore {
   bookAtOnce(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined {
     // Closed, `book` gives the error.
     if (this.#log || this.#closed) return undefined;
-    const reportId = report.report_id ?? report.id;
-    if (this.#byTenant.get(where.tenant_id)?.has(reportId)) return false;
+    if (this.#byTenant.get(where.tenant_id)?.has(reportIdOf(report))) return false;
     this.#index(usageEntryOf(where, report, now));
     return true;
   }

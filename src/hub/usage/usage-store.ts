@@ -10,12 +10,17 @@ export interface UsageEntry {
   booked_at: number;
 }
 
-/** The entry `report` books for the device `where`, at `now`; keyed by its `report_id` (else its frame id). */
+/** What a report is booked under, once per tenant: its `report_id`, else its frame id. */
+export function reportIdOf(report: MessageOf<'usage_report'>): string {
+  return report.report_id ?? report.id;
+}
+
+/** The entry `report` books for the device `where`, at `now`; keyed by {@link reportIdOf}. */
 export function usageEntryOf(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): UsageEntry {
   return {
     tenant_id: where.tenant_id,
     device_id: where.device_id,
-    report_id: report.report_id ?? report.id,
+    report_id: reportIdOf(report),
     request_id: report.request_id,
     metrics: report.metrics,
     booked_at: now,
