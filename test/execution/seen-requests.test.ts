@@ -26,6 +26,9 @@ class ModelSeen {
   }
 }
 
+/** Request ids of a few lengths, some not ASCII. */
+const idOf = (n: number) => (n % 3 === 0 ? `é-${n}` : n % 3 === 1 ? `req_${n}` : `req_${'x'.repeat(n)}-${n}`);
+
 /** A frame as the outbox makes it: the message with its sequence number and the protocol version. */
 const frameOf = (message: object, seq: number) => JSON.stringify({ ...message, seq, v: 1 });
 
@@ -39,7 +42,7 @@ function outcomeOf(requestId: string, text: string, n: number): StoredOutcome {
 
 describe('SeenRequests', () => {
   it('answers as a Map of states with a queue of forgettable entries would, outcomes included', () => {
-    const id = fc.integer({ min: 1, max: 12 });
+    const id = fc.integer({ min: 1, max: 40 });
     // Results from empty to a few kilobytes, some not ASCII: the arena moves and grows under them.
     const text = fc.oneof(fc.string({ maxLength: 8 }), fc.string({ minLength: 2_000, maxLength: 6_000 }), fc.constant('é€😀'));
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -50,11 +53,11 @@ describe('SeenRequests', () => {
       fc.record({ kind: fc.constant('forget' as const), id }),
     );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { maxLength: 200 }), (limit, ops) => {
+      fc.property(fc.integer({ min: 1, max: 30 }), fc.array(op, { maxLength: 300 }), (limit, ops) => {
         const seen = new SeenRequests(limit);
         const model = new ModelSeen(limit);
         ops.forEach((o, n) => {
-          const requestId = `req_${o.id}`;
+          const requestId = idOf(o.id);
           if (o.kind === 'activate') {
             seen.activate(requestId);
             model.states.set(requestId, { state: 'active' });
@@ -77,8 +80,8 @@ describe('SeenRequests', () => {
           }
         });
         expect(seen.size).toBe(model.states.size);
-        for (let n = 1; n <= 12; n++) {
-          const requestId = `req_${n}`;
+        for (let n = 1; n <= 40; n++) {
+          const requestId = idOf(n);
           const expected = model.states.get(requestId);
           expect(seen.state(requestId)).toBe(expected?.state);
           expect(seen.outcome(requestId)).toEqual(expected?.outcome);
