@@ -18,7 +18,8 @@ const UNFRAMED = 2;
 /** No longer remembered (forgotten, or remembered again under a newer ticket): its bytes are free. */
 const DEAD = 3;
 
-const INITIAL_ARENA_BYTES = 64 * 1024;
+// Small: an idle connector pays for what it remembers only.
+const INITIAL_ARENA_BYTES = 4 * 1024;
 const INITIAL_SLOTS = 64;
 const INITIAL_INDEX = 128;
 
