@@ -19,9 +19,9 @@ const UNFRAMED = 2;
 const DEAD = 3;
 
 // Small: an idle connector pays for what it remembers only.
-const INITIAL_ARENA_BYTES = 4 * 1024;
-const INITIAL_SLOTS = 64;
-const INITIAL_INDEX = 128;
+const INITIAL_ARENA_BYTES = 1_024;
+const INITIAL_SLOTS = 16;
+const INITIAL_INDEX = 32;
 
 /**
  * The requests an executor has seen, by request id: running or queued (`active`), known from the
@@ -75,7 +75,7 @@ export class SeenRequests {
   #arenaBase = 0;
   #arenaEnd = 0;
   /** Where an id being looked up is encoded, to compare it with one in the arena. */
-  #scratch = Buffer.allocUnsafe(1_024);
+  #scratch = Buffer.allocUnsafe(256);
 
   constructor(limit: number) {
     this.#limit = limit;
