@@ -111,6 +111,9 @@ export class Outbox {
    */
   readonly #frames = new SeqSlots<CheckedFrame>();
   #lastCheck: { message: Built<ReliableType>; seq: number; checked: CheckedFrame | FrameError } | undefined;
+  /** The message of the latest append that got as far as its frame, and that frame ({@link takeFrame}). */
+  #lastAppended: Outbound<ReliableType> | undefined;
+  #lastFrame: string | undefined;
 
   constructor(options: OutboxOptions) {
     this.#log = options.log;
@@ -190,6 +193,8 @@ export class Outbox {
       const stored = this.#log.append({ message: stamped });
       const seq = this.#log.lastSeq;
       this.#frames.set(seq, checked);
+      this.#lastAppended = message;
+      this.#lastFrame = checked.frame;
       try {
         await stored;
         break;
@@ -202,6 +207,23 @@ export class Outbox {
     }
     this.#pump();
     return true;
+  }
+
+  /**
+   * The frame made for `message` by the append just called, if that append got as far (one
+   * waiting for a failing store has not; undefined then). Asked once: the outbox lets go of it.
+   * What the executor keeps of an execution's end instead of its messages
+   * (src/execution/seen-requests.ts); the frame's `seq` is this append's.
+   *
+   * @example
+   * const stored = outbox.appendBuilt(terminal);
+   * const frame = outbox.takeFrame(terminal); // '{"type":"execution_event",…,"seq":12,"v":1}'
+   */
+  takeFrame(message: Outbound<ReliableType>): string | undefined {
+    const frame = message === this.#lastAppended ? this.#lastFrame : undefined;
+    this.#lastAppended = undefined;
+    this.#lastFrame = undefined;
+    return frame;
   }
 
   /** Why a built message could not be stored and sent (too large, not serialisable), or undefined when it can. */

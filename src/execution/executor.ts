@@ -10,6 +10,7 @@ import type { RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 import { addUsage, type HandlerRegistry, type UsageInput } from './handlers.ts';
 import { type JobHooks, type JobOutcome, planJob, runJob, type JobStep } from './run-job.ts';
+import { SeenRequests } from './seen-requests.ts';
 import { withFields } from '../util/with-fields.ts';
 
 type Request = MessageOf<'execution_request'>;
@@ -97,13 +98,6 @@ class Run {
   ) {}
 }
 
-/** What the executor remembers of a request it has seen. */
-type Seen =
-  | { state: 'active' }
-  /** Known from the outbox after a restart: its events are on their way; a redelivery is ignored. */
-  | { state: 'known' }
-  | { state: 'ended'; terminal: Event; usage: Built<'usage_report'> };
-
 /**
  * Runs execution requests: validates them against the registered handlers, queues them under a
  * concurrency limit, enforces timeouts and cancellation, and writes every lifecycle event and
@@ -128,9 +122,11 @@ export class Executor {
    */
   readonly #running: Run[] = [];
   readonly #queue: Run[] = [];
-  readonly #seen = new Map<string, Seen>();
-  /** Entries that may be forgotten (ended, or known from the outbox), oldest first. */
-  readonly #forgettable: Array<[string, Seen]> = [];
+  /**
+   * Requests running or queued, known from the outbox after a restart (their events are on their
+   * way; a redelivery is ignored), or ended, with the outcome a redelivery gets again.
+   */
+  readonly #seen: SeenRequests;
   #saturated = false;
   #stopped = false;
   /**
@@ -150,6 +146,7 @@ export class Executor {
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#limits = { ...defaultExecutorLimits, ...options.limits };
+    this.#seen = new SeenRequests(this.#limits.retainOutcomes);
   }
 
   get capacity(): Capacity {
@@ -175,7 +172,7 @@ export class Executor {
   async recover(): Promise<void> {
     for (const { value } of this.#o.outbox.entries()) {
       const message = value.message;
-      if (message.type === 'execution_event' && !this.#seen.has(message.request_id)) this.#remember(message.request_id, { state: 'known' });
+      if (message.type === 'execution_event' && this.#seen.state(message.request_id) === undefined) this.#seen.know(message.request_id);
     }
     for (const record of [...this.#o.journal.pending()]) {
       if (!('request' in record.value)) continue;
@@ -200,15 +197,16 @@ export class Executor {
     const health = this.#o.health;
     // Nothing new while the store fails: refused, so the hub keeps it and sends it again.
     if (health?.failing) throw health.refusal('request');
-    const seen = this.#seen.get(id);
+    const seen = this.#seen.state(id);
     if (seen) {
-      this.#o.logger.info({ request_id: id, state: seen.state }, 'duplicate delivery; not run again');
+      this.#o.logger.info({ request_id: id, state: seen }, 'duplicate delivery; not run again');
       // The stored outcome again, under the same ids: whichever copy reaches the hub counts once.
       // Never waiting for a failing store: refused instead, and the hub sends it again later.
-      if (seen.state === 'ended')
+      const outcome = seen === 'ended' ? this.#seen.outcome(id) : undefined;
+      if (outcome)
         await Promise.all([
-          this.#o.outbox.appendBuilt(seen.terminal, { wait: false }),
-          this.#o.outbox.appendBuilt(seen.usage, { wait: false }),
+          this.#o.outbox.appendBuilt(outcome.terminal, { wait: false }),
+          this.#o.outbox.appendBuilt(outcome.usage, { wait: false }),
         ]);
       return;
     }
@@ -223,13 +221,13 @@ export class Executor {
         error: { code: 'saturated', message: 'the device is at capacity; try again later', details: { retryable: true, ...this.capacity } },
       });
     }
-    this.#seen.set(id, { state: 'active' });
+    this.#seen.activate(id);
     let seq: number;
     try {
       ({ seq } = await this.#o.journal.append({ request }));
     } catch (error) {
       // Not accepted: a redelivery must run it, not take it for a duplicate.
-      this.#seen.delete(id);
+      this.#seen.forget(id);
       if (error instanceof StorageError) health?.failed(error);
       throw error;
     }
@@ -320,7 +318,6 @@ export class Executor {
     }
     // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
     const usage = usageReportMessage(id, deviceId, { durationMs, ...run.usage }, { id: randomUUID(), ts: stamp.ts });
-    this.#remember(id, { state: 'ended', terminal: event, usage });
     this.#startNext();
     this.checkCapacity();
     logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
@@ -333,13 +330,25 @@ export class Executor {
       ...(typeof errorCode === 'string' && { errorCode }),
     });
     try {
+      // The outcome is remembered as the frames the outbox makes of it (src/execution/seen-requests.ts),
+      // taken as each append is called: before any of them is stored, as a redelivery may come meanwhile.
       if (run.journalSeq === 0) {
         // A refusal (no journal entry) must not hold up the inbound line behind a failing store:
         // its terminal event is stored now, or the request itself is refused back to the hub.
-        await outbox.appendBuilt(event, { wait: false });
-        await outbox.appendBuilt(usage);
+        const ending = outbox.appendBuilt(event, { wait: false });
+        const terminalFrame = outbox.takeFrame(event);
+        this.#seen.end(id, event, usage);
+        await ending;
+        const reporting = outbox.appendBuilt(usage);
+        const usageFrame = outbox.takeFrame(usage);
+        if (terminalFrame !== undefined && usageFrame !== undefined) this.#seen.frame(id, terminalFrame, usageFrame);
+        await reporting;
       } else {
-        await Promise.all([outbox.appendBuilt(event), outbox.appendBuilt(usage)]);
+        const ending = outbox.appendBuilt(event);
+        const terminalFrame = outbox.takeFrame(event);
+        const reporting = outbox.appendBuilt(usage);
+        this.#seen.end(id, event, usage, terminalFrame, outbox.takeFrame(usage));
+        await Promise.all([ending, reporting]);
         // Settled only once the end is stored; a settle the disk refused is written when it has
         // room again (left in the journal, a restart would fail a finished execution `interrupted`).
         await untilStored(this.#o.health, () => journal.settle(run.journalSeq));
@@ -354,7 +363,7 @@ export class Executor {
       else logger.error({ err: error, request_id: id }, 'cannot store the end of an execution');
       // A refusal has no journal entry: fail the delivery, so it is not acknowledged and comes again.
       if (run.journalSeq === 0) {
-        this.#seen.delete(id);
+        this.#seen.forget(id);
         throw error;
       }
       // Journaled: a restart fails it `interrupted` rather than losing it.
@@ -376,21 +385,6 @@ export class Executor {
   #event(run: Run, type: Event['event_type'], data: Record<string, unknown>, stamp?: Stamp): Event {
     const kind = type === 'progress' ? { type, n: run.progressCount } : { type };
     return executionEventMessage(run.request.request_id, kind, data, stamp);
-  }
-
-  /**
-   * Keeps an outcome and forgets the oldest ones past `retainOutcomes`. Their own queue, not a
-   * walk over the map from its start: V8 passes every entry deleted before on such a walk, a
-   * cost that grew with the device's age (bench/round-trip).
-   */
-  #remember(id: string, seen: Seen): void {
-    this.#seen.set(id, seen);
-    this.#forgettable.push([id, seen]);
-    while (this.#seen.size > this.#limits.retainOutcomes && this.#forgettable.length > 0) {
-      const [oldest, entry] = this.#forgettable.shift()!;
-      // Unless it was replaced since (an outcome that could not be stored is run again).
-      if (this.#seen.get(oldest) === entry) this.#seen.delete(oldest);
-    }
   }
 
   #arm(at: number): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameError } from '../../src/protocol/codec.ts';
+import { usageReportMessage } from '../../src/protocol/built-messages.ts';
 import { executorFixture, settle } from '../support/execution-fixture.ts';
 
 const usage = (request_id: string) =>
@@ -43,6 +44,19 @@ describe('outbox', () => {
     expect(second.sent[0]!.id).toBe(first.sent[1]!.id);
     await outbox.ack(4);
     expect(outbox.depth).toBe(0);
+  });
+
+  it('gives the frame it made for the append just called, once, and none for another message', async () => {
+    const { outbox } = executorFixture();
+    const report = usageReportMessage('r1', 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 });
+    const stored = outbox.appendBuilt(report);
+    expect(outbox.takeFrame(usage('r1'))).toBeUndefined();
+    const second = usageReportMessage('r2', 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 });
+    void outbox.appendBuilt(second);
+    const frame = outbox.takeFrame(second);
+    expect(JSON.parse(frame!)).toEqual({ ...outbox.entries()[1]!.value.message, seq: 2, v: 1 });
+    expect(outbox.takeFrame(second)).toBeUndefined();
+    await stored;
   });
 
   it('keeps at most `window` entries in flight and lets more out as acks come in', async () => {

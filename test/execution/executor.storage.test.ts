@@ -72,5 +72,13 @@ describe('executor on a failing store', () => {
     expect(typesOf('a')).toEqual(['accepted', 'started', 'completed']);
     expect(usageOf('a')).toHaveLength(1);
     expect(journal.pending()).toEqual([]);
+    // An end stored only after storage recovered is remembered as well: a redelivery gets it again.
+    const terminal = outbox.entries().at(-2)!.value.message;
+    expect(terminal).toMatchObject({ event_type: 'completed' });
+    await executor.receive(request({ request_id: 'a', job_type: 'tool', tool_name: 'echo', inputs: { n: 1 } }));
+    await settle();
+    expect(typesOf('a')).toEqual(['accepted', 'started', 'completed', 'completed']);
+    expect(outbox.entries().at(-2)!.value.message).toEqual(terminal);
+    expect(new Set(usageOf('a').map((u) => u.id)).size).toBe(1);
   });
 });

@@ -555,6 +555,46 @@ describe('executor under storage and size failures', () => {
     expect(runs).toBe(6);
   });
 
+  it('answers a redelivery with its outcome unchanged after hundreds of larger outcomes were stored and forgotten since', async () => {
+    const f = executorFixture({ limits: { retainOutcomes: 50 } });
+    f.handlers.register('tool', 'echo', { ...echo, run: (input) => input });
+    const delivery = (n: number) =>
+      request({
+        request_id: `r${n}`,
+        job_type: 'tool',
+        tool_name: 'echo',
+        inputs: { text: `${n}:${'é'.repeat(n % 7 === 0 ? 3_000 : 10)}` },
+      });
+    for (let n = 1; n <= 400; n++) {
+      await f.executor.receive(delivery(n));
+      await settle();
+      // The hub's acks: the outbox lets go of the frames; only the executor keeps the outcomes.
+      await f.outbox.ack(f.log.lastSeq);
+    }
+    for (const n of [351, 371, 400]) {
+      const terminal = f.terminalOf(`r${n}`);
+      expect(terminal).toBeUndefined(); // acknowledged and gone from the outbox
+      await f.executor.receive(delivery(n));
+      await settle();
+      expect(f.terminalOf(`r${n}`)).toMatchObject({
+        event_id: `r${n}:end`,
+        event_type: 'completed',
+        data: { result: { text: `${n}:${'é'.repeat(n % 7 === 0 ? 3_000 : 10)}` } },
+      });
+      expect(f.usageOf(`r${n}`)).toHaveLength(1);
+    }
+    // The same ids as the first time: the hub drops the copies.
+    const again = f.messages().map((m) => m.id);
+    await f.outbox.ack(f.log.lastSeq);
+    for (const n of [351, 371, 400]) await f.executor.receive(delivery(n));
+    await settle();
+    expect(f.messages().map((m) => m.id)).toEqual(again);
+    // r1 is long forgotten: it runs again.
+    await f.executor.receive(delivery(1));
+    await settle();
+    expect(f.typesOf('r1')).toEqual(['accepted', 'started', 'completed']);
+  });
+
   it('on stop, leaves a handler that honours its signal to the journal (reported `interrupted` on the next start)', async () => {
     const f = executorFixture();
     f.handlers.register('tool', 'wait', {
