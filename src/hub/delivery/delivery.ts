@@ -4,6 +4,7 @@ import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from
 import type { DistributiveOmit } from '../../protocol/messages.ts';
 import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
+import { beforeHeldWrites } from '../../adapters/write-batch.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
 import type { HubClock, ResolvedDeliveryOptions } from '../core/options.ts';
@@ -70,7 +71,7 @@ export class HubDelivery {
    * waits for the old session's work).
    */
   readonly #applying = new Map<string, Promise<void>>();
-  readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
+  readonly #acks = new WeakMap<Session, PendingAck>();
   /**
    * Per device, sends waiting for the queue's journal (a durable engine): a message goes out only
    * once its sequence number is stored, and in order. Forgotten once idle.
@@ -538,26 +539,32 @@ export class HubDelivery {
     }
   }
 
-  /** Coalesces acknowledgements: one `ack` per burst of frames from a session. */
+  /**
+   * Coalesces acknowledgements: one `ack` per burst of frames from a session, sent at the end of
+   * the turn right before the session's held frames are written (src/adapters/write-batch.ts), so
+   * it shares their write and their `setImmediate`.
+   */
   #acknowledge(session: Session, seq: number): void {
     if (this.#failed.has(session)) return;
     let state = this.#acks.get(session);
     if (!state) {
-      state = { seq: 0, scheduled: false };
+      state = new PendingAck(() => this.#sendAck(session, state!));
       this.#acks.set(session, state);
     }
-    state.seq = Math.max(state.seq, seq);
+    if (seq > state.seq) state.seq = seq;
     if (state.scheduled) return;
     state.scheduled = true;
-    setImmediate(() => {
-      state.scheduled = false;
-      if (this.#failed.has(session)) return;
-      try {
-        session.sendBuilt(ackMessage(state.seq));
-      } catch (error) {
-        this.#host.logger.error({ err: error }, 'cannot send an ack');
-      }
-    });
+    beforeHeldWrites(state.flush);
+  }
+
+  #sendAck(session: Session, state: PendingAck): void {
+    state.scheduled = false;
+    if (this.#failed.has(session)) return;
+    try {
+      session.sendBuilt(ackMessage(state.seq));
+    } catch (error) {
+      this.#host.logger.error({ err: error }, 'cannot send an ack');
+    }
   }
 
   /** Drops requests that waited past the resume window, and books them `undelivered`. */
@@ -837,6 +844,13 @@ export class HubDelivery {
       );
     return only.info.tenant_id;
   }
+}
+
+/** A session's ack to send at the end of the turn: the highest `seq` applied, and its sender, made once per session. */
+class PendingAck {
+  seq = 0;
+  scheduled = false;
+  constructor(readonly flush: () => void) {}
 }
 
 const UNDELIVERED = { status: 'undelivered', reason: 'resume_window_passed' } as const;
