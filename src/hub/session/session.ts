@@ -9,6 +9,7 @@ import {
   type Message,
   type MessageOf,
   type Outbound,
+  type PreparedMessage,
 } from '../../protocol/index.ts';
 import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
 import { type Built, heartbeatAckMessage } from '../../protocol/built-messages.ts';
@@ -136,6 +137,17 @@ export class Session {
     if (!encoded.ok) throw encoded.error;
     this.#write(encoded.value.frame);
     return encoded.value.message.id;
+  }
+
+  /**
+   * {@link send} for a message serialised once where it was queued (`Codec.prepare`): numbered
+   * `seq` and stamped afresh, not serialised again.
+   */
+  sendPrepared(prepared: PreparedMessage, seq: number): string {
+    const encoded = this.#host.codec.encodePrepared(prepared, seq);
+    if (!encoded.ok) throw encoded.error;
+    this.#write(encoded.value.frame);
+    return encoded.value.id;
   }
 
   #write(frame: string): void {
