@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { type AsIsCheck, compileAsIsCheck } from './as-is-check.ts';
 import { nestedDeeperThan } from './depth.ts';
+import { compileOrderedCopy, NOT_SURE, type OrderedCopy } from './ordered-copy.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 import { randomUUID } from 'node:crypto';
@@ -89,8 +90,9 @@ export interface Codec {
   /**
    * What {@link encode} checks, without serialising: stamps the envelope (`v`, `id`, `ts`) and
    * validates. Gives the stamped message as the schema gives it back (defaults in, unknown keys
-   * out). For a message that is then built (src/protocol/built-messages.ts) and {@link prepare}d.
-   * Never throws.
+   * out, keys in the schema's order). For a message that is then built
+   * (src/protocol/built-messages.ts) and {@link prepare}d. Plain data that the schema takes as it
+   * is skips zod's parse (src/protocol/ordered-copy.ts). Never throws.
    */
   validate(message: Outbound): CodecResult<Message>;
   /**
@@ -134,6 +136,8 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
   const asIs = new Map<string, AsIsCheck | undefined>();
   for (const [type, schema] of table) asIs.set(type, asIsCheckOf(schema));
+  const ordered = new Map<string, OrderedCopy | undefined>();
+  for (const [type, schema] of table) ordered.set(type, orderedCopyOf(schema));
   const accepted = options.receiver === 'hub' ? 'to_hub' : 'to_device';
   const wrongWay = (type: string) =>
     options.receiver !== undefined &&
@@ -224,7 +228,13 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       return serialise(stamped);
     },
     validate(message) {
-      return validate(withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() }));
+      const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() });
+      // A host's message laid out as zod would give it back (src/protocol/ordered-copy.ts): when
+      // the as-is check takes that copy, it is zod's answer, without zod's parse. Anything else,
+      // and every refusal, is zod's to decide and word.
+      const copy = ordered.get(message.type)?.(stamped);
+      if (copy !== undefined && copy !== NOT_SURE && asIs.get(message.type)?.(copy)) return { ok: true, value: copy as Message };
+      return validate(stamped);
     },
     prepare(message, stamp) {
       const own = message as { seq?: unknown; v?: unknown; id?: unknown; ts?: unknown };
@@ -316,6 +326,18 @@ function envelopeTail(prepared: PreparedMessage, seq: number | undefined, id: st
 /** A number as `JSON.stringify` writes it. */
 function jsonNumber(value: number): string {
   return Number.isFinite(value) ? String(value) : 'null';
+}
+
+const copies = new WeakMap<z.ZodType, OrderedCopy | null>();
+
+/** Compiled once per schema, whatever number of codecs use it. */
+function orderedCopyOf(schema: z.ZodType): OrderedCopy | undefined {
+  let copy = copies.get(schema);
+  if (copy === undefined) {
+    copy = compileOrderedCopy(schema) ?? null;
+    copies.set(schema, copy);
+  }
+  return copy ?? undefined;
 }
 
 /** Compiled once per schema (bound to the protocol's depth limit), whatever number of codecs use it. */
