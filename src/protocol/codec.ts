@@ -6,7 +6,7 @@ import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 import { randomUUID } from 'node:crypto';
 import { withFields } from '../util/with-fields.ts';
-import type { Built, Stamp } from './built-messages.ts';
+import type { Built, PreparedMessage, Stamp } from './built-messages.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
 export type FrameErrorCode = 'not_json' | 'invalid_envelope' | 'unknown_type' | 'schema_violation' | 'too_large' | 'unsupported_version';
@@ -36,23 +36,6 @@ export class FrameError extends Error {
 }
 
 export type CodecResult<T> = { ok: true; value: T } | { ok: false; error: FrameError };
-
-/**
- * A built message serialised once for several sends (`Codec.prepare`): a queued request goes out
- * once per session until acknowledged, each time with its own `seq`, message id and time, and
- * is not serialised again for each.
- */
-export interface PreparedMessage {
-  readonly type: MessageType;
-  /** The message's JSON (no `seq`, and the envelope only as far as its sender fixed it) without its closing brace. */
-  readonly head: string;
-  /** UTF-8 bytes of {@link head}. */
-  readonly headBytes: number;
-  /** The `id` its sender fixed, kept by every send; undefined: each send makes one. */
-  readonly id: string | undefined;
-  /** Whether its sender fixed `ts` (kept by every send); else each send stamps the time. */
-  readonly fixedTs: boolean;
-}
 
 export interface CodecOptions {
   /** Frames larger than this (UTF-8 bytes) are refused. Default {@link MAX_FRAME_BYTES}. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/logger.ts';
-import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound, type PreparedMessage } from '../../protocol/index.ts';
+import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
-import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
+import { ackMessage, type Built, executionRequestMessage, type PreparedMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
 import { beforeHeldWrites } from '../../adapters/write-batch.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Outbound, PreparedMessage } from '../../protocol/index.ts';
+import type { PreparedMessage } from '../../protocol/built-messages.ts';
+import type { Outbound } from '../../protocol/index.ts';
 import { withFields } from '../../util/with-fields.ts';
 
 /** Messages the hub delivers reliably: numbered, kept until acknowledged, redelivered on resume. */
