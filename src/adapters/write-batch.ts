@@ -13,6 +13,11 @@ import type { WebSocket } from 'ws';
  * it has gone out, so the hub's read gate (src/hub/session/read-gate.ts), which watches a slow
  * reader's progress by them, would otherwise see a turn's megabytes of answers leave at once.
  * The connector's socket adapter and the hub's sessions use it.
+ *
+ * Work that sends at the end of a turn (the hub's coalesced acks) runs in the same check-phase
+ * callback, right before the held frames are written ({@link beforeHeldWrites}): one
+ * `setImmediate` per turn rather than one per kind of work, and what it sends leaves in that
+ * turn's write whichever of the two was queued first.
  */
 
 /** What a socket holds before it is written anyway: a few dozen frames of an execution. */
@@ -25,6 +30,8 @@ const held: Socket[] = [];
 const HELD = Symbol('cloudtether.heldWrites');
 type Markable = Socket & { [HELD]?: boolean };
 let scheduled = false;
+/** Tasks for the end of this turn, run before the held sockets are written (same reasoning as `held`: an array). */
+const tasks: Array<() => void> = [];
 
 /** The TCP socket under a `ws` WebSocket (its `_socket`; ws has no public accessor for it). */
 function tcpOf(ws: WebSocket): Socket | undefined {
@@ -32,9 +39,27 @@ function tcpOf(ws: WebSocket): Socket | undefined {
 }
 
 function releaseAll(): void {
+  // Still marked scheduled while the tasks run: a socket they hold joins this release, not the next turn's.
+  let failure: { error: unknown } | undefined;
+  for (let i = 0; i < tasks.length; i++) {
+    try {
+      tasks[i]!();
+    } catch (error) {
+      // The other tasks still run and the sockets are still written; the first error is thrown after, as a callback's would be.
+      failure ??= { error };
+    }
+  }
+  tasks.length = 0;
   scheduled = false;
   const sockets = held.splice(0);
   for (const socket of sockets) release(socket);
+  if (failure) throw failure.error;
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(releaseAll);
 }
 
 function release(socket: Socket): void {
@@ -62,10 +87,20 @@ export function holdWrites(ws: WebSocket): void {
   (socket as Markable)[HELD] = true;
   held.push(socket);
   socket.cork();
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(releaseAll);
-  }
+  schedule();
+}
+
+/**
+ * Runs `task` at the end of this turn (the loop's check phase), right before the frames held by
+ * {@link holdWrites} are written: what it sends leaves in the same write. Tasks run in the order
+ * given, each once.
+ *
+ * @example
+ * beforeHeldWrites(() => session.sendBuilt(ackMessage(upTo)));
+ */
+export function beforeHeldWrites(task: () => void): void {
+  tasks.push(task);
+  schedule();
 }
 
 /** Writes what is held for `ws` now: before `terminate()`, which would discard it. */

@@ -21,6 +21,23 @@ export interface Stamp {
   ts: number;
 }
 
+/**
+ * A built message serialised once for several sends (`Codec.prepare`, src/protocol/codec.ts): a queued request goes out
+ * once per session until acknowledged, each time with its own `seq`, message id and time, and
+ * is not serialised again for each.
+ */
+export interface PreparedMessage {
+  readonly type: MessageType;
+  /** The message's JSON (no `seq`, and the envelope only as far as its sender fixed it) without its closing brace. */
+  readonly head: string;
+  /** UTF-8 bytes of {@link head}. */
+  readonly headBytes: number;
+  /** The `id` its sender fixed, kept by every send; undefined: each send makes one. */
+  readonly id: string | undefined;
+  /** Whether its sender fixed `ts` (kept by every send); else each send stamps the time. */
+  readonly fixedTs: boolean;
+}
+
 /** Longest id the protocol takes (`event_id`, `report_id`: 256 characters). */
 const MAX_ID = 256;
 

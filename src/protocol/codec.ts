@@ -1,11 +1,12 @@
 import type { z } from 'zod';
 import { type AsIsCheck, compileAsIsCheck } from './as-is-check.ts';
 import { nestedDeeperThan } from './depth.ts';
+import { compileOrderedCopy, NOT_SURE, type OrderedCopy } from './ordered-copy.ts';
 import { Envelope, MAX_FRAME_BYTES, MAX_JSON_DEPTH, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from './envelope.ts';
 import { direction, type Message, type MessageType, messageSchemas, type Outbound } from './messages.ts';
 import { randomUUID } from 'node:crypto';
 import { withFields } from '../util/with-fields.ts';
-import type { Built } from './built-messages.ts';
+import type { Built, PreparedMessage, Stamp } from './built-messages.ts';
 
 /** Why a frame was refused. Each maps to an `error` frame code of the same name. */
 export type FrameErrorCode = 'not_json' | 'invalid_envelope' | 'unknown_type' | 'schema_violation' | 'too_large' | 'unsupported_version';
@@ -69,6 +70,33 @@ export interface Codec {
    * serialises, its depth and the frame's size. Never throws.
    */
   encodeBuilt(message: Built): CodecResult<{ frame: string; message: Message; bytes: number }>;
+  /**
+   * What {@link encode} checks, without serialising: stamps the envelope (`v`, `id`, `ts`) and
+   * validates. Gives the stamped message as the schema gives it back (defaults in, unknown keys
+   * out, keys in the schema's order). For a message that is then built
+   * (src/protocol/built-messages.ts) and {@link prepare}d. Plain data that the schema takes as it
+   * is skips zod's parse (src/protocol/ordered-copy.ts). Never throws.
+   */
+  validate(message: Outbound): CodecResult<Message>;
+  /**
+   * Serialises a built message without `seq` once, for {@link encodePrepared} to send it as often
+   * as needed: the checks {@link encodeBuilt} makes (that it serialises, its depth) and the size of
+   * its frame as stamped with `stamp` (the same bytes as `encode` would have made of it), so a
+   * message refused by `encode` is refused here. Undefined for a message whose frames cannot be
+   * laid out that way (a `seq` or `v` of its own, an `id` or `ts` its sender set to null): it is
+   * sent with {@link encodeBuilt}. Never throws.
+   */
+  prepare(message: Built, stamp: Stamp): CodecResult<PreparedMessage> | undefined;
+  /**
+   * The frame of a prepared message numbered `seq`, stamped afresh (`v`, a new message id and the
+   * time, unless its sender fixed them): byte for byte what {@link encodeBuilt} makes of the
+   * message with that `seq`, without serialising it again. Never throws.
+   *
+   * @example
+   * const prepared = codec.prepare(executionRequestMessage(valid), { id: valid.id, ts: valid.ts });
+   * if (prepared.ok) socket.send(codec.encodePrepared(prepared.value, 7).value.frame);
+   */
+  encodePrepared(prepared: PreparedMessage, seq: number): CodecResult<{ frame: string; id: string; bytes: number }>;
   readonly maxFrameBytes: number;
 }
 
@@ -91,6 +119,8 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
   const table = new Map(Object.entries(schemas) as [string, AnySchema][]);
   const asIs = new Map<string, AsIsCheck | undefined>();
   for (const [type, schema] of table) asIs.set(type, asIsCheckOf(schema));
+  const ordered = new Map<string, OrderedCopy | undefined>();
+  for (const [type, schema] of table) ordered.set(type, orderedCopyOf(schema));
   const accepted = options.receiver === 'hub' ? 'to_hub' : 'to_device';
   const wrongWay = (type: string) =>
     options.receiver !== undefined &&
@@ -180,6 +210,66 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       }
       return serialise(stamped);
     },
+    validate(message) {
+      const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() });
+      // A host's message laid out as zod would give it back (src/protocol/ordered-copy.ts): when
+      // the as-is check takes that copy, it is zod's answer, without zod's parse. Anything else,
+      // and every refusal, is zod's to decide and word.
+      const copy = ordered.get(message.type)?.(stamped);
+      if (copy !== undefined && copy !== NOT_SURE && asIs.get(message.type)?.(copy)) return { ok: true, value: copy as Message };
+      return validate(stamped);
+    },
+    prepare(message, stamp) {
+      const own = message as { seq?: unknown; v?: unknown; id?: unknown; ts?: unknown };
+      // Each send puts these at the end of the frame (envelopeTail), or stamps over them in place.
+      if (own.seq !== undefined || own.v !== undefined || own.id === null || own.ts === null) return undefined;
+      if (nestedDeeperThan(message, MAX_JSON_DEPTH)) {
+        return fail('schema_violation', `${message.type}: nested deeper than ${MAX_JSON_DEPTH} levels`, {
+          messageId: message.id ?? stamp.id,
+          type: message.type,
+        });
+      }
+      let json: string;
+      try {
+        json = JSON.stringify(message);
+      } catch {
+        return fail('schema_violation', `${message.type}: not serialisable as JSON`, {
+          messageId: message.id ?? stamp.id,
+          type: message.type,
+        });
+      }
+      const head = json.slice(0, -1);
+      const prepared: PreparedMessage = {
+        type: message.type,
+        head,
+        headBytes: Buffer.byteLength(head),
+        id: message.id,
+        fixedTs: message.ts !== undefined,
+      };
+      // The size of the frame stamped with `stamp`: the same fields as encode's frame, so the same bytes.
+      const bytes = prepared.headBytes + Buffer.byteLength(envelopeTail(prepared, undefined, stamp.id, stamp.ts));
+      if (bytes > maxFrameBytes) {
+        return fail('too_large', `${message.type} of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, {
+          bytes,
+          messageId: message.id ?? stamp.id,
+          type: message.type,
+        });
+      }
+      return { ok: true, value: prepared };
+    },
+    encodePrepared(prepared, seq) {
+      const id = prepared.id ?? newId();
+      const tail = envelopeTail(prepared, seq, id, prepared.fixedTs ? 0 : now());
+      const bytes = prepared.headBytes + Buffer.byteLength(tail);
+      if (bytes > maxFrameBytes) {
+        return fail('too_large', `${prepared.type} of ${bytes} bytes exceeds the limit of ${maxFrameBytes}`, {
+          bytes,
+          messageId: id,
+          type: prepared.type,
+        });
+      }
+      return { ok: true, value: { frame: prepared.head + tail, id, bytes } };
+    },
   };
 
   /** JSON, within the frame limit. */
@@ -202,6 +292,35 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     }
     return { ok: true, value: { frame, message, bytes } };
   }
+}
+
+/**
+ * What follows a prepared message's own fields in its frame, as `withFields` lays the keys out
+ * when `seq`, then the envelope, are added to it: `seq` (when numbered), `v`, and `id` and `ts`
+ * unless the message has its own (whose place is then among its fields, value unchanged).
+ */
+function envelopeTail(prepared: PreparedMessage, seq: number | undefined, id: string, ts: number): string {
+  let tail = seq === undefined ? `,"v":${PROTOCOL_VERSION}` : `,"seq":${jsonNumber(seq)},"v":${PROTOCOL_VERSION}`;
+  if (prepared.id === undefined) tail += `,"id":${JSON.stringify(id)}`;
+  if (!prepared.fixedTs) tail += `,"ts":${jsonNumber(ts)}`;
+  return `${tail}}`;
+}
+
+/** A number as `JSON.stringify` writes it. */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
+const copies = new WeakMap<z.ZodType, OrderedCopy | null>();
+
+/** Compiled once per schema, whatever number of codecs use it. */
+function orderedCopyOf(schema: z.ZodType): OrderedCopy | undefined {
+  let copy = copies.get(schema);
+  if (copy === undefined) {
+    copy = compileOrderedCopy(schema) ?? null;
+    copies.set(schema, copy);
+  }
+  return copy ?? undefined;
 }
 
 /** Compiled once per schema (bound to the protocol's depth limit), whatever number of codecs use it. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
+import { beforeHeldWrites, holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
 import { until } from '../support/loopback.ts';
 
 const open: Array<{ close(): void }> = [];
@@ -20,7 +20,18 @@ async function pair() {
   client.on('message', (data: Buffer) => received.push(data.toString('utf8')));
   const sender = await new Promise<WebSocket>((resolve) => server.once('connection', resolve));
   await new Promise((resolve) => client.once('open', resolve));
-  return { sender, tcp: (sender as unknown as { _socket: Socket })._socket, received };
+  const tcp = (sender as unknown as { _socket: Socket })._socket;
+  // Each call of the socket's write path is one system call (a corked batch goes to `_writev`).
+  const writes: string[] = [];
+  const socket = tcp as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+  for (const name of ['_write', '_writev'] as const) {
+    const original = socket[name].bind(tcp);
+    socket[name] = (...args: unknown[]) => {
+      writes.push(name);
+      original(...args);
+    };
+  }
+  return { sender, tcp, received, writes };
 }
 
 describe('holdWrites', () => {
@@ -50,5 +61,52 @@ describe('holdWrites', () => {
     expect(tcp.writableLength).toBeLessThanOrEqual(MAX_HELD_BYTES + 2 * (frame.length + 8));
     await until(() => received.length === count);
     expect(new Set(received)).toEqual(new Set([frame]));
+  });
+
+  it("runs a task queued for the turn's end before the held frames go, in their write, whichever was queued first", async () => {
+    const { sender, received, writes } = await pair();
+    const order: string[] = [];
+    const send = (frame: string) => {
+      holdWrites(sender);
+      sender.send(frame);
+    };
+    beforeHeldWrites(() => {
+      order.push('task 1');
+      send('ack 1');
+    });
+    send('frame 1');
+    beforeHeldWrites(() => {
+      order.push('task 2');
+      send('ack 2');
+    });
+    expect(order).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['task 1', 'task 2']);
+    await until(() => received.length === 3);
+    expect(received).toEqual(['frame 1', 'ack 1', 'ack 2']);
+    expect(writes).toEqual(['_writev']);
+  });
+
+  it('still runs the other tasks and writes what is held when a task throws, then throws its error', async () => {
+    const { sender, received } = await pair();
+    const vitestHandlers = process.rawListeners('uncaughtException') as Array<(error: Error) => void>;
+    process.removeAllListeners('uncaughtException');
+    const thrown = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    try {
+      holdWrites(sender);
+      sender.send('frame');
+      beforeHeldWrites(() => {
+        throw new Error('task failed');
+      });
+      beforeHeldWrites(() => {
+        holdWrites(sender);
+        sender.send('after the failure');
+      });
+      expect(await thrown).toEqual(new Error('task failed'));
+    } finally {
+      for (const handler of vitestHandlers) process.on('uncaughtException', handler);
+    }
+    await until(() => received.length === 2);
+    expect(received).toEqual(['frame', 'after the failure']);
   });
 });

@@ -12,7 +12,7 @@ import {
   nackMessage,
   usageReportMessage,
 } from '../../src/protocol/built-messages.ts';
-import { type Codec, createCodec } from '../../src/protocol/codec.ts';
+import { type Codec, type CodecResult, createCodec } from '../../src/protocol/codec.ts';
 import { type MessageOf, messageSchemas, type Outbound } from '../../src/protocol/messages.ts';
 
 /*
@@ -47,6 +47,26 @@ const data = fc.dictionary(
   { maxKeys: 6 },
 );
 const stamp = fc.option(fc.record({ id: fc.uuid(), ts: count }), { nil: undefined });
+
+const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
+const common = {
+  request_id: id,
+  inputs: optional(data),
+  execution_context: optional(fc.record({ workspace_id: optional(id), metadata: optional(data) }, { requiredKeys: [] })),
+  timeout_ms: optional(fc.integer({ min: 1, max: 86_400_000 })),
+  // What a host may add that the protocol does not know: the validating encode drops it.
+  note: optional(fc.string()),
+};
+const step = fc.oneof(
+  fc.record({ job_type: fc.constant('tool' as const), tool_name: id, inputs: optional(data) }, { requiredKeys: ['job_type', 'tool_name'] }),
+  fc.record({ job_type: fc.constant('playbook' as const), playbook_code: id }),
+);
+/** Any request a host may hand to `hub.execute`, with keys the protocol does not know. */
+const request = fc.oneof(
+  fc.record({ ...common, job_type: fc.constant('tool' as const), tool_name: id }),
+  fc.record({ ...common, job_type: fc.constant('playbook' as const), playbook_code: id }),
+  fc.record({ ...common, job_type: fc.constant('chain' as const), steps: fc.array(step, { minLength: 1, maxLength: 4 }) }),
+);
 
 /** What must hold for every built message the device sends. */
 function holds(message: Built): void {
@@ -168,27 +188,6 @@ describe('built messages (src/protocol/built-messages.ts) against their schemas'
   });
 
   it('execution_request: any request a host may hand in, as the codec validated it, and the id and time it fixed', () => {
-    const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
-    const common = {
-      request_id: id,
-      inputs: optional(data),
-      execution_context: optional(fc.record({ workspace_id: optional(id), metadata: optional(data) }, { requiredKeys: [] })),
-      timeout_ms: optional(fc.integer({ min: 1, max: 86_400_000 })),
-      // What a host may add that the protocol does not know: the validating encode drops it.
-      note: optional(fc.string()),
-    };
-    const step = fc.oneof(
-      fc.record(
-        { job_type: fc.constant('tool' as const), tool_name: id, inputs: optional(data) },
-        { requiredKeys: ['job_type', 'tool_name'] },
-      ),
-      fc.record({ job_type: fc.constant('playbook' as const), playbook_code: id }),
-    );
-    const request = fc.oneof(
-      fc.record({ ...common, job_type: fc.constant('tool' as const), tool_name: id }),
-      fc.record({ ...common, job_type: fc.constant('playbook' as const), playbook_code: id }),
-      fc.record({ ...common, job_type: fc.constant('chain' as const), steps: fc.array(step, { minLength: 1, maxLength: 4 }) }),
-    );
     const seq = fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined });
     const boundary = createCodec({ receiver: 'hub' });
     fc.assert(
@@ -208,5 +207,69 @@ describe('built messages (src/protocol/built-messages.ts) against their schemas'
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it('execution_request prepared once: each send is byte for byte what encodeBuilt makes of it numbered', () => {
+    const boundary = createCodec({ receiver: 'hub', newId: () => ID, now: () => TS });
+    fc.assert(
+      fc.property(request, stamp, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (r, s, n) => {
+        const input = { type: 'execution_request', ...r, ...s } as Outbound<'execution_request'>;
+        const validated = boundary.validate(input);
+        if (!validated.ok) throw validated.error;
+        const valid = validated.value as MessageOf<'execution_request'>;
+        const built = executionRequestMessage(valid, input);
+        const prepared = boundary.prepare(built, valid);
+        if (!prepared?.ok) throw new Error(`not prepared: ${JSON.stringify(prepared)}`);
+        const sent = boundary.encodePrepared(prepared.value, n);
+        const numbered = boundary.encodeBuilt({ ...built, seq: n } as typeof built);
+        if (!sent.ok || !numbered.ok) throw new Error('did not encode');
+        expect(sent.value.frame).toBe(numbered.value.frame);
+        expect(sent.value.bytes).toBe(Buffer.byteLength(sent.value.frame));
+        expect(sent.value.id).toBe(s?.id ?? ID);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('execution_request prepared once: refused exactly where the validating encode refuses it, for the same reason', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) deep = { deep };
+    // Small frames, so that generated requests fall on both sides of the limit.
+    const limit = fc.integer({ min: 200, max: 2_000 });
+    const inputs = fc.oneof(
+      { arbitrary: data, weight: 4 },
+      { arbitrary: fc.constantFrom<Record<string, unknown>>({ big: 1n }, { cyclic }, { deep }, { nested: { big: [2n] } }), weight: 1 },
+    );
+    const outcome = (result: CodecResult<unknown> | undefined) =>
+      result === undefined
+        ? 'not prepared'
+        : result.ok
+          ? 'ok'
+          : { code: result.error.code, message: result.error.message, ...result.error.detail };
+    fc.assert(
+      fc.property(request, stamp, inputs, limit, (r, s, i, maxFrameBytes) => {
+        const codec = createCodec({ receiver: 'hub', newId: () => ID, now: () => TS, maxFrameBytes });
+        const input = { type: 'execution_request', ...r, inputs: i, ...s } as Outbound<'execution_request'>;
+        const encoded = codec.encode(input);
+        const validated = codec.validate(input);
+        if (!validated.ok) {
+          expect(outcome(validated)).toEqual(outcome(encoded));
+          return;
+        }
+        const valid = validated.value as MessageOf<'execution_request'>;
+        expect(outcome(codec.prepare(executionRequestMessage(valid, input), valid))).toEqual(outcome(encoded));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('leaves a message it cannot lay out as encodeBuilt would to encodeBuilt: its own seq or v, a null id or ts', () => {
+    const base = { type: 'execution_request', request_id: 'req_1', job_type: 'tool', tool_name: 'echo', inputs: {}, execution_context: {} };
+    for (const own of [{ seq: 3 }, { v: 1 }, { id: null }, { ts: null }]) {
+      expect(hubSide.prepare({ ...base, ...own } as unknown as Built<'execution_request'>, { id: ID, ts: TS })).toBeUndefined();
+    }
+    expect(hubSide.prepare(base as Built<'execution_request'>, { id: ID, ts: TS })?.ok).toBe(true);
   });
 });

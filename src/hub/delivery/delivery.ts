@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/logger.ts';
 import { CloseCode, FrameError, type Codec, type MessageOf, type Outbound } from '../../protocol/index.ts';
 import type { DistributiveOmit } from '../../protocol/messages.ts';
-import { ackMessage, type Built, executionRequestMessage } from '../../protocol/built-messages.ts';
+import { ackMessage, type Built, executionRequestMessage, type PreparedMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
+import { beforeHeldWrites } from '../../adapters/write-batch.ts';
 import { HubError, isStaleHolder } from '../core/errors.ts';
 import type { DeviceMessage, SessionInfo } from '../core/events.ts';
 import type { HubClock, ResolvedDeliveryOptions } from '../core/options.ts';
@@ -70,7 +71,7 @@ export class HubDelivery {
    * waits for the old session's work).
    */
   readonly #applying = new Map<string, Promise<void>>();
-  readonly #acks = new WeakMap<Session, { seq: number; scheduled: boolean }>();
+  readonly #acks = new WeakMap<Session, PendingAck>();
   /**
    * Per device, sends waiting for the queue's journal (a durable engine): a message goes out only
    * once its sequence number is stored, and in order. Forgotten once idle.
@@ -154,7 +155,7 @@ export class HubDelivery {
         const waiting = this.#replies.get(`${keyOf(who)}\u0000${entry.message.request_id}`);
         if (waiting) waiting.resent = true;
       }
-      this.#send(session, who, queue, entry.message);
+      this.#send(session, who, queue, entry);
     }
     this.#drain(session, queue, who);
   }
@@ -170,15 +171,21 @@ export class HubDelivery {
       type: 'execution_request',
       request_id: input.request_id ?? `req_${randomUUID()}`,
     }) as Outbound<'execution_request'>;
-    const encoded = this.#host.codec.encode(request);
-    if (!encoded.ok) throw new HubError('invalid_message', encoded.error.message, { cause: encoded.error });
+    // What `encode` checks, serialising once: the schema here, then the built message's JSON
+    // (that it serialises, its size), which every send of it reuses (#sendNow).
+    const codec = this.#host.codec;
+    const checked = codec.validate(request);
+    if (!checked.ok) throw new HubError('invalid_message', checked.error.message, { cause: checked.error });
+    const valid = checked.value as MessageOf<'execution_request'>;
+    const built = executionRequestMessage(valid, input);
+    const prepared = codec.prepare(built, valid);
+    if (prepared && !prepared.ok) throw new HubError('invalid_message', prepared.error.message, { cause: prepared.error });
     if (this.executions.has(request.request_id))
       throw new HubError('duplicate_request', `request '${request.request_id}' was dispatched already`);
     // Before a durable engine is open this throws `invalid_state`: no work is taken then.
     const queue = this.#queue(who);
     const cluster = this.#cluster;
-    if (cluster && !cluster.holds(who))
-      return this.#executeElsewhere(cluster, who, request, encoded.value.message as MessageOf<'execution_request'>);
+    if (cluster && !cluster.holds(who)) return this.#executeElsewhere(cluster, who, request, valid, built);
     if (queue.size >= this.#host.options.maxQueuedPerDevice) {
       throw new HubError(
         'queue_full',
@@ -186,11 +193,10 @@ export class HubDelivery {
       );
     }
     const now = this.#host.clock.now();
-    const valid = encoded.value.message as MessageOf<'execution_request'>;
     const tracked = this.executions.create(valid, who, now);
     cluster?.dispatched(request.request_id, who, request.job_type, now);
-    // Validated here, once: each send of it (#sendNow) skips the schema pass.
-    this.#enqueue(who, queue, executionRequestMessage(valid, input));
+    // Validated and serialised here, once: each send of it (#sendNow) only numbers and stamps it.
+    this.#enqueue(who, queue, built, prepared?.value);
     return {
       requestId: request.request_id,
       events: this.executions.events(tracked),
@@ -484,8 +490,8 @@ export class HubDelivery {
     if (session) this.#drain(session, queue, who);
   }
 
-  #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
-    queue.enqueue(message, this.#host.clock.now());
+  #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage, prepared?: PreparedMessage): void {
+    queue.enqueue(message, this.#host.clock.now(), prepared);
     this.#armExpiry(who, queue);
     const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
     if (session) this.#drain(session, queue, who);
@@ -494,7 +500,7 @@ export class HubDelivery {
   /** Sends what waits, as far as the device's room allows. */
   #drain(session: Session, queue: DeviceQueue, who: Who): void {
     for (let entry = queue.next(); entry; entry = queue.next()) {
-      this.#send(session, who, queue, entry.message);
+      this.#send(session, who, queue, entry);
       if (entry.message.type === 'execution_request') this.executions.mark(entry.message.request_id, 'delivered', this.#host.clock.now());
     }
   }
@@ -504,17 +510,19 @@ export class HubDelivery {
    * memory), else once it has stored everything before, in order. A journal that cannot store
    * closes the session: the device resends its cursor on the next one.
    */
-  #send(session: Session, who: Who, queue: DeviceQueue, message: ReliableDeviceMessage): void {
+  #send(session: Session, who: Who, queue: DeviceQueue, entry: QueuedMessage): void {
+    // As numbered now: the entry itself may be numbered again (refused, then sent anew) before a send that waits goes out.
+    const { message, prepared } = entry;
     const settled = queue.settled();
     // The memory engine's path: nothing pending anywhere, so no key to build.
-    if (!settled && this.#sending.size === 0) return this.#sendNow(session, message);
+    if (!settled && this.#sending.size === 0) return this.#sendNow(session, message, prepared);
     const key = keyOf(who);
     const previous = this.#sending.get(key);
-    if (!previous && !settled) return this.#sendNow(session, message);
+    if (!previous && !settled) return this.#sendNow(session, message, prepared);
     const sent = (previous ?? Promise.resolve())
       .then(() => settled)
       .then(
-        () => this.#sendNow(session, message),
+        () => this.#sendNow(session, message, prepared),
         (error: unknown) => {
           if (isStaleHolder(error)) return session.close(CloseCode.replaced, 'replaced');
           this.#host.logger.error({ err: error, ...who, type: message.type }, 'cannot store the device queue; closing the session');
@@ -529,10 +537,12 @@ export class HubDelivery {
     this.#sending.set(key, tracked);
   }
 
-  #sendNow(session: Session, message: ReliableDeviceMessage): void {
+  #sendNow(session: Session, message: ReliableDeviceMessage, prepared: PreparedMessage | undefined): void {
     try {
-      // A request was validated where the host handed it in (execute); a durable engine gives back what it stored.
-      if (message.type === 'execution_request') session.sendBuilt(message as Built<'execution_request'>);
+      // A request was validated where the host handed it in (execute), and serialised there when
+      // queued on this node; a durable engine gives back what it stored.
+      if (prepared && message.seq !== undefined) session.sendPrepared(prepared, message.seq);
+      else if (message.type === 'execution_request') session.sendBuilt(message as Built<'execution_request'>);
       else session.send(message);
     } catch (error) {
       // Encoded once already on the way in; a failure here is a bug, not bad input.
@@ -541,26 +551,32 @@ export class HubDelivery {
     }
   }
 
-  /** Coalesces acknowledgements: one `ack` per burst of frames from a session. */
+  /**
+   * Coalesces acknowledgements: one `ack` per burst of frames from a session, sent at the end of
+   * the turn right before the session's held frames are written (src/adapters/write-batch.ts), so
+   * it shares their write and their `setImmediate`.
+   */
   #acknowledge(session: Session, seq: number): void {
     if (this.#failed.has(session)) return;
     let state = this.#acks.get(session);
     if (!state) {
-      state = { seq: 0, scheduled: false };
+      state = new PendingAck(() => this.#sendAck(session, state!));
       this.#acks.set(session, state);
     }
-    state.seq = Math.max(state.seq, seq);
+    if (seq > state.seq) state.seq = seq;
     if (state.scheduled) return;
     state.scheduled = true;
-    setImmediate(() => {
-      state.scheduled = false;
-      if (this.#failed.has(session)) return;
-      try {
-        session.sendBuilt(ackMessage(state.seq));
-      } catch (error) {
-        this.#host.logger.error({ err: error }, 'cannot send an ack');
-      }
-    });
+    beforeHeldWrites(state.flush);
+  }
+
+  #sendAck(session: Session, state: PendingAck): void {
+    state.scheduled = false;
+    if (this.#failed.has(session)) return;
+    try {
+      session.sendBuilt(ackMessage(state.seq));
+    } catch (error) {
+      this.#host.logger.error({ err: error }, 'cannot send an ack');
+    }
   }
 
   /** Drops requests that waited past the resume window, and books them `undelivered`. */
@@ -673,13 +689,14 @@ export class HubDelivery {
     cluster: HubCluster,
     who: Who,
     request: Outbound<'execution_request'>,
-    encoded: MessageOf<'execution_request'>,
+    valid: MessageOf<'execution_request'>,
+    built: Built<'execution_request'>,
   ): ExecutionHandle {
     const now = this.#host.clock.now();
-    const tracked = this.executions.create(encoded, who, now);
+    const tracked = this.executions.create(valid, who, now);
     cluster.dispatched(request.request_id, who, request.job_type, now);
     // Validated here, once, as on the local path: the holder sends it without a schema pass.
-    const stored = this.#appendElsewhere(cluster, who, executionRequestMessage(encoded, request), () =>
+    const stored = this.#appendElsewhere(cluster, who, built, () =>
       this.executions.end(request.request_id, 'undelivered', { reason: 'queue_full' }, this.#host.clock.now()),
     );
     return {
@@ -841,6 +858,13 @@ export class HubDelivery {
       );
     return only.info.tenant_id;
   }
+}
+
+/** A session's ack to send at the end of the turn: the highest `seq` applied, and its sender, made once per session. */
+class PendingAck {
+  seq = 0;
+  scheduled = false;
+  constructor(readonly flush: () => void) {}
 }
 
 const UNDELIVERED = { status: 'undelivered', reason: 'resume_window_passed' } as const;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { PreparedMessage } from '../../protocol/built-messages.ts';
 import type { Outbound } from '../../protocol/index.ts';
 import { withFields } from '../../util/with-fields.ts';
 
@@ -16,6 +17,12 @@ export interface QueuedMessage {
   returned?: boolean;
   /** The hub node that queued it, when several share one store (its events go back there). */
   origin?: string;
+  /**
+   * The message serialised where it was queued (`Codec.prepare`), so each send only numbers and
+   * stamps it. In this process only: a journal does not store it, and what it reads back is sent
+   * by serialising its message.
+   */
+  prepared?: PreparedMessage;
 }
 
 /**
@@ -137,9 +144,11 @@ export class DeviceQueue {
     return this.#waiting.length + this.#unacked.length;
   }
 
-  enqueue(message: ReliableDeviceMessage, now: number): void {
+  /** `prepared`: `message` as `Codec.prepare` serialised it, for each send to reuse. */
+  enqueue(message: ReliableDeviceMessage, now: number, prepared?: PreparedMessage): void {
     const atFront = message.type === 'execution_cancel';
     const queued: QueuedMessage = { id: entryId(atFront), seq: 0, message, enqueuedAt: now };
+    if (prepared) queued.prepared = prepared;
     if (atFront) this.#waiting.unshift(queued);
     else this.#waiting.push(queued);
     this.#journal?.enqueued(queued, atFront);

@@ -11,7 +11,7 @@ import {
   type Outbound,
 } from '../../protocol/index.ts';
 import { capabilitiesSpoken } from '../../protocol/capabilities.ts';
-import { type Built, heartbeatAckMessage } from '../../protocol/built-messages.ts';
+import { type Built, heartbeatAckMessage, type PreparedMessage } from '../../protocol/built-messages.ts';
 import { withFields } from '../../util/with-fields.ts';
 import { holdWrites, releaseWrites } from '../../adapters/write-batch.ts';
 import type { ThrottledVerdict } from '../auth/credential-check.ts';
@@ -138,6 +138,17 @@ export class Session {
     return encoded.value.message.id;
   }
 
+  /**
+   * {@link send} for a message serialised once where it was queued (`Codec.prepare`): numbered
+   * `seq` and stamped afresh, not serialised again.
+   */
+  sendPrepared(prepared: PreparedMessage, seq: number): string {
+    const encoded = this.#host.codec.encodePrepared(prepared, seq);
+    if (!encoded.ok) throw encoded.error;
+    this.#write(encoded.value.frame);
+    return encoded.value.id;
+  }
+
   #write(frame: string): void {
     if (this.#ws.readyState !== WebSocket.OPEN || this.#host.isSilenced(this.#deviceId)) return;
     // This turn's frames to the device leave in one write (src/adapters/write-batch.ts).
@@ -167,7 +178,7 @@ export class Session {
       if (this.#pending.push(frame) > MAX_PENDING_FRAMES) this.close(CloseCode.policyViolation, 'too_many_frames_before_ack');
       return;
     }
-    this.#guard(() => this.#handle(frame));
+    this.#guarded(frame);
   }
 
   #handle(frame: Buffer): void {
@@ -326,7 +337,7 @@ export class Session {
 
     const pending = this.#pending;
     this.#pending = [];
-    for (const frame of pending) this.#guard(() => this.#handle(frame));
+    for (const frame of pending) this.#guarded(frame);
   }
 
   /**
@@ -475,10 +486,13 @@ export class Session {
     this.#timer = undefined;
   }
 
-  /** Bad input must never take the process down: contain anything a handler throws. */
-  #guard(fn: () => void): void {
+  /**
+   * Handles a frame; bad input must never take the process down, so anything a handler throws is
+   * contained. No closure per frame: this runs for every frame a device sends.
+   */
+  #guarded(frame: Buffer): void {
     try {
-      fn();
+      this.#handle(frame);
     } catch (error) {
       this.#internalError(error);
     }

@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { HubDelivery } from '../../../src/hub/delivery/delivery.ts';
 import { HubError } from '../../../src/hub/index.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
@@ -373,5 +375,32 @@ describe('hub delivery acknowledgements', () => {
     booking.resolve(true);
     await settle();
     expect(acks).toEqual([3]);
+  });
+
+  it('acknowledges in the write of the request its frame freed a slot for, not in a write of its own', async () => {
+    const { hub, url } = await startHub();
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise((resolve) => ws.once('open', resolve));
+    // Which read of the socket each frame came in: frames of one write arrive in one read on loopback.
+    let reads = 0;
+    (ws as unknown as { _socket: Socket })._socket.on('data', () => reads++);
+    const frames: Array<{ frame: Frame; read: number }> = [];
+    ws.on('message', (data: Buffer) => frames.push({ frame: JSON.parse(data.toString('utf8')) as Frame, read: reads }));
+    const capacity = { running: 0, queued: 0, max_concurrency: 1, max_queue: 0, saturated: false };
+    ws.send(JSON.stringify(envelope('connect', { ...WHO, token: TOKEN, capacity })));
+    await until(() => frames.some(({ frame }) => frame.type === 'connect_ack'));
+    hub.execute('device-1', tool('a'), { tenantId: 'tenant-1' });
+    hub.execute('device-1', tool('b'), { tenantId: 'tenant-1' });
+    await until(() => frames.some(({ frame }) => frame.request_id === 'a'));
+    // Its only slot is taken: `b` waits until `a` ends.
+    expect(frames.some(({ frame }) => frame.request_id === 'b')).toBe(false);
+    const end = { event_id: 'a:end', request_id: 'a', event_type: 'completed', data: {}, seq: 1 };
+    ws.send(JSON.stringify(envelope('execution_event', end)));
+    await until(() => frames.some(({ frame }) => frame.type === 'ack') && frames.some(({ frame }) => frame.request_id === 'b'));
+    const request = frames.find(({ frame }) => frame.request_id === 'b')!;
+    const ack = frames.find(({ frame }) => frame.type === 'ack')!;
+    expect(ack.frame.seq).toBe(1);
+    expect(ack.read).toBe(request.read);
+    ws.close();
   });
 });
