@@ -1,3 +1,5 @@
+import { randomFillSync } from 'node:crypto';
+
 /** Slots the ring starts with; it doubles as ids come, up to `limit`. */
 const FIRST_CAPACITY = 64;
 /** What a ring slot holds: nothing (never written, or deleted), a UUID kept as four words, or an id kept as its string. */
@@ -7,6 +9,11 @@ const TEXT = 2;
 
 /** The four 32-bit words of the last id {@link uuidWords} read. */
 const scratch = new Uint32Array(4);
+/**
+ * A probe longer than this makes the table take new keys: a run this long at half load means
+ * the ids were chosen to collide, not drawn at random.
+ */
+const MAX_PROBE = 64;
 
 /**
  * A bounded set of recent ids, oldest forgotten first: what makes a resend harmless without
@@ -19,6 +26,11 @@ const scratch = new Uint32Array(4);
  * entry and a ring slot per id, every one copied by scavenges until old (bench/round-trip). Any
  * other id is kept as its string in a `Map`. The two never meet: only the one exact spelling of
  * 128 bits is kept as words, so no two ids are ever taken for one another.
+ *
+ * A device chooses its own ids, so the table's hash is keyed with random words of this
+ * instance's own: ids built to share one hash under a known hash would otherwise line up in one
+ * run and make every lookup walk the window (test/hub/delivery/recent-ids.test.ts). Should a
+ * run grow past {@link MAX_PROBE} anyway, the table takes new keys and is built again.
  *
  * @example
  * const recent = new RecentIds(50_000);
@@ -39,12 +51,41 @@ export class RecentIds {
    */
   #table: Int32Array;
   #next = 0;
+  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
+  readonly #keys: Uint32Array;
+  /** Ids added since the keys last changed: new keys at most once per half a ring of adds, so rebuilding stays amortised. */
+  #addsSinceRekey = 0;
+  #rekeyed = 0;
 
-  constructor(readonly limit: number) {
+  /** @param keys the hash's first keys (two words); random unless a test fixes them. */
+  constructor(
+    readonly limit: number,
+    keys?: readonly [number, number],
+  ) {
     const capacity = Math.min(Math.max(1, limit), FIRST_CAPACITY);
     this.#kinds = new Uint8Array(capacity);
     this.#words = new Uint32Array(capacity * 4);
     this.#table = new Int32Array(tableSizeFor(capacity));
+    this.#keys = keys ? Uint32Array.from(keys) : randomFillSync(new Uint32Array(2));
+  }
+
+  /** How many times the table has taken new keys since it was made (a diagnostic: ids built to collide). */
+  get rekeyed(): number {
+    return this.#rekeyed;
+  }
+
+  /** The longest run of occupied entries in the table: what the slowest lookup walks (a diagnostic, O(table)). */
+  longestRun(): number {
+    const table = this.#table;
+    let longest = 0;
+    let run = 0;
+    // Twice round, so a run that wraps past the end is counted whole.
+    for (let i = 0; i < table.length; i += 2) run = table[i] !== 0 ? run + 1 : 0;
+    for (let i = 0; i < table.length; i += 2) {
+      run = table[i] !== 0 ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    return Math.min(longest, table.length / 2);
   }
 
   has(id: string): boolean {
@@ -66,7 +107,8 @@ export class RecentIds {
     if (words) {
       this.#words.set(scratch, slot * 4);
       this.#kinds[slot] = WORDS;
-      this.#place(slot);
+      this.#addsSinceRekey++;
+      if (this.#place(slot) > MAX_PROBE && this.#addsSinceRekey * 2 > this.#kinds.length) this.#rekey();
     } else {
       const textAt = (this.#textAt ??= new Array<string | undefined>(this.#kinds.length));
       textAt[slot] = id;
@@ -115,7 +157,7 @@ export class RecentIds {
     const words = this.#words;
     const mask = (table.length >> 1) - 1;
     const [w0, w1, w2, w3] = scratch as unknown as [number, number, number, number];
-    const h = hash(w0, w1, w2, w3);
+    const h = hash(this.#keys, w0, w1, w2, w3);
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const entry = table[i * 2]!;
       if (entry === 0) return -1;
@@ -139,17 +181,32 @@ export class RecentIds {
   #hashOf(slot: number): number {
     const words = this.#words;
     const at = slot * 4;
-    return hash(words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!);
+    return hash(this.#keys, words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!);
   }
 
-  #place(slot: number): void {
+  /** Puts `slot` in the table; how many entries it walked past to find room. */
+  #place(slot: number): number {
     const table = this.#table;
     const mask = (table.length >> 1) - 1;
     const h = this.#hashOf(slot);
     let i = h & mask;
-    while (table[i * 2] !== 0) i = (i + 1) & mask;
+    let walked = 0;
+    while (table[i * 2] !== 0) {
+      i = (i + 1) & mask;
+      walked++;
+    }
     table[i * 2] = slot + 1;
     table[i * 2 + 1] = h;
+    return walked;
+  }
+
+  /** New random keys, and the table built again under them. */
+  #rekey(): void {
+    randomFillSync(this.#keys);
+    this.#rekeyed++;
+    this.#addsSinceRekey = 0;
+    this.#table.fill(0);
+    for (let slot = 0; slot < this.#kinds.length; slot++) if (this.#kinds[slot] === WORDS) this.#place(slot);
   }
 
   /** Doubles the ring (up to `limit`); it is full and in order, so slots keep their places. */
@@ -175,13 +232,18 @@ function tableSizeFor(capacity: number): number {
   return size * 2;
 }
 
-/** Mixes all four words: a time-ordered UUID (v1, v7) has few distinct bits in any one. */
-function hash(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+/**
+ * Mixes all four words (a time-ordered UUID, v1 or v7, has few distinct bits in any one) with
+ * the two keys, the second after the last word: without them the last word could be solved for
+ * any hash wanted.
+ */
+function hash(keys: Uint32Array, w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ keys[0]!, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) | 0;
+  h = Math.imul(h ^ (h >>> 16) ^ keys[1]!, 0x85ebca6b);
+  return (h ^ (h >>> 13)) | 0;
 }
 
 /**

@@ -96,4 +96,37 @@ describe('RecentIds', () => {
     expect(ids.slice(10_000).every((id) => recent.has(id))).toBe(true);
     expect(recent.add(ids[59_999]!)).toBe(false);
   });
+
+  /**
+   * A UUID, spelled as a device would send it, whose hash under `keys` is the same for every `i`:
+   * the last word undoes the first three rounds (src/hub/delivery/recent-ids.ts, `hash`).
+   */
+  function colliding(i: number, keys: readonly [number, number]): string {
+    const [w0, w1, w2] = [i >>> 0, 0x70001234, 0x80000000];
+    let h = Math.imul(w0 ^ keys[0], 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
+    const w3 = (h ^ (h >>> 13) ^ 0x12345678) >>> 0;
+    const [a, b, c, d] = [w0, w1, w2, w3].map((w) => w.toString(16).padStart(8, '0')) as [string, string, string, string];
+    return `${a}-${b.slice(0, 4)}-${b.slice(4)}-${c.slice(0, 4)}-${c.slice(4)}${d}`;
+  }
+
+  const KNOWN_KEYS = [0x01234567, 0x89abcdef] as const;
+
+  it('ids built to share one hash under its keys make it take new keys: no lookup walks the window', () => {
+    const recent = new RecentIds(50_000, KNOWN_KEYS);
+    const ids = Array.from({ length: 50_000 }, (_, i) => colliding(i, KNOWN_KEYS));
+    for (const id of ids) expect(recent.add(id)).toBe(true);
+    expect(recent.rekeyed).toBeGreaterThan(0);
+    // Under the keys they were built for they would be one run of 50,000.
+    expect(recent.longestRun()).toBeLessThan(200);
+    expect(ids.every((id) => recent.has(id))).toBe(true);
+    expect(recent.add(ids[123]!)).toBe(false);
+  });
+
+  it('ids built against other keys than its own (random) ones spread like any others', () => {
+    const recent = new RecentIds(50_000);
+    for (let i = 0; i < 50_000; i++) recent.add(colliding(i, KNOWN_KEYS));
+    expect(recent.longestRun()).toBeLessThan(200);
+  });
 });
