@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import type { Built } from '../protocol/built-messages.ts';
 
 /** A finished execution's stored end: what a redelivery of its request gets again, under the same ids. */
@@ -350,11 +351,19 @@ export class SeenRequests {
   }
 }
 
-/** FNV-1a over the id's UTF-16 code units: the index's hash. */
+/** A random word of this process, mixed into {@link hashOf}. */
+const HASH_KEY = randomFillSync(new Uint32Array(1))[0]!;
+
+/**
+ * The index's hash: FNV-1a over the id's UTF-16 code units, started from and finished with a
+ * random word of this process, so ids a host passes on from elsewhere cannot be chosen to share
+ * one hash.
+ */
 function hashOf(id: string): number {
-  let hash = 0x811c9dc5;
+  let hash = 0x811c9dc5 ^ HASH_KEY;
   for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
-  return hash | 0;
+  hash = Math.imul(hash ^ (hash >>> 16) ^ HASH_KEY, 0x85ebca6b);
+  return (hash ^ (hash >>> 13)) | 0;
 }
 
 /** A message back from its outbox frame: without the frame's sequence number and version, which its next append sets again. */
