@@ -87,11 +87,12 @@ export class SeenRequests {
     return this.#count;
   }
 
-  /** Bytes of the arena the entries are kept in (for tests). */
+  /** Bytes of the arena the entries are kept in: a diagnostic, what the tests hold bounded. */
   get arenaBytes(): number {
     return this.#arena.length;
   }
 
+  /** Where `requestId` stands: `active` (running or queued), `ended` (its outcome kept), `known`, or undefined when not remembered. */
   state(requestId: string): SeenState | undefined {
     const cell = this.#index[this.#find(requestId, hashOf(requestId))]!;
     if (cell === 0) return undefined;
