@@ -1,15 +1,17 @@
 /**
  * One contender of the round-trip benchmark alone, for profiling and A/B comparisons: warms up,
- * then runs `count` executions pipelined (256 in flight) or sequentially and prints executions/s
- * and each side's CPU per execution. It judges nothing; `npm run bench -- round-trip` does.
+ * then runs `count` executions pipelined (256 in flight) or sequentially and prints executions/s,
+ * each side's CPU per execution and the bytes the hub's process allocated per execution. It judges
+ * nothing; `npm run bench -- round-trip` does.
  *
  *   npm run bench -- --smoke            # once: builds dist/ and .bench-build/
  *   node .bench-build/bench/round-trip/solo.js runtime pipelined 30000
- *   node --cpu-prof .bench-build/bench/round-trip/solo.js runtime sequential 10000    # the hub side's profile
- *   BENCH_DEVICE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/device" node .bench-build/bench/round-trip/solo.js runtime
+ *   node --cpu-prof --cpu-prof-dir=prof/hub .bench-build/bench/round-trip/solo.js runtime pipelined 30000   # the hub's profile
+ *   BENCH_DEVICE_FLAGS="--cpu-prof --cpu-prof-dir=prof/device" node .bench-build/bench/round-trip/solo.js runtime pipelined 30000
  */
 import { parseArgs } from 'node:util';
 import { startChild } from '../support/child.ts';
+import { startGcStats } from '../support/gc-stats.ts';
 import { benchScript, RUNTIME_FORM } from '../support/script.ts';
 import { type Contender, startServerSide } from './contenders.ts';
 import { pipelined, sequential } from './drive.ts';
@@ -34,14 +36,17 @@ const run = (n: number) => (mode === 'pipelined' ? pipelined(side, n, WINDOW) : 
 await run(WARM_UP);
 const deviceBefore = await device.cpuMicros();
 const hubBefore = process.cpuUsage();
+const gc = startGcStats();
 const start = performance.now();
 await run(count);
 const elapsed = performance.now() - start;
+const { allocatedBytes } = gc.stop();
 const hub = process.cpuUsage(hubBefore);
 const deviceCpu = (await device.cpuMicros()) - deviceBefore;
 console.log(
   `${contender} ${mode}, ${count} executions (${RUNTIME_FORM}): ${((count / elapsed) * 1_000).toFixed(0)} exec/s, ` +
-    `hub ${((hub.user + hub.system) / count).toFixed(1)} µs/exec, device ${(deviceCpu / count).toFixed(1)} µs/exec`,
+    `hub CPU ${((hub.user + hub.system) / count).toFixed(1)} µs/exec, device CPU ${(deviceCpu / count).toFixed(1)} µs/exec, ` +
+    `hub allocated ${(allocatedBytes / count / 1_024).toFixed(2)} KiB/exec`,
 );
 await device.exit();
 await side.close();

@@ -1,7 +1,7 @@
 /**
  * Rounds, medians and the printed table every benchmark shares. A benchmark measures its
  * subject and its baseline in the same process run, a warm-up first, then several rounds; it
- * reports the median and the spread ((max - min) / median) of each, and the ratio of the
+ * reports the median and the spread ((max - min) / |median|) of each, and the ratio of the
  * subject's median to the baseline's.
  */
 
@@ -15,7 +15,10 @@ export interface Figure {
   median: number;
   min: number;
   max: number;
-  /** (max - min) / median; 0 for a single round. */
+  /**
+   * (max - min) / |median|: never negative, also for a figure that is a difference and can be
+   * (an overhead over a baseline); 0 for a single round or a median of 0.
+   */
   spread: number;
   rounds: number;
   better: Better;
@@ -64,7 +67,7 @@ export function figure(name: string, unit: string, values: readonly number[], be
   const m = median(values);
   const min = Math.min(...values);
   const max = Math.max(...values);
-  return { name, unit, median: m, min, max, spread: m === 0 ? 0 : (max - min) / m, rounds: values.length, better };
+  return { name, unit, median: m, min, max, spread: m === 0 ? 0 : (max - min) / Math.abs(m), rounds: values.length, better };
 }
 
 /**
