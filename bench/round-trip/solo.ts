@@ -40,8 +40,8 @@ const gc = startGcStats();
 const start = performance.now();
 await run(count);
 const elapsed = performance.now() - start;
-const { allocatedBytes } = gc.stop();
 const hub = process.cpuUsage(hubBefore);
+const { allocatedBytes } = gc.stop();
 const deviceCpu = (await device.cpuMicros()) - deviceBefore;
 console.log(
   `${contender} ${mode}, ${count} executions (${RUNTIME_FORM}): ${((count / elapsed) * 1_000).toFixed(0)} exec/s, ` +
