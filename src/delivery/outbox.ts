@@ -73,6 +73,11 @@ class CheckedFrame {
   ) {}
 }
 
+/** An {@link OutboxEntry} as an append stores it: a class for the reason {@link CheckedFrame} is one. */
+class StampedEntry implements OutboxEntry {
+  constructor(public message: OutboxEntry['message']) {}
+}
+
 /**
  * The durable outbox: reliable messages get a per-device sequence number and are on disk before
  * they are sent; they leave the store when the hub acknowledges them (`ack{seq}`), and the
@@ -190,7 +195,7 @@ export class Outbox {
       // Its sequence number is the log's next one: nothing runs between this check and the append.
       const checked = this.#checkedBefore(message, this.#log.lastSeq + 1) ?? this.#check(stamped, this.#log.lastSeq + 1, built);
       if (checked instanceof FrameError) throw checked;
-      const stored = this.#log.append({ message: stamped });
+      const stored = this.#log.append(new StampedEntry(stamped));
       const seq = this.#log.lastSeq;
       this.#frames.set(seq, checked);
       this.#lastAppended = message;

@@ -23,6 +23,16 @@ type Event = Built<'execution_event'>;
  */
 export type JournalEntry = { request: Request } | { messaging: MessageOf<'messaging_event'> };
 
+/**
+ * The journal entry of an accepted execution. A class, not an object literal: V8 pretenures a
+ * literal's allocation site once most of its objects outlive a scavenge (executions in flight
+ * under load), and then every entry is born old, where a quiet device's ones (settled within a
+ * round trip) wait for a full GC; `new` always allocates young (docs/performance.md, "Pretenuring").
+ */
+class AcceptedRequest {
+  constructor(public request: Request) {}
+}
+
 /** The executor's limits, with their defaults (`createConnector`'s `executions`). */
 export const ExecutorLimits = z.object({
   /** Executions running at once. */
@@ -73,6 +83,12 @@ export interface ExecutionEnded {
 }
 
 /**
+ * A run's usage before any is reported. Shared, not a literal per run: a literal's allocation
+ * site is pretenured once most runs outlive a scavenge, and then every run's would be born old.
+ */
+const NO_USAGE: Readonly<Required<UsageInput>> = Object.freeze({ inputTokens: 0, outputTokens: 0, costEstimate: 0 });
+
+/**
  * One execution the executor took. A class, not an object literal: V8 may decide to allocate a
  * literal's objects in the old generation once many of them outlive a scavenge (as runs do with
  * hundreds in flight), and a run born old that ends keeps its request and plan alive through
@@ -85,7 +101,8 @@ class Run {
   abortReason: AbortReason | undefined = undefined;
   startedAt: number | undefined = undefined;
   progressCount = 0;
-  usage: Required<UsageInput> = { inputTokens: 0, outputTokens: 0, costEstimate: 0 };
+  /** Replaced, never changed, as usage is reported (`addUsage`): most runs keep the shared zero. */
+  usage: Readonly<Required<UsageInput>> = NO_USAGE;
   /** When it times out (clock time), and after how long: set when it starts. */
   deadline = Infinity;
   timeoutMs = 0;
@@ -224,7 +241,7 @@ export class Executor {
     this.#seen.activate(id);
     let seq: number;
     try {
-      ({ seq } = await this.#o.journal.append({ request }));
+      ({ seq } = await this.#o.journal.append(new AcceptedRequest(request)));
     } catch (error) {
       // Not accepted: a redelivery must run it, not take it for a duplicate.
       this.#seen.forget(id);

@@ -19,6 +19,21 @@ export interface JobStep {
   input: unknown;
 }
 
+/**
+ * A {@link JobStep} as a plan holds it for the whole run. A class, not an object literal: V8
+ * pretenures a literal's allocation site once most of its objects outlive a scavenge (hundreds of
+ * runs in flight), and a step born old that ends keeps its input alive through the next scavenge;
+ * `new` always allocates young (docs/performance.md, "Pretenuring").
+ */
+class PlannedStep implements JobStep {
+  constructor(
+    public jobType: HandledJobType,
+    public name: string,
+    public handler: JobHandler,
+    public input: unknown,
+  ) {}
+}
+
 /** A failure found before anything runs: the request is failed at once with this. */
 export interface Refusal {
   code: 'unknown_job_type' | 'invalid_input';
@@ -45,7 +60,10 @@ export function planJob(request: Request, handlers: HandlerRegistry): JobStep[] 
             inputs: request.inputs,
           },
         ];
-  const plan: JobStep[] = [];
+  // Made by a builtin, not an array literal: a literal's allocation site is pretenured once most
+  // plans outlive a scavenge (runs in flight), and a plan born old keeps its steps' inputs alive
+  // through the scavenge after its run ends (docs/performance.md, "Pretenuring").
+  const plan: JobStep[] = Array.of();
   for (const [index, step] of steps.entries()) {
     const where = request.job_type === 'chain' ? { step: index } : {};
     const handler = handlers.get(step.jobType, step.name);
@@ -64,7 +82,7 @@ export function planJob(request: Request, handlers: HandlerRegistry): JobStep[] 
         details: { ...where, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) },
       };
     }
-    plan.push({ jobType: step.jobType, name: step.name, handler, input: parsed.data });
+    plan.push(new PlannedStep(step.jobType, step.name, handler, parsed.data));
   }
   return plan;
 }
@@ -93,7 +111,8 @@ export async function runJob(plan: JobStep[], hooks: JobHooks): Promise<JobOutco
   const outputs: unknown[] = [];
   for (const [index, step] of plan.entries()) {
     const ctx = new StepContext(hooks, step, index, chain ? outputs : undefined);
-    const named = { step: index, job_type: step.jobType, name: step.name };
+    // Only a chain names its steps: a literal held across the handler's await would outlive a scavenge.
+    const named = chain ? { step: index, job_type: step.jobType, name: step.name } : undefined;
     if (chain) hooks.progress({ step_event: 'started', ...named });
     try {
       outputs.push(await step.handler.run(step.input, ctx));

@@ -46,6 +46,14 @@ describe('outbox', () => {
     expect(outbox.depth).toBe(0);
   });
 
+  it('stores each message as { message } with its envelope stamped, as a plain entry would serialise', async () => {
+    const { outbox } = executorFixture();
+    await outbox.append({ ...usage('r1'), id: 'm-1', ts: 7 });
+    const [entry] = outbox.entries();
+    expect(JSON.stringify(entry!.value)).toBe(JSON.stringify({ message: { ...usage('r1'), id: 'm-1', ts: 7 } }));
+    expect(Object.keys(entry!.value)).toEqual(['message']);
+  });
+
   it('gives the frame it made for the append just called, once, and none for another message', async () => {
     const { outbox } = executorFixture();
     const report = usageReportMessage('r1', 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 });

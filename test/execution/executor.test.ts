@@ -41,6 +41,23 @@ describe('executor', () => {
     expect(f.journal.pending()).toEqual([]);
   });
 
+  it('reports zero usage for a run that reports none, whatever other runs reported before or beside it', async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'metered', {
+      input: z.object({}),
+      run: (_input, ctx) => (ctx.reportUsage({ inputTokens: 9, costEstimate: 0.5 }), {}),
+    });
+    f.handlers.register('tool', 'echo', echo);
+    await f.executor.receive(request({ request_id: 'm1', job_type: 'tool', tool_name: 'metered', inputs: {} }));
+    await f.executor.receive(request({ request_id: 'e1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'a' } }));
+    await settle();
+    await f.executor.receive(request({ request_id: 'e2', job_type: 'tool', tool_name: 'echo', inputs: { text: 'b' } }));
+    await settle();
+    expect(f.usageOf('m1')[0]!.metrics).toEqual({ duration_ms: 0, token_usage: { input: 9, output: 0 }, cost_estimate: 0.5 });
+    expect(f.usageOf('e1')[0]!.metrics).toEqual({ duration_ms: 0 });
+    expect(f.usageOf('e2')[0]!.metrics).toEqual({ duration_ms: 0 });
+  });
+
   it('ctx functions work taken off the context, and a step outside a chain has no chain property', async () => {
     const f = executorFixture();
     let seen: { hasChain: boolean; now: number; aborted: boolean } | undefined;

@@ -140,6 +140,18 @@ describe('record log', () => {
     await again.close();
   });
 
+  it('hands out records that serialise as { seq, at, value } in that order, on disk and in memory', async () => {
+    const memory = createMemoryRecordLog<{ n: number }>({ now: () => 42 });
+    const disk = await openRecordLog<{ n: number }>(await fresh(), { now: () => 42 });
+    for (const log of [memory, disk]) {
+      const record = await log.append({ n: 1 });
+      expect(JSON.stringify(record)).toBe('{"seq":1,"at":42,"value":{"n":1}}');
+      expect(Object.keys(log.pending()[0]!)).toEqual(['seq', 'at', 'value']);
+      expect({ ...record }).toEqual({ seq: 1, at: 42, value: { n: 1 } });
+    }
+    await disk.close();
+  });
+
   it('finds records by sequence number by bisection, gaps and ends included (property)', () => {
     fc.assert(
       fc.property(fc.uniqueArray(fc.nat({ max: 200 })), fc.integer({ min: -1, max: 201 }), (numbers, seq) => {
