@@ -90,7 +90,13 @@ interface EventIdSuffix {
 
 /** Distinct suffixes kept shared, at most: past that, new ones are kept as whole ids (progress events number theirs). */
 const MAX_SUFFIXES = 256;
-const SUFFIXES = new Map<string, EventIdSuffix>();
+/**
+ * Only the suffixes built-messages.ts makes are shared, and the three every execution has are
+ * there from the start: a device sending ids of its own making cannot fill the table that every
+ * tenant's records share.
+ */
+const SHAREABLE = /^:(?:accepted|started|end|progress:[1-9][0-9]{0,5})$/;
+const SUFFIXES = new Map<string, EventIdSuffix>([':accepted', ':started', ':end'].map((text) => [text, Object.freeze({ suffix: text })]));
 
 /** Fields per event in {@link Tracked.events}: its id (or suffix), type, data and time of receipt. */
 const STRIDE = 4;
@@ -336,7 +342,7 @@ function keptId(requestId: string, eventId: string): string | EventIdSuffix {
   const text = eventId.slice(requestId.length);
   let suffix = SUFFIXES.get(text);
   if (suffix === undefined) {
-    if (SUFFIXES.size >= MAX_SUFFIXES) return eventId;
+    if (SUFFIXES.size >= MAX_SUFFIXES || !SHAREABLE.test(text)) return eventId;
     suffix = Object.freeze({ suffix: text });
     SUFFIXES.set(text, suffix);
   }

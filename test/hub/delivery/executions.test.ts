@@ -175,3 +175,19 @@ describe('ExecutionStore records', () => {
     );
   });
 });
+
+describe('ExecutionStore event ids', () => {
+  it('gives back every id as sent when a device fills its events with suffixes of its own making', () => {
+    const store = new ExecutionStore(1_000);
+    for (let r = 0; r < 300; r++) {
+      const requestId = `junk-${r}`;
+      store.create({ request_id: requestId, job_type: 'tool' }, where, 0);
+      store.record({ ...event('progress', r), request_id: requestId, event_id: `${requestId}:x${r}` }, where, 1);
+    }
+    const ids = ['r1:accepted', 'r1:started', 'r1:progress:7', 'r1:progress:0', 'r1:end'];
+    store.create({ request_id: 'r1', job_type: 'tool' }, where, 0);
+    ids.forEach((id, n) => store.record({ ...event(n === 4 ? 'completed' : 'progress', n), event_id: id }, where, 2 + n));
+    expect(store.snapshot('r1')!.events.map((e) => e.event_id)).toEqual(ids);
+    expect(store.snapshot('junk-299')!.events.map((e) => e.event_id)).toEqual(['junk-299:x299']);
+  });
+});
