@@ -143,8 +143,10 @@ describe('Codec.validate without zod (src/protocol/ordered-copy.ts)', () => {
   it('accepts what zod accepts and gives back what serialises as zod’s output does, for any request a host may hand in', () => {
     fastPath = 0;
     fc.assert(fc.property(shuffled, agrees), { numRuns: RUNS });
-    // Or it proves nothing: most of the ordinary requests take the path without zod.
-    expect(fastPath).toBeGreaterThan(RUNS / 5);
+    // Or it proves nothing: a good share of the generated requests must take the path without
+    // zod. About 230 of 1,000 do (the rest are invalid or odd on purpose); the draw is random,
+    // so the bound sits ten standard deviations below that, not at the edge of chance.
+    expect(fastPath).toBeGreaterThan(RUNS / 10);
   });
 
   it('agrees with zod on every example message, and takes each without zod', () => {
