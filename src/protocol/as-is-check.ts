@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { nestedDeeperThan } from './depth.ts';
+import { type ZodCheckDef, type ZodDef, defOf, Unsupported } from './zod-def.ts';
 
 /**
  * A test compiled from a zod schema: true when zod would accept `value` **and give back a value
@@ -24,36 +25,6 @@ export type AsIsCheck = (value: unknown) => boolean;
 
 /** A compiled part: `level` is how deep `value` sits in the checked value (the value itself is 1). */
 type PartCheck = (value: unknown, level: number) => boolean;
-
-type Def = {
-  type: string;
-  checks?: Array<{ _zod: { def: CheckDef } }>;
-  shape?: Record<string, z.ZodType>;
-  catchall?: unknown;
-  innerType?: z.ZodType;
-  element?: z.ZodType;
-  keyType?: z.ZodType;
-  valueType?: z.ZodType;
-  values?: readonly unknown[];
-  entries?: Record<string, unknown>;
-  options?: z.ZodType[];
-  discriminator?: string;
-};
-type CheckDef = {
-  check: string;
-  format?: string;
-  pattern?: RegExp;
-  minimum?: number;
-  maximum?: number;
-  value?: number;
-  inclusive?: boolean;
-  when?: unknown;
-};
-
-/** Thrown inside the compiler for a schema part it has no exact rule for. */
-class Unsupported extends Error {}
-
-const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
 /**
  * Compiles `schema`; undefined when some part of it has no exact rule here. `maxDepth`: the check
@@ -136,11 +107,11 @@ function compilePart(compiler: Compiler, schema: z.ZodType): PartCheck {
   }
 }
 
-function noChecks(def: Def): void {
+function noChecks(def: ZodDef): void {
   if (def.checks && def.checks.length > 0) throw new Unsupported(`${def.type} with checks`);
 }
 
-function checkDefs(def: Def): CheckDef[] {
+function checkDefs(def: ZodDef): ZodCheckDef[] {
   const checks = (def.checks ?? []).map((check) => check._zod.def);
   // A conditional check (`when`) is zod's own length guard on length checks only.
   for (const check of checks)
@@ -153,7 +124,7 @@ function checkDefs(def: Def): CheckDef[] {
  * is taken here only where both agree whatever it holds (at least twice the floor in units, at
  * most the ceiling); in between, zod decides.
  */
-function stringCheck(def: Def): PartCheck {
+function stringCheck(def: ZodDef): PartCheck {
   let min = 0;
   let max = Infinity;
   const patterns: RegExp[] = [];
@@ -175,7 +146,7 @@ function stringCheck(def: Def): PartCheck {
   };
 }
 
-function numberCheck(def: Def): PartCheck {
+function numberCheck(def: ZodDef): PartCheck {
   let integer = false;
   const bounds: Array<(value: number) => boolean> = [];
   for (const check of checkDefs(def)) {
@@ -192,7 +163,7 @@ function numberCheck(def: Def): PartCheck {
   };
 }
 
-function arrayCheck(compiler: Compiler, def: Def): PartCheck {
+function arrayCheck(compiler: Compiler, def: ZodDef): PartCheck {
   let min = 0;
   let max = Infinity;
   for (const check of checkDefs(def)) {
@@ -214,7 +185,7 @@ function isObjectLike(value: unknown): value is Record<string, unknown> {
 }
 
 /** `z.record(z.string(), z.unknown())`, the protocol's free-form data: any JSON object zod copies key for key. */
-function recordCheck(compiler: Compiler, def: Def): PartCheck {
+function recordCheck(compiler: Compiler, def: ZodDef): PartCheck {
   noChecks(def);
   const key = defOf(def.keyType!);
   const value = defOf(def.valueType!);
@@ -223,7 +194,7 @@ function recordCheck(compiler: Compiler, def: Def): PartCheck {
   return (record, level) => isObjectLike(record) && !Object.hasOwn(record, '__proto__') && !compiler.tooDeep(record, level);
 }
 
-function objectCheck(compiler: Compiler, def: Def): PartCheck {
+function objectCheck(compiler: Compiler, def: ZodDef): PartCheck {
   noChecks(def);
   if (def.catchall !== undefined) throw new Unsupported('catchall');
   const keys = Object.keys(def.shape!);
@@ -240,7 +211,7 @@ function objectCheck(compiler: Compiler, def: Def): PartCheck {
 }
 
 /** A discriminated union: the option whose literal the discriminator names, as zod picks it. */
-function discriminatedCheck(compiler: Compiler, def: Def): PartCheck {
+function discriminatedCheck(compiler: Compiler, def: ZodDef): PartCheck {
   noChecks(def);
   const discriminator = def.discriminator;
   if (discriminator === undefined) throw new Unsupported('union without a discriminator');

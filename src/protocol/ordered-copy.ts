@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { type ZodDef, defOf, Unsupported } from './zod-def.ts';
 
 /** What an {@link OrderedCopy} answers when it cannot stand in for zod's parse: the caller asks zod. */
 export const NOT_SURE: unique symbol = Symbol('cloudtether.notSure');
@@ -15,23 +16,6 @@ export const NOT_SURE: unique symbol = Symbol('cloudtether.notSure');
  */
 export type OrderedCopy = (value: unknown) => unknown;
 
-type Def = {
-  type: string;
-  shape?: Record<string, z.ZodType>;
-  catchall?: unknown;
-  innerType?: z.ZodType;
-  element?: z.ZodType;
-  keyType?: z.ZodType;
-  valueType?: z.ZodType;
-  defaultValue?: unknown;
-  options?: z.ZodType[];
-  discriminator?: string;
-  values?: readonly unknown[];
-};
-
-class Unsupported extends Error {}
-
-const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 const isEnumerable = Object.prototype.propertyIsEnumerable;
 
 /**
@@ -101,7 +85,7 @@ function isObjectLike(value: unknown): value is Record<string, unknown> {
 }
 
 /** `z.record(z.string(), z.unknown())`: a plain object's own keys, in their order, values as they are. */
-function recordCopy(def: Def): OrderedCopy {
+function recordCopy(def: ZodDef): OrderedCopy {
   const key = defOf(def.keyType!);
   if (key.type !== 'string' || defOf(def.valueType!).type !== 'unknown') throw new Unsupported('record');
   return (value) => {
@@ -120,7 +104,7 @@ function recordCopy(def: Def): OrderedCopy {
 }
 
 /** An object: the schema's keys in the schema's order, those the value leaves undefined left out; the others dropped. */
-function objectCopy(def: Def): OrderedCopy {
+function objectCopy(def: ZodDef): OrderedCopy {
   if (def.catchall !== undefined) throw new Unsupported('catchall');
   const keys = Object.keys(def.shape!);
   const fields = keys.map((key) => compile(def.shape![key]!));
@@ -137,7 +121,7 @@ function objectCopy(def: Def): OrderedCopy {
 }
 
 /** A discriminated union: the option its discriminator names. */
-function discriminatedCopy(def: Def): OrderedCopy {
+function discriminatedCopy(def: ZodDef): OrderedCopy {
   const discriminator = def.discriminator;
   if (discriminator === undefined) throw new Unsupported('union without a discriminator');
   const byValue = new Map<unknown, OrderedCopy>();
