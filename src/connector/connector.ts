@@ -7,6 +7,7 @@ import type { JobHandler } from '../execution/handlers.ts';
 import { silentLogger } from '../log/logger.ts';
 import { grantOf } from '../machines/auth.ts';
 import { createCodec } from '../protocol/codec.ts';
+import { randomUuid } from '../util/random-uuid.ts';
 import { SettingsValues } from '../protocol/settings-document.ts';
 import type { z } from 'zod';
 import { randomSeed } from '../util/random.ts';
@@ -61,7 +62,7 @@ export function createConnector<S extends z.ZodType = z.ZodType<SettingsValues>>
   const log = logger.child({ actor: 'connector', device_id: cfg.deviceId, tenant_id: cfg.tenantId });
   const { recording, inspection, clock, socket: socketAdapter, http, network } = observeConnector(cfg, seed, options, log);
   const now = () => clock.now();
-  const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device' });
+  const codec = createCodec({ maxFrameBytes: cfg.maxFrameBytes, now, receiver: 'device', newId: randomUuid });
   const events = new Subject<ConnectorEvent>();
   const notify = (event: ConnectorEvent) => events.next(event);
 

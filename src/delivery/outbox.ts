@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../util/random-uuid.ts';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import { type Codec, FrameError } from '../protocol/codec.ts';
@@ -184,7 +184,7 @@ export class Outbox {
       this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
       return false;
     }
-    const stamped = withFields(message, { id: message.id ?? randomUUID(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
+    const stamped = withFields(message, { id: message.id ?? randomUuid(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
     for (;;) {
       // Behind the appends already waiting for storage: one log keeps its order.
       if (health?.failing) {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../util/random-uuid.ts';
 import { z } from 'zod';
 import { monotonicOf, type RuntimeClock, sleepOn } from '../util/clock.ts';
 import type { Outbox } from '../delivery/outbox.ts';
@@ -324,7 +324,7 @@ export class Executor {
     if (index !== -1) this.#running.splice(index, 1);
     const durationMs = run.startedAt === undefined ? 0 : Math.max(0, clock.now() - run.startedAt);
     // Envelope ids fixed now: a redelivery re-sends these very messages, which the hub drops by id.
-    const stamp = { id: randomUUID(), ts: clock.now() };
+    const stamp = { id: randomUuid(), ts: clock.now() };
     let event: Event = this.#event(run, terminal, withFields(data, { duration_ms: durationMs }), stamp);
     const problem = outbox.problemWith(event);
     if (problem) {
@@ -334,7 +334,7 @@ export class Executor {
       event = this.#event(run, 'failed', { error: { code, message: problem.message }, duration_ms: durationMs }, stamp);
     }
     // One report per execution, whoever writes it (a redelivery, a recovery): the ledger books it once.
-    const usage = usageReportMessage(id, deviceId, { durationMs, ...run.usage }, { id: randomUUID(), ts: stamp.ts });
+    const usage = usageReportMessage(id, deviceId, { durationMs, ...run.usage }, { id: randomUuid(), ts: stamp.ts });
     this.#startNext();
     this.checkCapacity();
     logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
