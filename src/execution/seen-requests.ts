@@ -18,11 +18,32 @@ const FRAMED = 1;
 const UNFRAMED = 2;
 /** No longer remembered (forgotten, or remembered again under a newer ticket): its bytes are free. */
 const DEAD = 3;
+/** Its id's bytes; its outcome's frames are held as strings in `#held` until {@link SeenRequests.flush} copies them after them. */
+const HELD = 4;
+
+/**
+ * Outcomes held before a flush, at most: past it {@link SeenRequests.end} flushes at once, so a
+ * burst of ends in one turn holds a few hundred kilobytes of strings, not every outcome.
+ */
+const MAX_HELD = 256;
 
 // Small: an idle connector pays for what it remembers only.
 const INITIAL_ARENA_BYTES = 1_024;
 const INITIAL_SLOTS = 16;
 const INITIAL_INDEX = 32;
+
+/**
+ * An outcome's frames waiting for their copy into the arena. A class, not an object literal, for
+ * the reason the executor's runs are one (src/execution/executor.ts): born young, dead by the next scavenge.
+ */
+class HeldFrames {
+  constructor(
+    readonly ticket: number,
+    readonly requestId: string,
+    readonly terminalFrame: string,
+    readonly usageFrame: string,
+  ) {}
+}
 
 /**
  * The requests an executor has seen, by request id: running or queued (`active`), known from the
@@ -38,6 +59,14 @@ const INITIAL_INDEX = 32;
  * made of its outcome are copied as UTF-8 into one `Buffer`, and it is found by a hash table of
  * integers in typed arrays. A redelivery, which is rare, parses the frames back. Active requests
  * (few, and short-lived) are kept as strings.
+ *
+ * An ended request's frames are copied into the arena at the end of the turn ({@link flush}, from
+ * a `setImmediate`), not when it ends: the copy, 600 bytes of UTF-8 into memory the cache has not
+ * seen for thousands of executions, was the largest part of the executor's own work between
+ * reading a request and writing its events (bench/round-trip, docs/performance.md). The socket's
+ * write is a `setImmediate` too (src/adapters/write-batch.ts), queued at the turn's first send,
+ * which comes before an execution ends: so the copy follows the write. Until then the frames are
+ * held as strings and answer {@link state} and {@link outcome} as the arena would.
  *
  * @example
  * const seen = new SeenRequests(10_000);
@@ -77,6 +106,13 @@ export class SeenRequests {
   #arenaEnd = 0;
   /** Where an id being looked up is encoded, to compare it with one in the arena. */
   #scratch = Buffer.allocUnsafe(256);
+  /** Frames of `HELD` entries, in ticket order; an entry forgotten meanwhile is skipped by the flush. */
+  #held: HeldFrames[] = [];
+  #flushScheduled = false;
+  readonly #scheduledFlush = (): void => {
+    this.#flushScheduled = false;
+    this.flush();
+  };
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -90,6 +126,11 @@ export class SeenRequests {
   /** Bytes of the arena the entries are kept in: a diagnostic, what the tests hold bounded. */
   get arenaBytes(): number {
     return this.#arena.length;
+  }
+
+  /** Outcomes whose frames are held as strings, waiting for the flush: a diagnostic, what the tests hold bounded. */
+  get heldOutcomes(): number {
+    return this.#held.length;
   }
 
   /** Where `requestId` stands: `active` (running or queued), `ended` (its outcome kept), `known`, or undefined when not remembered. */
@@ -125,8 +166,32 @@ export class SeenRequests {
     terminalFrame?: string,
     usageFrame?: string,
   ): void {
-    if (terminalFrame !== undefined && usageFrame !== undefined) this.#add(requestId, FRAMED, terminalFrame, usageFrame);
-    else this.#unframed.set(this.#add(requestId, UNFRAMED), { terminal, usage });
+    if (terminalFrame === undefined || usageFrame === undefined) {
+      this.#unframed.set(this.#add(requestId, UNFRAMED), { terminal, usage });
+      return;
+    }
+    if (this.#held.length >= MAX_HELD) this.flush();
+    this.#held.push(new HeldFrames(this.#add(requestId, HELD), requestId, terminalFrame, usageFrame));
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#scheduledFlush);
+    }
+  }
+
+  /**
+   * Copies the frames of the outcomes {@link end} holds as strings into the arena, after their
+   * ids: what is remembered does not change. Runs by itself at the end of the turn.
+   */
+  flush(): void {
+    const held = this.#held;
+    if (held.length === 0) return;
+    this.#held = [];
+    for (const { ticket, requestId, terminalFrame, usageFrame } of held) {
+      // Forgotten meanwhile (dropped as the oldest, or forgotten): its slot may be another's.
+      if (ticket < this.#first || this.#kinds[ticket & this.#mask] !== HELD) continue;
+      this.#write(ticket, requestId, terminalFrame, usageFrame);
+      this.#kinds[ticket & this.#mask] = FRAMED;
+    }
   }
 
   /** The frames of an outcome {@link end} kept as messages: kept instead of them from now on. */
@@ -147,6 +212,13 @@ export class SeenRequests {
     const ticket = cell - 1;
     const slot = ticket & this.#mask;
     if (this.#kinds[slot] === UNFRAMED) return this.#unframed.get(ticket);
+    if (this.#kinds[slot] === HELD) {
+      const held = this.#held.find((entry) => entry.ticket === ticket)!;
+      return {
+        terminal: unframed(held.terminalFrame) as Built<'execution_event'>,
+        usage: unframed(held.usageFrame) as Built<'usage_report'>,
+      };
+    }
     if (this.#kinds[slot] !== FRAMED) return undefined;
     const start = this.#starts[slot]! - this.#arenaBase + this.#lengths[3 * slot]!;
     const end = start + this.#lengths[3 * slot + 1]!;
@@ -289,14 +361,14 @@ export class SeenRequests {
   /** The entry's bytes: its id, then its outcome's frames (none for a known or unframed entry). */
   #write(ticket: number, requestId: string, terminalFrame: string, usageFrame: string): void {
     const slot = ticket & this.#mask;
-    const idBytes = Buffer.byteLength(requestId);
-    const terminalBytes = Buffer.byteLength(terminalFrame);
-    const usageBytes = Buffer.byteLength(usageFrame);
-    this.#reserve(idBytes + terminalBytes + usageBytes);
+    // Room for the most UTF-8 the strings can make (3 bytes per UTF-16 unit), and each write says
+    // how many bytes it took: measuring them first (`Buffer.byteLength`) cost as much as writing them.
+    this.#reserve(3 * (requestId.length + terminalFrame.length + usageFrame.length));
+    const arena = this.#arena;
     const at = this.#arenaEnd - this.#arenaBase;
-    this.#arena.write(requestId, at, idBytes, 'utf8');
-    if (terminalBytes > 0) this.#arena.write(terminalFrame, at + idBytes, terminalBytes, 'utf8');
-    if (usageBytes > 0) this.#arena.write(usageFrame, at + idBytes + terminalBytes, usageBytes, 'utf8');
+    const idBytes = arena.write(requestId, at, 'utf8');
+    const terminalBytes = terminalFrame === '' ? 0 : arena.write(terminalFrame, at + idBytes, 'utf8');
+    const usageBytes = usageFrame === '' ? 0 : arena.write(usageFrame, at + idBytes + terminalBytes, 'utf8');
     this.#starts[slot] = this.#arenaEnd;
     this.#lengths[3 * slot] = idBytes;
     this.#lengths[3 * slot + 1] = terminalBytes;

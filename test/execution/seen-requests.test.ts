@@ -8,7 +8,8 @@ type Op =
   | { kind: 'know'; id: number }
   | { kind: 'end'; id: number; text: string; framed: boolean }
   | { kind: 'frame'; id: number }
-  | { kind: 'forget'; id: number };
+  | { kind: 'forget'; id: number }
+  | { kind: 'flush' };
 
 /** The executor's bookkeeping as it was before SeenRequests: a Map of states and a queue of forgettable entries. */
 class ModelSeen {
@@ -51,13 +52,15 @@ describe('SeenRequests', () => {
       fc.record({ kind: fc.constant('end' as const), id, text, framed: fc.boolean() }),
       fc.record({ kind: fc.constant('frame' as const), id }),
       fc.record({ kind: fc.constant('forget' as const), id }),
+      // Framed ends are held as strings until a flush: some are dropped or forgotten before it.
+      fc.record({ kind: fc.constant('flush' as const) }),
     );
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 30 }), fc.array(op, { maxLength: 300 }), (limit, ops) => {
         const seen = new SeenRequests(limit);
         const model = new ModelSeen(limit);
         ops.forEach((o, n) => {
-          const requestId = idOf(o.id);
+          const requestId = o.kind === 'flush' ? '' : idOf(o.id);
           if (o.kind === 'activate') {
             seen.activate(requestId);
             model.states.set(requestId, { state: 'active' });
@@ -74,6 +77,8 @@ describe('SeenRequests', () => {
             const outcome = model.states.get(requestId)?.outcome;
             // Framing changes what is kept, never what a redelivery gets.
             if (outcome) seen.frame(requestId, frameOf(outcome.terminal, n), frameOf(outcome.usage, n));
+          } else if (o.kind === 'flush') {
+            seen.flush();
           } else {
             seen.forget(requestId);
             model.states.delete(requestId);
@@ -120,5 +125,49 @@ describe('SeenRequests', () => {
     expect(seen.outcome('req_20000')).toEqual(outcomeOf('req_20000', text, 20_000));
     // About 1 KB per outcome: the arena holds the last hundred, not every one written (20 MB).
     expect(seen.arenaBytes).toBeLessThanOrEqual(1024 * 1024);
+  });
+});
+
+describe('SeenRequests holding frames until the end of the turn', () => {
+  it('answers for a held outcome before and after the flush the end scheduled', async () => {
+    const seen = new SeenRequests(10);
+    const { terminal, usage } = outcomeOf('req_1', 'é€😀', 1);
+    seen.activate('req_1');
+    seen.end('req_1', terminal, usage, frameOf(terminal, 1), frameOf(usage, 2));
+    expect(seen.heldOutcomes).toBe(1);
+    expect(seen.state('req_1')).toBe('ended');
+    expect(seen.outcome('req_1')).toEqual({ terminal, usage });
+    // The end's flush is a setImmediate queued before this one.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen.heldOutcomes).toBe(0);
+    expect(seen.state('req_1')).toBe('ended');
+    expect(seen.outcome('req_1')).toEqual({ terminal, usage });
+  });
+
+  it('never holds more than a few hundred outcomes: a burst of ends in one turn is copied as it goes', () => {
+    const seen = new SeenRequests(100_000);
+    const text = 'x'.repeat(2_000);
+    for (let n = 1; n <= 2_000; n++) {
+      const { terminal, usage } = outcomeOf(`req_${n}`, text, n);
+      seen.end(`req_${n}`, terminal, usage, frameOf(terminal, n), frameOf(usage, n));
+      expect(seen.heldOutcomes).toBeLessThanOrEqual(256);
+    }
+    expect(seen.outcome('req_1')).toEqual(outcomeOf('req_1', text, 1));
+    expect(seen.outcome('req_2000')).toEqual(outcomeOf('req_2000', text, 2_000));
+  });
+
+  it('copies nothing of a held outcome dropped as the oldest before the flush, whose slot a newer one has taken', () => {
+    const seen = new SeenRequests(2);
+    // Forty ends and two remembered: the slots go round more than twice before the flush.
+    for (let n = 1; n <= 40; n++) {
+      const { terminal, usage } = outcomeOf(`req_${n}`, `text ${n}`, n);
+      seen.end(`req_${n}`, terminal, usage, frameOf(terminal, n), frameOf(usage, n));
+    }
+    seen.flush();
+    expect(seen.state('req_1')).toBeUndefined();
+    expect(seen.outcome('req_38')).toBeUndefined();
+    expect(seen.outcome('req_39')).toEqual(outcomeOf('req_39', 'text 39', 39));
+    expect(seen.outcome('req_40')).toEqual(outcomeOf('req_40', 'text 40', 40));
+    expect(seen.size).toBe(2);
   });
 });
