@@ -119,12 +119,15 @@ function checkDefs(def: ZodDef): ZodCheckDef[] {
   return checks;
 }
 
+/** The rule of a string: length in UTF-16 units within [`floor`, `max`], and every pattern. */
+type StringRule = { floor: number; max: number; patterns: RegExp[] };
+
 /**
  * zod measures a string's length in code points, where JavaScript counts UTF-16 units: a string
  * is taken here only where both agree whatever it holds (at least twice the floor in units, at
  * most the ceiling); in between, zod decides.
  */
-function stringCheck(def: ZodDef): PartCheck {
+function stringRule(def: ZodDef): StringRule {
   let min = 0;
   let max = Infinity;
   const patterns: RegExp[] = [];
@@ -134,7 +137,11 @@ function stringCheck(def: ZodDef): PartCheck {
     else if (check.check === 'string_format' && check.format === 'regex' && check.pattern) patterns.push(check.pattern);
     else throw new Unsupported(`string ${check.check}`);
   }
-  const floor = 2 * min;
+  return { floor: 2 * min, max, patterns };
+}
+
+function stringCheck(def: ZodDef): PartCheck {
+  const { floor, max, patterns } = stringRule(def);
   return (value) => {
     if (typeof value !== 'string' || value.length < floor || value.length > max) return false;
     for (const pattern of patterns) {
@@ -146,21 +153,37 @@ function stringCheck(def: ZodDef): PartCheck {
   };
 }
 
-function numberCheck(def: ZodDef): PartCheck {
-  let integer = false;
-  const bounds: Array<(value: number) => boolean> = [];
+/** The rule of a number: finite, a safe integer when `integer`, and above/below the bounds (`gt`/`ge`/`lt`/`le`, open where infinite). */
+type NumberRule = { integer: boolean; gt: number; ge: number; lt: number; le: number };
+
+function numberRule(def: ZodDef): NumberRule {
+  const rule: NumberRule = { integer: false, gt: -Infinity, ge: -Infinity, lt: Infinity, le: Infinity };
   for (const check of checkDefs(def)) {
     const bound = check.value!;
-    if (check.check === 'number_format' && check.format === 'safeint') integer = true;
-    else if (check.check === 'greater_than') bounds.push(check.inclusive === true ? (value) => value >= bound : (value) => value > bound);
-    else if (check.check === 'less_than') bounds.push(check.inclusive === true ? (value) => value <= bound : (value) => value < bound);
+    if (check.check === 'number_format' && check.format === 'safeint') rule.integer = true;
+    else if (check.check === 'greater_than' && check.inclusive === true) rule.ge = Math.max(rule.ge, bound);
+    else if (check.check === 'greater_than') rule.gt = Math.max(rule.gt, bound);
+    else if (check.check === 'less_than' && check.inclusive === true) rule.le = Math.min(rule.le, bound);
+    else if (check.check === 'less_than') rule.lt = Math.min(rule.lt, bound);
     else throw new Unsupported(`number ${check.check} ${check.format ?? ''}`);
   }
-  return (value) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) return false;
-    for (let i = 0; i < bounds.length; i++) if (!bounds[i]!(value)) return false;
-    return true;
-  };
+  return rule;
+}
+
+function numberCheck(def: ZodDef): PartCheck {
+  const rule = numberRule(def);
+  return (value) => typeof value === 'number' && numberFits(rule, value);
+}
+
+function numberFits(rule: NumberRule, value: number): boolean {
+  return (
+    Number.isFinite(value) &&
+    (!rule.integer || Number.isSafeInteger(value)) &&
+    value > rule.gt &&
+    value >= rule.ge &&
+    value < rule.lt &&
+    value <= rule.le
+  );
 }
 
 function arrayCheck(compiler: Compiler, def: ZodDef): PartCheck {
@@ -194,19 +217,92 @@ function recordCheck(compiler: Compiler, def: ZodDef): PartCheck {
   return (record, level) => isObjectLike(record) && !Object.hasOwn(record, '__proto__') && !compiler.tooDeep(record, level);
 }
 
+/** How an object's field is checked: the common leaves inline in the object's loop, anything else by its compiled check. */
+const STRING = 0;
+const NUMBER = 1;
+const ONE_OF = 2;
+const PART = 3;
+
+/** One field of an object check; every field has every member, so the loop reads one shape. */
+type Field = {
+  key: string;
+  kind: typeof STRING | typeof NUMBER | typeof ONE_OF | typeof PART;
+  /** Absent is as is (`optional`); for other kinds the rule decides what absent means. */
+  optional: boolean;
+  string: StringRule;
+  number: NumberRule;
+  values: ReadonlySet<unknown>;
+  part: PartCheck;
+};
+
+const NO_STRING: StringRule = { floor: 0, max: Infinity, patterns: [] };
+const NO_NUMBER: NumberRule = { integer: false, gt: -Infinity, ge: -Infinity, lt: Infinity, le: Infinity };
+const NO_VALUES: ReadonlySet<unknown> = new Set();
+const NEVER: PartCheck = () => false;
+
+/**
+ * A field's check, with a string (no pattern), a number, a literal or an enum, optional or not,
+ * laid out as data: the object's loop checks those itself, so a frame's leaves cost no call each
+ * through a call site that sees every field's closure.
+ */
+function fieldOf(compiler: Compiler, key: string, schema: z.ZodType): Field {
+  const field: Field = { key, kind: PART, optional: false, string: NO_STRING, number: NO_NUMBER, values: NO_VALUES, part: NEVER };
+  let def = defOf(schema);
+  if (def.type === 'optional' && !(def.checks && def.checks.length > 0)) {
+    field.optional = true;
+    def = defOf(def.innerType!);
+  }
+  if (def.type === 'string' && stringRule(def).patterns.length === 0) {
+    field.kind = STRING;
+    field.string = stringRule(def);
+  } else if (def.type === 'number') {
+    field.kind = NUMBER;
+    field.number = numberRule(def);
+  } else if ((def.type === 'literal' || def.type === 'enum') && !(def.checks && def.checks.length > 0)) {
+    field.kind = ONE_OF;
+    field.values = new Set(def.type === 'literal' ? def.values : Object.values(def.entries ?? {}));
+  } else {
+    field.optional = false;
+    field.part = compiler.compile(schema);
+  }
+  return field;
+}
+
 function objectCheck(compiler: Compiler, def: ZodDef): PartCheck {
   noChecks(def);
   if (def.catchall !== undefined) throw new Unsupported('catchall');
-  const keys = Object.keys(def.shape!);
-  const known = new Set(keys);
-  const fields = keys.map((key) => compiler.compile(def.shape![key]!));
+  const fields = Object.keys(def.shape!).map((key) => fieldOf(compiler, key, def.shape![key]!));
   const maxDepth = compiler.maxDepth;
   return (value, level) => {
     if (!isObjectLike(value) || level > maxDepth) return false;
-    // A key the schema does not know is stripped from zod's copy.
-    for (const key in value) if (!known.has(key)) return false;
-    for (let i = 0; i < keys.length; i++) if (!fields[i]!(value[keys[i]!], level + 1)) return false;
-    return true;
+    let present = 0;
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!;
+      const item = value[field.key];
+      if (item !== undefined) present++;
+      else if (field.optional) continue;
+      switch (field.kind) {
+        case STRING: {
+          const rule = field.string;
+          if (typeof item !== 'string' || item.length < rule.floor || item.length > rule.max) return false;
+          break;
+        }
+        case NUMBER:
+          if (typeof item !== 'number' || !numberFits(field.number, item)) return false;
+          break;
+        case ONE_OF:
+          if (!field.values.has(item)) return false;
+          break;
+        default:
+          if (!field.part(item, level + 1)) return false;
+      }
+    }
+    // A key the schema does not know is stripped from zod's copy. A parsed value's keys are its
+    // own and enumerable, each read above when the schema knows it: as many keys as fields
+    // present means none unknown.
+    let keys = 0;
+    for (const _ in value) keys++;
+    return keys === present;
   };
 }
 

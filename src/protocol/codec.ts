@@ -127,9 +127,15 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     (direction as Record<string, string | undefined>)[type] !== undefined &&
     direction[type as MessageType] !== 'both' &&
     direction[type as MessageType] !== accepted;
+  /**
+   * Per type with an as-is check, what a decoded frame of it needs, found with one lookup: the
+   * check, and whether this side refuses the type for its direction.
+   */
+  const inbound = new Map<string, { check: AsIsCheck; wrongWay: boolean }>();
+  for (const [type, check] of asIs) if (check) inbound.set(type, { check, wrongWay: wrongWay(type) });
 
-  /** `fromJson`: `raw` came from `JSON.parse` here, so nobody else holds it and it may be the decoded message itself. */
-  function validate(raw: unknown, fromJson = false): CodecResult<Message> {
+  /** zod's answer for `raw`, or the first thing wrong with it in the documented order. */
+  function validate(raw: unknown): CodecResult<Message> {
     // The version first: a future version may change the envelope itself, and its sender must
     // hear "unsupported version" (fatal) rather than "invalid envelope" (retried).
     const v = (raw as { v?: unknown } | null)?.v;
@@ -147,9 +153,6 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
     const claimed = (raw as { type?: unknown } | null)?.type;
     const known = typeof claimed === 'string' ? table.get(claimed) : undefined;
     if (known) {
-      // What zod would give back unchanged needs no copy by zod (src/protocol/as-is-check.ts);
-      // the check walks the depth too, so a frame it takes is walked once.
-      if (fromJson && asIs.get(claimed as string)?.(raw)) return { ok: true, value: raw as Message };
       if (!nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
         const result = known.safeParse(raw);
         if (result.success) return { ok: true, value: result.data };
@@ -184,15 +187,20 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       }
       let raw: unknown;
       try {
-        raw = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+        // `toString()` without arguments is UTF-8 and skips Node's lookup of the encoding by name.
+        raw = JSON.parse(typeof data === 'string' ? data : data.toString());
       } catch {
         return fail('not_json', 'frame is not valid JSON');
       }
-      const result = validate(raw, true);
-      if (result.ok && wrongWay(result.value.type)) {
-        const { type, id } = result.value;
-        return fail('schema_violation', `wrong direction: '${type}' is never sent to a ${options.receiver}`, { messageId: id, type });
+      // The common case first: this version, a type whose check takes the frame as it is, so
+      // zod would accept it unchanged (src/protocol/as-is-check.ts). The check walks the depth too.
+      const claimed = (raw as { type?: unknown } | null)?.type;
+      const kind = typeof claimed === 'string' ? inbound.get(claimed) : undefined;
+      if (kind !== undefined && (raw as { v?: unknown }).v === PROTOCOL_VERSION && kind.check(raw)) {
+        return kind.wrongWay ? wrongDirection(raw as Message) : { ok: true, value: raw as Message };
       }
+      const result = validate(raw);
+      if (result.ok && wrongWay(result.value.type)) return wrongDirection(result.value);
       return result;
     },
     encode(message) {
@@ -271,6 +279,10 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       return { ok: true, value: { frame: prepared.head + tail, id, bytes } };
     },
   };
+
+  function wrongDirection({ type, id }: Message): { ok: false; error: FrameError } {
+    return fail('schema_violation', `wrong direction: '${type}' is never sent to a ${options.receiver}`, { messageId: id, type });
+  }
 
   /** JSON, within the frame limit. */
   function serialise(message: Message): CodecResult<{ frame: string; message: Message; bytes: number }> {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../src/protocol/codec.ts';
 import { nestedDeeperThan } from '../../src/protocol/depth.ts';
@@ -18,6 +19,23 @@ describe('nesting bound', () => {
 
   it('walks 100,000 levels without overflowing the stack', () => {
     expect(nestedDeeperThan(nested(100_000), MAX_JSON_DEPTH)).toBe(true);
+  });
+
+  it('says what the plain definition says, for any JSON value and bound, by recursion or not', () => {
+    /** Levels of objects and arrays in `value` (a value that is neither has none). */
+    const levels = (value: unknown): number =>
+      typeof value === 'object' && value !== null ? 1 + Math.max(0, ...Object.values(value).map(levels)) : 0;
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 0, max: 10 }), (value, max) => {
+        expect(nestedDeeperThan(value, max)).toBe(levels(value) > max);
+      }),
+      { numRuns: 2_000 },
+    );
+    // Past 1,024 the walk is iterative (src/protocol/depth.ts): the same answer on either side of it.
+    for (const bound of [1_023, 1_024, 1_025, 1_026]) {
+      for (const depth of [bound - 1, bound, bound + 1])
+        expect(nestedDeeperThan(nested(depth), bound), `${depth} > ${bound}`).toBe(depth > bound);
+    }
   });
 
   it('decodes a frame exactly at the limit and refuses one a level deeper as schema_violation, naming it', () => {

@@ -246,6 +246,13 @@ function hash(keys: Uint32Array, w0: number, w1: number, w2: number, w3: number)
   return (h ^ (h >>> 13)) | 0;
 }
 
+/** Per character code below 128: its value as a lowercase hex digit, or {@link NOT_HEX}. */
+const HEX_VALUE = new Uint8Array(128).fill(0xff);
+/** A bit no digit's value has: OR-ed over an id's digits, it says whether one was not a digit. */
+const NOT_HEX = 0xf0;
+for (let c = 0; c < 10; c++) HEX_VALUE[48 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[97 + c] = 10 + c;
+
 /**
  * Reads `id` into {@link scratch} when it is a UUID spelled as `randomUUID()` spells it
  * (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase hex): false for anything else, an
@@ -254,30 +261,18 @@ function hash(keys: Uint32Array, w0: number, w1: number, w2: number, w3: number)
 function uuidWords(id: string): boolean {
   if (id.length !== 36) return false;
   if (id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false;
-  const w0 = hex(id, 0, 8);
-  const w1a = hex(id, 9, 4);
-  const w1b = hex(id, 14, 4);
-  const w2a = hex(id, 19, 4);
-  const w2b = hex(id, 24, 4);
-  const w3 = hex(id, 28, 8);
-  if (w0 < 0 || w1a < 0 || w1b < 0 || w2a < 0 || w2b < 0 || w3 < 0) return false;
-  scratch[0] = w0;
-  scratch[1] = w1a * 0x10000 + w1b;
-  scratch[2] = w2a * 0x10000 + w2b;
-  scratch[3] = w3;
-  return true;
-}
-
-/** The value of `length` lowercase hex digits of `text` from `start`; -1 when one is not. */
-function hex(text: string, start: number, length: number): number {
-  let value = 0;
-  for (let i = start; i < start + length; i++) {
-    const c = text.charCodeAt(i);
-    let digit: number;
-    if (c >= 48 && c <= 57) digit = c - 48;
-    else if (c >= 97 && c <= 102) digit = c - 87;
-    else return -1;
-    value = value * 16 + digit;
+  // One pass over the digits in 32-bit integers: no number too large for a small integer, which
+  // optimised code would box when a helper returns it.
+  let bad = 0;
+  let word = 0;
+  for (let i = 0, w = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    const code = id.charCodeAt(i);
+    const digit = code < 128 ? HEX_VALUE[code]! : NOT_HEX;
+    bad |= digit;
+    word = (word << 4) | (digit & 0xf);
+    // Eight digits a word: the words end after digits 8, 16, 24 and 32.
+    if ((++w & 7) === 0) scratch[(w >> 3) - 1] = word;
   }
-  return value;
+  return (bad & NOT_HEX) === 0;
 }

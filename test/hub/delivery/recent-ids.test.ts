@@ -50,7 +50,7 @@ describe('RecentIds', () => {
   });
 
   it('keeps UUIDs apart from every other spelling, through growth and wrap-around', () => {
-    // UUIDs that differ in one digit, one uppercase spelling, and ids of other forms.
+    // UUIDs that differ in one digit, other spellings of one, and ids of other forms.
     const base = '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
     const pool = [
       base,
@@ -59,6 +59,8 @@ describe('RecentIds', () => {
       base.replace('4978', '4979'),
       base.toUpperCase(),
       base.replace(/-/g, '_'),
+      // Not hex digits, each next to a digit's code or sharing its low bits: not read as the UUID whose digit they replace.
+      ...['/', ':', '`', 'g', 'G', '\u0130', '\uff10', '\u0000'].map((c) => c + base.slice(1)),
       'id-1',
       'id-2',
     ];
