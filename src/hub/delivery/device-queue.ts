@@ -219,9 +219,10 @@ export class DeviceQueue {
    * first event): never send it again, even if its `ack` was lost with a crash.
    */
   reportedOn(requestId: string): void {
-    if (!this.#unackedRequests.delete(requestId)) return;
-    // A loop, not findIndex: no closure per call.
     const unacked = this.#unacked;
+    // Nothing out (one execution at a time: its first event took it): not even the set is asked.
+    if (unacked.length === 0 || !this.#unackedRequests.delete(requestId)) return;
+    // A loop, not findIndex: no closure per call.
     for (let index = 0; index < unacked.length; index++) {
       const { message } = unacked[index]!;
       if (message.type !== 'execution_request' || message.request_id !== requestId) continue;
