@@ -10,7 +10,7 @@ import { HubAuth } from './auth/auth.ts';
 import type { IssuedToken } from './auth/token-authority.ts';
 import { HubChannels, type HubChannelsOptions, type ExtensionInstance } from './channels/channels.ts';
 import { HubError } from './core/errors.ts';
-import type { HubEvents, SessionInfo } from './core/events.ts';
+import type { DeviceMessage, HubEvents, SessionInfo } from './core/events.ts';
 import { type HubOptions, resolveHubOptions } from './core/options.ts';
 import { CapabilityReloads, type ReloadResult } from './delivery/capability-reloads.ts';
 import { UnheldExpiry } from './delivery/unheld-expiry.ts';
@@ -153,7 +153,7 @@ export class Hub extends EventEmitter<HubEvents> {
       queues: engine.deviceQueues,
       cluster: engine.cluster,
       ledger: () => this.#ledger.current,
-      emitMessage: (info, message) => this.#emitSafely('message', info, message),
+      emitMessage: (info, message) => this.#emitMessage(info, message),
     });
     this.#delivery = delivery;
     const unheldWork = engine.unheldWork;
@@ -589,6 +589,18 @@ export class Hub extends EventEmitter<HubEvents> {
       .then(() => Promise.all([this.#ledger.close(), this.#settings.close(), this.#unheldExpiry?.stop(true)]))
       .then(() => this.#engine.close());
     return this.#closing;
+  }
+
+  /**
+   * {@link Hub.#emitSafely} for `message`, the event of every device frame: the two arguments
+   * passed as they are, without the rest array (and its spread) of the generic one.
+   */
+  #emitMessage(info: SessionInfo, message: DeviceMessage): void {
+    try {
+      this.emit('message', info, message);
+    } catch (error) {
+      this.#log.error({ err: error, event: 'message' }, 'a hub event listener threw');
+    }
   }
 
   /** A throwing listener is a bug in the host app; it must not end a device's session. */

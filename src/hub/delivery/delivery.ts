@@ -15,6 +15,7 @@ import type { UsageStore } from '../usage/usage-store.ts';
 import type { DeviceQueue, QueuedMessage, ReliableDeviceMessage } from './device-queue.ts';
 import { type DeviceQueues, MemoryDeviceQueues } from './device-queues.ts';
 import { type ExecutionEventRecord, type ExecutionHandle, type ExecutionSnapshot, ExecutionStore } from './executions.ts';
+import { DeviceIntake, SessionIntake } from './intake.ts';
 import { RecentIds } from './recent-ids.ts';
 import type { ExpiredWork } from './unheld-work.ts';
 
@@ -62,23 +63,16 @@ export class HubDelivery {
   readonly executions: ExecutionStore;
   readonly #host: DeliveryHost;
   readonly #queues: DeviceQueues;
-  readonly #recent = new Map<string, RecentIds>();
-  readonly #sessionKeys = new WeakMap<SessionInfo, string>();
+  /** Each device's intake by {@link keyOf}: the ids it sent, and what of it is being applied. */
+  readonly #devices = new Map<string, DeviceIntake>();
+  /** Each session's intake, found once per frame (its device's, and its ack). */
+  readonly #intakes = new WeakMap<Session, SessionIntake>();
   readonly #expiryTimers = new Map<string, unknown>();
-  /**
-   * Per device, across its sessions: messages are applied one after the other and each is
-   * acknowledged only after it and everything before it was applied (a resend on a new session
-   * waits for the old session's work).
-   */
-  readonly #applying = new Map<string, Promise<void>>();
-  readonly #acks = new WeakMap<Session, PendingAck>();
   /**
    * Per device, sends waiting for the queue's journal (a durable engine): a message goes out only
    * once its sequence number is stored, and in order. Forgotten once idle.
    */
   readonly #sending = new Map<string, Promise<void>>();
-  /** Sessions on which a message could not be stored: nothing more is acknowledged on them. */
-  readonly #failed = new WeakSet<Session>();
   /** Messaging events waiting for their reply, by (tenant, device, request id): only that device may answer. */
   readonly #replies = new Map<string, { resolve: (result: MessagingResult) => void; resent: boolean }>();
   /** With several nodes: the node each request held here was dispatched on, when another one (its events go there). */
@@ -196,12 +190,12 @@ export class HubDelivery {
     const tracked = this.executions.create(valid, who, now);
     cluster?.dispatched(request.request_id, who, request.job_type, now);
     // Validated and serialised here, once: each send of it (#sendNow) only numbers and stamps it.
-    this.#enqueue(who, queue, built, prepared?.value);
+    this.#enqueue(who, queue, built, now, prepared?.value);
     return {
       requestId: request.request_id,
       events: this.executions.events(tracked),
       result: tracked.result,
-      stored: queue.settled() ?? Promise.resolve(),
+      stored: queue.settled() ?? STORED,
       cancel: (reason) => this.cancel(request.request_id, reason),
     };
   }
@@ -240,7 +234,7 @@ export class HubDelivery {
     if (queue.size >= this.#host.options.maxQueuedPerDevice)
       throw new HubError('queue_full', `device '${deviceId}' has ${queue.size} messages waiting`);
     const reply = new Promise<MessagingResult>((resolve) => this.#replies.set(replyKey, { resolve, resent: false }));
-    this.#enqueue(who, queue, event);
+    this.#enqueue(who, queue, event, this.#host.clock.now());
     return { requestId: event.request_id, reply };
   }
 
@@ -266,7 +260,7 @@ export class HubDelivery {
       this.#endHere(who, requestId, 'cancelled', { reason, duration_ms: 0 }, now);
       return true;
     }
-    this.#enqueue(who, queue, cancelMessage);
+    this.#enqueue(who, queue, cancelMessage, now);
     return true;
   }
 
@@ -353,31 +347,35 @@ export class HubDelivery {
   }
 
   /**
-   * Applies a device's reliable message once and in order, then acknowledges it. With nothing
-   * of that device's still being applied, a message that needs no I/O (an execution event) is
-   * applied at once; otherwise it waits its turn in a promise chain. Three promises per message
-   * were a large share of the hub's CPU on the execution path (bench/round-trip).
+   * Applies a device's reliable message once and in order, then acknowledges it. Per device,
+   * across its sessions, messages are applied one after the other and each is acknowledged only
+   * after it and everything before it was applied (a resend on a new session waits for the old
+   * session's work). With nothing of that device's still being applied, a message that needs no
+   * I/O (an execution event) is applied at once; otherwise it waits its turn in a promise chain.
+   * Three promises per message were a large share of the hub's CPU on the execution path
+   * (bench/round-trip).
    */
   #receiveReliable(session: Session, info: SessionInfo, message: ReliableFromDevice): void {
-    const key = this.#keyOfSession(info);
-    const recent = this.#recentOf(key);
-    const previous = this.#applying.get(key);
+    const intake = this.#intakeOf(session, info);
+    const device = intake.device;
+    const recent = device.recent;
+    const previous = device.applying;
     // Callbacks inline, not named consts: tsx names those with a defineProperty on every call.
     if (!recent.add(message.id)) {
       // Seen: acknowledged again, but in turn, so the ack never covers a message still being applied.
-      if (!previous) return this.#applied(session, message);
+      if (!previous) return this.#applied(session, intake, message);
       return this.#inTurn(
-        key,
-        previous.then(() => (recent.has(message.id) ? this.#applied(session, message) : undefined)),
+        device,
+        previous.then(() => (recent.has(message.id) ? this.#applied(session, intake, message) : undefined)),
       );
     }
     if (previous) {
       const applied = previous.then(() => this.#apply(info, message));
       return this.#inTurn(
-        key,
+        device,
         applied.then(
-          () => this.#applied(session, message),
-          (error: unknown) => this.#notStored(session, info, message, error),
+          () => this.#applied(session, intake, message),
+          (error: unknown) => this.#notStored(session, intake, message, error),
         ),
       );
     }
@@ -385,40 +383,40 @@ export class HubDelivery {
     try {
       applying = this.#apply(info, message);
     } catch (error) {
-      return this.#notStored(session, info, message, error);
+      return this.#notStored(session, intake, message, error);
     }
     if (applying)
       this.#inTurn(
-        key,
+        device,
         applying.then(
-          () => this.#applied(session, message),
-          (error: unknown) => this.#notStored(session, info, message, error),
+          () => this.#applied(session, intake, message),
+          (error: unknown) => this.#notStored(session, intake, message, error),
         ),
       );
-    else this.#applied(session, message);
+    else this.#applied(session, intake, message);
   }
 
-  #applied(session: Session, message: ReliableFromDevice): void {
-    if (message.seq !== undefined) this.#acknowledge(session, message.seq);
+  #applied(session: Session, intake: SessionIntake, message: ReliableFromDevice): void {
+    if (message.seq !== undefined) this.#acknowledge(session, intake, message.seq);
   }
 
   /**
    * Not stored: it must not be acknowledged, nor anything after it (acks are cumulative).
    * Closing the session makes the device resend from here on the next one.
    */
-  #notStored(session: Session, info: SessionInfo, message: ReliableFromDevice, error: unknown): void {
-    this.#recentOf(this.#keyOfSession(info)).delete(message.id);
-    this.#failed.add(session);
+  #notStored(session: Session, intake: SessionIntake, message: ReliableFromDevice, error: unknown): void {
+    intake.device.recent.delete(message.id);
+    intake.failed = true;
     this.#host.logger.error({ err: error, type: message.type, id: message.id }, 'cannot store a device message; closing the session');
     session.close(CloseCode.internalError, 'storage_failed');
   }
 
   /** Makes `next` the device's turn: what comes later waits for it. Forgotten once idle, so an idle device holds no promise. */
-  #inTurn(key: string, next: Promise<void>): void {
+  #inTurn(device: DeviceIntake, next: Promise<void>): void {
     const settled = next.finally(() => {
-      if (this.#applying.get(key) === settled) this.#applying.delete(key);
+      if (device.applying === settled) device.applying = undefined;
     });
-    this.#applying.set(key, settled);
+    device.applying = settled;
   }
 
   /** Applies a message; a promise only when it has I/O to wait for (the usage ledger). */
@@ -490,18 +488,21 @@ export class HubDelivery {
     if (session) this.#drain(session, queue, who);
   }
 
-  #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage, prepared?: PreparedMessage): void {
-    queue.enqueue(message, this.#host.clock.now(), prepared);
-    this.#armExpiry(who, queue);
+  /** Queues `message` (enqueued at `now`), sends what the device has room for, and arms the resume window for what still waits. */
+  #enqueue(who: Who, queue: DeviceQueue, message: ReliableDeviceMessage, now: number, prepared?: PreparedMessage): void {
+    queue.enqueue(message, now, prepared);
     const session = this.#host.sessions.get(who.tenant_id, who.device_id)?.session;
-    if (session) this.#drain(session, queue, who);
+    if (session) this.#drain(session, queue, who, now);
+    // After the sends: a message sent at once has no window to wait out, so needs no timer.
+    this.#armExpiry(who, queue);
   }
 
-  /** Sends what waits, as far as the device's room allows. */
-  #drain(session: Session, queue: DeviceQueue, who: Who): void {
+  /** Sends what waits, as far as the device's room allows; `now` when the caller read the clock already. */
+  #drain(session: Session, queue: DeviceQueue, who: Who, now?: number): void {
     for (let entry = queue.next(); entry; entry = queue.next()) {
       this.#send(session, who, queue, entry);
-      if (entry.message.type === 'execution_request') this.executions.mark(entry.message.request_id, 'delivered', this.#host.clock.now());
+      if (entry.message.type === 'execution_request')
+        this.executions.mark(entry.message.request_id, 'delivered', (now ??= this.#host.clock.now()));
     }
   }
 
@@ -556,24 +557,19 @@ export class HubDelivery {
    * the turn right before the session's held frames are written (src/adapters/write-batch.ts), so
    * it shares their write and their `setImmediate`.
    */
-  #acknowledge(session: Session, seq: number): void {
-    if (this.#failed.has(session)) return;
-    let state = this.#acks.get(session);
-    if (!state) {
-      state = new PendingAck(() => this.#sendAck(session, state!));
-      this.#acks.set(session, state);
-    }
-    if (seq > state.seq) state.seq = seq;
-    if (state.scheduled) return;
-    state.scheduled = true;
-    beforeHeldWrites(state.flush);
+  #acknowledge(session: Session, intake: SessionIntake, seq: number): void {
+    if (intake.failed) return;
+    if (seq > intake.ackSeq) intake.ackSeq = seq;
+    if (intake.ackScheduled) return;
+    intake.ackScheduled = true;
+    beforeHeldWrites(intake.flushAck);
   }
 
-  #sendAck(session: Session, state: PendingAck): void {
-    state.scheduled = false;
-    if (this.#failed.has(session)) return;
+  #sendAck(session: Session, intake: SessionIntake): void {
+    intake.ackScheduled = false;
+    if (intake.failed) return;
     try {
-      session.sendBuilt(ackMessage(state.seq));
+      session.sendBuilt(ackMessage(intake.ackSeq));
     } catch (error) {
       this.#host.logger.error({ err: error }, 'cannot send an ack');
     }
@@ -603,6 +599,8 @@ export class HubDelivery {
   }
 
   #armExpiry(who: Who, queue: DeviceQueue): void {
+    // Nothing waiting (everything went out at once): no key to build.
+    if (queue.waiting === 0) return;
     const key = keyOf(who);
     if (this.#expiryTimers.has(key)) return;
     const oldest = queue.oldestWaiting();
@@ -819,24 +817,19 @@ export class HubDelivery {
     return this.#queues.of(who);
   }
 
-  /** The ids seen from the device of `key` ({@link keyOf}), across its sessions. */
-  #recentOf(key: string): RecentIds {
-    let recent = this.#recent.get(key);
-    if (!recent) {
-      recent = new RecentIds(this.#host.options.dedupeWindow);
-      this.#recent.set(key, recent);
+  /** The intake of a session's frames: made on its first numbered frame, with its device's (made on the device's first). */
+  #intakeOf(session: Session, info: SessionInfo): SessionIntake {
+    const intake = this.#intakes.get(session);
+    if (intake !== undefined) return intake;
+    const key = keyOf(info);
+    let device = this.#devices.get(key);
+    if (device === undefined) {
+      device = new DeviceIntake(new RecentIds(this.#host.options.dedupeWindow));
+      this.#devices.set(key, device);
     }
-    return recent;
-  }
-
-  /** {@link keyOf} a session's device, made once per session rather than once per frame. */
-  #keyOfSession(info: SessionInfo): string {
-    let key = this.#sessionKeys.get(info);
-    if (key === undefined) {
-      key = keyOf(info);
-      this.#sessionKeys.set(info, key);
-    }
-    return key;
+    const made: SessionIntake = new SessionIntake(device, () => this.#sendAck(session, made));
+    this.#intakes.set(session, made);
+    return made;
   }
 
   /** The tenant to queue for: the one given, else the only one the device is connected in. */
@@ -860,12 +853,8 @@ export class HubDelivery {
   }
 }
 
-/** A session's ack to send at the end of the turn: the highest `seq` applied, and its sender, made once per session. */
-class PendingAck {
-  seq = 0;
-  scheduled = false;
-  constructor(readonly flush: () => void) {}
-}
+/** What `stored` is when the queue has nothing to write (memory): settled already, one for every handle. */
+const STORED: Promise<void> = Promise.resolve();
 
 const UNDELIVERED = { status: 'undelivered', reason: 'resume_window_passed' } as const;
 

@@ -85,6 +85,12 @@ export class DeviceQueue {
   #nextSeq = 1;
   #waiting: QueuedMessage[] = [];
   #unacked: QueuedMessage[] = [];
+  /**
+   * The request ids of the execution requests in {@link DeviceQueue.#unacked}: every event of a
+   * request asks {@link reportedOn}, and most find their request acknowledged or reported on
+   * already, which without this was a scan of everything out (up to the device's credit).
+   */
+  readonly #unackedRequests = new Set<string>();
   /** The device said every slot and its queue are taken: hold further requests. */
   saturated = false;
   /**
@@ -112,7 +118,11 @@ export class DeviceQueue {
     queue.#waiting = state.waiting.map((entry) => ({ ...entry, seq: 0 }));
     queue.#unacked = [...state.unacked].sort((a, b) => a.seq - b.seq);
     queue.#expired = state.expired;
-    for (const entry of queue.#unacked) if (entry.message.type === 'execution_request') queue.outstanding.add(entry.message.request_id);
+    for (const entry of queue.#unacked) {
+      if (entry.message.type !== 'execution_request') continue;
+      queue.outstanding.add(entry.message.request_id);
+      queue.#unackedRequests.add(entry.message.request_id);
+    }
     return queue;
   }
 
@@ -144,6 +154,11 @@ export class DeviceQueue {
     return this.#waiting.length + this.#unacked.length;
   }
 
+  /** How many messages wait (never sent, or refused and waiting again). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** `prepared`: `message` as `Codec.prepare` serialised it, for each send to reuse. */
   enqueue(message: ReliableDeviceMessage, now: number, prepared?: PreparedMessage): void {
     const atFront = message.type === 'execution_cancel';
@@ -167,10 +182,13 @@ export class DeviceQueue {
 
   /** The device has everything up to `seq`. */
   ack(seq: number): void {
-    const keep = this.#unacked.findIndex((entry) => entry.seq > seq);
-    if (keep === 0 || this.#unacked.length === 0) return;
-    const acked = keep === -1 ? this.#unacked : this.#unacked.slice(0, keep);
-    this.#unacked = keep === -1 ? [] : this.#unacked.slice(keep);
+    // A loop, not findIndex and two slices: once per ack frame, and most acks cover nothing new (reportedOn took it).
+    const unacked = this.#unacked;
+    let keep = 0;
+    while (keep < unacked.length && unacked[keep]!.seq <= seq) keep++;
+    if (keep === 0) return;
+    const acked = unacked.splice(0, keep);
+    for (const { message } of acked) if (message.type === 'execution_request') this.#unackedRequests.delete(message.request_id);
     this.#journal?.acked(acked);
   }
 
@@ -185,7 +203,10 @@ export class DeviceQueue {
     const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
     entry.seq = 0;
     entry.returned = true;
-    if (entry.message.type === 'execution_request') this.outstanding.delete(entry.message.request_id);
+    if (entry.message.type === 'execution_request') {
+      this.outstanding.delete(entry.message.request_id);
+      this.#unackedRequests.delete(entry.message.request_id);
+    }
     const firstNew = this.#waiting.findIndex((other) => !other.returned && other.message.type !== 'execution_cancel');
     this.#journal?.returned(entry, this.#waiting[firstNew]?.id);
     this.#waiting.splice(firstNew === -1 ? this.#waiting.length : firstNew, 0, entry);
@@ -198,11 +219,18 @@ export class DeviceQueue {
    * first event): never send it again, even if its `ack` was lost with a crash.
    */
   reportedOn(requestId: string): void {
-    const index = this.#unacked.findIndex((entry) => entry.message.type === 'execution_request' && entry.message.request_id === requestId);
-    if (index === -1) return;
-    // A request is sent once per turn in the queue, so it is out at most once.
-    const [entry] = this.#unacked.splice(index, 1) as [QueuedMessage];
-    this.#journal?.acked([entry]);
+    const unacked = this.#unacked;
+    // Nothing out (one execution at a time: its first event took it): not even the set is asked.
+    if (unacked.length === 0 || !this.#unackedRequests.delete(requestId)) return;
+    // A loop, not findIndex: no closure per call.
+    for (let index = 0; index < unacked.length; index++) {
+      const { message } = unacked[index]!;
+      if (message.type !== 'execution_request' || message.request_id !== requestId) continue;
+      // A request is sent once per turn in the queue, so it is out at most once.
+      const [entry] = unacked.splice(index, 1) as [QueuedMessage];
+      this.#journal?.acked([entry]);
+      return;
+    }
   }
 
   /** A new session: what it must be sent again, oldest first, then nothing else until {@link next}. */
@@ -224,7 +252,10 @@ export class DeviceQueue {
     head.seq = this.#nextSeq++;
     head.message = withFields(head.message, { seq: head.seq });
     this.#unacked.push(head);
-    if (head.message.type === 'execution_request') this.outstanding.add(head.message.request_id);
+    if (head.message.type === 'execution_request') {
+      this.outstanding.add(head.message.request_id);
+      this.#unackedRequests.add(head.message.request_id);
+    }
     this.#journal?.sent(head);
     return head;
   }

@@ -29,22 +29,32 @@ export interface DeviceQueues {
 export class MemoryDeviceQueues implements DeviceQueues {
   /** Changes when the hub process restarts: nothing of the queues outlives it. */
   readonly epoch = `hub_${randomUUID()}`;
-  readonly #queues = new Map<string, { who: Who; queue: DeviceQueue }>();
+  /**
+   * By device id, then tenant id: looked up several times per frame, so by the two strings the
+   * caller holds (their hashes are kept on them) rather than a key string joined per look-up.
+   */
+  readonly #queues = new Map<string, Map<string, DeviceQueue>>();
+  /** Every queue with whose it is, in the order made: what {@link all} lists. */
+  readonly #held: Array<{ who: Who; queue: DeviceQueue }> = [];
 
   constructor(readonly defaultCredit: number) {}
 
   of(who: Who): DeviceQueue {
-    // Several times per frame: no factory closure to make each time.
-    const key = `${who.tenant_id}\u0000${who.device_id}`;
-    let held = this.#queues.get(key);
-    if (!held) {
-      held = { who: { tenant_id: who.tenant_id, device_id: who.device_id }, queue: new DeviceQueue(this.defaultCredit) };
-      this.#queues.set(key, held);
+    let tenants = this.#queues.get(who.device_id);
+    if (tenants === undefined) {
+      tenants = new Map();
+      this.#queues.set(who.device_id, tenants);
     }
-    return held.queue;
+    let queue = tenants.get(who.tenant_id);
+    if (queue === undefined) {
+      queue = new DeviceQueue(this.defaultCredit);
+      tenants.set(who.tenant_id, queue);
+      this.#held.push({ who: { tenant_id: who.tenant_id, device_id: who.device_id }, queue });
+    }
+    return queue;
   }
 
   all(): Array<{ who: Who; queue: DeviceQueue }> {
-    return [...this.#queues.values()];
+    return [...this.#held];
   }
 }
