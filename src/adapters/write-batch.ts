@@ -107,6 +107,8 @@ export function beforeHeldWrites(task: () => void): void {
 export function releaseWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);
   if (socket === undefined || !(socket as Markable)[HELD]) return;
-  held.splice(held.indexOf(socket), 1);
+  // Not in the list while `releaseAll` writes its batch: splice(-1) would take another socket out, left corked.
+  const at = held.indexOf(socket);
+  if (at !== -1) held.splice(at, 1);
   release(socket);
 }
