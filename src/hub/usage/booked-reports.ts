@@ -3,10 +3,16 @@ import { isJsonExact } from '../../util/json-exact.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
 
-/** What an entry is kept as: nothing (deleted), JSON text in the arena, or the object itself. */
+/** What an entry is kept as: nothing (deleted), JSON text in the arena (whole, or {@link compactText}), or the object itself. */
 const DELETED = 0;
 const TEXT = 1;
 const OBJECT = 2;
+const COMPACT = 3;
+
+/** An entry's keys as `usageEntryOf` makes them, in its order. */
+const ENTRY_KEYS = ['tenant_id', 'device_id', 'report_id', 'request_id', 'metrics', 'booked_at'];
+/** The report id the connector gives every report: `usage:<request id>` (src/protocol/built-messages.ts). */
+const USAGE_PREFIX = 'usage:';
 
 const FIRST_ENTRIES = 64;
 const ARENA_CHUNK_BYTES = 256 * 1024;
@@ -39,6 +45,7 @@ interface TenantEntries {
  */
 export class BookedReports {
   readonly #tenants = new Map<string, TenantEntries>();
+  readonly #tenantIds: string[] = [];
   /** Entries ever added; entry numbers are 0 to this - 1. */
   #added = 0;
   #live = 0;
@@ -49,6 +56,9 @@ export class BookedReports {
   #starts = new Float64Array(FIRST_ENTRIES);
   #lengths = new Uint32Array(FIRST_ENTRIES);
   readonly #objects = new Map<number, UsageEntry>();
+  /** Device ids, each once, by the number a compact entry keeps (a hub's devices are few; its reports are not). */
+  readonly #devices: string[] = [];
+  readonly #deviceNumbers = new Map<string, number>();
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: entry number + 1 per cell, 0 where empty. */
   #table = new Float64Array(2 * FIRST_ENTRIES);
@@ -79,6 +89,7 @@ export class BookedReports {
     if (tenant === undefined) {
       tenant = { index: this.#tenants.size, numbers: new Uint32Array(FIRST_ENTRIES), count: 0 };
       this.#tenants.set(entry.tenant_id, tenant);
+      this.#tenantIds.push(entry.tenant_id);
     }
     const hash = stringHash(entry.report_id, tenant.index);
     const at = this.#find(tenant.index, entry.report_id, hash);
@@ -106,7 +117,12 @@ export class BookedReports {
   /** Keeps `entry` as entry `number`: as text when JSON gives it back exactly, else as the object. */
   #keep(number: number, entry: UsageEntry): void {
     this.#objects.delete(number);
-    if (isJsonExact(entry)) {
+    const compact = this.#compactText(entry);
+    if (compact !== undefined) {
+      this.#starts[number] = this.#arena.append(compact);
+      this.#lengths[number] = this.#arena.lastBytes;
+      this.#kinds[number] = COMPACT;
+    } else if (isJsonExact(entry)) {
       // The whole entry, keys and all: one read back from a ledger's file may hold more than `usageEntryOf` makes.
       this.#starts[number] = this.#arena.append(JSON.stringify(entry));
       this.#lengths[number] = this.#arena.lastBytes;
@@ -144,8 +160,43 @@ export class BookedReports {
   }
 
   #entryAt(number: number): UsageEntry {
-    if (this.#kinds[number] === OBJECT) return this.#objects.get(number)!;
-    return JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!)) as UsageEntry;
+    const kind = this.#kinds[number];
+    if (kind === OBJECT) return this.#objects.get(number)!;
+    const parsed: unknown = JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!));
+    if (kind === TEXT) return parsed as UsageEntry;
+    const [device, report, request_id, metrics, booked_at] = parsed as [number, string | 0, string, UsageEntry['metrics'], number];
+    return {
+      tenant_id: this.#tenantIds[this.#tenantOf[number]!]!,
+      device_id: this.#devices[device]!,
+      report_id: report === 0 ? USAGE_PREFIX + request_id : report,
+      request_id,
+      metrics,
+      booked_at,
+    };
+  }
+
+  /**
+   * An entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
+   * id>`, as the connector gives) as a JSON array of what is not known otherwise: its device's
+   * number, 0 for such a report id (else the id), its request id, metrics and time. A third of
+   * the whole entry's text: fewer bytes to write, fewer fresh pages to touch (bench/round-trip).
+   * Undefined for any other entry, or one JSON would not give back exactly.
+   */
+  #compactText(entry: UsageEntry): string | undefined {
+    let k = 0;
+    for (const key in entry) if (key !== ENTRY_KEYS[k++]) return undefined;
+    const { device_id: deviceId, report_id: reportId, request_id: requestId, booked_at: bookedAt } = entry;
+    if (k !== ENTRY_KEYS.length || typeof deviceId !== 'string' || typeof reportId !== 'string' || typeof requestId !== 'string')
+      return undefined;
+    if (!isJsonExact(bookedAt) || !isJsonExact(entry.metrics)) return undefined;
+    let device = this.#deviceNumbers.get(deviceId);
+    if (device === undefined) {
+      device = this.#devices.push(deviceId) - 1;
+      this.#deviceNumbers.set(deviceId, device);
+    }
+    const derived =
+      reportId.length === USAGE_PREFIX.length + requestId.length && reportId.startsWith(USAGE_PREFIX) && reportId.endsWith(requestId);
+    return JSON.stringify([device, derived ? 0 : reportId, requestId, entry.metrics, bookedAt]);
   }
 
   /** The cell of the tenant's entry for `reportId`, or the empty cell where it would go. */

@@ -28,6 +28,10 @@ const op = fc.oneof(
     ),
     device: fc.constantFrom('d1', 'd2'),
     metrics,
+    // Its request id the one its report id names (as the connector's reports are), or another.
+    derived: fc.boolean(),
+    // As usageEntryOf makes it, or as a ledger's file could hold one: its keys in another order, or one more.
+    shape: fc.constantFrom('made', 'made', 'reordered', 'extra'),
   }),
   fc.record({
     kind: fc.constant('delete' as const),
@@ -52,14 +56,24 @@ describe('BookedReports', () => {
             tenant.delete(step.report);
             continue;
           }
-          const entry: UsageEntry = {
+          const requestId = step.derived && step.report.startsWith('usage:') ? step.report.slice('usage:'.length) : `req-${now}`;
+          const made: UsageEntry = {
             tenant_id: step.tenant,
             device_id: step.device,
             report_id: step.report,
-            request_id: `req-${now}`,
+            request_id: requestId,
             metrics: step.metrics,
             booked_at: now,
           };
+          const reordered = {
+            booked_at: now,
+            tenant_id: step.tenant,
+            device_id: step.device,
+            report_id: step.report,
+            request_id: requestId,
+            metrics: step.metrics,
+          };
+          const entry = step.shape === 'made' ? made : step.shape === 'extra' ? { ...made, note: 'from an older hub' } : reordered;
           if (step.kind === 'add') {
             expect(booked.add(entry)).toBe(!tenant.has(step.report));
             if (!tenant.has(step.report)) tenant.set(step.report, entry);
