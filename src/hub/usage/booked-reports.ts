@@ -178,7 +178,7 @@ export class BookedReports {
   /**
    * An entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
    * id>`, as the connector gives) as a JSON array of what is not known otherwise: its device's
-   * number, 0 for such a report id (else the id), its request id, metrics and time. A third of
+   * number, 0 for such a report id (else the id), its request id, metrics and time. About a third of
    * the whole entry's text: fewer bytes to write, fewer fresh pages to touch (bench/round-trip).
    * Undefined for any other entry, or one JSON would not give back exactly.
    */
