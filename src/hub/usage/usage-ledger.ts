@@ -1,7 +1,8 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { StorageError } from '../../adapters/storage.ts';
 import { openRecordLog, type RecordLog } from '../../storage/record-log.ts';
-import { reportIdOf, type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
+import { BookedReports } from './booked-reports.ts';
+import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
 import { summarize } from './usage-summary.ts';
 
 /**
@@ -20,12 +21,14 @@ export class UsageLedger implements UsageStore {
    * beside it held a second record of every entry, never read, for the hub's life (bench/round-trip).
    */
   readonly #log: RecordLog<UsageEntry> | undefined;
-  readonly #byTenant = new Map<string, Map<string, UsageEntry>>();
+  /** Every entry booked, kept outside the JS heap (booked-reports.ts): the hub keeps them for its life. */
+  readonly #booked = new BookedReports();
   #closed = false;
 
   private constructor(log: RecordLog<UsageEntry> | undefined) {
     this.#log = log;
-    for (const { value } of log?.pending() ?? []) this.#index(value);
+    // As a Map's `set`: a report the file holds twice (a write that failed yet landed) keeps its first place and its last entry.
+    for (const { value } of log?.pending() ?? []) this.#booked.set(value);
   }
 
   /** Opens the ledger at `path` (in memory without one). */
@@ -48,11 +51,9 @@ export class UsageLedger implements UsageStore {
       if (this.#closed) return Promise.reject(new StorageError('memory:', 'the ledger is closed'));
       return Promise.resolve(this.bookAtOnce(where, report, now)!);
     }
-    const tenant = this.#byTenant.get(where.tenant_id);
     const entry = usageEntryOf(where, report, now);
-    if (tenant?.has(entry.report_id)) return Promise.resolve(false);
     // Indexed before the write, so a copy arriving meanwhile is not booked twice.
-    this.#index(entry);
+    if (!this.#booked.add(entry)) return Promise.resolve(false);
     // The write's own promise, not an async function around it: one promise less per report (bench/round-trip).
     let written: Promise<unknown>;
     try {
@@ -63,7 +64,7 @@ export class UsageLedger implements UsageStore {
     return written.then(
       () => true,
       (error: unknown) => {
-        this.#byTenant.get(where.tenant_id)?.delete(entry.report_id);
+        this.#booked.delete(entry.tenant_id, entry.report_id);
         throw error;
       },
     );
@@ -73,28 +74,17 @@ export class UsageLedger implements UsageStore {
   bookAtOnce(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined {
     // Closed, `book` gives the error.
     if (this.#log || this.#closed) return undefined;
-    if (this.#byTenant.get(where.tenant_id)?.has(reportIdOf(report))) return false;
-    this.#index(usageEntryOf(where, report, now));
-    return true;
+    return this.#booked.add(usageEntryOf(where, report, now));
   }
 
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary {
-    return summarize(tenantId, [...(this.#byTenant.get(tenantId)?.values() ?? [])]);
+    return summarize(tenantId, this.#booked.entries(tenantId));
   }
 
   close(): Promise<void> {
     this.#closed = true;
     return this.#log?.close() ?? Promise.resolve();
-  }
-
-  #index(entry: UsageEntry): void {
-    let tenant = this.#byTenant.get(entry.tenant_id);
-    if (!tenant) {
-      tenant = new Map<string, UsageEntry>();
-      this.#byTenant.set(entry.tenant_id, tenant);
-    }
-    tenant.set(entry.report_id, entry);
   }
 }
 

@@ -118,7 +118,7 @@ describe('ExecutionStore records', () => {
   it('keeps events as sent, however their ids are kept: snapshots, replays and the mirror agree with the plain record', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const store = new ExecutionStore(10);
+        const store = new ExecutionStore(100);
         const mirrored: Array<{ snapshot: ExecutionSnapshot; event: ExecutionEventRecord | undefined }> = [];
         store.mirror = (snapshot, event) => mirrored.push({ snapshot: structuredClone(snapshot), event });
         const model = new Map<string, ExecutionSnapshot>();
@@ -170,6 +170,16 @@ describe('ExecutionStore records', () => {
           expect(replayed).toEqual(kept.events);
         }
         expect(mirrored).toEqual(expectedMirror);
+        // Enough executions end after them that finished ones are kept off the heap: read back the same.
+        for (let n = 0; n < 40; n++) {
+          store.create({ request_id: `filler-${n}`, job_type: 'tool' }, where, now);
+          store.end(`filler-${n}`, 'cancelled', { n }, now);
+        }
+        for (const [request, kept] of model) {
+          expect(store.snapshot(request)).toStrictEqual(kept);
+          expect(store.has(request)).toBe(true);
+          expect(store.ownerOf(request)).toMatchObject({ request_id: request, ...where });
+        }
       }),
       { numRuns: 300 },
     );
@@ -189,5 +199,80 @@ describe('ExecutionStore event ids', () => {
     ids.forEach((id, n) => store.record({ ...event(n === 4 ? 'completed' : 'progress', n), event_id: id }, where, 2 + n));
     expect(store.snapshot('r1')!.events.map((e) => e.event_id)).toEqual(ids);
     expect(store.snapshot('junk-299')!.events.map((e) => e.event_id)).toEqual(['junk-299:x299']);
+  });
+});
+
+describe('ExecutionStore finished records', () => {
+  /** Ends `count` executions of another request id each, so the records before them are kept off the heap. */
+  function endMore(store: ExecutionStore, count: number, from = 0): void {
+    for (let n = from; n < from + count; n++) {
+      store.create({ request_id: `later-${n}`, job_type: 'tool' }, where, n);
+      store.end(`later-${n}`, 'cancelled', { n }, n);
+    }
+  }
+
+  it('reads a finished record back exactly as before it went off the heap, whatever its data', () => {
+    const store = new ExecutionStore(1_000);
+    const odd = { minusZero: -0, missing: undefined, at: new Date(5), nested: { list: [1, 'two', null] } };
+    const datas: Array<Record<string, unknown>> = [{ queue_position: 1 }, {}, { result: { text: 'hi' }, duration_ms: 0 }, odd];
+    datas.forEach((data, r) => {
+      const requestId = `r${r}`;
+      store.create({ request_id: requestId, job_type: 'tool' }, where, 10);
+      store.record(
+        { ...event('accepted'), request_id: requestId, event_id: `${requestId}:accepted`, data: { queue_position: 1 } },
+        where,
+        11,
+      );
+      // The last one's progress and end share their data object: a clone keeps them one object.
+      const progress = r === datas.length - 1 ? data : { step: r };
+      store.record({ ...event('progress', 1), request_id: requestId, event_id: `custom-${r}`, data: progress }, where, 12);
+      store.record({ ...event('completed'), request_id: requestId, event_id: `${requestId}:end`, data }, where, 13);
+    });
+    store.create({ request_id: 'undelivered', job_type: 'chain' }, where, 20);
+    store.end('undelivered', 'undelivered', { reason: 'resume window passed' }, 21);
+    const ids = [...datas.map((_, r) => `r${r}`), 'undelivered'];
+    const before = ids.map((id) => store.snapshot(id)!);
+    endMore(store, 100);
+    const after = ids.map((id) => store.snapshot(id)!);
+    expect(after).toStrictEqual(before);
+    expect(Object.is(after[3]!.outcome!.minusZero, -0)).toBe(true);
+    expect('missing' in after[3]!.outcome!).toBe(true);
+    expect(after[3]!.events[1]!.data).toBe(after[3]!.events[2]!.data);
+    for (const snapshot of after) {
+      // The outcome is the terminal event's data itself, as a structured clone of the record gives it.
+      if (snapshot.events.length > 0) expect(snapshot.outcome).toBe(snapshot.events.at(-1)!.data);
+    }
+    // Copies: changing one changes nothing kept.
+    after[0]!.events[0]!.data.queue_position = 99;
+    expect(store.snapshot('r0')!.events[0]!.data).toEqual({ queue_position: 1 });
+  });
+
+  it("answers for a record off the heap: its owner, its device's late events as duplicates, another device's refused", () => {
+    const store = new ExecutionStore(1_000);
+    store.create({ request_id: 'r1', job_type: 'tool' }, where, 0);
+    store.record(event('completed'), where, 1);
+    endMore(store, 100);
+    expect(store.has('r1')).toBe(true);
+    expect(store.ownerOf('r1')).toEqual({ request_id: 'r1', ...where });
+    expect(store.record(event('progress', 3), { device_id: 'd2', tenant_id: 't1' }, 2)).toBe(false);
+    expect(store.duplicates).toBe(0);
+    expect(store.record(event('progress', 3), where, 2)).toBe(false);
+    expect(store.duplicates).toBe(1);
+    store.mark('r1', 'queued', 3);
+    store.end('r1', 'cancelled', {}, 3);
+    expect(store.snapshot('r1')!.status).toBe('completed');
+  });
+
+  it('forgets the records that ended first past `retain`, on the heap or off it, and keeps running ones', () => {
+    const store = new ExecutionStore(50);
+    store.create({ request_id: 'running', job_type: 'tool' }, where, 0);
+    endMore(store, 200);
+    const kept = Array.from({ length: 200 }, (_, n) => store.has(`later-${n}`));
+    // 49 ended ones and the running one.
+    expect(kept.indexOf(true)).toBe(151);
+    expect(kept.slice(151).every(Boolean)).toBe(true);
+    expect(store.has('running')).toBe(true);
+    expect(store.snapshot('later-151')!.outcome).toEqual({ n: 151 });
+    expect(store.snapshot('later-150')).toBeUndefined();
   });
 });

@@ -40,6 +40,30 @@ describe('UsageLedger.bookAtOnce', () => {
     await expect(ledger.book(where, report('r3'), 6)).rejects.toThrow();
   });
 
+  it('hands back every report as it was booked, odd numbers included, oldest first', async () => {
+    const ledger = await UsageLedger.open(undefined);
+    const odd = { ...report('r2'), metrics: { duration_ms: -0, token_usage: { input: 3, output: 4 } } };
+    expect(ledger.bookAtOnce(where, report('r1'), 1)).toBe(true);
+    expect(ledger.bookAtOnce({ tenant_id: 't2', device_id: 'd9' }, report('r1'), 2)).toBe(true);
+    expect(ledger.bookAtOnce(where, odd, 3)).toBe(true);
+    const { reports, totals } = ledger.summary('t1');
+    expect(reports).toStrictEqual([
+      { tenant_id: 't1', device_id: 'd1', report_id: 'usage:r1', request_id: 'r1', metrics: { duration_ms: 5 }, booked_at: 1 },
+      {
+        tenant_id: 't1',
+        device_id: 'd1',
+        report_id: 'usage:r2',
+        request_id: 'r2',
+        metrics: { duration_ms: -0, token_usage: { input: 3, output: 4 } },
+        booked_at: 3,
+      },
+    ]);
+    expect(Object.is(reports[1]!.metrics.duration_ms, -0)).toBe(true);
+    expect(totals).toEqual({ reports: 2, duration_ms: 5, input_tokens: 3, output_tokens: 4, cost_estimate: 0 });
+    expect(ledger.summary('t2').reports.map((r) => r.device_id)).toEqual(['d9']);
+    await ledger.close();
+  });
+
   it('leaves a ledger on disk to book, which writes first', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ledger-'));
     try {

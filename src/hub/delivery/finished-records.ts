@@ -1,0 +1,196 @@
+import { stringHash } from '../../util/string-hash.ts';
+import { TextArena } from '../../util/text-arena.ts';
+
+/** What a slot holds: nothing (forgotten), its key and text in the arena, or an object kept as it is. */
+const EMPTY = 0;
+const TEXT = 1;
+const OBJECT = 2;
+
+const FIRST_SLOTS = 16;
+/** A UTF-16 code unit UTF-8 cannot carry: the arena would give back U+FFFD for it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const ARENA_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Finished execution records by request id, kept off the JS heap, oldest forgotten first: what
+ * the hub keeps of its last `retainExecutions` executions (src/hub/delivery/executions.ts).
+ *
+ * A record kept as objects for 10,000 executions after its end outlives every scavenge in
+ * between: it was copied twice and promoted, then died old, and the store's `Map` of 10,000
+ * records took a young entry for every execution (bench/round-trip). Here a record is text
+ * (its owner's encoding) in a {@link TextArena}, with its key; the arena's oldest chunks are
+ * let go of as the oldest records are forgotten; a record is found through an open-addressing
+ * table of ticket numbers in a typed array. A value that is not text (its owner could not encode
+ * it exactly), or a key that is not well-formed UTF-16, is kept as the object, beside.
+ *
+ * @example
+ * const finished = new FinishedRecords<Tracked>();
+ * finished.add('req_1', '["req_1","laptop-1",…]');
+ * finished.get('req_1'); // the text
+ * finished.dropOldest();
+ */
+export class FinishedRecords<T> {
+  /** Records held: tickets `#first` to `#next - 1`, in rings indexed by `ticket & mask`. */
+  #first = 0;
+  #next = 0;
+  #kinds = new Uint8Array(FIRST_SLOTS);
+  #hashes = new Int32Array(FIRST_SLOTS);
+  /** Where in the arena each slot's key starts (at `2 * slot`) and its text (at `+ 1`). */
+  #starts = new Float64Array(2 * FIRST_SLOTS);
+  /** Byte lengths per slot: its key at `2 * slot`, its text at `+ 1`. */
+  #lengths = new Uint32Array(2 * FIRST_SLOTS);
+  /** Records kept as objects, by ticket, with their keys. */
+  readonly #objects = new Map<number, { key: string; value: T }>();
+  readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
+  /** Open addressing, linear probing, at most half full: ticket + 1 per cell, 0 where empty. */
+  #index = new Float64Array(2 * FIRST_SLOTS);
+
+  /** Records held. */
+  get size(): number {
+    return this.#next - this.#first;
+  }
+
+  /** Bytes of the arena held (a diagnostic: what the tests hold bounded). */
+  get arenaBytes(): number {
+    return this.#arena.bytes;
+  }
+
+  has(key: string): boolean {
+    return this.#index[this.#find(key, stringHash(key))] !== 0;
+  }
+
+  /** The record under `key`: its text, or the object it was kept as; undefined when there is none. */
+  get(key: string): string | T | undefined {
+    const cell = this.#index[this.#find(key, stringHash(key))]!;
+    return cell === 0 ? undefined : this.#valueOf(cell - 1);
+  }
+
+  /** Keeps `value` under `key`, newest, which is not held (ask {@link has}). */
+  add(key: string, value: string | T): void {
+    if (this.#next - this.#first === this.#kinds.length) this.#growSlots();
+    const ticket = this.#next++;
+    const slot = ticket & this.#mask;
+    const hash = stringHash(key);
+    this.#hashes[slot] = hash;
+    if (typeof value === 'string' && !LONE_SURROGATE.test(key)) {
+      this.#starts[2 * slot] = this.#arena.append(key);
+      this.#lengths[2 * slot] = this.#arena.lastBytes;
+      this.#starts[2 * slot + 1] = this.#arena.append(value);
+      this.#lengths[2 * slot + 1] = this.#arena.lastBytes;
+      this.#kinds[slot] = TEXT;
+    } else {
+      this.#objects.set(ticket, { key, value: value as T });
+      this.#kinds[slot] = OBJECT;
+    }
+    this.#index[this.#find(key, hash)] = ticket + 1;
+    if (2 * this.size > this.#index.length) this.#growIndex();
+  }
+
+  /** Forgets the oldest record. */
+  dropOldest(): void {
+    if (this.size === 0) return;
+    const ticket = this.#first++;
+    const slot = ticket & this.#mask;
+    this.#objects.delete(ticket);
+    this.#kinds[slot] = EMPTY;
+    // Its cell: the one on its hash's probe path that holds its ticket.
+    const mask = this.#index.length - 1;
+    for (let at = this.#hashes[slot]! & mask; this.#index[at] !== 0; at = (at + 1) & mask) {
+      if (this.#index[at] === ticket + 1) {
+        this.#remove(at);
+        break;
+      }
+    }
+    this.#arena.releaseBefore(this.#oldestStart());
+  }
+
+  get #mask(): number {
+    return this.#kinds.length - 1;
+  }
+
+  /** Where the oldest record kept as text starts; the arena's end when there is none. */
+  #oldestStart(): number {
+    for (let ticket = this.#first; ticket < this.#next; ticket++) {
+      const slot = ticket & this.#mask;
+      if (this.#kinds[slot] === TEXT) return this.#starts[2 * slot]!;
+    }
+    return this.#arena.end;
+  }
+
+  #valueOf(ticket: number): string | T {
+    const slot = ticket & this.#mask;
+    if (this.#kinds[slot] === OBJECT) return this.#objects.get(ticket)!.value;
+    return this.#arena.read(this.#starts[2 * slot + 1]!, this.#lengths[2 * slot + 1]!);
+  }
+
+  #keyOf(ticket: number): string {
+    const slot = ticket & this.#mask;
+    if (this.#kinds[slot] === OBJECT) return this.#objects.get(ticket)!.key;
+    return this.#arena.read(this.#starts[2 * slot]!, this.#lengths[2 * slot]!);
+  }
+
+  /** The cell holding `key`, or the empty cell where it would go. */
+  #find(key: string, hash: number): number {
+    const index = this.#index;
+    const mask = index.length - 1;
+    let at = hash & mask;
+    // The key is read only when the hash matches: the record itself, or one in 2^32 otherwise.
+    for (let cell = index[at]!; cell !== 0; cell = index[(at = (at + 1) & mask)]!) {
+      if (this.#hashes[(cell - 1) & this.#mask] === hash && this.#keyOf(cell - 1) === key) return at;
+    }
+    return at;
+  }
+
+  /** Empties cell `at`, moving back the cells after it that probing would no longer reach. */
+  #remove(at: number): void {
+    const index = this.#index;
+    const mask = index.length - 1;
+    let hole = at;
+    for (let next = (hole + 1) & mask; index[next] !== 0; next = (next + 1) & mask) {
+      const home = this.#hashes[(index[next]! - 1) & this.#mask]! & mask;
+      // It stays where it is if its home lies cyclically after the hole, up to where it sits.
+      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
+      if (stays) continue;
+      index[hole] = index[next]!;
+      hole = next;
+    }
+    index[hole] = 0;
+  }
+
+  #growIndex(): void {
+    const old = this.#index;
+    const index = new Float64Array(old.length * 2);
+    const mask = index.length - 1;
+    for (const cell of old) {
+      if (cell === 0) continue;
+      let at = this.#hashes[(cell - 1) & this.#mask]! & mask;
+      while (index[at] !== 0) at = (at + 1) & mask;
+      index[at] = cell;
+    }
+    this.#index = index;
+  }
+
+  #growSlots(): void {
+    const size = this.#kinds.length * 2;
+    const kinds = new Uint8Array(size);
+    const hashes = new Int32Array(size);
+    const starts = new Float64Array(2 * size);
+    const lengths = new Uint32Array(2 * size);
+    const oldMask = this.#mask;
+    const mask = size - 1;
+    for (let ticket = this.#first; ticket < this.#next; ticket++) {
+      const from = ticket & oldMask;
+      const to = ticket & mask;
+      kinds[to] = this.#kinds[from]!;
+      hashes[to] = this.#hashes[from]!;
+      starts[2 * to] = this.#starts[2 * from]!;
+      starts[2 * to + 1] = this.#starts[2 * from + 1]!;
+      lengths[2 * to] = this.#lengths[2 * from]!;
+      lengths[2 * to + 1] = this.#lengths[2 * from + 1]!;
+    }
+    this.#kinds = kinds;
+    this.#hashes = hashes;
+    this.#starts = starts;
+    this.#lengths = lengths;
+  }
+}

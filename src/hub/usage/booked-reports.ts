@@ -1,0 +1,257 @@
+import { stringHash } from '../../util/string-hash.ts';
+import { isJsonExact } from '../../util/json-exact.ts';
+import { TextArena } from '../../util/text-arena.ts';
+import type { UsageEntry } from './usage-store.ts';
+
+/** What an entry is kept as: nothing (deleted), JSON text in the arena (whole, or {@link compactText}), or the object itself. */
+const DELETED = 0;
+const TEXT = 1;
+const OBJECT = 2;
+const COMPACT = 3;
+
+/** An entry's keys as `usageEntryOf` makes them, in its order. */
+const ENTRY_KEYS = ['tenant_id', 'device_id', 'report_id', 'request_id', 'metrics', 'booked_at'];
+/** The report id the connector gives every report: `usage:<request id>` (src/protocol/built-messages.ts). */
+const USAGE_PREFIX = 'usage:';
+
+const FIRST_ENTRIES = 64;
+const ARENA_CHUNK_BYTES = 256 * 1024;
+
+/** One tenant's entries, by entry number, in the order they were booked. */
+interface TenantEntries {
+  readonly index: number;
+  numbers: Uint32Array;
+  count: number;
+}
+
+/**
+ * The usage entries a ledger has booked, once per (tenant, report id), each tenant's in booking
+ * order: the ledger's index, for the hub's life.
+ *
+ * None of it is on the JS heap. The entries were a `Map` per tenant of entry objects (≈245 B
+ * each and their strings): every one was copied by two scavenges and promoted, and the maps'
+ * tables, growing in the old generation, took a young entry every report, so each scavenge had
+ * more to copy and to visit (bench/round-trip). An entry is kept as JSON text in a
+ * {@link TextArena}, found through an open-addressing table of entry numbers in a typed array,
+ * and parsed back for a summary. An entry JSON would not give back as a structured clone would
+ * ({@link isJsonExact}: a `-0`, an `undefined`, a `Date`) is kept as the object, so every entry
+ * reads back exactly as the `Map` gave it.
+ *
+ * @example
+ * const booked = new BookedReports();
+ * booked.add(entry);        // true: booked
+ * booked.add(entry);        // false: booked already
+ * booked.entries('acme'); // [entry], a copy
+ */
+export class BookedReports {
+  readonly #tenants = new Map<string, TenantEntries>();
+  readonly #tenantIds: string[] = [];
+  /** Entries ever added; entry numbers are 0 to this - 1. */
+  #added = 0;
+  #live = 0;
+  /** Per entry number: {@link DELETED}, {@link TEXT} or {@link OBJECT}; its tenant's index; its key's hash; where its text is and its byte length. */
+  #kinds = new Uint8Array(FIRST_ENTRIES);
+  #tenantOf = new Uint32Array(FIRST_ENTRIES);
+  #hashes = new Int32Array(FIRST_ENTRIES);
+  #starts = new Float64Array(FIRST_ENTRIES);
+  #lengths = new Uint32Array(FIRST_ENTRIES);
+  readonly #objects = new Map<number, UsageEntry>();
+  /** Device ids, each once, by the number a compact entry keeps (a hub's devices are few; its reports are not). */
+  readonly #devices: string[] = [];
+  readonly #deviceNumbers = new Map<string, number>();
+  readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
+  /** Open addressing, linear probing, at most half full: entry number + 1 per cell, 0 where empty. */
+  #table = new Float64Array(2 * FIRST_ENTRIES);
+
+  /** Entries booked and not deleted. */
+  get size(): number {
+    return this.#live;
+  }
+
+  has(tenantId: string, reportId: string): boolean {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return false;
+    return this.#table[this.#find(tenant.index, reportId, stringHash(reportId, tenant.index))] !== 0;
+  }
+
+  /** Books `entry` unless its report id is booked for its tenant already: false then, and nothing changes. */
+  add(entry: UsageEntry): boolean {
+    return this.#put(entry, false);
+  }
+
+  /** Books `entry`; one booked already under its tenant and report id is replaced in its place (as `Map.set` does). */
+  set(entry: UsageEntry): void {
+    this.#put(entry, true);
+  }
+
+  #put(entry: UsageEntry, replace: boolean): boolean {
+    let tenant = this.#tenants.get(entry.tenant_id);
+    if (tenant === undefined) {
+      tenant = { index: this.#tenants.size, numbers: new Uint32Array(FIRST_ENTRIES), count: 0 };
+      this.#tenants.set(entry.tenant_id, tenant);
+      this.#tenantIds.push(entry.tenant_id);
+    }
+    const hash = stringHash(entry.report_id, tenant.index);
+    const at = this.#find(tenant.index, entry.report_id, hash);
+    if (this.#table[at] !== 0) {
+      if (replace) this.#keep(this.#table[at]! - 1, entry);
+      return false;
+    }
+    if (this.#added === this.#kinds.length) this.#growEntries();
+    const number = this.#added++;
+    this.#tenantOf[number] = tenant.index;
+    this.#hashes[number] = hash;
+    this.#keep(number, entry);
+    if (tenant.count === tenant.numbers.length) {
+      const numbers = new Uint32Array(tenant.count * 2);
+      numbers.set(tenant.numbers);
+      tenant.numbers = numbers;
+    }
+    tenant.numbers[tenant.count++] = number;
+    this.#table[at] = number + 1;
+    this.#live++;
+    if (this.#live * 2 > this.#table.length) this.#growTable();
+    return true;
+  }
+
+  /** Keeps `entry` as entry `number`: as text when JSON gives it back exactly, else as the object. */
+  #keep(number: number, entry: UsageEntry): void {
+    this.#objects.delete(number);
+    const compact = this.#compactText(entry);
+    if (compact !== undefined) {
+      this.#starts[number] = this.#arena.append(compact);
+      this.#lengths[number] = this.#arena.lastBytes;
+      this.#kinds[number] = COMPACT;
+    } else if (isJsonExact(entry)) {
+      // The whole entry, keys and all: one read back from a ledger's file may hold more than `usageEntryOf` makes.
+      this.#starts[number] = this.#arena.append(JSON.stringify(entry));
+      this.#lengths[number] = this.#arena.lastBytes;
+      this.#kinds[number] = TEXT;
+    } else {
+      this.#objects.set(number, entry);
+      this.#kinds[number] = OBJECT;
+    }
+  }
+
+  /** Unbooks a report (its write failed): booked again, it comes last. */
+  delete(tenantId: string, reportId: string): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return;
+    const at = this.#find(tenant.index, reportId, stringHash(reportId, tenant.index));
+    const cell = this.#table[at]!;
+    if (cell === 0) return;
+    // Its place in the tenant's order stays, as deleted: skipped by `entries`.
+    this.#kinds[cell - 1] = DELETED;
+    this.#objects.delete(cell - 1);
+    this.#remove(at);
+    this.#live--;
+  }
+
+  /** A tenant's entries, oldest first: copies, but for an entry kept as its object (see the class), which is that object. */
+  entries(tenantId: string): UsageEntry[] {
+    const tenant = this.#tenants.get(tenantId);
+    const entries: UsageEntry[] = [];
+    if (tenant === undefined) return entries;
+    for (let i = 0; i < tenant.count; i++) {
+      const number = tenant.numbers[i]!;
+      if (this.#kinds[number] !== DELETED) entries.push(this.#entryAt(number));
+    }
+    return entries;
+  }
+
+  #entryAt(number: number): UsageEntry {
+    const kind = this.#kinds[number];
+    if (kind === OBJECT) return this.#objects.get(number)!;
+    const parsed: unknown = JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!));
+    if (kind === TEXT) return parsed as UsageEntry;
+    const [device, report, request_id, metrics, booked_at] = parsed as [number, string | 0, string, UsageEntry['metrics'], number];
+    return {
+      tenant_id: this.#tenantIds[this.#tenantOf[number]!]!,
+      device_id: this.#devices[device]!,
+      report_id: report === 0 ? USAGE_PREFIX + request_id : report,
+      request_id,
+      metrics,
+      booked_at,
+    };
+  }
+
+  /**
+   * An entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
+   * id>`, as the connector gives) as a JSON array of what is not known otherwise: its device's
+   * number, 0 for such a report id (else the id), its request id, metrics and time. About a third of
+   * the whole entry's text: fewer bytes to write, fewer fresh pages to touch (bench/round-trip).
+   * Undefined for any other entry, or one JSON would not give back exactly.
+   */
+  #compactText(entry: UsageEntry): string | undefined {
+    let k = 0;
+    for (const key in entry) if (key !== ENTRY_KEYS[k++]) return undefined;
+    const { device_id: deviceId, report_id: reportId, request_id: requestId, booked_at: bookedAt } = entry;
+    if (k !== ENTRY_KEYS.length || typeof deviceId !== 'string' || typeof reportId !== 'string' || typeof requestId !== 'string')
+      return undefined;
+    if (!isJsonExact(bookedAt) || !isJsonExact(entry.metrics)) return undefined;
+    let device = this.#deviceNumbers.get(deviceId);
+    if (device === undefined) {
+      device = this.#devices.push(deviceId) - 1;
+      this.#deviceNumbers.set(deviceId, device);
+    }
+    const derived =
+      reportId.length === USAGE_PREFIX.length + requestId.length && reportId.startsWith(USAGE_PREFIX) && reportId.endsWith(requestId);
+    return JSON.stringify([device, derived ? 0 : reportId, requestId, entry.metrics, bookedAt]);
+  }
+
+  /** The cell of the tenant's entry for `reportId`, or the empty cell where it would go. */
+  #find(tenant: number, reportId: string, hash: number): number {
+    const table = this.#table;
+    const mask = table.length - 1;
+    let at = hash & mask;
+    // The text is read (and parsed) only when tenant and hash match: a booked copy, or one in 2^32 otherwise.
+    for (let cell = table[at]!; cell !== 0; cell = table[(at = (at + 1) & mask)]!) {
+      const number = cell - 1;
+      if (this.#hashes[number] === hash && this.#tenantOf[number] === tenant && this.#entryAt(number).report_id === reportId) return at;
+    }
+    return at;
+  }
+
+  /** Empties cell `at`, moving back the cells after it that probing would no longer reach. */
+  #remove(at: number): void {
+    const table = this.#table;
+    const mask = table.length - 1;
+    let hole = at;
+    for (let next = (hole + 1) & mask; table[next] !== 0; next = (next + 1) & mask) {
+      const home = this.#hashes[table[next]! - 1]! & mask;
+      // It stays where it is if its home lies cyclically after the hole, up to where it sits.
+      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
+      if (stays) continue;
+      table[hole] = table[next]!;
+      hole = next;
+    }
+    table[hole] = 0;
+  }
+
+  #growTable(): void {
+    const old = this.#table;
+    const table = new Float64Array(old.length * 2);
+    const mask = table.length - 1;
+    for (const cell of old) {
+      if (cell === 0) continue;
+      let at = this.#hashes[cell - 1]! & mask;
+      while (table[at] !== 0) at = (at + 1) & mask;
+      table[at] = cell;
+    }
+    this.#table = table;
+  }
+
+  #growEntries(): void {
+    const size = this.#kinds.length * 2;
+    this.#kinds = grown(new Uint8Array(size), this.#kinds);
+    this.#tenantOf = grown(new Uint32Array(size), this.#tenantOf);
+    this.#hashes = grown(new Int32Array(size), this.#hashes);
+    this.#starts = grown(new Float64Array(size), this.#starts);
+    this.#lengths = grown(new Uint32Array(size), this.#lengths);
+  }
+}
+
+function grown<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(into: T, from: T): T {
+  into.set(from as ArrayLike<number>);
+  return into;
+}

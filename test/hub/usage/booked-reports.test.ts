@@ -1,0 +1,136 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BookedReports } from '../../../src/hub/usage/booked-reports.ts';
+import type { UsageEntry } from '../../../src/hub/usage/usage-store.ts';
+
+/** Metrics as frames give them, and the odd ones JSON would not give back (kept as objects). */
+const metrics = fc.oneof(
+  fc.record({ duration_ms: fc.nat() }),
+  fc.record(
+    {
+      duration_ms: fc.double({ min: 0, max: 1e6, noNaN: true }),
+      token_usage: fc.record({ input: fc.nat(), output: fc.nat() }),
+      cost_estimate: fc.double({ min: 0, max: 10, noNaN: true }),
+    },
+    { requiredKeys: ['duration_ms'] },
+  ),
+  fc.constantFrom({ duration_ms: -0 }, { duration_ms: 1, cost_estimate: undefined }),
+);
+
+const op = fc.oneof(
+  fc.record({
+    kind: fc.constantFrom('add' as const, 'set' as const),
+    tenant: fc.constantFrom('t1', 't2', 't3'),
+    // Few ids, so reports are booked twice; the same ids under other tenants are other reports.
+    report: fc.oneof(
+      fc.integer({ min: 0, max: 30 }).map((n) => `usage:r${n}`),
+      fc.constantFrom('\ud800', '', 'usage:r1 '),
+    ),
+    device: fc.constantFrom('d1', 'd2'),
+    metrics,
+    // Its request id the one its report id names (as the connector's reports are), or another.
+    derived: fc.boolean(),
+    // As usageEntryOf makes it, or as a ledger's file could hold one: its keys in another order, or one more.
+    shape: fc.constantFrom('made', 'made', 'reordered', 'extra'),
+  }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    tenant: fc.constantFrom('t1', 't2', 't3'),
+    report: fc.integer({ min: 0, max: 30 }).map((n) => `usage:r${n}`),
+  }),
+);
+
+describe('BookedReports', () => {
+  it('answers as a Map of Maps of entries would: bookings, copies refused, deletes, and each tenant in order', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const booked = new BookedReports();
+        const oracle = new Map<string, Map<string, UsageEntry>>();
+        let now = 0;
+        for (const step of ops) {
+          now += 1;
+          const tenant = oracle.get(step.tenant) ?? new Map<string, UsageEntry>();
+          oracle.set(step.tenant, tenant);
+          if (step.kind === 'delete') {
+            booked.delete(step.tenant, step.report);
+            tenant.delete(step.report);
+            continue;
+          }
+          const requestId = step.derived && step.report.startsWith('usage:') ? step.report.slice('usage:'.length) : `req-${now}`;
+          const made: UsageEntry = {
+            tenant_id: step.tenant,
+            device_id: step.device,
+            report_id: step.report,
+            request_id: requestId,
+            metrics: step.metrics,
+            booked_at: now,
+          };
+          const reordered = {
+            booked_at: now,
+            tenant_id: step.tenant,
+            device_id: step.device,
+            report_id: step.report,
+            request_id: requestId,
+            metrics: step.metrics,
+          };
+          const entry = step.shape === 'made' ? made : step.shape === 'extra' ? { ...made, note: 'from an older hub' } : reordered;
+          if (step.kind === 'add') {
+            expect(booked.add(entry)).toBe(!tenant.has(step.report));
+            if (!tenant.has(step.report)) tenant.set(step.report, entry);
+          } else {
+            booked.set(entry);
+            tenant.set(step.report, entry);
+          }
+          expect(booked.has(step.tenant, step.report)).toBe(true);
+        }
+        let size = 0;
+        for (const [tenantId, tenant] of oracle) {
+          // As a summary hands them out (a structured clone), strictly equal: -0 stays -0, an undefined key stays there.
+          expect(structuredClone(booked.entries(tenantId))).toStrictEqual(structuredClone([...tenant.values()]));
+          for (let n = 0; n <= 30; n++) expect(booked.has(tenantId, `usage:r${n}`)).toBe(tenant.has(`usage:r${n}`));
+          size += tenant.size;
+        }
+        expect(booked.size).toBe(size);
+        expect(booked.entries('nobody')).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a hundred thousand entries off the heap and finds each', () => {
+    const booked = new BookedReports();
+    for (let n = 0; n < 100_000; n++) {
+      booked.add({
+        tenant_id: `t${n % 3}`,
+        device_id: 'd1',
+        report_id: `usage:req_${n}`,
+        request_id: `req_${n}`,
+        metrics: { duration_ms: n },
+        booked_at: n,
+      });
+    }
+    expect(booked.size).toBe(100_000);
+    expect(
+      booked.add({
+        tenant_id: 't1',
+        device_id: 'd1',
+        report_id: 'usage:req_4',
+        request_id: 'x',
+        metrics: { duration_ms: 0 },
+        booked_at: 0,
+      }),
+    ).toBe(false);
+    expect(booked.has('t0', 'usage:req_4')).toBe(false);
+    const entries = booked.entries('t2');
+    expect(entries).toHaveLength(33_333);
+    expect(entries[0]).toStrictEqual({
+      tenant_id: 't2',
+      device_id: 'd1',
+      report_id: 'usage:req_2',
+      request_id: 'req_2',
+      metrics: { duration_ms: 2 },
+      booked_at: 2,
+    });
+    expect(entries.at(-1)!.report_id).toBe('usage:req_99998');
+  });
+});

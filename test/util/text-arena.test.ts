@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TextArena } from '../../src/util/text-arena.ts';
+
+describe('TextArena', () => {
+  it('gives back every well-formed text as written, across chunks, until it is let go of', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 40 }), { maxLength: 200 }),
+        fc.integer({ min: 0, max: 200 }),
+        (texts, cut) => {
+          const arena = new TextArena(64);
+          const kept = texts.map((text) => ({ text, at: arena.append(text), bytes: arena.lastBytes }));
+          for (const { text, at, bytes } of kept) {
+            expect(bytes).toBe(Buffer.byteLength(text));
+            expect(arena.read(at, bytes)).toBe(text);
+          }
+          // Let go of what is before the `cut`-th: the rest still reads back.
+          const from = Math.min(cut, kept.length);
+          arena.releaseBefore(from < kept.length ? kept[from]!.at : arena.end);
+          for (const { text, at, bytes } of kept.slice(from)) expect(arena.read(at, bytes)).toBe(text);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('holds only the chunks still wanted when texts are let go of oldest first', () => {
+    const arena = new TextArena(1_024);
+    const starts: number[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      starts.push(arena.append(`{"n":${i},"text":"some record of about fifty bytes"}`));
+      // A window of the last 1,000 texts.
+      if (starts.length > 1_000) arena.releaseBefore(starts[starts.length - 1_000]!);
+    }
+    // 1,000 texts of ~57 bytes, a chunk's end left unused where the longest UTF-8 of the next would not fit: ~62 chunks, not 5,600.
+    expect(arena.bytes).toBeLessThanOrEqual(64 * 1_024);
+    arena.releaseBefore(arena.end);
+    expect(arena.bytes).toBe(0);
+    const at = arena.append('after');
+    expect(arena.read(at, arena.lastBytes)).toBe('after');
+  });
+});
