@@ -252,8 +252,8 @@ export class Outbox {
    * the schema pass; anything else (a host's message, an entry read back from disk) has it.
    */
   #check(message: Outbound<ReliableType>, seq: number, built = false): CheckedFrame | FrameError {
-    const numbered = withFields(message, { seq });
-    const encoded = built ? this.#codec.encodeBuilt(numbered as Built<ReliableType>) : this.#codec.encode(numbered);
+    // A built one is numbered as the codec stamps it, in one copy of the message.
+    const encoded = built ? this.#codec.encodeBuilt(message as Built<ReliableType>, seq) : this.#codec.encode(withFields(message, { seq }));
     if (!encoded.ok) return encoded.error;
     const { frame, bytes } = encoded.value;
     if (this.#peerLimit !== undefined && bytes > this.#peerLimit) {

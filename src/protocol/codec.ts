@@ -68,8 +68,10 @@ export interface Codec {
    * stamps and serialises it without the schema pass, which its constructor stands in for. What
    * a constructor cannot vouch for, the data a host put inside it, is still checked: that it
    * serialises, its depth and the frame's size. Never throws.
+   *
+   * With `seq`, the frame of `{ ...message, seq }`, numbered and stamped in one copy of the message.
    */
-  encodeBuilt(message: Built): CodecResult<{ frame: string; message: Message; bytes: number }>;
+  encodeBuilt(message: Built, seq?: number): CodecResult<{ frame: string; message: Message; bytes: number }>;
   /**
    * What {@link encode} checks, without serialising: stamps the envelope (`v`, `id`, `ts`) and
    * validates. Gives the stamped message as the schema gives it back (defaults in, unknown keys
@@ -208,8 +210,13 @@ export function createCodec(options: CodecOptions = {}, schemas: Readonly<Record
       const checked = validate(stamped);
       return checked.ok ? serialise(checked.value) : checked;
     },
-    encodeBuilt(message) {
-      const stamped = withFields(message, { v: PROTOCOL_VERSION, id: message.id ?? newId(), ts: message.ts ?? now() }) as Message;
+    encodeBuilt(message, seq) {
+      const id = message.id ?? newId();
+      const ts = message.ts ?? now();
+      // `seq` first: the keys fall where `{ ...{ ...message, seq }, v, id, ts }` puts them.
+      const stamped = (
+        seq === undefined ? withFields(message, { v: PROTOCOL_VERSION, id, ts }) : withFields(message, { seq, v: PROTOCOL_VERSION, id, ts })
+      ) as Message;
       if (nestedDeeperThan(stamped, MAX_JSON_DEPTH)) {
         return fail('schema_violation', `${message.type}: nested deeper than ${MAX_JSON_DEPTH} levels`, {
           messageId: stamped.id,

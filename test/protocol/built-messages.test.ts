@@ -265,6 +265,41 @@ describe('built messages (src/protocol/built-messages.ts) against their schemas'
     );
   });
 
+  it('encodeBuilt(message, seq): byte for byte, and refused for the same reason, what encodeBuilt makes of the message with seq added', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) deep = { deep };
+    // Small frames, so that generated messages fall on both sides of the limit.
+    const limit = fc.integer({ min: 200, max: 2_000 });
+    const hostData = fc.oneof(
+      { arbitrary: data, weight: 4 },
+      { arbitrary: fc.constantFrom<Record<string, unknown>>({ big: 1n }, { cyclic }, { deep }, { nested: { big: [2n] } }), weight: 1 },
+    );
+    const totals = fc.record({ durationMs: count, inputTokens: count, outputTokens: count, costEstimate: count });
+    const message = fc.oneof(
+      fc.tuple(id, kind, hostData, stamp).map(([r, k, d, s]) => executionEventMessage(r, k, d, s) as Built),
+      fc.tuple(id, id, totals, stamp).map(([r, d, t, s]) => usageReportMessage(r, d, t, s) as Built),
+    );
+    // Keys of its own where the seq and the envelope go, first or last among its fields: each must stay where a spread keeps it.
+    const own = fc.option(
+      fc.tuple(fc.constantFrom<Record<string, unknown>>({ seq: 5 }, { v: 1 }, { seq: undefined }, { id: 'own' }, { ts: 7 }), fc.boolean()),
+      { nil: undefined },
+    );
+    const outcome = (result: CodecResult<{ frame: string; bytes: number }>) =>
+      result.ok
+        ? { frame: result.value.frame, bytes: result.value.bytes }
+        : { code: result.error.code, message: result.error.message, ...result.error.detail };
+    fc.assert(
+      fc.property(message, own, count, limit, (m, o, n, maxFrameBytes) => {
+        const codec = createCodec({ receiver: 'device', newId: () => ID, now: () => TS, maxFrameBytes });
+        const laidOut = (o === undefined ? m : o[1] ? { ...o[0], ...m } : { ...m, ...o[0] }) as Built;
+        expect(outcome(codec.encodeBuilt(laidOut, n))).toEqual(outcome(codec.encodeBuilt({ ...laidOut, seq: n } as Built)));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('leaves a message it cannot lay out as encodeBuilt would to encodeBuilt: its own seq or v, a null id or ts', () => {
     const base = { type: 'execution_request', request_id: 'req_1', job_type: 'tool', tool_name: 'echo', inputs: {}, execution_context: {} };
     for (const own of [{ seq: 3 }, { v: 1 }, { id: null }, { ts: null }]) {
