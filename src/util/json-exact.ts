@@ -38,8 +38,8 @@ function exactIn(value: unknown, depth: number): boolean {
       return false;
   }
   if (value === null) return true;
-  // A proxy: JSON reads through it, a structured clone refuses it.
-  if (depth >= MAX_DEPTH || met.includes(value) || types.isProxy(value)) return false;
+  // A proxy: JSON reads through it, a structured clone refuses it. A `toJSON` (own, hidden or inherited) JSON calls and a clone ignores.
+  if (depth >= MAX_DEPTH || met.includes(value) || types.isProxy(value) || 'toJSON' in value) return false;
   met.push(value);
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype || Object.keys(value).length !== value.length) return false;

@@ -48,9 +48,11 @@ export class TextArena {
     const most = text.length * MAX_BYTES_PER_UNIT;
     let chunk = this.#chunks[this.#chunks.length - 1];
     if (chunk === undefined || this.#used + most > chunk.length) {
-      // Room for the longest UTF-8 the text could be, so it is written in one go without counting its bytes first.
+      // Room for the longest UTF-8 the text could be, so it is written in one go without counting its bytes first;
+      // a text that may not fit a chunk is counted, and gets its exact size (three bytes a unit would leave ASCII two thirds empty).
       const spare = this.#spare;
-      chunk = spare !== undefined && spare.length >= most ? spare : Buffer.allocUnsafe(Math.max(this.#chunkBytes, most));
+      const room = most > this.#chunkBytes ? Math.max(this.#chunkBytes, Buffer.byteLength(text)) : this.#chunkBytes;
+      chunk = spare !== undefined && spare.length >= room ? spare : Buffer.allocUnsafe(room);
       if (chunk === spare) this.#spare = undefined;
       this.#chunks.push(chunk);
       this.#used = 0;

@@ -77,6 +77,10 @@ describe('isJsonExact', () => {
       cyclic,
       deep,
       new Proxy({}, {}),
+      // A toJSON JSON calls and a clone ignores: hidden, own, and on an array.
+      Object.defineProperty({ a: 1 }, 'toJSON', { value: () => ({ replaced: true }), enumerable: false }),
+      { toJSON: () => 1 },
+      Object.defineProperty([1], 'toJSON', { value: () => 2, enumerable: false }),
       new (class Point {
         x = 1;
       })(),

@@ -40,4 +40,13 @@ describe('TextArena', () => {
     const at = arena.append('after');
     expect(arena.read(at, arena.lastBytes)).toBe('after');
   });
+
+  it('holds texts longer than a chunk in about their UTF-8 size, not three bytes a unit', () => {
+    const arena = new TextArena(1_024);
+    const ascii = 'a'.repeat(100_000);
+    const accented = 'é'.repeat(50_000);
+    const kept = [ascii, accented, ascii].map((text) => ({ text, at: arena.append(text), bytes: arena.lastBytes }));
+    for (const { text, at, bytes } of kept) expect(arena.read(at, bytes)).toBe(text);
+    expect(arena.bytes).toBe(300_000);
+  });
 });

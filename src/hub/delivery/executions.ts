@@ -66,7 +66,12 @@ export interface ExecutionResult {
  */
 export interface ExecutionHandle {
   readonly requestId: string;
+  /**
+   * Each event as the device sent it. Its `data` is the hub's record's own object, not a copy:
+   * read it, do not change it (a change may or may not show in later snapshots).
+   */
   readonly events: Observable<ExecutionEventRecord>;
+  /** The end: status and the terminal event's data, the record's own object as with {@link events} (read-only). */
   readonly result: Promise<ExecutionResult>;
   /**
    * Settles once the request is kept where the hub's engine keeps its queues: at once on the
