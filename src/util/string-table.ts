@@ -1,4 +1,4 @@
-import { stringHash } from './string-hash.ts';
+import { hashKeys, longestRun, MAX_PROBE, stringHash } from './string-hash.ts';
 
 const FIRST_CAPACITY = 16;
 
@@ -14,6 +14,9 @@ const FIRST_CAPACITY = 16;
  * the next scavenge"; there, on the device). Here a deleted entry's slots are cleared, and
  * nothing else points at the values.
  *
+ * Keys are ids peers choose, so the hash is keyed with random words of this table's own; should
+ * a probe run past {@link MAX_PROBE} anyway, the table takes new keys and is built again.
+ *
  * @example
  * const records = new StringTable<Tracked>();
  * records.set('req_1', tracked);
@@ -26,34 +29,56 @@ export class StringTable<T> {
   #values: Array<T | undefined> = new Array<T | undefined>(FIRST_CAPACITY).fill(undefined);
   #hashes = new Int32Array(FIRST_CAPACITY);
   #size = 0;
+  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
+  #hashKeys: Uint32Array;
+  /** Keys added since the hash's keys changed: new ones at most once per quarter table of adds, so rebuilding stays amortised. */
+  #addsSinceRekey = 0;
+  #rekeyed = 0;
+
+  /** @param keys the hash's first keys (two words); random unless a test fixes them. */
+  constructor(keys?: readonly [number, number]) {
+    this.#hashKeys = hashKeys(keys);
+  }
 
   get size(): number {
     return this.#size;
   }
 
+  /** How many times the table has taken new keys since it was made (a diagnostic: keys built to collide). */
+  get rekeyed(): number {
+    return this.#rekeyed;
+  }
+
+  /** The longest run of occupied slots: what the slowest lookup walks (a diagnostic, O(table)). */
+  longestRun(): number {
+    return longestRun(this.#keys.length, (at) => this.#keys[at] !== undefined);
+  }
+
   has(key: string): boolean {
-    return this.#keys[this.#find(key, stringHash(key))] !== undefined;
+    return this.#keys[this.#find(key, stringHash(key, this.#hashKeys))] !== undefined;
   }
 
   get(key: string): T | undefined {
-    return this.#values[this.#find(key, stringHash(key))];
+    return this.#values[this.#find(key, stringHash(key, this.#hashKeys))];
   }
 
   /** Sets `key` to `value` (undefined is not a value here: `get` could not tell it from none). */
   set(key: string, value: T): void {
-    const hash = stringHash(key);
+    const hash = stringHash(key, this.#hashKeys);
     const at = this.#find(key, hash);
-    if (this.#keys[at] === undefined) {
-      this.#keys[at] = key;
-      this.#hashes[at] = hash;
-      this.#size++;
-    }
     this.#values[at] = value;
-    if (this.#size * 2 > this.#keys.length) this.#grow();
+    if (this.#keys[at] !== undefined) return;
+    this.#keys[at] = key;
+    this.#hashes[at] = hash;
+    this.#size++;
+    this.#addsSinceRekey++;
+    const walked = (at - hash) & (this.#keys.length - 1);
+    if (this.#size * 2 > this.#keys.length) this.#rebuild(this.#keys.length * 2);
+    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#keys.length) this.#rekey();
   }
 
   delete(key: string): boolean {
-    const at = this.#find(key, stringHash(key));
+    const at = this.#find(key, stringHash(key, this.#hashKeys));
     if (this.#keys[at] === undefined) return false;
     this.#remove(at);
     this.#size--;
@@ -92,11 +117,21 @@ export class StringTable<T> {
     values[hole] = undefined;
   }
 
-  #grow(): void {
+  /** New random keys, and the table built again under them. */
+  #rekey(): void {
+    this.#hashKeys = hashKeys();
+    this.#rekeyed++;
+    this.#addsSinceRekey = 0;
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.#hashes[i] = stringHash(keys[i]!, this.#hashKeys);
+    this.#rebuild(keys.length);
+  }
+
+  /** Puts every entry again into new arrays of `capacity` slots, by the hashes it holds. */
+  #rebuild(capacity: number): void {
     const keys = this.#keys;
     const values = this.#values;
     const hashes = this.#hashes;
-    const capacity = keys.length * 2;
     this.#keys = new Array<string | undefined>(capacity).fill(undefined);
     this.#values = new Array<T | undefined>(capacity).fill(undefined);
     this.#hashes = new Int32Array(capacity);

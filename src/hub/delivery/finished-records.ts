@@ -1,4 +1,4 @@
-import { stringHash } from '../../util/string-hash.ts';
+import { hashKeys, longestRun, MAX_PROBE, stringHash } from '../../util/string-hash.ts';
 import { TextArena } from '../../util/text-arena.ts';
 
 /** What a slot holds: nothing (forgotten), its key and text in the arena, or an object kept as it is. */
@@ -23,6 +23,10 @@ const ARENA_CHUNK_BYTES = 64 * 1024;
  * table of ticket numbers in a typed array. A value that is not text (its owner could not encode
  * it exactly), or a key that is not well-formed UTF-16, is kept as the object, beside.
  *
+ * Request ids are chosen by a host's clients, so the hash is keyed with random words of this
+ * instance's own; should a probe run past {@link MAX_PROBE} anyway, the index takes new keys and
+ * is built again.
+ *
  * @example
  * const finished = new FinishedRecords<Tracked>();
  * finished.add('req_1', '["req_1","laptop-1",…]');
@@ -44,6 +48,26 @@ export class FinishedRecords<T> {
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: ticket + 1 per cell, 0 where empty. */
   #index = new Float64Array(2 * FIRST_SLOTS);
+  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
+  #hashKeys: Uint32Array;
+  /** Records added since the hash's keys changed: new ones at most once per quarter index of adds, so rebuilding stays amortised. */
+  #addsSinceRekey = 0;
+  #rekeyed = 0;
+
+  /** @param keys the hash's first keys (two words); random unless a test fixes them. */
+  constructor(keys?: readonly [number, number]) {
+    this.#hashKeys = hashKeys(keys);
+  }
+
+  /** How many times the index has taken new keys since it was made (a diagnostic: keys built to collide). */
+  get rekeyed(): number {
+    return this.#rekeyed;
+  }
+
+  /** The longest run of occupied cells in the index: what the slowest lookup walks (a diagnostic, O(index)). */
+  longestRun(): number {
+    return longestRun(this.#index.length, (at) => this.#index[at] !== 0);
+  }
 
   /** Records held. */
   get size(): number {
@@ -56,12 +80,12 @@ export class FinishedRecords<T> {
   }
 
   has(key: string): boolean {
-    return this.#index[this.#find(key, stringHash(key))] !== 0;
+    return this.#index[this.#find(key, stringHash(key, this.#hashKeys))] !== 0;
   }
 
   /** The record under `key`: its text, or the object it was kept as; undefined when there is none. */
   get(key: string): string | T | undefined {
-    const cell = this.#index[this.#find(key, stringHash(key))]!;
+    const cell = this.#index[this.#find(key, stringHash(key, this.#hashKeys))]!;
     return cell === 0 ? undefined : this.#valueOf(cell - 1);
   }
 
@@ -70,7 +94,7 @@ export class FinishedRecords<T> {
     if (this.#next - this.#first === this.#kinds.length) this.#growSlots();
     const ticket = this.#next++;
     const slot = ticket & this.#mask;
-    const hash = stringHash(key);
+    const hash = stringHash(key, this.#hashKeys);
     this.#hashes[slot] = hash;
     if (typeof value === 'string' && !LONE_SURROGATE.test(key)) {
       this.#starts[2 * slot] = this.#arena.append(key);
@@ -82,8 +106,12 @@ export class FinishedRecords<T> {
       this.#objects.set(ticket, { key, value: value as T });
       this.#kinds[slot] = OBJECT;
     }
-    this.#index[this.#find(key, hash)] = ticket + 1;
-    if (2 * this.size > this.#index.length) this.#growIndex();
+    const at = this.#find(key, hash);
+    this.#index[at] = ticket + 1;
+    this.#addsSinceRekey++;
+    const walked = (at - hash) & (this.#index.length - 1);
+    if (2 * this.size > this.#index.length) this.#rebuildIndex(this.#index.length * 2);
+    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#index.length) this.#rekey();
   }
 
   /** Forgets the oldest record. */
@@ -157,9 +185,20 @@ export class FinishedRecords<T> {
     index[hole] = 0;
   }
 
-  #growIndex(): void {
+  /** New random keys, and the index built again under them. */
+  #rekey(): void {
+    this.#hashKeys = hashKeys();
+    this.#rekeyed++;
+    this.#addsSinceRekey = 0;
+    for (let ticket = this.#first; ticket < this.#next; ticket++)
+      this.#hashes[ticket & this.#mask] = stringHash(this.#keyOf(ticket), this.#hashKeys);
+    this.#rebuildIndex(this.#index.length);
+  }
+
+  /** Puts every cell again into a new index of `length` cells, by its record's hash. */
+  #rebuildIndex(length: number): void {
     const old = this.#index;
-    const index = new Float64Array(old.length * 2);
+    const index = new Float64Array(length);
     const mask = index.length - 1;
     for (const cell of old) {
       if (cell === 0) continue;

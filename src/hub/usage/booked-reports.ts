@@ -1,4 +1,4 @@
-import { stringHash } from '../../util/string-hash.ts';
+import { hashKeys, longestRun, MAX_PROBE, stringHash } from '../../util/string-hash.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
@@ -37,6 +37,10 @@ interface TenantEntries {
  * ({@link isJsonExact}: a `-0`, an `undefined`, a `Date`) is kept as the object, so every entry
  * reads back exactly as the `Map` gave it.
  *
+ * Report ids are chosen by devices, and kept for the hub's life, so the hash is keyed with
+ * random words of this instance's own; should a probe run past {@link MAX_PROBE} anyway, the
+ * table takes new keys and is built again.
+ *
  * @example
  * const booked = new BookedReports();
  * booked.add(entry);        // true: booked
@@ -62,6 +66,26 @@ export class BookedReports {
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: entry number + 1 per cell, 0 where empty. */
   #table = new Float64Array(2 * FIRST_ENTRIES);
+  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
+  #hashKeys: Uint32Array;
+  /** Entries added since the hash's keys changed: new ones at most once per quarter table of adds, so rebuilding stays amortised. */
+  #addsSinceRekey = 0;
+  #rekeyed = 0;
+
+  /** @param keys the hash's first keys (two words); random unless a test fixes them. */
+  constructor(keys?: readonly [number, number]) {
+    this.#hashKeys = hashKeys(keys);
+  }
+
+  /** How many times the table has taken new keys since it was made (a diagnostic: report ids built to collide). */
+  get rekeyed(): number {
+    return this.#rekeyed;
+  }
+
+  /** The longest run of occupied cells in the table: what the slowest lookup walks (a diagnostic, O(table)). */
+  longestRun(): number {
+    return longestRun(this.#table.length, (at) => this.#table[at] !== 0);
+  }
 
   /** Entries booked and not deleted. */
   get size(): number {
@@ -71,7 +95,7 @@ export class BookedReports {
   has(tenantId: string, reportId: string): boolean {
     const tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) return false;
-    return this.#table[this.#find(tenant.index, reportId, stringHash(reportId, tenant.index))] !== 0;
+    return this.#table[this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys, tenant.index))] !== 0;
   }
 
   /** Books `entry` unless its report id is booked for its tenant already: false then, and nothing changes. */
@@ -91,7 +115,7 @@ export class BookedReports {
       this.#tenants.set(entry.tenant_id, tenant);
       this.#tenantIds.push(entry.tenant_id);
     }
-    const hash = stringHash(entry.report_id, tenant.index);
+    const hash = stringHash(entry.report_id, this.#hashKeys, tenant.index);
     const at = this.#find(tenant.index, entry.report_id, hash);
     if (this.#table[at] !== 0) {
       if (replace) this.#keep(this.#table[at]! - 1, entry);
@@ -110,7 +134,10 @@ export class BookedReports {
     tenant.numbers[tenant.count++] = number;
     this.#table[at] = number + 1;
     this.#live++;
-    if (this.#live * 2 > this.#table.length) this.#growTable();
+    this.#addsSinceRekey++;
+    const walked = (at - hash) & (this.#table.length - 1);
+    if (this.#live * 2 > this.#table.length) this.#rebuildTable(this.#table.length * 2);
+    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#table.length) this.#rekey();
     return true;
   }
 
@@ -137,7 +164,7 @@ export class BookedReports {
   delete(tenantId: string, reportId: string): void {
     const tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) return;
-    const at = this.#find(tenant.index, reportId, stringHash(reportId, tenant.index));
+    const at = this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys, tenant.index));
     const cell = this.#table[at]!;
     if (cell === 0) return;
     // Its place in the tenant's order stays, as deleted: skipped by `entries`.
@@ -228,9 +255,23 @@ export class BookedReports {
     table[hole] = 0;
   }
 
-  #growTable(): void {
+  /** New random keys, and the table built again under them: each entry's report id read back once. */
+  #rekey(): void {
+    this.#hashKeys = hashKeys();
+    this.#rekeyed++;
+    this.#addsSinceRekey = 0;
+    for (const cell of this.#table) {
+      if (cell === 0) continue;
+      const number = cell - 1;
+      this.#hashes[number] = stringHash(this.#entryAt(number).report_id, this.#hashKeys, this.#tenantOf[number]);
+    }
+    this.#rebuildTable(this.#table.length);
+  }
+
+  /** Puts every cell again into a new table of `length` cells, by its entry's hash. */
+  #rebuildTable(length: number): void {
     const old = this.#table;
-    const table = new Float64Array(old.length * 2);
+    const table = new Float64Array(length);
     const mask = table.length - 1;
     for (const cell of old) {
       if (cell === 0) continue;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FinishedRecords } from '../../../src/hub/delivery/finished-records.ts';
+import { collidingStrings } from '../../support/colliding-strings.ts';
 
 describe('FinishedRecords', () => {
   it('answers as a list of (key, record) would, oldest dropped first', () => {
@@ -56,5 +57,27 @@ describe('FinishedRecords', () => {
     expect(finished.get('req_199999')).toBe('["bench-device","bench","tool","completed",199999,199999,2,0]');
     // 1,000 records of ~65 bytes in 64 KiB chunks: two or three chunks, not the 200,000 records' 13 MB.
     expect(finished.arenaBytes).toBeLessThanOrEqual(3 * 64 * 1_024);
+  });
+
+  it('request ids built to share a home cell under its keys make it take new keys: every record found, no long run', () => {
+    const keys = [0x01234567, 0x89abcdef] as const;
+    // 100 records in an index of 256 cells, every one homed at cell 0: a run of 100 under the keys they were built for.
+    const ids = collidingStrings(100, keys, 255);
+    const finished = new FinishedRecords<{ n: number }>(keys);
+    // Text and objects both: the keys of both are hashed again.
+    ids.forEach((id, n) => finished.add(id, n % 3 === 0 ? { n } : `text ${n}`));
+    expect(finished.rekeyed).toBeGreaterThan(0);
+    expect(ids.every((id, n) => (n % 3 === 0 ? (finished.get(id) as { n: number }).n === n : finished.get(id) === `text ${n}`))).toBe(true);
+    expect(finished.longestRun()).toBeLessThan(40);
+    // Dropping the oldest still finds each one's cell under the new keys.
+    for (let n = 0; n < 50; n++) finished.dropOldest();
+    expect(ids.map((id) => finished.has(id))).toEqual(ids.map((_, n) => n >= 50));
+  });
+
+  it('request ids built against other keys than its own (random) ones spread like any others', () => {
+    const finished = new FinishedRecords<never>();
+    for (const id of collidingStrings(100, [0x01234567, 0x89abcdef], 255)) finished.add(id, 'x');
+    expect(finished.rekeyed).toBe(0);
+    expect(finished.longestRun()).toBeLessThan(40);
   });
 });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BookedReports } from '../../../src/hub/usage/booked-reports.ts';
 import type { UsageEntry } from '../../../src/hub/usage/usage-store.ts';
+import { collidingStrings } from '../../support/colliding-strings.ts';
 
 /** Metrics as frames give them, and the odd ones JSON would not give back (kept as objects). */
 const metrics = fc.oneof(
@@ -132,5 +133,36 @@ describe('BookedReports', () => {
       booked_at: 2,
     });
     expect(entries.at(-1)!.report_id).toBe('usage:req_99998');
+  });
+
+  it('report ids built to share a home cell under its keys make it take new keys: every entry found, no long run', () => {
+    const keys = [0x01234567, 0x89abcdef] as const;
+    // 100 reports of the first tenant (its index, 0, seeds the hash) in a table of 256 cells, every one homed at cell 0.
+    const colliding = collidingStrings(100, keys, 255, 0, 'usage:r');
+    const booked = new BookedReports(keys);
+    const entryOf = (reportId: string, n: number): UsageEntry => ({
+      tenant_id: 't1',
+      device_id: 'd1',
+      report_id: reportId,
+      // Half as the connector makes them (the report id derived from the request id), half not.
+      request_id: n % 2 === 0 ? reportId.slice('usage:'.length) : `other-${n}`,
+      metrics: { duration_ms: n },
+      booked_at: n,
+    });
+    colliding.forEach((id, n) => expect(booked.add(entryOf(id, n))).toBe(true));
+    expect(booked.rekeyed).toBeGreaterThan(0);
+    expect(colliding.every((id) => booked.has('t1', id))).toBe(true);
+    expect(colliding.every((id, n) => !booked.add(entryOf(id, n)))).toBe(true);
+    expect(booked.entries('t1').map((entry) => entry.report_id)).toEqual(colliding);
+    expect(booked.longestRun()).toBeLessThan(40);
+  });
+
+  it('report ids built against other keys than its own (random) ones spread like any others', () => {
+    const booked = new BookedReports();
+    collidingStrings(100, [0x01234567, 0x89abcdef], 255).forEach((id, n) =>
+      booked.add({ tenant_id: 't1', device_id: 'd1', report_id: id, request_id: id, metrics: { duration_ms: n }, booked_at: n }),
+    );
+    expect(booked.rekeyed).toBe(0);
+    expect(booked.longestRun()).toBeLessThan(40);
   });
 });
