@@ -1,4 +1,4 @@
-import { hashKeys, longestRun, MAX_PROBE, stringHash } from './string-hash.ts';
+import { HashKeys, longestRun, stringHash } from './string-hash.ts';
 
 const FIRST_CAPACITY = 16;
 
@@ -15,7 +15,8 @@ const FIRST_CAPACITY = 16;
  * nothing else points at the values.
  *
  * Keys are ids peers choose, so the hash is keyed with random words of this table's own; should
- * a probe run past {@link MAX_PROBE} anyway, the table takes new keys and is built again.
+ * a probe run past `MAX_PROBE` anyway ({@link HashKeys}), the table takes new keys and is built
+ * again.
  *
  * @example
  * const records = new StringTable<Tracked>();
@@ -29,15 +30,12 @@ export class StringTable<T> {
   #values: Array<T | undefined> = new Array<T | undefined>(FIRST_CAPACITY).fill(undefined);
   #hashes = new Int32Array(FIRST_CAPACITY);
   #size = 0;
-  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
-  #hashKeys: Uint32Array;
-  /** Keys added since the hash's keys changed: new ones at most once per quarter table of adds, so rebuilding stays amortised. */
-  #addsSinceRekey = 0;
-  #rekeyed = 0;
+  /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
+  readonly #hashKeys: HashKeys;
 
   /** @param keys the hash's first keys (two words); random unless a test fixes them. */
   constructor(keys?: readonly [number, number]) {
-    this.#hashKeys = hashKeys(keys);
+    this.#hashKeys = new HashKeys(keys);
   }
 
   get size(): number {
@@ -46,7 +44,7 @@ export class StringTable<T> {
 
   /** How many times the table has taken new keys since it was made (a diagnostic: keys built to collide). */
   get rekeyed(): number {
-    return this.#rekeyed;
+    return this.#hashKeys.rekeyed;
   }
 
   /** The longest run of occupied slots: what the slowest lookup walks (a diagnostic, O(table)). */
@@ -55,30 +53,29 @@ export class StringTable<T> {
   }
 
   has(key: string): boolean {
-    return this.#keys[this.#find(key, stringHash(key, this.#hashKeys))] !== undefined;
+    return this.#keys[this.#find(key, stringHash(key, this.#hashKeys.words))] !== undefined;
   }
 
   get(key: string): T | undefined {
-    return this.#values[this.#find(key, stringHash(key, this.#hashKeys))];
+    return this.#values[this.#find(key, stringHash(key, this.#hashKeys.words))];
   }
 
   /** Sets `key` to `value` (undefined is not a value here: `get` could not tell it from none). */
   set(key: string, value: T): void {
-    const hash = stringHash(key, this.#hashKeys);
+    const hash = stringHash(key, this.#hashKeys.words);
     const at = this.#find(key, hash);
     this.#values[at] = value;
     if (this.#keys[at] !== undefined) return;
     this.#keys[at] = key;
     this.#hashes[at] = hash;
     this.#size++;
-    this.#addsSinceRekey++;
     const walked = (at - hash) & (this.#keys.length - 1);
     if (this.#size * 2 > this.#keys.length) this.#rebuild(this.#keys.length * 2);
-    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#keys.length) this.#rekey();
+    if (this.#hashKeys.rekeyAfterAdd(walked, this.#keys.length)) this.#rehash();
   }
 
   delete(key: string): boolean {
-    const at = this.#find(key, stringHash(key, this.#hashKeys));
+    const at = this.#find(key, stringHash(key, this.#hashKeys.words));
     if (this.#keys[at] === undefined) return false;
     this.#remove(at);
     this.#size--;
@@ -117,13 +114,10 @@ export class StringTable<T> {
     values[hole] = undefined;
   }
 
-  /** New random keys, and the table built again under them. */
-  #rekey(): void {
-    this.#hashKeys = hashKeys();
-    this.#rekeyed++;
-    this.#addsSinceRekey = 0;
+  /** The table built again under the hash's new keys. */
+  #rehash(): void {
     const keys = this.#keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.#hashes[i] = stringHash(keys[i]!, this.#hashKeys);
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.#hashes[i] = stringHash(keys[i]!, this.#hashKeys.words);
     this.#rebuild(keys.length);
   }
 

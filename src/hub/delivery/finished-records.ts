@@ -1,4 +1,4 @@
-import { hashKeys, longestRun, MAX_PROBE, stringHash } from '../../util/string-hash.ts';
+import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { TextArena } from '../../util/text-arena.ts';
 
 /** What a slot holds: nothing (forgotten), its key and text in the arena, or an object kept as it is. */
@@ -24,8 +24,8 @@ const ARENA_CHUNK_BYTES = 64 * 1024;
  * it exactly), or a key that is not well-formed UTF-16, is kept as the object, beside.
  *
  * Request ids are chosen by a host's clients, so the hash is keyed with random words of this
- * instance's own; should a probe run past {@link MAX_PROBE} anyway, the index takes new keys and
- * is built again.
+ * instance's own; should a probe run past `MAX_PROBE` anyway ({@link HashKeys}), the index takes
+ * new keys and is built again.
  *
  * @example
  * const finished = new FinishedRecords<Tracked>();
@@ -48,20 +48,17 @@ export class FinishedRecords<T> {
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: ticket + 1 per cell, 0 where empty. */
   #index = new Float64Array(2 * FIRST_SLOTS);
-  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
-  #hashKeys: Uint32Array;
-  /** Records added since the hash's keys changed: new ones at most once per quarter index of adds, so rebuilding stays amortised. */
-  #addsSinceRekey = 0;
-  #rekeyed = 0;
+  /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
+  readonly #hashKeys: HashKeys;
 
   /** @param keys the hash's first keys (two words); random unless a test fixes them. */
   constructor(keys?: readonly [number, number]) {
-    this.#hashKeys = hashKeys(keys);
+    this.#hashKeys = new HashKeys(keys);
   }
 
   /** How many times the index has taken new keys since it was made (a diagnostic: keys built to collide). */
   get rekeyed(): number {
-    return this.#rekeyed;
+    return this.#hashKeys.rekeyed;
   }
 
   /** The longest run of occupied cells in the index: what the slowest lookup walks (a diagnostic, O(index)). */
@@ -80,12 +77,12 @@ export class FinishedRecords<T> {
   }
 
   has(key: string): boolean {
-    return this.#index[this.#find(key, stringHash(key, this.#hashKeys))] !== 0;
+    return this.#index[this.#find(key, stringHash(key, this.#hashKeys.words))] !== 0;
   }
 
   /** The record under `key`: its text, or the object it was kept as; undefined when there is none. */
   get(key: string): string | T | undefined {
-    const cell = this.#index[this.#find(key, stringHash(key, this.#hashKeys))]!;
+    const cell = this.#index[this.#find(key, stringHash(key, this.#hashKeys.words))]!;
     return cell === 0 ? undefined : this.#valueOf(cell - 1);
   }
 
@@ -94,7 +91,7 @@ export class FinishedRecords<T> {
     if (this.#next - this.#first === this.#kinds.length) this.#growSlots();
     const ticket = this.#next++;
     const slot = ticket & this.#mask;
-    const hash = stringHash(key, this.#hashKeys);
+    const hash = stringHash(key, this.#hashKeys.words);
     this.#hashes[slot] = hash;
     if (typeof value === 'string' && !LONE_SURROGATE.test(key)) {
       this.#starts[2 * slot] = this.#arena.append(key);
@@ -108,10 +105,9 @@ export class FinishedRecords<T> {
     }
     const at = this.#find(key, hash);
     this.#index[at] = ticket + 1;
-    this.#addsSinceRekey++;
     const walked = (at - hash) & (this.#index.length - 1);
     if (2 * this.size > this.#index.length) this.#rebuildIndex(this.#index.length * 2);
-    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#index.length) this.#rekey();
+    if (this.#hashKeys.rekeyAfterAdd(walked, this.#index.length)) this.#rehash();
   }
 
   /** Forgets the oldest record. */
@@ -185,13 +181,10 @@ export class FinishedRecords<T> {
     index[hole] = 0;
   }
 
-  /** New random keys, and the index built again under them. */
-  #rekey(): void {
-    this.#hashKeys = hashKeys();
-    this.#rekeyed++;
-    this.#addsSinceRekey = 0;
+  /** The index built again under the hash's new keys. */
+  #rehash(): void {
     for (let ticket = this.#first; ticket < this.#next; ticket++)
-      this.#hashes[ticket & this.#mask] = stringHash(this.#keyOf(ticket), this.#hashKeys);
+      this.#hashes[ticket & this.#mask] = stringHash(this.#keyOf(ticket), this.#hashKeys.words);
     this.#rebuildIndex(this.#index.length);
   }
 

@@ -1,4 +1,4 @@
-import { hashKeys, longestRun, MAX_PROBE, stringHash } from '../../util/string-hash.ts';
+import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
@@ -38,8 +38,8 @@ interface TenantEntries {
  * reads back exactly as the `Map` gave it.
  *
  * Report ids are chosen by devices, and kept for the hub's life, so the hash is keyed with
- * random words of this instance's own; should a probe run past {@link MAX_PROBE} anyway, the
- * table takes new keys and is built again.
+ * random words of this instance's own; should a probe run past `MAX_PROBE` anyway
+ * ({@link HashKeys}), the table takes new keys and is built again.
  *
  * @example
  * const booked = new BookedReports();
@@ -66,20 +66,17 @@ export class BookedReports {
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: entry number + 1 per cell, 0 where empty. */
   #table = new Float64Array(2 * FIRST_ENTRIES);
-  /** The hash's keys: random, and new ones whenever a probe runs past {@link MAX_PROBE}. */
-  #hashKeys: Uint32Array;
-  /** Entries added since the hash's keys changed: new ones at most once per quarter table of adds, so rebuilding stays amortised. */
-  #addsSinceRekey = 0;
-  #rekeyed = 0;
+  /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
+  readonly #hashKeys: HashKeys;
 
   /** @param keys the hash's first keys (two words); random unless a test fixes them. */
   constructor(keys?: readonly [number, number]) {
-    this.#hashKeys = hashKeys(keys);
+    this.#hashKeys = new HashKeys(keys);
   }
 
   /** How many times the table has taken new keys since it was made (a diagnostic: report ids built to collide). */
   get rekeyed(): number {
-    return this.#rekeyed;
+    return this.#hashKeys.rekeyed;
   }
 
   /** The longest run of occupied cells in the table: what the slowest lookup walks (a diagnostic, O(table)). */
@@ -95,7 +92,7 @@ export class BookedReports {
   has(tenantId: string, reportId: string): boolean {
     const tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) return false;
-    return this.#table[this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys, tenant.index))] !== 0;
+    return this.#table[this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys.words, tenant.index))] !== 0;
   }
 
   /** Books `entry` unless its report id is booked for its tenant already: false then, and nothing changes. */
@@ -115,7 +112,7 @@ export class BookedReports {
       this.#tenants.set(entry.tenant_id, tenant);
       this.#tenantIds.push(entry.tenant_id);
     }
-    const hash = stringHash(entry.report_id, this.#hashKeys, tenant.index);
+    const hash = stringHash(entry.report_id, this.#hashKeys.words, tenant.index);
     const at = this.#find(tenant.index, entry.report_id, hash);
     if (this.#table[at] !== 0) {
       if (replace) this.#keep(this.#table[at]! - 1, entry);
@@ -134,10 +131,9 @@ export class BookedReports {
     tenant.numbers[tenant.count++] = number;
     this.#table[at] = number + 1;
     this.#live++;
-    this.#addsSinceRekey++;
     const walked = (at - hash) & (this.#table.length - 1);
     if (this.#live * 2 > this.#table.length) this.#rebuildTable(this.#table.length * 2);
-    if (walked > MAX_PROBE && this.#addsSinceRekey * 4 > this.#table.length) this.#rekey();
+    if (this.#hashKeys.rekeyAfterAdd(walked, this.#table.length)) this.#rehash();
     return true;
   }
 
@@ -164,7 +160,7 @@ export class BookedReports {
   delete(tenantId: string, reportId: string): void {
     const tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) return;
-    const at = this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys, tenant.index));
+    const at = this.#find(tenant.index, reportId, stringHash(reportId, this.#hashKeys.words, tenant.index));
     const cell = this.#table[at]!;
     if (cell === 0) return;
     // Its place in the tenant's order stays, as deleted: skipped by `entries`.
@@ -255,15 +251,12 @@ export class BookedReports {
     table[hole] = 0;
   }
 
-  /** New random keys, and the table built again under them: each entry's report id read back once. */
-  #rekey(): void {
-    this.#hashKeys = hashKeys();
-    this.#rekeyed++;
-    this.#addsSinceRekey = 0;
+  /** The table built again under the hash's new keys: each entry's report id read back once. */
+  #rehash(): void {
     for (const cell of this.#table) {
       if (cell === 0) continue;
       const number = cell - 1;
-      this.#hashes[number] = stringHash(this.#entryAt(number).report_id, this.#hashKeys, this.#tenantOf[number]);
+      this.#hashes[number] = stringHash(this.#entryAt(number).report_id, this.#hashKeys.words, this.#tenantOf[number]);
     }
     this.#rebuildTable(this.#table.length);
   }
