@@ -1,4 +1,5 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
+import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
 
 /** What a slot holds: nothing (forgotten), its key and text in the arena, or an object kept as it is. */
@@ -50,6 +51,8 @@ export class FinishedRecords<T> {
   #index = new Float64Array(2 * FIRST_SLOTS);
   /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
   readonly #hashKeys: HashKeys;
+  /** A cell's record's hash (src/util/probe-cells.ts): made once, not per removal. */
+  readonly #hashOfCell = (cell: number): number => this.#hashes[(cell - 1) & this.#mask]!;
 
   /** @param keys the hash's first keys (two words); random unless a test fixes them. */
   constructor(keys?: readonly [number, number]) {
@@ -106,7 +109,7 @@ export class FinishedRecords<T> {
     const at = this.#find(key, hash);
     this.#index[at] = ticket + 1;
     const walked = (at - hash) & (this.#index.length - 1);
-    if (2 * this.size > this.#index.length) this.#rebuildIndex(this.#index.length * 2);
+    if (2 * this.size > this.#index.length) this.#index = rebuiltIndex(this.#index, this.#index.length * 2, this.#hashOfCell);
     if (this.#hashKeys.rekeyAfterAdd(walked, this.#index.length)) this.#rehash();
   }
 
@@ -121,7 +124,7 @@ export class FinishedRecords<T> {
     const mask = this.#index.length - 1;
     for (let at = this.#hashes[slot]! & mask; this.#index[at] !== 0; at = (at + 1) & mask) {
       if (this.#index[at] === ticket + 1) {
-        this.#remove(at);
+        removeCell(this.#index, at, this.#hashOfCell);
         break;
       }
     }
@@ -165,41 +168,11 @@ export class FinishedRecords<T> {
     return at;
   }
 
-  /** Empties cell `at`, moving back the cells after it that probing would no longer reach. */
-  #remove(at: number): void {
-    const index = this.#index;
-    const mask = index.length - 1;
-    let hole = at;
-    for (let next = (hole + 1) & mask; index[next] !== 0; next = (next + 1) & mask) {
-      const home = this.#hashes[(index[next]! - 1) & this.#mask]! & mask;
-      // It stays where it is if its home lies cyclically after the hole, up to where it sits.
-      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
-      if (stays) continue;
-      index[hole] = index[next]!;
-      hole = next;
-    }
-    index[hole] = 0;
-  }
-
   /** The index built again under the hash's new keys. */
   #rehash(): void {
     for (let ticket = this.#first; ticket < this.#next; ticket++)
       this.#hashes[ticket & this.#mask] = stringHash(this.#keyOf(ticket), this.#hashKeys.words);
-    this.#rebuildIndex(this.#index.length);
-  }
-
-  /** Puts every cell again into a new index of `length` cells, by its record's hash. */
-  #rebuildIndex(length: number): void {
-    const old = this.#index;
-    const index = new Float64Array(length);
-    const mask = index.length - 1;
-    for (const cell of old) {
-      if (cell === 0) continue;
-      let at = this.#hashes[(cell - 1) & this.#mask]! & mask;
-      while (index[at] !== 0) at = (at + 1) & mask;
-      index[at] = cell;
-    }
-    this.#index = index;
+    this.#index = rebuiltIndex(this.#index, this.#index.length, this.#hashOfCell);
   }
 
   #growSlots(): void {

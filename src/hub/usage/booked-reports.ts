@@ -1,5 +1,6 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
+import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
 
@@ -68,6 +69,8 @@ export class BookedReports {
   #table = new Float64Array(2 * FIRST_ENTRIES);
   /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
   readonly #hashKeys: HashKeys;
+  /** A cell's entry's hash (src/util/probe-cells.ts): made once, not per removal. */
+  readonly #hashOfCell = (cell: number): number => this.#hashes[cell - 1]!;
 
   /** @param keys the hash's first keys (two words); random unless a test fixes them. */
   constructor(keys?: readonly [number, number]) {
@@ -132,7 +135,7 @@ export class BookedReports {
     this.#table[at] = number + 1;
     this.#live++;
     const walked = (at - hash) & (this.#table.length - 1);
-    if (this.#live * 2 > this.#table.length) this.#rebuildTable(this.#table.length * 2);
+    if (this.#live * 2 > this.#table.length) this.#table = rebuiltIndex(this.#table, this.#table.length * 2, this.#hashOfCell);
     if (this.#hashKeys.rekeyAfterAdd(walked, this.#table.length)) this.#rehash();
     return true;
   }
@@ -166,7 +169,7 @@ export class BookedReports {
     // Its place in the tenant's order stays, as deleted: skipped by `entries`.
     this.#kinds[cell - 1] = DELETED;
     this.#objects.delete(cell - 1);
-    this.#remove(at);
+    removeCell(this.#table, at, this.#hashOfCell);
     this.#live--;
   }
 
@@ -235,22 +238,6 @@ export class BookedReports {
     return at;
   }
 
-  /** Empties cell `at`, moving back the cells after it that probing would no longer reach. */
-  #remove(at: number): void {
-    const table = this.#table;
-    const mask = table.length - 1;
-    let hole = at;
-    for (let next = (hole + 1) & mask; table[next] !== 0; next = (next + 1) & mask) {
-      const home = this.#hashes[table[next]! - 1]! & mask;
-      // It stays where it is if its home lies cyclically after the hole, up to where it sits.
-      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
-      if (stays) continue;
-      table[hole] = table[next]!;
-      hole = next;
-    }
-    table[hole] = 0;
-  }
-
   /** The table built again under the hash's new keys: each entry's report id read back once. */
   #rehash(): void {
     for (const cell of this.#table) {
@@ -258,21 +245,7 @@ export class BookedReports {
       const number = cell - 1;
       this.#hashes[number] = stringHash(this.#entryAt(number).report_id, this.#hashKeys.words, this.#tenantOf[number]);
     }
-    this.#rebuildTable(this.#table.length);
-  }
-
-  /** Puts every cell again into a new table of `length` cells, by its entry's hash. */
-  #rebuildTable(length: number): void {
-    const old = this.#table;
-    const table = new Float64Array(length);
-    const mask = table.length - 1;
-    for (const cell of old) {
-      if (cell === 0) continue;
-      let at = this.#hashes[cell - 1]! & mask;
-      while (table[at] !== 0) at = (at + 1) & mask;
-      table[at] = cell;
-    }
-    this.#table = table;
+    this.#table = rebuiltIndex(this.#table, this.#table.length, this.#hashOfCell);
   }
 
   #growEntries(): void {
