@@ -18,6 +18,11 @@ import type { WebSocket } from 'ws';
  * callback, right before the held frames are written ({@link beforeHeldWrites}): one
  * `setImmediate` per turn rather than one per kind of work, and what it sends leaves in that
  * turn's write whichever of the two was queued first.
+ *
+ * Work that need not come before the write (bookkeeping after an execution ends) runs right after
+ * it ({@link afterHeldWrites}): the write leaves first, and the peer works on it while this side
+ * does the rest. When one execution at a time crosses the wire, each side's work before its write
+ * is the other side's wait (bench/round-trip, docs/performance.md).
  */
 
 /** What a socket holds before it is written anyway: a few dozen frames of an execution. */
@@ -32,6 +37,8 @@ type Markable = Socket & { [HELD]?: boolean };
 let scheduled = false;
 /** Tasks for the end of this turn, run before the held sockets are written (same reasoning as `held`: an array). */
 const tasks: Array<() => void> = [];
+/** Tasks for right after the held sockets are written (an array, as `tasks`). */
+const afterTasks: Array<() => void> = [];
 
 /** The TCP socket under a `ws` WebSocket (its `_socket`; ws has no public accessor for it). */
 function tcpOf(ws: WebSocket): Socket | undefined {
@@ -40,20 +47,31 @@ function tcpOf(ws: WebSocket): Socket | undefined {
 
 function releaseAll(): void {
   // Still marked scheduled while the tasks run: a socket they hold joins this release, not the next turn's.
-  let failure: { error: unknown } | undefined;
-  for (let i = 0; i < tasks.length; i++) {
-    try {
-      tasks[i]!();
-    } catch (error) {
-      // The other tasks still run and the sockets are still written; the first error is thrown after, as a callback's would be.
-      failure ??= { error };
-    }
-  }
-  tasks.length = 0;
+  let failure = runAll(tasks, undefined);
   scheduled = false;
   const sockets = held.splice(0);
   for (const socket of sockets) release(socket);
+  // What these tasks send goes in the next turn's batch: they run after this one's write.
+  failure = runAll(afterTasks, failure);
   if (failure) throw failure.error;
+}
+
+/**
+ * Runs each task once, in order, and empties the list (a task queued meanwhile runs in this pass);
+ * one that throws does not stop the others.
+ * The first error is kept (with `failure`, the one already kept) and thrown by the caller after
+ * the write, as a callback's would be.
+ */
+function runAll(list: Array<() => void>, failure: { error: unknown } | undefined): { error: unknown } | undefined {
+  for (let i = 0; i < list.length; i++) {
+    try {
+      list[i]!();
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  list.length = 0;
+  return failure;
 }
 
 function schedule(): void {
@@ -100,6 +118,19 @@ export function holdWrites(ws: WebSocket): void {
  */
 export function beforeHeldWrites(task: () => void): void {
   tasks.push(task);
+  schedule();
+}
+
+/**
+ * Runs `task` at the end of this turn, right after the frames held by {@link holdWrites} are
+ * written: for work this turn's frames do not wait on, so the peer has them sooner. Tasks run in
+ * the order given, each once; what one sends leaves in the next turn's write.
+ *
+ * @example
+ * afterHeldWrites(() => records.trim());
+ */
+export function afterHeldWrites(task: () => void): void {
+  afterTasks.push(task);
   schedule();
 }
 

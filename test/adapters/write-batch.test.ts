@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { beforeHeldWrites, holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
+import { afterHeldWrites, beforeHeldWrites, holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
 import { until } from '../support/loopback.ts';
 
 const open: Array<{ close(): void }> = [];
@@ -108,5 +108,48 @@ describe('holdWrites', () => {
     }
     await until(() => received.length === 2);
     expect(received).toEqual(['frame', 'after the failure']);
+  });
+
+  it("runs a task queued for after the turn's write once the held frames have gone, and what it sends goes in the next write", async () => {
+    const { sender, tcp, received, writes } = await pair();
+    const order: string[] = [];
+    const send = (frame: string) => {
+      holdWrites(sender);
+      sender.send(frame);
+    };
+    afterHeldWrites(() => {
+      // The batch is written already: nothing is corked or waiting in the socket.
+      order.push(`after: corked ${tcp.writableCorked}, writes ${writes.length}`);
+      send('late');
+    });
+    send('frame 1');
+    beforeHeldWrites(() => send('ack'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['after: corked 0, writes 1']);
+    await until(() => received.length === 3);
+    expect(received).toEqual(['frame 1', 'ack', 'late']);
+    expect(writes).toEqual(['_writev', '_writev']);
+  });
+
+  it('still writes the batch and runs the later tasks when one run after the write throws, then throws its error', async () => {
+    const { sender, received } = await pair();
+    const vitestHandlers = process.rawListeners('uncaughtException') as Array<(error: Error) => void>;
+    process.removeAllListeners('uncaughtException');
+    const thrown = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    const ran: string[] = [];
+    try {
+      afterHeldWrites(() => {
+        throw new Error('after task failed');
+      });
+      afterHeldWrites(() => ran.push('second'));
+      holdWrites(sender);
+      sender.send('frame');
+      expect(await thrown).toEqual(new Error('after task failed'));
+    } finally {
+      for (const handler of vitestHandlers) process.on('uncaughtException', handler);
+    }
+    expect(ran).toEqual(['second']);
+    await until(() => received.length === 1);
+    expect(received).toEqual(['frame']);
   });
 });
