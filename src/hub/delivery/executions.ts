@@ -3,6 +3,7 @@ import type { MessageOf } from '../../protocol/index.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
 import { Observable } from '../../util/rx.ts';
 import { StringTable } from '../../util/string-table.ts';
+import { afterHeldWrites } from '../../adapters/write-batch.ts';
 import { FinishedRecords } from './finished-records.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
@@ -185,6 +186,8 @@ export class ExecutionStore {
   /** Finished records past the newest {@link HOT_FINISHED}, as text off the heap (objects when text would not give them back exactly). */
   readonly #cold = new FinishedRecords<Tracked>();
   readonly #retain: number;
+  /** Whether {@link #cool} is to run after this turn's writes. */
+  #coolScheduled = false;
   /** Events dropped as duplicates or as arriving after the terminal one. */
   duplicates = 0;
 
@@ -223,7 +226,7 @@ export class ExecutionStore {
       view: undefined,
     };
     this.#records.set(request.request_id, tracked);
-    this.#trim();
+    this.#forgetPastRetain();
     return tracked;
   }
 
@@ -350,17 +353,23 @@ export class ExecutionStore {
     tracked.result = undefined;
     tracked.seen = undefined;
     this.#finished.push(tracked.request_id);
-    this.#trim();
+    this.#forgetPastRetain();
+    // Moving records off the heap (finishedText) is most of an end's bookkeeping and nothing this
+    // turn's frames wait for: it runs after they are written, once per turn (bench/round-trip,
+    // docs/performance.md). Until then the newest finished records are more than HOT_FINISHED.
+    if (!this.#coolScheduled) {
+      this.#coolScheduled = true;
+      afterHeldWrites(this.#cool);
+    }
   }
 
   /**
    * Forgets the records that finished first while there are more than `retain` (the ones off
-   * the heap are older than any still on it), and moves those past the newest
-   * {@link HOT_FINISHED} off the heap. Their own queue, not a walk over the records map from its
-   * start: that walk passes every entry deleted before, a cost that grew with the hub's age
-   * (bench/round-trip).
+   * the heap are older than any still on it): at once, so `retain` holds within a turn too. Their
+   * own queue, not a walk over the records map from its start: that walk passes every entry
+   * deleted before, a cost that grew with the hub's age (bench/round-trip).
    */
-  #trim(): void {
+  #forgetPastRetain(): void {
     const finished = this.#finished;
     while (this.#records.size + this.#cold.size > this.#retain) {
       if (this.#cold.size > 0) this.#cold.dropOldest();
@@ -369,6 +378,16 @@ export class ExecutionStore {
         finished[this.#oldest++] = '';
       } else break;
     }
+  }
+
+  /**
+   * Moves the finished records past the newest {@link HOT_FINISHED} off the heap (oldest first,
+   * so those off it stay older than any on it), and cuts the queue of finished ids back. Run
+   * after the turn's frames are written (see {@link #finish}); an arrow, so no closure per turn.
+   */
+  readonly #cool = (): void => {
+    this.#coolScheduled = false;
+    const finished = this.#finished;
     while (finished.length - this.#oldest > HOT_FINISHED) {
       const requestId = finished[this.#oldest]!;
       finished[this.#oldest++] = '';
@@ -381,7 +400,7 @@ export class ExecutionStore {
       this.#finished = finished.slice(this.#oldest);
       this.#oldest = 0;
     }
-  }
+  };
 }
 
 /** Fields before the events in a finished record's text (see {@link finishedText}). */

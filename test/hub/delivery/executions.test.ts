@@ -5,6 +5,9 @@ import type { MessageOf } from '../../../src/protocol/index.ts';
 
 const where = { device_id: 'd1', tenant_id: 't1' };
 
+/** The end of this turn: the store moves finished records off the heap then, after the turn's writes (src/adapters/write-batch.ts). */
+const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function event(eventType: MessageOf<'execution_event'>['event_type'], n = 0): MessageOf<'execution_event'> {
   return {
     v: 1,
@@ -115,9 +118,9 @@ describe('ExecutionStore records', () => {
     fc.record({ kind: fc.constant('end' as const), request: fc.constantFrom('r1', 'r10') }),
   );
 
-  it('keeps events as sent, however their ids are kept: snapshots, replays and the mirror agree with the plain record', () => {
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+  it('keeps events as sent, however their ids are kept: snapshots, replays and the mirror agree with the plain record', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
         const store = new ExecutionStore(100);
         const mirrored: Array<{ snapshot: ExecutionSnapshot; event: ExecutionEventRecord | undefined }> = [];
         store.mirror = (snapshot, event) => mirrored.push({ snapshot: structuredClone(snapshot), event });
@@ -175,6 +178,7 @@ describe('ExecutionStore records', () => {
           store.create({ request_id: `filler-${n}`, job_type: 'tool' }, where, now);
           store.end(`filler-${n}`, 'cancelled', { n }, now);
         }
+        await endOfTurn();
         for (const [request, kept] of model) {
           expect(store.snapshot(request)).toStrictEqual(kept);
           expect(store.has(request)).toBe(true);
@@ -211,7 +215,7 @@ describe('ExecutionStore finished records', () => {
     }
   }
 
-  it('reads a finished record back exactly as before it went off the heap, whatever its data', () => {
+  it('reads a finished record back exactly as before it went off the heap, whatever its data', async () => {
     const store = new ExecutionStore(1_000);
     const odd = { minusZero: -0, missing: undefined, at: new Date(5), nested: { list: [1, 'two', null] } };
     const datas: Array<Record<string, unknown>> = [{ queue_position: 1 }, {}, { result: { text: 'hi' }, duration_ms: 0 }, odd];
@@ -233,6 +237,7 @@ describe('ExecutionStore finished records', () => {
     const ids = [...datas.map((_, r) => `r${r}`), 'undelivered'];
     const before = ids.map((id) => store.snapshot(id)!);
     endMore(store, 100);
+    await endOfTurn();
     const after = ids.map((id) => store.snapshot(id)!);
     expect(after).toStrictEqual(before);
     expect(Object.is(after[3]!.outcome!.minusZero, -0)).toBe(true);
@@ -247,11 +252,12 @@ describe('ExecutionStore finished records', () => {
     expect(store.snapshot('r0')!.events[0]!.data).toEqual({ queue_position: 1 });
   });
 
-  it("answers for a record off the heap: its owner, its device's late events as duplicates, another device's refused", () => {
+  it("answers for a record off the heap: its owner, its device's late events as duplicates, another device's refused", async () => {
     const store = new ExecutionStore(1_000);
     store.create({ request_id: 'r1', job_type: 'tool' }, where, 0);
     store.record(event('completed'), where, 1);
     endMore(store, 100);
+    await endOfTurn();
     expect(store.has('r1')).toBe(true);
     expect(store.ownerOf('r1')).toEqual({ request_id: 'r1', ...where });
     expect(store.record(event('progress', 3), { device_id: 'd2', tenant_id: 't1' }, 2)).toBe(false);
@@ -263,16 +269,27 @@ describe('ExecutionStore finished records', () => {
     expect(store.snapshot('r1')!.status).toBe('completed');
   });
 
-  it('forgets the records that ended first past `retain`, on the heap or off it, and keeps running ones', () => {
+  it('forgets the records that ended first past `retain`, on the heap or off it, and keeps running ones', async () => {
     const store = new ExecutionStore(50);
     store.create({ request_id: 'running', job_type: 'tool' }, where, 0);
+    const expectRetained = (from: number, to: number) => {
+      const kept = Array.from({ length: to }, (_, n) => store.has(`later-${n}`));
+      // 49 ended ones and the running one.
+      expect(kept.indexOf(true)).toBe(from);
+      expect(kept.slice(from).every(Boolean)).toBe(true);
+      expect(store.has('running')).toBe(true);
+      expect(store.snapshot(`later-${from}`)!.outcome).toEqual({ n: from });
+      expect(store.snapshot(`later-${from - 1}`)).toBeUndefined();
+    };
     endMore(store, 200);
-    const kept = Array.from({ length: 200 }, (_, n) => store.has(`later-${n}`));
-    // 49 ended ones and the running one.
-    expect(kept.indexOf(true)).toBe(151);
-    expect(kept.slice(151).every(Boolean)).toBe(true);
-    expect(store.has('running')).toBe(true);
-    expect(store.snapshot('later-151')!.outcome).toEqual({ n: 151 });
-    expect(store.snapshot('later-150')).toBeUndefined();
+    // Within the turn, before the newest are moved off the heap: `retain` holds already.
+    expectRetained(151, 200);
+    await endOfTurn();
+    expectRetained(151, 200);
+    // And across both: those off the heap are forgotten first.
+    endMore(store, 30, 200);
+    expectRetained(181, 230);
+    await endOfTurn();
+    expectRetained(181, 230);
   });
 });
