@@ -1,5 +1,6 @@
 import type { MessageOf } from '../../protocol/index.ts';
 import { StorageError } from '../../adapters/storage.ts';
+import { afterHeldWrites } from '../../adapters/write-batch.ts';
 import { openRecordLog, type RecordLog } from '../../storage/record-log.ts';
 import { BookedReports } from './booked-reports.ts';
 import { type UsageEntry, type UsageStore, type UsageSummary, usageEntryOf } from './usage-store.ts';
@@ -23,6 +24,14 @@ export class UsageLedger implements UsageStore {
   readonly #log: RecordLog<UsageEntry> | undefined;
   /** Every entry booked, kept outside the JS heap (booked-reports.ts): the hub keeps them for its life. */
   readonly #booked = new BookedReports();
+  /**
+   * In memory: the first report booked this turn, not yet written into {@link #booked}. Its ack
+   * needs only to know it is new (a look-up); the writing (its text into the arena) waits until
+   * the turn's frames are written (bench/round-trip, docs/performance.md).
+   */
+  #held: UsageEntry | undefined = undefined;
+  /** Whether {@link #endOfTurn} is queued: until it runs, reports are booked at once, after the held one. */
+  #turnHeld = false;
   #closed = false;
 
   private constructor(log: RecordLog<UsageEntry> | undefined) {
@@ -70,22 +79,53 @@ export class UsageLedger implements UsageStore {
     );
   }
 
-  /** Without a path, books at once: the index is all there is to write. */
+  /**
+   * Without a path, books at once: the index is all there is to write. The first report of a
+   * turn is looked up only, and written after the turn's frames (its ack among them): one at a
+   * time, that is the whole cost of the report before the device hears back. The rest of the
+   * turn's are written at once, after it, so the order of booking is kept and a look-up each is
+   * not added to a burst's.
+   */
   bookAtOnce(where: { tenant_id: string; device_id: string }, report: MessageOf<'usage_report'>, now: number): boolean | undefined {
     // Closed, `book` gives the error.
     if (this.#log || this.#closed) return undefined;
-    return this.#booked.add(usageEntryOf(where, report, now));
+    const entry = usageEntryOf(where, report, now);
+    if (this.#turnHeld) {
+      this.#bookHeld();
+      return this.#booked.add(entry);
+    }
+    if (this.#booked.has(entry.tenant_id, entry.report_id)) return false;
+    this.#held = entry;
+    this.#turnHeld = true;
+    afterHeldWrites(this.#endOfTurn);
+    return true;
   }
 
   /** A tenant's reports, oldest first, and their totals. */
   summary(tenantId: string): UsageSummary {
+    this.#bookHeld();
     return summarize(tenantId, this.#booked.entries(tenantId));
   }
 
   close(): Promise<void> {
+    this.#bookHeld();
     this.#closed = true;
     return this.#log?.close() ?? Promise.resolve();
   }
+
+  /** Writes the held report into the index, if one is held. */
+  #bookHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    this.#booked.add(held);
+  }
+
+  /** Run after the turn's writes: the held report is written, and the next turn's first may be held. An arrow: no closure per turn. */
+  readonly #endOfTurn = (): void => {
+    this.#turnHeld = false;
+    this.#bookHeld();
+  };
 }
 
 /**

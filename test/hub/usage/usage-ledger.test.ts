@@ -64,6 +64,36 @@ describe('UsageLedger.bookAtOnce', () => {
     await ledger.close();
   });
 
+  it("books a turn's reports once each and in order, whether written into the index at once or after the turn's writes", async () => {
+    const ledger = await UsageLedger.open(undefined);
+    const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const booked = () => ledger.summary('t1').reports.map((r) => r.request_id);
+    // The first of a turn (written after the turn's frames), a copy of it, then others.
+    expect(ledger.bookAtOnce(where, report('r1'), 1)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r1'), 2)).toBe(false);
+    expect(ledger.bookAtOnce(where, report('r2'), 3)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r3'), 4)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r2'), 5)).toBe(false);
+    await endOfTurn();
+    // A new turn's first: a copy of an old one, then one asked for before the turn ends.
+    expect(ledger.bookAtOnce(where, report('r2'), 6)).toBe(false);
+    expect(ledger.bookAtOnce(where, report('r4'), 7)).toBe(true);
+    expect(booked()).toEqual(['r1', 'r2', 'r3', 'r4']);
+    expect(ledger.bookAtOnce(where, report('r4'), 8)).toBe(false);
+    await endOfTurn();
+    expect(ledger.bookAtOnce(where, report('r5'), 9)).toBe(true);
+    expect(ledger.bookAtOnce(where, report('r5'), 10)).toBe(false);
+    await endOfTurn();
+    expect(ledger.summary('t1').reports.map((r) => [r.request_id, r.booked_at])).toEqual([
+      ['r1', 1],
+      ['r2', 3],
+      ['r3', 4],
+      ['r4', 7],
+      ['r5', 9],
+    ]);
+    await ledger.close();
+  });
+
   it('leaves a ledger on disk to book, which writes first', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ledger-'));
     try {
