@@ -356,7 +356,7 @@ export class ExecutionStore {
     this.#forgetPastRetain();
     // Moving records off the heap (finishedText) is most of an end's bookkeeping and nothing this
     // turn's frames wait for: it runs after they are written, once per turn (bench/round-trip,
-    // docs/performance.md). Until then the newest finished records are more than HOT_FINISHED.
+    // docs/performance.md). Until then more than HOT_FINISHED finished records may be on the heap.
     if (!this.#coolScheduled) {
       this.#coolScheduled = true;
       afterHeldWrites(this.#cool);
