@@ -60,7 +60,8 @@ export class TextArena {
   appendBytes(bytes: Uint8Array, length: number): number {
     const chunk = this.#room(length, length);
     const at = (this.#first + this.#chunks.length - 1) * CHUNK_SPAN + this.#used;
-    chunk.set(length === bytes.length ? bytes : bytes.subarray(0, length), this.#used);
+    // A plain view, not `subarray`: a Buffer's is a Buffer, costlier to make (bench/round-trip).
+    chunk.set(length === bytes.length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, length), this.#used);
     this.lastBytes = length;
     this.#used += length;
     return at;
