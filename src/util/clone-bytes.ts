@@ -47,15 +47,18 @@ export class ByteWriter {
   /**
    * Objects met by the {@link value}s since {@link reset}: a structured clone keeps an object met
    * twice as one, and these values are read back apart. A few in a list, more in a set too: a
-   * list's search would make a value of many objects cost the square of their number.
+   * list's search would make a value of many objects cost the square of their number. The list
+   * is emptied by hand: `length = 0` let go of its storage, and every record made it again (bench/round-trip).
    */
-  readonly #met: object[] = [];
+  readonly #met: Array<object | undefined> = new Array<object | undefined>(MET_IN_LIST).fill(undefined);
+  #metCount = 0;
   #metSet: Set<object> | undefined;
 
   /** Starts over at the first byte, and forgets the objects met. */
   reset(): void {
     this.at = 0;
-    this.#met.length = 0;
+    for (let i = 0; i < this.#metCount; i++) this.#met[i] = undefined;
+    this.#metCount = 0;
     this.#metSet = undefined;
   }
 
@@ -177,15 +180,18 @@ export class ByteWriter {
 
   /** Notes `object` as met; false when it was met already. */
   #meet(object: object): boolean {
-    const met = this.#met;
     if (this.#metSet !== undefined) {
       if (this.#metSet.has(object)) return false;
       this.#metSet.add(object);
       return true;
     }
-    if (met.includes(object)) return false;
-    met.push(object);
-    if (met.length > MET_IN_LIST) this.#metSet = new Set(met);
+    const met = this.#met;
+    const count = this.#metCount;
+    for (let i = 0; i < count; i++) if (met[i] === object) return false;
+    if (count < MET_IN_LIST) {
+      met[count] = object;
+      this.#metCount = count + 1;
+    } else this.#metSet = new Set([...(met as object[]), object]);
     return true;
   }
 
