@@ -18,6 +18,9 @@ const WIDE = 1;
 const SHORT = 64;
 /** A code unit that takes two bytes (any at or above 0x100; no `u` flag: a surrogate is one unit). */
 const WIDE_UNIT = /[\u0100-\uffff]/;
+/** A float's bytes, in this machine's order: written and read back by the same process. */
+const FLOAT = new Float64Array(1);
+const FLOAT_BYTES = new Uint8Array(FLOAT.buffer);
 /** Objects met kept in a list up to this many, then in a set. */
 const MET_IN_LIST = 16;
 /** Deeper than this, a value is not taken: the walk is recursive, and a cycle has no bottom. */
@@ -67,24 +70,45 @@ export class ByteWriter {
     this.bytes[this.at++] = n;
   }
 
+  // The numbers byte by byte, little-endian: Buffer's methods check their range on every call, and
+  // these are the writer's own (lengths, counts, numbers it gave), a record's dozens (bench/round-trip).
+
   u16(n: number): void {
     this.#room(2);
-    this.at = this.bytes.writeUInt16LE(n, this.at);
+    const bytes = this.bytes;
+    const at = this.at;
+    bytes[at] = n;
+    bytes[at + 1] = n >>> 8;
+    this.at = at + 2;
   }
 
   u32(n: number): void {
     this.#room(4);
-    this.at = this.bytes.writeUInt32LE(n, this.at);
+    this.#word(n);
   }
 
   i32(n: number): void {
     this.#room(4);
-    this.at = this.bytes.writeInt32LE(n, this.at);
+    this.#word(n);
   }
 
   f64(n: number): void {
     this.#room(8);
-    this.at = this.bytes.writeDoubleLE(n, this.at);
+    FLOAT[0] = n;
+    const bytes = this.bytes;
+    const at = this.at;
+    for (let i = 0; i < 8; i++) bytes[at + i] = FLOAT_BYTES[i]!;
+    this.at = at + 8;
+  }
+
+  #word(n: number): void {
+    const bytes = this.bytes;
+    const at = this.at;
+    bytes[at] = n;
+    bytes[at + 1] = n >>> 8;
+    bytes[at + 2] = n >>> 16;
+    bytes[at + 3] = n >>> 24;
+    this.at = at + 4;
   }
 
   /** Writes `text`, exactly (its UTF-16 code units, one byte each when they all fit in one). */
@@ -94,7 +118,9 @@ export class ByteWriter {
     const bytes = this.bytes;
     const start = this.at;
     bytes[start] = NARROW;
-    let at = bytes.writeUInt32LE(length, start + 1);
+    this.at = start + 1;
+    this.#word(length);
+    let at = this.at;
     if (length < SHORT) {
       let i = 0;
       for (; i < length; i++) {
@@ -239,9 +265,10 @@ export class ByteReader {
   }
 
   f64(): number {
-    const n = this.bytes.readDoubleLE(this.at);
+    const bytes = this.bytes;
+    for (let i = 0; i < 8; i++) FLOAT_BYTES[i] = bytes[this.at + i]!;
     this.at += 8;
-    return n;
+    return FLOAT[0]!;
   }
 
   string(): string {
