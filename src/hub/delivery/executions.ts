@@ -105,6 +105,12 @@ const MAX_SUFFIXES = 256;
  */
 const SHAREABLE = /^:(?:accepted|started|end|progress:[1-9][0-9]{0,5})$/;
 const SUFFIXES = new Map<string, EventIdSuffix>([':accepted', ':started', ':end'].map((text) => [text, Object.freeze({ suffix: text })]));
+/**
+ * The three every execution has, by length (each its own): found without cutting the suffix
+ * out of the id, a string made and hashed per event (bench/round-trip).
+ */
+const COMMON_SUFFIX_BY_LENGTH: Array<EventIdSuffix | undefined> = [];
+for (const shared of SUFFIXES.values()) COMMON_SUFFIX_BY_LENGTH[shared.suffix.length] = shared;
 
 /** Fields per event in {@link Tracked.events}: its id (or suffix), type, data and time of receipt. */
 const STRIDE = 4;
@@ -390,6 +396,8 @@ export class ExecutionStore {
 /** What a record keeps of `eventId`: its suffix, shared, when it is `requestId` and a suffix; else the id itself. */
 function keptId(requestId: string, eventId: string): string | EventIdSuffix {
   if (eventId.length <= requestId.length || !eventId.startsWith(requestId)) return eventId;
+  const common = COMMON_SUFFIX_BY_LENGTH[eventId.length - requestId.length];
+  if (common !== undefined && eventId.endsWith(common.suffix)) return common;
   const text = eventId.slice(requestId.length);
   let suffix = SUFFIXES.get(text);
   if (suffix === undefined) {
