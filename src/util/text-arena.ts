@@ -8,7 +8,8 @@ const MAX_BYTES_PER_UNIT = 3;
  * from the oldest: what a structure keeps there is no object for a scavenge to copy or for a
  * full collection to mark. A text is found by the position {@link append} gave and its byte
  * length ({@link lastBytes}). Only well-formed texts come back as they went in (a lone surrogate
- * is written as U+FFFD); JSON from `JSON.stringify` always is.
+ * is written as U+FFFD); JSON from `JSON.stringify` always is. Bytes of a form of their owner's
+ * ({@link appendBytes}) are kept the same way, and read back as a view ({@link view}).
  *
  * @example
  * const arena = new TextArena(64 * 1024);
@@ -46,21 +47,38 @@ export class TextArena {
   /** Writes `text`; returns where it starts. Its byte length is then {@link lastBytes}. */
   append(text: string): number {
     const most = text.length * MAX_BYTES_PER_UNIT;
+    // Room for the longest UTF-8 the text could be, so it is written in one go without counting its bytes first;
+    // a text that may not fit a chunk is counted, and gets its exact size (three bytes a unit would leave ASCII two thirds empty).
+    const chunk = this.#room(most, most > this.#chunkBytes ? Buffer.byteLength(text) : 0);
+    const at = (this.#first + this.#chunks.length - 1) * CHUNK_SPAN + this.#used;
+    this.lastBytes = chunk.write(text, this.#used, 'utf8');
+    this.#used += this.lastBytes;
+    return at;
+  }
+
+  /** Copies the first `length` bytes of `bytes`; returns where they start ({@link lastBytes} is then `length`). */
+  appendBytes(bytes: Uint8Array, length: number): number {
+    const chunk = this.#room(length, length);
+    const at = (this.#first + this.#chunks.length - 1) * CHUNK_SPAN + this.#used;
+    // A plain view, not `subarray`: a Buffer's is a Buffer, costlier to make (bench/round-trip).
+    chunk.set(length === bytes.length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, length), this.#used);
+    this.lastBytes = length;
+    this.#used += length;
+    return at;
+  }
+
+  /** The newest chunk when `most` more bytes fit in it, else a new one: of `exact` bytes when `most` is more than a chunk. */
+  #room(most: number, exact: number): Buffer {
     let chunk = this.#chunks[this.#chunks.length - 1];
     if (chunk === undefined || this.#used + most > chunk.length) {
-      // Room for the longest UTF-8 the text could be, so it is written in one go without counting its bytes first;
-      // a text that may not fit a chunk is counted, and gets its exact size (three bytes a unit would leave ASCII two thirds empty).
       const spare = this.#spare;
-      const room = most > this.#chunkBytes ? Math.max(this.#chunkBytes, Buffer.byteLength(text)) : this.#chunkBytes;
+      const room = most > this.#chunkBytes ? Math.max(this.#chunkBytes, exact) : this.#chunkBytes;
       chunk = spare !== undefined && spare.length >= room ? spare : Buffer.allocUnsafe(room);
       if (chunk === spare) this.#spare = undefined;
       this.#chunks.push(chunk);
       this.#used = 0;
     }
-    const at = (this.#first + this.#chunks.length - 1) * CHUNK_SPAN + this.#used;
-    this.lastBytes = chunk.write(text, this.#used, 'utf8');
-    this.#used += this.lastBytes;
-    return at;
+    return chunk;
   }
 
   /** The text of `bytes` bytes at `at`. */
@@ -68,6 +86,16 @@ export class TextArena {
     const number = Math.floor(at / CHUNK_SPAN);
     const offset = at - number * CHUNK_SPAN;
     return this.#chunks[number - this.#first]!.toString('utf8', offset, offset + bytes);
+  }
+
+  /**
+   * The `bytes` bytes at `at` ({@link appendBytes}), as a view of the chunk: read it before the
+   * next {@link releaseBefore}, which may hand its chunk to later texts.
+   */
+  view(at: number, bytes: number): Buffer {
+    const number = Math.floor(at / CHUNK_SPAN);
+    const offset = at - number * CHUNK_SPAN;
+    return this.#chunks[number - this.#first]!.subarray(offset, offset + bytes);
   }
 
   /** Lets go of the chunks wholly before `at` (the start of the oldest text still wanted, or {@link end}). */

@@ -41,6 +41,34 @@ describe('TextArena', () => {
     expect(arena.read(at, arena.lastBytes)).toBe('after');
   });
 
+  it('keeps the given bytes, texts and bytes in one arena, across chunks, until they are let go of', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 100 })), { maxLength: 100 }),
+        fc.integer({ min: 0, max: 100 }),
+        (items, cut) => {
+          const arena = new TextArena(64);
+          const kept = items.map((item) => {
+            if (typeof item === 'string') return { item, at: arena.append(item), bytes: arena.lastBytes };
+            // Given in a longer buffer, at an offset in its memory, as a writer's scratch gives them.
+            const scratch = Buffer.alloc(item.length + 10, 0xee);
+            scratch.set(item, 5);
+            const at = arena.appendBytes(scratch.subarray(5), item.length);
+            scratch.fill(0xdd);
+            return { item, at, bytes: arena.lastBytes };
+          });
+          const from = Math.min(cut, kept.length);
+          arena.releaseBefore(from < kept.length ? kept[from]!.at : arena.end);
+          for (const { item, at, bytes } of kept.slice(from)) {
+            if (typeof item === 'string') expect(arena.read(at, bytes)).toBe(item);
+            else expect(Buffer.from(arena.view(at, bytes))).toStrictEqual(Buffer.from(item));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('holds texts longer than a chunk in about their UTF-8 size, not three bytes a unit', () => {
     const arena = new TextArena(1_024);
     const ascii = 'a'.repeat(100_000);

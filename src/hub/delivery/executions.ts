@@ -1,9 +1,9 @@
 import type { Subscriber } from 'rxjs';
 import type { MessageOf } from '../../protocol/index.ts';
-import { isJsonExact } from '../../util/json-exact.ts';
 import { Observable } from '../../util/rx.ts';
 import { StringTable } from '../../util/string-table.ts';
 import { afterHeldWrites } from '../../adapters/write-batch.ts';
+import { FinishedForm } from './finished-form.ts';
 import { FinishedRecords } from './finished-records.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
@@ -106,15 +106,21 @@ const MAX_SUFFIXES = 256;
  */
 const SHAREABLE = /^:(?:accepted|started|end|progress:[1-9][0-9]{0,5})$/;
 const SUFFIXES = new Map<string, EventIdSuffix>([':accepted', ':started', ':end'].map((text) => [text, Object.freeze({ suffix: text })]));
+/**
+ * The three every execution has, by length (each its own): found without cutting the suffix
+ * out of the id, a string made and hashed per event (bench/round-trip).
+ */
+const COMMON_SUFFIX_BY_LENGTH: Array<EventIdSuffix | undefined> = [];
+for (const shared of SUFFIXES.values()) COMMON_SUFFIX_BY_LENGTH[shared.suffix.length] = shared;
 
 /** Fields per event in {@link Tracked.events}: its id (or suffix), type, data and time of receipt. */
 const STRIDE = 4;
 
 /**
- * Finished records kept as objects, the newest, before they go off the heap as text
- * ({@link FinishedRecords}): the usage report that follows an execution's end asks for its
+ * Finished records kept as objects, the newest, before they go off the heap as bytes
+ * ({@link FinishedRecords}, {@link FinishedForm}): the usage report that follows an execution's end asks for its
  * owner (in bench/round-trip, pipelined, none came later than 16 ends after), and a record made
- * text well within a scavenge's worth of executions (≈650–900 there) dies young. One asked for
+ * bytes well within a scavenge's worth of executions (≈650–900 there) dies young. One asked for
  * later is parsed back.
  */
 const HOT_FINISHED = 32;
@@ -183,8 +189,9 @@ export class ExecutionStore {
    */
   #finished: string[] = [];
   #oldest = 0;
-  /** Finished records past the newest {@link HOT_FINISHED}, as text off the heap (objects when text would not give them back exactly). */
+  /** Finished records past the newest {@link HOT_FINISHED}, as bytes off the heap (objects when the form would not give them back exactly). */
   readonly #cold = new FinishedRecords<Tracked>();
+  readonly #form = new FinishedForm();
   readonly #retain: number;
   /** Whether {@link #cool} is to run after this turn's writes. */
   #coolScheduled = false;
@@ -259,14 +266,14 @@ export class ExecutionStore {
     if (tracked) return structuredClone(snapshotOf(tracked));
     const kept = this.#cold.get(requestId);
     if (kept === undefined) return undefined;
-    // Parsed afresh: a copy already, as the structured clone of the record would be.
-    return typeof kept === 'string' ? snapshotFromText(requestId, kept) : structuredClone(snapshotOf(kept));
+    // Read afresh: a copy already, as the structured clone of the record would be.
+    return kept instanceof Uint8Array ? this.#form.snapshot(requestId, kept) : structuredClone(snapshotOf(kept));
   }
 
   #coldOwner(requestId: string): { request_id: string; device_id: string; tenant_id: string } | undefined {
     const kept = this.#cold.get(requestId);
-    if (kept === undefined || typeof kept !== 'string') return kept;
-    const [deviceId, tenantId] = JSON.parse(kept) as [string, string];
+    if (!(kept instanceof Uint8Array)) return kept;
+    const [deviceId, tenantId] = this.#form.owner(kept);
     return { request_id: requestId, device_id: deviceId, tenant_id: tenantId };
   }
 
@@ -354,7 +361,7 @@ export class ExecutionStore {
     tracked.seen = undefined;
     this.#finished.push(tracked.request_id);
     this.#forgetPastRetain();
-    // Moving records off the heap (finishedText) is most of an end's bookkeeping and nothing this
+    // Moving records off the heap (FinishedForm.encode) is most of an end's bookkeeping and nothing this
     // turn's frames wait for: it runs after they are written, once per turn (bench/round-trip,
     // docs/performance.md). Until then more than HOT_FINISHED finished records may be on the heap.
     if (!this.#coolScheduled) {
@@ -393,7 +400,9 @@ export class ExecutionStore {
       finished[this.#oldest++] = '';
       const tracked = this.#records.get(requestId)!;
       this.#records.delete(requestId);
-      this.#cold.add(requestId, finishedText(tracked) ?? tracked);
+      const length = this.#form.encode(tracked);
+      if (length === undefined) this.#cold.add(requestId, tracked);
+      else this.#cold.addBytes(requestId, this.#form.bytes, length);
     }
     // Cut back once the forgotten part is most of it: each id is moved at most once more.
     if (this.#oldest > 1_024 && this.#oldest * 2 > finished.length) {
@@ -403,74 +412,11 @@ export class ExecutionStore {
   };
 }
 
-/** Fields before the events in a finished record's text (see {@link finishedText}). */
-const HEAD = 8;
-
-/**
- * A finished record as JSON text, its request id left out (the key it is kept under): device,
- * tenant, job type, status, created and updated times, which event's data the outcome is (-1:
- * none, the outcome follows; else 0), then five fields per event: its id or suffix, 1 when it is
- * a suffix, its type, data and time of receipt. Undefined when JSON would not give the record
- * back as a structured clone does ({@link isJsonExact}): it is then kept as the object.
- */
-function finishedText(tracked: Tracked): string | undefined {
-  const { events, outcome } = tracked;
-  let outcomeAt = -1;
-  for (let i = events.length - STRIDE; i >= 0; i -= STRIDE) {
-    if (events[i + 2] === outcome) {
-      outcomeAt = i / STRIDE;
-      break;
-    }
-  }
-  const parts: unknown[] = [
-    tracked.device_id,
-    tracked.tenant_id,
-    tracked.job_type,
-    tracked.status,
-    tracked.created_at,
-    tracked.updated_at,
-    outcomeAt,
-    outcomeAt === -1 ? outcome : 0,
-  ];
-  for (let i = 0; i < events.length; i += STRIDE) {
-    const kept = events[i] as string | EventIdSuffix;
-    if (typeof kept === 'string') parts.push(kept, 0);
-    else parts.push(kept.suffix, 1);
-    parts.push(events[i + 1], events[i + 2], events[i + 3]);
-  }
-  return isJsonExact(parts) ? JSON.stringify(parts) : undefined;
-}
-
-/** The snapshot of the finished record `text` ({@link finishedText}) kept under `requestId`. */
-function snapshotFromText(requestId: string, text: string): ExecutionSnapshot {
-  const parts = JSON.parse(text) as unknown[];
-  const events: ExecutionEventRecord[] = [];
-  for (let i = HEAD; i < parts.length; i += 5) {
-    events.push({
-      event_id: parts[i + 1] === 1 ? requestId + (parts[i] as string) : (parts[i] as string),
-      event_type: parts[i + 2] as EventType,
-      data: parts[i + 3] as Record<string, unknown>,
-      received_at: parts[i + 4] as number,
-    });
-  }
-  const outcomeAt = parts[6] as number;
-  return {
-    request_id: requestId,
-    device_id: parts[0] as string,
-    tenant_id: parts[1] as string,
-    job_type: parts[2] as ExecutionSnapshot['job_type'],
-    status: parts[3] as ExecutionStatus,
-    created_at: parts[4] as number,
-    updated_at: parts[5] as number,
-    events,
-    // The outcome is the terminal event's data object itself, as in the record (a structured clone keeps that).
-    outcome: outcomeAt === -1 ? (parts[7] as Record<string, unknown>) : events[outcomeAt]!.data,
-  };
-}
-
 /** What a record keeps of `eventId`: its suffix, shared, when it is `requestId` and a suffix; else the id itself. */
 function keptId(requestId: string, eventId: string): string | EventIdSuffix {
   if (eventId.length <= requestId.length || !eventId.startsWith(requestId)) return eventId;
+  const common = COMMON_SUFFIX_BY_LENGTH[eventId.length - requestId.length];
+  if (common !== undefined && eventId.endsWith(common.suffix)) return common;
   const text = eventId.slice(requestId.length);
   let suffix = SUFFIXES.get(text);
   if (suffix === undefined) {

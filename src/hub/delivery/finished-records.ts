@@ -2,9 +2,9 @@ import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
 
-/** What a slot holds: nothing (forgotten), its key and text in the arena, or an object kept as it is. */
+/** What a slot holds: nothing (forgotten), its key and bytes in the arena, or an object kept as it is. */
 const EMPTY = 0;
-const TEXT = 1;
+const BYTES = 1;
 const OBJECT = 2;
 
 const FIRST_SLOTS = 16;
@@ -18,11 +18,11 @@ const ARENA_CHUNK_BYTES = 64 * 1024;
  *
  * A record kept as objects for 10,000 executions after its end outlives every scavenge in
  * between: it was copied twice and promoted, then died old, and the store's `Map` of 10,000
- * records took a young entry for every execution (bench/round-trip). Here a record is text
- * (its owner's encoding) in a {@link TextArena}, with its key; the arena's oldest chunks are
+ * records took a young entry for every execution (bench/round-trip). Here a record is bytes
+ * (its owner's encoding: src/hub/delivery/finished-form.ts) in a {@link TextArena}, with its key; the arena's oldest chunks are
  * let go of as the oldest records are forgotten; a record is found through an open-addressing
- * table of ticket numbers in a typed array. A value that is not text (its owner could not encode
- * it exactly), or a key that is not well-formed UTF-16, is kept as the object, beside.
+ * table of ticket numbers in a typed array. A value kept as an object (its owner could not encode
+ * it exactly), or any value under a key that is not well-formed UTF-16, is kept as the object, beside.
  *
  * Request ids are chosen by a host's clients, so the hash is keyed with random words of this
  * instance's own; should a probe run past `MAX_PROBE` anyway ({@link HashKeys}), the index takes
@@ -30,8 +30,8 @@ const ARENA_CHUNK_BYTES = 64 * 1024;
  *
  * @example
  * const finished = new FinishedRecords<Tracked>();
- * finished.add('req_1', '["req_1","laptop-1",…]');
- * finished.get('req_1'); // the text
+ * finished.addBytes('req_1', bytes, length);
+ * finished.get('req_1'); // a view of those bytes
  * finished.dropOldest();
  */
 export class FinishedRecords<T> {
@@ -40,12 +40,12 @@ export class FinishedRecords<T> {
   #next = 0;
   #kinds = new Uint8Array(FIRST_SLOTS);
   #hashes = new Int32Array(FIRST_SLOTS);
-  /** Where in the arena each slot's key starts (at `2 * slot`) and its text (at `+ 1`). */
+  /** Where in the arena each slot's key starts (at `2 * slot`) and its bytes (at `+ 1`). */
   #starts = new Float64Array(2 * FIRST_SLOTS);
-  /** Byte lengths per slot: its key at `2 * slot`, its text at `+ 1`. */
+  /** Byte lengths per slot: its key at `2 * slot`, its bytes at `+ 1`. */
   #lengths = new Uint32Array(2 * FIRST_SLOTS);
   /** Records kept as objects, by ticket, with their keys. */
-  readonly #objects = new Map<number, { key: string; value: T }>();
+  readonly #objects = new Map<number, { key: string; value: T | Buffer }>();
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Open addressing, linear probing, at most half full: ticket + 1 per cell, 0 where empty. */
   #index = new Float64Array(2 * FIRST_SLOTS);
@@ -83,27 +83,40 @@ export class FinishedRecords<T> {
     return this.#index[this.#find(key, stringHash(key, this.#hashKeys.words))] !== 0;
   }
 
-  /** The record under `key`: its text, or the object it was kept as; undefined when there is none. */
-  get(key: string): string | T | undefined {
+  /**
+   * The record under `key`: a view of its bytes (read it before the next {@link add} or
+   * {@link dropOldest}), or the object it was kept as; undefined when there is none.
+   */
+  get(key: string): Buffer | T | undefined {
     const cell = this.#index[this.#find(key, stringHash(key, this.#hashKeys.words))]!;
     return cell === 0 ? undefined : this.#valueOf(cell - 1);
   }
 
   /** Keeps `value` under `key`, newest, which is not held (ask {@link has}). */
-  add(key: string, value: string | T): void {
+  add(key: string, value: T): void {
+    this.#put(key, value, undefined, 0);
+  }
+
+  /** Keeps a copy of the first `length` bytes of `bytes` under `key`, newest, which is not held (ask {@link has}). */
+  addBytes(key: string, bytes: Uint8Array, length: number): void {
+    this.#put(key, undefined, bytes, length);
+  }
+
+  #put(key: string, value: T | undefined, bytes: Uint8Array | undefined, length: number): void {
     if (this.#next - this.#first === this.#kinds.length) this.#growSlots();
     const ticket = this.#next++;
     const slot = ticket & this.#mask;
     const hash = stringHash(key, this.#hashKeys.words);
     this.#hashes[slot] = hash;
-    if (typeof value === 'string' && !LONE_SURROGATE.test(key)) {
+    if (bytes !== undefined && !LONE_SURROGATE.test(key)) {
       this.#starts[2 * slot] = this.#arena.append(key);
       this.#lengths[2 * slot] = this.#arena.lastBytes;
-      this.#starts[2 * slot + 1] = this.#arena.append(value);
-      this.#lengths[2 * slot + 1] = this.#arena.lastBytes;
-      this.#kinds[slot] = TEXT;
+      this.#starts[2 * slot + 1] = this.#arena.appendBytes(bytes, length);
+      this.#lengths[2 * slot + 1] = length;
+      this.#kinds[slot] = BYTES;
     } else {
-      this.#objects.set(ticket, { key, value: value as T });
+      // Bytes under a key the arena cannot give back: a copy, kept beside.
+      this.#objects.set(ticket, { key, value: bytes !== undefined ? Buffer.from(bytes.subarray(0, length)) : value! });
       this.#kinds[slot] = OBJECT;
     }
     const at = this.#find(key, hash);
@@ -135,19 +148,19 @@ export class FinishedRecords<T> {
     return this.#kinds.length - 1;
   }
 
-  /** Where the oldest record kept as text starts; the arena's end when there is none. */
+  /** Where the oldest record kept in the arena starts; the arena's end when there is none. */
   #oldestStart(): number {
     for (let ticket = this.#first; ticket < this.#next; ticket++) {
       const slot = ticket & this.#mask;
-      if (this.#kinds[slot] === TEXT) return this.#starts[2 * slot]!;
+      if (this.#kinds[slot] === BYTES) return this.#starts[2 * slot]!;
     }
     return this.#arena.end;
   }
 
-  #valueOf(ticket: number): string | T {
+  #valueOf(ticket: number): Buffer | T {
     const slot = ticket & this.#mask;
     if (this.#kinds[slot] === OBJECT) return this.#objects.get(ticket)!.value;
-    return this.#arena.read(this.#starts[2 * slot + 1]!, this.#lengths[2 * slot + 1]!);
+    return this.#arena.view(this.#starts[2 * slot + 1]!, this.#lengths[2 * slot + 1]!);
   }
 
   #keyOf(ticket: number): string {

@@ -105,7 +105,12 @@ export class RecentIds {
     const slot = this.#next++;
     this.#forget(slot);
     if (words) {
-      this.#words.set(scratch, slot * 4);
+      // Word by word: `set` from another typed array is a builtin's call for four numbers.
+      const words = this.#words;
+      words[slot * 4] = scratch[0]!;
+      words[slot * 4 + 1] = scratch[1]!;
+      words[slot * 4 + 2] = scratch[2]!;
+      words[slot * 4 + 3] = scratch[3]!;
       this.#kinds[slot] = WORDS;
       this.#addsSinceRekey++;
       if (this.#place(slot) > MAX_PROBE && this.#addsSinceRekey * 2 > this.#kinds.length) this.#rekey();
@@ -156,7 +161,11 @@ export class RecentIds {
     const table = this.#table;
     const words = this.#words;
     const mask = (table.length >> 1) - 1;
-    const [w0, w1, w2, w3] = scratch as unknown as [number, number, number, number];
+    // Read by index: destructuring a typed array runs its iterator, an object a lookup (bench/round-trip).
+    const w0 = scratch[0]!;
+    const w1 = scratch[1]!;
+    const w2 = scratch[2]!;
+    const w3 = scratch[3]!;
     const h = hash(this.#keys, w0, w1, w2, w3);
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const entry = table[i * 2]!;

@@ -1,10 +1,11 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
+import { ByteReader, ByteWriter } from '../../util/clone-bytes.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
 import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
 
-/** What an entry is kept as: nothing (deleted), JSON text in the arena (whole, or {@link compactText}), or the object itself. */
+/** What an entry is kept as: nothing (deleted), JSON text in the arena, bytes there ({@link compactBytes}), or the object itself. */
 const DELETED = 0;
 const TEXT = 1;
 const OBJECT = 2;
@@ -14,6 +15,9 @@ const COMPACT = 3;
 const ENTRY_KEYS = ['tenant_id', 'device_id', 'report_id', 'request_id', 'metrics', 'booked_at'];
 /** The report id the connector gives every report: `usage:<request id>` (src/protocol/built-messages.ts). */
 const USAGE_PREFIX = 'usage:';
+/** A compact entry's report id: that one (derived from its request id), or written out. */
+const DERIVED = 1;
+const WRITTEN = 0;
 
 const FIRST_ENTRIES = 64;
 const ARENA_CHUNK_BYTES = 256 * 1024;
@@ -32,11 +36,12 @@ interface TenantEntries {
  * None of it is on the JS heap. The entries were a `Map` per tenant of entry objects (≈245 B
  * each and their strings): every one was copied by two scavenges and promoted, and the maps'
  * tables, growing in the old generation, took a young entry every report, so each scavenge had
- * more to copy and to visit (bench/round-trip). An entry is kept as JSON text in a
- * {@link TextArena}, found through an open-addressing table of entry numbers in a typed array,
- * and parsed back for a summary. An entry JSON would not give back as a structured clone would
- * ({@link isJsonExact}: a `-0`, an `undefined`, a `Date`) is kept as the object, so every entry
- * reads back exactly as the `Map` gave it.
+ * more to copy and to visit (bench/round-trip). An entry is kept in a {@link TextArena}: as
+ * bytes when it has the form `usageEntryOf` makes ({@link ByteWriter}: what a structured clone
+ * gives back), else as JSON text; found through an open-addressing table of entry numbers in a
+ * typed array, and read back for a summary. An entry neither gives back as a structured clone
+ * would (a `Date` in its metrics; for JSON a `-0`, an `undefined`) is kept as the object, so
+ * every entry reads back exactly as the `Map` gave it.
  *
  * Report ids are chosen by devices, and kept for the hub's life, so the hash is keyed with
  * random words of this instance's own; should a probe run past `MAX_PROBE` anyway
@@ -65,6 +70,8 @@ export class BookedReports {
   readonly #devices: string[] = [];
   readonly #deviceNumbers = new Map<string, number>();
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
+  /** Where a compact entry is written before it is copied into the arena. */
+  readonly #writer = new ByteWriter();
   /** Open addressing, linear probing, at most half full: entry number + 1 per cell, 0 where empty. */
   #table = new Float64Array(2 * FIRST_ENTRIES);
   /** The hash's keys, and new ones whenever a probe runs past `MAX_PROBE`. */
@@ -143,11 +150,12 @@ export class BookedReports {
   /** Keeps `entry` as entry `number`: as text when JSON gives it back exactly, else as the object. */
   #keep(number: number, entry: UsageEntry): void {
     this.#objects.delete(number);
-    const compact = this.#compactText(entry);
-    if (compact !== undefined) {
-      this.#starts[number] = this.#arena.append(compact);
-      this.#lengths[number] = this.#arena.lastBytes;
+    if (this.#compactBytes(entry)) {
+      this.#starts[number] = this.#arena.appendBytes(this.#writer.bytes, this.#writer.at);
+      this.#lengths[number] = this.#writer.at;
       this.#kinds[number] = COMPACT;
+      // The metrics it met let go of: not held here until the next entry.
+      this.#writer.reset();
     } else if (isJsonExact(entry)) {
       // The whole entry, keys and all: one read back from a ledger's file may hold more than `usageEntryOf` makes.
       this.#starts[number] = this.#arena.append(JSON.stringify(entry));
@@ -188,33 +196,38 @@ export class BookedReports {
   #entryAt(number: number): UsageEntry {
     const kind = this.#kinds[number];
     if (kind === OBJECT) return this.#objects.get(number)!;
-    const parsed: unknown = JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!));
-    if (kind === TEXT) return parsed as UsageEntry;
-    const [device, report, request_id, metrics, booked_at] = parsed as [number, string | 0, string, UsageEntry['metrics'], number];
+    if (kind === TEXT) return JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!)) as UsageEntry;
+    const reader = new ByteReader(this.#arena.view(this.#starts[number]!, this.#lengths[number]!));
+    const deviceId = this.#devices[reader.u32()]!;
+    const derived = reader.u8() === DERIVED;
+    const reportId = derived ? undefined : reader.string();
+    const requestId = reader.string();
+    const metrics = reader.value() as UsageEntry['metrics'];
     return {
       tenant_id: this.#tenantIds[this.#tenantOf[number]!]!,
-      device_id: this.#devices[device]!,
-      report_id: report === 0 ? USAGE_PREFIX + request_id : report,
-      request_id,
+      device_id: deviceId,
+      report_id: reportId ?? USAGE_PREFIX + requestId,
+      request_id: requestId,
       metrics,
-      booked_at,
+      booked_at: reader.f64(),
     };
   }
 
   /**
-   * An entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
-   * id>`, as the connector gives) as a JSON array of what is not known otherwise: its device's
-   * number, 0 for such a report id (else the id), its request id, metrics and time. About a third of
-   * the whole entry's text: fewer bytes to write, fewer fresh pages to touch (bench/round-trip).
-   * Undefined for any other entry, or one JSON would not give back exactly.
+   * Writes an entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
+   * id>`, as the connector gives) as what is not known otherwise: its device's number (u32),
+   * whether its report id is that one (u8; else the id follows), its request id, metrics (src/util/clone-bytes.ts)
+   * and time (f64). JSON of these wrote the time as a decimal and checked the metrics before
+   * serialising them, a walk each (bench/round-trip). False for any other entry, or metrics a
+   * structured clone would give back otherwise.
    */
-  #compactText(entry: UsageEntry): string | undefined {
+  #compactBytes(entry: UsageEntry): boolean {
     let k = 0;
-    for (const key in entry) if (key !== ENTRY_KEYS[k++]) return undefined;
+    for (const key in entry) if (key !== ENTRY_KEYS[k++]) return false;
     const { device_id: deviceId, report_id: reportId, request_id: requestId, booked_at: bookedAt } = entry;
     if (k !== ENTRY_KEYS.length || typeof deviceId !== 'string' || typeof reportId !== 'string' || typeof requestId !== 'string')
-      return undefined;
-    if (!isJsonExact(bookedAt) || !isJsonExact(entry.metrics)) return undefined;
+      return false;
+    if (typeof bookedAt !== 'number') return false;
     let device = this.#deviceNumbers.get(deviceId);
     if (device === undefined) {
       device = this.#devices.push(deviceId) - 1;
@@ -222,7 +235,15 @@ export class BookedReports {
     }
     const derived =
       reportId.length === USAGE_PREFIX.length + requestId.length && reportId.startsWith(USAGE_PREFIX) && reportId.endsWith(requestId);
-    return JSON.stringify([device, derived ? 0 : reportId, requestId, entry.metrics, bookedAt]);
+    const writer = this.#writer;
+    writer.reset();
+    writer.u32(device);
+    writer.u8(derived ? DERIVED : WRITTEN);
+    if (!derived) writer.string(reportId);
+    writer.string(requestId);
+    if (!writer.value(entry.metrics)) return false;
+    writer.f64(bookedAt);
+    return true;
   }
 
   /** The cell of the tenant's entry for `reportId`, or the empty cell where it would go. */

@@ -4,7 +4,7 @@ import { BookedReports } from '../../../src/hub/usage/booked-reports.ts';
 import type { UsageEntry } from '../../../src/hub/usage/usage-store.ts';
 import { collidingStrings } from '../../support/colliding-strings.ts';
 
-/** Metrics as frames give them, and the odd ones JSON would not give back (kept as objects). */
+/** Metrics as frames give them, the odd ones JSON would not give back (kept as bytes all the same), and one with a Date (kept as the object). */
 const metrics = fc.oneof(
   fc.record({ duration_ms: fc.nat() }),
   fc.record(
@@ -15,7 +15,7 @@ const metrics = fc.oneof(
     },
     { requiredKeys: ['duration_ms'] },
   ),
-  fc.constantFrom({ duration_ms: -0 }, { duration_ms: 1, cost_estimate: undefined }),
+  fc.constantFrom({ duration_ms: -0 }, { duration_ms: 1, cost_estimate: undefined }, { duration_ms: 2, at: new Date(5) }),
 );
 
 const op = fc.oneof(
