@@ -293,14 +293,15 @@ export class RemoteWork {
 
   /**
    * The hub's `ack`: the outbox lets go of what it acknowledges, and a drained outbox may end a
-   * saturation. Nothing this turn's frames wait on: it runs right after they are written
-   * (src/adapters/write-batch.ts). The hub's ack of an execution's events comes in the read that
-   * brings the next request, whose events leave that much sooner (bench/round-trip, docs/performance.md).
+   * saturation. When everything was sent, this turn's frames wait on none of it: it runs right
+   * after they are written (src/adapters/write-batch.ts). The hub's ack of an execution's events
+   * comes in the read that brings the next request, whose events leave that much sooner
+   * (bench/round-trip, docs/performance.md). When entries wait for the window, at once: what the
+   * ack lets out goes in this turn's write, not in a write of its own.
    */
   #acknowledged(seq: number): Promise<void> {
-    return heldWritesDone()
-      .then(() => this.outbox.ack(seq))
-      .then(() => this.executor.checkCapacity());
+    const acked = this.outbox.unsent ? this.outbox.ack(seq) : heldWritesDone().then(() => this.outbox.ack(seq));
+    return acked.then(() => this.executor.checkCapacity());
   }
 
   #announce(capacity: Capacity): void {
