@@ -192,13 +192,7 @@ export class Outbox {
       this.#onLoss({ kind: 'progress_dropped', requestId: message.request_id, count: 1 });
       return false;
     }
-    // A built message its sender stamped (an execution's end) is stored as it is: a copy would
-    // only cost its allocation (bench/round-trip). A host's message is copied: it may change it later.
-    const stamped = (
-      built && message.id !== undefined && message.ts !== undefined
-        ? message
-        : withFields(message, { id: message.id ?? randomUuid(), ts: message.ts ?? this.#now() })
-    ) as OutboxEntry['message'];
+    const stamped = withFields(message, { id: message.id ?? randomUuid(), ts: message.ts ?? this.#now() }) as OutboxEntry['message'];
     for (;;) {
       // Behind the appends already waiting for storage: one log keeps its order.
       if (health?.failing) {

@@ -54,19 +54,6 @@ describe('outbox', () => {
     expect(Object.keys(entry!.value)).toEqual(['message']);
   });
 
-  it("stores a built message its sender stamped as it is, and a copy of a host's message", async () => {
-    const { outbox } = executorFixture();
-    const stamp = { id: 'u-1', ts: 7 };
-    const built = usageReportMessage('r1', 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 }, stamp);
-    const host = { ...usage('r2'), ...stamp, id: 'u-2' };
-    await outbox.appendBuilt(built);
-    await outbox.append(host);
-    const [first, second] = outbox.entries().map((record) => record.value.message);
-    expect(first).toBe(built);
-    expect(second).not.toBe(host);
-    expect(second).toEqual(host);
-  });
-
   it('gives the frame it made for the append just called, once, and none for another message', async () => {
     const { outbox } = executorFixture();
     const report = usageReportMessage('r1', 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 });
