@@ -140,7 +140,7 @@ export function afterHeldWrites(task: () => void): void {
  *
  * @example
  * await heldWritesDone();
- * await journal.settle(seq);
+ * await outbox.ack(seq);
  */
 export function heldWritesDone(): Promise<void> {
   return new Promise((resolve) => afterHeldWrites(resolve));

@@ -301,8 +301,11 @@ export class RemoteWork {
    */
   #acknowledged(seq: number): Promise<void> {
     const acked = this.outbox.unsent ? this.outbox.ack(seq) : heldWritesDone().then(() => this.outbox.ack(seq));
-    return acked.then(() => this.executor.checkCapacity());
+    return acked.then(this.#checkCapacity);
   }
+
+  /** Once per work, not a closure per ack. */
+  readonly #checkCapacity = (): void => this.executor.checkCapacity();
 
   #announce(capacity: Capacity): void {
     this.#link?.sendBuilt(capacityMessage(capacity));

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 import { type Built, executionEventMessage, type Stamp, usageReportMessage } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
-import { afterHeldWrites, heldWritesDone } from '../adapters/write-batch.ts';
+import { afterHeldWrites } from '../adapters/write-batch.ts';
 import type { RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 import { addUsage, type HandlerRegistry, type UsageInput } from './handlers.ts';
@@ -362,8 +362,6 @@ export class Executor {
         await Promise.all([ending, reporting]);
         // Settled only once the end is stored; a settle the disk refused is written when it has
         // room again (left in the journal, a restart would fail a finished execution `interrupted`).
-        // And after this turn's write: the events leave first (bench/round-trip, docs/performance.md).
-        await heldWritesDone();
         await untilStored(this.#o.health, () => journal.settle(run.journalSeq));
       }
     } catch (error) {

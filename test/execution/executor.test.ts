@@ -42,7 +42,7 @@ describe('executor', () => {
     expect(f.journal.pending()).toEqual([]);
   });
 
-  it("tells onEnded and settles the journal entry after the turn's frames are written, the end's events stored before them", async () => {
+  it("tells onEnded after the turn's frames are written, the end's events stored and its journal entry settled before them", async () => {
     const f = executorFixture();
     f.handlers.register('tool', 'echo', echo);
     const atWrite: string[] = [];
@@ -50,7 +50,7 @@ describe('executor', () => {
     afterHeldWrites(() => atWrite.push(`${f.typesOf('r1').join(',')}; ended ${f.ended.length}; journal ${f.journal.pending().length}`));
     await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'a' } }));
     await settle();
-    expect(atWrite).toEqual(['accepted,started,completed; ended 0; journal 1']);
+    expect(atWrite).toEqual(['accepted,started,completed; ended 0; journal 0']);
     expect(f.ended).toEqual([{ requestId: 'r1', jobType: 'tool', outcome: 'completed', durationMs: 0 }]);
     expect(f.journal.pending()).toEqual([]);
   });
