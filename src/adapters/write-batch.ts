@@ -134,6 +134,18 @@ export function afterHeldWrites(task: () => void): void {
   schedule();
 }
 
+/**
+ * {@link afterHeldWrites} as a promise: resolves right after this turn's held frames are written,
+ * for bookkeeping that awaits its turn.
+ *
+ * @example
+ * await heldWritesDone();
+ * await outbox.ack(seq);
+ */
+export function heldWritesDone(): Promise<void> {
+  return new Promise((resolve) => afterHeldWrites(resolve));
+}
+
 /** Writes what is held for `ws` now: before `terminate()`, which would discard it. */
 export function releaseWrites(ws: WebSocket): void {
   const socket = tcpOf(ws);

@@ -1,6 +1,7 @@
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileStorage } from '../adapters/file-storage.ts';
+import { heldWritesDone } from '../adapters/write-batch.ts';
 import { createMemoryStorage, type StorageAdapter } from '../adapters/storage.ts';
 import type { TelemetryEvent } from '../api/contract.ts';
 import { InboundDelivery, type ResumeAnswer, type ResumeCursor } from '../delivery/inbound.ts';
@@ -238,8 +239,7 @@ export class RemoteWork {
   receive(message: Message): Promise<void> {
     switch (message.type) {
       case 'ack':
-        // A drained outbox may end a saturation.
-        return this.outbox.ack(message.seq).then(() => this.executor.checkCapacity());
+        return this.#acknowledged(message.seq);
       case 'execution_request':
         return this.#inbound.process(message.seq, () => this.executor.receive(message), `execution_request:${message.request_id}`);
       case 'execution_cancel':
@@ -290,6 +290,22 @@ export class RemoteWork {
       channels,
     };
   }
+
+  /**
+   * The hub's `ack`: the outbox lets go of what it acknowledges, and a drained outbox may end a
+   * saturation. When everything was sent, this turn's frames wait on none of it: it runs right
+   * after they are written (src/adapters/write-batch.ts). The hub's ack of an execution's events
+   * comes in the read that brings the next request, whose events leave that much sooner
+   * (bench/round-trip, docs/performance.md). When entries wait for the window, at once: what the
+   * ack lets out goes in this turn's write, not in a write of its own.
+   */
+  #acknowledged(seq: number): Promise<void> {
+    const acked = this.outbox.unsent ? this.outbox.ack(seq) : heldWritesDone().then(() => this.outbox.ack(seq));
+    return acked.then(this.#checkCapacity);
+  }
+
+  /** Once per work, not a closure per ack. */
+  readonly #checkCapacity = (): void => this.executor.checkCapacity();
 
   #announce(capacity: Capacity): void {
     this.#link?.sendBuilt(capacityMessage(capacity));

@@ -1,4 +1,5 @@
 import { StorageError } from '../adapters/storage.ts';
+import { beforeHeldWrites } from '../adapters/write-batch.ts';
 import type { Logger } from '../log/logger.ts';
 import type { z } from 'zod';
 import type { ResumeStatus } from '../protocol/messages.ts';
@@ -110,9 +111,9 @@ export class InboundDelivery {
     // Sent again after a refusal: the hub has the nack, and acks may pass the old number.
     if (key !== undefined && seq !== undefined && (this.#refused.get(key) ?? seq) < seq) this.#refused.delete(key);
     const epoch = this.#hubEpoch;
-    // Queued now, before the work sends anything: the check comes ahead of the write batch's
-    // flush in the same check phase (src/adapters/write-batch.ts), so work done within this turn
-    // is acknowledged in the same write as the events it produced, not in a write of its own.
+    // The check runs right before the turn's write (src/adapters/write-batch.ts), so work done
+    // within this turn is acknowledged in the same write as the events it produced, not in a
+    // write of its own.
     this.#scheduleAck();
     const run = this.#chain.then(work).then(
       () => {
@@ -154,17 +155,20 @@ export class InboundDelivery {
   /**
    * One `ack` per burst of messages: sent after the I/O callbacks that delivered them, once their
    * work is done. A check whose work is still running sends nothing; its end schedules another.
+   * It runs in the write batch's check-phase callback (`beforeHeldWrites`), not one of its own.
    */
   #scheduleAck(): void {
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
-    setImmediate(() => {
-      this.#ackScheduled = false;
-      const upTo = this.#acknowledgeable();
-      if (upTo <= this.#ackedUpTo && !this.#ackAgain) return;
-      this.#ackAgain = false;
-      this.#ackedUpTo = upTo;
-      this.#sendAck?.(upTo);
-    });
+    beforeHeldWrites(this.#checkAck);
   }
+
+  readonly #checkAck = (): void => {
+    this.#ackScheduled = false;
+    const upTo = this.#acknowledgeable();
+    if (upTo <= this.#ackedUpTo && !this.#ackAgain) return;
+    this.#ackAgain = false;
+    this.#ackedUpTo = upTo;
+    this.#sendAck?.(upTo);
+  };
 }

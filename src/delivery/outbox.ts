@@ -140,6 +140,14 @@ export class Outbox {
     return this.#waiting;
   }
 
+  /**
+   * Connected, with entries appended that have not gone out on this connection: the window (or
+   * storage) holds them back, and an {@link ack} may send some. Appends still being stored count.
+   */
+  get unsent(): boolean {
+    return this.#send !== undefined && Math.max(this.#sentUpTo, this.#expiredUpTo) < this.#log.lastSeq;
+  }
+
   /** At or past `maxEntries`: progress is not stored, new work is refused. */
   get full(): boolean {
     return this.depth >= this.#policy.maxEntries;

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 import { type Built, executionEventMessage, type Stamp, usageReportMessage } from '../protocol/built-messages.ts';
 import { StorageError } from '../adapters/storage.ts';
+import { afterHeldWrites } from '../adapters/write-batch.ts';
 import type { RecordLog } from '../storage/record-log.ts';
 import { type StorageHealth, untilStored } from '../storage/storage-health.ts';
 import { addUsage, type HandlerRegistry, type UsageInput } from './handlers.ts';
@@ -337,15 +338,8 @@ export class Executor {
     const usage = usageReportMessage(id, deviceId, { durationMs, ...run.usage }, { id: randomUuid(), ts: stamp.ts });
     this.#startNext();
     this.checkCapacity();
-    logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
-    const errorCode = (event.data as { error?: { code?: unknown } }).error?.code;
-    this.#o.onEnded?.({
-      requestId: id,
-      jobType: run.request.job_type,
-      outcome: event.event_type,
-      durationMs,
-      ...(typeof errorCode === 'string' && { errorCode }),
-    });
+    // Told once this turn's frames are written: they carry none of it (src/adapters/write-batch.ts).
+    afterHeldWrites(() => this.#reportEnded(run, event, durationMs));
     try {
       // The outcome is remembered as the frames the outbox makes of it (src/execution/seen-requests.ts),
       // taken as each append is called: before any of them is stored, as a redelivery may come meanwhile.
@@ -385,6 +379,20 @@ export class Executor {
       }
       // Journaled: a restart fails it `interrupted` rather than losing it.
     }
+  }
+
+  /** The log line and `onEnded` of an execution that ended with `event`. */
+  #reportEnded(run: Run, event: Event, durationMs: number): void {
+    const id = run.request.request_id;
+    this.#o.logger.info({ request_id: id, outcome: event.event_type, duration_ms: durationMs }, 'execution ended');
+    const errorCode = (event.data as { error?: { code?: unknown } }).error?.code;
+    this.#o.onEnded?.({
+      requestId: id,
+      jobType: run.request.job_type,
+      outcome: event.event_type,
+      durationMs,
+      ...(typeof errorCode === 'string' && { errorCode }),
+    });
   }
 
   async #emit(run: Run, type: Exclude<Event['event_type'], Terminal>, data: Record<string, unknown>): Promise<void> {

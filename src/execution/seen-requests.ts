@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { afterHeldWrites } from '../adapters/write-batch.ts';
 import type { Built } from '../protocol/built-messages.ts';
 
 /** A finished execution's stored end: what a redelivery of its request gets again, under the same ids. */
@@ -60,13 +61,13 @@ class HeldFrames {
  * integers in typed arrays. A redelivery, which is rare, parses the frames back. Active requests
  * (few, and short-lived) are kept as strings.
  *
- * An ended request's frames are copied into the arena at the end of the turn ({@link flush}, from
- * a `setImmediate`), not when it ends: the copy, 600 bytes of UTF-8 into memory the cache has not
- * seen for thousands of executions, was the largest part of the executor's own work between
- * reading a request and writing its events (bench/round-trip, docs/performance.md). The socket's
- * write is a `setImmediate` too (src/adapters/write-batch.ts), queued at the turn's first send,
- * which comes before an execution ends: so the copy follows the write. Until then the frames are
- * held as strings and answer {@link state} and {@link outcome} as the arena would.
+ * An ended request's frames are copied into the arena at the end of the turn ({@link flush}),
+ * not when it ends: the copy, 600 bytes of UTF-8 into memory the cache has not seen for thousands
+ * of executions, was the largest part of the executor's own work between reading a request and
+ * writing its events (bench/round-trip, docs/performance.md). It runs right after the turn's
+ * write (`afterHeldWrites`, src/adapters/write-batch.ts), in the write's own `setImmediate`: the
+ * events leave first, and the copy costs no callback of its own. Until then the frames are held
+ * as strings and answer {@link state} and {@link outcome} as the arena would.
  *
  * @example
  * const seen = new SeenRequests(10_000);
@@ -174,13 +175,13 @@ export class SeenRequests {
     this.#held.push(new HeldFrames(this.#add(requestId, HELD), requestId, terminalFrame, usageFrame));
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(this.#scheduledFlush);
+      afterHeldWrites(this.#scheduledFlush);
     }
   }
 
   /**
    * Copies the frames of the outcomes {@link end} holds as strings into the arena, after their
-   * ids: what is remembered does not change. Runs by itself at the end of the turn.
+   * ids: what is remembered does not change. Runs by itself at the end of the turn, after its write.
    */
   flush(): void {
     const held = this.#held;

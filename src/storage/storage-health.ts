@@ -113,7 +113,8 @@ export class StorageHealth {
    */
   async retry<R>(operation: () => Promise<R>): Promise<R> {
     for (;;) {
-      await this.recovered();
+      // Healthy (most of the time): the operation at once, not after a turn awaiting nothing.
+      if (this.failing || this.#stopped) await this.recovered();
       try {
         return await operation();
       } catch (error) {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { afterHeldWrites, beforeHeldWrites, holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
+import { afterHeldWrites, beforeHeldWrites, heldWritesDone, holdWrites, MAX_HELD_BYTES } from '../../src/adapters/write-batch.ts';
 import { until } from '../support/loopback.ts';
 
 const open: Array<{ close(): void }> = [];
@@ -129,6 +129,18 @@ describe('holdWrites', () => {
     await until(() => received.length === 3);
     expect(received).toEqual(['frame 1', 'ack', 'late']);
     expect(writes).toEqual(['_writev', '_writev']);
+  });
+
+  it('resolves heldWritesDone once the held frames are written, in the order of the tasks run after the write', async () => {
+    const { sender, tcp, writes } = await pair();
+    const order: string[] = [];
+    const done = heldWritesDone().then(() => order.push(`done: corked ${tcp.writableCorked}, writes ${writes.length}`));
+    afterHeldWrites(() => order.push('after'));
+    holdWrites(sender);
+    sender.send('frame');
+    expect(writes).toEqual([]);
+    await done;
+    expect(order).toEqual(['after', 'done: corked 0, writes 1']);
   });
 
   it('still writes the batch and runs the later tasks when one run after the write throws, then throws its error', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/adapters/storage.ts';
+import { afterHeldWrites } from '../../src/adapters/write-batch.ts';
 import { InboundDelivery } from '../../src/delivery/inbound.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { deferred, settle } from '../support/execution-fixture.ts';
@@ -130,14 +131,14 @@ describe('inbound delivery', () => {
     expect(inbound.cursor().last_seq).toBe(3);
   });
 
-  it("acknowledges work done within the turn ahead of what that work queued for the turn's end, so both leave in one write", async () => {
+  it("acknowledges work done within the turn before the turn's held frames are written, so both leave in one write", async () => {
     const inbound = new InboundDelivery(silentLogger());
     const order: string[] = [];
     inbound.connected(answer('e1'), (seq) => order.push(`ack ${seq}`));
-    // The work's first send queues the write batch's flush (src/adapters/write-batch.ts) this way.
-    void inbound.process(1, async () => void setImmediate(() => order.push('flush')));
+    // What runs right after the write batch's write (src/adapters/write-batch.ts) marks the write.
+    void inbound.process(1, async () => afterHeldWrites(() => order.push('written')));
     await settle();
-    expect(order).toEqual(['ack 1', 'flush']);
+    expect(order).toEqual(['ack 1', 'written']);
   });
 
   it('sends no ack while the work is still running, and one once it is done', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { afterHeldWrites } from '../../src/adapters/write-batch.ts';
 import type { JournalEntry } from '../../src/execution/executor.ts';
 import { ExecutionError } from '../../src/execution/handlers.ts';
 import { createMemoryRecordLog, type RecordLog } from '../../src/storage/record-log.ts';
@@ -38,6 +39,19 @@ describe('executor', () => {
       }),
     ]);
     // The journal entry is settled once the end is stored.
+    expect(f.journal.pending()).toEqual([]);
+  });
+
+  it("tells onEnded after the turn's frames are written, the end's events stored and its journal entry settled before them", async () => {
+    const f = executorFixture();
+    f.handlers.register('tool', 'echo', echo);
+    const atWrite: string[] = [];
+    // What runs right after the turn's write (src/adapters/write-batch.ts) sees what was done before it.
+    afterHeldWrites(() => atWrite.push(`${f.typesOf('r1').join(',')}; ended ${f.ended.length}; journal ${f.journal.pending().length}`));
+    await f.executor.receive(request({ request_id: 'r1', job_type: 'tool', tool_name: 'echo', inputs: { text: 'a' } }));
+    await settle();
+    expect(atWrite).toEqual(['accepted,started,completed; ended 0; journal 0']);
+    expect(f.ended).toEqual([{ requestId: 'r1', jobType: 'tool', outcome: 'completed', durationMs: 0 }]);
     expect(f.journal.pending()).toEqual([]);
   });
 

@@ -137,7 +137,7 @@ describe('SeenRequests holding frames until the end of the turn', () => {
     expect(seen.heldOutcomes).toBe(1);
     expect(seen.state('req_1')).toBe('ended');
     expect(seen.outcome('req_1')).toEqual({ terminal, usage });
-    // The end's flush is a setImmediate queued before this one.
+    // The end's flush runs after the turn's held writes, in a setImmediate queued before this one.
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen.heldOutcomes).toBe(0);
     expect(seen.state('req_1')).toBe('ended');

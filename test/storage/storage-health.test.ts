@@ -76,6 +76,15 @@ describe('storage health', () => {
     expect(health.failing).toBe(false);
   });
 
+  it('runs an operation at once while storage is healthy, not a turn later', async () => {
+    const { health } = healthFixture();
+    const ran: string[] = [];
+    const done = health.retry(async () => void ran.push('operation'));
+    ran.push('returned');
+    await done;
+    expect(ran).toEqual(['operation', 'returned']);
+  });
+
   it('stops probing when stopped, and rejects what waits', async () => {
     const { clock, health, probes } = healthFixture();
     health.failed(enospc());

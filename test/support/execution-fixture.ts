@@ -1,6 +1,6 @@
 import { SimulatedClock } from 'xstate';
 import { Outbox, type OutboxEntry, type OutboxLoss, type OutboxPolicy } from '../../src/delivery/outbox.ts';
-import { type Capacity, Executor, type ExecutorLimits, type JournalEntry } from '../../src/execution/executor.ts';
+import { type Capacity, type ExecutionEnded, Executor, type ExecutorLimits, type JournalEntry } from '../../src/execution/executor.ts';
 import { HandlerRegistry } from '../../src/execution/handlers.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { createCodec } from '../../src/protocol/codec.ts';
@@ -52,6 +52,7 @@ export function executorFixture(
   });
   const handlers = new HandlerRegistry();
   const capacities: Capacity[] = [];
+  const ended: ExecutionEnded[] = [];
   const executor = new Executor({
     deviceId: 'dev-1',
     handlers,
@@ -60,6 +61,7 @@ export function executorFixture(
     clock: options.clockOver?.(clock) ?? clock,
     logger: silentLogger(),
     onCapacity: (capacity) => capacities.push(capacity),
+    onEnded: (end) => ended.push(end),
     ...(options.limits && { limits: options.limits }),
     ...(health && { health }),
   });
@@ -73,7 +75,23 @@ export function executorFixture(
   const typesOf = (requestId: string) => eventsOf(requestId).map((e) => e.event_type);
   const terminalOf = (requestId: string) =>
     eventsOf(requestId).find((e) => ['completed', 'failed', 'cancelled', 'timed_out'].includes(e.event_type));
-  return { clock, codec, log, journal, outbox, handlers, executor, capacities, losses, messages, eventsOf, usageOf, typesOf, terminalOf };
+  return {
+    clock,
+    codec,
+    log,
+    journal,
+    outbox,
+    handlers,
+    executor,
+    capacities,
+    ended,
+    losses,
+    messages,
+    eventsOf,
+    usageOf,
+    typesOf,
+    terminalOf,
+  };
 }
 
 /** A promise with its resolve and reject in hand. */
