@@ -256,6 +256,9 @@ export class RemoteWork {
   /** Stops the executor, lets inbound work settle, and closes the store. */
   async stop(): Promise<void> {
     this.executor.stop();
+    // An ack taken this turn is recorded after the turn's write: let it in while the store takes
+    // writes (a failing one would hold it until it recovers; its entries are then sent again).
+    if (!this.storage.failing) await this.#lastAck;
     // What waits for a failing store is not written now: the journal has it for the next start.
     this.storage.stop();
     await this.#inbound.idle();
@@ -301,8 +304,11 @@ export class RemoteWork {
    */
   #acknowledged(seq: number): Promise<void> {
     const acked = this.outbox.unsent ? this.outbox.ack(seq) : heldWritesDone().then(() => this.outbox.ack(seq));
-    return acked.then(this.#checkCapacity);
+    return (this.#lastAck = acked.then(this.#checkCapacity));
   }
+
+  /** The latest ack's bookkeeping: `stop()` lets it finish before the store closes. */
+  #lastAck: Promise<void> = Promise.resolve();
 
   /** Once per work, not a closure per ack. */
   readonly #checkCapacity = (): void => this.executor.checkCapacity();

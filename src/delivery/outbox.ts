@@ -307,6 +307,9 @@ export class Outbox {
     const oldest = pending[firstAfter(pending, this.#expiredUpTo)];
     if (!oldest) return;
     const limit = oldest.seq + this.#policy.window - 1;
+    // Dropped entries are settled after the walk: a settle takes its record out of `pending` (the
+    // memory log's at once), which would skip the record after it here.
+    let dropped: number[] | undefined;
     for (let i = firstAfter(pending, Math.max(this.#sentUpTo, this.#expiredUpTo)); i < pending.length; i++) {
       const record = pending[i]!;
       if (record.seq > limit) break;
@@ -324,14 +327,19 @@ export class Outbox {
         this.#onLoss({ kind: 'unsendable', seq: record.seq, messageType: record.value.message.type });
         this.#sentUpTo = record.seq;
         this.#frames.delete(record.seq);
-        void untilStored(this.#health, () => this.#log.settle(record.seq)).catch((error: unknown) =>
-          this.#logger.error({ err: error }, 'cannot drop an unsendable entry'),
-        );
+        (dropped ??= []).push(record.seq);
         continue;
       }
-      if (!send(checked.frame)) return;
+      if (!send(checked.frame)) break;
       this.#sentUpTo = record.seq;
     }
+    if (dropped) for (const seq of dropped) this.#settleDropped(seq);
+  }
+
+  #settleDropped(seq: number): void {
+    void untilStored(this.#health, () => this.#log.settle(seq)).catch((error: unknown) =>
+      this.#logger.error({ err: error }, 'cannot drop an unsendable entry'),
+    );
   }
 
   /** Drops entries past their TTL. They are the oldest (appends are in time order): a prefix. */

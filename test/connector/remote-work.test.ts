@@ -34,12 +34,13 @@ describe('openConnectorStore', () => {
 function linkedWork(outboxPolicy: Partial<OutboxPolicy>) {
   const clock = new SimulatedClock();
   const now = () => clock.now();
+  const store = createMemoryStore(now);
   const work = new RemoteWork({
     deviceId: 'dev-1',
     codec: createCodec({ now, receiver: 'device' }),
     clock,
     logger: silentLogger(),
-    store: createMemoryStore(now),
+    store,
     outboxPolicy,
     onResume: () => {},
     onLoss: () => {},
@@ -60,7 +61,7 @@ function linkedWork(outboxPolicy: Partial<OutboxPolicy>) {
   const report = (requestId: string) =>
     work.outbox.appendBuilt(usageReportMessage(requestId, 'dev-1', { durationMs: 1, inputTokens: 0, outputTokens: 0, costEstimate: 0 }));
   const ack = (seq: number) => work.receive({ v: 1, id: `a-${seq}`, ts: 0, type: 'ack', seq } as Message);
-  return { work, sent, capacities, report, ack };
+  return { work, store, sent, capacities, report, ack };
 }
 
 describe('RemoteWork', () => {
@@ -88,5 +89,16 @@ describe('RemoteWork', () => {
     await ack(1);
     expect(await sentAtWrite).toBe(2);
     expect(work.outbox.unsent).toBe(false);
+  });
+
+  it('records an ack taken in the turn it stops before it closes the store', async () => {
+    const { work, store, report, ack } = linkedWork({});
+    await work.recover();
+    await report('r1');
+    const acked = ack(1);
+    await work.stop();
+    await acked;
+    // Recorded, not lost to a closed log (which would send r1 again on the next start).
+    expect(store.outbox.pending()).toEqual([]);
   });
 });

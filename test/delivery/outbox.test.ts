@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { silentLogger } from '../../src/log/logger.ts';
+import { StorageHealth } from '../../src/storage/storage-health.ts';
 import { FrameError } from '../../src/protocol/codec.ts';
 import { usageReportMessage } from '../../src/protocol/built-messages.ts';
 import { executorFixture, settle } from '../support/execution-fixture.ts';
@@ -66,6 +69,23 @@ describe('outbox', () => {
     expect(outbox.takeFrame(second)).toBeUndefined();
     await stored;
   });
+
+  for (const health of [false, true])
+    it(`drops a stored entry over the hub's frame limit and still sends the one after it${health ? ', with storage health' : ''}`, async () => {
+      // The memory log takes a settled record out of its pending list at once: the walk that drops one must not skip the next.
+      const { outbox } = executorFixture(
+        health ? { health: new StorageHealth({ clock: new SimulatedClock(), logger: silentLogger() }) } : {},
+      );
+      await outbox.append(usage('x'.repeat(250)));
+      await outbox.append(usage('r2'));
+      await outbox.append(usage('r3'));
+      const link = wire();
+      outbox.attach(link.send, 300);
+      await settle();
+      expect(link.sent.map((m) => m.seq)).toEqual([2, 3]);
+      await outbox.ack(3);
+      expect(outbox.depth).toBe(0);
+    });
 
   it('keeps at most `window` entries in flight and lets more out as acks come in', async () => {
     const { outbox } = executorFixture({ outbox: { window: 2 } });

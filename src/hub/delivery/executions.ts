@@ -3,7 +3,7 @@ import type { MessageOf } from '../../protocol/index.ts';
 import { Observable } from '../../util/rx.ts';
 import { StringTable } from '../../util/string-table.ts';
 import { afterHeldWrites } from '../../adapters/write-batch.ts';
-import { FinishedForm } from './finished-form.ts';
+import { FinishedForm, STRIDE } from './finished-form.ts';
 import { FinishedRecords } from './finished-records.ts';
 
 type EventType = MessageOf<'execution_event'>['event_type'];
@@ -112,9 +112,6 @@ const SUFFIXES = new Map<string, EventIdSuffix>([':accepted', ':started', ':end'
  */
 const COMMON_SUFFIX_BY_LENGTH: Array<EventIdSuffix | undefined> = [];
 for (const shared of SUFFIXES.values()) COMMON_SUFFIX_BY_LENGTH[shared.suffix.length] = shared;
-
-/** Fields per event in {@link Tracked.events}: its id (or suffix), type, data and time of receipt. */
-const STRIDE = 4;
 
 /**
  * Finished records kept as objects, the newest, before they go off the heap as bytes
@@ -397,12 +394,14 @@ export class ExecutionStore {
     const finished = this.#finished;
     while (finished.length - this.#oldest > HOT_FINISHED) {
       const requestId = finished[this.#oldest]!;
-      finished[this.#oldest++] = '';
       const tracked = this.#records.get(requestId)!;
-      this.#records.delete(requestId);
+      // Kept off the heap before it leaves the records: this runs from the write batch, where a
+      // throw reaches no caller, and must not take a record with it.
       const length = this.#form.encode(tracked);
       if (length === undefined) this.#cold.add(requestId, tracked);
       else this.#cold.addBytes(requestId, this.#form.bytes, length);
+      this.#records.delete(requestId);
+      finished[this.#oldest++] = '';
     }
     // Cut back once the forgotten part is most of it: each id is moved at most once more.
     if (this.#oldest > 1_024 && this.#oldest * 2 > finished.length) {

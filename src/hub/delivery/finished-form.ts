@@ -1,8 +1,11 @@
-import { ByteReader, ByteWriter } from '../../util/clone-bytes.ts';
+import { ByteReader, ByteWriter } from '../../util/byte-form.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
 
-/** Fields per event in a record's `events`, as src/hub/delivery/executions.ts lays them out: id (or suffix), type, data, time. */
-const EVENT_FIELDS = 4;
+/**
+ * Fields per event in a record's `events` (src/hub/delivery/executions.ts's `Tracked.events`): its
+ * id (or suffix), type, data and time of receipt. Here, not there: executions.ts imports this file.
+ */
+export const STRIDE = 4;
 /** A name's number that says the name itself follows. */
 const WRITTEN_OUT = 0xffff;
 /**
@@ -25,7 +28,7 @@ export interface FinishedRecord {
   readonly status: string;
   readonly created_at: number;
   readonly updated_at: number;
-  /** {@link EVENT_FIELDS} per event: its id (a string, or `{ suffix }` after the request id), type, data and time of receipt. */
+  /** {@link STRIDE} per event: its id (a string, or `{ suffix }` after the request id), type, data and time of receipt. */
   readonly events: readonly unknown[];
   readonly outcome: Record<string, unknown> | undefined;
 }
@@ -69,43 +72,52 @@ export class FinishedForm {
    * it back exactly (data a clone would give otherwise, a field not of its type): keep the object then.
    */
   encode(record: FinishedRecord): number | undefined {
+    const writer = this.#writer;
+    let written = false;
+    try {
+      written = this.#write(record);
+    } finally {
+      // The objects met let go of, written or declined (or thrown by a getter): the record's data is not held here until the next.
+      writer.forgetMet();
+    }
+    return written ? writer.at : undefined;
+  }
+
+  /** {@link encode}'s writing: false when the record is declined. */
+  #write(record: FinishedRecord): boolean {
     const { events, outcome } = record;
     const writer = this.#writer;
     let outcomeAt = OUTCOME_AFTER;
-    for (let i = events.length - EVENT_FIELDS; i >= 0; i -= EVENT_FIELDS) {
+    for (let i = events.length - STRIDE; i >= 0; i -= STRIDE) {
       if (events[i + 2] === outcome) {
-        outcomeAt = i / EVENT_FIELDS;
+        outcomeAt = i / STRIDE;
         break;
       }
     }
     writer.reset();
     if (!this.#name(record.device_id) || !this.#name(record.tenant_id) || !this.#name(record.job_type) || !this.#name(record.status))
-      return undefined;
-    if (typeof record.created_at !== 'number' || typeof record.updated_at !== 'number') return undefined;
+      return false;
+    if (typeof record.created_at !== 'number' || typeof record.updated_at !== 'number') return false;
     writer.f64(record.created_at);
     writer.f64(record.updated_at);
-    writer.u32(events.length / EVENT_FIELDS);
+    writer.u32(events.length / STRIDE);
     writer.i32(outcomeAt);
-    for (let i = 0; i < events.length; i += EVENT_FIELDS) {
+    for (let i = 0; i < events.length; i += STRIDE) {
       const id = events[i] as string | { readonly suffix: string };
       if (typeof id === 'string') {
         writer.u8(WHOLE_ID);
         writer.string(id);
       } else {
         writer.u8(SUFFIX_ID);
-        if (!this.#name(id.suffix)) return undefined;
+        if (!this.#name(id.suffix)) return false;
       }
       const time = events[i + 3];
-      if (!this.#name(events[i + 1]) || typeof time !== 'number') return undefined;
+      if (!this.#name(events[i + 1]) || typeof time !== 'number') return false;
       writer.f64(time);
       // An object in two events' data is declined (the writer meets it twice): read back apart, it would be two.
-      if (!writer.value(events[i + 2])) return undefined;
+      if (!writer.value(events[i + 2])) return false;
     }
-    if (outcomeAt === OUTCOME_AFTER && !writer.value(outcome)) return undefined;
-    const length = writer.at;
-    // The objects met let go of: the record's data is not held here until the next.
-    writer.reset();
-    return length;
+    return outcomeAt !== OUTCOME_AFTER || writer.value(outcome);
   }
 
   /** The device and tenant of the record `bytes` ({@link encode}). */
@@ -134,7 +146,7 @@ export class FinishedForm {
       // Laid out as executions.ts's eventAt lays an event out.
       events.push({ event_id: eventId, event_type: eventType, data: reader.value() as Record<string, unknown>, received_at: receivedAt });
     }
-    return {
+    const snapshot: ExecutionSnapshot = {
       request_id: requestId,
       device_id: deviceId,
       tenant_id: tenantId,
@@ -143,9 +155,12 @@ export class FinishedForm {
       created_at: createdAt,
       updated_at: updatedAt,
       events,
-      // The terminal event's data object itself, as in the record (a structured clone keeps that).
-      outcome: outcomeAt === OUTCOME_AFTER ? (reader.value() as Record<string, unknown>) : events[outcomeAt]!.data,
     };
+    // The terminal event's data object itself, as in the record (a structured clone keeps that).
+    const outcome = outcomeAt === OUTCOME_AFTER ? (reader.value() as Record<string, unknown> | undefined) : events[outcomeAt]!.data;
+    // Left out when there is none, as executions.ts's snapshotOf leaves it.
+    if (outcome !== undefined) snapshot.outcome = outcome;
+    return snapshot;
   }
 
   /** Writes `name` as its number, numbering it while there is room; false when it is not a string. */

@@ -1,5 +1,5 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
-import { ByteReader, ByteWriter } from '../../util/clone-bytes.ts';
+import { ByteReader, ByteWriter } from '../../util/byte-form.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
 import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
@@ -154,8 +154,6 @@ export class BookedReports {
       this.#starts[number] = this.#arena.appendBytes(this.#writer.bytes, this.#writer.at);
       this.#lengths[number] = this.#writer.at;
       this.#kinds[number] = COMPACT;
-      // The metrics it met let go of: not held here until the next entry.
-      this.#writer.reset();
     } else if (isJsonExact(entry)) {
       // The whole entry, keys and all: one read back from a ledger's file may hold more than `usageEntryOf` makes.
       this.#starts[number] = this.#arena.append(JSON.stringify(entry));
@@ -216,7 +214,7 @@ export class BookedReports {
   /**
    * Writes an entry of the form `usageEntryOf` makes (its keys, in order; a report id `usage:<request
    * id>`, as the connector gives) as what is not known otherwise: its device's number (u32),
-   * whether its report id is that one (u8; else the id follows), its request id, metrics (src/util/clone-bytes.ts)
+   * whether its report id is that one (u8; else the id follows), its request id, metrics (src/util/byte-form.ts)
    * and time (f64). JSON of these wrote the time as a decimal and checked the metrics before
    * serialising them, a walk each (bench/round-trip). False for any other entry, or metrics a
    * structured clone would give back otherwise.
@@ -241,7 +239,10 @@ export class BookedReports {
     writer.u8(derived ? DERIVED : WRITTEN);
     if (!derived) writer.string(reportId);
     writer.string(requestId);
-    if (!writer.value(entry.metrics)) return false;
+    const written = writer.value(entry.metrics);
+    // The metrics met let go of, written or declined: not held here until the next entry (the bytes stay).
+    writer.forgetMet();
+    if (!written) return false;
     writer.f64(bookedAt);
     return true;
   }

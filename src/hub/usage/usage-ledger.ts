@@ -117,8 +117,9 @@ export class UsageLedger implements UsageStore {
   #bookHeld(): void {
     const held = this.#held;
     if (held === undefined) return;
-    this.#held = undefined;
+    // Let go of it once written: a throw (from the end of a turn, where no caller hears it) keeps it held, not lost.
     this.#booked.add(held);
+    this.#held = undefined;
   }
 
   /** Run after the turn's writes: the held report is written, and the next turn's first may be held. An arrow: no closure per turn. */

@@ -218,7 +218,7 @@ describe('ExecutionStore finished records', () => {
   it('reads a finished record back exactly as before it went off the heap, whatever its data', async () => {
     const store = new ExecutionStore(1_000);
     const odd = { minusZero: -0, missing: undefined, at: new Date(5), nested: { list: [1, 'two', null] } };
-    // What JSON would change but a clone keeps, without a Date: kept off the heap as it is (src/util/clone-bytes.ts).
+    // What JSON would change but a clone keeps, without a Date: kept off the heap as it is (src/util/byte-form.ts).
     const cloneOnly = { minusZero: -0, nan: Number.NaN, missing: undefined, lone: '\ud800' };
     const datas: Array<Record<string, unknown>> = [{ queue_position: 1 }, {}, { result: { text: 'hi' }, duration_ms: 0 }, cloneOnly, odd];
     datas.forEach((data, r) => {

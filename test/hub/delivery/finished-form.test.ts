@@ -2,8 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionSnapshot } from '../../../src/hub/delivery/executions.ts';
 import { type FinishedRecord, FinishedForm } from '../../../src/hub/delivery/finished-form.ts';
+import { heapAfterGc } from '../../fuzz/heap.ts';
 
-/** What `hub.execution(id)` gives of the record while it is on the heap: a structured clone of it as a snapshot. */
+/**
+ * What `hub.execution(id)` gives of the record while it is on the heap: a structured clone of it
+ * as a snapshot, with no `outcome` key when it has none (as executions.ts's snapshotOf leaves it).
+ */
 function cloneOf(requestId: string, record: FinishedRecord): ExecutionSnapshot {
   const events = [];
   for (let i = 0; i < record.events.length; i += 4) {
@@ -25,8 +29,22 @@ function cloneOf(requestId: string, record: FinishedRecord): ExecutionSnapshot {
     created_at,
     updated_at,
     events,
-    outcome,
+    ...(outcome === undefined ? {} : { outcome }),
   }) as ExecutionSnapshot;
+}
+
+/** A finished record of `events` and no outcome. */
+function finishedOf(events: unknown[]): FinishedRecord {
+  return {
+    device_id: 'd',
+    tenant_id: 't',
+    job_type: 'tool',
+    status: 'cancelled',
+    created_at: 1,
+    updated_at: 2,
+    events,
+    outcome: undefined,
+  };
 }
 
 function roundTrip(form: FinishedForm, requestId: string, record: FinishedRecord): ExecutionSnapshot | undefined {
@@ -123,6 +141,26 @@ describe('FinishedForm', () => {
       form.encode({ ...finished, events: ['a', 'progress', shared, 1, 'b', 'completed', shared, 2], outcome: shared }),
     ).toBeUndefined();
     expect(form.encode({ ...finished, events: ['a', 'completed', shared, 1], outcome: { again: shared } })).toBeUndefined();
+  });
+
+  it('leaves the outcome out of a snapshot of a record that has none, as a snapshot of it on the heap does', () => {
+    const form = new FinishedForm();
+    const pending = finishedOf([{ suffix: ':accepted' }, 'accepted', { queue_position: 0 }, 2]);
+    const back = roundTrip(form, 'req_1', pending)!;
+    expect('outcome' in back).toBe(false);
+    expect(back).toStrictEqual(cloneOf('req_1', pending));
+  });
+
+  it('holds none of the data of a record it declines', async () => {
+    const form = new FinishedForm();
+    // Met by the writer before the Date that makes it decline the record.
+    let data: Record<string, unknown> | undefined = { met: { n: 1 }, at: new Date(0) };
+    const met = new WeakRef(data.met as object);
+    expect(form.encode({ ...finishedOf(['e', 'completed', data, 2]), outcome: data })).toBeUndefined();
+    data = undefined;
+    // Collected turns later: a WeakRef's target lives to the end of the turn that made it.
+    await heapAfterGc();
+    expect(met.deref()).toBeUndefined();
   });
 
   it('writes out the names past the ones it numbers: every record of many devices reads back', () => {

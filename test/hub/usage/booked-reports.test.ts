@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BookedReports } from '../../../src/hub/usage/booked-reports.ts';
 import type { UsageEntry } from '../../../src/hub/usage/usage-store.ts';
 import { collidingStrings } from '../../support/colliding-strings.ts';
+import { heapAfterGc } from '../../fuzz/heap.ts';
 
 /** Metrics as frames give them, the odd ones JSON would not give back (kept as bytes all the same), and one with a Date (kept as the object). */
 const metrics = fc.oneof(
@@ -96,6 +97,20 @@ describe('BookedReports', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('holds none of the metrics of an entry once it is gone, kept as bytes or declined for them', async () => {
+    const booked = new BookedReports();
+    const met = [{ n: 1 }, { n: 2 }].map((object, n) => {
+      // Kept as bytes, and declined for its Date (kept as the object): both met by the writer.
+      const metrics = n === 0 ? { duration_ms: 1, met: object } : { duration_ms: 2, met: object, at: new Date(5) };
+      booked.add({ tenant_id: 't', device_id: 'd', report_id: `usage:r${n}`, request_id: `r${n}`, metrics, booked_at: n });
+      return new WeakRef(object);
+    });
+    booked.delete('t', 'usage:r1');
+    // Collected turns later: a WeakRef's target lives to the end of the turn that made it.
+    await heapAfterGc();
+    expect(met.map((ref) => ref.deref())).toEqual([undefined, undefined]);
   });
 
   it('keeps a hundred thousand entries off the heap and finds each', () => {

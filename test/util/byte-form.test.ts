@@ -1,11 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteReader, ByteWriter } from '../../src/util/clone-bytes.ts';
+import { ByteReader, ByteWriter } from '../../src/util/byte-form.ts';
 
 /** Any UTF-16 code units: lone surrogates, units above 0xff and below, long strings (written natively) and short (a unit at a time). */
 const anyString = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)), maxLength: 100 }),
   fc.string({ unit: fc.integer({ min: 0, max: 0xff }).map((unit) => String.fromCharCode(unit)), minLength: 60, maxLength: 200 }),
+);
+
+/**
+ * Numbers of every form the writer picks: small integers (one byte), int32s and their edges (four),
+ * just past them, -0 and fractions (a float).
+ */
+const anyNumber = fc.oneof(
+  fc.integer({ min: -200, max: 200 }),
+  fc.integer(),
+  fc.constantFrom(-128, 127, -129, 128, 2147483647, -2147483648, 2147483648, -2147483649, -0, 0.5, -127.5, 2 ** 53),
+  fc.double(),
 );
 
 /** Plain data and what a clone keeps that JSON does not (-0, NaN, undefined), and what it keeps otherwise (dates, maps, holes, bigints). */
@@ -14,7 +25,7 @@ const value = fc.letrec((tie) => ({
     anyString,
     fc.boolean(),
     fc.constant(null),
-    fc.double(),
+    anyNumber,
     fc.constantFrom(-0, undefined, Number.NaN, Infinity, 10n),
     fc.date({ noInvalidDate: true }),
   ),
@@ -80,13 +91,63 @@ describe('ByteWriter and ByteReader', () => {
     expect(Object.keys(back.nested)).toEqual(['__proto__', 'a']);
   });
 
+  it('gives every number back as itself, in one byte, four or eight as it needs', () => {
+    fc.assert(
+      fc.property(anyNumber, (n) => {
+        const writer = new ByteWriter();
+        writer.reset();
+        writer.value(n);
+        const [back] = readBack([n]);
+        expect(Object.is(back, n)).toBe(true);
+        // A tag and the number: a byte for -128..127, four for other int32s, a float for the rest (-0 too).
+        const int32 = (n | 0) === n && !Object.is(n, -0);
+        expect(writer.at).toBe(int32 ? (n >= -128 && n <= 127 ? 2 : 5) : 9);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('takes data nested as deep as a frame may hold (128, src/protocol/envelope.ts), and declines one level more', () => {
+    const nested = (levels: number): unknown =>
+      Array.from({ length: levels - 1 }).reduce<unknown>((inner, _, n) => (n % 2 === 0 ? [inner] : { in: inner }), [1.5]);
+    const deepest = nested(128);
+    expect(written([deepest])).toBe(true);
+    expect(readBack([deepest])).toStrictEqual([structuredClone(deepest)]);
+    expect(written([nested(129)])).toBe(false);
+  });
+
+  it('forgets the objects met on forgetMet, keeping the bytes written', () => {
+    const shared = { n: 1 };
+    const writer = new ByteWriter();
+    writer.reset();
+    expect(writer.value(shared)).toBe(true);
+    const at = writer.at;
+    writer.forgetMet();
+    expect(writer.at).toBe(at);
+    expect(writer.value(shared)).toBe(true);
+    expect(new ByteReader(writer.bytes).value()).toStrictEqual(shared);
+  });
+
+  it('lets go of a buffer a huge record grew, at the next reset, and keeps one grown less', () => {
+    const writer = new ByteWriter();
+    writer.reset();
+    writer.value('x'.repeat(300 * 1024));
+    expect(writer.bytes.length).toBeGreaterThan(256 * 1024);
+    writer.reset();
+    expect(writer.bytes.length).toBeLessThanOrEqual(1_024);
+    writer.value('x'.repeat(100 * 1024));
+    const grown = writer.bytes;
+    writer.reset();
+    expect(writer.bytes).toBe(grown);
+  });
+
   it('declines what a clone would give otherwise or refuse: an object met twice, a cycle, a proxy, a class, holes, deep nesting', () => {
     const shared = { n: 1 };
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     const holey: unknown[] = [1];
     holey[2] = 3;
-    const deep = Array.from({ length: 100 }).reduce<unknown>((inner) => [inner], 0);
+    const deep = Array.from({ length: 200 }).reduce<unknown>((inner) => [inner], 0);
     expect(written([{ a: shared, b: shared }])).toBe(false);
     expect(written([shared, { again: shared }])).toBe(false);
     expect(written([cyclic])).toBe(false);

@@ -5,10 +5,17 @@ const NULL = 0;
 const FALSE = 1;
 const TRUE = 2;
 const UNDEFINED = 3;
+/** A number as a 64-bit float: one that is no int32, or `-0`. */
 const NUMBER = 4;
 const STRING = 5;
 const ARRAY = 6;
 const OBJECT = 7;
+/**
+ * An integer in a byte (-128..127) or in four (any other int32): a device's data is mostly small
+ * counts, and a float's eight bytes each made it up to 4.5 times its JSON size.
+ */
+const INT8 = 8;
+const INT32 = 9;
 /** The end of an object's keys: a key is a string, whose first byte is a string's kind, never this. */
 const END = 0xff;
 /** A string's kind: one byte a code unit (all below 256), or two. */
@@ -23,14 +30,23 @@ const FLOAT = new Float64Array(1);
 const FLOAT_BYTES = new Uint8Array(FLOAT.buffer);
 /** Objects met kept in a list up to this many, then in a set. */
 const MET_IN_LIST = 16;
-/** Deeper than this, a value is not taken: the walk is recursive, and a cycle has no bottom. */
-const MAX_DEPTH = 64;
+/**
+ * Deeper than this, a value is not taken: the walk is recursive, and a cycle has no bottom. The
+ * protocol's MAX_JSON_DEPTH (src/protocol/envelope.ts), which util cannot import: at 64, data a
+ * frame may hold (65 to 128 deep) made every record kept as its object.
+ */
+const MAX_DEPTH = 128;
+/** A new writer's buffer, and the one it starts over with after a record grew it past {@link MAX_KEPT_BYTES}. */
+const FIRST_BYTES = 1_024;
+/** Past this, the buffer is let go of at the next {@link ByteWriter.reset}: one huge record does not hold its size for the hub's life. */
+const MAX_KEPT_BYTES = 256 * 1024;
 
 /**
  * Writes fields and values as bytes that {@link ByteReader} reads back: numbers as they are
- * (64-bit floats: `-0`, `NaN` and all), strings as their code units (any string, a lone surrogate
- * too), and {@link value}s of plain data so that what is read back is what `structuredClone` of
- * the value would have been. For records kept off the JS heap (src/hub/delivery/finished-form.ts,
+ * (a {@link value}'s int32s in one byte or four, any other as a 64-bit float: `-0`, `NaN` and
+ * all), strings as their code units (any string, a lone surrogate too), and {@link value}s of
+ * plain data so that what is read back is what `structuredClone` of the value would have been.
+ * For records kept off the JS heap (src/hub/delivery/finished-form.ts,
  * src/hub/usage/booked-reports.ts): JSON text made them check every value (JSON and a clone
  * differ) and then serialise it, times as decimals, in two walks; this is one, in JS, with no
  * string made (bench/round-trip).
@@ -44,7 +60,8 @@ const MAX_DEPTH = 64;
  * if (writer.value({ result: { text: 'hi' } })) arena.appendBytes(writer.bytes, writer.at);
  */
 export class ByteWriter {
-  bytes = Buffer.allocUnsafe(1_024);
+  /** Where the bytes are written: its first {@link at} are this record's. */
+  bytes = Buffer.allocUnsafe(FIRST_BYTES);
   /** Bytes written since {@link reset}. */
   at = 0;
   /**
@@ -57,14 +74,27 @@ export class ByteWriter {
   #metCount = 0;
   #metSet: Set<object> | undefined;
 
-  /** Starts over at the first byte, and forgets the objects met. */
+  /**
+   * Starts over at the first byte, in a small buffer again if the last record grew it past
+   * {@link MAX_KEPT_BYTES}, and forgets the objects met.
+   */
   reset(): void {
     this.at = 0;
+    if (this.bytes.length > MAX_KEPT_BYTES) this.bytes = Buffer.allocUnsafe(FIRST_BYTES);
+    this.forgetMet();
+  }
+
+  /**
+   * Forgets the objects met, keeping the bytes: once a record is written or declined, its data is
+   * not held here until the next (the bytes may still be copied out).
+   */
+  forgetMet(): void {
     for (let i = 0; i < this.#metCount; i++) this.#met[i] = undefined;
     this.#metCount = 0;
     this.#metSet = undefined;
   }
 
+  /** Writes a byte (0..255). */
   u8(n: number): void {
     this.#room(1);
     this.bytes[this.at++] = n;
@@ -73,6 +103,7 @@ export class ByteWriter {
   // The numbers byte by byte, little-endian: Buffer's methods check their range on every call, and
   // these are the writer's own (lengths, counts, numbers it gave), a record's dozens (bench/round-trip).
 
+  /** Writes an unsigned 16-bit integer. */
   u16(n: number): void {
     this.#room(2);
     const bytes = this.bytes;
@@ -82,16 +113,19 @@ export class ByteWriter {
     this.at = at + 2;
   }
 
+  /** Writes an unsigned 32-bit integer. */
   u32(n: number): void {
     this.#room(4);
     this.#word(n);
   }
 
+  /** Writes a signed 32-bit integer. */
   i32(n: number): void {
     this.#room(4);
     this.#word(n);
   }
 
+  /** Writes any number as a 64-bit float, exactly. */
   f64(n: number): void {
     this.#room(8);
     FLOAT[0] = n;
@@ -165,8 +199,7 @@ export class ByteWriter {
         this.string(value);
         return true;
       case 'number':
-        this.u8(NUMBER);
-        this.f64(value);
+        this.#number(value);
         return true;
       case 'boolean':
         this.u8(value ? TRUE : FALSE);
@@ -204,6 +237,23 @@ export class ByteWriter {
     return true;
   }
 
+  /** Writes `n` as a tag and its bytes: the fewest that give it back exactly. */
+  #number(n: number): void {
+    // `-0 | 0` is 0, which `===` takes for -0: a clone keeps the sign, so -0 is a float.
+    if ((n | 0) !== n || Object.is(n, -0)) {
+      this.u8(NUMBER);
+      this.f64(n);
+    } else if (n >= -128 && n <= 127) {
+      this.#room(2);
+      this.bytes[this.at++] = INT8;
+      this.bytes[this.at++] = n & 0xff;
+    } else {
+      this.#room(5);
+      this.bytes[this.at++] = INT32;
+      this.#word(n);
+    }
+  }
+
   /** Notes `object` as met; false when it was met already. */
   #meet(object: object): boolean {
     if (this.#metSet !== undefined) {
@@ -238,32 +288,38 @@ export class ByteWriter {
  * const data = reader.value(); // as structuredClone of what was written
  */
 export class ByteReader {
+  /** Where the next field is read in {@link bytes}. */
   at = 0;
 
   constructor(readonly bytes: Buffer) {}
 
+  /** Reads a byte ({@link ByteWriter.u8}). */
   u8(): number {
     return this.bytes[this.at++]!;
   }
 
+  /** Reads an unsigned 16-bit integer ({@link ByteWriter.u16}). */
   u16(): number {
     const n = this.bytes.readUInt16LE(this.at);
     this.at += 2;
     return n;
   }
 
+  /** Reads an unsigned 32-bit integer ({@link ByteWriter.u32}). */
   u32(): number {
     const n = this.bytes.readUInt32LE(this.at);
     this.at += 4;
     return n;
   }
 
+  /** Reads a signed 32-bit integer ({@link ByteWriter.i32}). */
   i32(): number {
     const n = this.bytes.readInt32LE(this.at);
     this.at += 4;
     return n;
   }
 
+  /** Reads a 64-bit float ({@link ByteWriter.f64}). */
   f64(): number {
     const bytes = this.bytes;
     for (let i = 0; i < 8; i++) FLOAT_BYTES[i] = bytes[this.at + i]!;
@@ -271,6 +327,7 @@ export class ByteReader {
     return FLOAT[0]!;
   }
 
+  /** Reads a string ({@link ByteWriter.string}), exactly as written. */
   string(): string {
     const kind = this.u8();
     const length = this.u32();
@@ -292,6 +349,11 @@ export class ByteReader {
         return undefined;
       case NUMBER:
         return this.f64();
+      case INT8:
+        // The byte's sign: shifted to the top of an int32 and back.
+        return (this.bytes[this.at++]! << 24) >> 24;
+      case INT32:
+        return this.i32();
       case STRING:
         return this.string();
       case ARRAY: {
