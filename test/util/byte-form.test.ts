@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, ByteWriter } from '../../src/util/byte-form.ts';
+import { cloneableValue } from '../support/cloneable-value.ts';
 
 /** Any UTF-16 code units: lone surrogates, units above 0xff and below, long strings (written natively) and short (a unit at a time). */
 const anyString = fc.oneof(
@@ -19,26 +20,16 @@ const anyNumber = fc.oneof(
   fc.double(),
 );
 
-/** Plain data and what a clone keeps that JSON does not (-0, NaN, undefined), and what it keeps otherwise (dates, maps, holes, bigints). */
-const value = fc.letrec((tie) => ({
-  leaf: fc.oneof(
-    anyString,
-    fc.boolean(),
-    fc.constant(null),
-    anyNumber,
-    fc.constantFrom(-0, undefined, Number.NaN, Infinity, 10n),
-    fc.date({ noInvalidDate: true }),
-  ),
-  node: fc.oneof(
-    { depthSize: 'small' },
-    tie('leaf'),
-    fc.array(tie('node'), { maxLength: 4 }),
+/** Plain data, what a clone keeps that JSON does not, and what the form declines (dates, maps, holes, bigints). */
+const value = cloneableValue({
+  string: anyString,
+  number: anyNumber,
+  moreNodes: (tie) => [
     fc.sparseArray(tie('node'), { maxLength: 4 }),
-    fc.dictionary(anyString, tie('node'), { maxKeys: 4 }),
     fc.dictionary(anyString, tie('node'), { maxKeys: 4, noNullPrototype: false }),
     fc.constant(new Map([[1, 2]])),
-  ),
-})).node;
+  ],
+});
 
 function written(values: unknown[]): boolean {
   const writer = new ByteWriter();

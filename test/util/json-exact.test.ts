@@ -1,26 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isJsonExact } from '../../src/util/json-exact.ts';
+import { cloneableValue } from '../support/cloneable-value.ts';
 
 describe('isJsonExact', () => {
   it('takes what JSON gives back as a structured clone does, and only that', () => {
     // Values JSON writes, values it changes (-0, undefined, holes, dates, maps) and values it cannot write (bigint).
-    const value = fc.letrec((tie) => ({
-      leaf: fc.oneof(
-        fc.string(),
-        fc.boolean(),
-        fc.constant(null),
-        fc.double(),
-        fc.constantFrom(-0, undefined, Number.NaN, Infinity, 10n),
-        fc.date({ noInvalidDate: true }),
-      ),
-      node: fc.oneof(
-        { depthSize: 'small' },
-        tie('leaf'),
-        fc.array(tie('node'), { maxLength: 4 }),
-        fc.dictionary(fc.string(), tie('node'), { maxKeys: 4 }),
-      ),
-    })).node;
+    const value = cloneableValue();
     fc.assert(
       fc.property(value, (v) => {
         let roundTrip: unknown;
