@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { afterHeldWrites } from '../adapters/write-batch.ts';
 import type { Built } from '../protocol/built-messages.ts';
+import { grownRing } from '../util/grown-ring.ts';
 
 /** A finished execution's stored end: what a redelivery of its request gets again, under the same ids. */
 export interface StoredOutcome {
@@ -403,25 +404,12 @@ export class SeenRequests {
   }
 
   #growSlots(): void {
-    const size = this.#kinds.length * 2;
-    const kinds = new Uint8Array(size);
-    const hashes = new Int32Array(size);
-    const starts = new Float64Array(size);
-    const lengths = new Uint32Array(3 * size);
-    const oldMask = this.#mask;
-    const mask = size - 1;
-    for (let ticket = this.#first; ticket < this.#next; ticket++) {
-      const from = ticket & oldMask;
-      const to = ticket & mask;
-      kinds[to] = this.#kinds[from]!;
-      hashes[to] = this.#hashes[from]!;
-      starts[to] = this.#starts[from]!;
-      lengths.set(this.#lengths.subarray(3 * from, 3 * from + 3), 3 * to);
-    }
-    this.#kinds = kinds;
-    this.#hashes = hashes;
-    this.#starts = starts;
-    this.#lengths = lengths;
+    const first = this.#first;
+    const next = this.#next;
+    this.#kinds = grownRing(this.#kinds, 1, first, next);
+    this.#hashes = grownRing(this.#hashes, 1, first, next);
+    this.#starts = grownRing(this.#starts, 1, first, next);
+    this.#lengths = grownRing(this.#lengths, 3, first, next);
   }
 }
 

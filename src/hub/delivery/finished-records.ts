@@ -1,5 +1,6 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
+import { grownRing } from '../../util/grown-ring.ts';
 import { TextArena } from '../../util/text-arena.ts';
 
 /** What a slot holds: nothing (forgotten), its key and bytes in the arena, or an object kept as it is. */
@@ -189,26 +190,11 @@ export class FinishedRecords<T> {
   }
 
   #growSlots(): void {
-    const size = this.#kinds.length * 2;
-    const kinds = new Uint8Array(size);
-    const hashes = new Int32Array(size);
-    const starts = new Float64Array(2 * size);
-    const lengths = new Uint32Array(2 * size);
-    const oldMask = this.#mask;
-    const mask = size - 1;
-    for (let ticket = this.#first; ticket < this.#next; ticket++) {
-      const from = ticket & oldMask;
-      const to = ticket & mask;
-      kinds[to] = this.#kinds[from]!;
-      hashes[to] = this.#hashes[from]!;
-      starts[2 * to] = this.#starts[2 * from]!;
-      starts[2 * to + 1] = this.#starts[2 * from + 1]!;
-      lengths[2 * to] = this.#lengths[2 * from]!;
-      lengths[2 * to + 1] = this.#lengths[2 * from + 1]!;
-    }
-    this.#kinds = kinds;
-    this.#hashes = hashes;
-    this.#starts = starts;
-    this.#lengths = lengths;
+    const first = this.#first;
+    const next = this.#next;
+    this.#kinds = grownRing(this.#kinds, 1, first, next);
+    this.#hashes = grownRing(this.#hashes, 1, first, next);
+    this.#starts = grownRing(this.#starts, 2, first, next);
+    this.#lengths = grownRing(this.#lengths, 2, first, next);
   }
 }
