@@ -1,4 +1,5 @@
 import { ByteReader, ByteWriter } from '../../util/byte-form.ts';
+import { NameNumbers } from '../../util/name-numbers.ts';
 import type { ExecutionEventRecord, ExecutionSnapshot, ExecutionStatus } from './executions.ts';
 
 /**
@@ -59,8 +60,7 @@ export interface FinishedRecord {
  */
 export class FinishedForm {
   readonly #writer = new ByteWriter();
-  readonly #names: string[] = [];
-  readonly #numbers = new Map<string, number>();
+  readonly #names = new NameNumbers(MAX_NAMES);
 
   /** Where {@link encode} writes: its first `length` bytes are the record's. */
   get bytes(): Buffer {
@@ -166,11 +166,7 @@ export class FinishedForm {
   /** Writes `name` as its number, numbering it while there is room; false when it is not a string. */
   #name(name: unknown): boolean {
     if (typeof name !== 'string') return false;
-    let number = this.#numbers.get(name);
-    if (number === undefined && this.#names.length < MAX_NAMES) {
-      number = this.#names.push(name) - 1;
-      this.#numbers.set(name, number);
-    }
+    const number = this.#names.numberOf(name);
     if (number !== undefined) this.#writer.u16(number);
     else {
       this.#writer.u16(WRITTEN_OUT);
@@ -181,6 +177,6 @@ export class FinishedForm {
 
   #readName(reader: ByteReader): string {
     const number = reader.u16();
-    return number === WRITTEN_OUT ? reader.string() : this.#names[number]!;
+    return number === WRITTEN_OUT ? reader.string() : this.#names.nameOf(number);
   }
 }

@@ -1,6 +1,7 @@
 import { HashKeys, longestRun, stringHash } from '../../util/string-hash.ts';
 import { ByteReader, ByteWriter } from '../../util/byte-form.ts';
 import { isJsonExact } from '../../util/json-exact.ts';
+import { NameNumbers } from '../../util/name-numbers.ts';
 import { rebuiltIndex, removeCell } from '../../util/probe-cells.ts';
 import { TextArena } from '../../util/text-arena.ts';
 import type { UsageEntry } from './usage-store.ts';
@@ -67,8 +68,7 @@ export class BookedReports {
   #lengths = new Uint32Array(FIRST_ENTRIES);
   readonly #objects = new Map<number, UsageEntry>();
   /** Device ids, each once, by the number a compact entry keeps (a hub's devices are few; its reports are not). */
-  readonly #devices: string[] = [];
-  readonly #deviceNumbers = new Map<string, number>();
+  readonly #devices = new NameNumbers();
   readonly #arena = new TextArena(ARENA_CHUNK_BYTES);
   /** Where a compact entry is written before it is copied into the arena. */
   readonly #writer = new ByteWriter();
@@ -147,7 +147,7 @@ export class BookedReports {
     return true;
   }
 
-  /** Keeps `entry` as entry `number`: as text when JSON gives it back exactly, else as the object. */
+  /** Keeps `entry` as entry `number`: as bytes in its compact form, else as text when JSON gives it back exactly, else as the object. */
   #keep(number: number, entry: UsageEntry): void {
     this.#objects.delete(number);
     if (this.#compactBytes(entry)) {
@@ -196,7 +196,7 @@ export class BookedReports {
     if (kind === OBJECT) return this.#objects.get(number)!;
     if (kind === TEXT) return JSON.parse(this.#arena.read(this.#starts[number]!, this.#lengths[number]!)) as UsageEntry;
     const reader = new ByteReader(this.#arena.view(this.#starts[number]!, this.#lengths[number]!));
-    const deviceId = this.#devices[reader.u32()]!;
+    const deviceId = this.#devices.nameOf(reader.u32());
     const derived = reader.u8() === DERIVED;
     const reportId = derived ? undefined : reader.string();
     const requestId = reader.string();
@@ -226,11 +226,7 @@ export class BookedReports {
     if (k !== ENTRY_KEYS.length || typeof deviceId !== 'string' || typeof reportId !== 'string' || typeof requestId !== 'string')
       return false;
     if (typeof bookedAt !== 'number') return false;
-    let device = this.#deviceNumbers.get(deviceId);
-    if (device === undefined) {
-      device = this.#devices.push(deviceId) - 1;
-      this.#deviceNumbers.set(deviceId, device);
-    }
+    const device = this.#devices.numberOf(deviceId)!;
     const derived =
       reportId.length === USAGE_PREFIX.length + requestId.length && reportId.startsWith(USAGE_PREFIX) && reportId.endsWith(requestId);
     const writer = this.#writer;
